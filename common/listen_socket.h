@@ -1,0 +1,30 @@
+#pragma once
+// Listening sockets: one SO_REUSEPORT listener per shard on the same address,
+// so the kernel spreads new connections over the shards and no accept is
+// shared between threads.
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+
+namespace mf {
+
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  std::string text;  // as given, for messages
+};
+
+// "127.0.0.1:8445", "[::1]:8445", "0.0.0.0:80", ":8445" (all IPv4 addresses).
+std::expected<SocketAddress, std::string> parse_socket_address(std::string_view text);
+
+// A listening socket with SO_REUSEPORT (and TCP_NODELAY, which accepted
+// sockets inherit: there is no setsockopt on a direct descriptor).
+std::expected<int, std::string> open_listener(const SocketAddress& address, int backlog);
+
+// The port actually bound (for port 0).
+uint16_t bound_port(int fd);
+
+}  // namespace mf

@@ -1,0 +1,447 @@
+#include "common/reactor.h"
+
+#include <sys/socket.h>
+#include <time.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+
+#ifndef IORING_ASYNC_CANCEL_FD_FIXED
+#define IORING_ASYNC_CANCEL_FD_FIXED (1U << 3)
+#endif
+
+namespace mf {
+namespace {
+constexpr uint16_t recv_buffer_group = 0;
+}
+
+Reactor::Reactor(uint32_t shard_id) : shard_id_(shard_id), pool_(0, 0), timers_(timer_tick_ms, timer_slots) {}
+
+Reactor::~Reactor() {
+  for (uint32_t slot = 0; slot < slots_created_; ++slot) {
+    timers_.cancel(sockets_[slot].timer);
+    sockets_[slot].out.clear(pool_);
+  }
+}
+
+uint64_t Reactor::monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+std::expected<RingSetupReport, std::string> Reactor::init(const ReactorOptions& options) {
+  MF_ASSERT_ON_SHARD(shard_id_);
+  options_ = options;
+  RingOptions ring_options;
+  ring_options.fixed_files = options.max_sockets;
+  auto report = ring_.init(ring_options);
+  if (!report) return std::unexpected(report.error());
+  auto buffers = recv_buffers_.init(ring_.native(), recv_buffer_group, options.recv_buffer_count,
+                                    options.recv_buffer_bytes);
+  if (!buffers) return std::unexpected(buffers.error());
+  size_t max_blocks = options.pool_max_bytes / Block::block_bytes;
+  pool_.set_limits(max_blocks, std::min<size_t>(max_blocks, 4096));
+  sockets_.set_capacity(options.max_sockets);
+  flush_list_.reserve(1024);
+  recv_rearm_list_.reserve(64);
+  now_ms_ = monotonic_ms();
+  return report;
+}
+
+Reactor::Socket* Reactor::lookup(SocketHandle socket) {
+  if (socket.slot >= slots_created_) return nullptr;
+  Socket& s = at(socket.slot);
+  if (s.generation != socket.generation || s.state == SocketState::free) return nullptr;
+  return &s;
+}
+
+const Reactor::Socket* Reactor::lookup(SocketHandle socket) const {
+  return const_cast<Reactor*>(this)->lookup(socket);
+}
+
+bool Reactor::alive(SocketHandle socket) const {
+  const Socket* s = lookup(socket);
+  return s != nullptr && s->state == SocketState::open;
+}
+
+uint32_t Reactor::allocate_slot() {
+  if (free_head_ != UINT32_MAX) {
+    uint32_t slot = free_head_;
+    free_head_ = at(slot).next_free;
+    return slot;
+  }
+  if (slots_created_ >= sockets_.capacity()) return UINT32_MAX;
+  uint32_t slot = slots_created_++;
+  sockets_.ensure(slot).generation = 1;
+  return slot;
+}
+
+void Reactor::add_listener(int listen_fd, SocketService* service) {
+  MF_ASSERT_ON_SHARD(shard_id_);
+  listeners_.push_back(Listener{listen_fd, service, false, true});
+  arm_accept(static_cast<uint32_t>(listeners_.size() - 1));
+}
+
+void Reactor::stop_accepting() {
+  for (Listener& listener : listeners_) listener.active = false;
+  for (uint32_t i = 0; i < listeners_.size(); ++i) {
+    if (!listeners_[i].armed) continue;
+    io_uring_sqe* sqe = ring_.acquire_sqe();
+    io_uring_prep_cancel64(sqe, make_tag(CompletionKind::accept, i), 0);
+    io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::ignored, 0));
+  }
+}
+
+void Reactor::arm_accept(uint32_t index) {
+  Listener& listener = listeners_[index];
+  if (listener.armed || !listener.active) return;
+  io_uring_sqe* sqe = ring_.acquire_sqe();
+  // No SOCK_CLOEXEC: a direct descriptor is not in the fd table (EINVAL).
+  io_uring_prep_multishot_accept_direct(sqe, listener.fd, nullptr, nullptr, 0);
+  io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::accept, index));
+  listener.armed = true;
+}
+
+void Reactor::rearm_paused_accepts() {
+  if (!accept_paused_) return;
+  accept_paused_ = false;
+  for (uint32_t i = 0; i < listeners_.size(); ++i) arm_accept(i);
+}
+
+void Reactor::arm_recv(uint32_t slot) {
+  Socket& s = at(slot);
+  io_uring_sqe* sqe = ring_.acquire_sqe();
+  io_uring_prep_recv_multishot(sqe, static_cast<int>(s.fixed_fd), nullptr, 0, 0);
+  sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+  sqe->buf_group = recv_buffers_.group_id();
+  io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::recv, slot, s.generation));
+  s.recv_armed = true;
+  ++s.pending;
+}
+
+bool Reactor::send(SocketHandle socket, std::span<const uint8_t> bytes) {
+  MF_ASSERT_ON_SHARD(shard_id_);
+  Socket* s = lookup(socket);
+  if (s == nullptr || s->state != SocketState::open) return false;
+  if (s->out.size() + bytes.size() > options_.max_queued_bytes_per_socket ||
+      !s->out.append(pool_, bytes)) {
+    ++counters_.send_queue_overflows;
+    return false;
+  }
+  if (!s->send_in_flight && !s->in_flush_list) {
+    s->in_flush_list = true;
+    flush_list_.push_back(socket.slot);
+  }
+  return true;
+}
+
+size_t Reactor::queued_bytes(SocketHandle socket) const {
+  const Socket* s = lookup(socket);
+  return s != nullptr ? s->out.size() : 0;
+}
+
+void Reactor::submit_send(uint32_t slot) {
+  Socket& s = at(slot);
+  std::span<uint8_t> front = s.out.front();
+  io_uring_sqe* sqe = ring_.acquire_sqe();
+  io_uring_prep_send(sqe, static_cast<int>(s.fixed_fd), front.data(), front.size(), MSG_NOSIGNAL);
+  sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::send, slot, s.generation));
+  s.send_in_flight = true;
+  ++s.pending;
+}
+
+void Reactor::flush_sends() {
+  // Everything queued during the turn leaves in one send per socket.
+  for (uint32_t slot : flush_list_) {
+    Socket& s = at(slot);
+    s.in_flush_list = false;
+    if (s.send_in_flight || s.out.empty()) continue;
+    if (s.state == SocketState::open || s.state == SocketState::flushing) submit_send(slot);
+  }
+  flush_list_.clear();
+}
+
+void Reactor::close(SocketHandle socket, CloseMode mode) {
+  MF_ASSERT_ON_SHARD(shard_id_);
+  Socket* s = lookup(socket);
+  if (s == nullptr || s->state != SocketState::open) return;
+  --open_sockets_;
+  if (mode == CloseMode::abort) {
+    finish(socket.slot);
+    return;
+  }
+  s->state = SocketState::flushing;
+  // A peer that never reads must not hold the socket forever.
+  timers_.arm(s->timer, now_ms_ + options_.linger_ms);
+  if (!s->send_in_flight && s->out.empty()) begin_shutdown(socket.slot);
+}
+
+void Reactor::begin_shutdown(uint32_t slot) {
+  Socket& s = at(slot);
+  s.state = SocketState::lingering;
+  io_uring_sqe* sqe = ring_.acquire_sqe();
+  io_uring_prep_shutdown(sqe, static_cast<int>(s.fixed_fd), SHUT_WR);
+  sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::shutdown, slot, s.generation));
+  ++s.pending;
+  if (!s.recv_armed) finish(slot);
+}
+
+void Reactor::finish(uint32_t slot) {
+  Socket& s = at(slot);
+  if (s.state == SocketState::finishing) return;
+  s.state = SocketState::finishing;
+  timers_.cancel(s.timer);
+  uint64_t tag = make_tag(CompletionKind::close_chain, slot, s.generation);
+  // Hard links: the close must run even when the cancel finds nothing.
+  io_uring_sqe* cancel = ring_.acquire_sqe();
+  io_uring_prep_cancel_fd(cancel, static_cast<int>(s.fixed_fd),
+                          IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+  cancel->flags |= IOSQE_IO_HARDLINK;
+  io_uring_sqe_set_data64(cancel, tag);
+  io_uring_sqe* close = ring_.acquire_sqe();
+  io_uring_prep_close_direct(close, s.fixed_fd);
+  io_uring_sqe_set_data64(close, tag);
+  s.pending += 2;
+}
+
+void Reactor::completion_done(uint32_t slot) {
+  Socket& s = at(slot);
+  --s.pending;
+  if (s.pending == 0 && s.state == SocketState::finishing) release(slot);
+}
+
+void Reactor::release(uint32_t slot) {
+  Socket& s = at(slot);
+  s.out.clear(pool_);
+  SocketHandle handle{slot, s.generation};
+  SocketService* service = s.service;
+  s.state = SocketState::free;
+  s.service = nullptr;
+  s.generation = (s.generation + 1) & generation_mask;
+  if (s.generation == 0) s.generation = 1;
+  s.next_free = free_head_;
+  free_head_ = slot;
+  ++counters_.released;
+  service->on_released(handle);
+  rearm_paused_accepts();
+}
+
+void Reactor::arm_timer(SocketHandle socket, uint64_t deadline_ms) {
+  Socket* s = lookup(socket);
+  if (s == nullptr || s->state != SocketState::open) return;
+  timers_.arm(s->timer, deadline_ms);
+}
+
+void Reactor::cancel_timer(SocketHandle socket) {
+  Socket* s = lookup(socket);
+  if (s == nullptr || s->state != SocketState::open) return;
+  timers_.cancel(s->timer);
+}
+
+void Reactor::on_timer_expired(uint64_t tag) {
+  uint32_t slot = tag_index(tag);
+  Socket& s = at(slot);
+  if (s.generation != tag_generation(tag)) return;
+  if (s.state == SocketState::open) {
+    s.service->on_timer(SocketHandle{slot, s.generation});
+  } else if (s.state == SocketState::flushing || s.state == SocketState::lingering) {
+    finish(slot);
+  }
+}
+
+void Reactor::on_accept(const io_uring_cqe& cqe) {
+  uint32_t index = tag_index(cqe.user_data);
+  Listener& listener = listeners_[index];
+  if (!(cqe.flags & IORING_CQE_F_MORE)) listener.armed = false;
+  if (cqe.res >= 0) {
+    ++counters_.accepted;
+    uint32_t fixed_fd = static_cast<uint32_t>(cqe.res);
+    uint32_t slot = allocate_slot();
+    if (slot == UINT32_MAX) {
+      // More sockets than slots cannot happen while both equal the table
+      // size; refuse rather than trust that.
+      io_uring_sqe* sqe = ring_.acquire_sqe();
+      io_uring_prep_close_direct(sqe, fixed_fd);
+      io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::ignored, 0));
+    } else {
+      Socket& s = at(slot);
+      s.fixed_fd = fixed_fd;
+      s.service = listener.service;
+      s.state = SocketState::open;
+      s.pending = 0;
+      s.recv_armed = false;
+      s.send_in_flight = false;
+      s.in_flush_list = false;
+      s.timer.tag = make_tag(CompletionKind::ignored, slot, s.generation);
+      ++open_sockets_;
+      arm_recv(slot);
+      listener.service->on_accepted(SocketHandle{slot, s.generation});
+    }
+  } else if (cqe.res == -ENFILE || cqe.res == -EMFILE) {
+    // The direct-descriptor table is full: accept again once a socket has
+    // been released (release() re-arms), never stop for good.
+    ++counters_.accept_table_full;
+    if (!accept_paused_) MF_LOG_WARN("shard {}: descriptor table full ({} sockets), accept paused", shard_id_, open_sockets_);
+    accept_paused_ = true;
+    return;
+  } else if (cqe.res != -ECANCELED) {
+    // Unexpected (ENOMEM, a listener in a bad state): retry after a pause
+    // rather than spin on a failing accept.
+    ++counters_.accept_errors;
+    if (counters_.accept_errors % 1000 == 1)
+      MF_LOG_WARN("shard {}: accept failed: {}", shard_id_, std::strerror(-cqe.res));
+    if (!listener.armed) accept_retry_at_ms_ = now_ms_ + 100;
+    return;
+  }
+  if (!listener.armed && listener.active && !accept_paused_) arm_accept(index);
+}
+
+void Reactor::on_recv(const io_uring_cqe& cqe) {
+  uint32_t slot = tag_index(cqe.user_data);
+  Socket& s = at(slot);
+  bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
+  if (cqe.res > 0) {
+    uint16_t buffer_id = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    counters_.bytes_received += static_cast<uint64_t>(cqe.res);
+    if (s.state == SocketState::open) {
+      s.service->on_received(SocketHandle{slot, s.generation},
+                             recv_buffers_.buffer(buffer_id, static_cast<uint32_t>(cqe.res)));
+    }
+    recv_buffers_.recycle(buffer_id);
+    if (!more) {
+      // The kernel ended the multishot (e.g. CQ overflow); arm again.
+      s.recv_armed = false;
+      --s.pending;
+      if (s.state == SocketState::open || s.state == SocketState::flushing || s.state == SocketState::lingering)
+        arm_recv(slot);
+      else if (s.pending == 0 && s.state == SocketState::finishing)
+        release(slot);
+    }
+    return;
+  }
+  // Terminal completion of the multishot.
+  s.recv_armed = false;
+  if (cqe.res == -ENOBUFS && s.state != SocketState::finishing) {
+    // All buffers were in use at that instant; they come back within this
+    // turn, so arm again after the batch.
+    ++counters_.recv_no_buffers;
+    recv_rearm_list_.push_back(slot);
+    return;  // the pending count stays: the re-arm reuses it
+  }
+  if (s.state == SocketState::open) {
+    SocketHandle handle{slot, s.generation};
+    s.service->on_peer_closed(handle, cqe.res);
+    // A service that did not close keeps a half-closed socket; nothing more
+    // can be read from it.
+  } else if (s.state == SocketState::lingering || s.state == SocketState::flushing) {
+    finish(slot);
+  }
+  completion_done(slot);
+}
+
+void Reactor::on_send(const io_uring_cqe& cqe) {
+  uint32_t slot = tag_index(cqe.user_data);
+  Socket& s = at(slot);
+  s.send_in_flight = false;
+  if (cqe.res < 0) {
+    // The peer is gone (EPIPE, ECONNRESET) or the send was cancelled.
+    s.out.clear(pool_);
+    if (s.state == SocketState::open) {
+      s.service->on_peer_closed(SocketHandle{slot, s.generation}, cqe.res);
+    } else if (s.state == SocketState::flushing || s.state == SocketState::lingering) {
+      finish(slot);
+    }
+  } else {
+    counters_.bytes_sent += static_cast<uint64_t>(cqe.res);
+    // A short write leaves the rest at the front of the queue.
+    s.out.consume(pool_, static_cast<size_t>(cqe.res));
+    if (s.state == SocketState::open || s.state == SocketState::flushing) {
+      if (!s.out.empty()) submit_send(slot);
+      else if (s.state == SocketState::flushing) begin_shutdown(slot);
+    }
+  }
+  completion_done(slot);
+}
+
+void Reactor::dispatch(const io_uring_cqe& cqe) {
+  CompletionKind kind = tag_kind(cqe.user_data);
+  switch (kind) {
+    case CompletionKind::accept:
+      on_accept(cqe);
+      return;
+    case CompletionKind::recv:
+      on_recv(cqe);
+      return;
+    case CompletionKind::send:
+      on_send(cqe);
+      return;
+    case CompletionKind::shutdown:
+    case CompletionKind::close_chain:
+      completion_done(tag_index(cqe.user_data));
+      return;
+    case CompletionKind::wake:
+    case CompletionKind::wake_sent:
+    case CompletionKind::signal_read:
+      if (completion_hook_) completion_hook_(cqe);
+      return;
+    case CompletionKind::ignored:
+    case CompletionKind::connect:
+    case CompletionKind::socket_create:
+      return;
+  }
+}
+
+void Reactor::run_once(uint32_t max_wait_ms) {
+  MF_ASSERT_ON_SHARD(shard_id_);
+  ++counters_.loop_turns;
+  if (turn_hook_) turn_hook_();
+  for (uint32_t slot : recv_rearm_list_) {
+    Socket& s = at(slot);
+    --s.pending;
+    if (s.state == SocketState::open || s.state == SocketState::flushing || s.state == SocketState::lingering) {
+      arm_recv(slot);
+    } else if (s.pending == 0 && s.state == SocketState::finishing) {
+      release(slot);
+    }
+  }
+  recv_rearm_list_.clear();
+  if (accept_retry_at_ms_ != 0 && now_ms_ >= accept_retry_at_ms_) {
+    accept_retry_at_ms_ = 0;
+    for (uint32_t i = 0; i < listeners_.size(); ++i) arm_accept(i);
+  }
+  flush_sends();
+
+  io_uring* ring = ring_.native();
+  uint64_t wait_ms = max_wait_ms;
+  if (auto next = timers_.next_deadline_hint_ms()) {
+    uint64_t until = *next > now_ms_ ? *next - now_ms_ : 0;
+    if (until < wait_ms) wait_ms = until;
+  }
+  if (accept_retry_at_ms_ != 0) wait_ms = std::min<uint64_t>(wait_ms, accept_retry_at_ms_ > now_ms_ ? accept_retry_at_ms_ - now_ms_ : 0);
+  __kernel_timespec ts{};
+  ts.tv_sec = static_cast<long long>(wait_ms / 1000);
+  ts.tv_nsec = static_cast<long long>((wait_ms % 1000) * 1000000);
+  io_uring_cqe* first = nullptr;
+  unsigned wait_nr = io_uring_cq_ready(ring) > 0 || !recv_rearm_list_.empty() ? 0 : 1;
+  int rc = io_uring_submit_and_wait_timeout(ring, &first, wait_nr, &ts, nullptr);
+  if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+    MF_LOG_ERROR("shard {}: io_uring_enter failed: {}", shard_id_, std::strerror(-rc));
+  }
+  unsigned head;
+  unsigned seen = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(ring, head, cqe) {
+    ++seen;
+    dispatch(*cqe);
+  }
+  io_uring_cq_advance(ring, seen);
+  now_ms_ = monotonic_ms();
+  timers_.advance(now_ms_, [this](TimerNode& node) { on_timer_expired(node.tag); });
+}
+
+}  // namespace mf

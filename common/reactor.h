@@ -1,0 +1,213 @@
+#pragma once
+// The per-shard event loop: one io_uring, its receive buffers, its block pool,
+// its timers and its sockets. Everything here is owned by one shard thread and
+// touched only from it (checked in debug builds); other shards talk to it by
+// message (shard_group.h).
+//
+// Life of a socket: accepted directly into the ring's sparse file table
+// (multishot accept, no regular descriptor ever exists) -> multishot recv
+// with provided buffers -> the service reacts and queues bytes -> at most one
+// send in flight per socket, gathering what is queued -> close: flush,
+// shutdown(SHUT_WR), linger reading until EOF or a deadline (so the peer gets
+// our last bytes and no RST), then cancel-all + close_direct, and the slot is
+// released only after its last completion.
+#include <liburing.h>
+
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/block_pool.h"
+#include "common/completion_tag.h"
+#include "common/io_uring_ring.h"
+#include "common/provided_buffer_ring.h"
+#include "common/shard_check.h"
+#include "common/slot_array.h"
+#include "common/timer_wheel.h"
+
+namespace mf {
+
+// Names one socket of one shard. The generation makes a stale handle (kept by
+// a message that raced with a close) miss instead of reaching a reused slot.
+struct SocketHandle {
+  uint32_t slot = UINT32_MAX;
+  uint32_t generation = 0;
+  bool valid() const { return slot != UINT32_MAX; }
+  friend bool operator==(SocketHandle, SocketHandle) = default;
+};
+
+// What a protocol layer (WebSocket server, tunnel, client) implements to own
+// sockets. Callbacks run on the shard thread, inside the completion loop.
+class SocketService {
+ public:
+  virtual void on_accepted(SocketHandle socket) = 0;
+  // Received bytes. The span is writable (decoders unmask in place) and is
+  // followed by ProvidedBufferRing::tail_padding readable bytes. It is valid
+  // only during the call.
+  virtual void on_received(SocketHandle socket, std::span<uint8_t> bytes) = 0;
+  // The peer closed its side (error 0) or the socket failed (-errno). The
+  // service decides how to close.
+  virtual void on_peer_closed(SocketHandle socket, int error) = 0;
+  // The socket's timer fired while it was open.
+  virtual void on_timer(SocketHandle socket) = 0;
+  // The last completion of a closed socket arrived; per-socket state of the
+  // service must be reset now (the slot will be reused).
+  virtual void on_released(SocketHandle socket) = 0;
+
+ protected:
+  ~SocketService() = default;
+};
+
+struct ReactorOptions {
+  uint32_t max_sockets = 1024;          // = direct-descriptor table size
+  uint32_t recv_buffer_count = 1024;    // power of two
+  uint32_t recv_buffer_bytes = 16384;   // one TLS record fits
+  size_t max_queued_bytes_per_socket = 256 * 1024;
+  size_t pool_max_bytes = size_t{512} << 20;  // blocks for send queues and partial messages
+  uint32_t linger_ms = 2000;            // how long a closing socket waits for the peer
+};
+
+enum class CloseMode : uint8_t {
+  graceful,  // send what is queued, shutdown(SHUT_WR), linger until EOF
+  abort,     // drop what is queued and close now
+};
+
+struct ReactorCounters {
+  uint64_t accepted = 0;
+  uint64_t accept_errors = 0;
+  uint64_t accept_table_full = 0;
+  uint64_t released = 0;
+  uint64_t recv_no_buffers = 0;
+  uint64_t send_queue_overflows = 0;
+  uint64_t bytes_received = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t loop_turns = 0;
+};
+
+class Reactor {
+ public:
+  explicit Reactor(uint32_t shard_id);
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+  ~Reactor();
+
+  // Timer resolution: deadlines fire at most one tick late. 4096 slots of
+  // 10 ms cover 41 s per revolution; longer deadlines wait their turn.
+  static constexpr uint32_t timer_tick_ms = 10;
+  static constexpr uint32_t timer_slots = 4096;
+
+  // Creates the ring, the file table, the buffer ring. Must run on the shard
+  // thread (the ring is SINGLE_ISSUER).
+  std::expected<RingSetupReport, std::string> init(const ReactorOptions& options);
+
+  uint32_t shard_id() const { return shard_id_; }
+  IoUringRing& ring() { return ring_; }
+  BlockPool& pool() { return pool_; }
+  TimerWheel& timers() { return timers_; }
+  const ReactorCounters& counters() const { return counters_; }
+  const ReactorOptions& options() const { return options_; }
+  // Monotonic milliseconds, read once per loop turn.
+  uint64_t now_ms() const { return now_ms_; }
+  static uint64_t monotonic_ms();
+
+  // Arms a multishot direct accept on a listening socket (a regular fd
+  // shared with nobody: each shard has its own SO_REUSEPORT listener).
+  void add_listener(int listen_fd, SocketService* service);
+  // Stops accepting on every listener (drain); pending connections stay in
+  // the kernel backlog of the closed listener and are reset by the kernel.
+  void stop_accepting();
+
+  bool alive(SocketHandle socket) const;
+  size_t open_sockets() const { return open_sockets_; }
+
+  // Queues bytes for sending. False when the socket's queue would exceed
+  // max_queued_bytes_per_socket or the pool is exhausted: the consumer is
+  // not reading and the caller must close the socket (memory stays bounded).
+  bool send(SocketHandle socket, std::span<const uint8_t> bytes);
+  size_t queued_bytes(SocketHandle socket) const;
+
+  // Starts closing. Safe to call more than once and on stale handles.
+  void close(SocketHandle socket, CloseMode mode);
+
+  // One timer per socket (handshake, idle, heartbeat: the service decides).
+  void arm_timer(SocketHandle socket, uint64_t deadline_ms);
+  void cancel_timer(SocketHandle socket);
+
+  // Runs one loop turn: submit, wait up to max_wait_ms for completions,
+  // dispatch them, fire due timers.
+  void run_once(uint32_t max_wait_ms);
+
+  // Called at the top of every loop turn (cross-shard mailbox drain).
+  void set_turn_hook(std::function<void()> hook) { turn_hook_ = std::move(hook); }
+  // Called for a CompletionKind::wake or signal_read completion.
+  void set_completion_hook(std::function<void(const io_uring_cqe&)> hook) {
+    completion_hook_ = std::move(hook);
+  }
+
+ private:
+  enum class SocketState : uint8_t { free, open, flushing, lingering, finishing };
+  struct Socket {
+    ByteQueue out;
+    TimerNode timer;
+    SocketService* service = nullptr;
+    uint32_t fixed_fd = 0;
+    uint32_t generation = 0;
+    uint32_t next_free = UINT32_MAX;
+    uint16_t pending = 0;  // completions still to come
+    SocketState state = SocketState::free;
+    bool recv_armed = false;
+    bool send_in_flight = false;
+    bool in_flush_list = false;
+  };
+  struct Listener {
+    int fd;
+    SocketService* service;
+    bool armed;
+    bool active;
+  };
+  Socket& at(uint32_t slot) { return sockets_[slot]; }
+  const Socket& at(uint32_t slot) const { return sockets_[slot]; }
+  Socket* lookup(SocketHandle socket);
+  const Socket* lookup(SocketHandle socket) const;
+  uint32_t allocate_slot();
+  void arm_accept(uint32_t listener_index);
+  void arm_recv(uint32_t slot);
+  void submit_send(uint32_t slot);
+  void flush_sends();
+  void begin_shutdown(uint32_t slot);
+  void finish(uint32_t slot);
+  void completion_done(uint32_t slot);
+  void release(uint32_t slot);
+  void dispatch(const io_uring_cqe& cqe);
+  void on_accept(const io_uring_cqe& cqe);
+  void on_recv(const io_uring_cqe& cqe);
+  void on_send(const io_uring_cqe& cqe);
+  void on_timer_expired(uint64_t tag);
+  void rearm_paused_accepts();
+
+  uint32_t shard_id_;
+  ReactorOptions options_{};
+  IoUringRing ring_;
+  ProvidedBufferRing recv_buffers_;
+  BlockPool pool_;
+  TimerWheel timers_;
+  SlotArray<Socket> sockets_;
+  uint32_t slots_created_ = 0;
+  uint32_t free_head_ = UINT32_MAX;
+  size_t open_sockets_ = 0;
+  std::vector<Listener> listeners_;
+  bool accept_paused_ = false;
+  uint64_t accept_retry_at_ms_ = 0;  // 0: no retry pending
+  std::vector<uint32_t> flush_list_;
+  std::vector<uint32_t> recv_rearm_list_;
+  uint64_t now_ms_ = 0;
+  ReactorCounters counters_;
+  std::function<void()> turn_hook_;
+  std::function<void(const io_uring_cqe&)> completion_hook_;
+};
+
+}  // namespace mf

@@ -1,0 +1,238 @@
+#include "common/shard_group.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "common/log.h"
+
+namespace mf {
+
+[[noreturn]] void shard_ownership_violation(uint32_t owner, const char* where) {
+  MF_LOG_ERROR("shard ownership violated: state of shard {} touched from shard {} in {}", owner,
+               current_shard_id == no_shard ? -1 : static_cast<int>(current_shard_id), where);
+  std::abort();
+}
+
+uint32_t Shard::count() const { return group_.shard_count(); }
+
+bool Shard::post(uint32_t to_shard, const ShardMessage& message) {
+  MF_ASSERT_ON_SHARD(id_);
+  if (group_.post(id_, to_shard, message)) return true;
+  ++mailbox_drops_;
+  return false;
+}
+
+ShardGroup::~ShardGroup() {
+  if (signal_fd_ >= 0) ::close(signal_fd_);
+}
+
+void ShardGroup::block_process_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+bool ShardGroup::post(uint32_t from, uint32_t to, const ShardMessage& message) {
+  uint32_t n = shard_count();
+  if (to >= n) return false;
+  ShardMessage copy = message;
+  copy.from_shard = static_cast<uint16_t>(from);
+  if (!mailboxes_[from * n + to]->try_push(copy)) return false;
+  if (to != from && wake_flags_[to].request_wake()) {
+    // At most one wake in flight per target: its loop clears the flag before
+    // draining, so a message pushed after that sets it again.
+    io_uring_sqe* sqe = shards_[from]->reactor().ring().acquire_sqe();
+    io_uring_prep_msg_ring(sqe, ring_fds_[to], 0, make_tag(CompletionKind::wake, from), 0);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::wake_sent, to));
+  }
+  return true;
+}
+
+void ShardGroup::deliver(uint32_t id, const ShardMessage& message) {
+  auto& services = services_[id];
+  if (message.kind == shard_message::stop) {
+    if (stop_requested_[id].exchange(true)) return;
+    MF_LOG_INFO("shard {}: stopping", id);
+    shards_[id]->reactor().stop_accepting();
+    for (auto& service : services) service->on_stop_requested();
+    return;
+  }
+  if (message.kind == shard_message::reload) {
+    for (auto& service : services) service->on_reload();
+    return;
+  }
+  for (auto& service : services) service->on_message(message);
+}
+
+void ShardGroup::drain_mailboxes(uint32_t id) {
+  uint32_t n = shard_count();
+  wake_flags_[id].clear();
+  for (uint32_t from = 0; from < n; ++from) {
+    mailboxes_[from * n + id]->drain([&](const ShardMessage& m) { deliver(id, m); }, 4096);
+  }
+}
+
+void ShardGroup::arm_signal_read() {
+  Reactor& reactor = shards_[0]->reactor();
+  io_uring_sqe* sqe = reactor.ring().acquire_sqe();
+  io_uring_prep_read(sqe, signal_fd_, signal_buffer_, sizeof(signalfd_siginfo), 0);
+  io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::signal_read, 0));
+}
+
+void ShardGroup::on_signal(const io_uring_cqe& cqe) {
+  if (cqe.res == static_cast<int>(sizeof(signalfd_siginfo))) {
+    signalfd_siginfo info;
+    std::memcpy(&info, signal_buffer_, sizeof info);
+    uint32_t n = shard_count();
+    if (info.ssi_signo == SIGHUP) {
+      MF_LOG_INFO("SIGHUP: reloading");
+      for (uint32_t to = 0; to < n; ++to) {
+        ShardMessage m;
+        m.kind = shard_message::reload;
+        shards_[0]->post(to, m);
+      }
+    } else if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT) {
+      ++stop_signals_seen_;
+      if (stop_signals_seen_ > 1) {
+        MF_LOG_WARN("second stop signal: exiting now");
+        _exit(1);
+      }
+      MF_LOG_INFO("{}: stopping all shards", info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      for (uint32_t to = 0; to < n; ++to) {
+        ShardMessage m;
+        m.kind = shard_message::stop;
+        shards_[0]->post(to, m);
+      }
+    }
+  } else if (cqe.res < 0 && cqe.res != -EINTR && cqe.res != -EAGAIN) {
+    MF_LOG_ERROR("signalfd read failed: {}", std::strerror(-cqe.res));
+    return;
+  }
+  arm_signal_read();
+}
+
+void ShardGroup::request_stop() {
+  // Picked up by every shard's loop within one turn (it wakes at least every
+  // 100 ms): a non-shard thread has no ring to send a wake from.
+  external_stop_.store(true);
+}
+
+void ShardGroup::shard_main(uint32_t id, const ShardServiceFactory& factory) {
+  current_shard_id = id;
+  Shard& shard = *shards_[id];
+  if (options_.pin_threads) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    unsigned cpus = std::thread::hardware_concurrency();
+    CPU_SET(cpus > 0 ? id % cpus : 0, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+  }
+  auto fail = [&](const std::string& error) {
+    if (!error_claimed_.exchange(true)) first_error_ = error;
+    failed_.fetch_add(1);
+    started_.fetch_add(1);
+    started_.notify_all();
+  };
+  Reactor& reactor = shard.reactor();
+  auto report = reactor.init(options_.reactor);
+  if (!report) return fail(report.error());
+  ring_fds_[id] = reactor.ring().ring_fd();
+  if (id == 0 && !report->defer_taskrun)
+    MF_LOG_NOTICE("io_uring: DEFER_TASKRUN not available, using setup flags {:#x}", report->flags);
+  auto service = factory(shard);
+  if (!service) return fail(service.error());
+  services_[id].push_back(std::move(*service));
+  if (id == 0) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (signal_fd_ < 0) return fail(std::string("signalfd: ") + std::strerror(errno));
+  }
+  started_.fetch_add(1);
+  started_.notify_all();
+  // Every ring fd must be known before anyone sends a wake.
+  go_.wait(false);
+  if (abort_start_.load()) return;
+  reactor.set_turn_hook([this, id] {
+    if (external_stop_.load(std::memory_order_relaxed) && !stop_requested_[id].load()) {
+      ShardMessage m;
+      m.kind = shard_message::stop;
+      deliver(id, m);
+    }
+    drain_mailboxes(id);
+  });
+  reactor.set_completion_hook([this, id](const io_uring_cqe& cqe) {
+    switch (tag_kind(cqe.user_data)) {
+      case CompletionKind::wake:
+        drain_mailboxes(id);
+        break;
+      case CompletionKind::wake_sent:
+        // The wake could not be posted (target ring gone or CQ full): the
+        // target still drains on its next turn, at most 100 ms later.
+        wake_flags_[tag_index(cqe.user_data)].clear();
+        break;
+      case CompletionKind::signal_read:
+        on_signal(cqe);
+        break;
+      default:
+        break;
+    }
+  });
+  if (id == 0) arm_signal_read();
+  auto all_stopped = [&] {
+    if (!stop_requested_[id].load()) return false;
+    for (auto& s : services_[id])
+      if (!s->stopped()) return false;
+    return true;
+  };
+  while (!all_stopped()) reactor.run_once(100);
+  // Services die on their own shard: their destructors touch shard state.
+  services_[id].clear();
+  MF_LOG_DEBUG("shard {}: stopped", id);
+}
+
+std::expected<void, std::string> ShardGroup::run(const ShardGroupOptions& options,
+                                                 const ShardServiceFactory& factory,
+                                                 const std::function<void()>& on_ready) {
+  options_ = options;
+  uint32_t n = options.shard_count;
+  if (n == 0 || n > 256) return std::unexpected(std::string("shards: count must be 1..256"));
+  for (uint32_t i = 0; i < n; ++i) shards_.push_back(std::unique_ptr<Shard>(new Shard(*this, i)));
+  services_.resize(n);
+  for (uint32_t i = 0; i < n * n; ++i)
+    mailboxes_.push_back(std::make_unique<SpscQueue<ShardMessage>>(options.mailbox_capacity));
+  wake_flags_ = std::make_unique<WakeFlag[]>(n);
+  stop_requested_ = std::make_unique<std::atomic<bool>[]>(n);
+  ring_fds_.assign(n, -1);
+
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) threads.emplace_back([this, i, &factory] { shard_main(i, factory); });
+  for (uint32_t seen = started_.load(); seen < n; seen = started_.load()) started_.wait(seen);
+  if (failed_.load() > 0) abort_start_.store(true);
+  go_.store(true);
+  go_.notify_all();
+  if (!abort_start_.load() && on_ready) on_ready();
+  for (auto& t : threads) t.join();
+  services_.clear();  // only those of shards that failed to start remain
+  shards_.clear();
+  if (abort_start_.load()) return std::unexpected(first_error_);
+  return {};
+}
+
+}  // namespace mf

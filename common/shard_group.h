@@ -1,0 +1,141 @@
+#pragma once
+// Shards as a type: ShardGroup starts one thread per shard, each pinned to a
+// core and owning one Reactor and the ShardServices the factory builds on it
+// (like Seastar's sharded<T>: one instance per core, nothing shared). Shards
+// reach each other only through bounded single-producer/single-consumer
+// mailboxes (one per ordered pair of shards), woken through the target's ring
+// with IORING_OP_MSG_RING and drained in batches: no locks on the data path.
+// Shard 0 also owns the signalfd: SIGTERM/SIGINT ask every shard to stop,
+// SIGHUP to reload.
+#include <atomic>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/reactor.h"
+#include "common/spsc_queue.h"
+#include "common/wake_flag.h"
+
+namespace mf {
+
+// A cross-shard message: small, copied by value through the mailbox. What
+// `pointer` owns, if anything, is defined by `kind` (the receiver frees it).
+struct ShardMessage {
+  uint16_t kind = 0;
+  uint16_t from_shard = 0;
+  uint32_t arg32 = 0;
+  uint64_t arg64_a = 0;
+  uint64_t arg64_b = 0;
+  void* pointer = nullptr;
+};
+
+// Message kinds below 16 belong to the runtime; services use the rest.
+namespace shard_message {
+inline constexpr uint16_t stop = 1;
+inline constexpr uint16_t reload = 2;
+inline constexpr uint16_t first_service_kind = 16;
+}  // namespace shard_message
+
+class ShardGroup;
+
+// Per-shard context handed to services.
+class Shard {
+ public:
+  uint32_t id() const { return id_; }
+  uint32_t count() const;
+  Reactor& reactor() { return reactor_; }
+  // Sends a message to another shard (or to this one). False when the
+  // target's mailbox is full: the caller counts a drop; nothing blocks.
+  bool post(uint32_t to_shard, const ShardMessage& message);
+  uint64_t mailbox_drops() const { return mailbox_drops_; }
+
+ private:
+  friend class ShardGroup;
+  Shard(ShardGroup& group, uint32_t id) : group_(group), id_(id), reactor_(id) {}
+  ShardGroup& group_;
+  uint32_t id_;
+  Reactor reactor_;
+  uint64_t mailbox_drops_ = 0;
+};
+
+// One per shard per service kind, created on its shard's thread.
+class ShardService {
+ public:
+  virtual ~ShardService() = default;
+  virtual void on_message(const ShardMessage& message) { (void)message; }
+  // SIGTERM/SIGINT: stop accepting, drain, close. Called once.
+  virtual void on_stop_requested() = 0;
+  // The shard's loop ends when every service says it has stopped.
+  virtual bool stopped() const = 0;
+  // SIGHUP.
+  virtual void on_reload() {}
+};
+
+struct ShardGroupOptions {
+  uint32_t shard_count = 1;
+  bool pin_threads = true;
+  uint32_t mailbox_capacity = 65536;  // messages per ordered pair of shards
+  ReactorOptions reactor;
+};
+
+using ShardServiceFactory =
+    std::function<std::expected<std::unique_ptr<ShardService>, std::string>(Shard&)>;
+
+class ShardGroup {
+ public:
+  ShardGroup() = default;
+  ShardGroup(const ShardGroup&) = delete;
+  ShardGroup& operator=(const ShardGroup&) = delete;
+  ~ShardGroup();
+
+  // Blocks SIGTERM/SIGINT/SIGHUP/SIGPIPE in the calling thread; call before
+  // any other thread exists so every thread inherits the mask.
+  static void block_process_signals();
+
+  // Starts every shard, waits until all are serving (or one failed: then all
+  // stop and its error line is returned), then runs until all have stopped.
+  // `on_ready` runs on the calling thread once every shard serves.
+  std::expected<void, std::string> run(const ShardGroupOptions& options,
+                                       const ShardServiceFactory& factory,
+                                       const std::function<void()>& on_ready = {});
+
+  // Asks every shard to stop, from any thread (used by tests and embedders;
+  // signals reach shard 0 through its signalfd instead).
+  void request_stop();
+
+  uint32_t shard_count() const { return static_cast<uint32_t>(shards_.size()); }
+
+ private:
+  friend class Shard;
+  struct Mailboxes;
+  void shard_main(uint32_t id, const ShardServiceFactory& factory);
+  bool post(uint32_t from, uint32_t to, const ShardMessage& message);
+  void drain_mailboxes(uint32_t id);
+  void deliver(uint32_t id, const ShardMessage& message);
+  void arm_signal_read();
+  void on_signal(const io_uring_cqe& cqe);
+
+  ShardGroupOptions options_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<std::vector<std::unique_ptr<ShardService>>> services_;
+  // mailbox_[from * n + to]
+  std::vector<std::unique_ptr<SpscQueue<ShardMessage>>> mailboxes_;
+  std::unique_ptr<WakeFlag[]> wake_flags_;
+  std::unique_ptr<std::atomic<bool>[]> stop_requested_;
+  std::vector<int> ring_fds_;
+  std::atomic<uint32_t> started_{0};
+  std::atomic<uint32_t> failed_{0};
+  std::atomic<bool> go_{false};
+  std::atomic<bool> abort_start_{false};
+  std::atomic<bool> external_stop_{false};
+  std::string first_error_;
+  std::atomic<bool> error_claimed_{false};
+  int signal_fd_ = -1;
+  alignas(8) uint8_t signal_buffer_[128];
+  uint32_t stop_signals_seen_ = 0;
+};
+
+}  // namespace mf

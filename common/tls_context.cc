@@ -1,0 +1,328 @@
+#include "common/tls_context.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace mf::tls {
+namespace {
+
+// Mozilla "intermediate" TLS 1.2 suites without DHE: forward secret AEAD only.
+constexpr const char* kDefaultTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+// Tickets are only valid between contexts that agree on this.
+constexpr unsigned char kSessionIdContext[] = "mf-edge";
+
+struct SslCtxFree { void operator()(SSL_CTX* p) const { SSL_CTX_free(p); } };
+struct X509Free { void operator()(X509* p) const { X509_free(p); } };
+struct PkeyFree { void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); } };
+struct BioFree { void operator()(BIO* p) const { BIO_free(p); } };
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+
+// Start-up runs on threads that later serve connections: leave no errors behind.
+struct ErrorQueueScrub {
+  ~ErrorQueueScrub() { ERR_clear_error(); }
+};
+
+using Error = std::unexpected<std::string>;
+
+// The most specific OpenSSL reason for the failure that just happened.
+std::string openssl_reason() {
+  const unsigned long code = ERR_peek_last_error();
+  const char* reason = code != 0 ? ERR_reason_error_string(code) : nullptr;
+  ERR_clear_error();
+  return reason != nullptr ? reason : "unknown OpenSSL error";
+}
+
+bool last_error_is_missing_pem() {
+  const unsigned long code = ERR_peek_last_error();
+  return ERR_GET_LIB(code) == ERR_LIB_PEM && ERR_GET_REASON(code) == PEM_R_NO_START_LINE;
+}
+
+// Never prompt on a terminal for a pass phrase: encrypted keys are refused.
+int refuse_password(char*, int, int, void*) { return -1; }
+
+std::expected<std::string, std::string> read_file(const std::string& path, std::string_view what) {
+  auto failure = [&](int error) {
+    return Error("tls: cannot read " + std::string(what) + " " + path + ": " +
+                 std::generic_category().message(error));
+  };
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return failure(errno);
+  std::string contents;
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, file)) > 0) contents.append(buffer, n);
+  const int error = std::ferror(file) ? errno : 0;
+  std::fclose(file);
+  if (error != 0) return failure(error);
+  return contents;
+}
+
+BioPtr memory_bio(const std::string& bytes) {
+  return BioPtr(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
+}
+
+std::string format_time(const ASN1_TIME* time) {
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(time, &tm) != 1) return "an unreadable time";
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return text;
+}
+
+std::expected<std::vector<X509Ptr>, std::string> load_certificate_chain(const std::string& path) {
+  auto pem = read_file(path, "certificate");
+  if (!pem) return Error(std::move(pem.error()));
+  BioPtr bio = memory_bio(*pem);
+  std::vector<X509Ptr> chain;
+  for (;;) {
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, &refuse_password, nullptr));
+    if (cert != nullptr) {
+      chain.push_back(std::move(cert));
+      continue;
+    }
+    if (!chain.empty() && last_error_is_missing_pem()) break;  // end of the bundle
+    if (chain.empty() && last_error_is_missing_pem()) {
+      ERR_clear_error();
+      return Error("tls: certificate " + path + " holds no PEM certificate");
+    }
+    return Error("tls: cannot parse certificate " + path + ": " + openssl_reason());
+  }
+  ERR_clear_error();
+  return chain;
+}
+
+std::expected<PkeyPtr, std::string> load_private_key(const std::string& path) {
+  auto pem = read_file(path, "private key");
+  if (!pem) return Error(std::move(pem.error()));
+  BioPtr bio = memory_bio(*pem);
+  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, &refuse_password, nullptr));
+  OPENSSL_cleanse(pem->data(), pem->size());
+  if (key == nullptr) {
+    return Error("tls: cannot parse private key " + path + " (PEM, unencrypted): " + openssl_reason());
+  }
+  return key;
+}
+
+// Loads one certificate/key pair into the context's slot for its key type.
+std::expected<int, std::string> use_certificate_key_pair(SSL_CTX* ctx, const CertificateKeyPair& pair) {
+  const std::string& cert_path = pair.certificate_chain_path;
+  const std::string& key_path = pair.private_key_path;
+  auto chain = load_certificate_chain(cert_path);
+  if (!chain) return Error(std::move(chain.error()));
+  auto key = load_private_key(key_path);
+  if (!key) return Error(std::move(key.error()));
+  X509* leaf = chain->front().get();
+
+  const int key_type = EVP_PKEY_get_base_id(key->get());
+  if (key_type != EVP_PKEY_EC && key_type != EVP_PKEY_RSA) {
+    return Error("tls: private key " + key_path + " is neither ECDSA nor RSA");
+  }
+  if (X509_check_private_key(leaf, key->get()) != 1) {
+    ERR_clear_error();
+    return Error("tls: private key " + key_path + " does not match certificate " + cert_path);
+  }
+  if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
+    return Error("tls: certificate " + cert_path + " expired at " + format_time(X509_get0_notAfter(leaf)));
+  }
+  if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
+    return Error("tls: certificate " + cert_path + " is not valid before " +
+                 format_time(X509_get0_notBefore(leaf)));
+  }
+  if (SSL_CTX_use_certificate(ctx, leaf) != 1) {
+    return Error("tls: cannot use certificate " + cert_path + ": " + openssl_reason());
+  }
+  for (size_t i = 1; i < chain->size(); ++i) {
+    if (SSL_CTX_add1_chain_cert(ctx, (*chain)[i].get()) != 1) {
+      return Error("tls: cannot use certificate chain " + cert_path + ": " + openssl_reason());
+    }
+  }
+  if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    return Error("tls: cannot use private key " + key_path + ": " + openssl_reason());
+  }
+  return key_type;
+}
+
+// ALPN protocol names in wire format: each prefixed by its length.
+std::expected<std::string, std::string> encode_alpn(const std::vector<std::string>& protocols) {
+  std::string wire;
+  for (const std::string& protocol : protocols) {
+    if (protocol.empty() || protocol.size() > 255) {
+      return Error("tls: invalid ALPN protocol name \"" + protocol + "\" (1 to 255 bytes)");
+    }
+    wire.push_back(static_cast<char>(protocol.size()));
+    wire.append(protocol);
+  }
+  return wire;
+}
+
+void free_alpn_slot(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<std::string*>(ptr);
+}
+
+// Owns the server's ALPN list for as long as the SSL_CTX (and its SSLs) live.
+int alpn_slot() {
+  static const int slot = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, &free_alpn_slot);
+  return slot;
+}
+
+// Picks the first server protocol the client offers. Only called when the
+// client sent ALPN; a client without ALPN proceeds without a protocol.
+int select_alpn(SSL*, const unsigned char** out, unsigned char* out_size, const unsigned char* offered,
+                unsigned int offered_size, void* server_wire) {
+  const std::string_view server = *static_cast<const std::string*>(server_wire);
+  for (size_t s = 0; s < server.size(); s += 1 + static_cast<unsigned char>(server[s])) {
+    const std::string_view wanted = server.substr(s + 1, static_cast<unsigned char>(server[s]));
+    for (unsigned int c = 0; c < offered_size; c += 1 + offered[c]) {
+      const unsigned int size = offered[c];
+      if (c + 1 + size > offered_size) break;
+      if (std::string_view(reinterpret_cast<const char*>(offered + c + 1), size) == wanted) {
+        *out = offered + c + 1;
+        *out_size = static_cast<unsigned char>(size);
+        return SSL_TLSEXT_ERR_OK;
+      }
+    }
+  }
+  return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+std::expected<void, std::string> use_cipher_list(SSL_CTX* ctx, const std::string& configured) {
+  const char* list = configured.empty() ? kDefaultTls12Ciphers : configured.c_str();
+  if (SSL_CTX_set_cipher_list(ctx, list) != 1) {
+    ERR_clear_error();
+    return Error(std::string("tls: cipher list \"") + list + "\" selects no usable TLS 1.2 cipher");
+  }
+  return {};
+}
+
+}  // namespace
+
+Context::Context(Context&& other) noexcept : ctx_(std::exchange(other.ctx_, nullptr)) {}
+
+Context& Context::operator=(Context&& other) noexcept {
+  std::swap(ctx_, other.ctx_);
+  return *this;
+}
+
+Context::~Context() { SSL_CTX_free(ctx_); }
+
+std::expected<Context, std::string> Context::make_server(const ServerContextConfig& config) {
+  ErrorQueueScrub scrub;
+  if (config.certificates.empty()) return Error("tls: server context needs at least one certificate");
+  if (config.certificates.size() > 2) {
+    return Error("tls: server context takes at most two certificates (one ECDSA, one RSA)");
+  }
+  if (config.min_version != TLS1_2_VERSION && config.min_version != TLS1_3_VERSION) {
+    return Error("tls: minimum protocol version must be TLS 1.2 or TLS 1.3");
+  }
+  auto alpn_wire = encode_alpn(config.alpn);
+  if (!alpn_wire) return Error(std::move(alpn_wire.error()));
+
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (ctx == nullptr) return Error("tls: cannot create server context: " + openssl_reason());
+  SSL_CTX* c = ctx.get();
+  SSL_CTX_set_security_level(c, 2);
+  SSL_CTX_set_min_proto_version(c, config.min_version);
+  SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  // Idle connections (tens of thousands per shard) must not pin 16 KB buffers.
+  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_clear_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE);
+  // Resumption is stateless tickets only: nothing per session on the server.
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_session_id_context(c, kSessionIdContext, sizeof kSessionIdContext - 1);
+  if (auto ok = use_cipher_list(c, config.cipher_list); !ok) return Error(std::move(ok.error()));
+
+  int first_key_type = 0;
+  for (const CertificateKeyPair& pair : config.certificates) {
+    auto key_type = use_certificate_key_pair(c, pair);
+    if (!key_type) return Error(std::move(key_type.error()));
+    if (*key_type == first_key_type) {
+      return Error("tls: certificates " + config.certificates.front().certificate_chain_path + " and " +
+                   pair.certificate_chain_path + " have the same key type; load one ECDSA and one RSA at most");
+    }
+    first_key_type = *key_type;
+  }
+
+  if (!alpn_wire->empty()) {
+    const int slot = alpn_slot();
+    auto* wire = new std::string(std::move(*alpn_wire));
+    if (slot < 0 || SSL_CTX_set_ex_data(c, slot, wire) != 1) {
+      delete wire;
+      return Error("tls: cannot install ALPN protocols: " + openssl_reason());
+    }
+    SSL_CTX_set_alpn_select_cb(c, &select_alpn, wire);
+  }
+
+  if (config.ticket_keys != nullptr) {
+    SSL_CTX_set_num_tickets(c, 1);
+    if (auto ok = TicketKeys::install(config.ticket_keys, c); !ok) return Error(std::move(ok.error()));
+  } else {
+    SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(c, 0);
+  }
+  return Context(ctx.release());
+}
+
+std::expected<Context, std::string> Context::make_client(const ClientContextConfig& config) {
+  ErrorQueueScrub scrub;
+  auto alpn_wire = encode_alpn(config.alpn);
+  if (!alpn_wire) return Error(std::move(alpn_wire.error()));
+
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  if (ctx == nullptr) return Error("tls: cannot create client context: " + openssl_reason());
+  SSL_CTX* c = ctx.get();
+  SSL_CTX_set_security_level(c, 2);
+  SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+  SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_clear_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE);
+  if (auto ok = use_cipher_list(c, {}); !ok) return Error(std::move(ok.error()));
+
+  if (config.verify_peer) {
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
+    if (config.ca_file.empty()) {
+      if (SSL_CTX_set_default_verify_paths(c) != 1) {
+        return Error("tls: cannot load the system trust store: " + openssl_reason());
+      }
+    } else {
+      if (auto readable = read_file(config.ca_file, "CA file"); !readable) {
+        return Error(std::move(readable.error()));
+      }
+      if (SSL_CTX_load_verify_file(c, config.ca_file.c_str()) != 1) {
+        return Error("tls: CA file " + config.ca_file + " holds no usable certificate: " + openssl_reason());
+      }
+    }
+  } else {
+    SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
+  }
+
+  if (!alpn_wire->empty() &&
+      SSL_CTX_set_alpn_protos(c, reinterpret_cast<const unsigned char*>(alpn_wire->data()),
+                              static_cast<unsigned int>(alpn_wire->size())) != 0) {
+    return Error("tls: cannot set ALPN protocols: " + openssl_reason());
+  }
+
+  if (config.enable_resumption) {
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  } else {
+    SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+  }
+  return Context(ctx.release());
+}
+
+}  // namespace mf::tls

@@ -1,0 +1,260 @@
+#include "common/tls_session.h"
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+namespace mf::tls {
+
+// One BIO per session serves both directions: reads come from the span handed
+// to feed(), writes go straight into the session's sink.
+struct SessionBio {
+  static Session& session(BIO* bio) { return *static_cast<Session*>(BIO_get_data(bio)); }
+
+  static int write(BIO* bio, const char* data, size_t size, size_t* written) {
+    BIO_clear_retry_flags(bio);
+    Session& s = session(bio);
+    if (!s.sink_->append_ciphertext({reinterpret_cast<const uint8_t*>(data), size})) {
+      // Not a retry: OpenSSL reports the failure and the connection closes.
+      s.sink_failed_ = true;
+      *written = 0;
+      return 0;
+    }
+    *written = size;
+    return 1;
+  }
+
+  static int read(BIO* bio, char* out, size_t size, size_t* read) {
+    BIO_clear_retry_flags(bio);
+    Session& s = session(bio);
+    if (s.input_size_ == 0) {
+      BIO_set_retry_read(bio);
+      *read = 0;
+      return 0;
+    }
+    const size_t n = std::min(size, s.input_size_);
+    std::memcpy(out, s.input_, n);
+    s.input_ += n;
+    s.input_size_ -= n;
+    *read = n;
+    return 1;
+  }
+
+  // OpenSSL flushes after each handshake flight; everything else is unsupported.
+  static long ctrl(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
+
+  // Created once per process and never freed.
+  static BIO_METHOD* method() {
+    static BIO_METHOD* const method = [] {
+      const int index = BIO_get_new_index();
+      BIO_METHOD* m = index == -1 ? nullptr : BIO_meth_new(index | BIO_TYPE_SOURCE_SINK, "mf tls session");
+      if (m != nullptr && (BIO_meth_set_write_ex(m, &write) != 1 || BIO_meth_set_read_ex(m, &read) != 1 ||
+                           BIO_meth_set_ctrl(m, &ctrl) != 1)) {
+        BIO_meth_free(m);
+        m = nullptr;
+      }
+      return m;
+    }();
+    return method;
+  }
+};
+
+Session::Session(Session&& other) noexcept
+    : ssl_(std::exchange(other.ssl_, nullptr)),
+      sink_(other.sink_),
+      input_(other.input_),
+      input_size_(other.input_size_),
+      handshake_done_(other.handshake_done_),
+      sink_failed_(other.sink_failed_) {
+  if (ssl_ != nullptr) BIO_set_data(SSL_get_rbio(ssl_), this);
+}
+
+Session& Session::operator=(Session&& other) noexcept {
+  if (this != &other) {
+    SSL_free(ssl_);
+    ssl_ = std::exchange(other.ssl_, nullptr);
+    sink_ = other.sink_;
+    input_ = other.input_;
+    input_size_ = other.input_size_;
+    handshake_done_ = other.handshake_done_;
+    sink_failed_ = other.sink_failed_;
+    if (ssl_ != nullptr) BIO_set_data(SSL_get_rbio(ssl_), this);
+  }
+  return *this;
+}
+
+Session::~Session() { SSL_free(ssl_); }
+
+std::expected<void, std::string> Session::init(const Context& context, Role role, CiphertextSink* sink,
+                                               std::string_view sni_for_client) {
+  assert(ssl_ == nullptr && sink != nullptr && context.native() != nullptr);
+  BIO_METHOD* method = SessionBio::method();
+  if (method == nullptr) {
+    ERR_clear_error();
+    return std::unexpected("tls: cannot create the session BIO method");
+  }
+  SSL* ssl = SSL_new(context.native());
+  BIO* bio = ssl != nullptr ? BIO_new(method) : nullptr;
+  if (bio == nullptr) {
+    SSL_free(ssl);
+    ERR_clear_error();
+    return std::unexpected("tls: cannot create session: out of memory");
+  }
+  BIO_set_data(bio, this);
+  BIO_set_init(bio, 1);
+  SSL_set_bio(ssl, bio, bio);  // the SSL takes the BIO's only reference
+
+  if (role == Role::server) {
+    SSL_set_accept_state(ssl);
+  } else {
+    SSL_set_connect_state(ssl);
+    if (!sni_for_client.empty()) {
+      const std::string host(sni_for_client);
+      // SNI carries host names only (RFC 6066); IP literals are verified as such.
+      if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) != 1) {
+        if (SSL_set_tlsext_host_name(ssl, host.c_str()) != 1 || SSL_set1_host(ssl, host.c_str()) != 1) {
+          SSL_free(ssl);
+          ERR_clear_error();
+          return std::unexpected("tls: invalid server name \"" + host + "\"");
+        }
+      }
+    }
+  }
+  ERR_clear_error();
+  ssl_ = ssl;
+  sink_ = sink;
+  input_ = nullptr;
+  input_size_ = 0;
+  handshake_done_ = false;
+  sink_failed_ = false;
+  return {};
+}
+
+std::expected<void, Failure> Session::start_client_handshake() {
+  assert(ssl_ != nullptr && !SSL_is_server(ssl_) && !handshake_done_);
+  input_ = nullptr;
+  input_size_ = 0;
+  auto completed = advance_handshake();
+  if (!completed) return std::unexpected(completed.error());
+  return {};
+}
+
+std::expected<bool, Failure> Session::advance_handshake() {
+  const int result = SSL_do_handshake(ssl_);
+  if (result == 1) {
+    handshake_done_ = true;
+    return true;
+  }
+  if (SSL_get_error(ssl_, result) != SSL_ERROR_WANT_READ) return std::unexpected(take_failure());
+  assert(input_size_ == 0);
+  ERR_clear_error();
+  return false;
+}
+
+std::expected<Session::ReadResult, Failure> Session::read_plaintext(std::span<uint8_t> scratch) {
+  size_t size = 0;
+  if (SSL_read_ex(ssl_, scratch.data(), scratch.size(), &size) == 1) {
+    return ReadResult{ReadStatus::plaintext, size};
+  }
+  switch (SSL_get_error(ssl_, 0)) {
+    case SSL_ERROR_WANT_READ:
+      assert(input_size_ == 0);
+      ERR_clear_error();
+      return ReadResult{ReadStatus::needs_input, 0};
+    case SSL_ERROR_ZERO_RETURN:
+      input_ = nullptr;  // anything after close_notify is meaningless
+      input_size_ = 0;
+      ERR_clear_error();
+      return ReadResult{ReadStatus::peer_closed, 0};
+    default:
+      return std::unexpected(take_failure());
+  }
+}
+
+std::expected<void, Failure> Session::write(std::span<const uint8_t> plaintext) {
+  if (!handshake_done_) return std::unexpected(Failure{"write before handshake", 0});
+  if (plaintext.empty()) return {};
+  return write_record_data(plaintext.data(), plaintext.size());
+}
+
+std::expected<void, Failure> Session::write_vectored(std::span<const std::span<const uint8_t>> pieces,
+                                                     std::span<uint8_t> scratch) {
+  if (!handshake_done_) return std::unexpected(Failure{"write before handshake", 0});
+  if (pieces.size() == 1) return write(pieces.front());
+  assert(!scratch.empty());
+  size_t used = 0;
+  for (std::span<const uint8_t> piece : pieces) {
+    if (used == 0 && piece.size() >= scratch.size()) {
+      // Whole scratch-fulls go straight from the caller's memory; the record
+      // layout is the same as if gathered.
+      const size_t direct = piece.size() - piece.size() % scratch.size();
+      if (auto ok = write_record_data(piece.data(), direct); !ok) return ok;
+      piece = piece.subspan(direct);
+    }
+    while (!piece.empty()) {
+      const size_t n = std::min(piece.size(), scratch.size() - used);
+      std::memcpy(scratch.data() + used, piece.data(), n);
+      used += n;
+      piece = piece.subspan(n);
+      if (used == scratch.size()) {
+        if (auto ok = write_record_data(scratch.data(), used); !ok) return ok;
+        used = 0;
+      }
+    }
+  }
+  if (used == 0) return {};
+  return write_record_data(scratch.data(), used);
+}
+
+std::expected<void, Failure> Session::write_record_data(const uint8_t* data, size_t size) {
+  size_t written = 0;
+  if (SSL_write_ex(ssl_, data, size, &written) != 1) return std::unexpected(take_failure());
+  // Partial writes are off and the sink never asks to retry.
+  assert(written == size);
+  ERR_clear_error();
+  return {};
+}
+
+void Session::send_close_notify() {
+  if (ssl_ == nullptr || !handshake_done_) return;
+  SSL_shutdown(ssl_);
+  ERR_clear_error();
+}
+
+std::string_view Session::alpn() const {
+  if (ssl_ == nullptr) return {};
+  const unsigned char* data = nullptr;
+  unsigned int size = 0;
+  SSL_get0_alpn_selected(ssl_, &data, &size);
+  return {reinterpret_cast<const char*>(data), size};
+}
+
+std::string_view Session::server_name() const {
+  const char* name = ssl_ != nullptr ? SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name) : nullptr;
+  return name != nullptr ? std::string_view(name) : std::string_view();
+}
+
+bool Session::resumed() const { return ssl_ != nullptr && SSL_session_reused(ssl_) == 1; }
+
+int Session::protocol_version() const { return ssl_ != nullptr ? SSL_version(ssl_) : 0; }
+
+Failure Session::take_failure() {
+  const unsigned long code = ERR_get_error();
+  std::string_view reason;
+  if (sink_failed_) {
+    reason = "sink full";
+  } else if (const char* text = code != 0 ? ERR_reason_error_string(code) : nullptr; text != nullptr) {
+    reason = text;
+  } else {
+    reason = handshake_done_ ? "tls" : "handshake";
+  }
+  ERR_clear_error();
+  input_ = nullptr;
+  input_size_ = 0;
+  return Failure{reason, code};
+}
+
+}  // namespace mf::tls

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace mf {
+
+// Incremental UTF-8 (RFC 3629) validator for text that arrives in pieces.
+//
+// Accepts exactly the shortest-form encodings of U+0000..U+10FFFF excluding
+// the surrogates U+D800..U+DFFF. feed() fails as soon as the bytes seen so far
+// cannot be the prefix of any valid text (fail fast: a WebSocket peer must be
+// closed with 1007 at the first bad byte, not at the end of the message).
+// Failure is sticky until reset().
+//
+// The state is three bytes because it lives in every connection: the number
+// of continuation bytes still expected and the allowed range of the next one.
+// Only the byte right after a lead byte has a narrowed range; that is how
+// overlong forms (E0, F0), surrogates (ED) and code points above U+10FFFF (F4)
+// are rejected without decoding the code point.
+class Utf8Validator {
+ public:
+  // Returns false when the text seen so far (since construction or reset)
+  // cannot be a prefix of valid UTF-8.
+  bool feed(std::span<const uint8_t> bytes);
+
+  // True when the text seen so far is complete, valid UTF-8 (not inside a
+  // multi-byte sequence and not failed).
+  bool at_boundary() const { return pending_ == 0; }
+
+  void reset() { *this = Utf8Validator{}; }
+
+ private:
+  static constexpr uint8_t kFailed = 0xFF;
+
+  uint8_t pending_ = 0;  // continuation bytes still expected, or kFailed
+  uint8_t next_lo_ = 0x80;  // inclusive range of the next continuation byte
+  uint8_t next_hi_ = 0xBF;
+};
+
+// One-shot check that `bytes` is complete, valid UTF-8.
+bool is_valid_utf8(std::span<const uint8_t> bytes);
+
+}  // namespace mf

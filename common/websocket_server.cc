@@ -1,0 +1,372 @@
+#include "common/websocket_server.h"
+
+#include <cstring>
+
+#include "common/http_response.h"
+#include "common/log.h"
+#include "common/provided_buffer_ring.h"
+
+namespace mf {
+namespace {
+constexpr size_t padding = ProvidedBufferRing::tail_padding;
+}
+
+// Routes decoder events of one connection back into the server.
+struct WebSocketServer::FrameHandler {
+  WebSocketServer& server;
+  Connection& c;
+
+  void on_message_data(std::span<const uint8_t> chunk, bool is_text, bool first, bool last) {
+    if (first && last) {
+      // The common case: a whole message inside one read, zero-copy.
+      server.counters_.messages_in++;
+      server.app_.on_message(c.socket, std::string_view(reinterpret_cast<const char*>(chunk.data()), chunk.size()));
+      return;
+    }
+    if (first) c.partial_is_text = is_text;
+    if (!c.partial.append(server.reactor_.pool(), chunk)) {
+      // The shard's buffer pool is exhausted: shed this connection.
+      c.decoder.halt();
+      server.close_websocket(c, ws::close_code::internal_error, "server busy");
+      return;
+    }
+    if (!last) return;
+    size_t size = c.partial.size();
+    c.partial.copy_to(server.message_scratch_);
+    std::memset(server.message_scratch_.data() + size, 0, padding);
+    c.partial.clear(server.reactor_.pool());
+    server.counters_.messages_in++;
+    server.app_.on_message(c.socket, std::string_view(reinterpret_cast<const char*>(server.message_scratch_.data()), size));
+  }
+  void on_ping(std::span<const uint8_t> payload) { server.send_frame(c, ws::Opcode::pong, payload); }
+  void on_pong(std::span<const uint8_t>) { c.ping_outstanding = false; }
+  void on_close(uint16_t code, std::string_view) {
+    // Echo the peer's code (RFC 6455 5.5.1); an empty close gets an empty one.
+    c.decoder.halt();
+    server.close_websocket(c, code == ws::close_code::no_status ? 0 : code, {});
+  }
+  void on_error(uint16_t code, std::string_view why) {
+    server.counters_.protocol_closes++;
+    server.close_websocket(c, code, why);
+  }
+};
+
+bool WebSocketServer::Connection::append_ciphertext(std::span<const uint8_t> bytes) {
+  return server->reactor_.send(socket, bytes);
+}
+
+WebSocketServer::WebSocketServer(Reactor& reactor, const WebSocketServerConfig& config, WebSocketApp& app)
+    : reactor_(reactor), config_(config), app_(app), connections_(reactor.options().max_sockets) {
+  plaintext_scratch_.resize(size_t{16} * 1024 + 1024 + padding);
+  size_t head_room = http::max_request_head_bytes + 1;
+  message_scratch_.resize(std::max<size_t>(config_.decoder.max_message_bytes, head_room) + padding);
+  frame_scratch_.resize(ws::max_header_bytes + config_.decoder.max_message_bytes + 256);
+}
+
+WebSocketServer::~WebSocketServer() {
+  for (uint32_t slot = 0; slot < connections_.created(); ++slot) connections_[slot].partial.clear(reactor_.pool());
+}
+
+WebSocketServer::Connection* WebSocketServer::connection(SocketHandle socket) {
+  if (socket.slot >= connections_.created()) return nullptr;
+  Connection& c = connections_[socket.slot];
+  if (c.socket != socket || c.phase == Phase::idle) return nullptr;
+  return &c;
+}
+
+void WebSocketServer::on_accepted(SocketHandle socket) {
+  Connection& c = connections_.ensure(socket.slot);
+  c.server = this;
+  c.socket = socket;
+  c.decoder = ws::Decoder(ws::Role::server, &config_.decoder);
+  c.ping_outstanding = false;
+  c.last_traffic_ms = reactor_.now_ms();
+  if (config_.tls != nullptr) {
+    auto ok = c.tls.init(*config_.tls, tls::Role::server, &c);
+    if (!ok) {
+      MF_LOG_WARN("tls: cannot start a session: {}", ok.error());
+      c.phase = Phase::closing;
+      reactor_.close(socket, CloseMode::abort);
+      return;
+    }
+    c.phase = Phase::tls_handshake;
+  } else {
+    c.phase = Phase::http_head;
+  }
+  reactor_.arm_timer(socket, reactor_.now_ms() + config_.handshake_timeout_ms);
+}
+
+void WebSocketServer::on_received(SocketHandle socket, std::span<uint8_t> bytes) {
+  Connection* c = connection(socket);
+  if (c == nullptr || c->phase == Phase::closing) return;
+  c->last_traffic_ms = reactor_.now_ms();
+  if (config_.tls == nullptr) {
+    on_plaintext(*c, bytes);
+    return;
+  }
+  std::span<uint8_t> scratch(plaintext_scratch_.data(), plaintext_scratch_.size() - padding);
+  auto progress = c->tls.feed(bytes, scratch, [&](std::span<uint8_t> plain) {
+    if (c->phase != Phase::closing) on_plaintext(*c, plain);
+  });
+  if (!progress) {
+    counters_.tls_failures++;
+    MF_LOG_DEBUG("tls: connection {} failed: {}", socket.slot, progress.error().reason);
+    fail(*c);
+    return;
+  }
+  if (*progress == tls::Progress::handshake_completed) {
+    counters_.tls_handshakes++;
+    if (c->tls.resumed()) counters_.tls_resumed++;
+    if (c->phase == Phase::tls_handshake) c->phase = Phase::http_head;
+  } else if (*progress == tls::Progress::peer_closed) {
+    if (c->phase == Phase::websocket) close_websocket(*c, ws::close_code::going_away, {});
+    else fail(*c);
+  }
+}
+
+void WebSocketServer::on_plaintext(Connection& c, std::span<uint8_t> bytes) {
+  switch (c.phase) {
+    case Phase::tls_handshake:
+      // Application data before the handshake finished is impossible: TLS
+      // delivers none. Treat as a failed peer.
+      fail(c);
+      return;
+    case Phase::http_head:
+      on_request_head_bytes(c, bytes);
+      return;
+    case Phase::websocket: {
+      FrameHandler handler{*this, c};
+      c.decoder.feed(bytes, handler);
+      return;
+    }
+    case Phase::idle:
+    case Phase::closing:
+      return;
+  }
+}
+
+void WebSocketServer::on_request_head_bytes(Connection& c, std::span<uint8_t> bytes) {
+  std::string_view incoming(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  if (c.partial.empty()) {
+    size_t end = http::find_head_end(incoming);
+    if (end != 0 && end <= http::max_request_head_bytes) {
+      handle_request_head(c, incoming.substr(0, end), bytes.subspan(end));
+      return;
+    }
+  }
+  // Partial head: keep at most the limit (plus the bytes that may complete
+  // the terminator), then 431.
+  size_t before = c.partial.size();
+  size_t room = http::max_request_head_bytes + 4 - std::min(before, http::max_request_head_bytes + 4);
+  size_t take = std::min(room, bytes.size());
+  if (!c.partial.append(reactor_.pool(), bytes.first(take))) {
+    fail(c);
+    return;
+  }
+  size_t total = c.partial.size();
+  c.partial.copy_to(message_scratch_);
+  std::string_view buffered(reinterpret_cast<const char*>(message_scratch_.data()), total);
+  size_t end = http::find_head_end(buffered);
+  if (end == 0 || end > http::max_request_head_bytes) {
+    if (total > http::max_request_head_bytes) {
+      c.partial.clear(reactor_.pool());
+      respond_and_close(c, 431, "request head larger than 8 KiB\n", {}, false);
+    }
+    return;
+  }
+  c.partial.clear(reactor_.pool());
+  // Bytes after the head in this read (a client that pipelined its first
+  // frame) go to the decoder once the upgrade is done.
+  size_t consumed_from_this_read = end - before;
+  handle_request_head(c, buffered.substr(0, end), bytes.subspan(consumed_from_this_read));
+}
+
+void WebSocketServer::handle_request_head(Connection& c, std::string_view head, std::span<uint8_t> rest) {
+  auto parsed = http::parse_request_head(head);
+  if (!parsed) {
+    http::UpgradeDecision rejection = http::rejection_for(parsed.error());
+    counters_.http_rejections++;
+    respond_and_close(c, rejection.status, rejection.reason, {}, false);
+    return;
+  }
+  const http::RequestHead& request = *parsed;
+  http::UpgradeDecision decision = http::decide_upgrade(request, config_.routes);
+  if (decision.kind == http::RequestKind::health) {
+    counters_.health_checks++;
+    bool head_only = request.method == "HEAD";
+    if (app_.healthy()) respond_and_close(c, 200, "ok", {}, head_only);
+    else respond_and_close(c, 503, "draining", "Retry-After: 1\r\n", head_only);
+    return;
+  }
+  if (decision.kind == http::RequestKind::rejected) {
+    counters_.http_rejections++;
+    respond_and_close(c, decision.status, decision.reason, http::upgrade_rejection_headers(decision), false);
+    return;
+  }
+  Admission admission = app_.admit(c.socket, request);
+  if (admission.status != 101) {
+    counters_.http_rejections++;
+    respond_and_close(c, admission.status, admission.reason, admission.extra_headers, false);
+    return;
+  }
+  char response[512];
+  size_t n = http::format_switching_protocols(
+      response, decision.accept, decision.select_subprotocol ? config_.routes.subprotocol : std::string_view{});
+  if (n == 0 || !write(c, {reinterpret_cast<const uint8_t*>(response), n})) {
+    fail(c);
+    return;
+  }
+  counters_.upgrades++;
+  c.phase = Phase::websocket;
+  c.last_traffic_ms = reactor_.now_ms();
+  ++open_websockets_;
+  reactor_.arm_timer(c.socket, reactor_.now_ms() + config_.heartbeat_ms);
+  app_.on_open(c.socket);
+  if (!rest.empty() && c.phase == Phase::websocket) {
+    FrameHandler handler{*this, c};
+    c.decoder.feed(rest, handler);
+  }
+}
+
+void WebSocketServer::respond_and_close(Connection& c, uint16_t status, std::string_view body,
+                                        std::string_view extra_headers, bool head_only) {
+  char response[1024];
+  std::string_view text = body.empty() ? http::status_text(status) : body;
+  size_t n = http::format_response(response, status, text, extra_headers, head_only);
+  if (n > 0) write(c, {reinterpret_cast<const uint8_t*>(response), n});
+  if (config_.tls != nullptr) c.tls.send_close_notify();
+  c.phase = Phase::closing;
+  reactor_.close(c.socket, CloseMode::graceful);
+}
+
+bool WebSocketServer::write(Connection& c, std::span<const uint8_t> bytes) {
+  if (config_.tls == nullptr) return reactor_.send(c.socket, bytes);
+  return c.tls.write(bytes).has_value();
+}
+
+bool WebSocketServer::send_frame(Connection& c, ws::Opcode opcode, std::span<const uint8_t> payload) {
+  // Header and payload go out as one write so TLS makes one record.
+  size_t header = ws::encode_header(frame_scratch_.data(), opcode, true, payload.size(), nullptr);
+  bool ok;
+  if (header + payload.size() <= frame_scratch_.size()) {
+    std::memcpy(frame_scratch_.data() + header, payload.data(), payload.size());
+    ok = write(c, {frame_scratch_.data(), header + payload.size()});
+  } else {
+    ok = write(c, {frame_scratch_.data(), header}) && write(c, payload);
+  }
+  if (!ok) {
+    // The peer does not read: its queue hit the cap. Memory stays bounded.
+    counters_.slow_consumer_closes++;
+    fail(c);
+  }
+  return ok;
+}
+
+bool WebSocketServer::send_text(SocketHandle socket, std::string_view text) {
+  Connection* c = connection(socket);
+  if (c == nullptr || c->phase != Phase::websocket) return false;
+  counters_.messages_out++;
+  return send_frame(*c, ws::Opcode::text, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+}
+
+void WebSocketServer::close(SocketHandle socket, uint16_t code, std::string_view reason) {
+  Connection* c = connection(socket);
+  if (c == nullptr || c->phase == Phase::closing) return;
+  close_websocket(*c, code, reason);
+}
+
+void WebSocketServer::close_websocket(Connection& c, uint16_t code, std::string_view reason) {
+  if (c.phase == Phase::closing) return;
+  if (c.phase != Phase::websocket) {
+    fail(c);
+    return;
+  }
+  c.decoder.halt();
+  uint8_t payload[125];
+  size_t n = code == 0 ? 0 : ws::encode_close_payload(payload, code, reason);
+  bool ok = send_frame(c, ws::Opcode::close, {payload, n});
+  if (!ok) return;  // send_frame already aborted the connection
+  if (config_.tls != nullptr) c.tls.send_close_notify();
+  mark_closed(c);
+  c.phase = Phase::closing;
+  reactor_.close(c.socket, CloseMode::graceful);
+}
+
+void WebSocketServer::close_all(uint16_t code, std::string_view reason) {
+  for (uint32_t slot = 0; slot < connections_.created(); ++slot) {
+    Connection& c = connections_[slot];
+    if (c.phase == Phase::websocket) close_websocket(c, code, reason);
+    else if (c.phase == Phase::tls_handshake || c.phase == Phase::http_head) fail(c);
+  }
+}
+
+void WebSocketServer::fail(Connection& c) {
+  if (c.phase == Phase::closing || c.phase == Phase::idle) return;
+  mark_closed(c);
+  c.phase = Phase::closing;
+  c.decoder.halt();
+  reactor_.close(c.socket, CloseMode::abort);
+}
+
+void WebSocketServer::mark_closed(Connection& c) {
+  if (c.phase != Phase::websocket) return;
+  --open_websockets_;
+  app_.on_closed(c.socket);
+}
+
+void WebSocketServer::on_peer_closed(SocketHandle socket, int error) {
+  Connection* c = connection(socket);
+  if (c == nullptr) return;
+  (void)error;
+  if (c->phase == Phase::websocket) {
+    // EOF without a close frame: abnormal closure; nothing can be sent.
+    mark_closed(*c);
+    c->phase = Phase::closing;
+    reactor_.close(socket, CloseMode::abort);
+    return;
+  }
+  fail(*c);
+}
+
+void WebSocketServer::on_timer(SocketHandle socket) {
+  Connection* c = connection(socket);
+  if (c == nullptr) return;
+  uint64_t now = reactor_.now_ms();
+  if (c->phase == Phase::tls_handshake || c->phase == Phase::http_head) {
+    counters_.handshake_timeouts++;
+    fail(*c);
+    return;
+  }
+  if (c->phase != Phase::websocket) return;
+  // Liveness (spec section 7), checked lazily: traffic only stamps
+  // last_traffic_ms, the timer looks at it when it fires.
+  uint64_t silent = now - c->last_traffic_ms;
+  uint64_t idle_close_ms = uint64_t{config_.heartbeat_ms} * config_.idle_close_factor_x10 / 10;
+  if (silent >= idle_close_ms) {
+    counters_.idle_closes++;
+    close_websocket(*c, close_code::idle_timeout, "idle timeout");
+    return;
+  }
+  if (silent >= config_.heartbeat_ms) {
+    if (!c->ping_outstanding) {
+      counters_.pings_sent++;
+      c->ping_outstanding = true;
+      if (!send_frame(*c, ws::Opcode::ping, {})) return;
+    }
+    reactor_.arm_timer(socket, c->last_traffic_ms + idle_close_ms);
+    return;
+  }
+  reactor_.arm_timer(socket, c->last_traffic_ms + config_.heartbeat_ms);
+}
+
+void WebSocketServer::on_released(SocketHandle socket) {
+  if (socket.slot >= connections_.created()) return;
+  Connection& c = connections_[socket.slot];
+  if (c.socket != socket) return;
+  if (c.phase == Phase::websocket) mark_closed(c);
+  c.partial.clear(reactor_.pool());
+  c.tls = tls::Session{};
+  c.phase = Phase::idle;
+}
+
+}  // namespace mf

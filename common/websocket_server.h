@@ -1,0 +1,153 @@
+#pragma once
+// The server side of spec section 1 on one shard: TLS (or plain, behind the
+// ingress), the HTTP/1.1 upgrade with /healthz beside it, RFC 6455 framing,
+// liveness (server pings, idle close), and the close handshake. What the
+// messages mean is the WebSocketApp's business; this layer hands it whole,
+// validated text messages and sends what it is given.
+//
+// Per connection it keeps only what an idle peer needs (phase, decoder state,
+// TLS session, last-traffic time); partial heads and messages borrow blocks
+// from the shard's pool only while they are incomplete.
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "common/block_pool.h"
+#include "common/http_request_head.h"
+#include "common/reactor.h"
+#include "common/slot_array.h"
+#include "common/tls_context.h"
+#include "common/tls_session.h"
+#include "common/websocket_codec.h"
+#include "common/websocket_upgrade.h"
+
+namespace mf {
+
+// Close codes of the SDK protocol beyond RFC 6455 (spec section 7).
+namespace close_code {
+inline constexpr uint16_t replaced = 4001;
+inline constexpr uint16_t idle_timeout = 4002;
+inline constexpr uint16_t rate_limited = 4003;
+}  // namespace close_code
+
+struct WebSocketServerConfig {
+  http::UpgradeRoutes routes;
+  ws::DecoderConfig decoder;          // message limit (1009), binary refused (1003)
+  uint32_t handshake_timeout_ms = 10000;  // accept to upgrade done (TLS + head)
+  uint32_t heartbeat_ms = 15000;      // ping after this long without traffic
+  // Close with 4002 after heartbeat_ms * idle_close_factor_x10 / 10 silent.
+  uint32_t idle_close_factor_x10 = 25;
+  const tls::Context* tls = nullptr;  // null: plain WebSocket
+};
+
+// The answer to an upgrade request that passed the RFC 6455 checks.
+struct Admission {
+  uint16_t status = 101;           // 101 admits; else 401, 403, 429, 503...
+  std::string_view reason;         // body of the refusal (static storage)
+  std::string_view extra_headers;  // e.g. "Retry-After: 1\r\n" (static storage)
+};
+
+class WebSocketApp {
+ public:
+  // Spec section 8 checks that need configuration (Origin, JWT, caps).
+  virtual Admission admit(SocketHandle connection, const http::RequestHead& head) = 0;
+  virtual void on_open(SocketHandle connection) = 0;
+  // One complete, UTF-8-valid text message. `text` is followed by at least
+  // 64 readable bytes (simdjson's padding) and is valid during the call.
+  virtual void on_message(SocketHandle connection, std::string_view text) = 0;
+  // An opened connection is gone (closed by either side, or failed).
+  virtual void on_closed(SocketHandle connection) = 0;
+  // /healthz: 200 when true, 503 when false (draining).
+  virtual bool healthy() const = 0;
+
+ protected:
+  ~WebSocketApp() = default;
+};
+
+struct WebSocketServerCounters {
+  uint64_t tls_handshakes = 0;
+  uint64_t tls_resumed = 0;
+  uint64_t tls_failures = 0;
+  uint64_t handshake_timeouts = 0;
+  uint64_t upgrades = 0;
+  uint64_t http_rejections = 0;
+  uint64_t health_checks = 0;
+  uint64_t messages_in = 0;
+  uint64_t messages_out = 0;
+  uint64_t protocol_closes = 0;   // 1002/1003/1007/1009 sent
+  uint64_t idle_closes = 0;
+  uint64_t slow_consumer_closes = 0;
+  uint64_t pings_sent = 0;
+};
+
+class WebSocketServer final : public SocketService {
+ public:
+  WebSocketServer(Reactor& reactor, const WebSocketServerConfig& config, WebSocketApp& app);
+  WebSocketServer(const WebSocketServer&) = delete;
+  WebSocketServer& operator=(const WebSocketServer&) = delete;
+  ~WebSocketServer();
+
+  // Sends one text message. False when the connection is not open or its
+  // send queue overflowed (it is then being closed as a slow consumer).
+  bool send_text(SocketHandle connection, std::string_view text);
+  // Sends a close frame with `code` and closes gracefully; the app gets
+  // on_closed at once.
+  void close(SocketHandle connection, uint16_t code, std::string_view reason);
+  // Closes every connection (1001 for WebSocket peers) for shutdown.
+  void close_all(uint16_t code, std::string_view reason);
+
+  size_t open_websockets() const { return open_websockets_; }
+  const WebSocketServerCounters& counters() const { return counters_; }
+  uint32_t heartbeat_ms() const { return config_.heartbeat_ms; }
+
+  // SocketService
+  void on_accepted(SocketHandle socket) override;
+  void on_received(SocketHandle socket, std::span<uint8_t> bytes) override;
+  void on_peer_closed(SocketHandle socket, int error) override;
+  void on_timer(SocketHandle socket) override;
+  void on_released(SocketHandle socket) override;
+
+ private:
+  enum class Phase : uint8_t { idle, tls_handshake, http_head, websocket, closing };
+
+  struct Connection final : tls::CiphertextSink {
+    bool append_ciphertext(std::span<const uint8_t> bytes) override;
+    WebSocketServer* server = nullptr;
+    SocketHandle socket;
+    tls::Session tls;
+    ws::Decoder decoder{ws::Role::server, nullptr};
+    ByteQueue partial;  // incomplete request head or message
+    uint64_t last_traffic_ms = 0;
+    Phase phase = Phase::idle;
+    bool ping_outstanding = false;
+    bool partial_is_text = false;
+  };
+  struct FrameHandler;
+
+  Connection* connection(SocketHandle socket);
+  void on_plaintext(Connection& c, std::span<uint8_t> bytes);
+  void on_request_head_bytes(Connection& c, std::span<uint8_t> bytes);
+  void handle_request_head(Connection& c, std::string_view head, std::span<uint8_t> rest);
+  void respond_and_close(Connection& c, uint16_t status, std::string_view body,
+                         std::string_view extra_headers, bool head_only);
+  // Writes bytes to the peer, through TLS when the connection has it.
+  bool write(Connection& c, std::span<const uint8_t> bytes);
+  bool send_frame(Connection& c, ws::Opcode opcode, std::span<const uint8_t> payload);
+  void close_websocket(Connection& c, uint16_t code, std::string_view reason);
+  void fail(Connection& c);  // abort without a goodbye
+  void mark_closed(Connection& c);
+
+  Reactor& reactor_;
+  WebSocketServerConfig config_;
+  WebSocketApp& app_;
+  SlotArray<Connection> connections_;
+  // Shard scratch: TLS plaintext, reassembled messages/heads, outgoing frames.
+  std::vector<uint8_t> plaintext_scratch_;
+  std::vector<uint8_t> message_scratch_;
+  std::vector<uint8_t> frame_scratch_;
+  size_t open_websockets_ = 0;
+  WebSocketServerCounters counters_;
+};
+
+}  // namespace mf

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building and testing MeshedFlow needs on Debian 12, and
+# nothing when it is all there already (idempotent). Used by run-edge.sh and
+# run-tests.sh; safe to run by hand.
+set -euo pipefail
+
+packages=(
+  g++ meson ninja-build pkg-config
+  liburing-dev libssl-dev libsimdjson-dev libfmt-dev libhiredis-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  openssl python3 python3-websockets
+)
+
+die() { echo "install-deps: $*" >&2; exit 1; }
+
+[ -r /etc/debian_version ] || die "this set-up targets Debian 12 (bookworm); install the packages by hand: ${packages[*]}"
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || die "need root (or sudo) to install: ${missing[*]}"
+  sudo_cmd=(sudo)
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq >/dev/null || die "apt-get update failed: is a Debian mirror reachable?"
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+  || die "apt-get install failed for: ${missing[*]}"

@@ -1,0 +1,213 @@
+// Server-side TLS costs through mf::tls::Session with in-memory BIOs:
+// full and resumed TLS 1.3 handshakes (ECDSA P-256) and the record path.
+#include <benchmark/benchmark.h>
+
+#include <array>
+#include <ctime>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "common/tests/tls_test_certificates.h"
+#include "common/tls_session.h"
+
+namespace mf::tls {
+namespace {
+
+// Thread CPU time: the server's share stays meaningful on a loaded machine.
+double thread_cpu_seconds() {
+  timespec now;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+}
+
+struct BenchSink final : CiphertextSink {
+  bool append_ciphertext(std::span<const uint8_t> chunk) override {
+    bytes.insert(bytes.end(), chunk.begin(), chunk.end());
+    return true;
+  }
+  std::vector<uint8_t> bytes;
+};
+
+template <class T>
+T must(std::expected<T, std::string> made) {
+  if (!made) {
+    std::fprintf(stderr, "bench set-up failed: %s\n", made.error().c_str());
+    std::abort();
+  }
+  return std::move(*made);
+}
+
+std::array<uint8_t, 16384> scratch;
+auto discard = [](std::span<uint8_t>) {};
+
+struct Contexts {
+  test_certificates::TemporaryDirectory dir;
+  Context server;
+  Context client;
+
+  static const Contexts& get() {
+    static const Contexts contexts;
+    return contexts;
+  }
+
+ private:
+  Contexts() : server(make_server(dir)), client(make_client()) {}
+
+  static Context make_server(const test_certificates::TemporaryDirectory& dir) {
+    ServerContextConfig config;
+    config.certificates = {
+        test_certificates::write_self_signed(dir, "ecdsa", test_certificates::KeyAlgorithm::ecdsa_p256)};
+    config.ticket_keys = must(TicketKeys::generate());
+    return must(Context::make_server(config));
+  }
+  static Context make_client() {
+    ClientContextConfig config;
+    config.verify_peer = false;
+    return must(Context::make_client(config));
+  }
+};
+
+// Feeds everything `from` produced to `to`; returns the CPU seconds it took.
+double deliver(BenchSink& from, Session& to) {
+  const double start = thread_cpu_seconds();
+  auto progress = to.feed(from.bytes, scratch, discard);
+  const double seconds = thread_cpu_seconds() - start;
+  if (!progress) {
+    std::fprintf(stderr, "handshake failed: %.*s\n", static_cast<int>(progress.error().reason.size()),
+                 progress.error().reason.data());
+    std::abort();
+  }
+  from.bytes.clear();
+  return seconds;
+}
+
+// Runs one TLS 1.3 handshake and returns the server's share of the time
+// (session set-up and every feed() on the server).
+double handshake(const Contexts& contexts, SSL_SESSION* offered, SSL_SESSION** ticket_out) {
+  BenchSink client_sink;
+  BenchSink server_sink;
+  Session client;
+  Session server;
+  (void)client.init(contexts.client, Role::client, &client_sink, "localhost");
+  if (offered != nullptr) SSL_set_session(client.native(), offered);
+  (void)client.start_client_handshake();
+
+  const double start = thread_cpu_seconds();
+  (void)server.init(contexts.server, Role::server, &server_sink);
+  double server_seconds = thread_cpu_seconds() - start;
+  server_seconds += deliver(client_sink, server);  // ClientHello -> ServerHello..Finished
+  deliver(server_sink, client);                    // -> client Finished
+  server_seconds += deliver(client_sink, server);  // -> NewSessionTicket
+  deliver(server_sink, client);
+  if (!server.handshake_done() || !client.handshake_done() || (offered != nullptr) != server.resumed()) {
+    std::fprintf(stderr, "unexpected handshake outcome\n");
+    std::abort();
+  }
+  if (ticket_out != nullptr) *ticket_out = SSL_get1_session(client.native());
+  client.send_close_notify();
+  return server_seconds;
+}
+
+void BM_ServerFullHandshake(benchmark::State& state) {
+  const Contexts& contexts = Contexts::get();
+  for (auto _ : state) state.SetIterationTime(handshake(contexts, nullptr, nullptr));
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel("TLS 1.3, ECDSA P-256, server CPU only");
+}
+BENCHMARK(BM_ServerFullHandshake)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+void BM_ServerResumedHandshake(benchmark::State& state) {
+  const Contexts& contexts = Contexts::get();
+  SSL_SESSION* ticket = nullptr;
+  handshake(contexts, nullptr, &ticket);
+  for (auto _ : state) {
+    // TLS 1.3 tickets are single-use on the client: offer a fresh copy.
+    SSL_SESSION* offered = SSL_SESSION_dup(ticket);
+    state.SetIterationTime(handshake(contexts, offered, nullptr));
+    SSL_SESSION_free(offered);
+  }
+  SSL_SESSION_free(ticket);
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel("TLS 1.3 psk_dhe_ke, server CPU only");
+}
+BENCHMARK(BM_ServerResumedHandshake)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// Both sides together, wall time: what one core pays to set up an in-memory pair.
+void BM_PairFullHandshake(benchmark::State& state) {
+  const Contexts& contexts = Contexts::get();
+  for (auto _ : state) benchmark::DoNotOptimize(handshake(contexts, nullptr, nullptr));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_PairFullHandshake)->Unit(benchmark::kMicrosecond);
+
+// Encrypt on one session, decrypt on the other: range(0) bytes per message,
+// range(1) = 1 keeps OpenSSL's record buffers instead of releasing them.
+void BM_RecordRoundTrip(benchmark::State& state) {
+  const Contexts& contexts = Contexts::get();
+  BenchSink client_sink;
+  BenchSink server_sink;
+  Session client;
+  Session server;
+  (void)client.init(contexts.client, Role::client, &client_sink, "localhost");
+  SSL_set_ciphersuites(client.native(), "TLS_AES_128_GCM_SHA256");
+  (void)server.init(contexts.server, Role::server, &server_sink);
+  (void)client.start_client_handshake();
+  for (int i = 0; i < 3; ++i) {
+    deliver(client_sink, server);
+    deliver(server_sink, client);
+  }
+  if (std::string_view(SSL_get_cipher_name(server.native())) != "TLS_AES_128_GCM_SHA256") std::abort();
+  if (state.range(1) != 0) {
+    SSL_clear_mode(server.native(), SSL_MODE_RELEASE_BUFFERS);
+    SSL_clear_mode(client.native(), SSL_MODE_RELEASE_BUFFERS);
+  }
+  server_sink.bytes.reserve(64 * 1024);
+  std::vector<uint8_t> message(static_cast<size_t>(state.range(0)), 0x5a);
+  size_t received = 0;
+  auto count = [&](std::span<uint8_t> plaintext) { received += plaintext.size(); };
+  for (auto _ : state) {
+    if (!server.write(message)) std::abort();
+    if (!client.feed(server_sink.bytes, scratch, count)) std::abort();
+    server_sink.bytes.clear();
+  }
+  if (received != message.size() * state.iterations()) std::abort();
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+  state.SetLabel(state.range(1) != 0 ? "AES-128-GCM, buffers kept" : "AES-128-GCM, RELEASE_BUFFERS");
+}
+BENCHMARK(BM_RecordRoundTrip)->ArgsProduct({{200, 1400, 16384}, {0, 1}});
+
+// A 2-byte WebSocket header plus a 200-byte payload as one record.
+void BM_RecordRoundTripVectored(benchmark::State& state) {
+  const Contexts& contexts = Contexts::get();
+  BenchSink client_sink;
+  BenchSink server_sink;
+  Session client;
+  Session server;
+  (void)client.init(contexts.client, Role::client, &client_sink, "localhost");
+  SSL_set_ciphersuites(client.native(), "TLS_AES_128_GCM_SHA256");
+  (void)server.init(contexts.server, Role::server, &server_sink);
+  (void)client.start_client_handshake();
+  for (int i = 0; i < 3; ++i) {
+    deliver(client_sink, server);
+    deliver(server_sink, client);
+  }
+  server_sink.bytes.reserve(64 * 1024);
+  const std::array<uint8_t, 2> header = {0x82, 200};
+  const std::vector<uint8_t> payload(200, 0x5a);
+  const std::span<const uint8_t> frame[] = {header, payload};
+  std::array<uint8_t, 16384> gather;
+  for (auto _ : state) {
+    if (!server.write_vectored(frame, gather)) std::abort();
+    if (!client.feed(server_sink.bytes, scratch, discard)) std::abort();
+    server_sink.bytes.clear();
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * 202);
+}
+BENCHMARK(BM_RecordRoundTripVectored);
+
+}  // namespace
+}  // namespace mf::tls
