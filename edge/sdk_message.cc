@@ -19,7 +19,9 @@ simdjson::error_code validate_value(simdjson::ondemand::value value, size_t dept
       for (auto field : object) {
         std::string_view key;
         if (auto error = field.unescaped_key().get(key)) return error;
-        if (auto error = validate_value(field.value(), depth + 1)) return error;
+        simdjson::ondemand::value child;
+        if (auto error = field.value().get(child)) return error;
+        if (auto error = validate_value(child, depth + 1)) return error;
       }
       return simdjson::SUCCESS;
     }
@@ -46,7 +48,11 @@ simdjson::error_code validate_value(simdjson::ondemand::value value, size_t dept
       return value.get_bool().get(flag);
     }
     case json_type::null:
-      return value.is_null() ? simdjson::SUCCESS : simdjson::INCORRECT_TYPE;
+    {
+      bool is_null = false;
+      if (auto error = value.is_null().get(is_null)) return error;
+      return is_null ? simdjson::SUCCESS : simdjson::INCORRECT_TYPE;
+    }
   }
   return simdjson::INCORRECT_TYPE;
 }
@@ -128,7 +134,8 @@ std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view
   for (auto field : object) {
     std::string_view key;
     if (field.unescaped_key().get(key)) return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
-    simdjson::ondemand::value value = field.value();
+    simdjson::ondemand::value value;
+    if (field.value().get(value)) return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
     if (key == "type") {
       have_type = true;
       if (value.get_string().get(type_name)) type_is_string = false;

@@ -1,0 +1,664 @@
+"""Helpers for the mf-edge system tests.
+
+- Edge: starts the real mf-edge on a free loopback port (plain ws or wss),
+  waits for /healthz, captures stderr, stops it (SIGTERM, clean exit asserted).
+- tls_material(): a self-signed EC P-256 certificate (SAN IP:127.0.0.1 and
+  DNS:localhost) generated once per run with the openssl CLI.
+- encode_frame() / RawWebSocket: a tiny client-side WebSocket implementation
+  on raw sockets for precise protocol tests (masking, fragmentation, reserved
+  bits, arbitrary opcodes and lengths).
+- http_exchange(): one raw HTTP request, the whole response, and whether the
+  server closed the connection.
+
+Only the Python standard library is used here.
+"""
+
+import atexit
+import base64
+import hashlib
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+SUBPROTOCOL = "meshedflow.v1"
+
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+
+def build_dir():
+    path = os.environ.get("MF_BUILD_DIR")
+    if not path:
+        raise RuntimeError("MF_BUILD_DIR is not set (run through tests/run_system_tests.py --build-dir DIR)")
+    return path
+
+
+def edge_binary():
+    return os.path.join(build_dir(), "edge", "mf-edge")
+
+
+# --------------------------------------------------------------------------
+# Temporary files of the run (certificate, stderr logs)
+
+_run_dir = None
+
+
+def run_dir():
+    global _run_dir
+    if _run_dir is None:
+        _run_dir = tempfile.mkdtemp(prefix="mf-system-tests-")
+        if not os.environ.get("MF_KEEP_TEST_FILES"):
+            atexit.register(shutil.rmtree, _run_dir, True)
+    return _run_dir
+
+
+_tls = None
+
+
+def tls_material():
+    """(certificate path, key path), generated once per run."""
+    global _tls
+    if _tls is None:
+        directory = run_dir()
+        cert = os.path.join(directory, "edge-cert.pem")
+        key = os.path.join(directory, "edge-key.pem")
+        result = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        if result.returncode != 0:
+            raise RuntimeError("openssl req failed: " + result.stdout.decode(errors="replace"))
+        _tls = (cert, key)
+    return _tls
+
+
+def client_ssl_context(min_version=None, max_version=None, alpn=None):
+    """A client context that trusts (only) the generated certificate."""
+    cert, _ = tls_material()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cert)
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    if min_version is not None:
+        ctx.minimum_version = min_version
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+def settle_tls13(sock, timeout=3.0):
+    """See Edge.connect(settle=True). Waits for the server's first
+    post-handshake record (its NewSessionTicket, sent once it has processed
+    the client's Finished) and lets OpenSSL consume it. A no-op below TLS 1.3."""
+    if sock.version() != "TLSv1.3":
+        return
+    deadline = time.monotonic() + timeout
+    saved = sock.gettimeout()
+    got_ticket = lambda: sock.session is not None and sock.session.has_ticket  # noqa: E731
+    # A fresh handshake has no ticket yet; a resumed one already has the old one.
+    resumed = sock.session_reused
+    try:
+        while resumed or not got_ticket():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no TLS 1.3 session ticket from the edge after the handshake")
+            readable, _, _ = select.select([sock], [], [], left)
+            if not readable:
+                continue
+            sock.setblocking(False)
+            try:
+                data = sock.recv(1)
+            except ssl.SSLWantReadError:
+                resumed = False  # a post-handshake record was consumed
+                continue
+            finally:
+                sock.settimeout(saved)
+            if not data:
+                return  # the edge closed; the caller will see it
+            raise AssertionError(f"unexpected application data {data!r} before any request")
+    finally:
+        sock.settimeout(saved)
+
+
+def lower_nofile(limit):
+    """A preexec_fn that lowers RLIMIT_NOFILE to (limit, limit) in the child."""
+    def apply():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    return apply
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------
+# The edge process
+
+class EdgeStartError(RuntimeError):
+    pass
+
+
+class Edge:
+    """Runs mf-edge for the duration of a `with` block.
+
+    Edge(args=[...], tls=True, shards=2, preexec_fn=lower_nofile(256))
+    On leaving the block the edge gets SIGTERM and must exit 0 within 5 s
+    (expect_clean_exit=False: it is killed instead, nothing asserted).
+    """
+
+    def __init__(self, args=(), tls=False, shards=1, preexec_fn=None, expect_clean_exit=True,
+                 start_timeout=5.0, log_level="info"):
+        self.args = list(args)
+        self.tls = tls
+        self.shards = shards
+        self.preexec_fn = preexec_fn
+        self.expect_clean_exit = expect_clean_exit
+        self.start_timeout = start_timeout
+        self.log_level = log_level
+        self.process = None
+        self.port = None
+        self.host = "127.0.0.1"
+        self.stderr_path = None
+        self._stderr_file = None
+        self.exit_code = None
+
+    # -- lifecycle --
+
+    def start(self):
+        last_error = None
+        for attempt in range(3):
+            port = free_port()
+            try:
+                self._start_on(port, attempt)
+                return self
+            except EdgeStartError as error:
+                last_error = error
+                text = self.stderr_text()
+                self._reap()
+                if "in use" not in text.lower() and "eaddrinuse" not in text.lower():
+                    break
+        raise last_error
+
+    def _start_on(self, port, attempt):
+        argv = [edge_binary(), "--listen", f"127.0.0.1:{port}", "--log-level", self.log_level]
+        if self.shards is not None:
+            argv += ["--shards", str(self.shards)]
+        if self.tls:
+            cert, key = tls_material()
+            argv += ["--tls-cert", cert, "--tls-key", key]
+        argv += self.args
+        fd, self.stderr_path = tempfile.mkstemp(prefix=f"edge-{port}-{attempt}-", suffix=".stderr", dir=run_dir())
+        self._stderr_file = os.fdopen(fd, "wb")
+        self.port = port
+        self.argv = argv
+        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._stderr_file,
+                                         stderr=self._stderr_file, preexec_fn=self.preexec_fn,
+                                         close_fds=True)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EdgeStartError(f"mf-edge exited with {self.process.returncode} while starting "
+                                     f"({' '.join(argv)}):\n{self.stderr_text()}")
+            try:
+                response = http_exchange(self, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", timeout=1.0)
+                if response.status == 200:
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.02)
+        self.process.kill()
+        raise EdgeStartError(f"mf-edge did not answer /healthz within {self.start_timeout} s:\n{self.stderr_text()}")
+
+    def _reap(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        if self._stderr_file is not None:
+            self._stderr_file.close()
+            self._stderr_file = None
+
+    def send_signal(self, sig):
+        self.process.send_signal(sig)
+
+    def wait_exit(self, timeout=5.0):
+        """Exit code, or None if the process still runs after `timeout`."""
+        try:
+            self.exit_code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.exit_code
+
+    def stop(self, sig=signal.SIGTERM, timeout=5.0):
+        """Sends `sig`; returns (exit code or None if it hung, seconds taken).
+        A hung process is killed."""
+        if self.process.poll() is not None:
+            self.exit_code = self.process.returncode
+            return self.exit_code, 0.0
+        started = time.monotonic()
+        self.process.send_signal(sig)
+        code = self.wait_exit(timeout)
+        took = time.monotonic() - started
+        if code is None:
+            self.process.kill()
+            self.process.wait(5)
+        return code, took
+
+    def kill(self):
+        self._reap()
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self._reap()
+            sys.stderr.write(f"\n--- mf-edge stderr ({self.stderr_path}) ---\n{self.stderr_tail()}\n---\n")
+            return False
+        if not self.expect_clean_exit:
+            self._reap()
+            return False
+        code, took = self.stop()
+        self._reap()
+        if code != 0:
+            raise AssertionError(
+                f"mf-edge did not exit cleanly on SIGTERM: exit {code!r} after {took:.2f} s "
+                f"(negative = killed by signal; None = hung and was killed)\n{self.stderr_tail()}")
+        return False
+
+    # -- diagnostics --
+
+    def stderr_text(self):
+        if self._stderr_file is not None:
+            self._stderr_file.flush()
+        if not self.stderr_path:
+            return ""
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stderr_tail(self, lines=40):
+        return "\n".join(self.stderr_text().splitlines()[-lines:])
+
+    # -- clients --
+
+    def connect(self, timeout=3.0, tls=None, ssl_context=None, server_hostname="localhost", settle=True,
+                session=None):
+        """A connected (and, for a TLS edge, handshaken) socket.
+
+        settle: with TLS 1.3, wait until the server's NewSessionTicket has
+        arrived before returning, which proves the server has processed the
+        client's Finished. This keeps the client's first application bytes
+        out of the TCP read that completes the server's handshake: mf-edge
+        drops such connections (a server bug, reproduced deterministically
+        by test_tls.FirstRequestWithClientFinished; see there)."""
+        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is None:
+            tls = self.tls
+        if tls:
+            ctx = ssl_context or client_ssl_context()
+            try:
+                sock = ctx.wrap_socket(sock, server_hostname=server_hostname, session=session)
+                if settle:
+                    settle_tls13(sock, timeout)
+            except BaseException:
+                sock.close()
+                raise
+        return sock
+
+    def ws_url(self, path="/ws"):
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}{path}"
+
+
+# --------------------------------------------------------------------------
+# HTTP
+
+class HttpResponse:
+    def __init__(self, raw, closed):
+        self.raw = raw
+        self.closed = closed
+        head, sep, body = raw.partition(b"\r\n\r\n")
+        if not sep:
+            raise ValueError(f"incomplete HTTP response: {raw[:200]!r}")
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
+            raise ValueError(f"bad status line: {lines[0]!r}")
+        self.status = int(parts[1])
+        self.headers = []
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            self.headers.append((name.strip().lower(), value.strip()))
+        self.body = body
+
+    def header(self, name):
+        name = name.lower()
+        for n, v in self.headers:
+            if n == name:
+                return v
+        return None
+
+    def __repr__(self):
+        return f"HttpResponse({self.raw[:300]!r}, closed={self.closed})"
+
+
+def read_until_eof(sock, timeout):
+    """(bytes read, True if the peer closed within `timeout`). A reset after
+    data counts as closed; the caller checks what it needs."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return data, False
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return data, False
+        except ssl.SSLError as error:
+            raise ConnectionError(f"TLS error while reading: {error}") from error
+        if not chunk:
+            return data, True
+        data += chunk
+
+
+def http_exchange(edge, request, timeout=3.0, tls=None, chunks=None):
+    """Sends `request` (bytes) and reads the response until the server closes."""
+    sock = edge.connect(timeout=timeout, tls=tls)
+    try:
+        if chunks:
+            for piece in chunks:
+                sock.sendall(piece)
+                time.sleep(0.002)
+        else:
+            sock.sendall(request)
+        data, closed = read_until_eof(sock, timeout)
+    finally:
+        sock.close()
+    return HttpResponse(data, closed)
+
+
+# --------------------------------------------------------------------------
+# WebSocket frames
+
+def mask_bytes(payload, key):
+    if not payload:
+        return b""
+    n = len(payload)
+    repeated = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")).to_bytes(n, "little")
+
+
+def encode_frame(opcode, payload=b"", fin=True, rsv=0, mask=True, mask_key=None, length=None, length_bytes=None):
+    """One client frame. rsv: 3-bit value (4 = RSV1). length: the announced
+    length (defaults to len(payload)). length_bytes: force 0, 2 or 8 extended
+    length bytes."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    n = len(payload) if length is None else length
+    b0 = (0x80 if fin else 0) | ((rsv & 7) << 4) | (opcode & 0x0F)
+    mbit = 0x80 if mask else 0
+    if length_bytes is None:
+        length_bytes = 0 if n < 126 else 2 if n <= 0xFFFF else 8
+    if length_bytes == 0:
+        header = bytes([b0, mbit | n])
+    elif length_bytes == 2:
+        header = bytes([b0, mbit | 126]) + struct.pack("!H", n)
+    else:
+        header = bytes([b0, mbit | 127]) + struct.pack("!Q", n)
+    if mask:
+        key = mask_key if mask_key is not None else os.urandom(4)
+        return header + key + mask_bytes(payload, key)
+    return header + payload
+
+
+def close_payload(code, reason=b""):
+    return struct.pack("!H", code) + reason
+
+
+class Frame:
+    def __init__(self, fin, rsv, opcode, masked, payload):
+        self.fin, self.rsv, self.opcode, self.masked, self.payload = fin, rsv, opcode, masked, payload
+
+    @property
+    def close_code(self):
+        if self.opcode != OP_CLOSE or len(self.payload) < 2:
+            return None
+        return struct.unpack("!H", self.payload[:2])[0]
+
+    def __repr__(self):
+        return (f"Frame(fin={self.fin}, rsv={self.rsv}, opcode={self.opcode}, masked={self.masked}, "
+                f"payload={self.payload[:120]!r}{'...' if len(self.payload) > 120 else ''})")
+
+
+class PeerClosed(ConnectionError):
+    pass
+
+
+def upgrade_request(path="/ws", key=None, subprotocols=None, extra_headers=(), host="localhost"):
+    key = key or base64.b64encode(os.urandom(16)).decode()
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Upgrade: websocket", "Connection: Upgrade",
+             f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+    if subprotocols:
+        lines.append("Sec-WebSocket-Protocol: " + ", ".join(subprotocols))
+    lines += list(extra_headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode(), key
+
+
+def accept_for(key):
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+
+class RawWebSocket:
+    """A client WebSocket on a raw (or TLS-wrapped) socket, frame by frame."""
+
+    def __init__(self, sock, buffered=b""):
+        self.sock = sock
+        self.buffer = buffered
+        self.response_head = None
+
+    @classmethod
+    def connect(cls, edge, path="/ws", subprotocols=(SUBPROTOCOL,), extra_headers=(), timeout=3.0,
+                head_chunks=None, pipelined=b""):
+        sock = edge.connect(timeout=timeout)
+        ws = cls(sock)
+        try:
+            ws.upgrade(path, subprotocols, extra_headers, timeout, head_chunks, pipelined)
+        except BaseException:
+            sock.close()
+            raise
+        return ws
+
+    def upgrade(self, path="/ws", subprotocols=(SUBPROTOCOL,), extra_headers=(), timeout=3.0,
+                head_chunks=None, pipelined=b""):
+        request, key = upgrade_request(path, subprotocols=list(subprotocols or ()), extra_headers=extra_headers)
+        if head_chunks:
+            for i in range(0, len(request), head_chunks):
+                self.sock.sendall(request[i:i + head_chunks])
+                time.sleep(0.001)
+            if pipelined:
+                self.sock.sendall(pipelined)
+        else:
+            self.sock.sendall(request + pipelined)
+        self._finish_upgrade(key, timeout)
+
+    def _finish_upgrade(self, key, timeout=3.0):
+        head = self._read_head(timeout)
+        status_line = head.split(b"\r\n", 1)[0]
+        if not status_line.startswith(b"HTTP/1.1 101 "):
+            raise AssertionError(f"upgrade refused: {head!r}")
+        self.response_head = head.decode("latin-1")
+        accept = None
+        for line in self.response_head.split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "sec-websocket-accept":
+                accept = value.strip()
+        if accept != accept_for(key):
+            raise AssertionError(f"bad Sec-WebSocket-Accept {accept!r} for key {key!r}")
+
+    def response_header(self, name):
+        for line in (self.response_head or "").split("\r\n")[1:]:
+            n, _, value = line.partition(":")
+            if n.strip().lower() == name.lower():
+                return value.strip()
+        return None
+
+    def _read_head(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\r\n\r\n" not in self.buffer:
+            self._fill(deadline)
+        head, _, rest = self.buffer.partition(b"\r\n\r\n")
+        self.buffer = rest
+        return head + b"\r\n\r\n"
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out waiting for data from the edge")
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError("timed out waiting for data from the edge") from None
+        if not chunk:
+            raise PeerClosed("the edge closed the connection")
+        self.buffer += chunk
+
+    # -- sending --
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def send_frame(self, opcode, payload=b"", **kwargs):
+        self.sock.sendall(encode_frame(opcode, payload, **kwargs))
+
+    def send_text(self, text):
+        self.send_frame(OP_TEXT, text)
+
+    def send_fragments(self, pieces, opcode=OP_TEXT):
+        data = b""
+        for i, piece in enumerate(pieces):
+            data += encode_frame(opcode if i == 0 else OP_CONT, piece, fin=(i == len(pieces) - 1))
+        self.sock.sendall(data)
+
+    # -- receiving --
+
+    def recv_frame(self, timeout=3.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            frame, used = self._parse(self.buffer)
+            if frame is not None:
+                self.buffer = self.buffer[used:]
+                return frame
+            self._fill(deadline)
+
+    @staticmethod
+    def _parse(data):
+        if len(data) < 2:
+            return None, 0
+        b0, b1 = data[0], data[1]
+        n = b1 & 0x7F
+        pos = 2
+        if n == 126:
+            if len(data) < 4:
+                return None, 0
+            n = struct.unpack("!H", data[2:4])[0]
+            pos = 4
+        elif n == 127:
+            if len(data) < 10:
+                return None, 0
+            n = struct.unpack("!Q", data[2:10])[0]
+            pos = 10
+        masked = bool(b1 & 0x80)
+        key = b""
+        if masked:
+            if len(data) < pos + 4:
+                return None, 0
+            key = data[pos:pos + 4]
+            pos += 4
+        if len(data) < pos + n:
+            return None, 0
+        payload = data[pos:pos + n]
+        if masked:
+            payload = mask_bytes(payload, key)
+        return Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, masked, payload), pos + n
+
+    def recv_message(self, timeout=3.0, answer_pings=True):
+        """The next text message (str). Server pings are answered; a close
+        frame raises AssertionError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.recv_frame(max(0.0, deadline - time.monotonic()))
+            if frame.opcode == OP_PING and answer_pings:
+                self.send_frame(OP_PONG, frame.payload)
+                continue
+            if frame.opcode == OP_CLOSE:
+                raise AssertionError(f"expected a message, got a close frame: code {frame.close_code}, {frame!r}")
+            if frame.opcode != OP_TEXT or not frame.fin or frame.rsv or frame.masked:
+                raise AssertionError(f"expected one unmasked final text frame, got {frame!r}")
+            return frame.payload.decode("utf-8")
+
+    def expect_close(self, timeout=3.0, allow_messages=False):
+        """Reads until the server's close frame; returns (code, messages seen before)."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            frame = self.recv_frame(max(0.0, deadline - time.monotonic()))
+            if frame.opcode == OP_CLOSE:
+                if frame.masked or not frame.fin or frame.rsv:
+                    raise AssertionError(f"malformed server close frame {frame!r}")
+                return frame.close_code, seen
+            if not allow_messages:
+                raise AssertionError(f"expected a close frame, got {frame!r}")
+            seen.append(frame)
+
+    def wait_eof(self, timeout=3.0):
+        """True if the server closes TCP (recv returns b'') within `timeout`;
+        bytes received meanwhile are returned as well."""
+        data, closed = read_until_eof(self.sock, timeout)
+        return closed, self.buffer + data
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def wait_readable_or_eof(sockets, timeout):
+    """Waits until every socket in `sockets` is closed by the peer or the
+    timeout passes; returns the set of sockets that reached EOF."""
+    done = set()
+    deadline = time.monotonic() + timeout
+    pending = list(sockets)
+    while pending and time.monotonic() < deadline:
+        readable, _, _ = select.select(pending, [], [], max(0.0, deadline - time.monotonic()))
+        for s in readable:
+            try:
+                chunk = s.recv(65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                done.add(s)
+                pending.remove(s)
+    return done
