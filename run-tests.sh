@@ -14,13 +14,37 @@ setup() {  # dir, meson args...
   fi
 }
 
+# One line per build for CI: "N passed, M failed" over meson's test results.
+summarize() {  # build dirs...
+  /usr/bin/python3 - "$@" <<'PY'
+import json, sys
+passed = failed = 0
+for d in sys.argv[1:]:
+    try:
+        with open(f"{d}/meson-logs/testlog.json") as f:
+            for line in f:
+                r = json.loads(line).get("result")
+                if r == "OK": passed += 1
+                elif r in ("FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS"): failed += 1
+    except FileNotFoundError:
+        failed += 1
+print(f"{passed} passed, {failed} failed")
+PY
+}
+
+status=0
 setup build --buildtype=debugoptimized -Dwerror=true
 ninja -C build
-meson test -C build --print-errorlogs --num-processes 2
+meson test -C build --print-errorlogs --num-processes 2 || status=1
 
 setup build-asan --buildtype=debug -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=disabled
 ninja -C build-asan
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-  meson test -C build-asan --suite unit --print-errorlogs --num-processes 2
+  meson test -C build-asan --suite unit --print-errorlogs --num-processes 2 || status=1
 
-echo "run-tests: all suites passed"
+summarize build build-asan
+if [ $status -ne 0 ]; then
+  echo "run-tests: FAILED (logs: build/meson-logs/testlog.txt, build-asan/meson-logs/testlog.txt)" >&2
+  exit 1
+fi
+echo "run-tests: all suites passed" >&2

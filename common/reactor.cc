@@ -227,6 +227,7 @@ void Reactor::release(uint32_t slot) {
   s.next_free = free_head_;
   free_head_ = slot;
   ++counters_.released;
+  --live_sockets_;
   service->on_released(handle);
   rearm_paused_accepts();
 }
@@ -279,6 +280,7 @@ void Reactor::on_accept(const io_uring_cqe& cqe) {
       s.in_flush_list = false;
       s.timer.tag = make_tag(CompletionKind::ignored, slot, s.generation);
       ++open_sockets_;
+      ++live_sockets_;
       arm_recv(slot);
       listener.service->on_accepted(SocketHandle{slot, s.generation});
     }

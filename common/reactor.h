@@ -123,6 +123,10 @@ class Reactor {
 
   bool alive(SocketHandle socket) const;
   size_t open_sockets() const { return open_sockets_; }
+  // Sockets not yet released: open ones plus those still flushing, lingering
+  // or waiting for their last completion. A stopping shard waits for zero so
+  // goodbyes (close frames) actually leave.
+  size_t live_sockets() const { return live_sockets_; }
 
   // Queues bytes for sending. False when the socket's queue would exceed
   // max_queued_bytes_per_socket or the pool is exhausted: the consumer is
@@ -199,6 +203,7 @@ class Reactor {
   uint32_t slots_created_ = 0;
   uint32_t free_head_ = UINT32_MAX;
   size_t open_sockets_ = 0;
+  size_t live_sockets_ = 0;
   std::vector<Listener> listeners_;
   bool accept_paused_ = false;
   uint64_t accept_retry_at_ms_ = 0;  // 0: no retry pending

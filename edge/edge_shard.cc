@@ -51,7 +51,7 @@ void EdgeShard::on_stop_requested() {
 }
 
 bool EdgeShard::stopped() const {
-  return stopping_ && (shard_.reactor().open_sockets() == 0 || shard_.reactor().now_ms() >= stop_deadline_ms_);
+  return stopping_ && (shard_.reactor().live_sockets() == 0 || shard_.reactor().now_ms() >= stop_deadline_ms_);
 }
 
 Admission EdgeShard::admit(SocketHandle, const http::RequestHead&) {
