@@ -7,6 +7,7 @@
 // are kept as the sender's raw JSON text, never re-serialised.
 #include <simdjson.h>
 
+#include <array>
 #include <cstdint>
 #include <expected>
 #include <string_view>
@@ -28,18 +29,72 @@ std::string_view error_code_text(SdkErrorCode code);
 
 enum class MessageType : uint8_t { join, leave, signal, need_peers, update, stats, ping };
 
+enum class SignalKind : uint8_t { offer, answer, candidate, bye };
+std::string_view signal_kind_text(SignalKind kind);
+
+// Upper bounds the edge enforces beyond spec section 2 (documented in
+// docs/protocol.md): declared topology strings and `session`.
+inline constexpr size_t max_identifier_bytes = 128;
+inline constexpr size_t max_topology_string_bytes = 64;
+inline constexpr size_t max_session_bytes = 128;
+inline constexpr size_t max_exclude = 64;
+inline constexpr uint32_t max_peers_limit = 64;
+
+// Optional fields carry a presence flag; views point into the message or the
+// parser's string buffer and live until the next parse().
+struct CapsFields {
+  bool has_max_peers = false;
+  bool has_upload_kbps = false;
+  bool has_accepting_peers = false;
+  uint32_t max_peers = 0;
+  uint64_t upload_kbps = 0;
+  bool accepting_peers = true;
+};
+
+struct TopologyFields {
+  bool present = false;  // the object was given (possibly empty)
+  bool has_asn = false;
+  int64_t asn = 0;
+  std::string_view region, country, network;  // empty: absent
+};
+
 struct SdkRequest {
   MessageType type = MessageType::ping;
   std::string_view id_raw;  // raw JSON of "id" (string <= 64 bytes or number); empty if absent
   std::string_view t_raw;   // ping: raw JSON of "t"; empty if absent
+
+  // join
+  std::string_view stream_id, rendition, peer_id, session;
+  bool has_session = false;
+  bool has_caps = false;
+  CapsFields caps;
+  TopologyFields topology;
+
+  // signal
+  std::string_view to;
+  SignalKind kind = SignalKind::offer;
+  std::string_view data_raw;  // the sender's exact JSON text of `data`
+
+  // need-peers
+  bool has_count = false;
+  uint32_t count = 0;
+  uint8_t exclude_count = 0;
+  std::array<std::string_view, max_exclude> exclude{};
+
+  // stats
+  bool has_p2p_bytes = false, has_cdn_bytes = false, has_uploaded_bytes = false;
+  uint64_t p2p_bytes = 0, cdn_bytes = 0, uploaded_bytes = 0;
 };
 
 struct SdkRejection {
   SdkErrorCode code = SdkErrorCode::bad_json;
-  std::string_view message;  // static text
+  std::string_view message;  // static text; for bad-request it names the field
   std::string_view detail;   // e.g. the unknown type's name; may point into the parser
   std::string_view id_raw;   // echoed as `ref` when the message had a valid id
 };
+
+// spec section 2: 1 to 128 bytes of [A-Za-z0-9._:-].
+bool is_valid_identifier(std::string_view text);
 
 // Deepest nesting accepted in a client message (a ping's `t` or a signal's
 // `data` may nest; nothing the SDK sends needs more).

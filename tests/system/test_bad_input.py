@@ -55,6 +55,7 @@ class BadInput(unittest.TestCase):
                 self.assertEqual(json.loads(fresh.recv_message()), {"type": "pong", "t": "fresh"})
             finally:
                 fresh.close()
+                good.close()
 
     def test_garbage_plain(self):
         self.check(tls=False)

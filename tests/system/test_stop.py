@@ -43,6 +43,8 @@ class Stop(unittest.TestCase):
                     ws.send_frame(OP_CLOSE, close_payload(1001))
                 closed, _ = ws.wait_eof(3.0)
                 self.assertTrue(closed, "TCP not closed after the 1001 close frame")
+                if answer_close:
+                    ws.close()  # a well-behaved client closes its side too
             code = edge.wait_exit(5.0)
             took = time.monotonic() - started
             self.assertEqual(code, 0, f"exit status after {signal.Signals(sig).name}:\n{edge.stderr_tail()}")
