@@ -398,10 +398,20 @@ void Reactor::dispatch(const io_uring_cqe& cqe) {
   }
 }
 
+void Reactor::add_periodic(uint32_t interval_ms, std::function<void()> callback) {
+  periodics_.push_back(Periodic{interval_ms, monotonic_ms() + interval_ms, std::move(callback)});
+}
+
 void Reactor::run_once(uint32_t max_wait_ms) {
   MF_ASSERT_ON_SHARD(shard_id_);
   ++counters_.loop_turns;
   if (turn_hook_) turn_hook_();
+  for (Periodic& p : periodics_) {
+    if (now_ms_ >= p.next_ms) {
+      p.next_ms = now_ms_ + p.interval_ms;
+      p.callback();
+    }
+  }
   for (uint32_t slot : recv_rearm_list_) {
     Socket& s = at(slot);
     --s.pending;
@@ -424,6 +434,7 @@ void Reactor::run_once(uint32_t max_wait_ms) {
     uint64_t until = *next > now_ms_ ? *next - now_ms_ : 0;
     if (until < wait_ms) wait_ms = until;
   }
+  for (const Periodic& p : periodics_) wait_ms = std::min<uint64_t>(wait_ms, p.next_ms > now_ms_ ? p.next_ms - now_ms_ : 0);
   if (accept_retry_at_ms_ != 0) wait_ms = std::min<uint64_t>(wait_ms, accept_retry_at_ms_ > now_ms_ ? accept_retry_at_ms_ - now_ms_ : 0);
   __kernel_timespec ts{};
   ts.tv_sec = static_cast<long long>(wait_ms / 1000);

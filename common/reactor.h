@@ -145,6 +145,11 @@ class Reactor {
   // dispatch them, fire due timers.
   void run_once(uint32_t max_wait_ms);
 
+  // Runs `callback` on this shard every `interval_ms` (control-plane chores:
+  // file watching, batched flushes). Not for per-connection timeouts: those
+  // use arm_timer().
+  void add_periodic(uint32_t interval_ms, std::function<void()> callback);
+
   // Called at the top of every loop turn (cross-shard mailbox drain).
   void set_turn_hook(std::function<void()> hook) { turn_hook_ = std::move(hook); }
   // Called for a CompletionKind::wake or signal_read completion.
@@ -211,6 +216,12 @@ class Reactor {
   std::vector<uint32_t> recv_rearm_list_;
   uint64_t now_ms_ = 0;
   ReactorCounters counters_;
+  struct Periodic {
+    uint32_t interval_ms;
+    uint64_t next_ms;
+    std::function<void()> callback;
+  };
+  std::vector<Periodic> periodics_;
   std::function<void()> turn_hook_;
   std::function<void(const io_uring_cqe&)> completion_hook_;
 };

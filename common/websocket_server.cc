@@ -80,6 +80,7 @@ void WebSocketServer::on_accepted(SocketHandle socket) {
   c.socket = socket;
   c.decoder = ws::Decoder(ws::Role::server, &config_.decoder);
   c.ping_outstanding = false;
+  c.close_at_ms = 0;
   c.last_traffic_ms = reactor_.now_ms();
   if (config_.tls != nullptr) {
     auto ok = c.tls.init(*config_.tls, tls::Role::server, &c);
@@ -127,9 +128,14 @@ void WebSocketServer::on_received(SocketHandle socket, std::span<uint8_t> bytes)
 void WebSocketServer::on_plaintext(Connection& c, std::span<uint8_t> bytes) {
   switch (c.phase) {
     case Phase::tls_handshake:
-      // Application data before the handshake finished is impossible: TLS
-      // delivers none. Treat as a failed peer.
-      fail(c);
+      // The client's first request may ride in the same read as its
+      // Finished message: the handshake completed inside this feed().
+      if (!c.tls.handshake_done()) {
+        fail(c);
+        return;
+      }
+      c.phase = Phase::http_head;
+      on_request_head_bytes(c, bytes);
       return;
     case Phase::http_head:
       on_request_head_bytes(c, bytes);
@@ -338,6 +344,10 @@ void WebSocketServer::on_timer(SocketHandle socket) {
     return;
   }
   if (c->phase != Phase::websocket) return;
+  if (c->close_at_ms != 0 && now >= c->close_at_ms) {
+    close_websocket(*c, c->close_at_code, "edge draining");
+    return;
+  }
   // Liveness (spec section 7), checked lazily: traffic only stamps
   // last_traffic_ms, the timer looks at it when it fires.
   uint64_t silent = now - c->last_traffic_ms;
@@ -353,10 +363,24 @@ void WebSocketServer::on_timer(SocketHandle socket) {
       c->ping_outstanding = true;
       if (!send_frame(*c, ws::Opcode::ping, {})) return;
     }
-    reactor_.arm_timer(socket, c->last_traffic_ms + idle_close_ms);
+    arm_liveness(*c, c->last_traffic_ms + idle_close_ms);
     return;
   }
-  reactor_.arm_timer(socket, c->last_traffic_ms + config_.heartbeat_ms);
+  arm_liveness(*c, c->last_traffic_ms + config_.heartbeat_ms);
+}
+
+void WebSocketServer::arm_liveness(Connection& c, uint64_t deadline_ms) {
+  if (c.close_at_ms != 0 && c.close_at_ms < deadline_ms) deadline_ms = c.close_at_ms;
+  reactor_.arm_timer(c.socket, deadline_ms);
+}
+
+void WebSocketServer::schedule_close(SocketHandle socket, uint64_t deadline_ms, uint16_t code) {
+  Connection* c = connection(socket);
+  if (c == nullptr || c->phase != Phase::websocket) return;
+  c->close_at_ms = std::max<uint64_t>(deadline_ms, 1);
+  c->close_at_code = code;
+  // The timer may be armed later than the new deadline: pull it in.
+  arm_liveness(*c, c->last_traffic_ms + config_.heartbeat_ms);
 }
 
 void WebSocketServer::on_released(SocketHandle socket) {

@@ -94,6 +94,9 @@ class WebSocketServer final : public SocketService {
   // Sends a close frame with `code` and closes gracefully; the app gets
   // on_closed at once.
   void close(SocketHandle connection, uint16_t code, std::string_view reason);
+  // Closes the connection with `code` at `deadline_ms` (drain: each peer
+  // leaves at its own randomized moment). The liveness timer keeps running.
+  void schedule_close(SocketHandle connection, uint64_t deadline_ms, uint16_t code);
   // Closes every connection (1001 for WebSocket peers) for shutdown.
   void close_all(uint16_t code, std::string_view reason);
 
@@ -119,6 +122,8 @@ class WebSocketServer final : public SocketService {
     ws::Decoder decoder{ws::Role::server, nullptr};
     ByteQueue partial;  // incomplete request head or message
     uint64_t last_traffic_ms = 0;
+    uint64_t close_at_ms = 0;  // 0: no scheduled close
+    uint16_t close_at_code = 0;
     Phase phase = Phase::idle;
     bool ping_outstanding = false;
     bool partial_is_text = false;
@@ -136,6 +141,7 @@ class WebSocketServer final : public SocketService {
   bool send_frame(Connection& c, ws::Opcode opcode, std::span<const uint8_t> payload);
   void close_websocket(Connection& c, uint16_t code, std::string_view reason);
   void fail(Connection& c);  // abort without a goodbye
+  void arm_liveness(Connection& c, uint64_t deadline_ms);
   void mark_closed(Connection& c);
 
   Reactor& reactor_;

@@ -7,6 +7,30 @@ namespace {
 
 using simdjson::ondemand::json_type;
 
+std::string_view trim(std::string_view raw);
+
+// RFC 8259 number: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+bool is_json_number(std::string_view t) {
+  size_t i = 0, n = t.size();
+  auto digit = [&](size_t k) { return k < n && t[k] >= '0' && t[k] <= '9'; };
+  if (i < n && t[i] == '-') ++i;
+  if (!digit(i)) return false;
+  if (t[i] == '0') ++i;
+  else while (digit(i)) ++i;
+  if (i < n && t[i] == '.') {
+    ++i;
+    if (!digit(i)) return false;
+    while (digit(i)) ++i;
+  }
+  if (i < n && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < n && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!digit(i)) return false;
+    while (digit(i)) ++i;
+  }
+  return i == n;
+}
+
 // Touches every value so that On-Demand validates the whole document.
 simdjson::error_code validate_value(simdjson::ondemand::value value, size_t depth) {
   if (depth > max_json_depth) return simdjson::DEPTH_ERROR;
@@ -35,10 +59,10 @@ simdjson::error_code validate_value(simdjson::ondemand::value value, size_t dept
       }
       return simdjson::SUCCESS;
     }
-    case json_type::number: {
-      simdjson::ondemand::number number;
-      return value.get_number().get(number);
-    }
+    case json_type::number:
+      // RFC 8259 puts no range on numbers: one simdjson cannot represent
+      // (beyond 64 bits, 1e400) is still valid JSON, so check the grammar.
+      return is_json_number(trim(value.raw_json_token())) ? simdjson::SUCCESS : simdjson::NUMBER_ERROR;
     case json_type::string: {
       std::string_view text;
       return value.get_string().get(text);

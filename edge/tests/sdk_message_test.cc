@@ -271,6 +271,23 @@ TEST(SdkMessage, UnknownTypeWinsOverFieldErrors) {
   EXPECT_EQ(r.error().code, SdkErrorCode::unknown_type);
 }
 
+TEST(SdkMessage, NumbersOfAnyRangeAreValidJson) {
+  SdkMessageParser parser;
+  for (std::string t : {"123456789012345678901234567890", "-9223372036854775809", "1e400", "-0.5e-999", "0"}) {
+    Padded text("{\"type\":\"ping\",\"t\":" + t + ",\"id\":" + t + "}");
+    auto r = parse(parser, text);
+    ASSERT_TRUE(r) << t;
+    EXPECT_EQ(r->t_raw, t);
+    EXPECT_EQ(r->id_raw, t);
+  }
+  for (std::string bad : {"01", "1.", ".5", "-", "1e", "+1", "0x10", "1.e5"}) {
+    Padded text("{\"type\":\"ping\",\"t\":" + bad + "}");
+    auto r = parse(parser, text);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, SdkErrorCode::bad_json) << bad;
+  }
+}
+
 TEST(SdkMessage, Identifiers) {
   EXPECT_TRUE(is_valid_identifier("a"));
   EXPECT_TRUE(is_valid_identifier(std::string(128, 'Z')));

@@ -623,7 +623,13 @@ class RawWebSocket:
         deadline = time.monotonic() + timeout
         seen = []
         while True:
-            frame = self.recv_frame(max(0.0, deadline - time.monotonic()))
+            try:
+                frame = self.recv_frame(max(0.0, deadline - time.monotonic()))
+            except PeerClosed:
+                raise AssertionError(f"the edge closed TCP without sending a close frame "
+                                     f"(frames before: {seen!r})") from None
+            except TimeoutError:
+                raise AssertionError(f"no close frame within {timeout} s (frames before: {seen!r})") from None
             if frame.opcode == OP_CLOSE:
                 if frame.masked or not frame.fin or frame.rsv:
                     raise AssertionError(f"malformed server close frame {frame!r}")
