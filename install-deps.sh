@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   g++ meson ninja-build pkg-config
-  liburing-dev libssl-dev libsimdjson-dev libfmt-dev libhiredis-dev
+  liburing-dev libssl-dev libsimdjson-dev libfmt-dev libhiredis-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl python3 python3-websockets
 )

@@ -59,6 +59,18 @@ uint32_t crc32c_extend(uint32_t state, const uint8_t* p, size_t n) {
 
 // ---- byte access ----
 
+uint64_t load_u64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
 uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
 uint32_t load_be32(const uint8_t* p) {
@@ -81,13 +93,18 @@ std::string_view view_of(const uint8_t* p, size_t n) {
   return std::string_view(reinterpret_cast<const char*>(p), n);
 }
 
-// Reads the address block of family `fam` (TCP4 or TCP6) into `h`.
+// Reads the address block of family `fam` (TCP4 or TCP6) into `h`, whose
+// endpoints are still default (zero) ones. Written field by field and with
+// fixed-size copies: building Endpoints and copying them in, or one copy of
+// variable size, costs more than the rest of the parse.
 void read_addresses(const uint8_t* block, uint8_t fam, Header& h) {
   h.has_addresses = true;
   if (fam == kFamilyTcp4) {
-    h.source = Endpoint::ipv4({block[0], block[1], block[2], block[3]}, load_be16(block + 8));
-    h.destination =
-        Endpoint::ipv4({block[4], block[5], block[6], block[7]}, load_be16(block + 10));
+    h.source.family = h.destination.family = Family::ipv4;
+    std::memcpy(h.source.address.data(), block, 4);
+    std::memcpy(h.destination.address.data(), block + 4, 4);
+    h.source.port = load_be16(block + 8);
+    h.destination.port = load_be16(block + 10);
   } else {
     h.source.family = h.destination.family = Family::ipv6;
     std::memcpy(h.source.address.data(), block, 16);
@@ -103,6 +120,104 @@ uint8_t* put_tlv(uint8_t* p, uint8_t type, std::string_view value) {
   store_be16(p + 1, value.size());
   if (!value.empty()) std::memcpy(p + kTlvHeaderBytes, value.data(), value.size());
   return p + kTlvHeaderBytes + value.size();
+}
+
+// parse() without the result wrapper: fills `h` (default-constructed) and
+// returns nullopt, or returns the error.
+std::optional<ParseError> parse_into(std::span<const uint8_t> bytes, Header& h) {
+  const uint8_t* const p = bytes.data();
+  const size_t n = bytes.size();
+
+  // Checked on whatever prefix is present, so that a connection that is not
+  // PROXY v2 (a v1 line starts with 'P', a TLS record with 0x16) fails at
+  // its first byte instead of waiting for 16.
+  if (n < signature_bytes) {
+    for (size_t i = 0; i < n; ++i) {
+      if (p[i] != signature[i]) return ParseError::not_proxy_v2;
+    }
+    return ParseError::incomplete;
+  }
+  if (load_u64(p) != load_u64(signature.data()) || load_u32(p + 8) != load_u32(signature.data() + 8)) {
+    return ParseError::not_proxy_v2;
+  }
+  if (n == signature_bytes) return ParseError::incomplete;
+
+  const uint8_t ver_cmd = p[12];
+  if ((ver_cmd & 0xF0) != kVersion2) return ParseError::bad_version;
+  const uint8_t command = ver_cmd & 0x0F;
+  if (command != kCommandLocal && command != kCommandProxy) {
+    return ParseError::bad_command;
+  }
+  if (n <= 13) return ParseError::incomplete;
+
+  const uint8_t fam = p[13];
+  size_t address_bytes = 0;
+  if (command == kCommandProxy) {
+    switch (fam) {
+      case kFamilyUnspec: address_bytes = 0; break;
+      case kFamilyTcp4: address_bytes = kTcp4AddressBytes; break;
+      case kFamilyTcp6: address_bytes = kTcp6AddressBytes; break;
+      default: return ParseError::bad_family;
+    }
+  }
+  if (n < fixed_header_bytes) return ParseError::incomplete;
+
+  const size_t payload = load_be16(p + 14);
+  if (payload > max_payload_bytes) return ParseError::too_large;
+  if (payload < address_bytes) return ParseError::bad_length;
+  const size_t total = fixed_header_bytes + payload;
+  if (n < total) return ParseError::incomplete;
+
+  h.length = total;
+  if (command == kCommandLocal) {
+    h.command = Command::local;
+    return std::nullopt;  // the spec: discard the protocol block
+  }
+  h.command = Command::proxy;
+  if (address_bytes > 0) read_addresses(p + fixed_header_bytes, fam, h);
+
+  bool seen_alpn = false, seen_authority = false;
+  size_t crc_offset = 0;  // of the CRC32C value, 0 when absent
+  size_t at = fixed_header_bytes + address_bytes;
+  while (at < total) {
+    if (total - at < kTlvHeaderBytes) return ParseError::bad_tlv;
+    const uint8_t type = p[at];
+    const size_t value_bytes = load_be16(p + at + 1);
+    const size_t value_at = at + kTlvHeaderBytes;
+    if (value_bytes > total - value_at) return ParseError::bad_tlv;
+    switch (type) {
+      case tlv_type::alpn:
+        if (seen_alpn) return ParseError::bad_tlv;
+        seen_alpn = true;
+        h.alpn = view_of(p + value_at, value_bytes);
+        break;
+      case tlv_type::authority:
+        if (seen_authority) return ParseError::bad_tlv;
+        seen_authority = true;
+        h.sni = view_of(p + value_at, value_bytes);
+        break;
+      case tlv_type::crc32c:
+        if (crc_offset != 0 || value_bytes != kCrc32cBytes) {
+          return ParseError::bad_tlv;
+        }
+        crc_offset = value_at;
+        break;
+      default:  // NOOP and types we do not use
+        break;
+    }
+    at = value_at + value_bytes;
+  }
+
+  if (crc_offset != 0) {
+    static constexpr uint8_t zeros[kCrc32cBytes] = {};
+    uint32_t state = crc32c_extend(0xFFFFFFFFu, p, crc_offset);
+    state = crc32c_extend(state, zeros, kCrc32cBytes);
+    state = crc32c_extend(state, p + crc_offset + kCrc32cBytes,
+                          total - crc_offset - kCrc32cBytes);
+    if (~state != load_be32(p + crc_offset)) return ParseError::bad_crc;
+    h.crc32c_verified = true;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -166,95 +281,13 @@ uint32_t crc32c(std::span<const uint8_t> bytes) {
 }
 
 std::expected<Header, ParseError> parse(std::span<const uint8_t> bytes) {
-  const uint8_t* const p = bytes.data();
-  const size_t n = bytes.size();
-
-  // Checked on whatever prefix is present, so that a connection that is not
-  // PROXY v2 (a v1 line starts with 'P', a TLS record with 0x16) fails at
-  // its first byte instead of waiting for 16.
-  const size_t signature_present = n < signature_bytes ? n : signature_bytes;
-  if (signature_present > 0 && std::memcmp(p, signature.data(), signature_present) != 0) {
-    return std::unexpected(ParseError::not_proxy_v2);
+  // Filled in place: copying a finished Header into the result would cost a
+  // good part of the whole parse.
+  std::expected<Header, ParseError> result(std::in_place);
+  if (const std::optional<ParseError> error = parse_into(bytes, *result)) {
+    result = std::unexpected(*error);
   }
-  if (n <= 12) return std::unexpected(ParseError::incomplete);
-
-  const uint8_t ver_cmd = p[12];
-  if ((ver_cmd & 0xF0) != kVersion2) return std::unexpected(ParseError::bad_version);
-  const uint8_t command = ver_cmd & 0x0F;
-  if (command != kCommandLocal && command != kCommandProxy) {
-    return std::unexpected(ParseError::bad_command);
-  }
-  if (n <= 13) return std::unexpected(ParseError::incomplete);
-
-  const uint8_t fam = p[13];
-  size_t address_bytes = 0;
-  if (command == kCommandProxy) {
-    switch (fam) {
-      case kFamilyUnspec: address_bytes = 0; break;
-      case kFamilyTcp4: address_bytes = kTcp4AddressBytes; break;
-      case kFamilyTcp6: address_bytes = kTcp6AddressBytes; break;
-      default: return std::unexpected(ParseError::bad_family);
-    }
-  }
-  if (n < fixed_header_bytes) return std::unexpected(ParseError::incomplete);
-
-  const size_t payload = load_be16(p + 14);
-  if (payload > max_payload_bytes) return std::unexpected(ParseError::too_large);
-  if (payload < address_bytes) return std::unexpected(ParseError::bad_length);
-  const size_t total = fixed_header_bytes + payload;
-  if (n < total) return std::unexpected(ParseError::incomplete);
-
-  Header h;
-  h.length = total;
-  if (command == kCommandLocal) {
-    h.command = Command::local;
-    return h;  // the spec: discard the protocol block
-  }
-  h.command = Command::proxy;
-  if (address_bytes > 0) read_addresses(p + fixed_header_bytes, fam, h);
-
-  bool seen_alpn = false, seen_authority = false;
-  size_t crc_offset = 0;  // of the CRC32C value, 0 when absent
-  size_t at = fixed_header_bytes + address_bytes;
-  while (at < total) {
-    if (total - at < kTlvHeaderBytes) return std::unexpected(ParseError::bad_tlv);
-    const uint8_t type = p[at];
-    const size_t value_bytes = load_be16(p + at + 1);
-    const size_t value_at = at + kTlvHeaderBytes;
-    if (value_bytes > total - value_at) return std::unexpected(ParseError::bad_tlv);
-    switch (type) {
-      case tlv_type::alpn:
-        if (seen_alpn) return std::unexpected(ParseError::bad_tlv);
-        seen_alpn = true;
-        h.alpn = view_of(p + value_at, value_bytes);
-        break;
-      case tlv_type::authority:
-        if (seen_authority) return std::unexpected(ParseError::bad_tlv);
-        seen_authority = true;
-        h.sni = view_of(p + value_at, value_bytes);
-        break;
-      case tlv_type::crc32c:
-        if (crc_offset != 0 || value_bytes != kCrc32cBytes) {
-          return std::unexpected(ParseError::bad_tlv);
-        }
-        crc_offset = value_at;
-        break;
-      default:  // NOOP and types we do not use
-        break;
-    }
-    at = value_at + value_bytes;
-  }
-
-  if (crc_offset != 0) {
-    static constexpr uint8_t zeros[kCrc32cBytes] = {};
-    uint32_t state = crc32c_extend(0xFFFFFFFFu, p, crc_offset);
-    state = crc32c_extend(state, zeros, kCrc32cBytes);
-    state = crc32c_extend(state, p + crc_offset + kCrc32cBytes,
-                          total - crc_offset - kCrc32cBytes);
-    if (~state != load_be32(p + crc_offset)) return std::unexpected(ParseError::bad_crc);
-    h.crc32c_verified = true;
-  }
-  return h;
+  return result;
 }
 
 size_t encode(std::span<uint8_t> out, const Endpoint& source, const Endpoint& destination,

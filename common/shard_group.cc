@@ -65,7 +65,8 @@ void ShardGroup::deliver(uint32_t id, const ShardMessage& message) {
   if (message.kind == shard_message::stop) {
     if (stop_requested_[id].exchange(true)) return;
     MF_LOG_INFO("shard {}: stopping", id);
-    shards_[id]->reactor().stop_accepting();
+    // Services decide when to stop accepting: a draining edge keeps its
+    // listener so health checks see 503 instead of a refused connection.
     for (auto& service : services) service->on_stop_requested();
     return;
   }

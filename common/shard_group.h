@@ -66,7 +66,8 @@ class ShardService {
  public:
   virtual ~ShardService() = default;
   virtual void on_message(const ShardMessage& message) { (void)message; }
-  // SIGTERM/SIGINT: stop accepting, drain, close. Called once.
+  // SIGTERM/SIGINT: drain and close (the service stops accepting when it
+  // sees fit: Reactor::stop_accepting). Called once.
   virtual void on_stop_requested() = 0;
   // The shard's loop ends when every service says it has stopped.
   virtual bool stopped() const = 0;

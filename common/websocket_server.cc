@@ -306,6 +306,14 @@ void WebSocketServer::close_all(uint16_t code, std::string_view reason) {
   }
 }
 
+void WebSocketServer::abort_handshakes(uint32_t timeout_ms) {
+  config_.handshake_timeout_ms = timeout_ms;
+  for (uint32_t slot = 0; slot < connections_.created(); ++slot) {
+    Connection& c = connections_[slot];
+    if (c.phase == Phase::tls_handshake || c.phase == Phase::http_head) fail(c);
+  }
+}
+
 void WebSocketServer::fail(Connection& c) {
   if (c.phase == Phase::closing || c.phase == Phase::idle) return;
   mark_closed(c);

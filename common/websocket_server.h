@@ -97,6 +97,9 @@ class WebSocketServer final : public SocketService {
   // Closes the connection with `code` at `deadline_ms` (drain: each peer
   // leaves at its own randomized moment). The liveness timer keeps running.
   void schedule_close(SocketHandle connection, uint64_t deadline_ms, uint16_t code);
+  // Drain: drops every connection still in its TLS or HTTP handshake and
+  // gives new ones `timeout_ms` to finish theirs (health checks still work).
+  void abort_handshakes(uint32_t timeout_ms);
   // Closes every connection (1001 for WebSocket peers) for shutdown.
   void close_all(uint16_t code, std::string_view reason);
 

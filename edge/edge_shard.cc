@@ -1,25 +1,47 @@
 #include "edge/edge_shard.h"
 
+#include <openssl/rand.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
 #include "common/json_writer.h"
-#include "common/listen_socket.h"
 #include "common/log.h"
 
 namespace mf::edge {
 namespace {
-// How long a stopping shard waits for its peers' close handshakes.
-constexpr uint64_t stop_grace_ms = 3000;
+
+uint64_t hash_text(std::string_view text) { return std::hash<std::string_view>{}(text); }
+
+Topology topology_from(const TopologyFields& fields) {
+  // The parser already bounded every string to the capacity; asn -1 = none.
+  auto t = make_topology(fields.region, fields.country, fields.has_asn ? fields.asn : -1, fields.network);
+  return t ? *t : Topology{};
 }
+
+}  // namespace
+
+EdgeShard::EdgeShard(Shard& shard, const EdgeShared& shared)
+    : shard_(shard),
+      shared_(shared),
+      sessions_(shard.reactor().options().max_sockets),
+      streams_(0x9e3779b97f4a7c15ull ^ (uint64_t{shard.id()} << 32) ^ static_cast<uint64_t>(Reactor::monotonic_ms())),
+      policy_(shared.initial_policy),
+      rng_(0xd1b54a32d192ed03ull ^ shard.id() ^ static_cast<uint64_t>(Reactor::monotonic_ms())) {}
 
 std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shard& shard, const EdgeShared& shared) {
   std::unique_ptr<EdgeShard> self(new EdgeShard(shard, shared));
-  self->reply_.resize(shared.config.max_message_bytes + 1024);
+  self->reply_.resize(shared.settings.max_message_bytes + 4096);
+  self->topology_scratch_.resize(Swarm::max_pick * max_topology_json_bytes);
   WebSocketServerConfig ws;
-  ws.routes.websocket_path = shared.config.websocket_path;
-  ws.decoder.max_message_bytes = shared.config.max_message_bytes;
-  ws.heartbeat_ms = shared.config.heartbeat_ms;
-  ws.handshake_timeout_ms = shared.config.handshake_timeout_ms;
+  ws.routes.websocket_path = shared.settings.websocket_path;
+  ws.decoder.max_message_bytes = shared.settings.max_message_bytes;
+  ws.heartbeat_ms = shared.settings.heartbeat_ms;
+  ws.handshake_timeout_ms = shared.settings.handshake_timeout_ms;
   if (!shared.tls.certificates.empty()) {
     // One context per shard: nothing in OpenSSL is shared between shards but
     // the ticket keys, so a resumed session works on any shard.
@@ -33,6 +55,10 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   if (!fd) return std::unexpected(fd.error());
   self->listen_fd_ = *fd;
   shard.reactor().add_listener(*fd, self->server_.get());
+  if (shard.id() == 0 && !shared.settings.policy_file.empty() && shared.settings.policy_watch) {
+    EdgeShard* raw = self.get();
+    shard.reactor().add_periodic(1000, [raw] { raw->load_policy_file(false); });
+  }
   return std::unique_ptr<ShardService>(std::move(self));
 }
 
@@ -40,84 +66,636 @@ EdgeShard::~EdgeShard() {
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
-void EdgeShard::on_stop_requested() {
-  stopping_ = true;
-  stop_deadline_ms_ = shard_.reactor().now_ms() + stop_grace_ms;
-  if (listen_fd_ >= 0) {
-    ::close(listen_fd_);
-    listen_fd_ = -1;
+// ---- routing helpers -------------------------------------------------------
+
+uint32_t EdgeShard::directory_shard(std::string_view peer_id) const {
+  return static_cast<uint32_t>(hash_text(peer_id) % shard_.count());
+}
+
+uint32_t EdgeShard::stream_shard(std::string_view stream_id) const {
+  return static_cast<uint32_t>((hash_text(stream_id) >> 7) % shard_.count());
+}
+
+PeerLocation EdgeShard::location_of(const PeerSession& s) const {
+  return PeerLocation{static_cast<uint16_t>(shard_.id()), s.socket.slot, s.socket.generation};
+}
+
+MemberLocation EdgeShard::member_location_of(const PeerSession& s) const {
+  return MemberLocation{0, static_cast<uint16_t>(shard_.id()), s.socket.slot, s.socket.generation};
+}
+
+EdgeShard::PeerSession* EdgeShard::session_at(const PeerLocation& who) {
+  if (who.shard != shard_.id() || who.slot >= sessions_.created()) return nullptr;
+  PeerSession& s = sessions_[who.slot];
+  if (s.state == PeerState::free || s.socket.generation != who.generation || s.socket.slot != who.slot) return nullptr;
+  return &s;
+}
+
+template <class T>
+bool EdgeShard::send_to_shard(uint32_t to, uint16_t kind, std::unique_ptr<T> payload) {
+  if (to == shard_.id()) {
+    dispatch(kind, payload.release());
+    return true;
   }
-  server_->close_all(ws::close_code::going_away, "edge shutting down");
+  ShardMessage message;
+  message.kind = kind;
+  message.pointer = payload.get();
+  if (!shard_.post(to, message)) {
+    counters_.mailbox_drops++;
+    return false;  // payload is destroyed here
+  }
+  (void)payload.release();
+  return true;
 }
 
-bool EdgeShard::stopped() const {
-  return stopping_ && (shard_.reactor().live_sockets() == 0 || shard_.reactor().now_ms() >= stop_deadline_ms_);
+void EdgeShard::on_message(const ShardMessage& message) { dispatch(message.kind, message.pointer); }
+
+void EdgeShard::dispatch(uint16_t kind, void* pointer) {
+  switch (kind) {
+    case edge_message::claim_peer: return on_claim_peer(std::unique_ptr<ClaimPeer>(static_cast<ClaimPeer*>(pointer)));
+    case edge_message::claim_result:
+      return on_claim_result(std::unique_ptr<ClaimResultPayload>(static_cast<ClaimResultPayload*>(pointer)));
+    case edge_message::release_peer: return on_release_peer(std::unique_ptr<ReleasePeer>(static_cast<ReleasePeer*>(pointer)));
+    case edge_message::replace_connection: {
+      std::unique_ptr<ReleasePeer> m(static_cast<ReleasePeer*>(pointer));
+      return on_replace_connection(m->who);
+    }
+    case edge_message::enter_swarm: return on_enter_swarm(std::unique_ptr<EnterSwarm>(static_cast<EnterSwarm*>(pointer)));
+    case edge_message::enter_result: return on_enter_result(std::unique_ptr<EnterResult>(static_cast<EnterResult*>(pointer)));
+    case edge_message::leave_swarm: return on_leave_swarm(std::unique_ptr<LeaveSwarm>(static_cast<LeaveSwarm*>(pointer)));
+    case edge_message::pick_peers: return on_pick_peers(std::unique_ptr<PickPeers>(static_cast<PickPeers*>(pointer)));
+    case edge_message::peers_result: return on_peers_result(std::unique_ptr<PeersResult>(static_cast<PeersResult*>(pointer)));
+    case edge_message::update_member:
+      return on_update_member(std::unique_ptr<UpdateMember>(static_cast<UpdateMember*>(pointer)));
+    case edge_message::stats_delta: return on_stats_delta(std::unique_ptr<StatsDelta>(static_cast<StatsDelta*>(pointer)));
+    case edge_message::route_signal: return on_route_signal(std::unique_ptr<SignalPacket>(static_cast<SignalPacket*>(pointer)));
+    case edge_message::deliver_signal:
+      return on_deliver_signal(std::unique_ptr<SignalPacket>(static_cast<SignalPacket*>(pointer)));
+    case edge_message::signal_failed: return on_signal_failed(std::unique_ptr<SignalPacket>(static_cast<SignalPacket*>(pointer)));
+    case edge_message::policy_changed:
+      return on_policy_changed(std::unique_ptr<PolicyChanged>(static_cast<PolicyChanged*>(pointer)));
+    default:
+      MF_LOG_ERROR("shard {}: unknown shard message kind {}", shard_.id(), kind);
+      std::abort();
+  }
 }
 
-Admission EdgeShard::admit(SocketHandle, const http::RequestHead&) {
-  if (stopping_) return Admission{503, "draining\n", "Retry-After: 1\r\n"};
+// ---- replies ----------------------------------------------------------------
+
+void EdgeShard::send_text(PeerSession& s, std::string_view text) {
+  if (!text.empty()) server_->send_text(s.socket, text);
+}
+
+void EdgeShard::send_error(PeerSession& s, SdkErrorCode code, std::string_view message, std::string_view detail,
+                           std::string_view ref_raw, std::string_view to, int64_t retry_after_ms) {
+  counters_.errors[static_cast<size_t>(code)]++;
+  ErrorReply reply{code, message, detail, ref_raw, to, retry_after_ms};
+  send_text(s, write_error(reply_, reply));
+  // Repeated errors close the connection (spec section 5); rate-limit drops
+  // have their own budget (4003).
+  if (code != SdkErrorCode::rate_limited &&
+      s.errors.record_error(reactor_now(), shared_.settings.error_limit, shared_.settings.error_window_ms)) {
+    server_->close(s.socket, ws::close_code::policy_violation, "too many errors");
+  }
+}
+
+uint32_t EdgeShard::effective_max_peers(const Policy& policy, uint32_t caps_max_peers) const {
+  return std::min(policy.max_peers, caps_max_peers);
+}
+
+std::string EdgeShard::fresh_session() {
+  // 128 bits from the CSPRNG: the session is the identity's only secret.
+  uint8_t bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    for (auto& b : bytes) b = static_cast<uint8_t>(rng_.next());
+  }
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (size_t i = 0; i < 16; ++i) {
+    out[2 * i] = hex[bytes[i] >> 4];
+    out[2 * i + 1] = hex[bytes[i] & 15];
+  }
+  return out;
+}
+
+// ---- WebSocketApp -------------------------------------------------------------
+
+Admission EdgeShard::admit(SocketHandle connection, const http::RequestHead& head) {
+  if (stopping_) return Admission{503, "draining\n", "Retry-After: 5\r\n"};
+  if (shared_.origins && !shared_.origins->allows(head.header("Origin")))
+    return Admission{403, "origin not allowed\n", {}};
+  std::unique_ptr<JwtClaims> claims;
+  if (shared_.jwt) {
+    auto token = http::query_param(head.query, "token");
+    if (!token) return Admission{401, "token required\n", {}};
+    auto verified = shared_.jwt->verify(*token, static_cast<int64_t>(time(nullptr)), jwt_parser_);
+    if (!verified) return Admission{401, "invalid token\n", {}};
+    claims = std::make_unique<JwtClaims>(std::move(*verified));
+  }
+  if (shared_.settings.max_connections != 0) {
+    // The edge-wide cap is split evenly: each shard admits its share, so
+    // no shard has to ask the others.
+    uint32_t n = shard_.count();
+    size_t share = (shared_.settings.max_connections + n - 1) / n;
+    if (server_->open_websockets() >= share) return Admission{503, "edge at capacity\n", "Retry-After: 5\r\n"};
+  }
+  PeerSession& s = sessions_.ensure(connection.slot);
+  s.claims = std::move(claims);
   return Admission{};
 }
 
-void EdgeShard::on_open(SocketHandle) {}
+void EdgeShard::on_open(SocketHandle connection) {
+  PeerSession& s = sessions_.ensure(connection.slot);
+  uint64_t now = reactor_now();
+  s.socket = connection;
+  s.state = PeerState::connected;
+  s.join_sequence++;
+  s.peer_id.clear();
+  s.stream_id.clear();
+  s.rendition.clear();
+  s.session.clear();
+  s.reported = {};
+  s.bucket.init(shared_.settings.message_burst, now);
+  s.errors.reset();
+  s.rate_drops.reset();
+}
 
-void EdgeShard::on_closed(SocketHandle) {}
-
-void EdgeShard::send_error(SocketHandle connection, SdkErrorCode code, std::string_view message,
-                           std::string_view detail, std::string_view id_raw) {
-  JsonWriter out(reply_);
-  out.raw(R"({"type":"error","code":")");
-  out.raw(error_code_text(code));
-  out.raw(R"(","message":)");
-  if (detail.empty()) {
-    out.string(message);
-  } else {
-    char text[256];
-    JsonWriter composed(text);
-    composed.raw(message);
-    composed.raw(": ");
-    composed.raw(detail.substr(0, 128));
-    out.string(composed.text());
-  }
-  if (!id_raw.empty()) {
-    out.raw(R"(,"ref":)");
-    out.raw(id_raw);
-  }
-  out.raw("}");
-  server_->send_text(connection, out.text());
+void EdgeShard::on_closed(SocketHandle connection) {
+  if (connection.slot >= sessions_.created()) return;
+  PeerSession& s = sessions_[connection.slot];
+  if (s.socket != connection) return;
+  if (s.state == PeerState::joined) leave_current(s);
+  // A join still in flight is undone when its reply finds the sequence moved.
+  s.join_sequence++;
+  s.state = PeerState::free;
+  s.claims.reset();
 }
 
 void EdgeShard::on_message(SocketHandle connection, std::string_view text) {
+  PeerSession& s = sessions_[connection.slot];
+  if (s.state == PeerState::free || s.socket != connection) return;
+  uint64_t now = reactor_now();
+  if (!s.bucket.take(shared_.settings.messages_per_second, shared_.settings.message_burst, now)) {
+    counters_.errors[static_cast<size_t>(SdkErrorCode::rate_limited)]++;
+    if (s.rate_drops.record_error(now, shared_.settings.rate_limit_close_after, shared_.settings.error_window_ms)) {
+      server_->close(s.socket, close_code::rate_limited, "rate limit exceeded");
+      return;
+    }
+    send_error(s, SdkErrorCode::rate_limited, "message dropped: rate limit exceeded");
+    return;
+  }
   auto request = parser_.parse(text);
   if (!request) {
     const SdkRejection& r = request.error();
-    send_error(connection, r.code, r.message, r.detail, r.id_raw);
+    send_error(s, r.code, r.message, r.detail, r.id_raw);
     return;
   }
   switch (request->type) {
-    case MessageType::ping: {
-      JsonWriter out(reply_);
-      out.raw(R"({"type":"pong")");
-      if (!request->t_raw.empty()) {
-        out.raw(R"(,"t":)");
-        out.raw(request->t_raw);
-      }
-      if (!request->id_raw.empty()) {
-        out.raw(R"(,"ref":)");
-        out.raw(request->id_raw);
-      }
-      out.raw("}");
-      if (!out.ok()) {
-        send_error(connection, SdkErrorCode::bad_request, "t: too large to echo", {}, request->id_raw);
-        return;
-      }
-      server_->send_text(connection, out.text());
+    case MessageType::ping:
+      send_text(s, write_pong(reply_, request->t_raw, request->id_raw));
       return;
-    }
-    default:
-      send_error(connection, SdkErrorCode::unknown_type, "unknown type", {}, request->id_raw);
-      return;
+    case MessageType::join:
+      return handle_join(s, *request);
+    case MessageType::leave:
+      return handle_leave(s, *request);
+    case MessageType::signal:
+      return handle_signal(s, *request);
+    case MessageType::need_peers:
+      return handle_need_peers(s, *request);
+    case MessageType::update:
+      return handle_update(s, *request);
+    case MessageType::stats:
+      return handle_stats(s, *request);
   }
+}
+
+// ---- join ---------------------------------------------------------------------
+
+void EdgeShard::handle_join(PeerSession& s, const SdkRequest& r) {
+  if (s.state == PeerState::joining)
+    return send_error(s, SdkErrorCode::bad_request, "join: a join is already in progress", {}, r.id_raw);
+  if (s.state == PeerState::joined && r.peer_id != s.peer_id)
+    return send_error(s, SdkErrorCode::bad_request, "peerId: a joined connection keeps its peerId", {}, r.id_raw);
+  if (s.claims && !s.claims->covers(r.stream_id))
+    return send_error(s, SdkErrorCode::bad_request, "streamId: not allowed by the token", {}, r.id_raw);
+  PeerSession::PendingJoin& p = s.pending;
+  p.peer_id.assign(r.peer_id);
+  p.stream_id.assign(r.stream_id);
+  p.rendition.assign(r.rendition);
+  p.ref_raw.assign(r.id_raw);
+  p.switching = s.state == PeerState::joined;
+  p.old_stream_id = p.switching ? s.stream_id : std::string();
+  // A switch keeps what the peer declared unless the join declares it anew.
+  p.topology = r.topology.present ? topology_from(r.topology) : (p.switching ? s.topology : Topology{});
+  p.accepting_peers = r.caps.has_accepting_peers ? r.caps.accepting_peers : (p.switching ? s.accepting_peers : true);
+  p.caps_max_peers = r.caps.has_max_peers ? r.caps.max_peers : (p.switching ? s.caps_max_peers : UINT32_MAX);
+  p.policy = policy_->effective(r.stream_id);
+  s.state = PeerState::joining;
+  uint32_t sequence = ++s.join_sequence;
+
+  auto claim = std::make_unique<ClaimPeer>();
+  claim->peer_id = p.peer_id;
+  claim->stream_id = p.stream_id;
+  claim->has_offered_session = r.has_session;
+  claim->offered_session.assign(r.session);
+  claim->fresh_session = fresh_session();
+  claim->who = location_of(s);
+  claim->join_sequence = sequence;
+  if (!send_to_shard(directory_shard(p.peer_id), edge_message::claim_peer, std::move(claim))) {
+    server_->close(s.socket, ws::close_code::internal_error, "edge busy");
+  }
+}
+
+void EdgeShard::on_claim_peer(std::unique_ptr<ClaimPeer> m) {
+  std::optional<std::string_view> offered;
+  if (m->has_offered_session) offered = m->offered_session;
+  ClaimResult result = directory_.claim(m->peer_id, m->who, m->stream_id, offered, m->fresh_session);
+  if (result.outcome == ClaimOutcome::taken_over) {
+    counters_.takeovers++;
+    auto replace = std::make_unique<ReleasePeer>();
+    replace->peer_id = m->peer_id;
+    replace->who = result.replaced;
+    send_to_shard(result.replaced.shard, edge_message::replace_connection, std::move(replace));
+  }
+  auto reply = std::make_unique<ClaimResultPayload>();
+  reply->outcome = result.outcome;
+  reply->session.assign(result.session);
+  reply->who = m->who;
+  reply->join_sequence = m->join_sequence;
+  reply->peer_id = std::move(m->peer_id);
+  send_to_shard(m->who.shard, edge_message::claim_result, std::move(reply));
+}
+
+void EdgeShard::on_replace_connection(const PeerLocation& who) {
+  PeerSession* s = session_at(who);
+  if (s == nullptr) return;
+  // The new holder owns the identity now: this connection must not release
+  // it or its swarm membership on the way out (both checks are by location).
+  server_->close(s->socket, close_code::replaced, "replaced by a newer connection");
+}
+
+void EdgeShard::on_claim_result(std::unique_ptr<ClaimResultPayload> m) {
+  PeerSession* s = session_at(m->who);
+  bool current = s != nullptr && s->state == PeerState::joining && s->join_sequence == m->join_sequence;
+  if (!current) {
+    // The connection left or closed meanwhile: give the identity back.
+    if (m->outcome != ClaimOutcome::taken) {
+      auto release = std::make_unique<ReleasePeer>();
+      release->peer_id = m->peer_id;
+      release->who = m->who;
+      send_to_shard(directory_shard(m->peer_id), edge_message::release_peer, std::move(release));
+    }
+    return;
+  }
+  PeerSession::PendingJoin& p = s->pending;
+  if (m->outcome == ClaimOutcome::taken) {
+    s->state = p.switching ? PeerState::joined : PeerState::connected;
+    return send_error(*s, SdkErrorCode::peer_id_taken, "peerId is held by another connection", {}, p.ref_raw);
+  }
+  s->session = std::move(m->session);
+  if (p.switching) {
+    // Leave the old swarm before entering the new one; the client sees the
+    // switch as one step (`joined` comes after both).
+    auto leave = std::make_unique<LeaveSwarm>();
+    leave->stream_id = p.old_stream_id;
+    leave->peer_id = p.peer_id;
+    leave->where = member_location_of(*s);
+    send_to_shard(stream_shard(p.old_stream_id), edge_message::leave_swarm, std::move(leave));
+  }
+  auto enter = std::make_unique<EnterSwarm>();
+  enter->stream_id = p.stream_id;
+  enter->rendition = p.rendition;
+  enter->member.peer_id.assign(p.peer_id);
+  enter->member.topology = p.topology;
+  enter->member.location = member_location_of(*s);
+  enter->member.accepting_peers = p.accepting_peers;
+  enter->max_viewers = p.policy.max_viewers;
+  enter->initial_peers = p.policy.mesh_enabled ? effective_max_peers(p.policy, p.caps_max_peers) : 0;
+  enter->mesh_enabled = p.policy.mesh_enabled;
+  enter->who = m->who;
+  enter->join_sequence = m->join_sequence;
+  if (!send_to_shard(stream_shard(p.stream_id), edge_message::enter_swarm, std::move(enter))) {
+    server_->close(s->socket, ws::close_code::internal_error, "edge busy");
+  }
+}
+
+void EdgeShard::on_release_peer(std::unique_ptr<ReleasePeer> m) { directory_.release(m->peer_id, m->who); }
+
+void EdgeShard::on_enter_swarm(std::unique_ptr<EnterSwarm> m) {
+  EnterOutcome outcome = streams_.enter(m->stream_id, m->rendition, m->member, m->max_viewers);
+  auto reply = std::make_unique<EnterResult>();
+  reply->who = m->who;
+  reply->join_sequence = m->join_sequence;
+  reply->stream_id = m->stream_id;
+  reply->peer_id.assign(m->member.peer_id.view());
+  reply->full = outcome == EnterOutcome::full;
+  if (!reply->full && m->mesh_enabled) {
+    PickedPeer picked[Swarm::max_pick];
+    PickRequest request;
+    request.requester = m->member.peer_id.view();
+    request.requester_topology = m->member.topology;
+    request.count = std::min<uint32_t>(m->initial_peers, Swarm::max_pick);
+    request.now_ms = reactor_now();
+    size_t n = streams_.pick(m->stream_id, m->rendition, request, picked, topology_scratch_);
+    counters_.proposals += n;
+    PeerCandidate candidates[Swarm::max_pick];
+    for (size_t i = 0; i < n; ++i) candidates[i] = PeerCandidate{picked[i].peer_id, picked[i].rendition, picked[i].topology_json};
+    reply->peers_text.assign(write_peers(reply_, std::span<const PeerCandidate>(candidates, n), {}));
+  }
+  send_to_shard(m->who.shard, edge_message::enter_result, std::move(reply));
+}
+
+void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
+  PeerSession* s = session_at(m->who);
+  bool current = s != nullptr && s->state == PeerState::joining && s->join_sequence == m->join_sequence;
+  if (!current) {
+    if (!m->full) {
+      auto leave = std::make_unique<LeaveSwarm>();
+      leave->stream_id = m->stream_id;
+      leave->peer_id = m->peer_id;
+      leave->where = MemberLocation{0, m->who.shard, m->who.slot, m->who.generation};
+      send_to_shard(stream_shard(m->stream_id), edge_message::leave_swarm, std::move(leave));
+    }
+    return;
+  }
+  PeerSession::PendingJoin& p = s->pending;
+  if (m->full) {
+    // Not joined anywhere now (a switch already left its old swarm): give
+    // the identity back so it can join again later.
+    auto release = std::make_unique<ReleasePeer>();
+    release->peer_id = p.peer_id;
+    release->who = m->who;
+    send_to_shard(directory_shard(p.peer_id), edge_message::release_peer, std::move(release));
+    s->state = PeerState::connected;
+    return send_error(*s, SdkErrorCode::stream_full, "stream is full", {}, p.ref_raw, {},
+                      shared_.settings.stream_full_retry_ms);
+  }
+  s->state = PeerState::joined;
+  s->peer_id = p.peer_id;
+  s->stream_id = p.stream_id;
+  s->rendition = p.rendition;
+  s->topology = p.topology;
+  s->accepting_peers = p.accepting_peers;
+  s->caps_max_peers = p.caps_max_peers;
+  s->policy = p.policy;
+  s->reported = {};
+  counters_.joins++;
+  char policy_json[max_policy_json_bytes];
+  size_t policy_len = write_policy_json(policy_json, s->policy);
+  JoinedReply joined{s->peer_id, s->stream_id, s->rendition, shared_.settings.edge_id, s->session,
+                     shared_.settings.heartbeat_ms, std::string_view(policy_json, policy_len), p.ref_raw};
+  send_text(*s, write_joined(reply_, joined));
+  if (s->policy.mesh_enabled) send_text(*s, m->peers_text);
+}
+
+void EdgeShard::leave_current(PeerSession& s) {
+  auto leave = std::make_unique<LeaveSwarm>();
+  leave->stream_id = s.stream_id;
+  leave->peer_id = s.peer_id;
+  leave->where = member_location_of(s);
+  send_to_shard(stream_shard(s.stream_id), edge_message::leave_swarm, std::move(leave));
+  auto release = std::make_unique<ReleasePeer>();
+  release->peer_id = s.peer_id;
+  release->who = location_of(s);
+  send_to_shard(directory_shard(s.peer_id), edge_message::release_peer, std::move(release));
+  counters_.leaves++;
+}
+
+void EdgeShard::on_leave_swarm(std::unique_ptr<LeaveSwarm> m) { streams_.leave(m->stream_id, m->peer_id, m->where); }
+
+void EdgeShard::handle_leave(PeerSession& s, const SdkRequest& r) {
+  if (s.state == PeerState::joined) {
+    leave_current(s);
+    s.state = PeerState::connected;
+  } else if (s.state == PeerState::joining) {
+    // The reply of the join in flight will find the sequence moved and undo it.
+    s.join_sequence++;
+    s.state = PeerState::connected;
+  }
+  send_text(s, write_left(reply_, r.id_raw));
+}
+
+// ---- signal -------------------------------------------------------------------
+
+void EdgeShard::handle_signal(PeerSession& s, const SdkRequest& r) {
+  if (s.state != PeerState::joined) return send_error(s, SdkErrorCode::not_joined, "signal before join", {}, r.id_raw);
+  if (!s.policy.mesh_enabled)
+    return send_error(s, SdkErrorCode::mesh_disabled, "the mesh is disabled for this stream", {}, r.id_raw, r.to);
+  auto packet = std::make_unique<SignalPacket>();
+  packet->to.assign(r.to);
+  packet->sender_stream = s.stream_id;
+  packet->ref_raw.assign(r.id_raw);
+  packet->text.assign(write_signal(reply_, s.peer_id, r.kind, r.data_raw));
+  packet->sender = location_of(s);
+  if (!send_to_shard(directory_shard(r.to), edge_message::route_signal, std::move(packet))) {
+    counters_.signals_dropped++;
+    send_error(s, SdkErrorCode::rate_limited, "signal dropped: edge busy", {}, r.id_raw, r.to);
+  }
+}
+
+void EdgeShard::on_route_signal(std::unique_ptr<SignalPacket> m) {
+  const DirectoryEntry* entry = directory_.find(m->to);
+  // The same-stream guard: a peer of another stream is indistinguishable
+  // from an absent one (the edge does not reveal it exists).
+  if (entry == nullptr || entry->stream_id != m->sender_stream) {
+    uint32_t back = m->sender.shard;
+    send_to_shard(back, edge_message::signal_failed, std::move(m));
+    return;
+  }
+  m->target = entry->location;
+  uint32_t target_shard = entry->location.shard;
+  send_to_shard(target_shard, edge_message::deliver_signal, std::move(m));
+}
+
+void EdgeShard::on_deliver_signal(std::unique_ptr<SignalPacket> m) {
+  PeerSession* target = session_at(m->target);
+  if (target == nullptr || target->state != PeerState::joined || target->peer_id != m->to ||
+      target->stream_id != m->sender_stream) {
+    uint32_t back = m->sender.shard;
+    send_to_shard(back, edge_message::signal_failed, std::move(m));
+    return;
+  }
+  counters_.signals_relayed++;
+  send_text(*target, m->text);
+}
+
+void EdgeShard::on_signal_failed(std::unique_ptr<SignalPacket> m) {
+  PeerSession* sender = session_at(m->sender);
+  counters_.signals_failed++;
+  if (sender == nullptr) return;
+  send_error(*sender, SdkErrorCode::peer_not_found, "peer not found in this stream", {}, m->ref_raw, m->to);
+}
+
+// ---- need-peers, update, stats ------------------------------------------------
+
+void EdgeShard::handle_need_peers(PeerSession& s, const SdkRequest& r) {
+  if (s.state != PeerState::joined) return send_error(s, SdkErrorCode::not_joined, "need-peers before join", {}, r.id_raw);
+  if (!s.policy.mesh_enabled) return send_error(s, SdkErrorCode::mesh_disabled, "the mesh is disabled for this stream", {}, r.id_raw);
+  uint32_t limit = effective_max_peers(s.policy, s.caps_max_peers);
+  auto pick = std::make_unique<PickPeers>();
+  pick->stream_id = s.stream_id;
+  pick->rendition = s.rendition;
+  pick->requester = s.peer_id;
+  pick->ref_raw.assign(r.id_raw);
+  pick->topology = s.topology;
+  pick->count = r.has_count ? std::min(r.count, limit) : limit;
+  pick->exclude.reserve(r.exclude_count);
+  for (uint8_t i = 0; i < r.exclude_count; ++i) pick->exclude.emplace_back(r.exclude[i]);
+  pick->who = location_of(s);
+  if (!send_to_shard(stream_shard(s.stream_id), edge_message::pick_peers, std::move(pick)))
+    send_error(s, SdkErrorCode::rate_limited, "need-peers dropped: edge busy", {}, r.id_raw);
+}
+
+void EdgeShard::on_pick_peers(std::unique_ptr<PickPeers> m) {
+  std::string_view exclude[Swarm::max_exclude];
+  size_t exclude_count = std::min(m->exclude.size(), Swarm::max_exclude);
+  for (size_t i = 0; i < exclude_count; ++i) exclude[i] = m->exclude[i];
+  PickRequest request;
+  request.requester = m->requester;
+  request.requester_topology = m->topology;
+  request.count = m->count;
+  request.exclude = std::span<const std::string_view>(exclude, exclude_count);
+  request.now_ms = reactor_now();
+  PickedPeer picked[Swarm::max_pick];
+  size_t n = m->count == 0 ? 0 : streams_.pick(m->stream_id, m->rendition, request, picked, topology_scratch_);
+  counters_.proposals += n;
+  PeerCandidate candidates[Swarm::max_pick];
+  for (size_t i = 0; i < n; ++i) candidates[i] = PeerCandidate{picked[i].peer_id, picked[i].rendition, picked[i].topology_json};
+  auto reply = std::make_unique<PeersResult>();
+  reply->text.assign(write_peers(reply_, std::span<const PeerCandidate>(candidates, n), m->ref_raw));
+  reply->who = m->who;
+  send_to_shard(m->who.shard, edge_message::peers_result, std::move(reply));
+}
+
+void EdgeShard::on_peers_result(std::unique_ptr<PeersResult> m) {
+  PeerSession* s = session_at(m->who);
+  if (s == nullptr || s->state != PeerState::joined) return;
+  send_text(*s, m->text);
+}
+
+void EdgeShard::handle_update(PeerSession& s, const SdkRequest& r) {
+  if (s.state != PeerState::joined) return send_error(s, SdkErrorCode::not_joined, "update before join", {}, r.id_raw);
+  if (r.topology.present) s.topology = topology_from(r.topology);
+  if (r.caps.has_accepting_peers) s.accepting_peers = r.caps.accepting_peers;
+  if (r.caps.has_max_peers) s.caps_max_peers = r.caps.max_peers;
+  auto update = std::make_unique<UpdateMember>();
+  update->stream_id = s.stream_id;
+  update->peer_id = s.peer_id;
+  update->where = member_location_of(s);
+  update->topology = s.topology;
+  update->accepting_peers = s.accepting_peers;
+  send_to_shard(stream_shard(s.stream_id), edge_message::update_member, std::move(update));
+}
+
+void EdgeShard::on_update_member(std::unique_ptr<UpdateMember> m) {
+  streams_.update(m->stream_id, m->peer_id, m->where, m->topology, m->accepting_peers);
+}
+
+void EdgeShard::handle_stats(PeerSession& s, const SdkRequest& r) {
+  if (s.state != PeerState::joined) return send_error(s, SdkErrorCode::not_joined, "stats before join", {}, r.id_raw);
+  // Counters are cumulative since join; a value below the last one means the
+  // client restarted that counter, so the whole value is new.
+  auto delta_of = [](bool has, uint64_t value, uint64_t& last) -> uint64_t {
+    if (!has) return 0;
+    uint64_t delta = value >= last ? value - last : value;
+    last = value;
+    return delta;
+  };
+  StreamStats delta;
+  delta.p2p_bytes = delta_of(r.has_p2p_bytes, r.p2p_bytes, s.reported.p2p_bytes);
+  delta.cdn_bytes = delta_of(r.has_cdn_bytes, r.cdn_bytes, s.reported.cdn_bytes);
+  delta.uploaded_bytes = delta_of(r.has_uploaded_bytes, r.uploaded_bytes, s.reported.uploaded_bytes);
+  if (delta.p2p_bytes == 0 && delta.cdn_bytes == 0 && delta.uploaded_bytes == 0) return;
+  auto message = std::make_unique<StatsDelta>();
+  message->stream_id = s.stream_id;
+  message->delta = delta;
+  send_to_shard(stream_shard(s.stream_id), edge_message::stats_delta, std::move(message));
+}
+
+void EdgeShard::on_stats_delta(std::unique_ptr<StatsDelta> m) { streams_.add_stats(m->stream_id, m->delta); }
+
+// ---- policy -------------------------------------------------------------------
+
+void EdgeShard::on_reload() {
+  if (shard_.id() == 0) load_policy_file(false);
+}
+
+void EdgeShard::load_policy_file(bool initial) {
+  const std::string& path = shared_.settings.policy_file;
+  if (path.empty()) return;
+  // Shard 0 reads the (small, local) policy file itself on SIGHUP or when
+  // its modification time changes: a breach of "no blocking call on a shard
+  // thread" accepted because it is rare, tiny and on the control plane.
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (!initial) MF_LOG_WARN("policy: cannot stat {}: {} (keeping the current policy)", path, std::strerror(errno));
+    return;
+  }
+  int64_t mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  if (mtime == policy_file_mtime_ns_ && !initial) return;
+  policy_file_mtime_ns_ = mtime;
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto document = PolicyDocument::parse(text.str());
+  if (!document) {
+    MF_LOG_ERROR("policy: {}: {} (keeping the current policy)", path, document.error());
+    return;
+  }
+  MF_LOG_NOTICE("policy: loaded {}", path);
+  auto shared = std::make_shared<const PolicyDocument>(std::move(*document));
+  for (uint32_t to = 0; to < shard_.count(); ++to) {
+    auto change = std::make_unique<PolicyChanged>();
+    change->document = shared;
+    send_to_shard(to, edge_message::policy_changed, std::move(change));
+  }
+}
+
+void EdgeShard::on_policy_changed(std::unique_ptr<PolicyChanged> m) {
+  policy_ = m->document;
+  char policy_json[max_policy_json_bytes];
+  for (uint32_t slot = 0; slot < sessions_.created(); ++slot) {
+    PeerSession& s = sessions_[slot];
+    if (s.state == PeerState::joining) s.pending.policy = policy_->effective(s.pending.stream_id);
+    if (s.state != PeerState::joined) continue;
+    Policy now = policy_->effective(s.stream_id);
+    if (now == s.policy) continue;
+    s.policy = now;
+    counters_.policy_pushes++;
+    size_t len = write_policy_json(policy_json, now);
+    send_text(s, write_policy(reply_, std::string_view(policy_json, len)));
+  }
+}
+
+// ---- drain --------------------------------------------------------------------
+
+void EdgeShard::on_stop_requested() {
+  stopping_ = true;
+  uint64_t now = reactor_now();
+  stop_deadline_ms_ = now + shared_.settings.drain_deadline_ms;
+  // The listener stays open while draining: /healthz answers 503 and new
+  // upgrades get 503 with Retry-After, so load balancers and players move on.
+  // Half-done handshakes would only hold the process up: drop them.
+  server_->abort_handshakes(1000);
+  // Every peer is told to come back after a random delay within the drain
+  // window (so a fleet of players does not reconnect at once), then closed
+  // with 1001 at that moment.
+  uint32_t window = std::max<uint32_t>(shared_.settings.drain_ms, 1);
+  for (uint32_t slot = 0; slot < sessions_.created(); ++slot) {
+    PeerSession& s = sessions_[slot];
+    if (s.state == PeerState::free) continue;
+    uint32_t after_ms = rng_.below(window);
+    send_text(s, write_reconnect(reply_, after_ms));
+    server_->schedule_close(s.socket, now + after_ms, ws::close_code::going_away);
+  }
+}
+
+bool EdgeShard::stopped() const {
+  if (!stopping_) return false;
+  const Reactor& reactor = shard_.reactor();
+  // Done when no socket is left (health checks come and go between peers'
+  // goodbyes) or at the drain deadline.
+  return reactor.live_sockets() == 0 || reactor.now_ms() >= stop_deadline_ms_;
 }
 
 }  // namespace mf::edge

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "common/io_uring_ring.h"
@@ -16,9 +18,9 @@
 
 namespace {
 
-int fail_start(const std::string& line) {
+int fail_start(const std::string& line, int code = 1) {
   std::fprintf(stderr, "mf-edge: %s\n", line.c_str());
-  return 1;
+  return code;
 }
 
 // The per-process descriptor limit also bounds each ring's direct-descriptor
@@ -34,6 +36,14 @@ uint32_t raise_descriptor_limit() {
   return limit.rlim_cur > (1u << 20) ? (1u << 20) : static_cast<uint32_t>(limit.rlim_cur);
 }
 
+std::expected<std::string, std::string> read_file(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::unexpected(std::string(what) + ": cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -41,17 +51,38 @@ int main(int argc, char** argv) {
   auto parsed = edge::parse_edge_arguments(argc, argv);
   if (!parsed) {
     if (parsed.error().exit_code == 0) return 0;
-    return fail_start(parsed.error().message);
+    return fail_start(parsed.error().message, parsed.error().exit_code);
   }
-  edge::EdgeShared shared;
-  shared.config = *parsed;
-  edge::EdgeConfig& config = shared.config;
+  const edge::EdgeConfig& config = *parsed;
   log::Level level;
-  if (!log::parse_level(config.log_level, level)) return fail_start("--log-level: unknown level '" + config.log_level + "'");
+  if (!log::parse_level(config.log_level, level)) return fail_start("log_level: unknown level '" + config.log_level + "'");
   log::set_level(level);
 
+  // Settings the configuration accepts but this build does not serve yet
+  // are refused rather than ignored: an operator must not believe they hold.
+  if (!config.plain_listen.empty()) return fail_start("listen.plain: the second (plain) listener is not implemented yet");
+  if (config.proxy_protocol) return fail_start("listen.proxy_protocol: PROXY v2 on the edge is not implemented yet");
+  if (config.listen.empty()) return fail_start("listen.public: a listener is required");
+
+  edge::EdgeShared shared;
+  edge::EdgeSettings& s = shared.settings;
+  s.edge_id = config.edge_id;
+  s.websocket_path = config.websocket_path;
+  s.heartbeat_ms = config.heartbeat_ms;
+  s.handshake_timeout_ms = config.handshake_timeout_ms;
+  s.max_message_bytes = config.max_message_bytes;
+  s.max_connections = config.max_connections;
+  s.messages_per_second = config.messages_per_second;
+  s.message_burst = config.message_burst;
+  s.error_limit = config.error_limit;
+  s.error_window_ms = config.error_window_ms;
+  s.drain_ms = config.drain_ms;
+  s.drain_deadline_ms = config.drain_deadline_ms;
+  s.policy_file = config.policy_file;
+  s.policy_watch = config.policy_watch;
+
   auto address = parse_socket_address(config.listen);
-  if (!address) return fail_start("--listen: " + address.error());
+  if (!address) return fail_start("listen.public: " + address.error());
   shared.listen_address = *address;
 
   if (auto probe = probe_io_uring_support(); !probe) return fail_start(probe.error());
@@ -65,27 +96,55 @@ int main(int argc, char** argv) {
     auto context = tls::Context::make_server(shared.tls);
     if (!context) return fail_start(context.error());
   }
+  if (!config.jwt_secret_file.empty()) {
+    auto secret = read_file(config.jwt_secret_file, "admission.jwt_secret_file");
+    if (!secret) return fail_start(secret.error());
+    std::string key = *secret;
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+    auto verifier = edge::JwtVerifier::create(key);
+    if (!verifier) return fail_start("admission.jwt_secret_file: " + verifier.error());
+    if (!verifier->weak_secret_warning().empty()) MF_LOG_WARN("{}", verifier->weak_secret_warning());
+    shared.jwt.emplace(std::move(*verifier));
+  }
+  if (!config.allowed_origins.empty() || config.require_origin) {
+    auto origins = edge::OriginAllowList::create(config.allowed_origins, config.require_origin);
+    if (!origins) return fail_start("admission.allowed_origins: " + origins.error());
+    shared.origins.emplace(std::move(*origins));
+  }
+  if (!config.policy_file.empty()) {
+    auto text = read_file(config.policy_file, "policy.file");
+    if (!text) return fail_start(text.error());
+    auto document = edge::PolicyDocument::parse(*text);
+    if (!document) return fail_start("policy.file " + config.policy_file + ": " + document.error());
+    shared.initial_policy = std::make_shared<const edge::PolicyDocument>(std::move(*document));
+  } else {
+    shared.initial_policy = std::make_shared<const edge::PolicyDocument>();
+  }
 
   uint32_t table_limit = raise_descriptor_limit();
   uint32_t per_shard = config.max_connections_per_shard == 0 ? table_limit : config.max_connections_per_shard;
   if (per_shard > table_limit)
-    return fail_start("--max-connections " + std::to_string(per_shard) + " exceeds the per-ring descriptor table limit " +
-                      std::to_string(table_limit) + " (RLIMIT_NOFILE)");
-  if (per_shard < 16) return fail_start("--max-connections must be at least 16 (RLIMIT_NOFILE too low?)");
+    return fail_start("limits.max_connections_per_shard " + std::to_string(per_shard) +
+                      " exceeds the per-ring descriptor table limit " + std::to_string(table_limit) + " (RLIMIT_NOFILE)");
+  if (per_shard < 16) return fail_start("limits.max_connections_per_shard must be at least 16 (RLIMIT_NOFILE too low?)");
 
   ShardGroupOptions options;
   options.shard_count = config.shards != 0 ? config.shards : std::max(1u, std::thread::hardware_concurrency());
   options.reactor.max_sockets = per_shard;
+  options.reactor.max_queued_bytes_per_socket = config.send_queue_bytes;
 
   if (config.check_config) {
     // Bind once to prove the address is usable, then stop.
     auto fd = open_listener(shared.listen_address, 16);
     if (!fd) return fail_start(fd.error());
     ::close(*fd);
-    std::printf("mf-edge: configuration ok (%u shards, %u connections per shard, %s on %s)\n", options.shard_count,
+    std::printf("%s", edge::describe(config).c_str());
+    std::printf("# mf-edge: configuration ok (%u shards, %u connections per shard, %s on %s)\n", options.shard_count,
                 per_shard, config.tls_certificate.empty() ? "ws" : "wss", config.listen.c_str());
     return 0;
   }
+  if (!config.admin_listen.empty())
+    MF_LOG_NOTICE("admin listener {} not started: /metrics is not implemented in this build yet", config.admin_listen);
 
   ShardGroup::block_process_signals();
   ShardGroup group;

@@ -5,8 +5,8 @@
 // that touches it; members joined on other shards or other edges are entered
 // here by message and carry an opaque MemberLocation back to the caller.
 //
-// Cost model: add() is O(1) amortized, remove() and update() O(1) (plus one
-// hash-map step when the region changes), pick() is bounded by a constant
+// Cost model: add() is O(1) amortized, remove() and update() O(1) (each with
+// a hash-map step or two for the region index), pick() is bounded by a constant
 // independent of the swarm's size: small swarms are scanned, large ones are
 // sampled (see Swarm::pick). pick() never allocates.
 #include <cstddef>
@@ -132,11 +132,12 @@ class Rng {
 // Tunables of the bounded search (defaults are the documented behaviour).
 struct SwarmTuning {
   // A candidate source (the whole swarm, or the requester's region) with at
-  // most this many members is scanned completely; a larger one is sampled.
+  // most max(scan_limit, S) members is scanned completely; a larger one
+  // contributes a sample of S.
   uint32_t scan_limit = 256;
   // Sample size S = clamp(sample_per_wanted * count, min_sample, max_sample).
   uint32_t sample_per_wanted = 8;
-  uint32_t min_sample = 64;
+  uint32_t min_sample = 64;   // 1 <= min_sample <= max_sample (the constructor aborts otherwise)
   uint32_t max_sample = 512;
   // "Current" proposals: every counter halves once per this many ms.
   uint32_t proposal_half_life_ms = 30'000;
@@ -144,7 +145,7 @@ struct SwarmTuning {
 
 struct PickRequest {
   std::string_view requester;  // its peer id: never returned
-  const Topology* requester_topology = nullptr;  // null: nothing declared
+  Topology requester_topology;  // what the requester declared (default: nothing)
   uint32_t count = 0;  // min(requested, effective maxPeers), by the caller
   std::span<const std::string_view> exclude;  // at most Swarm::max_exclude peer ids
   uint64_t now_ms = 0;  // ages the proposal counters
@@ -155,7 +156,9 @@ class Swarm {
   static constexpr uint32_t max_pick = 64;     // spec: count and maxPeers <= 64
   static constexpr size_t max_exclude = 64;    // spec: need-peers exclude <= 64
 
-  explicit Swarm(SwarmTuning tuning = {});
+  // hash_seed keys the hashes of peer ids and topology strings (draw it from
+  // the shard's Rng) so clients cannot aim collisions at the region map.
+  explicit Swarm(uint64_t hash_seed, SwarmTuning tuning = {});
 
   // Enters a member. The caller guarantees peer ids are unique within the
   // swarm (the peer directory enforces one live holder per peer id); the
@@ -175,6 +178,9 @@ class Swarm {
   const Member& at(MemberHandle handle) const;
   uint32_t size() const { return static_cast<uint32_t>(entries_.size()); }
   bool empty() const { return entries_.empty(); }
+  // Regions that currently hold an index list (one per declared region with
+  // members; a region's list goes with its last member).
+  size_t region_count() const { return regions_.size(); }
 
   // Up to request.count (and at most out.size(), max_pick) distinct members,
   // written to out best first; returns how many. Never the requester, never an
@@ -183,19 +189,22 @@ class Swarm {
   // equal ranks in random order (a fresh random key per candidate and pick).
   // Each returned member's proposal counter is incremented.
   //
-  // Bounded work (the quality trade-off): a source with <= scan_limit
-  // members is scanned in full, and the result is then exactly the best
-  // members. A larger source contributes a uniform sample of S distinct
-  // members (random start and a random stride coprime with its size), so
-  // every member is equally likely to be considered, but the result is the
-  // best of the sample, not of the swarm. To keep the first criterion strong
-  // in huge swarms, members are also indexed by region: the requester's
-  // region is searched first (scanned or sampled the same way), and the whole
-  // swarm is sampled only when that yields fewer than count eligible members.
-  // So a requester gets same-region peers whenever its region has enough
-  // eligible ones; within the region, asn, country and proposals are ranked
-  // over the sample only. Work is at most two sources of max(scan_limit,
-  // max_sample) records each, whatever the swarm's size.
+  // Bounded work (the quality trade-off). With
+  // S = clamp(sample_per_wanted * count, min_sample, max_sample), a source of
+  // at most max(scan_limit, S) members is scanned in full, and the result is
+  // then exactly the best members. A larger source contributes a uniform
+  // sample of S distinct members (random start, random stride coprime with
+  // its size), so every member is equally likely to be considered, but the
+  // result is the best of the sample, not of the swarm. To keep the first
+  // criterion strong in huge swarms, members are also indexed by region: the
+  // requester's region is searched first (scanned or sampled the same way),
+  // and the whole swarm is searched only when that yields fewer than count
+  // eligible members. So a requester gets same-region peers whenever its
+  // region has enough eligible ones; within the region, asn, country and
+  // proposals are ranked over the sample only, and a region that is sampled
+  // and then completed from a whole-swarm sample may miss some of its own
+  // members. Work is at most two sources of max(scan_limit, max_sample)
+  // records each, whatever the swarm's size.
   //
   // Precondition: request.exclude.size() <= max_exclude (aborts otherwise;
   // the SDK parser refuses longer lists).
@@ -250,7 +259,10 @@ class Swarm {
   uint32_t epoch(uint64_t now_ms) const;
   uint32_t current_proposals(const Entry& entry, uint32_t epoch) const;
 
+  uint64_t hash_text(std::string_view text) const;
+
   SwarmTuning tuning_;
+  uint64_t hash_seed_;
   std::vector<Entry> entries_;
   std::vector<HandleSlot> handles_;
   uint32_t free_handle_ = npos;

@@ -1,5 +1,6 @@
-"""Stopping mf-edge: SIGTERM / SIGINT close every WebSocket with 1001 and the
-process exits 0 within 5 s."""
+"""Stopping mf-edge: SIGTERM / SIGINT drain the edge: every joined or
+connected peer gets `reconnect` with afterMs inside the drain window, then a
+1001 close at that moment, and the process exits 0 within 5 s."""
 
 import json
 import signal
@@ -7,7 +8,10 @@ import socket
 import time
 import unittest
 
-from edge_process import OP_CLOSE, Edge, RawWebSocket, close_payload
+# A short drain window keeps the tests fast; afterMs values fall inside it.
+DRAIN = ["--drain-ms", "400"]
+
+from edge_process import OP_CLOSE, Edge, RawWebSocket, close_payload, http_exchange, upgrade_request
 
 
 class Stop(unittest.TestCase):
@@ -22,7 +26,7 @@ class Stop(unittest.TestCase):
         return clients
 
     def check_stop(self, sig, tls=False, clients=2, answer_close=True, handshaking=0):
-        with Edge(shards=2, tls=tls) as edge:
+        with Edge(args=DRAIN, shards=2, tls=tls) as edge:
             websockets = self.open_clients(edge, clients)
             half_open = []
             for _ in range(handshaking):
@@ -60,15 +64,50 @@ class Stop(unittest.TestCase):
     def test_sigterm_sends_reconnect_before_1001(self):
         # Spec section 7: 1001 = "edge going away (drain or shutdown), after
         # `reconnect`"; section 4: `reconnect` carries afterMs (int).
-        with Edge(shards=1) as edge:
+        with Edge(args=DRAIN, shards=1) as edge:
             ws = self.open_clients(edge, 1)[0]
             edge.send_signal(signal.SIGTERM)
+            sent = time.monotonic()
             code, before = ws.expect_close(timeout=3.0, allow_messages=True)
             self.assertEqual(code, 1001)
             messages = [json.loads(frame.payload) for frame in before]
             self.assertEqual([m.get("type") for m in messages], ["reconnect"],
                              "exactly one `reconnect` message must precede the 1001 close")
-            self.assertIsInstance(messages[0].get("afterMs"), int)
+            after_ms = messages[0].get("afterMs")
+            self.assertIsInstance(after_ms, int)
+            self.assertTrue(0 <= after_ms < 400, after_ms)
+            # The close comes at afterMs (timer resolution and scheduling aside).
+            self.assertLess(time.monotonic() - sent, after_ms / 1000 + 1.0)
+            self.assertEqual(edge.wait_exit(5.0), 0)
+
+    def test_drain_spreads_reconnects(self):
+        # Players must not all come back at once: afterMs differs per peer.
+        with Edge(args=["--drain-ms", "2000"], shards=2) as edge:
+            clients = self.open_clients(edge, 12)
+            edge.send_signal(signal.SIGTERM)
+            delays = []
+            for ws in clients:
+                code, before = ws.expect_close(timeout=4.0, allow_messages=True)
+                self.assertEqual(code, 1001)
+                delays.append(json.loads(before[0].payload)["afterMs"])
+            self.assertTrue(all(0 <= d < 2000 for d in delays), delays)
+            self.assertGreater(len(set(delays)), 6, delays)
+            self.assertEqual(edge.wait_exit(5.0), 0)
+
+    def test_health_and_upgrades_answer_503_while_draining(self):
+        with Edge(args=["--drain-ms", "1500"], shards=1) as edge:
+            ws = self.open_clients(edge, 1)[0]
+            # Keep the peer busy so the drain lasts until its afterMs.
+            edge.send_signal(signal.SIGTERM)
+            before = ws.recv_message(timeout=3.0)
+            self.assertEqual(json.loads(before)["type"], "reconnect")
+            health = http_exchange(edge, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(health.status, 503)
+            upgrade = http_exchange(edge, upgrade_request()[0])
+            self.assertEqual(upgrade.status, 503)
+            self.assertIsNotNone(upgrade.header("Retry-After"))
+            code, _ = ws.expect_close(timeout=3.0, allow_messages=True)
+            self.assertEqual(code, 1001)
             self.assertEqual(edge.wait_exit(5.0), 0)
 
     def test_sigterm_two_clients_tls(self):

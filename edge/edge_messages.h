@@ -1,0 +1,129 @@
+#pragma once
+// Messages between the shards of one edge (ShardMessage::kind and the payload
+// behind ShardMessage::pointer, owned by the receiver, which deletes it).
+//
+// Roles, for a connection on shard C:
+//   D = directory shard of a peerId  (hash(peerId) % shards)
+//   S = stream shard of a streamId   (hash(streamId) % shards)
+//   T = shard of a signal's target connection
+// join:        C -> D claim_peer -> C (claim_result) -> S enter_swarm -> C (enter_result)
+// signal:      C -> D route_signal -> T deliver_signal   (2 hops; 0 when all are C)
+//              failures come back to C as signal_failed
+// need-peers:  C -> S pick_peers -> C (peers_result)
+// A message whose target shard is the sender's own is handled in place, not
+// queued. Per ordered pair of shards the mailbox is FIFO, and a pair of peers
+// always routes through the same D, so signals between two peers keep their
+// order.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/shard_group.h"
+#include "edge/peer_directory.h"
+#include "edge/policy.h"
+#include "edge/stream_table.h"
+#include "edge/swarm.h"
+
+namespace mf::edge {
+
+namespace edge_message {
+inline constexpr uint16_t claim_peer = shard_message::first_service_kind + 0;
+inline constexpr uint16_t claim_result = shard_message::first_service_kind + 1;
+inline constexpr uint16_t release_peer = shard_message::first_service_kind + 2;
+inline constexpr uint16_t replace_connection = shard_message::first_service_kind + 3;
+inline constexpr uint16_t enter_swarm = shard_message::first_service_kind + 4;
+inline constexpr uint16_t enter_result = shard_message::first_service_kind + 5;
+inline constexpr uint16_t leave_swarm = shard_message::first_service_kind + 6;
+inline constexpr uint16_t pick_peers = shard_message::first_service_kind + 7;
+inline constexpr uint16_t peers_result = shard_message::first_service_kind + 8;
+inline constexpr uint16_t update_member = shard_message::first_service_kind + 9;
+inline constexpr uint16_t stats_delta = shard_message::first_service_kind + 10;
+inline constexpr uint16_t route_signal = shard_message::first_service_kind + 11;
+inline constexpr uint16_t deliver_signal = shard_message::first_service_kind + 12;
+inline constexpr uint16_t signal_failed = shard_message::first_service_kind + 13;
+inline constexpr uint16_t policy_changed = shard_message::first_service_kind + 14;
+}  // namespace edge_message
+
+struct ClaimPeer {
+  std::string peer_id, stream_id, offered_session, fresh_session;
+  bool has_offered_session = false;
+  PeerLocation who;
+  uint32_t join_sequence = 0;
+};
+
+struct ClaimResultPayload {
+  ClaimOutcome outcome = ClaimOutcome::taken;
+  std::string peer_id;
+  std::string session;
+  PeerLocation who;
+  uint32_t join_sequence = 0;
+};
+
+struct ReleasePeer {
+  std::string peer_id;
+  PeerLocation who;
+};
+
+struct EnterSwarm {
+  std::string stream_id, rendition;
+  Member member;
+  uint32_t max_viewers = 0;
+  uint32_t initial_peers = 0;  // candidates for the first `peers`
+  bool mesh_enabled = true;    // false: no `peers` at all
+  PeerLocation who;
+  uint32_t join_sequence = 0;
+};
+
+struct EnterResult {
+  bool full = false;
+  std::string stream_id, peer_id;
+  std::string peers_text;  // the whole `peers` message (empty when none is to be sent)
+  PeerLocation who;
+  uint32_t join_sequence = 0;
+};
+
+struct LeaveSwarm {
+  std::string stream_id, peer_id;
+  MemberLocation where;
+};
+
+struct PickPeers {
+  std::string stream_id, rendition, requester, ref_raw;
+  Topology topology;
+  uint32_t count = 0;
+  std::vector<std::string> exclude;
+  PeerLocation who;
+};
+
+struct PeersResult {
+  std::string text;
+  PeerLocation who;
+};
+
+struct UpdateMember {
+  std::string stream_id, peer_id;
+  MemberLocation where;
+  Topology topology;
+  bool accepting_peers = true;
+};
+
+struct StatsDelta {
+  std::string stream_id;
+  StreamStats delta;
+};
+
+// One relayed signal: the ready `signal` message for the target plus what
+// routing and error replies need. Built once on the sender's shard.
+struct SignalPacket {
+  std::string to, sender_stream, ref_raw;
+  std::string text;  // {"type":"signal","from":...,"kind":...,"data":...}
+  PeerLocation sender;
+  PeerLocation target;  // set by D
+};
+
+struct PolicyChanged {
+  std::shared_ptr<const PolicyDocument> document;
+};
+
+}  // namespace mf::edge

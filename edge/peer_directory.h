@@ -1,0 +1,60 @@
+#pragma once
+// Who holds which peerId on this edge. One shard owns the entries of the
+// peerIds that hash to it; every join claims its peerId here first, so
+// uniqueness and `session` takeover (spec section 5) are decided in one place
+// without locks. Pure: no IO, no clock.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/transparent_string_hash.h"
+
+namespace mf::edge {
+
+// A connection somewhere on this edge: shard and socket slot + generation.
+struct PeerLocation {
+  uint16_t shard = 0;
+  uint32_t slot = UINT32_MAX;
+  uint32_t generation = 0;
+  friend bool operator==(const PeerLocation&, const PeerLocation&) = default;
+};
+
+struct DirectoryEntry {
+  PeerLocation location;
+  std::string stream_id;
+  std::string session;  // the identity's secret: a join that presents it takes the peerId over
+};
+
+enum class ClaimOutcome : uint8_t {
+  claimed,      // the peerId was free: `session` is the fresh one
+  same_holder,  // the claiming connection already held it (a switch)
+  taken_over,   // the offered session matched: the old holder must close with 4001
+  taken,        // held by another live connection without the right session
+};
+
+struct ClaimResult {
+  ClaimOutcome outcome = ClaimOutcome::taken;
+  std::string_view session;   // the identity's session after the claim (valid until the next change)
+  PeerLocation replaced;      // taken_over: the connection to close
+};
+
+class PeerDirectory {
+ public:
+  // `fresh_session` becomes the session when the peerId was free; a takeover
+  // keeps the identity's existing session so a player can reconnect again
+  // with what it stored.
+  ClaimResult claim(std::string_view peer_id, PeerLocation who, std::string_view stream_id,
+                    std::optional<std::string_view> offered_session, std::string_view fresh_session);
+  // Frees the peerId only if `who` still holds it (a replaced connection's
+  // late release must not free its successor's identity).
+  bool release(std::string_view peer_id, PeerLocation who);
+  const DirectoryEntry* find(std::string_view peer_id) const;
+  size_t size() const { return entries_.size(); }
+
+ private:
+  std::unordered_map<std::string, DirectoryEntry, TransparentStringHash, std::equal_to<>> entries_;
+};
+
+}  // namespace mf::edge

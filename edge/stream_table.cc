@@ -1,0 +1,120 @@
+#include "edge/stream_table.h"
+
+namespace mf::edge {
+
+StreamTable::StreamTable(uint64_t seed) : rng_(seed), seed_(seed) {}
+
+bool StreamTable::same_location(const MemberLocation& a, const MemberLocation& b) {
+  return a.edge_index == b.edge_index && a.shard == b.shard && a.connection_slot == b.connection_slot &&
+         a.connection_generation == b.connection_generation;
+}
+
+EnterOutcome StreamTable::enter(std::string_view stream_id, std::string_view rendition, const Member& member,
+                                uint32_t max_viewers) {
+  auto stream_it = streams_.find(stream_id);
+  if (stream_it == streams_.end()) {
+    stream_it = streams_.emplace(std::string(stream_id), Stream{}).first;
+  }
+  Stream& stream = stream_it->second;
+  std::string_view peer_id = member.peer_id.view();
+  auto existing = stream.members.find(peer_id);
+  bool moved = existing != stream.members.end();
+  if (moved) {
+    remove_member(stream, existing);
+  } else if (max_viewers != 0 && stream.members.size() >= max_viewers) {
+    if (stream.members.empty()) streams_.erase(stream_it);
+    return EnterOutcome::full;
+  }
+  auto swarm_it = stream.swarms.find(rendition);
+  if (swarm_it == stream.swarms.end())
+    swarm_it = stream.swarms.emplace(std::string(rendition), Swarm(seed_ ^ std::hash<std::string_view>{}(rendition))).first;
+  MemberHandle handle = swarm_it->second.add(member);
+  stream.members.emplace(std::string(peer_id), MemberRef{std::string(rendition), handle});
+  return moved ? EnterOutcome::moved : EnterOutcome::entered;
+}
+
+void StreamTable::remove_member(
+    Stream& stream,
+    std::unordered_map<std::string, MemberRef, TransparentStringHash, std::equal_to<>>::iterator member) {
+  auto swarm_it = stream.swarms.find(member->second.rendition);
+  if (swarm_it != stream.swarms.end()) {
+    swarm_it->second.remove(member->second.handle);
+    if (swarm_it->second.empty()) stream.swarms.erase(swarm_it);
+  }
+  stream.members.erase(member);
+}
+
+bool StreamTable::leave(std::string_view stream_id, std::string_view peer_id, const MemberLocation& who) {
+  auto stream_it = streams_.find(stream_id);
+  if (stream_it == streams_.end()) return false;
+  Stream& stream = stream_it->second;
+  auto member = stream.members.find(peer_id);
+  if (member == stream.members.end()) return false;
+  auto swarm_it = stream.swarms.find(member->second.rendition);
+  if (swarm_it == stream.swarms.end()) return false;
+  const Member* m = swarm_it->second.find(member->second.handle);
+  if (m == nullptr || !same_location(m->location, who)) return false;
+  remove_member(stream, member);
+  if (stream.members.empty()) streams_.erase(stream_it);
+  return true;
+}
+
+bool StreamTable::update(std::string_view stream_id, std::string_view peer_id, const MemberLocation& who,
+                         const Topology& topology, bool accepting_peers) {
+  auto stream_it = streams_.find(stream_id);
+  if (stream_it == streams_.end()) return false;
+  Stream& stream = stream_it->second;
+  auto member = stream.members.find(peer_id);
+  if (member == stream.members.end()) return false;
+  auto swarm_it = stream.swarms.find(member->second.rendition);
+  if (swarm_it == stream.swarms.end()) return false;
+  const Member* m = swarm_it->second.find(member->second.handle);
+  if (m == nullptr || !same_location(m->location, who)) return false;
+  return swarm_it->second.update(member->second.handle, topology, accepting_peers);
+}
+
+size_t StreamTable::pick(std::string_view stream_id, std::string_view rendition, const PickRequest& request,
+                         std::span<PickedPeer> out, std::span<char> topology_scratch) {
+  auto stream_it = streams_.find(stream_id);
+  if (stream_it == streams_.end()) return 0;
+  auto swarm_it = stream_it->second.swarms.find(rendition);
+  if (swarm_it == stream_it->second.swarms.end()) return 0;
+  Swarm& swarm = swarm_it->second;
+  MemberHandle handles[Swarm::max_pick];
+  size_t wanted = std::min<size_t>({out.size(), Swarm::max_pick, request.count});
+  PickRequest bounded = request;
+  bounded.count = static_cast<uint32_t>(wanted);
+  size_t n = swarm.pick(bounded, std::span<MemberHandle>(handles, wanted), rng_);
+  size_t used = 0;
+  size_t written = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Member& m = swarm.at(handles[i]);
+    size_t room = topology_scratch.size() - used;
+    size_t len = write_topology_json(topology_scratch.subspan(used, room), m.topology);
+    if (len == 0) break;  // scratch too small: return what fits
+    out[written++] = PickedPeer{m.peer_id.view(), swarm_it->first, std::string_view(topology_scratch.data() + used, len)};
+    used += len;
+  }
+  return written;
+}
+
+void StreamTable::add_stats(std::string_view stream_id, const StreamStats& delta) {
+  auto stream_it = streams_.find(stream_id);
+  if (stream_it == streams_.end()) return;
+  StreamStats& s = stream_it->second.stats;
+  s.p2p_bytes += delta.p2p_bytes;
+  s.cdn_bytes += delta.cdn_bytes;
+  s.uploaded_bytes += delta.uploaded_bytes;
+}
+
+uint32_t StreamTable::viewers(std::string_view stream_id) const {
+  auto it = streams_.find(stream_id);
+  return it == streams_.end() ? 0 : static_cast<uint32_t>(it->second.members.size());
+}
+
+void StreamTable::for_each(
+    const std::function<void(std::string_view, uint32_t, const StreamStats&)>& visit) const {
+  for (const auto& [id, stream] : streams_) visit(id, static_cast<uint32_t>(stream.members.size()), stream.stats);
+}
+
+}  // namespace mf::edge

@@ -1,0 +1,82 @@
+#pragma once
+// The streams one shard owns (those whose streamId hashes to it): their
+// swarms per rendition, viewer count and offload totals. Every enter, leave,
+// pick and update of a stream happens here, on one thread, so the viewer cap
+// and the candidates are consistent without locks. Pure: no IO, no clock
+// (time is passed in).
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/transparent_string_hash.h"
+#include "edge/swarm.h"
+
+namespace mf::edge {
+
+struct StreamStats {
+  uint64_t p2p_bytes = 0;
+  uint64_t cdn_bytes = 0;
+  uint64_t uploaded_bytes = 0;
+};
+
+enum class EnterOutcome : uint8_t {
+  entered,   // a new viewer of the stream
+  moved,     // the peer was already a viewer (takeover, or a switch of rendition): count unchanged
+  full,      // max_viewers reached: not added
+};
+
+// One candidate written by pick(): the views live until the table changes.
+struct PickedPeer {
+  std::string_view peer_id;
+  std::string_view rendition;
+  std::string_view topology_json;
+};
+
+class StreamTable {
+ public:
+  explicit StreamTable(uint64_t seed);
+
+  EnterOutcome enter(std::string_view stream_id, std::string_view rendition, const Member& member,
+                     uint32_t max_viewers);
+  // Removes the peer if `who` is still where it is registered (a late leave
+  // from a replaced connection leaves its successor alone).
+  bool leave(std::string_view stream_id, std::string_view peer_id, const MemberLocation& who);
+  bool update(std::string_view stream_id, std::string_view peer_id, const MemberLocation& who,
+              const Topology& topology, bool accepting_peers);
+
+  // Up to request.count candidates from (stream, rendition), best first.
+  // Topology JSON is rendered into `topology_scratch` (max_topology_json_bytes
+  // per candidate).
+  size_t pick(std::string_view stream_id, std::string_view rendition, const PickRequest& request,
+              std::span<PickedPeer> out, std::span<char> topology_scratch);
+
+  void add_stats(std::string_view stream_id, const StreamStats& delta);
+
+  uint32_t viewers(std::string_view stream_id) const;
+  size_t stream_count() const { return streams_.size(); }
+  // Visits every stream (metrics).
+  void for_each(const std::function<void(std::string_view stream_id, uint32_t viewers, const StreamStats&)>& visit) const;
+
+ private:
+  struct MemberRef {
+    std::string rendition;
+    MemberHandle handle;
+  };
+  struct Stream {
+    std::unordered_map<std::string, Swarm, TransparentStringHash, std::equal_to<>> swarms;
+    std::unordered_map<std::string, MemberRef, TransparentStringHash, std::equal_to<>> members;
+    StreamStats stats;
+  };
+  static bool same_location(const MemberLocation& a, const MemberLocation& b);
+  void remove_member(Stream& stream, std::unordered_map<std::string, MemberRef, TransparentStringHash,
+                                                        std::equal_to<>>::iterator member);
+
+  std::unordered_map<std::string, Stream, TransparentStringHash, std::equal_to<>> streams_;
+  Rng rng_;
+  uint64_t seed_;
+};
+
+}  // namespace mf::edge

@@ -1,0 +1,68 @@
+#include "edge/peer_directory.h"
+
+#include <gtest/gtest.h>
+
+namespace mf::edge {
+namespace {
+
+constexpr PeerLocation a{0, 1, 1};
+constexpr PeerLocation b{1, 7, 3};
+constexpr PeerLocation c{0, 1, 2};  // same slot as a, later generation
+
+TEST(PeerDirectory, FirstClaimGetsTheFreshSession) {
+  PeerDirectory d;
+  ClaimResult r = d.claim("p1", a, "s1", std::nullopt, "fresh-1");
+  EXPECT_EQ(r.outcome, ClaimOutcome::claimed);
+  EXPECT_EQ(r.session, "fresh-1");
+  ASSERT_NE(d.find("p1"), nullptr);
+  EXPECT_EQ(d.find("p1")->stream_id, "s1");
+  EXPECT_EQ(d.find("p1")->location, a);
+}
+
+TEST(PeerDirectory, ASecondConnectionWithoutSessionIsRefused) {
+  PeerDirectory d;
+  d.claim("p1", a, "s1", std::nullopt, "fresh-1");
+  ClaimResult r = d.claim("p1", b, "s1", std::nullopt, "fresh-2");
+  EXPECT_EQ(r.outcome, ClaimOutcome::taken);
+  EXPECT_EQ(d.find("p1")->location, a);
+  ClaimResult wrong = d.claim("p1", b, "s1", std::string_view("fresh-2"), "fresh-3");
+  EXPECT_EQ(wrong.outcome, ClaimOutcome::taken);
+  ClaimResult prefix = d.claim("p1", b, "s1", std::string_view("fresh-"), "fresh-3");
+  EXPECT_EQ(prefix.outcome, ClaimOutcome::taken);
+}
+
+TEST(PeerDirectory, TheRightSessionTakesOverAndKeepsTheSession) {
+  PeerDirectory d;
+  d.claim("p1", a, "s1", std::nullopt, "fresh-1");
+  ClaimResult r = d.claim("p1", b, "s2", std::string_view("fresh-1"), "fresh-2");
+  EXPECT_EQ(r.outcome, ClaimOutcome::taken_over);
+  EXPECT_EQ(r.replaced, a);
+  EXPECT_EQ(r.session, "fresh-1");
+  EXPECT_EQ(d.find("p1")->location, b);
+  EXPECT_EQ(d.find("p1")->stream_id, "s2");
+  // The replaced connection's late release must not free the new holder.
+  EXPECT_FALSE(d.release("p1", a));
+  ASSERT_NE(d.find("p1"), nullptr);
+  EXPECT_TRUE(d.release("p1", b));
+  EXPECT_EQ(d.find("p1"), nullptr);
+}
+
+TEST(PeerDirectory, SameHolderSwitchesStream) {
+  PeerDirectory d;
+  d.claim("p1", a, "s1", std::nullopt, "fresh-1");
+  ClaimResult r = d.claim("p1", a, "s2", std::nullopt, "ignored");
+  EXPECT_EQ(r.outcome, ClaimOutcome::same_holder);
+  EXPECT_EQ(r.session, "fresh-1");
+  EXPECT_EQ(d.find("p1")->stream_id, "s2");
+}
+
+TEST(PeerDirectory, GenerationsDistinguishReusedSlots) {
+  PeerDirectory d;
+  d.claim("p1", a, "s1", std::nullopt, "fresh-1");
+  EXPECT_EQ(d.claim("p1", c, "s1", std::nullopt, "x").outcome, ClaimOutcome::taken);
+  EXPECT_FALSE(d.release("p1", c));
+  EXPECT_EQ(d.size(), 1u);
+}
+
+}  // namespace
+}  // namespace mf::edge

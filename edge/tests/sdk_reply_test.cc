@@ -1,0 +1,81 @@
+#include "edge/sdk_reply.h"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <array>
+#include <string>
+
+namespace mf::edge {
+namespace {
+
+bool valid_json(std::string_view text) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element element;
+  return parser.parse(text.data(), text.size(), true).get(element) == simdjson::SUCCESS;
+}
+
+TEST(SdkReply, Joined) {
+  std::array<char, 1024> out;
+  JoinedReply r{"p1", "s1", "720p", "edge-a", "0123abcd", 15000, R"({"meshEnabled":true})", R"("q")"};
+  auto text = write_joined(out, r);
+  EXPECT_EQ(text, R"({"type":"joined","peerId":"p1","streamId":"s1","rendition":"720p","edge":"edge-a",)"
+                  R"("session":"0123abcd","heartbeatMs":15000,"policy":{"meshEnabled":true},"ref":"q"})");
+  EXPECT_TRUE(valid_json(text));
+}
+
+TEST(SdkReply, PeersEmptyAndSeveral) {
+  std::array<char, 1024> out;
+  EXPECT_EQ(write_peers(out, {}, {}), R"({"type":"peers","peers":[]})");
+  PeerCandidate peers[] = {{"a", "720p", R"({"region":"eu"})"}, {"b", "720p", ""}};
+  auto text = write_peers(out, peers, "7");
+  EXPECT_EQ(text, R"({"type":"peers","peers":[{"peerId":"a","rendition":"720p","topology":{"region":"eu"}},)"
+                  R"({"peerId":"b","rendition":"720p","topology":{}}],"ref":7})");
+  EXPECT_TRUE(valid_json(text));
+}
+
+TEST(SdkReply, SignalCarriesRawData) {
+  std::array<char, 256> out;
+  auto text = write_signal(out, "p9", SignalKind::candidate, R"({"c" : "x\u0041"})");
+  EXPECT_EQ(text, R"({"type":"signal","from":"p9","kind":"candidate","data":{"c" : "x\u0041"}})");
+  EXPECT_TRUE(valid_json(text));
+}
+
+TEST(SdkReply, SmallMessages) {
+  std::array<char, 256> out;
+  EXPECT_EQ(write_left(out, {}), R"({"type":"left"})");
+  EXPECT_EQ(write_pong(out, "[1]", "\"r\""), R"({"type":"pong","t":[1],"ref":"r"})");
+  EXPECT_EQ(write_pong(out, {}, {}), R"({"type":"pong"})");
+  EXPECT_EQ(write_policy(out, R"({"maxPeers":4})"), R"({"type":"policy","policy":{"maxPeers":4}})");
+  EXPECT_EQ(write_reconnect(out, 1234), R"({"type":"reconnect","afterMs":1234})");
+}
+
+TEST(SdkReply, Errors) {
+  std::array<char, 512> out;
+  ErrorReply r;
+  r.code = SdkErrorCode::peer_not_found;
+  r.message = "peer not found";
+  r.ref_raw = "3";
+  r.to = "p2";
+  EXPECT_EQ(write_error(out, r), R"({"type":"error","code":"peer-not-found","message":"peer not found","ref":3,"to":"p2"})");
+  ErrorReply full;
+  full.code = SdkErrorCode::stream_full;
+  full.message = "stream full";
+  full.retry_after_ms = 5000;
+  EXPECT_EQ(write_error(out, full), R"({"type":"error","code":"stream-full","message":"stream full","retryAfterMs":5000})");
+  ErrorReply detailed;
+  detailed.code = SdkErrorCode::unknown_type;
+  detailed.message = "unknown type";
+  detailed.detail = "a\"b";
+  auto text = write_error(out, detailed);
+  EXPECT_EQ(text, R"({"type":"error","code":"unknown-type","message":"unknown type: a\"b"})");
+  EXPECT_TRUE(valid_json(text));
+}
+
+TEST(SdkReply, TooSmallBufferGivesEmpty) {
+  std::array<char, 10> out;
+  EXPECT_TRUE(write_reconnect(out, 1).empty());
+}
+
+}  // namespace
+}  // namespace mf::edge

@@ -1,0 +1,115 @@
+#include "edge/stream_table.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+namespace mf::edge {
+namespace {
+
+Member member(std::string_view id, uint32_t slot, std::string_view region = {}, bool accepting = true) {
+  Member m;
+  m.peer_id.assign(id);
+  m.location = MemberLocation{0, 0, slot, 1};
+  if (!region.empty()) m.topology.region.assign(region);
+  m.accepting_peers = accepting;
+  return m;
+}
+
+struct Picked {
+  std::vector<std::string> ids;
+};
+
+Picked pick(StreamTable& t, std::string_view stream, std::string_view rendition, std::string_view requester,
+            uint32_t count) {
+  PickRequest request;
+  request.requester = requester;
+  request.count = count;
+  PickedPeer out[64];
+  std::vector<char> scratch(64 * max_topology_json_bytes);
+  size_t n = t.pick(stream, rendition, request, out, scratch);
+  Picked p;
+  for (size_t i = 0; i < n; ++i) p.ids.emplace_back(out[i].peer_id);
+  return p;
+}
+
+TEST(StreamTable, ProposesOnlySameStreamAndRenditionNeverSelf) {
+  StreamTable t(1);
+  EXPECT_EQ(t.enter("s1", "720p", member("a", 1), 0), EnterOutcome::entered);
+  EXPECT_EQ(t.enter("s1", "720p", member("b", 2), 0), EnterOutcome::entered);
+  EXPECT_EQ(t.enter("s1", "480p", member("c", 3), 0), EnterOutcome::entered);
+  EXPECT_EQ(t.enter("s2", "720p", member("d", 4), 0), EnterOutcome::entered);
+  auto p = pick(t, "s1", "720p", "a", 8);
+  EXPECT_EQ(p.ids, std::vector<std::string>{"b"});
+  EXPECT_EQ(t.viewers("s1"), 3u);
+  EXPECT_EQ(t.viewers("s2"), 1u);
+}
+
+TEST(StreamTable, ViewerCapCountsTheWholeStream) {
+  StreamTable t(1);
+  EXPECT_EQ(t.enter("s", "a", member("p1", 1), 2), EnterOutcome::entered);
+  EXPECT_EQ(t.enter("s", "b", member("p2", 2), 2), EnterOutcome::entered);
+  EXPECT_EQ(t.enter("s", "a", member("p3", 3), 2), EnterOutcome::full);
+  // A peer already counted may move (takeover, switch of rendition).
+  EXPECT_EQ(t.enter("s", "b", member("p1", 9), 2), EnterOutcome::moved);
+  EXPECT_EQ(t.viewers("s"), 2u);
+  auto p = pick(t, "s", "b", "x", 8);
+  EXPECT_EQ(std::set<std::string>(p.ids.begin(), p.ids.end()), (std::set<std::string>{"p1", "p2"}));
+}
+
+TEST(StreamTable, LeaveOnlyFromTheRegisteredLocation) {
+  StreamTable t(1);
+  t.enter("s", "r", member("p1", 1), 0);
+  // Takeover: the same peer from another connection replaces the entry.
+  t.enter("s", "r", member("p1", 5), 0);
+  EXPECT_FALSE(t.leave("s", "p1", MemberLocation{0, 0, 1, 1}));
+  EXPECT_EQ(t.viewers("s"), 1u);
+  EXPECT_TRUE(t.leave("s", "p1", MemberLocation{0, 0, 5, 1}));
+  EXPECT_EQ(t.viewers("s"), 0u);
+  EXPECT_EQ(t.stream_count(), 0u);
+}
+
+TEST(StreamTable, UpdateAcceptingPeersHidesAPeer) {
+  StreamTable t(1);
+  t.enter("s", "r", member("a", 1), 0);
+  t.enter("s", "r", member("b", 2), 0);
+  EXPECT_TRUE(t.update("s", "b", MemberLocation{0, 0, 2, 1}, Topology{}, false));
+  EXPECT_TRUE(pick(t, "s", "r", "a", 8).ids.empty());
+  EXPECT_FALSE(t.update("s", "b", MemberLocation{0, 0, 3, 1}, Topology{}, true));
+}
+
+TEST(StreamTable, StatsAccumulatePerStream) {
+  StreamTable t(1);
+  t.enter("s", "r", member("a", 1), 0);
+  t.add_stats("s", StreamStats{10, 20, 5});
+  t.add_stats("s", StreamStats{1, 2, 0});
+  t.add_stats("unknown", StreamStats{100, 100, 100});
+  StreamStats seen;
+  t.for_each([&](std::string_view id, uint32_t viewers, const StreamStats& s) {
+    EXPECT_EQ(id, "s");
+    EXPECT_EQ(viewers, 1u);
+    seen = s;
+  });
+  EXPECT_EQ(seen.p2p_bytes, 11u);
+  EXPECT_EQ(seen.cdn_bytes, 22u);
+  EXPECT_EQ(seen.uploaded_bytes, 5u);
+}
+
+TEST(StreamTable, TopologyIsRenderedForCandidates) {
+  StreamTable t(1);
+  t.enter("s", "r", member("a", 1, "eu"), 0);
+  t.enter("s", "r", member("b", 2), 0);
+  PickRequest request;
+  request.requester = "b";
+  request.count = 4;
+  PickedPeer out[4];
+  std::vector<char> scratch(4 * max_topology_json_bytes);
+  ASSERT_EQ(t.pick("s", "r", request, out, scratch), 1u);
+  EXPECT_EQ(out[0].peer_id, "a");
+  EXPECT_EQ(out[0].rendition, "r");
+  EXPECT_EQ(out[0].topology_json, R"({"region":"eu"})");
+}
+
+}  // namespace
+}  // namespace mf::edge
