@@ -79,30 +79,53 @@ uint32_t Reactor::allocate_slot() {
   return slot;
 }
 
-void Reactor::add_listener(int listen_fd, SocketService* service) {
+// Accept tags: index bits 15..0 = listener, bits 23..16 = accept slot
+// (address mode).
+void Reactor::add_listener(int listen_fd, SocketService* service, bool want_peer_address) {
   MF_ASSERT_ON_SHARD(shard_id_);
-  listeners_.push_back(Listener{listen_fd, service, false, true});
+  Listener listener{listen_fd, service, false, true, nullptr};
+  if (want_peer_address) {
+    listener.slots = std::make_unique<AcceptSlot[]>(accepts_with_address);
+    for (uint32_t i = 0; i < accepts_with_address; ++i) listener.slots[i].armed = false;
+  }
+  listeners_.push_back(std::move(listener));
   arm_accept(static_cast<uint32_t>(listeners_.size() - 1));
 }
 
 void Reactor::stop_accepting() {
-  for (Listener& listener : listeners_) listener.active = false;
-  for (uint32_t i = 0; i < listeners_.size(); ++i) {
-    if (!listeners_[i].armed) continue;
+  for (Listener& listener : listeners_) {
+    if (!listener.active) continue;
+    listener.active = false;
     io_uring_sqe* sqe = ring_.acquire_sqe();
-    io_uring_prep_cancel64(sqe, make_tag(CompletionKind::accept, i), 0);
+    io_uring_prep_cancel_fd(sqe, listener.fd, IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::ignored, 0));
   }
 }
 
 void Reactor::arm_accept(uint32_t index) {
   Listener& listener = listeners_[index];
-  if (listener.armed || !listener.active) return;
-  io_uring_sqe* sqe = ring_.acquire_sqe();
-  // No SOCK_CLOEXEC: a direct descriptor is not in the fd table (EINVAL).
-  io_uring_prep_multishot_accept_direct(sqe, listener.fd, nullptr, nullptr, 0);
-  io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::accept, index));
-  listener.armed = true;
+  if (!listener.active) return;
+  if (listener.slots == nullptr) {
+    if (listener.armed) return;
+    io_uring_sqe* sqe = ring_.acquire_sqe();
+    // No SOCK_CLOEXEC: a direct descriptor is not in the fd table (EINVAL).
+    io_uring_prep_multishot_accept_direct(sqe, listener.fd, nullptr, nullptr, 0);
+    io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::accept, index));
+    listener.armed = true;
+    return;
+  }
+  for (uint32_t i = 0; i < accepts_with_address; ++i) {
+    AcceptSlot& slot = listener.slots[i];
+    if (slot.armed) continue;
+    slot.length = sizeof slot.address;
+    io_uring_sqe* sqe = ring_.acquire_sqe();
+    // liburing 2.3 stores file_index + 1 and, unlike its multishot variant,
+    // does not offset IORING_FILE_INDEX_ALLOC: pass ALLOC - 1 to allocate.
+    io_uring_prep_accept_direct(sqe, listener.fd, reinterpret_cast<sockaddr*>(&slot.address), &slot.length, 0,
+                                IORING_FILE_INDEX_ALLOC - 1);
+    io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::accept, index | (i << 16)));
+    slot.armed = true;
+  }
 }
 
 void Reactor::rearm_paused_accepts() {
@@ -256,9 +279,16 @@ void Reactor::on_timer_expired(uint64_t tag) {
 }
 
 void Reactor::on_accept(const io_uring_cqe& cqe) {
-  uint32_t index = tag_index(cqe.user_data);
+  uint32_t index = tag_index(cqe.user_data) & 0xFFFF;
+  uint32_t accept_slot = tag_index(cqe.user_data) >> 16;
   Listener& listener = listeners_[index];
-  if (!(cqe.flags & IORING_CQE_F_MORE)) listener.armed = false;
+  const sockaddr_storage* peer = nullptr;
+  if (listener.slots != nullptr) {
+    listener.slots[accept_slot].armed = false;
+    peer = &listener.slots[accept_slot].address;
+  } else if (!(cqe.flags & IORING_CQE_F_MORE)) {
+    listener.armed = false;
+  }
   if (cqe.res >= 0) {
     ++counters_.accepted;
     uint32_t fixed_fd = static_cast<uint32_t>(cqe.res);
@@ -282,7 +312,7 @@ void Reactor::on_accept(const io_uring_cqe& cqe) {
       ++open_sockets_;
       ++live_sockets_;
       arm_recv(slot);
-      listener.service->on_accepted(SocketHandle{slot, s.generation});
+      listener.service->on_accepted(SocketHandle{slot, s.generation}, peer);
     }
   } else if (cqe.res == -ENFILE || cqe.res == -EMFILE) {
     // The direct-descriptor table is full: accept again once a socket has
@@ -297,10 +327,10 @@ void Reactor::on_accept(const io_uring_cqe& cqe) {
     ++counters_.accept_errors;
     if (counters_.accept_errors % 1000 == 1)
       MF_LOG_WARN("shard {}: accept failed: {}", shard_id_, std::strerror(-cqe.res));
-    if (!listener.armed) accept_retry_at_ms_ = now_ms_ + 100;
+    accept_retry_at_ms_ = now_ms_ + 100;
     return;
   }
-  if (!listener.armed && listener.active && !accept_paused_) arm_accept(index);
+  if (listener.active && !accept_paused_) arm_accept(index);
 }
 
 void Reactor::on_recv(const io_uring_cqe& cqe) {

@@ -12,6 +12,7 @@
 // our last bytes and no RST), then cancel-all + close_direct, and the slot is
 // released only after its last completion.
 #include <liburing.h>
+#include <sys/socket.h>
 
 #include <cstdint>
 #include <expected>
@@ -44,7 +45,9 @@ struct SocketHandle {
 // sockets. Callbacks run on the shard thread, inside the completion loop.
 class SocketService {
  public:
-  virtual void on_accepted(SocketHandle socket) = 0;
+  // `peer` is the client's address when the listener asked for it
+  // (add_listener(..., want_peer_address)), else null.
+  virtual void on_accepted(SocketHandle socket, const sockaddr_storage* peer) = 0;
   // Received bytes. The span is writable (decoders unmask in place) and is
   // followed by ProvidedBufferRing::tail_padding readable bytes. It is valid
   // only during the call.
@@ -114,9 +117,14 @@ class Reactor {
   uint64_t now_ms() const { return now_ms_; }
   static uint64_t monotonic_ms();
 
-  // Arms a multishot direct accept on a listening socket (a regular fd
-  // shared with nobody: each shard has its own SO_REUSEPORT listener).
-  void add_listener(int listen_fd, SocketService* service);
+  // Accepts on a listening socket (a regular fd shared with nobody: each
+  // shard has its own SO_REUSEPORT listener), directly into the file table.
+  // Without want_peer_address: one multishot accept (the kernel cannot hand
+  // out addresses from a multishot accept). With it: accepts_with_address
+  // one-shot accepts kept armed, each with its own address buffer, for
+  // per-source admission when no PROXY header carries the address.
+  void add_listener(int listen_fd, SocketService* service, bool want_peer_address = false);
+  static constexpr uint32_t accepts_with_address = 16;
   // Stops accepting on every listener (drain); pending connections stay in
   // the kernel backlog of the closed listener and are reset by the kernel.
   void stop_accepting();
@@ -172,11 +180,17 @@ class Reactor {
     bool send_in_flight = false;
     bool in_flush_list = false;
   };
+  struct AcceptSlot {
+    sockaddr_storage address;
+    socklen_t length;
+    bool armed;
+  };
   struct Listener {
     int fd;
     SocketService* service;
-    bool armed;
+    bool armed;  // multishot mode
     bool active;
+    std::unique_ptr<AcceptSlot[]> slots;  // address mode: accepts_with_address slots
   };
   Socket& at(uint32_t slot) { return sockets_[slot]; }
   const Socket& at(uint32_t slot) const { return sockets_[slot]; }

@@ -55,6 +55,11 @@ bool WebSocketServer::Connection::append_ciphertext(std::span<const uint8_t> byt
   return server->reactor_.send(socket, bytes);
 }
 
+bool WebSocketServer::in_handshake(Phase phase) {
+  return phase == Phase::proxy_header || phase == Phase::tls_handshake || phase == Phase::http_head ||
+         phase == Phase::admission_pending || phase == Phase::http_pending;
+}
+
 WebSocketServer::WebSocketServer(Reactor& reactor, const WebSocketServerConfig& config, WebSocketApp& app)
     : reactor_(reactor), config_(config), app_(app), connections_(reactor.options().max_sockets) {
   plaintext_scratch_.resize(size_t{16} * 1024 + 1024 + padding);
@@ -74,10 +79,18 @@ WebSocketServer::Connection* WebSocketServer::connection(SocketHandle socket) {
   return &c;
 }
 
-void WebSocketServer::on_accepted(SocketHandle socket) {
+void WebSocketServer::on_accepted(SocketHandle socket, const sockaddr_storage* peer) {
   Connection& c = connections_.ensure(socket.slot);
   c.server = this;
   c.socket = socket;
+  c.has_source = false;
+  if (peer != nullptr) {
+    auto endpoint = proxy::endpoint_from_sockaddr(reinterpret_cast<const sockaddr*>(peer), sizeof *peer);
+    if (endpoint) {
+      c.source = *endpoint;
+      c.has_source = true;
+    }
+  }
   c.decoder = ws::Decoder(ws::Role::server, &config_.decoder);
   c.ping_outstanding = false;
   c.close_at_ms = 0;
@@ -94,13 +107,64 @@ void WebSocketServer::on_accepted(SocketHandle socket) {
   } else {
     c.phase = Phase::http_head;
   }
+  if (config_.expect_proxy_header) c.phase = Phase::proxy_header;
   reactor_.arm_timer(socket, reactor_.now_ms() + config_.handshake_timeout_ms);
+}
+
+const proxy::Endpoint* WebSocketServer::source(SocketHandle socket) const {
+  if (socket.slot >= connections_.created()) return nullptr;
+  const Connection& c = connections_[socket.slot];
+  if (c.socket != socket || c.phase == Phase::idle || !c.has_source) return nullptr;
+  return &c.source;
+}
+
+void WebSocketServer::on_proxy_header_bytes(Connection& c, std::span<uint8_t> bytes) {
+  // Usually the whole header arrives in the first read: parse in place.
+  std::span<const uint8_t> view = bytes;
+  size_t before = c.partial.size();
+  if (before > 0) {
+    if (!c.partial.append(reactor_.pool(), bytes.first(std::min(bytes.size(), proxy::max_header_bytes)))) return fail(c);
+    c.partial.copy_to(message_scratch_);
+    view = std::span<const uint8_t>(message_scratch_.data(), c.partial.size());
+  }
+  auto header = proxy::parse(view);
+  if (!header) {
+    if (header.error() == proxy::ParseError::incomplete) {
+      if (before == 0 && !c.partial.append(reactor_.pool(), bytes)) return fail(c);
+      return;
+    }
+    // Not from the ingress, or garbled: nothing sensible can be answered.
+    counters_.proxy_header_failures++;
+    return fail(c);
+  }
+  if (header->has_addresses) {
+    c.source = header->source;
+    c.has_source = true;
+  }
+  size_t consumed_from_this_read = header->length - before;
+  c.partial.clear(reactor_.pool());
+  after_proxy_header(c, bytes.subspan(consumed_from_this_read));
+}
+
+void WebSocketServer::after_proxy_header(Connection& c, std::span<uint8_t> rest) {
+  c.phase = config_.tls != nullptr ? Phase::tls_handshake : Phase::http_head;
+  if (!rest.empty()) on_transport_bytes(c, rest);
 }
 
 void WebSocketServer::on_received(SocketHandle socket, std::span<uint8_t> bytes) {
   Connection* c = connection(socket);
   if (c == nullptr || c->phase == Phase::closing) return;
   c->last_traffic_ms = reactor_.now_ms();
+  if (c->phase == Phase::proxy_header) {
+    on_proxy_header_bytes(*c, bytes);
+    return;
+  }
+  on_transport_bytes(*c, bytes);
+}
+
+void WebSocketServer::on_transport_bytes(Connection& connection_ref, std::span<uint8_t> bytes) {
+  Connection* c = &connection_ref;
+  SocketHandle socket = c->socket;
   if (config_.tls == nullptr) {
     on_plaintext(*c, bytes);
     return;
@@ -145,6 +209,9 @@ void WebSocketServer::on_plaintext(Connection& c, std::span<uint8_t> bytes) {
       c.decoder.feed(bytes, handler);
       return;
     }
+    case Phase::proxy_header:  // handled before TLS, never here
+    case Phase::admission_pending:
+    case Phase::http_pending:  // one request per connection: ignore what follows
     case Phase::idle:
     case Phase::closing:
       return;
@@ -204,20 +271,52 @@ void WebSocketServer::handle_request_head(Connection& c, std::string_view head, 
     else respond_and_close(c, 503, "draining", "Retry-After: 1\r\n", head_only);
     return;
   }
+  if (decision.kind == http::RequestKind::rejected && decision.status == 404 && app_.on_http_request(c.socket, request)) {
+    // The app answers later (respond()); the handshake timer still bounds it.
+    if (c.phase == Phase::http_head) c.phase = Phase::http_pending;
+    return;
+  }
   if (decision.kind == http::RequestKind::rejected) {
     counters_.http_rejections++;
     respond_and_close(c, decision.status, decision.reason, http::upgrade_rejection_headers(decision), false);
     return;
   }
+  c.accept_key = decision.accept;
+  c.select_subprotocol = decision.select_subprotocol;
+  // The phase is set first: an app may complete the admission from inside
+  // admit() (its answer computed in place), and complete_admission() acts
+  // only on a pending connection.
+  c.phase = Phase::admission_pending;
   Admission admission = app_.admit(c.socket, request);
+  if (admission.status == Admission::pending) {
+    // Answered, now or later, through complete_admission(). Bytes a client
+    // sent before our 101 are a protocol violation anyway (RFC 6455 4.1).
+    return;
+  }
+  c.phase = Phase::http_head;
   if (admission.status != 101) {
     counters_.http_rejections++;
     respond_and_close(c, admission.status, admission.reason, admission.extra_headers, false);
     return;
   }
+  open_websocket(c, rest);
+}
+
+void WebSocketServer::complete_admission(SocketHandle socket, const Admission& admission) {
+  Connection* c = connection(socket);
+  if (c == nullptr || c->phase != Phase::admission_pending) return;
+  if (admission.status != 101) {
+    counters_.http_rejections++;
+    respond_and_close(*c, admission.status, admission.reason, admission.extra_headers, false);
+    return;
+  }
+  open_websocket(*c, {});
+}
+
+void WebSocketServer::open_websocket(Connection& c, std::span<uint8_t> rest) {
   char response[512];
   size_t n = http::format_switching_protocols(
-      response, decision.accept, decision.select_subprotocol ? config_.routes.subprotocol : std::string_view{});
+      response, c.accept_key, c.select_subprotocol ? config_.routes.subprotocol : std::string_view{});
   if (n == 0 || !write(c, {reinterpret_cast<const uint8_t*>(response), n})) {
     fail(c);
     return;
@@ -302,15 +401,24 @@ void WebSocketServer::close_all(uint16_t code, std::string_view reason) {
   for (uint32_t slot = 0; slot < connections_.created(); ++slot) {
     Connection& c = connections_[slot];
     if (c.phase == Phase::websocket) close_websocket(c, code, reason);
-    else if (c.phase == Phase::tls_handshake || c.phase == Phase::http_head) fail(c);
+    else if (in_handshake(c.phase)) fail(c);
   }
+}
+
+void WebSocketServer::respond(SocketHandle socket, std::string_view response) {
+  Connection* c = connection(socket);
+  if (c == nullptr || (c->phase != Phase::http_pending && c->phase != Phase::http_head)) return;
+  write(*c, {reinterpret_cast<const uint8_t*>(response.data()), response.size()});
+  if (config_.tls != nullptr) c->tls.send_close_notify();
+  c->phase = Phase::closing;
+  reactor_.close(c->socket, CloseMode::graceful);
 }
 
 void WebSocketServer::abort_handshakes(uint32_t timeout_ms) {
   config_.handshake_timeout_ms = timeout_ms;
   for (uint32_t slot = 0; slot < connections_.created(); ++slot) {
     Connection& c = connections_[slot];
-    if (c.phase == Phase::tls_handshake || c.phase == Phase::http_head) fail(c);
+    if (in_handshake(c.phase)) fail(c);
   }
 }
 
@@ -346,7 +454,7 @@ void WebSocketServer::on_timer(SocketHandle socket) {
   Connection* c = connection(socket);
   if (c == nullptr) return;
   uint64_t now = reactor_.now_ms();
-  if (c->phase == Phase::tls_handshake || c->phase == Phase::http_head) {
+  if (in_handshake(c->phase)) {
     counters_.handshake_timeouts++;
     fail(*c);
     return;
@@ -399,6 +507,7 @@ void WebSocketServer::on_released(SocketHandle socket) {
   c.partial.clear(reactor_.pool());
   c.tls = tls::Session{};
   c.phase = Phase::idle;
+  app_.on_released(socket);
 }
 
 }  // namespace mf

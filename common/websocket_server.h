@@ -15,6 +15,7 @@
 
 #include "common/block_pool.h"
 #include "common/http_request_head.h"
+#include "common/proxy_protocol.h"
 #include "common/reactor.h"
 #include "common/slot_array.h"
 #include "common/tls_context.h"
@@ -39,10 +40,14 @@ struct WebSocketServerConfig {
   // Close with 4002 after heartbeat_ms * idle_close_factor_x10 / 10 silent.
   uint32_t idle_close_factor_x10 = 25;
   const tls::Context* tls = nullptr;  // null: plain WebSocket
+  // Every connection starts with a PROXY protocol v2 header (behind the
+  // ingress): its source address replaces the socket's peer address.
+  bool expect_proxy_header = false;
 };
 
 // The answer to an upgrade request that passed the RFC 6455 checks.
 struct Admission {
+  static constexpr uint16_t pending = 0;  // the app answers later: complete_admission()
   uint16_t status = 101;           // 101 admits; else 401, 403, 429, 503...
   std::string_view reason;         // body of the refusal (static storage)
   std::string_view extra_headers;  // e.g. "Retry-After: 1\r\n" (static storage)
@@ -58,8 +63,18 @@ class WebSocketApp {
   virtual void on_message(SocketHandle connection, std::string_view text) = 0;
   // An opened connection is gone (closed by either side, or failed).
   virtual void on_closed(SocketHandle connection) = 0;
+  // Any connection, opened or not, is fully gone (its slot will be reused).
+  virtual void on_released(SocketHandle connection) { (void)connection; }
   // /healthz: 200 when true, 503 when false (draining).
   virtual bool healthy() const = 0;
+  // A request for a path that is neither the WebSocket nor the health path.
+  // Return true to answer it (now or later) with WebSocketServer::respond();
+  // false gives 404.
+  virtual bool on_http_request(SocketHandle connection, const http::RequestHead& head) {
+    (void)connection;
+    (void)head;
+    return false;
+  }
 
  protected:
   ~WebSocketApp() = default;
@@ -79,6 +94,7 @@ struct WebSocketServerCounters {
   uint64_t idle_closes = 0;
   uint64_t slow_consumer_closes = 0;
   uint64_t pings_sent = 0;
+  uint64_t proxy_header_failures = 0;
 };
 
 class WebSocketServer final : public SocketService {
@@ -97,6 +113,14 @@ class WebSocketServer final : public SocketService {
   // Closes the connection with `code` at `deadline_ms` (drain: each peer
   // leaves at its own randomized moment). The liveness timer keeps running.
   void schedule_close(SocketHandle connection, uint64_t deadline_ms, uint16_t code);
+  // Finishes an upgrade whose admit() returned Admission::pending.
+  void complete_admission(SocketHandle connection, const Admission& admission);
+  // The client's address: from the PROXY header, else from accept; null
+  // when unknown (a listener that did not ask for addresses).
+  const proxy::Endpoint* source(SocketHandle connection) const;
+  // Answers a request the app took in on_http_request(): writes `response`
+  // (a complete HTTP response, status line to body) and closes.
+  void respond(SocketHandle connection, std::string_view response);
   // Drain: drops every connection still in its TLS or HTTP handshake and
   // gives new ones `timeout_ms` to finish theirs (health checks still work).
   void abort_handshakes(uint32_t timeout_ms);
@@ -108,14 +132,14 @@ class WebSocketServer final : public SocketService {
   uint32_t heartbeat_ms() const { return config_.heartbeat_ms; }
 
   // SocketService
-  void on_accepted(SocketHandle socket) override;
+  void on_accepted(SocketHandle socket, const sockaddr_storage* peer) override;
   void on_received(SocketHandle socket, std::span<uint8_t> bytes) override;
   void on_peer_closed(SocketHandle socket, int error) override;
   void on_timer(SocketHandle socket) override;
   void on_released(SocketHandle socket) override;
 
  private:
-  enum class Phase : uint8_t { idle, tls_handshake, http_head, websocket, closing };
+  enum class Phase : uint8_t { idle, proxy_header, tls_handshake, http_head, admission_pending, http_pending, websocket, closing };
 
   struct Connection final : tls::CiphertextSink {
     bool append_ciphertext(std::span<const uint8_t> bytes) override;
@@ -123,6 +147,10 @@ class WebSocketServer final : public SocketService {
     SocketHandle socket;
     tls::Session tls;
     ws::Decoder decoder{ws::Role::server, nullptr};
+    proxy::Endpoint source{};
+    bool has_source = false;
+    bool select_subprotocol = false;  // admission pending: what the 101 will say
+    std::array<char, 28> accept_key{};
     ByteQueue partial;  // incomplete request head or message
     uint64_t last_traffic_ms = 0;
     uint64_t close_at_ms = 0;  // 0: no scheduled close
@@ -137,6 +165,12 @@ class WebSocketServer final : public SocketService {
   void on_plaintext(Connection& c, std::span<uint8_t> bytes);
   void on_request_head_bytes(Connection& c, std::span<uint8_t> bytes);
   void handle_request_head(Connection& c, std::string_view head, std::span<uint8_t> rest);
+  void on_proxy_header_bytes(Connection& c, std::span<uint8_t> bytes);
+  void after_proxy_header(Connection& c, std::span<uint8_t> rest);
+  void on_transport_bytes(Connection& c, std::span<uint8_t> bytes);
+  // Accepted but not yet a WebSocket (or an HTTP request being answered).
+  static bool in_handshake(Phase phase);
+  void open_websocket(Connection& c, std::span<uint8_t> rest);
   void respond_and_close(Connection& c, uint16_t status, std::string_view body,
                          std::string_view extra_headers, bool head_only);
   // Writes bytes to the peer, through TLS when the connection has it.

@@ -15,6 +15,7 @@
 // always routes through the same D, so signals between two peers keep their
 // order.
 #include <cstdint>
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +44,11 @@ inline constexpr uint16_t route_signal = shard_message::first_service_kind + 11;
 inline constexpr uint16_t deliver_signal = shard_message::first_service_kind + 12;
 inline constexpr uint16_t signal_failed = shard_message::first_service_kind + 13;
 inline constexpr uint16_t policy_changed = shard_message::first_service_kind + 14;
+inline constexpr uint16_t collect_metrics = shard_message::first_service_kind + 15;   // no payload
+inline constexpr uint16_t metrics_snapshot = shard_message::first_service_kind + 16;  // MetricsSnapshot
+inline constexpr uint16_t source_acquire = shard_message::first_service_kind + 17;    // SourceAdmission
+inline constexpr uint16_t source_verdict = shard_message::first_service_kind + 18;    // SourceAdmission
+inline constexpr uint16_t source_release = shard_message::first_service_kind + 19;    // SourceAdmission
 }  // namespace edge_message
 
 struct ClaimPeer {
@@ -120,6 +126,27 @@ struct SignalPacket {
   std::string text;  // {"type":"signal","from":...,"kind":...,"data":...}
   PeerLocation sender;
   PeerLocation target;  // set by D
+};
+
+// A client address without its port: what per-source limits count.
+struct SourceKey {
+  uint8_t family = 0;
+  std::array<uint8_t, 16> address{};
+  bool operator==(const SourceKey&) const = default;
+};
+struct SourceKeyHash {
+  size_t operator()(const SourceKey& key) const noexcept {
+    uint64_t h = 1469598103934665603ull ^ key.family;
+    for (uint8_t b : key.address) h = (h ^ b) * 1099511628211ull;
+    return static_cast<size_t>(h);
+  }
+};
+
+struct SourceAdmission {
+  SourceKey key;
+  PeerLocation who;
+  bool admitted = false;
+  bool over_rate = false;
 };
 
 struct PolicyChanged {

@@ -12,10 +12,18 @@
 #include "common/json_writer.h"
 #include "common/log.h"
 
+#include <fmt/format.h>
+
 namespace mf::edge {
 namespace {
 
 uint64_t hash_text(std::string_view text) { return std::hash<std::string_view>{}(text); }
+
+uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000 + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 Topology topology_from(const TopologyFields& fields) {
   // The parser already bounded every string to the capacity; asn -1 = none.
@@ -50,11 +58,41 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     self->tls_.emplace(std::move(*context));
     ws.tls = &*self->tls_;
   }
-  self->server_ = std::make_unique<WebSocketServer>(shard.reactor(), ws, *self);
+  // Per-source limits need the client's address: the public listener asks
+  // accept for it; behind the ingress the PROXY header brings it.
+  bool per_source = shared.per_source_connections != 0 || shared.per_source_rate != 0;
+  self->server_ = std::make_unique<WebSocketServer>(shard.reactor(), ws, self->public_app_);
+  self->public_app_.server = self->server_.get();
   auto fd = open_listener(shared.listen_address, 4096);
   if (!fd) return std::unexpected(fd.error());
   self->listen_fd_ = *fd;
-  shard.reactor().add_listener(*fd, self->server_.get());
+  shard.reactor().add_listener(*fd, self->server_.get(), per_source);
+  if (shared.plain_address) {
+    WebSocketServerConfig plain = ws;
+    plain.tls = nullptr;
+    plain.expect_proxy_header = shared.plain_proxy_protocol;
+    self->plain_server_ = std::make_unique<WebSocketServer>(shard.reactor(), plain, self->plain_app_);
+    self->plain_app_.server = self->plain_server_.get();
+    auto plain_fd = open_listener(*shared.plain_address, 4096);
+    if (!plain_fd) return std::unexpected("listen.plain: " + plain_fd.error());
+    self->plain_fd_ = *plain_fd;
+    shard.reactor().add_listener(*plain_fd, self->plain_server_.get(), per_source && !shared.plain_proxy_protocol);
+  }
+  if (per_source) {
+    EdgeShard* raw = self.get();
+    shard.reactor().add_periodic(10000, [raw] { raw->sweep_sources(); });
+  }
+  if (shard.id() == 0 && shared.admin_address) {
+    self->admin_app_ = std::make_unique<AdminApp>(*self);
+    WebSocketServerConfig admin;
+    admin.routes.websocket_path = "/ws";  // refused by AdminApp::admit
+    admin.handshake_timeout_ms = 5000;
+    self->admin_server_ = std::make_unique<WebSocketServer>(shard.reactor(), admin, *self->admin_app_);
+    auto admin_fd = open_listener(*shared.admin_address, 64);
+    if (!admin_fd) return std::unexpected("admin.listen: " + admin_fd.error());
+    self->admin_fd_ = *admin_fd;
+    shard.reactor().add_listener(*admin_fd, self->admin_server_.get());
+  }
   if (shard.id() == 0 && !shared.settings.policy_file.empty() && shared.settings.policy_watch) {
     EdgeShard* raw = self.get();
     shard.reactor().add_periodic(1000, [raw] { raw->load_policy_file(false); });
@@ -64,6 +102,8 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
 
 EdgeShard::~EdgeShard() {
   if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (plain_fd_ >= 0) ::close(plain_fd_);
+  if (admin_fd_ >= 0) ::close(admin_fd_);
 }
 
 // ---- routing helpers -------------------------------------------------------
@@ -134,6 +174,16 @@ void EdgeShard::dispatch(uint16_t kind, void* pointer) {
     case edge_message::signal_failed: return on_signal_failed(std::unique_ptr<SignalPacket>(static_cast<SignalPacket*>(pointer)));
     case edge_message::policy_changed:
       return on_policy_changed(std::unique_ptr<PolicyChanged>(static_cast<PolicyChanged*>(pointer)));
+    case edge_message::collect_metrics:
+      return on_collect_metrics();
+    case edge_message::metrics_snapshot:
+      return on_metrics_snapshot(std::unique_ptr<MetricsSnapshot>(static_cast<MetricsSnapshot*>(pointer)));
+    case edge_message::source_acquire:
+      return on_source_acquire(std::unique_ptr<SourceAdmission>(static_cast<SourceAdmission*>(pointer)));
+    case edge_message::source_verdict:
+      return on_source_verdict(std::unique_ptr<SourceAdmission>(static_cast<SourceAdmission*>(pointer)));
+    case edge_message::source_release:
+      return on_source_release(std::unique_ptr<SourceAdmission>(static_cast<SourceAdmission*>(pointer)));
     default:
       MF_LOG_ERROR("shard {}: unknown shard message kind {}", shard_.id(), kind);
       std::abort();
@@ -143,7 +193,7 @@ void EdgeShard::dispatch(uint16_t kind, void* pointer) {
 // ---- replies ----------------------------------------------------------------
 
 void EdgeShard::send_text(PeerSession& s, std::string_view text) {
-  if (!text.empty()) server_->send_text(s.socket, text);
+  if (!text.empty()) s.server->send_text(s.socket, text);
 }
 
 void EdgeShard::send_error(PeerSession& s, SdkErrorCode code, std::string_view message, std::string_view detail,
@@ -155,7 +205,7 @@ void EdgeShard::send_error(PeerSession& s, SdkErrorCode code, std::string_view m
   // have their own budget (4003).
   if (code != SdkErrorCode::rate_limited &&
       s.errors.record_error(reactor_now(), shared_.settings.error_limit, shared_.settings.error_window_ms)) {
-    server_->close(s.socket, ws::close_code::policy_violation, "too many errors");
+    s.server->close(s.socket, ws::close_code::policy_violation, "too many errors");
   }
 }
 
@@ -180,16 +230,24 @@ std::string EdgeShard::fresh_session() {
 
 // ---- WebSocketApp -------------------------------------------------------------
 
-Admission EdgeShard::admit(SocketHandle connection, const http::RequestHead& head) {
+Admission EdgeShard::admit(WebSocketServer& server, SocketHandle connection, const http::RequestHead& head) {
   if (stopping_) return Admission{503, "draining\n", "Retry-After: 5\r\n"};
-  if (shared_.origins && !shared_.origins->allows(head.header("Origin")))
+  if (shared_.origins && !shared_.origins->allows(head.header("Origin"))) {
+    counters_.rejected_origin++;
     return Admission{403, "origin not allowed\n", {}};
+  }
   std::unique_ptr<JwtClaims> claims;
   if (shared_.jwt) {
     auto token = http::query_param(head.query, "token");
-    if (!token) return Admission{401, "token required\n", {}};
+    if (!token) {
+      counters_.rejected_token++;
+      return Admission{401, "token required\n", {}};
+    }
     auto verified = shared_.jwt->verify(*token, static_cast<int64_t>(time(nullptr)), jwt_parser_);
-    if (!verified) return Admission{401, "invalid token\n", {}};
+    if (!verified) {
+      counters_.rejected_token++;
+      return Admission{401, "invalid token\n", {}};
+    }
     claims = std::make_unique<JwtClaims>(std::move(*verified));
   }
   if (shared_.settings.max_connections != 0) {
@@ -197,16 +255,112 @@ Admission EdgeShard::admit(SocketHandle connection, const http::RequestHead& hea
     // no shard has to ask the others.
     uint32_t n = shard_.count();
     size_t share = (shared_.settings.max_connections + n - 1) / n;
-    if (server_->open_websockets() >= share) return Admission{503, "edge at capacity\n", "Retry-After: 5\r\n"};
+    size_t open = server_->open_websockets() + (plain_server_ ? plain_server_->open_websockets() : 0);
+    if (open >= share) {
+      counters_.rejected_capacity++;
+      return Admission{503, "edge at capacity\n", "Retry-After: 5\r\n"};
+    }
   }
   PeerSession& s = sessions_.ensure(connection.slot);
   s.claims = std::move(claims);
+  s.server = &server;
+  s.socket = connection;
+  s.source_acquired = false;
+  const proxy::Endpoint* source = server.source(connection);
+  if ((shared_.per_source_connections != 0 || shared_.per_source_rate != 0) && source != nullptr) {
+    // The count of this address lives on the shard it hashes to, so the
+    // limit holds edge-wide: ask it, answer the upgrade when it replies.
+    auto ask = std::make_unique<SourceAdmission>();
+    ask->key.family = static_cast<uint8_t>(source->family);
+    ask->key.address = source->address;
+    ask->who = location_of(s);
+    s.source = ask->key;
+    s.state = PeerState::admitting;
+    // The target is computed before the call: argument evaluation order
+    // would let the move empty `ask` first.
+    uint32_t owner = source_shard(ask->key);
+    if (!send_to_shard(owner, edge_message::source_acquire, std::move(ask))) {
+      s.state = PeerState::free;
+      return Admission{503, "edge busy\n", "Retry-After: 1\r\n"};
+    }
+    return Admission{Admission::pending, {}, {}};
+  }
   return Admission{};
 }
 
-void EdgeShard::on_open(SocketHandle connection) {
+uint32_t EdgeShard::source_shard(const SourceKey& key) const {
+  return static_cast<uint32_t>(SourceKeyHash{}(key) % shard_.count());
+}
+
+void EdgeShard::on_source_acquire(std::unique_ptr<SourceAdmission> m) {
+  uint64_t now = reactor_now();
+  auto [it, inserted] = sources_.try_emplace(m->key);
+  SourceEntry& entry = it->second;
+  if (inserted) entry.bucket.init(shared_.per_source_burst, now);
+  entry.last_ms = now;
+  bool over_count = shared_.per_source_connections != 0 && entry.open >= shared_.per_source_connections;
+  bool over_rate = !over_count && shared_.per_source_rate != 0 &&
+                   !entry.bucket.take(shared_.per_source_rate, shared_.per_source_burst, now);
+  m->admitted = !over_count && !over_rate;
+  m->over_rate = over_rate;
+  if (m->admitted) entry.open++;
+  uint32_t back = m->who.shard;
+  send_to_shard(back, edge_message::source_verdict, std::move(m));
+}
+
+void EdgeShard::on_source_verdict(std::unique_ptr<SourceAdmission> m) {
+  PeerSession* s = session_at(m->who);
+  if (s == nullptr || s->state != PeerState::admitting) {
+    // The connection is gone: hand the place back.
+    if (m->admitted) {
+      uint32_t owner = source_shard(m->key);
+      send_to_shard(owner, edge_message::source_release, std::move(m));
+    }
+    return;
+  }
+  s->state = PeerState::free;
+  if (!m->admitted) {
+    counters_.rejected_per_source++;
+    s->server->complete_admission(s->socket, Admission{429, m->over_rate ? "too many new connections from this address\n"
+                                                                         : "too many connections from this address\n",
+                                                       "Retry-After: 1\r\n"});
+    return;
+  }
+  s->source_acquired = true;
+  s->server->complete_admission(s->socket, Admission{});
+}
+
+void EdgeShard::on_source_release(std::unique_ptr<SourceAdmission> m) {
+  auto it = sources_.find(m->key);
+  if (it == sources_.end() || it->second.open == 0) return;
+  it->second.open--;
+  it->second.last_ms = reactor_now();
+}
+
+void EdgeShard::sweep_sources() {
+  // An address with nothing open and quiet for a minute has a full bucket
+  // again: forgetting it changes nothing and bounds the table.
+  uint64_t now = reactor_now();
+  std::erase_if(sources_, [now](const auto& item) { return item.second.open == 0 && now - item.second.last_ms > 60000; });
+}
+
+void EdgeShard::on_released(SocketHandle connection) {
+  if (connection.slot >= sessions_.created()) return;
+  PeerSession& s = sessions_[connection.slot];
+  if (s.socket != connection) return;
+  if (s.source_acquired) {
+    auto release = std::make_unique<SourceAdmission>();
+    release->key = s.source;
+    send_to_shard(source_shard(s.source), edge_message::source_release, std::move(release));
+    s.source_acquired = false;
+  }
+  s.state = PeerState::free;
+}
+
+void EdgeShard::on_open(WebSocketServer& server, SocketHandle connection) {
   PeerSession& s = sessions_.ensure(connection.slot);
   uint64_t now = reactor_now();
+  s.server = &server;
   s.socket = connection;
   s.state = PeerState::connected;
   s.join_sequence++;
@@ -224,24 +378,28 @@ void EdgeShard::on_closed(SocketHandle connection) {
   if (connection.slot >= sessions_.created()) return;
   PeerSession& s = sessions_[connection.slot];
   if (s.socket != connection) return;
-  if (s.state == PeerState::joined) leave_current(s);
+  // A switch in flight still counts as a member of its old stream.
+  if (s.state == PeerState::joined || (s.state == PeerState::joining && s.pending.switching)) leave_current(s);
   // A join still in flight is undone when its reply finds the sequence moved.
   s.join_sequence++;
   s.state = PeerState::free;
   s.claims.reset();
 }
 
-void EdgeShard::on_message(SocketHandle connection, std::string_view text) {
+void EdgeShard::on_client_message(SocketHandle connection, std::string_view text) {
   PeerSession& s = sessions_[connection.slot];
   if (s.state == PeerState::free || s.socket != connection) return;
   uint64_t now = reactor_now();
   if (!s.bucket.take(shared_.settings.messages_per_second, shared_.settings.message_burst, now)) {
-    counters_.errors[static_cast<size_t>(SdkErrorCode::rate_limited)]++;
     if (s.rate_drops.record_error(now, shared_.settings.rate_limit_close_after, shared_.settings.error_window_ms)) {
-      server_->close(s.socket, close_code::rate_limited, "rate limit exceeded");
+      s.server->close(s.socket, close_code::rate_limited, "rate limit exceeded");
       return;
     }
-    send_error(s, SdkErrorCode::rate_limited, "message dropped: rate limit exceeded");
+    // The message is dropped, but its `id` still comes back as `ref` (the
+    // error is the reply it caused); parsing costs well under a microsecond.
+    auto dropped = parser_.parse(text);
+    std::string_view ref = dropped ? dropped->id_raw : dropped.error().id_raw;
+    send_error(s, SdkErrorCode::rate_limited, "message dropped: rate limit exceeded", {}, ref);
     return;
   }
   auto request = parser_.parse(text);
@@ -290,6 +448,7 @@ void EdgeShard::handle_join(PeerSession& s, const SdkRequest& r) {
   p.accepting_peers = r.caps.has_accepting_peers ? r.caps.accepting_peers : (p.switching ? s.accepting_peers : true);
   p.caps_max_peers = r.caps.has_max_peers ? r.caps.max_peers : (p.switching ? s.caps_max_peers : UINT32_MAX);
   p.policy = policy_->effective(r.stream_id);
+  p.started_ns = monotonic_ns();
   s.state = PeerState::joining;
   uint32_t sequence = ++s.join_sequence;
 
@@ -302,7 +461,7 @@ void EdgeShard::handle_join(PeerSession& s, const SdkRequest& r) {
   claim->who = location_of(s);
   claim->join_sequence = sequence;
   if (!send_to_shard(directory_shard(p.peer_id), edge_message::claim_peer, std::move(claim))) {
-    server_->close(s.socket, ws::close_code::internal_error, "edge busy");
+    s.server->close(s.socket, ws::close_code::internal_error, "edge busy");
   }
 }
 
@@ -331,7 +490,7 @@ void EdgeShard::on_replace_connection(const PeerLocation& who) {
   if (s == nullptr) return;
   // The new holder owns the identity now: this connection must not release
   // it or its swarm membership on the way out (both checks are by location).
-  server_->close(s->socket, close_code::replaced, "replaced by a newer connection");
+  s->server->close(s->socket, close_code::replaced, "replaced by a newer connection");
 }
 
 void EdgeShard::on_claim_result(std::unique_ptr<ClaimResultPayload> m) {
@@ -375,7 +534,7 @@ void EdgeShard::on_claim_result(std::unique_ptr<ClaimResultPayload> m) {
   enter->who = m->who;
   enter->join_sequence = m->join_sequence;
   if (!send_to_shard(stream_shard(p.stream_id), edge_message::enter_swarm, std::move(enter))) {
-    server_->close(s->socket, ws::close_code::internal_error, "edge busy");
+    s->server->close(s->socket, ws::close_code::internal_error, "edge busy");
   }
 }
 
@@ -426,10 +585,12 @@ void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
     release->peer_id = p.peer_id;
     release->who = m->who;
     send_to_shard(directory_shard(p.peer_id), edge_message::release_peer, std::move(release));
+    if (p.switching) peers_joined_--;  // it left its old swarm already
     s->state = PeerState::connected;
     return send_error(*s, SdkErrorCode::stream_full, "stream is full", {}, p.ref_raw, {},
                       shared_.settings.stream_full_retry_ms);
   }
+  if (!p.switching) peers_joined_++;
   s->state = PeerState::joined;
   s->peer_id = p.peer_id;
   s->stream_id = p.stream_id;
@@ -446,6 +607,7 @@ void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
                      shared_.settings.heartbeat_ms, std::string_view(policy_json, policy_len), p.ref_raw};
   send_text(*s, write_joined(reply_, joined));
   if (s->policy.mesh_enabled) send_text(*s, m->peers_text);
+  join_to_peers_.record(static_cast<double>(monotonic_ns() - p.started_ns) / 1e9);
 }
 
 void EdgeShard::leave_current(PeerSession& s) {
@@ -459,13 +621,15 @@ void EdgeShard::leave_current(PeerSession& s) {
   release->who = location_of(s);
   send_to_shard(directory_shard(s.peer_id), edge_message::release_peer, std::move(release));
   counters_.leaves++;
+  peers_joined_--;
 }
 
 void EdgeShard::on_leave_swarm(std::unique_ptr<LeaveSwarm> m) { streams_.leave(m->stream_id, m->peer_id, m->where); }
 
 void EdgeShard::handle_leave(PeerSession& s, const SdkRequest& r) {
-  if (s.state == PeerState::joined) {
+  if (s.state == PeerState::joined || (s.state == PeerState::joining && s.pending.switching)) {
     leave_current(s);
+    s.join_sequence++;
     s.state = PeerState::connected;
   } else if (s.state == PeerState::joining) {
     // The reply of the join in flight will find the sequence moved and undo it.
@@ -677,6 +841,7 @@ void EdgeShard::on_stop_requested() {
   // upgrades get 503 with Retry-After, so load balancers and players move on.
   // Half-done handshakes would only hold the process up: drop them.
   server_->abort_handshakes(1000);
+  if (plain_server_) plain_server_->abort_handshakes(1000);
   // Every peer is told to come back after a random delay within the drain
   // window (so a fleet of players does not reconnect at once), then closed
   // with 1001 at that moment.
@@ -686,7 +851,7 @@ void EdgeShard::on_stop_requested() {
     if (s.state == PeerState::free) continue;
     uint32_t after_ms = rng_.below(window);
     send_text(s, write_reconnect(reply_, after_ms));
-    server_->schedule_close(s.socket, now + after_ms, ws::close_code::going_away);
+    s.server->schedule_close(s.socket, now + after_ms, ws::close_code::going_away);
   }
 }
 
@@ -696,6 +861,79 @@ bool EdgeShard::stopped() const {
   // Done when no socket is left (health checks come and go between peers'
   // goodbyes) or at the drain deadline.
   return reactor.live_sockets() == 0 || reactor.now_ms() >= stop_deadline_ms_;
+}
+
+// ---- admin and metrics ---------------------------------------------------------
+
+bool EdgeShard::AdminApp::on_http_request(SocketHandle connection, const http::RequestHead& head) {
+  if (head.path != "/metrics" || (head.method != "GET" && head.method != "HEAD")) return false;
+  edge_.start_metrics_collection(connection);
+  return true;
+}
+
+void EdgeShard::start_metrics_collection(SocketHandle waiter) {
+  metrics_waiters_.push_back(waiter);
+  if (metrics_waiters_.size() > 1) return;  // a collection is under way: share it
+  metrics_parts_.clear();
+  for (uint32_t to = 0; to < shard_.count(); ++to) {
+    if (to == shard_.id()) {
+      on_collect_metrics();
+      continue;
+    }
+    ShardMessage message;
+    message.kind = edge_message::collect_metrics;
+    if (!shard_.post(to, message)) {
+      // Without that shard's part the numbers would be wrong: say so.
+      counters_.mailbox_drops++;
+      for (SocketHandle w : metrics_waiters_)
+        admin_server_->respond(w, "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      metrics_waiters_.clear();
+      return;
+    }
+  }
+}
+
+void EdgeShard::on_collect_metrics() {
+  auto snapshot = std::make_unique<MetricsSnapshot>();
+  snapshot->edge = counters_;
+  snapshot->edge.mailbox_drops += shard_.mailbox_drops();
+  snapshot->websocket = server_->counters();
+  snapshot->connections = server_->open_websockets();
+  if (plain_server_) {
+    const WebSocketServerCounters& p = plain_server_->counters();
+    WebSocketServerCounters& w = snapshot->websocket;
+    w.handshake_timeouts += p.handshake_timeouts;
+    w.upgrades += p.upgrades;
+    w.http_rejections += p.http_rejections;
+    w.messages_in += p.messages_in;
+    w.messages_out += p.messages_out;
+    w.protocol_closes += p.protocol_closes;
+    w.idle_closes += p.idle_closes;
+    w.slow_consumer_closes += p.slow_consumer_closes;
+    snapshot->connections += plain_server_->open_websockets();
+  }
+  snapshot->peers_joined = peers_joined_;
+  snapshot->join_to_peers = join_to_peers_;
+  snapshot->draining = stopping_;
+  streams_.for_each([&](std::string_view id, uint32_t viewers, const StreamStats& stats) {
+    snapshot->streams.push_back(StreamMetrics{std::string(id), viewers, stats});
+  });
+  send_to_shard(0, edge_message::metrics_snapshot, std::move(snapshot));
+}
+
+void EdgeShard::on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m) {
+  if (metrics_waiters_.empty()) return;
+  metrics_parts_.push_back(std::move(m));
+  if (metrics_parts_.size() < shard_.count()) return;
+  std::string body = format_prometheus(metrics_parts_, shared_.metrics_top_streams);
+  std::string response = fmt::format(
+      "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+      "Content-Length: {}\r\n\r\n",
+      body.size());
+  response += body;
+  for (SocketHandle w : metrics_waiters_) admin_server_->respond(w, response);
+  metrics_waiters_.clear();
+  metrics_parts_.clear();
 }
 
 }  // namespace mf::edge

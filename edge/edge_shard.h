@@ -14,6 +14,7 @@
 #include "common/tls_context.h"
 #include "common/websocket_server.h"
 #include "edge/edge_messages.h"
+#include "edge/edge_metrics.h"
 #include "edge/jwt.h"
 #include "edge/origin_allow_list.h"
 #include "edge/peer_directory.h"
@@ -53,22 +54,16 @@ struct EdgeShared {
   std::optional<JwtVerifier> jwt;
   std::optional<OriginAllowList> origins;
   std::shared_ptr<const PolicyDocument> initial_policy;
+  std::optional<SocketAddress> admin_address;  // served by shard 0
+  std::optional<SocketAddress> plain_address;  // second listener, always plain (behind the ingress)
+  bool plain_proxy_protocol = false;           // a PROXY v2 header opens every connection on it
+  uint32_t per_source_connections = 0;         // open connections per source address; 0: unlimited
+  uint32_t per_source_rate = 0;                // new connections per second per source; 0: unlimited
+  uint32_t per_source_burst = 0;
+  size_t metrics_top_streams = 20;
 };
 
-struct EdgeCounters {
-  uint64_t joins = 0;
-  uint64_t leaves = 0;
-  uint64_t signals_relayed = 0;   // delivered by this shard to its connection
-  uint64_t signals_failed = 0;    // answered with peer-not-found
-  uint64_t signals_dropped = 0;   // lost to a full mailbox
-  uint64_t proposals = 0;         // candidates sent in `peers`
-  uint64_t policy_pushes = 0;
-  uint64_t takeovers = 0;
-  uint64_t errors[9] = {};        // by SdkErrorCode
-  uint64_t mailbox_drops = 0;
-};
-
-class EdgeShard final : public ShardService, public WebSocketApp {
+class EdgeShard final : public ShardService {
  public:
   static std::expected<std::unique_ptr<ShardService>, std::string> create(Shard& shard, const EdgeShared& shared);
   ~EdgeShard() override;
@@ -79,22 +74,54 @@ class EdgeShard final : public ShardService, public WebSocketApp {
   bool stopped() const override;
   void on_reload() override;
 
-  // WebSocketApp
-  Admission admit(SocketHandle connection, const http::RequestHead& head) override;
-  void on_open(SocketHandle connection) override;
-  void on_message(SocketHandle connection, std::string_view text) override;
-  void on_closed(SocketHandle connection) override;
-  bool healthy() const override { return !stopping_; }
+  bool healthy() const { return !stopping_; }
 
   const EdgeCounters& counters() const { return counters_; }
 
  private:
-  enum class PeerState : uint8_t { free, connected, joining, joined };
+  // The SDK protocol on one listener: forwards to the shard with the server
+  // the connection belongs to (public wss/ws, or plain behind the ingress).
+  class ListenerApp final : public WebSocketApp {
+   public:
+    explicit ListenerApp(EdgeShard& edge) : edge_(edge) {}
+    WebSocketServer* server = nullptr;
+    Admission admit(SocketHandle connection, const http::RequestHead& head) override {
+      return edge_.admit(*server, connection, head);
+    }
+    void on_open(SocketHandle connection) override { edge_.on_open(*server, connection); }
+    void on_message(SocketHandle connection, std::string_view text) override { edge_.on_client_message(connection, text); }
+    void on_closed(SocketHandle connection) override { edge_.on_closed(connection); }
+    void on_released(SocketHandle connection) override { edge_.on_released(connection); }
+    bool healthy() const override { return edge_.healthy(); }
+
+   private:
+    EdgeShard& edge_;
+  };
+
+  // The admin listener (shard 0): /healthz and /metrics over plain HTTP.
+  class AdminApp final : public WebSocketApp {
+   public:
+    explicit AdminApp(EdgeShard& edge) : edge_(edge) {}
+    Admission admit(SocketHandle, const http::RequestHead&) override { return Admission{404, "not found\n", {}}; }
+    void on_open(SocketHandle) override {}
+    void on_message(SocketHandle, std::string_view) override {}
+    void on_closed(SocketHandle) override {}
+    bool healthy() const override { return edge_.healthy(); }
+    bool on_http_request(SocketHandle connection, const http::RequestHead& head) override;
+
+   private:
+    EdgeShard& edge_;
+  };
+
+  enum class PeerState : uint8_t { free, admitting, connected, joining, joined };
 
   // The protocol state of one connection, indexed by its socket slot.
   struct PeerSession {
     SocketHandle socket;
+    WebSocketServer* server = nullptr;  // the listener's server that owns the socket
     PeerState state = PeerState::free;
+    bool source_acquired = false;       // counted by the source's owner shard
+    SourceKey source;
     uint32_t join_sequence = 0;  // bumps on every join and on close: stale replies miss
     std::string peer_id, stream_id, rendition, session;
     Topology topology;
@@ -114,10 +141,17 @@ class EdgeShard final : public ShardService, public WebSocketApp {
       uint32_t caps_max_peers = UINT32_MAX;
       bool switching = false;
       Policy policy;
+      uint64_t started_ns = 0;  // join read: for the join-to-peers histogram
     } pending;
   };
 
   EdgeShard(Shard& shard, const EdgeShared& shared);
+
+  Admission admit(WebSocketServer& server, SocketHandle connection, const http::RequestHead& head);
+  void on_open(WebSocketServer& server, SocketHandle connection);
+  void on_client_message(SocketHandle connection, std::string_view text);
+  void on_closed(SocketHandle connection);
+  void on_released(SocketHandle connection);
 
   // Client messages.
   void handle_join(PeerSession& s, const SdkRequest& request);
@@ -143,9 +177,19 @@ class EdgeShard final : public ShardService, public WebSocketApp {
   void on_deliver_signal(std::unique_ptr<SignalPacket> m);
   void on_signal_failed(std::unique_ptr<SignalPacket> m);
   void on_policy_changed(std::unique_ptr<PolicyChanged> m);
+  void on_source_acquire(std::unique_ptr<SourceAdmission> m);
+  void on_source_verdict(std::unique_ptr<SourceAdmission> m);
+  void on_source_release(std::unique_ptr<SourceAdmission> m);
+  uint32_t source_shard(const SourceKey& key) const;
+  void sweep_sources();
+  void on_collect_metrics();
+  void on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m);
+  void start_metrics_collection(SocketHandle waiter);
 
   // Sends `payload` to shard `to` (in place when it is this shard). False
   // when the target's mailbox is full; the payload is then destroyed.
+  // Compute `to` into a local first when it reads the payload: the order of
+  // argument evaluation is unspecified and the move may come first.
   template <class T>
   bool send_to_shard(uint32_t to, uint16_t kind, std::unique_ptr<T> payload);
   void dispatch(uint16_t kind, void* pointer);
@@ -168,7 +212,19 @@ class EdgeShard final : public ShardService, public WebSocketApp {
   const EdgeShared& shared_;
   int listen_fd_ = -1;
   std::optional<tls::Context> tls_;
-  std::unique_ptr<WebSocketServer> server_;
+  std::unique_ptr<WebSocketServer> server_;        // public listener
+  std::unique_ptr<WebSocketServer> plain_server_;  // plain listener, if configured
+  int plain_fd_ = -1;
+  ListenerApp public_app_{*this};
+  ListenerApp plain_app_{*this};
+  // Source addresses this shard owns (hash of the address): open connections
+  // and the new-connection rate, edge-wide for that address.
+  struct SourceEntry {
+    uint32_t open = 0;
+    TokenBucket bucket;
+    uint64_t last_ms = 0;
+  };
+  std::unordered_map<SourceKey, SourceEntry, SourceKeyHash> sources_;
   SdkMessageParser parser_;
   simdjson::dom::parser jwt_parser_;  // scratch for JwtVerifier::verify on this shard
   SlotArray<PeerSession> sessions_;
@@ -179,6 +235,14 @@ class EdgeShard final : public ShardService, public WebSocketApp {
   std::vector<char> reply_;       // one outgoing message
   std::vector<char> topology_scratch_;
   EdgeCounters counters_;
+  LatencyHistogram join_to_peers_;
+  uint64_t peers_joined_ = 0;
+  // Shard 0: admin listener and a /metrics collection in progress.
+  std::unique_ptr<AdminApp> admin_app_;
+  std::unique_ptr<WebSocketServer> admin_server_;
+  int admin_fd_ = -1;
+  std::vector<SocketHandle> metrics_waiters_;
+  std::vector<std::unique_ptr<MetricsSnapshot>> metrics_parts_;
   bool stopping_ = false;
   uint64_t stop_deadline_ms_ = 0;
   int64_t policy_file_mtime_ns_ = -1;  // shard 0: last seen modification time

@@ -58,10 +58,6 @@ int main(int argc, char** argv) {
   if (!log::parse_level(config.log_level, level)) return fail_start("log_level: unknown level '" + config.log_level + "'");
   log::set_level(level);
 
-  // Settings the configuration accepts but this build does not serve yet
-  // are refused rather than ignored: an operator must not believe they hold.
-  if (!config.plain_listen.empty()) return fail_start("listen.plain: the second (plain) listener is not implemented yet");
-  if (config.proxy_protocol) return fail_start("listen.proxy_protocol: PROXY v2 on the edge is not implemented yet");
   if (config.listen.empty()) return fail_start("listen.public: a listener is required");
 
   edge::EdgeShared shared;
@@ -81,6 +77,20 @@ int main(int argc, char** argv) {
   s.policy_file = config.policy_file;
   s.policy_watch = config.policy_watch;
 
+  shared.per_source_connections = config.per_source_connections;
+  shared.per_source_rate = config.per_source_rate;
+  shared.per_source_burst = config.per_source_burst;
+  shared.plain_proxy_protocol = config.proxy_protocol;
+  if (!config.plain_listen.empty()) {
+    auto plain = parse_socket_address(config.plain_listen);
+    if (!plain) return fail_start("listen.plain: " + plain.error());
+    shared.plain_address = *plain;
+  }
+  if (!config.admin_listen.empty()) {
+    auto admin = parse_socket_address(config.admin_listen);
+    if (!admin) return fail_start("admin.listen: " + admin.error());
+    shared.admin_address = *admin;
+  }
   auto address = parse_socket_address(config.listen);
   if (!address) return fail_start("listen.public: " + address.error());
   shared.listen_address = *address;
@@ -143,8 +153,6 @@ int main(int argc, char** argv) {
                 per_shard, config.tls_certificate.empty() ? "ws" : "wss", config.listen.c_str());
     return 0;
   }
-  if (!config.admin_listen.empty())
-    MF_LOG_NOTICE("admin listener {} not started: /metrics is not implemented in this build yet", config.admin_listen);
 
   ShardGroup::block_process_signals();
   ShardGroup group;

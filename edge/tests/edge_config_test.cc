@@ -318,7 +318,7 @@ const RangeCase range_cases[] = {
     {"limits", "per_source_burst", nullptr, 0, 1000001, "1..1000000"},
     {"limits", "messages_per_second", nullptr, 0, 1000001, "1..1000000"},
     {"limits", "message_burst", nullptr, 0, 1000001, "1..1000000"},
-    {"limits", "error_limit", nullptr, 0, 1000001, "1..1000000"},
+    {"limits", "error_limit", nullptr, 0, 255, "1..254"},
     {"limits", "error_window_ms", nullptr, 99, 3600001, "100..3600000"},
     {"limits", "send_queue_bytes", nullptr, 4095, 1073741825, "4096..1073741824"},
     {"timeouts", "handshake_ms", "--handshake-timeout-ms", 99, 600001, "100..600000"},

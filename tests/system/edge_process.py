@@ -201,6 +201,19 @@ class Edge:
             cert, key = tls_material()
             argv += ["--tls-cert", cert, "--tls-key", key]
         argv += self.args
+        if "--admin" not in self.args:
+            # Parallel edges must not share the default admin port (9445).
+            argv += ["--admin", ""]
+        # Connections still open when a test stops the edge drain within this
+        # window (the 10 s default would outlast the 5 s stop check).
+        if "--drain-ms" not in self.args:
+            argv += ["--drain-ms", "300"]
+        # Every test client connects from 127.0.0.1: per-source limits are off
+        # unless a test is about them (it then passes its own values).
+        if "--per-source-connections" not in self.args and not any(a == "--config" for a in self.args):
+            argv += ["--per-source-connections", "0"]
+        if "--per-source-rate" not in self.args and not any(a == "--config" for a in self.args):
+            argv += ["--per-source-rate", "0"]
         fd, self.stderr_path = tempfile.mkstemp(prefix=f"edge-{port}-{attempt}-", suffix=".stderr", dir=run_dir())
         self._stderr_file = os.fdopen(fd, "wb")
         self.port = port
@@ -668,3 +681,271 @@ def wait_readable_or_eof(sockets, timeout):
                 done.add(s)
                 pending.remove(s)
     return done
+
+
+# --------------------------------------------------------------------------
+# SDK protocol helpers (sections 3 to 8 of the spec): JSON clients, config
+# and policy files, admin HTTP, Prometheus text, HS256 tokens, asyncio clients.
+
+import asyncio  # noqa: E402
+import hmac  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+
+
+def write_run_file(name, text):
+    """Writes `text` to a fresh file of the run directory; returns its path."""
+    fd, path = tempfile.mkstemp(prefix=name + "-", dir=run_dir())
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+def rewrite_file(path, text, bump_mtime=True):
+    """Rewrites `path` in place; with bump_mtime the modification time moves
+    forward by at least 10 ms even on coarse file systems."""
+    before = os.stat(path).st_mtime_ns
+    with open(path, "w") as f:
+        f.write(text)
+    if bump_mtime:
+        after = os.stat(path).st_mtime_ns
+        if after <= before + 10_000_000:
+            target = before + 20_000_000
+            os.utime(path, ns=(target, target))
+
+
+def edge_config_file(limits=None, extra=""):
+    """A --config TOML file with the given [limits] settings (dict)."""
+    lines = []
+    if limits:
+        lines.append("[limits]")
+        for key, value in limits.items():
+            lines.append(f"{key} = {value}")
+    return write_run_file("edge-config.toml", "\n".join(lines) + "\n" + extra)
+
+
+# Per-source limits off and a generous message budget, for tests that open
+# many connections from 127.0.0.1 or send quickly.
+UNLIMITED_SOURCE = {"per_source_connections": 0, "per_source_rate": 0}
+
+
+class AdminEdge(Edge):
+    """An Edge with its admin listener on a free port (self.admin_port) and a
+    known edge id (self.edge_id)."""
+
+    def __init__(self, args=(), edge_id="edge-test-1", admin=True, **kwargs):
+        self.edge_id = edge_id
+        self.admin_port = free_port() if admin else None
+        extra = ["--edge-id", edge_id, "--admin", f"127.0.0.1:{self.admin_port}" if admin else ""]
+        super().__init__(args=extra + list(args), **kwargs)
+
+
+def admin_get(port, path, timeout=3.0):
+    """GET http://127.0.0.1:PORT/PATH on the admin listener: HttpResponse."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
+        data, closed = read_until_eof(sock, timeout)
+    finally:
+        sock.close()
+    return HttpResponse(data, closed)
+
+
+def parse_prometheus(text):
+    """Prometheus text format 0.0.4: ({(name, frozenset(labels.items())): value}, {name: type}).
+    Raises ValueError on a malformed line."""
+    samples, types = {}, {}
+    for number, line in enumerate(text.split("\n"), 1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            parts = line.split(None, 3)
+            if len(parts) >= 4 and parts[1] == "TYPE":
+                types[parts[2]] = parts[3].strip()
+            continue
+        if "{" in line:
+            name, _, rest = line.partition("{")
+            labels_text, sep, value_text = rest.rpartition("}")
+            if not sep:
+                raise ValueError(f"line {number}: unbalanced braces: {line!r}")
+            labels = {}
+            i = 0
+            while i < len(labels_text):
+                if labels_text[i] in ", ":
+                    i += 1
+                    continue
+                eq = labels_text.index("=", i)
+                key = labels_text[i:eq].strip()
+                if labels_text[eq + 1] != '"':
+                    raise ValueError(f"line {number}: label value not quoted: {line!r}")
+                j = eq + 2
+                value = ""
+                while labels_text[j] != '"':
+                    if labels_text[j] == "\\":
+                        value += {"n": "\n", "\\": "\\", '"': '"'}.get(labels_text[j + 1], labels_text[j + 1])
+                        j += 2
+                    else:
+                        value += labels_text[j]
+                        j += 1
+                labels[key] = value
+                i = j + 1
+        else:
+            name, _, value_text = line.partition(" ")
+            labels = {}
+        fields = value_text.split()
+        if not fields:
+            raise ValueError(f"line {number}: no value: {line!r}")
+        value = float(fields[0])
+        if not name or not all(c.isalnum() or c in "_:" for c in name):
+            raise ValueError(f"line {number}: bad metric name {name!r}")
+        key = (name.strip(), frozenset(labels.items()))
+        if key in samples:
+            raise ValueError(f"line {number}: duplicate series {line!r}")
+        samples[key] = value
+    return samples, types
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_jwt(secret, claims, alg="HS256", header=None, signature=None):
+    """An HS256 JWT (or a header-only variant for alg none / bad signature)."""
+    head = header if header is not None else {"alg": alg, "typ": "JWT"}
+    signing_input = b64url(json.dumps(head, separators=(",", ":")).encode()) + "." + \
+        b64url(json.dumps(claims, separators=(",", ":")).encode())
+    if signature is None:
+        if alg == "HS256":
+            signature = b64url(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())
+        else:
+            signature = ""
+    return signing_input + "." + signature
+
+
+class SdkClient:
+    """One SDK connection on a RawWebSocket: JSON in, JSON out (raw text kept)."""
+
+    def __init__(self, edge, path="/ws", extra_headers=(), timeout=3.0):
+        self.ws = RawWebSocket.connect(edge, path=path, extra_headers=extra_headers, timeout=timeout)
+        self.last_raw = None
+
+    def send(self, message):
+        """A dict (compact JSON) or a str sent as is."""
+        if not isinstance(message, str):
+            message = json.dumps(message, separators=(",", ":"))
+        self.ws.send_text(message)
+
+    def recv_raw(self, timeout=3.0):
+        self.last_raw = self.ws.recv_message(timeout)
+        return self.last_raw
+
+    def recv(self, timeout=3.0):
+        return json.loads(self.recv_raw(timeout))
+
+    def expect(self, type_, timeout=3.0):
+        message = self.recv(timeout)
+        if message.get("type") != type_:
+            raise AssertionError(f"expected a {type_!r} message, got {self.last_raw!r}")
+        return message
+
+    def request(self, message, timeout=3.0):
+        self.send(message)
+        return self.recv(timeout)
+
+    def quiet(self, timeout=0.3):
+        """Every message that arrives within `timeout` (expected: none)."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return seen
+            try:
+                seen.append(json.loads(self.ws.recv_message(left)))
+            except TimeoutError:
+                return seen
+
+    def join(self, stream, rendition, peer, expect_peers=True, timeout=3.0, **fields):
+        """Sends join; returns (joined, peers message or None)."""
+        message = {"type": "join", "streamId": stream, "rendition": rendition, "peerId": peer}
+        message.update(fields)
+        self.send(message)
+        joined = self.recv(timeout)
+        if joined.get("type") != "joined":
+            raise AssertionError(f"join {stream}/{rendition}/{peer}: expected joined, got {self.last_raw!r}")
+        peers = self.expect("peers", timeout) if expect_peers else None
+        return joined, peers
+
+    def need_peers(self, timeout=3.0, **fields):
+        message = {"type": "need-peers"}
+        message.update(fields)
+        self.send(message)
+        return self.expect("peers", timeout)
+
+    def expect_close(self, timeout=3.0, allow_messages=True):
+        return self.ws.expect_close(timeout, allow_messages=allow_messages)
+
+    def close(self):
+        self.ws.close()
+
+
+def peer_ids(peers_message):
+    return [p["peerId"] for p in peers_message["peers"]]
+
+
+# --------------------------------------------------------------------------
+# asyncio WebSocket client for many connections in one process
+
+class AsyncWs:
+    """A minimal asyncio RFC 6455 client (text messages, pings answered)."""
+
+    def __init__(self, reader, writer):
+        self.reader, self.writer = reader, writer
+        self.close_code = None
+
+    @classmethod
+    async def connect(cls, host, port, path="/ws", timeout=10.0):
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, limit=1 << 20), timeout)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        request, key = upgrade_request(path, subprotocols=[SUBPROTOCOL])
+        writer.write(request)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        if not head.startswith(b"HTTP/1.1 101 "):
+            writer.close()
+            raise ConnectionError(f"upgrade refused: {head[:200]!r}")
+        return cls(reader, writer)
+
+    def send_text(self, text):
+        self.writer.write(encode_frame(OP_TEXT, text, mask_key=b"\x00\x00\x00\x00"))
+
+    def send_json(self, message):
+        self.send_text(json.dumps(message, separators=(",", ":")))
+
+    async def recv_text(self):
+        """The next text message (str); None when the edge closed (close_code set)."""
+        while True:
+            head = await self.reader.readexactly(2)
+            n = head[1] & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", await self.reader.readexactly(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", await self.reader.readexactly(8))[0]
+            payload = await self.reader.readexactly(n) if n else b""
+            opcode = head[0] & 0x0F
+            if opcode == OP_PING:
+                self.writer.write(encode_frame(OP_PONG, payload, mask_key=b"\x00\x00\x00\x00"))
+                continue
+            if opcode == OP_CLOSE:
+                self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                return None
+            if opcode == OP_TEXT:
+                return payload.decode()
+
+    def close(self):
+        try:
+            self.writer.close()
+        except Exception:
+            pass

@@ -1,0 +1,172 @@
+#include "edge/edge_metrics.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "edge/sdk_message.h"
+
+namespace mf::edge {
+
+void LatencyHistogram::record(double seconds) {
+  size_t i = 0;
+  while (i < bounds_seconds.size() && seconds > bounds_seconds[i]) ++i;
+  buckets[i]++;
+  count++;
+  sum_seconds += seconds;
+}
+
+void LatencyHistogram::merge(const LatencyHistogram& other) {
+  for (size_t i = 0; i < buckets.size(); ++i) buckets[i] += other.buckets[i];
+  count += other.count;
+  sum_seconds += other.sum_seconds;
+}
+
+namespace {
+
+void counter(std::string& out, std::string_view name, std::string_view help, uint64_t value) {
+  fmt::format_to(std::back_inserter(out), "# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name, help, value);
+}
+
+void gauge(std::string& out, std::string_view name, std::string_view help, uint64_t value) {
+  fmt::format_to(std::back_inserter(out), "# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, value);
+}
+
+// Stream ids are [A-Za-z0-9._:-] (spec section 2): nothing to escape in a
+// label value.
+}  // namespace
+
+std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>>& shards, size_t top_streams) {
+  MetricsSnapshot total;
+  std::vector<StreamMetrics> streams;
+  for (const auto& s : shards) {
+    const EdgeCounters& e = s->edge;
+    EdgeCounters& t = total.edge;
+    t.joins += e.joins;
+    t.leaves += e.leaves;
+    t.signals_relayed += e.signals_relayed;
+    t.signals_failed += e.signals_failed;
+    t.signals_dropped += e.signals_dropped;
+    t.proposals += e.proposals;
+    t.policy_pushes += e.policy_pushes;
+    t.takeovers += e.takeovers;
+    for (size_t i = 0; i < std::size(t.errors); ++i) t.errors[i] += e.errors[i];
+    t.mailbox_drops += e.mailbox_drops;
+    t.rejected_origin += e.rejected_origin;
+    t.rejected_token += e.rejected_token;
+    t.rejected_capacity += e.rejected_capacity;
+    t.rejected_per_source += e.rejected_per_source;
+    const WebSocketServerCounters& w = s->websocket;
+    WebSocketServerCounters& tw = total.websocket;
+    tw.tls_handshakes += w.tls_handshakes;
+    tw.tls_resumed += w.tls_resumed;
+    tw.tls_failures += w.tls_failures;
+    tw.handshake_timeouts += w.handshake_timeouts;
+    tw.upgrades += w.upgrades;
+    tw.http_rejections += w.http_rejections;
+    tw.messages_in += w.messages_in;
+    tw.messages_out += w.messages_out;
+    tw.protocol_closes += w.protocol_closes;
+    tw.idle_closes += w.idle_closes;
+    tw.slow_consumer_closes += w.slow_consumer_closes;
+    total.connections += s->connections;
+    total.peers_joined += s->peers_joined;
+    total.join_to_peers.merge(s->join_to_peers);
+    total.draining = total.draining || s->draining;
+    streams.insert(streams.end(), s->streams.begin(), s->streams.end());
+  }
+  std::string out;
+  out.reserve(8192);
+  const EdgeCounters& t = total.edge;
+  gauge(out, "mf_edge_connections", "Open WebSocket connections.", total.connections);
+  gauge(out, "mf_edge_peers_joined", "Peers joined to a swarm.", total.peers_joined);
+  gauge(out, "mf_edge_draining", "1 while the edge drains.", total.draining ? 1 : 0);
+  counter(out, "mf_edge_joins_total", "Successful joins (switches included).", t.joins);
+  counter(out, "mf_edge_leaves_total", "Peers that left a swarm (leave or close).", t.leaves);
+  counter(out, "mf_edge_signals_relayed_total", "Signals delivered to their target.", t.signals_relayed);
+  counter(out, "mf_edge_signals_failed_total", "Signals answered with peer-not-found.", t.signals_failed);
+  counter(out, "mf_edge_signals_dropped_total", "Signals dropped because a shard mailbox was full.", t.signals_dropped);
+  counter(out, "mf_edge_proposals_total", "Candidates sent in peers messages.", t.proposals);
+  counter(out, "mf_edge_policy_pushes_total", "policy messages pushed to peers.", t.policy_pushes);
+  counter(out, "mf_edge_takeovers_total", "Identities taken over with their session (old connection closed 4001).", t.takeovers);
+  counter(out, "mf_edge_mailbox_drops_total", "Cross-shard messages dropped on a full mailbox.", t.mailbox_drops);
+  out += "# HELP mf_edge_errors_total Error replies sent, by code.\n# TYPE mf_edge_errors_total counter\n";
+  static constexpr SdkErrorCode codes[] = {SdkErrorCode::bad_json,      SdkErrorCode::bad_request,   SdkErrorCode::unknown_type,
+                                           SdkErrorCode::not_joined,    SdkErrorCode::peer_not_found, SdkErrorCode::peer_id_taken,
+                                           SdkErrorCode::stream_full,   SdkErrorCode::mesh_disabled, SdkErrorCode::rate_limited};
+  for (SdkErrorCode code : codes)
+    fmt::format_to(std::back_inserter(out), "mf_edge_errors_total{{code=\"{}\"}} {}\n", error_code_text(code),
+                   t.errors[static_cast<size_t>(code)]);
+  out += "# HELP mf_edge_rejected_upgrades_total Upgrades refused by admission, by reason.\n"
+         "# TYPE mf_edge_rejected_upgrades_total counter\n";
+  fmt::format_to(std::back_inserter(out),
+                 "mf_edge_rejected_upgrades_total{{reason=\"origin\"}} {}\n"
+                 "mf_edge_rejected_upgrades_total{{reason=\"token\"}} {}\n"
+                 "mf_edge_rejected_upgrades_total{{reason=\"capacity\"}} {}\n"
+                 "mf_edge_rejected_upgrades_total{{reason=\"per_source\"}} {}\n",
+                 t.rejected_origin, t.rejected_token, t.rejected_capacity, t.rejected_per_source);
+  const WebSocketServerCounters& w = total.websocket;
+  counter(out, "mf_edge_tls_handshakes_total", "Completed TLS handshakes.", w.tls_handshakes);
+  counter(out, "mf_edge_tls_resumed_total", "TLS handshakes that resumed a session.", w.tls_resumed);
+  counter(out, "mf_edge_tls_handshake_failures_total", "TLS sessions that failed.", w.tls_failures);
+  counter(out, "mf_edge_handshake_timeouts_total", "Connections cut at the handshake deadline.", w.handshake_timeouts);
+  counter(out, "mf_edge_upgrades_total", "WebSocket upgrades accepted.", w.upgrades);
+  counter(out, "mf_edge_http_rejections_total", "HTTP requests answered with an error status.", w.http_rejections);
+  counter(out, "mf_edge_messages_received_total", "WebSocket messages received.", w.messages_in);
+  counter(out, "mf_edge_messages_sent_total", "WebSocket messages sent.", w.messages_out);
+  counter(out, "mf_edge_protocol_closes_total", "Connections closed for a protocol violation (1002/1003/1007/1009).", w.protocol_closes);
+  counter(out, "mf_edge_idle_closes_total", "Connections closed idle (4002).", w.idle_closes);
+  counter(out, "mf_edge_slow_consumer_closes_total", "Connections closed because they did not read.", w.slow_consumer_closes);
+
+  const LatencyHistogram& h = total.join_to_peers;
+  out += "# HELP mf_edge_join_to_peers_seconds From a join read to its peers sent.\n"
+         "# TYPE mf_edge_join_to_peers_seconds histogram\n";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < LatencyHistogram::bounds_seconds.size(); ++i) {
+    cumulative += h.buckets[i];
+    fmt::format_to(std::back_inserter(out), "mf_edge_join_to_peers_seconds_bucket{{le=\"{}\"}} {}\n",
+                   LatencyHistogram::bounds_seconds[i], cumulative);
+  }
+  cumulative += h.buckets.back();
+  fmt::format_to(std::back_inserter(out),
+                 "mf_edge_join_to_peers_seconds_bucket{{le=\"+Inf\"}} {}\nmf_edge_join_to_peers_seconds_sum {}\n"
+                 "mf_edge_join_to_peers_seconds_count {}\n",
+                 cumulative, h.sum_seconds, h.count);
+
+  StreamStats all;
+  for (const StreamMetrics& s : streams) {
+    all.p2p_bytes += s.stats.p2p_bytes;
+    all.cdn_bytes += s.stats.cdn_bytes;
+    all.uploaded_bytes += s.stats.uploaded_bytes;
+  }
+  counter(out, "mf_edge_p2p_bytes_total", "Bytes players got from peers (stats), streams joined now.", all.p2p_bytes);
+  counter(out, "mf_edge_cdn_bytes_total", "Bytes players got from the CDN (stats), streams joined now.", all.cdn_bytes);
+  counter(out, "mf_edge_uploaded_bytes_total", "Bytes players uploaded to peers (stats), streams joined now.", all.uploaded_bytes);
+  size_t keep = std::min(top_streams, streams.size());
+  std::partial_sort(streams.begin(), streams.begin() + static_cast<long>(keep), streams.end(),
+                    [](const StreamMetrics& a, const StreamMetrics& b) {
+                      uint64_t ta = a.stats.p2p_bytes + a.stats.cdn_bytes, tb = b.stats.p2p_bytes + b.stats.cdn_bytes;
+                      if (ta != tb) return ta > tb;
+                      if (a.viewers != b.viewers) return a.viewers > b.viewers;
+                      return a.stream_id < b.stream_id;
+                    });
+  out += "# HELP mf_edge_stream_viewers Peers joined, top streams by bytes.\n# TYPE mf_edge_stream_viewers gauge\n";
+  for (size_t i = 0; i < keep; ++i)
+    fmt::format_to(std::back_inserter(out), "mf_edge_stream_viewers{{stream=\"{}\"}} {}\n", streams[i].stream_id, streams[i].viewers);
+  out += "# HELP mf_edge_stream_p2p_bytes_total Bytes from peers, top streams.\n# TYPE mf_edge_stream_p2p_bytes_total counter\n";
+  for (size_t i = 0; i < keep; ++i)
+    fmt::format_to(std::back_inserter(out), "mf_edge_stream_p2p_bytes_total{{stream=\"{}\"}} {}\n", streams[i].stream_id,
+                   streams[i].stats.p2p_bytes);
+  out += "# HELP mf_edge_stream_cdn_bytes_total Bytes from the CDN, top streams.\n# TYPE mf_edge_stream_cdn_bytes_total counter\n";
+  for (size_t i = 0; i < keep; ++i)
+    fmt::format_to(std::back_inserter(out), "mf_edge_stream_cdn_bytes_total{{stream=\"{}\"}} {}\n", streams[i].stream_id,
+                   streams[i].stats.cdn_bytes);
+  out += "# HELP mf_edge_stream_uploaded_bytes_total Bytes uploaded to peers, top streams.\n"
+         "# TYPE mf_edge_stream_uploaded_bytes_total counter\n";
+  for (size_t i = 0; i < keep; ++i)
+    fmt::format_to(std::back_inserter(out), "mf_edge_stream_uploaded_bytes_total{{stream=\"{}\"}} {}\n",
+                   streams[i].stream_id, streams[i].stats.uploaded_bytes);
+  return out;
+}
+
+}  // namespace mf::edge

@@ -1,0 +1,67 @@
+#pragma once
+// What one shard reports for /metrics, and the Prometheus text of all shards
+// merged. Each shard fills a snapshot of its own counters on request (shard
+// 0 asks every shard by message: no counter is read across threads); shard 0
+// merges them and renders. Stream series are limited to the top streams by
+// bytes so the label cardinality stays bounded.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/websocket_server.h"
+#include "edge/stream_table.h"
+
+namespace mf::edge {
+
+struct EdgeCounters {
+  uint64_t joins = 0;
+  uint64_t leaves = 0;
+  uint64_t signals_relayed = 0;  // delivered by this shard to its connection
+  uint64_t signals_failed = 0;   // answered with peer-not-found
+  uint64_t signals_dropped = 0;  // lost to a full mailbox
+  uint64_t proposals = 0;        // candidates sent in `peers`
+  uint64_t policy_pushes = 0;
+  uint64_t takeovers = 0;
+  uint64_t errors[9] = {};       // by SdkErrorCode
+  uint64_t mailbox_drops = 0;
+  uint64_t rejected_origin = 0;
+  uint64_t rejected_token = 0;
+  uint64_t rejected_capacity = 0;
+  uint64_t rejected_per_source = 0;
+};
+
+// Join-to-peers latency: from the `join` message read to its `peers` sent.
+struct LatencyHistogram {
+  static constexpr std::array<double, 11> bounds_seconds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                            0.05,   0.1,   0.25,   0.5,   1.0};
+  std::array<uint64_t, bounds_seconds.size() + 1> buckets{};  // per bucket (not cumulative); last is +Inf
+  uint64_t count = 0;
+  double sum_seconds = 0;
+
+  void record(double seconds);
+  void merge(const LatencyHistogram& other);
+};
+
+struct StreamMetrics {
+  std::string stream_id;
+  uint32_t viewers = 0;
+  StreamStats stats;
+};
+
+struct MetricsSnapshot {
+  EdgeCounters edge;
+  WebSocketServerCounters websocket;
+  uint64_t connections = 0;   // open WebSocket connections
+  uint64_t peers_joined = 0;
+  LatencyHistogram join_to_peers;
+  std::vector<StreamMetrics> streams;  // the streams this shard owns
+  bool draining = false;
+};
+
+// Prometheus text exposition format 0.0.4 of the merged snapshots.
+std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>>& shards, size_t top_streams);
+
+}  // namespace mf::edge
