@@ -61,12 +61,16 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   // Per-source limits need the client's address: the public listener asks
   // accept for it; behind the ingress the PROXY header brings it.
   bool per_source = shared.per_source_connections != 0 || shared.per_source_rate != 0;
+  // The public server exists even without a public listener (it is then
+  // idle): counters and drain treat both servers alike.
   self->server_ = std::make_unique<WebSocketServer>(shard.reactor(), ws, self->public_app_);
   self->public_app_.server = self->server_.get();
-  auto fd = open_listener(shared.listen_address, 4096);
-  if (!fd) return std::unexpected(fd.error());
-  self->listen_fd_ = *fd;
-  shard.reactor().add_listener(*fd, self->server_.get(), per_source);
+  if (shared.listen_address) {
+    auto fd = open_listener(*shared.listen_address, 4096);
+    if (!fd) return std::unexpected("listen.public: " + fd.error());
+    self->listen_fd_ = *fd;
+    shard.reactor().add_listener(*fd, self->server_.get(), per_source);
+  }
   if (shared.plain_address) {
     WebSocketServerConfig plain = ws;
     plain.tls = nullptr;

@@ -49,7 +49,7 @@ struct EdgeSettings {
 // Built once at start-up, read-only afterwards, shared by every shard.
 struct EdgeShared {
   EdgeSettings settings;
-  SocketAddress listen_address;
+  std::optional<SocketAddress> listen_address;  // public listener (wss or ws); empty: plain only
   tls::ServerContextConfig tls;  // certificates empty: plain
   std::optional<JwtVerifier> jwt;
   std::optional<OriginAllowList> origins;

@@ -58,7 +58,6 @@ int main(int argc, char** argv) {
   if (!log::parse_level(config.log_level, level)) return fail_start("log_level: unknown level '" + config.log_level + "'");
   log::set_level(level);
 
-  if (config.listen.empty()) return fail_start("listen.public: a listener is required");
 
   edge::EdgeShared shared;
   edge::EdgeSettings& s = shared.settings;
@@ -91,9 +90,11 @@ int main(int argc, char** argv) {
     if (!admin) return fail_start("admin.listen: " + admin.error());
     shared.admin_address = *admin;
   }
-  auto address = parse_socket_address(config.listen);
-  if (!address) return fail_start("listen.public: " + address.error());
-  shared.listen_address = *address;
+  if (!config.listen.empty()) {
+    auto address = parse_socket_address(config.listen);
+    if (!address) return fail_start("listen.public: " + address.error());
+    shared.listen_address = *address;
+  }
 
   if (auto probe = probe_io_uring_support(); !probe) return fail_start(probe.error());
 
@@ -144,10 +145,15 @@ int main(int argc, char** argv) {
   options.reactor.max_queued_bytes_per_socket = config.send_queue_bytes;
 
   if (config.check_config) {
-    // Bind once to prove the address is usable, then stop.
-    auto fd = open_listener(shared.listen_address, 16);
-    if (!fd) return fail_start(fd.error());
-    ::close(*fd);
+    // Bind once to prove the addresses are usable, then stop.
+    for (const auto* address : {shared.listen_address ? &*shared.listen_address : nullptr,
+                                shared.plain_address ? &*shared.plain_address : nullptr,
+                                shared.admin_address ? &*shared.admin_address : nullptr}) {
+      if (address == nullptr) continue;
+      auto fd = open_listener(*address, 16);
+      if (!fd) return fail_start(fd.error());
+      ::close(*fd);
+    }
     std::printf("%s", edge::describe(config).c_str());
     std::printf("# mf-edge: configuration ok (%u shards, %u connections per shard, %s on %s)\n", options.shard_count,
                 per_shard, config.tls_certificate.empty() ? "ws" : "wss", config.listen.c_str());
