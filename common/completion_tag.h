@@ -22,7 +22,7 @@ enum class CompletionKind : uint8_t {
   wake_sent = 7,     // our MSG_RING failed (success CQEs are skipped)
   signal_read = 8,   // read of the signalfd (shard 0)
   connect = 9,       // outbound connect of socket `index`
-  socket_create = 10, // socket_direct for an outbound connection `index`
+  socket_create = 10, // adoption of an outbound socket into the file table (FILES_UPDATE)
 };
 
 inline constexpr uint32_t generation_mask = 0xFFFFFF;

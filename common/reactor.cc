@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -145,6 +146,96 @@ void Reactor::arm_recv(uint32_t slot) {
   ++s.pending;
 }
 
+std::expected<SocketHandle, int> Reactor::connect_adopted(int fd, const sockaddr* remote, socklen_t remote_length,
+                                                          SocketService* service) {
+  MF_ASSERT_ON_SHARD(shard_id_);
+  uint32_t slot = allocate_slot();
+  if (slot == UINT32_MAX || remote_length > sizeof(sockaddr_storage)) {
+    ::close(fd);
+    return std::unexpected(-ENFILE);
+  }
+  Socket& s = at(slot);
+  s.service = service;
+  s.state = SocketState::connecting;
+  s.pending = 0;
+  s.recv_armed = false;
+  s.send_in_flight = false;
+  s.in_flush_list = false;
+  s.timer.tag = make_tag(CompletionKind::ignored, slot, s.generation);
+  ++live_sockets_;
+  PendingConnect& p = pending_connects_[slot];
+  p.fd_or_index = fd;
+  std::memcpy(&p.remote, remote, remote_length);
+  p.remote_length = remote_length;
+  p.abandoned = false;
+  io_uring_sqe* sqe = ring_.acquire_sqe();
+  io_uring_prep_files_update(sqe, &p.fd_or_index, 1, IORING_FILE_INDEX_ALLOC);
+  io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::socket_create, slot, s.generation));
+  ++s.pending;
+  // The kernel reads the fd at submission: close our copy only after the
+  // completion (on_adopted), when the table holds its own reference.
+  pending_fds_[slot] = fd;
+  return SocketHandle{slot, s.generation};
+}
+
+void Reactor::on_adopted(const io_uring_cqe& cqe) {
+  uint32_t slot = tag_index(cqe.user_data);
+  Socket& s = at(slot);
+  --s.pending;
+  auto fd_it = pending_fds_.find(slot);
+  if (fd_it != pending_fds_.end()) {
+    ::close(fd_it->second);
+    pending_fds_.erase(fd_it);
+  }
+  PendingConnect& p = pending_connects_[slot];
+  SocketHandle handle{slot, s.generation};
+  if (cqe.res != 1) {
+    pending_connects_.erase(slot);
+    s.state = SocketState::finishing;
+    int error = cqe.res < 0 ? cqe.res : -EBADF;
+    s.service->on_connected(handle, error);
+    if (s.pending == 0) release(slot);
+    return;
+  }
+  s.fixed_fd = static_cast<uint32_t>(p.fd_or_index);
+  if (p.abandoned) {
+    pending_connects_.erase(slot);
+    s.state = SocketState::open;  // so finish() runs its close chain
+    finish(slot);
+    return;
+  }
+  io_uring_sqe* sqe = ring_.acquire_sqe();
+  io_uring_prep_connect(sqe, static_cast<int>(s.fixed_fd), reinterpret_cast<const sockaddr*>(&p.remote),
+                        p.remote_length);
+  sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::connect, slot, s.generation));
+  ++s.pending;
+}
+
+void Reactor::on_connect(const io_uring_cqe& cqe) {
+  uint32_t slot = tag_index(cqe.user_data);
+  Socket& s = at(slot);
+  --s.pending;
+  bool abandoned = pending_connects_[slot].abandoned;
+  pending_connects_.erase(slot);
+  SocketHandle handle{slot, s.generation};
+  s.state = SocketState::open;
+  if (abandoned) {
+    finish(slot);
+    return;
+  }
+  if (cqe.res < 0) {
+    // The service closes it (abort) from its callback.
+    ++open_sockets_;
+    s.service->on_connected(handle, cqe.res);
+    if (s.state == SocketState::open) close(handle, CloseMode::abort);
+    return;
+  }
+  ++open_sockets_;
+  arm_recv(slot);
+  s.service->on_connected(handle, 0);
+}
+
 bool Reactor::send(SocketHandle socket, std::span<const uint8_t> bytes) {
   MF_ASSERT_ON_SHARD(shard_id_);
   Socket* s = lookup(socket);
@@ -191,6 +282,11 @@ void Reactor::flush_sends() {
 void Reactor::close(SocketHandle socket, CloseMode mode) {
   MF_ASSERT_ON_SHARD(shard_id_);
   Socket* s = lookup(socket);
+  if (s != nullptr && s->state == SocketState::connecting) {
+    // Finished once the pending adoption or connect completes.
+    pending_connects_[socket.slot].abandoned = true;
+    return;
+  }
   if (s == nullptr || s->state != SocketState::open) return;
   --open_sockets_;
   if (mode == CloseMode::abort) {
@@ -421,9 +517,13 @@ void Reactor::dispatch(const io_uring_cqe& cqe) {
     case CompletionKind::signal_read:
       if (completion_hook_) completion_hook_(cqe);
       return;
-    case CompletionKind::ignored:
-    case CompletionKind::connect:
     case CompletionKind::socket_create:
+      on_adopted(cqe);
+      return;
+    case CompletionKind::connect:
+      on_connect(cqe);
+      return;
+    case CompletionKind::ignored:
       return;
   }
 }

@@ -20,6 +20,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/block_pool.h"
@@ -57,6 +58,12 @@ class SocketService {
   virtual void on_peer_closed(SocketHandle socket, int error) = 0;
   // The socket's timer fired while it was open.
   virtual void on_timer(SocketHandle socket) = 0;
+  // An outbound connection (Reactor::connect_adopted) finished connecting:
+  // error 0, or -errno (the service then closes the socket).
+  virtual void on_connected(SocketHandle socket, int error) {
+    (void)socket;
+    (void)error;
+  }
   // The last completion of a closed socket arrived; per-socket state of the
   // service must be reset now (the slot will be reused).
   virtual void on_released(SocketHandle socket) = 0;
@@ -129,6 +136,15 @@ class Reactor {
   // the kernel backlog of the closed listener and are reset by the kernel.
   void stop_accepting();
 
+  // Outbound connection. The caller creates, configures and binds `fd` (a
+  // regular socket: setsockopt and bind have no opcode in liburing 2.3, and a
+  // load generator binds source addresses to pass the ephemeral-port limit);
+  // the reactor moves it into the direct-descriptor table (the kernel picks
+  // the index), closes the regular fd and connects through the ring.
+  // on_connected() follows. Takes ownership of `fd` in every case.
+  std::expected<SocketHandle, int> connect_adopted(int fd, const sockaddr* remote, socklen_t remote_length,
+                                                   SocketService* service);
+
   bool alive(SocketHandle socket) const;
   size_t open_sockets() const { return open_sockets_; }
   // Sockets not yet released: open ones plus those still flushing, lingering
@@ -166,7 +182,7 @@ class Reactor {
   }
 
  private:
-  enum class SocketState : uint8_t { free, open, flushing, lingering, finishing };
+  enum class SocketState : uint8_t { free, connecting, open, flushing, lingering, finishing };
   struct Socket {
     ByteQueue out;
     TimerNode timer;
@@ -209,6 +225,8 @@ class Reactor {
   void on_accept(const io_uring_cqe& cqe);
   void on_recv(const io_uring_cqe& cqe);
   void on_send(const io_uring_cqe& cqe);
+  void on_adopted(const io_uring_cqe& cqe);
+  void on_connect(const io_uring_cqe& cqe);
   void on_timer_expired(uint64_t tag);
   void rearm_paused_accepts();
 
@@ -224,6 +242,15 @@ class Reactor {
   size_t open_sockets_ = 0;
   size_t live_sockets_ = 0;
   std::vector<Listener> listeners_;
+  // Outbound connections between adoption and connect completion.
+  struct PendingConnect {
+    int fd_or_index;  // the regular fd, replaced by the allocated index
+    sockaddr_storage remote;
+    socklen_t remote_length;
+    bool abandoned;   // closed before it connected
+  };
+  std::unordered_map<uint32_t, PendingConnect> pending_connects_;
+  std::unordered_map<uint32_t, int> pending_fds_;  // regular fds until the table holds them
   bool accept_paused_ = false;
   uint64_t accept_retry_at_ms_ = 0;  // 0: no retry pending
   std::vector<uint32_t> flush_list_;
