@@ -161,6 +161,8 @@ std::expected<SocketHandle, int> Reactor::connect_adopted(int fd, const sockaddr
   s.recv_armed = false;
   s.send_in_flight = false;
   s.in_flush_list = false;
+  s.shutdown_in_flight = false;
+  s.finish_after_shutdown = false;
   s.timer.tag = make_tag(CompletionKind::ignored, slot, s.generation);
   ++live_sockets_;
   PendingConnect& p = pending_connects_[slot];
@@ -307,6 +309,7 @@ void Reactor::begin_shutdown(uint32_t slot) {
   sqe->flags |= IOSQE_FIXED_FILE;
   io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::shutdown, slot, s.generation));
   ++s.pending;
+  s.shutdown_in_flight = true;
   if (!s.recv_armed) finish(slot);
 }
 
@@ -315,6 +318,19 @@ void Reactor::finish(uint32_t slot) {
   if (s.state == SocketState::finishing) return;
   s.state = SocketState::finishing;
   timers_.cancel(s.timer);
+  if (s.shutdown_in_flight) {
+    // SHUTDOWN always runs in an io-wq worker, which looks the fixed file up
+    // only when it runs: closing the index first would let the kernel give
+    // it to the next accepted socket, and the late shutdown would hit that
+    // one. Close once the shutdown has completed.
+    s.finish_after_shutdown = true;
+    return;
+  }
+  submit_close_chain(slot);
+}
+
+void Reactor::submit_close_chain(uint32_t slot) {
+  Socket& s = at(slot);
   uint64_t tag = make_tag(CompletionKind::close_chain, slot, s.generation);
   // Hard links: the close must run even when the cancel finds nothing.
   io_uring_sqe* cancel = ring_.acquire_sqe();
@@ -404,6 +420,8 @@ void Reactor::on_accept(const io_uring_cqe& cqe) {
       s.recv_armed = false;
       s.send_in_flight = false;
       s.in_flush_list = false;
+      s.shutdown_in_flight = false;
+      s.finish_after_shutdown = false;
       s.timer.tag = make_tag(CompletionKind::ignored, slot, s.generation);
       ++open_sockets_;
       ++live_sockets_;
@@ -508,7 +526,17 @@ void Reactor::dispatch(const io_uring_cqe& cqe) {
     case CompletionKind::send:
       on_send(cqe);
       return;
-    case CompletionKind::shutdown:
+    case CompletionKind::shutdown: {
+      uint32_t slot = tag_index(cqe.user_data);
+      Socket& s = at(slot);
+      s.shutdown_in_flight = false;
+      if (s.finish_after_shutdown) {
+        s.finish_after_shutdown = false;
+        submit_close_chain(slot);
+      }
+      completion_done(slot);
+      return;
+    }
     case CompletionKind::close_chain:
       completion_done(tag_index(cqe.user_data));
       return;

@@ -195,6 +195,8 @@ class Reactor {
     bool recv_armed = false;
     bool send_in_flight = false;
     bool in_flush_list = false;
+    bool shutdown_in_flight = false;
+    bool finish_after_shutdown = false;
   };
   struct AcceptSlot {
     sockaddr_storage address;
@@ -219,6 +221,7 @@ class Reactor {
   void flush_sends();
   void begin_shutdown(uint32_t slot);
   void finish(uint32_t slot);
+  void submit_close_chain(uint32_t slot);
   void completion_done(uint32_t slot);
   void release(uint32_t slot);
   void dispatch(const io_uring_cqe& cqe);

@@ -134,11 +134,23 @@ void ShardGroup::shard_main(uint32_t id, const ShardServiceFactory& factory) {
   current_shard_id = id;
   Shard& shard = *shards_[id];
   if (options_.pin_threads) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    unsigned cpus = std::thread::hardware_concurrency();
-    CPU_SET(cpus > 0 ? id % cpus : 0, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    // Shard i runs on the i-th CPU the process may use (taskset, cgroup
+    // cpusets and systemd's CPUAffinity= narrow that set), not on CPU i.
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) > 0) {
+      int wanted = static_cast<int>(id % static_cast<uint32_t>(CPU_COUNT(&allowed)));
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (!CPU_ISSET(cpu, &allowed)) continue;
+        if (wanted-- == 0) {
+          cpu_set_t set;
+          CPU_ZERO(&set);
+          CPU_SET(cpu, &set);
+          pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+          break;
+        }
+      }
+    }
   }
   auto fail = [&](const std::string& error) {
     if (!error_claimed_.exchange(true)) first_error_ = error;

@@ -123,19 +123,19 @@ void WebSocketServer::on_proxy_header_bytes(Connection& c, std::span<uint8_t> by
   std::span<const uint8_t> view = bytes;
   size_t before = c.partial.size();
   if (before > 0) {
-    if (!c.partial.append(reactor_.pool(), bytes.first(std::min(bytes.size(), proxy::max_header_bytes)))) return fail(c);
+    if (!c.partial.append(reactor_.pool(), bytes.first(std::min(bytes.size(), proxy::max_header_bytes)))) return fail(c, "buffer pool exhausted");
     c.partial.copy_to(message_scratch_);
     view = std::span<const uint8_t>(message_scratch_.data(), c.partial.size());
   }
   auto header = proxy::parse(view);
   if (!header) {
     if (header.error() == proxy::ParseError::incomplete) {
-      if (before == 0 && !c.partial.append(reactor_.pool(), bytes)) return fail(c);
+      if (before == 0 && !c.partial.append(reactor_.pool(), bytes)) return fail(c, "buffer pool exhausted");
       return;
     }
     // Not from the ingress, or garbled: nothing sensible can be answered.
     counters_.proxy_header_failures++;
-    return fail(c);
+    return fail(c, "bad PROXY header");
   }
   if (header->has_addresses) {
     c.source = header->source;
@@ -176,7 +176,7 @@ void WebSocketServer::on_transport_bytes(Connection& connection_ref, std::span<u
   if (!progress) {
     counters_.tls_failures++;
     MF_LOG_DEBUG("tls: connection {} failed: {}", socket.slot, progress.error().reason);
-    fail(*c);
+    fail(*c, "TLS failure");
     return;
   }
   if (*progress == tls::Progress::handshake_completed) {
@@ -185,7 +185,7 @@ void WebSocketServer::on_transport_bytes(Connection& connection_ref, std::span<u
     if (c->phase == Phase::tls_handshake) c->phase = Phase::http_head;
   } else if (*progress == tls::Progress::peer_closed) {
     if (c->phase == Phase::websocket) close_websocket(*c, ws::close_code::going_away, {});
-    else fail(*c);
+    else fail(*c, "TLS closed before upgrade");
   }
 }
 
@@ -195,7 +195,7 @@ void WebSocketServer::on_plaintext(Connection& c, std::span<uint8_t> bytes) {
       // The client's first request may ride in the same read as its
       // Finished message: the handshake completed inside this feed().
       if (!c.tls.handshake_done()) {
-        fail(c);
+        fail(c, "data before TLS handshake done");
         return;
       }
       c.phase = Phase::http_head;
@@ -233,7 +233,7 @@ void WebSocketServer::on_request_head_bytes(Connection& c, std::span<uint8_t> by
   size_t room = http::max_request_head_bytes + 4 - std::min(before, http::max_request_head_bytes + 4);
   size_t take = std::min(room, bytes.size());
   if (!c.partial.append(reactor_.pool(), bytes.first(take))) {
-    fail(c);
+    fail(c, "buffer pool exhausted");
     return;
   }
   size_t total = c.partial.size();
@@ -304,7 +304,11 @@ void WebSocketServer::handle_request_head(Connection& c, std::string_view head, 
 
 void WebSocketServer::complete_admission(SocketHandle socket, const Admission& admission) {
   Connection* c = connection(socket);
-  if (c == nullptr || c->phase != Phase::admission_pending) return;
+  if (c == nullptr || c->phase != Phase::admission_pending) {
+    MF_LOG_DEBUG("admission of connection {}:{} completed in phase {} (ignored)", socket.slot, socket.generation,
+                 c == nullptr ? -1 : static_cast<int>(c->phase));
+    return;
+  }
   if (admission.status != 101) {
     counters_.http_rejections++;
     respond_and_close(*c, admission.status, admission.reason, admission.extra_headers, false);
@@ -318,7 +322,7 @@ void WebSocketServer::open_websocket(Connection& c, std::span<uint8_t> rest) {
   size_t n = http::format_switching_protocols(
       response, c.accept_key, c.select_subprotocol ? config_.routes.subprotocol : std::string_view{});
   if (n == 0 || !write(c, {reinterpret_cast<const uint8_t*>(response), n})) {
-    fail(c);
+    fail(c, "101 not sent");
     return;
   }
   counters_.upgrades++;
@@ -338,7 +342,9 @@ void WebSocketServer::respond_and_close(Connection& c, uint16_t status, std::str
   char response[1024];
   std::string_view text = body.empty() ? http::status_text(status) : body;
   size_t n = http::format_response(response, status, text, extra_headers, head_only);
-  if (n > 0) write(c, {reinterpret_cast<const uint8_t*>(response), n});
+  bool written = n > 0 && write(c, {reinterpret_cast<const uint8_t*>(response), n});
+  MF_LOG_DEBUG("connection {}:{} answered {} ({})", c.socket.slot, c.socket.generation, status,
+               written ? "queued" : "NOT queued");
   if (config_.tls != nullptr) c.tls.send_close_notify();
   c.phase = Phase::closing;
   reactor_.close(c.socket, CloseMode::graceful);
@@ -362,7 +368,7 @@ bool WebSocketServer::send_frame(Connection& c, ws::Opcode opcode, std::span<con
   if (!ok) {
     // The peer does not read: its queue hit the cap. Memory stays bounded.
     counters_.slow_consumer_closes++;
-    fail(c);
+    fail(c, "send queue full");
   }
   return ok;
 }
@@ -383,7 +389,7 @@ void WebSocketServer::close(SocketHandle socket, uint16_t code, std::string_view
 void WebSocketServer::close_websocket(Connection& c, uint16_t code, std::string_view reason) {
   if (c.phase == Phase::closing) return;
   if (c.phase != Phase::websocket) {
-    fail(c);
+    fail(c, "closed before upgrade");
     return;
   }
   c.decoder.halt();
@@ -401,7 +407,7 @@ void WebSocketServer::close_all(uint16_t code, std::string_view reason) {
   for (uint32_t slot = 0; slot < connections_.created(); ++slot) {
     Connection& c = connections_[slot];
     if (c.phase == Phase::websocket) close_websocket(c, code, reason);
-    else if (in_handshake(c.phase)) fail(c);
+    else if (in_handshake(c.phase)) fail(c, "shutdown");
   }
 }
 
@@ -418,12 +424,14 @@ void WebSocketServer::abort_handshakes(uint32_t timeout_ms) {
   config_.handshake_timeout_ms = timeout_ms;
   for (uint32_t slot = 0; slot < connections_.created(); ++slot) {
     Connection& c = connections_[slot];
-    if (in_handshake(c.phase)) fail(c);
+    if (in_handshake(c.phase)) fail(c, "drain");
   }
 }
 
-void WebSocketServer::fail(Connection& c) {
+void WebSocketServer::fail(Connection& c, std::string_view reason) {
   if (c.phase == Phase::closing || c.phase == Phase::idle) return;
+  MF_LOG_DEBUG("connection {}:{} dropped in phase {}: {}", c.socket.slot, c.socket.generation, static_cast<int>(c.phase),
+               reason);
   mark_closed(c);
   c.phase = Phase::closing;
   c.decoder.halt();
@@ -447,7 +455,7 @@ void WebSocketServer::on_peer_closed(SocketHandle socket, int error) {
     reactor_.close(socket, CloseMode::abort);
     return;
   }
-  fail(*c);
+  fail(*c, "peer closed");
 }
 
 void WebSocketServer::on_timer(SocketHandle socket) {
@@ -456,7 +464,7 @@ void WebSocketServer::on_timer(SocketHandle socket) {
   uint64_t now = reactor_.now_ms();
   if (in_handshake(c->phase)) {
     counters_.handshake_timeouts++;
-    fail(*c);
+    fail(*c, "handshake timeout");
     return;
   }
   if (c->phase != Phase::websocket) return;

@@ -315,6 +315,8 @@ void EdgeShard::on_source_acquire(std::unique_ptr<SourceAdmission> m) {
 void EdgeShard::on_source_verdict(std::unique_ptr<SourceAdmission> m) {
   PeerSession* s = session_at(m->who);
   if (s == nullptr || s->state != PeerState::admitting) {
+    MF_LOG_DEBUG("source verdict for {}:{} found no admitting connection (state {})", m->who.slot, m->who.generation,
+                 s == nullptr ? -1 : static_cast<int>(s->state));
     // The connection is gone: hand the place back.
     if (m->admitted) {
       uint32_t owner = source_shard(m->key);

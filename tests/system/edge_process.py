@@ -690,7 +690,6 @@ def wait_readable_or_eof(sockets, timeout):
 import asyncio  # noqa: E402
 import hmac  # noqa: E402
 import json  # noqa: E402
-import random  # noqa: E402
 
 
 def write_run_file(name, text):

@@ -1,0 +1,989 @@
+#include "perf/load_client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fmt/format.h>
+
+#include "common/http_request_head.h"
+#include "common/http_response.h"
+#include "common/provided_buffer_ring.h"
+#include "common/websocket_upgrade.h"
+
+namespace mf::perf {
+namespace {
+
+constexpr std::string_view subprotocol = "meshedflow.v1";
+constexpr size_t padding = ProvidedBufferRing::tail_padding;
+// Bytes of a signal's `data` besides the padding: {"t":"<16 digits>","p":""}.
+constexpr size_t signal_data_overhead = 31;
+// Longer than any HTTP response head the edge writes.
+constexpr size_t max_response_head_bytes = 16 * 1024;
+// A refused signal of a pair that never got one through is retried after
+// this: the target may not be visible yet (another edge). Slow enough to stay
+// well under the edge's error limit (20 errors per 10 s close with 1008).
+constexpr uint64_t warmup_retry_ms = 600;
+constexpr uint64_t drain_ns = 500'000'000;
+constexpr uint64_t close_grace_ms = 3000;
+constexpr uint32_t max_opens_per_tick = 512;
+
+std::string_view errno_name(int error) {
+  const char* name = strerrorname_np(error);
+  return name != nullptr ? std::string_view(name) : std::string_view("unknown errno");
+}
+
+// The value of the first `"key":"value"` whose opening matches `prefix`
+// (e.g. "\"type\":\""). The edge writes compact JSON and the values read here
+// (types, codes) contain no escapes.
+std::string_view string_field(std::string_view text, std::string_view prefix) {
+  size_t at = text.find(prefix);
+  if (at == std::string_view::npos) return {};
+  size_t start = at + prefix.size();
+  size_t end = text.find('"', start);
+  if (end == std::string_view::npos) return {};
+  return text.substr(start, end - start);
+}
+
+uint64_t next_random(uint64_t& state) {
+  // xorshift64*: masks and nonces need no cryptographic strength here.
+  state ^= state >> 12;
+  state ^= state << 25;
+  state ^= state >> 27;
+  return state * 0x2545F4914F6CDD1DULL;
+}
+
+}  // namespace
+
+std::string_view scenario_name(Scenario scenario) {
+  switch (scenario) {
+    case Scenario::join: return "join";
+    case Scenario::idle: return "idle";
+    case Scenario::relay: return "relay";
+    case Scenario::cross: return "cross";
+  }
+  return "?";
+}
+
+std::string_view error_kind_name(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::connect: return "connect";
+    case ErrorKind::tls: return "tls";
+    case ErrorKind::upgrade: return "upgrade";
+    case ErrorKind::protocol: return "protocol";
+    case ErrorKind::timeout: return "timeout";
+    case ErrorKind::sdk_error: return "error";
+    case ErrorKind::close: return "close";
+  }
+  return "?";
+}
+
+void ErrorCounts::add(ErrorKind kind, std::string_view key, uint64_t n) {
+  counts[{kind, std::string(key)}] += n;
+}
+
+void ErrorCounts::merge(const ErrorCounts& other) {
+  for (const auto& [key, n] : other.counts) counts[key] += n;
+}
+
+uint64_t ErrorCounts::total() const {
+  uint64_t sum = 0;
+  for (const auto& entry : counts) sum += entry.second;
+  return sum;
+}
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::optional<uint64_t> read_vm_rss_kb(int pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/status", pid);
+  FILE* file = std::fopen(path, "r");
+  if (file == nullptr) return std::nullopt;
+  char line[256];
+  std::optional<uint64_t> rss;
+  while (std::fgets(line, sizeof line, file) != nullptr) {
+    unsigned long long kb = 0;
+    if (std::sscanf(line, "VmRSS: %llu kB", &kb) == 1) {
+      rss = kb;
+      break;
+    }
+  }
+  std::fclose(file);
+  return rss;
+}
+
+std::expected<TargetUrl, std::string> parse_target_url(std::string_view url) {
+  TargetUrl t;
+  t.text = std::string(url);
+  auto fail = [&](std::string_view why) {
+    return std::unexpected(fmt::format("--url {}: {}", url, why));
+  };
+  std::string_view rest;
+  if (url.starts_with("ws://")) {
+    rest = url.substr(5);
+  } else if (url.starts_with("wss://")) {
+    t.tls = true;
+    rest = url.substr(6);
+  } else {
+    return fail("the scheme must be ws:// or wss://");
+  }
+  size_t authority_end = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, authority_end);
+  std::string_view target = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
+  if (target.empty()) target = "/ws";
+  if (target.front() == '?') return fail("a query needs a path before it, e.g. /ws?x=1");
+  if (target.find_first_of(" \t\r\n#") != std::string_view::npos) return fail("the path must not contain spaces or '#'");
+  t.target = std::string(target);
+  t.host_header = std::string(authority);
+
+  std::string_view host;
+  std::string_view port_text;
+  if (authority.starts_with("[")) {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return fail("unterminated [IPv6] host");
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return fail("expected :PORT after the [IPv6] host");
+      port_text = after.substr(1);
+    }
+  } else {
+    size_t colon = authority.rfind(':');
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+  }
+  if (host.empty()) return fail("the host is missing");
+  unsigned port = t.tls ? 443 : 80;
+  if (!port_text.empty() || authority.ends_with(":")) {
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
+      return fail("the port must be 1..65535");
+  }
+  t.host = std::string(host);
+  std::string numeric = host == "localhost" ? std::string("127.0.0.1") : std::string(host);
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, numeric.c_str(), &v4) == 1) {
+    if ((ntohl(v4.s_addr) >> 24) != 127)
+      return fail(fmt::format("host {} is not on loopback: mf-load only targets 127.0.0.0/8 or ::1", host));
+    auto* a = reinterpret_cast<sockaddr_in*>(&t.address);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(static_cast<uint16_t>(port));
+    a->sin_addr = v4;
+    t.address_length = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, numeric.c_str(), &v6) == 1) {
+    if (!IN6_IS_ADDR_LOOPBACK(&v6))
+      return fail(fmt::format("host {} is not on loopback: mf-load only targets 127.0.0.0/8 or ::1", host));
+    auto* a = reinterpret_cast<sockaddr_in6*>(&t.address);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(static_cast<uint16_t>(port));
+    a->sin6_addr = v6;
+    t.address_length = sizeof(sockaddr_in6);
+  } else {
+    return fail(fmt::format("host {} must be an IP literal on loopback or localhost (no DNS)", host));
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------------------
+
+struct LoadClient::FrameHandler {
+  LoadClient& c;
+  Peer& p;
+
+  void on_message_data(std::span<const uint8_t> chunk, bool, bool first, bool last) {
+    if (first && last) {
+      c.on_message(p, {reinterpret_cast<const char*>(chunk.data()), chunk.size()});
+      return;
+    }
+    if (first) p.partial.clear();
+    p.partial.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+    if (!last) return;
+    c.on_message(p, p.partial);
+    p.partial.clear();
+  }
+  void on_ping(std::span<const uint8_t> payload) {
+    c.report_.pings_answered++;
+    c.send_frame(p, ws::Opcode::pong, payload);
+  }
+  void on_pong(std::span<const uint8_t>) {}
+  void on_close(uint16_t code, std::string_view) {
+    if (p.phase == PeerPhase::closing) return;
+    if (!c.closing_) c.report_.errors.add(ErrorKind::close, fmt::format("{}", code));
+    // Echo the code (RFC 6455 5.5.1), then close our side.
+    uint8_t payload[125];
+    size_t n = code == ws::close_code::no_status ? 0 : ws::encode_close_payload(payload, code, {});
+    bool was_open = p.websocket_open;
+    c.lose(p);
+    if (was_open) c.send_frame(p, ws::Opcode::close, {payload, n});
+    if (p.tls.handshake_done()) p.tls.send_close_notify();
+    p.phase = PeerPhase::closing;
+    p.decoder.halt();
+    c.reactor_.close(p.socket, CloseMode::graceful);
+  }
+  void on_error(uint16_t code, std::string_view why) {
+    c.fail(p, ErrorKind::protocol, fmt::format("{} ({})", why, code));
+  }
+};
+
+bool LoadClient::Peer::append_ciphertext(std::span<const uint8_t> bytes) {
+  return client->reactor_.send(socket, bytes);
+}
+
+std::expected<std::unique_ptr<ShardService>, std::string> LoadClient::create(Shard& shard, LoadRun& run) {
+  auto client = std::make_unique<LoadClient>(shard, run);
+  bool any_tls = false;
+  for (const TargetUrl& url : run.options.urls) any_tls |= url.tls;
+  if (any_tls) {
+    tls::ClientContextConfig config;
+    config.verify_peer = !run.options.insecure;
+    config.ca_file = run.options.ca_file;
+    // Every connection is a new identity; resumption would measure less work.
+    config.enable_resumption = false;
+    auto context = tls::Context::make_client(config);
+    if (!context) return std::unexpected(context.error());
+    client->tls_context_.emplace(std::move(*context));
+  }
+  LoadClient* self = client.get();
+  shard.reactor().add_periodic(1, [self] { self->tick(); });
+  return std::unique_ptr<ShardService>(std::move(client));
+}
+
+LoadClient::LoadClient(Shard& shard, LoadRun& run)
+    : shard_(shard),
+      reactor_(shard.reactor()),
+      run_(run),
+      options_(run.options),
+      progress_(run.progress[shard.id()]),
+      peer_by_slot_(shard.reactor().options().max_sockets) {
+  const uint32_t shards = shard.count();
+  const uint32_t me = shard.id();
+  const bool paired = options_.scenario == Scenario::relay || options_.scenario == Scenario::cross;
+  const uint32_t total_units = paired ? options_.connections / 2 : options_.connections;
+  unit_count_ = me < total_units ? (total_units - me + shards - 1) / shards : 0;
+  peer_count_ = paired ? unit_count_ * 2 : unit_count_;
+  units_per_second_ = options_.connect_rate / shards / (paired ? 2.0 : 1.0);
+  peers_ = std::make_unique<Peer[]>(peer_count_);
+  const uint32_t url_count = static_cast<uint32_t>(options_.urls.size());
+  auto name = [&](Peer& p, uint32_t global) {
+    auto r = fmt::format_to_n(p.peer_id, sizeof p.peer_id - 1, "{}-{}", run_.run_id, global);
+    p.peer_id_length = static_cast<uint8_t>(std::min<size_t>(r.size, sizeof p.peer_id - 1));
+    p.global_index = global;
+    p.client = this;
+  };
+  for (uint32_t unit = 0; unit < unit_count_; ++unit) {
+    const uint32_t global_unit = me + unit * shards;
+    if (!paired) {
+      Peer& p = peers_[unit];
+      name(p, global_unit);
+      p.url_index = global_unit % url_count;
+      p.stream = global_unit % options_.streams;
+      p.rendition = (global_unit / options_.streams) % options_.renditions;
+      continue;
+    }
+    Pair pair;
+    pair.first = unit * 2;
+    pairs_.push_back(pair);
+    for (uint32_t side = 0; side < 2; ++side) {
+      Peer& p = peers_[unit * 2 + side];
+      name(p, global_unit * 2 + side);
+      p.pair = unit;
+      p.partner = unit * 2 + (1 - side);
+      p.stream = global_unit % options_.streams;
+      p.rendition = (global_unit / options_.streams) % options_.renditions;
+      uint32_t url = options_.scenario == Scenario::cross ? global_unit + side : global_unit;
+      p.url_index = url % url_count;
+    }
+  }
+  decoder_config_.max_message_bytes = std::max<uint32_t>(1 << 20, options_.size * 2 + 4096);
+  decoder_config_.accept_binary = false;
+  plaintext_scratch_.resize(size_t{16} * 1024 + 1024 + padding);
+  frame_scratch_.resize(ws::max_header_bytes + options_.size + 1024);
+  json_scratch_.resize(options_.size + 1024);
+  padding_.assign(options_.size > signal_data_overhead ? options_.size - signal_data_overhead : 0, 'x');
+  uint64_t seed = 0;
+  if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = monotonic_ns();
+  random_state_ = (seed ^ (uint64_t{me} << 32)) | 1;
+  update_units_resolved();
+}
+
+LoadClient::~LoadClient() { finish_report(); }
+
+void LoadClient::finish_report() {
+  if (report_written_) return;
+  report_written_ = true;
+  report_.connects_started = progress_.connects_started.get();
+  report_.signals_sent = progress_.signals_sent.get();
+  run_.reports[shard_.id()] = report_;
+}
+
+LoadClient::Peer* LoadClient::peer_of(SocketHandle socket) {
+  if (socket.slot >= peer_by_slot_.created()) return nullptr;
+  uint32_t index = peer_by_slot_[socket.slot];
+  if (index >= peer_count_ || peers_[index].socket != socket) return nullptr;
+  return &peers_[index];
+}
+
+// ---- scheduling ----
+
+void LoadClient::tick() {
+  const uint64_t now = monotonic_ns();
+  if (closing_) {
+    if (reactor_.now_ms() >= close_deadline_ms_) {
+      // Peers that do not finish their close handshake in time are cut.
+      for (uint32_t i = 0; i < peer_count_; ++i)
+        if (peers_[i].socket.valid()) reactor_.close(peers_[i].socket, CloseMode::abort);
+    }
+    return;
+  }
+  const RunPhase phase = run_.phase.load(std::memory_order_acquire);
+  if (phase == RunPhase::closing) {
+    close_all();
+    return;
+  }
+  if (ramp_start_ns_ == 0) ramp_start_ns_ = now;
+  if (!ramp_stopped_ && options_.scenario == Scenario::join &&
+      now >= run_.start_ns + static_cast<uint64_t>(options_.duration_s * 1e9)) {
+    ramp_stopped_ = true;
+    update_units_resolved();
+  }
+  if (!ramp_stopped_ && units_opened_ < unit_count_) {
+    double elapsed_s = static_cast<double>(now - ramp_start_ns_) / 1e9;
+    uint64_t allowed = static_cast<uint64_t>(units_per_second_ * elapsed_s) + 1;
+    if (allowed > unit_count_) allowed = unit_count_;
+    uint32_t opened_now = 0;
+    while (units_opened_ < allowed && opened_now < max_opens_per_tick) {
+      open_unit(units_opened_++);
+      ++opened_now;
+    }
+    update_units_resolved();
+  }
+  if (options_.message_rate > 0 && phase == RunPhase::measure) open_loop_sends(now);
+  if (shard_.id() == 0) {
+    coordinate();
+    if (options_.progress && now - last_progress_ns_ >= 1'000'000'000) print_progress();
+  }
+}
+
+void LoadClient::update_units_resolved() {
+  bool all_opened = units_opened_ == unit_count_ || ramp_stopped_;
+  progress_.units_resolved.store(all_opened && units_resolved_ == units_opened_, std::memory_order_relaxed);
+}
+
+void LoadClient::coordinate() {
+  const uint64_t now = monotonic_ns();
+  RunPhase phase = run_.phase.load(std::memory_order_relaxed);
+  auto end_measure = [&] {
+    run_.measure_end_ns.store(now, std::memory_order_release);
+    uint64_t open = 0;
+    for (uint32_t s = 0; s < shard_.count(); ++s) open += run_.progress[s].open_websockets.get();
+    run_.open_at_measure_end.store(open);
+    if (options_.pid != 0) {
+      if (auto rss = read_vm_rss_kb(options_.pid)) run_.rss_end_kb.store(*rss);
+    }
+  };
+  auto go_closing = [&] {
+    run_.phase.store(RunPhase::closing, std::memory_order_release);
+    run_.group->request_stop();
+  };
+  if (phase == RunPhase::closing) return;
+  if (now >= run_.hard_deadline_ns) {
+    run_.hit_hard_deadline.store(true);
+    if (run_.measure_end_ns.load() == 0) end_measure();
+    go_closing();
+    return;
+  }
+  bool all_resolved = true;
+  for (uint32_t s = 0; s < shard_.count(); ++s)
+    all_resolved &= run_.progress[s].units_resolved.load(std::memory_order_relaxed);
+  const uint64_t duration_ns = static_cast<uint64_t>(options_.duration_s * 1e9);
+  if (all_resolved && phase != RunPhase::drain) {
+    uint64_t joined = 0;
+    for (uint32_t s = 0; s < shard_.count(); ++s) joined += run_.progress[s].joined.get();
+    if (joined == 0) {  // every connection failed: nothing left to measure
+      end_measure();
+      go_closing();
+      return;
+    }
+  }
+  switch (phase) {
+    case RunPhase::ramp:
+      if (options_.scenario == Scenario::join) {
+        const uint64_t cap = run_.start_ns + duration_ns + uint64_t{options_.handshake_timeout_ms} * 1'000'000;
+        if (all_resolved || now >= cap) {
+          end_measure();
+          go_closing();
+        }
+        return;
+      }
+      if (all_resolved || now >= run_.ramp_deadline_ns) {
+        run_.measure_start_ns.store(now, std::memory_order_release);
+        run_.phase.store(RunPhase::measure, std::memory_order_release);
+      }
+      return;
+    case RunPhase::measure:
+      if (now >= run_.measure_start_ns.load() + duration_ns) {
+        end_measure();
+        if (options_.scenario == Scenario::idle) {
+          go_closing();
+        } else {
+          drain_until_ns_ = now + drain_ns;
+          run_.phase.store(RunPhase::drain, std::memory_order_release);
+        }
+      }
+      return;
+    case RunPhase::drain:
+      if (now >= drain_until_ns_) go_closing();
+      return;
+    case RunPhase::closing:
+      return;
+  }
+}
+
+void LoadClient::print_progress() {
+  const uint64_t now = monotonic_ns();
+  uint64_t started = 0, joined = 0, failed = 0, open = 0, received = 0;
+  for (uint32_t s = 0; s < shard_.count(); ++s) {
+    const ShardProgress& sp = run_.progress[s];
+    started += sp.connects_started.get();
+    joined += sp.joined.get();
+    failed += sp.failed.get();
+    open += sp.open_websockets.get();
+    received += sp.signals_received.get();
+  }
+  double dt = last_progress_ns_ == 0 ? 0 : static_cast<double>(now - last_progress_ns_) / 1e9;
+  double rate = dt > 0 ? static_cast<double>(received - last_progress_received_) / dt : 0;
+  std::fprintf(stderr, "\r[%6.1fs] %s: started %llu  joined %llu  failed %llu  open %llu  signals/s %.0f   ",
+               static_cast<double>(now - run_.start_ns) / 1e9, std::string(scenario_name(options_.scenario)).c_str(),
+               static_cast<unsigned long long>(started), static_cast<unsigned long long>(joined),
+               static_cast<unsigned long long>(failed), static_cast<unsigned long long>(open), rate);
+  std::fflush(stderr);
+  last_progress_ns_ = now;
+  last_progress_received_ = received;
+}
+
+// ---- opening connections ----
+
+void LoadClient::open_unit(uint32_t unit) {
+  if (pairs_.empty()) {
+    open_peer(unit);
+    return;
+  }
+  open_peer(unit * 2);
+  open_peer(unit * 2 + 1);
+}
+
+void LoadClient::open_peer(uint32_t index) {
+  Peer& p = peers_[index];
+  const TargetUrl& url = options_.urls[p.url_index];
+  p.connect_ns = monotonic_ns();
+  if (report_.first_connect_ns == 0) report_.first_connect_ns = p.connect_ns;
+  progress_.connects_started.add();
+  const int family = url.address.ss_family;
+  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    report_.errors.add(ErrorKind::connect, fmt::format("socket {}", errno_name(errno)));
+    resolve(p, false);
+    p.phase = PeerPhase::gone;
+    return;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (family == AF_INET && options_.source_addresses > 0) {
+    // The kernel picks the port at connect() time, per 4-tuple, so each
+    // source address has its own ephemeral range.
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    source.sin_addr.s_addr = htonl(0x7F000002u + p.global_index % options_.source_addresses);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&source), sizeof source) != 0) {
+      report_.errors.add(ErrorKind::connect, fmt::format("bind {}", errno_name(errno)));
+      ::close(fd);
+      resolve(p, false);
+      p.phase = PeerPhase::gone;
+      return;
+    }
+  }
+  auto handle = reactor_.connect_adopted(fd, reinterpret_cast<const sockaddr*>(&url.address), url.address_length, this);
+  if (!handle) {
+    report_.errors.add(ErrorKind::connect, fmt::format("adopt {}", errno_name(-handle.error())));
+    resolve(p, false);
+    p.phase = PeerPhase::gone;
+    return;
+  }
+  p.socket = *handle;
+  p.phase = PeerPhase::connecting;
+  peer_by_slot_.ensure(handle->slot) = index;
+}
+
+void LoadClient::on_connected(SocketHandle socket, int error) {
+  Peer* p = peer_of(socket);
+  if (p == nullptr) return;
+  if (error != 0) {
+    fail(*p, ErrorKind::connect, errno_name(-error));
+    return;
+  }
+  if (closing_) {
+    reactor_.close(socket, CloseMode::abort);
+    return;
+  }
+  progress_.connected.add();
+  const uint64_t elapsed_ms = (monotonic_ns() - p->connect_ns) / 1'000'000;
+  const uint64_t left_ms = options_.handshake_timeout_ms > elapsed_ms ? options_.handshake_timeout_ms - elapsed_ms : 1;
+  reactor_.arm_timer(socket, reactor_.now_ms() + left_ms);
+  const TargetUrl& url = options_.urls[p->url_index];
+  if (!url.tls) {
+    send_upgrade_request(*p);
+    return;
+  }
+  p->tls = tls::Session{};
+  auto init = p->tls.init(*tls_context_, tls::Role::client, p, url.host);
+  if (!init) {
+    fail(*p, ErrorKind::tls, "session init");
+    return;
+  }
+  p->phase = PeerPhase::tls;
+  auto hello = p->tls.start_client_handshake();
+  if (!hello) fail(*p, ErrorKind::tls, hello.error().reason);
+}
+
+void LoadClient::send_upgrade_request(Peer& p) {
+  const TargetUrl& url = options_.urls[p.url_index];
+  uint8_t nonce[16];
+  uint64_t a = next_random(random_state_), b = next_random(random_state_);
+  std::memcpy(nonce, &a, 8);
+  std::memcpy(nonce + 8, &b, 8);
+  p.key = http::websocket_key_from_nonce(std::span<const uint8_t, 16>(nonce, 16));
+  // ?stream= lets an ingress keep a stream's viewers on one edge (spec 1).
+  char target[512];
+  const char separator = url.target.find('?') == std::string::npos ? '?' : '&';
+  auto t = fmt::format_to_n(target, sizeof target, "{}{}stream={}-s{}", url.target, separator, run_.run_id, p.stream);
+  char request[1024];
+  size_t n = http::format_upgrade_request(request, url.host_header,
+                                          std::string_view(target, std::min(t.size, sizeof target)),
+                                          std::string_view(p.key.data(), p.key.size()), subprotocol);
+  if (n == 0) {
+    fail(p, ErrorKind::protocol, "cannot format the upgrade request");
+    return;
+  }
+  p.phase = PeerPhase::upgrade;
+  if (!write(p, {reinterpret_cast<const uint8_t*>(request), n})) fail(p, ErrorKind::protocol, "send failed");
+}
+
+// ---- receiving ----
+
+void LoadClient::on_received(SocketHandle socket, std::span<uint8_t> bytes) {
+  Peer* p = peer_of(socket);
+  if (p == nullptr || p->phase == PeerPhase::closing || p->phase == PeerPhase::gone) return;
+  on_transport_bytes(*p, bytes);
+}
+
+void LoadClient::on_transport_bytes(Peer& p, std::span<uint8_t> bytes) {
+  if (!options_.urls[p.url_index].tls) {
+    on_plaintext(p, bytes);
+    return;
+  }
+  std::span<uint8_t> scratch(plaintext_scratch_.data(), plaintext_scratch_.size() - padding);
+  auto progress = p.tls.feed(bytes, scratch, [&](std::span<uint8_t> plain) {
+    if (p.phase != PeerPhase::closing && p.phase != PeerPhase::gone) on_plaintext(p, plain);
+  });
+  if (!progress) {
+    fail(p, ErrorKind::tls, progress.error().reason);
+    return;
+  }
+  if (*progress == tls::Progress::handshake_completed && p.phase == PeerPhase::tls) {
+    send_upgrade_request(p);
+  } else if (*progress == tls::Progress::peer_closed && p.phase != PeerPhase::closing) {
+    fail(p, ErrorKind::tls, "close_notify from the server");
+  }
+}
+
+void LoadClient::on_plaintext(Peer& p, std::span<uint8_t> bytes) {
+  switch (p.phase) {
+    case PeerPhase::upgrade:
+      on_head_bytes(p, bytes);
+      return;
+    case PeerPhase::joining:
+    case PeerPhase::joined: {
+      FrameHandler handler{*this, p};
+      p.decoder.feed(bytes, handler);
+      return;
+    }
+    case PeerPhase::tls:
+      fail(p, ErrorKind::protocol, "data before the upgrade request");
+      return;
+    case PeerPhase::idle:
+    case PeerPhase::connecting:
+    case PeerPhase::closing:
+    case PeerPhase::gone:
+      return;
+  }
+}
+
+void LoadClient::on_head_bytes(Peer& p, std::span<uint8_t> bytes) {
+  std::string_view incoming(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  std::string_view head;
+  std::span<uint8_t> rest;
+  if (p.head.empty() && (void(head = incoming.substr(0, http::find_head_end(incoming))), !head.empty())) {
+    rest = bytes.subspan(head.size());
+  } else {
+    size_t before = p.head.size();
+    p.head.append(incoming);
+    size_t end = http::find_head_end(p.head);
+    if (end == 0) {
+      if (p.head.size() > max_response_head_bytes) fail(p, ErrorKind::protocol, "response head too large");
+      return;
+    }
+    head = std::string_view(p.head).substr(0, end);
+    rest = bytes.subspan(end - before);
+  }
+  auto parsed = http::parse_response_head(head);
+  if (!parsed) {
+    fail(p, ErrorKind::protocol, "unparsable response head");
+    return;
+  }
+  if (parsed->status != 101) {
+    fail(p, ErrorKind::upgrade, fmt::format("{}", parsed->status));
+    return;
+  }
+  if (!http::is_valid_upgrade_response(*parsed, std::string_view(p.key.data(), p.key.size()), subprotocol)) {
+    fail(p, ErrorKind::protocol, "invalid 101 response");
+    return;
+  }
+  std::string().swap(p.head);  // an idle peer keeps no buffer
+  p.decoder = ws::Decoder(ws::Role::client, &decoder_config_);
+  p.phase = PeerPhase::joining;
+  p.websocket_open = true;
+  progress_.open_websockets.add();
+  if (!send_join(p)) return;
+  if (!rest.empty()) {
+    FrameHandler handler{*this, p};
+    p.decoder.feed(rest, handler);
+  }
+}
+
+void LoadClient::on_message(Peer& p, std::string_view text) {
+  if (p.phase == PeerPhase::closing || p.phase == PeerPhase::gone) return;
+  std::string_view type = string_field(text, R"("type":")");
+  if (type == "signal") {
+    on_signal(p, text);
+  } else if (type == "peers") {
+    if (p.phase == PeerPhase::joining) on_first_peers(p);
+  } else if (type == "joined" || type == "pong" || type == "left" || type == "policy") {
+    // Nothing to measure.
+  } else if (type == "error") {
+    on_sdk_error(p, text);
+  } else if (type == "reconnect") {
+    report_.reconnects++;
+  } else {
+    report_.errors.add(ErrorKind::protocol, fmt::format("unexpected message type '{}'", type.substr(0, 32)));
+  }
+}
+
+void LoadClient::on_first_peers(Peer& p) {
+  const uint64_t now = monotonic_ns();
+  report_.connect_to_peers.record(now - p.connect_ns);
+  report_.join_to_peers.record(now - p.join_sent_ns);
+  report_.last_join_ns = std::max(report_.last_join_ns, now);
+  p.phase = PeerPhase::joined;
+  reactor_.cancel_timer(p.socket);
+  resolve(p, true);
+}
+
+void LoadClient::on_signal(Peer& p, std::string_view text) {
+  const uint64_t now = monotonic_ns();
+  progress_.signals_received.add();
+  report_.signals_received++;
+  std::string_view stamp = string_field(text.substr(std::min(text.find(R"("data":)"), text.size())), R"("t":")");
+  uint64_t sent_offset = 0;
+  auto [end, ec] = std::from_chars(stamp.data(), stamp.data() + stamp.size(), sent_offset);
+  if (stamp.empty() || ec != std::errc{} || end != stamp.data() + stamp.size()) {
+    report_.errors.add(ErrorKind::protocol, "signal without a send timestamp");
+    return;
+  }
+  const uint64_t sent = run_.start_ns + sent_offset;
+  if (measuring(now)) {
+    report_.relay.record(now > sent ? now - sent : 0);
+    report_.signals_in_window++;
+  }
+  if (p.pair == UINT32_MAX) return;
+  Pair& pair = pairs_[p.pair];
+  pair.confirmed = true;
+  // Closed loop: every arrival sends the next signal back, so the pair keeps
+  // `window` signals in flight.
+  if (options_.message_rate == 0 && !pair.failed && sending_allowed()) send_signal(p, peers_[p.partner]);
+}
+
+void LoadClient::on_sdk_error(Peer& p, std::string_view text) {
+  std::string_view code = string_field(text, R"("code":")");
+  if (code.empty()) code = "(no code)";
+  if (p.phase == PeerPhase::joining) {
+    fail(p, ErrorKind::sdk_error, code);
+    return;
+  }
+  if (code == "peer-not-found" && p.pair != UINT32_MAX && !pairs_[p.pair].confirmed && !pairs_[p.pair].failed) {
+    // The partner may not be visible yet (another edge): retry, not an error.
+    report_.warmup_retries++;
+    if (options_.message_rate == 0 && sending_allowed()) {
+      if (p.retries_pending++ == 0) reactor_.arm_timer(p.socket, reactor_.now_ms() + warmup_retry_ms);
+    }
+    return;
+  }
+  report_.errors.add(ErrorKind::sdk_error, code);
+}
+
+void LoadClient::on_timer(SocketHandle socket) {
+  Peer* p = peer_of(socket);
+  if (p == nullptr) return;
+  switch (p->phase) {
+    case PeerPhase::connecting:
+    case PeerPhase::tls:
+    case PeerPhase::upgrade:
+    case PeerPhase::joining: {
+      static constexpr std::string_view names[] = {"idle", "connect", "tls handshake", "upgrade", "join"};
+      fail(*p, ErrorKind::timeout, names[static_cast<int>(p->phase)]);
+      return;
+    }
+    case PeerPhase::joined: {
+      uint32_t retries = p->retries_pending;
+      p->retries_pending = 0;
+      if (p->pair == UINT32_MAX || pairs_[p->pair].failed || !sending_allowed()) return;
+      for (uint32_t i = 0; i < retries; ++i)
+        if (!send_signal(*p, peers_[p->partner])) return;
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void LoadClient::on_peer_closed(SocketHandle socket, int error) {
+  Peer* p = peer_of(socket);
+  if (p == nullptr) return;
+  if (p->phase == PeerPhase::closing || p->phase == PeerPhase::gone || closing_) {
+    reactor_.close(socket, CloseMode::abort);
+    return;
+  }
+  std::string key = error == 0 ? std::string(p->websocket_open ? "eof without close frame" : "eof during handshake")
+                               : std::string(errno_name(-error));
+  fail(*p, p->websocket_open ? ErrorKind::close : ErrorKind::connect, key);
+}
+
+void LoadClient::on_released(SocketHandle socket) {
+  Peer* p = peer_of(socket);
+  if (p == nullptr) return;
+  if (p->phase != PeerPhase::closing && p->phase != PeerPhase::gone && !closing_) {
+    report_.errors.add(ErrorKind::connect, "socket released unexpectedly");
+  }
+  if (!closing_) lose(*p);
+  else if (p->websocket_open) {
+    p->websocket_open = false;
+    progress_.open_websockets.sub();
+  }
+  p->socket = SocketHandle{};
+  p->tls = tls::Session{};
+  std::string().swap(p->head);
+  std::string().swap(p->partial);
+  p->decoder.halt();
+  p->phase = PeerPhase::gone;
+}
+
+// ---- sending ----
+
+bool LoadClient::send_join(Peer& p) {
+  char json[512];
+  auto r = fmt::format_to_n(json, sizeof json,
+                            R"({{"type":"join","streamId":"{}-s{}","rendition":"r{}","peerId":"{}","id":1}})",
+                            run_.run_id, p.stream, p.rendition, p.id());
+  p.join_sent_ns = monotonic_ns();
+  return send_frame(p, ws::Opcode::text, {reinterpret_cast<const uint8_t*>(json), std::min(r.size, sizeof json)});
+}
+
+bool LoadClient::send_signal(Peer& from, const Peer& to) {
+  // data = {"t":"<16-digit ns since run start>","p":"<padding>"}: exactly
+  // --size bytes (at least 31), a string so its width never varies.
+  const uint64_t offset = monotonic_ns() - run_.start_ns;
+  auto r = fmt::format_to_n(json_scratch_.data(), json_scratch_.size(),
+                            R"({{"type":"signal","to":"{}","kind":"offer","data":{{"t":"{:016}","p":"{}"}}}})", to.id(),
+                            offset, padding_);
+  if (r.size > json_scratch_.size()) return false;
+  if (!send_frame(from, ws::Opcode::text, {reinterpret_cast<const uint8_t*>(json_scratch_.data()), r.size})) return false;
+  progress_.signals_sent.add();
+  return true;
+}
+
+bool LoadClient::send_frame(Peer& p, ws::Opcode opcode, std::span<const uint8_t> payload) {
+  uint8_t key[4];
+  uint32_t random = static_cast<uint32_t>(next_random(random_state_));
+  std::memcpy(key, &random, 4);
+  size_t n = ws::encode_frame(frame_scratch_, opcode, true, payload, key);
+  if (n == 0) {
+    fail(p, ErrorKind::protocol, "frame larger than the scratch buffer");
+    return false;
+  }
+  if (!write(p, {frame_scratch_.data(), n})) {
+    fail(p, ErrorKind::protocol, "send queue full (server not reading)");
+    return false;
+  }
+  return true;
+}
+
+bool LoadClient::write(Peer& p, std::span<const uint8_t> bytes) {
+  if (!p.socket.valid()) return false;
+  if (options_.urls[p.url_index].tls) return p.tls.write(bytes).has_value();
+  return reactor_.send(p.socket, bytes);
+}
+
+void LoadClient::open_loop_sends(uint64_t now) {
+  if (pairs_.empty()) return;
+  if (open_loop_start_ns_ == 0) open_loop_start_ns_ = now;
+  const double per_shard = options_.message_rate / shard_.count();
+  const uint64_t due = static_cast<uint64_t>(per_shard * static_cast<double>(now - open_loop_start_ns_) / 1e9);
+  uint32_t budget = 100000;  // bounds one tick's burst after a stall
+  while (open_loop_sent_ < due && budget-- > 0) {
+    // Next started pair, round robin; give up this tick if none is live.
+    uint32_t scanned = 0;
+    while (scanned < pairs_.size() && (!pairs_[open_loop_cursor_].started || pairs_[open_loop_cursor_].failed)) {
+      open_loop_cursor_ = (open_loop_cursor_ + 1) % pairs_.size();
+      ++scanned;
+    }
+    if (scanned == pairs_.size()) {
+      open_loop_sent_ = due;
+      return;
+    }
+    Pair& pair = pairs_[open_loop_cursor_];
+    open_loop_cursor_ = (open_loop_cursor_ + 1) % pairs_.size();
+    uint32_t from = pair.first + (pair.next_from_second ? 1 : 0);
+    pair.next_from_second = !pair.next_from_second;
+    send_signal(peers_[from], peers_[from ^ 1u]);
+    ++open_loop_sent_;
+  }
+}
+
+void LoadClient::start_pair(Pair& pair) {
+  pair.started = true;
+  progress_.pairs_started.add();
+  if (options_.message_rate > 0 || !sending_allowed()) return;
+  for (uint32_t i = 0; i < options_.window; ++i)
+    if (!send_signal(peers_[pair.first], peers_[pair.first + 1])) return;
+}
+
+bool LoadClient::sending_allowed() const {
+  if (closing_) return false;
+  RunPhase phase = run_.phase.load(std::memory_order_relaxed);
+  return phase == RunPhase::ramp || phase == RunPhase::measure;
+}
+
+bool LoadClient::measuring(uint64_t now) const {
+  uint64_t start = run_.measure_start_ns.load(std::memory_order_relaxed);
+  if (start == 0 || now < start) return false;
+  uint64_t end = run_.measure_end_ns.load(std::memory_order_relaxed);
+  return end == 0 || now < end;
+}
+
+// ---- outcomes ----
+
+void LoadClient::fail(Peer& p, ErrorKind kind, std::string_view key) {
+  if (p.phase == PeerPhase::closing || p.phase == PeerPhase::gone) return;
+  if (!closing_) report_.errors.add(kind, key);
+  lose(p);
+  p.phase = PeerPhase::closing;
+  p.decoder.halt();
+  if (p.socket.valid()) reactor_.close(p.socket, CloseMode::abort);
+}
+
+void LoadClient::resolve(Peer& p, bool joined) {
+  if (p.resolved) return;
+  p.resolved = true;
+  if (joined) {
+    progress_.joined.add();
+    report_.joined++;
+  } else {
+    progress_.failed.add();
+    report_.failed++;
+  }
+  if (p.pair == UINT32_MAX) {
+    ++units_resolved_;
+  } else {
+    Pair& pair = pairs_[p.pair];
+    if (!pair.started && !pair.failed) {
+      if (!joined) {
+        pair.failed = true;
+        ++units_resolved_;
+      } else {
+        const Peer& other = peers_[p.partner];
+        if (other.resolved && other.phase == PeerPhase::joined) {
+          ++units_resolved_;
+          start_pair(pair);
+        }
+      }
+    }
+  }
+  update_units_resolved();
+}
+
+void LoadClient::lose(Peer& p) {
+  if (p.websocket_open) {
+    p.websocket_open = false;
+    progress_.open_websockets.sub();
+  }
+  if (!p.resolved) {
+    if (!closing_) resolve(p, false);
+    return;
+  }
+  if (p.pair == UINT32_MAX) return;
+  Pair& pair = pairs_[p.pair];
+  if (pair.failed) return;
+  if (!pair.started) {
+    ++units_resolved_;
+    update_units_resolved();
+  }
+  pair.failed = true;
+}
+
+void LoadClient::close_peer(Peer& p) {
+  if (!p.socket.valid() || p.phase == PeerPhase::gone) return;
+  if (p.phase == PeerPhase::closing) {
+    reactor_.close(p.socket, CloseMode::abort);
+    return;
+  }
+  if (p.websocket_open) {
+    uint8_t payload[125];
+    size_t n = ws::encode_close_payload(payload, ws::close_code::normal, "load run over");
+    send_frame(p, ws::Opcode::close, {payload, n});
+    if (p.phase == PeerPhase::closing) return;  // send_frame failed and aborted it
+    if (p.tls.handshake_done()) p.tls.send_close_notify();
+    p.phase = PeerPhase::closing;
+    p.decoder.halt();
+    reactor_.close(p.socket, CloseMode::graceful);
+    return;
+  }
+  p.phase = PeerPhase::closing;
+  reactor_.close(p.socket, CloseMode::abort);
+}
+
+void LoadClient::close_all() {
+  if (closing_) return;
+  closing_ = true;
+  close_deadline_ms_ = reactor_.now_ms() + close_grace_ms;
+  for (uint32_t i = 0; i < peer_count_; ++i) close_peer(peers_[i]);
+}
+
+void LoadClient::on_stop_requested() { close_all(); }
+
+bool LoadClient::stopped() const {
+  return closing_ && (reactor_.live_sockets() == 0 || reactor_.now_ms() >= close_deadline_ms_ + 2000);
+}
+
+}  // namespace mf::perf

@@ -1,0 +1,469 @@
+// mf-load: the load generator for mf-edge (and mf-ingress) on loopback.
+// Scenarios: join (ramp and join latency), idle (hold joined peers; server
+// RSS per peer), relay (signal round trips between pairs on one edge), cross
+// (pairs split over two edges). Every run stops by itself: after its
+// duration, at the latest at a hard deadline 30 s later.
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fmt/format.h>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "common/io_uring_ring.h"
+#include "common/log.h"
+#include "common/shard_group.h"
+#include "common/tls_context.h"
+#include "perf/latency_histogram.h"
+#include "perf/load_client.h"
+
+namespace {
+
+using namespace mf;
+using namespace mf::perf;
+
+constexpr std::string_view usage_text = R"(usage: mf-load SCENARIO [options]
+
+Scenarios:
+  join    ramp N peers through connect, TLS, upgrade, join, first `peers`;
+          reports joins/s and join latency
+  idle    hold N joined peers for the duration (answering the edge's pings);
+          reports the server's RSS per peer (--pid)
+  relay   N/2 pairs in the same stream exchange `signal` messages; closed loop
+          (--window per pair) or open loop (--rate signals/s in total);
+          reports relayed signals/s and latency percentiles
+  cross   as relay, the two peers of a pair on different --url (edges)
+
+Options (defaults in brackets):
+  --url ws[s]://HOST:PORT/PATH  target, loopback only; repeat for several
+                           edges (peers are spread round robin)  [ws://127.0.0.1:8445/ws]
+  --connections N          connections in total                   [100]
+  --duration SECONDS       join: ramp time limit; idle/relay/cross: measured
+                           window after the ramp                   [10]
+  --rate R                 join/idle: connections opened per second;
+                           relay/cross: signals per second in total (open
+                           loop; 0 = closed loop)                  [1000 / 0]
+  --connect-rate R         relay/cross: connections opened per second [1000]
+  --window W               relay/cross closed loop: signals in flight per pair [1]
+  --size BYTES             relay/cross: bytes of each signal's data (>= 31) [64]
+  --streams K              streams the peers (pairs) are spread over [1]
+  --renditions K           renditions per stream                   [1]
+  --shards N               client threads, one io_uring each       [1]
+  --source-addresses K     bind to 127.0.0.2 .. 127.0.0.(K+1) in turn (0 = no
+                           bind) to pass the ephemeral-port limit  [16]
+  --handshake-timeout-ms N connect start to first `peers`          [10000]
+  --insecure               wss: do not verify the server certificate
+  --ca FILE                wss: trust the certificates in FILE
+  --pid PID                sample the server's VmRSS at start and end
+  --json                   print one JSON object on stdout (the text report
+                           goes to stderr)
+  --help                   this text
+
+Exit status: 0 when something succeeded, 1 when nothing did, 2 for bad options.
+)";
+
+struct ParseOutcome {
+  bool help = false;
+  std::string error;
+};
+
+template <class T>
+bool parse_number(std::string_view text, T& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc{} && end == text.data() + text.size();
+}
+
+ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
+  ParseOutcome outcome;
+  bool rate_given = false, connections_given = false;
+  double rate = 0;
+  std::vector<std::string> urls;
+  bool scenario_given = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      outcome.help = true;
+      return outcome;
+    }
+    if (!arg.starts_with("--")) {
+      if (scenario_given) return {false, fmt::format("unexpected argument '{}'", arg)};
+      scenario_given = true;
+      if (arg == "join") o.scenario = Scenario::join;
+      else if (arg == "idle") o.scenario = Scenario::idle;
+      else if (arg == "relay") o.scenario = Scenario::relay;
+      else if (arg == "cross") o.scenario = Scenario::cross;
+      else return {false, fmt::format("unknown scenario '{}' (join, idle, relay, cross)", arg)};
+      continue;
+    }
+    std::string_view flag = arg;
+    std::string_view value;
+    bool has_value = false;
+    if (size_t eq = arg.find('='); eq != std::string_view::npos) {
+      flag = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+      has_value = true;
+    }
+    auto is_switch = [&](std::string_view name) { return flag == name; };
+    if (is_switch("--insecure") || is_switch("--json")) {
+      if (has_value) return {false, fmt::format("{} takes no value", flag)};
+      (flag == "--insecure" ? o.insecure : o.json) = true;
+      continue;
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) return {false, fmt::format("{} needs a value", flag)};
+      value = argv[++i];
+    }
+    auto bad = [&](std::string_view what) { return ParseOutcome{false, fmt::format("{} {}: {}", flag, value, what)}; };
+    auto u32 = [&](uint32_t& out, uint32_t min, uint32_t max) -> bool {
+      uint32_t v = 0;
+      if (!parse_number(value, v) || v < min || v > max) return false;
+      out = v;
+      return true;
+    };
+    auto positive = [&](double& out, bool allow_zero) -> bool {
+      double v = 0;
+      if (!parse_number(value, v) || !std::isfinite(v) || v < 0 || (!allow_zero && v == 0)) return false;
+      out = v;
+      return true;
+    };
+    if (flag == "--url") {
+      urls.emplace_back(value);
+    } else if (flag == "--connections") {
+      if (!u32(o.connections, 1, 10'000'000)) return bad("must be 1..10000000");
+      connections_given = true;
+    } else if (flag == "--duration") {
+      if (!positive(o.duration_s, false) || o.duration_s > 86400) return bad("must be a number of seconds in (0, 86400]");
+    } else if (flag == "--rate") {
+      if (!positive(rate, true)) return bad("must be a non-negative number");
+      rate_given = true;
+    } else if (flag == "--connect-rate") {
+      if (!positive(o.connect_rate, false)) return bad("must be a positive number");
+    } else if (flag == "--window") {
+      if (!u32(o.window, 1, 100000)) return bad("must be 1..100000");
+    } else if (flag == "--size") {
+      if (!u32(o.size, 31, 1 << 20)) return bad("must be 31..1048576 (the timestamp takes 31 bytes)");
+    } else if (flag == "--streams") {
+      if (!u32(o.streams, 1, 10'000'000)) return bad("must be 1..10000000");
+    } else if (flag == "--renditions") {
+      if (!u32(o.renditions, 1, 1000)) return bad("must be 1..1000");
+    } else if (flag == "--shards") {
+      if (!u32(o.shards, 1, 256)) return bad("must be 1..256");
+    } else if (flag == "--source-addresses") {
+      if (!u32(o.source_addresses, 0, 65000)) return bad("must be 0..65000");
+    } else if (flag == "--handshake-timeout-ms") {
+      if (!u32(o.handshake_timeout_ms, 100, 600000)) return bad("must be 100..600000");
+    } else if (flag == "--ca") {
+      o.ca_file = std::string(value);
+    } else if (flag == "--pid") {
+      if (!parse_number(value, o.pid) || o.pid <= 0) return bad("must be a process id");
+    } else {
+      return {false, fmt::format("unknown option {} (see --help)", flag)};
+    }
+  }
+  if (!scenario_given) return {false, "a scenario is required: join, idle, relay or cross (see --help)"};
+  if (urls.empty()) urls.emplace_back("ws://127.0.0.1:8445/ws");
+  for (const std::string& text : urls) {
+    auto url = parse_target_url(text);
+    if (!url) return {false, url.error()};
+    o.urls.push_back(std::move(*url));
+  }
+  const bool paired = o.scenario == Scenario::relay || o.scenario == Scenario::cross;
+  if (paired) {
+    if (rate_given) o.message_rate = rate;
+    if (!connections_given) o.connections = 200;
+    if (o.connections < 2) return {false, "--connections: relay and cross need at least 2 (one pair)"};
+  } else if (rate_given) {
+    if (rate == 0) return {false, "--rate: join and idle need a positive connection rate"};
+    o.connect_rate = rate;
+  }
+  if (o.scenario == Scenario::cross && o.urls.size() < 2)
+    return {false, "cross needs at least two --url (the two edges of each pair)"};
+  return outcome;
+}
+
+uint32_t raise_descriptor_limit() {
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  getrlimit(RLIMIT_NOFILE, &limit);
+  return limit.rlim_cur > (1u << 20) ? (1u << 20) : static_cast<uint32_t>(limit.rlim_cur);
+}
+
+std::string run_id() {
+  uint32_t random = 0;
+  if (getrandom(&random, sizeof random, 0) != sizeof random) random = static_cast<uint32_t>(monotonic_ns());
+  return fmt::format("L{:08x}", random);
+}
+
+// ---- report ----
+
+struct Totals {
+  ShardReport r;
+  uint64_t first_connect_ns = UINT64_MAX;
+};
+
+std::string format_ns(uint64_t ns) {
+  if (ns < 10'000) return fmt::format("{:.2f} us", static_cast<double>(ns) / 1e3);
+  if (ns < 10'000'000) return fmt::format("{:.3f} ms", static_cast<double>(ns) / 1e6);
+  return fmt::format("{:.1f} ms", static_cast<double>(ns) / 1e6);
+}
+
+std::string text_percentiles(const LatencyHistogram& h) {
+  if (h.count() == 0) return "no samples";
+  return fmt::format("p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (n={})", format_ns(h.percentile(50)),
+                     format_ns(h.percentile(90)), format_ns(h.percentile(99)), format_ns(h.percentile(99.9)),
+                     format_ns(h.max()), h.count());
+}
+
+std::string json_percentiles(const LatencyHistogram& h) {
+  auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1e3; };
+  return fmt::format(R"({{"count":{},"p50":{:.1f},"p90":{:.1f},"p99":{:.1f},"p99_9":{:.1f},"max":{:.1f},"mean":{:.1f}}})",
+                     h.count(), us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)),
+                     us(h.percentile(99.9)), us(h.max()), us(h.mean()));
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", c);
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  LoadOptions options;
+  ParseOutcome parsed = parse_arguments(argc, argv, options);
+  if (parsed.help) {
+    std::fputs(usage_text.data(), stdout);
+    return 0;
+  }
+  if (!parsed.error.empty()) {
+    std::fprintf(stderr, "mf-load: %s\n", parsed.error.c_str());
+    return 2;
+  }
+  options.progress = isatty(STDERR_FILENO) != 0;
+  // The runtime's per-shard start/stop notes would interleave with the report.
+  log::set_level(log::Level::warning);
+
+  const uint32_t table_limit = raise_descriptor_limit();
+  const bool paired = options.scenario == Scenario::relay || options.scenario == Scenario::cross;
+  const uint64_t per_shard = (uint64_t{options.connections} + options.shards - 1) / options.shards;
+  if (per_shard + 64 > table_limit) {
+    std::fprintf(stderr,
+                 "mf-load: %llu connections per shard exceed the ring's descriptor table (%u, RLIMIT_NOFILE - 64): "
+                 "add --shards\n",
+                 static_cast<unsigned long long>(per_shard), table_limit - 64);
+    return 2;
+  }
+  if (auto probe = probe_io_uring_support(); !probe) {
+    std::fprintf(stderr, "mf-load: %s\n", probe.error().c_str());
+    return 1;
+  }
+  for (const TargetUrl& url : options.urls) {
+    if (!url.tls) continue;
+    tls::ClientContextConfig config;
+    config.verify_peer = !options.insecure;
+    config.ca_file = options.ca_file;
+    auto context = tls::Context::make_client(config);
+    if (!context) {
+      std::fprintf(stderr, "mf-load: %s\n", context.error().c_str());
+      return 2;
+    }
+    break;
+  }
+
+  LoadRun run;
+  run.options = options;
+  run.run_id = run_id();
+  run.progress = std::make_unique<ShardProgress[]>(options.shards);
+  run.reports.resize(options.shards);
+  if (options.pid != 0) {
+    auto rss = read_vm_rss_kb(options.pid);
+    if (!rss) {
+      std::fprintf(stderr, "mf-load: --pid %d: cannot read VmRSS from /proc/%d/status\n", options.pid, options.pid);
+      return 2;
+    }
+    run.rss_start_kb = *rss;
+  }
+  const double ramp_s = options.connections / options.connect_rate;
+  const uint64_t second = 1'000'000'000;
+  run.start_ns = monotonic_ns();
+  run.ramp_deadline_ns =
+      run.start_ns + static_cast<uint64_t>((ramp_s + options.handshake_timeout_ms / 1000.0 + 5) * 1e9);
+  const double budget_s = options.scenario == Scenario::join
+                              ? options.duration_s
+                              : ramp_s + options.handshake_timeout_ms / 1000.0 + 5 + options.duration_s;
+  run.hard_deadline_ns = run.start_ns + static_cast<uint64_t>(budget_s * 1e9) + 30 * second;
+
+  ShardGroup::block_process_signals();
+  ShardGroup group;
+  run.group = &group;
+  ShardGroupOptions group_options;
+  group_options.shard_count = options.shards;
+  // Leave placement to the caller (taskset): the group would pin shard i to
+  // CPU i whatever the process's affinity mask says.
+  group_options.pin_threads = false;
+  group_options.reactor.max_sockets = table_limit;
+
+  // Last resort if a shard never stops: the shards enforce the hard deadline
+  // themselves; this only guards against a wedged loop.
+  std::atomic<bool> finished{false};
+  std::thread watchdog([&] {
+    while (!finished.load()) {
+      if (monotonic_ns() > run.hard_deadline_ns + 15 * second) {
+        std::fprintf(stderr, "\nmf-load: shards did not stop 15 s after the hard deadline; exiting\n");
+        std::_Exit(1);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  auto result = group.run(group_options, [&](Shard& shard) { return LoadClient::create(shard, run); });
+  finished.store(true);
+  watchdog.join();
+  const uint64_t end_ns = monotonic_ns();
+  if (options.progress) std::fputc('\n', stderr);
+  if (!result) {
+    std::fprintf(stderr, "mf-load: %s\n", result.error().c_str());
+    return 1;
+  }
+
+  // ---- merge ----
+  ShardReport t;
+  uint64_t first_connect = UINT64_MAX;
+  for (const ShardReport& r : run.reports) {
+    t.connect_to_peers.merge(r.connect_to_peers);
+    t.join_to_peers.merge(r.join_to_peers);
+    t.relay.merge(r.relay);
+    t.errors.merge(r.errors);
+    t.connects_started += r.connects_started;
+    t.joined += r.joined;
+    t.failed += r.failed;
+    t.signals_sent += r.signals_sent;
+    t.signals_received += r.signals_received;
+    t.signals_in_window += r.signals_in_window;
+    t.pings_answered += r.pings_answered;
+    t.reconnects += r.reconnects;
+    t.warmup_retries += r.warmup_retries;
+    if (r.first_connect_ns != 0) first_connect = std::min(first_connect, r.first_connect_ns);
+    t.last_join_ns = std::max(t.last_join_ns, r.last_join_ns);
+  }
+  const uint64_t unfinished = t.connects_started - t.joined - t.failed;
+  const double join_span_s =
+      t.joined > 0 && first_connect != UINT64_MAX ? static_cast<double>(t.last_join_ns - first_connect) / 1e9 : 0;
+  const double joins_per_s = join_span_s > 0 ? static_cast<double>(t.joined) / join_span_s : 0;
+  const uint64_t measure_start = run.measure_start_ns.load();
+  uint64_t measure_end = run.measure_end_ns.load();
+  if (measure_end == 0) measure_end = end_ns;
+  const double window_s = measure_start != 0 && measure_end > measure_start
+                              ? static_cast<double>(measure_end - measure_start) / 1e9
+                              : 0;
+  const double signals_per_s = window_s > 0 ? static_cast<double>(t.signals_in_window) / window_s : 0;
+  const uint64_t rss_start = run.rss_start_kb.load(), rss_end = run.rss_end_kb.load();
+  const uint64_t held = run.open_at_measure_end.load();
+  const double rss_per_peer_bytes =
+      held > 0 && rss_end > rss_start ? static_cast<double>(rss_end - rss_start) * 1024.0 / static_cast<double>(held) : 0;
+  const bool succeeded = paired ? t.signals_received > 0 : t.joined > 0;
+
+  // ---- text report ----
+  std::string text;
+  std::string urls;
+  for (const TargetUrl& url : options.urls) urls += (urls.empty() ? "" : ", ") + url.text;
+  text += fmt::format("mf-load {}: {} connections to {}, {} shard(s), run {}, {:.1f} s\n",
+                      scenario_name(options.scenario), options.connections, urls, options.shards, run.run_id,
+                      static_cast<double>(end_ns - run.start_ns) / 1e9);
+  text += fmt::format("connections: started {}, joined {}, failed {}, unfinished {}\n", t.connects_started, t.joined,
+                      t.failed, unfinished);
+  text += fmt::format("joins/s: {:.1f} ({} joins in {:.2f} s)\n", joins_per_s, t.joined, join_span_s);
+  text += fmt::format("join latency, connect -> peers: {}\n", text_percentiles(t.connect_to_peers));
+  text += fmt::format("join latency, join -> peers:    {}\n", text_percentiles(t.join_to_peers));
+  if (paired) {
+    text += fmt::format("relay: {} signals/s over a {:.2f} s window ({} in window; {} sent, {} received in all; {})\n",
+                        std::llround(signals_per_s), window_s, t.signals_in_window, t.signals_sent, t.signals_received,
+                        options.message_rate > 0 ? fmt::format("open loop at {}/s", options.message_rate)
+                                                 : fmt::format("closed loop, window {}", options.window));
+    text += fmt::format("relay latency: {}\n", text_percentiles(t.relay));
+    if (t.warmup_retries > 0)
+      text += fmt::format("warm-up: {} signals refused with peer-not-found before their pair connected, retried\n",
+                          t.warmup_retries);
+    if (t.signals_received == 0 && t.warmup_retries > 0 && options.scenario == Scenario::cross)
+      text += "no signal crossed between the edges: do they share a peer directory (cross-edge cluster)?\n";
+  }
+  if (options.scenario == Scenario::idle)
+    text += fmt::format("idle: held {} peers for {:.2f} s; answered {} pings\n", held, window_s, t.pings_answered);
+  if (options.pid != 0) {
+    text += fmt::format("server RSS (pid {}): start {:.1f} MiB, end {:.1f} MiB", options.pid, rss_start / 1024.0,
+                        rss_end / 1024.0);
+    if (held > 0) text += fmt::format(", {:.0f} bytes per peer over {} peers", rss_per_peer_bytes, held);
+    text += "\n";
+  }
+  if (t.reconnects > 0) text += fmt::format("reconnect messages: {}\n", t.reconnects);
+  if (run.hit_hard_deadline.load()) text += "stopped by the hard deadline\n";
+  if (t.errors.counts.empty()) {
+    text += "errors: none\n";
+  } else {
+    text += fmt::format("errors: {}\n", t.errors.total());
+    for (const auto& [key, n] : t.errors.counts)
+      text += fmt::format("  {} {}: {}\n", error_kind_name(key.first), key.second, n);
+  }
+
+  if (!options.json) {
+    std::fputs(text.c_str(), stdout);
+    return succeeded ? 0 : 1;
+  }
+  std::fputs(text.c_str(), stderr);
+
+  // ---- JSON (latencies in microseconds) ----
+  std::string j = "{";
+  j += fmt::format(R"("scenario":"{}","runId":"{}","urls":[)", scenario_name(options.scenario), run.run_id);
+  for (size_t i = 0; i < options.urls.size(); ++i) j += (i ? "," : "") + json_string(options.urls[i].text);
+  j += fmt::format(R"(],"shards":{},"seconds":{:.3f},"hardDeadline":{},)", options.shards,
+                   static_cast<double>(end_ns - run.start_ns) / 1e9, run.hit_hard_deadline.load());
+  j += fmt::format(R"("connections":{{"requested":{},"started":{},"joined":{},"failed":{},"unfinished":{}}},)",
+                   options.connections, t.connects_started, t.joined, t.failed, unfinished);
+  j += fmt::format(R"("joinsPerSecond":{:.1f},"joinLatencyUs":{{"connectToPeers":{},"joinToPeers":{}}},)", joins_per_s,
+                   json_percentiles(t.connect_to_peers), json_percentiles(t.join_to_peers));
+  if (paired) {
+    j += fmt::format(
+        R"("relay":{{"mode":"{}","window":{},"rate":{},"size":{},"windowSeconds":{:.3f},"signalsPerSecond":{:.1f},"inWindow":{},"sent":{},"received":{},"warmupRetries":{},"latencyUs":{}}},)",
+        options.message_rate > 0 ? "open" : "closed", options.window, options.message_rate, options.size, window_s,
+        signals_per_s, t.signals_in_window, t.signals_sent, t.signals_received, t.warmup_retries,
+        json_percentiles(t.relay));
+  }
+  if (options.scenario == Scenario::idle)
+    j += fmt::format(R"("idle":{{"held":{},"seconds":{:.3f},"pingsAnswered":{}}},)", held, window_s, t.pings_answered);
+  if (options.pid != 0)
+    j += fmt::format(R"("serverRss":{{"pid":{},"startKb":{},"endKb":{},"peers":{},"bytesPerPeer":{:.0f}}},)",
+                     options.pid, rss_start, rss_end, held, rss_per_peer_bytes);
+  j += fmt::format(R"("reconnects":{},"errors":{{)", t.reconnects);
+  bool first_kind = true;
+  for (ErrorKind kind : {ErrorKind::connect, ErrorKind::tls, ErrorKind::upgrade, ErrorKind::protocol,
+                         ErrorKind::timeout, ErrorKind::sdk_error, ErrorKind::close}) {
+    std::string entries;
+    for (const auto& [key, n] : t.errors.counts)
+      if (key.first == kind) entries += fmt::format("{}{}:{}", entries.empty() ? "" : ",", json_string(key.second), n);
+    if (entries.empty()) continue;
+    j += fmt::format("{}\"{}\":{{{}}}", first_kind ? "" : ",", error_kind_name(kind), entries);
+    first_kind = false;
+  }
+  j += "}}\n";
+  std::fputs(j.c_str(), stdout);
+  return succeeded ? 0 : 1;
+}

@@ -1,0 +1,60 @@
+"""mf-load, the load generator, against a real mf-edge: small bounded runs of
+each scenario whose JSON report must show the work done and no errors."""
+
+import json
+import os
+import subprocess
+import unittest
+
+from edge_process import Edge, build_dir, tls_material
+
+BUDGET = ["--messages-per-second", "1000000", "--message-burst", "1000000"]
+
+
+def mf_load(*args, timeout=60):
+    binary = os.path.join(build_dir(), "perf", "mf-load")
+    done = subprocess.run([binary, *args, "--json"], capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise AssertionError(f"mf-load {' '.join(args)} exited {done.returncode}:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
+class MfLoad(unittest.TestCase):
+    def test_join_plain(self):
+        with Edge(args=BUDGET, shards=2) as edge:
+            report = mf_load("join", "--url", edge.ws_url(), "--connections", "300", "--rate", "3000", "--duration", "2")
+            self.assertEqual(report["connections"]["joined"], 300, report)
+            self.assertEqual(report["errors"], {}, report)
+            latency = report["joinLatencyUs"]["joinToPeers"]
+            self.assertEqual(latency["count"], 300)
+            self.assertLessEqual(latency["p50"], latency["p99"])
+
+    def test_relay_tls(self):
+        cert, _ = tls_material()
+        with Edge(args=BUDGET, shards=1, tls=True) as edge:
+            report = mf_load("relay", "--url", edge.ws_url(), "--connections", "20", "--duration", "2",
+                             "--size", "200", "--ca", cert)
+            self.assertEqual(report["connections"]["joined"], 20, report)
+            self.assertEqual(report["errors"], {}, report)
+            relay = report["relay"]
+            self.assertGreater(relay["signalsPerSecond"], 1000, relay)
+            self.assertEqual(relay["sent"], relay["received"], relay)
+
+    def test_idle_reports_server_memory(self):
+        with Edge(args=BUDGET + ["--heartbeat-ms", "500"], shards=1) as edge:
+            report = mf_load("idle", "--url", edge.ws_url(), "--connections", "200", "--duration", "2",
+                             "--pid", str(edge.process.pid))
+            self.assertEqual(report["connections"]["joined"], 200, report)
+            self.assertEqual(report["errors"], {}, report)
+            self.assertIn("serverRss", json.dumps(report))
+
+    def test_refuses_non_loopback_targets(self):
+        binary = os.path.join(build_dir(), "perf", "mf-load")
+        done = subprocess.run([binary, "join", "--url", "ws://192.0.2.1:8445/ws", "--connections", "1"],
+                              capture_output=True, text=True, timeout=10)
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("loopback", done.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
