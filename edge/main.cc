@@ -155,8 +155,13 @@ int main(int argc, char** argv) {
       ::close(*fd);
     }
     std::printf("%s", edge::describe(config).c_str());
-    std::printf("# mf-edge: configuration ok (%u shards, %u connections per shard, %s on %s)\n", options.shard_count,
-                per_shard, config.tls_certificate.empty() ? "ws" : "wss", config.listen.c_str());
+    std::string listeners;
+    if (!config.listen.empty()) listeners += std::string(config.tls_certificate.empty() ? "ws on " : "wss on ") + config.listen;
+    if (!config.plain_listen.empty())
+      listeners += (listeners.empty() ? "" : ", ") + std::string("plain ws on ") + config.plain_listen +
+                   (config.proxy_protocol ? " (PROXY v2)" : "");
+    std::printf("# mf-edge: configuration ok (%u shards, %u connections per shard, %s)\n", options.shard_count,
+                per_shard, listeners.c_str());
     return 0;
   }
 
@@ -165,8 +170,10 @@ int main(int argc, char** argv) {
   auto result = group.run(
       options, [&](Shard& shard) { return edge::EdgeShard::create(shard, shared); },
       [&] {
-        MF_LOG_NOTICE("mf-edge {} serving {} on {} with {} shards ({} connections per shard)", config.edge_id,
-                      config.tls_certificate.empty() ? "ws" : "wss", config.listen, options.shard_count, per_shard);
+        MF_LOG_NOTICE("mf-edge {} serving {}{}{} with {} shards ({} connections per shard)", config.edge_id,
+                      config.listen.empty() ? "" : (config.tls_certificate.empty() ? "ws on " : "wss on ") + config.listen,
+                      config.plain_listen.empty() ? "" : (config.listen.empty() ? "plain ws on " : ", plain ws on "),
+                      config.plain_listen, options.shard_count, per_shard);
       });
   if (!result) return fail_start(result.error());
   MF_LOG_NOTICE("mf-edge stopped");
