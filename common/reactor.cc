@@ -82,6 +82,21 @@ uint32_t Reactor::allocate_slot() {
 
 // Accept tags: index bits 15..0 = listener, bits 23..16 = accept slot
 // (address mode).
+Reactor::Socket& Reactor::start_socket(uint32_t slot, SocketService* service, SocketState state) {
+  Socket& s = at(slot);
+  s.service = service;
+  s.state = state;
+  s.pending = 0;
+  s.recv_armed = false;
+  s.send_in_flight = false;
+  s.in_flush_list = false;
+  s.shutdown_in_flight = false;
+  s.finish_after_shutdown = false;
+  s.timer.tag = make_tag(CompletionKind::ignored, slot, s.generation);
+  ++live_sockets_;
+  return s;
+}
+
 void Reactor::add_listener(int listen_fd, SocketService* service, bool want_peer_address) {
   MF_ASSERT_ON_SHARD(shard_id_);
   Listener listener{listen_fd, service, false, true, nullptr};
@@ -154,17 +169,7 @@ std::expected<SocketHandle, int> Reactor::connect_adopted(int fd, const sockaddr
     ::close(fd);
     return std::unexpected(-ENFILE);
   }
-  Socket& s = at(slot);
-  s.service = service;
-  s.state = SocketState::connecting;
-  s.pending = 0;
-  s.recv_armed = false;
-  s.send_in_flight = false;
-  s.in_flush_list = false;
-  s.shutdown_in_flight = false;
-  s.finish_after_shutdown = false;
-  s.timer.tag = make_tag(CompletionKind::ignored, slot, s.generation);
-  ++live_sockets_;
+  Socket& s = start_socket(slot, service, SocketState::connecting);
   PendingConnect& p = pending_connects_[slot];
   p.fd_or_index = fd;
   std::memcpy(&p.remote, remote, remote_length);
@@ -412,19 +417,9 @@ void Reactor::on_accept(const io_uring_cqe& cqe) {
       io_uring_prep_close_direct(sqe, fixed_fd);
       io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::ignored, 0));
     } else {
-      Socket& s = at(slot);
+      Socket& s = start_socket(slot, listener.service, SocketState::open);
       s.fixed_fd = fixed_fd;
-      s.service = listener.service;
-      s.state = SocketState::open;
-      s.pending = 0;
-      s.recv_armed = false;
-      s.send_in_flight = false;
-      s.in_flush_list = false;
-      s.shutdown_in_flight = false;
-      s.finish_after_shutdown = false;
-      s.timer.tag = make_tag(CompletionKind::ignored, slot, s.generation);
       ++open_sockets_;
-      ++live_sockets_;
       arm_recv(slot);
       listener.service->on_accepted(SocketHandle{slot, s.generation}, peer);
     }

@@ -215,6 +215,8 @@ class Reactor {
   Socket* lookup(SocketHandle socket);
   const Socket* lookup(SocketHandle socket) const;
   uint32_t allocate_slot();
+  // Resets a freshly allocated slot for a new socket (accepted or outbound).
+  Socket& start_socket(uint32_t slot, SocketService* service, SocketState state);
   void arm_accept(uint32_t listener_index);
   void arm_recv(uint32_t slot);
   void submit_send(uint32_t slot);

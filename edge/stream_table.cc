@@ -33,9 +33,7 @@ EnterOutcome StreamTable::enter(std::string_view stream_id, std::string_view ren
   return moved ? EnterOutcome::moved : EnterOutcome::entered;
 }
 
-void StreamTable::remove_member(
-    Stream& stream,
-    std::unordered_map<std::string, MemberRef, TransparentStringHash, std::equal_to<>>::iterator member) {
+void StreamTable::remove_member(Stream& stream, MemberMap::iterator member) {
   auto swarm_it = stream.swarms.find(member->second.rendition);
   if (swarm_it != stream.swarms.end()) {
     swarm_it->second.remove(member->second.handle);
@@ -44,33 +42,36 @@ void StreamTable::remove_member(
   stream.members.erase(member);
 }
 
-bool StreamTable::leave(std::string_view stream_id, std::string_view peer_id, const MemberLocation& who) {
+StreamTable::FoundMember StreamTable::find_member(std::string_view stream_id, std::string_view peer_id,
+                                                 const MemberLocation& who) {
   auto stream_it = streams_.find(stream_id);
-  if (stream_it == streams_.end()) return false;
+  if (stream_it == streams_.end()) return {};
   Stream& stream = stream_it->second;
   auto member = stream.members.find(peer_id);
-  if (member == stream.members.end()) return false;
+  if (member == stream.members.end()) return {};
   auto swarm_it = stream.swarms.find(member->second.rendition);
-  if (swarm_it == stream.swarms.end()) return false;
+  if (swarm_it == stream.swarms.end()) return {};
   const Member* m = swarm_it->second.find(member->second.handle);
-  if (m == nullptr || !same_location(m->location, who)) return false;
-  remove_member(stream, member);
-  if (stream.members.empty()) streams_.erase(stream_it);
+  // Only the registered location may act: a late message from a replaced
+  // connection leaves its successor alone.
+  if (m == nullptr || !same_location(m->location, who)) return {};
+  return FoundMember{stream_it, member, &swarm_it->second};
+}
+
+bool StreamTable::leave(std::string_view stream_id, std::string_view peer_id, const MemberLocation& who) {
+  FoundMember found = find_member(stream_id, peer_id, who);
+  if (found.swarm == nullptr) return false;
+  Stream& stream = found.stream->second;
+  remove_member(stream, found.member);
+  if (stream.members.empty()) streams_.erase(found.stream);
   return true;
 }
 
 bool StreamTable::update(std::string_view stream_id, std::string_view peer_id, const MemberLocation& who,
                          const Topology& topology, bool accepting_peers) {
-  auto stream_it = streams_.find(stream_id);
-  if (stream_it == streams_.end()) return false;
-  Stream& stream = stream_it->second;
-  auto member = stream.members.find(peer_id);
-  if (member == stream.members.end()) return false;
-  auto swarm_it = stream.swarms.find(member->second.rendition);
-  if (swarm_it == stream.swarms.end()) return false;
-  const Member* m = swarm_it->second.find(member->second.handle);
-  if (m == nullptr || !same_location(m->location, who)) return false;
-  return swarm_it->second.update(member->second.handle, topology, accepting_peers);
+  FoundMember found = find_member(stream_id, peer_id, who);
+  if (found.swarm == nullptr) return false;
+  return found.swarm->update(found.member->second.handle, topology, accepting_peers);
 }
 
 size_t StreamTable::pick(std::string_view stream_id, std::string_view rendition, const PickRequest& request,

@@ -67,14 +67,22 @@ class StreamTable {
   };
   struct Stream {
     std::unordered_map<std::string, Swarm, TransparentStringHash, std::equal_to<>> swarms;
-    std::unordered_map<std::string, MemberRef, TransparentStringHash, std::equal_to<>> members;
+    std::unordered_map<std::string, MemberRef, TransparentStringHash, std::equal_to<>> members;  // by peerId
     StreamStats stats;
   };
+  using MemberMap = std::unordered_map<std::string, MemberRef, TransparentStringHash, std::equal_to<>>;
+  using StreamMap = std::unordered_map<std::string, Stream, TransparentStringHash, std::equal_to<>>;
+  // A member found where `who` registered it; swarm == nullptr: not found.
+  struct FoundMember {
+    StreamMap::iterator stream;
+    MemberMap::iterator member;
+    Swarm* swarm = nullptr;
+  };
+  FoundMember find_member(std::string_view stream_id, std::string_view peer_id, const MemberLocation& who);
   static bool same_location(const MemberLocation& a, const MemberLocation& b);
-  void remove_member(Stream& stream, std::unordered_map<std::string, MemberRef, TransparentStringHash,
-                                                        std::equal_to<>>::iterator member);
+  void remove_member(Stream& stream, MemberMap::iterator member);
 
-  std::unordered_map<std::string, Stream, TransparentStringHash, std::equal_to<>> streams_;
+  StreamMap streams_;
   Rng rng_;
   uint64_t seed_;
 };
