@@ -1,5 +1,4 @@
 // mf-edge: the MeshedFlow signaling edge.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -7,6 +6,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/descriptor_limit.h"
 #include "common/io_uring_ring.h"
 #include "common/listen_socket.h"
 #include "common/log.h"
@@ -21,19 +21,6 @@ namespace {
 int fail_start(const std::string& line, int code = 1) {
   std::fprintf(stderr, "mf-edge: %s\n", line.c_str());
   return code;
-}
-
-// The per-process descriptor limit also bounds each ring's direct-descriptor
-// table; raise the soft limit to the hard one (always allowed).
-uint32_t raise_descriptor_limit() {
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  if (limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-  }
-  getrlimit(RLIMIT_NOFILE, &limit);
-  return limit.rlim_cur > (1u << 20) ? (1u << 20) : static_cast<uint32_t>(limit.rlim_cur);
 }
 
 std::expected<std::string, std::string> read_file(const std::string& path, const char* what) {
