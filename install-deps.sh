@@ -9,6 +9,7 @@ packages=(
   liburing-dev libssl-dev libsimdjson-dev libfmt-dev libhiredis-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl python3 python3-websockets
+  haproxy nginx libnginx-mod-stream
 )
 
 die() { echo "install-deps: $*" >&2; exit 1; }
@@ -28,6 +29,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# haproxy and nginx are for perf/compare, which starts its own instances:
+# keep apt from starting them as system services (Debian's policy-rc.d hook).
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  "${sudo_cmd[@]}" sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+  trap '"${sudo_cmd[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 "${sudo_cmd[@]}" apt-get update -qq >/dev/null || die "apt-get update failed: is a Debian mirror reachable?"
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
   || die "apt-get install failed for: ${missing[*]}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds, runs every unit and
-# system test, then builds the unit tests again with AddressSanitizer and
-# UndefinedBehaviorSanitizer and runs them. Exits non-zero on any failure.
+# system test, then builds everything again with AddressSanitizer and
+# UndefinedBehaviorSanitizer and runs every test once more against it. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -40,7 +40,7 @@ meson test -C build --print-errorlogs --num-processes 2 || status=1
 setup build-asan --buildtype=debug -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=disabled
 ninja -C build-asan
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-  meson test -C build-asan --suite unit --print-errorlogs --num-processes 2 || status=1
+  meson test -C build-asan --print-errorlogs --num-processes 2 || status=1
 
 summarize build build-asan
 if [ $status -ne 0 ]; then

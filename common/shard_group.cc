@@ -242,6 +242,14 @@ std::expected<void, std::string> ShardGroup::run(const ShardGroupOptions& option
   go_.notify_all();
   if (!abort_start_.load() && on_ready) on_ready();
   for (auto& t : threads) t.join();
+  // Messages posted to a shard after it stopped were never delivered.
+  for (auto& mailbox : mailboxes_) {
+    mailbox->drain(
+        [&](const ShardMessage& m) {
+          if (options_.dispose_undelivered) options_.dispose_undelivered(m);
+        },
+        SIZE_MAX);
+  }
   services_.clear();  // only those of shards that failed to start remain
   shards_.clear();
   if (abort_start_.load()) return std::unexpected(first_error_);

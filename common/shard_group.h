@@ -80,6 +80,9 @@ struct ShardGroupOptions {
   bool pin_threads = true;
   uint32_t mailbox_capacity = 65536;  // messages per ordered pair of shards
   ReactorOptions reactor;
+  // Frees the payload of a message still queued when every shard has
+  // stopped (what `pointer` owns depends on the kind: the services know).
+  std::function<void(const ShardMessage&)> dispose_undelivered;
 };
 
 using ShardServiceFactory =

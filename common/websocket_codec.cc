@@ -244,7 +244,7 @@ size_t encode_close_payload(uint8_t* out, uint16_t code, std::string_view reason
     // Back up to the start of the character that straddles the cut.
     while (keep > 0 && (static_cast<uint8_t>(reason[keep]) & 0xC0) == 0x80) --keep;
   }
-  std::memcpy(out + 2, reason.data(), keep);
+  if (keep > 0) std::memcpy(out + 2, reason.data(), keep);
   return 2 + keep;
 }
 

@@ -360,7 +360,7 @@ bool WebSocketServer::send_frame(Connection& c, ws::Opcode opcode, std::span<con
   size_t header = ws::encode_header(frame_scratch_.data(), opcode, true, payload.size(), nullptr);
   bool ok;
   if (header + payload.size() <= frame_scratch_.size()) {
-    std::memcpy(frame_scratch_.data() + header, payload.data(), payload.size());
+    if (!payload.empty()) std::memcpy(frame_scratch_.data() + header, payload.data(), payload.size());
     ok = write(c, {frame_scratch_.data(), header + payload.size()});
   } else {
     ok = write(c, {frame_scratch_.data(), header}) && write(c, payload);

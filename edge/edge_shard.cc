@@ -154,6 +154,31 @@ bool EdgeShard::send_to_shard(uint32_t to, uint16_t kind, std::unique_ptr<T> pay
 
 void EdgeShard::on_message(const ShardMessage& message) { dispatch(message.kind, message.pointer); }
 
+void EdgeShard::dispose(const ShardMessage& m) {
+  switch (m.kind) {
+    case edge_message::claim_peer: delete static_cast<ClaimPeer*>(m.pointer); return;
+    case edge_message::claim_result: delete static_cast<ClaimResultPayload*>(m.pointer); return;
+    case edge_message::release_peer:
+    case edge_message::replace_connection: delete static_cast<ReleasePeer*>(m.pointer); return;
+    case edge_message::enter_swarm: delete static_cast<EnterSwarm*>(m.pointer); return;
+    case edge_message::enter_result: delete static_cast<EnterResult*>(m.pointer); return;
+    case edge_message::leave_swarm: delete static_cast<LeaveSwarm*>(m.pointer); return;
+    case edge_message::pick_peers: delete static_cast<PickPeers*>(m.pointer); return;
+    case edge_message::peers_result: delete static_cast<PeersResult*>(m.pointer); return;
+    case edge_message::update_member: delete static_cast<UpdateMember*>(m.pointer); return;
+    case edge_message::stats_delta: delete static_cast<StatsDelta*>(m.pointer); return;
+    case edge_message::route_signal:
+    case edge_message::deliver_signal:
+    case edge_message::signal_failed: delete static_cast<SignalPacket*>(m.pointer); return;
+    case edge_message::policy_changed: delete static_cast<PolicyChanged*>(m.pointer); return;
+    case edge_message::metrics_snapshot: delete static_cast<MetricsSnapshot*>(m.pointer); return;
+    case edge_message::source_acquire:
+    case edge_message::source_verdict:
+    case edge_message::source_release: delete static_cast<SourceAdmission*>(m.pointer); return;
+    default: return;  // runtime kinds and collect_metrics carry nothing
+  }
+}
+
 void EdgeShard::dispatch(uint16_t kind, void* pointer) {
   switch (kind) {
     case edge_message::claim_peer: return on_claim_peer(std::unique_ptr<ClaimPeer>(static_cast<ClaimPeer*>(pointer)));

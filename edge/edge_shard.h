@@ -66,6 +66,8 @@ struct EdgeShared {
 class EdgeShard final : public ShardService {
  public:
   static std::expected<std::unique_ptr<ShardService>, std::string> create(Shard& shard, const EdgeShared& shared);
+  // Frees the payload of a message no shard will deliver any more (shutdown).
+  static void dispose(const ShardMessage& message);
   ~EdgeShard() override;
 
   // ShardService

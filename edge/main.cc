@@ -130,6 +130,7 @@ int main(int argc, char** argv) {
   options.shard_count = config.shards != 0 ? config.shards : std::max(1u, std::thread::hardware_concurrency());
   options.reactor.max_sockets = per_shard;
   options.reactor.max_queued_bytes_per_socket = config.send_queue_bytes;
+  options.dispose_undelivered = edge::EdgeShard::dispose;
 
   if (config.check_config) {
     // Bind once to prove the addresses are usable, then stop.

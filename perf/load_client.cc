@@ -68,6 +68,7 @@ std::string_view scenario_name(Scenario scenario) {
     case Scenario::idle: return "idle";
     case Scenario::relay: return "relay";
     case Scenario::cross: return "cross";
+    case Scenario::echo: return "echo";
   }
   return "?";
 }
@@ -666,7 +667,12 @@ void LoadClient::on_head_bytes(Peer& p, std::span<uint8_t> bytes) {
   p.phase = PeerPhase::joining;
   p.websocket_open = true;
   progress_.open_websockets.add();
-  if (!send_join(p)) return;
+  if (options_.scenario == Scenario::echo) {
+    on_echo_open(p);
+    if (p.phase != PeerPhase::joined) return;
+  } else if (!send_join(p)) {
+    return;
+  }
   if (!rest.empty()) {
     FrameHandler handler{*this, p};
     p.decoder.feed(rest, handler);
@@ -675,6 +681,11 @@ void LoadClient::on_head_bytes(Peer& p, std::span<uint8_t> bytes) {
 
 void LoadClient::on_message(Peer& p, std::string_view text) {
   if (p.phase == PeerPhase::closing || p.phase == PeerPhase::gone) return;
+  if (options_.scenario == Scenario::echo) {
+    // The message is our own, back: {"t":"…","p":"…"}.
+    on_signal(p, text);
+    return;
+  }
   std::string_view type = string_field(text, R"("type":")");
   if (type == "signal") {
     on_signal(p, text);
@@ -701,11 +712,27 @@ void LoadClient::on_first_peers(Peer& p) {
   resolve(p, true);
 }
 
+// echo: the connection is ready once upgraded (there is no join); it starts
+// its window of messages at once, as a relay pair does when both peers joined.
+void LoadClient::on_echo_open(Peer& p) {
+  const uint64_t now = monotonic_ns();
+  report_.connect_to_peers.record(now - p.connect_ns);
+  report_.last_join_ns = std::max(report_.last_join_ns, now);
+  p.phase = PeerPhase::joined;
+  reactor_.cancel_timer(p.socket);
+  resolve(p, true);
+  if (options_.message_rate > 0 || !sending_allowed()) return;
+  for (uint32_t i = 0; i < options_.window; ++i)
+    if (!send_echo(p)) return;
+}
+
 void LoadClient::on_signal(Peer& p, std::string_view text) {
   const uint64_t now = monotonic_ns();
   progress_.signals_received.add();
   report_.signals_received++;
-  std::string_view stamp = string_field(text.substr(std::min(text.find(R"("data":)"), text.size())), R"("t":")");
+  std::string_view body =
+      options_.scenario == Scenario::echo ? text : text.substr(std::min(text.find(R"("data":)"), text.size()));
+  std::string_view stamp = string_field(body, R"("t":")");
   uint64_t sent_offset = 0;
   auto [end, ec] = std::from_chars(stamp.data(), stamp.data() + stamp.size(), sent_offset);
   if (stamp.empty() || ec != std::errc{} || end != stamp.data() + stamp.size()) {
@@ -716,6 +743,11 @@ void LoadClient::on_signal(Peer& p, std::string_view text) {
   if (measuring(now)) {
     report_.relay.record(now > sent ? now - sent : 0);
     report_.signals_in_window++;
+  }
+  if (options_.scenario == Scenario::echo) {
+    // Closed loop: each return sends the next message on the same connection.
+    if (options_.message_rate == 0 && sending_allowed()) send_echo(p);
+    return;
   }
   if (p.pair == UINT32_MAX) return;
   Pair& pair = pairs_[p.pair];
@@ -810,6 +842,17 @@ bool LoadClient::send_join(Peer& p) {
   return send_frame(p, ws::Opcode::text, {reinterpret_cast<const uint8_t*>(json), std::min(r.size, sizeof json)});
 }
 
+bool LoadClient::send_echo(Peer& p) {
+  // The same body as a signal's data (send_signal), alone: exactly --size bytes.
+  const uint64_t offset = monotonic_ns() - run_.start_ns;
+  auto r = fmt::format_to_n(json_scratch_.data(), json_scratch_.size(), R"({{"t":"{:016}","p":"{}"}})", offset,
+                            padding_);
+  if (r.size > json_scratch_.size()) return false;
+  if (!send_frame(p, ws::Opcode::text, {reinterpret_cast<const uint8_t*>(json_scratch_.data()), r.size})) return false;
+  progress_.signals_sent.add();
+  return true;
+}
+
 bool LoadClient::send_signal(Peer& from, const Peer& to) {
   // data = {"t":"<16-digit ns since run start>","p":"<padding>"}: exactly
   // --size bytes (at least 31), a string so its width never varies.
@@ -846,6 +889,10 @@ bool LoadClient::write(Peer& p, std::span<const uint8_t> bytes) {
 }
 
 void LoadClient::open_loop_sends(uint64_t now) {
+  if (options_.scenario == Scenario::echo) {
+    open_loop_echoes(now);
+    return;
+  }
   if (pairs_.empty()) return;
   if (open_loop_start_ns_ == 0) open_loop_start_ns_ = now;
   const double per_shard = options_.message_rate / shard_.count();
@@ -867,6 +914,30 @@ void LoadClient::open_loop_sends(uint64_t now) {
     uint32_t from = pair.first + (pair.next_from_second ? 1 : 0);
     pair.next_from_second = !pair.next_from_second;
     send_signal(peers_[from], peers_[from ^ 1u]);
+    ++open_loop_sent_;
+  }
+}
+
+void LoadClient::open_loop_echoes(uint64_t now) {
+  if (peer_count_ == 0) return;
+  if (open_loop_start_ns_ == 0) open_loop_start_ns_ = now;
+  const double per_shard = options_.message_rate / shard_.count();
+  const uint64_t due = static_cast<uint64_t>(per_shard * static_cast<double>(now - open_loop_start_ns_) / 1e9);
+  uint32_t budget = 100000;  // bounds one tick's burst after a stall
+  while (open_loop_sent_ < due && budget-- > 0) {
+    // Next open connection, round robin; give up this tick if none is.
+    uint32_t scanned = 0;
+    while (scanned < peer_count_ && peers_[open_loop_cursor_].phase != PeerPhase::joined) {
+      open_loop_cursor_ = (open_loop_cursor_ + 1) % peer_count_;
+      ++scanned;
+    }
+    if (scanned == peer_count_) {
+      open_loop_sent_ = due;
+      return;
+    }
+    Peer& p = peers_[open_loop_cursor_];
+    open_loop_cursor_ = (open_loop_cursor_ + 1) % peer_count_;
+    send_echo(p);
     ++open_loop_sent_;
   }
 }

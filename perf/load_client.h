@@ -31,7 +31,9 @@
 
 namespace mf::perf {
 
-enum class Scenario : uint8_t { join, idle, relay, cross };
+// echo is for mf-echo (perf/echo_server.cc), not an edge: every connection
+// keeps --window messages of --size bytes in flight and times their return.
+enum class Scenario : uint8_t { join, idle, relay, cross, echo };
 std::string_view scenario_name(Scenario scenario);
 
 // One --url: ws[s]://HOST[:PORT]/PATH[?QUERY] with HOST on loopback.
@@ -55,9 +57,9 @@ struct LoadOptions {
   uint32_t connections = 100;
   double duration_s = 10;
   double connect_rate = 1000;     // connections opened per second (ramp)
-  double message_rate = 0;        // relay/cross: signals per second in total; 0 = closed loop
-  uint32_t window = 1;            // relay/cross closed loop: signals in flight per pair
-  uint32_t size = 64;             // relay/cross: bytes of each signal's `data`
+  double message_rate = 0;        // relay/cross/echo: messages per second in total; 0 = closed loop
+  uint32_t window = 1;            // closed loop: signals in flight per pair (relay/cross), per connection (echo)
+  uint32_t size = 64;             // relay/cross: bytes of each signal's `data`; echo: of each message
   uint32_t streams = 1;
   uint32_t renditions = 1;
   uint32_t shards = 1;
@@ -211,10 +213,12 @@ class LoadClient final : public ShardService, public SocketService {
   void on_signal(Peer& p, std::string_view text);
   void on_sdk_error(Peer& p, std::string_view text);
   void on_first_peers(Peer& p);
+  void on_echo_open(Peer& p);
   void start_pair(Pair& pair);
   void send_upgrade_request(Peer& p);
   bool send_join(Peer& p);
   bool send_signal(Peer& from, const Peer& to);
+  bool send_echo(Peer& p);
   bool send_frame(Peer& p, ws::Opcode opcode, std::span<const uint8_t> payload);
   bool write(Peer& p, std::span<const uint8_t> bytes);
   void fail(Peer& p, ErrorKind kind, std::string_view key);
@@ -226,6 +230,7 @@ class LoadClient final : public ShardService, public SocketService {
   bool measuring(uint64_t now_ns) const;
   void update_units_resolved();
   void open_loop_sends(uint64_t now_ns);
+  void open_loop_echoes(uint64_t now_ns);
   void finish_report();
 
   Shard& shard_;

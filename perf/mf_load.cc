@@ -1,7 +1,8 @@
 // mf-load: the load generator for mf-edge (and mf-ingress) on loopback.
 // Scenarios: join (ramp and join latency), idle (hold joined peers; server
 // RSS per peer), relay (signal round trips between pairs on one edge), cross
-// (pairs split over two edges). Every run stops by itself: after its
+// (pairs split over two edges), echo (round trips through mf-echo, the raw
+// baseline of perf/compare). Every run stops by itself: after its
 // duration, at the latest at a hard deadline 30 s later.
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -16,6 +17,7 @@
 #include <string_view>
 #include <thread>
 
+#include "common/descriptor_limit.h"
 #include "common/io_uring_ring.h"
 #include "common/log.h"
 #include "common/shard_group.h"
@@ -39,6 +41,10 @@ Scenarios:
           (--window per pair) or open loop (--rate signals/s in total);
           reports relayed signals/s and latency percentiles
   cross   as relay, the two peers of a pair on different --url (edges)
+  echo    against mf-echo, not an edge: each connection sends messages of
+          exactly --size bytes ({"t":…,"p":…}, as a signal's data) and
+          times their echo; closed loop (--window per connection) or open
+          loop (--rate messages/s in total); reports messages/s and latency
 
 Options (defaults in brackets):
   --url ws[s]://HOST:PORT/PATH  target, loopback only; repeat for several
@@ -47,11 +53,13 @@ Options (defaults in brackets):
   --duration SECONDS       join: ramp time limit; idle/relay/cross: measured
                            window after the ramp                   [10]
   --rate R                 join/idle: connections opened per second;
-                           relay/cross: signals per second in total (open
-                           loop; 0 = closed loop)                  [1000 / 0]
-  --connect-rate R         relay/cross: connections opened per second [1000]
-  --window W               relay/cross closed loop: signals in flight per pair [1]
-  --size BYTES             relay/cross: bytes of each signal's data (>= 31) [64]
+                           relay/cross/echo: messages per second in total
+                           (open loop; 0 = closed loop)            [1000 / 0]
+  --connect-rate R         relay/cross/echo: connections opened per second [1000]
+  --window W               closed loop: signals in flight per pair (relay,
+                           cross), messages per connection (echo)  [1]
+  --size BYTES             relay/cross: bytes of each signal's data; echo:
+                           bytes of each message (>= 31)           [64]
   --streams K              streams the peers (pairs) are spread over [1]
   --renditions K           renditions per stream                   [1]
   --shards N               client threads, one io_uring each       [1]
@@ -98,7 +106,8 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
       else if (arg == "idle") o.scenario = Scenario::idle;
       else if (arg == "relay") o.scenario = Scenario::relay;
       else if (arg == "cross") o.scenario = Scenario::cross;
-      else return {false, fmt::format("unknown scenario '{}' (join, idle, relay, cross)", arg)};
+      else if (arg == "echo") o.scenario = Scenario::echo;
+      else return {false, fmt::format("unknown scenario '{}' (join, idle, relay, cross, echo)", arg)};
       continue;
     }
     std::string_view flag = arg;
@@ -166,7 +175,7 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
       return {false, fmt::format("unknown option {} (see --help)", flag)};
     }
   }
-  if (!scenario_given) return {false, "a scenario is required: join, idle, relay or cross (see --help)"};
+  if (!scenario_given) return {false, "a scenario is required: join, idle, relay, cross or echo (see --help)"};
   if (urls.empty()) urls.emplace_back("ws://127.0.0.1:8445/ws");
   for (const std::string& text : urls) {
     auto url = parse_target_url(text);
@@ -178,6 +187,8 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
     if (rate_given) o.message_rate = rate;
     if (!connections_given) o.connections = 200;
     if (o.connections < 2) return {false, "--connections: relay and cross need at least 2 (one pair)"};
+  } else if (o.scenario == Scenario::echo) {
+    if (rate_given) o.message_rate = rate;
   } else if (rate_given) {
     if (rate == 0) return {false, "--rate: join and idle need a positive connection rate"};
     o.connect_rate = rate;
@@ -185,17 +196,6 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
   if (o.scenario == Scenario::cross && o.urls.size() < 2)
     return {false, "cross needs at least two --url (the two edges of each pair)"};
   return outcome;
-}
-
-uint32_t raise_descriptor_limit() {
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  if (limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-  }
-  getrlimit(RLIMIT_NOFILE, &limit);
-  return limit.rlim_cur > (1u << 20) ? (1u << 20) : static_cast<uint32_t>(limit.rlim_cur);
 }
 
 std::string run_id() {
@@ -265,6 +265,8 @@ int main(int argc, char** argv) {
 
   const uint32_t table_limit = raise_descriptor_limit();
   const bool paired = options.scenario == Scenario::relay || options.scenario == Scenario::cross;
+  // Scenarios that time messages through the server (signals or echoes).
+  const bool messaging = paired || options.scenario == Scenario::echo;
   const uint64_t per_shard = (uint64_t{options.connections} + options.shards - 1) / options.shards;
   if (per_shard + 64 > table_limit) {
     std::fprintf(stderr,
@@ -380,7 +382,7 @@ int main(int argc, char** argv) {
   const uint64_t held = run.open_at_measure_end.load();
   const double rss_per_peer_bytes =
       held > 0 && rss_end > rss_start ? static_cast<double>(rss_end - rss_start) * 1024.0 / static_cast<double>(held) : 0;
-  const bool succeeded = paired ? t.signals_received > 0 : t.joined > 0;
+  const bool succeeded = messaging ? t.signals_received > 0 : t.joined > 0;
 
   // ---- text report ----
   std::string text;
@@ -394,6 +396,13 @@ int main(int argc, char** argv) {
   text += fmt::format("joins/s: {:.1f} ({} joins in {:.2f} s)\n", joins_per_s, t.joined, join_span_s);
   text += fmt::format("join latency, connect -> peers: {}\n", text_percentiles(t.connect_to_peers));
   text += fmt::format("join latency, join -> peers:    {}\n", text_percentiles(t.join_to_peers));
+  if (options.scenario == Scenario::echo) {
+    text += fmt::format("echo: {} messages/s over a {:.2f} s window ({} in window; {} sent, {} received in all; {})\n",
+                        std::llround(signals_per_s), window_s, t.signals_in_window, t.signals_sent, t.signals_received,
+                        options.message_rate > 0 ? fmt::format("open loop at {}/s", options.message_rate)
+                                                 : fmt::format("closed loop, window {}", options.window));
+    text += fmt::format("echo latency (round trip): {}\n", text_percentiles(t.relay));
+  }
   if (paired) {
     text += fmt::format("relay: {} signals/s over a {:.2f} s window ({} in window; {} sent, {} received in all; {})\n",
                         std::llround(signals_per_s), window_s, t.signals_in_window, t.signals_sent, t.signals_received,
@@ -440,9 +449,12 @@ int main(int argc, char** argv) {
                    options.connections, t.connects_started, t.joined, t.failed, unfinished);
   j += fmt::format(R"("joinsPerSecond":{:.1f},"joinLatencyUs":{{"connectToPeers":{},"joinToPeers":{}}},)", joins_per_s,
                    json_percentiles(t.connect_to_peers), json_percentiles(t.join_to_peers));
-  if (paired) {
+  if (messaging) {
+    // echo reports under its own key with the relay's fields, so one
+    // reader (perf/compare) takes either.
+    j += paired ? R"("relay":)" : R"("echo":)";
     j += fmt::format(
-        R"("relay":{{"mode":"{}","window":{},"rate":{},"size":{},"windowSeconds":{:.3f},"signalsPerSecond":{:.1f},"inWindow":{},"sent":{},"received":{},"warmupRetries":{},"latencyUs":{}}},)",
+        R"({{"mode":"{}","window":{},"rate":{},"size":{},"windowSeconds":{:.3f},"signalsPerSecond":{:.1f},"inWindow":{},"sent":{},"received":{},"warmupRetries":{},"latencyUs":{}}},)",
         options.message_rate > 0 ? "open" : "closed", options.window, options.message_rate, options.size, window_s,
         signals_per_s, t.signals_in_window, t.signals_sent, t.signals_received, t.warmup_retries,
         json_percentiles(t.relay));
