@@ -8,7 +8,7 @@ packages=(
   g++ meson ninja-build pkg-config
   liburing-dev libssl-dev libsimdjson-dev libfmt-dev libhiredis-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  openssl python3 python3-websockets
+  openssl python3 python3-websockets systemd
   haproxy nginx libnginx-mod-stream
 )
 

@@ -74,6 +74,18 @@ void ShardGroup::deliver(uint32_t id, const ShardMessage& message) {
     for (auto& service : services) service->on_reload();
     return;
   }
+  if (message.kind == shard_message::watchdog_probe) {
+    ShardMessage ack;
+    ack.kind = shard_message::watchdog_ack;
+    ack.arg64_a = message.arg64_a;
+    shards_[id]->post(0, ack);
+    return;
+  }
+  if (message.kind == shard_message::watchdog_ack) {
+    if (message.arg64_a != watchdog_round_) return;  // a late answer to an older round
+    if (++watchdog_acks_ == shard_count() && options_.on_all_shards_turning) options_.on_all_shards_turning();
+    return;
+  }
   for (auto& service : services) service->on_message(message);
 }
 
@@ -99,6 +111,7 @@ void ShardGroup::on_signal(const io_uring_cqe& cqe) {
     uint32_t n = shard_count();
     if (info.ssi_signo == SIGHUP) {
       MF_LOG_INFO("SIGHUP: reloading");
+      if (options_.on_reload_signal) options_.on_reload_signal();
       for (uint32_t to = 0; to < n; ++to) {
         ShardMessage m;
         m.kind = shard_message::reload;
@@ -111,6 +124,7 @@ void ShardGroup::on_signal(const io_uring_cqe& cqe) {
         _exit(1);
       }
       MF_LOG_INFO("{}: stopping all shards", info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      if (options_.on_stop_signal) options_.on_stop_signal();
       for (uint32_t to = 0; to < n; ++to) {
         ShardMessage m;
         m.kind = shard_message::stop;
@@ -207,6 +221,19 @@ void ShardGroup::shard_main(uint32_t id, const ShardServiceFactory& factory) {
     }
   });
   if (id == 0) arm_signal_read();
+  if (id == 0 && options_.watchdog_interval_ms != 0) {
+    reactor.add_periodic(options_.watchdog_interval_ms, [this] {
+      // A new round: every shard (this one included) must answer it.
+      ++watchdog_round_;
+      watchdog_acks_ = 0;
+      for (uint32_t to = 0; to < shard_count(); ++to) {
+        ShardMessage probe;
+        probe.kind = shard_message::watchdog_probe;
+        probe.arg64_a = watchdog_round_;
+        shards_[0]->post(to, probe);
+      }
+    });
+  }
   auto all_stopped = [&] {
     if (!stop_requested_[id].load()) return false;
     for (auto& s : services_[id])

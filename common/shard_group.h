@@ -36,6 +36,8 @@ struct ShardMessage {
 namespace shard_message {
 inline constexpr uint16_t stop = 1;
 inline constexpr uint16_t reload = 2;
+inline constexpr uint16_t watchdog_probe = 3;  // arg64_a: round
+inline constexpr uint16_t watchdog_ack = 4;    // arg64_a: round
 inline constexpr uint16_t first_service_kind = 16;
 }  // namespace shard_message
 
@@ -83,6 +85,14 @@ struct ShardGroupOptions {
   // Frees the payload of a message still queued when every shard has
   // stopped (what `pointer` owns depends on the kind: the services know).
   std::function<void(const ShardMessage&)> dispose_undelivered;
+  // Liveness: every watchdog_interval_ms shard 0 probes every shard by
+  // message; when all have answered a round, on_all_shards_turning runs (on
+  // shard 0). A stuck shard stops these calls (systemd's WATCHDOG=1).
+  uint32_t watchdog_interval_ms = 0;
+  std::function<void()> on_all_shards_turning;
+  // On shard 0 when SIGTERM/SIGINT or SIGHUP arrives (STOPPING=1, RELOADING=1).
+  std::function<void()> on_stop_signal;
+  std::function<void()> on_reload_signal;
 };
 
 using ShardServiceFactory =
@@ -140,6 +150,8 @@ class ShardGroup {
   int signal_fd_ = -1;
   alignas(8) uint8_t signal_buffer_[128];
   uint32_t stop_signals_seen_ = 0;
+  uint64_t watchdog_round_ = 0;   // shard 0 only
+  uint32_t watchdog_acks_ = 0;    // shard 0 only
 };
 
 }  // namespace mf

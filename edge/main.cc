@@ -6,11 +6,14 @@
 #include <sstream>
 #include <thread>
 
+#include <fmt/core.h>
+
 #include "common/descriptor_limit.h"
 #include "common/io_uring_ring.h"
 #include "common/listen_socket.h"
 #include "common/log.h"
 #include "common/shard_group.h"
+#include "common/systemd_notifier.h"
 #include "common/tls_context.h"
 #include "common/tls_ticket_keys.h"
 #include "edge/edge_config.h"
@@ -153,11 +156,29 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // Under systemd (Type=notify): READY=1 once every shard serves, STOPPING=1
+  // on drain, RELOADING=1 then READY=1 on SIGHUP, and WATCHDOG=1 only while
+  // every shard's loop answers the watchdog probes.
+  SystemdNotifier notifier = SystemdNotifier::from_environment();
+  options.watchdog_interval_ms = notifier.watchdog_interval_ms().value_or(0);
+  options.on_all_shards_turning = [&notifier] { notifier.notify("WATCHDOG=1"); };
+  options.on_stop_signal = [&notifier] { notifier.stopping(); };
+  std::string status = fmt::format("serving {}{}{} with {} shards", config.listen.empty() ? "" : config.listen,
+                                   config.listen.empty() || config.plain_listen.empty() ? "" : " and ",
+                                   config.plain_listen, options.shard_count);
+  options.on_reload_signal = [&notifier, &status] {
+    // The reload itself is quick (the policy file is parsed on shard 0 and
+    // sent to every shard): ready again at once.
+    notifier.reloading();
+    notifier.ready(status);
+  };
+
   ShardGroup::block_process_signals();
   ShardGroup group;
   auto result = group.run(
       options, [&](Shard& shard) { return edge::EdgeShard::create(shard, shared); },
-      [&] {
+      [&] {  // runs on this thread once every shard serves
+        notifier.ready(status);
         MF_LOG_NOTICE("mf-edge {} serving {}{}{} with {} shards ({} connections per shard)", config.edge_id,
                       config.listen.empty() ? "" : (config.tls_certificate.empty() ? "ws on " : "wss on ") + config.listen,
                       config.plain_listen.empty() ? "" : (config.listen.empty() ? "plain ws on " : ", plain ws on "),
