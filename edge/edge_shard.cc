@@ -1,6 +1,7 @@
 #include "edge/edge_shard.h"
 
 #include <openssl/rand.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,18 @@ namespace mf::edge {
 namespace {
 
 uint64_t hash_text(std::string_view text) { return std::hash<std::string_view>{}(text); }
+
+// This shard's listening socket: its own dup of an inherited (socket-
+// activated) one, or a fresh SO_REUSEPORT listener on the address.
+std::expected<int, std::string> listener_for(int inherited_fd, const std::optional<SocketAddress>& address,
+                                             int backlog = 4096) {
+  if (inherited_fd >= 0) {
+    int fd = ::fcntl(inherited_fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) return std::unexpected(std::string("cannot duplicate the inherited socket: ") + std::strerror(errno));
+    return fd;
+  }
+  return open_listener(*address, backlog);
+}
 
 uint64_t monotonic_ns() {
   timespec ts;
@@ -65,19 +78,19 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   // idle): counters and drain treat both servers alike.
   self->server_ = std::make_unique<WebSocketServer>(shard.reactor(), ws, self->public_app_);
   self->public_app_.server = self->server_.get();
-  if (shared.listen_address) {
-    auto fd = open_listener(*shared.listen_address, 4096);
+  if (shared.inherited_public_fd >= 0 || shared.listen_address) {
+    auto fd = listener_for(shared.inherited_public_fd, shared.listen_address);
     if (!fd) return std::unexpected("listen.public: " + fd.error());
     self->listen_fd_ = *fd;
     shard.reactor().add_listener(*fd, self->server_.get(), per_source);
   }
-  if (shared.plain_address) {
+  if (shared.inherited_plain_fd >= 0 || shared.plain_address) {
     WebSocketServerConfig plain = ws;
     plain.tls = nullptr;
     plain.expect_proxy_header = shared.plain_proxy_protocol;
     self->plain_server_ = std::make_unique<WebSocketServer>(shard.reactor(), plain, self->plain_app_);
     self->plain_app_.server = self->plain_server_.get();
-    auto plain_fd = open_listener(*shared.plain_address, 4096);
+    auto plain_fd = listener_for(shared.inherited_plain_fd, shared.plain_address);
     if (!plain_fd) return std::unexpected("listen.plain: " + plain_fd.error());
     self->plain_fd_ = *plain_fd;
     shard.reactor().add_listener(*plain_fd, self->plain_server_.get(), per_source && !shared.plain_proxy_protocol);
@@ -86,13 +99,13 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     EdgeShard* raw = self.get();
     shard.reactor().add_periodic(10000, [raw] { raw->sweep_sources(); });
   }
-  if (shard.id() == 0 && shared.admin_address) {
+  if (shard.id() == 0 && (shared.inherited_admin_fd >= 0 || shared.admin_address)) {
     self->admin_app_ = std::make_unique<AdminApp>(*self);
     WebSocketServerConfig admin;
     admin.routes.websocket_path = "/ws";  // refused by AdminApp::admit
     admin.handshake_timeout_ms = 5000;
     self->admin_server_ = std::make_unique<WebSocketServer>(shard.reactor(), admin, *self->admin_app_);
-    auto admin_fd = open_listener(*shared.admin_address, 64);
+    auto admin_fd = listener_for(shared.inherited_admin_fd, shared.admin_address, 64);
     if (!admin_fd) return std::unexpected("admin.listen: " + admin_fd.error());
     self->admin_fd_ = *admin_fd;
     shard.reactor().add_listener(*admin_fd, self->admin_server_.get());

@@ -56,6 +56,12 @@ struct EdgeShared {
   std::shared_ptr<const PolicyDocument> initial_policy;
   std::optional<SocketAddress> admin_address;  // served by shard 0
   std::optional<SocketAddress> plain_address;  // second listener, always plain (behind the ingress)
+  // Listening sockets handed over by systemd (socket activation), used
+  // instead of binding the matching address; -1: none. Every shard accepts
+  // on the same socket (its own dup), the kernel spreading the connections.
+  int inherited_public_fd = -1;
+  int inherited_plain_fd = -1;
+  int inherited_admin_fd = -1;
   bool plain_proxy_protocol = false;           // a PROXY v2 header opens every connection on it
   uint32_t per_source_connections = 0;         // open connections per source address; 0: unlimited
   uint32_t per_source_rate = 0;                // new connections per second per source; 0: unlimited

@@ -1,7 +1,9 @@
 // mf-edge: the MeshedFlow signaling edge.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -13,6 +15,7 @@
 #include "common/listen_socket.h"
 #include "common/log.h"
 #include "common/shard_group.h"
+#include "common/socket_activation.h"
 #include "common/systemd_notifier.h"
 #include "common/tls_context.h"
 #include "common/tls_ticket_keys.h"
@@ -25,6 +28,8 @@ int fail_start(const std::string& line, int code = 1) {
   std::fprintf(stderr, "mf-edge: %s\n", line.c_str());
   return code;
 }
+
+bool errno_in_use(const std::string& error) { return error.find(std::strerror(EADDRINUSE)) != std::string::npos; }
 
 std::expected<std::string, std::string> read_file(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
@@ -80,7 +85,21 @@ int main(int argc, char** argv) {
     if (!admin) return fail_start("admin.listen: " + admin.error());
     shared.admin_address = *admin;
   }
-  if (!config.listen.empty()) {
+  // Socket activation: listeners handed over by systemd replace binding.
+  auto inherited = take_inherited_sockets();
+  if (!inherited) return fail_start(inherited.error());
+  for (const InheritedSocket& socket : *inherited) {
+    if (socket.name == "public" || (socket.name == "unknown" && shared.inherited_public_fd < 0))
+      shared.inherited_public_fd = socket.fd;
+    else if (socket.name == "plain")
+      shared.inherited_plain_fd = socket.fd;
+    else if (socket.name == "admin")
+      shared.inherited_admin_fd = socket.fd;
+    else
+      return fail_start("socket activation: unknown socket name '" + socket.name +
+                        "' (FileDescriptorName= must be public, plain or admin)");
+  }
+  if (!config.listen.empty() && shared.inherited_public_fd < 0) {
     auto address = parse_socket_address(config.listen);
     if (!address) return fail_start("listen.public: " + address.error());
     shared.listen_address = *address;
@@ -142,7 +161,15 @@ int main(int argc, char** argv) {
                                 shared.admin_address ? &*shared.admin_address : nullptr}) {
       if (address == nullptr) continue;
       auto fd = open_listener(*address, 16);
-      if (!fd) return fail_start(fd.error());
+      if (!fd) {
+        // In use is not a configuration error: a systemd socket unit, or the
+        // instance being restarted, may hold it right now.
+        if (errno_in_use(fd.error())) {
+          std::printf("# mf-edge: note: %s\n", fd.error().c_str());
+          continue;
+        }
+        return fail_start(fd.error());
+      }
       ::close(*fd);
     }
     std::printf("%s", edge::describe(config).c_str());

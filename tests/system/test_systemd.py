@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from edge_process import Edge, build_dir
+from edge_process import Edge, RawWebSocket, build_dir, free_port
 
 
 class NotifySocket:
@@ -121,11 +121,71 @@ class UnitFiles(unittest.TestCase):
         path = os.path.join(directory, "mf-edge@test.service")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
-        done = subprocess.run(["systemd-analyze", "verify", "--man=no", path], capture_output=True, text=True,
-                              timeout=30)
+        socket_unit = os.path.join(directory, "mf-edge@test.socket")
+        shutil.copy(os.path.join(os.path.dirname(__file__), "..", "..", "systemd", "mf-edge@.socket"), socket_unit)
+        done = subprocess.run(["systemd-analyze", "verify", "--man=no", socket_unit, path], capture_output=True,
+                              text=True, timeout=30)
         self.assertEqual(done.returncode, 0, done.stderr)
         # Warnings (unknown keys, bad values) come with status 0: none allowed.
         self.assertEqual((done.stdout + done.stderr).strip(), "")
+
+
+class SocketActivation(unittest.TestCase):
+    def test_inherited_listener_serves_from_the_first_connection(self):
+        port, unused = free_port(), free_port()
+        binary = os.path.join(build_dir(), "edge", "mf-edge")
+        # systemd-socket-activate listens, and on the first connection starts
+        # mf-edge with the listening socket as descriptor 3, named "public".
+        process = subprocess.Popen(
+            ["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "--fdname=public", binary,
+             "--listen", f"127.0.0.1:{unused}", "--admin", "", "--shards", "2", "--drain-ms", "200",
+             "--per-source-connections", "0", "--per-source-rate", "0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=3)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        ws = RawWebSocket(sock)
+        self.addCleanup(ws.close)
+        ws.upgrade()
+        ws.send_text('{"type":"ping","t":1}')
+        self.assertEqual(ws.recv_message(), '{"type":"pong","t":1}')
+        # A second connection lands on the same inherited listener.
+        second = RawWebSocket(socket.create_connection(("127.0.0.1", port), timeout=3))
+        self.addCleanup(second.close)
+        second.upgrade()
+        second.send_text('{"type":"ping","t":2}')
+        self.assertEqual(second.recv_message(), '{"type":"pong","t":2}')
+        # The --listen address was not bound: the inherited socket replaced it.
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", unused), timeout=1).close()
+        process.send_signal(signal.SIGTERM)
+        self.assertEqual(process.wait(timeout=5), 0, process.stderr.read().decode(errors="replace")[-2000:])
+
+    def test_unknown_socket_name_is_refused(self):
+        port = free_port()
+        binary = os.path.join(build_dir(), "edge", "mf-edge")
+        process = subprocess.Popen(["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "--fdname=bogus", binary,
+                                    "--admin", ""], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=3).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        code = process.wait(timeout=5)
+        self.assertNotEqual(code, 0)
+        self.assertIn("unknown socket name 'bogus'", process.stderr.read().decode(errors="replace"))
 
 
 if __name__ == "__main__":
