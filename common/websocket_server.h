@@ -95,6 +95,25 @@ struct WebSocketServerCounters {
   uint64_t slow_consumer_closes = 0;
   uint64_t pings_sent = 0;
   uint64_t proxy_header_failures = 0;
+
+  // Merging: several servers of a shard, or every shard, for /metrics.
+  WebSocketServerCounters& operator+=(const WebSocketServerCounters& other) {
+    tls_handshakes += other.tls_handshakes;
+    tls_resumed += other.tls_resumed;
+    tls_failures += other.tls_failures;
+    handshake_timeouts += other.handshake_timeouts;
+    upgrades += other.upgrades;
+    http_rejections += other.http_rejections;
+    health_checks += other.health_checks;
+    messages_in += other.messages_in;
+    messages_out += other.messages_out;
+    protocol_closes += other.protocol_closes;
+    idle_closes += other.idle_closes;
+    slow_consumer_closes += other.slow_consumer_closes;
+    pings_sent += other.pings_sent;
+    proxy_header_failures += other.proxy_header_failures;
+    return *this;
+  }
 };
 
 class WebSocketServer final : public SocketService {

@@ -543,10 +543,7 @@ void EdgeShard::on_claim_result(std::unique_ptr<ClaimResultPayload> m) {
   if (!current) {
     // The connection left or closed meanwhile: give the identity back.
     if (m->outcome != ClaimOutcome::taken) {
-      auto release = std::make_unique<ReleasePeer>();
-      release->peer_id = m->peer_id;
-      release->who = m->who;
-      send_to_shard(directory_shard(m->peer_id), edge_message::release_peer, std::move(release));
+      send_release(m->peer_id, m->who);
     }
     return;
   }
@@ -559,11 +556,7 @@ void EdgeShard::on_claim_result(std::unique_ptr<ClaimResultPayload> m) {
   if (p.switching) {
     // Leave the old swarm before entering the new one; the client sees the
     // switch as one step (`joined` comes after both).
-    auto leave = std::make_unique<LeaveSwarm>();
-    leave->stream_id = p.old_stream_id;
-    leave->peer_id = p.peer_id;
-    leave->where = member_location_of(*s);
-    send_to_shard(stream_shard(p.old_stream_id), edge_message::leave_swarm, std::move(leave));
+    send_leave_swarm(p.old_stream_id, p.peer_id, member_location_of(*s));
   }
   auto enter = std::make_unique<EnterSwarm>();
   enter->stream_id = p.stream_id;
@@ -593,17 +586,12 @@ void EdgeShard::on_enter_swarm(std::unique_ptr<EnterSwarm> m) {
   reply->peer_id.assign(m->member.peer_id.view());
   reply->full = outcome == EnterOutcome::full;
   if (!reply->full && m->mesh_enabled) {
-    PickedPeer picked[Swarm::max_pick];
     PickRequest request;
     request.requester = m->member.peer_id.view();
     request.requester_topology = m->member.topology;
     request.count = std::min<uint32_t>(m->initial_peers, Swarm::max_pick);
     request.now_ms = reactor_now();
-    size_t n = streams_.pick(m->stream_id, m->rendition, request, picked, topology_scratch_);
-    counters_.proposals += n;
-    PeerCandidate candidates[Swarm::max_pick];
-    for (size_t i = 0; i < n; ++i) candidates[i] = PeerCandidate{picked[i].peer_id, picked[i].rendition, picked[i].topology_json};
-    reply->peers_text.assign(write_peers(reply_, std::span<const PeerCandidate>(candidates, n), {}));
+    reply->peers_text = peers_text(m->stream_id, m->rendition, request, {});
   }
   send_to_shard(m->who.shard, edge_message::enter_result, std::move(reply));
 }
@@ -613,11 +601,7 @@ void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
   bool current = s != nullptr && s->state == PeerState::joining && s->join_sequence == m->join_sequence;
   if (!current) {
     if (!m->full) {
-      auto leave = std::make_unique<LeaveSwarm>();
-      leave->stream_id = m->stream_id;
-      leave->peer_id = m->peer_id;
-      leave->where = MemberLocation{0, m->who.shard, m->who.slot, m->who.generation};
-      send_to_shard(stream_shard(m->stream_id), edge_message::leave_swarm, std::move(leave));
+      send_leave_swarm(m->stream_id, m->peer_id, MemberLocation{0, m->who.shard, m->who.slot, m->who.generation});
     }
     return;
   }
@@ -625,10 +609,7 @@ void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
   if (m->full) {
     // Not joined anywhere now (a switch already left its old swarm): give
     // the identity back so it can join again later.
-    auto release = std::make_unique<ReleasePeer>();
-    release->peer_id = p.peer_id;
-    release->who = m->who;
-    send_to_shard(directory_shard(p.peer_id), edge_message::release_peer, std::move(release));
+    send_release(p.peer_id, m->who);
     if (p.switching) peers_joined_--;  // it left its old swarm already
     s->state = PeerState::connected;
     return send_error(*s, SdkErrorCode::stream_full, "stream is full", {}, p.ref_raw, {},
@@ -654,16 +635,24 @@ void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
   join_to_peers_.record(static_cast<double>(monotonic_ns() - p.started_ns) / 1e9);
 }
 
-void EdgeShard::leave_current(PeerSession& s) {
+void EdgeShard::send_leave_swarm(std::string_view stream_id, std::string_view peer_id, const MemberLocation& where) {
   auto leave = std::make_unique<LeaveSwarm>();
-  leave->stream_id = s.stream_id;
-  leave->peer_id = s.peer_id;
-  leave->where = member_location_of(s);
-  send_to_shard(stream_shard(s.stream_id), edge_message::leave_swarm, std::move(leave));
+  leave->stream_id.assign(stream_id);
+  leave->peer_id.assign(peer_id);
+  leave->where = where;
+  send_to_shard(stream_shard(stream_id), edge_message::leave_swarm, std::move(leave));
+}
+
+void EdgeShard::send_release(std::string_view peer_id, const PeerLocation& who) {
   auto release = std::make_unique<ReleasePeer>();
-  release->peer_id = s.peer_id;
-  release->who = location_of(s);
-  send_to_shard(directory_shard(s.peer_id), edge_message::release_peer, std::move(release));
+  release->peer_id.assign(peer_id);
+  release->who = who;
+  send_to_shard(directory_shard(peer_id), edge_message::release_peer, std::move(release));
+}
+
+void EdgeShard::leave_current(PeerSession& s) {
+  send_leave_swarm(s.stream_id, s.peer_id, member_location_of(s));
+  send_release(s.peer_id, location_of(s));
   counters_.leaves++;
   peers_joined_--;
 }
@@ -764,15 +753,20 @@ void EdgeShard::on_pick_peers(std::unique_ptr<PickPeers> m) {
   request.count = m->count;
   request.exclude = std::span<const std::string_view>(exclude, exclude_count);
   request.now_ms = reactor_now();
+  auto reply = std::make_unique<PeersResult>();
+  reply->text = peers_text(m->stream_id, m->rendition, request, m->ref_raw);
+  reply->who = m->who;
+  send_to_shard(m->who.shard, edge_message::peers_result, std::move(reply));
+}
+
+std::string EdgeShard::peers_text(std::string_view stream_id, std::string_view rendition, const PickRequest& request,
+                                  std::string_view ref_raw) {
   PickedPeer picked[Swarm::max_pick];
-  size_t n = m->count == 0 ? 0 : streams_.pick(m->stream_id, m->rendition, request, picked, topology_scratch_);
+  size_t n = request.count == 0 ? 0 : streams_.pick(stream_id, rendition, request, picked, topology_scratch_);
   counters_.proposals += n;
   PeerCandidate candidates[Swarm::max_pick];
   for (size_t i = 0; i < n; ++i) candidates[i] = PeerCandidate{picked[i].peer_id, picked[i].rendition, picked[i].topology_json};
-  auto reply = std::make_unique<PeersResult>();
-  reply->text.assign(write_peers(reply_, std::span<const PeerCandidate>(candidates, n), m->ref_raw));
-  reply->who = m->who;
-  send_to_shard(m->who.shard, edge_message::peers_result, std::move(reply));
+  return std::string(write_peers(reply_, std::span<const PeerCandidate>(candidates, n), ref_raw));
 }
 
 void EdgeShard::on_peers_result(std::unique_ptr<PeersResult> m) {
@@ -944,16 +938,7 @@ void EdgeShard::on_collect_metrics() {
   snapshot->websocket = server_->counters();
   snapshot->connections = server_->open_websockets();
   if (plain_server_) {
-    const WebSocketServerCounters& p = plain_server_->counters();
-    WebSocketServerCounters& w = snapshot->websocket;
-    w.handshake_timeouts += p.handshake_timeouts;
-    w.upgrades += p.upgrades;
-    w.http_rejections += p.http_rejections;
-    w.messages_in += p.messages_in;
-    w.messages_out += p.messages_out;
-    w.protocol_closes += p.protocol_closes;
-    w.idle_closes += p.idle_closes;
-    w.slow_consumer_closes += p.slow_consumer_closes;
+    snapshot->websocket += plain_server_->counters();
     snapshot->connections += plain_server_->open_websockets();
   }
   snapshot->peers_joined = peers_joined_;

@@ -179,6 +179,10 @@ class EdgeShard final : public ShardService {
   void on_leave_swarm(std::unique_ptr<LeaveSwarm> m);
   void on_pick_peers(std::unique_ptr<PickPeers> m);
   void on_peers_result(std::unique_ptr<PeersResult> m);
+  // Picks up to request.count candidates on this (stream) shard and renders
+  // the `peers` message; counts the proposals.
+  std::string peers_text(std::string_view stream_id, std::string_view rendition, const PickRequest& request,
+                         std::string_view ref_raw);
   void on_update_member(std::unique_ptr<UpdateMember> m);
   void on_stats_delta(std::unique_ptr<StatsDelta> m);
   void on_route_signal(std::unique_ptr<SignalPacket> m);
@@ -209,6 +213,10 @@ class EdgeShard final : public ShardService {
   PeerSession* session_at(const PeerLocation& who);
   uint32_t effective_max_peers(const Policy& policy, uint32_t caps_max_peers) const;
   void leave_current(PeerSession& s);
+  // Leave a swarm / give a peerId back; both act only if `where`/`who` is
+  // still the registered holder.
+  void send_leave_swarm(std::string_view stream_id, std::string_view peer_id, const MemberLocation& where);
+  void send_release(std::string_view peer_id, const PeerLocation& who);
   void send_error(PeerSession& s, SdkErrorCode code, std::string_view message, std::string_view detail = {},
                   std::string_view ref_raw = {}, std::string_view to = {}, int64_t retry_after_ms = -1);
   void send_text(PeerSession& s, std::string_view text);
