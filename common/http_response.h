@@ -12,6 +12,7 @@
 #include <expected>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "common/http_request_head.h"
@@ -39,6 +40,11 @@ size_t format_switching_protocols(std::span<char> out, const std::array<char, 28
 // is not in 100..599.
 size_t format_response(std::span<char> out, uint16_t status, std::string_view body,
                        std::string_view extra_header_lines = {}, bool head_only = false);
+
+// A complete response of any size for the admin endpoints (/metrics, JSON
+// APIs): status line, Connection: close, the Content-Type given,
+// Content-Length, then the body.
+std::string format_document_response(uint16_t status, std::string_view content_type, std::string_view body);
 
 // The extra header lines `decision`'s rejection must carry (Allow for 405;
 // Upgrade and, for a version mismatch, Sec-WebSocket-Version for 426); empty

@@ -80,4 +80,22 @@ uint16_t bound_port(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port);
 }
 
+std::expected<int, std::string> shard_listener(int inherited_fd, const SocketAddress* address, int backlog) {
+  if (inherited_fd >= 0) {
+    int fd = ::fcntl(inherited_fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) return std::unexpected(std::string("cannot duplicate the inherited socket: ") + std::strerror(errno));
+    return fd;
+  }
+  if (address == nullptr) return std::unexpected(std::string("no address to listen on"));
+  return open_listener(*address, backlog);
+}
+
+std::expected<int, int> open_outbound_socket(int family) {
+  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::unexpected(-errno);
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
 }  // namespace mf

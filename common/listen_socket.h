@@ -24,6 +24,15 @@ std::expected<SocketAddress, std::string> parse_socket_address(std::string_view 
 // sockets inherit: there is no setsockopt on a direct descriptor).
 std::expected<int, std::string> open_listener(const SocketAddress& address, int backlog);
 
+// A shard's own listening socket: a dup of `inherited_fd` (socket
+// activation: every shard accepts on the same socket) when it is >= 0, else
+// a fresh SO_REUSEPORT listener on `address`.
+std::expected<int, std::string> shard_listener(int inherited_fd, const SocketAddress* address, int backlog);
+
+// A non-blocking TCP socket with TCP_NODELAY for an outbound connection
+// (Reactor::connect_adopted), or -errno. The caller may bind it first.
+std::expected<int, int> open_outbound_socket(int family);
+
 // The port actually bound (for port 0).
 uint16_t bound_port(int fd);
 

@@ -92,6 +92,9 @@ Reactor::Socket& Reactor::start_socket(uint32_t slot, SocketService* service, So
   s.in_flush_list = false;
   s.shutdown_in_flight = false;
   s.finish_after_shutdown = false;
+  s.recv_paused = false;
+  s.write_shut_requested = false;
+  s.write_shut_sent = false;
   s.timer.tag = make_tag(CompletionKind::ignored, slot, s.generation);
   ++live_sockets_;
   return s;
@@ -116,6 +119,10 @@ void Reactor::stop_accepting() {
     io_uring_prep_cancel_fd(sqe, listener.fd, IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::ignored, 0));
   }
+  // The cancel looks the descriptor up when it is issued, inline in this
+  // submit: after it the fd may be closed.
+  int rc = io_uring_submit(ring_.native());
+  if (rc < 0) MF_LOG_WARN("shard {}: submitting the accept cancellation failed: {}", shard_id_, std::strerror(-rc));
 }
 
 void Reactor::arm_accept(uint32_t index) {
@@ -153,7 +160,10 @@ void Reactor::rearm_paused_accepts() {
 void Reactor::arm_recv(uint32_t slot) {
   Socket& s = at(slot);
   io_uring_sqe* sqe = ring_.acquire_sqe();
-  io_uring_prep_recv_multishot(sqe, static_cast<int>(s.fixed_fd), nullptr, 0, 0);
+  // A one-shot completion carries no IORING_CQE_F_MORE: on_recv re-arms it
+  // as it re-arms a multishot the kernel ended.
+  if (s.service->receive_one_shot()) io_uring_prep_recv(sqe, static_cast<int>(s.fixed_fd), nullptr, 0, 0);
+  else io_uring_prep_recv_multishot(sqe, static_cast<int>(s.fixed_fd), nullptr, 0, 0);
   sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
   sqe->buf_group = recv_buffers_.group_id();
   io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::recv, slot, s.generation));
@@ -246,7 +256,7 @@ void Reactor::on_connect(const io_uring_cqe& cqe) {
 bool Reactor::send(SocketHandle socket, std::span<const uint8_t> bytes) {
   MF_ASSERT_ON_SHARD(shard_id_);
   Socket* s = lookup(socket);
-  if (s == nullptr || s->state != SocketState::open) return false;
+  if (s == nullptr || s->state != SocketState::open || s->write_shut_requested) return false;
   if (s->out.size() + bytes.size() > options_.max_queued_bytes_per_socket ||
       !s->out.append(pool_, bytes)) {
     ++counters_.send_queue_overflows;
@@ -301,6 +311,11 @@ void Reactor::close(SocketHandle socket, CloseMode mode) {
     return;
   }
   s->state = SocketState::flushing;
+  if (s->recv_paused) {
+    // Lingering reads until EOF, so the peer gets a FIN rather than a reset.
+    s->recv_paused = false;
+    if (!s->recv_armed) arm_recv(socket.slot);
+  }
   // A peer that never reads must not hold the socket forever.
   timers_.arm(s->timer, now_ms_ + options_.linger_ms);
   if (!s->send_in_flight && s->out.empty()) begin_shutdown(socket.slot);
@@ -309,13 +324,61 @@ void Reactor::close(SocketHandle socket, CloseMode mode) {
 void Reactor::begin_shutdown(uint32_t slot) {
   Socket& s = at(slot);
   s.state = SocketState::lingering;
+  if (!s.write_shut_sent) submit_shutdown_write(slot);
+  if (!s.recv_armed) finish(slot);
+}
+
+void Reactor::submit_shutdown_write(uint32_t slot) {
+  Socket& s = at(slot);
   io_uring_sqe* sqe = ring_.acquire_sqe();
   io_uring_prep_shutdown(sqe, static_cast<int>(s.fixed_fd), SHUT_WR);
   sqe->flags |= IOSQE_FIXED_FILE;
   io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::shutdown, slot, s.generation));
   ++s.pending;
   s.shutdown_in_flight = true;
-  if (!s.recv_armed) finish(slot);
+  s.write_shut_sent = true;
+}
+
+bool Reactor::wants_recv(const Socket& s) {
+  if (s.state == SocketState::flushing || s.state == SocketState::lingering) return true;
+  return s.state == SocketState::open && !s.recv_paused;
+}
+
+void Reactor::pause_receive(SocketHandle socket) {
+  MF_ASSERT_ON_SHARD(shard_id_);
+  Socket* s = lookup(socket);
+  if (s == nullptr || s->state != SocketState::open || s->recv_paused) return;
+  s->recv_paused = true;
+  // A one-shot recv in flight lands at most one buffer: let it.
+  if (!s->recv_armed || s->service->receive_one_shot()) return;
+  // Ends the multishot recv; its terminal -ECANCELED completion is not a
+  // peer close (on_recv). A duplicate cancel after a quick resume and pause
+  // finds nothing or the re-armed recv: both are what the pause wants.
+  io_uring_sqe* sqe = ring_.acquire_sqe();
+  io_uring_prep_cancel64(sqe, make_tag(CompletionKind::recv, socket.slot, s->generation), 0);
+  io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::ignored, 0));
+}
+
+void Reactor::resume_receive(SocketHandle socket) {
+  MF_ASSERT_ON_SHARD(shard_id_);
+  Socket* s = lookup(socket);
+  if (s == nullptr || s->state != SocketState::open || !s->recv_paused) return;
+  s->recv_paused = false;
+  // Still armed: the cancelled recv's last completion re-arms (on_recv).
+  if (!s->recv_armed) arm_recv(socket.slot);
+}
+
+bool Reactor::receive_paused(SocketHandle socket) const {
+  const Socket* s = lookup(socket);
+  return s != nullptr && s->recv_paused;
+}
+
+void Reactor::shutdown_write(SocketHandle socket) {
+  MF_ASSERT_ON_SHARD(shard_id_);
+  Socket* s = lookup(socket);
+  if (s == nullptr || s->state != SocketState::open || s->write_shut_requested) return;
+  s->write_shut_requested = true;
+  if (!s->send_in_flight && s->out.empty()) submit_shutdown_write(socket.slot);
 }
 
 void Reactor::finish(uint32_t slot) {
@@ -458,7 +521,7 @@ void Reactor::on_recv(const io_uring_cqe& cqe) {
       // The kernel ended the multishot (e.g. CQ overflow); arm again.
       s.recv_armed = false;
       --s.pending;
-      if (s.state == SocketState::open || s.state == SocketState::flushing || s.state == SocketState::lingering)
+      if (wants_recv(s))
         arm_recv(slot);
       else if (s.pending == 0 && s.state == SocketState::finishing)
         release(slot);
@@ -467,6 +530,14 @@ void Reactor::on_recv(const io_uring_cqe& cqe) {
   }
   // Terminal completion of the multishot.
   s.recv_armed = false;
+  if (cqe.res == -ECANCELED && s.state != SocketState::finishing) {
+    // pause_receive() cancelled it (only the close chain cancels otherwise,
+    // and it runs when finishing); a resume or a close since then wants it
+    // back.
+    --s.pending;
+    if (wants_recv(s)) arm_recv(slot);
+    return;
+  }
   if (cqe.res == -ENOBUFS && s.state != SocketState::finishing) {
     // All buffers were in use at that instant; they come back within this
     // turn, so arm again after the batch.
@@ -504,7 +575,9 @@ void Reactor::on_send(const io_uring_cqe& cqe) {
     if (s.state == SocketState::open || s.state == SocketState::flushing) {
       if (!s.out.empty()) submit_send(slot);
       else if (s.state == SocketState::flushing) begin_shutdown(slot);
+      else if (s.write_shut_requested && !s.write_shut_sent) submit_shutdown_write(slot);
     }
+    if (s.state == SocketState::open) s.service->on_sent(SocketHandle{slot, s.generation}, s.out.size());
   }
   completion_done(slot);
 }
@@ -568,8 +641,8 @@ void Reactor::run_once(uint32_t max_wait_ms) {
   for (uint32_t slot : recv_rearm_list_) {
     Socket& s = at(slot);
     --s.pending;
-    if (s.state == SocketState::open || s.state == SocketState::flushing || s.state == SocketState::lingering) {
-      arm_recv(slot);
+    if (wants_recv(s)) {
+      if (!s.recv_armed) arm_recv(slot);  // resume_receive() may have armed it
     } else if (s.pending == 0 && s.state == SocketState::finishing) {
       release(slot);
     }

@@ -64,9 +64,22 @@ class SocketService {
     (void)socket;
     (void)error;
   }
+  // A send completed and `queued_bytes` are still waiting (0: the queue is
+  // empty). A proxy resumes reading from the other side of a tunnel here
+  // once the backlog fell below its low-water mark.
+  virtual void on_sent(SocketHandle socket, size_t queued_bytes) {
+    (void)socket;
+    (void)queued_bytes;
+  }
   // The last completion of a closed socket arrived; per-socket state of the
   // service must be reset now (the slot will be reused).
   virtual void on_released(SocketHandle socket) = 0;
+  // Receive with one-shot recvs, re-armed after each completion, instead of
+  // one multishot recv. A multishot recv keeps filling buffers until its
+  // cancellation is processed, so after pause_receive() a fast sender can
+  // still land megabytes; one-shot bounds that to one buffer. Services that
+  // pause (proxies) pay one SQE per read for it.
+  virtual bool receive_one_shot() const { return false; }
 
  protected:
   ~SocketService() = default;
@@ -132,8 +145,12 @@ class Reactor {
   // per-source admission when no PROXY header carries the address.
   void add_listener(int listen_fd, SocketService* service, bool want_peer_address = false);
   static constexpr uint32_t accepts_with_address = 16;
-  // Stops accepting on every listener (drain); pending connections stay in
-  // the kernel backlog of the closed listener and are reset by the kernel.
+  // Stops accepting on every listener (drain). The cancellation is
+  // submitted before this returns, so the caller may close the listening
+  // sockets right after (an accept still armed would keep a closed
+  // listener alive); connections still in the backlog of a closed listener
+  // are reset by the kernel (or, with net.ipv4.tcp_migrate_req=1, moved to
+  // another listener of the same SO_REUSEPORT group).
   void stop_accepting();
 
   // Outbound connection. The caller creates, configures and binds `fd` (a
@@ -160,6 +177,20 @@ class Reactor {
 
   // Starts closing. Safe to call more than once and on stale handles.
   void close(SocketHandle socket, CloseMode mode);
+
+  // Flow control: stops reading from the socket (the kernel's receive
+  // window then pushes back on the peer) until resume_receive(). Bytes that
+  // were already on their way may still arrive through on_received() shortly
+  // after the pause. A paused socket does not notice its peer closing until
+  // it resumes. close() resumes by itself (lingering reads until EOF).
+  void pause_receive(SocketHandle socket);
+  void resume_receive(SocketHandle socket);
+  bool receive_paused(SocketHandle socket) const;
+
+  // Half-close: once everything queued has been sent, shutdown(SHUT_WR) so
+  // the peer reads EOF, while this side keeps receiving. send() refuses
+  // bytes afterwards. close() is still needed to release the socket.
+  void shutdown_write(SocketHandle socket);
 
   // One timer per socket (handshake, idle, heartbeat: the service decides).
   void arm_timer(SocketHandle socket, uint64_t deadline_ms);
@@ -197,6 +228,9 @@ class Reactor {
     bool in_flush_list = false;
     bool shutdown_in_flight = false;
     bool finish_after_shutdown = false;
+    bool recv_paused = false;           // pause_receive(): no recv is re-armed
+    bool write_shut_requested = false;  // shutdown_write(): SHUT_WR once the queue is empty
+    bool write_shut_sent = false;       // the SHUT_WR has been submitted
   };
   struct AcceptSlot {
     sockaddr_storage address;
@@ -222,6 +256,9 @@ class Reactor {
   void submit_send(uint32_t slot);
   void flush_sends();
   void begin_shutdown(uint32_t slot);
+  void submit_shutdown_write(uint32_t slot);
+  // Whether a recv should be (re)armed for a socket in this state.
+  static bool wants_recv(const Socket& s);
   void finish(uint32_t slot);
   void submit_close_chain(uint32_t slot);
   void completion_done(uint32_t slot);

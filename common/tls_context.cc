@@ -3,6 +3,9 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <cctype>
 
 #include <cerrno>
 #include <cstdio>
@@ -323,6 +326,37 @@ std::expected<Context, std::string> Context::make_client(const ClientContextConf
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
   }
   return Context(ctx.release());
+}
+
+std::expected<std::vector<std::string>, std::string> certificate_names(const std::string& certificate_chain_path) {
+  ErrorQueueScrub scrub;
+  auto chain = load_certificate_chain(certificate_chain_path);
+  if (!chain) return Error(std::move(chain.error()));
+  X509* leaf = chain->front().get();
+  std::vector<std::string> names;
+  auto add = [&names](const unsigned char* data, int length) {
+    if (data == nullptr || length <= 0) return;
+    std::string name(reinterpret_cast<const char*>(data), static_cast<size_t>(length));
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    names.push_back(std::move(name));
+  };
+  auto* alt_names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr));
+  if (alt_names != nullptr) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(alt_names); ++i) {
+      const GENERAL_NAME* name = sk_GENERAL_NAME_value(alt_names, i);
+      if (name->type == GEN_DNS) add(ASN1_STRING_get0_data(name->d.dNSName), ASN1_STRING_length(name->d.dNSName));
+    }
+    GENERAL_NAMES_free(alt_names);
+  }
+  if (names.empty()) {
+    const X509_NAME* subject = X509_get_subject_name(leaf);
+    int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    if (index >= 0) {
+      const ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
+      add(ASN1_STRING_get0_data(cn), ASN1_STRING_length(cn));
+    }
+  }
+  return names;
 }
 
 }  // namespace mf::tls

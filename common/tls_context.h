@@ -37,6 +37,11 @@ struct ClientContextConfig {
   bool enable_resumption = true;  // accept tickets; see Session::native()
 };
 
+// The host names a certificate serves, for SNI routing: the DNS names of
+// the leaf's subjectAltName, else its subject CN; lowercased, wildcards
+// ("*.example.com") kept as written. One line naming the file on failure.
+std::expected<std::vector<std::string>, std::string> certificate_names(const std::string& certificate_chain_path);
+
 // Owns one SSL_CTX, built and validated once at start-up (per shard for
 // servers). Errors are one human-readable line naming the offending file.
 class Context {

@@ -7,11 +7,12 @@
 // edge/mf-edge.example.toml shows every setting with its default.
 #include <cstdint>
 #include <expected>
-#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "common/config_schema.h"
 
 namespace mf::edge {
 
@@ -71,10 +72,7 @@ struct EdgeConfig {
 
 // One line (the usage text for --help). exit_code: 0 for --help, 2 for a bad
 // flag, 1 for a bad file or value from the file.
-struct ConfigError {
-  std::string message;
-  int exit_code = 2;
-};
+using ConfigError = config::ConfigError;
 
 // Reads --config FILE from disk, fills edge_id with HOSTNAME-PID when it is
 // not set, and on --help prints the usage and returns an empty message with
@@ -82,7 +80,7 @@ struct ConfigError {
 std::expected<EdgeConfig, ConfigError> parse_edge_arguments(int argc, char** argv);
 
 // The whole content of a file, or a one-line reason it could not be read.
-using ConfigFileReader = std::function<std::expected<std::string, std::string>(const std::string& path)>;
+using ConfigFileReader = config::ConfigFileReader;
 
 // The pure core of the above: `arguments` without the program name; the file
 // is read only through `read_file`; edge_id stays empty unless set; --help

@@ -129,19 +129,6 @@ struct SignalPacket {
 };
 
 // A client address without its port: what per-source limits count.
-struct SourceKey {
-  uint8_t family = 0;
-  std::array<uint8_t, 16> address{};
-  bool operator==(const SourceKey&) const = default;
-};
-struct SourceKeyHash {
-  size_t operator()(const SourceKey& key) const noexcept {
-    uint64_t h = 1469598103934665603ull ^ key.family;
-    for (uint8_t b : key.address) h = (h ^ b) * 1099511628211ull;
-    return static_cast<size_t>(h);
-  }
-};
-
 struct SourceAdmission {
   SourceKey key;
   PeerLocation who;

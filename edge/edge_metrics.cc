@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/prometheus_text.h"
 #include "edge/sdk_message.h"
 
 namespace mf::edge {
@@ -24,13 +25,8 @@ void LatencyHistogram::merge(const LatencyHistogram& other) {
 
 namespace {
 
-void counter(std::string& out, std::string_view name, std::string_view help, uint64_t value) {
-  fmt::format_to(std::back_inserter(out), "# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name, help, value);
-}
-
-void gauge(std::string& out, std::string_view name, std::string_view help, uint64_t value) {
-  fmt::format_to(std::back_inserter(out), "# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, value);
-}
+using prometheus::counter;
+using prometheus::gauge;
 
 // Stream ids are [A-Za-z0-9._:-] (spec section 2): nothing to escape in a
 // label value.

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/json_writer.h"
+#include "common/http_response.h"
 #include "common/log.h"
 
 #include <fmt/format.h>
@@ -19,18 +20,6 @@ namespace mf::edge {
 namespace {
 
 uint64_t hash_text(std::string_view text) { return std::hash<std::string_view>{}(text); }
-
-// This shard's listening socket: its own dup of an inherited (socket-
-// activated) one, or a fresh SO_REUSEPORT listener on the address.
-std::expected<int, std::string> listener_for(int inherited_fd, const std::optional<SocketAddress>& address,
-                                             int backlog = 4096) {
-  if (inherited_fd >= 0) {
-    int fd = ::fcntl(inherited_fd, F_DUPFD_CLOEXEC, 3);
-    if (fd < 0) return std::unexpected(std::string("cannot duplicate the inherited socket: ") + std::strerror(errno));
-    return fd;
-  }
-  return open_listener(*address, backlog);
-}
 
 uint64_t monotonic_ns() {
   timespec ts;
@@ -79,7 +68,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   self->server_ = std::make_unique<WebSocketServer>(shard.reactor(), ws, self->public_app_);
   self->public_app_.server = self->server_.get();
   if (shared.inherited_public_fd >= 0 || shared.listen_address) {
-    auto fd = listener_for(shared.inherited_public_fd, shared.listen_address);
+    auto fd = shard_listener(shared.inherited_public_fd, shared.listen_address ? &*shared.listen_address : nullptr, 4096);
     if (!fd) return std::unexpected("listen.public: " + fd.error());
     self->listen_fd_ = *fd;
     shard.reactor().add_listener(*fd, self->server_.get(), per_source);
@@ -90,7 +79,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     plain.expect_proxy_header = shared.plain_proxy_protocol;
     self->plain_server_ = std::make_unique<WebSocketServer>(shard.reactor(), plain, self->plain_app_);
     self->plain_app_.server = self->plain_server_.get();
-    auto plain_fd = listener_for(shared.inherited_plain_fd, shared.plain_address);
+    auto plain_fd = shard_listener(shared.inherited_plain_fd, shared.plain_address ? &*shared.plain_address : nullptr, 4096);
     if (!plain_fd) return std::unexpected("listen.plain: " + plain_fd.error());
     self->plain_fd_ = *plain_fd;
     shard.reactor().add_listener(*plain_fd, self->plain_server_.get(), per_source && !shared.plain_proxy_protocol);
@@ -105,7 +94,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     admin.routes.websocket_path = "/ws";  // refused by AdminApp::admit
     admin.handshake_timeout_ms = 5000;
     self->admin_server_ = std::make_unique<WebSocketServer>(shard.reactor(), admin, *self->admin_app_);
-    auto admin_fd = listener_for(shared.inherited_admin_fd, shared.admin_address, 64);
+    auto admin_fd = shard_listener(shared.inherited_admin_fd, shared.admin_address ? &*shared.admin_address : nullptr, 64);
     if (!admin_fd) return std::unexpected("admin.listen: " + admin_fd.error());
     self->admin_fd_ = *admin_fd;
     shard.reactor().add_listener(*admin_fd, self->admin_server_.get());
@@ -335,17 +324,10 @@ uint32_t EdgeShard::source_shard(const SourceKey& key) const {
 }
 
 void EdgeShard::on_source_acquire(std::unique_ptr<SourceAdmission> m) {
-  uint64_t now = reactor_now();
-  auto [it, inserted] = sources_.try_emplace(m->key);
-  SourceEntry& entry = it->second;
-  if (inserted) entry.bucket.init(shared_.per_source_burst, now);
-  entry.last_ms = now;
-  bool over_count = shared_.per_source_connections != 0 && entry.open >= shared_.per_source_connections;
-  bool over_rate = !over_count && shared_.per_source_rate != 0 &&
-                   !entry.bucket.take(shared_.per_source_rate, shared_.per_source_burst, now);
-  m->admitted = !over_count && !over_rate;
-  m->over_rate = over_rate;
-  if (m->admitted) entry.open++;
+  SourceLimitSettings limits{shared_.per_source_connections, shared_.per_source_rate, shared_.per_source_burst};
+  SourceVerdict verdict = sources_.acquire(m->key, limits, reactor_now());
+  m->admitted = verdict == SourceVerdict::admitted;
+  m->over_rate = verdict == SourceVerdict::over_rate;
   uint32_t back = m->who.shard;
   send_to_shard(back, edge_message::source_verdict, std::move(m));
 }
@@ -374,19 +356,9 @@ void EdgeShard::on_source_verdict(std::unique_ptr<SourceAdmission> m) {
   s->server->complete_admission(s->socket, Admission{});
 }
 
-void EdgeShard::on_source_release(std::unique_ptr<SourceAdmission> m) {
-  auto it = sources_.find(m->key);
-  if (it == sources_.end() || it->second.open == 0) return;
-  it->second.open--;
-  it->second.last_ms = reactor_now();
-}
+void EdgeShard::on_source_release(std::unique_ptr<SourceAdmission> m) { sources_.release(m->key, reactor_now()); }
 
-void EdgeShard::sweep_sources() {
-  // An address with nothing open and quiet for a minute has a full bucket
-  // again: forgetting it changes nothing and bounds the table.
-  uint64_t now = reactor_now();
-  std::erase_if(sources_, [now](const auto& item) { return item.second.open == 0 && now - item.second.last_ms > 60000; });
-}
+void EdgeShard::sweep_sources() { sources_.sweep(reactor_now()); }
 
 void EdgeShard::on_released(SocketHandle connection) {
   if (connection.slot >= sessions_.created()) return;
@@ -955,11 +927,7 @@ void EdgeShard::on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m) {
   metrics_parts_.push_back(std::move(m));
   if (metrics_parts_.size() < shard_.count()) return;
   std::string body = format_prometheus(metrics_parts_, shared_.metrics_top_streams);
-  std::string response = fmt::format(
-      "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-      "Content-Length: {}\r\n\r\n",
-      body.size());
-  response += body;
+  std::string response = http::format_document_response(200, "text/plain; version=0.0.4; charset=utf-8", body);
   for (SocketHandle w : metrics_waiters_) admin_server_->respond(w, response);
   metrics_waiters_.clear();
   metrics_parts_.clear();

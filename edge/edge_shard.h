@@ -11,6 +11,7 @@
 #include "common/listen_socket.h"
 #include "common/shard_group.h"
 #include "common/slot_array.h"
+#include "common/source_limits.h"
 #include "common/tls_context.h"
 #include "common/websocket_server.h"
 #include "edge/edge_messages.h"
@@ -235,12 +236,7 @@ class EdgeShard final : public ShardService {
   ListenerApp plain_app_{*this};
   // Source addresses this shard owns (hash of the address): open connections
   // and the new-connection rate, edge-wide for that address.
-  struct SourceEntry {
-    uint32_t open = 0;
-    TokenBucket bucket;
-    uint64_t last_ms = 0;
-  };
-  std::unordered_map<SourceKey, SourceEntry, SourceKeyHash> sources_;
+  SourceLimiter sources_;
   SdkMessageParser parser_;
   simdjson::dom::parser jwt_parser_;  // scratch for JwtVerifier::verify on this shard
   SlotArray<PeerSession> sessions_;

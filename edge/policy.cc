@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "common/config_schema.h"
 #include "common/json_writer.h"
 #include "edge/sdk_message.h"
 
@@ -34,32 +35,9 @@ void apply(const PolicyPatch& patch, Policy& policy) {
   if (patch.offer_timeout_ms) policy.offer_timeout_ms = *patch.offer_timeout_ms;
 }
 
-// Document text quoted for an error line: at most 64 bytes (cut on a UTF-8
-// boundary), with quotes, backslashes and control bytes escaped so the
-// message stays one printable line.
-std::string printable(std::string_view text) {
-  constexpr size_t limit = 64;
-  bool cut = text.size() > limit;
-  if (cut) {
-    size_t end = limit;
-    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-    text = text.substr(0, end);
-  }
-  std::string out = "\"";
-  for (char c : text) {
-    auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20 || byte == 0x7F) {
-      out += fmt::format("\\x{:02x}", byte);
-    } else {
-      out += c;
-    }
-  }
-  out += cut ? "...\"" : "\"";
-  return out;
-}
+// Document text quoted for an error line: at most 64 bytes, in double
+// quotes as JSON writes strings.
+std::string printable(std::string_view text) { return config::printable(text, '"', 64); }
 
 std::string_view type_name(simdjson::dom::element_type type) {
   using simdjson::dom::element_type;

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "common/http_request_head.h"
+#include "common/listen_socket.h"
 #include "common/http_response.h"
 #include "common/provided_buffer_ring.h"
 #include "common/websocket_upgrade.h"
@@ -69,6 +70,7 @@ std::string_view scenario_name(Scenario scenario) {
     case Scenario::relay: return "relay";
     case Scenario::cross: return "cross";
     case Scenario::echo: return "echo";
+    case Scenario::handshake: return "handshake";
   }
   return "?";
 }
@@ -436,7 +438,9 @@ void LoadClient::coordinate() {
     case RunPhase::measure:
       if (now >= run_.measure_start_ns.load() + duration_ns) {
         end_measure();
-        if (options_.scenario == Scenario::idle) {
+        // Nothing is in flight to drain: idle holds, handshake cycles are
+        // cut by the close (unfinished ones were never counted).
+        if (options_.scenario == Scenario::idle || options_.scenario == Scenario::handshake) {
           go_closing();
         } else {
           drain_until_ns_ = now + drain_ns;
@@ -454,6 +458,7 @@ void LoadClient::coordinate() {
 
 void LoadClient::print_progress() {
   const uint64_t now = monotonic_ns();
+  const bool cycling = options_.scenario == Scenario::handshake;
   uint64_t started = 0, joined = 0, failed = 0, open = 0, received = 0;
   for (uint32_t s = 0; s < shard_.count(); ++s) {
     const ShardProgress& sp = run_.progress[s];
@@ -461,14 +466,15 @@ void LoadClient::print_progress() {
     joined += sp.joined.get();
     failed += sp.failed.get();
     open += sp.open_websockets.get();
-    received += sp.signals_received.get();
+    received += cycling ? sp.handshakes.get() : sp.signals_received.get();
   }
   double dt = last_progress_ns_ == 0 ? 0 : static_cast<double>(now - last_progress_ns_) / 1e9;
   double rate = dt > 0 ? static_cast<double>(received - last_progress_received_) / dt : 0;
-  std::fprintf(stderr, "\r[%6.1fs] %s: started %llu  joined %llu  failed %llu  open %llu  signals/s %.0f   ",
+  std::fprintf(stderr, "\r[%6.1fs] %s: started %llu  joined %llu  failed %llu  open %llu  %s/s %.0f   ",
                static_cast<double>(now - run_.start_ns) / 1e9, std::string(scenario_name(options_.scenario)).c_str(),
                static_cast<unsigned long long>(started), static_cast<unsigned long long>(joined),
-               static_cast<unsigned long long>(failed), static_cast<unsigned long long>(open), rate);
+               static_cast<unsigned long long>(failed), static_cast<unsigned long long>(open),
+               cycling ? "handshakes" : "signals", rate);
   std::fflush(stderr);
   last_progress_ns_ = now;
   last_progress_received_ = received;
@@ -492,22 +498,24 @@ void LoadClient::open_peer(uint32_t index) {
   if (report_.first_connect_ns == 0) report_.first_connect_ns = p.connect_ns;
   progress_.connects_started.add();
   const int family = url.address.ss_family;
-  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    report_.errors.add(ErrorKind::connect, fmt::format("socket {}", errno_name(errno)));
+  auto opened = open_outbound_socket(family);
+  if (!opened) {
+    report_.errors.add(ErrorKind::connect, fmt::format("socket {}", errno_name(-opened.error())));
     resolve(p, false);
     p.phase = PeerPhase::gone;
     return;
   }
+  int fd = *opened;
   int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (family == AF_INET && options_.source_addresses > 0) {
     // The kernel picks the port at connect() time, per 4-tuple, so each
     // source address has its own ephemeral range.
     setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     sockaddr_in source{};
     source.sin_family = AF_INET;
-    source.sin_addr.s_addr = htonl(0x7F000002u + p.global_index % options_.source_addresses);
+    // A handshake slot moves to the next address on each cycle, so its
+    // TIME_WAIT sockets spread over every source address's port range.
+    source.sin_addr.s_addr = htonl(0x7F000002u + (p.global_index + p.cycles) % options_.source_addresses);
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&source), sizeof source) != 0) {
       report_.errors.add(ErrorKind::connect, fmt::format("bind {}", errno_name(errno)));
       ::close(fd);
@@ -525,6 +533,7 @@ void LoadClient::open_peer(uint32_t index) {
   }
   p.socket = *handle;
   p.phase = PeerPhase::connecting;
+  ++p.cycles;
   peer_by_slot_.ensure(handle->slot) = index;
 }
 
@@ -604,7 +613,11 @@ void LoadClient::on_transport_bytes(Peer& p, std::span<uint8_t> bytes) {
     return;
   }
   if (*progress == tls::Progress::handshake_completed && p.phase == PeerPhase::tls) {
-    send_upgrade_request(p);
+    if (options_.scenario == Scenario::handshake && !options_.upgrade) {
+      on_handshake_done(p);
+    } else {
+      send_upgrade_request(p);
+    }
   } else if (*progress == tls::Progress::peer_closed && p.phase != PeerPhase::closing) {
     fail(p, ErrorKind::tls, "close_notify from the server");
   }
@@ -667,6 +680,10 @@ void LoadClient::on_head_bytes(Peer& p, std::span<uint8_t> bytes) {
   p.phase = PeerPhase::joining;
   p.websocket_open = true;
   progress_.open_websockets.add();
+  if (options_.scenario == Scenario::handshake) {
+    on_handshake_done(p);
+    return;
+  }
   if (options_.scenario == Scenario::echo) {
     on_echo_open(p);
     if (p.phase != PeerPhase::joined) return;
@@ -724,6 +741,29 @@ void LoadClient::on_echo_open(Peer& p) {
   if (options_.message_rate > 0 || !sending_allowed()) return;
   for (uint32_t i = 0; i < options_.window; ++i)
     if (!send_echo(p)) return;
+}
+
+// handshake: one cycle is done (TLS established, or the 101 with --upgrade).
+// The slot closes as a finished client does (WebSocket close 1000 if upgraded,
+// close_notify, FIN) and on_released opens its next connection, so each slot
+// has at most one connection, closing or not, at any time.
+void LoadClient::on_handshake_done(Peer& p) {
+  const uint64_t now = monotonic_ns();
+  reactor_.cancel_timer(p.socket);
+  progress_.handshakes.add();
+  report_.handshakes++;
+  if (measuring(now)) {
+    report_.handshake.record(now - p.connect_ns);
+    report_.handshakes_in_window++;
+  }
+  resolve(p, true);  // the slot's first outcome counts towards the end of the ramp
+  if (p.websocket_open) {
+    close_peer(p);
+    return;
+  }
+  p.tls.send_close_notify();
+  p.phase = PeerPhase::closing;
+  reactor_.close(p.socket, CloseMode::graceful);
 }
 
 void LoadClient::on_signal(Peer& p, std::string_view text) {
@@ -829,6 +869,10 @@ void LoadClient::on_released(SocketHandle socket) {
   std::string().swap(p->partial);
   p->decoder.halt();
   p->phase = PeerPhase::gone;
+  // handshake: the closed loop. A failed cycle is retried too (its error is
+  // counted); the loop stops with the measured window.
+  if (options_.scenario == Scenario::handshake && sending_allowed())
+    open_peer(static_cast<uint32_t>(p - peers_.get()));
 }
 
 // ---- sending ----

@@ -33,7 +33,10 @@ namespace mf::perf {
 
 // echo is for mf-echo (perf/echo_server.cc), not an edge: every connection
 // keeps --window messages of --size bytes in flight and times their return.
-enum class Scenario : uint8_t { join, idle, relay, cross, echo };
+// handshake measures connection set-up through a TLS terminator (edge,
+// ingress or another proxy): every connection repeats connect, a full TLS
+// handshake (optionally the upgrade), close, in a closed loop.
+enum class Scenario : uint8_t { join, idle, relay, cross, echo, handshake };
 std::string_view scenario_name(Scenario scenario);
 
 // One --url: ws[s]://HOST[:PORT]/PATH[?QUERY] with HOST on loopback.
@@ -65,6 +68,7 @@ struct LoadOptions {
   uint32_t shards = 1;
   uint32_t source_addresses = 16; // 127.0.0.2 .. 127.0.0.(K+1)
   uint32_t handshake_timeout_ms = 10000;  // connect start to first `peers`
+  bool upgrade = false;           // handshake: also do the WebSocket upgrade (to the 101)
   bool insecure = false;          // wss: do not verify the server certificate
   std::string ca_file;            // wss: trust these instead of the system store
   int pid = 0;                    // server process whose VmRSS is sampled; 0 = none
@@ -99,6 +103,7 @@ class ShardCounter {
 struct alignas(64) ShardProgress {
   ShardCounter connects_started, connected, joined, failed, open_websockets;
   ShardCounter signals_sent, signals_received, pairs_started;
+  ShardCounter handshakes;  // handshake scenario: cycles completed
   std::atomic<bool> units_resolved{false};  // every unit opened and joined (or failed)
 };
 
@@ -108,16 +113,18 @@ struct ShardReport {
   LatencyHistogram connect_to_peers;  // connect start -> first `peers`
   LatencyHistogram join_to_peers;     // `join` sent -> first `peers`
   LatencyHistogram relay;             // signal send timestamp -> received, in the window
+  LatencyHistogram handshake;         // handshake: connect start -> TLS done (or 101), in the window
   ErrorCounts errors;
   uint64_t connects_started = 0, joined = 0, failed = 0;
   uint64_t signals_sent = 0, signals_received = 0, signals_in_window = 0;
   uint64_t pings_answered = 0, reconnects = 0, warmup_retries = 0;
+  uint64_t handshakes = 0, handshakes_in_window = 0;
   uint64_t first_connect_ns = 0, last_join_ns = 0;
 };
 
 enum class RunPhase : uint32_t {
   ramp,      // connections opening; relay pairs start as both peers join
-  measure,   // the measured window (idle, relay, cross)
+  measure,   // the measured window (idle, relay, cross, handshake)
   drain,     // no new signals; in-flight ones may still arrive
   closing,   // every shard closes its connections
 };
@@ -182,6 +189,7 @@ class LoadClient final : public ShardService, public SocketService {
     uint32_t pair = UINT32_MAX;     // local pair index (relay, cross)
     uint32_t partner = UINT32_MAX;  // local peer index of the other side
     uint32_t retries_pending = 0;   // signals refused with peer-not-found before the pair was confirmed
+    uint32_t cycles = 0;            // handshake: connections this slot has opened (spreads source addresses)
     std::array<char, 24> key{};
     PeerPhase phase = PeerPhase::idle;
     bool resolved = false;          // counted as joined or failed
@@ -214,6 +222,7 @@ class LoadClient final : public ShardService, public SocketService {
   void on_sdk_error(Peer& p, std::string_view text);
   void on_first_peers(Peer& p);
   void on_echo_open(Peer& p);
+  void on_handshake_done(Peer& p);
   void start_pair(Pair& pair);
   void send_upgrade_request(Peer& p);
   bool send_join(Peer& p);

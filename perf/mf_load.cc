@@ -2,7 +2,9 @@
 // Scenarios: join (ramp and join latency), idle (hold joined peers; server
 // RSS per peer), relay (signal round trips between pairs on one edge), cross
 // (pairs split over two edges), echo (round trips through mf-echo, the raw
-// baseline of perf/compare). Every run stops by itself: after its
+// baseline of perf/compare), handshake (closed-loop connect + full TLS
+// handshake [+ upgrade] + close: handshakes/s through a TLS terminator).
+// Every run stops by itself: after its
 // duration, at the latest at a hard deadline 30 s later.
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -45,6 +47,13 @@ Scenarios:
           exactly --size bytes ({"t":…,"p":…}, as a signal's data) and
           times their echo; closed loop (--window per connection) or open
           loop (--rate messages/s in total); reports messages/s and latency
+  handshake  N connections in a closed loop, each repeating: TCP connect, a
+          full TLS handshake (a fresh session every time, no resumption),
+          with --upgrade the WebSocket upgrade up to the 101, then close
+          (close frame, close_notify, FIN) and start again, until the
+          measured window (--duration, after the first N) ends; reports
+          handshakes/s and the latency from connect start to handshake done
+          (to the 101 with --upgrade). Needs wss:// (ws:// with --upgrade)
 
 Options (defaults in brackets):
   --url ws[s]://HOST:PORT/PATH  target, loopback only; repeat for several
@@ -65,7 +74,9 @@ Options (defaults in brackets):
   --shards N               client threads, one io_uring each       [1]
   --source-addresses K     bind to 127.0.0.2 .. 127.0.0.(K+1) in turn (0 = no
                            bind) to pass the ephemeral-port limit  [16]
-  --handshake-timeout-ms N connect start to first `peers`          [10000]
+  --handshake-timeout-ms N connect start to first `peers` (handshake: to
+                           TLS done or the 101)                    [10000]
+  --upgrade                handshake: also do the WebSocket upgrade [off]
   --insecure               wss: do not verify the server certificate
   --ca FILE                wss: trust the certificates in FILE
   --pid PID                sample the server's VmRSS at start and end
@@ -107,7 +118,8 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
       else if (arg == "relay") o.scenario = Scenario::relay;
       else if (arg == "cross") o.scenario = Scenario::cross;
       else if (arg == "echo") o.scenario = Scenario::echo;
-      else return {false, fmt::format("unknown scenario '{}' (join, idle, relay, cross, echo)", arg)};
+      else if (arg == "handshake") o.scenario = Scenario::handshake;
+      else return {false, fmt::format("unknown scenario '{}' (join, idle, relay, cross, echo, handshake)", arg)};
       continue;
     }
     std::string_view flag = arg;
@@ -119,9 +131,9 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
       has_value = true;
     }
     auto is_switch = [&](std::string_view name) { return flag == name; };
-    if (is_switch("--insecure") || is_switch("--json")) {
+    if (is_switch("--insecure") || is_switch("--json") || is_switch("--upgrade")) {
       if (has_value) return {false, fmt::format("{} takes no value", flag)};
-      (flag == "--insecure" ? o.insecure : o.json) = true;
+      (flag == "--insecure" ? o.insecure : flag == "--json" ? o.json : o.upgrade) = true;
       continue;
     }
     if (!has_value) {
@@ -175,7 +187,8 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
       return {false, fmt::format("unknown option {} (see --help)", flag)};
     }
   }
-  if (!scenario_given) return {false, "a scenario is required: join, idle, relay, cross or echo (see --help)"};
+  if (!scenario_given)
+    return {false, "a scenario is required: join, idle, relay, cross, echo or handshake (see --help)"};
   if (urls.empty()) urls.emplace_back("ws://127.0.0.1:8445/ws");
   for (const std::string& text : urls) {
     auto url = parse_target_url(text);
@@ -189,10 +202,15 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
     if (o.connections < 2) return {false, "--connections: relay and cross need at least 2 (one pair)"};
   } else if (o.scenario == Scenario::echo) {
     if (rate_given) o.message_rate = rate;
+  } else if (o.scenario == Scenario::handshake) {
+    if (rate_given) return {false, "--rate: handshake is a closed loop (use --connections; --connect-rate ramps it)"};
+    for (const TargetUrl& url : o.urls)
+      if (!url.tls && !o.upgrade) return {false, fmt::format("--url {}: handshake without --upgrade needs wss://", url.text)};
   } else if (rate_given) {
     if (rate == 0) return {false, "--rate: join and idle need a positive connection rate"};
     o.connect_rate = rate;
   }
+  if (o.upgrade && o.scenario != Scenario::handshake) return {false, "--upgrade is for the handshake scenario"};
   if (o.scenario == Scenario::cross && o.urls.size() < 2)
     return {false, "cross needs at least two --url (the two edges of each pair)"};
   return outcome;
@@ -354,6 +372,7 @@ int main(int argc, char** argv) {
     t.connect_to_peers.merge(r.connect_to_peers);
     t.join_to_peers.merge(r.join_to_peers);
     t.relay.merge(r.relay);
+    t.handshake.merge(r.handshake);
     t.errors.merge(r.errors);
     t.connects_started += r.connects_started;
     t.joined += r.joined;
@@ -364,6 +383,8 @@ int main(int argc, char** argv) {
     t.pings_answered += r.pings_answered;
     t.reconnects += r.reconnects;
     t.warmup_retries += r.warmup_retries;
+    t.handshakes += r.handshakes;
+    t.handshakes_in_window += r.handshakes_in_window;
     if (r.first_connect_ns != 0) first_connect = std::min(first_connect, r.first_connect_ns);
     t.last_join_ns = std::max(t.last_join_ns, r.last_join_ns);
   }
@@ -382,7 +403,9 @@ int main(int argc, char** argv) {
   const uint64_t held = run.open_at_measure_end.load();
   const double rss_per_peer_bytes =
       held > 0 && rss_end > rss_start ? static_cast<double>(rss_end - rss_start) * 1024.0 / static_cast<double>(held) : 0;
-  const bool succeeded = messaging ? t.signals_received > 0 : t.joined > 0;
+  const bool cycling = options.scenario == Scenario::handshake;
+  const double handshakes_per_s = window_s > 0 ? static_cast<double>(t.handshakes_in_window) / window_s : 0;
+  const bool succeeded = messaging ? t.signals_received > 0 : cycling ? t.handshakes > 0 : t.joined > 0;
 
   // ---- text report ----
   std::string text;
@@ -391,11 +414,29 @@ int main(int argc, char** argv) {
   text += fmt::format("mf-load {}: {} connections to {}, {} shard(s), run {}, {:.1f} s\n",
                       scenario_name(options.scenario), options.connections, urls, options.shards, run.run_id,
                       static_cast<double>(end_ns - run.start_ns) / 1e9);
-  text += fmt::format("connections: started {}, joined {}, failed {}, unfinished {}\n", t.connects_started, t.joined,
-                      t.failed, unfinished);
-  text += fmt::format("joins/s: {:.1f} ({} joins in {:.2f} s)\n", joins_per_s, t.joined, join_span_s);
-  text += fmt::format("join latency, connect -> peers: {}\n", text_percentiles(t.connect_to_peers));
-  text += fmt::format("join latency, join -> peers:    {}\n", text_percentiles(t.join_to_peers));
+  if (cycling) {
+    // Each slot opens many connections: the ones neither completed nor
+    // counted as an error were cut by the end of the run.
+    const uint64_t ended = t.handshakes + t.errors.total();
+    text += fmt::format("connections: started {} over {} slots, completed {}, errors {}, cut at the end {}\n",
+                        t.connects_started, options.connections, t.handshakes, t.errors.total(),
+                        t.connects_started > ended ? t.connects_started - ended : 0);
+  } else {
+    text += fmt::format("connections: started {}, joined {}, failed {}, unfinished {}\n", t.connects_started,
+                        t.joined, t.failed, unfinished);
+  }
+  if (cycling) {
+    // Slots, not connections: each slot opened many; "joined" = its first cycle completed.
+    text += fmt::format("handshake: {} handshakes/s over a {:.2f} s window ({} in window, {} in all; {}, {} slots)\n",
+                        std::llround(handshakes_per_s), window_s, t.handshakes_in_window, t.handshakes,
+                        options.upgrade ? "TLS + upgrade" : "TLS only", options.connections);
+    text += fmt::format("handshake latency, connect -> {}: {}\n", options.upgrade ? "101" : "TLS done",
+                        text_percentiles(t.handshake));
+  } else {
+    text += fmt::format("joins/s: {:.1f} ({} joins in {:.2f} s)\n", joins_per_s, t.joined, join_span_s);
+    text += fmt::format("join latency, connect -> peers: {}\n", text_percentiles(t.connect_to_peers));
+    text += fmt::format("join latency, join -> peers:    {}\n", text_percentiles(t.join_to_peers));
+  }
   if (options.scenario == Scenario::echo) {
     text += fmt::format("echo: {} messages/s over a {:.2f} s window ({} in window; {} sent, {} received in all; {})\n",
                         std::llround(signals_per_s), window_s, t.signals_in_window, t.signals_sent, t.signals_received,
@@ -459,6 +500,11 @@ int main(int argc, char** argv) {
         signals_per_s, t.signals_in_window, t.signals_sent, t.signals_received, t.warmup_retries,
         json_percentiles(t.relay));
   }
+  if (cycling)
+    j += fmt::format(
+        R"("handshake":{{"upgrade":{},"slots":{},"windowSeconds":{:.3f},"handshakesPerSecond":{:.1f},"inWindow":{},"completed":{},"latencyUs":{}}},)",
+        options.upgrade, options.connections, window_s, handshakes_per_s, t.handshakes_in_window, t.handshakes,
+        json_percentiles(t.handshake));
   if (options.scenario == Scenario::idle)
     j += fmt::format(R"("idle":{{"held":{},"seconds":{:.3f},"pingsAnswered":{}}},)", held, window_s, t.pings_answered);
   if (options.pid != 0)

@@ -284,6 +284,21 @@ TEST(EdgeConfig, TomlSyntaxErrorsNameLineAndColumn) {
   EXPECT_EQ(error.rfind("edge.toml:1:", 0), 0u) << error;
 }
 
+// Malformed files that toml++ 3.3 mishandles (an assertion on table headers,
+// an unreachable branch for non-ASCII characters between tokens, raw input
+// quoted in its message) still give one line naming the file and line.
+TEST(EdgeConfig, MalformedFilesGiveOneLine) {
+  for (std::string text : {"[@]\n", "[\x01" "edge]\n", "[[=]]\n", "[ #]\n", "[edge]\nshards =\u00e9 1\n",
+                           "[edge]\nshards = 1\u3001\n", "[policy]\nwatch = fal\n"}) {
+    std::string error = file_error(text);
+    EXPECT_EQ(error.rfind(text.starts_with("[edge]") || text.starts_with("[policy]") ? "edge.toml:2:" : "edge.toml:1:",
+                          0),
+              0u)
+        << error;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  }
+}
+
 TEST(EdgeConfig, FileTypeErrors) {
   EXPECT_EQ(file_error("[edge]\nshards = \"4\"\n"), "edge.toml:2: [edge] shards: must be an integer (got a string)");
   EXPECT_EQ(file_error("[edge]\nshards = 4.0\n"), "edge.toml:2: [edge] shards: must be an integer (got a float)");
@@ -403,6 +418,18 @@ TEST(EdgeConfig, EdgeIdAndLogLevel) {
             "edge.toml:2: [edge] log_level: 'INFO' is not one of error, warning, notice, info, debug");
   for (std::string_view level : {"error", "warning", "notice", "info", "debug"})
     EXPECT_EQ(ok({"--log-level", level}).log_level, level);
+}
+
+// Values in errors are quoted by the shared config::printable: one line,
+// unambiguous (quote, backslash and control bytes escaped).
+TEST(EdgeConfig, ValuesInErrorsStayOnOneUnambiguousLine) {
+  EXPECT_EQ(flag_error({"--edge-id", "a'b\\c\n"}),
+            "--edge-id: 'a\\'b\\\\c\\x0a' must be 1..128 bytes of [A-Za-z0-9._:-]");
+  EXPECT_EQ(flag_error({"--bogus\x7f"}), "unknown option '--bogus\\x7f' (see --help)");
+  EXPECT_EQ(config::printable("\"a\"", '"'), "\"\\\"a\\\"\"");
+  EXPECT_EQ(config::printable(std::string(70, 'x'), '"', 64), "\"" + std::string(64, 'x') + "...\"");
+  // A cut never splits a UTF-8 sequence: "\u00e9" is two bytes.
+  EXPECT_EQ(config::printable(std::string(63, 'x') + "\u00e9", '\'', 64), "'" + std::string(63, 'x') + "...'");
 }
 
 TEST(EdgeConfig, FilePathsFromFlagsMustNotBeEmpty) {

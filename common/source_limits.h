@@ -1,0 +1,91 @@
+#pragma once
+// Per-source-address admission: how many connections one address holds
+// open and how fast it opens new ones. Pure state of the shard that owns an
+// address (a process hashes each address to one shard, so a limit holds
+// process-wide while every table stays shard-local); the caller passes the
+// time and the limits.
+#include <array>
+#include <cstdint>
+#include <unordered_map>
+
+#include "common/proxy_protocol.h"
+#include "common/token_bucket.h"
+
+namespace mf {
+
+struct SourceKey {
+  uint8_t family = 0;  // proxy::Family
+  std::array<uint8_t, 16> address{};
+  bool operator==(const SourceKey&) const = default;
+
+  static SourceKey of(const proxy::Endpoint& endpoint) {
+    return SourceKey{static_cast<uint8_t>(endpoint.family), endpoint.address};
+  }
+};
+
+struct SourceKeyHash {
+  size_t operator()(const SourceKey& key) const noexcept {
+    uint64_t h = 1469598103934665603ull ^ key.family;
+    for (uint8_t b : key.address) h = (h ^ b) * 1099511628211ull;
+    return static_cast<size_t>(h);
+  }
+};
+
+struct SourceLimitSettings {
+  uint32_t connections = 0;  // open at once; 0: unlimited
+  uint32_t rate = 0;         // new per second; 0: unlimited
+  uint32_t burst = 0;        // new at once; 0: same as rate
+  bool enabled() const { return connections != 0 || rate != 0; }
+};
+
+enum class SourceVerdict : uint8_t { admitted, over_connections, over_rate };
+
+class SourceLimiter {
+ public:
+  // Counts one more open connection of `key`, unless a limit says no.
+  SourceVerdict acquire(const SourceKey& key, const SourceLimitSettings& limits, uint64_t now_ms) {
+    uint32_t burst = limits.burst != 0 ? limits.burst : limits.rate;
+    auto [it, inserted] = entries_.try_emplace(key);
+    Entry& entry = it->second;
+    if (inserted) entry.bucket.init(burst, now_ms);
+    entry.last_ms = now_ms;
+    if (limits.connections != 0 && entry.open >= limits.connections) return SourceVerdict::over_connections;
+    if (limits.rate != 0 && !entry.bucket.take(limits.rate, burst, now_ms)) return SourceVerdict::over_rate;
+    entry.open++;
+    return SourceVerdict::admitted;
+  }
+
+  // One connection acquired earlier is gone.
+  void release(const SourceKey& key, uint64_t now_ms) {
+    auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.open == 0) return;
+    it->second.open--;
+    it->second.last_ms = now_ms;
+  }
+
+  // An address with nothing open and quiet for a minute has a full bucket
+  // again: forgetting it changes nothing and bounds the table.
+  void sweep(uint64_t now_ms) {
+    std::erase_if(entries_, [now_ms](const auto& item) {
+      return item.second.open == 0 && now_ms - item.second.last_ms > forget_after_ms;
+    });
+  }
+
+  size_t addresses() const { return entries_.size(); }
+  uint32_t open(const SourceKey& key) const {
+    auto it = entries_.find(key);
+    return it == entries_.end() ? 0 : it->second.open;
+  }
+
+  static constexpr uint64_t forget_after_ms = 60000;
+
+ private:
+  struct Entry {
+    uint32_t open = 0;
+    TokenBucket bucket;
+    uint64_t last_ms = 0;
+  };
+  std::unordered_map<SourceKey, Entry, SourceKeyHash> entries_;
+};
+
+}  // namespace mf

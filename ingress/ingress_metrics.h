@@ -1,0 +1,44 @@
+#pragma once
+// What one ingress shard reports for /metrics and /api/backends, and their
+// rendering once shard 0 has every shard's part (no counter is read across
+// threads: each shard fills its own snapshot when asked by message).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ingress/backend_pool.h"
+#include "ingress/tunnel_server.h"
+
+namespace mf::ingress {
+
+struct IngressCounters {
+  uint64_t reloads_ok = 0;
+  uint64_t reloads_failed = 0;
+  uint64_t mailbox_drops = 0;
+  uint64_t health_checks_ok = 0;    // shard 0
+  uint64_t health_checks_failed = 0;
+};
+
+struct IngressSnapshot {
+  uint32_t shard = 0;
+  TunnelCounters tunnels;
+  IngressCounters ingress;
+  uint64_t clients = 0;  // connections not yet released, tunnels or not
+  // This shard's view of every backend (local counts; shard 0's health).
+  std::vector<Backend> backends;
+  // Shard 0 only: per backend index, checks ok and failed.
+  std::vector<std::pair<uint64_t, uint64_t>> health_checks;
+  bool draining = false;
+};
+
+using IngressSnapshots = std::vector<std::unique_ptr<IngressSnapshot>>;
+
+// Prometheus text exposition format 0.0.4 (names in docs/ingress.md).
+// parts[0] is shard 0's: health and drain states come from it.
+std::string format_ingress_prometheus(const IngressSnapshots& parts);
+
+// The /api/backends document.
+std::string format_backends_json(const IngressSnapshots& parts);
+
+}  // namespace mf::ingress

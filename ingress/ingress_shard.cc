@@ -1,0 +1,532 @@
+#include "ingress/ingress_shard.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/http_response.h"
+#include "common/log.h"
+
+namespace mf::ingress {
+namespace {
+
+namespace ingress_message {
+inline constexpr uint16_t source_acquire = shard_message::first_service_kind + 1;   // SourceRequest*
+inline constexpr uint16_t source_verdict = shard_message::first_service_kind + 2;   // SourceRequest*
+inline constexpr uint16_t source_release = shard_message::first_service_kind + 3;   // SourceRequest*
+inline constexpr uint16_t backend_health = shard_message::first_service_kind + 4;   // arg32 index, arg64_a up
+inline constexpr uint16_t backend_eject = shard_message::first_service_kind + 5;    // arg32 index (to shard 0)
+inline constexpr uint16_t runtime_changed = shard_message::first_service_kind + 6;  // RuntimePointer*
+inline constexpr uint16_t backend_drain = shard_message::first_service_kind + 7;    // arg32 index, arg64_a drained
+inline constexpr uint16_t collect = shard_message::first_service_kind + 8;          // no payload
+inline constexpr uint16_t snapshot = shard_message::first_service_kind + 9;         // IngressSnapshot*
+}  // namespace ingress_message
+
+struct SourceRequest {
+  SourceKey key;
+  SocketHandle client;
+  uint32_t shard = 0;  // the client's
+  SourceVerdict verdict = SourceVerdict::admitted;
+};
+
+using RuntimePointer = std::shared_ptr<const IngressRuntime>;
+
+}  // namespace
+
+IngressShard::IngressShard(Shard& shard, const IngressShared& shared)
+    : shard_(shard), shared_(shared), clients_(shard.reactor().options().max_sockets) {}
+
+std::expected<std::unique_ptr<ShardService>, std::string> IngressShard::create(Shard& shard, const IngressShared& shared) {
+  std::unique_ptr<IngressShard> self(new IngressShard(shard, shared));
+  Reactor& reactor = shard.reactor();
+  auto router = SniRouter::create(shared.initial->tls);
+  if (!router) return std::unexpected(router.error());
+  self->router_ = std::move(*router);
+  self->tunnels_ = std::make_unique<TunnelServer>(reactor, shared.initial->tunnel, *self);
+  self->tunnels_->set_router(self->router_);
+  IngressShard* raw = self.get();
+  if (shard.id() == 0) {
+    self->checker_ = std::make_unique<HealthChecker>(
+        reactor, [raw](uint32_t index, bool ok, std::string_view reason) { raw->on_health_result(index, ok, reason); });
+  }
+  self->apply_runtime(shared.initial);
+  self->handshake_bucket_.init(1, reactor.now_ms());
+
+  auto fd = shard_listener(shared.inherited_listen_fd, shared.listen_address ? &*shared.listen_address : nullptr, 4096);
+  if (!fd) return std::unexpected("listen.address: " + fd.error());
+  self->listen_fd_ = *fd;
+  // Always with addresses: the PROXY header names the client.
+  reactor.add_listener(*fd, self->tunnels_.get(), true);
+
+  reactor.add_periodic(10000, [raw] { raw->sources_.sweep(raw->shard_.reactor().now_ms()); });
+  reactor.add_periodic(100, [raw] { raw->check_drain_deadline(); });
+  if (shard.id() == 0) {
+    if (shared.inherited_admin_fd >= 0 || shared.admin_address) {
+      self->admin_app_ = std::make_unique<AdminApp>(*self);
+      WebSocketServerConfig admin;
+      admin.routes.websocket_path = "/ws";  // refused by AdminApp::admit
+      admin.handshake_timeout_ms = 5000;
+      self->admin_server_ = std::make_unique<WebSocketServer>(reactor, admin, *self->admin_app_);
+      auto admin_fd = shard_listener(shared.inherited_admin_fd, shared.admin_address ? &*shared.admin_address : nullptr, 64);
+      if (!admin_fd) return std::unexpected("admin.listen: " + admin_fd.error());
+      self->admin_fd_ = *admin_fd;
+      reactor.add_listener(*admin_fd, self->admin_server_.get());
+    }
+    self->last_rotation_ms_ = reactor.now_ms();
+    reactor.add_periodic(1000, [raw] {
+      uint32_t every_s = raw->runtime_->ticket_rotation_s;
+      uint64_t now = raw->shard_.reactor().now_ms();
+      if (every_s == 0 || now - raw->last_rotation_ms_ < uint64_t{every_s} * 1000) return;
+      raw->last_rotation_ms_ = now;
+      // Tickets sealed under the previous key still resume (one key back).
+      if (auto rotated = raw->shared_.ticket_keys->rotate(); !rotated)
+        MF_LOG_WARN("tls: ticket key rotation failed: {}", rotated.error());
+      else
+        MF_LOG_INFO("tls: session ticket key rotated");
+    });
+  }
+  return std::unique_ptr<ShardService>(std::move(self));
+}
+
+IngressShard::~IngressShard() {
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (admin_fd_ >= 0) ::close(admin_fd_);
+}
+
+void IngressShard::dispose(const ShardMessage& m) {
+  switch (m.kind) {
+    case ingress_message::source_acquire:
+    case ingress_message::source_verdict:
+    case ingress_message::source_release: delete static_cast<SourceRequest*>(m.pointer); return;
+    case ingress_message::runtime_changed: delete static_cast<RuntimePointer*>(m.pointer); return;
+    case ingress_message::snapshot: delete static_cast<IngressSnapshot*>(m.pointer); return;
+    default: return;
+  }
+}
+
+bool IngressShard::post(uint32_t to, const ShardMessage& message) {
+  if (to == shard_.id()) {
+    dispatch(message);
+    return true;
+  }
+  if (shard_.post(to, message)) return true;
+  counters_.mailbox_drops++;
+  dispose(message);
+  return false;
+}
+
+void IngressShard::broadcast(const ShardMessage& message) {
+  // The payload-free kinds only: a pointer cannot have several owners.
+  for (uint32_t to = 0; to < shard_.count(); ++to) post(to, message);
+}
+
+void IngressShard::on_message(const ShardMessage& message) { dispatch(message); }
+
+void IngressShard::dispatch(const ShardMessage& m) {
+  uint64_t now = shard_.reactor().now_ms();
+  switch (m.kind) {
+    case ingress_message::source_acquire: {
+      std::unique_ptr<SourceRequest> request(static_cast<SourceRequest*>(m.pointer));
+      request->verdict = sources_.acquire(request->key, runtime_->per_source, now);
+      ShardMessage reply;
+      reply.kind = ingress_message::source_verdict;
+      uint32_t back = request->shard;
+      reply.pointer = request.release();
+      post(back, reply);
+      return;
+    }
+    case ingress_message::source_verdict: {
+      std::unique_ptr<SourceRequest> request(static_cast<SourceRequest*>(m.pointer));
+      bool admitted = request->verdict == SourceVerdict::admitted;
+      ClientState* c = request->client.slot < clients_.created() ? &clients_[request->client.slot] : nullptr;
+      if (c == nullptr || c->socket != request->client || !c->source_pending) {
+        // The client left meanwhile: give its place back.
+        if (admitted) {
+          ShardMessage release;
+          release.kind = ingress_message::source_release;
+          uint32_t owner = source_shard(request->key);
+          release.pointer = request.release();
+          post(owner, release);
+        }
+        return;
+      }
+      c->source_pending = false;
+      c->source_acquired = admitted;
+      tunnels_->complete_admission(request->client, admitted,
+                                   request->verdict == SourceVerdict::over_rate ? RejectReason::per_source_rate
+                                                                                : RejectReason::per_source_connections);
+      return;
+    }
+    case ingress_message::source_release: {
+      std::unique_ptr<SourceRequest> request(static_cast<SourceRequest*>(m.pointer));
+      sources_.release(request->key, now);
+      return;
+    }
+    case ingress_message::backend_health:
+      if (m.arg32 < pool_.backends().size()) pool_.set_health(m.arg32, m.arg64_a != 0, now);
+      return;
+    case ingress_message::backend_eject:
+      if (m.arg32 < pool_.backends().size()) {
+        if (pool_.eject(m.arg32, now) == HealthTransition::went_down)
+          MF_LOG_WARN("backend {} is down: a connect to it failed", pool_.backends()[m.arg32].address);
+        set_health_everywhere(m.arg32, pool_.backends()[m.arg32].health == HealthState::up);
+      }
+      return;
+    case ingress_message::runtime_changed: {
+      std::unique_ptr<RuntimePointer> runtime(static_cast<RuntimePointer*>(m.pointer));
+      if (shard_.id() != 0) {
+        auto router = SniRouter::create((*runtime)->tls);
+        if (!router) {
+          // Shard 0 loaded the same files a moment ago: they changed since.
+          MF_LOG_ERROR("shard {}: reload: {} (keeping the previous certificates)", shard_.id(), router.error());
+        } else {
+          router_ = std::move(*router);
+          tunnels_->set_router(router_);
+        }
+      }
+      apply_runtime(*runtime);
+      return;
+    }
+    case ingress_message::backend_drain:
+      if (m.arg32 < pool_.backends().size()) pool_.set_drained(m.arg32, m.arg64_a != 0);
+      return;
+    case ingress_message::collect: {
+      ShardMessage reply;
+      reply.kind = ingress_message::snapshot;
+      reply.pointer = snapshot().release();
+      post(0, reply);
+      return;
+    }
+    case ingress_message::snapshot:
+      on_snapshot(std::unique_ptr<IngressSnapshot>(static_cast<IngressSnapshot*>(m.pointer)));
+      return;
+    default:
+      return;
+  }
+}
+
+void IngressShard::apply_runtime(std::shared_ptr<const IngressRuntime> runtime) {
+  runtime_ = std::move(runtime);
+  std::vector<BackendSpec> specs;
+  specs.reserve(runtime_->backends.size());
+  for (const auto& entry : runtime_->backends) specs.push_back(entry.spec);
+  pool_.set_settings(runtime_->pool);
+  if (auto applied = pool_.apply(specs); !applied) {
+    // The loader validated the list; nothing changed in the pool.
+    MF_LOG_ERROR("shard {}: backend list refused ({})", shard_.id(), static_cast<int>(applied.error()));
+  }
+  entries_.assign(pool_.backends().size(), nullptr);
+  global_active_view_.assign(pool_.backends().size(), 0);
+  for (const auto& entry : runtime_->backends) {
+    if (auto index = pool_.find(entry.spec.address)) entries_[*index] = &entry;
+  }
+  tunnels_->set_settings(runtime_->tunnel);
+  uint32_t share = runtime_->handshakes_per_second == 0
+                       ? 0
+                       : std::max<uint32_t>(1, (runtime_->handshakes_per_second + shard_.count() - 1) / shard_.count());
+  handshake_bucket_.init(share, shard_.reactor().now_ms());
+  if (checker_) {
+    std::vector<HealthTarget> targets;
+    for (uint32_t i = 0; i < entries_.size(); ++i)
+      if (entries_[i] != nullptr) targets.push_back(HealthTarget{i, entries_[i]->check});
+    health_checks_.resize(entries_.size());
+    checker_->configure(runtime_->health, std::move(targets));
+  }
+}
+
+void IngressShard::on_reload() {
+  if (shard_.id() != 0 || stopping_) return;
+  auto loaded = shared_.reload();
+  if (loaded) {
+    size_t fresh = 0;
+    for (const auto& entry : (*loaded)->backends)
+      if (!pool_.find(entry.spec.address)) ++fresh;
+    if (pool_.backends().size() + fresh > IngressShared::max_backend_indices)
+      loaded = std::unexpected("more than " + std::to_string(IngressShared::max_backend_indices) +
+                               " distinct backend addresses since start: restart the process");
+  }
+  std::unique_ptr<SniRouter> router;
+  if (loaded) {
+    auto built = SniRouter::create((*loaded)->tls);
+    if (!built) loaded = std::unexpected(built.error());
+    else router = std::move(*built);
+  }
+  if (!loaded) {
+    counters_.reloads_failed++;
+    MF_LOG_ERROR("reload failed, the running configuration stays: {}", loaded.error());
+    return;
+  }
+  counters_.reloads_ok++;
+  router_ = std::move(router);
+  tunnels_->set_router(router_);
+  for (uint32_t to = 0; to < shard_.count(); ++to) {
+    ShardMessage message;
+    message.kind = ingress_message::runtime_changed;
+    message.pointer = new RuntimePointer(*loaded);
+    post(to, message);
+  }
+  MF_LOG_NOTICE("reloaded: {} backends, {} certificate names", (*loaded)->backends.size(), router_->names().size());
+}
+
+// ---- TunnelHost ------------------------------------------------------------
+
+uint32_t IngressShard::source_shard(const SourceKey& key) const {
+  return static_cast<uint32_t>((SourceKeyHash{}(key) >> 5) % shard_.count());
+}
+
+TunnelHost::Verdict IngressShard::admit_client(SocketHandle client, const proxy::Endpoint* peer, RejectReason& reason) {
+  ClientState& c = clients_.ensure(client.slot);
+  c = ClientState{};
+  c.socket = client;
+  uint64_t now = shard_.reactor().now_ms();
+  if (runtime_->handshakes_per_second != 0) {
+    uint32_t share = std::max<uint32_t>(1, (runtime_->handshakes_per_second + shard_.count() - 1) / shard_.count());
+    if (!handshake_bucket_.take(share, share, now)) {
+      reason = RejectReason::handshake_rate;
+      return Verdict::refuse;
+    }
+  }
+  uint32_t before = shared_.clients.fetch_add(1, std::memory_order_relaxed);
+  c.counted = true;
+  if (runtime_->max_connections != 0 && before >= runtime_->max_connections) {
+    reason = RejectReason::max_connections;
+    return Verdict::refuse;  // uncounted in on_client_released
+  }
+  if (!runtime_->per_source.enabled() || peer == nullptr) return Verdict::admit;
+  c.source = SourceKey::of(*peer);
+  uint32_t owner = source_shard(c.source);
+  if (owner == shard_.id()) {
+    SourceVerdict verdict = sources_.acquire(c.source, runtime_->per_source, now);
+    if (verdict == SourceVerdict::admitted) {
+      c.source_acquired = true;
+      return Verdict::admit;
+    }
+    reason = verdict == SourceVerdict::over_rate ? RejectReason::per_source_rate : RejectReason::per_source_connections;
+    return Verdict::refuse;
+  }
+  auto request = std::make_unique<SourceRequest>();
+  request->key = c.source;
+  request->client = client;
+  request->shard = shard_.id();
+  c.source_pending = true;
+  ShardMessage message;
+  message.kind = ingress_message::source_acquire;
+  message.pointer = request.release();
+  if (!post(owner, message)) {
+    c.source_pending = false;
+    reason = RejectReason::per_source_connections;
+    return Verdict::refuse;
+  }
+  return Verdict::pending;
+}
+
+void IngressShard::on_client_released(SocketHandle client) {
+  if (client.slot >= clients_.created()) return;
+  ClientState& c = clients_[client.slot];
+  if (c.socket != client) return;
+  if (c.counted) shared_.clients.fetch_sub(1, std::memory_order_relaxed);
+  if (c.source_acquired) {
+    auto request = std::make_unique<SourceRequest>();
+    request->key = c.source;
+    ShardMessage message;
+    message.kind = ingress_message::source_release;
+    uint32_t owner = source_shard(c.source);
+    message.pointer = request.release();
+    post(owner, message);
+  }
+  c = ClientState{};
+}
+
+std::expected<BackendTarget, RejectReason> IngressShard::select_backend(std::optional<uint64_t> key_hash,
+                                                                        std::span<const uint32_t> exclude) {
+  ExcludeSet excluded;
+  for (uint32_t index : exclude) excluded.add(index);
+  bool capped = false;
+  for (uint32_t i = 0; i < entries_.size(); ++i) {
+    if (entries_[i] != nullptr && entries_[i]->spec.max_connections != 0) capped = true;
+  }
+  GlobalActive view;
+  if (capped) {
+    for (uint32_t i = 0; i < global_active_view_.size(); ++i)
+      global_active_view_[i] = shared_.backend_active[i].load(std::memory_order_relaxed);
+    view = global_active_view_;
+  }
+  uint64_t now = shard_.reactor().now_ms();
+  std::optional<uint32_t> pick =
+      key_hash ? pool_.pick_by_key(*key_hash, now, excluded, view) : pool_.pick_least_connections(now, excluded, view);
+  if (!pick || *pick >= entries_.size() || entries_[*pick] == nullptr)
+    return std::unexpected(pool_.any_up() && capped ? RejectReason::backend_full : RejectReason::no_backend);
+  pool_.on_tunnel_opened(*pick);
+  shared_.backend_active[*pick].fetch_add(1, std::memory_order_relaxed);
+  const IngressRuntime::BackendEntry& entry = *entries_[*pick];
+  return BackendTarget{*pick, &entry.address.storage, entry.address.length};
+}
+
+void IngressShard::release_backend(uint32_t backend) {
+  pool_.on_tunnel_closed(backend);
+  shared_.backend_active[backend].fetch_sub(1, std::memory_order_relaxed);
+}
+
+void IngressShard::on_connect_failed(uint32_t backend, int error) {
+  pool_.on_connect_failed(backend);
+  if (pool_.eject(backend, shard_.reactor().now_ms()) == HealthTransition::went_down)
+    MF_LOG_WARN("shard {}: backend {} ejected: connect failed: {}", shard_.id(), pool_.backends()[backend].address,
+                std::strerror(-error));
+  ShardMessage message;
+  message.kind = ingress_message::backend_eject;
+  message.arg32 = backend;
+  post(0, message);
+}
+
+// ---- health (shard 0) --------------------------------------------------------
+
+void IngressShard::on_health_result(uint32_t index, bool ok, std::string_view reason) {
+  if (index >= pool_.backends().size()) return;
+  if (index < health_checks_.size()) (ok ? health_checks_[index].first : health_checks_[index].second)++;
+  (ok ? counters_.health_checks_ok : counters_.health_checks_failed)++;
+  const Backend& b = pool_.backends()[index];
+  switch (pool_.record_check(index, ok, shard_.reactor().now_ms())) {
+    case HealthTransition::went_down: MF_LOG_WARN("backend {} is down: {}", b.address, reason); break;
+    case HealthTransition::went_up: MF_LOG_NOTICE("backend {} is up", b.address); break;
+    case HealthTransition::none: break;
+  }
+  // Every result is broadcast, changed or not: a shard that missed a
+  // message (full mailbox) converges at the next check.
+  set_health_everywhere(index, b.health == HealthState::up);
+}
+
+void IngressShard::set_health_everywhere(uint32_t index, bool up) {
+  ShardMessage message;
+  message.kind = ingress_message::backend_health;
+  message.arg32 = index;
+  message.arg64_a = up ? 1 : 0;
+  for (uint32_t to = 1; to < shard_.count(); ++to) post(to, message);
+}
+
+// ---- stop ------------------------------------------------------------------
+
+void IngressShard::on_stop_requested() {
+  stopping_ = true;
+  stop_deadline_ms_ = shard_.reactor().now_ms() + runtime_->drain_deadline_ms;
+  // Closing the listener (not only cancelling its accept) lets the kernel
+  // hand new connections to another process on the same SO_REUSEPORT port
+  // (and, with net.ipv4.tcp_migrate_req=1, the ones queued here too).
+  shard_.reactor().stop_accepting();
+  if (listen_fd_ >= 0) {
+    // shutdown() takes the socket out of LISTEN at once, whatever still
+    // references it (an accept being cancelled). Not on a socket systemd
+    // handed over: that one is shared with systemd, which keeps it open
+    // for the next instance.
+    if (shared_.inherited_listen_fd < 0) ::shutdown(listen_fd_, SHUT_RDWR);
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+  }
+  tunnels_->close_all(false);
+  if (checker_) checker_->stop();
+  MF_LOG_INFO("shard {}: draining {} tunnels (deadline {} ms)", shard_.id(), tunnels_->clients(),
+              runtime_->drain_deadline_ms);
+}
+
+void IngressShard::check_drain_deadline() {
+  if (!stopping_) return;
+  if (shard_.reactor().now_ms() >= stop_deadline_ms_) tunnels_->close_all(true);
+  if (tunnels_->clients() == 0 && admin_server_) admin_server_->close_all(1001, "stopping");
+}
+
+bool IngressShard::stopped() const {
+  return stopping_ && tunnels_->clients() == 0 && (!checker_ || checker_->sockets() == 0) &&
+         shard_.reactor().live_sockets() == 0;
+}
+
+// ---- admin (shard 0) -----------------------------------------------------------
+
+bool IngressShard::AdminApp::on_http_request(SocketHandle connection, const http::RequestHead& head) {
+  bool get = head.method == "GET" || head.method == "HEAD";
+  if (head.path == "/metrics" && get) {
+    ingress_.start_collection(connection, CollectionKind::metrics);
+    return true;
+  }
+  if (head.path == "/api/backends" && get) {
+    ingress_.start_collection(connection, CollectionKind::backends);
+    return true;
+  }
+  if (head.path == "/api/backends/drain" || head.path == "/api/backends/enable") {
+    ingress_.handle_backend_admin(connection, head, head.path == "/api/backends/drain");
+    return true;
+  }
+  return false;
+}
+
+void IngressShard::handle_backend_admin(SocketHandle connection, const http::RequestHead& head, bool drain) {
+  auto answer = [&](uint16_t status, std::string_view body) {
+    admin_server_->respond(connection, http::format_document_response(status, "application/json", body));
+  };
+  if (head.method != "POST") return answer(405, "{\"error\":\"use POST\"}\n");
+  auto address = http::query_param(head.query, "address");
+  std::optional<uint32_t> index = address ? pool_.find(*address) : std::nullopt;
+  if (!index || pool_.backends()[*index].removed) return answer(404, "{\"error\":\"no such backend\"}\n");
+  ShardMessage message;
+  message.kind = ingress_message::backend_drain;
+  message.arg32 = *index;
+  message.arg64_a = drain ? 1 : 0;
+  broadcast(message);
+  MF_LOG_NOTICE("admin: backend {} {}", pool_.backends()[*index].address, drain ? "drained" : "enabled");
+  answer(200, "{\"address\":\"" + pool_.backends()[*index].address + "\",\"drained\":" + (drain ? "true" : "false") +
+                  "}\n");
+}
+
+std::unique_ptr<IngressSnapshot> IngressShard::snapshot() {
+  auto part = std::make_unique<IngressSnapshot>();
+  part->shard = shard_.id();
+  part->tunnels = tunnels_->counters();
+  part->ingress = counters_;
+  part->ingress.mailbox_drops += shard_.mailbox_drops();
+  part->clients = tunnels_->clients();
+  part->backends.assign(pool_.backends().begin(), pool_.backends().end());
+  part->health_checks = health_checks_;
+  part->draining = stopping_;
+  return part;
+}
+
+void IngressShard::start_collection(SocketHandle waiter, CollectionKind kind) {
+  waiters_.emplace_back(waiter, kind);
+  if (waiters_.size() > 1) return;  // a collection is under way: share it
+  parts_.clear();
+  ShardMessage message;
+  message.kind = ingress_message::collect;
+  for (uint32_t to = 0; to < shard_.count(); ++to) {
+    if (!post(to, message)) {
+      // Without that shard's part the numbers would be wrong: say so.
+      for (auto& [w, k] : waiters_)
+        admin_server_->respond(w, http::format_document_response(503, "text/plain", "busy\n"));
+      waiters_.clear();
+      return;
+    }
+  }
+}
+
+void IngressShard::on_snapshot(std::unique_ptr<IngressSnapshot> part) {
+  if (waiters_.empty()) return;
+  parts_.push_back(std::move(part));
+  if (parts_.size() < shard_.count()) return;
+  std::sort(parts_.begin(), parts_.end(), [](const auto& a, const auto& b) { return a->shard < b->shard; });
+  std::string metrics, backends;
+  for (auto& [waiter, kind] : waiters_) {
+    if (kind == CollectionKind::metrics) {
+      if (metrics.empty())
+        metrics = http::format_document_response(200, "text/plain; version=0.0.4; charset=utf-8",
+                                                 format_ingress_prometheus(parts_));
+      admin_server_->respond(waiter, metrics);
+    } else {
+      if (backends.empty())
+        backends = http::format_document_response(200, "application/json", format_backends_json(parts_));
+      admin_server_->respond(waiter, backends);
+    }
+  }
+  waiters_.clear();
+  parts_.clear();
+}
+
+}  // namespace mf::ingress

@@ -1,0 +1,233 @@
+"""Two edges behind one ingress: balancing (least-connections, stream
+affinity), the drain/enable admin API, an edge killed and restarted, and
+the metrics that describe all that."""
+
+import json
+import unittest
+
+from edge_process import RawWebSocket, SdkClient, admin_get, free_port
+from ingress_process import BackendEdge, Ingress, class_fixture, ingress_with_edges
+
+EDGE_ARGS = ["--messages-per-second", "1000", "--message-burst", "1000"]
+
+
+def join_edge(ingress, stream, peer, test, path=None):
+    """A joined SdkClient through the ingress (closed at test cleanup) and the
+    `edge` field of its `joined`."""
+    client = SdkClient(ingress, path=path or f"/ws?stream={stream}")
+    test.addCleanup(client.close)
+    joined, _ = client.join(stream, "r1", peer)
+    return client, joined["edge"]
+
+
+def assert_pong(test, client, t=1):
+    client.send({"type": "ping", "t": t})
+    test.assertEqual(client.expect("pong"), {"type": "pong", "t": t})
+
+
+class Balancing(unittest.TestCase):
+    CLIENTS = 20
+
+    def spread(self, ingress, tag):
+        """40 clients, A and B interleaved: {stream: [edge of each client]}."""
+        edges = {"A": [], "B": []}
+        clients = []
+        for i in range(self.CLIENTS):
+            for stream in ("A", "B"):
+                client, edge = join_edge(ingress, f"{tag}-{stream}", f"p-{stream}-{i}", self)
+                clients.append(client)
+                edges[stream].append(edge)
+        return edges, clients
+
+    def test_stream_affinity_keeps_each_stream_on_one_edge(self):
+        with ingress_with_edges(edge_args=EDGE_ARGS,
+                                settings={"balance": {"mode": "stream-affinity",
+                                                      "affinity_load_factor_percent": 1000}}) as (ingress, edges):
+            by_stream, clients = self.spread(ingress, "aff")
+            for stream, landed in by_stream.items():
+                self.assertEqual(len(set(landed)), 1, f"stream {stream} spread over {set(landed)}")
+            # Each client of a stream sees the others: one swarm on one edge.
+            last = clients[-1]
+            self.assertEqual(len(last.need_peers()["peers"]), 8, "maxPeers of the default policy")
+            states = ingress.backend_states()
+            self.assertEqual(sum(b["active"] for b in states.values()), 2 * self.CLIENTS)
+            for client in clients:
+                client.close()
+
+    def test_least_connections_spreads_the_same_clients(self):
+        with ingress_with_edges(edge_args=EDGE_ARGS) as (ingress, edges):
+            by_stream, clients = self.spread(ingress, "lc")
+            landed = by_stream["A"] + by_stream["B"]
+            counts = {edge.edge_id: landed.count(edge.edge_id) for edge in edges}
+            self.assertEqual(sum(counts.values()), 2 * self.CLIENTS)
+            # Least connections is counted per shard (backend_pool.h: "local
+            # active"): each shard balances its own tunnels, so the totals
+            # differ by at most one per shard.
+            self.assertLessEqual(abs(counts["edge-a"] - counts["edge-b"]), ingress.shards, counts)
+            # The edges agree with what the clients saw.
+            self.assertEqual({e.edge_id: e.connections() for e in edges}, counts)
+            states = ingress.backend_states()
+            self.assertEqual({states[e.address]["active"] for e in edges}, set(counts.values()) or {0})
+            for client in clients:
+                client.close()
+
+
+class DrainApi(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.ingress, cls.edges = class_fixture(cls, ingress_with_edges(edge_args=EDGE_ARGS))
+
+    def test_drain_then_enable(self):
+        a, b = self.edges
+        ingress = self.ingress
+        # Clients on both edges (4: least connections is per shard, and two
+        # shards may each pick edge-a for their first client).
+        first = [join_edge(ingress, "drain", f"p-{i}", self) for i in range(4)]
+        self.assertEqual({edge for _, edge in first}, {"edge-a", "edge-b"})
+        on_a_count = sum(1 for _, edge in first if edge == "edge-a")
+        on_a = next(client for client, edge in first if edge == "edge-a")
+
+        response = ingress.admin("POST", f"/api/backends/drain?address={a.address}")
+        self.assertEqual(response.status, 200, response)
+        state = ingress.backend_states()[a.address]
+        self.assertTrue(state["drained"], state)
+        self.assertEqual(ingress.metric("mf_ingress_backend_drained", backend=a.address), 1)
+        landed = [join_edge(ingress, "drain", f"p-new-{i}", self)[1] for i in range(6)]
+        self.assertEqual(landed, ["edge-b"] * 6, "new tunnels avoid the drained edge")
+        # The existing tunnel to the drained edge stays open and works.
+        assert_pong(self, on_a, 11)
+        self.assertEqual(ingress.backend_states()[a.address]["active"], on_a_count)
+
+        response = ingress.admin("POST", f"/api/backends/enable?address={a.address}")
+        self.assertEqual(response.status, 200, response)
+        self.assertFalse(ingress.backend_states()[a.address]["drained"])
+        landed = [join_edge(ingress, "drain", f"p-back-{i}", self)[1] for i in range(8)]
+        # Least connections is counted per shard: the enabled edge (1 to 3
+        # tunnels against 7 to 9) gets at least its share, whichever shards
+        # the clients reach.
+        self.assertGreaterEqual(landed.count("edge-a"), 4, f"the enabled edge gets traffic again: {landed}")
+        assert_pong(self, on_a, 12)
+
+    def test_unknown_backend_is_404(self):
+        for action in ("drain", "enable"):
+            response = self.ingress.admin("POST", f"/api/backends/{action}?address=127.0.0.1:1")
+            self.assertEqual(response.status, 404, response)
+        self.assertTrue(all(not b["drained"] for b in self.ingress.backend_states().values()))
+
+
+class KilledEdge(unittest.TestCase):
+    def test_killed_edge_gets_no_tunnels_and_returns(self):
+        with ingress_with_edges(edge_args=EDGE_ARGS) as (ingress, edges):
+            a, b = edges
+            clients = [join_edge(ingress, "kill", f"p-{i}", self) for i in range(6)]
+            self.assertEqual({e for _, e in clients}, {"edge-a", "edge-b"})
+
+            a.process.kill()
+            a.process.wait(5)
+            a.expect_clean_exit = False
+            # The tunnels to the dead edge end.
+            for client, edge in clients:
+                if edge == "edge-a":
+                    closed, _ = client.ws.wait_eof(3.0)
+                    self.assertTrue(closed, "a tunnel to the killed edge stayed open")
+            # Reconnecting clients all land on edge-b, none refused, whether
+            # the health check or a failed connect noticed first.
+            again = [join_edge(ingress, "kill", f"p-re-{i}", self) for i in range(8)]
+            self.assertEqual([edge for _, edge in again], ["edge-b"] * 8)
+            ingress.wait_backend_state(a.address, "down", timeout=3)
+            self.assertEqual(ingress.metric("mf_ingress_backend_up", backend=a.address), 0)
+            self.assertEqual(ingress.metric("mf_ingress_backend_up", backend=b.address), 1)
+            self.assertEqual(ingress.metric("mf_ingress_rejects_total", reason="no_backend"), 0)
+            self.assertEqual(admin_get(ingress.admin_port, "/healthz").status, 200, "one backend is still up")
+
+            # The edge comes back on the same plain port.
+            with BackendEdge("edge-a2", args=EDGE_ARGS, plain_port=a.plain_port) as a2:
+                ingress.wait_backend_state(a2.address, "up", timeout=3)
+                back = [join_edge(ingress, "kill", f"p-back-{i}", self) for i in range(4)]
+                landed = [edge for _, edge in back]
+                self.assertGreaterEqual(landed.count("edge-a2"), 3, f"the returning edge gets traffic: {landed}")
+                for client, _ in clients + again + back:
+                    client.close()
+
+    def test_all_backends_down(self):
+        with ingress_with_edges(count=1, edge_args=EDGE_ARGS) as (ingress, (edge,)):
+            edge.process.kill()
+            edge.process.wait(5)
+            edge.expect_clean_exit = False
+            ingress.wait_backend_state(edge.address, "down", timeout=3)
+            self.assertEqual(admin_get(ingress.admin_port, "/healthz").status, 503)
+            before = ingress.metric("mf_ingress_rejects_total", reason="no_backend")
+            sock = ingress.connect()
+            self.addCleanup(sock.close)
+            sock.sendall(b"GET /ws HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            sock.settimeout(3)
+            try:
+                data = sock.recv(100)
+            except (ConnectionError, OSError):
+                data = b""
+            self.assertEqual(data, b"", "no backend: the client is closed")
+            ingress.wait_metric("mf_ingress_rejects_total", lambda v: v == before + 1, reason="no_backend")
+
+    def test_no_backend_reachable_at_start(self):
+        dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+        with Ingress(backends=[dead], wait_for="tls") as ingress:
+            ingress.wait_backend_state(dead, "down", timeout=3)
+            self.assertEqual(admin_get(ingress.admin_port, "/healthz").status, 503)
+            self.assertEqual(ingress.metric("mf_ingress_backend_up", backend=dead), 0)
+            with self.assertRaises((ConnectionError, AssertionError, OSError, TimeoutError)):
+                RawWebSocket.connect(ingress).close()
+            ingress.wait_metric("mf_ingress_rejects_total", lambda v: v >= 1, reason="no_backend")
+            self.assertEqual(ingress.metric("mf_ingress_tunnels_active"), 0)
+
+
+class IngressMetrics(unittest.TestCase):
+    def test_tunnels_bytes_rejects_and_backend_up(self):
+        with ingress_with_edges(count=1, edge_args=EDGE_ARGS,
+                                settings={"limits": {"per_source_connections": 5}}) as (ingress, (edge,)):
+            samples = ingress.metrics()
+            self.assertEqual(ingress.metric("mf_ingress_tunnels_active", samples), 0)
+            self.assertEqual(ingress.metric("mf_ingress_backend_up", samples, backend=edge.address), 1)
+            self.assertEqual(ingress.metric("mf_ingress_shards", samples), 2)
+            bytes_before = {d: ingress.metric("mf_ingress_bytes_total", samples, direction=d)
+                            for d in ("client_to_backend", "backend_to_client")}
+            clients = [join_edge(ingress, "metrics", f"p-{i}", self)[0] for i in range(5)]
+            self.assertEqual(ingress.metric("mf_ingress_tunnels_active"), 5)
+            self.assertEqual(ingress.metric("mf_ingress_backend_active", backend=edge.address), 5)
+            for i, client in enumerate(clients):
+                assert_pong(self, client, i)
+            samples = ingress.metrics()
+            for direction, before in bytes_before.items():
+                self.assertGreater(ingress.metric("mf_ingress_bytes_total", samples, direction=direction),
+                                   before + 5 * 100, direction)
+            self.assertGreaterEqual(ingress.metric("mf_ingress_tunnels_total", samples), 5)
+            # A sixth client from 127.0.0.1 is over the per-source cap.
+            with self.assertRaises((ConnectionError, AssertionError, OSError, TimeoutError)):
+                extra = RawWebSocket.connect(ingress)
+                extra.close()
+            ingress.wait_metric("mf_ingress_rejects_total", lambda v: v == 1, reason="per_source_connections")
+            self.assertEqual(ingress.metric("mf_ingress_rejects_total", reason="max_connections"), 0)
+            for client in clients[:2]:
+                client.close()
+            ingress.wait_metric("mf_ingress_tunnels_active", lambda v: v == 3)
+            for client in clients[2:]:
+                client.close()
+            ingress.wait_metric("mf_ingress_tunnels_active", lambda v: v == 0)
+            self.assertEqual(ingress.metric("mf_ingress_backend_active", backend=edge.address), 0)
+            samples = ingress.metrics()
+            self.assertEqual(ingress.metric("mf_ingress_tls_handshakes_total", samples, kind="full")
+                             + ingress.metric("mf_ingress_tls_handshakes_total", samples, kind="resumed"), 5)
+
+    def test_backends_json_shape(self):
+        with ingress_with_edges(count=1, edge_args=EDGE_ARGS) as (ingress, (edge,)):
+            response = ingress.admin("GET", "/api/backends")
+            self.assertEqual(response.status, 200)
+            body = json.loads(response.body)
+            (entry,) = body["backends"]
+            for key, value in {"address": edge.address, "state": "up", "drained": False, "weight": 1,
+                               "active": 0, "connect_failures": 0}.items():
+                self.assertEqual(entry[key], value, entry)
+            self.assertIn("total", entry)
+
+
+if __name__ == "__main__":
+    unittest.main()
