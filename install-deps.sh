@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   g++ meson ninja-build pkg-config
   liburing-dev libssl-dev libsimdjson-dev libfmt-dev libhiredis-dev libtomlplusplus-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev redis-server
   openssl python3 python3-websockets systemd
   haproxy nginx libnginx-mod-stream
 )
