@@ -33,11 +33,11 @@ PY
 }
 
 status=0
-setup build --buildtype=debugoptimized -Dwerror=true
+setup build --buildtype=debugoptimized -Dwerror=true -Dtest_hooks=true
 ninja -C build
 meson test -C build --print-errorlogs --num-processes 2 || status=1
 
-setup build-asan --buildtype=debug -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=disabled
+setup build-asan --buildtype=debug -Dwerror=true -Dtest_hooks=true -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=disabled
 ninja -C build-asan
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
   meson test -C build-asan --print-errorlogs --num-processes 2 || status=1

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -240,7 +242,29 @@ void ShardGroup::shard_main(uint32_t id, const ShardServiceFactory& factory) {
       if (!s->stopped()) return false;
     return true;
   };
-  while (!all_stopped()) reactor.run_once(100);
+#if defined(MF_TEST_HOOKS)
+  // MF_TEST_STALL_SHARD=ID:AFTER_MS:FOR_MS blocks shard ID's loop for FOR_MS,
+  // AFTER_MS after start: what a stuck shard looks like to the watchdog
+  // (tests/system/test_systemd.py). Compiled only with -Dtest_hooks=true.
+  uint64_t stall_at_ms = 0, stall_for_ms = 0;
+  if (const char* hook = std::getenv("MF_TEST_STALL_SHARD")) {
+    unsigned shard = 0, after = 0, duration = 0;
+    if (std::sscanf(hook, "%u:%u:%u", &shard, &after, &duration) == 3 && shard == id) {
+      stall_at_ms = Reactor::monotonic_ms() + after;
+      stall_for_ms = duration;
+    }
+  }
+#endif
+  while (!all_stopped()) {
+    reactor.run_once(100);
+#if defined(MF_TEST_HOOKS)
+    if (stall_at_ms != 0 && reactor.now_ms() >= stall_at_ms) {
+      MF_LOG_WARN("test hook: shard {} stalls for {} ms", id, stall_for_ms);
+      ::usleep(static_cast<useconds_t>(stall_for_ms * 1000));
+      stall_at_ms = 0;
+    }
+#endif
+  }
   // Services die on their own shard: their destructors touch shard state.
   services_[id].clear();
   MF_LOG_DEBUG("shard {}: stopped", id);

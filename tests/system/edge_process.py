@@ -152,7 +152,106 @@ class EdgeStartError(RuntimeError):
     pass
 
 
-class Edge:
+class ManagedProcess:
+    """A server process started for a `with` block: its stderr goes to a run
+    file (shown when the block fails); leaving the block sends SIGTERM and
+    requires exit 0 within stop_timeout s (expect_clean_exit=False: it is
+    killed instead, nothing asserted). Subclasses implement start()."""
+
+    name = "process"
+
+    def __init__(self, expect_clean_exit=True, stop_timeout=5.0):
+        self.expect_clean_exit = expect_clean_exit
+        self.stop_timeout = stop_timeout
+        self.process = None
+        self.stderr_path = None
+        self._stderr_file = None
+        self.exit_code = None
+
+    def _spawn(self, argv, prefix, preexec_fn=None):
+        fd, self.stderr_path = tempfile.mkstemp(prefix=prefix, suffix=".stderr", dir=run_dir())
+        self._stderr_file = os.fdopen(fd, "wb")
+        self.argv = argv
+        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._stderr_file,
+                                        stderr=self._stderr_file, preexec_fn=preexec_fn, close_fds=True)
+
+    def _reap(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        if self._stderr_file is not None:
+            self._stderr_file.close()
+            self._stderr_file = None
+
+    def send_signal(self, sig):
+        self.process.send_signal(sig)
+
+    def wait_exit(self, timeout=5.0):
+        """Exit code, or None if the process still runs after `timeout`."""
+        try:
+            self.exit_code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.exit_code
+
+    def stop(self, sig=signal.SIGTERM, timeout=None):
+        """Sends `sig`; returns (exit code or None if it hung, seconds taken).
+        A hung process is killed."""
+        timeout = self.stop_timeout if timeout is None else timeout
+        if self.process.poll() is not None:
+            self.exit_code = self.process.returncode
+            return self.exit_code, 0.0
+        started = time.monotonic()
+        self.process.send_signal(sig)
+        code = self.wait_exit(timeout)
+        took = time.monotonic() - started
+        if code is None:
+            self.process.kill()
+            self.process.wait(5)
+        return code, took
+
+    def kill(self):
+        self._reap()
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self._reap()
+            sys.stderr.write(f"\n--- {self.name} stderr ({self.stderr_path}) ---\n{self.stderr_tail()}\n---\n")
+            return False
+        if not self.expect_clean_exit:
+            self._reap()
+            return False
+        code, took = self.stop()
+        self._reap()
+        if code != 0:
+            raise AssertionError(
+                f"{self.name} did not exit cleanly on SIGTERM: exit {code!r} after {took:.2f} s "
+                f"(negative = killed by signal; None = hung past {self.stop_timeout} s and was killed)\n"
+                f"{self.stderr_tail()}")
+        return False
+
+    def stderr_text(self):
+        if self._stderr_file is not None:
+            self._stderr_file.flush()
+        if not self.stderr_path:
+            return ""
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stderr_tail(self, lines=40):
+        return "\n".join(self.stderr_text().splitlines()[-lines:])
+
+
+class Edge(ManagedProcess):
     """Runs mf-edge for the duration of a `with` block.
 
     Edge(args=[...], tls=True, shards=2, preexec_fn=lower_nofile(256))
@@ -160,21 +259,19 @@ class Edge:
     (expect_clean_exit=False: it is killed instead, nothing asserted).
     """
 
+    name = "mf-edge"
+
     def __init__(self, args=(), tls=False, shards=1, preexec_fn=None, expect_clean_exit=True,
                  start_timeout=5.0, log_level="info"):
+        super().__init__(expect_clean_exit=expect_clean_exit)
         self.args = list(args)
         self.tls = tls
         self.shards = shards
         self.preexec_fn = preexec_fn
-        self.expect_clean_exit = expect_clean_exit
         self.start_timeout = start_timeout
         self.log_level = log_level
-        self.process = None
         self.port = None
         self.host = "127.0.0.1"
-        self.stderr_path = None
-        self._stderr_file = None
-        self.exit_code = None
 
     # -- lifecycle --
 
@@ -214,13 +311,8 @@ class Edge:
             argv += ["--per-source-connections", "0"]
         if "--per-source-rate" not in self.args and not any(a == "--config" for a in self.args):
             argv += ["--per-source-rate", "0"]
-        fd, self.stderr_path = tempfile.mkstemp(prefix=f"edge-{port}-{attempt}-", suffix=".stderr", dir=run_dir())
-        self._stderr_file = os.fdopen(fd, "wb")
         self.port = port
-        self.argv = argv
-        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._stderr_file,
-                                         stderr=self._stderr_file, preexec_fn=self.preexec_fn,
-                                         close_fds=True)
+        self._spawn(argv, f"edge-{port}-{attempt}-", self.preexec_fn)
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -235,81 +327,6 @@ class Edge:
             time.sleep(0.02)
         self.process.kill()
         raise EdgeStartError(f"mf-edge did not answer /healthz within {self.start_timeout} s:\n{self.stderr_text()}")
-
-    def _reap(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-        if self._stderr_file is not None:
-            self._stderr_file.close()
-            self._stderr_file = None
-
-    def send_signal(self, sig):
-        self.process.send_signal(sig)
-
-    def wait_exit(self, timeout=5.0):
-        """Exit code, or None if the process still runs after `timeout`."""
-        try:
-            self.exit_code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        return self.exit_code
-
-    def stop(self, sig=signal.SIGTERM, timeout=5.0):
-        """Sends `sig`; returns (exit code or None if it hung, seconds taken).
-        A hung process is killed."""
-        if self.process.poll() is not None:
-            self.exit_code = self.process.returncode
-            return self.exit_code, 0.0
-        started = time.monotonic()
-        self.process.send_signal(sig)
-        code = self.wait_exit(timeout)
-        took = time.monotonic() - started
-        if code is None:
-            self.process.kill()
-            self.process.wait(5)
-        return code, took
-
-    def kill(self):
-        self._reap()
-
-    def alive(self):
-        return self.process is not None and self.process.poll() is None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            self._reap()
-            sys.stderr.write(f"\n--- mf-edge stderr ({self.stderr_path}) ---\n{self.stderr_tail()}\n---\n")
-            return False
-        if not self.expect_clean_exit:
-            self._reap()
-            return False
-        code, took = self.stop()
-        self._reap()
-        if code != 0:
-            raise AssertionError(
-                f"mf-edge did not exit cleanly on SIGTERM: exit {code!r} after {took:.2f} s "
-                f"(negative = killed by signal; None = hung and was killed)\n{self.stderr_tail()}")
-        return False
-
-    # -- diagnostics --
-
-    def stderr_text(self):
-        if self._stderr_file is not None:
-            self._stderr_file.flush()
-        if not self.stderr_path:
-            return ""
-        with open(self.stderr_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def stderr_tail(self, lines=40):
-        return "\n".join(self.stderr_text().splitlines()[-lines:])
 
     # -- clients --
 

@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 
-from edge_process import (AdminEdge, HttpResponse, admin_get, build_dir, free_port, parse_prometheus,
+from edge_process import (AdminEdge, HttpResponse, ManagedProcess, admin_get, build_dir, free_port, parse_prometheus,
                           read_until_eof, rewrite_file, run_dir, tls_material, write_run_file)
 
 
@@ -167,7 +167,7 @@ class IngressStartError(RuntimeError):
     pass
 
 
-class Ingress:
+class Ingress(ManagedProcess):
     """Runs mf-ingress for the duration of a `with` block.
 
     Ingress(backends=["127.0.0.1:P"], settings={"tls": {...}}, certificates=[(cert, key)],
@@ -179,9 +179,12 @@ class Ingress:
     stop_timeout s (expect_clean_exit=False: it is killed, nothing asserted).
     """
 
+    name = "mf-ingress"
+
     def __init__(self, backends=(), settings=None, certificates=None, config=None, args=(), shards=2,
                  wait_for="healthy", start_timeout=8.0, stop_timeout=5.0, expect_clean_exit=True,
                  log_level="info"):
+        super().__init__(expect_clean_exit=expect_clean_exit, stop_timeout=stop_timeout)
         self.backends = list(backends)
         self.settings = settings
         self.certificates = certificates
@@ -190,18 +193,12 @@ class Ingress:
         self.shards = shards
         self.wait_for = wait_for
         self.start_timeout = start_timeout
-        self.stop_timeout = stop_timeout
-        self.expect_clean_exit = expect_clean_exit
         self.log_level = log_level
         self.host = "127.0.0.1"
         self.tls = True
         self.port = None
         self.admin_port = None
-        self.process = None
         self.config_path = None
-        self.stderr_path = None
-        self._stderr_file = None
-        self.exit_code = None
 
     # -- configuration --
 
@@ -248,12 +245,8 @@ class Ingress:
         if self.shards is not None:
             argv += ["--shards", str(self.shards)]
         argv += self.args
-        fd, self.stderr_path = tempfile.mkstemp(prefix=f"ingress-{port}-{attempt}-", suffix=".stderr",
-                                                dir=run_dir())
-        self._stderr_file = os.fdopen(fd, "wb")
-        self.port, self.admin_port, self.argv = port, admin_port, argv
-        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._stderr_file,
-                                        stderr=self._stderr_file, close_fds=True)
+        self.port, self.admin_port = port, admin_port
+        self._spawn(argv, f"ingress-{port}-{attempt}-")
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -272,54 +265,6 @@ class Ingress:
         raise IngressStartError(f"mf-ingress did not become ready ({self.wait_for}) within "
                                 f"{self.start_timeout} s:\n{self.stderr_text()}")
 
-    def _reap(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-        if self._stderr_file is not None:
-            self._stderr_file.close()
-            self._stderr_file = None
-
-    def stop(self, sig=signal.SIGTERM, timeout=None):
-        """Sends `sig`; returns (exit code or None if it hung, seconds taken)."""
-        timeout = self.stop_timeout if timeout is None else timeout
-        if self.process.poll() is not None:
-            self.exit_code = self.process.returncode
-            return self.exit_code, 0.0
-        started = time.monotonic()
-        self.process.send_signal(sig)
-        try:
-            self.exit_code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.exit_code = None
-            self.process.kill()
-            self.process.wait(5)
-        return self.exit_code, time.monotonic() - started
-
-    def alive(self):
-        return self.process is not None and self.process.poll() is None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None or not self.expect_clean_exit:
-            self._reap()
-            if exc_type is not None:
-                sys.stderr.write(f"\n--- mf-ingress stderr ({self.stderr_path}) ---\n{self.stderr_tail()}\n---\n")
-            return False
-        code, took = self.stop()
-        self._reap()
-        if code != 0:
-            raise AssertionError(
-                f"mf-ingress did not exit cleanly on SIGTERM: exit {code!r} after {took:.2f} s "
-                f"(negative = killed by signal; None = hung past {self.stop_timeout} s and was killed)\n"
-                f"{self.stderr_tail()}")
-        return False
-
     def reload(self, timeout=5.0):
         """SIGHUP; waits until mf_ingress_reloads_total changes; returns the
         result label that moved ("ok" or "failed")."""
@@ -335,17 +280,6 @@ class Ingress:
                 for result in ("ok", "failed")}
 
     # -- diagnostics --
-
-    def stderr_text(self):
-        if self._stderr_file is not None:
-            self._stderr_file.flush()
-        if not self.stderr_path:
-            return ""
-        with open(self.stderr_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def stderr_tail(self, lines=40):
-        return "\n".join(self.stderr_text().splitlines()[-lines:])
 
     def rss_kb(self):
         with open(f"/proc/{self.process.pid}/status") as f:

@@ -290,7 +290,8 @@ class IngressBadClients(unittest.TestCase):
             with self.subTest(case=what):
                 took = self.stalled(data, reply_kind)
                 self.assertGreaterEqual(took, timeout * 0.9, f"{what}: cut before the timeout")
-                self.assertLess(took, timeout + 0.7, f"{what}: cut long after the timeout")
+                # Generous: the ASan build under a loaded CI machine is slow.
+                self.assertLess(took, timeout + 2.0, f"{what}: cut long after the timeout")
             self.assert_pong(ws, 1)
         self.ingress.wait_metric("mf_ingress_tls_failures_total", lambda v: v - before == len(cases),
                                  reason="handshake_timeout")
@@ -304,7 +305,7 @@ class IngressBadClients(unittest.TestCase):
         started = time.monotonic()
         ws = self.ordinary_client()
         self.assert_pong(ws, 2)
-        self.assertLess(time.monotonic() - started, 1.0)
+        self.assertLess(time.monotonic() - started, 3.0)
         for sock in socks:
             data, closed = read_until_eof(sock, 2.0)
             self.assertTrue(closed)

@@ -12,7 +12,8 @@ import tempfile
 import time
 import unittest
 
-from edge_process import Edge, RawWebSocket, build_dir, free_port
+from edge_process import Edge, RawWebSocket, build_dir, free_port, tls_material
+from ingress_process import Ingress, ingress_binary, trust_context
 
 
 class NotifySocket:
@@ -82,6 +83,47 @@ class NotifyProtocol(unittest.TestCase):
                 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
                 self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 200"))
 
+    def test_a_stalled_shard_stops_the_watchdog_pings(self):
+        # Test builds only (-Dtest_hooks=true): shard 1 blocks its loop for
+        # 2 s, 1.5 s after start. Pings every 200 ms must stop meanwhile
+        # (systemd would restart a service stuck longer than WatchdogSec)
+        # and come back once the shard turns again.
+        os.environ["MF_TEST_STALL_SHARD"] = "1:1500:2000"
+        self.addCleanup(os.environ.pop, "MF_TEST_STALL_SHARD", None)
+        with Edge(shards=2):
+            self.notify.receive("READY=1", 5)
+            pings = []
+            deadline = time.monotonic() + 5.0
+            self.notify.sock.settimeout(0.1)
+            while time.monotonic() < deadline:
+                try:
+                    data = self.notify.sock.recv(4096).decode()
+                except socket.timeout:
+                    continue
+                if "WATCHDOG=1" in data.split("\n"):
+                    pings.append(time.monotonic())
+            gaps = [b - a for a, b in zip(pings, pings[1:])]
+            self.assertGreater(len(pings), 5, pings)
+            self.assertGreater(max(gaps), 1.5, f"no pause in the pings while a shard stalled: gaps {gaps}")
+            self.assertLess(pings[-1], deadline)
+            self.assertGreater(pings[-1], deadline - 1.0, "the pings did not come back after the stall")
+
+    def test_ingress_ready_watchdog_reload_stop(self):
+        with Edge(shards=1, args=["--plain-listen", f"127.0.0.1:{free_port()}", "--proxy-protocol"]) as edge:
+            backend = edge.args[edge.args.index("--plain-listen") + 1]
+            with Ingress(backends=[backend], shards=2) as ingress:
+                ready = self.notify.receive("READY=1", 5)
+                self.assertIn("STATUS=serving", ready)
+                for _ in range(3):
+                    self.notify.receive("WATCHDOG=1", 2)
+                ingress.send_signal(signal.SIGHUP)
+                reloading = self.notify.receive("RELOADING=1", 3)
+                self.assertRegex(reloading, r"MONOTONIC_USEC=\d+")
+                self.notify.receive("READY=1", 3)
+                ingress.send_signal(signal.SIGTERM)
+                self.notify.receive("STOPPING=1", 3)
+                self.assertEqual(ingress.wait_exit(5.0), 0)
+
     def test_no_watchdog_pings_without_watchdog_usec(self):
         os.environ.pop("WATCHDOG_USEC")
         with Edge(shards=1):
@@ -130,6 +172,34 @@ class UnitFiles(unittest.TestCase):
         self.assertEqual((done.stdout + done.stderr).strip(), "")
 
 
+    def test_ingress_units_verify_cleanly(self):
+        unit = os.path.join(build_dir(), "systemd", "mf-ingress.service")
+        self.assertTrue(os.path.exists(unit), unit)
+        with open(unit) as f:
+            text = f.read()
+        for needed in ("Type=notify", "WatchdogSec=", "ExecReload=", "LimitNOFILE=1048576", "DynamicUser=yes",
+                       "NoNewPrivileges=yes", "ProtectSystem=strict", "SystemCallFilter=@system-service",
+                       "MemoryDenyWriteExecute=yes", "RestrictAddressFamilies=", "--check-config"):
+            self.assertIn(needed, text)
+        directory = tempfile.mkdtemp(prefix="mf-unit-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        lines = []
+        for line in text.splitlines():
+            if line.startswith(("ExecStart=", "ExecStartPre=")):
+                key, _, rest = line.partition("=")
+                line = f"{key}={ingress_binary()} {rest.split(' ', 1)[1]}"
+            lines.append(line)
+        path = os.path.join(directory, "mf-ingress.service")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        socket_unit = os.path.join(directory, "mf-ingress.socket")
+        shutil.copy(os.path.join(os.path.dirname(__file__), "..", "..", "systemd", "mf-ingress.socket"), socket_unit)
+        done = subprocess.run(["systemd-analyze", "verify", "--man=no", socket_unit, path], capture_output=True,
+                              text=True, timeout=30)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual((done.stdout + done.stderr).strip(), "")
+
+
 class SocketActivation(unittest.TestCase):
     def test_inherited_listener_serves_from_the_first_connection(self):
         port, unused = free_port(), free_port()
@@ -167,6 +237,46 @@ class SocketActivation(unittest.TestCase):
             socket.create_connection(("127.0.0.1", unused), timeout=1).close()
         process.send_signal(signal.SIGTERM)
         self.assertEqual(process.wait(timeout=5), 0, process.stderr.read().decode(errors="replace")[-2000:])
+
+    def test_ingress_serves_on_the_inherited_listener(self):
+        port, unused = free_port(), free_port()
+        cert, key = tls_material()
+        with Edge(shards=1, args=["--plain-listen", f"127.0.0.1:{free_port()}", "--proxy-protocol"]) as edge:
+            backend = edge.args[edge.args.index("--plain-listen") + 1]
+            process = subprocess.Popen(
+                ["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "--fdname=public", ingress_binary(),
+                 "--listen", f"127.0.0.1:{unused}", "--admin", "", "--shards", "2", "--tls-cert", cert,
+                 "--tls-key", key, "--backend", backend],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.addCleanup(lambda: process.poll() is None and process.kill())
+            context = trust_context(cert)
+            clients = []
+            for n in (1, 2):
+                deadline = time.monotonic() + 5
+                while True:
+                    try:
+                        sock = socket.create_connection(("127.0.0.1", port), timeout=3)
+                        break
+                    except OSError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.05)
+                tls = context.wrap_socket(sock, server_hostname="localhost")
+                ws = RawWebSocket(tls)
+                clients.append(ws)
+                ws.upgrade()
+                ws.send_text('{"type":"ping","t":%d}' % n)
+                self.assertEqual(ws.recv_message(), '{"type":"pong","t":%d}' % n)
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", unused), timeout=1).close()
+            # Open tunnels would hold the drain until its 30 s deadline.
+            for ws in clients:
+                ws.close()
+            process.send_signal(signal.SIGTERM)
+            self.assertEqual(process.wait(timeout=8), 0, process.stderr.read().decode(errors="replace")[-2000:])
+            # The activated socket is systemd's (here systemd-socket-activate
+            # exited with its child): what matters is that the drain did not
+            # shut it down for the next instance, checked by its exit code 0.
 
     def test_unknown_socket_name_is_refused(self):
         port = free_port()
