@@ -90,7 +90,7 @@ class NotifyProtocol(unittest.TestCase):
         # and come back once the shard turns again.
         os.environ["MF_TEST_STALL_SHARD"] = "1:1500:2000"
         self.addCleanup(os.environ.pop, "MF_TEST_STALL_SHARD", None)
-        with Edge(shards=2):
+        with Edge(shards=2) as edge:
             self.notify.receive("READY=1", 5)
             pings = []
             deadline = time.monotonic() + 5.0
@@ -103,6 +103,8 @@ class NotifyProtocol(unittest.TestCase):
                 if "WATCHDOG=1" in data.split("\n"):
                     pings.append(time.monotonic())
             gaps = [b - a for a, b in zip(pings, pings[1:])]
+            self.assertIn("test hook: shard 1 stalls", edge.stderr_text(),
+                          "the stall hook did not run: is this build configured with -Dtest_hooks=true?")
             self.assertGreater(len(pings), 5, pings)
             self.assertGreater(max(gaps), 1.5, f"no pause in the pings while a shard stalled: gaps {gaps}")
             self.assertLess(pings[-1], deadline)
