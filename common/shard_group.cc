@@ -80,12 +80,15 @@ void ShardGroup::deliver(uint32_t id, const ShardMessage& message) {
     ShardMessage ack;
     ack.kind = shard_message::watchdog_ack;
     ack.arg64_a = message.arg64_a;
+    for (auto& service : services) ack.arg64_b += service->live_count();
     shards_[id]->post(0, ack);
     return;
   }
   if (message.kind == shard_message::watchdog_ack) {
     if (message.arg64_a != watchdog_round_) return;  // a late answer to an older round
-    if (++watchdog_acks_ == shard_count() && options_.on_all_shards_turning) options_.on_all_shards_turning();
+    watchdog_live_total_ += message.arg64_b;
+    if (++watchdog_acks_ == shard_count() && options_.on_all_shards_turning)
+      options_.on_all_shards_turning(watchdog_live_total_);
     return;
   }
   for (auto& service : services) service->on_message(message);
@@ -228,6 +231,7 @@ void ShardGroup::shard_main(uint32_t id, const ShardServiceFactory& factory) {
       // A new round: every shard (this one included) must answer it.
       ++watchdog_round_;
       watchdog_acks_ = 0;
+      watchdog_live_total_ = 0;
       for (uint32_t to = 0; to < shard_count(); ++to) {
         ShardMessage probe;
         probe.kind = shard_message::watchdog_probe;

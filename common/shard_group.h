@@ -75,6 +75,9 @@ class ShardService {
   virtual bool stopped() const = 0;
   // SIGHUP.
   virtual void on_reload() {}
+  // What this shard holds right now (connections, tunnels): summed over the
+  // shards in each watchdog round for systemd's STATUS= line.
+  virtual uint64_t live_count() const { return 0; }
 };
 
 struct ShardGroupOptions {
@@ -87,9 +90,10 @@ struct ShardGroupOptions {
   std::function<void(const ShardMessage&)> dispose_undelivered;
   // Liveness: every watchdog_interval_ms shard 0 probes every shard by
   // message; when all have answered a round, on_all_shards_turning runs (on
-  // shard 0). A stuck shard stops these calls (systemd's WATCHDOG=1).
+  // shard 0) with the sum of every service's live_count(). A stuck shard
+  // stops these calls (systemd's WATCHDOG=1).
   uint32_t watchdog_interval_ms = 0;
-  std::function<void()> on_all_shards_turning;
+  std::function<void(uint64_t live_total)> on_all_shards_turning;
   // On shard 0 when SIGTERM/SIGINT or SIGHUP arrives (STOPPING=1, RELOADING=1).
   std::function<void()> on_stop_signal;
   std::function<void()> on_reload_signal;
@@ -152,6 +156,7 @@ class ShardGroup {
   uint32_t stop_signals_seen_ = 0;
   uint64_t watchdog_round_ = 0;   // shard 0 only
   uint32_t watchdog_acks_ = 0;    // shard 0 only
+  uint64_t watchdog_live_total_ = 0;  // shard 0 only: live counts of this round
 };
 
 }  // namespace mf

@@ -82,6 +82,10 @@ class EdgeShard final : public ShardService {
   void on_stop_requested() override;
   bool stopped() const override;
   void on_reload() override;
+  // Open WebSocket connections of this shard (STATUS=).
+  uint64_t live_count() const override {
+    return server_->open_websockets() + (plain_server_ ? plain_server_->open_websockets() : 0);
+  }
 
   bool healthy() const { return !stopping_; }
 

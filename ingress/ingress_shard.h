@@ -88,6 +88,8 @@ class IngressShard final : public ShardService, public TunnelHost {
   void on_stop_requested() override;
   bool stopped() const override;
   void on_reload() override;
+  // Client connections of this shard, tunnels or not (STATUS=).
+  uint64_t live_count() const override { return tunnels_->clients(); }
 
  private:
   // The admin listener (shard 0): /healthz, /metrics, /api/backends.

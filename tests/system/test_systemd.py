@@ -38,6 +38,20 @@ class NotifySocket:
                 return data
         raise AssertionError(f"no {until!r} within {timeout}s; got {self.messages!r}")
 
+    def receive_containing(self, text, timeout):
+        """Collects datagrams until one contains `text` anywhere."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = self.sock.recv(4096).decode()
+            except socket.timeout:
+                break
+            self.messages.append(data)
+            if text in data:
+                return data
+        raise AssertionError(f"no datagram with {text!r} within {timeout}s; got {self.messages[-5:]!r}")
+
     def close(self):
         self.sock.close()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -67,6 +81,12 @@ class NotifyProtocol(unittest.TestCase):
             # Several watchdog pings: each means both shards answered a probe.
             for _ in range(3):
                 self.notify.receive("WATCHDOG=1", 2)
+            # STATUS= carries the live connection count with the pings.
+            self.notify.receive_containing(", 0 connections", 2)
+            ws = RawWebSocket(edge.connect())
+            ws.upgrade()
+            self.notify.receive_containing(", 1 connections", 2)
+            ws.close()
             edge.send_signal(signal.SIGHUP)
             reloading = self.notify.receive("RELOADING=1", 3)
             self.assertRegex(reloading, r"MONOTONIC_USEC=\d+")
