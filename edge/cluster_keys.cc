@@ -26,6 +26,21 @@ bool to_u32(std::string_view text, uint32_t& out) {
   return true;
 }
 
+// The holder of a peer, first in both records: edge, shard, slot, generation.
+void append_holder(std::string& out, std::string_view edge_id, uint32_t shard, uint32_t slot, uint32_t generation) {
+  out.clear();
+  append_field(out, edge_id);
+  append_field(out, shard);
+  append_field(out, slot);
+  append_field(out, generation);
+}
+
+bool read_holder(std::span<const std::string_view> f, std::string_view& edge_id, uint32_t& shard, uint32_t& slot,
+                 uint32_t& generation) {
+  edge_id = f[0];
+  return !f[0].empty() && to_u32(f[1], shard) && to_u32(f[2], slot) && to_u32(f[3], generation);
+}
+
 constexpr std::string_view signal_tag = "S";
 constexpr std::string_view failed_tag = "F";
 constexpr size_t signal_fields = 11;
@@ -108,11 +123,7 @@ bool split_fields(std::string_view record, std::span<std::string_view> out) {
 }
 
 void encode_owner(std::string& out, const OwnerRecord& r) {
-  out.clear();
-  append_field(out, r.edge_id);
-  append_field(out, r.shard);
-  append_field(out, r.slot);
-  append_field(out, r.generation);
+  append_holder(out, r.edge_id, r.shard, r.slot, r.generation);
   append_field(out, r.stream_id);
   append_field(out, r.rendition);
 }
@@ -120,21 +131,14 @@ void encode_owner(std::string& out, const OwnerRecord& r) {
 std::optional<OwnerRecord> decode_owner(std::string_view text) {
   std::string_view f[6];
   OwnerRecord r;
-  if (!split_fields(text, f) || f[0].empty() || !to_u32(f[1], r.shard) || !to_u32(f[2], r.slot) ||
-      !to_u32(f[3], r.generation))
-    return std::nullopt;
-  r.edge_id = f[0];
+  if (!split_fields(text, f) || !read_holder(f, r.edge_id, r.shard, r.slot, r.generation)) return std::nullopt;
   r.stream_id = f[4];
   r.rendition = f[5];
   return r;
 }
 
 void encode_swarm(std::string& out, const SwarmRecord& r) {
-  out.clear();
-  append_field(out, r.edge_id);
-  append_field(out, r.shard);
-  append_field(out, r.slot);
-  append_field(out, r.generation);
+  append_holder(out, r.edge_id, r.shard, r.slot, r.generation);
   append_field(out, std::string_view(r.accepting_peers ? "1" : "0"));
   // asn + 1 keeps the field unsigned: 0 means not declared.
   append_field(out, static_cast<uint64_t>(r.asn < 0 ? 0 : r.asn + 1));
@@ -146,12 +150,11 @@ void encode_swarm(std::string& out, const SwarmRecord& r) {
 std::optional<SwarmRecord> decode_swarm(std::string_view text) {
   std::string_view f[9];
   SwarmRecord r;
-  if (!split_fields(text, f) || f[0].empty() || !to_u32(f[1], r.shard) || !to_u32(f[2], r.slot) ||
-      !to_u32(f[3], r.generation) || (f[4] != "0" && f[4] != "1"))
+  if (!split_fields(text, f) || !read_holder(f, r.edge_id, r.shard, r.slot, r.generation) ||
+      (f[4] != "0" && f[4] != "1"))
     return std::nullopt;
   auto asn = parse_unsigned(f[5]);
   if (!asn || *asn > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
-  r.edge_id = f[0];
   r.accepting_peers = f[4] == "1";
   r.asn = static_cast<int64_t>(*asn) - 1;
   r.region = f[6];

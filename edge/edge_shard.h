@@ -290,6 +290,10 @@ class EdgeShard final : public ShardService {
   // Queues one command; false (counted) when the client refused it.
   bool cluster_command(std::span<const std::string_view> argv, valkey::Completion done = {});
   void encode_swarm_record(std::string& out, const PeerSession& s) const;
+  // argv_scratch_ set to EVAL `script` on the swarm's two keys; the caller
+  // appends ARGV (views valid until the next use of the key scratches).
+  std::vector<std::string_view>& swarm_eval(std::string_view script, std::string_view stream_id,
+                                            std::string_view rendition);
   void encode_owner_record(std::string& out, const PeerSession& s) const;
 
   std::unique_ptr<valkey::Client> cluster_;
@@ -304,6 +308,7 @@ class EdgeShard final : public ShardService {
   std::string key_scratch_, key2_scratch_, value_scratch_, value2_scratch_;
   std::vector<uint32_t> refresh_scratch_;
   std::vector<std::string> batch_scratch_;
+  std::vector<std::string_view> argv_scratch_;
 
   Shard& shard_;
   const EdgeShared& shared_;

@@ -187,16 +187,17 @@ void EdgeShard::cluster_register(const PeerSession& s) {
                             "PX"sv, ttl.view()};
   if (!cluster_command(own)) return;
   encode_swarm_record(value_scratch_, s);
-  std::string_view swarm[] = {"EVAL"sv,
-                              register_script,
-                              "2"sv,
-                              cluster::index_key(key_scratch_, c.key_prefix, s.stream_id, s.rendition),
-                              cluster::record_key(key2_scratch_, c.key_prefix, s.stream_id, s.rendition),
-                              expiry.view(),
-                              ttl.view(),
-                              s.peer_id,
-                              value_scratch_};
-  cluster_command(swarm);
+  std::vector<std::string_view>& argv = swarm_eval(register_script, s.stream_id, s.rendition);
+  argv.insert(argv.end(), {expiry.view(), ttl.view(), s.peer_id, value_scratch_});
+  cluster_command(argv);
+}
+
+std::vector<std::string_view>& EdgeShard::swarm_eval(std::string_view script, std::string_view stream_id,
+                                                     std::string_view rendition) {
+  const std::string& prefix = shared_.cluster.key_prefix;
+  argv_scratch_.assign({"EVAL"sv, script, "2"sv, cluster::index_key(key_scratch_, prefix, stream_id, rendition),
+                        cluster::record_key(key2_scratch_, prefix, stream_id, rendition)});
+  return argv_scratch_;
 }
 
 void EdgeShard::cluster_unregister(const PeerSession& s) {
@@ -207,14 +208,9 @@ void EdgeShard::cluster_unregister(const PeerSession& s) {
                             cluster::owner_key(key_scratch_, c.key_prefix, s.peer_id), value_scratch_};
   if (!cluster_command(own)) return;
   encode_swarm_record(value_scratch_, s);
-  std::string_view swarm[] = {"EVAL"sv,
-                              unregister_script,
-                              "2"sv,
-                              cluster::index_key(key_scratch_, c.key_prefix, s.stream_id, s.rendition),
-                              cluster::record_key(key2_scratch_, c.key_prefix, s.stream_id, s.rendition),
-                              s.peer_id,
-                              value_scratch_};
-  cluster_command(swarm);
+  std::vector<std::string_view>& argv = swarm_eval(unregister_script, s.stream_id, s.rendition);
+  argv.insert(argv.end(), {s.peer_id, value_scratch_});
+  cluster_command(argv);
 }
 
 void EdgeShard::cluster_refresh() {
@@ -234,17 +230,13 @@ void EdgeShard::cluster_refresh() {
   const ClusterSettings& c = shared_.cluster;
   Decimal ttl(c.presence_ttl_ms);
   Decimal expiry(unix_ms() + c.presence_ttl_ms);
-  std::vector<std::string_view> argv;
   size_t i = 0;
   while (i < refresh_scratch_.size()) {
     const PeerSession& first = sessions_[refresh_scratch_[i]];
     // batch_scratch_ keeps the records alive until the command is encoded.
     batch_scratch_.resize(register_batch);
-    argv.clear();
-    argv.insert(argv.end(), {"EVAL"sv, register_script, "2"sv,
-                             cluster::index_key(key_scratch_, c.key_prefix, first.stream_id, first.rendition),
-                             cluster::record_key(key2_scratch_, c.key_prefix, first.stream_id, first.rendition),
-                             expiry.view(), ttl.view()});
+    std::vector<std::string_view>& argv = swarm_eval(register_script, first.stream_id, first.rendition);
+    argv.insert(argv.end(), {expiry.view(), ttl.view()});
     size_t n = 0;
     for (; i < refresh_scratch_.size() && n < register_batch; ++i, ++n) {
       const PeerSession& s = sessions_[refresh_scratch_[i]];
@@ -337,17 +329,11 @@ void EdgeShard::deliver_peers(PeerSession& s, CandidateList local, uint32_t want
 }
 
 void EdgeShard::cluster_query(PeerSession& s, ClusterQuery query) {
-  const ClusterSettings& c = shared_.cluster;
   uint64_t cookie = ++cluster_cookie_;
   Decimal now(unix_ms());
   Decimal sample(std::min<uint64_t>(max_sample, 2ull * query.wanted + query.local.count + query.exclude.size() + 8));
-  std::string_view argv[] = {"EVAL"sv,
-                             query_script,
-                             "2"sv,
-                             cluster::index_key(key_scratch_, c.key_prefix, s.stream_id, s.rendition),
-                             cluster::record_key(key2_scratch_, c.key_prefix, s.stream_id, s.rendition),
-                             now.view(),
-                             sample.view()};
+  std::vector<std::string_view>& argv = swarm_eval(query_script, s.stream_id, s.rendition);
+  argv.insert(argv.end(), {now.view(), sample.view()});
   valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
                             static_cast<EdgeShard*>(self)->cluster_finish_query(
                                 id, status == valkey::CommandStatus::reply ? reply : nullptr);
