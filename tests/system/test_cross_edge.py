@@ -295,6 +295,28 @@ class ValkeyFaultTest(ClusterTestCase):
                 self.assertGreaterEqual(metric(a, "mf_edge_valkey_reconnects_total"), 1)
             self.assertEqual(a.stderr_text().count("serving local-only"), 1, a.stderr_text())
 
+    def test_slow_valkey_peers_fall_back_to_local_candidates(self):
+        with RedisServer() as redis:
+            with cluster_edge(redis.address, "edge-slow") as a:
+                wait_for(lambda: metric(a, "mf_edge_valkey_up") == 1, 5, what="edge-slow up")
+                stream = f"s-{tag()}"
+                first = f"first-{tag()}"
+                self.joined(a, stream, "r1", first)
+                c2, _ = self.joined(a, stream, "r1", f"second-{tag()}")
+                redis.process.send_signal(signal.SIGSTOP)  # accepts, never answers
+                try:
+                    started = time.monotonic()
+                    self.assertEqual(peer_ids(c2.need_peers(count=64, timeout=3)), [first])
+                    waited = time.monotonic() - started
+                    self.assertGreaterEqual(waited, 0.4)  # the 500 ms bound, not an error
+                    self.assertLess(waited, 1.5)
+                    c3, first_peers = self.joined(a, stream, "r1", f"third-{tag()}")
+                    self.assertEqual(len(peer_ids(first_peers)), 2)
+                    self.assertGreaterEqual(metric(a, "mf_edge_cluster_peers_timeouts_total"), 2)
+                finally:
+                    redis.process.send_signal(signal.SIGCONT)
+                wait_for(lambda: metric(a, "mf_edge_valkey_up") == 1, 10, what="edge-slow up again")
+
     def test_valkey_down_at_start_serves_local_only_then_joins(self):
         redis = RedisServer()
         from edge_process import free_port
