@@ -204,6 +204,8 @@ class Client final : public SocketService {
   size_t queued_commands() const { return pending_.size(); }
   size_t queued_bytes() const { return pending_bytes_; }
   size_t subscriptions() const { return channels_.size(); }
+  // Sockets of this client the reactor still holds (0, 1 or 2).
+  size_t live_sockets() const { return live_sockets_; }
 
   // SocketService.
   void on_accepted(SocketHandle socket, const sockaddr_storage* peer) override;

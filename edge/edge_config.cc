@@ -29,6 +29,17 @@ std::expected<void, std::string> check_websocket_path(std::string_view value, co
   return {};
 }
 
+// A Valkey key prefix: printable ASCII without space, braces (the hash tags
+// are the edge's) or quotes, at most 64 bytes; may be empty.
+std::expected<void, std::string> check_key_prefix(std::string_view value, const Setting&, bool) {
+  if (value.size() > 64) return std::unexpected("must be at most 64 bytes");
+  for (char c : value)
+    if (c <= ' ' || c > '~' || c == '{' || c == '}' || c == '"')
+      return std::unexpected(fmt::format("{}: printable ASCII without space, braces or quotes",
+                                         config::printable(value)));
+  return {};
+}
+
 // One operator-facing setting per line: where it lives in the file, its
 // flag, how it is checked (common/config_schema.h).
 constexpr Setting settings[] = {
@@ -115,6 +126,21 @@ constexpr Setting settings[] = {
      .help = "admin listener (/metrics); empty: disabled", .field = field<&EdgeConfig::admin_listen>,
      .check = config::check_listen_address},
 
+    {.table = "valkey", .key = "address", .flag = "--valkey", .metavar = "HOST:PORT",
+     .help = "Valkey (or Redis 7) shared by the edges of a cluster; empty: run alone",
+     .field = field<&EdgeConfig::valkey_address>, .check = config::check_host_port},
+    {.table = "valkey", .key = "username", .field = field<&EdgeConfig::valkey_username>},
+    {.table = "valkey", .key = "password_file", .field = field<&EdgeConfig::valkey_password_file>,
+     .check = config::check_file},
+    {.table = "valkey", .key = "key_prefix", .flag = "--valkey-prefix", .metavar = "PREFIX",
+     .help = "prefix of every Valkey key and channel", .field = field<&EdgeConfig::valkey_key_prefix>,
+     .check = check_key_prefix},
+    {.table = "valkey", .key = "presence_ttl_ms", .flag = "--valkey-ttl-ms", .metavar = "N",
+     .help = "presence records expire N ms after their last refresh",
+     .field = field<&EdgeConfig::valkey_presence_ttl_ms>, .low = 300, .high = 3600000},
+    {.table = "valkey", .key = "refresh_ms", .field = field<&EdgeConfig::valkey_refresh_ms>, .low = 100,
+     .high = 3600000},
+
     {.flag = "--check-config", .help = "validate settings, certificates and kernel features, print the "
                                        "effective configuration, exit",
      .field = field<&EdgeConfig::check_config>},
@@ -146,6 +172,9 @@ std::expected<void, ConfigError> check_together(const config::SettingsReader& re
                                            fmt::format("{} needs {}: only that listener expects the header",
                                                        reader.name(&config.proxy_protocol),
                                                        reader.name(&config.plain_listen))));
+  if (!config.valkey_password_file.empty() && config.valkey_address.empty())
+    return std::unexpected(reader.error_at(&config.valkey_password_file,
+                                           fmt::format("needs {}", reader.name(&config.valkey_address))));
   if (auto ok = reader.check_listeners_apart({&config.listen, &config.plain_listen, &config.admin_listen}); !ok)
     return ok;
 

@@ -63,6 +63,14 @@ struct EdgeConfig {
   // [admin]
   std::string admin_listen = "127.0.0.1:9445";  // listen: /metrics and admin; empty: disabled
 
+  // [valkey] the cluster of edges sharing one Valkey (docs/cluster.md)
+  std::string valkey_address;        // address HOST:PORT; empty: this edge runs alone
+  std::string valkey_username;       // username: ACL user (with password_file)
+  std::string valkey_password_file;  // password_file: AUTH password; empty: no AUTH
+  std::string valkey_key_prefix = "mf:";  // key_prefix: of every key and channel
+  uint32_t valkey_presence_ttl_ms = 15000;  // presence_ttl_ms: a peer's records expire this long after the last refresh
+  uint32_t valkey_refresh_ms = 5000;        // refresh_ms: refresh period (at most a third of the TTL is used)
+
   // Not settings: how the process was asked to run.
   std::string config_file;  // the --config path; empty: none
   bool check_config = false;

@@ -10,6 +10,9 @@
 // signal:      C -> D route_signal -> T deliver_signal   (2 hops; 0 when all are C)
 //              failures come back to C as signal_failed
 // need-peers:  C -> S pick_peers -> C (peers_result)
+// In a cluster (docs/cluster.md), C adds candidates from other edges read in
+// Valkey before it sends `peers`, and a signal whose target D does not know
+// goes from D through Valkey to the target's edge and shard (edge_shard_cluster.cc).
 // A message whose target shard is the sender's own is handled in place, not
 // queued. Per ordered pair of shards the mailbox is FIFO, and a pair of peers
 // always routes through the same D, so signals between two peers keep their
@@ -81,10 +84,41 @@ struct EnterSwarm {
   uint32_t join_sequence = 0;
 };
 
+// Candidates picked on the stream's shard, for the connection's shard to
+// send (after adding candidates from other edges, when it is in a cluster).
+// One allocation for the whole list: per candidate, peerId, rendition and
+// the topology JSON, each followed by a NUL (none of them contains one).
+struct CandidateList {
+  std::string packed;
+  uint32_t count = 0;
+  void add(std::string_view peer_id, std::string_view rendition, std::string_view topology_json) {
+    for (std::string_view field : {peer_id, rendition, topology_json}) {
+      packed.append(field);
+      packed.push_back('\0');
+    }
+    count++;
+  }
+  // Calls visit(peer_id, rendition, topology_json) for each candidate in order.
+  template <class Visit>
+  void for_each(Visit&& visit) const {
+    std::string_view rest = packed;
+    for (uint32_t i = 0; i < count; ++i) {
+      std::string_view f[3];
+      for (auto& field : f) {
+        size_t end = rest.find('\0');
+        field = rest.substr(0, end);
+        rest.remove_prefix(end + 1);
+      }
+      visit(f[0], f[1], f[2]);
+    }
+  }
+};
+
 struct EnterResult {
   bool full = false;
   std::string stream_id, peer_id;
-  std::string peers_text;  // the whole `peers` message (empty when none is to be sent)
+  CandidateList candidates;
+  uint32_t wanted = 0;  // how many the first `peers` may hold
   PeerLocation who;
   uint32_t join_sequence = 0;
 };
@@ -103,7 +137,10 @@ struct PickPeers {
 };
 
 struct PeersResult {
-  std::string text;
+  CandidateList candidates;
+  uint32_t wanted = 0;
+  std::string ref_raw;
+  std::vector<std::string> exclude;  // back to the connection's shard for candidates from other edges
   PeerLocation who;
 };
 

@@ -117,6 +117,42 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
                  "mf_edge_join_to_peers_seconds_count {}\n",
                  cumulative, h.sum_seconds, h.count);
 
+  if (!shards.empty() && shards.front()->cluster_configured) {
+    // Only in a cluster ([valkey] address): an edge alone shows none of these.
+    bool up = true;
+    ClusterCounters c;
+    valkey::Counters v;
+    for (const auto& s : shards) {
+      up = up && s->valkey_up;
+      c.signals_sent += s->cluster.signals_sent;
+      c.signals_received += s->cluster.signals_received;
+      c.remote_proposals += s->cluster.remote_proposals;
+      c.peers_timeouts += s->cluster.peers_timeouts;
+      c.skipped += s->cluster.skipped;
+      v.commands_sent += s->valkey.commands_sent;
+      v.dropped += s->valkey.dropped;
+      v.failed_disconnected += s->valkey.failed_disconnected;
+      v.error_replies += s->valkey.error_replies;
+      v.reconnects += s->valkey.reconnects;
+      v.timeouts += s->valkey.timeouts;
+    }
+    gauge(out, "mf_edge_valkey_up", "1 when every shard's Valkey command link is ready.", up ? 1 : 0);
+    counter(out, "mf_edge_valkey_commands_total", "Commands sent to Valkey.", v.commands_sent);
+    counter(out, "mf_edge_valkey_dropped_total", "Commands refused by the client's queue bounds.", v.dropped);
+    counter(out, "mf_edge_valkey_failed_total", "Commands that failed (link lost in flight, or an error reply).",
+            v.failed_disconnected + v.error_replies);
+    counter(out, "mf_edge_valkey_skipped_total", "Writes not sent while Valkey was down (redone when it is back).",
+            c.skipped);
+    counter(out, "mf_edge_valkey_reconnects_total", "Valkey reconnections after a failure.", v.reconnects);
+    counter(out, "mf_edge_valkey_timeouts_total", "Valkey connect and command timeouts.", v.timeouts);
+    counter(out, "mf_edge_cluster_signals_sent_total", "Signals published to another edge.", c.signals_sent);
+    counter(out, "mf_edge_cluster_signals_received_total", "Signals from another edge delivered here.",
+            c.signals_received);
+    counter(out, "mf_edge_cluster_proposals_total", "Candidates from other edges sent in peers messages.",
+            c.remote_proposals);
+    counter(out, "mf_edge_cluster_peers_timeouts_total", "peers sent with local candidates only: Valkey too slow.",
+            c.peers_timeouts);
+  }
   StreamStats all;
   for (const StreamMetrics& s : streams) {
     all.p2p_bytes += s.stats.p2p_bytes;

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/valkey_client.h"
 #include "common/websocket_server.h"
 #include "edge/stream_table.h"
 
@@ -31,6 +32,15 @@ struct EdgeCounters {
   uint64_t rejected_token = 0;
   uint64_t rejected_capacity = 0;
   uint64_t rejected_per_source = 0;
+};
+
+// The cluster of edges through Valkey (docs/cluster.md), per shard.
+struct ClusterCounters {
+  uint64_t signals_sent = 0;      // signals published to another edge
+  uint64_t signals_received = 0;  // signals from another edge delivered here
+  uint64_t remote_proposals = 0;  // candidates from other edges sent in `peers`
+  uint64_t peers_timeouts = 0;    // `peers` sent with local candidates only: Valkey too slow
+  uint64_t skipped = 0;           // writes not sent while Valkey was down (redone when it is back)
 };
 
 // Join-to-peers latency: from the `join` message read to its `peers` sent.
@@ -59,6 +69,11 @@ struct MetricsSnapshot {
   LatencyHistogram join_to_peers;
   std::vector<StreamMetrics> streams;  // the streams this shard owns
   bool draining = false;
+  // Cluster (only with [valkey] address).
+  bool cluster_configured = false;
+  bool valkey_up = false;  // the command link of this shard is ready
+  ClusterCounters cluster;
+  valkey::Counters valkey;
 };
 
 // Prometheus text exposition format 0.0.4 of the merged snapshots.

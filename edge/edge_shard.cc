@@ -103,6 +103,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     EdgeShard* raw = self.get();
     shard.reactor().add_periodic(1000, [raw] { raw->load_policy_file(false); });
   }
+  if (auto ok = self->cluster_start(); !ok) return std::unexpected(ok.error());
   return std::unique_ptr<ShardService>(std::move(self));
 }
 
@@ -563,7 +564,8 @@ void EdgeShard::on_enter_swarm(std::unique_ptr<EnterSwarm> m) {
     request.requester_topology = m->member.topology;
     request.count = std::min<uint32_t>(m->initial_peers, Swarm::max_pick);
     request.now_ms = reactor_now();
-    reply->peers_text = peers_text(m->stream_id, m->rendition, request, {});
+    reply->candidates = pick_candidates(m->stream_id, m->rendition, request);
+    reply->wanted = request.count;
   }
   send_to_shard(m->who.shard, edge_message::enter_result, std::move(reply));
 }
@@ -581,6 +583,7 @@ void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
   if (m->full) {
     // Not joined anywhere now (a switch already left its old swarm): give
     // the identity back so it can join again later.
+    if (p.switching) cluster_unregister(*s);
     send_release(p.peer_id, m->who);
     if (p.switching) peers_joined_--;  // it left its old swarm already
     s->state = PeerState::connected;
@@ -588,6 +591,7 @@ void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
                       shared_.settings.stream_full_retry_ms);
   }
   if (!p.switching) peers_joined_++;
+  if (p.switching) cluster_unregister(*s);  // still the old swarm's fields
   s->state = PeerState::joined;
   s->peer_id = p.peer_id;
   s->stream_id = p.stream_id;
@@ -603,8 +607,11 @@ void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
   JoinedReply joined{s->peer_id, s->stream_id, s->rendition, shared_.settings.edge_id, s->session,
                      shared_.settings.heartbeat_ms, std::string_view(policy_json, policy_len), p.ref_raw};
   send_text(*s, write_joined(reply_, joined));
-  if (s->policy.mesh_enabled) send_text(*s, m->peers_text);
-  join_to_peers_.record(static_cast<double>(monotonic_ns() - p.started_ns) / 1e9);
+  cluster_register(*s);
+  if (s->policy.mesh_enabled)
+    deliver_peers(*s, std::move(m->candidates), m->wanted, {}, {}, p.started_ns);
+  else
+    join_to_peers_.record(static_cast<double>(monotonic_ns() - p.started_ns) / 1e9);
 }
 
 void EdgeShard::send_leave_swarm(std::string_view stream_id, std::string_view peer_id, const MemberLocation& where) {
@@ -623,6 +630,7 @@ void EdgeShard::send_release(std::string_view peer_id, const PeerLocation& who) 
 }
 
 void EdgeShard::leave_current(PeerSession& s) {
+  cluster_unregister(s);
   send_leave_swarm(s.stream_id, s.peer_id, member_location_of(s));
   send_release(s.peer_id, location_of(s));
   counters_.leaves++;
@@ -664,6 +672,8 @@ void EdgeShard::handle_signal(PeerSession& s, const SdkRequest& r) {
 
 void EdgeShard::on_route_signal(std::unique_ptr<SignalPacket> m) {
   const DirectoryEntry* entry = directory_.find(m->to);
+  // Not on this edge: maybe on another one of the cluster.
+  if (entry == nullptr && cluster_) return cluster_route_signal(std::move(m));
   // The same-stream guard: a peer of another stream is indistinguishable
   // from an absent one (the edge does not reveal it exists).
   if (entry == nullptr || entry->stream_id != m->sender_stream) {
@@ -688,11 +698,13 @@ void EdgeShard::on_deliver_signal(std::unique_ptr<SignalPacket> m) {
   send_text(*target, m->text);
 }
 
-void EdgeShard::on_signal_failed(std::unique_ptr<SignalPacket> m) {
-  PeerSession* sender = session_at(m->sender);
+void EdgeShard::on_signal_failed(std::unique_ptr<SignalPacket> m) { signal_not_found(m->sender, m->to, m->ref_raw); }
+
+void EdgeShard::signal_not_found(const PeerLocation& sender_location, std::string_view to, std::string_view ref_raw) {
+  PeerSession* sender = session_at(sender_location);
   counters_.signals_failed++;
   if (sender == nullptr) return;
-  send_error(*sender, SdkErrorCode::peer_not_found, "peer not found in this stream", {}, m->ref_raw, m->to);
+  send_error(*sender, SdkErrorCode::peer_not_found, "peer not found in this stream", {}, ref_raw, to);
 }
 
 // ---- need-peers, update, stats ------------------------------------------------
@@ -726,25 +738,42 @@ void EdgeShard::on_pick_peers(std::unique_ptr<PickPeers> m) {
   request.exclude = std::span<const std::string_view>(exclude, exclude_count);
   request.now_ms = reactor_now();
   auto reply = std::make_unique<PeersResult>();
-  reply->text = peers_text(m->stream_id, m->rendition, request, m->ref_raw);
+  reply->candidates = pick_candidates(m->stream_id, m->rendition, request);
+  reply->wanted = m->count;
+  reply->ref_raw = std::move(m->ref_raw);
+  reply->exclude = std::move(m->exclude);
   reply->who = m->who;
   send_to_shard(m->who.shard, edge_message::peers_result, std::move(reply));
 }
 
-std::string EdgeShard::peers_text(std::string_view stream_id, std::string_view rendition, const PickRequest& request,
-                                  std::string_view ref_raw) {
+CandidateList EdgeShard::pick_candidates(std::string_view stream_id, std::string_view rendition,
+                                         const PickRequest& request) {
   PickedPeer picked[Swarm::max_pick];
   size_t n = request.count == 0 ? 0 : streams_.pick(stream_id, rendition, request, picked, topology_scratch_);
-  counters_.proposals += n;
+  CandidateList list;
+  for (size_t i = 0; i < n; ++i) list.add(picked[i].peer_id, picked[i].rendition, picked[i].topology_json);
+  return list;
+}
+
+void EdgeShard::send_peers(PeerSession& s, const CandidateList& local, const CandidateList& remote,
+                           std::string_view ref_raw, uint64_t started_ns) {
   PeerCandidate candidates[Swarm::max_pick];
-  for (size_t i = 0; i < n; ++i) candidates[i] = PeerCandidate{picked[i].peer_id, picked[i].rendition, picked[i].topology_json};
-  return std::string(write_peers(reply_, std::span<const PeerCandidate>(candidates, n), ref_raw));
+  size_t n = 0;
+  auto take = [&](std::string_view peer_id, std::string_view rendition, std::string_view topology_json) {
+    if (n < Swarm::max_pick) candidates[n++] = PeerCandidate{peer_id, rendition, topology_json};
+  };
+  local.for_each(take);
+  remote.for_each(take);
+  counters_.proposals += n;
+  cluster_counters_.remote_proposals += std::min<size_t>(remote.count, n - std::min<size_t>(n, local.count));
+  send_text(s, write_peers(reply_, std::span<const PeerCandidate>(candidates, n), ref_raw));
+  if (started_ns != 0) join_to_peers_.record(static_cast<double>(monotonic_ns() - started_ns) / 1e9);
 }
 
 void EdgeShard::on_peers_result(std::unique_ptr<PeersResult> m) {
   PeerSession* s = session_at(m->who);
   if (s == nullptr || s->state != PeerState::joined) return;
-  send_text(*s, m->text);
+  deliver_peers(*s, std::move(m->candidates), m->wanted, std::move(m->exclude), m->ref_raw, 0);
 }
 
 void EdgeShard::handle_update(PeerSession& s, const SdkRequest& r) {
@@ -752,6 +781,7 @@ void EdgeShard::handle_update(PeerSession& s, const SdkRequest& r) {
   if (r.topology.present) s.topology = topology_from(r.topology);
   if (r.caps.has_accepting_peers) s.accepting_peers = r.caps.accepting_peers;
   if (r.caps.has_max_peers) s.caps_max_peers = r.caps.max_peers;
+  cluster_register(s);
   auto update = std::make_unique<UpdateMember>();
   update->stream_id = s.stream_id;
   update->peer_id = s.peer_id;
@@ -865,12 +895,19 @@ void EdgeShard::on_stop_requested() {
   }
 }
 
-bool EdgeShard::stopped() const {
-  if (!stopping_) return false;
+bool EdgeShard::clients_gone() const {
   const Reactor& reactor = shard_.reactor();
   // Done when no socket is left (health checks come and go between peers'
-  // goodbyes) or at the drain deadline.
-  return reactor.live_sockets() == 0 || reactor.now_ms() >= stop_deadline_ms_;
+  // goodbyes) or at the drain deadline. The Valkey client's own sockets do
+  // not count: it stays up while peers leave (their presence is removed).
+  size_t own = cluster_ ? cluster_->live_sockets() : 0;
+  return reactor.live_sockets() <= own || reactor.now_ms() >= stop_deadline_ms_;
+}
+
+bool EdgeShard::stopped() const {
+  if (!stopping_ || !clients_gone()) return false;
+  // cluster_tick() stops the Valkey client once the clients are gone.
+  return !cluster_ || cluster_->stopped();
 }
 
 // ---- admin and metrics ---------------------------------------------------------
@@ -916,6 +953,12 @@ void EdgeShard::on_collect_metrics() {
   snapshot->peers_joined = peers_joined_;
   snapshot->join_to_peers = join_to_peers_;
   snapshot->draining = stopping_;
+  if (cluster_) {
+    snapshot->cluster_configured = true;
+    snapshot->valkey_up = cluster_ready();
+    snapshot->cluster = cluster_counters_;
+    snapshot->valkey = cluster_->counters();
+  }
   streams_.for_each([&](std::string_view id, uint32_t viewers, const StreamStats& stats) {
     snapshot->streams.push_back(StreamMetrics{std::string(id), viewers, stats});
   });

@@ -6,6 +6,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/listen_socket.h"
@@ -13,6 +15,8 @@
 #include "common/slot_array.h"
 #include "common/source_limits.h"
 #include "common/tls_context.h"
+#include "common/transparent_string_hash.h"
+#include "common/valkey_client.h"
 #include "common/websocket_server.h"
 #include "edge/edge_messages.h"
 #include "edge/edge_metrics.h"
@@ -47,6 +51,19 @@ struct EdgeSettings {
   bool policy_watch = true;
 };
 
+// The cluster of edges sharing one Valkey (docs/cluster.md); address empty:
+// this edge runs alone and nothing below is used.
+struct ClusterSettings {
+  std::string address;  // HOST:PORT
+  std::string username, password;
+  std::string key_prefix = "mf:";
+  uint32_t presence_ttl_ms = 15000;
+  uint32_t refresh_ms = 5000;         // already at most presence_ttl_ms / 3
+  uint32_t alive_ttl_ms = 3000;       // the edge's liveness key, refreshed every alive_refresh_ms
+  uint32_t alive_refresh_ms = 1000;
+  uint32_t peers_timeout_ms = 500;    // a `peers` waiting for Valkey goes out with the local candidates then
+};
+
 // Built once at start-up, read-only afterwards, shared by every shard.
 struct EdgeShared {
   EdgeSettings settings;
@@ -68,6 +85,7 @@ struct EdgeShared {
   uint32_t per_source_rate = 0;                // new connections per second per source; 0: unlimited
   uint32_t per_source_burst = 0;
   size_t metrics_top_streams = 20;
+  ClusterSettings cluster;
 };
 
 class EdgeShard final : public ShardService {
@@ -81,6 +99,7 @@ class EdgeShard final : public ShardService {
   void on_message(const ShardMessage& message) override;
   void on_stop_requested() override;
   bool stopped() const override;
+  bool clients_gone() const;
   void on_reload() override;
   // Open WebSocket connections of this shard (STATUS=).
   uint64_t live_count() const override {
@@ -184,15 +203,24 @@ class EdgeShard final : public ShardService {
   void on_leave_swarm(std::unique_ptr<LeaveSwarm> m);
   void on_pick_peers(std::unique_ptr<PickPeers> m);
   void on_peers_result(std::unique_ptr<PeersResult> m);
-  // Picks up to request.count candidates on this (stream) shard and renders
-  // the `peers` message; counts the proposals.
-  std::string peers_text(std::string_view stream_id, std::string_view rendition, const PickRequest& request,
-                         std::string_view ref_raw);
+  // Picks up to request.count candidates on this (stream) shard.
+  CandidateList pick_candidates(std::string_view stream_id, std::string_view rendition, const PickRequest& request);
+  // On the connection's shard: sends `peers` with the local candidates, after
+  // adding candidates from other edges when in a cluster and `local` has
+  // fewer than `wanted` (started_ns: the join's start, for the histogram; 0
+  // for need-peers).
+  void deliver_peers(PeerSession& s, CandidateList local, uint32_t wanted, std::vector<std::string> exclude,
+                     std::string_view ref_raw, uint64_t started_ns);
+  // Renders and sends `peers`: `local` then `remote`; counts the proposals.
+  void send_peers(PeerSession& s, const CandidateList& local, const CandidateList& remote, std::string_view ref_raw,
+                  uint64_t started_ns);
   void on_update_member(std::unique_ptr<UpdateMember> m);
   void on_stats_delta(std::unique_ptr<StatsDelta> m);
   void on_route_signal(std::unique_ptr<SignalPacket> m);
   void on_deliver_signal(std::unique_ptr<SignalPacket> m);
   void on_signal_failed(std::unique_ptr<SignalPacket> m);
+  // peer-not-found to the sender of a signal (if it is still connected).
+  void signal_not_found(const PeerLocation& sender, std::string_view to, std::string_view ref_raw);
   void on_policy_changed(std::unique_ptr<PolicyChanged> m);
   void on_source_acquire(std::unique_ptr<SourceAdmission> m);
   void on_source_verdict(std::unique_ptr<SourceAdmission> m);
@@ -228,6 +256,63 @@ class EdgeShard final : public ShardService {
   std::string fresh_session();
   void load_policy_file(bool initial);
   uint64_t reactor_now() const { return shard_.reactor().now_ms(); }
+
+  // ---- the cluster of edges through Valkey (edge_shard_cluster.cc) ----
+  // Every call below is a no-op without [valkey] address.
+  struct ClusterQuery {
+    PeerLocation who;
+    uint32_t join_sequence = 0;
+    uint64_t started_ns = 0;
+    uint64_t deadline_ms = 0;
+    uint32_t wanted = 0;
+    CandidateList local;
+    std::vector<std::string> exclude;
+    std::string ref_raw;
+  };
+  std::expected<void, std::string> cluster_start();
+  bool cluster_ready() const;
+  // Presence of a joined session (join, update) and its removal (leave,
+  // close, switch); removal compares the records, so it never removes a
+  // successor's.
+  void cluster_register(const PeerSession& s);
+  void cluster_unregister(const PeerSession& s);
+  // Re-registers every joined session (refresh, and after a reconnect).
+  void cluster_refresh();
+  void cluster_heartbeat();
+  void cluster_tick();
+  void cluster_route_signal(std::unique_ptr<SignalPacket> m);
+  void cluster_fail_signal(std::unique_ptr<SignalPacket> m);
+  void cluster_query(PeerSession& s, ClusterQuery query);
+  void cluster_finish_query(uint64_t cookie, const resp::ReplyView* reply);
+  void cluster_publish_failure(std::string_view origin_edge, uint32_t sender_shard, uint32_t sender_slot,
+                               uint32_t sender_generation, std::string_view to, std::string_view ref_raw);
+  void on_cluster_state(const valkey::StateEvent& event);
+  void on_cluster_message(std::string_view channel, std::string_view payload);
+  void on_cluster_lookup(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
+  void on_cluster_published(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
+  void on_cluster_edges(valkey::CommandStatus status, const resp::ReplyView* reply);
+  // Queues one command; false (counted) when the client refused it.
+  bool cluster_command(std::span<const std::string_view> argv, valkey::Completion done = {});
+  void encode_swarm_record(std::string& out, const PeerSession& s) const;
+  // argv_scratch_ set to EVAL `script` on the swarm's two keys; the caller
+  // appends ARGV (views valid until the next use of the key scratches).
+  std::vector<std::string_view>& swarm_eval(std::string_view script, std::string_view stream_id,
+                                            std::string_view rendition);
+  void encode_owner_record(std::string& out, const PeerSession& s) const;
+
+  std::unique_ptr<valkey::Client> cluster_;
+  std::unordered_map<uint64_t, std::unique_ptr<SignalPacket>> cluster_lookups_;  // by cookie
+  std::unordered_map<uint64_t, ClusterQuery> cluster_queries_;                   // by cookie
+  std::unordered_set<std::string, TransparentStringHash, std::equal_to<>> live_edges_;
+  uint64_t cluster_cookie_ = 0;
+  bool cluster_was_ready_ = false;
+  bool cluster_down_logged_ = false;
+  bool stopping_clients_done_ = false;  // drained: the Valkey client is stopping
+  ClusterCounters cluster_counters_;
+  std::string key_scratch_, key2_scratch_, value_scratch_, value2_scratch_;
+  std::vector<uint32_t> refresh_scratch_;
+  std::vector<std::string> batch_scratch_;
+  std::vector<std::string_view> argv_scratch_;
 
   Shard& shard_;
   const EdgeShared& shared_;

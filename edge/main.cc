@@ -1,6 +1,7 @@
 // mf-edge: the MeshedFlow signaling edge.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -125,6 +126,20 @@ int main(int argc, char** argv) {
     if (!verifier) return fail_start("admission.jwt_secret_file: " + verifier.error());
     if (!verifier->weak_secret_warning().empty()) MF_LOG_WARN("{}", verifier->weak_secret_warning());
     shared.jwt.emplace(std::move(*verifier));
+  }
+  if (!config.valkey_address.empty()) {
+    edge::ClusterSettings& c = shared.cluster;
+    c.address = config.valkey_address;
+    c.username = config.valkey_username;
+    c.key_prefix = config.valkey_key_prefix;
+    c.presence_ttl_ms = config.valkey_presence_ttl_ms;
+    c.refresh_ms = std::min(config.valkey_refresh_ms, config.valkey_presence_ttl_ms / 3);
+    if (!config.valkey_password_file.empty()) {
+      auto password = read_file(config.valkey_password_file, "valkey.password_file");
+      if (!password) return fail_start(password.error());
+      c.password = *password;
+      while (!c.password.empty() && (c.password.back() == '\n' || c.password.back() == '\r')) c.password.pop_back();
+    }
   }
   if (!config.allowed_origins.empty() || config.require_origin) {
     auto origins = edge::OriginAllowList::create(config.allowed_origins, config.require_origin);

@@ -395,6 +395,30 @@ TEST(EdgeConfig, Addresses) {
   EXPECT_EQ(ok({"--listen", "[::1]:8445"}).listen, "[::1]:8445");
 }
 
+TEST(EdgeConfig, Valkey) {
+  EdgeConfig defaults = ok({});
+  EXPECT_EQ(defaults.valkey_address, "");  // alone
+  EXPECT_EQ(defaults.valkey_key_prefix, "mf:");
+  EXPECT_EQ(defaults.valkey_presence_ttl_ms, 15000u);
+  EXPECT_EQ(defaults.valkey_refresh_ms, 5000u);
+  EdgeConfig flags = ok({"--valkey", "127.0.0.1:6379", "--valkey-prefix", "test:", "--valkey-ttl-ms", "1500"});
+  EXPECT_EQ(flags.valkey_address, "127.0.0.1:6379");
+  EXPECT_EQ(flags.valkey_key_prefix, "test:");
+  EXPECT_EQ(flags.valkey_presence_ttl_ms, 1500u);
+  EdgeConfig file = ok({"--config", "edge.toml"},
+                       "[valkey]\naddress = \"[::1]:6380\"\nusername = \"edge\"\npassword_file = \"/run/pw\"\n"
+                       "key_prefix = \"\"\nrefresh_ms = 1000\n");
+  EXPECT_EQ(file.valkey_address, "[::1]:6380");
+  EXPECT_EQ(file.valkey_username, "edge");
+  EXPECT_EQ(file.valkey_password_file, "/run/pw");
+  EXPECT_EQ(file.valkey_key_prefix, "");
+  EXPECT_EQ(file.valkey_refresh_ms, 1000u);
+  EXPECT_NE(flag_error({"--valkey", "0.0.0.0:6379"}).find("not an address to connect to"), std::string::npos);
+  EXPECT_NE(flag_error({"--valkey-prefix", "a{b}"}).find("braces"), std::string::npos);
+  EXPECT_NE(flag_error({"--valkey-ttl-ms", "10"}).find("--valkey-ttl-ms"), std::string::npos);
+  EXPECT_NE(file_error("[valkey]\npassword_file = \"/run/pw\"\n").find("needs [valkey] address"), std::string::npos);
+}
+
 TEST(EdgeConfig, WebSocketPath) {
   EXPECT_EQ(flag_error({"--ws-path", "ws"}), "--ws-path: 'ws' must start with '/'");
   EXPECT_EQ(flag_error({"--ws-path", ""}), "--ws-path: '' must start with '/'");
@@ -647,7 +671,7 @@ TEST(EdgeConfig, ExampleFileIsValidAndShowsTheDefaults) {
   config->config_file.clear();
   EXPECT_EQ(*config, EdgeConfig{});
   EXPECT_EQ(settings_shown(content.str()), settings_shown(describe(EdgeConfig{})));
-  EXPECT_EQ(settings_shown(content.str()).size(), 30u);
+  EXPECT_EQ(settings_shown(content.str()).size(), 36u);
 }
 
 }  // namespace

@@ -1,0 +1,212 @@
+#include "edge/cluster_keys.h"
+
+#include <charconv>
+
+namespace mf::edge::cluster {
+namespace {
+
+std::string_view tagged(std::string& out, std::string_view prefix, char tag, std::string_view id,
+                        std::string_view suffix) {
+  out.clear();
+  out.append(prefix);
+  out.push_back('{');
+  out.push_back(tag);
+  out.push_back(':');
+  out.append(id);
+  out.push_back('}');
+  out.append(suffix);
+  return out;
+}
+
+// Fields as numbers: false when any does not parse or exceeds 32 bits.
+bool to_u32(std::string_view text, uint32_t& out) {
+  auto v = parse_unsigned(text);
+  if (!v || *v > UINT32_MAX) return false;
+  out = static_cast<uint32_t>(*v);
+  return true;
+}
+
+// The holder of a peer, first in both records: edge, shard, slot, generation.
+void append_holder(std::string& out, std::string_view edge_id, uint32_t shard, uint32_t slot, uint32_t generation) {
+  out.clear();
+  append_field(out, edge_id);
+  append_field(out, shard);
+  append_field(out, slot);
+  append_field(out, generation);
+}
+
+bool read_holder(std::span<const std::string_view> f, std::string_view& edge_id, uint32_t& shard, uint32_t& slot,
+                 uint32_t& generation) {
+  edge_id = f[0];
+  return !f[0].empty() && to_u32(f[1], shard) && to_u32(f[2], slot) && to_u32(f[3], generation);
+}
+
+constexpr std::string_view signal_tag = "S";
+constexpr std::string_view failed_tag = "F";
+constexpr size_t signal_fields = 11;
+constexpr size_t failed_fields = 7;
+
+}  // namespace
+
+std::string_view owner_key(std::string& out, std::string_view prefix, std::string_view peer_id) {
+  return tagged(out, prefix, 'p', peer_id, ":own");
+}
+
+std::string_view index_key(std::string& out, std::string_view prefix, std::string_view stream_id,
+                           std::string_view rendition) {
+  tagged(out, prefix, 's', stream_id, ":idx:");
+  out.append(rendition);
+  return out;
+}
+
+std::string_view record_key(std::string& out, std::string_view prefix, std::string_view stream_id,
+                            std::string_view rendition) {
+  tagged(out, prefix, 's', stream_id, ":rec:");
+  out.append(rendition);
+  return out;
+}
+
+std::string_view alive_key(std::string& out, std::string_view prefix, std::string_view edge_id) {
+  return tagged(out, prefix, 'e', edge_id, ":alive");
+}
+
+std::string_view edges_key(std::string& out, std::string_view prefix) {
+  out.clear();
+  out.append(prefix);
+  out.append("edges");
+  return out;
+}
+
+std::string_view signal_channel(std::string& out, std::string_view prefix, std::string_view edge_id, uint32_t shard) {
+  tagged(out, prefix, 'e', edge_id, ":sig:");
+  char digits[16];
+  auto end = std::to_chars(digits, digits + sizeof digits, shard).ptr;
+  out.append(digits, end);
+  return out;
+}
+
+void append_field(std::string& out, std::string_view field) {
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, field.size()).ptr;
+  out.append(digits, end);
+  out.push_back(':');
+  out.append(field);
+}
+
+void append_field(std::string& out, uint64_t value) {
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  append_field(out, std::string_view(digits, static_cast<size_t>(end - digits)));
+}
+
+std::optional<uint64_t> parse_unsigned(std::string_view text) {
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return value;
+}
+
+bool split_fields(std::string_view record, std::span<std::string_view> out) {
+  size_t at = 0;
+  for (std::string_view& field : out) {
+    size_t colon = record.find(':', at);
+    if (colon == std::string_view::npos || colon == at || colon - at > 10) return false;
+    auto length = parse_unsigned(record.substr(at, colon - at));
+    if (!length || *length > record.size() - colon - 1) return false;
+    field = record.substr(colon + 1, *length);
+    at = colon + 1 + *length;
+  }
+  return at == record.size();
+}
+
+void encode_owner(std::string& out, const OwnerRecord& r) {
+  append_holder(out, r.edge_id, r.shard, r.slot, r.generation);
+  append_field(out, r.stream_id);
+  append_field(out, r.rendition);
+}
+
+std::optional<OwnerRecord> decode_owner(std::string_view text) {
+  std::string_view f[6];
+  OwnerRecord r;
+  if (!split_fields(text, f) || !read_holder(f, r.edge_id, r.shard, r.slot, r.generation)) return std::nullopt;
+  r.stream_id = f[4];
+  r.rendition = f[5];
+  return r;
+}
+
+void encode_swarm(std::string& out, const SwarmRecord& r) {
+  append_holder(out, r.edge_id, r.shard, r.slot, r.generation);
+  append_field(out, std::string_view(r.accepting_peers ? "1" : "0"));
+  // asn + 1 keeps the field unsigned: 0 means not declared.
+  append_field(out, static_cast<uint64_t>(r.asn < 0 ? 0 : r.asn + 1));
+  append_field(out, r.region);
+  append_field(out, r.country);
+  append_field(out, r.topology_json);
+}
+
+std::optional<SwarmRecord> decode_swarm(std::string_view text) {
+  std::string_view f[9];
+  SwarmRecord r;
+  if (!split_fields(text, f) || !read_holder(f, r.edge_id, r.shard, r.slot, r.generation) ||
+      (f[4] != "0" && f[4] != "1"))
+    return std::nullopt;
+  auto asn = parse_unsigned(f[5]);
+  if (!asn || *asn > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+  r.accepting_peers = f[4] == "1";
+  r.asn = static_cast<int64_t>(*asn) - 1;
+  r.region = f[6];
+  r.country = f[7];
+  r.topology_json = f[8];
+  if (r.topology_json.empty() || r.topology_json.front() != '{' || r.topology_json.back() != '}') return std::nullopt;
+  return r;
+}
+
+void encode_envelope(std::string& out, const Envelope& e) {
+  out.clear();
+  bool signal = e.kind == EnvelopeKind::signal;
+  append_field(out, signal ? signal_tag : failed_tag);
+  append_field(out, e.origin_edge);
+  append_field(out, e.sender_shard);
+  append_field(out, e.sender_slot);
+  append_field(out, e.sender_generation);
+  append_field(out, e.to);
+  append_field(out, e.ref_raw);
+  if (!signal) return;
+  append_field(out, e.target_slot);
+  append_field(out, e.target_generation);
+  append_field(out, e.stream_id);
+  append_field(out, e.text);
+}
+
+std::optional<Envelope> decode_envelope(std::string_view text) {
+  std::string_view f[signal_fields];
+  Envelope e;
+  size_t count;
+  if (split_fields(text, std::span<std::string_view>(f, failed_fields)) && f[0] == failed_tag) {
+    e.kind = EnvelopeKind::failed;
+    count = failed_fields;
+  } else if (split_fields(text, f) && f[0] == signal_tag) {
+    e.kind = EnvelopeKind::signal;
+    count = signal_fields;
+  } else {
+    return std::nullopt;
+  }
+  if (f[1].empty() || f[5].empty() || !to_u32(f[2], e.sender_shard) || !to_u32(f[3], e.sender_slot) ||
+      !to_u32(f[4], e.sender_generation))
+    return std::nullopt;
+  e.origin_edge = f[1];
+  e.to = f[5];
+  e.ref_raw = f[6];
+  if (count == signal_fields) {
+    if (!to_u32(f[7], e.target_slot) || !to_u32(f[8], e.target_generation) || f[9].empty() || f[10].empty())
+      return std::nullopt;
+    e.stream_id = f[9];
+    e.text = f[10];
+  }
+  return e;
+}
+
+}  // namespace mf::edge::cluster

@@ -1,0 +1,111 @@
+#pragma once
+// The cross-edge layout in Valkey (issue #6): key and channel names, and the
+// records stored there or published between edges. Pure: no IO, no clock.
+//
+// Keys, with P the configured prefix (default "mf:"); the {...} part is the
+// Valkey Cluster hash tag, so everything one operation touches shares a slot:
+//   P{p:<peerId>}:own             string  owner record (which edge, shard and
+//                                          connection holds the peer; its stream
+//                                          and rendition), PX presence TTL
+//   P{s:<stream>}:idx:<rendition> zset    member peerId, score = expiry (Unix ms)
+//   P{s:<stream>}:rec:<rendition> hash    field peerId -> swarm record (edge,
+//                                          caps, topology); same members as idx
+//   P{e:<edge>}:alive             string  liveness, SET PX 3000 every second
+//   Pedges                        zset    member edge id, score = expiry of its
+//                                          liveness (Unix ms): the readable index
+//                                          of the alive keys
+// Channels:
+//   P{e:<edge>}:sig:<shard>       signals for the connections of one shard of
+//                                 one edge, and failures coming back to them
+//
+// Records are lists of fields, each written as <decimal length>:<bytes>
+// (no separator can clash with the bytes, so topology strings and raw JSON
+// travel unchanged). Decoding is strict: a record that does not parse is
+// ignored by the caller, never trusted.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace mf::edge::cluster {
+
+// ---- names ----
+
+// Each builder writes the name into `out` (cleared first; its capacity is
+// reused) and returns a view of it.
+std::string_view owner_key(std::string& out, std::string_view prefix, std::string_view peer_id);
+std::string_view index_key(std::string& out, std::string_view prefix, std::string_view stream_id,
+                           std::string_view rendition);
+std::string_view record_key(std::string& out, std::string_view prefix, std::string_view stream_id,
+                            std::string_view rendition);
+std::string_view alive_key(std::string& out, std::string_view prefix, std::string_view edge_id);
+std::string_view edges_key(std::string& out, std::string_view prefix);
+std::string_view signal_channel(std::string& out, std::string_view prefix, std::string_view edge_id, uint32_t shard);
+
+// ---- fields ----
+
+// Appends one field to `out`.
+void append_field(std::string& out, std::string_view field);
+void append_field(std::string& out, uint64_t value);
+// Splits `record` into exactly out.size() fields. False when the record is
+// malformed, has fewer or more fields.
+bool split_fields(std::string_view record, std::span<std::string_view> out);
+// A decimal field (at most 19 digits, no sign); nullopt otherwise.
+std::optional<uint64_t> parse_unsigned(std::string_view text);
+
+// ---- records ----
+
+// Where a peer is held: P{p:<peerId>}:own.
+struct OwnerRecord {
+  std::string_view edge_id;
+  uint32_t shard = 0;
+  uint32_t slot = 0;
+  uint32_t generation = 0;
+  std::string_view stream_id;
+  std::string_view rendition;
+};
+void encode_owner(std::string& out, const OwnerRecord& record);
+// Views into `text`.
+std::optional<OwnerRecord> decode_owner(std::string_view text);
+
+// What matching needs about a member of a swarm: P{s:..}:rec:.. field value.
+struct SwarmRecord {
+  std::string_view edge_id;
+  // The holding connection: a late removal by a replaced connection compares
+  // the whole record and so leaves its successor's alone.
+  uint32_t shard = 0;
+  uint32_t slot = 0;
+  uint32_t generation = 0;
+  bool accepting_peers = true;
+  int64_t asn = -1;  // -1: not declared
+  std::string_view region;
+  std::string_view country;
+  std::string_view topology_json;  // as sent in `peers`: the normalized object
+};
+void encode_swarm(std::string& out, const SwarmRecord& record);
+std::optional<SwarmRecord> decode_swarm(std::string_view text);
+
+// Published on a shard's signal channel.
+enum class EnvelopeKind : uint8_t {
+  signal,  // deliver `text` to (target_slot, target_generation) if it is `to` in `stream_id`
+  failed,  // the signal of (sender_slot, sender_generation) to `to` found no target: peer-not-found
+};
+struct Envelope {
+  EnvelopeKind kind = EnvelopeKind::signal;
+  std::string_view origin_edge;   // the sender's edge (failures are published back there)
+  uint32_t sender_shard = 0;
+  uint32_t sender_slot = 0;
+  uint32_t sender_generation = 0;
+  uint32_t target_slot = 0;        // signal only
+  uint32_t target_generation = 0;  // signal only
+  std::string_view to;
+  std::string_view stream_id;  // the sender's stream (the same-stream guard); signal only
+  std::string_view ref_raw;    // the sender's `id`, echoed as `ref` in the error
+  std::string_view text;       // the ready `signal` message; signal only
+};
+void encode_envelope(std::string& out, const Envelope& envelope);
+std::optional<Envelope> decode_envelope(std::string_view text);
+
+}  // namespace mf::edge::cluster

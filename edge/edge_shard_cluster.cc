@@ -1,0 +1,489 @@
+// The cluster of edges through Valkey (issue #6; layout in edge/cluster_keys.h,
+// operations in docs/cluster.md): each shard has its own valkey::Client on its
+// own ring and, for the connections it holds, registers presence, answers
+// signals published to its channel, and adds candidates from other edges to
+// `peers`. Without [valkey] address none of this runs (cluster_ stays null).
+//
+// What is exact and what is not:
+//   - presence is eventually consistent: written when a peer joins, refreshed
+//     every refresh_ms, removed when it leaves; an edge that dies leaves its
+//     records until its liveness entry expires (3 s: not proposed any more) and
+//     the records themselves expire (presence_ttl_ms).
+//   - while Valkey is down the edge serves alone: no write is queued (they are
+//     counted as skipped), and every local peer is registered again as soon as
+//     the command link is ready, so nothing is lost that a refresh would not
+//     restore.
+//   - signals keep their order per pair: every signal to one target goes
+//     through the target's directory shard on this edge (hash of its peerId),
+//     whose one Valkey connection sends lookups and publishes in order, and
+//     Valkey delivers one channel's messages in order.
+#include <time.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/log.h"
+#include "edge/cluster_keys.h"
+#include "edge/edge_shard.h"
+
+namespace mf::edge {
+namespace {
+
+using std::string_view_literals::operator""sv;
+
+// Registers members of one swarm: ARGV expiry-ms ttl-ms then (peerId, record)
+// pairs. The keys expire with their members when no edge refreshes them.
+constexpr std::string_view register_script = R"(for i = 3, #ARGV, 2 do
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1)";
+
+// Removes a member only if its record is still the one given (a successor's
+// stays).
+constexpr std::string_view unregister_script = R"(if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 1)";
+
+// Deletes a key only if it still holds the value given.
+constexpr std::string_view delete_if_script = R"(if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0)";
+
+// Candidates: trims up to 256 expired members (ARGV[1] = now, Unix ms), then
+// a random sample of ARGV[2] members with their records, flattened
+// (peerId, record, ...). Bounded work per call whatever the swarm's size.
+constexpr std::string_view query_script = R"(local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 256)
+if #old > 0 then
+  redis.call('ZREM', KEYS[1], unpack(old))
+  redis.call('HDEL', KEYS[2], unpack(old))
+end
+local ids = redis.call('ZRANDMEMBER', KEYS[1], ARGV[2])
+if #ids == 0 then return {} end
+local records = redis.call('HMGET', KEYS[2], unpack(ids))
+local out = {}
+for i = 1, #ids do
+  if records[i] then
+    out[#out + 1] = ids[i]
+    out[#out + 1] = records[i]
+  end
+end
+return out)";
+
+// Members per register command (a refresh of a big swarm is several).
+constexpr size_t register_batch = 64;
+// Sample asked from Valkey per wanted candidate: peers of this edge, the
+// requester, excluded and non-accepting ones are in the sample too.
+constexpr uint32_t max_sample = 256;
+
+uint64_t unix_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+// Integers as command arguments, without allocating.
+struct Decimal {
+  char digits[24];
+  size_t size;
+  explicit Decimal(uint64_t value) { size = static_cast<size_t>(std::to_chars(digits, digits + sizeof digits, value).ptr - digits); }
+  std::string_view view() const { return {digits, size}; }
+};
+
+}  // namespace
+
+std::expected<void, std::string> EdgeShard::cluster_start() {
+  const ClusterSettings& c = shared_.cluster;
+  if (c.address.empty()) return {};
+  valkey::Config config;
+  config.address = c.address;
+  config.username = c.username;
+  config.password = c.password;
+  config.random_seed = 0x6a09e667f3bcc909ull ^ (uint64_t{shard_.id()} << 40) ^ Reactor::monotonic_ms();
+  valkey::Handlers handlers;
+  handlers.context = this;
+  handlers.on_state = [](void* self, const valkey::StateEvent& event) {
+    static_cast<EdgeShard*>(self)->on_cluster_state(event);
+  };
+  handlers.on_message = [](void* self, std::string_view channel, std::string_view payload) {
+    static_cast<EdgeShard*>(self)->on_cluster_message(channel, payload);
+  };
+  auto client = valkey::Client::create(shard_.reactor(), config, handlers);
+  if (!client) return std::unexpected("valkey: " + client.error());
+  cluster_ = std::move(*client);
+  cluster_->subscribe(cluster::signal_channel(key_scratch_, c.key_prefix, shared_.settings.edge_id, shard_.id()));
+  Reactor& reactor = shard_.reactor();
+  reactor.add_periodic(c.alive_refresh_ms, [this] { cluster_heartbeat(); });
+  reactor.add_periodic(c.refresh_ms, [this] { cluster_refresh(); });
+  reactor.add_periodic(50, [this] { cluster_tick(); });
+  return {};
+}
+
+bool EdgeShard::cluster_ready() const {
+  return cluster_ && !stopping_clients_done_ && cluster_->state(valkey::Role::command) == valkey::LinkState::ready;
+}
+
+bool EdgeShard::cluster_command(std::span<const std::string_view> argv, valkey::Completion done) {
+  if (!cluster_ready()) {
+    cluster_counters_.skipped++;
+    return false;
+  }
+  // The client counts refusals (its bounds) itself.
+  return cluster_->command(argv, done).has_value();
+}
+
+void EdgeShard::on_cluster_state(const valkey::StateEvent& event) {
+  if (event.role != valkey::Role::command) return;
+  const std::string& address = shared_.cluster.address;
+  if (event.state == valkey::LinkState::ready) {
+    if (shard_.id() == 0)
+      MF_LOG_NOTICE("valkey: {} ready{}: presence registered, cross-edge proposals and signals on", address,
+                    cluster_was_ready_ || cluster_down_logged_ ? " again" : "");
+    cluster_was_ready_ = true;
+    cluster_down_logged_ = false;
+    // A restarted Valkey has lost everything, and writes may have failed
+    // in flight: register every local peer again (idempotent).
+    cluster_heartbeat();
+    cluster_refresh();
+    return;
+  }
+  if (event.state != valkey::LinkState::disconnected || cluster_down_logged_ || stopping_) return;
+  // Logged once per outage (the client retries with backoff meanwhile).
+  cluster_down_logged_ = true;
+  if (shard_.id() == 0)
+    MF_LOG_WARN("valkey: {} {} ({}{}{}): serving local-only until it is back", address,
+                cluster_was_ready_ ? "lost" : "unavailable", valkey::reason_name(event.reason),
+                event.detail.empty() ? "" : ": ", event.detail);
+}
+
+// ---- presence -------------------------------------------------------------------
+
+void EdgeShard::encode_owner_record(std::string& out, const PeerSession& s) const {
+  cluster::encode_owner(out, cluster::OwnerRecord{shared_.settings.edge_id, shard_.id(), s.socket.slot,
+                                                  s.socket.generation, s.stream_id, s.rendition});
+}
+
+void EdgeShard::encode_swarm_record(std::string& out, const PeerSession& s) const {
+  char topology[max_topology_json_bytes];
+  size_t length = write_topology_json(topology, s.topology);
+  cluster::encode_swarm(out, cluster::SwarmRecord{shared_.settings.edge_id, shard_.id(), s.socket.slot,
+                                                  s.socket.generation, s.accepting_peers, s.topology.asn,
+                                                  s.topology.region.view(), s.topology.country.view(),
+                                                  std::string_view(topology, length)});
+}
+
+void EdgeShard::cluster_register(const PeerSession& s) {
+  if (!cluster_ || s.state != PeerState::joined) return;
+  const ClusterSettings& c = shared_.cluster;
+  Decimal ttl(c.presence_ttl_ms);
+  Decimal expiry(unix_ms() + c.presence_ttl_ms);
+  encode_owner_record(value_scratch_, s);
+  std::string_view own[] = {"SET"sv, cluster::owner_key(key_scratch_, c.key_prefix, s.peer_id), value_scratch_,
+                            "PX"sv, ttl.view()};
+  if (!cluster_command(own)) return;
+  encode_swarm_record(value_scratch_, s);
+  std::vector<std::string_view>& argv = swarm_eval(register_script, s.stream_id, s.rendition);
+  argv.insert(argv.end(), {expiry.view(), ttl.view(), s.peer_id, value_scratch_});
+  cluster_command(argv);
+}
+
+std::vector<std::string_view>& EdgeShard::swarm_eval(std::string_view script, std::string_view stream_id,
+                                                     std::string_view rendition) {
+  const std::string& prefix = shared_.cluster.key_prefix;
+  argv_scratch_.assign({"EVAL"sv, script, "2"sv, cluster::index_key(key_scratch_, prefix, stream_id, rendition),
+                        cluster::record_key(key2_scratch_, prefix, stream_id, rendition)});
+  return argv_scratch_;
+}
+
+void EdgeShard::cluster_unregister(const PeerSession& s) {
+  if (!cluster_) return;
+  const ClusterSettings& c = shared_.cluster;
+  encode_owner_record(value_scratch_, s);
+  std::string_view own[] = {"EVAL"sv, delete_if_script, "1"sv,
+                            cluster::owner_key(key_scratch_, c.key_prefix, s.peer_id), value_scratch_};
+  if (!cluster_command(own)) return;
+  encode_swarm_record(value_scratch_, s);
+  std::vector<std::string_view>& argv = swarm_eval(unregister_script, s.stream_id, s.rendition);
+  argv.insert(argv.end(), {s.peer_id, value_scratch_});
+  cluster_command(argv);
+}
+
+void EdgeShard::cluster_refresh() {
+  if (!cluster_ready()) return;
+  // Joined sessions grouped by swarm, so that one command refreshes up to
+  // register_batch members of a swarm; every owner key is its own SET (the
+  // keys hash to different cluster slots).
+  refresh_scratch_.clear();
+  for (uint32_t slot = 0; slot < sessions_.created(); ++slot)
+    if (sessions_[slot].state == PeerState::joined) refresh_scratch_.push_back(slot);
+  std::sort(refresh_scratch_.begin(), refresh_scratch_.end(), [this](uint32_t a, uint32_t b) {
+    const PeerSession& x = sessions_[a];
+    const PeerSession& y = sessions_[b];
+    if (int order = x.stream_id.compare(y.stream_id); order != 0) return order < 0;
+    return x.rendition < y.rendition;
+  });
+  const ClusterSettings& c = shared_.cluster;
+  Decimal ttl(c.presence_ttl_ms);
+  Decimal expiry(unix_ms() + c.presence_ttl_ms);
+  size_t i = 0;
+  while (i < refresh_scratch_.size()) {
+    const PeerSession& first = sessions_[refresh_scratch_[i]];
+    // batch_scratch_ keeps the records alive until the command is encoded.
+    batch_scratch_.resize(register_batch);
+    std::vector<std::string_view>& argv = swarm_eval(register_script, first.stream_id, first.rendition);
+    argv.insert(argv.end(), {expiry.view(), ttl.view()});
+    size_t n = 0;
+    for (; i < refresh_scratch_.size() && n < register_batch; ++i, ++n) {
+      const PeerSession& s = sessions_[refresh_scratch_[i]];
+      if (s.stream_id != first.stream_id || s.rendition != first.rendition) break;
+      encode_owner_record(value_scratch_, s);
+      std::string_view own[] = {"SET"sv, cluster::owner_key(value2_scratch_, c.key_prefix, s.peer_id), value_scratch_,
+                                "PX"sv, ttl.view()};
+      cluster_command(own);
+      encode_swarm_record(batch_scratch_[n], s);
+      argv.push_back(s.peer_id);
+      argv.push_back(batch_scratch_[n]);
+    }
+    cluster_command(argv);
+  }
+}
+
+void EdgeShard::cluster_heartbeat() {
+  if (!cluster_ready()) return;
+  const ClusterSettings& c = shared_.cluster;
+  uint64_t now = unix_ms();
+  std::string_view edges = cluster::edges_key(key2_scratch_, c.key_prefix);
+  if (shard_.id() == 0) {
+    // The edge's liveness: its key, and its entry in the readable index of
+    // live edges that every shard polls. Entries of edges dead for a minute
+    // are trimmed.
+    Decimal ttl(c.alive_ttl_ms);
+    Decimal expiry(now + c.alive_ttl_ms);
+    Decimal old(now > 60000 ? now - 60000 : 0);
+    std::string_view alive[] = {"SET"sv, cluster::alive_key(key_scratch_, c.key_prefix, shared_.settings.edge_id),
+                                "1"sv, "PX"sv, ttl.view()};
+    cluster_command(alive);
+    std::string_view index[] = {"ZADD"sv, edges, expiry.view(), shared_.settings.edge_id};
+    cluster_command(index);
+    std::string_view trim[] = {"ZREMRANGEBYSCORE"sv, edges, "-inf"sv, old.view()};
+    cluster_command(trim);
+  }
+  Decimal now_text(now);
+  std::string_view live[] = {"ZRANGEBYSCORE"sv, edges, now_text.view(), "+inf"sv};
+  cluster_command(live, valkey::Completion{[](void* self, uint64_t, valkey::CommandStatus status,
+                                              const resp::ReplyView* reply) {
+                                             static_cast<EdgeShard*>(self)->on_cluster_edges(status, reply);
+                                           },
+                                           this, 0});
+}
+
+void EdgeShard::on_cluster_edges(valkey::CommandStatus status, const resp::ReplyView* reply) {
+  if (status != valkey::CommandStatus::reply || reply->type() != resp::ReplyType::array) return;
+  live_edges_.clear();
+  for (size_t i = 0; i < reply->size(); ++i) live_edges_.emplace((*reply)[i].text());
+}
+
+void EdgeShard::cluster_tick() {
+  if (!cluster_) return;
+  if (stopping_ && !stopping_clients_done_ && clients_gone()) {
+    // Every peer has left (and unregistered): close the links.
+    stopping_clients_done_ = true;
+    cluster_->stop();
+  }
+  if (cluster_queries_.empty()) return;
+  uint64_t now = reactor_now();
+  for (auto it = cluster_queries_.begin(); it != cluster_queries_.end();) {
+    if (it->second.deadline_ms > now) {
+      ++it;
+      continue;
+    }
+    // Valkey is slow: the local candidates go out now; a late reply finds
+    // no query and is ignored.
+    uint64_t cookie = it->first;
+    ++it;
+    cluster_counters_.peers_timeouts++;
+    cluster_finish_query(cookie, nullptr);
+  }
+}
+
+// ---- candidates from other edges --------------------------------------------------
+
+void EdgeShard::deliver_peers(PeerSession& s, CandidateList local, uint32_t wanted, std::vector<std::string> exclude,
+                              std::string_view ref_raw, uint64_t started_ns) {
+  if (local.count >= wanted || !cluster_ready()) return send_peers(s, local, CandidateList{}, ref_raw, started_ns);
+  ClusterQuery query;
+  query.who = location_of(s);
+  query.join_sequence = s.join_sequence;
+  query.started_ns = started_ns;
+  query.deadline_ms = reactor_now() + shared_.cluster.peers_timeout_ms;
+  query.wanted = wanted;
+  query.local = std::move(local);
+  query.exclude = std::move(exclude);
+  query.ref_raw.assign(ref_raw);
+  cluster_query(s, std::move(query));
+}
+
+void EdgeShard::cluster_query(PeerSession& s, ClusterQuery query) {
+  uint64_t cookie = ++cluster_cookie_;
+  Decimal now(unix_ms());
+  Decimal sample(std::min<uint64_t>(max_sample, 2ull * query.wanted + query.local.count + query.exclude.size() + 8));
+  std::vector<std::string_view>& argv = swarm_eval(query_script, s.stream_id, s.rendition);
+  argv.insert(argv.end(), {now.view(), sample.view()});
+  valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
+                            static_cast<EdgeShard*>(self)->cluster_finish_query(
+                                id, status == valkey::CommandStatus::reply ? reply : nullptr);
+                          },
+                          this, cookie};
+  if (!cluster_command(argv, done)) return send_peers(s, query.local, CandidateList{}, query.ref_raw, query.started_ns);
+  cluster_queries_.emplace(cookie, std::move(query));
+}
+
+void EdgeShard::cluster_finish_query(uint64_t cookie, const resp::ReplyView* reply) {
+  auto it = cluster_queries_.find(cookie);
+  if (it == cluster_queries_.end()) return;  // timed out already
+  ClusterQuery query = std::move(it->second);
+  cluster_queries_.erase(it);
+  PeerSession* s = session_at(query.who);
+  // The peer left, closed or switched meanwhile: this `peers` is moot.
+  if (s == nullptr || s->state != PeerState::joined || s->join_sequence != query.join_sequence) return;
+  CandidateList remote;
+  if (reply != nullptr && reply->type() == resp::ReplyType::array) {
+    struct Ranked {
+      uint32_t rank;  // same region 4, same asn 2, same country 1: higher first (spec section 4)
+      uint32_t tie;   // random: equal ranks spread the load
+      std::string_view peer_id, topology_json;
+    };
+    Ranked ranked[max_sample];
+    size_t n = 0;
+    auto known = [&](std::string_view id) {
+      if (id == s->peer_id) return true;
+      for (const std::string& e : query.exclude)
+        if (e == id) return true;
+      bool local = false;
+      query.local.for_each([&](std::string_view peer, std::string_view, std::string_view) { local = local || peer == id; });
+      return local;
+    };
+    for (size_t i = 0; i + 1 < reply->size() && n < max_sample; i += 2) {
+      std::string_view id = (*reply)[i].text();
+      auto record = cluster::decode_swarm((*reply)[i + 1].text());
+      // Peers of this edge came from the local matcher already; an edge
+      // whose liveness expired is dead: its peers are not proposed.
+      if (!record || !record->accepting_peers || record->edge_id == shared_.settings.edge_id ||
+          !live_edges_.contains(record->edge_id) || known(id))
+        continue;
+      const Topology& mine = s->topology;
+      uint32_t rank = (!mine.region.empty() && record->region == mine.region.view() ? 4 : 0) +
+                      (mine.asn >= 0 && record->asn == mine.asn ? 2 : 0) +
+                      (!mine.country.empty() && record->country == mine.country.view() ? 1 : 0);
+      ranked[n++] = Ranked{rank, static_cast<uint32_t>(rng_.next()), id, record->topology_json};
+    }
+    size_t keep = std::min<size_t>(n, query.wanted - query.local.count);
+    std::partial_sort(ranked, ranked + keep, ranked + n, [](const Ranked& a, const Ranked& b) {
+      return a.rank != b.rank ? a.rank > b.rank : a.tie < b.tie;
+    });
+    for (size_t i = 0; i < keep; ++i) remote.add(ranked[i].peer_id, s->rendition, ranked[i].topology_json);
+  }
+  send_peers(*s, query.local, remote, query.ref_raw, query.started_ns);
+}
+
+// ---- signals across edges -------------------------------------------------------
+
+void EdgeShard::cluster_fail_signal(std::unique_ptr<SignalPacket> m) {
+  uint32_t back = m->sender.shard;
+  send_to_shard(back, edge_message::signal_failed, std::move(m));
+}
+
+void EdgeShard::cluster_route_signal(std::unique_ptr<SignalPacket> m) {
+  // Valkey down: this edge alone cannot know the target.
+  if (!cluster_ready()) return cluster_fail_signal(std::move(m));
+  uint64_t cookie = ++cluster_cookie_;
+  std::string_view argv[] = {"GET"sv, cluster::owner_key(key_scratch_, shared_.cluster.key_prefix, m->to)};
+  valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
+                            static_cast<EdgeShard*>(self)->on_cluster_lookup(id, status, reply);
+                          },
+                          this, cookie};
+  if (!cluster_command(argv, done)) return cluster_fail_signal(std::move(m));
+  cluster_lookups_.emplace(cookie, std::move(m));
+}
+
+void EdgeShard::on_cluster_lookup(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {
+  auto it = cluster_lookups_.find(cookie);
+  if (it == cluster_lookups_.end()) return;
+  std::optional<cluster::OwnerRecord> owner;
+  if (status == valkey::CommandStatus::reply && reply->type() == resp::ReplyType::string)
+    owner = cluster::decode_owner(reply->text());
+  SignalPacket& m = *it->second;
+  // The same-stream guard, first here (the record names the target's
+  // stream), then again on the target's edge (it may have switched since).
+  if (!owner || owner->stream_id != m.sender_stream || owner->edge_id == shared_.settings.edge_id ||
+      owner->shard > UINT16_MAX) {
+    auto packet = std::move(it->second);
+    cluster_lookups_.erase(it);
+    return cluster_fail_signal(std::move(packet));
+  }
+  cluster::encode_envelope(value_scratch_,
+                           cluster::Envelope{cluster::EnvelopeKind::signal, shared_.settings.edge_id, m.sender.shard,
+                                             m.sender.slot, m.sender.generation, owner->slot, owner->generation, m.to,
+                                             m.sender_stream, m.ref_raw, m.text});
+  std::string_view argv[] = {
+      "PUBLISH"sv, cluster::signal_channel(key_scratch_, shared_.cluster.key_prefix, owner->edge_id, owner->shard),
+      value_scratch_};
+  valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus s, const resp::ReplyView* r) {
+                            static_cast<EdgeShard*>(self)->on_cluster_published(id, s, r);
+                          },
+                          this, cookie};
+  if (!cluster_command(argv, done)) {
+    auto packet = std::move(it->second);
+    cluster_lookups_.erase(it);
+    cluster_fail_signal(std::move(packet));
+  }
+}
+
+void EdgeShard::on_cluster_published(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {
+  auto it = cluster_lookups_.find(cookie);
+  if (it == cluster_lookups_.end()) return;
+  auto packet = std::move(it->second);
+  cluster_lookups_.erase(it);
+  // No subscriber: the target's edge is gone (its records not yet expired).
+  if (status != valkey::CommandStatus::reply || reply->type() != resp::ReplyType::integer || reply->integer() < 1)
+    return cluster_fail_signal(std::move(packet));
+  cluster_counters_.signals_sent++;
+}
+
+void EdgeShard::cluster_publish_failure(std::string_view origin_edge, uint32_t sender_shard, uint32_t sender_slot,
+                                        uint32_t sender_generation, std::string_view to, std::string_view ref_raw) {
+  cluster::encode_envelope(value2_scratch_, cluster::Envelope{cluster::EnvelopeKind::failed, origin_edge, sender_shard,
+                                                              sender_slot, sender_generation, 0, 0, to, {}, ref_raw, {}});
+  std::string_view argv[] = {
+      "PUBLISH"sv, cluster::signal_channel(key2_scratch_, shared_.cluster.key_prefix, origin_edge, sender_shard),
+      value2_scratch_};
+  cluster_command(argv);
+}
+
+void EdgeShard::on_cluster_message(std::string_view, std::string_view payload) {
+  // Only this shard's channel is subscribed. Anything that does not decode
+  // is ignored: Valkey is shared, its contents are not trusted blindly.
+  auto envelope = cluster::decode_envelope(payload);
+  if (!envelope) return;
+  const cluster::Envelope& e = *envelope;
+  if (e.kind == cluster::EnvelopeKind::failed) {
+    if (e.origin_edge != shared_.settings.edge_id || e.sender_shard != shard_.id()) return;
+    return signal_not_found(PeerLocation{static_cast<uint16_t>(shard_.id()), e.sender_slot, e.sender_generation}, e.to,
+                            e.ref_raw);
+  }
+  PeerSession* target = session_at(PeerLocation{static_cast<uint16_t>(shard_.id()), e.target_slot, e.target_generation});
+  if (target == nullptr || target->state != PeerState::joined || target->peer_id != e.to ||
+      target->stream_id != e.stream_id) {
+    return cluster_publish_failure(e.origin_edge, e.sender_shard, e.sender_slot, e.sender_generation, e.to, e.ref_raw);
+  }
+  cluster_counters_.signals_received++;
+  counters_.signals_relayed++;
+  send_text(*target, e.text);
+}
+
+}  // namespace mf::edge

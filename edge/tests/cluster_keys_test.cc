@@ -1,0 +1,127 @@
+#include "edge/cluster_keys.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace mf::edge::cluster {
+namespace {
+
+TEST(ClusterKeys, NamesCarryTheHashTagOfWhatTheyGroup) {
+  std::string out;
+  EXPECT_EQ(owner_key(out, "mf:", "peer-1"), "mf:{p:peer-1}:own");
+  EXPECT_EQ(index_key(out, "mf:", "live-42", "720p"), "mf:{s:live-42}:idx:720p");
+  EXPECT_EQ(record_key(out, "x:", "live-42", "720p"), "x:{s:live-42}:rec:720p");
+  EXPECT_EQ(alive_key(out, "mf:", "edge-a"), "mf:{e:edge-a}:alive");
+  EXPECT_EQ(edges_key(out, "mf:"), "mf:edges");
+  EXPECT_EQ(signal_channel(out, "mf:", "edge-a", 12), "mf:{e:edge-a}:sig:12");
+}
+
+TEST(ClusterKeys, FieldsRoundTripAnyBytes) {
+  std::string out;
+  std::string binary("a\0b:|1:x", 8);
+  append_field(out, std::string_view(binary));
+  append_field(out, std::string_view());
+  append_field(out, uint64_t{18446744073709551615ull});
+  EXPECT_EQ(out.substr(0, 2), "8:");
+  std::string_view f[3];
+  ASSERT_TRUE(split_fields(out, f));
+  EXPECT_EQ(f[0], binary);
+  EXPECT_EQ(f[1], "");
+  EXPECT_EQ(f[2], "18446744073709551615");
+  std::string_view two[2], four[4];
+  EXPECT_FALSE(split_fields(out, two)) << "trailing bytes";
+  EXPECT_FALSE(split_fields(out, four)) << "missing field";
+}
+
+TEST(ClusterKeys, MalformedFieldsAreRefused) {
+  std::string_view f[1];
+  for (std::string_view bad : {"", ":", "3:ab", "x:ab", "-1:a", "2ab", "99999999999:a", "1:ab"})
+    EXPECT_FALSE(split_fields(bad, f)) << bad;
+  EXPECT_FALSE(parse_unsigned("12a"));
+  EXPECT_FALSE(parse_unsigned(""));
+  EXPECT_FALSE(parse_unsigned("12345678901234567890"));
+  EXPECT_EQ(parse_unsigned("0042"), 42u);
+}
+
+TEST(ClusterKeys, OwnerRecordRoundTrips) {
+  std::string out;
+  encode_owner(out, OwnerRecord{"edge-a", 3, 17, 4000000000u, "live-42", "720p"});
+  auto r = decode_owner(out);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->edge_id, "edge-a");
+  EXPECT_EQ(r->shard, 3u);
+  EXPECT_EQ(r->slot, 17u);
+  EXPECT_EQ(r->generation, 4000000000u);
+  EXPECT_EQ(r->stream_id, "live-42");
+  EXPECT_EQ(r->rendition, "720p");
+  EXPECT_FALSE(decode_owner(out.substr(0, out.size() - 1)));
+  EXPECT_TRUE(decode_owner("6:edge-a1:31:71:11:s1:r"));
+  EXPECT_FALSE(decode_owner("6:edge-a1:31:71:11:s")) << "five fields";
+  EXPECT_FALSE(decode_owner("6:edge-a1:x1:71:11:s1:r")) << "shard not a number";
+  std::string big;
+  encode_owner(big, OwnerRecord{"e", 0, 0, 0, "s", "r"});
+  big.replace(big.find("1:0"), 3, "11:99999999999");  // shard over 32 bits
+  EXPECT_FALSE(decode_owner(big));
+}
+
+TEST(ClusterKeys, SwarmRecordRoundTripsTopologyWithSeparators) {
+  std::string out;
+  SwarmRecord in{"edge-b", 1, 2, 3, false, 3320, "eu|west:1", "DE", R"({"region":"eu|west:1","country":"DE","asn":3320})"};
+  encode_swarm(out, in);
+  auto r = decode_swarm(out);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->edge_id, "edge-b");
+  EXPECT_EQ(r->shard, 1u);
+  EXPECT_EQ(r->slot, 2u);
+  EXPECT_EQ(r->generation, 3u);
+  EXPECT_FALSE(r->accepting_peers);
+  EXPECT_EQ(r->asn, 3320);
+  EXPECT_EQ(r->region, "eu|west:1");
+  EXPECT_EQ(r->country, "DE");
+  EXPECT_EQ(r->topology_json, in.topology_json);
+
+  encode_swarm(out, SwarmRecord{"e", 0, 0, 0, true, -1, "", "", "{}"});
+  r = decode_swarm(out);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->asn, -1);
+  EXPECT_TRUE(r->accepting_peers);
+  encode_swarm(out, SwarmRecord{"e", 0, 0, 0, true, -1, "", "", "[1]"});
+  EXPECT_FALSE(decode_swarm(out)) << "topology must be an object";
+}
+
+TEST(ClusterKeys, EnvelopesRoundTrip) {
+  std::string out;
+  std::string text = R"({"type":"signal","from":"a","kind":"offer","data":"x\r\n5:y"})";
+  Envelope s{EnvelopeKind::signal, "edge-a", 1, 2, 3, 4, 5, "peer-b", "live", "\"id-1\"", text};
+  encode_envelope(out, s);
+  auto e = decode_envelope(out);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->kind, EnvelopeKind::signal);
+  EXPECT_EQ(e->origin_edge, "edge-a");
+  EXPECT_EQ(e->sender_shard, 1u);
+  EXPECT_EQ(e->sender_slot, 2u);
+  EXPECT_EQ(e->sender_generation, 3u);
+  EXPECT_EQ(e->target_slot, 4u);
+  EXPECT_EQ(e->target_generation, 5u);
+  EXPECT_EQ(e->to, "peer-b");
+  EXPECT_EQ(e->stream_id, "live");
+  EXPECT_EQ(e->ref_raw, "\"id-1\"");
+  EXPECT_EQ(e->text, text);
+
+  Envelope f{EnvelopeKind::failed, "edge-a", 1, 2, 3, 0, 0, "peer-b", {}, {}, {}};
+  encode_envelope(out, f);
+  e = decode_envelope(out);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->kind, EnvelopeKind::failed);
+  EXPECT_EQ(e->to, "peer-b");
+  EXPECT_EQ(e->ref_raw, "");
+
+  for (std::string_view bad : {"", "1:X", "1:S6:edge-a", "garbage"}) EXPECT_FALSE(decode_envelope(bad)) << bad;
+  encode_envelope(out, s);
+  out.push_back('!');
+  EXPECT_FALSE(decode_envelope(out));
+}
+
+}  // namespace
+}  // namespace mf::edge::cluster

@@ -1,0 +1,347 @@
+"""Cross-edge (issue #6): two or three real mf-edge processes sharing a real
+redis-server (Redis 7 speaks what Valkey speaks), started and stopped by the
+tests on random loopback ports, with independent SDK clients on each edge.
+
+Covers: peers on different edges proposed to each other (same stream and
+rendition only), signals across edges in order with byte-exact data, the
+same-stream guard across edges, an edge killed with SIGKILL leaving the
+proposals within the presence TTL, Redis restarted mid-run (presence
+restored, no session lost), Redis down at start (local-only, then joining the
+cluster), and the presence records as seen from an independent client."""
+
+import json
+import random
+import signal
+import time
+import unittest
+
+from edge_process import AdminEdge, SdkClient, admin_get, parse_prometheus, peer_ids
+from redis_process import RedisClient, RedisServer
+from test_protocol_signal import RAW_DATA, signal_text
+
+TTL_MS = 1500  # presence TTL of these tests: a dead edge's peers go within it
+LIMITS = ["--messages-per-second", "5000", "--message-burst", "5000"]
+
+
+def cluster_edge(redis_address, edge_id, shards=2, prefix="mf:"):
+    return AdminEdge(args=["--valkey", redis_address, "--valkey-ttl-ms", str(TTL_MS), "--valkey-prefix", prefix]
+                     + LIMITS, edge_id=edge_id, shards=shards)
+
+
+def metric(edge, name):
+    response = admin_get(edge.admin_port, "/metrics")
+    samples, _ = parse_prometheus(response.body.decode())
+    return samples.get((name, frozenset()))
+
+
+def wait_for(condition, timeout, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(interval)
+
+
+def tag():
+    return f"{random.randrange(1 << 30):x}"
+
+
+class ClusterTestCase(unittest.TestCase):
+    def joined(self, edge, stream, rendition, peer, **fields):
+        c = SdkClient(edge)
+        self.addCleanup(c.close)
+        joined, peers = c.join(stream, rendition, peer, **fields)
+        self.assertEqual(joined["edge"], edge.edge_id)
+        return c, peers
+
+    def proposes(self, client, peer, timeout=3.0):
+        """need-peers until `peer` is among the candidates (presence is
+        eventually consistent: the other edge's write may still be on its way)."""
+        found = {}
+
+        def check():
+            peers = client.need_peers(count=64)
+            for p in peers["peers"]:
+                if p["peerId"] == peer:
+                    found.update(p)
+                    return True
+            return False
+
+        wait_for(check, timeout, what=f"{peer} proposed")
+        return found
+
+
+class CrossEdgeTest(ClusterTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = RedisServer().start()
+        cls.a = cluster_edge(cls.redis.address, "edge-a").start()
+        cls.b = cluster_edge(cls.redis.address, "edge-b").start()
+        wait_for(lambda: metric(cls.a, "mf_edge_valkey_up") == 1 and metric(cls.b, "mf_edge_valkey_up") == 1, 5,
+                 what="both edges connected to Valkey")
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.a.__exit__(None, None, None)
+            cls.b.__exit__(None, None, None)
+        finally:
+            cls.redis.close()
+
+    def test_peers_on_different_edges_are_proposed_to_each_other(self):
+        stream = f"s-{tag()}"
+        pa, pb = f"a-{tag()}", f"b-{tag()}"
+        ca, _ = self.joined(self.a, stream, "r1", pa, topology={"region": "eu-west", "country": "DE", "asn": 3320})
+        # Same stream, other rendition, and another stream: never proposed.
+        self.joined(self.a, stream, "r2", f"other-rendition-{tag()}")
+        self.joined(self.a, f"other-{stream}", "r1", f"other-stream-{tag()}")
+        cb, _ = self.joined(self.b, stream, "r1", pb, topology={"region": "eu-west"})
+        found = self.proposes(cb, pa)
+        self.assertEqual(found["rendition"], "r1")
+        self.assertEqual(found["topology"], {"region": "eu-west", "country": "DE", "asn": 3320})
+        self.proposes(ca, pb)
+        for _ in range(3):
+            self.assertEqual(peer_ids(cb.need_peers(count=64)), [pa])
+            self.assertEqual(peer_ids(ca.need_peers(count=64)), [pb])
+        # exclude holds across edges too.
+        self.assertEqual(peer_ids(cb.need_peers(count=64, exclude=[pa])), [])
+        # A new joiner gets remote candidates in its first `peers`.
+        pc = f"c-{tag()}"
+        _, first = self.joined(self.b, stream, "r1", pc)
+        self.assertEqual(sorted(peer_ids(first)), sorted([pa, pb]))
+        self.assertGreaterEqual(metric(self.b, "mf_edge_cluster_proposals_total"), 1)
+
+    def test_local_candidates_come_first(self):
+        stream = f"s-{tag()}"
+        remote = f"remote-{tag()}"
+        self.joined(self.a, stream, "r1", remote)
+        local = f"local-{tag()}"
+        self.joined(self.b, stream, "r1", local)
+        cb, _ = self.joined(self.b, stream, "r1", f"asker-{tag()}")
+        self.proposes(cb, remote)
+        self.assertEqual(peer_ids(cb.need_peers(count=64)), [local, remote])
+        # Enough local candidates: no Valkey round trip, local ones only.
+        self.assertEqual(peer_ids(cb.need_peers(count=1)), [local])
+
+    def test_non_accepting_and_left_peers_are_not_proposed(self):
+        stream = f"s-{tag()}"
+        shy, gone = f"shy-{tag()}", f"gone-{tag()}"
+        self.joined(self.a, stream, "r1", shy, caps={"acceptingPeers": False})
+        cg, _ = self.joined(self.a, stream, "r1", gone)
+        cb, _ = self.joined(self.b, stream, "r1", f"asker-{tag()}")
+        self.proposes(cb, gone)
+        cg.send({"type": "leave"})
+        self.assertEqual(cg.expect("left")["type"], "left")
+        wait_for(lambda: peer_ids(cb.need_peers(count=64)) == [], 2, what="left peer unproposed")
+        # An update that stops accepting takes the peer out as well.
+        pback = f"back-{tag()}"
+        back, _ = self.joined(self.a, stream, "r1", pback)
+        self.proposes(cb, pback)
+        back.send({"type": "update", "caps": {"acceptingPeers": False}})
+        wait_for(lambda: peer_ids(cb.need_peers(count=64)) == [], 2, what="non-accepting peer unproposed")
+
+    def test_signals_across_edges_in_order_and_byte_exact(self):
+        stream = f"s-{tag()}"
+        pa, pb = f"a-{tag()}", f"b-{tag()}"
+        ca, _ = self.joined(self.a, stream, "r1", pa)
+        cb, _ = self.joined(self.b, stream, "r2", pb)  # any rendition of the same stream
+        wait_for(lambda: self._owner_registered(pb), 3, what="owner record of b")
+        count = 200
+        for i in range(count):
+            raw = RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i
+            ca.send(signal_text(pb, "candidate", raw))
+        for i in range(count):
+            raw = RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i
+            text = cb.recv_raw(timeout=5)
+            message = json.loads(text)
+            self.assertEqual(message["type"], "signal", text)
+            self.assertEqual(message["from"], pa)
+            self.assertEqual(message["kind"], "candidate")
+            self.assertTrue(text.endswith('"data":' + raw + "}"), f"signal {i}: {text!r} does not carry {raw!r}")
+        # And back, with an id that never comes back on success.
+        cb.send(signal_text(pa, "answer", RAW_DATA[0], ',"id":"x1"'))
+        text = ca.recv_raw(timeout=5)
+        self.assertTrue(text.endswith('"data":' + RAW_DATA[0] + "}"), text)
+        self.assertEqual(json.loads(text)["from"], pb)
+        self.assertEqual(ca.quiet(0.2), [])
+        self.assertEqual(cb.quiet(0.2), [])
+        self.assertGreaterEqual(metric(self.a, "mf_edge_cluster_signals_sent_total"), count)
+        self.assertGreaterEqual(metric(self.b, "mf_edge_cluster_signals_received_total"), count)
+
+    def _owner_registered(self, peer):
+        with RedisClient(self.redis.port) as r:
+            return r.command("GET", f"mf:{{p:{peer}}}:own") is not None
+
+    def test_same_stream_guard_across_edges(self):
+        pa, pb = f"a-{tag()}", f"b-{tag()}"
+        ca, _ = self.joined(self.a, f"stream-a-{tag()}", "r1", pa)
+        cb, _ = self.joined(self.b, f"stream-b-{tag()}", "r1", pb)
+        wait_for(lambda: self._owner_registered(pa), 3, what="owner record of a")
+        cb.send(signal_text(pa, "offer", '{"sdp":"x"}', ',"id":7'))
+        error = cb.expect("error", timeout=3)
+        self.assertEqual(error["code"], "peer-not-found")
+        self.assertEqual(error["to"], pa)
+        self.assertEqual(error["ref"], 7)
+        self.assertEqual(ca.quiet(0.3), [])
+        # Nobody anywhere: the same answer.
+        cb.send(signal_text(f"nobody-{tag()}", "offer", "{}", ',"id":"n"'))
+        error = cb.expect("error", timeout=3)
+        self.assertEqual((error["code"], error["ref"]), ("peer-not-found", "n"))
+
+    def test_target_that_left_gets_peer_not_found_from_its_edge(self):
+        # The owner record still names edge-b (written before the leave is
+        # processed there): the target's edge answers for it.
+        stream = f"s-{tag()}"
+        pa, pb = f"a-{tag()}", f"b-{tag()}"
+        ca, _ = self.joined(self.a, stream, "r1", pa)
+        cb, _ = self.joined(self.b, stream, "r1", pb)
+        wait_for(lambda: self._owner_registered(pb), 3, what="owner record of b")
+        with RedisClient(self.redis.port) as r:
+            record = r.command("GET", f"mf:{{p:{pb}}}:own")
+        cb.close()
+        wait_for(lambda: not self._owner_registered(pb), 3, what="owner record of b removed on close")
+        # Put the stale record back, as if the removal had not arrived yet.
+        with RedisClient(self.redis.port) as r:
+            r.command("SET", f"mf:{{p:{pb}}}:own", record, "PX", "5000")
+        ca.send(signal_text(pb, "offer", "{}", ',"id":"late"'))
+        error = ca.expect("error", timeout=3)
+        self.assertEqual((error["code"], error["to"], error["ref"]), ("peer-not-found", pb, "late"))
+
+    def test_presence_records_in_valkey(self):
+        stream = f"s-{tag()}"
+        pa = f"a-{tag()}"
+        ca, _ = self.joined(self.a, stream, "720p", pa, topology={"region": "us"})
+        wait_for(lambda: self._owner_registered(pa), 3, what="owner record")
+        with RedisClient(self.redis.port) as r:
+            ttl = r.command("PTTL", f"mf:{{p:{pa}}}:own")
+            self.assertTrue(0 < ttl <= TTL_MS, ttl)
+            self.assertIn("edge-a", r.command("GET", f"mf:{{p:{pa}}}:own"))
+            members = r.command("ZRANGE", f"mf:{{s:{stream}}}:idx:720p", "0", "-1")
+            self.assertEqual(members, [pa])
+            record = r.command("HGET", f"mf:{{s:{stream}}}:rec:720p", pa)
+            self.assertIn('{"region":"us"}', record)
+            self.assertIsNotNone(r.command("GET", "mf:{e:edge-a}:alive"))
+            self.assertIn("edge-b", r.command("ZRANGE", "mf:edges", "0", "-1"))
+        # Refreshed well before expiry: still there after twice the TTL.
+        time.sleep(2 * TTL_MS / 1000)
+        self.assertTrue(self._owner_registered(pa))
+        # Deleted at once on leave.
+        ca.send({"type": "leave"})
+        ca.expect("left")
+        wait_for(lambda: not self._owner_registered(pa), 1, what="owner removed on leave")
+        with RedisClient(self.redis.port) as r:
+            self.assertEqual(r.command("ZRANGE", f"mf:{{s:{stream}}}:idx:720p", "0", "-1"), [])
+        # A switch moves the records to the new swarm.
+        ca.join(stream, "1080p", pa)
+        wait_for(lambda: self._owner_registered(pa), 3, what="owner record after rejoin")
+        ca.join(stream, "480p", pa)
+        def moved():
+            with RedisClient(self.redis.port) as r:
+                return (r.command("ZRANGE", f"mf:{{s:{stream}}}:idx:1080p", "0", "-1") == [] and
+                        r.command("ZRANGE", f"mf:{{s:{stream}}}:idx:480p", "0", "-1") == [pa])
+        wait_for(moved, 3, what="switch moved the presence")
+
+
+class EdgeDeathTest(ClusterTestCase):
+    def test_sigkill_removes_the_edges_peers_within_the_ttl(self):
+        with RedisServer() as redis:
+            with cluster_edge(redis.address, "edge-live") as live:
+                doomed = cluster_edge(redis.address, "edge-doomed", shards=1)
+                doomed.expect_clean_exit = False
+                with doomed:
+                    stream = f"s-{tag()}"
+                    victim = f"victim-{tag()}"
+                    self.joined(doomed, stream, "r1", victim)
+                    asker, _ = self.joined(live, stream, "r1", f"asker-{tag()}")
+                    self.proposes(asker, victim)
+                    doomed.process.kill()
+                    killed = time.monotonic()
+                    wait_for(lambda: victim not in peer_ids(asker.need_peers(count=64)), TTL_MS / 1000 + 0.5,
+                             what="dead edge's peer unproposed")
+                    gone_after = time.monotonic() - killed
+                    self.assertLess(gone_after, TTL_MS / 1000 + 0.5)
+                    # Signals to it fail (no subscriber on its channel any more).
+                    asker.send(signal_text(victim, "offer", "{}", ',"id":1'))
+                    self.assertEqual(asker.expect("error", timeout=3)["code"], "peer-not-found")
+
+
+class ValkeyFaultTest(ClusterTestCase):
+    def test_redis_restart_restores_presence_and_keeps_sessions(self):
+        with RedisServer() as redis:
+            with cluster_edge(redis.address, "edge-r1") as a, cluster_edge(redis.address, "edge-r2") as b:
+                wait_for(lambda: metric(a, "mf_edge_valkey_up") == 1, 5, what="edge-r1 up")
+                stream = f"s-{tag()}"
+                before = f"before-{tag()}"
+                cbefore, _ = self.joined(a, stream, "r1", before)
+                redis.kill()
+                wait_for(lambda: metric(a, "mf_edge_valkey_up") == 0, 5, what="edge-r1 sees Valkey down")
+                # Local service goes on: the session is alive, local joins work.
+                cbefore.send({"type": "ping", "t": 1})
+                self.assertEqual(cbefore.expect("pong")["t"], 1)
+                local, _ = self.joined(a, stream, "r1", f"local-{tag()}")
+                self.assertIn(before, peer_ids(local.need_peers(count=64)))
+                redis.start()  # same port, empty memory
+                wait_for(lambda: metric(a, "mf_edge_valkey_up") == 1 and metric(b, "mf_edge_valkey_up") == 1, 10,
+                         what="both edges reconnected")
+                after = f"after-{tag()}"
+                cafter, _ = self.joined(b, stream, "r1", after)
+                self.proposes(cafter, before, timeout=5)
+                cafter.send(signal_text(before, "offer", RAW_DATA[0]))
+                text = cbefore.recv_raw(timeout=5)
+                self.assertTrue(text.endswith('"data":' + RAW_DATA[0] + "}"), text)
+                self.assertGreaterEqual(metric(a, "mf_edge_valkey_reconnects_total"), 1)
+            self.assertEqual(a.stderr_text().count("serving local-only"), 1, a.stderr_text())
+
+    def test_slow_valkey_peers_fall_back_to_local_candidates(self):
+        with RedisServer() as redis:
+            with cluster_edge(redis.address, "edge-slow") as a:
+                wait_for(lambda: metric(a, "mf_edge_valkey_up") == 1, 5, what="edge-slow up")
+                stream = f"s-{tag()}"
+                first = f"first-{tag()}"
+                self.joined(a, stream, "r1", first)
+                c2, _ = self.joined(a, stream, "r1", f"second-{tag()}")
+                redis.process.send_signal(signal.SIGSTOP)  # accepts, never answers
+                try:
+                    started = time.monotonic()
+                    self.assertEqual(peer_ids(c2.need_peers(count=64, timeout=3)), [first])
+                    waited = time.monotonic() - started
+                    self.assertGreaterEqual(waited, 0.4)  # the 500 ms bound, not an error
+                    self.assertLess(waited, 1.5)
+                    c3, first_peers = self.joined(a, stream, "r1", f"third-{tag()}")
+                    self.assertEqual(len(peer_ids(first_peers)), 2)
+                    self.assertGreaterEqual(metric(a, "mf_edge_cluster_peers_timeouts_total"), 2)
+                finally:
+                    redis.process.send_signal(signal.SIGCONT)
+                wait_for(lambda: metric(a, "mf_edge_valkey_up") == 1, 10, what="edge-slow up again")
+
+    def test_valkey_down_at_start_serves_local_only_then_joins(self):
+        redis = RedisServer()
+        from edge_process import free_port
+        redis.port = free_port()
+        try:
+            with cluster_edge(redis.address, "edge-early") as a:
+                self.assertEqual(metric(a, "mf_edge_valkey_up"), 0)
+                stream = f"s-{tag()}"
+                first = f"first-{tag()}"
+                c1, _ = self.joined(a, stream, "r1", first)
+                c2, _ = self.joined(a, stream, "r1", f"second-{tag()}")
+                self.assertEqual(peer_ids(c2.need_peers(count=64)), [first])
+                # A signal to a peer that is nowhere here: peer-not-found.
+                c2.send(signal_text(f"elsewhere-{tag()}", "offer", "{}"))
+                self.assertEqual(c2.expect("error")["code"], "peer-not-found")
+                wait_for(lambda: "serving local-only" in a.stderr_text(), 3, what="logged")
+                redis.start()
+                with cluster_edge(redis.address, "edge-late") as b:
+                    wait_for(lambda: metric(a, "mf_edge_valkey_up") == 1, 10, what="edge-early joined the cluster")
+                    c3, _ = self.joined(b, stream, "r1", f"third-{tag()}")
+                    self.proposes(c3, first, timeout=5)
+                self.assertEqual(a.stderr_text().count("serving local-only"), 1, a.stderr_text())
+        finally:
+            redis.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
