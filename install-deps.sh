@@ -10,9 +10,25 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev redis-server
   openssl python3 python3-websockets systemd
   haproxy nginx libnginx-mod-stream
+  chromium chromium-driver nodejs
 )
 
 die() { echo "install-deps: $*" >&2; exit 1; }
+
+# The browser tests' npm packages (playwright-core only: it drives the Debian
+# chromium above and never downloads a browser), from the committed lock
+# file; again only when the lock file changed since the last install.
+install_browser_test_modules() {
+  local dir
+  dir="$(cd "$(dirname "$0")" && pwd)/tests/browser"
+  local marker="$dir/node_modules/.installed-lock"
+  if [ -f "$marker" ] && cmp -s "$marker" "$dir/package-lock.json"; then return 0; fi
+  command -v npm >/dev/null || die "npm is missing (it comes with the nodejs package)"
+  echo "install-deps: npm ci --prefix tests/browser" >&2
+  npm ci --prefix "$dir" --no-audit --no-fund --prefer-offline >/dev/null \
+    || die "npm ci --prefix tests/browser failed: is the npm registry reachable?"
+  cp "$dir/package-lock.json" "$marker"
+}
 
 [ -r /etc/debian_version ] || die "this set-up targets Debian 12 (bookworm); install the packages by hand: ${packages[*]}"
 
@@ -20,7 +36,13 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# npm comes with the nodejs package (NodeSource's provides it); Debian's
+# own nodejs needs the separate npm package.
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -eq 0 ]; then
+  install_browser_test_modules
+  exit 0
+fi
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -38,3 +60,4 @@ fi
 "${sudo_cmd[@]}" apt-get update -qq >/dev/null || die "apt-get update failed: is a Debian mirror reachable?"
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
   || die "apt-get install failed for: ${missing[*]}"
+install_browser_test_modules

@@ -34,7 +34,7 @@ using prometheus::gauge;
 
 std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>>& shards, size_t top_streams) {
   MetricsSnapshot total;
-  std::vector<StreamMetrics> streams;
+  std::vector<StreamSummary> streams;
   for (const auto& s : shards) {
     const EdgeCounters& e = s->edge;
     EdgeCounters& t = total.edge;
@@ -154,7 +154,7 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
             c.peers_timeouts);
   }
   StreamStats all;
-  for (const StreamMetrics& s : streams) {
+  for (const StreamSummary& s : streams) {
     all.p2p_bytes += s.stats.p2p_bytes;
     all.cdn_bytes += s.stats.cdn_bytes;
     all.uploaded_bytes += s.stats.uploaded_bytes;
@@ -164,7 +164,7 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   counter(out, "mf_edge_uploaded_bytes_total", "Bytes players uploaded to peers (stats), streams joined now.", all.uploaded_bytes);
   size_t keep = std::min(top_streams, streams.size());
   std::partial_sort(streams.begin(), streams.begin() + static_cast<long>(keep), streams.end(),
-                    [](const StreamMetrics& a, const StreamMetrics& b) {
+                    [](const StreamSummary& a, const StreamSummary& b) {
                       uint64_t ta = a.stats.p2p_bytes + a.stats.cdn_bytes, tb = b.stats.p2p_bytes + b.stats.cdn_bytes;
                       if (ta != tb) return ta > tb;
                       if (a.viewers != b.viewers) return a.viewers > b.viewers;

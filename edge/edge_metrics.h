@@ -1,6 +1,6 @@
 #pragma once
-// What one shard reports for /metrics, and the Prometheus text of all shards
-// merged. Each shard fills a snapshot of its own counters on request (shard
+// What one shard reports for /metrics and /api/streams, and the Prometheus
+// text of all shards merged (the JSON is in streams_json.h). Each shard fills a snapshot of its own counters on request (shard
 // 0 asks every shard by message: no counter is read across threads); shard 0
 // merges them and renders. Stream series are limited to the top streams by
 // bytes so the label cardinality stays bounded.
@@ -13,6 +13,7 @@
 
 #include "common/valkey_client.h"
 #include "common/websocket_server.h"
+#include "edge/stream_signal_counts.h"
 #include "edge/stream_table.h"
 
 namespace mf::edge {
@@ -55,19 +56,14 @@ struct LatencyHistogram {
   void merge(const LatencyHistogram& other);
 };
 
-struct StreamMetrics {
-  std::string stream_id;
-  uint32_t viewers = 0;
-  StreamStats stats;
-};
-
 struct MetricsSnapshot {
   EdgeCounters edge;
   WebSocketServerCounters websocket;
   uint64_t connections = 0;   // open WebSocket connections
   uint64_t peers_joined = 0;
   LatencyHistogram join_to_peers;
-  std::vector<StreamMetrics> streams;  // the streams this shard owns
+  std::vector<StreamSummary> streams;  // the streams this shard owns
+  std::vector<StreamSignals> signals;  // signals delivered to this shard's connections, by stream
   bool draining = false;
   // Cluster (only with [valkey] address).
   bool cluster_configured = false;

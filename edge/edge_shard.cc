@@ -13,11 +13,17 @@
 #include "common/json_writer.h"
 #include "common/http_response.h"
 #include "common/log.h"
+#include "edge/operator_page.h"
+#include "edge/streams_json.h"
 
 #include <fmt/format.h>
 
 namespace mf::edge {
 namespace {
+
+// /api/streams lists at most this many streams (the busiest): the answer
+// stays small enough for a page refreshed every second.
+constexpr size_t max_api_streams = 1000;
 
 uint64_t hash_text(std::string_view text) { return std::hash<std::string_view>{}(text); }
 
@@ -585,13 +591,14 @@ void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
     // the identity back so it can join again later.
     if (p.switching) cluster_unregister(*s);
     send_release(p.peer_id, m->who);
-    if (p.switching) peers_joined_--;  // it left its old swarm already
+    if (p.switching) count_member_left(p.old_stream_id);  // it left its old swarm already
     s->state = PeerState::connected;
     return send_error(*s, SdkErrorCode::stream_full, "stream is full", {}, p.ref_raw, {},
                       shared_.settings.stream_full_retry_ms);
   }
-  if (!p.switching) peers_joined_++;
   if (p.switching) cluster_unregister(*s);  // still the old swarm's fields
+  if (p.switching) count_member_left(p.old_stream_id);
+  count_member_joined(p.stream_id);
   s->state = PeerState::joined;
   s->peer_id = p.peer_id;
   s->stream_id = p.stream_id;
@@ -634,7 +641,17 @@ void EdgeShard::leave_current(PeerSession& s) {
   send_leave_swarm(s.stream_id, s.peer_id, member_location_of(s));
   send_release(s.peer_id, location_of(s));
   counters_.leaves++;
+  count_member_left(s.stream_id);
+}
+
+void EdgeShard::count_member_joined(std::string_view stream_id) {
+  peers_joined_++;
+  signal_counts_.joined(stream_id);
+}
+
+void EdgeShard::count_member_left(std::string_view stream_id) {
   peers_joined_--;
+  signal_counts_.left(stream_id);
 }
 
 void EdgeShard::on_leave_swarm(std::unique_ptr<LeaveSwarm> m) { streams_.leave(m->stream_id, m->peer_id, m->where); }
@@ -695,6 +712,7 @@ void EdgeShard::on_deliver_signal(std::unique_ptr<SignalPacket> m) {
     return;
   }
   counters_.signals_relayed++;
+  signal_counts_.delivered(target->stream_id);
   send_text(*target, m->text);
 }
 
@@ -809,7 +827,9 @@ void EdgeShard::handle_stats(PeerSession& s, const SdkRequest& r) {
   delta.p2p_bytes = delta_of(r.has_p2p_bytes, r.p2p_bytes, s.reported.p2p_bytes);
   delta.cdn_bytes = delta_of(r.has_cdn_bytes, r.cdn_bytes, s.reported.cdn_bytes);
   delta.uploaded_bytes = delta_of(r.has_uploaded_bytes, r.uploaded_bytes, s.reported.uploaded_bytes);
-  if (delta.p2p_bytes == 0 && delta.cdn_bytes == 0 && delta.uploaded_bytes == 0) return;
+  delta.connected_proposals =
+      delta_of(r.has_connected_proposals, r.connected_proposals, s.reported.connected_proposals);
+  if (delta.p2p_bytes == 0 && delta.cdn_bytes == 0 && delta.uploaded_bytes == 0 && delta.connected_proposals == 0) return;
   auto message = std::make_unique<StatsDelta>();
   message->stream_id = s.stream_id;
   message->delta = delta;
@@ -913,13 +933,26 @@ bool EdgeShard::stopped() const {
 // ---- admin and metrics ---------------------------------------------------------
 
 bool EdgeShard::AdminApp::on_http_request(SocketHandle connection, const http::RequestHead& head) {
-  if (head.path != "/metrics" || (head.method != "GET" && head.method != "HEAD")) return false;
-  edge_.start_metrics_collection(connection);
-  return true;
+  if (head.method != "GET" && head.method != "HEAD") return false;
+  if (head.path == "/metrics") {
+    edge_.start_metrics_collection(connection, CollectionKind::metrics);
+    return true;
+  }
+  if (head.path == "/api/streams") {
+    edge_.start_metrics_collection(connection, CollectionKind::streams);
+    return true;
+  }
+  if (head.path == "/") {
+    // Static: the page fetches /api/streams itself, once a second.
+    static const std::string page = http::format_document_response(200, "text/html; charset=utf-8", operator_page_html());
+    edge_.admin_server_->respond(connection, page);
+    return true;
+  }
+  return false;
 }
 
-void EdgeShard::start_metrics_collection(SocketHandle waiter) {
-  metrics_waiters_.push_back(waiter);
+void EdgeShard::start_metrics_collection(SocketHandle waiter, CollectionKind kind) {
+  metrics_waiters_.emplace_back(waiter, kind);
   if (metrics_waiters_.size() > 1) return;  // a collection is under way: share it
   metrics_parts_.clear();
   for (uint32_t to = 0; to < shard_.count(); ++to) {
@@ -932,7 +965,7 @@ void EdgeShard::start_metrics_collection(SocketHandle waiter) {
     if (!shard_.post(to, message)) {
       // Without that shard's part the numbers would be wrong: say so.
       counters_.mailbox_drops++;
-      for (SocketHandle w : metrics_waiters_)
+      for (const auto& [w, k] : metrics_waiters_)
         admin_server_->respond(w, "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       metrics_waiters_.clear();
       return;
@@ -959,9 +992,8 @@ void EdgeShard::on_collect_metrics() {
     snapshot->cluster = cluster_counters_;
     snapshot->valkey = cluster_->counters();
   }
-  streams_.for_each([&](std::string_view id, uint32_t viewers, const StreamStats& stats) {
-    snapshot->streams.push_back(StreamMetrics{std::string(id), viewers, stats});
-  });
+  streams_.summarize(snapshot->streams);
+  signal_counts_.append_to(snapshot->signals);
   send_to_shard(0, edge_message::metrics_snapshot, std::move(snapshot));
 }
 
@@ -969,9 +1001,22 @@ void EdgeShard::on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m) {
   if (metrics_waiters_.empty()) return;
   metrics_parts_.push_back(std::move(m));
   if (metrics_parts_.size() < shard_.count()) return;
-  std::string body = format_prometheus(metrics_parts_, shared_.metrics_top_streams);
-  std::string response = http::format_document_response(200, "text/plain; version=0.0.4; charset=utf-8", body);
-  for (SocketHandle w : metrics_waiters_) admin_server_->respond(w, response);
+  // Each format is rendered once, for every request waiting for it.
+  std::string metrics, streams;
+  for (const auto& [waiter, kind] : metrics_waiters_) {
+    if (kind == CollectionKind::metrics) {
+      if (metrics.empty())
+        metrics = http::format_document_response(200, "text/plain; version=0.0.4; charset=utf-8",
+                                                 format_prometheus(metrics_parts_, shared_.metrics_top_streams));
+      admin_server_->respond(waiter, metrics);
+    } else {
+      if (streams.empty())
+        streams = http::format_document_response(
+            200, "application/json",
+            format_streams_json(metrics_parts_, shared_.settings.edge_id, reactor_now(), max_api_streams));
+      admin_server_->respond(waiter, streams);
+    }
+  }
   metrics_waiters_.clear();
   metrics_parts_.clear();
 }

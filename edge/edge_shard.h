@@ -26,6 +26,7 @@
 #include "edge/policy.h"
 #include "edge/sdk_message.h"
 #include "edge/sdk_reply.h"
+#include "edge/stream_signal_counts.h"
 #include "edge/stream_table.h"
 #include "edge/token_bucket.h"
 
@@ -130,7 +131,8 @@ class EdgeShard final : public ShardService {
     EdgeShard& edge_;
   };
 
-  // The admin listener (shard 0): /healthz and /metrics over plain HTTP.
+  // The admin listener (shard 0) over plain HTTP: /healthz, /metrics, the
+  // operator page (/) and the JSON it reads (/api/streams).
   class AdminApp final : public WebSocketApp {
    public:
     explicit AdminApp(EdgeShard& edge) : edge_(edge) {}
@@ -227,9 +229,14 @@ class EdgeShard final : public ShardService {
   void on_source_release(std::unique_ptr<SourceAdmission> m);
   uint32_t source_shard(const SourceKey& key) const;
   void sweep_sources();
+  // What an admin request waiting for a collection gets from the snapshots.
+  enum class CollectionKind : uint8_t { metrics, streams };
   void on_collect_metrics();
   void on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m);
-  void start_metrics_collection(SocketHandle waiter);
+  void start_metrics_collection(SocketHandle waiter, CollectionKind kind);
+  // A connection of this shard entered / left a stream's swarm.
+  void count_member_joined(std::string_view stream_id);
+  void count_member_left(std::string_view stream_id);
 
   // Sends `payload` to shard `to` (in place when it is this shard). False
   // when the target's mailbox is full; the payload is then destroyed.
@@ -338,11 +345,12 @@ class EdgeShard final : public ShardService {
   EdgeCounters counters_;
   LatencyHistogram join_to_peers_;
   uint64_t peers_joined_ = 0;
+  StreamSignalCounts signal_counts_;  // by the stream of the receiving connection
   // Shard 0: admin listener and a /metrics collection in progress.
   std::unique_ptr<AdminApp> admin_app_;
   std::unique_ptr<WebSocketServer> admin_server_;
   int admin_fd_ = -1;
-  std::vector<SocketHandle> metrics_waiters_;
+  std::vector<std::pair<SocketHandle, CollectionKind>> metrics_waiters_;
   std::vector<std::unique_ptr<MetricsSnapshot>> metrics_parts_;
   bool stopping_ = false;
   uint64_t stop_deadline_ms_ = 0;

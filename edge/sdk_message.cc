@@ -386,21 +386,27 @@ std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view
           request.exclude[request.exclude_count++] = peer;
         }
       }
-    } else if (key == "p2pBytes" || key == "cdnBytes" || key == "uploadedBytes") {
+    } else if (key == "p2pBytes" || key == "cdnBytes" || key == "uploadedBytes" || key == "connectedProposals") {
+      // connectedProposals is this edge's extension to `stats` (an optional
+      // counter like the others; docs/protocol.md): another edge ignores it.
       uint64_t n;
       if (!read_unsigned(value, n)) {
-        problem.note(key == "p2pBytes" ? "p2pBytes: must be an integer >= 0"
+        problem.note(key == "p2pBytes"   ? "p2pBytes: must be an integer >= 0"
                      : key == "cdnBytes" ? "cdnBytes: must be an integer >= 0"
-                                         : "uploadedBytes: must be an integer >= 0");
+                     : key == "uploadedBytes" ? "uploadedBytes: must be an integer >= 0"
+                                              : "connectedProposals: must be an integer >= 0");
       } else if (key == "p2pBytes") {
         request.has_p2p_bytes = true;
         request.p2p_bytes = n;
       } else if (key == "cdnBytes") {
         request.has_cdn_bytes = true;
         request.cdn_bytes = n;
-      } else {
+      } else if (key == "uploadedBytes") {
         request.has_uploaded_bytes = true;
         request.uploaded_bytes = n;
+      } else {
+        request.has_connected_proposals = true;
+        request.connected_proposals = n;
       }
     }
     // Unknown extra fields are ignored (spec section 3).

@@ -81,9 +81,9 @@ struct SdkRequest {
   uint8_t exclude_count = 0;
   std::array<std::string_view, max_exclude> exclude{};
 
-  // stats
-  bool has_p2p_bytes = false, has_cdn_bytes = false, has_uploaded_bytes = false;
-  uint64_t p2p_bytes = 0, cdn_bytes = 0, uploaded_bytes = 0;
+  // stats (connectedProposals: this edge's extension, docs/protocol.md)
+  bool has_p2p_bytes = false, has_cdn_bytes = false, has_uploaded_bytes = false, has_connected_proposals = false;
+  uint64_t p2p_bytes = 0, cdn_bytes = 0, uploaded_bytes = 0, connected_proposals = 0;
 };
 
 struct SdkRejection {

@@ -1,5 +1,7 @@
 #include "edge/stream_table.h"
 
+#include <algorithm>
+
 namespace mf::edge {
 
 StreamTable::StreamTable(uint64_t seed) : rng_(seed), seed_(seed) {}
@@ -30,6 +32,7 @@ EnterOutcome StreamTable::enter(std::string_view stream_id, std::string_view ren
     swarm_it = stream.swarms.emplace(std::string(rendition), Swarm(seed_ ^ std::hash<std::string_view>{}(rendition))).first;
   MemberHandle handle = swarm_it->second.add(member);
   stream.members.emplace(std::string(peer_id), MemberRef{std::string(rendition), handle});
+  stream.joins++;
   return moved ? EnterOutcome::moved : EnterOutcome::entered;
 }
 
@@ -96,6 +99,7 @@ size_t StreamTable::pick(std::string_view stream_id, std::string_view rendition,
     out[written++] = PickedPeer{m.peer_id.view(), swarm_it->first, std::string_view(topology_scratch.data() + used, len)};
     used += len;
   }
+  stream_it->second.proposals += written;
   return written;
 }
 
@@ -106,6 +110,7 @@ void StreamTable::add_stats(std::string_view stream_id, const StreamStats& delta
   s.p2p_bytes += delta.p2p_bytes;
   s.cdn_bytes += delta.cdn_bytes;
   s.uploaded_bytes += delta.uploaded_bytes;
+  s.connected_proposals += delta.connected_proposals;
 }
 
 uint32_t StreamTable::viewers(std::string_view stream_id) const {
@@ -113,9 +118,19 @@ uint32_t StreamTable::viewers(std::string_view stream_id) const {
   return it == streams_.end() ? 0 : static_cast<uint32_t>(it->second.members.size());
 }
 
-void StreamTable::for_each(
-    const std::function<void(std::string_view, uint32_t, const StreamStats&)>& visit) const {
-  for (const auto& [id, stream] : streams_) visit(id, static_cast<uint32_t>(stream.members.size()), stream.stats);
+void StreamTable::summarize(std::vector<StreamSummary>& out) const {
+  for (const auto& [id, stream] : streams_) {
+    StreamSummary& summary = out.emplace_back();
+    summary.stream_id = id;
+    summary.viewers = static_cast<uint32_t>(stream.members.size());
+    summary.joins = stream.joins;
+    summary.proposals = stream.proposals;
+    summary.stats = stream.stats;
+    summary.renditions.reserve(stream.swarms.size());
+    for (const auto& [rendition, swarm] : stream.swarms) summary.renditions.push_back(RenditionPeers{rendition, swarm.size()});
+    std::sort(summary.renditions.begin(), summary.renditions.end(),
+              [](const RenditionPeers& a, const RenditionPeers& b) { return a.rendition < b.rendition; });
+  }
 }
 
 }  // namespace mf::edge

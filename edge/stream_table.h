@@ -5,21 +5,40 @@
 // and the candidates are consistent without locks. Pure: no IO, no clock
 // (time is passed in).
 #include <cstdint>
-#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "common/transparent_string_hash.h"
 #include "edge/swarm.h"
 
 namespace mf::edge {
 
+// Offload telemetry from `stats`, summed over a stream's peers.
 struct StreamStats {
   uint64_t p2p_bytes = 0;
   uint64_t cdn_bytes = 0;
   uint64_t uploaded_bytes = 0;
+  uint64_t connected_proposals = 0;  // the `connectedProposals` extension (docs/protocol.md)
+};
+
+struct RenditionPeers {
+  std::string rendition;
+  uint32_t peers = 0;
+};
+
+// What the stream's owner knows of it, for /metrics and /api/streams. The
+// counters live with the stream's state: they start when its first peer
+// joins and are dropped with it when its last peer leaves.
+struct StreamSummary {
+  std::string stream_id;
+  uint32_t viewers = 0;
+  uint64_t joins = 0;      // entries into the stream (switches of rendition included)
+  uint64_t proposals = 0;  // candidates sent in `peers`
+  StreamStats stats;
+  std::vector<RenditionPeers> renditions;  // by name
 };
 
 enum class EnterOutcome : uint8_t {
@@ -47,9 +66,9 @@ class StreamTable {
   bool update(std::string_view stream_id, std::string_view peer_id, const MemberLocation& who,
               const Topology& topology, bool accepting_peers);
 
-  // Up to request.count candidates from (stream, rendition), best first.
-  // Topology JSON is rendered into `topology_scratch` (max_topology_json_bytes
-  // per candidate).
+  // Up to request.count candidates from (stream, rendition), best first,
+  // counted as the stream's proposals. Topology JSON is rendered into
+  // `topology_scratch` (max_topology_json_bytes per candidate).
   size_t pick(std::string_view stream_id, std::string_view rendition, const PickRequest& request,
               std::span<PickedPeer> out, std::span<char> topology_scratch);
 
@@ -57,8 +76,8 @@ class StreamTable {
 
   uint32_t viewers(std::string_view stream_id) const;
   size_t stream_count() const { return streams_.size(); }
-  // Visits every stream (metrics).
-  void for_each(const std::function<void(std::string_view stream_id, uint32_t viewers, const StreamStats&)>& visit) const;
+  // Appends one summary per stream (metrics, /api/streams).
+  void summarize(std::vector<StreamSummary>& out) const;
 
  private:
   struct MemberRef {
@@ -69,6 +88,8 @@ class StreamTable {
     std::unordered_map<std::string, Swarm, TransparentStringHash, std::equal_to<>> swarms;
     std::unordered_map<std::string, MemberRef, TransparentStringHash, std::equal_to<>> members;  // by peerId
     StreamStats stats;
+    uint64_t joins = 0;
+    uint64_t proposals = 0;
   };
   using MemberMap = std::unordered_map<std::string, MemberRef, TransparentStringHash, std::equal_to<>>;
   using StreamMap = std::unordered_map<std::string, Stream, TransparentStringHash, std::equal_to<>>;

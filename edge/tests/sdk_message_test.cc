@@ -251,6 +251,15 @@ TEST(SdkMessage, StatsUpdateLeave) {
   EXPECT_EQ(r->p2p_bytes, 100u);
   EXPECT_EQ(r->cdn_bytes, 18446744073709551615ull);
   EXPECT_TRUE(r->has_uploaded_bytes);
+  EXPECT_FALSE(r->has_connected_proposals);
+  Padded connected(R"({"type":"stats","connectedProposals":3})");
+  auto c = parse(parser, connected);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(c->has_connected_proposals);
+  EXPECT_EQ(c->connected_proposals, 3u);
+  EXPECT_FALSE(c->has_p2p_bytes);
+  Padded fractional(R"({"type":"stats","connectedProposals":1.5})");
+  EXPECT_EQ(parse(parser, fractional).error().message, "connectedProposals: must be an integer >= 0");
   Padded negative(R"({"type":"stats","p2pBytes":-1})");
   EXPECT_EQ(parse(parser, negative).error().message, "p2pBytes: must be an integer >= 0");
   Padded update(R"({"type":"update","topology":{"region":"us"},"caps":{"acceptingPeers":true}})");

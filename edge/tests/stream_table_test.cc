@@ -82,18 +82,52 @@ TEST(StreamTable, UpdateAcceptingPeersHidesAPeer) {
 TEST(StreamTable, StatsAccumulatePerStream) {
   StreamTable t(1);
   t.enter("s", "r", member("a", 1), 0);
-  t.add_stats("s", StreamStats{10, 20, 5});
-  t.add_stats("s", StreamStats{1, 2, 0});
-  t.add_stats("unknown", StreamStats{100, 100, 100});
-  StreamStats seen;
-  t.for_each([&](std::string_view id, uint32_t viewers, const StreamStats& s) {
-    EXPECT_EQ(id, "s");
-    EXPECT_EQ(viewers, 1u);
-    seen = s;
-  });
-  EXPECT_EQ(seen.p2p_bytes, 11u);
-  EXPECT_EQ(seen.cdn_bytes, 22u);
-  EXPECT_EQ(seen.uploaded_bytes, 5u);
+  t.add_stats("s", StreamStats{10, 20, 5, 1});
+  t.add_stats("s", StreamStats{1, 2, 0, 2});
+  t.add_stats("unknown", StreamStats{100, 100, 100, 100});
+  std::vector<StreamSummary> summaries;
+  t.summarize(summaries);
+  ASSERT_EQ(summaries.size(), 1u);
+  EXPECT_EQ(summaries[0].stream_id, "s");
+  EXPECT_EQ(summaries[0].viewers, 1u);
+  EXPECT_EQ(summaries[0].stats.p2p_bytes, 11u);
+  EXPECT_EQ(summaries[0].stats.cdn_bytes, 22u);
+  EXPECT_EQ(summaries[0].stats.uploaded_bytes, 5u);
+  EXPECT_EQ(summaries[0].stats.connected_proposals, 3u);
+}
+
+TEST(StreamTable, SummaryCountsJoinsProposalsAndPeersPerRendition) {
+  StreamTable t(1);
+  t.enter("s", "720p", member("a", 1), 0);
+  t.enter("s", "720p", member("b", 2), 0);
+  t.enter("s", "1080p", member("c", 3), 0);
+  t.enter("s", "1080p", member("a", 1), 0);  // a switches rendition: still one viewer, one more join
+  t.enter("other", "720p", member("d", 4), 0);
+  EXPECT_EQ(pick(t, "s", "1080p", "a", 8).ids.size(), 1u);
+  EXPECT_EQ(pick(t, "s", "720p", "x", 8).ids.size(), 1u);
+  EXPECT_EQ(pick(t, "s", "480p", "x", 8).ids.size(), 0u);
+  std::vector<StreamSummary> summaries;
+  t.summarize(summaries);
+  ASSERT_EQ(summaries.size(), 2u);
+  const StreamSummary& s = summaries[0].stream_id == "s" ? summaries[0] : summaries[1];
+  EXPECT_EQ(s.viewers, 3u);
+  EXPECT_EQ(s.joins, 4u);
+  EXPECT_EQ(s.proposals, 2u);
+  ASSERT_EQ(s.renditions.size(), 2u);
+  EXPECT_EQ(s.renditions[0].rendition, "1080p");
+  EXPECT_EQ(s.renditions[0].peers, 2u);
+  EXPECT_EQ(s.renditions[1].rendition, "720p");
+  EXPECT_EQ(s.renditions[1].peers, 1u);
+  // The counters go with the stream when its last peer leaves.
+  t.leave("s", "a", member("a", 1).location);
+  t.leave("s", "b", member("b", 2).location);
+  t.leave("s", "c", member("c", 3).location);
+  t.enter("s", "720p", member("e", 5), 0);
+  summaries.clear();
+  t.summarize(summaries);
+  const StreamSummary& again = summaries[0].stream_id == "s" ? summaries[0] : summaries[1];
+  EXPECT_EQ(again.joins, 1u);
+  EXPECT_EQ(again.proposals, 0u);
 }
 
 TEST(StreamTable, TopologyIsRenderedForCandidates) {

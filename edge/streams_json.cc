@@ -1,0 +1,63 @@
+#include "edge/streams_json.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "common/transparent_string_hash.h"
+
+namespace mf::edge {
+
+std::string format_streams_json(const std::vector<std::unique_ptr<MetricsSnapshot>>& shards, std::string_view edge_id,
+                                uint64_t now_ms, size_t max_streams) {
+  // Each stream's summary comes from its one owner shard; its signals are
+  // counted on every shard that delivered some, so they are summed.
+  std::vector<const StreamSummary*> streams;
+  std::unordered_map<std::string_view, uint64_t, TransparentStringHash, std::equal_to<>> signals;
+  uint64_t peers = 0;
+  for (const auto& shard : shards) {
+    for (const StreamSummary& s : shard->streams) {
+      streams.push_back(&s);
+      peers += s.viewers;
+    }
+    for (const StreamSignals& s : shard->signals) signals[s.stream_id] += s.signals;
+  }
+  size_t keep = std::min(max_streams, streams.size());
+  std::partial_sort(streams.begin(), streams.begin() + static_cast<long>(keep), streams.end(),
+                    [](const StreamSummary* a, const StreamSummary* b) {
+                      if (a->viewers != b->viewers) return a->viewers > b->viewers;
+                      return a->stream_id < b->stream_id;
+                    });
+  // Ids (edge, stream, rendition) are [A-Za-z0-9._:-] (spec section 2,
+  // checked at start-up for the edge id): nothing to escape.
+  std::string out;
+  out.reserve(256 + keep * 320);
+  fmt::format_to(std::back_inserter(out), "{{\"edge\":\"{}\",\"timeMs\":{},\"peers\":{},\"streamCount\":{},\"truncated\":{},\"streams\":[",
+                 edge_id, now_ms, peers, streams.size(), keep < streams.size() ? "true" : "false");
+  for (size_t i = 0; i < keep; ++i) {
+    const StreamSummary& s = *streams[i];
+    auto found = signals.find(std::string_view(s.stream_id));
+    uint64_t stream_signals = found == signals.end() ? 0 : found->second;
+    fmt::format_to(std::back_inserter(out), "{}{{\"streamId\":\"{}\",\"peers\":{},\"renditions\":[", i == 0 ? "" : ",",
+                   s.stream_id, s.viewers);
+    for (size_t r = 0; r < s.renditions.size(); ++r)
+      fmt::format_to(std::back_inserter(out), "{}{{\"rendition\":\"{}\",\"peers\":{}}}", r == 0 ? "" : ",",
+                     s.renditions[r].rendition, s.renditions[r].peers);
+    fmt::format_to(std::back_inserter(out),
+                   "],\"joins\":{},\"signals\":{},\"proposals\":{},\"connectedProposals\":{},\"p2pBytes\":{},"
+                   "\"cdnBytes\":{},\"uploadedBytes\":{},\"offloadRatio\":",
+                   s.joins, stream_signals, s.proposals, s.stats.connected_proposals, s.stats.p2p_bytes,
+                   s.stats.cdn_bytes, s.stats.uploaded_bytes);
+    // p2p bytes against all bytes the players got; null before any `stats`.
+    // Summed as doubles: the two counters may each be near 2^64.
+    double all = static_cast<double>(s.stats.p2p_bytes) + static_cast<double>(s.stats.cdn_bytes);
+    if (all == 0) out += "null";
+    else fmt::format_to(std::back_inserter(out), "{}", static_cast<double>(s.stats.p2p_bytes) / all);
+    out += '}';
+  }
+  out += "]}\n";
+  return out;
+}
+
+}  // namespace mf::edge

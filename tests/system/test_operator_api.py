@@ -1,0 +1,127 @@
+"""The admin listener's operator page (GET /) and the JSON it reads
+(GET /api/streams): numbers that follow what clients do, merged across
+shards, agreeing with /metrics."""
+
+import json
+import re
+import unittest
+
+from edge_process import UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, parse_prometheus
+from ingress_process import wait_until
+
+
+def streams_json(edge):
+    response = admin_get(edge.admin_port, "/api/streams")
+    assert response.status == 200, response
+    assert response.header("Content-Type") == "application/json", response
+    return json.loads(response.body)
+
+
+def by_stream(document):
+    return {s["streamId"]: s for s in document["streams"]}
+
+
+class OperatorApi(unittest.TestCase):
+    def test_operator_page_is_self_contained_html(self):
+        with AdminEdge() as edge:
+            response = admin_get(edge.admin_port, "/")
+            self.assertEqual(response.status, 200)
+            self.assertEqual(response.header("Content-Type"), "text/html; charset=utf-8")
+            page = response.body.decode()
+            self.assertIn("fetch('/api/streams'", page)
+            # Nothing fetched from elsewhere: no absolute URL, no external script or style.
+            self.assertIsNone(re.search(r"(src|href)\s*=|https?://|//[a-z]", page, re.I), "external reference")
+            self.assertEqual(admin_get(edge.admin_port, "/nothing-here").status, 404)
+
+    def test_empty_edge(self):
+        with AdminEdge(edge_id="edge-empty") as edge:
+            document = streams_json(edge)
+            self.assertEqual(document["edge"], "edge-empty")
+            self.assertEqual((document["peers"], document["streamCount"], document["truncated"], document["streams"]),
+                             (0, 0, False, []))
+            later = streams_json(edge)
+            self.assertGreaterEqual(later["timeMs"], document["timeMs"])
+
+    def test_counts_follow_clients_across_shards_and_match_metrics(self):
+        # Four shards: the stream's state, the peers' directory entries and
+        # their connections are spread over them; /api/streams must merge.
+        args = ["--config", edge_config_file(limits=UNLIMITED_SOURCE)]
+        with AdminEdge(args=args, shards=4, edge_id="edge-ops") as edge:
+            clients = []
+            try:
+                names = [f"p{i}" for i in range(6)]
+                for i, name in enumerate(names[:5]):
+                    client = SdkClient(edge)
+                    clients.append(client)
+                    client.join("show", "720p" if i < 3 else "1080p", name)
+                other = SdkClient(edge)
+                clients.append(other)
+                other.join("other", "480p", names[5])
+
+                document = by_stream(streams_json(edge))
+                show = document["show"]
+                self.assertEqual(show["peers"], 5)
+                self.assertEqual(show["renditions"], [{"rendition": "1080p", "peers": 2}, {"rendition": "720p", "peers": 3}])
+                self.assertEqual(show["joins"], 5)
+                # Proposals: 720p joiners got 0, 1, 2 candidates; 1080p got 0, 1.
+                self.assertEqual(show["proposals"], 4)
+                self.assertEqual((show["signals"], show["offloadRatio"]), (0, None))
+
+                # Signals counted where they are delivered, per stream.
+                for target in ("p1", "p2", "p3"):
+                    clients[0].send({"type": "signal", "to": target, "kind": "offer", "data": {"sdp": "x"}})
+                for target in ("p1", "p2", "p3"):
+                    clients[int(target[1])].expect("signal")
+                clients[1].send({"type": "signal", "to": "p0", "kind": "answer", "data": {"sdp": "y"}})
+                clients[0].expect("signal")
+                # Stats, with the connectedProposals extension; p0 reports twice (cumulative).
+                clients[0].send({"type": "stats", "p2pBytes": 100, "cdnBytes": 100, "connectedProposals": 1})
+                clients[0].send({"type": "stats", "p2pBytes": 300, "cdnBytes": 100, "connectedProposals": 2})
+                clients[3].send({"type": "stats", "p2pBytes": 0, "cdnBytes": 200, "uploadedBytes": 50})
+                clients[0].send({"type": "need-peers", "count": 8})
+                clients[0].expect("peers")
+                clients[0].send({"type": "ping", "t": 1})  # a round trip: the stats above were handled
+                clients[0].expect("pong")
+                clients[3].send({"type": "ping", "t": 1})
+                clients[3].expect("pong")
+
+                api = streams_json(edge)
+                metrics, _ = parse_prometheus(admin_get(edge.admin_port, "/metrics").body.decode())
+                show = by_stream(api)["show"]
+                self.assertEqual(show["signals"], 4)
+                self.assertEqual(show["proposals"], 4 + 2)
+                self.assertEqual((show["p2pBytes"], show["cdnBytes"], show["uploadedBytes"]), (300, 300, 50))
+                self.assertEqual(show["connectedProposals"], 2)
+                self.assertAlmostEqual(show["offloadRatio"], 0.5)
+                self.assertEqual(by_stream(api)["other"]["signals"], 0)
+                # The same numbers as /metrics.
+                self.assertEqual(api["peers"], metrics[("mf_edge_peers_joined", frozenset())])
+                for stream in ("show", "other"):
+                    labels = frozenset({"stream": stream}.items())
+                    self.assertEqual(by_stream(api)[stream]["peers"], metrics[("mf_edge_stream_viewers", labels)])
+                    self.assertEqual(by_stream(api)[stream]["p2pBytes"], metrics[("mf_edge_stream_p2p_bytes_total", labels)])
+                self.assertEqual(sum(s["signals"] for s in api["streams"]),
+                                 metrics[("mf_edge_signals_relayed_total", frozenset())])
+
+                # A switch moves the peer between renditions; a leave and a
+                # close remove it; the last leave drops the stream.
+                clients[4].join("show", "720p", "p4")
+                clients[2].send({"type": "leave"})
+                clients[2].expect("left")
+                clients[1].close()
+                other.send({"type": "leave"})
+                other.expect("left")
+
+                def settled():
+                    s = by_stream(streams_json(edge))
+                    return "other" not in s and s["show"]["peers"] == 3 and s
+                show = wait_until(settled, 3, "the leaves to show")["show"]
+                self.assertEqual(show["renditions"], [{"rendition": "1080p", "peers": 1}, {"rendition": "720p", "peers": 2}])
+                self.assertEqual(show["joins"], 6)
+            finally:
+                for client in clients:
+                    client.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
