@@ -22,6 +22,7 @@ import unittest
 
 from edge_process import UNLIMITED_SOURCE, edge_config_file, run_dir
 from ingress_process import ingress_with_edges
+from redis_process import RedisServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -84,10 +85,9 @@ class BrowserEndToEnd(unittest.TestCase):
             self.fail(f"run-pages.mjs exited {result.returncode}:\n{stderr}")
         return json.loads(result.stdout.decode().strip().splitlines()[-1]), stderr
 
-    def test_browser_pages_mesh_through_ingress_and_operator_page_matches(self):
-        with ingress_with_edges(2, edge_args=self.edge_args(),
-                                settings={"balance": self.balance_settings()}) as (ingress, edges):
-            report, log = self.run_pages(ingress, edges)
+    def check_pages(self, report, edges, log):
+        """Every page joined once, opened a data channel inside its stream only,
+        and exchanged intact bytes; returns the pages by peerId."""
         pages = {p["peerId"]: p for p in report["pages"]}
         self.assertEqual(sorted(pages), sorted(f"{s}-{i}" for s, n in STREAMS.items() for i in range(n)), log)
         edge_ids = {e.edge_id for e in edges}
@@ -119,6 +119,13 @@ class BrowserEndToEnd(unittest.TestCase):
                 # Its own accounting: bytes received over channels = p2pBytes.
                 received = sum(r["bytes"] for r in page["received"].values())
                 self.assertGreaterEqual(page["totals"]["p2pBytes"], received)
+        return pages
+
+    def test_browser_pages_mesh_through_ingress_and_operator_page_matches(self):
+        with ingress_with_edges(2, edge_args=self.edge_args(),
+                                settings={"balance": self.balance_settings()}) as (ingress, edges):
+            report, log = self.run_pages(ingress, edges)
+        pages = self.check_pages(report, edges, log)
 
         # The operator page showed what /api/streams and /metrics said.
         operator = report["operator"]
@@ -147,6 +154,39 @@ class BrowserEndToEnd(unittest.TestCase):
         self.assertIn(departure["leaver"], departure["before"], departure)
         self.assertNotIn(departure["leaver"], departure["after"], departure)
         self.assertLess(departure["ms"], 5000)
+
+
+class BrowserAcrossEdges(BrowserEndToEnd):
+    """The same pages with the edges sharing presence through a real
+    redis-server and the ingress balancing by least connections: a stream's
+    pages sit on both edges and must still find each other and connect."""
+
+    BALANCE = "least-connections"
+
+    def setUp(self):
+        super().setUp()
+        self.redis = RedisServer().start()
+        self.addCleanup(self.redis.close)
+
+    def balance_settings(self):
+        return {"mode": self.BALANCE}
+
+    def edge_args(self):
+        return super().edge_args() + ["--valkey", self.redis.address, "--valkey-ttl-ms", "3000"]
+
+    def test_browser_pages_mesh_through_ingress_and_operator_page_matches(self):
+        with ingress_with_edges(2, edge_args=self.edge_args(),
+                                settings={"balance": self.balance_settings()}) as (ingress, edges):
+            report, log = self.run_pages(ingress, edges)
+        pages = self.check_pages(report, edges, log)
+        alpha = [p for p in pages.values() if p["streamId"] == "alpha"]
+        self.assertEqual(len({p["edge"] for p in alpha}), 2,
+                         f"least connections should spread alpha's pages over both edges: {[p['edge'] for p in alpha]}")
+        across = [(p["peerId"], remote) for p in alpha for remote in p["open"] if pages[remote]["edge"] != p["edge"]]
+        self.assertTrue(across, f"no data channel between pages on different edges\n{log}")
+        departure = report["departure"]
+        self.assertIn(departure["leaver"], departure["before"], departure)
+        self.assertNotIn(departure["leaver"], departure["after"], departure)
 
 
 class BrowserToolsAreThere(unittest.TestCase):
