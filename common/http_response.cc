@@ -192,12 +192,13 @@ bool is_valid_upgrade_response(const ResponseHead& head, std::string_view client
   return count_headers(fields, "Sec-WebSocket-Extensions") == 0;
 }
 
-std::string format_document_response(uint16_t status, std::string_view content_type, std::string_view body) {
+std::string format_document_response(uint16_t status, std::string_view content_type, std::string_view body,
+                                     bool head_only) {
   std::string text = status_text(status).empty() ? std::string("Status") : std::string(status_text(status));
   std::string response = "HTTP/1.1 " + std::to_string(status) + " " + text + "\r\nConnection: close\r\nContent-Type: ";
   response += content_type;
   response += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-  response += body;
+  if (!head_only) response += body;
   return response;
 }
 

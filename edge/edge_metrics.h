@@ -57,6 +57,7 @@ struct LatencyHistogram {
 };
 
 struct MetricsSnapshot {
+  uint64_t round = 0;  // the collection round it answers (ShardCollection)
   EdgeCounters edge;
   WebSocketServerCounters websocket;
   uint64_t connections = 0;   // open WebSocket connections

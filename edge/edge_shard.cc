@@ -213,7 +213,7 @@ void EdgeShard::dispatch(uint16_t kind, void* pointer) {
     case edge_message::policy_changed:
       return on_policy_changed(std::unique_ptr<PolicyChanged>(static_cast<PolicyChanged*>(pointer)));
     case edge_message::collect_metrics:
-      return on_collect_metrics();
+      return on_collect_metrics(reinterpret_cast<uintptr_t>(pointer));
     case edge_message::metrics_snapshot:
       return on_metrics_snapshot(std::unique_ptr<MetricsSnapshot>(static_cast<MetricsSnapshot*>(pointer)));
     case edge_message::source_acquire:
@@ -934,47 +934,51 @@ bool EdgeShard::stopped() const {
 
 bool EdgeShard::AdminApp::on_http_request(SocketHandle connection, const http::RequestHead& head) {
   if (head.method != "GET" && head.method != "HEAD") return false;
+  bool head_only = head.method == "HEAD";
   if (head.path == "/metrics") {
-    edge_.start_metrics_collection(connection, CollectionKind::metrics);
+    edge_.start_metrics_collection(connection, CollectionKind::metrics, head_only);
     return true;
   }
   if (head.path == "/api/streams") {
-    edge_.start_metrics_collection(connection, CollectionKind::streams);
+    edge_.start_metrics_collection(connection, CollectionKind::streams, head_only);
     return true;
   }
   if (head.path == "/") {
     // Static: the page fetches /api/streams itself, once a second.
     static const std::string page = http::format_document_response(200, "text/html; charset=utf-8", operator_page_html());
-    edge_.admin_server_->respond(connection, page);
+    static const std::string page_head =
+        http::format_document_response(200, "text/html; charset=utf-8", operator_page_html(), true);
+    edge_.admin_server_->respond(connection, head_only ? page_head : page);
     return true;
   }
   return false;
 }
 
-void EdgeShard::start_metrics_collection(SocketHandle waiter, CollectionKind kind) {
-  metrics_waiters_.emplace_back(waiter, kind);
-  if (metrics_waiters_.size() > 1) return;  // a collection is under way: share it
-  metrics_parts_.clear();
+void EdgeShard::start_metrics_collection(SocketHandle waiter, CollectionKind kind, bool head_only) {
+  if (!collection_.add_waiter({waiter, kind, head_only})) return;  // a collection is under way: share it
+  uint64_t round = collection_.round();
   for (uint32_t to = 0; to < shard_.count(); ++to) {
     if (to == shard_.id()) {
-      on_collect_metrics();
+      on_collect_metrics(round);
       continue;
     }
     ShardMessage message;
     message.kind = edge_message::collect_metrics;
+    // The round number rides in the pointer field: this kind owns nothing.
+    message.pointer = reinterpret_cast<void*>(static_cast<uintptr_t>(round));
     if (!shard_.post(to, message)) {
       // Without that shard's part the numbers would be wrong: say so.
       counters_.mailbox_drops++;
-      for (const auto& [w, k] : metrics_waiters_)
-        admin_server_->respond(w, "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-      metrics_waiters_.clear();
+      for (const auto& w : collection_.take_waiters())
+        admin_server_->respond(w.connection, http::format_document_response(503, "text/plain", "busy\n", w.head_only));
       return;
     }
   }
 }
 
-void EdgeShard::on_collect_metrics() {
+void EdgeShard::on_collect_metrics(uint64_t round) {
   auto snapshot = std::make_unique<MetricsSnapshot>();
+  snapshot->round = round;
   snapshot->edge = counters_;
   snapshot->edge.mailbox_drops += shard_.mailbox_drops();
   snapshot->websocket = server_->counters();
@@ -998,27 +1002,21 @@ void EdgeShard::on_collect_metrics() {
 }
 
 void EdgeShard::on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m) {
-  if (metrics_waiters_.empty()) return;
-  metrics_parts_.push_back(std::move(m));
-  if (metrics_parts_.size() < shard_.count()) return;
+  uint64_t round = m->round;
+  if (!collection_.add_part(std::move(m), round, shard_.count())) return;
+  auto parts = collection_.take_parts();
   // Each format is rendered once, for every request waiting for it.
   std::string metrics, streams;
-  for (const auto& [waiter, kind] : metrics_waiters_) {
-    if (kind == CollectionKind::metrics) {
-      if (metrics.empty())
-        metrics = http::format_document_response(200, "text/plain; version=0.0.4; charset=utf-8",
-                                                 format_prometheus(metrics_parts_, shared_.metrics_top_streams));
-      admin_server_->respond(waiter, metrics);
-    } else {
-      if (streams.empty())
-        streams = http::format_document_response(
-            200, "application/json",
-            format_streams_json(metrics_parts_, shared_.settings.edge_id, reactor_now(), max_api_streams));
-      admin_server_->respond(waiter, streams);
-    }
+  for (const auto& w : collection_.take_waiters()) {
+    std::string& body = w.kind == CollectionKind::metrics ? metrics : streams;
+    if (body.empty())
+      body = w.kind == CollectionKind::metrics
+                 ? format_prometheus(parts, shared_.metrics_top_streams)
+                 : format_streams_json(parts, shared_.settings.edge_id, reactor_now(), max_api_streams);
+    std::string_view type = w.kind == CollectionKind::metrics ? "text/plain; version=0.0.4; charset=utf-8"
+                                                              : "application/json";
+    admin_server_->respond(w.connection, http::format_document_response(200, type, body, w.head_only));
   }
-  metrics_waiters_.clear();
-  metrics_parts_.clear();
 }
 
 }  // namespace mf::edge

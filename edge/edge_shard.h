@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/listen_socket.h"
+#include "common/shard_collection.h"
 #include "common/shard_group.h"
 #include "common/slot_array.h"
 #include "common/source_limits.h"
@@ -231,9 +232,9 @@ class EdgeShard final : public ShardService {
   void sweep_sources();
   // What an admin request waiting for a collection gets from the snapshots.
   enum class CollectionKind : uint8_t { metrics, streams };
-  void on_collect_metrics();
+  void on_collect_metrics(uint64_t round);
   void on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m);
-  void start_metrics_collection(SocketHandle waiter, CollectionKind kind);
+  void start_metrics_collection(SocketHandle waiter, CollectionKind kind, bool head_only);
   // A connection of this shard entered / left a stream's swarm.
   void count_member_joined(std::string_view stream_id);
   void count_member_left(std::string_view stream_id);
@@ -350,8 +351,7 @@ class EdgeShard final : public ShardService {
   std::unique_ptr<AdminApp> admin_app_;
   std::unique_ptr<WebSocketServer> admin_server_;
   int admin_fd_ = -1;
-  std::vector<std::pair<SocketHandle, CollectionKind>> metrics_waiters_;
-  std::vector<std::unique_ptr<MetricsSnapshot>> metrics_parts_;
+  ShardCollection<MetricsSnapshot, CollectionKind> collection_;
   bool stopping_ = false;
   uint64_t stop_deadline_ms_ = 0;
   int64_t policy_file_mtime_ns_ = -1;  // shard 0: last seen modification time

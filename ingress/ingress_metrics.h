@@ -22,6 +22,7 @@ struct IngressCounters {
 
 struct IngressSnapshot {
   uint32_t shard = 0;
+  uint64_t round = 0;  // the collection round it answers (ShardCollection)
   TunnelCounters tunnels;
   IngressCounters ingress;
   uint64_t clients = 0;  // connections not yet released, tunnels or not

@@ -20,7 +20,7 @@ inline constexpr uint16_t backend_health = shard_message::first_service_kind + 4
 inline constexpr uint16_t backend_eject = shard_message::first_service_kind + 5;    // arg32 index (to shard 0)
 inline constexpr uint16_t runtime_changed = shard_message::first_service_kind + 6;  // RuntimePointer*
 inline constexpr uint16_t backend_drain = shard_message::first_service_kind + 7;    // arg32 index, arg64_a drained
-inline constexpr uint16_t collect = shard_message::first_service_kind + 8;          // no payload
+inline constexpr uint16_t collect = shard_message::first_service_kind + 8;          // arg64_a round
 inline constexpr uint16_t snapshot = shard_message::first_service_kind + 9;         // IngressSnapshot*
 }  // namespace ingress_message
 
@@ -195,7 +195,7 @@ void IngressShard::dispatch(const ShardMessage& m) {
     case ingress_message::collect: {
       ShardMessage reply;
       reply.kind = ingress_message::snapshot;
-      reply.pointer = snapshot().release();
+      reply.pointer = snapshot(m.arg64_a).release();
       post(0, reply);
       return;
     }
@@ -444,12 +444,13 @@ bool IngressShard::stopped() const {
 
 bool IngressShard::AdminApp::on_http_request(SocketHandle connection, const http::RequestHead& head) {
   bool get = head.method == "GET" || head.method == "HEAD";
+  bool head_only = head.method == "HEAD";
   if (head.path == "/metrics" && get) {
-    ingress_.start_collection(connection, CollectionKind::metrics);
+    ingress_.start_collection(connection, CollectionKind::metrics, head_only);
     return true;
   }
   if (head.path == "/api/backends" && get) {
-    ingress_.start_collection(connection, CollectionKind::backends);
+    ingress_.start_collection(connection, CollectionKind::backends, head_only);
     return true;
   }
   if (head.path == "/api/backends/drain" || head.path == "/api/backends/enable") {
@@ -477,9 +478,10 @@ void IngressShard::handle_backend_admin(SocketHandle connection, const http::Req
                   "}\n");
 }
 
-std::unique_ptr<IngressSnapshot> IngressShard::snapshot() {
+std::unique_ptr<IngressSnapshot> IngressShard::snapshot(uint64_t round) {
   auto part = std::make_unique<IngressSnapshot>();
   part->shard = shard_.id();
+  part->round = round;
   part->tunnels = tunnels_->counters();
   part->ingress = counters_;
   part->ingress.mailbox_drops += shard_.mailbox_drops();
@@ -490,43 +492,37 @@ std::unique_ptr<IngressSnapshot> IngressShard::snapshot() {
   return part;
 }
 
-void IngressShard::start_collection(SocketHandle waiter, CollectionKind kind) {
-  waiters_.emplace_back(waiter, kind);
-  if (waiters_.size() > 1) return;  // a collection is under way: share it
-  parts_.clear();
+void IngressShard::start_collection(SocketHandle waiter, CollectionKind kind, bool head_only) {
+  if (!collection_.add_waiter({waiter, kind, head_only})) return;  // a collection is under way: share it
   ShardMessage message;
   message.kind = ingress_message::collect;
+  message.arg64_a = collection_.round();
   for (uint32_t to = 0; to < shard_.count(); ++to) {
     if (!post(to, message)) {
       // Without that shard's part the numbers would be wrong: say so.
-      for (auto& [w, k] : waiters_)
-        admin_server_->respond(w, http::format_document_response(503, "text/plain", "busy\n"));
-      waiters_.clear();
+      for (const auto& w : collection_.take_waiters())
+        admin_server_->respond(w.connection, http::format_document_response(503, "text/plain", "busy\n", w.head_only));
       return;
     }
   }
 }
 
 void IngressShard::on_snapshot(std::unique_ptr<IngressSnapshot> part) {
-  if (waiters_.empty()) return;
-  parts_.push_back(std::move(part));
-  if (parts_.size() < shard_.count()) return;
-  std::sort(parts_.begin(), parts_.end(), [](const auto& a, const auto& b) { return a->shard < b->shard; });
+  uint64_t round = part->round;
+  if (!collection_.add_part(std::move(part), round, shard_.count())) return;
+  IngressSnapshots parts = collection_.take_parts();
+  std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a->shard < b->shard; });
+  // Each format is rendered once, for every request waiting for it.
   std::string metrics, backends;
-  for (auto& [waiter, kind] : waiters_) {
-    if (kind == CollectionKind::metrics) {
-      if (metrics.empty())
-        metrics = http::format_document_response(200, "text/plain; version=0.0.4; charset=utf-8",
-                                                 format_ingress_prometheus(parts_));
-      admin_server_->respond(waiter, metrics);
-    } else {
-      if (backends.empty())
-        backends = http::format_document_response(200, "application/json", format_backends_json(parts_));
-      admin_server_->respond(waiter, backends);
-    }
+  for (const auto& w : collection_.take_waiters()) {
+    bool is_metrics = w.kind == CollectionKind::metrics;
+    std::string& body = is_metrics ? metrics : backends;
+    if (body.empty()) body = is_metrics ? format_ingress_prometheus(parts) : format_backends_json(parts);
+    admin_server_->respond(w.connection,
+                           http::format_document_response(
+                               200, is_metrics ? "text/plain; version=0.0.4; charset=utf-8" : "application/json", body,
+                               w.head_only));
   }
-  waiters_.clear();
-  parts_.clear();
 }
 
 }  // namespace mf::ingress

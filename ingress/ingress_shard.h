@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/listen_socket.h"
+#include "common/shard_collection.h"
 #include "common/shard_group.h"
 #include "common/slot_array.h"
 #include "common/source_limits.h"
@@ -135,8 +136,8 @@ class IngressShard final : public ShardService, public TunnelHost {
   void on_health_result(uint32_t index, bool ok, std::string_view reason);
   void set_health_everywhere(uint32_t index, bool up);
   void check_drain_deadline();
-  void start_collection(SocketHandle waiter, CollectionKind kind);
-  std::unique_ptr<IngressSnapshot> snapshot();
+  void start_collection(SocketHandle waiter, CollectionKind kind, bool head_only);
+  std::unique_ptr<IngressSnapshot> snapshot(uint64_t round);
   void on_snapshot(std::unique_ptr<IngressSnapshot> part);
   void handle_backend_admin(SocketHandle connection, const http::RequestHead& head, bool drain);
 
@@ -159,8 +160,7 @@ class IngressShard final : public ShardService, public TunnelHost {
   std::unique_ptr<AdminApp> admin_app_;
   std::unique_ptr<WebSocketServer> admin_server_;
   int admin_fd_ = -1;
-  std::vector<std::pair<SocketHandle, CollectionKind>> waiters_;
-  IngressSnapshots parts_;
+  ShardCollection<IngressSnapshot, CollectionKind> collection_;
   uint64_t last_rotation_ms_ = 0;
   bool stopping_ = false;
   uint64_t stop_deadline_ms_ = 0;
