@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev redis-server
   openssl python3 python3-websockets systemd
   haproxy nginx libnginx-mod-stream
+  clang-16 libclang-rt-16-dev
 )
 
 die() { echo "install-deps: $*" >&2; exit 1; }
