@@ -11,6 +11,7 @@ packages=(
   openssl python3 python3-websockets systemd
   haproxy nginx libnginx-mod-stream
   chromium chromium-driver nodejs
+  clang-16 libclang-rt-16-dev
 )
 
 die() { echo "install-deps: $*" >&2; exit 1; }

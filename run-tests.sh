@@ -44,7 +44,10 @@ ninja -C build-asan
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
   meson test -C build-asan --print-errorlogs --num-processes 2 || status=1
 
-summarize build build-asan
+# Bounded libFuzzer runs (one test per fuzz_<target>) and the cross-shard queue and shutdown under TSan (issue #9).
+tests/fuzz-briefly.sh build-fuzz || status=1; tests/tsan-briefly.sh build-tsan || status=1
+
+summarize build build-asan build-fuzz build-tsan
 if [ $status -ne 0 ]; then
   echo "run-tests: FAILED (logs: build/meson-logs/testlog.txt, build-asan/meson-logs/testlog.txt)" >&2
   exit 1

@@ -1,6 +1,7 @@
 #include "perf/load_client.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/random.h>
@@ -71,6 +72,7 @@ std::string_view scenario_name(Scenario scenario) {
     case Scenario::cross: return "cross";
     case Scenario::echo: return "echo";
     case Scenario::handshake: return "handshake";
+    case Scenario::soak: return "soak";
   }
   return "?";
 }
@@ -124,6 +126,18 @@ std::optional<uint64_t> read_vm_rss_kb(int pid) {
   }
   std::fclose(file);
   return rss;
+}
+
+std::optional<uint64_t> count_descriptors(int pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/fd", pid);
+  DIR* dir = opendir(path);
+  if (dir == nullptr) return std::nullopt;
+  uint64_t n = 0;
+  while (dirent* entry = readdir(dir))
+    if (entry->d_name[0] != '.') ++n;
+  closedir(dir);
+  return n;
 }
 
 std::expected<TargetUrl, std::string> parse_target_url(std::string_view url) {
@@ -272,7 +286,8 @@ LoadClient::LoadClient(Shard& shard, LoadRun& run)
       peer_by_slot_(shard.reactor().options().max_sockets) {
   const uint32_t shards = shard.count();
   const uint32_t me = shard.id();
-  const bool paired = options_.scenario == Scenario::relay || options_.scenario == Scenario::cross;
+  const bool paired = options_.scenario == Scenario::relay || options_.scenario == Scenario::cross ||
+                      options_.scenario == Scenario::soak;
   const uint32_t total_units = paired ? options_.connections / 2 : options_.connections;
   unit_count_ = me < total_units ? (total_units - me + shards - 1) / shards : 0;
   peer_count_ = paired ? unit_count_ * 2 : unit_count_;
@@ -373,7 +388,9 @@ void LoadClient::tick() {
     update_units_resolved();
   }
   if (options_.message_rate > 0 && phase == RunPhase::measure) open_loop_sends(now);
+  if (options_.scenario == Scenario::soak && phase == RunPhase::measure) churn(now);
   if (shard_.id() == 0) {
+    if (options_.scenario == Scenario::soak && phase != RunPhase::ramp) sample_soak(now);
     coordinate();
     if (options_.progress && now - last_progress_ns_ >= 1'000'000'000) print_progress();
   }
@@ -394,6 +411,10 @@ void LoadClient::coordinate() {
     run_.open_at_measure_end.store(open);
     if (options_.pid != 0) {
       if (auto rss = read_vm_rss_kb(options_.pid)) run_.rss_end_kb.store(*rss);
+    }
+    if (options_.scenario == Scenario::soak) {  // the last sample, at the end of the window
+      next_sample_ns_ = 0;
+      sample_soak(now);
     }
   };
   auto go_closing = [&] {
@@ -721,6 +742,16 @@ void LoadClient::on_message(Peer& p, std::string_view text) {
 
 void LoadClient::on_first_peers(Peer& p) {
   const uint64_t now = monotonic_ns();
+  if (p.churning) {
+    // soak: back in; the pair sends again once both sides are.
+    p.churning = false;
+    p.phase = PeerPhase::joined;
+    reactor_.cancel_timer(p.socket);
+    progress_.rejoins.add();
+    const Peer& other = peers_[p.partner];
+    if (!other.churning && other.phase == PeerPhase::joined && !pairs_[p.pair].failed) pairs_[p.pair].started = true;
+    return;
+  }
   report_.connect_to_peers.record(now - p.connect_ns);
   report_.join_to_peers.record(now - p.join_sent_ns);
   report_.last_join_ns = std::max(report_.last_join_ns, now);
@@ -855,6 +886,7 @@ void LoadClient::on_peer_closed(SocketHandle socket, int error) {
 void LoadClient::on_released(SocketHandle socket) {
   Peer* p = peer_of(socket);
   if (p == nullptr) return;
+  if (p->churning && rejoin(*p)) return;
   if (p->phase != PeerPhase::closing && p->phase != PeerPhase::gone && !closing_) {
     report_.errors.add(ErrorKind::connect, "socket released unexpectedly");
   }
@@ -986,6 +1018,81 @@ void LoadClient::open_loop_echoes(uint64_t now) {
   }
 }
 
+// soak: every 1/churn_rate s (over all shards) the next sending pair leaves
+// (both peers close with 1000, as a viewer who stops watching) and joins
+// again under the same peerIds as soon as the sockets are released.
+void LoadClient::churn(uint64_t now) {
+  if (options_.churn_rate <= 0 || pairs_.empty()) return;
+  const uint64_t start = run_.measure_start_ns.load(std::memory_order_relaxed);
+  if (start == 0 || now < start) return;
+  const double per_shard = options_.churn_rate / shard_.count();
+  const uint64_t due = static_cast<uint64_t>(per_shard * static_cast<double>(now - start) / 1e9);
+  uint32_t budget = 10000;
+  while (churned_ < due && budget-- > 0) {
+    uint32_t scanned = 0;
+    while (scanned < pairs_.size() && (!pairs_[churn_cursor_].started || pairs_[churn_cursor_].failed)) {
+      churn_cursor_ = (churn_cursor_ + 1) % pairs_.size();
+      ++scanned;
+    }
+    if (scanned == pairs_.size()) {  // every pair is already churning
+      churned_ = due;
+      return;
+    }
+    Pair& pair = pairs_[churn_cursor_];
+    churn_cursor_ = (churn_cursor_ + 1) % pairs_.size();
+    pair.started = false;  // the open loop skips it until both sides are back
+    for (uint32_t side = 0; side < 2; ++side) {
+      Peer& p = peers_[pair.first + side];
+      p.churning = true;
+      close_peer(p);
+    }
+    ++churned_;
+  }
+}
+
+bool LoadClient::rejoin(Peer& p) {
+  if (closing_ || !sending_allowed()) {
+    p.churning = false;
+    return false;  // the run is ending: released as any other peer
+  }
+  if (p.websocket_open) {
+    p.websocket_open = false;
+    progress_.open_websockets.sub();
+  }
+  p.socket = SocketHandle{};
+  p.tls = tls::Session{};
+  std::string().swap(p.head);
+  std::string().swap(p.partial);
+  p.decoder.halt();
+  p.phase = PeerPhase::gone;
+  open_peer(static_cast<uint32_t>(&p - peers_.get()));
+  if (p.phase == PeerPhase::gone) {  // could not even open a socket
+    p.churning = false;
+    lose(p);
+  }
+  return true;
+}
+
+void LoadClient::sample_soak(uint64_t now) {
+  if (now < next_sample_ns_) return;
+  const uint64_t start = run_.measure_start_ns.load(std::memory_order_relaxed);
+  if (start == 0) return;
+  next_sample_ns_ = now + static_cast<uint64_t>(options_.sample_every_s * 1e9);
+  SoakSample s;
+  s.at_s = static_cast<double>(now - start) / 1e9;
+  if (options_.pid != 0) {
+    s.rss_kb = read_vm_rss_kb(options_.pid).value_or(0);
+    s.descriptors = count_descriptors(options_.pid).value_or(0);
+  }
+  for (uint32_t i = 0; i < shard_.count(); ++i) {
+    s.open += run_.progress[i].open_websockets.get();
+    s.rejoins += run_.progress[i].rejoins.get();
+    s.signals_received += run_.progress[i].signals_received.get();
+  }
+  run_.soak_samples.push_back(s);
+  if (options_.progress) print_progress();
+}
+
 void LoadClient::start_pair(Pair& pair) {
   pair.started = true;
   progress_.pairs_started.add();
@@ -1011,6 +1118,7 @@ bool LoadClient::measuring(uint64_t now) const {
 
 void LoadClient::fail(Peer& p, ErrorKind kind, std::string_view key) {
   if (p.phase == PeerPhase::closing || p.phase == PeerPhase::gone) return;
+  p.churning = false;  // a failed rejoin is lost like any failed peer
   if (!closing_) report_.errors.add(kind, key);
   lose(p);
   p.phase = PeerPhase::closing;

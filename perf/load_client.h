@@ -36,7 +36,7 @@ namespace mf::perf {
 // handshake measures connection set-up through a TLS terminator (edge,
 // ingress or another proxy): every connection repeats connect, a full TLS
 // handshake (optionally the upgrade), close, in a closed loop.
-enum class Scenario : uint8_t { join, idle, relay, cross, echo, handshake };
+enum class Scenario : uint8_t { join, idle, relay, cross, echo, handshake, soak };
 std::string_view scenario_name(Scenario scenario);
 
 // One --url: ws[s]://HOST[:PORT]/PATH[?QUERY] with HOST on loopback.
@@ -72,6 +72,8 @@ struct LoadOptions {
   bool insecure = false;          // wss: do not verify the server certificate
   std::string ca_file;            // wss: trust these instead of the system store
   int pid = 0;                    // server process whose VmRSS is sampled; 0 = none
+  double churn_rate = 0;          // soak: pairs per second that leave (close) and join again
+  double sample_every_s = 5;      // soak: the server's VmRSS and descriptors sampled this often
   bool json = false;
   bool progress = false;          // live line on stderr (set when stderr is a TTY)
 };
@@ -104,6 +106,7 @@ struct alignas(64) ShardProgress {
   ShardCounter connects_started, connected, joined, failed, open_websockets;
   ShardCounter signals_sent, signals_received, pairs_started;
   ShardCounter handshakes;  // handshake scenario: cycles completed
+  ShardCounter rejoins;     // soak: churned peers joined again
   std::atomic<bool> units_resolved{false};  // every unit opened and joined (or failed)
 };
 
@@ -129,6 +132,16 @@ enum class RunPhase : uint32_t {
   closing,   // every shard closes its connections
 };
 
+// soak: one sample of the server (--pid) and of the run, taken by shard 0.
+struct SoakSample {
+  double at_s = 0;          // since the measured window started
+  uint64_t rss_kb = 0;      // 0: unreadable
+  uint64_t descriptors = 0; // entries of /proc/PID/fd
+  uint64_t open = 0;        // open WebSockets of the run
+  uint64_t rejoins = 0;     // churned peers joined again, so far
+  uint64_t signals_received = 0;
+};
+
 // Shared by all shards of one run.
 struct LoadRun {
   LoadOptions options;
@@ -146,12 +159,15 @@ struct LoadRun {
   std::atomic<uint64_t> rss_start_kb{0};
   std::atomic<uint64_t> rss_end_kb{0};
   std::atomic<bool> hit_hard_deadline{false};
+  std::vector<SoakSample> soak_samples;  // written by shard 0 only; read after the run
 };
 
 // CLOCK_MONOTONIC in nanoseconds (all shards and the signal timestamps use it).
 uint64_t monotonic_ns();
 // VmRSS of `pid` in KiB, from /proc/PID/status; nullopt when unreadable.
 std::optional<uint64_t> read_vm_rss_kb(int pid);
+// Entries of /proc/PID/fd (open descriptors); nullopt when unreadable.
+std::optional<uint64_t> count_descriptors(int pid);
 
 class LoadClient final : public ShardService, public SocketService {
  public:
@@ -194,6 +210,7 @@ class LoadClient final : public ShardService, public SocketService {
     PeerPhase phase = PeerPhase::idle;
     bool resolved = false;          // counted as joined or failed
     bool websocket_open = false;    // counted in open_websockets
+    bool churning = false;          // soak: closed on purpose, joins again once released
     uint8_t peer_id_length = 0;
     char peer_id[48] = {};
     bool append_ciphertext(std::span<const uint8_t> bytes) override;
@@ -240,6 +257,9 @@ class LoadClient final : public ShardService, public SocketService {
   void update_units_resolved();
   void open_loop_sends(uint64_t now_ns);
   void open_loop_echoes(uint64_t now_ns);
+  void churn(uint64_t now_ns);       // soak
+  void sample_soak(uint64_t now_ns); // soak, shard 0
+  bool rejoin(Peer& p);              // soak: on_released of a churned peer
   void finish_report();
 
   Shard& shard_;
@@ -270,6 +290,10 @@ class LoadClient final : public ShardService, public SocketService {
   uint64_t open_loop_start_ns_ = 0;
   uint64_t open_loop_sent_ = 0;
   uint32_t open_loop_cursor_ = 0;
+  // soak
+  uint64_t churned_ = 0;
+  uint32_t churn_cursor_ = 0;
+  uint64_t next_sample_ns_ = 0;
   uint64_t last_progress_ns_ = 0;
   uint64_t last_progress_received_ = 0;
   bool closing_ = false;

@@ -54,6 +54,11 @@ Scenarios:
           measured window (--duration, after the first N) ends; reports
           handshakes/s and the latency from connect start to handshake done
           (to the 101 with --upgrade). Needs wss:// (ws:// with --upgrade)
+  soak    long-running steadiness: relay in open loop (--rate signals/s,
+          default 100) while --churn-rate pairs per second leave (close) and
+          join again; every --sample-every s it samples the server's VmRSS
+          and open descriptors (/proc/PID/fd, needs --pid) and prints the
+          series and the growth after the warm-up (the first quarter)
 
 Options (defaults in brackets):
   --url ws[s]://HOST:PORT/PATH  target, loopback only; repeat for several
@@ -80,6 +85,9 @@ Options (defaults in brackets):
   --insecure               wss: do not verify the server certificate
   --ca FILE                wss: trust the certificates in FILE
   --pid PID                sample the server's VmRSS at start and end
+                           (soak: and its descriptors, every --sample-every)
+  --churn-rate R           soak: pairs per second that leave and rejoin [10]
+  --sample-every SECONDS   soak: sampling period                   [5]
   --json                   print one JSON object on stdout (the text report
                            goes to stderr)
   --help                   this text
@@ -100,7 +108,7 @@ bool parse_number(std::string_view text, T& out) {
 
 ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
   ParseOutcome outcome;
-  bool rate_given = false, connections_given = false;
+  bool rate_given = false, connections_given = false, churn_given = false;
   double rate = 0;
   std::vector<std::string> urls;
   bool scenario_given = false;
@@ -119,7 +127,8 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
       else if (arg == "cross") o.scenario = Scenario::cross;
       else if (arg == "echo") o.scenario = Scenario::echo;
       else if (arg == "handshake") o.scenario = Scenario::handshake;
-      else return {false, fmt::format("unknown scenario '{}' (join, idle, relay, cross, echo, handshake)", arg)};
+      else if (arg == "soak") o.scenario = Scenario::soak;
+      else return {false, fmt::format("unknown scenario '{}' (join, idle, relay, cross, echo, handshake, soak)", arg)};
       continue;
     }
     std::string_view flag = arg;
@@ -181,6 +190,11 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
       if (!u32(o.handshake_timeout_ms, 100, 600000)) return bad("must be 100..600000");
     } else if (flag == "--ca") {
       o.ca_file = std::string(value);
+    } else if (flag == "--churn-rate") {
+      if (!positive(o.churn_rate, true)) return bad("must be a non-negative number");
+      churn_given = true;
+    } else if (flag == "--sample-every") {
+      if (!positive(o.sample_every_s, false) || o.sample_every_s > 3600) return bad("must be a number of seconds in (0, 3600]");
     } else if (flag == "--pid") {
       if (!parse_number(value, o.pid) || o.pid <= 0) return bad("must be a process id");
     } else {
@@ -188,14 +202,21 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
     }
   }
   if (!scenario_given)
-    return {false, "a scenario is required: join, idle, relay, cross, echo or handshake (see --help)"};
+    return {false, "a scenario is required: join, idle, relay, cross, echo, handshake or soak (see --help)"};
   if (urls.empty()) urls.emplace_back("ws://127.0.0.1:8445/ws");
   for (const std::string& text : urls) {
     auto url = parse_target_url(text);
     if (!url) return {false, url.error()};
     o.urls.push_back(std::move(*url));
   }
-  const bool paired = o.scenario == Scenario::relay || o.scenario == Scenario::cross;
+  const bool paired = o.scenario == Scenario::relay || o.scenario == Scenario::cross || o.scenario == Scenario::soak;
+  if (o.scenario == Scenario::soak) {
+    o.message_rate = rate_given ? rate : 100;
+    if (o.message_rate == 0) return {false, "--rate: soak is an open loop (a positive signal rate)"};
+    if (!churn_given) o.churn_rate = 10;
+  } else if (churn_given) {
+    return {false, "--churn-rate is for the soak scenario"};
+  }
   if (paired) {
     if (rate_given) o.message_rate = rate;
     if (!connections_given) o.connections = 200;
@@ -264,6 +285,42 @@ std::string json_string(std::string_view s) {
   return out + "\"";
 }
 
+// soak: the sampled series and the growth after the warm-up (the first
+// quarter of the window: buffers, pools and caches reach their steady size).
+// Appends "soak":{...}, to `json`.
+std::string soak_report(const LoadRun& run, std::string& json) {
+  const LoadOptions& o = run.options;
+  const auto& samples = run.soak_samples;
+  std::string text = fmt::format("soak: relay open loop at {}/s, churn {} pairs/s (leave + rejoin), sampled every {} s\n",
+                                 o.message_rate, o.churn_rate, o.sample_every_s);
+  std::string series;
+  for (const SoakSample& s : samples) {
+    text += fmt::format("soak sample: t {:7.1f} s  rss {:8.1f} MiB  descriptors {:6}  open {:7}  rejoins {:8}  signals {:10}\n",
+                        s.at_s, s.rss_kb / 1024.0, s.descriptors, s.open, s.rejoins, s.signals_received);
+    series += fmt::format(R"({}{{"t":{:.1f},"rssKb":{},"descriptors":{},"open":{},"rejoins":{},"signals":{}}})",
+                          series.empty() ? "" : ",", s.at_s, s.rss_kb, s.descriptors, s.open, s.rejoins,
+                          s.signals_received);
+  }
+  int64_t growth_kb = 0, overall_kb = 0;
+  int64_t fd_growth = 0;
+  double warm_at = 0;
+  if (samples.size() >= 2) {
+    const double warmup_s = samples.back().at_s / 4;
+    size_t w = 0;
+    while (w + 1 < samples.size() && samples[w].at_s < warmup_s) ++w;
+    warm_at = samples[w].at_s;
+    growth_kb = static_cast<int64_t>(samples.back().rss_kb) - static_cast<int64_t>(samples[w].rss_kb);
+    overall_kb = static_cast<int64_t>(samples.back().rss_kb) - static_cast<int64_t>(samples.front().rss_kb);
+    fd_growth = static_cast<int64_t>(samples.back().descriptors) - static_cast<int64_t>(samples[w].descriptors);
+    text += fmt::format("soak growth: RSS {:+} KiB after the warm-up (t >= {:.1f} s), {:+} KiB over the window; "
+                        "descriptors {:+} after the warm-up ({} -> {})\n",
+                        growth_kb, warm_at, overall_kb, fd_growth, samples[w].descriptors, samples.back().descriptors);
+  }
+  json = fmt::format(R"("soak":{{"rate":{},"churnRate":{},"sampleEverySeconds":{},"warmupEndSeconds":{:.1f},"rssGrowthKb":{},"rssGrowthOverallKb":{},"descriptorGrowth":{},"samples":[{}]}},)",
+                     o.message_rate, o.churn_rate, o.sample_every_s, warm_at, growth_kb, overall_kb, fd_growth, series);
+  return text;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -282,7 +339,8 @@ int main(int argc, char** argv) {
   log::set_level(log::Level::warning);
 
   const uint32_t table_limit = raise_descriptor_limit();
-  const bool paired = options.scenario == Scenario::relay || options.scenario == Scenario::cross;
+  const bool paired = options.scenario == Scenario::relay || options.scenario == Scenario::cross ||
+                      options.scenario == Scenario::soak;
   // Scenarios that time messages through the server (signals or echoes).
   const bool messaging = paired || options.scenario == Scenario::echo;
   const uint64_t per_shard = (uint64_t{options.connections} + options.shards - 1) / options.shards;
@@ -456,6 +514,8 @@ int main(int argc, char** argv) {
     if (t.signals_received == 0 && t.warmup_retries > 0 && options.scenario == Scenario::cross)
       text += "no signal crossed between the edges: do they share a peer directory (cross-edge cluster)?\n";
   }
+  std::string soak_json;
+  if (options.scenario == Scenario::soak) text += soak_report(run, soak_json);
   if (options.scenario == Scenario::idle)
     text += fmt::format("idle: held {} peers for {:.2f} s; answered {} pings\n", held, window_s, t.pings_answered);
   if (options.pid != 0) {
@@ -505,6 +565,7 @@ int main(int argc, char** argv) {
         R"("handshake":{{"upgrade":{},"slots":{},"windowSeconds":{:.3f},"handshakesPerSecond":{:.1f},"inWindow":{},"completed":{},"latencyUs":{}}},)",
         options.upgrade, options.connections, window_s, handshakes_per_s, t.handshakes_in_window, t.handshakes,
         json_percentiles(t.handshake));
+  j += soak_json;
   if (options.scenario == Scenario::idle)
     j += fmt::format(R"("idle":{{"held":{},"seconds":{:.3f},"pingsAnswered":{}}},)", held, window_s, t.pings_answered);
   if (options.pid != 0)

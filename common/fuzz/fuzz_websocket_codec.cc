@@ -1,10 +1,13 @@
-// Feeds arbitrary bytes to a server-role Decoder whole, split at
-// fuzzer-chosen offsets and byte by byte, and aborts unless every run yields
-// the same events and those events respect the decoder's contract.
+// Feeds arbitrary bytes to a Decoder whole, split at fuzzer-chosen offsets
+// and byte by byte, and aborts unless every run yields the same events and
+// those events respect the decoder's contract. Both roles: the server side
+// (the edge reading clients) and the client side (mf-load and the ingress's
+// health probes reading servers).
 //
 // Input layout: byte 0 selects the config (bit 0 accept_binary, bits 1..2 the
-// message limit), byte 1 % 8 is the number k of split offsets, the next k
-// bytes are the offsets (scaled to the stream), the rest is the stream.
+// message limit, bit 3 the client role), byte 1 % 8 is the number k of split
+// offsets, the next k bytes are the offsets (scaled to the stream), the rest
+// is the stream.
 
 #include <algorithm>
 #include <cstdint>
@@ -84,10 +87,10 @@ struct Checker {
   }
 };
 
-std::vector<std::string> run(const DecoderConfig& config, const uint8_t* data, size_t size,
-                             const std::vector<size_t>& cuts) {
+std::vector<std::string> run(mf::ws::Role role, const DecoderConfig& config, const uint8_t* data,
+                             size_t size, const std::vector<size_t>& cuts) {
   std::vector<uint8_t> buffer(data, data + size);  // decoding unmasks in place
-  Decoder decoder(mf::ws::Role::server, &config);
+  Decoder decoder(role, &config);
   Checker checker{&config, {}, {}, false, false, false, {}};
   size_t from = 0;
   for (size_t cut : cuts) {
@@ -109,6 +112,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   DecoderConfig config;
   config.accept_binary = (data[0] & 1) != 0;
   config.max_message_bytes = kLimits[(data[0] >> 1) & 3];
+  const auto role = (data[0] & 8) != 0 ? mf::ws::Role::client : mf::ws::Role::server;
   size_t k = data[1] % 8;
   data += 2;
   size -= 2;
@@ -121,12 +125,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < k; ++i) cuts.push_back(size == 0 ? 0 : offsets[i] * size / 256);
   std::sort(cuts.begin(), cuts.end());
 
-  const auto whole = run(config, data, size, {});
-  check(run(config, data, size, cuts) == whole);
+  const auto whole = run(role, config, data, size, {});
+  check(run(role, config, data, size, cuts) == whole);
   if (size <= 2048) {
     std::vector<size_t> every;
     for (size_t i = 1; i < size; ++i) every.push_back(i);
-    check(run(config, data, size, every) == whole);
+    check(run(role, config, data, size, every) == whole);
   }
   return 0;
 }

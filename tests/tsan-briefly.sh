@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The cross-shard queue and the shutdown path under ThreadSanitizer (issue
+# #9): builds only spsc_queue_test, wake_flag_test and shard_group_test with
+# -Db_sanitize=thread and runs them through meson test (results in
+# BUILD_DIR/meson-logs/testlog.json, counted by run-tests.sh's summary). Any
+# data race report fails the test (halt_on_error).
+#
+# usage: tests/tsan-briefly.sh [BUILD_DIR]   (default build-tsan)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=${1:-build-tsan}
+tests=(spsc_queue wake_flag shard_group)
+
+die() { echo "tsan-briefly: $*" >&2; exit 1; }
+
+if [ ! -f "$build/build.ninja" ]; then
+  meson setup "$build" --buildtype=debug -Db_sanitize=thread -Dtests=enabled -Dbenchmarks=disabled >/dev/null \
+    || die "meson setup $build failed (see $build/meson-logs/meson-log.txt)"
+fi
+rm -f "$build/meson-logs/testlog.json"
+ninja -C "$build" $(printf 'common/%s_test ' "${tests[@]}") >/dev/null \
+  || die "building ${tests[*]} failed (run: ninja -C $build)"
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=4" \
+  meson test -C "$build" --no-rebuild --print-errorlogs "${tests[@]}"
