@@ -127,7 +127,6 @@ class NotifyProtocol(unittest.TestCase):
                           "the stall hook did not run: is this build configured with -Dtest_hooks=true?")
             self.assertGreater(len(pings), 5, pings)
             self.assertGreater(max(gaps), 1.5, f"no pause in the pings while a shard stalled: gaps {gaps}")
-            self.assertLess(pings[-1], deadline)
             self.assertGreater(pings[-1], deadline - 1.0, "the pings did not come back after the stall")
 
     def test_ingress_ready_watchdog_reload_stop(self):
