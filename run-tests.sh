@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds, runs every unit and
 # system test, then builds everything again with AddressSanitizer and
-# UndefinedBehaviorSanitizer and runs every test once more against it. Exits non-zero on any failure.
+# UndefinedBehaviorSanitizer and runs every test once more against it, then
+# fuzzes every parser briefly and runs the cross-shard queue and shutdown
+# tests under ThreadSanitizer. Exits non-zero on any failure.
 # The system tests include the browser tests (Debian's chromium, about 10 s):
 # they run in both passes, so the ASan edges and ingress serve real browsers too.
 set -euo pipefail
