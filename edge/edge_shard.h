@@ -320,6 +320,11 @@ class EdgeShard final : public ShardService {
   // The owner record of a joined session, written only while the key is free
   // or still names it (refresh, register); false when not sent.
   bool cluster_write_owner(const PeerSession& s, std::string_view ttl);
+  // The holder's edge of a refused claim is alive (EXISTS on its liveness
+  // key): refused; dead: claimed over its record.
+  void on_cluster_holder_checked(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
+  // peer-id-taken: another edge holds the peerId.
+  void refuse_claim(ClusterClaim claim);
   void on_cluster_owner_written(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
   // Cluster-wide maxViewers: a seat in the stream's viewers set before the
   // local enter (which then skips its own, edge-local, cap).

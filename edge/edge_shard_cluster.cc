@@ -635,18 +635,22 @@ void EdgeShard::on_cluster_claimed(uint64_t cookie, valkey::CommandStatus status
   auto old = cluster::decode_owner(previous);
   bool elsewhere = old && old->edge_id != shared_.settings.edge_id;
   if (outcome == 2) {
-    // Held by a connection of an edge whose liveness has expired: that edge
-    // is dead, its record is overridden once (compare-and-set on its value).
-    if (claim.stale.empty() && elsewhere && !live_edges_.contains(old->edge_id)) {
+    // Held on another edge: if that edge's liveness key is gone (it died),
+    // its record is overridden once (compare-and-set on its value).
+    if (claim.stale.empty() && elsewhere) {
       claim.stale.assign(previous);
-      return cluster_claim(std::move(claim));
+      std::string_view argv[] = {"EXISTS"sv, cluster::alive_key(key_scratch_, shared_.cluster.key_prefix, old->edge_id)};
+      uint64_t check = ++cluster_cookie_;
+      valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus s, const resp::ReplyView* r) {
+                                static_cast<EdgeShard*>(self)->on_cluster_holder_checked(id, s, r);
+                              },
+                              this, check};
+      if (cluster_command(argv, done)) {
+        cluster_claims_.emplace(check, std::move(claim));
+        return;
+      }
     }
-    cluster_counters_.claims_refused++;
-    directory_.release(m.peer_id, m.who);
-    // A local takeover lost to a holder elsewhere: this edge's old holder
-    // was superseded in the cluster already; it goes too.
-    if (claim.local == ClaimOutcome::taken_over) send_replace(m.peer_id, claim.replaced);
-    return finish_claim(std::move(claim.message), ClaimOutcome::taken, {}, {});
+    return refuse_claim(std::move(claim));
   }
   if (outcome != 1) return finish_claim(std::move(claim.message), claim.local, claim.session, claim.replaced);
   // A takeover in the cluster: the identity keeps the session offered.
@@ -668,6 +672,27 @@ void EdgeShard::on_cluster_claimed(uint64_t cookie, valkey::CommandStatus status
   }
   std::string session = std::move(m.offered_session);
   finish_claim(std::move(claim.message), ClaimOutcome::taken_over, session, replaced);
+}
+
+void EdgeShard::on_cluster_holder_checked(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {
+  auto it = cluster_claims_.find(cookie);
+  if (it == cluster_claims_.end()) return;
+  ClusterClaim claim = std::move(it->second);
+  cluster_claims_.erase(it);
+  bool dead = status == valkey::CommandStatus::reply && reply->type() == resp::ReplyType::integer &&
+              reply->integer() == 0;
+  if (dead) return cluster_claim(std::move(claim));  // claim.stale: override that record only
+  refuse_claim(std::move(claim));
+}
+
+void EdgeShard::refuse_claim(ClusterClaim claim) {
+  ClaimPeer& m = *claim.message;
+  cluster_counters_.claims_refused++;
+  directory_.release(m.peer_id, m.who);
+  // A local takeover lost to a holder elsewhere: this edge's old holder was
+  // superseded in the cluster already; it goes too.
+  if (claim.local == ClaimOutcome::taken_over) send_replace(m.peer_id, claim.replaced);
+  finish_claim(std::move(claim.message), ClaimOutcome::taken, {}, {});
 }
 
 // ---- cluster-wide maxViewers ---------------------------------------------------------
