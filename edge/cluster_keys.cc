@@ -1,5 +1,7 @@
 #include "edge/cluster_keys.h"
 
+#include <openssl/sha.h>
+
 #include <charconv>
 
 namespace mf::edge::cluster {
@@ -43,8 +45,10 @@ bool read_holder(std::span<const std::string_view> f, std::string_view& edge_id,
 
 constexpr std::string_view signal_tag = "S";
 constexpr std::string_view failed_tag = "F";
+constexpr std::string_view replace_tag = "R";
 constexpr size_t signal_fields = 11;
 constexpr size_t failed_fields = 7;
+constexpr size_t replace_fields = 9;
 
 }  // namespace
 
@@ -74,6 +78,35 @@ std::string_view edges_key(std::string& out, std::string_view prefix) {
   out.clear();
   out.append(prefix);
   out.append("edges");
+  return out;
+}
+
+std::string_view viewers_key(std::string& out, std::string_view prefix, std::string_view stream_id) {
+  return tagged(out, prefix, 's', stream_id, ":viewers");
+}
+
+std::string_view policy_key(std::string& out, std::string_view prefix) {
+  out.clear();
+  out.append(prefix);
+  out.append("policy");
+  return out;
+}
+
+std::string session_digest(std::string_view session) {
+  unsigned char hash[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(session.data()), session.size(), hash);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out(session_digest_bytes, '0');
+  for (size_t i = 0; i < SHA256_DIGEST_LENGTH; ++i) {
+    out[2 * i] = hex[hash[i] >> 4];
+    out[2 * i + 1] = hex[hash[i] & 15];
+  }
+  return out;
+}
+
+std::string_view encode_holder(std::string& out, std::string_view edge_id, uint32_t shard, uint32_t slot,
+                               uint32_t generation) {
+  append_holder(out, edge_id, shard, slot, generation);
   return out;
 }
 
@@ -126,14 +159,18 @@ void encode_owner(std::string& out, const OwnerRecord& r) {
   append_holder(out, r.edge_id, r.shard, r.slot, r.generation);
   append_field(out, r.stream_id);
   append_field(out, r.rendition);
+  append_field(out, r.session_digest);
 }
 
 std::optional<OwnerRecord> decode_owner(std::string_view text) {
-  std::string_view f[6];
+  std::string_view f[7];
   OwnerRecord r;
-  if (!split_fields(text, f) || !read_holder(f, r.edge_id, r.shard, r.slot, r.generation)) return std::nullopt;
+  if (!split_fields(text, f) || !read_holder(f, r.edge_id, r.shard, r.slot, r.generation) ||
+      f[6].size() != session_digest_bytes)
+    return std::nullopt;
   r.stream_id = f[4];
   r.rendition = f[5];
+  r.session_digest = f[6];
   return r;
 }
 
@@ -167,16 +204,17 @@ std::optional<SwarmRecord> decode_swarm(std::string_view text) {
 void encode_envelope(std::string& out, const Envelope& e) {
   out.clear();
   bool signal = e.kind == EnvelopeKind::signal;
-  append_field(out, signal ? signal_tag : failed_tag);
+  append_field(out, signal ? signal_tag : e.kind == EnvelopeKind::failed ? failed_tag : replace_tag);
   append_field(out, e.origin_edge);
   append_field(out, e.sender_shard);
   append_field(out, e.sender_slot);
   append_field(out, e.sender_generation);
   append_field(out, e.to);
   append_field(out, e.ref_raw);
-  if (!signal) return;
+  if (e.kind == EnvelopeKind::failed) return;
   append_field(out, e.target_slot);
   append_field(out, e.target_generation);
+  if (!signal) return;
   append_field(out, e.stream_id);
   append_field(out, e.text);
 }
@@ -188,6 +226,9 @@ std::optional<Envelope> decode_envelope(std::string_view text) {
   if (split_fields(text, std::span<std::string_view>(f, failed_fields)) && f[0] == failed_tag) {
     e.kind = EnvelopeKind::failed;
     count = failed_fields;
+  } else if (split_fields(text, std::span<std::string_view>(f, replace_fields)) && f[0] == replace_tag) {
+    e.kind = EnvelopeKind::replace;
+    count = replace_fields;
   } else if (split_fields(text, f) && f[0] == signal_tag) {
     e.kind = EnvelopeKind::signal;
     count = signal_fields;
@@ -200,9 +241,10 @@ std::optional<Envelope> decode_envelope(std::string_view text) {
   e.origin_edge = f[1];
   e.to = f[5];
   e.ref_raw = f[6];
+  if (count >= replace_fields && (!to_u32(f[7], e.target_slot) || !to_u32(f[8], e.target_generation)))
+    return std::nullopt;
   if (count == signal_fields) {
-    if (!to_u32(f[7], e.target_slot) || !to_u32(f[8], e.target_generation) || f[9].empty() || f[10].empty())
-      return std::nullopt;
+    if (f[9].empty() || f[10].empty()) return std::nullopt;
     e.stream_id = f[9];
     e.text = f[10];
   }

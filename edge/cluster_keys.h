@@ -10,13 +10,18 @@
 //   P{s:<stream>}:idx:<rendition> zset    member peerId, score = expiry (Unix ms)
 //   P{s:<stream>}:rec:<rendition> hash    field peerId -> swarm record (edge,
 //                                          caps, topology); same members as idx
+//   P{s:<stream>}:viewers         zset    member peerId, score = expiry: the stream's
+//                                          viewers on every edge (cluster-wide maxViewers)
 //   P{e:<edge>}:alive             string  liveness, SET PX 3000 every second
 //   Pedges                        zset    member edge id, score = expiry of its
 //                                          liveness (Unix ms): the readable index
 //                                          of the alive keys
+//   Ppolicy                       string  the operator's policy document (JSON), optional
 // Channels:
 //   P{e:<edge>}:sig:<shard>       signals for the connections of one shard of
-//                                 one edge, and failures coming back to them
+//                                 one edge, failures coming back to them, and
+//                                 "replaced" notices for its connections (4001)
+//   Ppolicy                       "the policy key changed" (any payload)
 //
 // Records are lists of fields, each written as <decimal length>:<bytes>
 // (no separator can clash with the bytes, so topology strings and raw JSON
@@ -42,6 +47,14 @@ std::string_view record_key(std::string& out, std::string_view prefix, std::stri
                             std::string_view rendition);
 std::string_view alive_key(std::string& out, std::string_view prefix, std::string_view edge_id);
 std::string_view edges_key(std::string& out, std::string_view prefix);
+std::string_view viewers_key(std::string& out, std::string_view prefix, std::string_view stream_id);
+// The policy document's key; its notification channel has the same name.
+std::string_view policy_key(std::string& out, std::string_view prefix);
+
+// The lowercase hex SHA-256 of a session (session_digest_bytes long): what
+// Valkey holds instead of the secret itself, compared for takeovers.
+inline constexpr size_t session_digest_bytes = 64;
+std::string session_digest(std::string_view session);
 std::string_view signal_channel(std::string& out, std::string_view prefix, std::string_view edge_id, uint32_t shard);
 
 // ---- fields ----
@@ -57,7 +70,10 @@ std::optional<uint64_t> parse_unsigned(std::string_view text);
 
 // ---- records ----
 
-// Where a peer is held: P{p:<peerId>}:own.
+// Where a peer is held: P{p:<peerId>}:own. The session digest is the last
+// field and always session_digest_bytes long, so the claim script finds it
+// as the record's last bytes; the holder (edge, shard, slot, generation) is
+// the first four fields, so encode_holder() is a prefix of the record.
 struct OwnerRecord {
   std::string_view edge_id;
   uint32_t shard = 0;
@@ -65,8 +81,12 @@ struct OwnerRecord {
   uint32_t generation = 0;
   std::string_view stream_id;
   std::string_view rendition;
+  std::string_view session_digest;  // session_digest_bytes
 };
 void encode_owner(std::string& out, const OwnerRecord& record);
+// The first four fields of an owner record: "is this key still mine".
+std::string_view encode_holder(std::string& out, std::string_view edge_id, uint32_t shard, uint32_t slot,
+                               uint32_t generation);
 // Views into `text`.
 std::optional<OwnerRecord> decode_owner(std::string_view text);
 
@@ -91,6 +111,7 @@ std::optional<SwarmRecord> decode_swarm(std::string_view text);
 enum class EnvelopeKind : uint8_t {
   signal,  // deliver `text` to (target_slot, target_generation) if it is `to` in `stream_id`
   failed,  // the signal of (sender_slot, sender_generation) to `to` found no target: peer-not-found
+  replace, // close (target_slot, target_generation) with 4001 if it still holds `to`: taken over elsewhere
 };
 struct Envelope {
   EnvelopeKind kind = EnvelopeKind::signal;
@@ -98,8 +119,8 @@ struct Envelope {
   uint32_t sender_shard = 0;
   uint32_t sender_slot = 0;
   uint32_t sender_generation = 0;
-  uint32_t target_slot = 0;        // signal only
-  uint32_t target_generation = 0;  // signal only
+  uint32_t target_slot = 0;        // signal and replace
+  uint32_t target_generation = 0;  // signal and replace
   std::string_view to;
   std::string_view stream_id;  // the sender's stream (the same-stream guard); signal only
   std::string_view ref_raw;    // the sender's `id`, echoed as `ref` in the error

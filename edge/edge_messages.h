@@ -55,7 +55,7 @@ inline constexpr uint16_t source_release = shard_message::first_service_kind + 1
 }  // namespace edge_message
 
 struct ClaimPeer {
-  std::string peer_id, stream_id, offered_session, fresh_session;
+  std::string peer_id, stream_id, rendition, offered_session, fresh_session;
   bool has_offered_session = false;
   PeerLocation who;
   uint32_t join_sequence = 0;

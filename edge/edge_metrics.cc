@@ -129,6 +129,11 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
       c.remote_proposals += s->cluster.remote_proposals;
       c.peers_timeouts += s->cluster.peers_timeouts;
       c.skipped += s->cluster.skipped;
+      c.takeovers += s->cluster.takeovers;
+      c.claims_refused += s->cluster.claims_refused;
+      c.superseded += s->cluster.superseded;
+      c.viewers_full += s->cluster.viewers_full;
+      c.policy_loads += s->cluster.policy_loads;
       v.commands_sent += s->valkey.commands_sent;
       v.dropped += s->valkey.dropped;
       v.failed_disconnected += s->valkey.failed_disconnected;
@@ -143,6 +148,15 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
             v.failed_disconnected + v.error_replies);
     counter(out, "mf_edge_valkey_skipped_total", "Writes not sent while Valkey was down (redone when it is back).",
             c.skipped);
+    counter(out, "mf_edge_cluster_takeovers_total", "Joins that took over a holder on another edge (it got 4001).",
+            c.takeovers);
+    counter(out, "mf_edge_cluster_claims_refused_total", "Joins refused peer-id-taken: another edge holds the peerId.",
+            c.claims_refused);
+    counter(out, "mf_edge_cluster_superseded_total",
+            "Connections closed 4001 because their owner key names a holder elsewhere.", c.superseded);
+    counter(out, "mf_edge_cluster_viewers_full_total", "Joins refused stream-full by the cluster-wide viewer count.",
+            c.viewers_full);
+    counter(out, "mf_edge_cluster_policy_loads_total", "Policy documents applied from Valkey.", c.policy_loads);
     counter(out, "mf_edge_valkey_reconnects_total", "Valkey reconnections after a failure.", v.reconnects);
     counter(out, "mf_edge_valkey_timeouts_total", "Valkey connect and command timeouts.", v.timeouts);
     counter(out, "mf_edge_cluster_signals_sent_total", "Signals published to another edge.", c.signals_sent);

@@ -42,6 +42,11 @@ struct ClusterCounters {
   uint64_t remote_proposals = 0;  // candidates from other edges sent in `peers`
   uint64_t peers_timeouts = 0;    // `peers` sent with local candidates only: Valkey too slow
   uint64_t skipped = 0;           // writes not sent while Valkey was down (redone when it is back)
+  uint64_t takeovers = 0;         // claims that took over a holder on another edge (it gets 4001)
+  uint64_t claims_refused = 0;    // joins refused peer-id-taken because another edge holds the peerId
+  uint64_t superseded = 0;        // local connections closed 4001: their owner key names another holder
+  uint64_t viewers_full = 0;      // joins refused stream-full by the cluster-wide viewer count
+  uint64_t policy_loads = 0;      // policy documents applied from Valkey
 };
 
 // Join-to-peers latency: from the `join` message read to its `peers` sent.

@@ -13,6 +13,7 @@
 #include "common/json_writer.h"
 #include "common/http_response.h"
 #include "common/log.h"
+#include "edge/cluster_keys.h"
 #include "edge/operator_page.h"
 #include "edge/streams_json.h"
 
@@ -478,6 +479,7 @@ void EdgeShard::handle_join(PeerSession& s, const SdkRequest& r) {
   auto claim = std::make_unique<ClaimPeer>();
   claim->peer_id = p.peer_id;
   claim->stream_id = p.stream_id;
+  claim->rendition = p.rendition;
   claim->has_offered_session = r.has_session;
   claim->offered_session.assign(r.session);
   claim->fresh_session = fresh_session();
@@ -492,20 +494,34 @@ void EdgeShard::on_claim_peer(std::unique_ptr<ClaimPeer> m) {
   std::optional<std::string_view> offered;
   if (m->has_offered_session) offered = m->offered_session;
   ClaimResult result = directory_.claim(m->peer_id, m->who, m->stream_id, offered, m->fresh_session);
-  if (result.outcome == ClaimOutcome::taken_over) {
+  // In a cluster the owner key in Valkey decides too (another edge may hold
+  // the peerId); a peerId held here without the session is refused at once.
+  if (result.outcome != ClaimOutcome::taken && cluster_ready()) {
+    return cluster_claim(ClusterClaim{std::move(m), result.outcome, std::string(result.session), result.replaced, {}});
+  }
+  finish_claim(std::move(m), result.outcome, result.session, result.replaced);
+}
+
+void EdgeShard::finish_claim(std::unique_ptr<ClaimPeer> m, ClaimOutcome outcome, std::string_view session,
+                             const PeerLocation& replaced) {
+  if (outcome == ClaimOutcome::taken_over) {
     counters_.takeovers++;
-    auto replace = std::make_unique<ReleasePeer>();
-    replace->peer_id = m->peer_id;
-    replace->who = result.replaced;
-    send_to_shard(result.replaced.shard, edge_message::replace_connection, std::move(replace));
+    if (replaced.slot != UINT32_MAX) send_replace(m->peer_id, replaced);
   }
   auto reply = std::make_unique<ClaimResultPayload>();
-  reply->outcome = result.outcome;
-  reply->session.assign(result.session);
+  reply->outcome = outcome;
+  reply->session.assign(session);
   reply->who = m->who;
   reply->join_sequence = m->join_sequence;
   reply->peer_id = std::move(m->peer_id);
   send_to_shard(m->who.shard, edge_message::claim_result, std::move(reply));
+}
+
+void EdgeShard::send_replace(std::string_view peer_id, const PeerLocation& who) {
+  auto replace = std::make_unique<ReleasePeer>();
+  replace->peer_id.assign(peer_id);
+  replace->who = who;
+  send_to_shard(who.shard, edge_message::replace_connection, std::move(replace));
 }
 
 void EdgeShard::on_replace_connection(const PeerLocation& who) {
@@ -532,6 +548,7 @@ void EdgeShard::on_claim_result(std::unique_ptr<ClaimResultPayload> m) {
     return send_error(*s, SdkErrorCode::peer_id_taken, "peerId is held by another connection", {}, p.ref_raw);
   }
   s->session = std::move(m->session);
+  if (cluster_) s->session_digest = cluster::session_digest(s->session);
   if (p.switching) {
     // Leave the old swarm before entering the new one; the client sees the
     // switch as one step (`joined` comes after both).
@@ -549,9 +566,14 @@ void EdgeShard::on_claim_result(std::unique_ptr<ClaimResultPayload> m) {
   enter->mesh_enabled = p.policy.mesh_enabled;
   enter->who = m->who;
   enter->join_sequence = m->join_sequence;
-  if (!send_to_shard(stream_shard(p.stream_id), edge_message::enter_swarm, std::move(enter))) {
+  if (enter->max_viewers != 0 && cluster_ready()) return cluster_admit(*s, std::move(enter));
+  send_enter(s, std::move(enter));
+}
+
+void EdgeShard::send_enter(PeerSession* s, std::unique_ptr<EnterSwarm> enter) {
+  uint32_t to = stream_shard(enter->stream_id);
+  if (!send_to_shard(to, edge_message::enter_swarm, std::move(enter)) && s != nullptr)
     s->server->close(s->socket, ws::close_code::internal_error, "edge busy");
-  }
 }
 
 void EdgeShard::on_release_peer(std::unique_ptr<ReleasePeer> m) { directory_.release(m->peer_id, m->who); }
@@ -866,11 +888,26 @@ void EdgeShard::load_policy_file(bool initial) {
     MF_LOG_ERROR("policy: {}: {} (keeping the current policy)", path, document.error());
     return;
   }
+  policy_from_file_ = std::make_shared<const PolicyDocument>(std::move(*document));
+  if (policy_from_valkey_) {
+    MF_LOG_NOTICE("policy: loaded {} (not applied: the policy in Valkey wins while its key exists)", path);
+    return;
+  }
   MF_LOG_NOTICE("policy: loaded {}", path);
-  auto shared = std::make_shared<const PolicyDocument>(std::move(*document));
+  apply_policy_sources();
+}
+
+void EdgeShard::apply_policy_sources() {
+  std::shared_ptr<const PolicyDocument> document = policy_from_valkey_ ? policy_from_valkey_ : policy_from_file_;
+  if (!document) document = shared_.initial_policy;
+  if (document == policy_) return;
+  broadcast_policy(std::move(document));
+}
+
+void EdgeShard::broadcast_policy(std::shared_ptr<const PolicyDocument> document) {
   for (uint32_t to = 0; to < shard_.count(); ++to) {
     auto change = std::make_unique<PolicyChanged>();
-    change->document = shared;
+    change->document = document;
     send_to_shard(to, edge_message::policy_changed, std::move(change));
   }
 }

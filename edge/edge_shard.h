@@ -159,6 +159,7 @@ class EdgeShard final : public ShardService {
     SourceKey source;
     uint32_t join_sequence = 0;  // bumps on every join and on close: stale replies miss
     std::string peer_id, stream_id, rendition, session;
+    std::string session_digest;  // in a cluster: what the owner key holds of `session`
     Topology topology;
     bool accepting_peers = true;
     uint32_t caps_max_peers = UINT32_MAX;  // UINT32_MAX: not declared
@@ -198,10 +199,18 @@ class EdgeShard final : public ShardService {
 
   // Shard messages (also called in place when the target shard is this one).
   void on_claim_peer(std::unique_ptr<ClaimPeer> m);
+  // On the directory shard: the claim's verdict goes back to the joining
+  // connection (and a local takeover closes the old holder with 4001).
+  void finish_claim(std::unique_ptr<ClaimPeer> m, ClaimOutcome outcome, std::string_view session,
+                    const PeerLocation& replaced);
   void on_claim_result(std::unique_ptr<ClaimResultPayload> m);
   void on_release_peer(std::unique_ptr<ReleasePeer> m);
   void on_replace_connection(const PeerLocation& who);
+  // Closes `who` with 4001 on its shard (a takeover).
+  void send_replace(std::string_view peer_id, const PeerLocation& who);
   void on_enter_swarm(std::unique_ptr<EnterSwarm> m);
+  // To the stream's shard; a full mailbox closes `s` (if given): edge busy.
+  void send_enter(PeerSession* s, std::unique_ptr<EnterSwarm> enter);
   void on_enter_result(std::unique_ptr<EnterResult> m);
   void on_leave_swarm(std::unique_ptr<LeaveSwarm> m);
   void on_pick_peers(std::unique_ptr<PickPeers> m);
@@ -263,6 +272,10 @@ class EdgeShard final : public ShardService {
   void send_text(PeerSession& s, std::string_view text);
   std::string fresh_session();
   void load_policy_file(bool initial);
+  // Shard 0: the effective document (Valkey's when it holds one, else the
+  // file's, else the defaults) to every shard, which push it to their peers.
+  void apply_policy_sources();
+  void broadcast_policy(std::shared_ptr<const PolicyDocument> document);
   uint64_t reactor_now() const { return shard_.reactor().now_ms(); }
 
   // ---- the cluster of edges through Valkey (edge_shard_cluster.cc) ----
@@ -289,6 +302,38 @@ class EdgeShard final : public ShardService {
   void cluster_heartbeat();
   void cluster_tick();
   void cluster_route_signal(std::unique_ptr<SignalPacket> m);
+  // peerId uniqueness and takeover across edges: the owner key is the claim.
+  struct ClusterClaim {
+    std::unique_ptr<ClaimPeer> message;
+    ClaimOutcome local = ClaimOutcome::claimed;  // what this edge's directory decided
+    std::string session;                         // the identity's session per the directory
+    PeerLocation replaced;                       // local taken_over: this edge's old holder
+    std::string stale;                           // retry: the dead edge's record to override
+    uint64_t deadline_ms = 0;                    // then decided locally (Valkey slow)
+  };
+  struct ClusterAdmission {
+    std::unique_ptr<EnterSwarm> enter;
+    uint64_t deadline_ms = 0;  // then the edge-local cap (Valkey slow)
+  };
+  void cluster_claim(ClusterClaim claim);
+  // reply null: no answer in time (or the link failed): decided locally.
+  void on_cluster_claimed(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
+  // The owner record of a joined session, written only while the key is free
+  // or still names it (refresh, register); false when not sent.
+  bool cluster_write_owner(const PeerSession& s, std::string_view ttl);
+  // The holder's edge of a refused claim is alive (EXISTS on its liveness
+  // key): refused; dead: claimed over its record.
+  void on_cluster_holder_checked(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
+  // peer-id-taken: another edge holds the peerId.
+  void refuse_claim(ClusterClaim claim);
+  void on_cluster_owner_written(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
+  // Cluster-wide maxViewers: a seat in the stream's viewers set before the
+  // local enter (which then skips its own, edge-local, cap).
+  void cluster_admit(PeerSession& s, std::unique_ptr<EnterSwarm> enter);
+  void on_cluster_admitted(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
+  // Shard 0: reads the policy key (on ready, on its notification, every second).
+  void cluster_poll_policy();
+  void on_cluster_policy(valkey::CommandStatus status, const resp::ReplyView* reply);
   void cluster_fail_signal(std::unique_ptr<SignalPacket> m);
   void cluster_query(PeerSession& s, ClusterQuery query);
   void cluster_finish_query(uint64_t cookie, const resp::ReplyView* reply);
@@ -311,13 +356,19 @@ class EdgeShard final : public ShardService {
   std::unique_ptr<valkey::Client> cluster_;
   std::unordered_map<uint64_t, std::unique_ptr<SignalPacket>> cluster_lookups_;  // by cookie
   std::unordered_map<uint64_t, ClusterQuery> cluster_queries_;                   // by cookie
+  std::unordered_map<uint64_t, ClusterClaim> cluster_claims_;                    // by cookie
+  std::unordered_map<uint64_t, ClusterAdmission> cluster_admissions_;            // by cookie
+  // Shard 0: the policy from each source; the Valkey one wins when present.
+  std::shared_ptr<const PolicyDocument> policy_from_file_;
+  std::shared_ptr<const PolicyDocument> policy_from_valkey_;
+  std::string policy_valkey_text_;  // the key's last value seen (applied or rejected)
   std::unordered_set<std::string, TransparentStringHash, std::equal_to<>> live_edges_;
   uint64_t cluster_cookie_ = 0;
   bool cluster_was_ready_ = false;
   bool cluster_down_logged_ = false;
   bool stopping_clients_done_ = false;  // drained: the Valkey client is stopping
   ClusterCounters cluster_counters_;
-  std::string key_scratch_, key2_scratch_, value_scratch_, value2_scratch_;
+  std::string key_scratch_, key2_scratch_, key3_scratch_, value_scratch_, value2_scratch_, holder_scratch_;
   std::vector<uint32_t> refresh_scratch_;
   std::vector<std::string> batch_scratch_;
   std::vector<std::string_view> argv_scratch_;

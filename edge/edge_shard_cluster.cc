@@ -31,14 +31,19 @@ namespace {
 
 using std::string_view_literals::operator""sv;
 
+// The swarm scripts get three keys of one hash tag: the swarm's index and
+// records, and the stream's viewers (every rendition, every edge).
+//
 // Registers members of one swarm: ARGV expiry-ms ttl-ms then (peerId, record)
 // pairs. The keys expire with their members when no edge refreshes them.
 constexpr std::string_view register_script = R"(for i = 3, #ARGV, 2 do
   redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[3], ARGV[1], ARGV[i])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return 1)";
 
 // Removes a member only if its record is still the one given (a successor's
@@ -46,8 +51,51 @@ return 1)";
 constexpr std::string_view unregister_script = R"(if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
 end
 return 1)";
+
+// The claim of a peerId (uniqueness and takeover across edges). KEYS[1] the
+// owner key; ARGV: 1 the claimer's record (ending with its session digest),
+// 2 its holder prefix, 3 TTL ms, 4 the digest of the offered session ('' if
+// none), 5 a record to override ('' if none: a dead edge's, see the caller).
+// Free, already this connection's, or ARGV[5]: written, {0, old}. Held by
+// another connection whose session digest is the offered one: written with
+// that digest (the identity keeps its session), {1, old}: the old holder gets
+// 4001. Otherwise untouched, {2, holder}.
+constexpr std::string_view claim_script = R"(local cur = redis.call('GET', KEYS[1])
+local record = ARGV[1]
+local outcome = 0
+if cur and string.sub(cur, 1, #ARGV[2]) ~= ARGV[2] and cur ~= ARGV[5] then
+  if ARGV[4] == '' or string.sub(cur, -64) ~= ARGV[4] then return {2, cur} end
+  record = string.sub(record, 1, -65) .. ARGV[4]
+  outcome = 1
+end
+redis.call('SET', KEYS[1], record, 'PX', ARGV[3])
+return {outcome, cur or ''})";
+
+// Writes a holder's owner record only while the key is free or still names
+// that holder (ARGV[2], its prefix): 1; another holder took the peerId over:
+// 0, and the caller closes its connection with 4001.
+constexpr std::string_view own_script = R"(local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, #ARGV[2]) ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1)";
+
+// A seat among a stream's viewers, cluster-wide: KEYS[1] the viewers set;
+// ARGV now-ms, cap, peerId, seat expiry, key TTL. Expired members go first;
+// a peer already seated (takeover, switch) keeps its seat. 1 seated, 0 full.
+constexpr std::string_view admit_script = R"(redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) then return 1 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1)";
+
+// A seat taken for a join in flight lasts this long unless the join's
+// registration (which follows at once) extends it to the presence TTL: a
+// join abandoned between the two holds a seat at most this long.
+constexpr uint64_t seat_reservation_ms = 2000;
 
 // Deletes a key only if it still holds the value given.
 constexpr std::string_view delete_if_script = R"(if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -121,6 +169,12 @@ std::expected<void, std::string> EdgeShard::cluster_start() {
   reactor.add_periodic(c.alive_refresh_ms, [this] { cluster_heartbeat(); });
   reactor.add_periodic(c.refresh_ms, [this] { cluster_refresh(); });
   reactor.add_periodic(50, [this] { cluster_tick(); });
+  if (shard_.id() == 0) {
+    // The policy document in Valkey: read on its notification (at once), and
+    // every second as well (a notification is lost while a link is down).
+    cluster_->subscribe(cluster::policy_key(key_scratch_, c.key_prefix));
+    reactor.add_periodic(1000, [this] { cluster_poll_policy(); });
+  }
   return {};
 }
 
@@ -150,6 +204,7 @@ void EdgeShard::on_cluster_state(const valkey::StateEvent& event) {
     // in flight: register every local peer again (idempotent).
     cluster_heartbeat();
     cluster_refresh();
+    if (shard_.id() == 0) cluster_poll_policy();
     return;
   }
   if (event.state != valkey::LinkState::disconnected || cluster_down_logged_ || stopping_) return;
@@ -165,7 +220,7 @@ void EdgeShard::on_cluster_state(const valkey::StateEvent& event) {
 
 void EdgeShard::encode_owner_record(std::string& out, const PeerSession& s) const {
   cluster::encode_owner(out, cluster::OwnerRecord{shared_.settings.edge_id, shard_.id(), s.socket.slot,
-                                                  s.socket.generation, s.stream_id, s.rendition});
+                                                  s.socket.generation, s.stream_id, s.rendition, s.session_digest});
 }
 
 void EdgeShard::encode_swarm_record(std::string& out, const PeerSession& s) const {
@@ -182,21 +237,46 @@ void EdgeShard::cluster_register(const PeerSession& s) {
   const ClusterSettings& c = shared_.cluster;
   Decimal ttl(c.presence_ttl_ms);
   Decimal expiry(unix_ms() + c.presence_ttl_ms);
-  encode_owner_record(value_scratch_, s);
-  std::string_view own[] = {"SET"sv, cluster::owner_key(key_scratch_, c.key_prefix, s.peer_id), value_scratch_,
-                            "PX"sv, ttl.view()};
-  if (!cluster_command(own)) return;
+  if (!cluster_write_owner(s, ttl.view())) return;
   encode_swarm_record(value_scratch_, s);
   std::vector<std::string_view>& argv = swarm_eval(register_script, s.stream_id, s.rendition);
   argv.insert(argv.end(), {expiry.view(), ttl.view(), s.peer_id, value_scratch_});
   cluster_command(argv);
 }
 
+bool EdgeShard::cluster_write_owner(const PeerSession& s, std::string_view ttl) {
+  const std::string& prefix = shared_.cluster.key_prefix;
+  encode_owner_record(value_scratch_, s);
+  std::string_view argv[] = {
+      "EVAL"sv, own_script, "1"sv, cluster::owner_key(value2_scratch_, prefix, s.peer_id), value_scratch_,
+      cluster::encode_holder(holder_scratch_, shared_.settings.edge_id, shard_.id(), s.socket.slot, s.socket.generation),
+      ttl};
+  valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
+                            static_cast<EdgeShard*>(self)->on_cluster_owner_written(id, status, reply);
+                          },
+                          this, (uint64_t{s.socket.slot} << 32) | s.socket.generation};
+  return cluster_command(argv, done);
+}
+
+void EdgeShard::on_cluster_owner_written(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {
+  if (status != valkey::CommandStatus::reply || reply->type() != resp::ReplyType::integer || reply->integer() != 0)
+    return;
+  // Another holder owns the peerId in the cluster (a takeover on another
+  // edge whose notice this connection has not seen, or a claim made while
+  // this edge could not refresh): one holder only, this one goes.
+  PeerSession* s = session_at(PeerLocation{static_cast<uint16_t>(shard_.id()), static_cast<uint32_t>(cookie >> 32),
+                                           static_cast<uint32_t>(cookie)});
+  if (s == nullptr || s->state != PeerState::joined) return;
+  cluster_counters_.superseded++;
+  s->server->close(s->socket, close_code::replaced, "replaced by a newer connection");
+}
+
 std::vector<std::string_view>& EdgeShard::swarm_eval(std::string_view script, std::string_view stream_id,
                                                      std::string_view rendition) {
   const std::string& prefix = shared_.cluster.key_prefix;
-  argv_scratch_.assign({"EVAL"sv, script, "2"sv, cluster::index_key(key_scratch_, prefix, stream_id, rendition),
-                        cluster::record_key(key2_scratch_, prefix, stream_id, rendition)});
+  argv_scratch_.assign({"EVAL"sv, script, "3"sv, cluster::index_key(key_scratch_, prefix, stream_id, rendition),
+                        cluster::record_key(key2_scratch_, prefix, stream_id, rendition),
+                        cluster::viewers_key(key3_scratch_, prefix, stream_id)});
   return argv_scratch_;
 }
 
@@ -241,10 +321,7 @@ void EdgeShard::cluster_refresh() {
     for (; i < refresh_scratch_.size() && n < register_batch; ++i, ++n) {
       const PeerSession& s = sessions_[refresh_scratch_[i]];
       if (s.stream_id != first.stream_id || s.rendition != first.rendition) break;
-      encode_owner_record(value_scratch_, s);
-      std::string_view own[] = {"SET"sv, cluster::owner_key(value2_scratch_, c.key_prefix, s.peer_id), value_scratch_,
-                                "PX"sv, ttl.view()};
-      cluster_command(own);
+      cluster_write_owner(s, ttl.view());
       encode_swarm_record(batch_scratch_[n], s);
       argv.push_back(s.peer_id);
       argv.push_back(batch_scratch_[n]);
@@ -295,8 +372,23 @@ void EdgeShard::cluster_tick() {
     stopping_clients_done_ = true;
     cluster_->stop();
   }
-  if (cluster_queries_.empty()) return;
   uint64_t now = reactor_now();
+  // A join waits for Valkey at most peers_timeout_ms per step (claim, seat):
+  // then this edge decides alone, as when Valkey is down; a late reply finds
+  // no entry and is ignored (the refresh settles a conflicting claim).
+  for (auto it = cluster_claims_.begin(); it != cluster_claims_.end();) {
+    uint64_t cookie = it->first;
+    bool late = it->second.deadline_ms <= now;
+    ++it;
+    if (late) on_cluster_claimed(cookie, valkey::CommandStatus::disconnected, nullptr);
+  }
+  for (auto it = cluster_admissions_.begin(); it != cluster_admissions_.end();) {
+    uint64_t cookie = it->first;
+    bool late = it->second.deadline_ms <= now;
+    ++it;
+    if (late) on_cluster_admitted(cookie, valkey::CommandStatus::disconnected, nullptr);
+  }
+  if (cluster_queries_.empty()) return;
   for (auto it = cluster_queries_.begin(); it != cluster_queries_.end();) {
     if (it->second.deadline_ms > now) {
       ++it;
@@ -465,12 +557,25 @@ void EdgeShard::cluster_publish_failure(std::string_view origin_edge, uint32_t s
   cluster_command(argv);
 }
 
-void EdgeShard::on_cluster_message(std::string_view, std::string_view payload) {
-  // Only this shard's channel is subscribed. Anything that does not decode
-  // is ignored: Valkey is shared, its contents are not trusted blindly.
+void EdgeShard::on_cluster_message(std::string_view channel, std::string_view payload) {
+  const std::string& prefix = shared_.cluster.key_prefix;
+  // Shard 0 also listens to the policy channel: any message means "read the key".
+  if (shard_.id() == 0 && channel.size() == prefix.size() + 6 && channel.starts_with(prefix) &&
+      channel.ends_with("policy"))
+    return cluster_poll_policy();
+  // Otherwise this shard's own channel. Anything that does not decode is
+  // ignored: Valkey is shared, its contents are not trusted blindly.
   auto envelope = cluster::decode_envelope(payload);
   if (!envelope) return;
   const cluster::Envelope& e = *envelope;
+  if (e.kind == cluster::EnvelopeKind::replace) {
+    // Taken over on another edge: close the old holder if it still is it.
+    PeerSession* old = session_at(PeerLocation{static_cast<uint16_t>(shard_.id()), e.target_slot, e.target_generation});
+    if (old != nullptr && old->peer_id == e.to &&
+        (old->state == PeerState::joined || (old->state == PeerState::joining && old->pending.switching)))
+      old->server->close(old->socket, close_code::replaced, "replaced by a newer connection");
+    return;
+  }
   if (e.kind == cluster::EnvelopeKind::failed) {
     if (e.origin_edge != shared_.settings.edge_id || e.sender_shard != shard_.id()) return;
     return signal_not_found(PeerLocation{static_cast<uint16_t>(shard_.id()), e.sender_slot, e.sender_generation}, e.to,
@@ -484,6 +589,196 @@ void EdgeShard::on_cluster_message(std::string_view, std::string_view payload) {
   cluster_counters_.signals_received++;
   counters_.signals_relayed++;
   send_text(*target, e.text);
+}
+
+// ---- peerId claims across edges ----------------------------------------------------
+
+void EdgeShard::cluster_claim(ClusterClaim claim) {
+  const ClaimPeer& m = *claim.message;
+  const ClusterSettings& c = shared_.cluster;
+  std::string digest = cluster::session_digest(claim.session);
+  std::string offered = m.has_offered_session ? cluster::session_digest(m.offered_session) : std::string();
+  cluster::encode_owner(value_scratch_, cluster::OwnerRecord{shared_.settings.edge_id, m.who.shard, m.who.slot,
+                                                             m.who.generation, m.stream_id, m.rendition, digest});
+  Decimal ttl(c.presence_ttl_ms);
+  std::string_view argv[] = {
+      "EVAL"sv, claim_script, "1"sv, cluster::owner_key(key_scratch_, c.key_prefix, m.peer_id), value_scratch_,
+      cluster::encode_holder(holder_scratch_, shared_.settings.edge_id, m.who.shard, m.who.slot, m.who.generation),
+      ttl.view(), offered, claim.stale};
+  claim.deadline_ms = reactor_now() + c.peers_timeout_ms;
+  uint64_t cookie = ++cluster_cookie_;
+  valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
+                            static_cast<EdgeShard*>(self)->on_cluster_claimed(id, status, reply);
+                          },
+                          this, cookie};
+  if (!cluster_command(argv, done)) {
+    // Valkey cannot take it now: this edge's decision stands, as when alone.
+    return finish_claim(std::move(claim.message), claim.local, claim.session, claim.replaced);
+  }
+  cluster_claims_.emplace(cookie, std::move(claim));
+}
+
+void EdgeShard::on_cluster_claimed(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {
+  auto it = cluster_claims_.find(cookie);
+  if (it == cluster_claims_.end()) return;
+  ClusterClaim claim = std::move(it->second);
+  cluster_claims_.erase(it);
+  ClaimPeer& m = *claim.message;
+  if (status != valkey::CommandStatus::reply || reply->type() != resp::ReplyType::array || reply->size() != 2 ||
+      (*reply)[0].type() != resp::ReplyType::integer) {
+    // Valkey failed in flight: decided locally, as when it is down (the
+    // refresh settles a conflict: the holder the owner key names stays).
+    return finish_claim(std::move(claim.message), claim.local, claim.session, claim.replaced);
+  }
+  int64_t outcome = (*reply)[0].integer();
+  std::string_view previous = (*reply)[1].text();
+  auto old = cluster::decode_owner(previous);
+  bool elsewhere = old && old->edge_id != shared_.settings.edge_id;
+  if (outcome == 2) {
+    // Held on another edge: if that edge's liveness key is gone (it died),
+    // its record is overridden once (compare-and-set on its value).
+    if (claim.stale.empty() && elsewhere) {
+      claim.stale.assign(previous);
+      std::string_view argv[] = {"EXISTS"sv, cluster::alive_key(key_scratch_, shared_.cluster.key_prefix, old->edge_id)};
+      uint64_t check = ++cluster_cookie_;
+      valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus s, const resp::ReplyView* r) {
+                                static_cast<EdgeShard*>(self)->on_cluster_holder_checked(id, s, r);
+                              },
+                              this, check};
+      if (cluster_command(argv, done)) {
+        cluster_claims_.emplace(check, std::move(claim));
+        return;
+      }
+    }
+    return refuse_claim(std::move(claim));
+  }
+  if (outcome != 1) return finish_claim(std::move(claim.message), claim.local, claim.session, claim.replaced);
+  // A takeover in the cluster: the identity keeps the session offered.
+  directory_.adopt_session(m.peer_id, m.who, m.offered_session);
+  PeerLocation replaced = claim.replaced;
+  if (elsewhere) {
+    cluster_counters_.takeovers++;
+    cluster::encode_envelope(value2_scratch_,
+                             cluster::Envelope{cluster::EnvelopeKind::replace, shared_.settings.edge_id, 0, 0, 0,
+                                               old->slot, old->generation, m.peer_id, {}, {}, {}});
+    std::string_view argv[] = {
+        "PUBLISH"sv, cluster::signal_channel(key2_scratch_, shared_.cluster.key_prefix, old->edge_id, old->shard),
+        value2_scratch_};
+    cluster_command(argv);
+  } else if (old && claim.local != ClaimOutcome::taken_over && old->shard < shard_.count() && old->shard <= UINT16_MAX) {
+    // A connection of this edge the directory no longer knows (generation
+    // checked on its shard).
+    replaced = PeerLocation{static_cast<uint16_t>(old->shard), old->slot, old->generation};
+  }
+  std::string session = std::move(m.offered_session);
+  finish_claim(std::move(claim.message), ClaimOutcome::taken_over, session, replaced);
+}
+
+void EdgeShard::on_cluster_holder_checked(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {
+  auto it = cluster_claims_.find(cookie);
+  if (it == cluster_claims_.end()) return;
+  ClusterClaim claim = std::move(it->second);
+  cluster_claims_.erase(it);
+  bool dead = status == valkey::CommandStatus::reply && reply->type() == resp::ReplyType::integer &&
+              reply->integer() == 0;
+  if (dead) return cluster_claim(std::move(claim));  // claim.stale: override that record only
+  refuse_claim(std::move(claim));
+}
+
+void EdgeShard::refuse_claim(ClusterClaim claim) {
+  ClaimPeer& m = *claim.message;
+  cluster_counters_.claims_refused++;
+  directory_.release(m.peer_id, m.who);
+  // A local takeover lost to a holder elsewhere: this edge's old holder was
+  // superseded in the cluster already; it goes too.
+  if (claim.local == ClaimOutcome::taken_over) send_replace(m.peer_id, claim.replaced);
+  finish_claim(std::move(claim.message), ClaimOutcome::taken, {}, {});
+}
+
+// ---- cluster-wide maxViewers ---------------------------------------------------------
+
+void EdgeShard::cluster_admit(PeerSession& s, std::unique_ptr<EnterSwarm> enter) {
+  const ClusterSettings& c = shared_.cluster;
+  uint64_t now_ms = unix_ms();
+  Decimal now(now_ms);
+  Decimal cap(enter->max_viewers);
+  Decimal seat(now_ms + seat_reservation_ms);
+  Decimal ttl(std::max<uint64_t>(c.presence_ttl_ms, seat_reservation_ms));
+  std::string_view argv[] = {"EVAL"sv, admit_script, "1"sv, cluster::viewers_key(key_scratch_, c.key_prefix, s.pending.stream_id),
+                             now.view(), cap.view(), s.pending.peer_id, seat.view(), ttl.view()};
+  uint64_t cookie = ++cluster_cookie_;
+  valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
+                            static_cast<EdgeShard*>(self)->on_cluster_admitted(id, status, reply);
+                          },
+                          this, cookie};
+  if (cluster_command(argv, done)) {
+    cluster_admissions_.emplace(cookie, ClusterAdmission{std::move(enter), reactor_now() + c.peers_timeout_ms});
+    return;
+  }
+  // Valkey cannot take it: the edge-local cap, as when alone.
+  send_enter(&s, std::move(enter));
+}
+
+void EdgeShard::on_cluster_admitted(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {
+  auto it = cluster_admissions_.find(cookie);
+  if (it == cluster_admissions_.end()) return;
+  std::unique_ptr<EnterSwarm> enter = std::move(it->second.enter);
+  cluster_admissions_.erase(it);
+  bool answered = status == valkey::CommandStatus::reply && reply->type() == resp::ReplyType::integer;
+  PeerSession* s = session_at(enter->who);
+  bool current = s != nullptr && s->state == PeerState::joining && s->join_sequence == enter->join_sequence;
+  if (answered && current && reply->integer() == 0) {
+    // Full cluster-wide: answered exactly as a full stream on this edge.
+    cluster_counters_.viewers_full++;
+    auto full = std::make_unique<EnterResult>();
+    full->who = enter->who;
+    full->join_sequence = enter->join_sequence;
+    full->stream_id = enter->stream_id;
+    full->peer_id.assign(enter->member.peer_id.view());
+    full->full = true;
+    return on_enter_result(std::move(full));
+  }
+  // Seated: the cluster counted every edge's viewers, this one included, so
+  // the local table does not cap again. Unanswered: the local cap, as alone.
+  if (answered && reply->integer() == 1) enter->max_viewers = 0;
+  send_enter(current ? s : nullptr, std::move(enter));
+}
+
+// ---- the policy document in Valkey ------------------------------------------------------
+
+void EdgeShard::cluster_poll_policy() {
+  std::string_view argv[] = {"GET"sv, cluster::policy_key(key_scratch_, shared_.cluster.key_prefix)};
+  cluster_command(argv, valkey::Completion{[](void* self, uint64_t, valkey::CommandStatus status,
+                                              const resp::ReplyView* reply) {
+                                             static_cast<EdgeShard*>(self)->on_cluster_policy(status, reply);
+                                           },
+                                           this, 0});
+}
+
+void EdgeShard::on_cluster_policy(valkey::CommandStatus status, const resp::ReplyView* reply) {
+  // Valkey unreachable: the last policy read from it stays (no flapping to
+  // the file's while Valkey restarts).
+  if (status != valkey::CommandStatus::reply) return;
+  const std::string& prefix = shared_.cluster.key_prefix;
+  if (reply->type() == resp::ReplyType::nil) {
+    if (!policy_from_valkey_ && policy_valkey_text_.empty()) return;
+    MF_LOG_NOTICE("policy: Valkey key {}policy removed: back to {}", prefix,
+                  shared_.settings.policy_file.empty() ? "the defaults" : shared_.settings.policy_file);
+    policy_from_valkey_.reset();
+    policy_valkey_text_.clear();
+    return apply_policy_sources();
+  }
+  if (reply->type() != resp::ReplyType::string || reply->text() == policy_valkey_text_) return;
+  policy_valkey_text_.assign(reply->text());
+  auto document = PolicyDocument::parse(policy_valkey_text_);
+  if (!document) {
+    MF_LOG_ERROR("policy: Valkey key {}policy: {} (keeping the current policy)", prefix, document.error());
+    return;
+  }
+  MF_LOG_NOTICE("policy: loaded from Valkey key {}policy", prefix);
+  cluster_counters_.policy_loads++;
+  policy_from_valkey_ = std::make_shared<const PolicyDocument>(std::move(*document));
+  apply_policy_sources();
 }
 
 }  // namespace mf::edge

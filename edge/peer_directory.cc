@@ -42,6 +42,13 @@ bool PeerDirectory::release(std::string_view peer_id, PeerLocation who) {
   return true;
 }
 
+bool PeerDirectory::adopt_session(std::string_view peer_id, PeerLocation who, std::string_view session) {
+  auto it = entries_.find(peer_id);
+  if (it == entries_.end() || !(it->second.location == who)) return false;
+  it->second.session.assign(session);
+  return true;
+}
+
 const DirectoryEntry* PeerDirectory::find(std::string_view peer_id) const {
   auto it = entries_.find(peer_id);
   return it == entries_.end() ? nullptr : &it->second;

@@ -50,6 +50,10 @@ class PeerDirectory {
   // Frees the peerId only if `who` still holds it (a replaced connection's
   // late release must not free its successor's identity).
   bool release(std::string_view peer_id, PeerLocation who);
+  // The cluster decided the claim was a takeover of a holder on another edge
+  // (docs/cluster.md): `who` keeps the identity's existing session. False if
+  // `who` does not hold the peerId.
+  bool adopt_session(std::string_view peer_id, PeerLocation who, std::string_view session);
   const DirectoryEntry* find(std::string_view peer_id) const;
   size_t size() const { return entries_.size(); }
 

@@ -46,7 +46,9 @@ TEST(ClusterKeys, MalformedFieldsAreRefused) {
 
 TEST(ClusterKeys, OwnerRecordRoundTrips) {
   std::string out;
-  encode_owner(out, OwnerRecord{"edge-a", 3, 17, 4000000000u, "live-42", "720p"});
+  std::string digest = session_digest("secret");
+  EXPECT_EQ(digest, "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b");
+  encode_owner(out, OwnerRecord{"edge-a", 3, 17, 4000000000u, "live-42", "720p", digest});
   auto r = decode_owner(out);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->edge_id, "edge-a");
@@ -55,12 +57,20 @@ TEST(ClusterKeys, OwnerRecordRoundTrips) {
   EXPECT_EQ(r->generation, 4000000000u);
   EXPECT_EQ(r->stream_id, "live-42");
   EXPECT_EQ(r->rendition, "720p");
+  EXPECT_EQ(r->session_digest, digest);
+  // The holder is a prefix of the record; the digest its last bytes (the
+  // claim script relies on both).
+  std::string holder;
+  EXPECT_TRUE(out.starts_with(encode_holder(holder, "edge-a", 3, 17, 4000000000u)));
+  EXPECT_TRUE(out.ends_with(digest));
   EXPECT_FALSE(decode_owner(out.substr(0, out.size() - 1)));
-  EXPECT_TRUE(decode_owner("6:edge-a1:31:71:11:s1:r"));
-  EXPECT_FALSE(decode_owner("6:edge-a1:31:71:11:s")) << "five fields";
-  EXPECT_FALSE(decode_owner("6:edge-a1:x1:71:11:s1:r")) << "shard not a number";
+  std::string d = "64:" + std::string(64, 'a');
+  EXPECT_TRUE(decode_owner("6:edge-a1:31:71:11:s1:r" + d));
+  EXPECT_FALSE(decode_owner("6:edge-a1:31:71:11:s1:r")) << "no digest";
+  EXPECT_FALSE(decode_owner("6:edge-a1:31:71:11:s1:r3:abc")) << "short digest";
+  EXPECT_FALSE(decode_owner("6:edge-a1:x1:71:11:s1:r" + d)) << "shard not a number";
   std::string big;
-  encode_owner(big, OwnerRecord{"e", 0, 0, 0, "s", "r"});
+  encode_owner(big, OwnerRecord{"e", 0, 0, 0, "s", "r", digest});
   big.replace(big.find("1:0"), 3, "11:99999999999");  // shard over 32 bits
   EXPECT_FALSE(decode_owner(big));
 }
@@ -116,6 +126,16 @@ TEST(ClusterKeys, EnvelopesRoundTrip) {
   EXPECT_EQ(e->kind, EnvelopeKind::failed);
   EXPECT_EQ(e->to, "peer-b");
   EXPECT_EQ(e->ref_raw, "");
+
+  Envelope r{EnvelopeKind::replace, "edge-b", 0, 0, 0, 7, 9, "peer-c", {}, {}, {}};
+  encode_envelope(out, r);
+  e = decode_envelope(out);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->kind, EnvelopeKind::replace);
+  EXPECT_EQ(e->origin_edge, "edge-b");
+  EXPECT_EQ(e->target_slot, 7u);
+  EXPECT_EQ(e->target_generation, 9u);
+  EXPECT_EQ(e->to, "peer-c");
 
   for (std::string_view bad : {"", "1:X", "1:S6:edge-a", "garbage"}) EXPECT_FALSE(decode_envelope(bad)) << bad;
   encode_envelope(out, s);
