@@ -5,6 +5,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
@@ -64,5 +66,18 @@ void SystemdNotifier::reloading() const {
 }
 
 void SystemdNotifier::stopping() const { notify("STOPPING=1"); }
+
+void SystemdNotifier::attach(ShardGroupOptions& options, const std::string& status) const {
+  options.watchdog_interval_ms = watchdog_interval_ms_.value_or(0);
+  options.on_all_shards_turning = [this, &status](uint64_t live_total) {
+    notify(fmt::format("WATCHDOG=1\nSTATUS={}, {} connections", status, live_total));
+  };
+  options.on_stop_signal = [this] { stopping(); };
+  // A reload is quick (parsed on shard 0, sent to every shard): ready again at once.
+  options.on_reload_signal = [this, &status] {
+    reloading();
+    ready(status);
+  };
+}
 
 }  // namespace mf

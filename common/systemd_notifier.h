@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/shard_group.h"
+
 namespace mf {
 
 class SystemdNotifier {
@@ -26,6 +28,13 @@ class SystemdNotifier {
   // Half of WATCHDOG_USEC in ms (ping at twice the rate systemd expects), or
   // nothing when the watchdog is off for this process.
   std::optional<uint32_t> watchdog_interval_ms() const { return watchdog_interval_ms_; }
+
+  // Wires the protocol into a shard group (Type=notify units): WATCHDOG=1
+  // with "STATUS=<status>, N connections" after every watchdog round (so a
+  // stuck shard stops both), STOPPING=1 on SIGTERM, RELOADING=1 then READY=1
+  // on SIGHUP. READY=1 at start stays the caller's, once every shard serves.
+  // This notifier and `status` must outlive the group's run.
+  void attach(ShardGroupOptions& options, const std::string& status) const;
 
   SystemdNotifier(const SystemdNotifier&) = delete;
   SystemdNotifier& operator=(const SystemdNotifier&) = delete;

@@ -202,21 +202,10 @@ int main(int argc, char** argv) {
   // on drain, RELOADING=1 then READY=1 on SIGHUP, and WATCHDOG=1 only while
   // every shard's loop answers the watchdog probes.
   SystemdNotifier notifier = SystemdNotifier::from_environment();
-  options.watchdog_interval_ms = notifier.watchdog_interval_ms().value_or(0);
-    options.on_stop_signal = [&notifier] { notifier.stopping(); };
   std::string status = fmt::format("serving {}{}{} with {} shards", config.listen.empty() ? "" : config.listen,
                                    config.listen.empty() || config.plain_listen.empty() ? "" : " and ",
                                    config.plain_listen, options.shard_count);
-  // Every watchdog round: the ping, and STATUS= with the live count.
-  options.on_all_shards_turning = [&notifier, &status](uint64_t live_total) {
-    notifier.notify(fmt::format("WATCHDOG=1\nSTATUS={}, {} connections", status, live_total));
-  };
-  options.on_reload_signal = [&notifier, &status] {
-    // The reload itself is quick (the policy file is parsed on shard 0 and
-    // sent to every shard): ready again at once.
-    notifier.reloading();
-    notifier.ready(status);
-  };
+  notifier.attach(options, status);
 
   ShardGroup::block_process_signals();
   ShardGroup group;

@@ -158,18 +158,9 @@ int main(int argc, char** argv) {
   }
 
   SystemdNotifier notifier = SystemdNotifier::from_environment();
-  options.watchdog_interval_ms = notifier.watchdog_interval_ms().value_or(0);
-    options.on_stop_signal = [&notifier] { notifier.stopping(); };
   std::string status = fmt::format("serving wss on {} to {} backends with {} shards", config.listen,
                                    config.backends.size(), options.shard_count);
-  // Every watchdog round: the ping, and STATUS= with the live count.
-  options.on_all_shards_turning = [&notifier, &status](uint64_t live_total) {
-    notifier.notify(fmt::format("WATCHDOG=1\nSTATUS={}, {} connections", status, live_total));
-  };
-  options.on_reload_signal = [&notifier, &status] {
-    notifier.reloading();
-    notifier.ready(status);
-  };
+  notifier.attach(options, status);
 
   ShardGroup::block_process_signals();
   ShardGroup group;
