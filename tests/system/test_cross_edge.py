@@ -75,7 +75,9 @@ class ClusterTestCase(unittest.TestCase):
         return found
 
 
-class CrossEdgeTest(ClusterTestCase):
+class TwoEdgeCluster(ClusterTestCase):
+    """A redis-server and two edges (edge-a, edge-b) shared by a test class."""
+
     @classmethod
     def setUpClass(cls):
         cls.redis = RedisServer().start()
@@ -92,6 +94,8 @@ class CrossEdgeTest(ClusterTestCase):
         finally:
             cls.redis.close()
 
+
+class CrossEdgeTest(TwoEdgeCluster):
     def test_peers_on_different_edges_are_proposed_to_each_other(self):
         stream = f"s-{tag()}"
         pa, pb = f"a-{tag()}", f"b-{tag()}"

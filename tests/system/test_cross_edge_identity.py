@@ -16,7 +16,7 @@ import unittest
 
 from edge_process import SdkClient, free_port, peer_ids, write_run_file
 from redis_process import RedisClient, RedisServer
-from test_cross_edge import ClusterTestCase, cluster_edge, metric, tag, wait_for
+from test_cross_edge import ClusterTestCase, TwoEdgeCluster, cluster_edge, metric, tag, wait_for
 
 
 def join_reply(client, stream, rendition, peer, **fields):
@@ -42,23 +42,7 @@ def closed_with(client, timeout=0.0):
         return None
 
 
-class ClusterIdentityTest(ClusterTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = RedisServer().start()
-        cls.a = cluster_edge(cls.redis.address, "edge-a").start()
-        cls.b = cluster_edge(cls.redis.address, "edge-b").start()
-        wait_for(lambda: metric(cls.a, "mf_edge_valkey_up") == 1 and metric(cls.b, "mf_edge_valkey_up") == 1, 5,
-                 what="both edges connected to Valkey")
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.a.__exit__(None, None, None)
-            cls.b.__exit__(None, None, None)
-        finally:
-            cls.redis.close()
-
+class ClusterIdentityTest(TwoEdgeCluster):
     def client(self, edge):
         c = SdkClient(edge)
         self.addCleanup(c.close)

@@ -160,17 +160,33 @@ class NotifyProtocol(unittest.TestCase):
             self.assertFalse(any("WATCHDOG=1" in m for m in late), late)
 
 
+HARDENING = ("Type=notify", "WatchdogSec=", "ExecReload=", "LimitNOFILE=1048576", "DynamicUser=yes",
+             "NoNewPrivileges=yes", "ProtectSystem=strict", "SystemCallFilter=@system-service",
+             "MemoryDenyWriteExecute=yes", "RestrictAddressFamilies=")
+
+
+def connect_when_listening(port, timeout=5.0):
+    """A connection to 127.0.0.1:port, retried until the listener exists."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=3)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class UnitFiles(unittest.TestCase):
-    def test_edge_unit_verifies_cleanly(self):
-        unit = os.path.join(build_dir(), "systemd", "mf-edge@.service")
+    def verify_unit(self, built_unit, binary, socket_template, service_name, socket_name, needed=HARDENING):
+        """The built unit holds `needed`, and `systemd-analyze verify` accepts
+        it with its socket unit, without a warning."""
+        unit = os.path.join(build_dir(), "systemd", built_unit)
         self.assertTrue(os.path.exists(unit), unit)
         with open(unit) as f:
             text = f.read()
-        for needed in ("Type=notify", "WatchdogSec=", "ExecReload=", "LimitNOFILE=1048576", "DynamicUser=yes",
-                       "NoNewPrivileges=yes", "ProtectSystem=strict", "SystemCallFilter=@system-service",
-                       "MemoryDenyWriteExecute=yes", "RestrictAddressFamilies="):
-            self.assertIn(needed, text)
-        binary = os.path.join(build_dir(), "edge", "mf-edge")
+        for line in needed:
+            self.assertIn(line, text)
         directory = tempfile.mkdtemp(prefix="mf-unit-")
         self.addCleanup(shutil.rmtree, directory, True)
         # The installed path does not exist here: point ExecStart at the build.
@@ -178,47 +194,26 @@ class UnitFiles(unittest.TestCase):
         for line in text.splitlines():
             if line.startswith(("ExecStart=", "ExecStartPre=")):
                 key, _, rest = line.partition("=")
-                rest = binary + " " + rest.split(" ", 1)[1]
-                line = f"{key}={rest}"
+                line = f"{key}={binary} {rest.split(' ', 1)[1]}"
             lines.append(line)
-        path = os.path.join(directory, "mf-edge@test.service")
+        path = os.path.join(directory, service_name)
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
-        socket_unit = os.path.join(directory, "mf-edge@test.socket")
-        shutil.copy(os.path.join(os.path.dirname(__file__), "..", "..", "systemd", "mf-edge@.socket"), socket_unit)
+        socket_unit = os.path.join(directory, socket_name)
+        shutil.copy(os.path.join(os.path.dirname(__file__), "..", "..", "systemd", socket_template), socket_unit)
         done = subprocess.run(["systemd-analyze", "verify", "--man=no", socket_unit, path], capture_output=True,
                               text=True, timeout=30)
         self.assertEqual(done.returncode, 0, done.stderr)
         # Warnings (unknown keys, bad values) come with status 0: none allowed.
         self.assertEqual((done.stdout + done.stderr).strip(), "")
 
+    def test_edge_unit_verifies_cleanly(self):
+        self.verify_unit("mf-edge@.service", os.path.join(build_dir(), "edge", "mf-edge"), "mf-edge@.socket",
+                         "mf-edge@test.service", "mf-edge@test.socket")
 
     def test_ingress_units_verify_cleanly(self):
-        unit = os.path.join(build_dir(), "systemd", "mf-ingress.service")
-        self.assertTrue(os.path.exists(unit), unit)
-        with open(unit) as f:
-            text = f.read()
-        for needed in ("Type=notify", "WatchdogSec=", "ExecReload=", "LimitNOFILE=1048576", "DynamicUser=yes",
-                       "NoNewPrivileges=yes", "ProtectSystem=strict", "SystemCallFilter=@system-service",
-                       "MemoryDenyWriteExecute=yes", "RestrictAddressFamilies=", "--check-config"):
-            self.assertIn(needed, text)
-        directory = tempfile.mkdtemp(prefix="mf-unit-")
-        self.addCleanup(shutil.rmtree, directory, True)
-        lines = []
-        for line in text.splitlines():
-            if line.startswith(("ExecStart=", "ExecStartPre=")):
-                key, _, rest = line.partition("=")
-                line = f"{key}={ingress_binary()} {rest.split(' ', 1)[1]}"
-            lines.append(line)
-        path = os.path.join(directory, "mf-ingress.service")
-        with open(path, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        socket_unit = os.path.join(directory, "mf-ingress.socket")
-        shutil.copy(os.path.join(os.path.dirname(__file__), "..", "..", "systemd", "mf-ingress.socket"), socket_unit)
-        done = subprocess.run(["systemd-analyze", "verify", "--man=no", socket_unit, path], capture_output=True,
-                              text=True, timeout=30)
-        self.assertEqual(done.returncode, 0, done.stderr)
-        self.assertEqual((done.stdout + done.stderr).strip(), "")
+        self.verify_unit("mf-ingress.service", ingress_binary(), "mf-ingress.socket", "mf-ingress.service",
+                         "mf-ingress.socket", needed=HARDENING + ("--check-config",))
 
 
 class SocketActivation(unittest.TestCase):
@@ -233,15 +228,7 @@ class SocketActivation(unittest.TestCase):
              "--per-source-connections", "0", "--per-source-rate", "0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.addCleanup(lambda: process.poll() is None and process.kill())
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=3)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        sock = connect_when_listening(port)
         ws = RawWebSocket(sock)
         self.addCleanup(ws.close)
         ws.upgrade()
@@ -273,15 +260,7 @@ class SocketActivation(unittest.TestCase):
             context = trust_context(cert)
             clients = []
             for n in (1, 2):
-                deadline = time.monotonic() + 5
-                while True:
-                    try:
-                        sock = socket.create_connection(("127.0.0.1", port), timeout=3)
-                        break
-                    except OSError:
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.05)
+                sock = connect_when_listening(port)
                 tls = context.wrap_socket(sock, server_hostname="localhost")
                 ws = RawWebSocket(tls)
                 clients.append(ws)
@@ -305,15 +284,7 @@ class SocketActivation(unittest.TestCase):
         process = subprocess.Popen(["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "--fdname=bogus", binary,
                                     "--admin", ""], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.addCleanup(lambda: process.poll() is None and process.kill())
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=3).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        connect_when_listening(port).close()
         code = process.wait(timeout=5)
         self.assertNotEqual(code, 0)
         self.assertIn("unknown socket name 'bogus'", process.stderr.read().decode(errors="replace"))
