@@ -52,7 +52,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> IngressShard::create(S
         reactor, [raw](uint32_t index, bool ok, std::string_view reason) { raw->on_health_result(index, ok, reason); });
   }
   self->apply_runtime(shared.initial);
-  self->handshake_bucket_.init(1, reactor.now_ms());
+
 
   auto fd = shard_listener(shared.inherited_listen_fd, shared.listen_address ? &*shared.listen_address : nullptr, 4096);
   if (!fd) return std::unexpected("listen.address: " + fd.error());
@@ -222,11 +222,15 @@ void IngressShard::apply_runtime(std::shared_ptr<const IngressRuntime> runtime) 
   for (const auto& entry : runtime_->backends) {
     if (auto index = pool_.find(entry.spec.address)) entries_[*index] = &entry;
   }
+  any_backend_capped_ = false;
+  for (const auto& entry : runtime_->backends) any_backend_capped_ |= entry.spec.max_connections != 0;
   tunnels_->set_settings(runtime_->tunnel);
-  uint32_t share = runtime_->handshakes_per_second == 0
-                       ? 0
-                       : std::max<uint32_t>(1, (runtime_->handshakes_per_second + shard_.count() - 1) / shard_.count());
-  handshake_bucket_.init(share, shard_.reactor().now_ms());
+  // The process-wide handshake rate, split evenly: the kernel spreads
+  // connections evenly over the shards' listeners.
+  handshake_share_ = runtime_->handshakes_per_second == 0
+                         ? 0
+                         : std::max<uint32_t>(1, (runtime_->handshakes_per_second + shard_.count() - 1) / shard_.count());
+  handshake_bucket_.init(handshake_share_, shard_.reactor().now_ms());
   if (checker_) {
     std::vector<HealthTarget> targets;
     for (uint32_t i = 0; i < entries_.size(); ++i)
@@ -281,9 +285,8 @@ TunnelHost::Verdict IngressShard::admit_client(SocketHandle client, const proxy:
   c = ClientState{};
   c.socket = client;
   uint64_t now = shard_.reactor().now_ms();
-  if (runtime_->handshakes_per_second != 0) {
-    uint32_t share = std::max<uint32_t>(1, (runtime_->handshakes_per_second + shard_.count() - 1) / shard_.count());
-    if (!handshake_bucket_.take(share, share, now)) {
+  if (handshake_share_ != 0) {
+    if (!handshake_bucket_.take(handshake_share_, handshake_share_, now)) {
       reason = RejectReason::handshake_rate;
       return Verdict::refuse;
     }
@@ -343,12 +346,8 @@ std::expected<BackendTarget, RejectReason> IngressShard::select_backend(std::opt
                                                                         std::span<const uint32_t> exclude) {
   ExcludeSet excluded;
   for (uint32_t index : exclude) excluded.add(index);
-  bool capped = false;
-  for (uint32_t i = 0; i < entries_.size(); ++i) {
-    if (entries_[i] != nullptr && entries_[i]->spec.max_connections != 0) capped = true;
-  }
   GlobalActive view;
-  if (capped) {
+  if (any_backend_capped_) {
     for (uint32_t i = 0; i < global_active_view_.size(); ++i)
       global_active_view_[i] = shared_.backend_active[i].load(std::memory_order_relaxed);
     view = global_active_view_;
@@ -357,7 +356,7 @@ std::expected<BackendTarget, RejectReason> IngressShard::select_backend(std::opt
   std::optional<uint32_t> pick =
       key_hash ? pool_.pick_by_key(*key_hash, now, excluded, view) : pool_.pick_least_connections(now, excluded, view);
   if (!pick || *pick >= entries_.size() || entries_[*pick] == nullptr)
-    return std::unexpected(pool_.any_up() && capped ? RejectReason::backend_full : RejectReason::no_backend);
+    return std::unexpected(pool_.any_up() && any_backend_capped_ ? RejectReason::backend_full : RejectReason::no_backend);
   pool_.on_tunnel_opened(*pick);
   shared_.backend_active[*pick].fetch_add(1, std::memory_order_relaxed);
   const IngressRuntime::BackendEntry& entry = *entries_[*pick];

@@ -148,6 +148,8 @@ class IngressShard final : public ShardService, public TunnelHost {
   BackendPool pool_;
   std::vector<const IngressRuntime::BackendEntry*> entries_;  // by pool index; null: removed
   std::vector<uint32_t> global_active_view_;                  // scratch for caps
+  bool any_backend_capped_ = false;  // some backend has max_connections: picks read the global counts
+  uint32_t handshake_share_ = 0;     // this shard's handshakes per second; 0: unlimited
   std::unique_ptr<TunnelServer> tunnels_;
   SlotArray<ClientState> clients_;
   SourceLimiter sources_;
