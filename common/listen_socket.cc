@@ -80,6 +80,21 @@ uint16_t bound_port(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port);
 }
 
+std::expected<std::vector<std::string>, std::string> check_bindable(std::span<const SocketAddress* const> addresses) {
+  std::vector<std::string> notes;
+  for (const SocketAddress* address : addresses) {
+    if (address == nullptr) continue;
+    auto fd = open_listener(*address, 16);
+    if (!fd) {
+      if (fd.error().find(std::strerror(EADDRINUSE)) == std::string::npos) return std::unexpected(fd.error());
+      notes.push_back(fd.error());
+      continue;
+    }
+    ::close(*fd);
+  }
+  return notes;
+}
+
 std::expected<int, std::string> shard_listener(int inherited_fd, const SocketAddress* address, int backlog) {
   if (inherited_fd >= 0) {
     int fd = ::fcntl(inherited_fd, F_DUPFD_CLOEXEC, 3);

@@ -6,8 +6,10 @@
 
 #include <cstdint>
 #include <expected>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mf {
 
@@ -23,6 +25,12 @@ std::expected<SocketAddress, std::string> parse_socket_address(std::string_view 
 // A listening socket with SO_REUSEPORT (and TCP_NODELAY, which accepted
 // sockets inherit: there is no setsockopt on a direct descriptor).
 std::expected<int, std::string> open_listener(const SocketAddress& address, int backlog);
+
+// --check-config: binds each address once (then closes it) to prove it is
+// usable. An address in use is not a configuration error (a systemd socket
+// unit, or the instance being restarted, may hold it right now): it is
+// returned as a note. Null entries are skipped. The error is one line.
+std::expected<std::vector<std::string>, std::string> check_bindable(std::span<const SocketAddress* const> addresses);
 
 // A shard's own listening socket: a dup of `inherited_fd` (socket
 // activation: every shard accepts on the same socket) when it is >= 0, else

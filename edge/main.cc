@@ -30,7 +30,6 @@ int fail_start(const std::string& line, int code = 1) {
   return code;
 }
 
-bool errno_in_use(const std::string& error) { return error.find(std::strerror(EADDRINUSE)) != std::string::npos; }
 
 std::expected<std::string, std::string> read_file(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
@@ -170,23 +169,12 @@ int main(int argc, char** argv) {
   options.dispose_undelivered = edge::EdgeShard::dispose;
 
   if (config.check_config) {
-    // Bind once to prove the addresses are usable, then stop.
-    for (const auto* address : {shared.listen_address ? &*shared.listen_address : nullptr,
-                                shared.plain_address ? &*shared.plain_address : nullptr,
-                                shared.admin_address ? &*shared.admin_address : nullptr}) {
-      if (address == nullptr) continue;
-      auto fd = open_listener(*address, 16);
-      if (!fd) {
-        // In use is not a configuration error: a systemd socket unit, or the
-        // instance being restarted, may hold it right now.
-        if (errno_in_use(fd.error())) {
-          std::printf("# mf-edge: note: %s\n", fd.error().c_str());
-          continue;
-        }
-        return fail_start(fd.error());
-      }
-      ::close(*fd);
-    }
+    const SocketAddress* addresses[] = {shared.listen_address ? &*shared.listen_address : nullptr,
+                                        shared.plain_address ? &*shared.plain_address : nullptr,
+                                        shared.admin_address ? &*shared.admin_address : nullptr};
+    auto notes = check_bindable(addresses);
+    if (!notes) return fail_start(notes.error());
+    for (const std::string& note : *notes) std::printf("# mf-edge: note: %s\n", note.c_str());
     std::printf("%s", edge::describe(config).c_str());
     std::string listeners;
     if (!config.listen.empty()) listeners += std::string(config.tls_certificate.empty() ? "ws on " : "wss on ") + config.listen;

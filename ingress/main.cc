@@ -138,19 +138,11 @@ int main(int argc, char** argv) {
   options.dispose_undelivered = IngressShard::dispose;
 
   if (config.check_config) {
-    for (const SocketAddress* address : {shared.listen_address ? &*shared.listen_address : nullptr,
-                                         shared.admin_address ? &*shared.admin_address : nullptr}) {
-      if (address == nullptr) continue;
-      auto fd = open_listener(*address, 16);
-      if (!fd) {
-        if (fd.error().find(std::strerror(EADDRINUSE)) != std::string::npos) {
-          std::printf("# mf-ingress: note: %s\n", fd.error().c_str());
-          continue;
-        }
-        return fail_start(fd.error());
-      }
-      ::close(*fd);
-    }
+    const SocketAddress* addresses[] = {shared.listen_address ? &*shared.listen_address : nullptr,
+                                        shared.admin_address ? &*shared.admin_address : nullptr};
+    auto notes = check_bindable(addresses);
+    if (!notes) return fail_start(notes.error());
+    for (const std::string& note : *notes) std::printf("# mf-ingress: note: %s\n", note.c_str());
     std::printf("%s", describe(config).c_str());
     std::printf("# mf-ingress: configuration ok (%u shards, %zu backends, %zu certificate names, wss on %s)\n",
                 options.shard_count, config.backends.size(), (*router)->names().size(), config.listen.c_str());
