@@ -254,7 +254,10 @@ class Ingress(ManagedProcess):
                                         f"({' '.join(argv)}):\n{self.stderr_text()}")
             try:
                 if self.wait_for == "tls":
+                    # Both listeners: shards bind their own, so the TLS port
+                    # may accept before shard 0 has opened the admin one.
                     socket.create_connection((self.host, self.port), timeout=1.0).close()
+                    socket.create_connection((self.host, self.admin_port), timeout=1.0).close()
                     return
                 if admin_get(self.admin_port, "/healthz", timeout=1.0).status == 200:
                     return
