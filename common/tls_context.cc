@@ -6,13 +6,14 @@
 #include <openssl/x509v3.h>
 
 #include <cctype>
-
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
 #include <string_view>
 #include <system_error>
 #include <utility>
+
+#include "common/tls_session.h"
 
 namespace mf::tls {
 namespace {
@@ -270,6 +271,7 @@ std::expected<Context, std::string> Context::make_server(const ServerContextConf
     SSL_CTX_set_alpn_select_cb(c, &select_alpn, wire);
   }
 
+  capture_traffic_secrets(c);  // established TLS 1.3 sessions move to the RecordLayer
   if (config.ticket_keys != nullptr) {
     SSL_CTX_set_num_tickets(c, 1);
     if (auto ok = TicketKeys::install(config.ticket_keys, c); !ok) return Error(std::move(ok.error()));

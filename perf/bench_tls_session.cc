@@ -1,5 +1,6 @@
 // Server-side TLS costs through mf::tls::Session with in-memory BIOs:
-// full and resumed TLS 1.3 handshakes (ECDSA P-256) and the record path.
+// full and resumed TLS 1.3 handshakes (ECDSA P-256) and the record path,
+// through OpenSSL and through the RecordLayer.
 #include <benchmark/benchmark.h>
 
 #include <array>
@@ -7,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "common/tests/tls_test_certificates.h"
@@ -44,7 +46,8 @@ auto discard = [](std::span<uint8_t>) {};
 
 struct Contexts {
   test_certificates::TemporaryDirectory dir;
-  Context server;
+  Context server;          // established TLS 1.3 sessions move to the RecordLayer
+  Context server_openssl;  // the same, with records left to OpenSSL
   Context client;
 
   static const Contexts& get() {
@@ -53,7 +56,9 @@ struct Contexts {
   }
 
  private:
-  Contexts() : server(make_server(dir)), client(make_client()) {}
+  Contexts() : server(make_server(dir)), server_openssl(make_server(dir)), client(make_client()) {
+    SSL_CTX_set_keylog_callback(server_openssl.native(), nullptr);
+  }
 
   static Context make_server(const test_certificates::TemporaryDirectory& dir) {
     ServerContextConfig config;
@@ -142,28 +147,41 @@ void BM_PairFullHandshake(benchmark::State& state) {
 }
 BENCHMARK(BM_PairFullHandshake)->Unit(benchmark::kMicrosecond);
 
-// Encrypt on one session, decrypt on the other: range(0) bytes per message,
-// range(1) = 1 keeps OpenSSL's record buffers instead of releasing them.
-void BM_RecordRoundTrip(benchmark::State& state) {
+// An established TLS 1.3 pair (AES-128-GCM) on `server_context`.
+void connect_pair(const Context& server_context, Session& client, BenchSink& client_sink, Session& server,
+                  BenchSink& server_sink) {
   const Contexts& contexts = Contexts::get();
-  BenchSink client_sink;
-  BenchSink server_sink;
-  Session client;
-  Session server;
   (void)client.init(contexts.client, Role::client, &client_sink, "localhost");
   SSL_set_ciphersuites(client.native(), "TLS_AES_128_GCM_SHA256");
-  (void)server.init(contexts.server, Role::server, &server_sink);
+  (void)server.init(server_context, Role::server, &server_sink);
   (void)client.start_client_handshake();
   for (int i = 0; i < 3; ++i) {
     deliver(client_sink, server);
     deliver(server_sink, client);
   }
-  if (std::string_view(SSL_get_cipher_name(server.native())) != "TLS_AES_128_GCM_SHA256") std::abort();
-  if (state.range(1) != 0) {
+  if (std::string_view(SSL_get_cipher_name(client.native())) != "TLS_AES_128_GCM_SHA256") std::abort();
+  client_sink.bytes.reserve(64 * 1024);
+  server_sink.bytes.reserve(64 * 1024);
+}
+
+// One message each way: the server seals, the client opens, the client
+// seals, the server opens. range(0) bytes per message; range(1): the server
+// side's record path (0 OpenSSL with SSL_MODE_RELEASE_BUFFERS, as before the
+// RecordLayer; 1 OpenSSL with its buffers kept; 2 the RecordLayer, what
+// servers use). The client is OpenSSL in every case.
+void BM_RecordRoundTrip(benchmark::State& state) {
+  const Contexts& contexts = Contexts::get();
+  const int mode = static_cast<int>(state.range(1));
+  BenchSink client_sink;
+  BenchSink server_sink;
+  Session client;
+  Session server;
+  connect_pair(mode == 2 ? contexts.server : contexts.server_openssl, client, client_sink, server, server_sink);
+  if (server.record_layer_active() != (mode == 2)) std::abort();
+  if (mode == 1) {
     SSL_clear_mode(server.native(), SSL_MODE_RELEASE_BUFFERS);
     SSL_clear_mode(client.native(), SSL_MODE_RELEASE_BUFFERS);
   }
-  server_sink.bytes.reserve(64 * 1024);
   std::vector<uint8_t> message(static_cast<size_t>(state.range(0)), 0x5a);
   size_t received = 0;
   auto count = [&](std::span<uint8_t> plaintext) { received += plaintext.size(); };
@@ -171,30 +189,88 @@ void BM_RecordRoundTrip(benchmark::State& state) {
     if (!server.write(message)) std::abort();
     if (!client.feed(server_sink.bytes, scratch, count)) std::abort();
     server_sink.bytes.clear();
+    if (!client.write(message)) std::abort();
+    if (!server.feed(client_sink.bytes, scratch, count)) std::abort();
+    client_sink.bytes.clear();
+  }
+  if (received != 2 * message.size() * state.iterations()) std::abort();
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(2 * state.iterations() * state.range(0));
+  state.SetLabel(mode == 2 ? "server: RecordLayer" : mode == 1 ? "server: OpenSSL, buffers kept"
+                                                               : "server: OpenSSL, RELEASE_BUFFERS");
+}
+BENCHMARK(BM_RecordRoundTrip)->ArgsProduct({{200, 1400, 16384}, {0, 1, 2}});
+
+// The RecordLayer alone, both ends: seal on one, open on its mirror.
+void BM_RecordLayerSealOpen(benchmark::State& state) {
+  const std::vector<uint8_t> secret_a(32, 0x11), secret_b(32, 0x22);
+  RecordLayer sender, receiver;
+  if (!sender.install(kTlsAes128GcmSha256, secret_a, secret_b, 0) ||
+      !receiver.install(kTlsAes128GcmSha256, secret_b, secret_a, 0)) {
+    std::abort();
+  }
+  BenchSink wire, back;
+  wire.bytes.reserve(64 * 1024);
+  const std::vector<uint8_t> message(static_cast<size_t>(state.range(0)), 0x5a);
+  const std::span<const uint8_t> pieces[] = {message};
+  size_t received = 0;
+  for (auto _ : state) {
+    if (!sender.seal(pieces, wire)) std::abort();
+    std::span<const uint8_t> in(wire.bytes);
+    while (!in.empty()) {
+      auto step = receiver.open_next(in, scratch, back);
+      if (!step) std::abort();
+      received += step->plaintext.size();
+    }
+    wire.bytes.clear();
   }
   if (received != message.size() * state.iterations()) std::abort();
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * state.range(0));
-  state.SetLabel(state.range(1) != 0 ? "AES-128-GCM, buffers kept" : "AES-128-GCM, RELEASE_BUFFERS");
 }
-BENCHMARK(BM_RecordRoundTrip)->ArgsProduct({{200, 1400, 16384}, {0, 1}});
+BENCHMARK(BM_RecordLayerSealOpen)->Arg(200)->Arg(1400)->Arg(16384);
 
-// A 2-byte WebSocket header plus a 200-byte payload as one record.
+// The same in batches of 64 records each way: the per-thread cipher context
+// is re-keyed twice per batch instead of twice per record, which shows what
+// a re-key costs (relaying between connections re-keys on every record).
+void BM_RecordLayerSealOpenBatched(benchmark::State& state) {
+  const std::vector<uint8_t> secret_a(32, 0x11), secret_b(32, 0x22);
+  RecordLayer sender, receiver;
+  if (!sender.install(kTlsAes128GcmSha256, secret_a, secret_b, 0) ||
+      !receiver.install(kTlsAes128GcmSha256, secret_b, secret_a, 0)) {
+    std::abort();
+  }
+  BenchSink wire, back;
+  wire.bytes.reserve(64 * 20 * 1024);
+  const std::vector<uint8_t> message(static_cast<size_t>(state.range(0)), 0x5a);
+  const std::span<const uint8_t> pieces[] = {message};
+  size_t received = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < 64; ++i) {
+      if (!sender.seal(pieces, wire)) std::abort();
+    }
+    std::span<const uint8_t> in(wire.bytes);
+    while (!in.empty()) {
+      auto step = receiver.open_next(in, scratch, back);
+      if (!step) std::abort();
+      received += step->plaintext.size();
+    }
+    wire.bytes.clear();
+  }
+  if (received != 64 * message.size() * state.iterations()) std::abort();
+  state.SetItemsProcessed(64 * state.iterations());
+  state.SetBytesProcessed(64 * state.iterations() * state.range(0));
+}
+BENCHMARK(BM_RecordLayerSealOpenBatched)->Arg(200)->Arg(1400);
+
+// A 2-byte WebSocket header plus a 200-byte payload as one record, sealed by
+// the server's RecordLayer and opened by an OpenSSL client.
 void BM_RecordRoundTripVectored(benchmark::State& state) {
-  const Contexts& contexts = Contexts::get();
   BenchSink client_sink;
   BenchSink server_sink;
   Session client;
   Session server;
-  (void)client.init(contexts.client, Role::client, &client_sink, "localhost");
-  SSL_set_ciphersuites(client.native(), "TLS_AES_128_GCM_SHA256");
-  (void)server.init(contexts.server, Role::server, &server_sink);
-  (void)client.start_client_handshake();
-  for (int i = 0; i < 3; ++i) {
-    deliver(client_sink, server);
-    deliver(server_sink, client);
-  }
-  server_sink.bytes.reserve(64 * 1024);
+  connect_pair(Contexts::get().server, client, client_sink, server, server_sink);
   const std::array<uint8_t, 2> header = {0x82, 200};
   const std::vector<uint8_t> payload(200, 0x5a);
   const std::span<const uint8_t> frame[] = {header, payload};

@@ -1,0 +1,412 @@
+#include "common/tls_record_layer.h"
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <cstring>
+#include <new>
+
+#include "common/tls_ciphertext_sink.h"
+
+namespace mf::tls {
+namespace {
+
+// RFC 8446 section 5.1 content types and section 6 alert descriptions used here.
+constexpr uint8_t kChangeCipherSpec = 20;
+constexpr uint8_t kAlert = 21;
+constexpr uint8_t kHandshake = 22;
+constexpr uint8_t kApplicationData = 23;
+
+constexpr uint8_t kAlertCloseNotify = 0;
+constexpr uint8_t kAlertUnexpectedMessage = 10;
+constexpr uint8_t kAlertBadRecordMac = 20;
+constexpr uint8_t kAlertRecordOverflow = 22;
+constexpr uint8_t kAlertIllegalParameter = 47;
+constexpr uint8_t kAlertDecodeError = 50;
+constexpr uint8_t kAlertInternalError = 80;
+
+constexpr uint8_t kHandshakeNewSessionTicket = 4;
+constexpr uint8_t kHandshakeKeyUpdate = 24;
+
+constexpr size_t kTagBytes = 16;
+constexpr size_t kIvBytes = 12;
+
+std::atomic<uint64_t> next_key_id{1};
+
+const EVP_CIPHER* cipher_of(uint16_t suite) {
+  // Fetched once per process: an implicit fetch per record would cost a
+  // lock and a lookup in OpenSSL 3.0.
+  static EVP_CIPHER* const aes128 = EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
+  static EVP_CIPHER* const aes256 = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  static EVP_CIPHER* const chacha = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
+  switch (suite) {
+    case kTlsAes128GcmSha256: return aes128;
+    case kTlsAes256GcmSha384: return aes256;
+    case kTlsChaCha20Poly1305Sha256: return chacha;
+    default: return nullptr;
+  }
+}
+
+// Per thread: the AEAD context (keyed for the last key used) and the two
+// record-sized buffers, so sealing and opening allocate nothing.
+struct CipherWorkspace {
+  CipherWorkspace() = default;
+  CipherWorkspace(const CipherWorkspace&) = delete;
+  CipherWorkspace& operator=(const CipherWorkspace&) = delete;
+  ~CipherWorkspace() { EVP_CIPHER_CTX_free(context); }
+
+  EVP_CIPHER_CTX* context = nullptr;
+  uint16_t suite = 0;  // the cipher the context was made for
+  uint64_t keyed_id = 0;
+  bool keyed_for_encryption = false;
+  uint8_t sealed[kRecordHeaderBytes + kMaxRecordPlaintext + 1 + kTagBytes];
+  uint8_t opened[kMaxRecordBody];
+};
+
+CipherWorkspace& workspace() {
+  static thread_local CipherWorkspace instance;
+  return instance;
+}
+
+// Readies the thread's context for one record under `keys` (RFC 8446
+// section 5.3: the nonce is the IV xor the 64-bit sequence number).
+bool begin_record(uint16_t suite, const TrafficKeys& keys, bool encrypt) {
+  CipherWorkspace& w = workspace();
+  if (w.context == nullptr && (w.context = EVP_CIPHER_CTX_new()) == nullptr) return false;
+  uint8_t nonce[kIvBytes];
+  std::memcpy(nonce, keys.iv, kIvBytes);
+  for (int i = 0; i < 8; ++i) nonce[kIvBytes - 1 - i] ^= static_cast<uint8_t>(keys.sequence >> (8 * i));
+  const int enc = encrypt ? 1 : 0;
+  if (w.keyed_id == keys.key_id && w.keyed_for_encryption == encrypt) {
+    return EVP_CipherInit_ex(w.context, nullptr, nullptr, nullptr, nonce, enc) == 1;
+  }
+  w.keyed_id = 0;
+  // Naming the cipher rebuilds the provider's context (an allocation and a
+  // free in OpenSSL 3.0); a new key for the same cipher only re-keys it.
+  const EVP_CIPHER* cipher = w.suite == suite ? nullptr : cipher_of(suite);
+  w.suite = 0;
+  if (EVP_CipherInit_ex(w.context, cipher, nullptr, keys.key, nonce, enc) != 1) return false;
+  w.suite = suite;
+  w.keyed_id = keys.key_id;
+  w.keyed_for_encryption = encrypt;
+  return true;
+}
+
+// HKDF-Expand-Label(secret, label, "", length) of RFC 8446 section 7.1, for
+// length <= hash length: one HMAC block, T(1) = HMAC(secret, HkdfLabel | 0x01).
+bool expand_label(const EVP_MD* digest, std::span<const uint8_t> secret, std::string_view label, uint8_t* out,
+                  size_t length) {
+  uint8_t info[2 + 1 + 6 + 32 + 1 + 1];
+  constexpr std::string_view kPrefix = "tls13 ";
+  assert(label.size() <= 32);
+  size_t n = 0;
+  info[n++] = static_cast<uint8_t>(length >> 8);
+  info[n++] = static_cast<uint8_t>(length);
+  info[n++] = static_cast<uint8_t>(kPrefix.size() + label.size());
+  std::memcpy(info + n, kPrefix.data(), kPrefix.size());
+  n += kPrefix.size();
+  std::memcpy(info + n, label.data(), label.size());
+  n += label.size();
+  info[n++] = 0;  // empty context
+  info[n++] = 1;  // block counter
+  uint8_t block[EVP_MAX_MD_SIZE];
+  unsigned int block_bytes = 0;
+  if (HMAC(digest, secret.data(), static_cast<int>(secret.size()), info, n, block, &block_bytes) == nullptr ||
+      block_bytes < length) {
+    return false;
+  }
+  std::memcpy(out, block, length);
+  OPENSSL_cleanse(block, sizeof block);
+  return true;
+}
+
+const EVP_MD* digest_of(uint16_t suite) { return suite == kTlsAes256GcmSha384 ? EVP_sha384() : EVP_sha256(); }
+
+}  // namespace
+
+RecordLayer::~RecordLayer() {
+  OPENSSL_cleanse(&read_, sizeof read_);
+  OPENSSL_cleanse(&write_, sizeof write_);
+}
+
+bool RecordLayer::supports(uint16_t cipher_suite) { return cipher_of(cipher_suite) != nullptr; }
+
+std::expected<void, RecordFailure> RecordLayer::install(uint16_t cipher_suite, std::span<const uint8_t> read_secret,
+                                                        std::span<const uint8_t> write_secret,
+                                                        uint64_t write_sequence) {
+  if (!supports(cipher_suite)) return std::unexpected(RecordFailure{"unsupported cipher suite"});
+  suite_ = cipher_suite;
+  hash_bytes_ = cipher_suite == kTlsAes256GcmSha384 ? 48 : 32;
+  key_bytes_ = cipher_suite == kTlsAes128GcmSha256 ? 16 : 32;
+  if (read_secret.size() != hash_bytes_ || write_secret.size() != hash_bytes_ || !derive(read_, read_secret) ||
+      !derive(write_, write_secret)) {
+    suite_ = 0;
+    ERR_clear_error();
+    return std::unexpected(RecordFailure{"cannot derive traffic keys"});
+  }
+  write_.sequence = write_sequence;
+  return {};
+}
+
+bool RecordLayer::derive(TrafficKeys& keys, std::span<const uint8_t> secret) {
+  const EVP_MD* digest = digest_of(suite_);
+  uint8_t copy[48];
+  std::memcpy(copy, secret.data(), secret.size());  // `secret` may be keys.secret itself
+  if (!expand_label(digest, {copy, secret.size()}, "key", keys.key, key_bytes_) ||
+      !expand_label(digest, {copy, secret.size()}, "iv", keys.iv, kIvBytes)) {
+    OPENSSL_cleanse(copy, sizeof copy);
+    return false;
+  }
+  std::memcpy(keys.secret, copy, secret.size());
+  OPENSSL_cleanse(copy, sizeof copy);
+  keys.sequence = 0;
+  keys.key_id = next_key_id.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+bool RecordLayer::update(TrafficKeys& keys) {
+  // RFC 8446 section 7.2: application_traffic_secret_N+1.
+  uint8_t next[48];
+  const bool ok = expand_label(digest_of(suite_), {keys.secret, hash_bytes_}, "traffic upd", next, hash_bytes_) &&
+                  derive(keys, {next, hash_bytes_});
+  OPENSSL_cleanse(next, sizeof next);
+  return ok;
+}
+
+void RecordLayer::release_partial() {
+  partial_.reset();
+  partial_size_ = 0;
+  partial_need_ = 0;
+}
+
+RecordFailure RecordLayer::fail(uint8_t alert, std::string_view reason, CiphertextSink& sink) {
+  if (!write_closed_ && !dead_ && alert != 0) {
+    const uint8_t body[2] = {2, alert};  // fatal
+    const std::span<const uint8_t> piece(body);
+    (void)seal_record(kAlert, {&piece, 1}, 0, sizeof body, sink);
+  }
+  dead_ = true;
+  write_closed_ = true;
+  release_partial();
+  header_have_ = 0;
+  ERR_clear_error();
+  return RecordFailure{reason};
+}
+
+std::expected<RecordLayer::Step, RecordFailure> RecordLayer::open_next(std::span<const uint8_t>& input,
+                                                                       std::span<uint8_t> scratch,
+                                                                       CiphertextSink& sink) {
+  assert(installed());
+  if (dead_) return std::unexpected(RecordFailure{"tls record layer failed"});
+  if (partial_ == nullptr) {
+    if (header_have_ == 0 && input.size() >= kRecordHeaderBytes) {
+      const size_t body = size_t{input[3]} << 8 | input[4];
+      if (body > kMaxRecordBody) return std::unexpected(fail(kAlertRecordOverflow, "record overflow", sink));
+      if (input.size() >= kRecordHeaderBytes + body) {
+        // The common case: a whole record in this read, opened in place.
+        const std::span<const uint8_t> header = input.first(kRecordHeaderBytes);
+        const std::span<const uint8_t> record_body = input.subspan(kRecordHeaderBytes, body);
+        input = input.subspan(kRecordHeaderBytes + body);
+        return open_record(header, record_body, scratch, sink);
+      }
+    }
+    if (input.empty()) return Step{Opened::need_more, {}};
+    const size_t take = std::min<size_t>(kRecordHeaderBytes - header_have_, input.size());
+    std::memcpy(header_ + header_have_, input.data(), take);
+    header_have_ += static_cast<uint8_t>(take);
+    input = input.subspan(take);
+    if (header_have_ < kRecordHeaderBytes) return Step{Opened::need_more, {}};
+    const size_t body = size_t{header_[3]} << 8 | header_[4];
+    if (body > kMaxRecordBody) return std::unexpected(fail(kAlertRecordOverflow, "record overflow", sink));
+    partial_.reset(new (std::nothrow) uint8_t[kRecordHeaderBytes + body]);
+    if (partial_ == nullptr) return std::unexpected(fail(kAlertInternalError, "out of memory", sink));
+    std::memcpy(partial_.get(), header_, kRecordHeaderBytes);
+    partial_size_ = kRecordHeaderBytes;
+    partial_need_ = static_cast<uint32_t>(kRecordHeaderBytes + body);
+    header_have_ = 0;
+  }
+  const size_t take = std::min<size_t>(partial_need_ - partial_size_, input.size());
+  std::memcpy(partial_.get() + partial_size_, input.data(), take);
+  partial_size_ += static_cast<uint32_t>(take);
+  input = input.subspan(take);
+  if (partial_size_ < partial_need_) return Step{Opened::need_more, {}};
+  // The opened plaintext lands in `scratch` or the workspace, never in
+  // partial_, so the record can be released right after.
+  std::unique_ptr<uint8_t[]> record = std::move(partial_);
+  const size_t size = partial_need_;
+  release_partial();
+  return open_record({record.get(), kRecordHeaderBytes}, {record.get() + kRecordHeaderBytes, size - kRecordHeaderBytes},
+                     scratch, sink);
+}
+
+std::expected<RecordLayer::Step, RecordFailure> RecordLayer::open_record(std::span<const uint8_t> header,
+                                                                         std::span<const uint8_t> body,
+                                                                         std::span<uint8_t> scratch,
+                                                                         CiphertextSink& sink) {
+  if (header[0] != kApplicationData) {
+    return std::unexpected(fail(kAlertUnexpectedMessage,
+                                header[0] == kChangeCipherSpec ? "change_cipher_spec after handshake"
+                                                               : "unprotected record after handshake",
+                                sink));
+  }
+  if (body.size() < 1 + kTagBytes) return std::unexpected(fail(kAlertDecodeError, "record too short", sink));
+  if (read_.sequence == UINT64_MAX) return std::unexpected(fail(kAlertInternalError, "sequence exhausted", sink));
+  const size_t sealed_bytes = body.size() - kTagBytes;
+  uint8_t* out = sealed_bytes <= scratch.size() ? scratch.data() : workspace().opened;
+
+  if (!begin_record(suite_, read_, false)) return std::unexpected(fail(kAlertInternalError, "cipher failure", sink));
+  EVP_CIPHER_CTX* context = workspace().context;
+  int produced = 0;
+  int tail = 0;
+  uint8_t tag[kTagBytes];
+  std::memcpy(tag, body.data() + sealed_bytes, kTagBytes);
+  if (EVP_CipherUpdate(context, nullptr, &produced, header.data(), static_cast<int>(header.size())) != 1 ||
+      EVP_CipherUpdate(context, out, &produced, body.data(), static_cast<int>(sealed_bytes)) != 1 ||
+      EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, kTagBytes, tag) != 1) {
+    return std::unexpected(fail(kAlertInternalError, "cipher failure", sink));
+  }
+  if (EVP_CipherFinal_ex(context, out + produced, &tail) != 1) {
+    return std::unexpected(fail(kAlertBadRecordMac, "bad record mac", sink));
+  }
+  ++read_.sequence;
+
+  // TLSInnerPlaintext: content, then the real type, then zero padding.
+  size_t inner = static_cast<size_t>(produced + tail);
+  while (inner > 0 && out[inner - 1] == 0) --inner;
+  if (inner == 0) return std::unexpected(fail(kAlertUnexpectedMessage, "record without content type", sink));
+  const uint8_t type = out[inner - 1];
+  const std::span<uint8_t> content(out, inner - 1);
+  if (content.size() > kMaxRecordPlaintext) return std::unexpected(fail(kAlertRecordOverflow, "record overflow", sink));
+  switch (type) {
+    case kApplicationData:
+      if (content.empty()) return Step{Opened::handled, {}};  // allowed, and meaningless
+      return Step{Opened::plaintext, content};
+    case kAlert:
+      if (content.size() != 2) return std::unexpected(fail(kAlertDecodeError, "malformed alert", sink));
+      if (content[1] == kAlertCloseNotify) return Step{Opened::peer_closed, {}};
+      // A peer's fatal alert is not answered (RFC 8446 section 6.2).
+      dead_ = true;
+      write_closed_ = true;
+      return std::unexpected(RecordFailure{"alert received"});
+    case kHandshake:
+      return on_handshake_message(content, sink);
+    default:
+      return std::unexpected(fail(kAlertUnexpectedMessage, "unexpected content type", sink));
+  }
+}
+
+std::expected<RecordLayer::Step, RecordFailure> RecordLayer::on_handshake_message(std::span<const uint8_t> messages,
+                                                                                  CiphertextSink& sink) {
+  // Post-handshake messages are tiny; one split across records (legal, and
+  // never done by real stacks) is refused rather than buffered.
+  while (!messages.empty()) {
+    if (messages.size() < 4) return std::unexpected(fail(kAlertUnexpectedMessage, "fragmented handshake message", sink));
+    const size_t length = size_t{messages[1]} << 16 | size_t{messages[2]} << 8 | messages[3];
+    if (messages.size() - 4 < length) {
+      return std::unexpected(fail(kAlertUnexpectedMessage, "fragmented handshake message", sink));
+    }
+    const uint8_t type = messages[0];
+    const std::span<const uint8_t> body = messages.subspan(4, length);
+    messages = messages.subspan(4 + length);
+    if (type == kHandshakeNewSessionTicket) continue;  // a client that offloads does not resume
+    if (type != kHandshakeKeyUpdate) {
+      return std::unexpected(fail(kAlertUnexpectedMessage, "unexpected handshake message", sink));
+    }
+    if (length != 1) return std::unexpected(fail(kAlertDecodeError, "malformed key_update", sink));
+    if (body[0] > 1) return std::unexpected(fail(kAlertIllegalParameter, "malformed key_update", sink));
+    if (!update(read_)) return std::unexpected(fail(kAlertInternalError, "cannot derive traffic keys", sink));
+    if (body[0] == 1 && !write_closed_) {
+      // update_requested: answer under the current key, then switch.
+      const uint8_t answer[5] = {kHandshakeKeyUpdate, 0, 0, 1, 0};
+      const std::span<const uint8_t> piece(answer);
+      if (auto sent = seal_record(kHandshake, {&piece, 1}, 0, sizeof answer, sink); !sent) {
+        return std::unexpected(sent.error());
+      }
+      if (!update(write_)) return std::unexpected(fail(kAlertInternalError, "cannot derive traffic keys", sink));
+    }
+  }
+  return Step{Opened::handled, {}};
+}
+
+std::expected<void, RecordFailure> RecordLayer::seal(std::span<const std::span<const uint8_t>> pieces,
+                                                     CiphertextSink& sink) {
+  assert(installed());
+  if (write_closed_) return std::unexpected(RecordFailure{dead_ ? "tls record layer failed" : "write after close"});
+  size_t total = 0;
+  for (std::span<const uint8_t> piece : pieces) total += piece.size();
+  for (size_t offset = 0; offset < total; offset += kMaxRecordPlaintext) {
+    const size_t length = std::min(kMaxRecordPlaintext, total - offset);
+    if (auto sealed = seal_record(kApplicationData, pieces, offset, length, sink); !sealed) return sealed;
+  }
+  return {};
+}
+
+void RecordLayer::seal_close_notify(CiphertextSink& sink) {
+  if (!installed() || write_closed_) return;
+  const uint8_t body[2] = {1, kAlertCloseNotify};  // warning
+  const std::span<const uint8_t> piece(body);
+  (void)seal_record(kAlert, {&piece, 1}, 0, sizeof body, sink);
+  write_closed_ = true;
+}
+
+std::expected<void, RecordFailure> RecordLayer::seal_record(uint8_t content_type,
+                                                            std::span<const std::span<const uint8_t>> pieces,
+                                                            size_t first_offset, size_t length,
+                                                            CiphertextSink& sink) {
+  assert(length <= kMaxRecordPlaintext);
+  if (write_.sequence == UINT64_MAX) {
+    dead_ = write_closed_ = true;
+    return std::unexpected(RecordFailure{"sequence exhausted"});
+  }
+  CipherWorkspace& w = workspace();
+  uint8_t* out = w.sealed;
+  const size_t body = length + 1 + kTagBytes;
+  out[0] = kApplicationData;  // the outer type of every protected record
+  out[1] = 0x03;
+  out[2] = 0x03;
+  out[3] = static_cast<uint8_t>(body >> 8);
+  out[4] = static_cast<uint8_t>(body);
+  if (!begin_record(suite_, write_, true)) return std::unexpected(RecordFailure{"cipher failure"});
+  EVP_CIPHER_CTX* context = w.context;
+  int produced = 0;
+  size_t at = kRecordHeaderBytes;
+  bool ok = EVP_CipherUpdate(context, nullptr, &produced, out, kRecordHeaderBytes) == 1;
+  size_t skip = first_offset;
+  size_t left = length;
+  for (std::span<const uint8_t> piece : pieces) {
+    if (!ok || left == 0) break;
+    if (skip >= piece.size()) {
+      skip -= piece.size();
+      continue;
+    }
+    const size_t n = std::min(piece.size() - skip, left);
+    ok = EVP_CipherUpdate(context, out + at, &produced, piece.data() + skip, static_cast<int>(n)) == 1;
+    at += static_cast<size_t>(produced);
+    skip = 0;
+    left -= n;
+  }
+  ok = ok && EVP_CipherUpdate(context, out + at, &produced, &content_type, 1) == 1;
+  at += static_cast<size_t>(produced);
+  ok = ok && EVP_CipherFinal_ex(context, out + at, &produced) == 1;
+  at += static_cast<size_t>(produced);
+  ok = ok && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, kTagBytes, out + at) == 1;
+  at += kTagBytes;
+  if (!ok || at != kRecordHeaderBytes + body) {
+    dead_ = write_closed_ = true;
+    ERR_clear_error();
+    return std::unexpected(RecordFailure{"cipher failure"});
+  }
+  ++write_.sequence;
+  if (!sink.append_ciphertext({out, at})) {
+    dead_ = write_closed_ = true;
+    return std::unexpected(RecordFailure{"sink full"});
+  }
+  return {};
+}
+
+}  // namespace mf::tls
