@@ -17,7 +17,7 @@ enum class CompletionKind : uint8_t {
   recv = 2,          // multishot recv on socket `index`
   send = 3,          // the one send in flight of socket `index`
   shutdown = 4,      // shutdown(SHUT_WR) of a closing socket
-  close_chain = 5,   // cancel-all + close_direct of a finishing socket (two CQEs)
+  close_chain = 5,   // cancels of its recv and send + close_direct of a finishing socket (a CQE each)
   wake = 6,          // MSG_RING from another shard: its mailbox has messages
   wake_sent = 7,     // our MSG_RING failed (success CQEs are skipped)
   signal_read = 8,   // read of the signalfd (shard 0)

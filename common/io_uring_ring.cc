@@ -90,6 +90,10 @@ io_uring_sqe* IoUringRing::acquire_sqe() {
   return sqe;
 }
 
+void IoUringRing::reserve_sqes(unsigned count) {
+  if (io_uring_sq_space_left(&ring_) < count) io_uring_submit(&ring_);
+}
+
 std::expected<void, std::string> probe_io_uring_support() {
   io_uring ring{};
   int rc = io_uring_queue_init(8, &ring, 0);

@@ -48,6 +48,9 @@ class IoUringRing {
   // Never returns nullptr: a ring whose SQ cannot be drained is an impossible
   // state (submission only fails on programming errors) and aborts.
   io_uring_sqe* acquire_sqe();
+  // Submits what is queued if fewer than `count` SQEs are free, so a linked
+  // chain of `count` SQEs acquired next is never split by acquire_sqe().
+  void reserve_sqes(unsigned count);
 
  private:
   io_uring ring_{};
