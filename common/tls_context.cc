@@ -244,6 +244,10 @@ std::expected<Context, std::string> Context::make_server(const ServerContextConf
   SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   // Idle connections (tens of thousands per shard) must not pin 16 KB buffers.
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  // The chain sent is the configured file's, as is (leaf first, then
+  // intermediates): without this OpenSSL tries to build one from the
+  // server's (empty) store on every handshake. nginx sets it too.
+  SSL_CTX_set_mode(c, SSL_MODE_NO_AUTO_CHAIN);
   SSL_CTX_clear_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE);
   // Resumption is stateless tickets only: nothing per session on the server.
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
