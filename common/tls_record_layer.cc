@@ -205,7 +205,7 @@ std::expected<RecordLayer::Step, RecordFailure> RecordLayer::open_next(std::span
   if (dead_) return std::unexpected(RecordFailure{"tls record layer failed"});
   if (partial_ == nullptr) {
     if (header_have_ == 0 && input.size() >= kRecordHeaderBytes) {
-      const size_t body = size_t{input[3]} << 8 | input[4];
+      const size_t body = record_body_length(input.data());
       if (body > kMaxRecordBody) return std::unexpected(fail(kAlertRecordOverflow, "record overflow", sink));
       if (input.size() >= kRecordHeaderBytes + body) {
         // The common case: a whole record in this read, opened in place.
@@ -221,7 +221,7 @@ std::expected<RecordLayer::Step, RecordFailure> RecordLayer::open_next(std::span
     header_have_ += static_cast<uint8_t>(take);
     input = input.subspan(take);
     if (header_have_ < kRecordHeaderBytes) return Step{Opened::need_more, {}};
-    const size_t body = size_t{header_[3]} << 8 | header_[4];
+    const size_t body = record_body_length(header_);
     if (body > kMaxRecordBody) return std::unexpected(fail(kAlertRecordOverflow, "record overflow", sink));
     partial_.reset(new (std::nothrow) uint8_t[kRecordHeaderBytes + body]);
     if (partial_ == nullptr) return std::unexpected(fail(kAlertInternalError, "out of memory", sink));

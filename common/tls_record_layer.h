@@ -47,6 +47,10 @@ inline constexpr size_t kMaxRecordPlaintext = size_t{1} << 14;
 inline constexpr size_t kMaxRecordBody = kMaxRecordPlaintext + 256;
 inline constexpr size_t kRecordHeaderBytes = 5;
 
+// The body length a record header announces (RFC 8446 section 5.1: type,
+// legacy version, then a 16-bit length); `header` holds kRecordHeaderBytes.
+inline size_t record_body_length(const uint8_t* header) { return size_t{header[3]} << 8 | header[4]; }
+
 struct RecordFailure {
   std::string_view reason;  // static text, fit for a metrics label
 };

@@ -28,7 +28,7 @@ struct Session::Offload {
       }
       header[header_have++] = data[i++];
       if (header_have == kRecordHeaderBytes) {
-        body_left = size_t{header[3]} << 8 | header[4];
+        body_left = record_body_length(header);
         header_have = 0;
         ++records_written;
       }

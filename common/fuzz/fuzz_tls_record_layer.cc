@@ -32,7 +32,7 @@ struct VectorSink final : CiphertextSink {
   bool append_ciphertext(std::span<const uint8_t> bytes) override {
     // Only whole records leave the layer.
     check(bytes.size() >= kRecordHeaderBytes + 17);
-    check((size_t{bytes[3]} << 8 | bytes[4]) + kRecordHeaderBytes == bytes.size());
+    check(record_body_length(bytes.data()) + kRecordHeaderBytes == bytes.size());
     out.insert(out.end(), bytes.begin(), bytes.end());
     return true;
   }

@@ -119,7 +119,7 @@ int peer_key_type(const Session& session) {
 int count_records(std::span<const uint8_t> bytes) {
   int records = 0;
   for (size_t offset = 0; offset + 5 <= bytes.size(); ++records) {
-    offset += 5 + (size_t{bytes[offset + 3]} << 8 | bytes[offset + 4]);
+    offset += kRecordHeaderBytes + record_body_length(&bytes[offset]);
   }
   return records;
 }
