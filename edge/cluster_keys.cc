@@ -20,6 +20,14 @@ std::string_view tagged(std::string& out, std::string_view prefix, char tag, std
   return out;
 }
 
+// A key outside any hash tag: one per cluster, not per stream or edge.
+std::string_view untagged(std::string& out, std::string_view prefix, std::string_view name) {
+  out.clear();
+  out.append(prefix);
+  out.append(name);
+  return out;
+}
+
 // Fields as numbers: false when any does not parse or exceeds 32 bits.
 bool to_u32(std::string_view text, uint32_t& out) {
   auto v = parse_unsigned(text);
@@ -74,23 +82,13 @@ std::string_view alive_key(std::string& out, std::string_view prefix, std::strin
   return tagged(out, prefix, 'e', edge_id, ":alive");
 }
 
-std::string_view edges_key(std::string& out, std::string_view prefix) {
-  out.clear();
-  out.append(prefix);
-  out.append("edges");
-  return out;
-}
+std::string_view edges_key(std::string& out, std::string_view prefix) { return untagged(out, prefix, "edges"); }
 
 std::string_view viewers_key(std::string& out, std::string_view prefix, std::string_view stream_id) {
   return tagged(out, prefix, 's', stream_id, ":viewers");
 }
 
-std::string_view policy_key(std::string& out, std::string_view prefix) {
-  out.clear();
-  out.append(prefix);
-  out.append("policy");
-  return out;
-}
+std::string_view policy_key(std::string& out, std::string_view prefix) { return untagged(out, prefix, "policy"); }
 
 std::string session_digest(std::string_view session) {
   unsigned char hash[SHA256_DIGEST_LENGTH];
