@@ -26,20 +26,15 @@ class NotifySocket:
 
     def receive(self, until, timeout):
         """Collects datagrams until one contains `until` (a line) or timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                data = self.sock.recv(4096).decode()
-            except socket.timeout:
-                break
-            self.messages.append(data)
-            if until in data.split("\n"):
-                return data
-        raise AssertionError(f"no {until!r} within {timeout}s; got {self.messages!r}")
+        return self._receive_until(lambda data: until in data.split("\n"), timeout,
+                                   lambda: f"no {until!r} within {timeout}s; got {self.messages!r}")
 
     def receive_containing(self, text, timeout):
         """Collects datagrams until one contains `text` anywhere."""
+        return self._receive_until(lambda data: text in data, timeout,
+                                   lambda: f"no datagram with {text!r} within {timeout}s; got {self.messages[-5:]!r}")
+
+    def _receive_until(self, matches, timeout, failure):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.sock.settimeout(max(0.01, deadline - time.monotonic()))
@@ -48,9 +43,9 @@ class NotifySocket:
             except socket.timeout:
                 break
             self.messages.append(data)
-            if text in data:
+            if matches(data):
                 return data
-        raise AssertionError(f"no datagram with {text!r} within {timeout}s; got {self.messages[-5:]!r}")
+        raise AssertionError(failure())
 
     def close(self):
         self.sock.close()
