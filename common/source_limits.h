@@ -72,6 +72,12 @@ class SourceLimiter {
   }
 
   size_t addresses() const { return entries_.size(); }
+  // Open connections counted over every address (O(addresses): for metrics).
+  uint64_t open_total() const {
+    uint64_t total = 0;
+    for (const auto& item : entries_) total += item.second.open;
+    return total;
+  }
   uint32_t open(const SourceKey& key) const {
     auto it = entries_.find(key);
     return it == entries_.end() ? 0 : it->second.open;

@@ -64,6 +64,7 @@ struct ClaimPeer {
 struct ClaimResultPayload {
   ClaimOutcome outcome = ClaimOutcome::taken;
   std::string peer_id;
+  std::string stream_id, rendition;  // of the claim: a late undo rebuilds its owner record (cluster)
   std::string session;
   PeerLocation who;
   uint32_t join_sequence = 0;
@@ -72,6 +73,7 @@ struct ClaimResultPayload {
 struct ReleasePeer {
   std::string peer_id;
   PeerLocation who;
+  uint32_t sequence = 0;  // release_peer: the claim it gives back (PeerDirectory::release)
 };
 
 struct EnterSwarm {

@@ -52,6 +52,11 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     t.rejected_token += e.rejected_token;
     t.rejected_capacity += e.rejected_capacity;
     t.rejected_per_source += e.rejected_per_source;
+    t.late_grants_undone += e.late_grants_undone;
+    t.obligation_anomalies += e.obligation_anomalies;
+    t.replies_unsent += e.replies_unsent;
+    total.peer_claims += s->peer_claims;
+    total.source_open += s->source_open;
     total.websocket += s->websocket;
     total.connections += s->connections;
     total.peers_joined += s->peers_joined;
@@ -65,6 +70,8 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   gauge(out, "mf_edge_connections", "Open WebSocket connections.", total.connections);
   gauge(out, "mf_edge_peers_joined", "Peers joined to a swarm.", total.peers_joined);
   gauge(out, "mf_edge_draining", "1 while the edge drains.", total.draining ? 1 : 0);
+  gauge(out, "mf_edge_peer_claims", "peerIds held in the edge's directory (joined or joining).", total.peer_claims);
+  gauge(out, "mf_edge_source_open_connections", "Connections counted open by the per-source limits.", total.source_open);
   counter(out, "mf_edge_joins_total", "Successful joins (switches included).", t.joins);
   counter(out, "mf_edge_leaves_total", "Peers that left a swarm (leave or close).", t.leaves);
   counter(out, "mf_edge_signals_relayed_total", "Signals delivered to their target.", t.signals_relayed);
@@ -74,6 +81,11 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   counter(out, "mf_edge_policy_pushes_total", "policy messages pushed to peers.", t.policy_pushes);
   counter(out, "mf_edge_takeovers_total", "Identities taken over with their session (old connection closed 4001).", t.takeovers);
   counter(out, "mf_edge_mailbox_drops_total", "Cross-shard messages dropped on a full mailbox.", t.mailbox_drops);
+  counter(out, "mf_edge_late_grants_undone_total",
+          "peerId claims and swarm seats given back by the reply of a join abandoned in flight.", t.late_grants_undone);
+  counter(out, "mf_edge_obligation_anomalies_total", "Claims or seats found held where none should be (logged).",
+          t.obligation_anomalies);
+  counter(out, "mf_edge_replies_unsent_total", "Replies that could not be written (logged).", t.replies_unsent);
   out += "# HELP mf_edge_errors_total Error replies sent, by code.\n# TYPE mf_edge_errors_total counter\n";
   static constexpr SdkErrorCode codes[] = {SdkErrorCode::bad_json,      SdkErrorCode::bad_request,   SdkErrorCode::unknown_type,
                                            SdkErrorCode::not_joined,    SdkErrorCode::peer_not_found, SdkErrorCode::peer_id_taken,

@@ -33,6 +33,9 @@ struct EdgeCounters {
   uint64_t rejected_token = 0;
   uint64_t rejected_capacity = 0;
   uint64_t rejected_per_source = 0;
+  uint64_t late_grants_undone = 0;    // claims and seats given back by the reply of an abandoned join
+  uint64_t obligation_anomalies = 0;  // something held that no path gave back (logged; then given back)
+  uint64_t replies_unsent = 0;        // replies that could not be written (logged)
 };
 
 // The cluster of edges through Valkey (docs/cluster.md), per shard.
@@ -67,6 +70,8 @@ struct MetricsSnapshot {
   WebSocketServerCounters websocket;
   uint64_t connections = 0;   // open WebSocket connections
   uint64_t peers_joined = 0;
+  uint64_t peer_claims = 0;     // peerIds held in this shard's directory
+  uint64_t source_open = 0;  // connections counted open by this shard's per-source limits
   LatencyHistogram join_to_peers;
   std::vector<StreamSummary> streams;  // the streams this shard owns
   std::vector<StreamSignals> signals;  // signals delivered to this shard's connections, by stream

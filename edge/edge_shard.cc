@@ -134,8 +134,8 @@ PeerLocation EdgeShard::location_of(const PeerSession& s) const {
   return PeerLocation{static_cast<uint16_t>(shard_.id()), s.socket.slot, s.socket.generation};
 }
 
-MemberLocation EdgeShard::member_location_of(const PeerSession& s) const {
-  return MemberLocation{0, static_cast<uint16_t>(shard_.id()), s.socket.slot, s.socket.generation};
+MemberLocation EdgeShard::member_location_of(const PeerSession& s, uint32_t join_sequence) const {
+  return MemberLocation{0, static_cast<uint16_t>(shard_.id()), s.socket.slot, s.socket.generation, join_sequence};
 }
 
 EdgeShard::PeerSession* EdgeShard::session_at(const PeerLocation& who) {
@@ -393,6 +393,8 @@ void EdgeShard::on_open(WebSocketServer& server, SocketHandle connection) {
   s.rendition.clear();
   s.session.clear();
   s.reported = {};
+  s.held_claim = {};
+  s.in_swarm = false;
   s.bucket.init(shared_.settings.message_burst, now);
   s.errors.reset();
   s.rate_drops.reset();
@@ -402,10 +404,7 @@ void EdgeShard::on_closed(SocketHandle connection) {
   if (connection.slot >= sessions_.created()) return;
   PeerSession& s = sessions_[connection.slot];
   if (s.socket != connection) return;
-  // A switch in flight still counts as a member of its old stream.
-  if (s.state == PeerState::joined || (s.state == PeerState::joining && s.pending.switching)) leave_current(s);
-  // A join still in flight is undone when its reply finds the sequence moved.
-  s.join_sequence++;
+  give_up(s);
   s.state = PeerState::free;
   s.claims.reset();
 }
@@ -460,6 +459,14 @@ void EdgeShard::handle_join(PeerSession& s, const SdkRequest& r) {
     return send_error(s, SdkErrorCode::bad_request, "peerId: a joined connection keeps its peerId", {}, r.id_raw);
   if (s.claims && !s.claims->covers(r.stream_id))
     return send_error(s, SdkErrorCode::bad_request, "streamId: not allowed by the token", {}, r.id_raw);
+  if (s.state != PeerState::joined && (s.held_claim.held || s.in_swarm)) {
+    // Only a joined connection holds anything between joins: a path that
+    // forgot to give something back. Say so, and give it back now.
+    counters_.obligation_anomalies++;
+    MF_LOG_WARN("shard {}: connection {}:{} joins while holding a claim ({}) or a swarm seat ({})", shard_.id(),
+                s.socket.slot, s.socket.generation, s.held_claim.held, s.in_swarm);
+    give_up(s);
+  }
   PeerSession::PendingJoin& p = s.pending;
   p.peer_id.assign(r.peer_id);
   p.stream_id.assign(r.stream_id);
@@ -493,7 +500,7 @@ void EdgeShard::handle_join(PeerSession& s, const SdkRequest& r) {
 void EdgeShard::on_claim_peer(std::unique_ptr<ClaimPeer> m) {
   std::optional<std::string_view> offered;
   if (m->has_offered_session) offered = m->offered_session;
-  ClaimResult result = directory_.claim(m->peer_id, m->who, m->stream_id, offered, m->fresh_session);
+  ClaimResult result = directory_.claim(m->peer_id, m->who, m->join_sequence, m->stream_id, offered, m->fresh_session);
   // In a cluster the owner key in Valkey decides too (another edge may hold
   // the peerId); a peerId held here without the session is refused at once.
   if (result.outcome != ClaimOutcome::taken && cluster_ready()) {
@@ -514,6 +521,8 @@ void EdgeShard::finish_claim(std::unique_ptr<ClaimPeer> m, ClaimOutcome outcome,
   reply->who = m->who;
   reply->join_sequence = m->join_sequence;
   reply->peer_id = std::move(m->peer_id);
+  reply->stream_id = std::move(m->stream_id);
+  reply->rendition = std::move(m->rendition);
   send_to_shard(m->who.shard, edge_message::claim_result, std::move(reply));
 }
 
@@ -536,9 +545,13 @@ void EdgeShard::on_claim_result(std::unique_ptr<ClaimResultPayload> m) {
   PeerSession* s = session_at(m->who);
   bool current = s != nullptr && s->state == PeerState::joining && s->join_sequence == m->join_sequence;
   if (!current) {
-    // The connection left or closed meanwhile: give the identity back.
+    // The connection left or closed meanwhile: nobody else knows of this
+    // grant, so its reply gives the identity back (that claim only).
     if (m->outcome != ClaimOutcome::taken) {
-      send_release(m->peer_id, m->who);
+      counters_.late_grants_undone++;
+      send_release(m->peer_id, m->who, m->join_sequence);
+      if (cluster_)
+        cluster_release_owner(m->peer_id, m->who, m->stream_id, m->rendition, cluster::session_digest(m->session));
     }
     return;
   }
@@ -549,17 +562,22 @@ void EdgeShard::on_claim_result(std::unique_ptr<ClaimResultPayload> m) {
   }
   s->session = std::move(m->session);
   if (cluster_) s->session_digest = cluster::session_digest(s->session);
-  if (p.switching) {
-    // Leave the old swarm before entering the new one; the client sees the
-    // switch as one step (`joined` comes after both).
-    send_leave_swarm(p.old_stream_id, p.peer_id, member_location_of(*s));
-  }
+  // The connection owns this claim now; a switch's claim supersedes the old
+  // one (the same directory entry and owner key, now named by this join).
+  s->held_claim.held = true;
+  s->held_claim.sequence = m->join_sequence;
+  s->held_claim.peer_id = p.peer_id;
+  s->held_claim.stream_id = p.stream_id;
+  s->held_claim.rendition = p.rendition;
+  // Leave the old swarm before entering the new one; the client sees the
+  // switch as one step (`joined` comes after both).
+  if (p.switching) leave_swarm_held(*s);
   auto enter = std::make_unique<EnterSwarm>();
   enter->stream_id = p.stream_id;
   enter->rendition = p.rendition;
   enter->member.peer_id.assign(p.peer_id);
   enter->member.topology = p.topology;
-  enter->member.location = member_location_of(*s);
+  enter->member.location = member_location_of(*s, m->join_sequence);
   enter->member.accepting_peers = p.accepting_peers;
   enter->max_viewers = p.policy.max_viewers;
   enter->initial_peers = p.policy.mesh_enabled ? effective_max_peers(p.policy, p.caps_max_peers) : 0;
@@ -576,7 +594,7 @@ void EdgeShard::send_enter(PeerSession* s, std::unique_ptr<EnterSwarm> enter) {
     s->server->close(s->socket, ws::close_code::internal_error, "edge busy");
 }
 
-void EdgeShard::on_release_peer(std::unique_ptr<ReleasePeer> m) { directory_.release(m->peer_id, m->who); }
+void EdgeShard::on_release_peer(std::unique_ptr<ReleasePeer> m) { directory_.release(m->peer_id, m->who, m->sequence); }
 
 void EdgeShard::on_enter_swarm(std::unique_ptr<EnterSwarm> m) {
   EnterOutcome outcome = streams_.enter(m->stream_id, m->rendition, m->member, m->max_viewers);
@@ -602,8 +620,12 @@ void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
   PeerSession* s = session_at(m->who);
   bool current = s != nullptr && s->state == PeerState::joining && s->join_sequence == m->join_sequence;
   if (!current) {
+    // The join was abandoned while the enter was in flight: this reply is
+    // the only one that knows of the seat, it gives it back.
     if (!m->full) {
-      send_leave_swarm(m->stream_id, m->peer_id, MemberLocation{0, m->who.shard, m->who.slot, m->who.generation});
+      counters_.late_grants_undone++;
+      send_leave_swarm(m->stream_id, m->peer_id,
+                       MemberLocation{0, m->who.shard, m->who.slot, m->who.generation, m->join_sequence});
     }
     return;
   }
@@ -611,16 +633,15 @@ void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
   if (m->full) {
     // Not joined anywhere now (a switch already left its old swarm): give
     // the identity back so it can join again later.
-    if (p.switching) cluster_unregister(*s);
-    send_release(p.peer_id, m->who);
-    if (p.switching) count_member_left(p.old_stream_id);  // it left its old swarm already
+    release_claim_held(*s);
+    s->join_sequence++;
     s->state = PeerState::connected;
     return send_error(*s, SdkErrorCode::stream_full, "stream is full", {}, p.ref_raw, {},
                       shared_.settings.stream_full_retry_ms);
   }
-  if (p.switching) cluster_unregister(*s);  // still the old swarm's fields
-  if (p.switching) count_member_left(p.old_stream_id);
   count_member_joined(p.stream_id);
+  s->in_swarm = true;
+  s->member_sequence = m->join_sequence;
   s->state = PeerState::joined;
   s->peer_id = p.peer_id;
   s->stream_id = p.stream_id;
@@ -651,19 +672,37 @@ void EdgeShard::send_leave_swarm(std::string_view stream_id, std::string_view pe
   send_to_shard(stream_shard(stream_id), edge_message::leave_swarm, std::move(leave));
 }
 
-void EdgeShard::send_release(std::string_view peer_id, const PeerLocation& who) {
+void EdgeShard::send_release(std::string_view peer_id, const PeerLocation& who, uint32_t sequence) {
   auto release = std::make_unique<ReleasePeer>();
   release->peer_id.assign(peer_id);
   release->who = who;
+  release->sequence = sequence;
   send_to_shard(directory_shard(peer_id), edge_message::release_peer, std::move(release));
 }
 
-void EdgeShard::leave_current(PeerSession& s) {
+void EdgeShard::leave_swarm_held(PeerSession& s) {
+  if (!s.in_swarm) return;
+  s.in_swarm = false;
   cluster_unregister(s);
-  send_leave_swarm(s.stream_id, s.peer_id, member_location_of(s));
-  send_release(s.peer_id, location_of(s));
-  counters_.leaves++;
+  send_leave_swarm(s.stream_id, s.peer_id, member_location_of(s, s.member_sequence));
   count_member_left(s.stream_id);
+}
+
+void EdgeShard::release_claim_held(PeerSession& s) {
+  if (!s.held_claim.held) return;
+  PeerSession::HeldClaim& c = s.held_claim;
+  c.held = false;
+  send_release(c.peer_id, location_of(s), c.sequence);
+  if (cluster_) cluster_release_owner(c.peer_id, location_of(s), c.stream_id, c.rendition, s.session_digest);
+}
+
+void EdgeShard::give_up(PeerSession& s) {
+  if (s.in_swarm) counters_.leaves++;
+  leave_swarm_held(s);
+  release_claim_held(s);
+  // A claim or enter still in flight finds the sequence moved: its reply
+  // gives back what it granted.
+  s.join_sequence++;
 }
 
 void EdgeShard::count_member_joined(std::string_view stream_id) {
@@ -679,13 +718,8 @@ void EdgeShard::count_member_left(std::string_view stream_id) {
 void EdgeShard::on_leave_swarm(std::unique_ptr<LeaveSwarm> m) { streams_.leave(m->stream_id, m->peer_id, m->where); }
 
 void EdgeShard::handle_leave(PeerSession& s, const SdkRequest& r) {
-  if (s.state == PeerState::joined || (s.state == PeerState::joining && s.pending.switching)) {
-    leave_current(s);
-    s.join_sequence++;
-    s.state = PeerState::connected;
-  } else if (s.state == PeerState::joining) {
-    // The reply of the join in flight will find the sequence moved and undo it.
-    s.join_sequence++;
+  if (s.state == PeerState::joined || s.state == PeerState::joining) {
+    give_up(s);
     s.state = PeerState::connected;
   }
   send_text(s, write_left(reply_, r.id_raw));
@@ -825,7 +859,7 @@ void EdgeShard::handle_update(PeerSession& s, const SdkRequest& r) {
   auto update = std::make_unique<UpdateMember>();
   update->stream_id = s.stream_id;
   update->peer_id = s.peer_id;
-  update->where = member_location_of(s);
+  update->where = member_location_of(s, s.member_sequence);
   update->topology = s.topology;
   update->accepting_peers = s.accepting_peers;
   send_to_shard(stream_shard(s.stream_id), edge_message::update_member, std::move(update));
@@ -1025,6 +1059,8 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
     snapshot->connections += plain_server_->open_websockets();
   }
   snapshot->peers_joined = peers_joined_;
+  snapshot->peer_claims = directory_.size();
+  snapshot->source_open = sources_.open_total();
   snapshot->join_to_peers = join_to_peers_;
   snapshot->draining = stopping_;
   if (cluster_) {

@@ -157,7 +157,19 @@ class EdgeShard final : public ShardService {
     PeerState state = PeerState::free;
     bool source_acquired = false;       // counted by the source's owner shard
     SourceKey source;
-    uint32_t join_sequence = 0;  // bumps on every join and on close: stale replies miss
+    uint32_t join_sequence = 0;  // bumps on every join, leave and close: stale replies miss
+    // What this connection holds and must give back exactly once (leave,
+    // close, a full stream, a switch's old swarm); each grant is named by the
+    // join sequence that obtained it. A grant whose reply arrives after the
+    // join was abandoned is given back by that reply instead
+    // (docs/architecture.md, "Obligations").
+    struct HeldClaim {
+      bool held = false;
+      uint32_t sequence = 0;
+      std::string peer_id, stream_id, rendition;  // the claim's owner record in a cluster
+    } held_claim;
+    bool in_swarm = false;        // a member of (stream_id, rendition) as peer_id
+    uint32_t member_sequence = 0;  // in_swarm: the join that entered it
     std::string peer_id, stream_id, rendition, session;
     std::string session_digest;  // in a cluster: what the owner key holds of `session`
     Topology topology;
@@ -259,14 +271,19 @@ class EdgeShard final : public ShardService {
   uint32_t directory_shard(std::string_view peer_id) const;
   uint32_t stream_shard(std::string_view stream_id) const;
   PeerLocation location_of(const PeerSession& s) const;
-  MemberLocation member_location_of(const PeerSession& s) const;
+  // The swarm membership entered with `join_sequence`.
+  MemberLocation member_location_of(const PeerSession& s, uint32_t join_sequence) const;
   PeerSession* session_at(const PeerLocation& who);
   uint32_t effective_max_peers(const Policy& policy, uint32_t caps_max_peers) const;
-  void leave_current(PeerSession& s);
+  // Gives back what `s` holds (its swarm membership, its claim) and makes
+  // every reply still in flight for it stale (leave, close).
+  void give_up(PeerSession& s);
+  void leave_swarm_held(PeerSession& s);
+  void release_claim_held(PeerSession& s);
   // Leave a swarm / give a peerId back; both act only if `where`/`who` is
-  // still the registered holder.
+  // still the registered holder through the grant named by its sequence.
   void send_leave_swarm(std::string_view stream_id, std::string_view peer_id, const MemberLocation& where);
-  void send_release(std::string_view peer_id, const PeerLocation& who);
+  void send_release(std::string_view peer_id, const PeerLocation& who, uint32_t sequence);
   void send_error(PeerSession& s, SdkErrorCode code, std::string_view message, std::string_view detail = {},
                   std::string_view ref_raw = {}, std::string_view to = {}, int64_t retry_after_ms = -1);
   void send_text(PeerSession& s, std::string_view text);
@@ -296,7 +313,11 @@ class EdgeShard final : public ShardService {
   // close, switch); removal compares the records, so it never removes a
   // successor's.
   void cluster_register(const PeerSession& s);
+  // The swarm record of a joined session (leave, close, switch).
   void cluster_unregister(const PeerSession& s);
+  // The owner key of a claim, if it still holds that claim's record.
+  void cluster_release_owner(std::string_view peer_id, const PeerLocation& who, std::string_view stream_id,
+                             std::string_view rendition, std::string_view session_digest);
   // Re-registers every joined session (refresh, and after a reconnect).
   void cluster_refresh();
   void cluster_heartbeat();

@@ -280,13 +280,21 @@ std::vector<std::string_view>& EdgeShard::swarm_eval(std::string_view script, st
   return argv_scratch_;
 }
 
-void EdgeShard::cluster_unregister(const PeerSession& s) {
+void EdgeShard::cluster_release_owner(std::string_view peer_id, const PeerLocation& who, std::string_view stream_id,
+                                      std::string_view rendition, std::string_view session_digest) {
   if (!cluster_) return;
   const ClusterSettings& c = shared_.cluster;
-  encode_owner_record(value_scratch_, s);
-  std::string_view own[] = {"EVAL"sv, delete_if_script, "1"sv,
-                            cluster::owner_key(key_scratch_, c.key_prefix, s.peer_id), value_scratch_};
-  if (!cluster_command(own)) return;
+  // The record the claim wrote (claim_script) or a refresh rewrote
+  // (cluster_write_owner): deleted only while the key still holds it.
+  cluster::encode_owner(value_scratch_, cluster::OwnerRecord{shared_.settings.edge_id, who.shard, who.slot, who.generation,
+                                                             stream_id, rendition, session_digest});
+  std::string_view own[] = {"EVAL"sv, delete_if_script, "1"sv, cluster::owner_key(key_scratch_, c.key_prefix, peer_id),
+                            value_scratch_};
+  cluster_command(own);
+}
+
+void EdgeShard::cluster_unregister(const PeerSession& s) {
+  if (!cluster_) return;
   encode_swarm_record(value_scratch_, s);
   std::vector<std::string_view>& argv = swarm_eval(unregister_script, s.stream_id, s.rendition);
   argv.insert(argv.end(), {s.peer_id, value_scratch_});
@@ -688,7 +696,7 @@ void EdgeShard::on_cluster_holder_checked(uint64_t cookie, valkey::CommandStatus
 void EdgeShard::refuse_claim(ClusterClaim claim) {
   ClaimPeer& m = *claim.message;
   cluster_counters_.claims_refused++;
-  directory_.release(m.peer_id, m.who);
+  directory_.release(m.peer_id, m.who, m.join_sequence);
   // A local takeover lost to a holder elsewhere: this edge's old holder was
   // superseded in the cluster already; it goes too.
   if (claim.local == ClaimOutcome::taken_over) send_replace(m.peer_id, claim.replaced);
@@ -727,6 +735,9 @@ void EdgeShard::on_cluster_admitted(uint64_t cookie, valkey::CommandStatus statu
   bool answered = status == valkey::CommandStatus::reply && reply->type() == resp::ReplyType::integer;
   PeerSession* s = session_at(enter->who);
   bool current = s != nullptr && s->state == PeerState::joining && s->join_sequence == enter->join_sequence;
+  // Abandoned meanwhile: nothing was entered, nothing to give back (the
+  // seat reservation expires by itself); the claim went back with the join.
+  if (!current) return;
   if (answered && current && reply->integer() == 0) {
     // Full cluster-wide: answered exactly as a full stream on this edge.
     cluster_counters_.viewers_full++;
@@ -741,7 +752,7 @@ void EdgeShard::on_cluster_admitted(uint64_t cookie, valkey::CommandStatus statu
   // Seated: the cluster counted every edge's viewers, this one included, so
   // the local table does not cap again. Unanswered: the local cap, as alone.
   if (answered && reply->integer() == 1) enter->max_viewers = 0;
-  send_enter(current ? s : nullptr, std::move(enter));
+  send_enter(s, std::move(enter));
 }
 
 // ---- the policy document in Valkey ------------------------------------------------------

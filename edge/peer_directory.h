@@ -23,6 +23,11 @@ struct PeerLocation {
 
 struct DirectoryEntry {
   PeerLocation location;
+  // The join sequence of the connection's claim that granted the entry last:
+  // a release names it, so a late undo of an older claim (a join abandoned
+  // while its reply was in flight) never frees a newer claim of the same
+  // connection (docs/architecture.md, "Obligations").
+  uint32_t sequence = 0;
   std::string stream_id;
   std::string session;  // the identity's secret: a join that presents it takes the peerId over
 };
@@ -45,11 +50,13 @@ class PeerDirectory {
   // `fresh_session` becomes the session when the peerId was free; a takeover
   // keeps the identity's existing session so a player can reconnect again
   // with what it stored.
-  ClaimResult claim(std::string_view peer_id, PeerLocation who, std::string_view stream_id,
+  // `sequence` names this claim (the claiming connection's join sequence).
+  ClaimResult claim(std::string_view peer_id, PeerLocation who, uint32_t sequence, std::string_view stream_id,
                     std::optional<std::string_view> offered_session, std::string_view fresh_session);
-  // Frees the peerId only if `who` still holds it (a replaced connection's
-  // late release must not free its successor's identity).
-  bool release(std::string_view peer_id, PeerLocation who);
+  // Frees the peerId only if `who` still holds it through the claim named
+  // `sequence` (a replaced connection's late release must not free its
+  // successor's identity, nor an abandoned claim's undo a newer claim).
+  bool release(std::string_view peer_id, PeerLocation who, uint32_t sequence);
   // The cluster decided the claim was a takeover of a holder on another edge
   // (docs/cluster.md): `who` keeps the identity's existing session. False if
   // `who` does not hold the peerId.

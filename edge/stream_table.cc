@@ -8,7 +8,7 @@ StreamTable::StreamTable(uint64_t seed) : rng_(seed), seed_(seed) {}
 
 bool StreamTable::same_location(const MemberLocation& a, const MemberLocation& b) {
   return a.edge_index == b.edge_index && a.shard == b.shard && a.connection_slot == b.connection_slot &&
-         a.connection_generation == b.connection_generation;
+         a.connection_generation == b.connection_generation && a.join_sequence == b.join_sequence;
 }
 
 EnterOutcome StreamTable::enter(std::string_view stream_id, std::string_view rendition, const Member& member,

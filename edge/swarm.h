@@ -93,6 +93,9 @@ struct MemberLocation {
   uint16_t shard = 0;
   uint32_t connection_slot = 0;
   uint32_t connection_generation = 0;
+  // The connection's join sequence that entered it: a late leave of an
+  // abandoned join never removes a newer entry of the same connection.
+  uint32_t join_sequence = 0;
 };
 
 // What the caller declares about a member. The swarm also keeps, per member,

@@ -58,6 +58,23 @@ TEST(StreamTable, ViewerCapCountsTheWholeStream) {
   EXPECT_EQ(std::set<std::string>(p.ids.begin(), p.ids.end()), (std::set<std::string>{"p1", "p2"}));
 }
 
+// A join abandoned while its enter was in flight is undone by its late
+// reply; the same connection may have entered again meanwhile (a new join):
+// the undo names the old join's sequence and must miss.
+TEST(StreamTable, LeaveOfAnOlderJoinOfTheSameConnectionMisses) {
+  StreamTable t(1);
+  Member first = member("p1", 1);
+  first.location.join_sequence = 3;
+  Member second = member("p1", 1);
+  second.location.join_sequence = 5;
+  t.enter("s", "r", first, 0);
+  EXPECT_EQ(t.enter("s", "r", second, 0), EnterOutcome::moved);
+  EXPECT_FALSE(t.leave("s", "p1", first.location));
+  EXPECT_EQ(t.viewers("s"), 1u);
+  EXPECT_TRUE(t.leave("s", "p1", second.location));
+  EXPECT_EQ(t.stream_count(), 0u);
+}
+
 TEST(StreamTable, LeaveOnlyFromTheRegisteredLocation) {
   StreamTable t(1);
   t.enter("s", "r", member("p1", 1), 0);
