@@ -55,6 +55,7 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     t.late_grants_undone += e.late_grants_undone;
     t.obligation_anomalies += e.obligation_anomalies;
     t.replies_unsent += e.replies_unsent;
+    t.sessions_refused += e.sessions_refused;
     total.peer_claims += s->peer_claims;
     total.source_open += s->source_open;
     total.websocket += s->websocket;
@@ -86,6 +87,7 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   counter(out, "mf_edge_obligation_anomalies_total", "Claims or seats found held where none should be (logged).",
           t.obligation_anomalies);
   counter(out, "mf_edge_replies_unsent_total", "Replies that could not be written (logged).", t.replies_unsent);
+  counter(out, "mf_edge_sessions_refused_total", "Joins refused for want of cryptographic randomness.", t.sessions_refused);
   out += "# HELP mf_edge_errors_total Error replies sent, by code.\n# TYPE mf_edge_errors_total counter\n";
   static constexpr SdkErrorCode codes[] = {SdkErrorCode::bad_json,      SdkErrorCode::bad_request,   SdkErrorCode::unknown_type,
                                            SdkErrorCode::not_joined,    SdkErrorCode::peer_not_found, SdkErrorCode::peer_id_taken,

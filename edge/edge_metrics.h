@@ -36,6 +36,7 @@ struct EdgeCounters {
   uint64_t late_grants_undone = 0;    // claims and seats given back by the reply of an abandoned join
   uint64_t obligation_anomalies = 0;  // something held that no path gave back (logged; then given back)
   uint64_t replies_unsent = 0;        // replies that could not be written (logged)
+  uint64_t sessions_refused = 0;      // joins refused: no cryptographic randomness for a session
 };
 
 // The cluster of edges through Valkey (docs/cluster.md), per shard.

@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "common/json_writer.h"
+#include "common/keyed_hash.h"
+#include "common/os_random.h"
 #include "common/http_response.h"
 #include "common/log.h"
 #include "edge/cluster_keys.h"
@@ -26,7 +28,9 @@ namespace {
 // stays small enough for a page refreshed every second.
 constexpr size_t max_api_streams = 1000;
 
-uint64_t hash_text(std::string_view text) { return std::hash<std::string_view>{}(text); }
+// Keyed (common/keyed_hash.h): a client cannot choose ids that all land on
+// one shard.
+uint64_t hash_text(std::string_view text) { return keyed_hash(text); }
 
 uint64_t monotonic_ns() {
   timespec ts;
@@ -42,16 +46,30 @@ Topology topology_from(const TopologyFields& fields) {
 
 }  // namespace
 
-EdgeShard::EdgeShard(Shard& shard, const EdgeShared& shared)
-    : shard_(shard),
+EdgeShard::EdgeShard(Shard& shard, const EdgeShared& shared, const Seeds& seeds)
+    : valkey_seed_(seeds.valkey),
+      shard_(shard),
       shared_(shared),
       sessions_(shard.reactor().options().max_sockets),
-      streams_(0x9e3779b97f4a7c15ull ^ (uint64_t{shard.id()} << 32) ^ static_cast<uint64_t>(Reactor::monotonic_ms())),
+      streams_(seeds.streams),
       policy_(shared.initial_policy),
-      rng_(0xd1b54a32d192ed03ull ^ shard.id() ^ static_cast<uint64_t>(Reactor::monotonic_ms())) {}
+      rng_(seeds.rng) {}
 
 std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shard& shard, const EdgeShared& shared) {
-  std::unique_ptr<EdgeShard> self(new EdgeShard(shard, shared));
+  // Every shard draws its own seeds from the OS: two shards (or two edges)
+  // never share a sequence, whenever they start.
+  Seeds seeds;
+  for (uint64_t* seed : {&seeds.streams, &seeds.rng, &seeds.valkey}) {
+    auto drawn = os_random_u64();
+    if (!drawn) return std::unexpected(fmt::format("shard {}: seeds: {}", shard.id(), drawn.error()));
+    *seed = *drawn;
+  }
+  std::unique_ptr<EdgeShard> self(new EdgeShard(shard, shared, seeds));
+#if defined(MF_TEST_HOOKS)
+  // MF_TEST_NO_SESSION_RANDOMNESS=1: the CSPRNG refuses every session
+  // (tests/system/test_session_randomness.py). Compiled only with -Dtest_hooks=true.
+  if (const char* hook = std::getenv("MF_TEST_NO_SESSION_RANDOMNESS")) self->no_session_randomness_ = hook[0] == '1';
+#endif
   self->reply_.resize(shared.settings.max_message_bytes + 4096);
   self->topology_scratch_.resize(Swarm::max_pick * max_topology_json_bytes);
   WebSocketServerConfig ws;
@@ -252,12 +270,11 @@ uint32_t EdgeShard::effective_max_peers(const Policy& policy, uint32_t caps_max_
   return std::min(policy.max_peers, caps_max_peers);
 }
 
-std::string EdgeShard::fresh_session() {
+std::optional<std::string> EdgeShard::fresh_session() {
   // 128 bits from the CSPRNG: the session is the identity's only secret.
+  // Without them there is no session (never a fallback generator).
   uint8_t bytes[16];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) {
-    for (auto& b : bytes) b = static_cast<uint8_t>(rng_.next());
-  }
+  if (no_session_randomness_ || RAND_bytes(bytes, sizeof bytes) != 1) return std::nullopt;
   static constexpr char hex[] = "0123456789abcdef";
   std::string out(32, '0');
   for (size_t i = 0; i < 16; ++i) {
@@ -489,7 +506,16 @@ void EdgeShard::handle_join(PeerSession& s, const SdkRequest& r) {
   claim->rendition = p.rendition;
   claim->has_offered_session = r.has_session;
   claim->offered_session.assign(r.session);
-  claim->fresh_session = fresh_session();
+  std::optional<std::string> session = fresh_session();
+  if (!session) {
+    // Fail closed: no identity without a secret nobody can guess.
+    counters_.sessions_refused++;
+    MF_LOG_ERROR("shard {}: no cryptographic randomness for a session: join refused, connection closed", shard_.id());
+    s.state = p.switching ? PeerState::joined : PeerState::connected;
+    s.server->close(s.socket, ws::close_code::internal_error, "no session randomness");
+    return;
+  }
+  claim->fresh_session = std::move(*session);
   claim->who = location_of(s);
   claim->join_sequence = sequence;
   if (!send_to_shard(directory_shard(p.peer_id), edge_message::claim_peer, std::move(claim))) {

@@ -193,7 +193,10 @@ class EdgeShard final : public ShardService {
     } pending;
   };
 
-  EdgeShard(Shard& shard, const EdgeShared& shared);
+  struct Seeds {
+    uint64_t streams = 0, rng = 0, valkey = 0;
+  };
+  EdgeShard(Shard& shard, const EdgeShared& shared, const Seeds& seeds);
 
   Admission admit(WebSocketServer& server, SocketHandle connection, const http::RequestHead& head);
   void on_open(WebSocketServer& server, SocketHandle connection);
@@ -287,7 +290,8 @@ class EdgeShard final : public ShardService {
   void send_error(PeerSession& s, SdkErrorCode code, std::string_view message, std::string_view detail = {},
                   std::string_view ref_raw = {}, std::string_view to = {}, int64_t retry_after_ms = -1);
   void send_text(PeerSession& s, std::string_view text);
-  std::string fresh_session();
+  // nullopt: the CSPRNG failed (the join is refused).
+  std::optional<std::string> fresh_session();
   void load_policy_file(bool initial);
   // Shard 0: the effective document (Valkey's when it holds one, else the
   // file's, else the defaults) to every shard, which push it to their peers.
@@ -374,6 +378,8 @@ class EdgeShard final : public ShardService {
                                             std::string_view rendition);
   void encode_owner_record(std::string& out, const PeerSession& s) const;
 
+  uint64_t valkey_seed_ = 0;
+  bool no_session_randomness_ = false;  // test hook
   std::unique_ptr<valkey::Client> cluster_;
   std::unordered_map<uint64_t, std::unique_ptr<SignalPacket>> cluster_lookups_;  // by cookie
   std::unordered_map<uint64_t, ClusterQuery> cluster_queries_;                   // by cookie

@@ -152,7 +152,7 @@ std::expected<void, std::string> EdgeShard::cluster_start() {
   config.address = c.address;
   config.username = c.username;
   config.password = c.password;
-  config.random_seed = 0x6a09e667f3bcc909ull ^ (uint64_t{shard_.id()} << 40) ^ Reactor::monotonic_ms();
+  config.random_seed = valkey_seed_;
   valkey::Handlers handlers;
   handlers.context = this;
   handlers.on_state = [](void* self, const valkey::StateEvent& event) {

@@ -14,6 +14,7 @@
 #include "common/descriptor_limit.h"
 #include "common/io_uring_ring.h"
 #include "common/listen_socket.h"
+#include "common/keyed_hash.h"
 #include "common/log.h"
 #include "common/shard_group.h"
 #include "common/socket_activation.h"
@@ -52,7 +53,9 @@ int main(int argc, char** argv) {
   log::Level level;
   if (!log::parse_level(config.log_level, level)) return fail_start("log_level: unknown level '" + config.log_level + "'");
   log::set_level(level);
-
+  // The tables keyed by client-chosen strings need their secret before any
+  // shard starts (common/keyed_hash.h).
+  if (auto key = init_process_hash_key(); !key) return fail_start(key.error());
 
   edge::EdgeShared shared;
   edge::EdgeSettings& s = shared.settings;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/keyed_hash.h"
+
 namespace mf::edge {
 
 StreamTable::StreamTable(uint64_t seed) : rng_(seed), seed_(seed) {}
@@ -29,7 +31,7 @@ EnterOutcome StreamTable::enter(std::string_view stream_id, std::string_view ren
   }
   auto swarm_it = stream.swarms.find(rendition);
   if (swarm_it == stream.swarms.end())
-    swarm_it = stream.swarms.emplace(std::string(rendition), Swarm(seed_ ^ std::hash<std::string_view>{}(rendition))).first;
+    swarm_it = stream.swarms.emplace(std::string(rendition), Swarm(seed_ ^ keyed_hash(rendition))).first;
   MemberHandle handle = swarm_it->second.add(member);
   stream.members.emplace(std::string(peer_id), MemberRef{std::string(rendition), handle});
   stream.joins++;

@@ -11,7 +11,8 @@ import unittest
 # A short drain window keeps the tests fast; afterMs values fall inside it.
 DRAIN = ["--drain-ms", "400"]
 
-from edge_process import OP_CLOSE, Edge, RawWebSocket, close_payload, http_exchange, upgrade_request
+from edge_process import (OP_CLOSE, UNLIMITED_SOURCE, Edge, RawWebSocket, close_payload, edge_config_file, http_exchange,
+                          upgrade_request)
 
 
 class Stop(unittest.TestCase):
@@ -81,18 +82,29 @@ class Stop(unittest.TestCase):
             self.assertEqual(edge.wait_exit(5.0), 0)
 
     def test_drain_spreads_reconnects(self):
-        # Players must not all come back at once: afterMs differs per peer.
-        with Edge(args=["--drain-ms", "2000"], shards=2) as edge:
-            clients = self.open_clients(edge, 12)
+        # Players must not all come back at once: afterMs is drawn by each
+        # shard's generator, seeded from the OS independently per shard. With
+        # a window of 600 s, 16 independent draws repeat one value with
+        # probability ~2e-4 and two with ~2e-8 (birthday bound); shards that
+        # share a sequence (seeded from a clock) repeat values in pairs, one
+        # per draw they have in common. The window is not waited for: each
+        # client reads its `reconnect` and closes by itself.
+        config = edge_config_file(UNLIMITED_SOURCE, extra="[timeouts]\ndrain_deadline_ms = 700000\n")
+        with Edge(args=["--config", config, "--drain-ms", "600000"], shards=4) as edge:
+            clients = self.open_clients(edge, 16)
             edge.send_signal(signal.SIGTERM)
             delays = []
             for ws in clients:
-                code, before = ws.expect_close(timeout=4.0, allow_messages=True)
-                self.assertEqual(code, 1001)
-                delays.append(json.loads(before[0].payload)["afterMs"])
-            self.assertTrue(all(0 <= d < 2000 for d in delays), delays)
-            self.assertGreater(len(set(delays)), 6, delays)
-            self.assertEqual(edge.wait_exit(5.0), 0)
+                message = json.loads(ws.recv_message(timeout=4.0))
+                self.assertEqual(message["type"], "reconnect", message)
+                delays.append(message["afterMs"])
+                ws.send_frame(OP_CLOSE, close_payload(1000))
+            self.assertTrue(all(0 <= d < 600000 for d in delays), delays)
+            self.assertGreaterEqual(len(set(delays)), len(delays) - 1, f"repeated afterMs: {sorted(delays)}")
+            # Spread over the window, not bunched: 16 uniform draws all within
+            # one quarter of it has probability ~1e-8.
+            self.assertGreater(max(delays) - min(delays), 150000, sorted(delays))
+            self.assertEqual(edge.wait_exit(10.0), 0)
 
     def test_health_and_upgrades_answer_503_while_draining(self):
         with Edge(args=["--drain-ms", "1500"], shards=1) as edge:
