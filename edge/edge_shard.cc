@@ -70,7 +70,10 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   // (tests/system/test_session_randomness.py). Compiled only with -Dtest_hooks=true.
   if (const char* hook = std::getenv("MF_TEST_NO_SESSION_RANDOMNESS")) self->no_session_randomness_ = hook[0] == '1';
 #endif
-  self->reply_.resize(shared.settings.max_message_bytes + 4096);
+  // Any reply fits: an error or `joined` quoting up to a whole request, and
+  // the largest `peers` (64 candidates) with a request-sized `ref`.
+  self->reply_.resize(std::max<size_t>(shared.settings.max_message_bytes + 4096,
+                                       max_peers_reply_bytes(shared.settings.max_message_bytes)));
   self->topology_scratch_.resize(Swarm::max_pick * max_topology_json_bytes);
   WebSocketServerConfig ws;
   ws.routes.websocket_path = shared.settings.websocket_path;
@@ -250,7 +253,16 @@ void EdgeShard::dispatch(uint16_t kind, void* pointer) {
 // ---- replies ----------------------------------------------------------------
 
 void EdgeShard::send_text(PeerSession& s, std::string_view text) {
-  if (!text.empty()) s.server->send_text(s.socket, text);
+  if (text.empty()) {
+    // The reply did not fit reply_ (sized for the worst case: this is a
+    // defect). Never silent: counted, and logged for the first and then
+    // every 1024th.
+    if ((counters_.replies_unsent++ & 1023) == 0)
+      MF_LOG_ERROR("shard {}: a reply did not fit the {}-byte reply buffer and was not sent ({} so far)", shard_.id(),
+                   reply_.size(), counters_.replies_unsent);
+    return;
+  }
+  s.server->send_text(s.socket, text);
 }
 
 void EdgeShard::send_error(PeerSession& s, SdkErrorCode code, std::string_view message, std::string_view detail,

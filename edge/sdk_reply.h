@@ -9,6 +9,7 @@
 
 #include "common/json_writer.h"
 #include "edge/sdk_message.h"
+#include "edge/swarm.h"
 
 namespace mf::edge {
 
@@ -32,6 +33,19 @@ struct ErrorReply {
   std::string_view to;          // signal errors: the target
   int64_t retry_after_ms = -1;  // stream-full
 };
+
+// The longest `peers` write_peers can produce from candidates the edge
+// holds: max_peers_limit of them, every peerId and rendition at
+// max_identifier_bytes with every byte escaped to 6 (\u00XX: identifiers
+// never need it, but candidates read from Valkey are bounded, not trusted),
+// each topology at max_topology_json_bytes, plus a raw `ref` of `ref_bytes`.
+// A buffer this large never refuses a `peers`.
+constexpr size_t max_peers_reply_bytes(size_t ref_bytes) {
+  constexpr size_t escaped_string = 2 + 6 * max_identifier_bytes;
+  constexpr size_t candidate = sizeof(R"(,{"peerId":)") + escaped_string + sizeof(R"(,"rendition":)") + escaped_string +
+                               sizeof(R"(,"topology":)") + max_topology_json_bytes + 1;
+  return sizeof(R"({"type":"peers","peers":[])") + max_peers_limit * candidate + sizeof(R"(,"ref":)") + ref_bytes + 2;
+}
 
 // Each returns the message text (a view into `out`), or an empty view when
 // `out` is too small.

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <string>
+#include <vector>
 
 namespace mf::edge {
 namespace {
@@ -70,6 +71,30 @@ TEST(SdkReply, Errors) {
   auto text = write_error(out, detailed);
   EXPECT_EQ(text, R"({"type":"error","code":"unknown-type","message":"unknown type: a\"b"})");
   EXPECT_TRUE(valid_json(text));
+}
+
+// 64 candidates with every string at its maximum and made of control
+// characters (escaped to 6 bytes each): the largest `peers` there is fits
+// max_peers_reply_bytes and is valid JSON.
+TEST(SdkReply, WorstCasePeersFitsTheBound) {
+  std::string id(max_identifier_bytes, '\x01');
+  Topology topology;
+  std::string field(topology_string_capacity, '\x1f');
+  topology.region.assign(field);
+  topology.country.assign(field);
+  topology.network.assign(field);
+  topology.asn = INT64_MAX;
+  std::vector<char> topology_json(max_topology_json_bytes);
+  size_t topology_len = write_topology_json(topology_json, topology);
+  ASSERT_GT(topology_len, 3 * 6 * topology_string_capacity);
+  std::vector<PeerCandidate> peers(max_peers_limit,
+                                   PeerCandidate{id, id, std::string_view(topology_json.data(), topology_len)});
+  std::string ref = "\"" + std::string(16 * 1024, 'r') + "\"";
+  std::vector<char> out(max_peers_reply_bytes(ref.size()));
+  auto text = write_peers(out, peers, ref);
+  ASSERT_FALSE(text.empty());
+  EXPECT_TRUE(valid_json(text));
+  EXPECT_GT(text.size(), max_peers_limit * (2 * 6 * max_identifier_bytes));
 }
 
 TEST(SdkReply, TooSmallBufferGivesEmpty) {

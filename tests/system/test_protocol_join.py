@@ -421,5 +421,34 @@ class JoinedPeerGoesSilent(EdgeCase):
             time.sleep(0.1)
 
 
+class LargestPeers(EdgeCase):
+    """maxPeers 64 (the spec's maximum), 128-byte ids and topologies made of
+    control characters (escaped to 6 bytes each): the largest `peers` there
+    is still goes out, to a newcomer and to need-peers (it used to exceed the
+    reply buffer and vanish)."""
+    EDGE_ID = "edge-largest-peers"
+    SHARDS = 2
+
+    @classmethod
+    def setUpClass(cls):
+        path = write_run_file("policy-64.json", json.dumps({"defaults": {"maxPeers": 64}}))
+        cls.ARGS = ("--policy", path, "--messages-per-second", "1000", "--message-burst", "1000")
+        super().setUpClass()
+
+    def test_newcomer_and_need_peers_get_64_candidates(self):
+        stream, rendition = "l" * 128, "r" * 128
+        control = "".join(chr(1 + i % 31) for i in range(64))
+        topology = {"region": control, "country": control, "asn": 4294967295, "network": control}
+        for i in range(64):
+            self.joined_client(stream, rendition, f"{i:03d}" + "p" * 125, topology=topology)
+        c, _, peers = self.joined_client(stream, rendition, "n" * 128, topology=topology)
+        self.assertGreater(len(c.last_raw.encode()), 64 * 3 * 64 * 6, "the reply is the large one")
+        self.assertEqual(len(self.assert_peers_well_formed(peers, "n" * 128)), 64)
+        self.assertEqual(peers["peers"][0]["topology"]["region"], control)
+        again = c.need_peers(count=64, id="x" * 64)
+        self.assertEqual(len(self.assert_peers_well_formed(again)), 64)
+        self.assertEqual(again["ref"], "x" * 64)
+
+
 if __name__ == "__main__":
     unittest.main()
