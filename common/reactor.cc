@@ -637,7 +637,7 @@ void Reactor::add_periodic(uint32_t interval_ms, std::function<void()> callback)
 void Reactor::run_once(uint32_t max_wait_ms) {
   MF_ASSERT_ON_SHARD(shard_id_);
   ++counters_.loop_turns;
-  if (turn_hook_) turn_hook_();
+  if (turn_hook_) max_wait_ms = std::min(max_wait_ms, turn_hook_());
   for (Periodic& p : periodics_) {
     if (now_ms_ >= p.next_ms) {
       p.next_ms = now_ms_ + p.interval_ms;

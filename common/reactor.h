@@ -205,8 +205,11 @@ class Reactor {
   // use arm_timer().
   void add_periodic(uint32_t interval_ms, std::function<void()> callback);
 
-  // Called at the top of every loop turn (cross-shard mailbox drain).
-  void set_turn_hook(std::function<void()> hook) { turn_hook_ = std::move(hook); }
+  // Called at the top of every loop turn (cross-shard mailbox drain). It
+  // returns the longest the turn may then wait for completions: 0 when work
+  // is left over (a drain stopped at its batch limit), UINT32_MAX for no
+  // limit of its own.
+  void set_turn_hook(std::function<uint32_t()> hook) { turn_hook_ = std::move(hook); }
   // Called for a CompletionKind::wake or signal_read completion.
   void set_completion_hook(std::function<void(const io_uring_cqe&)> hook) {
     completion_hook_ = std::move(hook);
@@ -305,7 +308,7 @@ class Reactor {
     std::function<void()> callback;
   };
   std::vector<Periodic> periodics_;
-  std::function<void()> turn_hook_;
+  std::function<uint32_t()> turn_hook_;
   std::function<void(const io_uring_cqe&)> completion_hook_;
 };
 

@@ -6,6 +6,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -26,9 +28,38 @@ uint32_t Shard::count() const { return group_.shard_count(); }
 
 bool Shard::post(uint32_t to_shard, const ShardMessage& message) {
   MF_ASSERT_ON_SHARD(id_);
-  if (group_.post(id_, to_shard, message)) return true;
+  bool waiting = to_shard < overflow_.size() && !overflow_[to_shard].empty();
+  if (!waiting && group_.post(id_, to_shard, message)) return true;
   ++mailbox_drops_;
   return false;
+}
+
+void Shard::post_obligation(uint32_t to_shard, const ShardMessage& message) {
+  MF_ASSERT_ON_SHARD(id_);
+  if (to_shard >= overflow_.size()) {
+    // Not a shard of this group: a programming error, never a drop.
+    MF_LOG_ERROR("shard {}: obligation to shard {} of {}", id_, to_shard, overflow_.size());
+    std::abort();
+  }
+  std::deque<ShardMessage>& waiting = overflow_[to_shard];
+  if (waiting.empty() && group_.post(id_, to_shard, message)) return;
+  ShardMessage copy = message;
+  copy.from_shard = static_cast<uint16_t>(id_);
+  waiting.push_back(copy);
+  ++obligations_deferred_;
+  ++obligations_waiting_;
+}
+
+bool Shard::flush_obligations() {
+  if (obligations_waiting_ == 0) return true;
+  for (uint32_t to = 0; to < overflow_.size(); ++to) {
+    std::deque<ShardMessage>& waiting = overflow_[to];
+    while (!waiting.empty() && group_.post(id_, to, waiting.front())) {
+      waiting.pop_front();
+      --obligations_waiting_;
+    }
+  }
+  return obligations_waiting_ == 0;
 }
 
 ShardGroup::~ShardGroup() {
@@ -81,7 +112,7 @@ void ShardGroup::deliver(uint32_t id, const ShardMessage& message) {
     ack.kind = shard_message::watchdog_ack;
     ack.arg64_a = message.arg64_a;
     for (auto& service : services) ack.arg64_b += service->live_count();
-    shards_[id]->post(0, ack);
+    shards_[id]->post_obligation(0, ack);
     return;
   }
   if (message.kind == shard_message::watchdog_ack) {
@@ -94,12 +125,23 @@ void ShardGroup::deliver(uint32_t id, const ShardMessage& message) {
   for (auto& service : services) service->on_message(message);
 }
 
-void ShardGroup::drain_mailboxes(uint32_t id) {
+bool ShardGroup::drain_mailboxes(uint32_t id) {
   uint32_t n = shard_count();
   wake_flags_[id].clear();
+  bool more = false;
   for (uint32_t from = 0; from < n; ++from) {
-    mailboxes_[from * n + id]->drain([&](const ShardMessage& m) { deliver(id, m); }, 4096);
+    SpscQueue<ShardMessage>& mailbox = *mailboxes_[from * n + id];
+    constexpr size_t batch = 4096;
+    if (mailbox.drain([&](const ShardMessage& m) { deliver(id, m); }, batch) == batch && !mailbox.empty_approx())
+      more = true;
   }
+  return more;
+}
+
+uint32_t ShardGroupOptions::pair_capacity(uint32_t shards) const {
+  if (mailbox_capacity != 0) return mailbox_capacity;
+  uint32_t share = mailbox_messages_per_shard / std::max<uint32_t>(shards, 1);
+  return std::max(min_mailbox_capacity, std::bit_floor(std::max<uint32_t>(share, 1)));
 }
 
 void ShardGroup::arm_signal_read() {
@@ -120,7 +162,7 @@ void ShardGroup::on_signal(const io_uring_cqe& cqe) {
       for (uint32_t to = 0; to < n; ++to) {
         ShardMessage m;
         m.kind = shard_message::reload;
-        shards_[0]->post(to, m);
+        shards_[0]->post_obligation(to, m);
       }
     } else if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT) {
       ++stop_signals_seen_;
@@ -133,7 +175,7 @@ void ShardGroup::on_signal(const io_uring_cqe& cqe) {
       for (uint32_t to = 0; to < n; ++to) {
         ShardMessage m;
         m.kind = shard_message::stop;
-        shards_[0]->post(to, m);
+        shards_[0]->post_obligation(to, m);
       }
     }
   } else if (cqe.res < 0 && cqe.res != -EINTR && cqe.res != -EAGAIN) {
@@ -200,17 +242,23 @@ void ShardGroup::shard_main(uint32_t id, const ShardServiceFactory& factory) {
   // Every ring fd must be known before anyone sends a wake.
   go_.wait(false);
   if (abort_start_.load()) return;
-  reactor.set_turn_hook([this, id] {
+  // A drain that stopped at its batch limit turns the loop again at once,
+  // obligations still waiting for room within 1 ms: not at the next timer
+  // or wake.
+  reactor.set_turn_hook([this, id, &shard]() -> uint32_t {
     if (external_stop_.load(std::memory_order_relaxed) && !stop_requested_[id].load()) {
       ShardMessage m;
       m.kind = shard_message::stop;
       deliver(id, m);
     }
-    drain_mailboxes(id);
+    bool flushed = shard.flush_obligations();
+    if (drain_mailboxes(id)) return 0;
+    return flushed ? UINT32_MAX : 1;
   });
   reactor.set_completion_hook([this, id](const io_uring_cqe& cqe) {
     switch (tag_kind(cqe.user_data)) {
       case CompletionKind::wake:
+        // What this batch leaves is drained at the top of the next turn.
         drain_mailboxes(id);
         break;
       case CompletionKind::wake_sent:
@@ -236,7 +284,7 @@ void ShardGroup::shard_main(uint32_t id, const ShardServiceFactory& factory) {
         ShardMessage probe;
         probe.kind = shard_message::watchdog_probe;
         probe.arg64_a = watchdog_round_;
-        shards_[0]->post(to, probe);
+        shards_[0]->post_obligation(to, probe);
       }
     });
   }
@@ -282,8 +330,9 @@ std::expected<void, std::string> ShardGroup::run(const ShardGroupOptions& option
   if (n == 0 || n > 256) return std::unexpected(std::string("shards: count must be 1..256"));
   for (uint32_t i = 0; i < n; ++i) shards_.push_back(std::unique_ptr<Shard>(new Shard(*this, i)));
   services_.resize(n);
+  for (uint32_t i = 0; i < n; ++i) shards_[i]->overflow_.resize(n);
   for (uint32_t i = 0; i < n * n; ++i)
-    mailboxes_.push_back(std::make_unique<SpscQueue<ShardMessage>>(options.mailbox_capacity));
+    mailboxes_.push_back(std::make_unique<SpscQueue<ShardMessage>>(options.pair_capacity(n)));
   wake_flags_ = std::make_unique<WakeFlag[]>(n);
   stop_requested_ = std::make_unique<std::atomic<bool>[]>(n);
   ring_fds_.assign(n, -1);
@@ -297,7 +346,15 @@ std::expected<void, std::string> ShardGroup::run(const ShardGroupOptions& option
   go_.notify_all();
   if (!abort_start_.load() && on_ready) on_ready();
   for (auto& t : threads) t.join();
-  // Messages posted to a shard after it stopped were never delivered.
+  // Messages posted to a shard after it stopped were never delivered, nor
+  // were obligations still waiting for room.
+  for (auto& shard : shards_) {
+    for (auto& waiting : shard->overflow_) {
+      for (const ShardMessage& m : waiting)
+        if (options_.dispose_undelivered) options_.dispose_undelivered(m);
+      waiting.clear();
+    }
+  }
   for (auto& mailbox : mailboxes_) {
     mailbox->drain(
         [&](const ShardMessage& m) {

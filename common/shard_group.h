@@ -5,10 +5,15 @@
 // reach each other only through bounded single-producer/single-consumer
 // mailboxes (one per ordered pair of shards), woken through the target's ring
 // with IORING_OP_MSG_RING and drained in batches: no locks on the data path.
+// A message that must arrive (it undoes or answers something) is never
+// dropped: when its mailbox is full it waits in the sender's overflow list
+// for that target, retried at the top of every loop turn, in order
+// (docs/architecture.md, "Mailboxes").
 // Shard 0 also owns the signalfd: SIGTERM/SIGINT ask every shard to stop,
 // SIGHUP to reload.
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <expected>
 #include <functional>
 #include <memory>
@@ -32,6 +37,9 @@ struct ShardMessage {
   void* pointer = nullptr;
 };
 
+// docs/architecture.md ("Mailboxes") states the mailboxes' memory from this.
+static_assert(sizeof(ShardMessage) == 32);
+
 // Message kinds below 16 belong to the runtime; services use the rest.
 namespace shard_message {
 inline constexpr uint16_t stop = 1;
@@ -50,17 +58,34 @@ class Shard {
   uint32_t count() const;
   Reactor& reactor() { return reactor_; }
   // Sends a message to another shard (or to this one). False when the
-  // target's mailbox is full: the caller counts a drop; nothing blocks.
+  // target's mailbox is full, or when obligations to it are still waiting
+  // (nothing overtakes them): the caller counts a drop or answers with an
+  // error; nothing blocks. For requests the sender can refuse or retry.
   bool post(uint32_t to_shard, const ShardMessage& message);
+  // Sends a message that must arrive: into the mailbox if it has room and
+  // nothing waits before it, else into this shard's overflow list for that
+  // target (allocates only then), retried every loop turn in FIFO order.
+  // Per target, obligations and accepted posts keep their order.
+  void post_obligation(uint32_t to_shard, const ShardMessage& message);
   uint64_t mailbox_drops() const { return mailbox_drops_; }
+  // Obligations that found their mailbox full and waited (counter), and how
+  // many wait right now.
+  uint64_t obligations_deferred() const { return obligations_deferred_; }
+  uint64_t obligations_waiting() const { return obligations_waiting_; }
 
  private:
   friend class ShardGroup;
   Shard(ShardGroup& group, uint32_t id) : group_(group), id_(id), reactor_(id) {}
+  // Posts what waits, in order, until a mailbox refuses. True when nothing
+  // is left waiting.
+  bool flush_obligations();
   ShardGroup& group_;
   uint32_t id_;
   Reactor reactor_;
   uint64_t mailbox_drops_ = 0;
+  uint64_t obligations_deferred_ = 0;
+  uint64_t obligations_waiting_ = 0;
+  std::vector<std::deque<ShardMessage>> overflow_;  // by target shard
 };
 
 // One per shard per service kind, created on its shard's thread.
@@ -83,7 +108,16 @@ class ShardService {
 struct ShardGroupOptions {
   uint32_t shard_count = 1;
   bool pin_threads = true;
-  uint32_t mailbox_capacity = 65536;  // messages per ordered pair of shards
+  // Messages one shard's mailboxes hold in all, split evenly among its n
+  // senders (each pair gets the power of two at or below budget / n, at
+  // least min_mailbox_capacity): memory per shard stays the same whatever
+  // the shard count (docs/architecture.md, "Mailboxes").
+  uint32_t mailbox_messages_per_shard = 131072;
+  static constexpr uint32_t min_mailbox_capacity = 1024;
+  // Tests: a fixed capacity per ordered pair instead (0: from the budget).
+  uint32_t mailbox_capacity = 0;
+  // The capacity of each ordered pair's mailbox with `shards` shards.
+  uint32_t pair_capacity(uint32_t shards) const;
   ReactorOptions reactor;
   // Frees the payload of a message still queued when every shard has
   // stopped (what `pointer` owns depends on the kind: the services know).
@@ -131,7 +165,9 @@ class ShardGroup {
   struct Mailboxes;
   void shard_main(uint32_t id, const ShardServiceFactory& factory);
   bool post(uint32_t from, uint32_t to, const ShardMessage& message);
-  void drain_mailboxes(uint32_t id);
+  // Drains up to a batch from each mailbox. True when a mailbox still holds
+  // messages: the loop then turns again without waiting.
+  bool drain_mailboxes(uint32_t id);
   void deliver(uint32_t id, const ShardMessage& message);
   void arm_signal_read();
   void on_signal(const io_uring_cqe& cqe);

@@ -17,6 +17,13 @@
 // queued. Per ordered pair of shards the mailbox is FIFO, and a pair of peers
 // always routes through the same D, so signals between two peers keep their
 // order.
+//
+// Requests that the sender can refuse to its client (claim_peer, enter_swarm,
+// pick_peers, route_signal, deliver_signal, source_acquire, collect_metrics)
+// may find a mailbox full: the client gets an error or a close and the drop
+// is counted. Everything else undoes, answers or updates something and goes
+// through EdgeShard::send_obligation: never dropped, it waits for room in
+// order (docs/architecture.md, "Mailboxes").
 #include <cstdint>
 #include <array>
 #include <memory>

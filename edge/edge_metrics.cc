@@ -56,6 +56,8 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     t.obligation_anomalies += e.obligation_anomalies;
     t.replies_unsent += e.replies_unsent;
     t.sessions_refused += e.sessions_refused;
+    t.obligations_deferred += e.obligations_deferred;
+    total.obligations_waiting += s->obligations_waiting;
     total.peer_claims += s->peer_claims;
     total.source_open += s->source_open;
     total.websocket += s->websocket;
@@ -87,6 +89,10 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   counter(out, "mf_edge_obligation_anomalies_total", "Claims or seats found held where none should be (logged).",
           t.obligation_anomalies);
   counter(out, "mf_edge_replies_unsent_total", "Replies that could not be written (logged).", t.replies_unsent);
+  counter(out, "mf_edge_obligations_deferred_total",
+          "Releases, leaves and replies that waited for room in a full mailbox (delivered later, never dropped).",
+          t.obligations_deferred);
+  gauge(out, "mf_edge_obligations_waiting", "Of those, waiting for room right now.", total.obligations_waiting);
   counter(out, "mf_edge_sessions_refused_total", "Joins refused for want of cryptographic randomness.", t.sessions_refused);
   out += "# HELP mf_edge_errors_total Error replies sent, by code.\n# TYPE mf_edge_errors_total counter\n";
   static constexpr SdkErrorCode codes[] = {SdkErrorCode::bad_json,      SdkErrorCode::bad_request,   SdkErrorCode::unknown_type,

@@ -37,6 +37,7 @@ struct EdgeCounters {
   uint64_t obligation_anomalies = 0;  // something held that no path gave back (logged; then given back)
   uint64_t replies_unsent = 0;        // replies that could not be written (logged)
   uint64_t sessions_refused = 0;      // joins refused: no cryptographic randomness for a session
+  uint64_t obligations_deferred = 0;  // releases, leaves and replies that waited for a full mailbox (none lost)
 };
 
 // The cluster of edges through Valkey (docs/cluster.md), per shard.
@@ -72,6 +73,7 @@ struct MetricsSnapshot {
   uint64_t connections = 0;   // open WebSocket connections
   uint64_t peers_joined = 0;
   uint64_t peer_claims = 0;     // peerIds held in this shard's directory
+  uint64_t obligations_waiting = 0;  // of those, waiting right now
   uint64_t source_open = 0;  // connections counted open by this shard's per-source limits
   LatencyHistogram join_to_peers;
   std::vector<StreamSummary> streams;  // the streams this shard owns

@@ -183,6 +183,15 @@ bool EdgeShard::send_to_shard(uint32_t to, uint16_t kind, std::unique_ptr<T> pay
   return true;
 }
 
+template <class T>
+void EdgeShard::send_obligation(uint32_t to, uint16_t kind, std::unique_ptr<T> payload) {
+  if (to == shard_.id()) return dispatch(kind, payload.release());
+  ShardMessage message;
+  message.kind = kind;
+  message.pointer = payload.release();  // owned by the message from here on
+  shard_.post_obligation(to, message);
+}
+
 void EdgeShard::on_message(const ShardMessage& message) { dispatch(message.kind, message.pointer); }
 
 void EdgeShard::dispose(const ShardMessage& m) {
@@ -366,7 +375,7 @@ void EdgeShard::on_source_acquire(std::unique_ptr<SourceAdmission> m) {
   m->admitted = verdict == SourceVerdict::admitted;
   m->over_rate = verdict == SourceVerdict::over_rate;
   uint32_t back = m->who.shard;
-  send_to_shard(back, edge_message::source_verdict, std::move(m));
+  send_obligation(back, edge_message::source_verdict, std::move(m));
 }
 
 void EdgeShard::on_source_verdict(std::unique_ptr<SourceAdmission> m) {
@@ -377,7 +386,7 @@ void EdgeShard::on_source_verdict(std::unique_ptr<SourceAdmission> m) {
     // The connection is gone: hand the place back.
     if (m->admitted) {
       uint32_t owner = source_shard(m->key);
-      send_to_shard(owner, edge_message::source_release, std::move(m));
+      send_obligation(owner, edge_message::source_release, std::move(m));
     }
     return;
   }
@@ -404,7 +413,7 @@ void EdgeShard::on_released(SocketHandle connection) {
   if (s.source_acquired) {
     auto release = std::make_unique<SourceAdmission>();
     release->key = s.source;
-    send_to_shard(source_shard(s.source), edge_message::source_release, std::move(release));
+    send_obligation(source_shard(s.source), edge_message::source_release, std::move(release));
     s.source_acquired = false;
   }
   s.state = PeerState::free;
@@ -561,14 +570,14 @@ void EdgeShard::finish_claim(std::unique_ptr<ClaimPeer> m, ClaimOutcome outcome,
   reply->peer_id = std::move(m->peer_id);
   reply->stream_id = std::move(m->stream_id);
   reply->rendition = std::move(m->rendition);
-  send_to_shard(m->who.shard, edge_message::claim_result, std::move(reply));
+  send_obligation(m->who.shard, edge_message::claim_result, std::move(reply));
 }
 
 void EdgeShard::send_replace(std::string_view peer_id, const PeerLocation& who) {
   auto replace = std::make_unique<ReleasePeer>();
   replace->peer_id.assign(peer_id);
   replace->who = who;
-  send_to_shard(who.shard, edge_message::replace_connection, std::move(replace));
+  send_obligation(who.shard, edge_message::replace_connection, std::move(replace));
 }
 
 void EdgeShard::on_replace_connection(const PeerLocation& who) {
@@ -651,7 +660,7 @@ void EdgeShard::on_enter_swarm(std::unique_ptr<EnterSwarm> m) {
     reply->candidates = pick_candidates(m->stream_id, m->rendition, request);
     reply->wanted = request.count;
   }
-  send_to_shard(m->who.shard, edge_message::enter_result, std::move(reply));
+  send_obligation(m->who.shard, edge_message::enter_result, std::move(reply));
 }
 
 void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
@@ -707,7 +716,7 @@ void EdgeShard::send_leave_swarm(std::string_view stream_id, std::string_view pe
   leave->stream_id.assign(stream_id);
   leave->peer_id.assign(peer_id);
   leave->where = where;
-  send_to_shard(stream_shard(stream_id), edge_message::leave_swarm, std::move(leave));
+  send_obligation(stream_shard(stream_id), edge_message::leave_swarm, std::move(leave));
 }
 
 void EdgeShard::send_release(std::string_view peer_id, const PeerLocation& who, uint32_t sequence) {
@@ -715,7 +724,7 @@ void EdgeShard::send_release(std::string_view peer_id, const PeerLocation& who, 
   release->peer_id.assign(peer_id);
   release->who = who;
   release->sequence = sequence;
-  send_to_shard(directory_shard(peer_id), edge_message::release_peer, std::move(release));
+  send_obligation(directory_shard(peer_id), edge_message::release_peer, std::move(release));
 }
 
 void EdgeShard::leave_swarm_held(PeerSession& s) {
@@ -789,12 +798,12 @@ void EdgeShard::on_route_signal(std::unique_ptr<SignalPacket> m) {
   // from an absent one (the edge does not reveal it exists).
   if (entry == nullptr || entry->stream_id != m->sender_stream) {
     uint32_t back = m->sender.shard;
-    send_to_shard(back, edge_message::signal_failed, std::move(m));
+    send_obligation(back, edge_message::signal_failed, std::move(m));
     return;
   }
   m->target = entry->location;
   uint32_t target_shard = entry->location.shard;
-  send_to_shard(target_shard, edge_message::deliver_signal, std::move(m));
+  if (!send_to_shard(target_shard, edge_message::deliver_signal, std::move(m))) counters_.signals_dropped++;
 }
 
 void EdgeShard::on_deliver_signal(std::unique_ptr<SignalPacket> m) {
@@ -802,7 +811,7 @@ void EdgeShard::on_deliver_signal(std::unique_ptr<SignalPacket> m) {
   if (target == nullptr || target->state != PeerState::joined || target->peer_id != m->to ||
       target->stream_id != m->sender_stream) {
     uint32_t back = m->sender.shard;
-    send_to_shard(back, edge_message::signal_failed, std::move(m));
+    send_obligation(back, edge_message::signal_failed, std::move(m));
     return;
   }
   counters_.signals_relayed++;
@@ -855,7 +864,7 @@ void EdgeShard::on_pick_peers(std::unique_ptr<PickPeers> m) {
   reply->ref_raw = std::move(m->ref_raw);
   reply->exclude = std::move(m->exclude);
   reply->who = m->who;
-  send_to_shard(m->who.shard, edge_message::peers_result, std::move(reply));
+  send_obligation(m->who.shard, edge_message::peers_result, std::move(reply));
 }
 
 CandidateList EdgeShard::pick_candidates(std::string_view stream_id, std::string_view rendition,
@@ -900,7 +909,7 @@ void EdgeShard::handle_update(PeerSession& s, const SdkRequest& r) {
   update->where = member_location_of(s, s.member_sequence);
   update->topology = s.topology;
   update->accepting_peers = s.accepting_peers;
-  send_to_shard(stream_shard(s.stream_id), edge_message::update_member, std::move(update));
+  send_obligation(stream_shard(s.stream_id), edge_message::update_member, std::move(update));
 }
 
 void EdgeShard::on_update_member(std::unique_ptr<UpdateMember> m) {
@@ -927,7 +936,7 @@ void EdgeShard::handle_stats(PeerSession& s, const SdkRequest& r) {
   auto message = std::make_unique<StatsDelta>();
   message->stream_id = s.stream_id;
   message->delta = delta;
-  send_to_shard(stream_shard(s.stream_id), edge_message::stats_delta, std::move(message));
+  send_obligation(stream_shard(s.stream_id), edge_message::stats_delta, std::move(message));
 }
 
 void EdgeShard::on_stats_delta(std::unique_ptr<StatsDelta> m) { streams_.add_stats(m->stream_id, m->delta); }
@@ -980,7 +989,7 @@ void EdgeShard::broadcast_policy(std::shared_ptr<const PolicyDocument> document)
   for (uint32_t to = 0; to < shard_.count(); ++to) {
     auto change = std::make_unique<PolicyChanged>();
     change->document = document;
-    send_to_shard(to, edge_message::policy_changed, std::move(change));
+    send_obligation(to, edge_message::policy_changed, std::move(change));
   }
 }
 
@@ -1090,6 +1099,8 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   snapshot->round = round;
   snapshot->edge = counters_;
   snapshot->edge.mailbox_drops += shard_.mailbox_drops();
+  snapshot->edge.obligations_deferred = shard_.obligations_deferred();
+  snapshot->obligations_waiting = shard_.obligations_waiting();
   snapshot->websocket = server_->counters();
   snapshot->connections = server_->open_websockets();
   if (plain_server_) {
@@ -1109,7 +1120,7 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   }
   streams_.summarize(snapshot->streams);
   signal_counts_.append_to(snapshot->signals);
-  send_to_shard(0, edge_message::metrics_snapshot, std::move(snapshot));
+  send_obligation(0, edge_message::metrics_snapshot, std::move(snapshot));
 }
 
 void EdgeShard::on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m) {

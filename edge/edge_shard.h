@@ -269,6 +269,11 @@ class EdgeShard final : public ShardService {
   // argument evaluation is unspecified and the move may come first.
   template <class T>
   bool send_to_shard(uint32_t to, uint16_t kind, std::unique_ptr<T> payload);
+  // Sends what undoes or answers something (releases, leaves, verdicts,
+  // replies): never dropped, a full mailbox makes it wait in order
+  // (Shard::post_obligation).
+  template <class T>
+  void send_obligation(uint32_t to, uint16_t kind, std::unique_ptr<T> payload);
   void dispatch(uint16_t kind, void* pointer);
 
   uint32_t directory_shard(std::string_view peer_id) const;

@@ -495,7 +495,7 @@ void EdgeShard::cluster_finish_query(uint64_t cookie, const resp::ReplyView* rep
 
 void EdgeShard::cluster_fail_signal(std::unique_ptr<SignalPacket> m) {
   uint32_t back = m->sender.shard;
-  send_to_shard(back, edge_message::signal_failed, std::move(m));
+  send_obligation(back, edge_message::signal_failed, std::move(m));
 }
 
 void EdgeShard::cluster_route_signal(std::unique_ptr<SignalPacket> m) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -170,6 +171,16 @@ int main(int argc, char** argv) {
   options.reactor.max_sockets = per_shard;
   options.reactor.max_queued_bytes_per_socket = config.send_queue_bytes;
   options.dispose_undelivered = edge::EdgeShard::dispose;
+#if defined(MF_TEST_HOOKS)
+  // MF_TEST_MAILBOX_CAPACITY=N (a power of two): every mailbox holds N
+  // messages, so they refuse under a small load and obligations must wait
+  // (tests/system/test_mailbox_overflow.py). Compiled only with -Dtest_hooks=true.
+  if (const char* hook = std::getenv("MF_TEST_MAILBOX_CAPACITY")) {
+    unsigned long capacity = std::strtoul(hook, nullptr, 10);
+    if (capacity == 0 || (capacity & (capacity - 1)) != 0) return fail_start("MF_TEST_MAILBOX_CAPACITY: not a power of two");
+    options.mailbox_capacity = static_cast<uint32_t>(capacity);
+  }
+#endif
 
   if (config.check_config) {
     const SocketAddress* addresses[] = {shared.listen_address ? &*shared.listen_address : nullptr,

@@ -50,7 +50,15 @@ def drain(client):
 
 
 def gauges(edge):
-    samples, _ = parse_prometheus(admin_get(edge.admin_port, "/metrics").body.decode())
+    """The unlabelled samples of /metrics. A 503 ("busy": a shard's mailbox
+    refused the collection request) is asked again."""
+    deadline = time.monotonic() + 10
+    while True:
+        response = admin_get(edge.admin_port, "/metrics")
+        if response.status != 503 or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    samples, _ = parse_prometheus(response.body.decode())
     return {name: value for (name, labels), value in samples.items() if not labels}
 
 
