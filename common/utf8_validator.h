@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 namespace mf {
 
@@ -40,5 +41,16 @@ class Utf8Validator {
 
 // One-shot check that `bytes` is complete, valid UTF-8.
 bool is_valid_utf8(std::span<const uint8_t> bytes);
+
+// The longest prefix of `text` of at most `max_bytes` that does not end
+// inside a character: the cut moves back over continuation bytes (10xxxxxx).
+// Valid UTF-8 in, valid UTF-8 out (a truncated quote in an error message
+// must not make the message invalid JSON).
+inline std::string_view utf8_prefix(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<uint8_t>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut);
+}
 
 }  // namespace mf

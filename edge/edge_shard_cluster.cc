@@ -60,18 +60,17 @@ return 1)";
 // 2 its holder prefix, 3 TTL ms, 4 the digest of the offered session ('' if
 // none), 5 a record to override ('' if none: a dead edge's, see the caller).
 // Free, already this connection's, or ARGV[5]: written, {0, old}. Held by
-// another connection whose session digest is the offered one: written with
-// that digest (the identity keeps its session), {1, old}: the old holder gets
-// 4001. Otherwise untouched, {2, holder}.
+// another connection whose session digest is the offered one: written (the
+// claimer's record carries the digest of its fresh session: a takeover
+// rotates the session), {1, old}: the old holder gets 4001. Otherwise
+// untouched, {2, holder}.
 constexpr std::string_view claim_script = R"(local cur = redis.call('GET', KEYS[1])
-local record = ARGV[1]
 local outcome = 0
 if cur and string.sub(cur, 1, #ARGV[2]) ~= ARGV[2] and cur ~= ARGV[5] then
   if ARGV[4] == '' or string.sub(cur, -64) ~= ARGV[4] then return {2, cur} end
-  record = string.sub(record, 1, -65) .. ARGV[4]
   outcome = 1
 end
-redis.call('SET', KEYS[1], record, 'PX', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return {outcome, cur or ''})";
 
 // Writes a holder's owner record only while the key is free or still names
@@ -661,8 +660,8 @@ void EdgeShard::on_cluster_claimed(uint64_t cookie, valkey::CommandStatus status
     return refuse_claim(std::move(claim));
   }
   if (outcome != 1) return finish_claim(std::move(claim.message), claim.local, claim.session, claim.replaced);
-  // A takeover in the cluster: the identity keeps the session offered.
-  directory_.adopt_session(m.peer_id, m.who, m.offered_session);
+  // A takeover in the cluster: the record written carries the digest of
+  // claim.session, the fresh session the directory gave this claim.
   PeerLocation replaced = claim.replaced;
   if (elsewhere) {
     cluster_counters_.takeovers++;
@@ -678,8 +677,7 @@ void EdgeShard::on_cluster_claimed(uint64_t cookie, valkey::CommandStatus status
     // checked on its shard).
     replaced = PeerLocation{static_cast<uint16_t>(old->shard), old->slot, old->generation};
   }
-  std::string session = std::move(m.offered_session);
-  finish_claim(std::move(claim.message), ClaimOutcome::taken_over, session, replaced);
+  finish_claim(std::move(claim.message), ClaimOutcome::taken_over, claim.session, replaced);
 }
 
 void EdgeShard::on_cluster_holder_checked(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {

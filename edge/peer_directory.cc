@@ -32,6 +32,9 @@ ClaimResult PeerDirectory::claim(std::string_view peer_id, PeerLocation who, uin
     entry.location = who;
     entry.sequence = sequence;
     entry.stream_id.assign(stream_id);
+    // Rotated: a session that was presented once (and may have leaked with
+    // the old connection) takes nothing over again.
+    entry.session.assign(fresh_session);
     return ClaimResult{ClaimOutcome::taken_over, entry.session, replaced};
   }
   return ClaimResult{ClaimOutcome::taken, {}, entry.location};
@@ -41,13 +44,6 @@ bool PeerDirectory::release(std::string_view peer_id, PeerLocation who, uint32_t
   auto it = entries_.find(peer_id);
   if (it == entries_.end() || !(it->second.location == who) || it->second.sequence != sequence) return false;
   entries_.erase(it);
-  return true;
-}
-
-bool PeerDirectory::adopt_session(std::string_view peer_id, PeerLocation who, std::string_view session) {
-  auto it = entries_.find(peer_id);
-  if (it == entries_.end() || !(it->second.location == who)) return false;
-  it->second.session.assign(session);
   return true;
 }
 

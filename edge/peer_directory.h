@@ -35,7 +35,7 @@ struct DirectoryEntry {
 enum class ClaimOutcome : uint8_t {
   claimed,      // the peerId was free: `session` is the fresh one
   same_holder,  // the claiming connection already held it (a switch)
-  taken_over,   // the offered session matched: the old holder must close with 4001
+  taken_over,   // the offered session matched: the old holder must close with 4001; `session` is fresh
   taken,        // held by another live connection without the right session
 };
 
@@ -47,9 +47,9 @@ struct ClaimResult {
 
 class PeerDirectory {
  public:
-  // `fresh_session` becomes the session when the peerId was free; a takeover
-  // keeps the identity's existing session so a player can reconnect again
-  // with what it stored.
+  // `fresh_session` becomes the session when the peerId was free, and on a
+  // takeover (the session rotates: the new `joined` carries it, the one
+  // presented no longer works).
   // `sequence` names this claim (the claiming connection's join sequence).
   ClaimResult claim(std::string_view peer_id, PeerLocation who, uint32_t sequence, std::string_view stream_id,
                     std::optional<std::string_view> offered_session, std::string_view fresh_session);
@@ -57,10 +57,6 @@ class PeerDirectory {
   // `sequence` (a replaced connection's late release must not free its
   // successor's identity, nor an abandoned claim's undo a newer claim).
   bool release(std::string_view peer_id, PeerLocation who, uint32_t sequence);
-  // The cluster decided the claim was a takeover of a holder on another edge
-  // (docs/cluster.md): `who` keeps the identity's existing session. False if
-  // `who` does not hold the peerId.
-  bool adopt_session(std::string_view peer_id, PeerLocation who, std::string_view session);
   const DirectoryEntry* find(std::string_view peer_id) const;
   size_t size() const { return entries_.size(); }
 

@@ -1,5 +1,7 @@
 #include "edge/sdk_message.h"
 
+#include "common/utf8_validator.h"
+
 #include <optional>
 
 namespace mf::edge {
@@ -423,7 +425,7 @@ std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view
   else if (type_name == "update") request.type = MessageType::update;
   else if (type_name == "stats") request.type = MessageType::stats;
   else if (type_name == "ping") request.type = MessageType::ping;
-  else return fail(SdkErrorCode::unknown_type, "unknown type", type_name.substr(0, 64));
+  else return fail(SdkErrorCode::unknown_type, "unknown type", utf8_prefix(type_name, 64));
   if (problem.set) return fail(problem.code, problem.message);
   switch (request.type) {
     case MessageType::join:

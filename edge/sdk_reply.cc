@@ -1,5 +1,7 @@
 #include "edge/sdk_reply.h"
 
+#include "common/utf8_validator.h"
+
 namespace mf::edge {
 namespace {
 
@@ -110,7 +112,7 @@ std::string_view write_error(std::span<char> out, const ErrorReply& r) {
     JsonWriter composed(text);
     composed.raw(r.message);
     composed.raw(": ");
-    composed.raw(r.detail.substr(0, 128));
+    composed.raw(utf8_prefix(r.detail, 128));
     w.string(composed.ok() ? composed.text() : r.message);
   }
   ref(w, r.ref_raw);

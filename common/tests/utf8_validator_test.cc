@@ -255,6 +255,21 @@ TEST(Utf8Validator, LongAsciiFastPathStillCatchesLateBadByte) {
   }
 }
 
+TEST(Utf8Prefix, CutsAtACharacterBoundary) {
+  std::string text = "ab\xe2\x82\xac\xf0\x9f\x98\x80";  // a b U+20AC U+1F600
+  EXPECT_EQ(utf8_prefix(text, 100), text);
+  EXPECT_EQ(utf8_prefix(text, 2), "ab");
+  EXPECT_EQ(utf8_prefix(text, 3), "ab");
+  EXPECT_EQ(utf8_prefix(text, 4), "ab");
+  EXPECT_EQ(utf8_prefix(text, 5), "ab\xe2\x82\xac");
+  EXPECT_EQ(utf8_prefix(text, 8), "ab\xe2\x82\xac");
+  EXPECT_EQ(utf8_prefix(text, 9), text);
+  for (size_t n = 0; n <= text.size(); ++n) {
+    std::string_view cut = utf8_prefix(text, n);
+    EXPECT_TRUE(is_valid_utf8({reinterpret_cast<const uint8_t*>(cut.data()), cut.size()})) << n;
+  }
+}
+
 TEST(Utf8Validator, StateIsSmall) { EXPECT_LE(sizeof(Utf8Validator), 3u); }
 
 }  // namespace

@@ -31,13 +31,16 @@ TEST(PeerDirectory, ASecondConnectionWithoutSessionIsRefused) {
   EXPECT_EQ(prefix.outcome, ClaimOutcome::taken);
 }
 
-TEST(PeerDirectory, TheRightSessionTakesOverAndKeepsTheSession) {
+TEST(PeerDirectory, TheRightSessionTakesOverAndTheSessionRotates) {
   PeerDirectory d;
   d.claim("p1", a, 1, "s1", std::nullopt, "fresh-1");
   ClaimResult r = d.claim("p1", b, 1, "s2", std::string_view("fresh-1"), "fresh-2");
   EXPECT_EQ(r.outcome, ClaimOutcome::taken_over);
   EXPECT_EQ(r.replaced, a);
-  EXPECT_EQ(r.session, "fresh-1");
+  EXPECT_EQ(r.session, "fresh-2");
+  // The presented session takes nothing over any more; the new one does.
+  EXPECT_EQ(d.claim("p1", c, 1, "s2", std::string_view("fresh-1"), "x").outcome, ClaimOutcome::taken);
+  EXPECT_EQ(d.find("p1")->location, b);
   EXPECT_EQ(d.find("p1")->location, b);
   EXPECT_EQ(d.find("p1")->stream_id, "s2");
   // The replaced connection's late release must not free the new holder.

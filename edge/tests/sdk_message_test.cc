@@ -107,6 +107,23 @@ TEST(SdkMessage, TypeRules) {
   }
 }
 
+// A long unknown type is quoted cut at 64 bytes, never inside a character:
+// 63 ASCII bytes then a 3-byte character (bytes 64..66) cut at 63.
+TEST(SdkMessage, UnknownTypeDetailIsCutAtACharacterBoundary) {
+  SdkMessageParser parser;
+  std::string type = std::string(63, 'a') + "\u20ac" + "tail";  // U+20AC: e2 82 ac
+  Padded text("{\"type\":\"" + type + "\"}");
+  auto r = parse(parser, text);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, SdkErrorCode::unknown_type);
+  EXPECT_EQ(r.error().detail, std::string(63, 'a'));
+  // Within the limit, a character is kept whole.
+  Padded fits("{\"type\":\"" + std::string(61, 'a') + "\u20acz\"}");
+  auto kept = parse(parser, fits);
+  ASSERT_FALSE(kept);
+  EXPECT_EQ(kept.error().detail, std::string(61, 'a') + "\xe2\x82\xac");
+}
+
 TEST(SdkMessage, IdRules) {
   SdkMessageParser parser;
   Padded long_id("{\"type\":\"ping\",\"id\":\"" + std::string(65, 'a') + "\"}");

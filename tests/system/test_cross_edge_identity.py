@@ -56,7 +56,7 @@ class ClusterIdentityTest(TwoEdgeCluster):
         new = self.client(self.b)
         joined, _ = new.join(stream, "r1", peer, session=first["session"], id="resume")
         self.assertEqual((joined["edge"], joined["ref"]), ("edge-b", "resume"))
-        self.assertEqual(joined["session"], first["session"], "the identity keeps its session")
+        self.assertNotEqual(joined["session"], first["session"], "a takeover rotates the session")
         code, _ = old.expect_close(timeout=3)
         self.assertEqual(code, 4001)
         self.assertIn("edge-b", owner_edge(self.redis, peer))
@@ -66,9 +66,13 @@ class ClusterIdentityTest(TwoEdgeCluster):
         self.assertIn("edge-b", owner_edge(self.redis, peer))
         watcher.send({"type": "signal", "to": peer, "kind": "offer", "data": {"n": 1}})
         self.assertEqual(new.expect("signal", timeout=3)["data"], {"n": 1})
-        # And back to edge-a with the same session: edge-b's holder goes.
+        # The spent session takes nothing over, on either edge.
+        for edge in (self.a, self.b):
+            reply = join_reply(self.client(edge), stream, "r1", peer, session=first["session"])
+            self.assertEqual(reply.get("code"), "peer-id-taken", reply)
+        # And back to edge-a with the rotated session: edge-b's holder goes.
         back = self.client(self.a)
-        back.join(stream, "r1", peer, session=first["session"])
+        back.join(stream, "r1", peer, session=joined["session"])
         self.assertEqual(new.expect_close(timeout=3)[0], 4001)
         self.assertIn("edge-a", owner_edge(self.redis, peer))
         self.assertGreaterEqual(metric(self.b, "mf_edge_cluster_takeovers_total"), 1)

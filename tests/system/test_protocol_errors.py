@@ -108,6 +108,17 @@ class ErrorCodes(ErrorCase):
         self.assert_error(c, '{"type":"subscribe","id":"u"}', "unknown-type", ref="u")
         self.assert_error(c, '{"type":"joined"}', "unknown-type")
 
+    def test_unknown_type_is_quoted_cut_at_a_character_boundary(self):
+        # The quote stops at 64 bytes; byte 64 is inside the 3-byte euro
+        # sign, which must go whole (the reply stays valid UTF-8 and JSON).
+        c = self.client()
+        name = "a" * 63 + "\u20ac" * 4
+        err = self.assert_error(c, json.dumps({"type": name}, ensure_ascii=False), "unknown-type")
+        self.assertTrue(err["message"].endswith(": " + "a" * 63), err["message"])
+        short = "b" * 61 + "\u20ac" + "c" * 10
+        err = self.assert_error(c, json.dumps({"type": short}, ensure_ascii=False), "unknown-type")
+        self.assertTrue(err["message"].endswith(": " + "b" * 61 + "\u20ac"), err["message"])
+
     def test_not_joined(self):
         c = self.client()
         for text in ('{"type":"signal","to":"x","kind":"offer","data":{},"id":"a"}',
@@ -151,7 +162,8 @@ class ErrorCodes(ErrorCase):
         joined2, peers = new.join("tk-1", "r", peer, session=joined["session"], id="resume")
         self.assertEqual(joined2["peerId"], peer)
         self.assertEqual(joined2.get("ref"), "resume")
-        self.assertEqual(joined2["session"], joined["session"], "docs: the identity keeps the same session")
+        self.assertNotEqual(joined2["session"], joined["session"], "docs: a takeover rotates the session")
+        self.assertRegex(joined2["session"], "^[0-9a-f]{32}$")
         self.assertIn(watcher_id, peer_ids(peers), "the new holder is joined and gets candidates")
         code, _ = old.expect_close(timeout=3.0)
         self.assertEqual(code, 4001, "the replaced connection is closed with 4001")
@@ -162,9 +174,13 @@ class ErrorCodes(ErrorCase):
         # Signals reach the new holder.
         watcher.send({"type": "signal", "to": peer, "kind": "offer", "data": {"n": 1}})
         self.assertEqual(new.expect("signal")["data"], {"n": 1})
-        # The identity can be taken over again with the same session.
+        # The presented session is spent: it takes nothing over again.
+        intruder = self.client()
+        self.assert_error(intruder, {"type": "join", "streamId": "tk-1", "rendition": "r", "peerId": peer,
+                                     "session": joined["session"]}, "peer-id-taken")
+        # The rotated one does.
         newer = self.client()
-        newer.join("tk-1", "r", peer, session=joined["session"])
+        newer.join("tk-1", "r", peer, session=joined2["session"])
         code, _ = new.expect_close(timeout=3.0)
         self.assertEqual(code, 4001)
         time.sleep(0.2)
