@@ -57,6 +57,8 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     t.replies_unsent += e.replies_unsent;
     t.sessions_refused += e.sessions_refused;
     t.obligations_deferred += e.obligations_deferred;
+    t.stats_clamped += e.stats_clamped;
+    t.offload.add(e.offload);
     total.obligations_waiting += s->obligations_waiting;
     total.peer_claims += s->peer_claims;
     total.source_open += s->source_open;
@@ -187,15 +189,14 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     counter(out, "mf_edge_cluster_peers_timeouts_total", "peers sent with local candidates only: Valkey too slow.",
             c.peers_timeouts);
   }
-  StreamStats all;
-  for (const StreamSummary& s : streams) {
-    all.p2p_bytes += s.stats.p2p_bytes;
-    all.cdn_bytes += s.stats.cdn_bytes;
-    all.uploaded_bytes += s.stats.uploaded_bytes;
-  }
-  counter(out, "mf_edge_p2p_bytes_total", "Bytes players got from peers (stats), streams joined now.", all.p2p_bytes);
-  counter(out, "mf_edge_cdn_bytes_total", "Bytes players got from the CDN (stats), streams joined now.", all.cdn_bytes);
-  counter(out, "mf_edge_uploaded_bytes_total", "Bytes players uploaded to peers (stats), streams joined now.", all.uploaded_bytes);
+  // Cumulative since start, saturating: these never go down (streams that
+  // ended still count), unlike the per-stream series below.
+  const StreamStats& all = total.edge.offload;
+  counter(out, "mf_edge_p2p_bytes_total", "Bytes players got from peers (stats), since start.", all.p2p_bytes);
+  counter(out, "mf_edge_cdn_bytes_total", "Bytes players got from the CDN (stats), since start.", all.cdn_bytes);
+  counter(out, "mf_edge_uploaded_bytes_total", "Bytes players uploaded to peers (stats), since start.", all.uploaded_bytes);
+  counter(out, "mf_edge_stats_clamped_total", "stats messages with a value cut to what the peer's time joined allows.",
+          t.stats_clamped);
   size_t keep = std::min(top_streams, streams.size());
   std::partial_sort(streams.begin(), streams.begin() + static_cast<long>(keep), streams.end(),
                     [](const StreamSummary& a, const StreamSummary& b) {

@@ -37,6 +37,8 @@ struct EdgeCounters {
   uint64_t obligation_anomalies = 0;  // something held that no path gave back (logged; then given back)
   uint64_t replies_unsent = 0;        // replies that could not be written (logged)
   uint64_t sessions_refused = 0;      // joins refused: no cryptographic randomness for a session
+  uint64_t stats_clamped = 0;         // `stats` messages with a value cut to its plausible bound
+  StreamStats offload;                // every credited `stats` increase (this shard's streams), saturating
   uint64_t obligations_deferred = 0;  // releases, leaves and replies that waited for a full mailbox (none lost)
 };
 

@@ -430,7 +430,8 @@ void EdgeShard::on_open(WebSocketServer& server, SocketHandle connection) {
   s.stream_id.clear();
   s.rendition.clear();
   s.session.clear();
-  s.reported = {};
+  s.stats_credit.start(now);
+  s.proposals_received = 0;
   s.held_claim = {};
   s.in_swarm = false;
   s.bucket.init(shared_.settings.message_burst, now);
@@ -697,7 +698,8 @@ void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
   s->accepting_peers = p.accepting_peers;
   s->caps_max_peers = p.caps_max_peers;
   s->policy = p.policy;
-  s->reported = {};
+  s->stats_credit.start(reactor_now());
+  s->proposals_received = 0;
   counters_.joins++;
   char policy_json[max_policy_json_bytes];
   size_t policy_len = write_policy_json(policy_json, s->policy);
@@ -886,6 +888,7 @@ void EdgeShard::send_peers(PeerSession& s, const CandidateList& local, const Can
   local.for_each(take);
   remote.for_each(take);
   counters_.proposals += n;
+  s.proposals_received += n;
   cluster_counters_.remote_proposals += std::min<size_t>(remote.count, n - std::min<size_t>(n, local.count));
   send_text(s, write_peers(reply_, std::span<const PeerCandidate>(candidates, n), ref_raw));
   if (started_ns != 0) join_to_peers_.record(static_cast<double>(monotonic_ns() - started_ns) / 1e9);
@@ -918,20 +921,15 @@ void EdgeShard::on_update_member(std::unique_ptr<UpdateMember> m) {
 
 void EdgeShard::handle_stats(PeerSession& s, const SdkRequest& r) {
   if (s.state != PeerState::joined) return send_error(s, SdkErrorCode::not_joined, "stats before join", {}, r.id_raw);
-  // Counters are cumulative since join; a value below the last one means the
-  // client restarted that counter, so the whole value is new.
-  auto delta_of = [](bool has, uint64_t value, uint64_t& last) -> uint64_t {
-    if (!has) return 0;
-    uint64_t delta = value >= last ? value - last : value;
-    last = value;
-    return delta;
-  };
-  StreamStats delta;
-  delta.p2p_bytes = delta_of(r.has_p2p_bytes, r.p2p_bytes, s.reported.p2p_bytes);
-  delta.cdn_bytes = delta_of(r.has_cdn_bytes, r.cdn_bytes, s.reported.cdn_bytes);
-  delta.uploaded_bytes = delta_of(r.has_uploaded_bytes, r.uploaded_bytes, s.reported.uploaded_bytes);
-  delta.connected_proposals =
-      delta_of(r.has_connected_proposals, r.connected_proposals, s.reported.connected_proposals);
+  // Cumulative since join, credited within what is plausible for the time
+  // joined (edge/stats_credit.h, docs/protocol.md).
+  auto field = [](bool has, uint64_t value) { return has ? std::optional<uint64_t>(value) : std::nullopt; };
+  ReportedStats report{field(r.has_p2p_bytes, r.p2p_bytes), field(r.has_cdn_bytes, r.cdn_bytes),
+                       field(r.has_uploaded_bytes, r.uploaded_bytes),
+                       field(r.has_connected_proposals, r.connected_proposals)};
+  bool clamped = false;
+  StreamStats delta = s.stats_credit.credit(report, reactor_now(), s.proposals_received, clamped);
+  if (clamped) counters_.stats_clamped++;
   if (delta.p2p_bytes == 0 && delta.cdn_bytes == 0 && delta.uploaded_bytes == 0 && delta.connected_proposals == 0) return;
   auto message = std::make_unique<StatsDelta>();
   message->stream_id = s.stream_id;
@@ -939,7 +937,10 @@ void EdgeShard::handle_stats(PeerSession& s, const SdkRequest& r) {
   send_obligation(stream_shard(s.stream_id), edge_message::stats_delta, std::move(message));
 }
 
-void EdgeShard::on_stats_delta(std::unique_ptr<StatsDelta> m) { streams_.add_stats(m->stream_id, m->delta); }
+void EdgeShard::on_stats_delta(std::unique_ptr<StatsDelta> m) {
+  streams_.add_stats(m->stream_id, m->delta);
+  counters_.offload.add(m->delta);  // never decreases: streams that ended still count
+}
 
 // ---- policy -------------------------------------------------------------------
 

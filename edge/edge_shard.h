@@ -27,6 +27,7 @@
 #include "edge/policy.h"
 #include "edge/sdk_message.h"
 #include "edge/sdk_reply.h"
+#include "edge/stats_credit.h"
 #include "edge/stream_signal_counts.h"
 #include "edge/stream_table.h"
 #include "edge/token_bucket.h"
@@ -179,7 +180,8 @@ class EdgeShard final : public ShardService {
     TokenBucket bucket;
     ErrorBudget errors;
     ErrorBudget rate_drops;
-    StreamStats reported;  // cumulative counters last seen from `stats`
+    StatsCredit stats_credit;         // what `stats` may add (bounded per peer)
+    uint64_t proposals_received = 0;  // candidates sent to it in `peers` since its join
     std::unique_ptr<JwtClaims> claims;  // null: no JWT configured
     // The join in flight.
     struct PendingJoin {

@@ -108,11 +108,7 @@ size_t StreamTable::pick(std::string_view stream_id, std::string_view rendition,
 void StreamTable::add_stats(std::string_view stream_id, const StreamStats& delta) {
   auto stream_it = streams_.find(stream_id);
   if (stream_it == streams_.end()) return;
-  StreamStats& s = stream_it->second.stats;
-  s.p2p_bytes += delta.p2p_bytes;
-  s.cdn_bytes += delta.cdn_bytes;
-  s.uploaded_bytes += delta.uploaded_bytes;
-  s.connected_proposals += delta.connected_proposals;
+  stream_it->second.stats.add(delta);
 }
 
 uint32_t StreamTable::viewers(std::string_view stream_id) const {

@@ -22,6 +22,16 @@ struct StreamStats {
   uint64_t cdn_bytes = 0;
   uint64_t uploaded_bytes = 0;
   uint64_t connected_proposals = 0;  // the `connectedProposals` extension (docs/protocol.md)
+
+  // Adds `delta`, saturating at 2^64 - 1: a total never wraps (a counter
+  // that wrapped would go down).
+  void add(const StreamStats& delta) {
+    p2p_bytes = saturating_add(p2p_bytes, delta.p2p_bytes);
+    cdn_bytes = saturating_add(cdn_bytes, delta.cdn_bytes);
+    uploaded_bytes = saturating_add(uploaded_bytes, delta.uploaded_bytes);
+    connected_proposals = saturating_add(connected_proposals, delta.connected_proposals);
+  }
+  static uint64_t saturating_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 };
 
 struct RenditionPeers {

@@ -219,6 +219,49 @@ class CountersFollowActions(MetricsCase):
                       "mf_edge_stream_viewers after a viewer left")
 
 
+class ForgedStats(MetricsCase):
+    """One peer cannot forge a stream's offload: its `stats` are credited at
+    most 1 Gbit/s times its time joined (plus 1 s), totals saturate instead
+    of wrapping at 2^64, and the edge-wide counters never go down
+    (docs/protocol.md, `stats`)."""
+
+    def test_forged_totals_are_bounded_and_counters_never_decrease(self):
+        honest, forger = self.client(), self.client()
+        honest.join("mx-forged", "r1", "p-fg-honest")
+        forger.join("mx-forged", "r1", "p-fg-forger")
+        before = self.scrape()
+        honest.send({"type": "stats", "p2pBytes": 0, "cdnBytes": 100_000_000})
+        top = 2 ** 64 - 1
+        # Past 2^64 twice over, with a restart in between: wrapped, the sum
+        # went down; unbounded, the ratio went to 0.99999.
+        for value in (top, 0, top, top // 2, top):
+            forger.send({"type": "stats", "p2pBytes": value, "uploadedBytes": value, "id": "s"})
+        forger.send({"type": "ping", "t": 1})
+        self.assertEqual(forger.expect("pong"), {"type": "pong", "t": 1})  # every stats above was processed
+        after = self.wait_for(lambda s: s.get("mf_edge_stream_cdn_bytes_total", stream="mx-forged") == 100_000_000,
+                              "the honest peer's stats credited")
+        self.assertGreater(after.value("mf_edge_stats_clamped_total"), before.value("mf_edge_stats_clamped_total"))
+        for name in ("mf_edge_p2p_bytes_total", "mf_edge_cdn_bytes_total", "mf_edge_uploaded_bytes_total"):
+            self.assertGreaterEqual(after.value(name), before.value(name), name)
+        p2p = after.value("mf_edge_stream_p2p_bytes_total", stream="mx-forged")
+        # Bounded by the forger's time joined: far below 2^63 for any run of
+        # this test (it would take 2,300 years at 1 Gbit/s).
+        self.assertLess(p2p, 2 ** 63)
+        self.assertGreater(p2p, 0)
+        streams = json.loads(admin_get(self.edge.admin_port, "/api/streams").body)
+        stream = next(x for x in streams["streams"] if x["streamId"] == "mx-forged")
+        # 100 MB from the CDN against at most 125 MB/s times the time joined:
+        # below 0.999 unless the forger stayed joined for 13 minutes.
+        self.assertLess(stream["offloadRatio"], 0.999, stream)
+        # The stream's series and the totals keep counting after it ends.
+        honest.close()
+        forger.close()
+        self.wait_for(lambda s: s.get("mf_edge_stream_viewers", stream="mx-forged") is None, "the stream ended")
+        final = self.scrape()
+        for name in ("mf_edge_p2p_bytes_total", "mf_edge_cdn_bytes_total", "mf_edge_uploaded_bytes_total"):
+            self.assertGreaterEqual(final.value(name), after.value(name), name)
+
+
 class ErrorCounters(MetricsCase):
     @classmethod
     def setUpClass(cls):

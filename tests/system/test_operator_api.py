@@ -74,12 +74,15 @@ class OperatorApi(unittest.TestCase):
                     clients[int(target[1])].expect("signal")
                 clients[1].send({"type": "signal", "to": "p0", "kind": "answer", "data": {"sdp": "y"}})
                 clients[0].expect("signal")
+                # p0 (the first to join: its first `peers` was empty) is sent
+                # candidates; it may then count connections to them
+                # (connectedProposals is bounded by the candidates sent).
+                clients[0].send({"type": "need-peers", "count": 8})
+                clients[0].expect("peers")
                 # Stats, with the connectedProposals extension; p0 reports twice (cumulative).
                 clients[0].send({"type": "stats", "p2pBytes": 100, "cdnBytes": 100, "connectedProposals": 1})
                 clients[0].send({"type": "stats", "p2pBytes": 300, "cdnBytes": 100, "connectedProposals": 2})
                 clients[3].send({"type": "stats", "p2pBytes": 0, "cdnBytes": 200, "uploadedBytes": 50})
-                clients[0].send({"type": "need-peers", "count": 8})
-                clients[0].expect("peers")
                 clients[0].send({"type": "ping", "t": 1})  # a round trip: the stats above were handled
                 clients[0].expect("pong")
                 clients[3].send({"type": "ping", "t": 1})
