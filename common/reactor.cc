@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/test_clock.h"
 
 namespace mf {
 namespace {
@@ -24,6 +25,9 @@ Reactor::~Reactor() {
 }
 
 uint64_t Reactor::monotonic_ms() {
+#if defined(MF_TEST_HOOKS)
+  if (auto manual = test_clock_ms()) return *manual;
+#endif
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
