@@ -11,6 +11,7 @@ and every peerId of the run can be joined again."""
 import os
 import unittest
 
+from build_options import needs_test_hooks
 from edge_process import AdminEdge, PeerClosed, SdkClient, edge_config_file, peer_ids
 from test_abandoned_joins import abort, drain, frame, gauges, join_message, wait_for
 from test_cross_edge import tag
@@ -39,6 +40,7 @@ def joined_retrying(edge, stream, peer):
     raise AssertionError(f"{peer}: no join within 50 attempts")
 
 
+@needs_test_hooks
 class MailboxOverflow(unittest.TestCase):
     def test_full_mailboxes_lose_no_release_leave_or_verdict(self):
         os.environ["MF_TEST_MAILBOX_CAPACITY"] = "2"

@@ -8,10 +8,12 @@ claimed."""
 import os
 import unittest
 
+from build_options import needs_test_hooks
 from edge_process import AdminEdge, SdkClient
 from test_abandoned_joins import gauges, join_message
 
 
+@needs_test_hooks
 class SessionRandomness(unittest.TestCase):
     def test_join_without_cryptographic_randomness_is_refused(self):
         os.environ["MF_TEST_NO_SESSION_RANDOMNESS"] = "1"
