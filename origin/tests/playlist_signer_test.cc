@@ -166,6 +166,12 @@ TEST_F(PlaylistSignerTest, BadInputLeavesNoManifest) {
   EXPECT_TRUE(cut.error().starts_with("segment 'seg_7.m4s': box 'mdat'")) << cut.error();
   EXPECT_FALSE(std::filesystem::exists(manifest_path_for(path)));
 
+  // A FIFO where a segment should be is refused, not waited on.
+  write(segment(7), segment_bytes(7));
+  ASSERT_EQ(::mkfifo(segment(8).c_str(), 0644), 0);
+  write(path, playlist(5, 8));
+  EXPECT_EQ(s.sign(path).error(), "segment 'seg_8.m4s': not a regular file");
+
   write(path, "<html>not a playlist</html>\n");
   EXPECT_EQ(s.sign(path).error(), "line 1: does not start with #EXTM3U: not an HLS playlist");
 }
