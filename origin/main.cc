@@ -92,8 +92,6 @@ bool under(const std::string& path, const std::string& directory) {
          path[directory.size()] == '/';
 }
 
-std::string directory_of(const std::string& path) { return path.substr(0, path.rfind('/')); }
-
 // --watch: every change to a playlist re-signs it at once; a playlist that
 // could not be signed is tried again on any change in its directory (the
 // missing segment may have arrived).

@@ -17,25 +17,17 @@
 #include "origin/p256_key.h"
 #include "origin/playlist_signer.h"
 #include "origin/sha256.h"
+#include "origin/tests/bmff_test_box.h"
 
 namespace {
 
 using namespace mf::origin;
 
-std::string box(std::string_view type, size_t payload, char fill) {
-  uint32_t size = static_cast<uint32_t>(8 + payload);
-  std::string out{static_cast<char>(size >> 24), static_cast<char>(size >> 16), static_cast<char>(size >> 8),
-                  static_cast<char>(size)};
-  out += type;
-  out.append(payload, fill);
-  return out;
-}
-
 // A 1 s CMAF segment of `bytes` (about), cut into 4 fragments as ffmpeg's
 // frag_duration=250000 does.
 std::string cmaf_segment(size_t bytes, char fill) {
-  std::string out = box("styp", 16, 's');
-  for (int i = 0; i < 4; ++i) out += box("moof", 600, 'm') + box("mdat", bytes / 4, fill);
+  std::string out = bmff_test_box("styp", 16, 's');
+  for (int i = 0; i < 4; ++i) out += bmff_test_box("moof", 600, 'm') + bmff_test_box("mdat", bytes / 4, fill);
   return out;
 }
 
@@ -100,7 +92,7 @@ void BM_ResignLiveUpdate6Renditions(benchmark::State& state) {
   for (size_t r = 0; r < 6; ++r) {
     std::string dir = root + "/r" + std::to_string(r);
     ::mkdir(dir.c_str(), 0755);
-    std::ofstream(dir + "/init.mp4", std::ios::binary) << box("ftyp", 16, 'f') << box("moov", 900, 'm');
+    std::ofstream(dir + "/init.mp4", std::ios::binary) << bmff_test_box("ftyp", 16, 'f') << bmff_test_box("moov", 900, 'm');
     playlists.push_back(dir + "/index.m3u8");
   }
   PlaylistSigner signer(key(), SignerSettings{"bench", "kid-0123456789ab", 0, true}, [] { return int64_t{1}; });
