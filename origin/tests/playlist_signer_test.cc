@@ -121,6 +121,19 @@ TEST_F(PlaylistSignerTest, EndedPlaylistsLiveADay) {
   EXPECT_TRUE(m.segments[0].chunks.empty());
 }
 
+TEST_F(PlaylistSignerTest, TtlOverridesBothDefaults) {
+  std::string path = dir_ + "/index.m3u8";
+  PlaylistSigner s(*key_, SignerSettings{"live-42", "k", 10, false}, [] { return now; });
+  for (bool ended : {false, true}) {
+    write(path, playlist(5, 6, ended));
+    ASSERT_TRUE(s.sign(path));
+    std::string text = read(manifest_path_for(path));
+    auto parts = parse_jws_compact(text);
+    ASSERT_TRUE(parts);
+    EXPECT_EQ(parse_manifest_payload(parts->payload_json)->expires_at, now + 10);
+  }
+}
+
 TEST_F(PlaylistSignerTest, UnchangedSegmentsAreNotReadAgain) {
   std::string path = dir_ + "/index.m3u8";
   write(path, playlist(5, 6));

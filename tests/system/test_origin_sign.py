@@ -155,6 +155,23 @@ class SignedHls(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.work, ignore_errors=True)
 
+    def test_generate_key_prints_the_public_key_as_jwk_and_pem(self):
+        self.assertEqual(os.stat(self.key_path).st_mode & 0o777, 0o600)
+        lines = self.generated.splitlines()
+        self.assertIn(f"(kid {self.kid})", lines[0])
+        jwk = json.loads(lines[1])
+        numbers = self.public_key.public_numbers()
+        self.assertEqual(jwk, {"kty": "EC", "crv": "P-256", "x": b64url(numbers.x.to_bytes(32, "big")),
+                               "y": b64url(numbers.y.to_bytes(32, "big")), "kid": self.kid, "alg": "ES256",
+                               "use": "sig"})
+        with open(self.public_path) as f:
+            self.assertEqual("\n".join(lines[2:]) + "\n", f.read())
+        # Never over an existing key.
+        done = subprocess.run([sign_binary(), "--generate-key", self.key_path], capture_output=True, text=True,
+                              timeout=10)
+        self.assertEqual(done.returncode, 1)
+        self.assertEqual(done.stderr, f"mf-sign: '{self.key_path}': File exists\n")
+
     def make_stream(self, name):
         directory = os.path.join(self.work, name)
         os.mkdir(directory)
