@@ -107,6 +107,7 @@ int watch(PlaylistSigner& signer, const std::string& dir) {
   if (!watcher) return fail_start(watcher.error());
 
   std::set<std::string> failed;
+  std::set<std::string> known;  // every playlist looked at: what a lost directory takes away
   auto sign_all = [&]() -> bool {
     auto playlists = find_files(dir, playlist_suffix);
     if (!playlists) {
@@ -114,6 +115,7 @@ int watch(PlaylistSigner& signer, const std::string& dir) {
       return false;
     }
     for (const std::string& playlist : *playlists) {
+      known.insert(playlist);
       if (sign_one(signer, playlist)) failed.erase(playlist);
       else failed.insert(playlist);
     }
@@ -141,11 +143,17 @@ int watch(PlaylistSigner& signer, const std::string& dir) {
     if (fds[0].revents & POLLIN) {
       auto changes = watcher->read_changes();
       if (!changes) return fail_start(changes.error());
-      if (changes->root_lost) return fail_start(fmt::format("{}: the directory is gone", dir));
       for (const std::string& lost : changes->lost_directories) {
         MF_LOG_ERROR("{}: the directory is gone; its playlists are no longer signed", lost);
         std::erase_if(failed, [&](const std::string& playlist) { return under(playlist, lost); });
+        std::erase_if(known, [&](const std::string& playlist) {
+          if (!under(playlist, lost)) return false;
+          signer.forget(playlist);
+          return true;
+        });
       }
+      // After the lines of the directories that went with it, in event order.
+      if (changes->root_lost) return fail_start(fmt::format("{}: the directory is gone", dir));
       if (changes->overflowed) {
         MF_LOG_WARN("inotify queue overflowed: signing every playlist again");
         sign_all();
@@ -162,6 +170,7 @@ int watch(PlaylistSigner& signer, const std::string& dir) {
             std::find(due.begin(), due.end(), playlist) == due.end())
           due.push_back(playlist);
       for (const std::string& playlist : due) {
+        known.insert(playlist);
         if (sign_one(signer, playlist)) {
           failed.erase(playlist);
           ++signed_count;

@@ -267,6 +267,58 @@ class SignedHls(unittest.TestCase):
         self.assertEqual(done.returncode, 1)
         self.assertEqual(done.stderr.splitlines(), [f"mf-sign: '{self.public_path}': not an unencrypted PEM private key"])
 
+    def test_watch_survives_a_lost_rendition_directory_and_stops_when_its_own_goes(self):
+        stream = self.make_stream("vanishing")
+        box = lambda kind, size: struct.pack(">I", 8 + size) + kind + bytes(size)
+        def publish(rendition, count):
+            directory = os.path.join(stream, rendition)
+            os.makedirs(directory, exist_ok=True)
+            with open(os.path.join(directory, "init.mp4"), "wb") as f:
+                f.write(box(b"ftyp", 8) + box(b"moov", 40))
+            lines = ["#EXTM3U", "#EXT-X-TARGETDURATION:1", '#EXT-X-MAP:URI="init.mp4"']
+            for n in range(count):
+                with open(os.path.join(directory, f"s{n}.m4s"), "wb") as f:
+                    f.write(box(b"styp", 8) + box(b"moof", 16) + box(b"mdat", 100 + n))
+                lines += ["#EXTINF:1.0,", f"s{n}.m4s"]
+            with open(os.path.join(directory, ".index.m3u8.tmp"), "w") as f:
+                f.write("\n".join(lines) + "\n")
+            os.rename(os.path.join(directory, ".index.m3u8.tmp"), os.path.join(directory, "index.m3u8"))
+        publish("hi", 2)
+        publish("lo", 2)
+        notify = NotifySocket()
+        self.addCleanup(notify.close)
+        signer = subprocess.Popen([sign_binary(), "--key", self.key_path, "--dir", stream, "--watch"],
+                                  env=dict(os.environ, NOTIFY_SOCKET=notify.path), stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: signer.poll() is None and signer.kill())
+        notify.receive("READY=1", 10)
+
+        def wait_for_segments(rendition, count):
+            path = os.path.join(stream, rendition, "index.m3u8.mfsig")
+            deadline = time.monotonic() + 10  # a hang timeout, not a latency bound
+            while True:
+                try:
+                    with open(path) as f:
+                        if len(read_jws(f.read(), self.public_key, self.kid)["segments"]) == count:
+                            return
+                except FileNotFoundError:
+                    pass
+                self.assertLess(time.monotonic(), deadline, f"{rendition}: no manifest of {count} segments")
+                time.sleep(0.02)
+
+        wait_for_segments("lo", 2)
+        shutil.rmtree(os.path.join(stream, "lo"))
+        publish("hi", 3)
+        wait_for_segments("hi", 3)
+        shutil.rmtree(stream)
+        self.assertEqual(signer.wait(timeout=10), 1)
+        errors = [line for line in signer.stderr.read().splitlines() if not line.startswith(("<5>", "<6>", "<7>"))]
+        real = os.path.realpath(self.work)
+        # rmtree removes hi before the directory itself: one line each.
+        self.assertEqual(errors, [
+            f"<3>error: {real}/vanishing/lo: the directory is gone; its playlists are no longer signed",
+            f"<3>error: {real}/vanishing/hi: the directory is gone; its playlists are no longer signed",
+            f"mf-sign: {real}/vanishing: the directory is gone"])
+
     def test_live_every_playlist_version_is_covered_and_no_manifest_lists_an_incomplete_segment(self):
         stream = self.make_stream("live-20s")
         notify = NotifySocket()
