@@ -677,6 +677,10 @@ void Reactor::run_once(uint32_t max_wait_ms) {
   if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
     MF_LOG_ERROR("shard {}: io_uring_enter failed: {}", shard_id_, std::strerror(-rc));
   }
+  // The completions are handled at the time they arrived, not at the time
+  // the wait began (up to max_wait_ms earlier): token buckets, deadlines
+  // and liveness stamps read now_ms().
+  now_ms_ = monotonic_ms();
   unsigned head;
   unsigned seen = 0;
   io_uring_cqe* cqe;

@@ -1070,6 +1070,9 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
     snapshot->websocket += plain_server_->counters();
     snapshot->connections += plain_server_->open_websockets();
   }
+  // The admin listener's own traffic stays out of the client counters;
+  // only a response it could not send is reported.
+  if (admin_server_) snapshot->websocket.responses_refused += admin_server_->counters().responses_refused;
   snapshot->peers_joined = peers_joined_;
   snapshot->join_to_peers = join_to_peers_;
   snapshot->draining = stopping_;

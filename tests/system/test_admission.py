@@ -3,6 +3,7 @@ JWT with exp/nbf/streams, edge-wide connection cap (503 + Retry-After),
 per-source connection cap and rate (429)."""
 
 import json
+import math
 import time
 import unittest
 
@@ -12,11 +13,11 @@ from edge_process import (UNLIMITED_SOURCE, AdminEdge, HttpResponse, RawWebSocke
 SECRET = b"0123456789abcdef-system-test-secret-key"
 
 
-def upgrade(edge, path="/ws", headers=()):
+def upgrade(edge, path="/ws", headers=(), source=None):
     """Sends an upgrade request; returns the HttpResponse of a refusal, or
     None when the edge answered 101 (the socket is closed then)."""
     request, _ = upgrade_request(path, subprotocols=["meshedflow.v1"], extra_headers=headers)
-    sock = edge.connect()
+    sock = edge.connect(source=source)
     try:
         sock.sendall(request)
         data = b""
@@ -223,21 +224,29 @@ class PerSourceLimits(unittest.TestCase):
                     c.close()
 
     def test_per_source_rate_429(self):
-        config = edge_config_file({"per_source_connections": 0, "per_source_rate": 5, "per_source_burst": 5})
+        config = edge_config_file({"per_source_connections": 0, "per_source_rate": 1, "per_source_burst": 5})
         with AdminEdge(args=["--config", config], shards=2) as edge:
-            time.sleep(1.2)  # the start-up /healthz probes may have used tokens
+            # From an address of its own: the start-up /healthz probes
+            # (counted at accept like any connection) used 127.0.0.1's tokens.
             statuses = []
+            started = time.monotonic()
             for _ in range(12):
                 try:
-                    response = upgrade(edge)
+                    response = upgrade(edge, source="127.0.0.3")
                     statuses.append(101 if response is None else response.status)
                 except AssertionError:
                     statuses.append("closed without answer")
+            elapsed = time.monotonic() - started
             self.assertEqual(statuses[:5], [101] * 5, f"the burst of 5 must pass: {statuses}")
-            self.assertIn(429, statuses[5:], f"12 upgrades at once with rate 5 burst 5: {statuses}")
+            # A bound that holds by construction, however slow the machine:
+            # the bucket refills at most rate x elapsed (+1 for the partial
+            # token) beyond its burst.
+            admitted = statuses.count(101)
+            self.assertLessEqual(admitted, 5 + math.ceil(elapsed * 1) + 1,
+                                 f"12 upgrades in {elapsed:.2f} s with rate 1 burst 5: {statuses}")
             self.assertEqual(set(statuses) - {101, 429}, set(), statuses)
             time.sleep(1.0)
-            self.assertIsNone(upgrade(edge), "tokens come back at 5/s")
+            self.assertIsNone(upgrade(edge, source="127.0.0.3"), "tokens come back at 1/s")
 
 
 if __name__ == "__main__":
