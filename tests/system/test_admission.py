@@ -200,6 +200,29 @@ class ConnectionCap(unittest.TestCase):
                 second.close()
 
 
+class JwtExpiry(unittest.TestCase):
+    def test_connection_closes_1008_when_its_token_expires(self):
+        # Admission lasts as long as the token: at exp (leeway 0 here) the
+        # edge closes with 1008 ("admission revoked", spec section 7), so a
+        # connection cannot outlive its token and join streams afterwards.
+        secret_file = write_run_file("jwt-secret", "")
+        with open(secret_file, "wb") as f:
+            f.write(SECRET)
+        config = edge_config_file(UNLIMITED_SOURCE, extra="[admission]\njwt_leeway_s = 0\n")
+        with AdminEdge(args=["--jwt-secret-file", secret_file, "--config", config], shards=2) as edge:
+            token = make_jwt(SECRET, {"exp": int(time.time()) + 2})
+            ws = RawWebSocket.connect(edge, path=f"/ws?token={token}")
+            self.addCleanup(ws.close)
+            ws.send_text(json.dumps({"type": "join", "streamId": "jwt-exp", "rendition": "r", "peerId": "p-exp-1"}))
+            self.assertEqual(json.loads(ws.recv_message())["type"], "joined")
+            # The close is the event waited for; 2 s of token life plus a
+            # generous bound for a loaded machine.
+            code, _ = ws.expect_close(timeout=30.0, allow_messages=True)
+            self.assertEqual(code, 1008)
+            closed, _ = ws.wait_eof(5.0)
+            self.assertTrue(closed, "TCP not closed after the 1008 close frame")
+
+
 class PerSourceLimits(unittest.TestCase):
     def test_per_source_connection_cap_429(self):
         config = edge_config_file({"per_source_connections": 3, "per_source_rate": 0})
