@@ -582,7 +582,10 @@ void WebSocketServer::on_timer(SocketHandle socket) {
   if (c == nullptr) return;
   uint64_t now = reactor_.now_ms();
   if (in_handshake(c->phase)) {
-    if (!c->got_bytes) {
+    // Which deadline fired: the first-bytes one only when it is the earlier
+    // of the two and nothing came.
+    if (!c->got_bytes && config_.first_bytes_timeout_ms != 0 &&
+        config_.first_bytes_timeout_ms < config_.handshake_timeout_ms) {
       counters_.first_bytes_timeouts++;
       fail(*c, "no byte before the first-bytes deadline");
       return;

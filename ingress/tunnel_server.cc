@@ -541,11 +541,16 @@ void TunnelServer::on_timer(SocketHandle socket) {
   switch (t->phase) {
     case Phase::admitting:
     case Phase::handshake:
-    case Phase::head:
-      counters_.tls_failures[static_cast<size_t>(t->got_bytes ? TlsFailure::handshake_timeout
-                                                              : TlsFailure::first_bytes_timeout)]++;
+    case Phase::head: {
+      // Which deadline fired: the first-bytes one only when it is the
+      // earlier of the two and nothing came.
+      bool first_bytes = !t->got_bytes && settings_.first_bytes_timeout_ms != 0 &&
+                         settings_.first_bytes_timeout_ms < settings_.handshake_timeout_ms;
+      counters_.tls_failures[static_cast<size_t>(first_bytes ? TlsFailure::first_bytes_timeout
+                                                             : TlsFailure::handshake_timeout)]++;
       finish(*t, false);
       return;
+    }
     case Phase::connecting: {
       SocketHandle backend = t->backend;
       t->backend = {};
