@@ -95,6 +95,7 @@ WebSocketServer::Connection* WebSocketServer::connection(SocketHandle socket) {
 
 void WebSocketServer::on_accepted(SocketHandle socket, const sockaddr_storage* peer) {
   Connection& c = connections_.ensure(socket.slot);
+  counters_.accepted++;
   c.server = this;
   c.socket = socket;
   c.has_source = false;

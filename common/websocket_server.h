@@ -107,6 +107,7 @@ class WebSocketApp {
 };
 
 struct WebSocketServerCounters {
+  uint64_t accepted = 0;
   uint64_t tls_handshakes = 0;
   uint64_t tls_resumed = 0;
   uint64_t tls_failures = 0;
@@ -128,6 +129,7 @@ struct WebSocketServerCounters {
 
   // Merging: several servers of a shard, or every shard, for /metrics.
   WebSocketServerCounters& operator+=(const WebSocketServerCounters& other) {
+    accepted += other.accepted;
     tls_handshakes += other.tls_handshakes;
     tls_resumed += other.tls_resumed;
     tls_failures += other.tls_failures;

@@ -90,6 +90,7 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
                  "mf_edge_rejected_upgrades_total{{reason=\"per_source\"}} {}\n",
                  t.rejected_origin, t.rejected_token, t.rejected_capacity, t.rejected_per_source);
   const WebSocketServerCounters& w = total.websocket;
+  counter(out, "mf_edge_accepted_total", "Connections accepted on the client listeners.", w.accepted);
   counter(out, "mf_edge_tls_handshakes_total", "Completed TLS handshakes.", w.tls_handshakes);
   counter(out, "mf_edge_tls_resumed_total", "TLS handshakes that resumed a session.", w.tls_resumed);
   counter(out, "mf_edge_tls_handshake_failures_total", "TLS sessions that failed.", w.tls_failures);

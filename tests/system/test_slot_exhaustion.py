@@ -4,17 +4,17 @@ sockets are cut at the first-bytes deadline, a source over its cap is
 refused at accept (before any TLS work), full handshakes are rate-limited
 per source, and a reserve of slots keeps room for admitted clients while a
 bystander from another address (127.0.0.2) is still served. Every
-assertion waits for an event (a close, a counter) rather than a delay."""
+assertion waits for an event (a close, a counter) rather than a delay; the
+deadlines and rates are driven by a manual clock (ManualClock), so what must
+not have happened yet cannot have happened."""
 
 import json
-import math
 import socket
 import ssl
-import time
 import unittest
 
-from edge_process import (AdminEdge, RawWebSocket, admin_get, client_ssl_context, edge_config_file,
-                          parse_prometheus)
+from build_options import needs_test_hooks
+from edge_process import AdminEdge, ManualClock, RawWebSocket, admin_get, edge_config_file, parse_prometheus
 from ingress_process import Ingress, ProxyBackend, TlsPipe, echo_handler, wait_until
 
 BYSTANDER = "127.0.0.2"
@@ -80,10 +80,14 @@ def edge_metric(edge, name, **labels):
 def assert_bystander_served(test, edge, tls=False):
     sock = edge.connect(source=BYSTANDER, timeout=10.0)
     ws = RawWebSocket(sock)
-    test.addCleanup(ws.close)
-    ws.upgrade(timeout=10.0)
-    ws.send_text('{"type":"ping","t":"bystander"}')
-    test.assertEqual(json.loads(ws.recv_message(timeout=10.0)), {"type": "pong", "t": "bystander"})
+    try:
+        ws.upgrade(timeout=10.0)
+        ws.send_text('{"type":"ping","t":"bystander"}')
+        test.assertEqual(json.loads(ws.recv_message(timeout=10.0)), {"type": "pong", "t": "bystander"})
+    finally:
+        # Closed here: an edge on a manual clock stops at once only without
+        # clients (a drain waits for its spread on that clock).
+        ws.close()
 
 
 def edge_config(limits, timeouts=None):
@@ -94,23 +98,34 @@ def edge_config(limits, timeouts=None):
 
 
 class EdgeBeforeTheUpgrade(unittest.TestCase):
+    @needs_test_hooks
     def test_idle_sockets_are_cut_at_the_first_bytes_deadline(self):
-        # The handshake deadline is a minute: a socket closed while the test
-        # waits was closed by the first-bytes deadline, and the counters
-        # say which.
-        config = edge_config({"per_source_connections": 0, "per_source_rate": 0},
-                             {"first_bytes_ms": 300, "handshake_ms": 60000})
-        with AdminEdge(args=["--config", config], shards=2) as edge:
+        # The defaults: first bytes 3 s, handshake 10 s. The clock stands
+        # still until the test moves it.
+        config = edge_config({"per_source_connections": 0, "per_source_rate": 0})
+        with ManualClock() as clock, AdminEdge(args=["--config", config], shards=2) as edge:
+            accepted = edge_metric(edge, "mf_edge_accepted_total")
             idle = [idle_socket(edge.port, "127.0.0.5") for _ in range(20)]
+            talker = idle_socket(edge.port, "127.0.0.5")
+            talker.sendall(b"G")  # one byte of a request line, then nothing
             try:
                 assert_bystander_served(self, edge)
+                # Every socket accepted (so stamped) before the clock moves.
+                wait_until(lambda: edge_metric(edge, "mf_edge_accepted_total") == accepted + 22, 10, "22 accepts")
+                clock.advance(3000 + 20)  # the timer wheel rounds deadlines up to its 10 ms tick
                 for sock in idle:
                     self.assertEqual(wait_closed_by_server(sock), b"")
+                self.assertEqual(edge_metric(edge, "mf_edge_first_bytes_timeouts_total"), 20)
+                # 3 s after accept the talker is inside its handshake
+                # deadline: still open. Past 10 s it is cut by that one.
+                self.assertEqual(edge_metric(edge, "mf_edge_handshake_timeouts_total"), 0)
+                clock.advance(7000)
+                self.assertEqual(wait_closed_by_server(talker), b"")
+                self.assertEqual(edge_metric(edge, "mf_edge_handshake_timeouts_total"), 1)
             finally:
-                for sock in idle:
+                for sock in idle + [talker]:
                     sock.close()
-            self.assertGreaterEqual(edge_metric(edge, "mf_edge_first_bytes_timeouts_total"), 20)
-            self.assertEqual(edge_metric(edge, "mf_edge_handshake_timeouts_total"), 0)
+                clock.release()
 
     def test_a_source_over_its_cap_is_refused_at_accept(self):
         # Idle sockets that never sent a byte hold the source's 5 places; the
@@ -163,26 +178,29 @@ class EdgeBeforeTheUpgrade(unittest.TestCase):
             self.assertEqual(edge_metric(edge, "mf_edge_tls_handshakes_total") - before, 3)
             self.assertGreaterEqual(edge_metric(edge, "mf_edge_rejected_upgrades_total", reason="per_source"), 3)
 
+    @needs_test_hooks
     def test_full_handshakes_are_rate_limited_per_source(self):
         config = edge_config({"per_source_connections": 0, "per_source_rate": 2, "per_source_burst": 3})
-        with AdminEdge(args=["--config", config], shards=2, tls=True) as edge:
+        with ManualClock() as clock, AdminEdge(args=["--config", config], shards=2, tls=True) as edge:
             before = edge_metric(edge, "mf_edge_tls_handshakes_total")
-            done = 0
-            started = time.monotonic()
-            for _ in range(12):
+
+            def attempt():
                 try:
                     edge.connect(source="127.0.0.7", timeout=10.0).close()
-                    done += 1
+                    return "done"
                 except (ssl.SSLError, ConnectionError, OSError):
-                    pass
-            elapsed = time.monotonic() - started
-            # By construction, however slow the machine: the burst, plus what
-            # the bucket can refill (2/s) while the loop ran, plus one
-            # partial token.
-            self.assertGreaterEqual(done, 3, "the burst passes")
-            self.assertLessEqual(done, 3 + math.ceil(elapsed * 2) + 1, f"{done} handshakes in {elapsed:.2f} s")
-            assert_bystander_served(self, edge)
-            self.assertEqual(edge_metric(edge, "mf_edge_tls_handshakes_total") - before, done + 1)
+                    return "refused"
+            try:
+                results = [attempt() for _ in range(8)]
+                self.assertEqual(results, ["done"] * 3 + ["refused"] * 5,
+                                 "the burst of 3, then nothing: no time passed")
+                clock.advance(500)  # 2/s: one token
+                self.assertEqual([attempt(), attempt()], ["done", "refused"])
+                assert_bystander_served(self, edge)
+                # The refused connections cost no handshake.
+                self.assertEqual(edge_metric(edge, "mf_edge_tls_handshakes_total") - before, 3 + 1 + 1)
+            finally:
+                clock.release()  # before the edge stops: its drain runs on this clock
 
     def test_the_reserve_keeps_room_for_admitted_clients(self):
         # 80 idle sockets against a 64-slot table, no per-source cap and no
@@ -210,25 +228,46 @@ class IngressBeforeTheHandshake(unittest.TestCase):
 
     def assert_bystander_tunnel(self, ingress, backend):
         client = TlsPipe(ingress, source=BYSTANDER, timeout=10.0)
-        self.addCleanup(client.close)
-        client.send(b"hello\n")
-        self.assertEqual(client.read_until(b"hello\n"), b"hello\n")
+        try:
+            client.send(b"hello\n")
+            self.assertEqual(client.read_until(b"hello\n"), b"hello\n")
+        finally:
+            client.close()
 
+    @needs_test_hooks
     def test_idle_sockets_are_cut_at_the_first_bytes_deadline(self):
-        settings = {"tls": {"first_bytes_timeout_ms": 300, "handshake_timeout_ms": 60000}}
-        with ProxyBackend(echo_handler) as backend, Ingress(backends=[backend.address], settings=settings) as ingress:
+        # The defaults: first bytes 3 s, handshake 5 s; a manual clock.
+        with ManualClock() as clock, ProxyBackend(echo_handler) as backend, \
+                Ingress(backends=[backend.address], wait_for="tls") as ingress:
+            # Health checks run on the same clock: move it until one passed.
+            def backend_up():
+                clock.advance(250)
+                return ingress.backend_states()[backend.address]["state"] == "up"
+            wait_until(backend_up, 10, "the backend to be up")
+            accepted = self.ingress_metric(ingress, "mf_ingress_accepted_total")
             idle = [idle_socket(ingress.port, "127.0.0.5") for _ in range(20)]
+            talker = idle_socket(ingress.port, "127.0.0.5")
+            talker.sendall(b"\x16")  # one byte of a TLS record header
             try:
                 self.assert_bystander_tunnel(ingress, backend)
+                # Every socket accepted (so stamped) before the clock moves.
+                wait_until(lambda: self.ingress_metric(ingress, "mf_ingress_accepted_total") == accepted + 22, 10,
+                           "22 accepts")
+                clock.advance(3000 + 20)  # the timer wheel rounds deadlines up to its 10 ms tick
                 for sock in idle:
                     self.assertEqual(wait_closed_by_server(sock), b"")
+                self.assertEqual(
+                    self.ingress_metric(ingress, "mf_ingress_tls_failures_total", reason="first_bytes_timeout"), 20)
+                self.assertEqual(
+                    self.ingress_metric(ingress, "mf_ingress_tls_failures_total", reason="handshake_timeout"), 0)
+                clock.advance(2000)
+                self.assertEqual(wait_closed_by_server(talker), b"")
+                self.assertEqual(
+                    self.ingress_metric(ingress, "mf_ingress_tls_failures_total", reason="handshake_timeout"), 1)
             finally:
-                for sock in idle:
+                for sock in idle + [talker]:
                     sock.close()
-            self.assertGreaterEqual(
-                self.ingress_metric(ingress, "mf_ingress_tls_failures_total", reason="first_bytes_timeout"), 20)
-            self.assertEqual(
-                self.ingress_metric(ingress, "mf_ingress_tls_failures_total", reason="handshake_timeout"), 0)
+                clock.release()
 
     def test_a_source_over_its_cap_is_refused_at_accept(self):
         settings = {"tls": {"first_bytes_timeout_ms": 60000, "handshake_timeout_ms": 60000},
