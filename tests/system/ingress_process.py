@@ -207,8 +207,9 @@ class Ingress(ManagedProcess):
 
     def __init__(self, backends=(), settings=None, certificates=None, config=None, args=(), shards=2,
                  wait_for="healthy", start_timeout=8.0, stop_timeout=5.0, expect_clean_exit=True,
-                 log_level="info"):
+                 log_level="info", preexec_fn=None):
         super().__init__(expect_clean_exit=expect_clean_exit, stop_timeout=stop_timeout)
+        self.preexec_fn = preexec_fn  # e.g. edge_process.lower_nofile(N)
         self.backends = list(backends)
         self.settings = settings
         self.certificates = certificates
@@ -270,7 +271,7 @@ class Ingress(ManagedProcess):
             argv += ["--shards", str(self.shards)]
         argv += self.args
         self.port, self.admin_port = port, admin_port
-        self._spawn(argv, f"ingress-{port}-{attempt}-")
+        self._spawn(argv, f"ingress-{port}-{attempt}-", preexec_fn=self.preexec_fn)
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -14,7 +14,8 @@ import ssl
 import unittest
 
 from build_options import needs_test_hooks
-from edge_process import AdminEdge, ManualClock, RawWebSocket, admin_get, edge_config_file, parse_prometheus
+from edge_process import (AdminEdge, ManualClock, RawWebSocket, admin_get, edge_config_file, lower_nofile,
+                          parse_prometheus)
 from ingress_process import Ingress, ProxyBackend, TlsPipe, echo_handler, wait_until
 
 BYSTANDER = "127.0.0.2"
@@ -282,6 +283,28 @@ class IngressBeforeTheHandshake(unittest.TestCase):
                     self.ingress_metric(ingress, "mf_ingress_rejects_total", reason="per_source_connections"), 3)
             finally:
                 for sock in held:
+                    sock.close()
+
+    def test_the_reserve_keeps_room_for_admitted_tunnels(self):
+        # RLIMIT_NOFILE 128 and one shard: a table of 128 slots (clients,
+        # backend sockets and health probes alike). 160 idle sockets with no
+        # per-source cap and no first-bytes deadline would fill it; with a
+        # 25 % reserve every accept past 96 closes the oldest of them and
+        # the bystander's tunnel still opens.
+        settings = {"tls": {"first_bytes_timeout_ms": 0, "handshake_timeout_ms": 60000},
+                    "limits": {"reserve_percent": 25}}
+        with ProxyBackend(echo_handler) as backend, \
+                Ingress(backends=[backend.address], settings=settings, shards=1,
+                        preexec_fn=lower_nofile(128)) as ingress:
+            self.assertRegex(ingress.stderr_text(), r"\(128 connections per shard\)")
+            idle = [idle_socket(ingress.port, "127.0.0.8") for _ in range(160)]
+            try:
+                self.assert_bystander_tunnel(ingress, backend)
+                self.assertGreaterEqual(self.ingress_metric(ingress, "mf_ingress_reserve_evictions_total"),
+                                        160 - 128)
+                self.assertEqual(wait_closed_by_server(idle[0]), b"", "the oldest idle socket was the one closed")
+            finally:
+                for sock in idle:
                     sock.close()
 
 
