@@ -429,6 +429,12 @@ std::expected<void, RecordFailure> RecordLayer::seal_inner_for_tests(uint8_t inn
   return seal_record(inner_type, {&content, 1}, 0, content.size(), zero_padding, sink);
 }
 
+std::expected<void, RecordFailure> RecordLayer::next_write_key_for_tests() {
+  assert(installed());
+  if (!update(write_)) return std::unexpected(RecordFailure{"cannot derive traffic keys"});
+  return {};
+}
+
 std::expected<void, RecordFailure> RecordLayer::seal_record(uint8_t content_type,
                                                             std::span<const std::span<const uint8_t>> pieces,
                                                             size_t first_offset, size_t length,

@@ -119,6 +119,9 @@ class RecordLayer {
   // KeyUpdates send.
   std::expected<void, RecordFailure> seal_inner_for_tests(uint8_t inner_type, std::span<const uint8_t> content,
                                                           size_t zero_padding, CiphertextSink& sink);
+  // For tests: moves the write side to the next traffic secret, as a peer
+  // does after sending a KeyUpdate (sealed with seal_inner_for_tests).
+  std::expected<void, RecordFailure> next_write_key_for_tests();
 
   bool installed() const { return suite_ != 0; }
   size_t partial_bytes() const { return partial_size_ + header_have_; }

@@ -257,9 +257,17 @@ void Session::try_offload() {
   const uint16_t suite = cipher != nullptr ? SSL_CIPHER_get_protocol_id(cipher) : 0;
   // Bytes OpenSSL already holds (read ahead, or a record it began) would be
   // lost; with read_ahead off there are none after the client's Finished.
+  // The layer writes records of up to 2^14 bytes and counts its sequence
+  // from the application traffic secret: a client that negotiated
+  // max_fragment_length (RFC 6066) needs smaller records, and accepted early
+  // data (RFC 8446 section 4.2.10) would put end_of_early_data records
+  // under other keys. Both stay on OpenSSL.
+  SSL_SESSION* negotiated = SSL_get_session(ssl_);
+  const bool max_fragment_length =
+      negotiated != nullptr && SSL_SESSION_get_max_fragment_length(negotiated) != TLSEXT_max_fragment_length_DISABLED;
   if (!SSL_is_server(ssl_) || SSL_version(ssl_) != TLS1_3_VERSION || !RecordLayer::supports(suite) ||
       o.read_secret_bytes == 0 || o.read_secret_bytes != o.write_secret_bytes || SSL_has_pending(ssl_) == 1 ||
-      sink_failed_) {
+      max_fragment_length || SSL_get_early_data_status(ssl_) == SSL_EARLY_DATA_ACCEPTED || sink_failed_) {
     offload_.reset();
     return;
   }

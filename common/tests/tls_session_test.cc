@@ -629,6 +629,197 @@ TEST_F(SessionTest, MovedSessionKeepsWorking) {
   exchange(client, server, as_bytes("after the move"), kUnlimited, kUnlimited);
 }
 
+// The application traffic secrets of the last TLS 1.3 client handshake on
+// this thread, from OpenSSL's key log: what a hostile client holds.
+struct ClientKeyLog {
+  std::vector<uint8_t> client_secret;
+  std::vector<uint8_t> server_secret;
+};
+ClientKeyLog& client_key_log() {
+  static thread_local ClientKeyLog log;
+  return log;
+}
+void log_client_secrets(const SSL*, const char* line) {
+  const std::string_view text(line);
+  const bool client = text.starts_with("CLIENT_TRAFFIC_SECRET_0 ");
+  if (!client && !text.starts_with("SERVER_TRAFFIC_SECRET_0 ")) return;
+  const std::string_view hex = text.substr(text.rfind(' ') + 1);
+  std::vector<uint8_t>& out = client ? client_key_log().client_secret : client_key_log().server_secret;
+  out.clear();
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<uint8_t>(OPENSSL_hexchar2int(hex[i]) << 4 | OPENSSL_hexchar2int(hex[i + 1])));
+  }
+}
+
+// RFC 8446 content and handshake types, for records a real client never sends.
+constexpr uint8_t kInnerAlert = 21;
+constexpr uint8_t kInnerHandshake = 22;
+constexpr uint8_t kInnerApplicationData = 23;
+const std::vector<uint8_t> kKeyUpdateNotRequested = {24, 0, 0, 1, 0};
+
+// An established TLS 1.3 connection whose client also has a RecordLayer
+// keyed like OpenSSL's client (write sequence 0: the OpenSSL client has sent
+// no application data), to seal what no honest client seals. The OpenSSL
+// client still reads the server's records, so the server's alert is checked
+// by OpenSSL.
+class HostileClientTest : public SessionTest {
+ protected:
+  void SetUp() override {
+    SSL_CTX_set_keylog_callback(client_.native(), &log_client_secrets);
+    peers_ = connect();
+    auto& [c, s] = *peers_;
+    pump(c, s);
+    expect_established(c, s);
+    ASSERT_TRUE(s.session.record_layer_active());
+    const uint16_t suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(c.session.native()));
+    const ClientKeyLog& log = client_key_log();
+    ASSERT_TRUE(forger_.install(suite, log.server_secret, log.client_secret, 0).has_value());
+  }
+
+  Peer& client() { return peers_->first; }
+  Peer& server() { return peers_->second; }
+
+  void seal(uint8_t inner_type, std::span<const uint8_t> content, size_t padding = 0) {
+    ASSERT_TRUE(forger_.seal_inner_for_tests(inner_type, content, padding, wire_).has_value());
+  }
+  void key_update() {
+    seal(kInnerHandshake, kKeyUpdateNotRequested);
+    ASSERT_TRUE(forger_.next_write_key_for_tests().has_value());
+  }
+  // Feeds what was sealed to the server; true while the server stands.
+  bool send() {
+    feed(server(), std::exchange(wire_.bytes, {}));
+    return !server().failure;
+  }
+  // The server failed for `reason`, and OpenSSL's client received the fatal
+  // alert `alert` (OpenSSL's reason text, e.g. "sslv3 alert unexpected message").
+  void expect_refused(std::string_view reason, std::string_view alert) {
+    ASSERT_TRUE(server().failure.has_value());
+    EXPECT_EQ(server().failure->reason, reason);
+    deliver(server(), client());
+    ASSERT_TRUE(client().failure.has_value()) << "no alert reached the client";
+    EXPECT_EQ(client().failure->reason, alert);
+  }
+
+  std::unique_ptr<std::pair<Peer, Peer>> peers_;
+  RecordLayer forger_;
+  VectorSink wire_;
+};
+
+// The CPU attack: thousands of KeyUpdates in one record, each a key
+// schedule. RFC 8446 section 5.1 lets none follow a KeyUpdate in its record.
+TEST_F(HostileClientTest, KeyUpdatesInOneRecordAreRefused) {
+  std::vector<uint8_t> many;
+  for (int i = 0; i < 3000; ++i) many.insert(many.end(), kKeyUpdateNotRequested.begin(), kKeyUpdateNotRequested.end());
+  seal(kInnerHandshake, many);
+  EXPECT_FALSE(send());
+  expect_refused("key_update not at the end of its record", "sslv3 alert unexpected message");
+}
+
+TEST_F(HostileClientTest, KeyUpdateFollowedByAnotherMessageIsRefused) {
+  std::vector<uint8_t> two = kKeyUpdateNotRequested;
+  two.insert(two.end(), {4, 0, 0, 0});
+  seal(kInnerHandshake, two);
+  EXPECT_FALSE(send());
+  expect_refused("key_update not at the end of its record", "sslv3 alert unexpected message");
+}
+
+// The same attack one KeyUpdate per record: 32 in a row pass (as BoringSSL
+// allows), application data resets the count, the 33rd in a row fails.
+TEST_F(HostileClientTest, KeyUpdatesWithoutDataInBetweenAreCapped) {
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 32; ++i) key_update();
+    ASSERT_TRUE(send()) << server().failure->reason;
+    seal(kInnerApplicationData, as_bytes("x"));
+    ASSERT_TRUE(send()) << server().failure->reason;
+  }
+  EXPECT_EQ(std::string(server().received.begin(), server().received.end()), "xxx");
+  for (int i = 0; i < 33; ++i) key_update();
+  EXPECT_FALSE(send());
+  expect_refused("too many key updates", "sslv3 alert unexpected message");
+}
+
+// Empty application data records are legal and free to send: 32 in a row
+// pass, as OpenSSL allows, the 33rd fails.
+TEST_F(HostileClientTest, RunsOfEmptyRecordsAreCapped) {
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 32; ++i) seal(kInnerApplicationData, {}, i % 3);
+    seal(kInnerApplicationData, as_bytes("y"));
+    ASSERT_TRUE(send()) << server().failure->reason;
+  }
+  EXPECT_EQ(std::string(server().received.begin(), server().received.end()), "yyy");
+  for (int i = 0; i < 33; ++i) seal(kInnerApplicationData, {});
+  EXPECT_FALSE(send());
+  expect_refused("too many empty records", "sslv3 alert unexpected message");
+}
+
+struct HostileRecord {
+  std::string_view name;
+  uint8_t inner_type;
+  std::vector<uint8_t> content;
+  size_t padding;
+  std::string_view reason;
+  std::string_view alert;
+};
+
+class HostileRecordTest : public HostileClientTest, public ::testing::WithParamInterface<HostileRecord> {};
+
+TEST_P(HostileRecordTest, IsRefusedWithTheRightAlert) {
+  const HostileRecord& test = GetParam();
+  seal(test.inner_type, test.content, test.padding);
+  EXPECT_FALSE(send());
+  EXPECT_TRUE(server().received.empty());
+  expect_refused(test.reason, test.alert);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Records, HostileRecordTest,
+    ::testing::Values(
+        HostileRecord{"EmptyHandshakeRecord", kInnerHandshake, {}, 0, "empty handshake record",
+                      "sslv3 alert unexpected message"},
+        HostileRecord{"EmptyHandshakeRecordWithPadding", kInnerHandshake, {}, 100, "empty handshake record",
+                      "sslv3 alert unexpected message"},
+        HostileRecord{"EmptyAlertRecord", kInnerAlert, {}, 0, "empty alert record", "sslv3 alert unexpected message"},
+        HostileRecord{"NewSessionTicketFromTheClient", kInnerHandshake, {4, 0, 0, 4, 0, 0, 0, 0}, 0,
+                      "unexpected handshake message", "sslv3 alert unexpected message"},
+        HostileRecord{"ClientHelloAfterTheHandshake", kInnerHandshake, {1, 0, 0, 0}, 0,
+                      "unexpected handshake message", "sslv3 alert unexpected message"},
+        HostileRecord{"KeyUpdateOfTwoBytes", kInnerHandshake, {24, 0, 0, 2, 0, 0}, 0, "malformed key_update",
+                      "tlsv1 alert decode error"},
+        HostileRecord{"KeyUpdateRequestOfTwo", kInnerHandshake, {24, 0, 0, 1, 2}, 0, "malformed key_update",
+                      "sslv3 alert illegal parameter"},
+        HostileRecord{"ChangeCipherSpecInside", 20, {1}, 0, "unexpected content type",
+                      "sslv3 alert unexpected message"},
+        HostileRecord{"UnknownInnerType", 99, {1, 2, 3}, 0, "unexpected content type",
+                      "sslv3 alert unexpected message"},
+        HostileRecord{"OnlyPadding", 0, {}, 40, "record without content type", "sslv3 alert unexpected message"},
+        HostileRecord{"PlaintextOverTwoToThe14", kInnerApplicationData, std::vector<uint8_t>(16385, 'z'), 0,
+                      "record overflow", "tlsv1 alert record overflow"}),
+    [](const auto& test) { return std::string(test.param.name); });
+
+// A client that negotiated max_fragment_length needs records of at most
+// 512 bytes: its session stays on OpenSSL, which honours it.
+TEST_F(SessionTest, MaxFragmentLengthKeepsTheRecordsOnOpenSsl) {
+  auto peers = connect(client_, server_, [](SSL* ssl) {
+    ASSERT_EQ(SSL_set_tlsext_max_fragment_length(ssl, TLSEXT_max_fragment_length_512), 1);
+  });
+  auto& [c, s] = *peers;
+  pump(c, s);
+  expect_established(c, s);
+  EXPECT_FALSE(s.session.record_layer_active());
+  const std::vector<uint8_t> signal = random_bytes(10 * 1024);
+  ASSERT_TRUE(s.session.write(signal).has_value());
+  for (size_t offset = 0; offset < s.sink.bytes.size(); offset += kRecordHeaderBytes) {
+    const size_t body = record_body_length(&s.sink.bytes[offset]);
+    EXPECT_LE(body, 512u + 256u);
+    offset += body;
+  }
+  deliver(s, c);
+  ASSERT_FALSE(c.failure) << c.failure->reason;
+  EXPECT_EQ(c.received, signal);
+  exchange(c, s, signal, signal.size(), 100);
+}
+
 struct SslSessionFree {
   void operator()(SSL_SESSION* session) const { SSL_SESSION_free(session); }
 };
