@@ -236,6 +236,21 @@ void BM_RecordLayerSealOpen(benchmark::State& state) {
 }
 BENCHMARK(BM_RecordLayerSealOpen)->ArgsProduct({{200, 1400, 16384}, {1, 64}});
 
+// What a peer's KeyUpdate costs the receiver besides opening its record: one
+// step of the key schedule (RFC 8446 section 7.2) for the suite range(0)
+// (0x1301..0x1303). docs/security.md bounds how many a peer gets.
+void BM_RecordLayerKeyUpdate(benchmark::State& state) {
+  const uint16_t suite = static_cast<uint16_t>(state.range(0));
+  const std::vector<uint8_t> secret(suite == kTlsAes256GcmSha384 ? 48 : 32, 0x11);
+  RecordLayer layer;
+  if (!layer.install(suite, secret, secret, 0)) std::abort();
+  for (auto _ : state) {
+    if (!layer.next_write_key_for_tests()) std::abort();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RecordLayerKeyUpdate)->Arg(kTlsAes128GcmSha256)->Arg(kTlsAes256GcmSha384)->Arg(kTlsChaCha20Poly1305Sha256);
+
 // A 2-byte WebSocket header plus a 200-byte payload as one record, sealed by
 // the server's RecordLayer and opened by an OpenSSL client.
 void BM_RecordRoundTripVectored(benchmark::State& state) {
