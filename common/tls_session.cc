@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -64,7 +65,7 @@ void Session::OffloadDeleter::operator()(Offload* offload) const { delete offloa
 struct SecretCapture {
   static void on_line(const SSL* ssl, const char* line) {
     auto* s = static_cast<Session*>(SSL_get_app_data(ssl));
-    if (s == nullptr || s->handshake_done_ || !SSL_is_server(ssl)) return;
+    if (s == nullptr || s->handshake_done_ || !SSL_is_server(ssl) || !record_layer_enabled()) return;
     const std::string_view text(line);
     const bool client = text.starts_with("CLIENT_TRAFFIC_SECRET_0 ");
     const bool server = text.starts_with("SERVER_TRAFFIC_SECRET_0 ");
@@ -93,6 +94,20 @@ struct SecretCapture {
 };
 
 void capture_traffic_secrets(SSL_CTX* context) { SSL_CTX_set_keylog_callback(context, &SecretCapture::on_line); }
+
+namespace {
+std::atomic<bool> hand_over_enabled{false};
+#if defined(MF_TEST_HOOKS)
+std::atomic<int64_t> sequence_skew{0};
+#endif
+}  // namespace
+
+void set_record_layer_enabled(bool enabled) { hand_over_enabled.store(enabled, std::memory_order_relaxed); }
+bool record_layer_enabled() { return hand_over_enabled.load(std::memory_order_relaxed); }
+
+#if defined(MF_TEST_HOOKS)
+void set_record_layer_sequence_skew_for_tests(int64_t skew) { sequence_skew.store(skew); }
+#endif
 
 // One BIO per session serves both directions: reads come from the span handed
 // to feed(), writes go straight into the session's sink.
@@ -271,8 +286,13 @@ void Session::try_offload() {
     offload_.reset();
     return;
   }
-  if (!o.records.install(suite, {o.read_secret, o.read_secret_bytes}, {o.write_secret, o.write_secret_bytes},
-                         o.records_written)) {
+  uint64_t first_write_sequence = o.records_written;
+#if defined(MF_TEST_HOOKS)
+  first_write_sequence += static_cast<uint64_t>(sequence_skew.load());
+#endif
+  if (!record_layer_enabled() ||
+      !o.records.install(suite, {o.read_secret, o.read_secret_bytes}, {o.write_secret, o.write_secret_bytes},
+                         first_write_sequence)) {
     offload_.reset();
     return;
   }

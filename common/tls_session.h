@@ -219,4 +219,17 @@ std::expected<Progress, Failure> Session::feed_records(std::span<const uint8_t> 
 // move to the RecordLayer after their handshake.
 void capture_traffic_secrets(SSL_CTX* context);
 
+// Process-wide switch of the hand-over to the RecordLayer. Off until the
+// start-up self-test passes (prove_record_layer() in
+// tls_record_layer_self_test.h): a session whose handshake completes while
+// it is off keeps its records on OpenSSL for its whole life.
+void set_record_layer_enabled(bool enabled);
+bool record_layer_enabled();
+
+#if defined(MF_TEST_HOOKS)
+// Added to the first write sequence number of every hand-over, to prove the
+// self-test catches a miscount. Compiled only with -Dtest_hooks=true.
+void set_record_layer_sequence_skew_for_tests(int64_t skew);
+#endif
+
 }  // namespace mf::tls

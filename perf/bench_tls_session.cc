@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/tests/tls_test_certificates.h"
+#include "common/tls_record_layer_self_test.h"
 #include "common/tls_session.h"
 
 namespace mf::tls {
@@ -65,6 +66,10 @@ struct Contexts {
     config.certificates = {
         test_certificates::write_self_signed(dir, "ecdsa", test_certificates::KeyAlgorithm::ecdsa_p256)};
     config.ticket_keys = must(TicketKeys::generate());
+    if (auto proven = prove_record_layer(config); !proven) {
+      std::fprintf(stderr, "bench set-up failed: %s\n", proven.error().c_str());
+      std::abort();
+    }
     return must(Context::make_server(config));
   }
   static Context make_client() {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/tests/tls_test_certificates.h"
+#include "common/tls_record_layer_self_test.h"
 
 namespace mf::tls {
 namespace {
@@ -140,6 +141,11 @@ class SessionTest : public ::testing::Test {
       std::fclose(file);
     }
     write_text(*ca_bundle_, bundle);
+    // As at start-up: the hand-over to the RecordLayer is proven first.
+    ServerContextConfig proof;
+    proof.certificates = {*ecdsa_};
+    auto proven = prove_record_layer(proof);
+    ASSERT_TRUE(proven.has_value()) << proven.error();
   }
   static void TearDownTestSuite() {
     delete ca_bundle_;
@@ -818,6 +824,41 @@ TEST_F(SessionTest, MaxFragmentLengthKeepsTheRecordsOnOpenSsl) {
   ASSERT_FALSE(c.failure) << c.failure->reason;
   EXPECT_EQ(c.received, signal);
   exchange(c, s, signal, signal.size(), 100);
+}
+
+// The start-up self-test passes on this OpenSSL for both key types, and
+// fails, turning the hand-over off, when the first write sequence number is
+// miscounted by one record either way (the nonce reuse it exists to catch).
+TEST_F(SessionTest, SelfTestProvesTheHandOverAndCatchesAMiscount) {
+  for (const CertificateKeyPair* pair : {ecdsa_, rsa_}) {
+    ServerContextConfig config;
+    config.certificates = {*pair};
+    auto proven = prove_record_layer(config);
+    ASSERT_TRUE(proven.has_value()) << proven.error();
+    EXPECT_TRUE(record_layer_enabled());
+  }
+  ServerContextConfig config;
+  config.certificates = {*ecdsa_};
+#if defined(MF_TEST_HOOKS)
+  for (int64_t skew : {1, -1}) {
+    SCOPED_TRACE(skew);
+    set_record_layer_sequence_skew_for_tests(skew);
+    auto proven = prove_record_layer(config);
+    set_record_layer_sequence_skew_for_tests(0);
+    ASSERT_FALSE(proven.has_value());
+    EXPECT_NE(proven.error().find("server to client"), std::string::npos) << proven.error();
+    EXPECT_FALSE(record_layer_enabled());
+    // Off: new sessions keep their records on OpenSSL, and work.
+    auto peers = connect();
+    auto& [c, s] = *peers;
+    pump(c, s);
+    expect_established(c, s);
+    EXPECT_FALSE(s.session.record_layer_active());
+    exchange(s, c, as_bytes("still served"), kUnlimited, kUnlimited);
+  }
+#endif
+  ASSERT_TRUE(prove_record_layer(config).has_value());
+  EXPECT_TRUE(record_layer_enabled());
 }
 
 struct SslSessionFree {

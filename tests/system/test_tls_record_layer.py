@@ -251,5 +251,54 @@ class IngressRecordLayerTest(RecordLayerAttackCases, unittest.TestCase):
         cls.addClassCleanup(cls.bystander.close)
 
 
+class SelfTestAtStartUp(unittest.TestCase):
+    """Both binaries prove the hand-over at start-up; a miscounted sequence
+    number (test hook MF_TEST_TLS_SEQUENCE_SKEW, -Dtest_hooks=true) fails
+    the proof, and OpenSSL keeps the records: clients are still served."""
+
+    def start(self, process, skew=None):
+        if skew is not None:
+            os.environ["MF_TEST_TLS_SEQUENCE_SKEW"] = str(skew)
+        try:
+            return self.enterContext(process)
+        finally:
+            os.environ.pop("MF_TEST_TLS_SEQUENCE_SKEW", None)
+
+    def served(self, server, trust):
+        client = SdkClient(server)
+        try:
+            self.assertEqual(client.request({"type": "ping", "t": 1}), {"type": "pong", "t": 1})
+        finally:
+            client.close()
+        # Whoever holds the records, a tampered one gets bad_record_mac.
+        attacker = HostileClient(server, trust)
+        try:
+            record = bytearray(attacker.sealer.seal(APPLICATION_DATA, b"x"))
+            record[-1] ^= 1
+            attacker.send_raw(bytes(record))
+            self.assertIn("bad record mac", attacker.read_alert() or "")
+        finally:
+            attacker.close()
+
+    def test_edge(self):
+        for skew, verdict in ((None, "record layer self-test passed with OpenSSL 3."),
+                              (1, "record layer self-test failed with OpenSSL 3.")):
+            with self.subTest(skew=skew):
+                edge = self.start(Edge(tls=True, shards=1), skew)
+                self.assertIn(verdict, edge.stderr_text())
+                self.served(edge, client_ssl_context)
+                edge.__exit__(None, None, None)
+
+    def test_ingress(self):
+        backend = self.enterContext(BackendEdge("edge-self-test"))
+        for skew, verdict in ((None, "record layer self-test passed with OpenSSL 3."),
+                              (1, "record layer self-test failed with OpenSSL 3.")):
+            with self.subTest(skew=skew):
+                ingress = self.start(Ingress(backends=[backend.address], shards=1), skew)
+                self.assertIn(verdict, ingress.stderr_text())
+                self.served(ingress, trust_context)
+                ingress.__exit__(None, None, None)
+
+
 if __name__ == "__main__":
     unittest.main()
