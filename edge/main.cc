@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
     if (!keys) return fail_start(keys.error());
     shared.tls.certificates.push_back({config.tls_certificate, config.tls_key});
     shared.tls.ticket_keys = *keys;
+    shared.ticket_rotation_s = config.ticket_rotation_s;
     // Validate once here so a bad certificate fails before any thread starts.
     auto context = tls::Context::make_server(shared.tls);
     if (!context) return fail_start(context.error());

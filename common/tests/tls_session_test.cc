@@ -968,6 +968,39 @@ TEST(TicketKeysTest, RotationIsSafeWhileReading) {
   EXPECT_LE(changes_seen, 2000u);
 }
 
+// A key's bytes stay while a ticket it sealed may resume (as current or
+// previous key) and one rotation longer (for a handshake that read the key
+// set just before a rotation), then are erased.
+TEST(TicketKeysTest, RetiredKeysAreErasedOnceNoTicketNeedsThem) {
+  auto keys = must(TicketKeys::generate());
+  std::vector<TicketKeys::KeyName> names = {keys->current_key_name()};
+  EXPECT_EQ(keys->key_names_in_memory(), names);
+  for (int rotation = 1; rotation <= 6; ++rotation) {
+    ASSERT_TRUE(keys->rotate().has_value());
+    names.insert(names.begin(), keys->current_key_name());
+    // Resuming: the current and the previous key. Kept one rotation more:
+    // the key before those. Erased: every older one.
+    const size_t kept = std::min<size_t>(names.size(), 3);
+    const std::vector<TicketKeys::KeyName> expected(names.begin(), names.begin() + static_cast<ptrdiff_t>(kept));
+    EXPECT_EQ(keys->key_names_in_memory(), expected) << "after rotation " << rotation;
+  }
+}
+
+TEST(TicketKeysTest, RotationFollowsItsScheduleOnAnInjectedClock) {
+  auto keys = must(TicketKeys::generate());
+  TicketKeyRotation rotation(keys, 1000);
+  const TicketKeys::KeyName first = keys->current_key_name();
+  EXPECT_FALSE(rotation.tick(1000 + 59999, 60));
+  EXPECT_EQ(keys->current_key_name(), first);
+  EXPECT_TRUE(rotation.tick(1000 + 60000, 60));
+  const TicketKeys::KeyName second = keys->current_key_name();
+  EXPECT_NE(second, first);
+  EXPECT_FALSE(rotation.tick(1000 + 119999, 60));
+  EXPECT_TRUE(rotation.tick(1000 + 120000, 60));
+  EXPECT_NE(keys->current_key_name(), second);
+  EXPECT_FALSE(rotation.tick(1000 + 10'000'000, 0)) << "0: never rotated";
+}
+
 // Heap held by OpenSSL for one idle, established server session (ticket
 // issued, no data pending), measured by freeing 1000 of them.
 size_t idle_server_session_heap(const Context& client_context, const Context& server_context, int version) {
