@@ -83,6 +83,7 @@ struct CipherWorkspace {
   bool keyed_for_encryption = false;
   uint8_t sealed[kRecordHeaderBytes + kMaxRecordBody];
   uint8_t opened[kMaxRecordBody];
+  uint8_t assembled[kRecordHeaderBytes + kMaxRecordBody];  // a partial record, made contiguous to open it
 };
 
 CipherWorkspace& workspace() {
@@ -170,6 +171,7 @@ bool expand_label(uint16_t suite, std::span<const uint8_t> secret, std::string_v
 }  // namespace
 
 RecordLayer::~RecordLayer() {
+  release_partial();
   OPENSSL_cleanse(&read_, sizeof read_);
   OPENSSL_cleanse(&write_, sizeof write_);
 }
@@ -178,8 +180,9 @@ bool RecordLayer::supports(uint16_t cipher_suite) { return cipher_of(cipher_suit
 
 std::expected<void, RecordFailure> RecordLayer::install(uint16_t cipher_suite, std::span<const uint8_t> read_secret,
                                                         std::span<const uint8_t> write_secret,
-                                                        uint64_t write_sequence) {
+                                                        uint64_t write_sequence, BlockPool& pool) {
   if (!supports(cipher_suite)) return std::unexpected(RecordFailure{"unsupported cipher suite"});
+  pool_ = &pool;
   suite_ = cipher_suite;
   hash_bytes_ = cipher_suite == kTlsAes256GcmSha384 ? 48 : 32;
   key_bytes_ = cipher_suite == kTlsAes128GcmSha256 ? 16 : 32;
@@ -218,8 +221,7 @@ bool RecordLayer::update(TrafficKeys& keys) {
 }
 
 void RecordLayer::release_partial() {
-  partial_.reset();
-  partial_size_ = 0;
+  if (pool_ != nullptr) partial_.clear(*pool_);
   partial_need_ = 0;
 }
 
@@ -232,7 +234,6 @@ RecordFailure RecordLayer::fail(uint8_t alert, std::string_view reason, Cipherte
   dead_ = true;
   write_closed_ = true;
   release_partial();
-  header_have_ = 0;
   ERR_clear_error();
   return RecordFailure{reason};
 }
@@ -242,45 +243,46 @@ std::expected<RecordLayer::Step, RecordFailure> RecordLayer::open_next(std::span
                                                                        CiphertextSink& sink) {
   assert(installed());
   if (dead_) return std::unexpected(RecordFailure{"tls record layer failed"});
-  if (partial_ == nullptr) {
-    if (header_have_ == 0 && input.size() >= kRecordHeaderBytes) {
-      const size_t body = record_body_length(input.data());
-      if (body > kMaxRecordBody) return std::unexpected(fail(kAlertRecordOverflow, "record overflow", sink));
-      if (input.size() >= kRecordHeaderBytes + body) {
-        // The common case: a whole record in this read, opened in place.
-        const std::span<const uint8_t> header = input.first(kRecordHeaderBytes);
-        const std::span<const uint8_t> record_body = input.subspan(kRecordHeaderBytes, body);
-        input = input.subspan(kRecordHeaderBytes + body);
-        return open_record(header, record_body, scratch, sink);
-      }
-    }
-    if (input.empty()) return Step{Opened::need_more, {}};
-    const size_t take = std::min<size_t>(kRecordHeaderBytes - header_have_, input.size());
-    std::memcpy(header_ + header_have_, input.data(), take);
-    header_have_ += static_cast<uint8_t>(take);
-    input = input.subspan(take);
-    if (header_have_ < kRecordHeaderBytes) return Step{Opened::need_more, {}};
-    const size_t body = record_body_length(header_);
+  if (partial_.empty() && input.size() >= kRecordHeaderBytes) {
+    const size_t body = record_body_length(input.data());
     if (body > kMaxRecordBody) return std::unexpected(fail(kAlertRecordOverflow, "record overflow", sink));
-    partial_.reset(new (std::nothrow) uint8_t[kRecordHeaderBytes + body]);
-    if (partial_ == nullptr) return std::unexpected(fail(kAlertInternalError, "out of memory", sink));
-    std::memcpy(partial_.get(), header_, kRecordHeaderBytes);
-    partial_size_ = kRecordHeaderBytes;
-    partial_need_ = static_cast<uint32_t>(kRecordHeaderBytes + body);
-    header_have_ = 0;
+    if (input.size() >= kRecordHeaderBytes + body) {
+      // The common case: a whole record in this read, opened in place.
+      const std::span<const uint8_t> header = input.first(kRecordHeaderBytes);
+      const std::span<const uint8_t> record_body = input.subspan(kRecordHeaderBytes, body);
+      input = input.subspan(kRecordHeaderBytes + body);
+      return open_record(header, record_body, scratch, sink);
+    }
   }
-  const size_t take = std::min<size_t>(partial_need_ - partial_size_, input.size());
-  std::memcpy(partial_.get() + partial_size_, input.data(), take);
-  partial_size_ += static_cast<uint32_t>(take);
+  if (input.empty()) return Step{Opened::need_more, {}};
+  // Header first (it may arrive a byte at a time), then the rest of the record.
+  const size_t want = partial_need_ != 0 ? partial_need_ : kRecordHeaderBytes;
+  const size_t take = std::min(want - partial_.size(), input.size());
+  if (!partial_.append(*pool_, input.first(take))) {
+    return std::unexpected(fail(kAlertInternalError, "buffer pool exhausted", sink));
+  }
   input = input.subspan(take);
-  if (partial_size_ < partial_need_) return Step{Opened::need_more, {}};
-  // The opened plaintext lands in `scratch` or the workspace, never in
-  // partial_, so the record can be released right after.
-  std::unique_ptr<uint8_t[]> record = std::move(partial_);
+  uint8_t* record = workspace().assembled;
+  if (partial_need_ == 0) {
+    if (partial_.size() < kRecordHeaderBytes) return Step{Opened::need_more, {}};
+    partial_.copy_to({record, kRecordHeaderBytes});
+    const size_t body = record_body_length(record);
+    if (body > kMaxRecordBody) return std::unexpected(fail(kAlertRecordOverflow, "record overflow", sink));
+    partial_need_ = static_cast<uint32_t>(kRecordHeaderBytes + body);
+    const size_t rest = std::min(partial_need_ - partial_.size(), input.size());  // the body may be here too
+    if (!partial_.append(*pool_, input.first(rest))) {
+      return std::unexpected(fail(kAlertInternalError, "buffer pool exhausted", sink));
+    }
+    input = input.subspan(rest);
+  }
+  if (partial_.size() < partial_need_) return Step{Opened::need_more, {}};
+  // The opened plaintext lands in `scratch` or the workspace's `opened`,
+  // never in `assembled`, so the blocks can go back right away.
   const size_t size = partial_need_;
+  partial_.copy_to({record, size});
   release_partial();
-  return open_record({record.get(), kRecordHeaderBytes}, {record.get() + kRecordHeaderBytes, size - kRecordHeaderBytes},
-                     scratch, sink);
+  return open_record({record, kRecordHeaderBytes}, {record + kRecordHeaderBytes, size - kRecordHeaderBytes}, scratch,
+                     sink);
 }
 
 std::expected<RecordLayer::Step, RecordFailure> RecordLayer::open_record(std::span<const uint8_t> header,

@@ -36,6 +36,7 @@
 #include <span>
 #include <string_view>
 
+#include "common/block_pool.h"
 #include "common/tls_ciphertext_sink.h"
 
 namespace mf::tls {
@@ -91,14 +92,18 @@ class RecordLayer {
   // Derives keys and IVs from the current traffic secrets (hash length of
   // the suite: 32 or 48 bytes). `write_sequence` is the number of records
   // already sent under `write_secret` (session tickets, for a server).
+  // A record split across reads waits in blocks of `pool` (the shard's
+  // capped pool), which must outlive the layer.
   std::expected<void, RecordFailure> install(uint16_t cipher_suite, std::span<const uint8_t> read_secret,
-                                             std::span<const uint8_t> write_secret, uint64_t write_sequence);
+                                             std::span<const uint8_t> write_secret, uint64_t write_sequence,
+                                             BlockPool& pool);
 
   // Consumes bytes from the front of `input` up to the end of the next whole
   // record and opens it. Application data is decrypted into `scratch` when it
   // fits, else into a per-thread buffer (the span is valid until the next
-  // call on this thread). A partial record is copied aside (at most one
-  // record, allocated while partial) and completed by later calls.
+  // call on this thread). A partial record is copied aside into blocks of
+  // the pool (at most one record, held only while partial) and completed by
+  // later calls; when the pool is exhausted the layer fails (internal_error).
   // A KeyUpdate asking for ours writes it to `sink`. On failure the fatal
   // alert has been written to `sink` and the layer is dead.
   std::expected<Step, RecordFailure> open_next(std::span<const uint8_t>& input, std::span<uint8_t> scratch,
@@ -124,7 +129,7 @@ class RecordLayer {
   std::expected<void, RecordFailure> next_write_key_for_tests();
 
   bool installed() const { return suite_ != 0; }
-  size_t partial_bytes() const { return partial_size_ + header_have_; }
+  size_t partial_bytes() const { return partial_.size(); }
 
  private:
   std::expected<Step, RecordFailure> open_record(std::span<const uint8_t> header, std::span<const uint8_t> body,
@@ -150,13 +155,11 @@ class RecordLayer {
   // data: each bounded (see kMaxEmptyRecords, kMaxKeyUpdates).
   uint8_t empty_records_ = 0;
   uint8_t key_updates_ = 0;
-  // A record split across reads: its first bytes until the header is
-  // whole, then the whole record (header included) as it fills.
-  uint8_t header_[kRecordHeaderBytes] = {};
-  uint8_t header_have_ = 0;
-  std::unique_ptr<uint8_t[]> partial_;
-  uint32_t partial_size_ = 0;
-  uint32_t partial_need_ = 0;  // header + body of the partial record
+  // A record split across reads, header included, as it fills: in the
+  // shard's capped pool, like partial HTTP heads and WebSocket messages.
+  BlockPool* pool_ = nullptr;
+  ByteQueue partial_;
+  uint32_t partial_need_ = 0;  // header + body of the partial record, once its header is whole
 };
 
 }  // namespace mf::tls

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/block_pool.h"
 #include "common/log.h"
 #include "common/tls_record_layer.h"
 #include "common/tls_session.h"
@@ -76,11 +77,12 @@ std::expected<void, std::string> carry(End& from, End& to, std::span<const uint8
 
 std::expected<void, std::string> one_case(const Context& server_context, const Context& client_context,
                                           const char* suite, int tickets) {
+  BlockPool pool(64, 0);  // outlives the sessions; a few partial records at most
   End client, server;
   if (auto ok = client.session.init(client_context, Role::client, &client.sink, "self-test.invalid"); !ok) {
     return std::unexpected(ok.error());
   }
-  if (auto ok = server.session.init(server_context, Role::server, &server.sink); !ok) {
+  if (auto ok = server.session.init(server_context, Role::server, &server.sink, {}, &pool); !ok) {
     return std::unexpected(ok.error());
   }
   if (SSL_set_ciphersuites(client.session.native(), suite) != 1 ||

@@ -136,10 +136,10 @@ struct SessionBio {
       *read = 0;
       return 0;
     }
-    const size_t n = std::min(size, s.input_size_);
+    const size_t n = std::min<size_t>(size, s.input_size_);
     std::memcpy(out, s.input_, n);
     s.input_ += n;
-    s.input_size_ -= n;
+    s.input_size_ -= static_cast<uint32_t>(n);
     *read = n;
     return 1;
   }
@@ -167,6 +167,7 @@ Session::Session(Session&& other) noexcept
     : ssl_(std::exchange(other.ssl_, nullptr)),
       offload_(std::move(other.offload_)),
       sink_(other.sink_),
+      pool_(other.pool_),
       input_(other.input_),
       input_size_(other.input_size_),
       handshake_done_(other.handshake_done_),
@@ -185,6 +186,7 @@ Session& Session::operator=(Session&& other) noexcept {
     sink_ = other.sink_;
     input_ = other.input_;
     input_size_ = other.input_size_;
+    pool_ = other.pool_;
     handshake_done_ = other.handshake_done_;
     sink_failed_ = other.sink_failed_;
     if (ssl_ != nullptr) {
@@ -198,7 +200,7 @@ Session& Session::operator=(Session&& other) noexcept {
 Session::~Session() { SSL_free(ssl_); }
 
 std::expected<void, std::string> Session::init(const Context& context, Role role, CiphertextSink* sink,
-                                               std::string_view sni_for_client) {
+                                               std::string_view sni_for_client, BlockPool* partial_records) {
   assert(ssl_ == nullptr && offload_ == nullptr && sink != nullptr && context.native() != nullptr);
   BIO_METHOD* method = SessionBio::method();
   if (method == nullptr) {
@@ -236,6 +238,7 @@ std::expected<void, std::string> Session::init(const Context& context, Role role
   ERR_clear_error();
   ssl_ = ssl;
   sink_ = sink;
+  pool_ = partial_records;
   input_ = nullptr;
   input_size_ = 0;
   handshake_done_ = false;
@@ -290,9 +293,9 @@ void Session::try_offload() {
 #if defined(MF_TEST_HOOKS)
   first_write_sequence += static_cast<uint64_t>(sequence_skew.load());
 #endif
-  if (!record_layer_enabled() ||
+  if (!record_layer_enabled() || pool_ == nullptr ||
       !o.records.install(suite, {o.read_secret, o.read_secret_bytes}, {o.write_secret, o.write_secret_bytes},
-                         first_write_sequence)) {
+                         first_write_sequence, *pool_)) {
     offload_.reset();
     return;
   }

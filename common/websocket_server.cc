@@ -96,7 +96,7 @@ void WebSocketServer::on_accepted(SocketHandle socket, const sockaddr_storage* p
   c.close_at_ms = 0;
   c.last_traffic_ms = reactor_.now_ms();
   if (config_.tls != nullptr) {
-    auto ok = c.tls.init(*config_.tls, tls::Role::server, &c);
+    auto ok = c.tls.init(*config_.tls, tls::Role::server, &c, {}, &reactor_.pool());
     if (!ok) {
       MF_LOG_WARN("tls: cannot start a session: {}", ok.error());
       c.phase = Phase::closing;

@@ -43,6 +43,12 @@ T must(std::expected<T, std::string> made) {
 }
 
 std::array<uint8_t, 16384> scratch;
+
+// The shard's pool, for partial records of the servers' RecordLayers.
+BlockPool& record_pool() {
+  static BlockPool pool(1024, 64);
+  return pool;
+}
 auto discard = [](std::span<uint8_t>) {};
 
 struct Contexts {
@@ -105,7 +111,7 @@ double handshake(const Contexts& contexts, SSL_SESSION* offered, SSL_SESSION** t
   (void)client.start_client_handshake();
 
   const double start = thread_cpu_seconds();
-  (void)server.init(contexts.server, Role::server, &server_sink);
+  (void)server.init(contexts.server, Role::server, &server_sink, {}, &record_pool());
   double server_seconds = thread_cpu_seconds() - start;
   server_seconds += deliver(client_sink, server);  // ClientHello -> ServerHello..Finished
   deliver(server_sink, client);                    // -> client Finished
@@ -158,7 +164,7 @@ void connect_pair(const Context& server_context, Session& client, BenchSink& cli
   const Contexts& contexts = Contexts::get();
   (void)client.init(contexts.client, Role::client, &client_sink, "localhost");
   SSL_set_ciphersuites(client.native(), "TLS_AES_128_GCM_SHA256");
-  (void)server.init(server_context, Role::server, &server_sink);
+  (void)server.init(server_context, Role::server, &server_sink, {}, &record_pool());
   (void)client.start_client_handshake();
   for (int i = 0; i < 3; ++i) {
     deliver(client_sink, server);
@@ -213,8 +219,8 @@ BENCHMARK(BM_RecordRoundTrip)->ArgsProduct({{200, 1400, 16384}, {0, 1, 2}});
 void BM_RecordLayerSealOpen(benchmark::State& state) {
   const std::vector<uint8_t> secret_a(32, 0x11), secret_b(32, 0x22);
   RecordLayer sender, receiver;
-  if (!sender.install(kTlsAes128GcmSha256, secret_a, secret_b, 0) ||
-      !receiver.install(kTlsAes128GcmSha256, secret_b, secret_a, 0)) {
+  if (!sender.install(kTlsAes128GcmSha256, secret_a, secret_b, 0, record_pool()) ||
+      !receiver.install(kTlsAes128GcmSha256, secret_b, secret_a, 0, record_pool())) {
     std::abort();
   }
   const int64_t batch = state.range(1);
@@ -248,7 +254,7 @@ void BM_RecordLayerKeyUpdate(benchmark::State& state) {
   const uint16_t suite = static_cast<uint16_t>(state.range(0));
   const std::vector<uint8_t> secret(suite == kTlsAes256GcmSha384 ? 48 : 32, 0x11);
   RecordLayer layer;
-  if (!layer.install(suite, secret, secret, 0)) std::abort();
+  if (!layer.install(suite, secret, secret, 0, record_pool())) std::abort();
   for (auto _ : state) {
     if (!layer.next_write_key_for_tests()) std::abort();
   }

@@ -44,7 +44,8 @@ constexpr uint16_t kSuites[] = {kTlsAes128GcmSha256, kTlsAes256GcmSha384, kTlsCh
 void install(RecordLayer& layer, uint16_t suite, uint8_t read_fill, uint8_t write_fill) {
   const size_t hash = suite == kTlsAes256GcmSha384 ? 48 : 32;
   std::vector<uint8_t> read(hash, read_fill), write(hash, write_fill);
-  check(layer.install(suite, read, write, 0).has_value());
+  static mf::BlockPool pool(64, 8);  // at most one partial record per layer
+  check(layer.install(suite, read, write, 0, pool).has_value());
 }
 
 // Opens everything in `input`, in chunks sized by `sizes` (cycled). Returns

@@ -42,6 +42,12 @@ T must(std::expected<T, std::string> made) {
   return std::move(*made);
 }
 
+// The shard's pool, for partial records of the servers' RecordLayers.
+BlockPool& record_pool() {
+  static BlockPool pool(1024, 64);
+  return pool;
+}
+
 struct VectorSink final : CiphertextSink {
   bool append_ciphertext(std::span<const uint8_t> chunk) override {
     if (bytes.size() + chunk.size() > cap) return false;
@@ -177,7 +183,7 @@ class SessionTest : public ::testing::Test {
     Peer& client = peers->first;
     Peer& server = peers->second;
     EXPECT_TRUE(client.session.init(client_context, Role::client, &client.sink, "localhost").has_value());
-    EXPECT_TRUE(server.session.init(server_context, Role::server, &server.sink).has_value());
+    EXPECT_TRUE(server.session.init(server_context, Role::server, &server.sink, {}, &record_pool()).has_value());
     configure_client(client.session.native());
     auto started = client.session.start_client_handshake();
     EXPECT_TRUE(started.has_value()) << started.error().reason;
@@ -507,7 +513,7 @@ TEST_F(SessionTest, GarbageClientHelloFailsCleanly) {
   };
   for (const Garbage& garbage : inputs) {
     Peer server;
-    ASSERT_TRUE(server.session.init(server_, Role::server, &server.sink).has_value());
+    ASSERT_TRUE(server.session.init(server_, Role::server, &server.sink, {}, &record_pool()).has_value());
     feed(server, garbage.bytes);
     ASSERT_TRUE(server.failure);
     EXPECT_FALSE(server.failure->reason.empty());
@@ -558,7 +564,7 @@ TEST_F(SessionTest, Tls11ClientIsRefused) {
 TEST_F(SessionTest, SinkFullFailsTheSession) {
   Peer server;
   server.sink.cap = 100;
-  ASSERT_TRUE(server.session.init(server_, Role::server, &server.sink).has_value());
+  ASSERT_TRUE(server.session.init(server_, Role::server, &server.sink, {}, &record_pool()).has_value());
   Peer client;
   ASSERT_TRUE(client.session.init(client_, Role::client, &client.sink, "localhost").has_value());
   ASSERT_TRUE(client.session.start_client_handshake().has_value());
@@ -629,7 +635,7 @@ TEST_F(SessionTest, MovedSessionKeepsWorking) {
     EXPECT_EQ(initial.native(), nullptr);
     client.session = std::move(moved);
   }
-  ASSERT_TRUE(server.session.init(server_, Role::server, &server.sink).has_value());
+  ASSERT_TRUE(server.session.init(server_, Role::server, &server.sink, {}, &record_pool()).has_value());
   pump(client, server);
   expect_established(client, server);
   exchange(client, server, as_bytes("after the move"), kUnlimited, kUnlimited);
@@ -679,7 +685,7 @@ class HostileClientTest : public SessionTest {
     ASSERT_TRUE(s.session.record_layer_active());
     const uint16_t suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(c.session.native()));
     const ClientKeyLog& log = client_key_log();
-    ASSERT_TRUE(forger_.install(suite, log.server_secret, log.client_secret, 0).has_value());
+    ASSERT_TRUE(forger_.install(suite, log.server_secret, log.client_secret, 0, record_pool()).has_value());
   }
 
   Peer& client() { return peers_->first; }
@@ -802,6 +808,56 @@ INSTANTIATE_TEST_SUITE_P(
         HostileRecord{"PlaintextOverTwoToThe14", kInnerApplicationData, std::vector<uint8_t>(16385, 'z'), 0,
                       "record overflow", "tlsv1 alert record overflow"}),
     [](const auto& test) { return std::string(test.param.name); });
+
+// A record split across reads waits in the shard's capped block pool, only
+// while it is partial; a pool at its cap fails that connection (with an
+// internal_error alert), not the process.
+TEST_F(SessionTest, PartialRecordsWaitInTheCappedPool) {
+  for (size_t cap_blocks : {size_t{5}, size_t{2}}) {
+    SCOPED_TRACE(cap_blocks);
+    BlockPool pool(cap_blocks, 0);
+    Peer c, s;
+    ASSERT_TRUE(c.session.init(client_, Role::client, &c.sink, "localhost").has_value());
+    ASSERT_TRUE(s.session.init(server_, Role::server, &s.sink, {}, &pool).has_value());
+    ASSERT_TRUE(c.session.start_client_handshake().has_value());
+    pump(c, s);
+    expect_established(c, s);
+    ASSERT_TRUE(s.session.record_layer_active());
+    EXPECT_EQ(pool.blocks_in_use(), 0u);
+    const std::vector<uint8_t> message = random_bytes(kMaxRecordPlaintext);  // one full record
+    ASSERT_TRUE(c.session.write(message).has_value());
+    const std::vector<uint8_t> record = std::exchange(c.sink.bytes, {});
+    ASSERT_EQ(count_records(record), 1);
+    const size_t first = 10000;
+    feed(s, std::span(record).first(first));
+    if (cap_blocks == 2) {
+      // 10,000 bytes need three blocks of 4,080.
+      ASSERT_TRUE(s.failure.has_value());
+      EXPECT_EQ(s.failure->reason, "buffer pool exhausted");
+      EXPECT_EQ(pool.blocks_in_use(), 0u) << "a failed layer gives its blocks back";
+      deliver(s, c);
+      ASSERT_TRUE(c.failure.has_value());
+      EXPECT_EQ(c.failure->reason, "tlsv1 alert internal error");
+      continue;
+    }
+    ASSERT_FALSE(s.failure) << s.failure->reason;
+    EXPECT_TRUE(s.received.empty());
+    EXPECT_EQ(pool.blocks_in_use(), (first + Block::capacity - 1) / Block::capacity);
+    feed(s, std::span(record).subspan(first));
+    ASSERT_FALSE(s.failure) << s.failure->reason;
+    EXPECT_EQ(s.received, message);
+    EXPECT_EQ(pool.blocks_in_use(), 0u) << "the blocks go back once the record is whole";
+    // Split again mid-header: the header's bytes wait in the pool too.
+    ASSERT_TRUE(c.session.write(as_bytes("after")).has_value());
+    const std::vector<uint8_t> small = std::exchange(c.sink.bytes, {});
+    s.received.clear();
+    feed(s, std::span(small).first(3));
+    EXPECT_EQ(pool.blocks_in_use(), 1u);
+    feed(s, std::span(small).subspan(3));
+    EXPECT_EQ(std::string(s.received.begin(), s.received.end()), "after");
+    EXPECT_EQ(pool.blocks_in_use(), 0u);
+  }
+}
 
 // A client that negotiated max_fragment_length needs records of at most
 // 512 bytes: its session stays on OpenSSL, which honours it.
@@ -1010,7 +1066,7 @@ size_t idle_server_session_heap(const Context& client_context, const Context& se
     auto peers = std::make_unique<std::pair<Peer, Peer>>();
     auto& [c, s] = *peers;
     EXPECT_TRUE(c.session.init(client_context, Role::client, &c.sink, "localhost").has_value());
-    EXPECT_TRUE(s.session.init(server_context, Role::server, &s.sink).has_value());
+    EXPECT_TRUE(s.session.init(server_context, Role::server, &s.sink, {}, &record_pool()).has_value());
     SSL_set_max_proto_version(c.session.native(), version);
     EXPECT_TRUE(c.session.start_client_handshake().has_value());
     pump(c, s);
