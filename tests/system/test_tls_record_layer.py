@@ -28,6 +28,7 @@ import unittest
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
+from build_options import needs_test_hooks
 from edge_process import (OP_TEXT, Edge, SdkClient, client_ssl_context, encode_frame, upgrade_request, accept_for,
                           edge_config_file, UNLIMITED_SOURCE)
 from ingress_process import BackendEdge, Ingress, TlsPipe, class_fixture, trust_context
@@ -251,6 +252,7 @@ class IngressRecordLayerTest(RecordLayerAttackCases, unittest.TestCase):
         cls.addClassCleanup(cls.bystander.close)
 
 
+@needs_test_hooks
 class SelfTestAtStartUp(unittest.TestCase):
     """Both binaries prove the hand-over at start-up; a miscounted sequence
     number (test hook MF_TEST_TLS_SEQUENCE_SKEW, -Dtest_hooks=true) fails
