@@ -31,7 +31,6 @@ constexpr uint8_t kAlertIllegalParameter = 47;
 constexpr uint8_t kAlertDecodeError = 50;
 constexpr uint8_t kAlertInternalError = 80;
 
-constexpr uint8_t kHandshakeNewSessionTicket = 4;
 constexpr uint8_t kHandshakeKeyUpdate = 24;
 
 constexpr size_t kTagBytes = 16;
