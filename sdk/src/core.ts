@@ -16,13 +16,13 @@ import { httpGet } from './http-fetch';
 import type { HttpRequest, LoadPolicyTimes } from './http-fetch';
 import { bytesMatch, EXPIRY_SKEW_SECONDS, findSegment, ManifestKeyring, verifyManifest } from './manifest';
 import type { ManifestKey, ManifestSegment, SegmentManifest } from './manifest';
-import { MAX_DATA_PAYLOAD, TO_END } from './peer-protocol';
+import { TO_END } from './peer-protocol';
 import type { PeerMessage } from './peer-protocol';
 import { PeerLink } from './peer-link';
 import type { LinkHost } from './peer-link';
 import { mergePolicy } from './policy';
 import type { CmafMode, Policy, PolicySource } from './policy';
-import { choosePrefetch, missingRanges, planFetch } from './scheduler';
+import { choosePrefetch, electFetchers, missingRanges, planFetch } from './scheduler';
 import { SegmentStore } from './segment-store';
 import { SignalingClient } from './signaling';
 import type { PeerCandidate, SignalingOptions, SocketFactory, SocketLike } from './signaling';
@@ -93,7 +93,10 @@ export interface LoaderConfigLike {
 
 export interface LoadHandle {
   readonly stats: LoaderStats;
+  /** hls.js's abort(): stops the load and calls onAbort (unless it finished). */
   abort(): void;
+  /** Stops the load silently (a loader's destroy()). */
+  destroy(): void;
   getResponseHeader(name: string): string | null;
 }
 
@@ -148,6 +151,9 @@ interface ManifestState {
 
 const DEFAULT_LOAD_POLICY: LoadPolicyTimes = { maxTimeToFirstByteMs: 10000, maxLoadTimeMs: 120000 };
 const NEED_PEERS_INTERVAL_MS = 3000;
+/** Bytes per DATA frame: small enough that a request interleaves with control
+ * frames and backpressure acts within a segment. */
+const DATA_FRAME_BYTES = 16 * 1024;
 const MANIFEST_REFETCH_MS = 500;
 
 /** The rendition of `playlistUrl` by default: its folder's name. */
@@ -187,7 +193,7 @@ export class MeshedFlowLoader {
   private destroyed = false;
   private nextRequestId = 1;
   private timers: Array<ReturnType<typeof setInterval>> = [];
-  private uploadedSinceLeave = 0;
+  private leftMesh = false;
   private readonly totals = { p2pBytes: 0, cdnBytes: 0, uploadedBytes: 0 };
   private readonly counts = { verified: 0, failed: 0, rescues: 0 };
   private readonly host: LinkHost;
@@ -223,7 +229,7 @@ export class MeshedFlowLoader {
       onClose: (link) => self.onLinkClose(link),
       onMessage: (link, m) => self.onPeerMessage(link, m),
       onViolation: (link, reason) => self.ban(link.peerId, `peer protocol: ${reason}`),
-      countUploaded: (n) => { self.totals.uploadedBytes += n; self.uploadedSinceLeave += n; },
+      countUploaded: (n) => { self.totals.uploadedBytes += n; },
     };
   }
 
@@ -244,7 +250,7 @@ export class MeshedFlowLoader {
         this.request = core.load(context, config, callbacks, this.stats);
       }
       abort(): void { this.request?.abort(); }
-      destroy(): void { this.request?.abort(); this.request = null; this.context = null; }
+      destroy(): void { this.request?.destroy(); this.request = null; this.context = null; }
       getCacheAge(): number | null { return null; }
       getResponseHeader(name: string): string | null { return this.request?.getResponseHeader(name) ?? null; }
     };
@@ -255,21 +261,36 @@ export class MeshedFlowLoader {
    * one the core makes its own, available as the handle's `stats`. */
   load(context: LoaderContextLike, config: LoaderConfigLike, callbacks: LoaderCallbacks, stats: LoaderStats = createLoaderStats()): LoadHandle {
     startLoad(stats, performance.now());
-    const controller = { aborted: false, http: null as HttpRequest | null, headers: null as Headers | null, cancel: [] as Array<() => void> };
+    // `done`: the callbacks were called (success, error, timeout); abort and
+    // destroy after that change nothing (hls.js destroys every loader after
+    // its success, as its own loaders allow).
+    const controller = { aborted: false, done: false, http: null as HttpRequest | null, headers: null as Headers | null,
+                         cancel: [] as Array<() => void> };
+    const once = <A extends unknown[]>(fn: ((...args: A) => void) | undefined) => (...args: A) => {
+      if (controller.done || controller.aborted) return;
+      controller.done = true;
+      fn?.(...args);
+    };
+    const guarded: LoaderCallbacks = {
+      onSuccess: once(callbacks.onSuccess), onError: once(callbacks.onError), onTimeout: once(callbacks.onTimeout),
+      onProgress: callbacks.onProgress ? (...args) => { if (!controller.done && !controller.aborted) callbacks.onProgress!(...args); } : undefined,
+    };
+    const stop = (notify: boolean) => {
+      if (controller.aborted || controller.done) return;
+      controller.aborted = true;
+      stats.aborted = true;
+      controller.http?.abort();
+      for (const c of controller.cancel) c();
+      if (notify) callbacks.onAbort?.(stats, context, null);
+    };
     const handle: LoadHandle = {
       stats,
-      abort: () => {
-        if (controller.aborted) return;
-        controller.aborted = true;
-        stats.aborted = true;
-        controller.http?.abort();
-        for (const c of controller.cancel) c();
-        callbacks.onAbort?.(stats, context, null);
-      },
+      abort: () => stop(true),
+      destroy: () => stop(false),
       getResponseHeader: (name) => controller.headers?.get(name) ?? null,
     };
-    void this.serve(context, config, callbacks, stats, controller).catch((error) => {
-      if (!controller.aborted) callbacks.onError({ code: 0, text: String(error) }, context, null, stats);
+    void this.serve(context, config, guarded, stats, controller).catch((error) => {
+      if (!controller.aborted) guarded.onError({ code: 0, text: String(error) }, context, null, stats);
     });
     return handle;
   }
@@ -318,6 +339,7 @@ export class MeshedFlowLoader {
     if (o.cmafMode) p.cmafMode = o.cmafMode;
     if (o.maxPeers !== undefined) p.maxPeers = o.maxPeers;
     if (o.uploadCapKbps !== undefined) p.uploadCapKbps = o.uploadCapKbps;
+    if (this.leftMesh) p.meshEnabled = false;
     return p;
   }
 
@@ -482,16 +504,16 @@ export class MeshedFlowLoader {
       return;
     }
     const hooks = this.options.testHooks;
-    for (let at = m.start; at < end; at += MAX_DATA_PAYLOAD) {
-      let bytes = stored.bytes.subarray(at, Math.min(end, at + MAX_DATA_PAYLOAD));
+    for (let at = m.start; at < end; at += DATA_FRAME_BYTES) {
+      let bytes = stored.bytes.subarray(at, Math.min(end, at + DATA_FRAME_BYTES));
       if (hooks?.corruptUploads) {
         bytes = bytes.slice();
         bytes[0] ^= 0xff;
       }
       link.send({ type: 'data', requestId: m.requestId, offset: at, total: size, bytes });
       if (hooks?.leaveAfterUploadBytes !== undefined && at + bytes.length - m.start >= hooks.leaveAfterUploadBytes && at + bytes.length < end) {
-        // Test switch: leave the mesh in the middle of a segment, as a closing page does.
-        setTimeout(() => { for (const l of [...this.links.values()]) l.close(false); }, 50);
+        // Test switch: leave the mesh for good in the middle of a segment.
+        setTimeout(() => { this.leftMesh = true; this.applyPolicy(); }, 50);
         return;
       }
     }
@@ -777,35 +799,61 @@ export class MeshedFlowLoader {
     callbacks.onSuccess({ url, data, code }, stats, context, null);
   }
 
-  /** Background: the next segments (from the manifest) that peers hold,
-   * rarest first when enabled; peers only, never HTTP. */
+  /** Background work ahead of the player, within `prefetchSegments` after
+   * `sn` (from the manifest): segments that peers hold are fetched from
+   * them, rarest first when enabled; a segment nobody holds is fetched over
+   * HTTP only by this swarm's elected fetchers for it (src/scheduler.ts),
+   * who then announce it: the others get it from them. */
   private prefetchAfter(rendition: string, sn: number): void {
     const limit = this.options.prefetchSegments ?? 3;
-    if (!this.policy.meshEnabled || limit === 0) return;
+    if (!this.policy.meshEnabled || limit === 0 || this.destroyed) return;
     const state = [...this.manifests.values()].find((m) => m.rendition === rendition);
-    if (!this.usable(state?.manifest ?? null)) return;
-    const manifest = state!.manifest!;
-    const ahead = manifest.segments.filter((s) => s.sn > sn).slice(0, limit * 2).map((s) => s.sn);
-    const have = new Set(ahead.filter((s) => this.store.has(rendition, s) || this.inflight.has(`${rendition}/${s}`)));
-    const chosen = choosePrefetch(ahead, have, (s) => this.holders(rendition, s).length, limit, this.options.enableRarestFirst ?? false);
-    for (const s of chosen) {
+    if (!state || !this.usable(state.manifest)) return;
+    const manifest = state.manifest;
+    const playlistUrl = [...this.manifests.entries()].find(([, m]) => m === state)![0];
+    const ahead = manifest.segments.filter((s) => s.sn > sn).slice(0, limit).map((s) => s.sn);
+    const busy = (s: number) => this.store.has(rendition, s) || this.inflight.has(`${rendition}/${s}`);
+    const have = new Set(ahead.filter(busy));
+    const fromPeers = choosePrefetch(ahead, have, (s) => this.holders(rendition, s).length, limit,
+                                     this.options.enableRarestFirst ?? false);
+    const open = [...this.links.values()].filter((l) => l.open && !this.banned.has(l.peerId)).map((l) => l.peerId);
+    const members = [this.options.peerId, ...open];
+    const fromHttp = open.length === 0 ? [] : ahead.filter((s) => !have.has(s) && !fromPeers.includes(s) &&
+      electFetchers(members, `${rendition}/${s}`, this.options.httpFetchers ?? 1).includes(this.options.peerId));
+    for (const s of [...fromPeers, ...fromHttp]) {
       const entry = manifest.segments.find((e) => e.sn === s)!;
       const key = `${rendition}/${s}`;
-      const job = (async (): Promise<Uint8Array | null> => {
-        const [best] = this.holders(rendition, s).sort((a, b) => a.meter.inFlight - b.meter.inFlight);
-        if (!best) return null;
-        const r = await this.fetchFromPeer(best, rendition, s, entry.size, 4 * this.policy.peerRequestTimeoutMs, null, []);
-        if (r.kind !== 'ok') return null;
-        if (!(await bytesMatch(r.bytes, entry))) {
-          this.counts.failed++;
-          this.ban(best.peerId, `segment ${key} failed verification`);
-          return null;
-        }
-        this.accept(rendition, s, r.bytes);
-        return r.bytes;
-      })().finally(() => this.inflight.delete(key));
+      const job = (fromPeers.includes(s) ? this.prefetchFromPeer(rendition, entry) : this.prefetchOverHttp(playlistUrl, rendition, entry))
+        .catch(() => null)
+        .finally(() => this.inflight.delete(key));
       this.inflight.set(key, job);
     }
+  }
+
+  private async prefetchFromPeer(rendition: string, entry: ManifestSegment): Promise<Uint8Array | null> {
+    const [best] = this.holders(rendition, entry.sn).sort((a, b) => a.meter.inFlight - b.meter.inFlight);
+    if (!best) return null;
+    const r = await this.fetchFromPeer(best, rendition, entry.sn, entry.size, 4 * this.policy.peerRequestTimeoutMs, null, []);
+    if (r.kind !== 'ok') return null;
+    if (!(await bytesMatch(r.bytes, entry))) {
+      this.counts.failed++;
+      this.ban(best.peerId, `segment ${rendition}/${entry.sn} failed verification`);
+      return null;
+    }
+    this.accept(rendition, entry.sn, r.bytes);
+    return r.bytes;
+  }
+
+  private async prefetchOverHttp(playlistUrl: string, rendition: string, entry: ManifestSegment): Promise<Uint8Array | null> {
+    const r = await httpGet(new URL(entry.uri, playlistUrl).toString(), DEFAULT_LOAD_POLICY).result;
+    if (r.kind !== 'ok') return null;
+    this.totals.cdnBytes += r.bytes.length;
+    if (!(await bytesMatch(r.bytes, entry))) {
+      this.counts.failed++;
+      return null;
+    }
+    this.accept(rendition, entry.sn, r.bytes);
+    return r.bytes;
   }
 
   private emit<K extends keyof MeshedFlowEvents>(event: K, value: MeshedFlowEvents[K]): void {
