@@ -718,7 +718,7 @@ export class MeshedFlowLoader {
    * for exactly the missing bytes; null when that fails or the result does
    * not verify (the caller fetches the whole segment). */
   private async rangeRescue(url: string, rendition: string, sn: number, entry: ManifestSegment, prefix: Uint8Array,
-                            loadPolicy: LoadPolicyTimes, stats: LoaderStats,
+                            loadPolicy: LoadPolicyTimes, stats: LoaderStats | null,
                             controller: { aborted: boolean; http: HttpRequest | null }): Promise<Uint8Array | null> {
     const [range] = missingRanges([[0, prefix.length]], entry.size);
     if (!range) return null;
@@ -733,7 +733,7 @@ export class MeshedFlowLoader {
     const whole = new Uint8Array(entry.size);
     whole.set(prefix, 0);
     whole.set(r.bytes, range[0]);
-    progress(stats, performance.now(), whole.length, whole.length);
+    if (stats) progress(stats, performance.now(), whole.length, whole.length);
     if (!(await bytesMatch(whole, entry))) return null;
     this.accept(rendition, sn, whole);
     return whole;
@@ -823,17 +823,20 @@ export class MeshedFlowLoader {
     for (const s of [...fromPeers, ...fromHttp]) {
       const entry = manifest.segments.find((e) => e.sn === s)!;
       const key = `${rendition}/${s}`;
-      const job = (fromPeers.includes(s) ? this.prefetchFromPeer(rendition, entry) : this.prefetchOverHttp(playlistUrl, rendition, entry))
+      const job = (fromPeers.includes(s) ? this.prefetchFromPeer(playlistUrl, rendition, entry) : this.prefetchOverHttp(playlistUrl, rendition, entry))
         .catch(() => null)
         .finally(() => this.inflight.delete(key));
       this.inflight.set(key, job);
     }
   }
 
-  private async prefetchFromPeer(rendition: string, entry: ManifestSegment): Promise<Uint8Array | null> {
+  private async prefetchFromPeer(playlistUrl: string, rendition: string, entry: ManifestSegment): Promise<Uint8Array | null> {
     const [best] = this.holders(rendition, entry.sn).sort((a, b) => a.meter.inFlight - b.meter.inFlight);
     if (!best) return null;
     const r = await this.fetchFromPeer(best, rendition, entry.sn, entry.size, 4 * this.policy.peerRequestTimeoutMs, null, []);
+    if (r.kind === 'partial' && r.bytes.length > 0)
+      return this.rangeRescue(new URL(entry.uri, playlistUrl).toString(), rendition, entry.sn, entry, r.bytes, DEFAULT_LOAD_POLICY,
+                              null, { aborted: false, http: null });
     if (r.kind !== 'ok') return null;
     if (!(await bytesMatch(r.bytes, entry))) {
       this.counts.failed++;

@@ -239,6 +239,102 @@ class SdkInBrowsers(unittest.TestCase):
         joined_edges = {p["joined"]["edge"] for p in pages.values() if p["joined"]}
         self.assertEqual(len(joined_edges), 2, f"least connections should spread viewers over both edges: {joined_edges}")
 
+    def test_a_lying_viewer_corrupts_nobody(self):
+        """A viewer whose uploads are corrupted (test switch): every honest
+        viewer's buffered segments still match the manifest, the liar is
+        banned by those it lied to, and nobody honest is."""
+        self.open("viewer-liar", testHooks={"corruptUploads": True})
+        honest = ["viewer-h1", "viewer-h2", "viewer-h3"]
+        for peer_id in honest:
+            self.open(peer_id)
+        pages = self.wait_pages(
+            "the honest viewers to buffer 12 segments and ban the liar",
+            lambda pages: self.buffered_at_least(12, honest)(pages) and
+            any(b["peerId"] == "viewer-liar" for p in honest for b in pages[p]["banned"]), timeout=90)
+        for peer_id in honest:
+            with self.subTest(viewer=peer_id):
+                page = pages[peer_id]
+                self.assert_plays_verified(peer_id, page)
+                self.assertEqual([b for b in page["banned"] if b["peerId"] != "viewer-liar"], [])
+                self.assertTrue(all(s["verified"] for s in page["segments"] if s["source"] != "http"), page["segments"])
+        victims = [p for p in honest if pages[p]["banned"]]
+        self.assertTrue(all(pages[p]["stats"]["failedSegments"] >= 1 for p in victims))
+        print(f"\nsdk: the liar was banned by {len(victims)} of {len(honest)} honest viewers")
+
+    def test_a_peer_leaving_mid_segment_is_completed_with_a_range_request(self):
+        """A viewer leaves the mesh after sending the first 16 KiB of a
+        segment (test switch): its receiver completes the segment with an
+        HTTP Range request for exactly the missing bytes, and plays on."""
+        self.open("viewer-leaver", testHooks={"leaveAfterUploadBytes": 16384})
+        stayers = ["viewer-s1", "viewer-s2"]
+        for peer_id in stayers:
+            self.open(peer_id)
+        pages = self.wait_pages(
+            "a range rescue, and the viewers to buffer 12 segments",
+            lambda pages: self.buffered_at_least(12, stayers)(pages) and
+            any(pages[p]["rescues"] for p in stayers), timeout=90)
+        ranged = [r for r in self.segment_requests() if r[3] is not None]
+        rescues = [(p, r) for p in stayers for r in pages[p]["rescues"]]
+        for peer_id, rescue in rescues:
+            header = f"bytes={rescue['start']}-{rescue['end'] - 1}"
+            path = f"/live/{rescue['rendition']}/seg{rescue['sn']:03d}.m4s"
+            self.assertIn(("GET", path, 206, header), [r[:4] for r in ranged], f"{peer_id}: {rescue} not in {ranged}")
+            self.assertEqual(rescue["start"] % 16384, 0, rescue)
+        for peer_id in stayers:
+            with self.subTest(viewer=peer_id):
+                self.assert_plays_verified(peer_id, pages[peer_id])
+                stalls = [e for e in pages[peer_id]["errors"] if e["details"] == "bufferStalledError"]
+                self.assertEqual(stalls, [], f"{peer_id} stalled")
+        print(f"\nsdk: {len(rescues)} range rescues: {[r for _, r in rescues]}")
+
+    def test_kill_switch_and_sighup_stop_peer_traffic_and_playback_goes_on(self):
+        viewers = ["viewer-k1", "viewer-k2", "viewer-k3"]
+        for peer_id in viewers:
+            self.open(peer_id, maxBufferLength=3)
+        self.wait_pages("the mesh to carry segments",
+                        lambda pages: all(r["stats"]["peers"] for r in pages.values()) and
+                        sum(r["stats"]["p2pBytes"] for r in pages.values()) > 0, timeout=60)
+        with open(self.policy_path, "w") as f:
+            json.dump({"defaults": {"meshEnabled": False}}, f)
+        started = time.monotonic()
+        for edge in self.edges:
+            edge.send_signal(signal.SIGHUP)
+        pages = self.wait_pages("every page to drop its peers",
+                                lambda pages: all(not r["stats"]["peers"] and not r["stats"]["policy"]["meshEnabled"]
+                                                  for r in pages.values()), timeout=10)
+        took = time.monotonic() - started
+        p2p = {p: r["stats"]["p2pBytes"] for p, r in pages.items()}
+        buffered = {p: len(set(r["buffered"])) for p, r in pages.items()}
+        pages = self.wait_pages("playback to go on from the CDN",
+                                lambda pages: all(len(set(r["buffered"])) >= buffered[p] + 3 for p, r in pages.items()),
+                                timeout=60)
+        for peer_id, page in pages.items():
+            with self.subTest(viewer=peer_id):
+                self.assert_plays_verified(peer_id, page)
+                self.assertEqual(page["stats"]["p2pBytes"], p2p[peer_id], "peer bytes after the kill switch")
+                self.assertEqual(page["stats"]["peers"], [])
+        # Observed through 200 ms polling of three pages: an upper bound.
+        print(f"\nsdk: kill switch: every page without peers {took:.2f} s after SIGHUP")
+        self.assertLess(took, 5.0)
+
+    def test_abr_picks_the_same_rendition_with_and_without_the_mesh(self):
+        """On an unconstrained link hls.js's ABR settles on the same
+        rendition with the SDK's loader (two meshed viewers) as with hls.js
+        alone."""
+        self.open("viewer-abr-plain", src="live/master.m3u8", plain=True, maxBufferLength=6)
+        for peer_id in ("viewer-abr-1", "viewer-abr-2"):
+            self.open(peer_id, src="live/master.m3u8", maxBufferLength=6)
+        pages = self.wait_pages("every viewer to buffer 12 segments", self.buffered_at_least(12), timeout=90)
+        plain = pages["viewer-abr-plain"]["levels"]
+        self.assertTrue(plain, "the plain player never switched level")
+        for peer_id in ("viewer-abr-1", "viewer-abr-2"):
+            with self.subTest(viewer=peer_id):
+                self.assert_plays_verified(peer_id, pages[peer_id])
+                self.assertEqual(pages[peer_id]["levels"][-1:], plain[-1:],
+                                 f"{peer_id} chose {pages[peer_id]['levels']}, plain hls.js {plain}")
+        self.assertGreater(sum(pages[p]["stats"]["p2pBytes"] for p in ("viewer-abr-1", "viewer-abr-2")), 0)
+        print(f"\nsdk: ABR: plain {plain}, meshed {[pages[p]['levels'] for p in ('viewer-abr-1', 'viewer-abr-2')]}")
+
 
 if __name__ == "__main__":
     unittest.main()
