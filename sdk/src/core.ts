@@ -49,8 +49,8 @@ export interface MeshedFlowOptions {
   /** Which ICE candidates to send and accept (all by default). */
   candidateFilter?: (candidate: RTCIceCandidateInit) => boolean;
   /** The rendition name of a media playlist (joined with, and matched with
-   * the manifest's `rendition`). Default: the playlist's folder name. */
-  renditionOf?: (playlistUrl: string) => string;
+   * the manifest's `rendition`). Default: renditionForPlaylist, mf-sign's rule. */
+  renditionOf?: (playlistUrl: string) => string | null;
   cacheMaxBytes?: number;
   cacheHorizonSegments?: number;
   /** Segments ahead of the player fetched from peers in the background. */
@@ -156,10 +156,18 @@ const NEED_PEERS_INTERVAL_MS = 3000;
 const DATA_FRAME_BYTES = 16 * 1024;
 const MANIFEST_REFETCH_MS = 500;
 
-/** The rendition of `playlistUrl` by default: its folder's name. */
-export function playlistFolderName(playlistUrl: string): string {
-  const parts = new URL(playlistUrl).pathname.split('/').filter(Boolean);
-  return (parts.length >= 2 ? parts[parts.length - 2] : 'main').replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 128) || 'main';
+/** The rendition of a media playlist by default, by mf-sign's rule
+ * (origin/rendition_name.h): the name of the directory holding the playlist,
+ * ':', and the playlist's file name without ".m3u8"
+ * (`.../live/720p/index.m3u8` is "720p:index"). Null when the URL has no
+ * such name: that playlist's segments go over HTTP, unshared. */
+export function renditionForPlaylist(playlistUrl: string): string | null {
+  const parts = new URL(playlistUrl).pathname.split('/');
+  const file = parts.pop() ?? '';
+  const directory = parts.pop() ?? '';
+  if (!file.endsWith('.m3u8') || file.length <= 5 || !directory || directory === '.' || directory === '..') return null;
+  const rendition = `${directory}:${file.slice(0, -5)}`;
+  return /^[A-Za-z0-9._:-]{1,128}$/.test(rendition) ? rendition : null;
 }
 
 function copyToArrayBuffer(bytes: Uint8Array): ArrayBuffer {
@@ -656,7 +664,11 @@ export class MeshedFlowLoader {
     }
     const sn = frag.sn as number;
     const playlistUrl = frag.baseurl!;
-    const rendition = (this.options.renditionOf ?? playlistFolderName)(playlistUrl);
+    const rendition = (this.options.renditionOf ?? renditionForPlaylist)(playlistUrl);
+    if (rendition === null) {
+      await this.viaHttp(context, loadPolicy, callbacks, stats, controller, null);
+      return;
+    }
     if (this.rendition !== rendition) this.startSession(rendition);
     const entry = await this.manifestEntry(playlistUrl, rendition, sn, frag.relurl);
     if (controller.aborted) return;

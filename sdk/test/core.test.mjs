@@ -8,7 +8,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { MeshedFlowLoader, createLoaderStats } from '../dist/meshedflow.js';
+import { MeshedFlowLoader, createLoaderStats, renditionForPlaylist } from '../dist/meshedflow.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'k' };
@@ -31,7 +31,7 @@ const server = createServer((req, res) => {
   if (req.url.startsWith('/slow/')) return setTimeout(() => res.end('late'), 2000);
   if (!m) { res.statusCode = 404; return res.end(); }
   const [, rendition, file] = m;
-  if (file === 'index.m3u8.mfsig') return res.end(manifest('s', rendition, 1));
+  if (file === 'index.m3u8.mfsig') return res.end(manifest('s', `${rendition}:index`, 1));
   const seg = file.match(/^seg(\d)\.m4s$/);
   if (!seg) { res.statusCode = 404; return res.end(); }
   const body = segment(Number(seg[1]));
@@ -90,7 +90,7 @@ test('hlsLoader(): stats exist at construction and are the ones filled; context 
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(calls, ['success']);
   // It joined the swarm of the playlist's folder, and the verified segment is kept for peers.
-  assert.equal(core.stats().swarm.rendition, 'r360p');
+  assert.equal(core.stats().swarm.rendition, 'r360p:index');
   assert.equal(core.stats().verifiedSegments, 1);
   assert.equal(core.stats().storedBytes, segment(0).length);
   assert.equal(core.stats().httpBytes, segment(0).length);
@@ -169,7 +169,7 @@ test("the product page's class pattern, fixed as docs/sdk.md shows: the instance
   core.destroy();
 });
 
-test('the core joins with ?stream=, the subprotocol, and the playlist folder as rendition', async () => {
+test("the core joins with ?stream=, the subprotocol, and mf-sign's rendition name", async () => {
   const before = sockets.length;
   const core = newCore();
   await load(core.hlsLoader(), fragContext(0, 'r180p'));
@@ -178,11 +178,19 @@ test('the core joins with ?stream=, the subprotocol, and the playlist folder as 
   assert.equal(new URL(s.url).searchParams.get('stream'), 's');
   s.readyState = 1;
   s.onopen();
-  assert.deepEqual(s.sent[0], { type: 'join', id: 'join', streamId: 's', rendition: 'r180p', peerId: 'viewer-1' });
+  assert.deepEqual(s.sent[0], { type: 'join', id: 'join', streamId: 's', rendition: 'r180p:index', peerId: 'viewer-1' });
   // The edge's policy with the kill switch: the merged policy says so.
-  s.onmessage({ data: JSON.stringify({ type: 'joined', peerId: 'viewer-1', streamId: 's', rendition: 'r180p', edge: 'e', session: 'x',
+  s.onmessage({ data: JSON.stringify({ type: 'joined', peerId: 'viewer-1', streamId: 's', rendition: 'r180p:index', edge: 'e', session: 'x',
                                        heartbeatMs: 5000, policy: { meshEnabled: false, maxPeers: 4 } }) });
   assert.equal(core.stats().policy.meshEnabled, false);
   core.destroy();
   assert.equal(s.readyState, 3);
+});
+
+test("renditionForPlaylist is mf-sign's rule", () => {
+  assert.equal(renditionForPlaylist('https://cdn/live/720p/index.m3u8'), '720p:index');
+  assert.equal(renditionForPlaylist('https://cdn/live/stream_1.m3u8?token=x'), 'live:stream_1');
+  assert.equal(renditionForPlaylist('https://cdn/index.m3u8'), null);
+  assert.equal(renditionForPlaylist('https://cdn/live/720p/index.mpd'), null);
+  assert.equal(renditionForPlaylist('https://cdn/live/a%20b/index.m3u8'), null);
 });
