@@ -11,10 +11,18 @@ cd "$(dirname "$0")"
 
 ./install-deps.sh
 
-setup() {  # dir, meson args...
+# The test command's build directories are its own (build-tests, build-asan,
+# build-fuzz, build-tsan), apart from build/ which ./run-edge.sh and the
+# README's manual steps use without test hooks. A directory that exists is
+# given the options again, so one configured by hand differently is brought
+# back to what the tests need (meson only reconfigures when something
+# changed).
+setup() {  # dir, meson -D options...
   local dir=$1; shift
   if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" "$@" >/dev/null || { echo "run-tests: meson setup $dir failed (see $dir/meson-logs/meson-log.txt)" >&2; exit 1; }
+  else
+    meson configure "$dir" "$@" >/dev/null || { echo "run-tests: meson configure $dir failed" >&2; exit 1; }
   fi
 }
 
@@ -37,11 +45,12 @@ PY
 }
 
 status=0
-setup build --buildtype=debugoptimized -Dwerror=true -Dtest_hooks=true
-ninja -C build
-meson test -C build --print-errorlogs --num-processes 2 || status=1
+started=$(date +%s)
+setup build-tests -Dbuildtype=debugoptimized -Dwerror=true -Dtest_hooks=true
+ninja -C build-tests
+meson test -C build-tests --print-errorlogs --num-processes 2 || status=1
 
-setup build-asan --buildtype=debug -Dwerror=true -Dtest_hooks=true -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=disabled
+setup build-asan -Dbuildtype=debug -Dwerror=true -Dtest_hooks=true -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=disabled
 ninja -C build-asan
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
   meson test -C build-asan --print-errorlogs --num-processes 2 || status=1
@@ -49,9 +58,10 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 # Bounded libFuzzer runs (one test per fuzz_<target>) and the cross-shard queue and shutdown under TSan (issue #9).
 tests/fuzz-briefly.sh build-fuzz || status=1; tests/tsan-briefly.sh build-tsan || status=1
 
-summarize build build-asan build-fuzz build-tsan
+echo "run-tests: wall time $(( $(date +%s) - started )) s (after install-deps)" >&2
+summarize build-tests build-asan build-fuzz build-tsan
 if [ $status -ne 0 ]; then
-  echo "run-tests: FAILED (logs: build/meson-logs/testlog.txt, build-asan/meson-logs/testlog.txt)" >&2
+  echo "run-tests: FAILED (logs: build-tests/meson-logs/testlog.txt, build-asan/meson-logs/testlog.txt)" >&2
   exit 1
 fi
 echo "run-tests: all suites passed" >&2

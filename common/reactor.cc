@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/test_clock.h"
 
 namespace mf {
 namespace {
@@ -24,6 +25,9 @@ Reactor::~Reactor() {
 }
 
 uint64_t Reactor::monotonic_ms() {
+#if defined(MF_TEST_HOOKS)
+  if (auto manual = test_clock_ms()) return *manual;
+#endif
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
@@ -677,6 +681,11 @@ void Reactor::run_once(uint32_t max_wait_ms) {
   if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
     MF_LOG_ERROR("shard {}: io_uring_enter failed: {}", shard_id_, std::strerror(-rc));
   }
+  // The clock is read again as soon as the wait returns: completions that
+  // arrived during the wait are handled "now", not at the time before it, or
+  // a timer armed by them (a handshake deadline armed at accept) would fire
+  // early by as long as the wait lasted.
+  now_ms_ = monotonic_ms();
   unsigned head;
   unsigned seen = 0;
   io_uring_cqe* cqe;

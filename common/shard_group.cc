@@ -265,6 +265,7 @@ void ShardGroup::shard_main(uint32_t id, const ShardServiceFactory& factory) {
     if (stall_at_ms != 0 && reactor.now_ms() >= stall_at_ms) {
       MF_LOG_WARN("test hook: shard {} stalls for {} ms", id, stall_for_ms);
       ::usleep(static_cast<useconds_t>(stall_for_ms * 1000));
+      MF_LOG_WARN("test hook: shard {} resumes", id);
       stall_at_ms = 0;
     }
 #endif

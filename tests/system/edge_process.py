@@ -148,6 +148,56 @@ def free_port():
 # --------------------------------------------------------------------------
 # The edge process
 
+class ManualClock:
+    """The servers' monotonic clock, moved by the test (builds with
+    -Dtest_hooks=true; mark the test @needs_test_hooks).
+
+        with ManualClock() as clock, AdminEdge(...) as edge:
+            ...                    # no time passes for the edge's timers and rate limits
+            clock.advance(500)     # now 500 ms have
+
+    Every mf-edge or mf-ingress started inside the block reads its clock from
+    the file named by MF_TEST_CLOCK_FILE (common/test_clock.h). The clock
+    starts at the real monotonic time and never goes back. Servers started in
+    the block should be stopped in it (list the clock first in the `with`); a
+    stop that waits for a deadline (a drain, a linger) needs the clock moved
+    past it: release() moves it an hour on."""
+
+    def __init__(self):
+        fd, self.path = tempfile.mkstemp(prefix="mf-clock-", dir=run_dir())
+        os.close(fd)
+        self.now_ms = int(time.monotonic() * 1000)
+        self._write()
+
+    def _write(self):
+        # Rewritten in place as "VALUE,VALUE": a reader that races with the
+        # write sees two different halves and keeps its last value.
+        text = f"{self.now_ms},{self.now_ms}\n".encode()
+        with open(self.path, "r+b") as f:
+            f.write(text)
+            f.truncate(len(text))
+
+    def advance(self, ms):
+        self.now_ms += int(ms)
+        self._write()
+
+    def __enter__(self):
+        self._saved = os.environ.get("MF_TEST_CLOCK_FILE")
+        os.environ["MF_TEST_CLOCK_FILE"] = self.path
+        return self
+
+    def __exit__(self, *exc):
+        if self._saved is None:
+            os.environ.pop("MF_TEST_CLOCK_FILE", None)
+        else:
+            os.environ["MF_TEST_CLOCK_FILE"] = self._saved
+        return False
+
+    def release(self):
+        """Moves the clock an hour on: every deadline of the servers passes."""
+        self.advance(3600 * 1000)
+
+
 class EdgeStartError(RuntimeError):
     pass
 

@@ -6,7 +6,8 @@ import random
 import time
 import unittest
 
-from edge_process import (UNLIMITED_SOURCE, AdminEdge, SdkClient, edge_config_file, encode_frame, peer_ids,
+from build_options import needs_test_hooks
+from edge_process import (UNLIMITED_SOURCE, AdminEdge, ManualClock, SdkClient, edge_config_file, encode_frame, peer_ids,
                           write_run_file)
 
 
@@ -318,19 +319,25 @@ class RateLimit(ErrorCase):
         self.assertEqual(code, 4003)
         self.assertGreaterEqual(len(seen), 100)
 
+    @needs_test_hooks
     def test_configured_budget(self):
-        with AdminEdge(args=["--config", edge_config_file(dict(UNLIMITED_SOURCE, messages_per_second=5,
-                                                                   message_burst=5))], shards=1) as edge:
+        # The edge's clock moves only when the test moves it: exactly the
+        # burst passes, and a token comes back only when time is advanced.
+        with ManualClock() as clock, AdminEdge(args=["--config", edge_config_file(dict(
+                UNLIMITED_SOURCE, messages_per_second=5, message_burst=5))], shards=1) as edge:
             c = SdkClient(edge)
             try:
                 c.ws.send(b"".join(encode_frame(1, json.dumps({"type": "ping", "t": i})) for i in range(8)))
                 replies = [c.recv() for _ in range(8)]
                 self.assertEqual([m["type"] for m in replies[:5]], ["pong"] * 5)
                 self.assertEqual([m.get("code") for m in replies[5:]], ["rate-limited"] * 3)
-                time.sleep(0.5)  # 5/s: at least 2 tokens back
+                self.assertEqual(c.request({"type": "ping", "t": "y"}).get("code"), "rate-limited",
+                                 "no time passed: no token")
+                clock.advance(200)  # 5/s: one token back
                 self.assertEqual(c.request({"type": "ping", "t": "x"}), {"type": "pong", "t": "x"})
             finally:
                 c.close()
+                clock.release()
 
 
 if __name__ == "__main__":

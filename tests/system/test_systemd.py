@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -15,6 +16,10 @@ import unittest
 
 from edge_process import Edge, RawWebSocket, build_dir, free_port, tls_material
 from ingress_process import Ingress, ingress_binary, trust_context
+
+from build_options import needs_test_hooks
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux
 
 
 class NotifySocket:
@@ -47,6 +52,21 @@ class NotifySocket:
             if matches(data):
                 return data
         raise AssertionError(failure())
+
+    def recv_stamped(self):
+        """(datagram text, the kernel's arrival time in seconds) or None on
+        timeout. The arrival time is when the sender's datagram was queued,
+        whenever this process gets to read it (SO_TIMESTAMPNS)."""
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        try:
+            data, ancillary, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(16))
+        except socket.timeout:
+            return None
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanoseconds = struct.unpack("qq", payload[:16])
+                return data.decode(), seconds + nanoseconds / 1e9
+        raise AssertionError("the kernel gave no arrival time for a datagram")
 
     def close(self):
         self.sock.close()
@@ -99,31 +119,42 @@ class NotifyProtocol(unittest.TestCase):
                 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
                 self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 200"))
 
+    @needs_test_hooks
     def test_a_stalled_shard_stops_the_watchdog_pings(self):
-        # Test builds only (-Dtest_hooks=true): shard 1 blocks its loop for
-        # 2 s, 1.5 s after start. Pings every 200 ms must stop meanwhile
-        # (systemd would restart a service stuck longer than WatchdogSec)
-        # and come back once the shard turns again.
-        os.environ["MF_TEST_STALL_SHARD"] = "1:1500:2000"
+        # Shard 1 blocks its loop for 2 s, 1.5 s after start (a hook compiled
+        # only with -Dtest_hooks=true). Pings every 200 ms must stop meanwhile
+        # (systemd would restart a service stuck longer than WatchdogSec) and
+        # come back once the shard turns again. Pings are collected until the
+        # edge logged the end of the stall and a ping arrived after that, and
+        # gaps are measured on the kernel's arrival times, so a slow reader
+        # cannot shrink them. A ping needs every shard to have turned since
+        # the previous one, so during a 2 s stall at most one ping leaves
+        # (the one whose check preceded the stall): the largest gap is the
+        # stall less one ping interval unless shard 0 itself was also held up
+        # for most of the stall; half the stall is the bound.
+        stall_ms = 2000
+        os.environ["MF_TEST_STALL_SHARD"] = f"1:1500:{stall_ms}"
         self.addCleanup(os.environ.pop, "MF_TEST_STALL_SHARD", None)
         with Edge(shards=2) as edge:
             self.notify.receive("READY=1", 5)
-            pings = []
-            deadline = time.monotonic() + 5.0
+            pings, resumed_at = [], None
+            give_up = time.monotonic() + 60.0  # only against a hang; a working edge ends the loop long before
             self.notify.sock.settimeout(0.1)
-            while time.monotonic() < deadline:
-                try:
-                    data = self.notify.sock.recv(4096).decode()
-                except socket.timeout:
-                    continue
-                if "WATCHDOG=1" in data.split("\n"):
-                    pings.append(time.monotonic())
-            gaps = [b - a for a, b in zip(pings, pings[1:])]
+            while time.monotonic() < give_up:
+                stamped = self.notify.recv_stamped()
+                if stamped and "WATCHDOG=1" in stamped[0].split("\n"):
+                    pings.append(stamped[1])
+                if resumed_at is None and "test hook: shard 1 resumes" in edge.stderr_text():
+                    resumed_at = time.time()
+                if resumed_at is not None and pings and pings[-1] > resumed_at:
+                    break
             self.assertIn("test hook: shard 1 stalls", edge.stderr_text(),
                           "the stall hook did not run: is this build configured with -Dtest_hooks=true?")
-            self.assertGreater(len(pings), 5, pings)
-            self.assertGreater(max(gaps), 1.5, f"no pause in the pings while a shard stalled: gaps {gaps}")
-            self.assertGreater(pings[-1], deadline - 1.0, "the pings did not come back after the stall")
+            self.assertIsNotNone(resumed_at, "the stalled shard never resumed")
+            self.assertTrue(pings and pings[-1] > resumed_at, "the pings did not come back after the stall")
+            gaps = [b - a for a, b in zip(pings, pings[1:])]
+            self.assertGreaterEqual(max(gaps), stall_ms / 1000 / 2,
+                                    f"no pause in the pings while a shard stalled: gaps {gaps}")
 
     def test_ingress_ready_watchdog_reload_stop(self):
         with Edge(shards=1, args=["--plain-listen", f"127.0.0.1:{free_port()}", "--proxy-protocol"]) as edge:
