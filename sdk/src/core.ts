@@ -10,7 +10,7 @@
 // path ends at a deadline, and HTTP (with a `Range` rescue for what a peer
 // left half done) takes over.
 
-import { createLoaderStats, finishLoad, progress, startLoad } from './loader-stats';
+import { createLoaderStats, finishLoad, progress, restartTiming, startLoad } from './loader-stats';
 import type { LoaderStats } from './loader-stats';
 import { httpGet } from './http-fetch';
 import type { HttpRequest, LoadPolicyTimes } from './http-fetch';
@@ -22,6 +22,7 @@ import { PeerLink } from './peer-link';
 import type { LinkHost } from './peer-link';
 import { mergePolicy } from './policy';
 import type { CmafMode, Policy, PolicySource } from './policy';
+import { ChunkProgress } from './chunk-progress';
 import { choosePrefetch, electFetchers, missingRanges, planFetch } from './scheduler';
 import { SegmentStore } from './segment-store';
 import { SignalingClient } from './signaling';
@@ -131,6 +132,10 @@ type PeerFetch = { kind: 'ok'; bytes: Uint8Array } | { kind: 'partial'; bytes: U
 
 interface PendingPeerRequest {
   link: PeerLink;
+  rendition: string;
+  entry: ManifestSegment;
+  /** CMAF chunks verified as they arrive (when the manifest lists them). */
+  chunks: ChunkProgress | null;
   size: number;
   buffer: Uint8Array;
   received: number;
@@ -202,6 +207,7 @@ export class MeshedFlowLoader {
   private nextRequestId = 1;
   private timers: Array<ReturnType<typeof setInterval>> = [];
   private leftMesh = false;
+  private mediaDetached = false;
   private readonly totals = { p2pBytes: 0, cdnBytes: 0, uploadedBytes: 0 };
   private readonly counts = { verified: 0, failed: 0, rescues: 0 };
   private readonly host: LinkHost;
@@ -322,9 +328,13 @@ export class MeshedFlowLoader {
     };
   }
 
-  /** Listens to an hls.js instance: its destruction destroys the core. */
+  /** Listens to an hls.js instance: its destruction destroys the core; while
+   * its media is detached nothing is fetched ahead (the core still answers
+   * peers from what it holds). */
   attach(hls: { on(event: string, fn: () => void): void }): void {
     hls.on('hlsDestroying', () => this.destroy());
+    hls.on('hlsMediaDetached', () => { this.mediaDetached = true; });
+    hls.on('hlsMediaAttached', () => { this.mediaDetached = false; });
   }
 
   destroy(): void {
@@ -452,7 +462,8 @@ export class MeshedFlowLoader {
       link.close(true);
       return;
     }
-    for (const rendition of this.store.renditionNames()) link.send({ type: 'buffer-map', rendition, entries: this.store.entries(rendition) });
+    for (const rendition of this.store.renditionNames())
+      link.send({ type: 'buffer-map', rendition, entries: this.store.entries(rendition, this.policy.cmafMode !== 'off') });
     this.emit('peer-open', { peerId: link.peerId });
   }
 
@@ -460,7 +471,10 @@ export class MeshedFlowLoader {
     if (this.links.get(link.peerId) === link) this.links.delete(link.peerId);
     const pending = this.pending.get(link);
     this.pending.delete(link);
-    if (pending) for (const p of pending.values()) p.finish(p.received > 0 ? { kind: 'partial', bytes: p.buffer.subarray(0, p.received) } : { kind: 'failed' });
+    // What a banned peer sent is worth nothing; what an honest one sent before
+    // leaving is kept for a range rescue.
+    const keep = !this.banned.has(link.peerId);
+    if (pending) for (const p of pending.values()) p.finish(keep && p.received > 0 ? { kind: 'partial', bytes: p.buffer.subarray(0, p.received) } : { kind: 'failed' });
     this.emit('peer-close', { peerId: link.peerId });
   }
 
@@ -473,7 +487,7 @@ export class MeshedFlowLoader {
 
   private announce(renditions: Iterable<string>): void {
     for (const rendition of renditions) {
-      const entries = this.store.entries(rendition);
+      const entries = this.store.entries(rendition, this.policy.cmafMode !== 'off');
       for (const link of this.links.values()) if (link.open) link.send({ type: 'buffer-map', rendition, entries });
     }
   }
@@ -504,16 +518,19 @@ export class MeshedFlowLoader {
   }
 
   private serveRequest(link: PeerLink, m: Extract<PeerMessage, { type: 'request' }>): void {
-    const stored = this.store.get(m.rendition, m.sn);
-    const size = stored?.bytes.length ?? 0;
-    const end = m.length === TO_END ? size : m.start + m.length;
-    if (!stored || m.start >= size || end > size) {
+    // Whole verified segments; with cmafMode 'on' also the verified prefix of
+    // one still arriving (docs/sdk.md, "Integrity").
+    const found = this.store.slice(m.rendition, m.sn, m.start, m.length, this.policy.cmafMode === 'on');
+    if (!found) {
       link.send({ type: 'absent', requestId: m.requestId });
       return;
     }
+    const size = found.size;
+    const end = m.start + found.bytes.length;
+    const source = found.bytes;
     const hooks = this.options.testHooks;
     for (let at = m.start; at < end; at += DATA_FRAME_BYTES) {
-      let bytes = stored.bytes.subarray(at, Math.min(end, at + DATA_FRAME_BYTES));
+      let bytes = source.subarray(at - m.start, Math.min(end, at + DATA_FRAME_BYTES) - m.start);
       if (hooks?.corruptUploads) {
         bytes = bytes.slice();
         bytes[0] ^= 0xff;
@@ -542,12 +559,32 @@ export class MeshedFlowLoader {
     p.buffer.set(m.bytes, p.received);
     p.received += m.bytes.length;
     this.totals.p2pBytes += m.bytes.length;
+    if (p.chunks) this.checkChunks(p, p.buffer.subarray(0, p.received), () => this.pending.get(link)?.get(m.requestId) === p);
     if (p.stats) progress(p.stats, now, p.received, p.size);
     this.armStall(p);
     if (p.received === p.size) {
       link.meter.sampleTransfer(p.size, now - p.firstAt);
       p.finish({ kind: 'ok', bytes: p.buffer });
     }
+  }
+
+  /** Verifies the CMAF chunks complete in `prefix`; announces the progress
+   * (cmafMode 'advertise-only' and 'on') while `current()` says the transfer
+   * still runs. A chunk from a peer that does not match bans the peer. */
+  private checkChunks(p: { rendition: string; entry: ManifestSegment; chunks: ChunkProgress | null; link?: PeerLink },
+                      prefix: Uint8Array, current: () => boolean): void {
+    const chunks = p.chunks!;
+    const before = chunks.verifiedChunks;
+    void chunks.feed(prefix).then(() => {
+      if (!current()) return;
+      if (chunks.failed) {
+        if (p.link) this.ban(p.link.peerId, `chunk ${chunks.verifiedChunks} of ${p.rendition}/${p.entry.sn} failed verification`);
+        return;
+      }
+      if (chunks.verifiedChunks > before && chunks.verifiedChunks < chunks.total && this.policy.cmafMode !== 'off' && this.policy.meshEnabled &&
+          this.store.setPartial(p.rendition, p.entry.sn, prefix.subarray(0, chunks.verifiedBytes), p.entry.size, chunks.verifiedChunks))
+        this.announce([p.rendition]);
+    });
   }
 
   private armStall(p: PendingPeerRequest): void {
@@ -558,14 +595,15 @@ export class MeshedFlowLoader {
 
   /** Asks `link` for the whole segment; settles with all of it, a prefix
    * (the peer stalled, left, or the deadline came), or nothing. */
-  private fetchFromPeer(link: PeerLink, rendition: string, sn: number, size: number, timeoutMs: number,
+  private fetchFromPeer(link: PeerLink, rendition: string, entry: ManifestSegment, timeoutMs: number,
                         stats: LoaderStats | null, cancel: Array<() => void>): Promise<PeerFetch> {
+    const { sn, size } = entry;
     return new Promise<PeerFetch>((resolve) => {
       const requestId = this.nextRequestId++;
       let requests = this.pending.get(link);
       if (!requests) this.pending.set(link, (requests = new Map()));
       const p: PendingPeerRequest = {
-        link, size, buffer: new Uint8Array(size), received: 0, startedAt: performance.now(), firstAt: 0, stats,
+        link, rendition, entry, chunks: entry.chunks ? new ChunkProgress(entry.chunks) : null, size, buffer: new Uint8Array(size), received: 0, startedAt: performance.now(), firstAt: 0, stats,
         stallTimer: undefined, deadlineTimer: undefined,
         finish: (result) => {
           if (!requests!.has(requestId)) return;
@@ -573,6 +611,7 @@ export class MeshedFlowLoader {
           link.meter.inFlight--;
           clearTimeout(p.stallTimer);
           clearTimeout(p.deadlineTimer);
+          if (result.kind !== 'ok' && this.store.dropPartial(rendition, entry.sn)) this.announce([rendition]);
           if (result.kind !== 'ok' && link.open) link.send({ type: 'cancel', requestId });
           resolve(result);
         },
@@ -683,7 +722,10 @@ export class MeshedFlowLoader {
     for (;;) {
       if (controller.aborted) return;
       const stored = this.store.get(rendition, sn);
-      if (stored) return this.deliver(context, callbacks, stats, rendition, sn, stored.bytes, 'cache', true);
+      if (stored) {
+        restartTiming(stats, performance.now());
+        return this.deliver(context, callbacks, stats, rendition, sn, stored.bytes, 'cache', true);
+      }
       const prefetching = this.inflight.get(key);
       if (prefetching) {
         await prefetching;
@@ -703,7 +745,8 @@ export class MeshedFlowLoader {
       }
       if (plan.kind === 'http') break;
       const link = this.links.get(plan.peerId)!;
-      const result = await this.fetchFromPeer(link, rendition, sn, entry.size, plan.timeoutMs, stats, controller.cancel);
+      restartTiming(stats, performance.now());
+      const result = await this.fetchFromPeer(link, rendition, entry, plan.timeoutMs, stats, controller.cancel);
       if (controller.aborted) return;
       if (result.kind === 'ok') {
         if (await bytesMatch(result.bytes, entry)) {
@@ -755,14 +798,29 @@ export class MeshedFlowLoader {
                         controller: { aborted: boolean; http: HttpRequest | null; headers: Headers | null },
                         share: { rendition: string; sn: number; entry: ManifestSegment } | null): Promise<void> {
     const range = context.rangeEnd ? ([context.rangeStart ?? 0, context.rangeEnd] as const) : undefined;
-    // A peer path that gave up left partial progress in the stats: the HTTP
-    // load reports from its own start of bytes.
-    stats.loaded = 0;
-    stats.loading.first = 0;
-    const request = httpGet(context.url, loadPolicy, range, stats);
+    // The HTTP transfer is timed from its own start (see restartTiming).
+    restartTiming(stats, performance.now());
+    let onData: ((piece: Uint8Array) => void) | undefined;
+    let arriving = false;
+    if (share?.entry.chunks && !range) {
+      // The CMAF chunks of a shared segment are verified (and announced) as they arrive.
+      const p = { rendition: share.rendition, entry: share.entry, chunks: new ChunkProgress(share.entry.chunks) };
+      const buffer = new Uint8Array(share.entry.size);
+      let received = 0;
+      arriving = true;
+      onData = (piece) => {
+        if (received + piece.length > buffer.length) return;  // longer than signed: verification fails at the end
+        buffer.set(piece, received);
+        received += piece.length;
+        this.checkChunks(p, buffer.subarray(0, received), () => arriving);
+      };
+    }
+    const request = httpGet(context.url, loadPolicy, range, stats, onData);
     controller.http = request;
     const r = await request.result;
     controller.http = null;
+    arriving = false;
+    if (share && r.kind !== 'ok' && this.store.dropPartial(share.rendition, share.sn)) this.announce([share.rendition]);
     if (controller.aborted || r.kind === 'aborted') return;
     if (r.kind === 'timeout') {
       callbacks.onTimeout(stats, context, null);
@@ -778,8 +836,12 @@ export class MeshedFlowLoader {
     if (share) {
       verified = await bytesMatch(r.bytes, share.entry);
       // Spec section 3 step 4: HTTP bytes that fail are played, never shared.
-      if (verified) this.accept(share.rendition, share.sn, r.bytes);
-      else this.counts.failed++;
+      if (verified) {
+        this.accept(share.rendition, share.sn, r.bytes);
+      } else {
+        this.counts.failed++;
+        if (this.store.dropPartial(share.rendition, share.sn)) this.announce([share.rendition]);
+      }
     }
     const sn = typeof context.frag?.sn === 'number' ? context.frag.sn : -1;
     this.finish(context, callbacks, stats, share?.rendition ?? '', sn, r.bytes, 'http', verified, r.url, r.status);
@@ -818,7 +880,7 @@ export class MeshedFlowLoader {
    * who then announce it: the others get it from them. */
   private prefetchAfter(rendition: string, sn: number): void {
     const limit = this.options.prefetchSegments ?? 3;
-    if (!this.policy.meshEnabled || limit === 0 || this.destroyed) return;
+    if (!this.policy.meshEnabled || limit === 0 || this.destroyed || this.mediaDetached) return;
     const state = [...this.manifests.values()].find((m) => m.rendition === rendition);
     if (!state || !this.usable(state.manifest)) return;
     const manifest = state.manifest;
@@ -845,7 +907,7 @@ export class MeshedFlowLoader {
   private async prefetchFromPeer(playlistUrl: string, rendition: string, entry: ManifestSegment): Promise<Uint8Array | null> {
     const [best] = this.holders(rendition, entry.sn).sort((a, b) => a.meter.inFlight - b.meter.inFlight);
     if (!best) return null;
-    const r = await this.fetchFromPeer(best, rendition, entry.sn, entry.size, 4 * this.policy.peerRequestTimeoutMs, null, []);
+    const r = await this.fetchFromPeer(best, rendition, entry, 4 * this.policy.peerRequestTimeoutMs, null, []);
     if (r.kind === 'partial' && r.bytes.length > 0)
       return this.rangeRescue(new URL(entry.uri, playlistUrl).toString(), rendition, entry.sn, entry, r.bytes, DEFAULT_LOAD_POLICY,
                               null, { aborted: false, http: null });

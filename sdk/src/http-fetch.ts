@@ -25,9 +25,10 @@ export interface HttpRequest {
 }
 
 /** GETs `url` (bytes [start, end) when `range` is given). `stats` (optional)
- * follows the progress. */
+ * follows the progress; `onData` (optional) sees each piece of the body as it
+ * arrives. */
 export function httpGet(url: string, times: LoadPolicyTimes, range?: readonly [number, number], stats?: LoaderStats,
-                        headers?: Record<string, string>): HttpRequest {
+                        onData?: (piece: Uint8Array) => void): HttpRequest {
   const controller = new AbortController();
   let settled: HttpResult | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -43,7 +44,7 @@ export function httpGet(url: string, times: LoadPolicyTimes, range?: readonly [n
   arm(ttfb);
   const result = (async (): Promise<HttpResult> => {
     try {
-      const h: Record<string, string> = { ...headers };
+      const h: Record<string, string> = {};
       if (range) h.Range = `bytes=${range[0]}-${range[1] - 1}`;
       const response = await fetch(url, { signal: controller.signal, headers: h, credentials: 'same-origin' });
       if (ttfb !== times.maxLoadTimeMs) arm(times.maxLoadTimeMs - (performance.now() - started));
@@ -58,6 +59,7 @@ export function httpGet(url: string, times: LoadPolicyTimes, range?: readonly [n
           if (done) break;
           parts.push(value);
           loaded += value.length;
+          onData?.(value);
           if (stats) progress(stats, performance.now(), loaded, Math.max(total, loaded));
         }
       } else {

@@ -10,3 +10,4 @@ export * from './token-bucket';
 export * from './http-fetch';
 export * from './peer-link';
 export * from './core';
+export * from './chunk-progress';

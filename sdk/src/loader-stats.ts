@@ -53,3 +53,14 @@ export function finishLoad(stats: LoaderStats, now: number, size: number): void 
   stats.loaded = stats.total = size;
   stats.bwEstimate = (size * 8000) / Math.max(stats.loading.end - stats.loading.first, 1);
 }
+
+/** A new transfer for the same request starts at `now` (from a peer, from
+ * HTTP after the mesh gave up, or from the cache): the time the mesh spent
+ * waiting for a holder is scheduling, not network latency, and counting it
+ * as time to first byte would make hls.js's ABR (which samples TTFB from
+ * loading.first - loading.start) pick lower renditions than over plain HTTP. */
+export function restartTiming(stats: LoaderStats, now: number): void {
+  stats.loading.start = now;
+  stats.loading.first = 0;
+  stats.loaded = 0;
+}

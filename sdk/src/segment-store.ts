@@ -4,6 +4,13 @@
 // horizon of `horizonSegments` sequence numbers behind the newest one stored
 // for that rendition, and `maxBytes` over all renditions (the oldest segments
 // go first). Pure: no DOM.
+//
+// A segment still arriving whose leading CMAF chunks are verified is a
+// "partial": announced with its count of verified chunks (cmafMode
+// 'advertise-only' and 'on') and, with 'on', served for byte ranges within
+// its verified prefix. A partial refers to the receive buffer (not counted in
+// maxBytes: there are at most as many as segments in flight) and is replaced
+// by the whole segment or dropped.
 
 import type { BufferMapEntry } from './peer-protocol';
 
@@ -12,8 +19,15 @@ export interface StoredSegment {
   bytes: Uint8Array;
 }
 
+interface Partial {
+  prefix: Uint8Array;
+  size: number;
+  verifiedChunks: number;
+}
+
 export class SegmentStore {
   private readonly renditions = new Map<string, Map<number, StoredSegment>>();
+  private readonly partials = new Map<string, Map<number, Partial>>();
   private bytes = 0;
 
   constructor(private readonly maxBytes: number, private readonly horizonSegments: number) {}
@@ -30,9 +44,43 @@ export class SegmentStore {
     return this.renditions.get(rendition)?.has(sn) ?? false;
   }
 
+  /** Records that the first `prefix.length` bytes (exactly `verifiedChunks`
+   * chunks) of a `size`-byte segment are verified; false when nothing
+   * changed (already whole, or no more chunks than before). */
+  setPartial(rendition: string, sn: number, prefix: Uint8Array, size: number, verifiedChunks: number): boolean {
+    if (this.has(rendition, sn) || verifiedChunks === 0) return false;
+    let map = this.partials.get(rendition);
+    if (!map) this.partials.set(rendition, (map = new Map()));
+    if ((map.get(sn)?.verifiedChunks ?? 0) >= verifiedChunks) return false;
+    map.set(sn, { prefix, size, verifiedChunks });
+    return true;
+  }
+
+  /** Forgets a partial (the transfer failed); true when there was one. */
+  dropPartial(rendition: string, sn: number): boolean {
+    const map = this.partials.get(rendition);
+    if (!map?.delete(sn)) return false;
+    if (map.size === 0) this.partials.delete(rendition);
+    return true;
+  }
+
+  /** Bytes [start, start + length) of segment `sn` (length 0xFFFFFFFF: to
+   * the end) and the segment's size, from a whole segment, or with
+   * `fromPartial` from a partial's verified prefix when the range lies in
+   * it; null otherwise. */
+  slice(rendition: string, sn: number, start: number, length: number, fromPartial: boolean): { bytes: Uint8Array; size: number } | null {
+    const whole = this.get(rendition, sn);
+    const source = whole ? { prefix: whole.bytes, size: whole.bytes.length } : fromPartial ? this.partials.get(rendition)?.get(sn) : undefined;
+    if (!source) return null;
+    const end = length === 0xffffffff ? source.size : start + length;
+    if (start >= end || end > source.prefix.length) return null;
+    return { bytes: source.prefix.subarray(start, end), size: source.size };
+  }
+
   /** Stores a verified segment; returns the renditions whose map changed. */
   put(rendition: string, sn: number, bytes: Uint8Array): Set<string> {
     const changed = new Set<string>([rendition]);
+    this.dropPartial(rendition, sn);
     if (bytes.length > this.maxBytes) return new Set();
     let map = this.renditions.get(rendition);
     if (!map) this.renditions.set(rendition, (map = new Map()));
@@ -62,18 +110,22 @@ export class SegmentStore {
     if (map.size === 0) this.renditions.delete(rendition);
   }
 
-  /** The buffer map for `rendition`: every stored segment, complete. */
-  entries(rendition: string): BufferMapEntry[] {
-    const map = this.renditions.get(rendition);
-    return map ? [...map.keys()].sort((a, b) => a - b).map((sn) => ({ sn, complete: true, verifiedChunks: 0 })) : [];
+  /** The buffer map for `rendition`: every stored segment (complete) and,
+   * with `withPartials`, every partial with its verified chunk count. */
+  entries(rendition: string, withPartials = false): BufferMapEntry[] {
+    const out: BufferMapEntry[] = [...(this.renditions.get(rendition)?.keys() ?? [])].map((sn) => ({ sn, complete: true, verifiedChunks: 0 }));
+    if (withPartials)
+      for (const [sn, p] of this.partials.get(rendition) ?? []) out.push({ sn, complete: false, verifiedChunks: p.verifiedChunks });
+    return out.sort((a, b) => a.sn - b.sn);
   }
 
   renditionNames(): string[] {
-    return [...this.renditions.keys()];
+    return [...new Set([...this.renditions.keys(), ...this.partials.keys()])];
   }
 
   clear(): void {
     this.renditions.clear();
+    this.partials.clear();
     this.bytes = 0;
   }
 }

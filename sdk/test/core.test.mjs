@@ -194,3 +194,18 @@ test("renditionForPlaylist is mf-sign's rule", () => {
   assert.equal(renditionForPlaylist('https://cdn/live/720p/index.mpd'), null);
   assert.equal(renditionForPlaylist('https://cdn/live/a%20b/index.m3u8'), null);
 });
+
+test('attach(hls): hls.js destroying destroys the core', async () => {
+  const before = sockets.length;
+  const core = newCore();
+  const handlers = {};
+  core.attach({ on: (event, fn) => { handlers[event] = fn; } });
+  assert.deepEqual(Object.keys(handlers).sort(), ['hlsDestroying', 'hlsMediaAttached', 'hlsMediaDetached']);
+  await load(core.hlsLoader(), fragContext(0));
+  const s = sockets[before];
+  s.readyState = 1;
+  s.onopen();
+  handlers.hlsDestroying();
+  assert.equal(s.readyState, 3);
+  assert.equal(core.stats().storedBytes, 0);
+});

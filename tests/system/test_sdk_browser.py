@@ -78,13 +78,19 @@ def make_origin_root():
     printed = subprocess.run([mf_sign, "--generate-key", key], check=True, timeout=30, capture_output=True,
                              text=True).stdout
     jwk = json.loads(next(line for line in printed.splitlines() if line.startswith("{")))
-    subprocess.run([mf_sign, "--key", key, "--dir", os.path.join(root, "live"), "--stream", STREAM],
+    subprocess.run([mf_sign, "--key", key, "--dir", os.path.join(root, "live"), "--stream", STREAM, "--cmaf-chunks"],
                    check=True, timeout=60, capture_output=True)
     digests = {}
     for name in RENDITIONS:
         with open(os.path.join(root, "live", name, "index.m3u8.mfsig")) as f:
             payload = json.loads(b64url_decode(f.read().strip().split(".")[1]))
         digests[name] = {s["sn"]: b64url_decode(s["sha256"]).hex() for s in payload["segments"]}
+        # mf-sign --cmaf-chunks lists each moof+mdat (one per segment from this
+        # ffmpeg: hls.js 1.7 cannot parse the lone-styp first segment that
+        # ffmpeg 5.1's sub-segment fragments make): the SDK verifies chunks
+        # as they arrive.
+        chunked = [s for s in payload["segments"] if s.get("chunks")]
+        assert len(chunked) == len(payload["segments"]), f"mf-sign listed chunks for {len(chunked)} segments of {name}"
 
     shutil.copy(os.path.join(BROWSER_DIR, "sdk-player.html"), root)
     shutil.copy(os.path.join(SDK_DIR, "dist", "meshedflow.js"), os.path.join(root, "lib"))
