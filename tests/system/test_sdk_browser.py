@@ -336,7 +336,9 @@ class SdkInBrowsers(unittest.TestCase):
             with self.subTest(viewer=peer_id):
                 self.assert_plays_verified(peer_id, pages[peer_id])
                 self.assertEqual(pages[peer_id]["levels"][-1:], plain[-1:],
-                                 f"{peer_id} chose {pages[peer_id]['levels']}, plain hls.js {plain}")
+                                 f"{peer_id} chose {pages[peer_id]['levels']}, plain hls.js {plain}; "
+                                 f"{peer_id}: {pages[peer_id]['abr']} {pages[peer_id]['segments']}; "
+                                 f"plain: {pages['viewer-abr-plain']['abr']}")
         print(f"\nsdk: ABR: plain {plain}, meshed {[pages[p]['levels'] for p in ('viewer-abr-1', 'viewer-abr-2')]}")
 
 
