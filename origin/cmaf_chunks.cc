@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "common/config_schema.h"
+
 namespace mf::origin {
 namespace {
 
@@ -36,8 +38,8 @@ std::expected<std::vector<ChunkRange>, std::string> split_cmaf_chunks(std::span<
     }
     if (size < header_size) return std::unexpected(fmt::format("box at byte {} is shorter than its header", position));
     if (size > left)
-      return std::unexpected(fmt::format("box '{}' at byte {} runs past the end ({} bytes, {} left): truncated",
-                                         std::string_view(type, 4), position, size, left));
+      return std::unexpected(fmt::format("box {} at byte {} runs past the end ({} bytes, {} left): truncated",
+                                         config::printable(std::string_view(type, 4)), position, size, left));
     bool is_moof = std::memcmp(type, "moof", 4) == 0;
     bool is_mdat = std::memcmp(type, "mdat", 4) == 0;
     if (is_moof) {

@@ -30,9 +30,13 @@ std::expected<void, std::string> list_directory(const std::string& directory, st
     std::string path = directory + "/" + std::string(name);
     unsigned char type = entry->d_type;
     if (type == DT_UNKNOWN || type == DT_LNK) {
+      // A symbolic link to a file is followed; one to a directory is not
+      // (a link back up the tree would never end).
       struct stat status;
       if (::stat(path.c_str(), &status) != 0) continue;
-      type = S_ISDIR(status.st_mode) ? DT_DIR : S_ISREG(status.st_mode) ? DT_REG : DT_UNKNOWN;
+      type = S_ISREG(status.st_mode)                           ? DT_REG
+             : S_ISDIR(status.st_mode) && type == DT_UNKNOWN ? DT_DIR
+                                                               : DT_UNKNOWN;
     }
     if (type == DT_DIR) directories.push_back(std::move(path));
     else if (type == DT_REG) files.push_back(std::move(path));

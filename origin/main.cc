@@ -92,8 +92,6 @@ bool under(const std::string& path, const std::string& directory) {
          path[directory.size()] == '/';
 }
 
-std::string directory_of(const std::string& path) { return path.substr(0, path.rfind('/')); }
-
 // --watch: every change to a playlist re-signs it at once; a playlist that
 // could not be signed is tried again on any change in its directory (the
 // missing segment may have arrived).
@@ -210,6 +208,10 @@ int main(int argc, char** argv) {
 
   if (!config.verify_key.empty()) return verify(config, dir, stream);
 
+  // Manifests are renamed into place beside the playlists: fail now, not at the first one.
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    return fail_start(fmt::format("--dir {}: cannot write manifests there: {}", config::printable(dir),
+                                  std::strerror(errno)));
   auto key = P256PrivateKey::load_pem_file(config.key);
   if (!key) return fail_start(key.error());
   std::string kid = config.kid.empty() ? key->public_key().default_kid() : config.kid;

@@ -13,11 +13,6 @@
 namespace mf::origin {
 namespace {
 
-std::string directory_of(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
-}
-
 // The header's problem, if any.
 std::optional<std::string> check_header(std::string_view header_json, std::string_view kid) {
   simdjson::dom::parser parser;
@@ -80,8 +75,7 @@ std::vector<std::string> verify_playlist(const std::string& playlist_path, const
   else if (manifest->rendition != *rendition)
     fail(manifest_path, fmt::format("rendition {} is not {}", config::printable(manifest->rendition),
                                     config::printable(*rendition)));
-  size_t slash = playlist_path.rfind('/');
-  std::string playlist_name = slash == std::string::npos ? playlist_path : playlist_path.substr(slash + 1);
+  std::string playlist_name = file_name_of(playlist_path);
   if (manifest->playlist != playlist_name)
     fail(manifest_path, fmt::format("playlist {} is not {}", config::printable(manifest->playlist),
                                     config::printable(playlist_name)));

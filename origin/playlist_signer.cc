@@ -1,6 +1,7 @@
 #include "origin/playlist_signer.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -14,8 +15,6 @@
 #include "origin/rendition_name.h"
 
 namespace mf::origin {
-namespace {
-
 std::string directory_of(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
@@ -26,11 +25,14 @@ std::string file_name_of(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-}  // namespace
-
 std::expected<std::string, std::string> read_playlist_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not hang the signer
   if (fd < 0) return std::unexpected(std::strerror(errno));
+  struct stat status;
+  if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+    ::close(fd);
+    return std::unexpected("not a regular file");
+  }
   std::string text;
   char buffer[65536];
   while (true) {

@@ -74,6 +74,11 @@ class PlaylistSigner {
 // Reads a playlist (at most max_playlist_bytes).
 std::expected<std::string, std::string> read_playlist_file(const std::string& path);
 
+// "a/b/index.m3u8" is in directory "a/b/" (with its '/'; "" without one)
+// and has file name "index.m3u8". Segment URIs are relative to the former.
+std::string directory_of(const std::string& path);
+std::string file_name_of(const std::string& path);
+
 // The manifest's path for a playlist's.
 inline std::string manifest_path_for(const std::string& playlist_path) {
   return playlist_path + std::string(manifest_suffix);

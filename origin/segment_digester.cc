@@ -45,7 +45,9 @@ class FileDescriptor {
 
 std::expected<SegmentDigest, std::string> SegmentDigester::digest(const std::string& path,
                                                                   std::optional<ByteRange> range, bool with_chunks) {
-  FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO named by a playlist must not hang the signer (it is
+  // then refused as not a regular file).
+  FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (file.get() < 0) return std::unexpected(std::strerror(errno));
   auto before = identity_of(file.get());
   if (!before) return std::unexpected(before.error());

@@ -12,18 +12,10 @@
 
 #include "origin/jws_compact.h"
 #include "origin/manifest_verifier.h"
+#include "origin/tests/bmff_test_box.h"
 
 namespace mf::origin {
 namespace {
-
-std::string box(std::string_view type, size_t payload, char fill) {
-  uint32_t size = static_cast<uint32_t>(8 + payload);
-  std::string out{static_cast<char>(size >> 24), static_cast<char>(size >> 16), static_cast<char>(size >> 8),
-                  static_cast<char>(size)};
-  out += type;
-  out.append(payload, fill);
-  return out;
-}
 
 void write(const std::string& path, std::string_view content) {
   std::ofstream(path, std::ios::binary) << content;
@@ -47,15 +39,15 @@ class PlaylistSignerTest : public ::testing::Test {
     auto key = P256PrivateKey::generate();
     ASSERT_TRUE(key);
     key_.emplace(std::move(*key));
-    write(dir_ + "/init.mp4", box("ftyp", 16, 'i') + box("moov", 100, 'm'));
+    write(dir_ + "/init.mp4", bmff_test_box("ftyp", 16, 'i') + bmff_test_box("moov", 100, 'm'));
     for (int n = 5; n < 8; ++n) write(segment(n), segment_bytes(n));
   }
   void TearDown() override { std::filesystem::remove_all(root_); }
 
   std::string segment(int n) const { return dir_ + "/seg_" + std::to_string(n) + ".m4s"; }
   static std::string segment_bytes(int n) {
-    return box("styp", 12, 's') + box("moof", 40, 'a') + box("mdat", 300 + n, 'b') + box("prft", 12, 'p') +
-           box("moof", 40, 'c') + box("mdat", 200, static_cast<char>('0' + n));
+    return bmff_test_box("styp", 12, 's') + bmff_test_box("moof", 40, 'a') + bmff_test_box("mdat", 300 + n, 'b') + bmff_test_box("prft", 12, 'p') +
+           bmff_test_box("moof", 40, 'c') + bmff_test_box("mdat", 200, static_cast<char>('0' + n));
   }
   std::string playlist(int first, int last, bool ended = false) const {
     std::string text = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:" +
@@ -129,6 +121,19 @@ TEST_F(PlaylistSignerTest, EndedPlaylistsLiveADay) {
   EXPECT_TRUE(m.segments[0].chunks.empty());
 }
 
+TEST_F(PlaylistSignerTest, TtlOverridesBothDefaults) {
+  std::string path = dir_ + "/index.m3u8";
+  PlaylistSigner s(*key_, SignerSettings{"live-42", "k", 10, false}, [] { return now; });
+  for (bool ended : {false, true}) {
+    write(path, playlist(5, 6, ended));
+    ASSERT_TRUE(s.sign(path));
+    std::string text = read(manifest_path_for(path));
+    auto parts = parse_jws_compact(text);
+    ASSERT_TRUE(parts);
+    EXPECT_EQ(parse_manifest_payload(parts->payload_json)->expires_at, now + 10);
+  }
+}
+
 TEST_F(PlaylistSignerTest, UnchangedSegmentsAreNotReadAgain) {
   std::string path = dir_ + "/index.m3u8";
   write(path, playlist(5, 6));
@@ -140,7 +145,7 @@ TEST_F(PlaylistSignerTest, UnchangedSegmentsAreNotReadAgain) {
   EXPECT_EQ(s.digest_stats().files_read, 4u);  // only seg_7
   EXPECT_EQ(s.digest_stats().reused, 3u);
   // A rewritten segment (new size) is read again.
-  write(segment(6), segment_bytes(6) + box("free", 1, 'f'));
+  write(segment(6), segment_bytes(6) + bmff_test_box("free", 1, 'f'));
   ASSERT_TRUE(s.sign(path));
   EXPECT_EQ(s.digest_stats().files_read, 5u);
 }
@@ -165,6 +170,12 @@ TEST_F(PlaylistSignerTest, BadInputLeavesNoManifest) {
   ASSERT_FALSE(cut);
   EXPECT_TRUE(cut.error().starts_with("segment 'seg_7.m4s': box 'mdat'")) << cut.error();
   EXPECT_FALSE(std::filesystem::exists(manifest_path_for(path)));
+
+  // A FIFO where a segment should be is refused, not waited on.
+  write(segment(7), segment_bytes(7));
+  ASSERT_EQ(::mkfifo(segment(8).c_str(), 0644), 0);
+  write(path, playlist(5, 8));
+  EXPECT_EQ(s.sign(path).error(), "segment 'seg_8.m4s': not a regular file");
 
   write(path, "<html>not a playlist</html>\n");
   EXPECT_EQ(s.sign(path).error(), "line 1: does not start with #EXTM3U: not an HLS playlist");
