@@ -162,7 +162,7 @@ const DATA_FRAME_BYTES = 16 * 1024;
 const MANIFEST_REFETCH_MS = 500;
 
 /** The rendition of a media playlist by default, by mf-sign's rule
- * (origin/rendition_name.h): the name of the directory holding the playlist,
+ * (docs/origin.md, "Rendition names"): the name of the directory holding the playlist,
  * ':', and the playlist's file name without ".m3u8"
  * (`.../live/720p/index.m3u8` is "720p:index"). Null when the URL has no
  * such name: that playlist's segments go over HTTP, unshared. */
