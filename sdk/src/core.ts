@@ -232,6 +232,7 @@ export class MeshedFlowLoader {
     this.signaling.on('signal', (s) => void this.onSignal(s.from, s.kind, s.data));
     this.signaling.on('error', (m) => {
       if (m.code === 'peer-not-found' && typeof m.to === 'string') this.links.get(m.to)?.close(false);
+      this.emit('error', { message: `edge: ${String(m.code)}: ${String(m.message)}${typeof m.to === 'string' ? ` (to ${m.to})` : ''}` });
     });
     const self = this;
     this.host = {
