@@ -8,8 +8,8 @@ packages=(
   g++ meson ninja-build pkg-config
   liburing-dev libssl-dev libsimdjson-dev libfmt-dev libhiredis-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev redis-server
-  openssl python3 python3-websockets python3-yaml systemd dpkg-dev
-  prometheus lintian
+  openssl python3 python3-websockets python3-cryptography python3-yaml systemd dpkg-dev
+  ffmpeg prometheus lintian
   haproxy nginx libnginx-mod-stream
   chromium chromium-driver nodejs
   clang-16 libclang-rt-16-dev

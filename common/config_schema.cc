@@ -186,6 +186,13 @@ bool is_origin(std::string_view text) {
 
 }  // namespace
 
+std::expected<void, std::string> check_host_name(std::string_view value, const Setting&, bool) {
+  bool ok = !value.empty() && value.size() <= 253;
+  for (char c : value) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.');
+  if (!ok) return std::unexpected(fmt::format("{} is not a host name (lowercase letters, digits, '-', '.')", printable(value)));
+  return {};
+}
+
 std::expected<void, std::string> check_origin(std::string_view value, const Setting&, bool) {
   if (!is_origin(value))
     return std::unexpected(

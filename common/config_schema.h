@@ -78,6 +78,9 @@ std::expected<void, std::string> check_log_level(std::string_view value, const S
 // An RFC 6454 origin as browsers send it: scheme://host[:port], lowercase,
 // no path (compared byte for byte with the Origin header).
 std::expected<void, std::string> check_origin(std::string_view value, const Setting&, bool from_flag);
+// A DNS name as a Host header carries it, without port: lowercase letters,
+// digits, '-' and '.', 1..253 bytes.
+std::expected<void, std::string> check_host_name(std::string_view value, const Setting&, bool from_flag);
 // One of Setting::choices.
 std::expected<void, std::string> check_choice(std::string_view value, const Setting& setting, bool from_flag);
 

@@ -92,6 +92,7 @@ std::string_view status_text(uint16_t status) {
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 421: return "Misdirected Request";
     case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -193,11 +194,13 @@ bool is_valid_upgrade_response(const ResponseHead& head, std::string_view client
 }
 
 std::string format_document_response(uint16_t status, std::string_view content_type, std::string_view body,
-                                     bool head_only) {
+                                     bool head_only, std::string_view extra_header_lines) {
   std::string text = status_text(status).empty() ? std::string("Status") : std::string(status_text(status));
   std::string response = "HTTP/1.1 " + std::to_string(status) + " " + text + "\r\nConnection: close\r\nContent-Type: ";
   response += content_type;
-  response += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  response += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  response += extra_header_lines;
+  response += "\r\n";
   if (!head_only) response += body;
   return response;
 }

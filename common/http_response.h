@@ -44,9 +44,10 @@ size_t format_response(std::span<char> out, uint16_t status, std::string_view bo
 // A complete response of any size for the admin endpoints (/metrics, JSON
 // APIs): status line, Connection: close, the Content-Type given,
 // Content-Length, then the body (omitted when `head_only`, as for HEAD,
-// while Content-Length still gives its size).
+// while Content-Length still gives its size). `extra_header_lines` as for
+// format_response.
 std::string format_document_response(uint16_t status, std::string_view content_type, std::string_view body,
-                                     bool head_only = false);
+                                     bool head_only = false, std::string_view extra_header_lines = {});
 
 // The extra header lines `decision`'s rejection must carry (Allow for 405;
 // Upgrade and, for a version mismatch, Sec-WebSocket-Version for 426); empty

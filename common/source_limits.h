@@ -13,13 +13,45 @@
 
 namespace mf {
 
+// How many leading bits of an address name one source. One subscriber
+// usually holds a whole IPv6 /64 (RFC 6177), so counting per /128 would let
+// one host spread its connections over 2^64 "sources"; see docs/security.md.
+struct SourcePrefixes {
+  uint8_t ipv4 = 32;   // 0..32
+  uint8_t ipv6 = 64;   // 0..128
+};
+
 struct SourceKey {
   uint8_t family = 0;  // proxy::Family
   std::array<uint8_t, 16> address{};
   bool operator==(const SourceKey&) const = default;
 
-  static SourceKey of(const proxy::Endpoint& endpoint) {
-    return SourceKey{static_cast<uint8_t>(endpoint.family), endpoint.address};
+  // The source of `endpoint`: its address cut to the family's prefix (the
+  // bits past it are zero). An IPv4-mapped IPv6 address (::ffff:a.b.c.d, a
+  // dual-stack listener) is the IPv4 source a.b.c.d.
+  static SourceKey of(const proxy::Endpoint& endpoint, const SourcePrefixes& prefixes = {}) {
+    SourceKey key{static_cast<uint8_t>(endpoint.family), endpoint.address};
+    uint32_t prefix = prefixes.ipv6;
+    if (endpoint.family == proxy::Family::ipv6 && is_v4_mapped(endpoint.address)) {
+      key.family = static_cast<uint8_t>(proxy::Family::ipv4);
+      key.address = {};
+      for (size_t i = 0; i < 4; ++i) key.address[i] = endpoint.address[12 + i];
+    }
+    if (key.family == static_cast<uint8_t>(proxy::Family::ipv4)) prefix = prefixes.ipv4 > 32 ? 32 : prefixes.ipv4;
+    if (prefix > 128) prefix = 128;
+    for (size_t i = 0; i < key.address.size(); ++i) {
+      uint32_t bit = static_cast<uint32_t>(i) * 8;
+      if (bit + 8 <= prefix) continue;
+      key.address[i] = bit >= prefix ? 0 : static_cast<uint8_t>(key.address[i] & (0xFF00u >> (prefix - bit)));
+    }
+    return key;
+  }
+
+ private:
+  static bool is_v4_mapped(const std::array<uint8_t, 16>& a) {
+    for (size_t i = 0; i < 10; ++i)
+      if (a[i] != 0) return false;
+    return a[10] == 0xFF && a[11] == 0xFF;
   }
 };
 
@@ -35,6 +67,7 @@ struct SourceLimitSettings {
   uint32_t connections = 0;  // open at once; 0: unlimited
   uint32_t rate = 0;         // new per second; 0: unlimited
   uint32_t burst = 0;        // new at once; 0: same as rate
+  SourcePrefixes prefixes;   // what one source is (SourceKey::of)
   bool enabled() const { return connections != 0 || rate != 0; }
 };
 

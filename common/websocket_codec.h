@@ -84,6 +84,10 @@ struct DecoderConfig {
 //       1007 (invalid UTF-8 in text or close reason), 1009 (message larger
 //       than max_message_bytes, reported at the frame header that announces
 //       it). The decoder is then failed and ignores further input.
+//   void on_frame_complete();   (optional)
+//       The last payload byte of a data frame arrived; called before the
+//       on_message_data that carries it. Control frames are complete when
+//       their callback comes.
 //
 // Spans passed to the handler are valid only during the callback. A handler
 // may call halt() from a callback; feed() then returns at once.
@@ -242,6 +246,8 @@ void Decoder::feed(std::span<uint8_t> bytes, Handler& h) {
     if (frame_done) {
       phase_ = Phase::header;
       if (last) message_ = Message::none;
+      // Optional: a handler that tracks liveness by frames.
+      if constexpr (requires { h.on_frame_complete(); }) h.on_frame_complete();
     }
     if (n != 0 || last) {
       const bool first = first_pending_;

@@ -9,6 +9,9 @@
 namespace mf {
 namespace {
 constexpr size_t padding = ProvidedBufferRing::tail_padding;
+// What a connection may send while its source verdict is on its way: a
+// ClientHello (one record) or a request head, with room to spare.
+constexpr size_t max_held_bytes = size_t{16} * 1024 + 1024;
 }
 
 // Routes decoder events of one connection back into the server.
@@ -16,6 +19,10 @@ struct WebSocketServer::FrameHandler {
   WebSocketServer& server;
   Connection& c;
 
+  // Liveness counts frames, not bytes (spec section 7: "without any
+  // frame"): a peer that trickles one byte of a frame that never ends stays
+  // silent.
+  void on_frame_complete() { c.last_traffic_ms = server.reactor_.now_ms(); }
   void on_message_data(std::span<const uint8_t> chunk, bool is_text, bool first, bool last) {
     if (first && last) {
       // The common case: a whole message inside one read, zero-copy.
@@ -38,8 +45,14 @@ struct WebSocketServer::FrameHandler {
     server.counters_.messages_in++;
     server.app_.on_message(c.socket, std::string_view(reinterpret_cast<const char*>(server.message_scratch_.data()), size));
   }
-  void on_ping(std::span<const uint8_t> payload) { server.send_frame(c, ws::Opcode::pong, payload); }
-  void on_pong(std::span<const uint8_t>) { c.ping_outstanding = false; }
+  void on_ping(std::span<const uint8_t> payload) {
+    on_frame_complete();
+    server.send_frame(c, ws::Opcode::pong, payload);
+  }
+  void on_pong(std::span<const uint8_t>) {
+    on_frame_complete();
+    c.ping_outstanding = false;
+  }
   void on_close(uint16_t code, std::string_view) {
     // Echo the peer's code (RFC 6455 5.5.1); an empty close gets an empty one.
     c.decoder.halt();
@@ -66,6 +79,7 @@ WebSocketServer::WebSocketServer(Reactor& reactor, const WebSocketServerConfig& 
   size_t head_room = http::max_request_head_bytes + 1;
   message_scratch_.resize(std::max<size_t>(config_.decoder.max_message_bytes, head_room) + padding);
   frame_scratch_.resize(ws::max_header_bytes + config_.decoder.max_message_bytes + 256);
+  replay_scratch_.resize(max_held_bytes);
 }
 
 WebSocketServer::~WebSocketServer() {
@@ -81,6 +95,7 @@ WebSocketServer::Connection* WebSocketServer::connection(SocketHandle socket) {
 
 void WebSocketServer::on_accepted(SocketHandle socket, const sockaddr_storage* peer) {
   Connection& c = connections_.ensure(socket.slot);
+  counters_.accepted++;
   c.server = this;
   c.socket = socket;
   c.has_source = false;
@@ -94,7 +109,9 @@ void WebSocketServer::on_accepted(SocketHandle socket, const sockaddr_storage* p
   c.decoder = ws::Decoder(ws::Role::server, &config_.decoder);
   c.ping_outstanding = false;
   c.close_at_ms = 0;
-  c.last_traffic_ms = reactor_.now_ms();
+  c.got_bytes = false;
+  c.source_pending = false;
+  c.accepted_ms = c.last_traffic_ms = reactor_.now_ms();
   if (config_.tls != nullptr) {
     auto ok = c.tls.init(*config_.tls, tls::Role::server, &c);
     if (!ok) {
@@ -108,7 +125,88 @@ void WebSocketServer::on_accepted(SocketHandle socket, const sockaddr_storage* p
     c.phase = Phase::http_head;
   }
   if (config_.expect_proxy_header) c.phase = Phase::proxy_header;
-  reactor_.arm_timer(socket, reactor_.now_ms() + config_.handshake_timeout_ms);
+  uint64_t deadline = c.accepted_ms + config_.handshake_timeout_ms;
+  if (config_.first_bytes_timeout_ms != 0)
+    deadline = std::min(deadline, c.accepted_ms + config_.first_bytes_timeout_ms);
+  reactor_.arm_timer(socket, deadline);
+  enqueue_unadmitted(c);
+  keep_reserve(c);
+  // Behind a PROXY header the source is known once the header is in.
+  if (!config_.expect_proxy_header) gate_source(c, {});
+}
+
+bool WebSocketServer::gate_source(Connection& c, std::span<uint8_t> rest) {
+  Admission refusal{429, "too many connections from this address\n", "Retry-After: 1\r\n"};
+  SocketHandle socket = c.socket;
+  SourceGate gate = app_.admit_source(socket, c.has_source ? &c.source : nullptr, refusal);
+  if (connection(socket) != &c || c.phase == Phase::closing) return false;
+  switch (gate) {
+    case SourceGate::admit: return true;
+    case SourceGate::refuse: refuse_source(c, refusal); return false;
+    case SourceGate::pending: break;
+  }
+  c.source_pending = true;
+  reactor_.pause_receive(socket);
+  if (!rest.empty() && !c.partial.append(reactor_.pool(), rest)) fail(c, "buffer pool exhausted");
+  return false;
+}
+
+void WebSocketServer::refuse_source(Connection& c, const Admission& refusal) {
+  counters_.source_refusals++;
+  c.partial.clear(reactor_.pool());
+  // Over TLS an answer would cost the handshake the limit is there to
+  // spare: the connection is reset. Plain: one short response, unread
+  // request or not (the linger reads and drops it).
+  if (config_.tls != nullptr) return fail(c, "source refused");
+  respond_and_close(c, refusal.status, refusal.reason, refusal.extra_headers, false);
+}
+
+void WebSocketServer::complete_source(SocketHandle socket, bool admitted, const Admission& refusal) {
+  Connection* c = connection(socket);
+  if (c == nullptr || !c->source_pending || c->phase == Phase::closing) return;
+  c->source_pending = false;
+  if (!admitted) return refuse_source(*c, refusal);
+  reactor_.resume_receive(socket);
+  if (c->partial.empty()) return;
+  size_t size = c->partial.size();
+  c->partial.copy_to(replay_scratch_);
+  c->partial.clear(reactor_.pool());
+  on_transport_bytes(*c, std::span<uint8_t>(replay_scratch_.data(), size));
+}
+
+void WebSocketServer::enqueue_unadmitted(Connection& c) {
+  c.queued = true;
+  c.newer = no_slot;
+  c.older = newest_unadmitted_;
+  if (newest_unadmitted_ != no_slot) connections_[newest_unadmitted_].newer = c.socket.slot;
+  else oldest_unadmitted_ = c.socket.slot;
+  newest_unadmitted_ = c.socket.slot;
+}
+
+void WebSocketServer::dequeue_unadmitted(Connection& c) {
+  if (!c.queued) return;
+  c.queued = false;
+  if (c.older != no_slot) connections_[c.older].newer = c.newer;
+  else oldest_unadmitted_ = c.newer;
+  if (c.newer != no_slot) connections_[c.newer].older = c.older;
+  else newest_unadmitted_ = c.older;
+  c.older = c.newer = no_slot;
+}
+
+void WebSocketServer::keep_reserve(const Connection& fresh) {
+  uint32_t max = reactor_.options().max_sockets;
+  if (config_.reserve_slots == 0 || config_.reserve_slots >= max) return;
+  if (reactor_.live_sockets() < max - config_.reserve_slots) return;
+  // Closing connections leave the list here, each once: the walk is
+  // amortized O(1) per accept.
+  while (oldest_unadmitted_ != no_slot && oldest_unadmitted_ != fresh.socket.slot) {
+    Connection& oldest = connections_[oldest_unadmitted_];
+    dequeue_unadmitted(oldest);
+    if (!in_handshake(oldest.phase)) continue;
+    counters_.reserve_evictions++;
+    fail(oldest, "closed to keep the reserve of admitted slots");
+    return;
+  }
 }
 
 const proxy::Endpoint* WebSocketServer::source(SocketHandle socket) const {
@@ -148,13 +246,25 @@ void WebSocketServer::on_proxy_header_bytes(Connection& c, std::span<uint8_t> by
 
 void WebSocketServer::after_proxy_header(Connection& c, std::span<uint8_t> rest) {
   c.phase = config_.tls != nullptr ? Phase::tls_handshake : Phase::http_head;
+  if (!gate_source(c, rest)) return;
   if (!rest.empty()) on_transport_bytes(c, rest);
 }
 
 void WebSocketServer::on_received(SocketHandle socket, std::span<uint8_t> bytes) {
   Connection* c = connection(socket);
   if (c == nullptr || c->phase == Phase::closing) return;
-  c->last_traffic_ms = reactor_.now_ms();
+  if (c->phase != Phase::websocket) c->last_traffic_ms = reactor_.now_ms();
+  if (!c->got_bytes) {
+    // The first-bytes deadline is met: the handshake's own runs from accept.
+    c->got_bytes = true;
+    if (in_handshake(c->phase)) reactor_.arm_timer(socket, c->accepted_ms + config_.handshake_timeout_ms);
+  }
+  if (c->source_pending) {
+    // In flight before the pause took effect (a ClientHello, a head).
+    if (c->partial.size() + bytes.size() > max_held_bytes || !c->partial.append(reactor_.pool(), bytes))
+      fail(*c, "too many bytes before the source verdict");
+    return;
+  }
   if (c->phase == Phase::proxy_header) {
     on_proxy_header_bytes(*c, bytes);
     return;
@@ -326,6 +436,7 @@ void WebSocketServer::open_websocket(Connection& c, std::span<uint8_t> rest) {
     return;
   }
   counters_.upgrades++;
+  dequeue_unadmitted(c);
   c.phase = Phase::websocket;
   c.last_traffic_ms = reactor_.now_ms();
   ++open_websockets_;
@@ -411,13 +522,22 @@ void WebSocketServer::close_all(uint16_t code, std::string_view reason) {
   }
 }
 
-void WebSocketServer::respond(SocketHandle socket, std::string_view response) {
+bool WebSocketServer::respond(SocketHandle socket, std::string_view response) {
   Connection* c = connection(socket);
-  if (c == nullptr || (c->phase != Phase::http_pending && c->phase != Phase::http_head)) return;
-  write(*c, {reinterpret_cast<const uint8_t*>(response.data()), response.size()});
+  if (c == nullptr || (c->phase != Phase::http_pending && c->phase != Phase::http_head)) return false;
+  if (!write(*c, {reinterpret_cast<const uint8_t*>(response.data()), response.size()})) {
+    // Never a silent empty answer: counted, logged, and the client sees
+    // the connection reset rather than a truncated document.
+    counters_.responses_refused++;
+    MF_LOG_WARN("http: a {}-byte response did not fit the send queue ({} bytes): not sent", response.size(),
+                max_response_bytes());
+    fail(*c, "response larger than the send queue");
+    return false;
+  }
   if (config_.tls != nullptr) c->tls.send_close_notify();
   c->phase = Phase::closing;
   reactor_.close(c->socket, CloseMode::graceful);
+  return true;
 }
 
 void WebSocketServer::abort_handshakes(uint32_t timeout_ms) {
@@ -463,13 +583,21 @@ void WebSocketServer::on_timer(SocketHandle socket) {
   if (c == nullptr) return;
   uint64_t now = reactor_.now_ms();
   if (in_handshake(c->phase)) {
+    // Which deadline fired: the first-bytes one only when it is the earlier
+    // of the two and nothing came.
+    if (!c->got_bytes && config_.first_bytes_timeout_ms != 0 &&
+        config_.first_bytes_timeout_ms < config_.handshake_timeout_ms) {
+      counters_.first_bytes_timeouts++;
+      fail(*c, "no byte before the first-bytes deadline");
+      return;
+    }
     counters_.handshake_timeouts++;
     fail(*c, "handshake timeout");
     return;
   }
   if (c->phase != Phase::websocket) return;
   if (c->close_at_ms != 0 && now >= c->close_at_ms) {
-    close_websocket(*c, c->close_at_code, "edge draining");
+    close_websocket(*c, c->close_at_code, c->close_at_reason);
     return;
   }
   // Liveness (spec section 7), checked lazily: traffic only stamps
@@ -498,11 +626,14 @@ void WebSocketServer::arm_liveness(Connection& c, uint64_t deadline_ms) {
   reactor_.arm_timer(c.socket, deadline_ms);
 }
 
-void WebSocketServer::schedule_close(SocketHandle socket, uint64_t deadline_ms, uint16_t code) {
+void WebSocketServer::schedule_close(SocketHandle socket, uint64_t deadline_ms, uint16_t code, std::string_view reason) {
   Connection* c = connection(socket);
   if (c == nullptr || c->phase != Phase::websocket) return;
-  c->close_at_ms = std::max<uint64_t>(deadline_ms, 1);
+  deadline_ms = std::max<uint64_t>(deadline_ms, 1);
+  if (c->close_at_ms != 0 && c->close_at_ms <= deadline_ms) return;
+  c->close_at_ms = deadline_ms;
   c->close_at_code = code;
+  c->close_at_reason = reason;
   // The timer may be armed later than the new deadline: pull it in.
   arm_liveness(*c, c->last_traffic_ms + config_.heartbeat_ms);
 }
@@ -512,6 +643,8 @@ void WebSocketServer::on_released(SocketHandle socket) {
   Connection& c = connections_[socket.slot];
   if (c.socket != socket) return;
   if (c.phase == Phase::websocket) mark_closed(c);
+  dequeue_unadmitted(c);
+  c.source_pending = false;
   c.partial.clear(reactor_.pool());
   c.tls = tls::Session{};
   c.phase = Phase::idle;

@@ -36,6 +36,16 @@ struct WebSocketServerConfig {
   http::UpgradeRoutes routes;
   ws::DecoderConfig decoder;          // message limit (1009), binary refused (1003)
   uint32_t handshake_timeout_ms = 10000;  // accept to upgrade done (TLS + head)
+  // Accept to the first byte (the ClientHello, the PROXY header or the
+  // request line), cut sooner than the handshake: an idle socket costs a
+  // descriptor slot and nothing else, so it must not keep one long.
+  // 0: only handshake_timeout_ms applies.
+  uint32_t first_bytes_timeout_ms = 3000;
+  // Slots kept for admitted connections: once the reactor holds
+  // max_sockets - reserve_slots sockets, each new accept closes the oldest
+  // connection of this server that is not yet admitted (docs/security.md,
+  // "Connection admission"). 0: no reserve.
+  uint32_t reserve_slots = 0;
   uint32_t heartbeat_ms = 15000;      // ping after this long without traffic
   // Close with 4002 after heartbeat_ms * idle_close_factor_x10 / 10 silent.
   uint32_t idle_close_factor_x10 = 25;
@@ -46,6 +56,10 @@ struct WebSocketServerConfig {
 };
 
 // The answer to an upgrade request that passed the RFC 6455 checks.
+// The verdict on a new connection's source, given before any byte of it is
+// processed (see WebSocketApp::admit_source).
+enum class SourceGate : uint8_t { admit, refuse, pending };
+
 struct Admission {
   static constexpr uint16_t pending = 0;  // the app answers later: complete_admission()
   uint16_t status = 101;           // 101 admits; else 401, 403, 429, 503...
@@ -55,6 +69,18 @@ struct Admission {
 
 class WebSocketApp {
  public:
+  // A new connection, before any byte of its TLS or HTTP is processed:
+  // `source` is its client (the PROXY header's when the listener expects
+  // one, else the peer address from accept; null when unknown). refuse
+  // closes it at once (plain: with `refusal`; TLS: a reset, since saying
+  // anything costs a handshake); pending holds its bytes unread until
+  // complete_source().
+  virtual SourceGate admit_source(SocketHandle connection, const proxy::Endpoint* source, Admission& refusal) {
+    (void)connection;
+    (void)source;
+    (void)refusal;
+    return SourceGate::admit;
+  }
   // Spec section 8 checks that need configuration (Origin, JWT, caps).
   virtual Admission admit(SocketHandle connection, const http::RequestHead& head) = 0;
   virtual void on_open(SocketHandle connection) = 0;
@@ -81,6 +107,7 @@ class WebSocketApp {
 };
 
 struct WebSocketServerCounters {
+  uint64_t accepted = 0;
   uint64_t tls_handshakes = 0;
   uint64_t tls_resumed = 0;
   uint64_t tls_failures = 0;
@@ -95,9 +122,14 @@ struct WebSocketServerCounters {
   uint64_t slow_consumer_closes = 0;
   uint64_t pings_sent = 0;
   uint64_t proxy_header_failures = 0;
+  uint64_t first_bytes_timeouts = 0;  // no byte at all before first_bytes_timeout_ms
+  uint64_t source_refusals = 0;       // refused by admit_source (cap or rate of the source)
+  uint64_t reserve_evictions = 0;     // not-yet-admitted connections closed to keep the reserve
+  uint64_t responses_refused = 0;     // HTTP responses larger than the send queue allows (never sent)
 
   // Merging: several servers of a shard, or every shard, for /metrics.
   WebSocketServerCounters& operator+=(const WebSocketServerCounters& other) {
+    accepted += other.accepted;
     tls_handshakes += other.tls_handshakes;
     tls_resumed += other.tls_resumed;
     tls_failures += other.tls_failures;
@@ -112,6 +144,10 @@ struct WebSocketServerCounters {
     slow_consumer_closes += other.slow_consumer_closes;
     pings_sent += other.pings_sent;
     proxy_header_failures += other.proxy_header_failures;
+    first_bytes_timeouts += other.first_bytes_timeouts;
+    source_refusals += other.source_refusals;
+    reserve_evictions += other.reserve_evictions;
+    responses_refused += other.responses_refused;
     return *this;
   }
 };
@@ -129,17 +165,27 @@ class WebSocketServer final : public SocketService {
   // Sends a close frame with `code` and closes gracefully; the app gets
   // on_closed at once.
   void close(SocketHandle connection, uint16_t code, std::string_view reason);
-  // Closes the connection with `code` at `deadline_ms` (drain: each peer
-  // leaves at its own randomized moment). The liveness timer keeps running.
-  void schedule_close(SocketHandle connection, uint64_t deadline_ms, uint16_t code);
+  // Closes the connection with `code` and `reason` (static storage) at
+  // `deadline_ms` (drain: each peer leaves at its own randomized moment; a
+  // token's expiry). An earlier scheduled close stays. The liveness timer
+  // keeps running.
+  void schedule_close(SocketHandle connection, uint64_t deadline_ms, uint16_t code, std::string_view reason);
+  // Finishes a source check whose admit_source() returned pending: the
+  // connection's bytes are processed from here, or it is refused.
+  void complete_source(SocketHandle connection, bool admitted, const Admission& refusal);
   // Finishes an upgrade whose admit() returned Admission::pending.
   void complete_admission(SocketHandle connection, const Admission& admission);
   // The client's address: from the PROXY header, else from accept; null
   // when unknown (a listener that did not ask for addresses).
   const proxy::Endpoint* source(SocketHandle connection) const;
   // Answers a request the app took in on_http_request(): writes `response`
-  // (a complete HTTP response, status line to body) and closes.
-  void respond(SocketHandle connection, std::string_view response);
+  // (a complete HTTP response, status line to body) and closes. False (and
+  // counted in responses_refused, and the connection aborted) when the
+  // response is larger than the socket's send queue may hold: size bodies
+  // with max_response_bytes().
+  bool respond(SocketHandle connection, std::string_view response);
+  // The largest response respond() can queue at once.
+  size_t max_response_bytes() const { return reactor_.options().max_queued_bytes_per_socket; }
   // Drain: drops every connection still in its TLS or HTTP handshake and
   // gives new ones `timeout_ms` to finish theirs (health checks still work).
   void abort_handshakes(uint32_t timeout_ms);
@@ -171,13 +217,22 @@ class WebSocketServer final : public SocketService {
     bool select_subprotocol = false;  // admission pending: what the 101 will say
     std::array<char, 28> accept_key{};
     ByteQueue partial;  // incomplete request head or message
-    uint64_t last_traffic_ms = 0;
+    uint64_t last_traffic_ms = 0;  // before the upgrade: any byte; after it: the last complete frame
+    uint64_t accepted_ms = 0;
     uint64_t close_at_ms = 0;  // 0: no scheduled close
+    std::string_view close_at_reason;
     uint16_t close_at_code = 0;
     Phase phase = Phase::idle;
     bool ping_outstanding = false;
     bool partial_is_text = false;
+    bool got_bytes = false;       // the first-bytes deadline is met
+    bool source_pending = false;  // admit_source() said pending: bytes wait in `partial`
+    // The not-yet-admitted connections of this server in accept order
+    // (slots; no_slot ends the list), for the reserve.
+    bool queued = false;
+    uint32_t older = no_slot, newer = no_slot;
   };
+  static constexpr uint32_t no_slot = UINT32_MAX;
   struct FrameHandler;
 
   Connection* connection(SocketHandle socket);
@@ -198,6 +253,15 @@ class WebSocketServer final : public SocketService {
   void close_websocket(Connection& c, uint16_t code, std::string_view reason);
   void fail(Connection& c, std::string_view reason);  // abort without a goodbye (reason: debug log)
   void arm_liveness(Connection& c, uint64_t deadline_ms);
+  // Asks the app about the source; false when the connection is gone or
+  // waits for the verdict (`rest`, bytes after a PROXY header, kept).
+  bool gate_source(Connection& c, std::span<uint8_t> rest);
+  void refuse_source(Connection& c, const Admission& refusal);
+  void enqueue_unadmitted(Connection& c);
+  void dequeue_unadmitted(Connection& c);
+  // Above the high-water mark: closes the oldest not-yet-admitted
+  // connection other than `fresh`.
+  void keep_reserve(const Connection& fresh);
   void mark_closed(Connection& c);
 
   Reactor& reactor_;
@@ -208,6 +272,8 @@ class WebSocketServer final : public SocketService {
   std::vector<uint8_t> plaintext_scratch_;
   std::vector<uint8_t> message_scratch_;
   std::vector<uint8_t> frame_scratch_;
+  std::vector<uint8_t> replay_scratch_;  // bytes held while a source verdict was pending
+  uint32_t oldest_unadmitted_ = no_slot, newest_unadmitted_ = no_slot;
   size_t open_websockets_ = 0;
   WebSocketServerCounters counters_;
 };

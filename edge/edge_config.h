@@ -39,6 +39,9 @@ struct EdgeConfig {
   uint32_t per_source_connections = 256;   // open connections per source address; 0: unlimited; above: 429
   uint32_t per_source_rate = 50;           // new connections per second per source address; 0: unlimited
   uint32_t per_source_burst = 100;         // ... of which this many at once
+  uint32_t per_source_ipv4_prefix = 32;    // leading bits of an IPv4 address that name one source
+  uint32_t per_source_ipv6_prefix = 64;    // ... of an IPv6 address (a /64 is one subscriber)
+  uint32_t reserve_percent = 10;           // of each shard's slots, kept for admitted connections; 0: none
   uint32_t messages_per_second = 50;       // per connection; above: `rate-limited`
   uint32_t message_burst = 100;
   uint32_t error_limit = 20;               // more errors than this within error_window_ms: close 1008
@@ -47,6 +50,7 @@ struct EdgeConfig {
 
   // [timeouts]
   uint32_t handshake_timeout_ms = 10000;  // handshake_ms: TLS + HTTP upgrade
+  uint32_t first_bytes_timeout_ms = 3000; // first_bytes_ms: accept to the first byte; 0: handshake_ms only
   uint32_t heartbeat_ms = 15000;          // ping after this much silence, close 4002 at 2.5x
   uint32_t drain_ms = 10000;              // `reconnect` afterMs values are spread over [0, drain_ms)
   uint32_t drain_deadline_ms = 30000;     // the process exits by then, connections or not
@@ -55,6 +59,7 @@ struct EdgeConfig {
   std::vector<std::string> allowed_origins;  // exact origins ("https://example.com"); empty: any
   bool require_origin = false;               // refuse (403) an upgrade without an Origin header
   std::string jwt_secret_file;               // HS256 key for ?token=; empty: no JWT required
+  uint32_t jwt_leeway_s = 30;                // clock skew allowed on exp and nbf
 
   // [policy]
   std::string policy_file;    // file: the JSON policy document; empty: built-in defaults
@@ -62,6 +67,7 @@ struct EdgeConfig {
 
   // [admin]
   std::string admin_listen = "127.0.0.1:9445";  // listen: /metrics and admin; empty: disabled
+  std::vector<std::string> admin_allowed_hosts;  // allowed_hosts: Host names besides IP literals and localhost
 
   // [valkey] the cluster of edges sharing one Valkey (docs/cluster.md)
   std::string valkey_address;        // address HOST:PORT; empty: this edge runs alone

@@ -90,10 +90,17 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
                  "mf_edge_rejected_upgrades_total{{reason=\"per_source\"}} {}\n",
                  t.rejected_origin, t.rejected_token, t.rejected_capacity, t.rejected_per_source);
   const WebSocketServerCounters& w = total.websocket;
+  counter(out, "mf_edge_accepted_total", "Connections accepted on the client listeners.", w.accepted);
   counter(out, "mf_edge_tls_handshakes_total", "Completed TLS handshakes.", w.tls_handshakes);
   counter(out, "mf_edge_tls_resumed_total", "TLS handshakes that resumed a session.", w.tls_resumed);
   counter(out, "mf_edge_tls_handshake_failures_total", "TLS sessions that failed.", w.tls_failures);
   counter(out, "mf_edge_handshake_timeouts_total", "Connections cut at the handshake deadline.", w.handshake_timeouts);
+  counter(out, "mf_edge_first_bytes_timeouts_total", "Connections cut for sending no byte before the first-bytes deadline.",
+          w.first_bytes_timeouts);
+  counter(out, "mf_edge_reserve_evictions_total",
+          "Connections not yet upgraded closed to keep the slots reserved for admitted ones.", w.reserve_evictions);
+  counter(out, "mf_edge_http_responses_refused_total", "Admin responses larger than the send queue (not sent).",
+          w.responses_refused);
   counter(out, "mf_edge_upgrades_total", "WebSocket upgrades accepted.", w.upgrades);
   counter(out, "mf_edge_http_rejections_total", "HTTP requests answered with an error status.", w.http_rejections);
   counter(out, "mf_edge_messages_received_total", "WebSocket messages received.", w.messages_in);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -25,6 +26,8 @@ namespace {
 // /api/streams lists at most this many streams (the busiest): the answer
 // stays small enough for a page refreshed every second.
 constexpr size_t max_api_streams = 1000;
+// Room for the status line and headers of an admin response.
+constexpr size_t max_response_head_bytes = 512;
 
 uint64_t hash_text(std::string_view text) { return std::hash<std::string_view>{}(text); }
 
@@ -59,6 +62,9 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   ws.decoder.max_message_bytes = shared.settings.max_message_bytes;
   ws.heartbeat_ms = shared.settings.heartbeat_ms;
   ws.handshake_timeout_ms = shared.settings.handshake_timeout_ms;
+  ws.first_bytes_timeout_ms = shared.settings.first_bytes_timeout_ms;
+  ws.reserve_slots = static_cast<uint32_t>(uint64_t{shard.reactor().options().max_sockets} *
+                                           shared.settings.reserve_percent / 100);
   if (!shared.tls.certificates.empty()) {
     // One context per shard: nothing in OpenSSL is shared between shards but
     // the ticket keys, so a resumed session works on any shard.
@@ -67,9 +73,10 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     self->tls_.emplace(std::move(*context));
     ws.tls = &*self->tls_;
   }
-  // Per-source limits need the client's address: the public listener asks
-  // accept for it; behind the ingress the PROXY header brings it.
-  bool per_source = shared.per_source_connections != 0 || shared.per_source_rate != 0;
+  // Per-source limits need the client's address: the listeners ask accept
+  // for it; behind the ingress the PROXY header brings it (a LOCAL or
+  // UNSPEC header names nobody: the TCP peer's address counts then).
+  bool per_source = shared.per_source.enabled();
   // The public server exists even without a public listener (it is then
   // idle): counters and drain treat both servers alike.
   self->server_ = std::make_unique<WebSocketServer>(shard.reactor(), ws, self->public_app_);
@@ -89,7 +96,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     auto plain_fd = shard_listener(shared.inherited_plain_fd, shared.plain_address ? &*shared.plain_address : nullptr, 4096);
     if (!plain_fd) return std::unexpected("listen.plain: " + plain_fd.error());
     self->plain_fd_ = *plain_fd;
-    shard.reactor().add_listener(*plain_fd, self->plain_server_.get(), per_source && !shared.plain_proxy_protocol);
+    shard.reactor().add_listener(*plain_fd, self->plain_server_.get(), per_source);
   }
   if (per_source) {
     EdgeShard* raw = self.get();
@@ -97,6 +104,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   }
   if (shard.id() == 0 && (shared.inherited_admin_fd >= 0 || shared.admin_address)) {
     self->admin_app_ = std::make_unique<AdminApp>(*self);
+    self->admin_guard_.emplace(std::string_view{}, shared.admin_allowed_hosts);
     WebSocketServerConfig admin;
     admin.routes.websocket_path = "/ws";  // refused by AdminApp::admit
     admin.handshake_timeout_ms = 5000;
@@ -304,27 +312,51 @@ Admission EdgeShard::admit(WebSocketServer& server, SocketHandle connection, con
   s.claims = std::move(claims);
   s.server = &server;
   s.socket = connection;
-  s.source_acquired = false;
-  const proxy::Endpoint* source = server.source(connection);
-  if ((shared_.per_source_connections != 0 || shared_.per_source_rate != 0) && source != nullptr) {
-    // The count of this address lives on the shard it hashes to, so the
-    // limit holds edge-wide: ask it, answer the upgrade when it replies.
-    auto ask = std::make_unique<SourceAdmission>();
-    ask->key.family = static_cast<uint8_t>(source->family);
-    ask->key.address = source->address;
-    ask->who = location_of(s);
-    s.source = ask->key;
-    s.state = PeerState::admitting;
-    // The target is computed before the call: argument evaluation order
-    // would let the move empty `ask` first.
-    uint32_t owner = source_shard(ask->key);
-    if (!send_to_shard(owner, edge_message::source_acquire, std::move(ask))) {
-      s.state = PeerState::free;
-      return Admission{503, "edge busy\n", "Retry-After: 1\r\n"};
-    }
-    return Admission{Admission::pending, {}, {}};
-  }
   return Admission{};
+}
+
+namespace {
+Admission per_source_refusal(SourceVerdict verdict) {
+  return Admission{429,
+                   verdict == SourceVerdict::over_rate ? "too many new connections from this address\n"
+                                                       : "too many connections from this address\n",
+                   "Retry-After: 1\r\n"};
+}
+}  // namespace
+
+SourceGate EdgeShard::admit_source(WebSocketServer& server, SocketHandle connection, const proxy::Endpoint* source,
+                                   Admission& refusal) {
+  PeerSession& s = sessions_.ensure(connection.slot);
+  s.server = &server;
+  s.socket = connection;
+  s.state = PeerState::free;
+  s.source_acquired = false;
+  if (!shared_.per_source.enabled() || source == nullptr) return SourceGate::admit;
+  // Counted at accept, before any TLS or HTTP work (docs/security.md,
+  // "Connection admission"). The count of a source lives on the shard it
+  // hashes to, so the limit holds edge-wide.
+  s.source = SourceKey::of(*source, shared_.per_source.prefixes);
+  uint32_t owner = source_shard(s.source);
+  if (owner == shard_.id()) {
+    SourceVerdict verdict = sources_.acquire(s.source, shared_.per_source, reactor_now());
+    if (verdict == SourceVerdict::admitted) {
+      s.source_acquired = true;
+      return SourceGate::admit;
+    }
+    counters_.rejected_per_source++;
+    refusal = per_source_refusal(verdict);
+    return SourceGate::refuse;
+  }
+  auto ask = std::make_unique<SourceAdmission>();
+  ask->key = s.source;
+  ask->who = location_of(s);
+  s.state = PeerState::admitting;
+  if (!send_to_shard(owner, edge_message::source_acquire, std::move(ask))) {
+    s.state = PeerState::free;
+    refusal = Admission{503, "edge busy\n", "Retry-After: 1\r\n"};
+    return SourceGate::refuse;
+  }
+  return SourceGate::pending;
 }
 
 uint32_t EdgeShard::source_shard(const SourceKey& key) const {
@@ -332,8 +364,7 @@ uint32_t EdgeShard::source_shard(const SourceKey& key) const {
 }
 
 void EdgeShard::on_source_acquire(std::unique_ptr<SourceAdmission> m) {
-  SourceLimitSettings limits{shared_.per_source_connections, shared_.per_source_rate, shared_.per_source_burst};
-  SourceVerdict verdict = sources_.acquire(m->key, limits, reactor_now());
+  SourceVerdict verdict = sources_.acquire(m->key, shared_.per_source, reactor_now());
   m->admitted = verdict == SourceVerdict::admitted;
   m->over_rate = verdict == SourceVerdict::over_rate;
   uint32_t back = m->who.shard;
@@ -355,13 +386,12 @@ void EdgeShard::on_source_verdict(std::unique_ptr<SourceAdmission> m) {
   s->state = PeerState::free;
   if (!m->admitted) {
     counters_.rejected_per_source++;
-    s->server->complete_admission(s->socket, Admission{429, m->over_rate ? "too many new connections from this address\n"
-                                                                         : "too many connections from this address\n",
-                                                       "Retry-After: 1\r\n"});
+    s->server->complete_source(s->socket, false,
+                               per_source_refusal(m->over_rate ? SourceVerdict::over_rate : SourceVerdict::over_connections));
     return;
   }
   s->source_acquired = true;
-  s->server->complete_admission(s->socket, Admission{});
+  s->server->complete_source(s->socket, true, Admission{});
 }
 
 void EdgeShard::on_source_release(std::unique_ptr<SourceAdmission> m) { sources_.release(m->key, reactor_now()); }
@@ -396,6 +426,16 @@ void EdgeShard::on_open(WebSocketServer& server, SocketHandle connection) {
   s.bucket.init(shared_.settings.message_burst, now);
   s.errors.reset();
   s.rate_drops.reset();
+  if (s.claims && shared_.jwt) {
+    // Admission lasts as long as the token (spec section 8): at its `exp`
+    // (with the leeway the verifier allowed) the connection closes with
+    // 1008, whatever it is doing, so it cannot join anything afterwards.
+    int64_t end_ms = (s.claims->exp + shared_.jwt->leeway_seconds()) * 1000;
+    int64_t wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+    uint64_t left_ms = end_ms > wall_ms ? static_cast<uint64_t>(end_ms - wall_ms) : 0;
+    server.schedule_close(connection, now + left_ms, ws::close_code::policy_violation, "admission revoked: token expired");
+  }
 }
 
 void EdgeShard::on_closed(SocketHandle connection) {
@@ -948,7 +988,7 @@ void EdgeShard::on_stop_requested() {
     if (s.state == PeerState::free) continue;
     uint32_t after_ms = rng_.below(window);
     send_text(s, write_reconnect(reply_, after_ms));
-    s.server->schedule_close(s.socket, now + after_ms, ws::close_code::going_away);
+    s.server->schedule_close(s.socket, now + after_ms, ws::close_code::going_away, "edge draining");
   }
 }
 
@@ -970,6 +1010,12 @@ bool EdgeShard::stopped() const {
 // ---- admin and metrics ---------------------------------------------------------
 
 bool EdgeShard::AdminApp::on_http_request(SocketHandle connection, const http::RequestHead& head) {
+  if (auto refused = edge_.admin_guard_->check_request(head)) {
+    edge_.admin_server_->respond(connection, http::format_document_response(refused->status, "text/plain",
+                                                                            refused->body, false,
+                                                                            refused->extra_headers));
+    return true;
+  }
   if (head.method != "GET" && head.method != "HEAD") return false;
   bool head_only = head.method == "HEAD";
   if (head.path == "/metrics") {
@@ -1024,6 +1070,9 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
     snapshot->websocket += plain_server_->counters();
     snapshot->connections += plain_server_->open_websockets();
   }
+  // The admin listener's own traffic stays out of the client counters;
+  // only a response it could not send is reported.
+  if (admin_server_) snapshot->websocket.responses_refused += admin_server_->counters().responses_refused;
   snapshot->peers_joined = peers_joined_;
   snapshot->join_to_peers = join_to_peers_;
   snapshot->draining = stopping_;
@@ -1049,7 +1098,8 @@ void EdgeShard::on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m) {
     if (body.empty())
       body = w.kind == CollectionKind::metrics
                  ? format_prometheus(parts, shared_.metrics_top_streams)
-                 : format_streams_json(parts, shared_.settings.edge_id, reactor_now(), max_api_streams);
+                 : format_streams_json(parts, shared_.settings.edge_id, reactor_now(), max_api_streams,
+                                       admin_server_->max_response_bytes() - max_response_head_bytes);
     std::string_view type = w.kind == CollectionKind::metrics ? "text/plain; version=0.0.4; charset=utf-8"
                                                               : "application/json";
     admin_server_->respond(w.connection, http::format_document_response(200, type, body, w.head_only));

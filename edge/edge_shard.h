@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/admin_guard.h"
 #include "common/listen_socket.h"
 #include "common/shard_collection.h"
 #include "common/shard_group.h"
@@ -39,6 +40,8 @@ struct EdgeSettings {
   std::string websocket_path = "/ws";
   uint32_t heartbeat_ms = 15000;
   uint32_t handshake_timeout_ms = 10000;
+  uint32_t first_bytes_timeout_ms = 3000;  // accept to the first byte; 0: handshake_timeout_ms only
+  uint32_t reserve_percent = 10;           // of each shard's slots, kept for admitted connections
   uint32_t max_message_bytes = 16 * 1024;
   uint32_t max_connections = 0;        // edge-wide; 0 = unlimited
   uint32_t messages_per_second = 50;   // per connection
@@ -75,6 +78,7 @@ struct EdgeShared {
   std::optional<OriginAllowList> origins;
   std::shared_ptr<const PolicyDocument> initial_policy;
   std::optional<SocketAddress> admin_address;  // served by shard 0
+  std::vector<std::string> admin_allowed_hosts;  // Host names of the admin listener besides IP literals, localhost
   std::optional<SocketAddress> plain_address;  // second listener, always plain (behind the ingress)
   // Listening sockets handed over by systemd (socket activation), used
   // instead of binding the matching address; -1: none. Every shard accepts
@@ -83,9 +87,9 @@ struct EdgeShared {
   int inherited_plain_fd = -1;
   int inherited_admin_fd = -1;
   bool plain_proxy_protocol = false;           // a PROXY v2 header opens every connection on it
-  uint32_t per_source_connections = 0;         // open connections per source address; 0: unlimited
-  uint32_t per_source_rate = 0;                // new connections per second per source; 0: unlimited
-  uint32_t per_source_burst = 0;
+  // Per source (address cut to its prefix), counted at accept: open
+  // connections, and new connections (so TLS handshakes) per second.
+  SourceLimitSettings per_source;
   size_t metrics_top_streams = 20;
   ClusterSettings cluster;
 };
@@ -119,6 +123,9 @@ class EdgeShard final : public ShardService {
    public:
     explicit ListenerApp(EdgeShard& edge) : edge_(edge) {}
     WebSocketServer* server = nullptr;
+    SourceGate admit_source(SocketHandle connection, const proxy::Endpoint* source, Admission& refusal) override {
+      return edge_.admit_source(*server, connection, source, refusal);
+    }
     Admission admit(SocketHandle connection, const http::RequestHead& head) override {
       return edge_.admit(*server, connection, head);
     }
@@ -183,6 +190,8 @@ class EdgeShard final : public ShardService {
 
   EdgeShard(Shard& shard, const EdgeShared& shared);
 
+  SourceGate admit_source(WebSocketServer& server, SocketHandle connection, const proxy::Endpoint* source,
+                          Admission& refusal);
   Admission admit(WebSocketServer& server, SocketHandle connection, const http::RequestHead& head);
   void on_open(WebSocketServer& server, SocketHandle connection);
   void on_client_message(SocketHandle connection, std::string_view text);
@@ -401,6 +410,7 @@ class EdgeShard final : public ShardService {
   // Shard 0: admin listener and a /metrics collection in progress.
   std::unique_ptr<AdminApp> admin_app_;
   std::unique_ptr<WebSocketServer> admin_server_;
+  std::optional<AdminGuard> admin_guard_;  // no edge endpoint changes state: Origin and Host only
   int admin_fd_ = -1;
   ShardCollection<MetricsSnapshot, CollectionKind> collection_;
   bool stopping_ = false;

@@ -60,6 +60,8 @@ int main(int argc, char** argv) {
   s.websocket_path = config.websocket_path;
   s.heartbeat_ms = config.heartbeat_ms;
   s.handshake_timeout_ms = config.handshake_timeout_ms;
+  s.first_bytes_timeout_ms = config.first_bytes_timeout_ms;
+  s.reserve_percent = config.reserve_percent;
   s.max_message_bytes = config.max_message_bytes;
   s.max_connections = config.max_connections;
   s.messages_per_second = config.messages_per_second;
@@ -71,9 +73,10 @@ int main(int argc, char** argv) {
   s.policy_file = config.policy_file;
   s.policy_watch = config.policy_watch;
 
-  shared.per_source_connections = config.per_source_connections;
-  shared.per_source_rate = config.per_source_rate;
-  shared.per_source_burst = config.per_source_burst;
+  shared.per_source = SourceLimitSettings{config.per_source_connections, config.per_source_rate, config.per_source_burst,
+                                          SourcePrefixes{static_cast<uint8_t>(config.per_source_ipv4_prefix),
+                                                         static_cast<uint8_t>(config.per_source_ipv6_prefix)}};
+  shared.admin_allowed_hosts = config.admin_allowed_hosts;
   shared.plain_proxy_protocol = config.proxy_protocol;
   if (!config.plain_listen.empty()) {
     auto plain = parse_socket_address(config.plain_listen);
@@ -121,7 +124,7 @@ int main(int argc, char** argv) {
     if (!secret) return fail_start(secret.error());
     std::string key = *secret;
     while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
-    auto verifier = edge::JwtVerifier::create(key);
+    auto verifier = edge::JwtVerifier::create(key, config.jwt_leeway_s);
     if (!verifier) return fail_start("admission.jwt_secret_file: " + verifier.error());
     if (!verifier->weak_secret_warning().empty()) MF_LOG_WARN("{}", verifier->weak_secret_warning());
     shared.jwt.emplace(std::move(*verifier));

@@ -10,7 +10,7 @@
 namespace mf::edge {
 
 std::string format_streams_json(const std::vector<std::unique_ptr<MetricsSnapshot>>& shards, std::string_view edge_id,
-                                uint64_t now_ms, size_t max_streams) {
+                                uint64_t now_ms, size_t max_streams, size_t max_bytes) {
   // Each stream's summary comes from its one owner shard; its signals are
   // counted on every shard that delivered some, so they are summed.
   std::vector<const StreamSummary*> streams;
@@ -31,11 +31,19 @@ std::string format_streams_json(const std::vector<std::unique_ptr<MetricsSnapsho
                     });
   // Ids (edge, stream, rendition) are [A-Za-z0-9._:-] (spec section 2,
   // checked at start-up for the edge id): nothing to escape.
+  // The streams go first into `list`, busiest first, while they fit the
+  // byte budget; the envelope then says how many were left out.
+  std::string list;
   std::string out;
   out.reserve(256 + keep * 320);
-  fmt::format_to(std::back_inserter(out), "{{\"edge\":\"{}\",\"timeMs\":{},\"peers\":{},\"streamCount\":{},\"truncated\":{},\"streams\":[",
-                 edge_id, now_ms, peers, streams.size(), keep < streams.size() ? "true" : "false");
+  std::string header = fmt::format(
+      "{{\"edge\":\"{}\",\"timeMs\":{},\"peers\":{},\"streamCount\":{},\"truncated\":false,\"streams\":[", edge_id,
+      now_ms, peers, streams.size());
+  static constexpr std::string_view trailer = "]}\n";
+  size_t room = max_bytes > header.size() + trailer.size() ? max_bytes - header.size() - trailer.size() : 0;
+  size_t listed = 0;
   for (size_t i = 0; i < keep; ++i) {
+    out.clear();
     const StreamSummary& s = *streams[i];
     auto found = signals.find(std::string_view(s.stream_id));
     uint64_t stream_signals = found == signals.end() ? 0 : found->second;
@@ -55,8 +63,17 @@ std::string format_streams_json(const std::vector<std::unique_ptr<MetricsSnapsho
     if (all == 0) out += "null";
     else fmt::format_to(std::back_inserter(out), "{}", static_cast<double>(s.stats.p2p_bytes) / all);
     out += '}';
+    if (list.size() + out.size() > room) break;
+    list += out;
+    ++listed;
   }
-  out += "]}\n";
+  static constexpr std::string_view not_truncated = "\"truncated\":false";
+  if (listed < streams.size()) header.replace(header.find(not_truncated), not_truncated.size(), "\"truncated\":true");
+  out.clear();
+  out.reserve(header.size() + list.size() + trailer.size());
+  out += header;
+  out += list;
+  out += trailer;
   return out;
 }
 

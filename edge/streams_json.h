@@ -16,9 +16,10 @@
 namespace mf::edge {
 
 // Streams ordered by peers (most first), then by id; at most `max_streams`
-// of them ("truncated" says when some were left out, "streamCount" counts
-// all). `now_ms` is the edge's monotonic clock, for rates.
+// of them, and only as many as keep the whole document within `max_bytes`
+// ("truncated" says when some were left out, "streamCount" counts all).
+// `now_ms` is the edge's monotonic clock, for rates.
 std::string format_streams_json(const std::vector<std::unique_ptr<MetricsSnapshot>>& shards, std::string_view edge_id,
-                                uint64_t now_ms, size_t max_streams);
+                                uint64_t now_ms, size_t max_streams, size_t max_bytes);
 
 }  // namespace mf::edge

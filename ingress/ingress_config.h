@@ -50,6 +50,7 @@ struct IngressConfig {
   std::string tls_min_version = "1.2";           // min_version: "1.2" or "1.3"
   std::vector<std::string> alpn = {"http/1.1"};  // protocols offered, in preference order; empty: no ALPN
   uint32_t handshake_timeout_ms = 5000;          // TLS handshake deadline
+  uint32_t first_bytes_timeout_ms = 3000;        // accept to the first byte (ClientHello); 0: handshake deadline only
   uint32_t handshakes_per_second = 0;            // new TLS handshakes, process-wide; 0: unlimited
   uint32_t ticket_rotation_s = 3600;             // session-ticket key lifetime; 0: never rotated
   std::string unknown_sni = "refuse";            // SNI matching no certificate: "refuse" or "default"
@@ -69,9 +70,12 @@ struct IngressConfig {
 
   // [limits]
   uint32_t max_connections = 0;         // tunnels process-wide; 0: the descriptor limit
-  uint32_t per_source_connections = 0;  // open tunnels per client address; 0: unlimited
-  uint32_t per_source_rate = 0;         // new connections per second per client address; 0: unlimited
-  uint32_t per_source_burst = 0;        // ... of which this many at once; 0: same as the rate
+  uint32_t per_source_connections = 256;  // open connections per client address, counted at accept; 0: unlimited
+  uint32_t per_source_rate = 50;          // new connections (so TLS handshakes) per second per client address; 0: unlimited
+  uint32_t per_source_burst = 100;        // ... of which this many at once; 0: same as the rate
+  uint32_t per_source_ipv4_prefix = 32;   // leading bits of an IPv4 address that name one source
+  uint32_t per_source_ipv6_prefix = 64;   // ... of an IPv6 address (a /64 is one subscriber)
+  uint32_t reserve_percent = 10;          // of each shard's slots, kept for admitted connections; 0: none
   uint32_t buffer_bytes = 65536;        // per direction: reading one side stops while the other has this queued
 
   // [timeouts]
@@ -82,6 +86,8 @@ struct IngressConfig {
 
   // [admin]
   std::string admin_listen = "127.0.0.1:9446";  // listen: /healthz, /metrics, /api; empty: disabled
+  std::string admin_token_file;                  // token_file: bearer token of drain/enable; empty: both refused
+  std::vector<std::string> admin_allowed_hosts;  // allowed_hosts: Host names besides IP literals and localhost
 
   std::vector<CertificateSetting> certificates;  // [[tls.certificate]]: 1..16; the first is the default
   std::vector<BackendSetting> backends;          // [[backend]]: at least one

@@ -68,11 +68,16 @@ std::string format_ingress_prometheus(const IngressSnapshots& parts) {
   counter(out, "mf_ingress_idle_closes_total", "Tunnels closed after idle_ms without a byte.", total.tunnels.idle_closes);
   counter(out, "mf_ingress_half_close_timeouts_total", "Half-closed tunnels closed after half_closed_ms.",
           total.tunnels.half_close_timeouts);
+  counter(out, "mf_ingress_reserve_evictions_total",
+          "Clients closed before their handshake to keep the slots reserved for admitted tunnels.",
+          total.tunnels.reserve_evictions);
   counter(out, "mf_ingress_flow_pauses_total", "Times one side stopped reading because the other side's queue was full.",
           total.tunnels.flow_pauses);
   family(out, "mf_ingress_reloads_total", "SIGHUP reloads, by result.", "counter");
   sample(out, "mf_ingress_reloads_total", "result=\"ok\"", first.ingress.reloads_ok);
   sample(out, "mf_ingress_reloads_total", "result=\"failed\"", first.ingress.reloads_failed);
+  counter(out, "mf_ingress_admin_refusals_total", "Admin requests refused (Origin, Host or token).",
+          first.ingress.admin_refusals);
   counter(out, "mf_ingress_mailbox_drops_total", "Cross-shard messages lost to a full mailbox.", total.ingress.mailbox_drops);
 
   std::vector<BackendTotals> totals = backend_totals(parts);

@@ -18,6 +18,7 @@ struct IngressCounters {
   uint64_t mailbox_drops = 0;
   uint64_t health_checks_ok = 0;    // shard 0
   uint64_t health_checks_failed = 0;
+  uint64_t admin_refusals = 0;      // shard 0: admin requests refused (Origin, Host, token)
 };
 
 struct IngressSnapshot {

@@ -65,6 +65,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> IngressShard::create(S
   if (shard.id() == 0) {
     if (shared.inherited_admin_fd >= 0 || shared.admin_address) {
       self->admin_app_ = std::make_unique<AdminApp>(*self);
+      self->admin_guard_.emplace(shared.admin_token, shared.admin_allowed_hosts);
       WebSocketServerConfig admin;
       admin.routes.websocket_path = "/ws";  // refused by AdminApp::admit
       admin.handshake_timeout_ms = 5000;
@@ -298,7 +299,7 @@ TunnelHost::Verdict IngressShard::admit_client(SocketHandle client, const proxy:
     return Verdict::refuse;  // uncounted in on_client_released
   }
   if (!runtime_->per_source.enabled() || peer == nullptr) return Verdict::admit;
-  c.source = SourceKey::of(*peer);
+  c.source = SourceKey::of(*peer, runtime_->per_source.prefixes);
   uint32_t owner = source_shard(c.source);
   if (owner == shard_.id()) {
     SourceVerdict verdict = sources_.acquire(c.source, runtime_->per_source, now);
@@ -442,6 +443,10 @@ bool IngressShard::stopped() const {
 // ---- admin (shard 0) -----------------------------------------------------------
 
 bool IngressShard::AdminApp::on_http_request(SocketHandle connection, const http::RequestHead& head) {
+  if (auto refused = ingress_.admin_guard_->check_request(head)) {
+    ingress_.refuse_admin(connection, *refused);
+    return true;
+  }
   bool get = head.method == "GET" || head.method == "HEAD";
   bool head_only = head.method == "HEAD";
   if (head.path == "/metrics" && get) {
@@ -464,6 +469,11 @@ void IngressShard::handle_backend_admin(SocketHandle connection, const http::Req
     admin_server_->respond(connection, http::format_document_response(status, "application/json", body));
   };
   if (head.method != "POST") return answer(405, "{\"error\":\"use POST\"}\n");
+  // Drain and enable change what every client gets: a credential, and no
+  // web page (docs/security.md, "The admin surface").
+  if (auto refused = admin_guard_->check_state_change(head)) {
+    return refuse_admin(connection, *refused);
+  }
   auto address = http::query_param(head.query, "address");
   std::optional<uint32_t> index = address ? pool_.find(*address) : std::nullopt;
   if (!index || pool_.backends()[*index].removed) return answer(404, "{\"error\":\"no such backend\"}\n");
@@ -475,6 +485,14 @@ void IngressShard::handle_backend_admin(SocketHandle connection, const http::Req
   MF_LOG_NOTICE("admin: backend {} {}", pool_.backends()[*index].address, drain ? "drained" : "enabled");
   answer(200, "{\"address\":\"" + pool_.backends()[*index].address + "\",\"drained\":" + (drain ? "true" : "false") +
                   "}\n");
+}
+
+void IngressShard::refuse_admin(SocketHandle connection, const AdminRefusal& refusal) {
+  counters_.admin_refusals++;
+  MF_LOG_NOTICE("admin: request refused with {}: {}", refusal.status,
+                std::string_view(refusal.body).substr(0, refusal.body.size() - 1));
+  admin_server_->respond(connection, http::format_document_response(refusal.status, "text/plain", refusal.body, false,
+                                                                    refusal.extra_headers));
 }
 
 std::unique_ptr<IngressSnapshot> IngressShard::snapshot(uint64_t round) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "common/admin_guard.h"
 #include "common/listen_socket.h"
 #include "common/shard_collection.h"
 #include "common/shard_group.h"
@@ -66,6 +67,8 @@ struct IngressShared {
   int inherited_listen_fd = -1;
   std::optional<SocketAddress> admin_address;
   int inherited_admin_fd = -1;
+  std::string admin_token;                       // read from admin.token_file; empty: drain/enable refused
+  std::vector<std::string> admin_allowed_hosts;  // Host names besides IP literals and localhost
   std::shared_ptr<TicketKeys> ticket_keys;
 
   // Rule 2 is broken here on purpose: a connection cap is one number for
@@ -140,6 +143,7 @@ class IngressShard final : public ShardService, public TunnelHost {
   std::unique_ptr<IngressSnapshot> snapshot(uint64_t round);
   void on_snapshot(std::unique_ptr<IngressSnapshot> part);
   void handle_backend_admin(SocketHandle connection, const http::RequestHead& head, bool drain);
+  void refuse_admin(SocketHandle connection, const AdminRefusal& refusal);
 
   Shard& shard_;
   const IngressShared& shared_;
@@ -161,6 +165,7 @@ class IngressShard final : public ShardService, public TunnelHost {
   std::vector<std::pair<uint64_t, uint64_t>> health_checks_;  // by index: ok, failed
   std::unique_ptr<AdminApp> admin_app_;
   std::unique_ptr<WebSocketServer> admin_server_;
+  std::optional<AdminGuard> admin_guard_;
   int admin_fd_ = -1;
   ShardCollection<IngressSnapshot, CollectionKind> collection_;
   uint64_t last_rotation_ms_ = 0;

@@ -34,6 +34,8 @@ std::expected<std::shared_ptr<const IngressRuntime>, std::string> build_runtime(
   auto runtime = std::make_shared<IngressRuntime>();
   TunnelSettings& tunnel = runtime->tunnel;
   tunnel.handshake_timeout_ms = config.handshake_timeout_ms;
+  tunnel.first_bytes_timeout_ms = config.first_bytes_timeout_ms;
+  tunnel.reserve_percent = config.reserve_percent;
   tunnel.connect_timeout_ms = config.connect_timeout_ms;
   tunnel.idle_timeout_ms = config.idle_timeout_ms;
   tunnel.half_closed_ms = config.half_closed_timeout_ms;
@@ -65,7 +67,9 @@ std::expected<std::shared_ptr<const IngressRuntime>, std::string> build_runtime(
   runtime->pool.affinity_load_factor_percent = config.affinity_load_factor_percent;
   runtime->health = HealthCheckSettings{config.health_interval_ms, config.health_timeout_ms, config.health_path};
   runtime->max_connections = config.max_connections;
-  runtime->per_source = SourceLimitSettings{config.per_source_connections, config.per_source_rate, config.per_source_burst};
+  runtime->per_source = SourceLimitSettings{config.per_source_connections, config.per_source_rate, config.per_source_burst,
+                                            SourcePrefixes{static_cast<uint8_t>(config.per_source_ipv4_prefix),
+                                                           static_cast<uint8_t>(config.per_source_ipv6_prefix)}};
   runtime->handshakes_per_second = config.handshakes_per_second;
   runtime->drain_deadline_ms = config.drain_deadline_ms;
   runtime->ticket_rotation_s = config.ticket_rotation_s;
@@ -106,6 +110,20 @@ int main(int argc, char** argv) {
     if (!admin) return fail_start("admin.listen: " + admin.error());
     shared.admin_address = *admin;
   }
+  if (!config.admin_token_file.empty()) {
+    auto token = config::read_whole_file(config.admin_token_file);
+    if (!token) return fail_start("admin.token_file: " + token.error());
+    std::string text = *token;
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    // It travels in an Authorization header: visible ASCII, and long
+    // enough not to be guessed.
+    bool visible = true;
+    for (char c : text) visible = visible && c > ' ' && c <= '~';
+    if (text.size() < 16 || text.size() > 4096 || !visible)
+      return fail_start("admin.token_file: the token must be 16..4096 visible ASCII characters (no spaces)");
+    shared.admin_token = std::move(text);
+  }
+  shared.admin_allowed_hosts = config.admin_allowed_hosts;
   if (auto probe = probe_io_uring_support(); !probe) return fail_start(probe.error());
 
   auto keys = TicketKeys::generate();

@@ -33,6 +33,7 @@ std::string_view tls_failure_name(TlsFailure failure) {
     case TlsFailure::unknown_sni: return "unknown_sni";
     case TlsFailure::version: return "version";
     case TlsFailure::other: return "other";
+    case TlsFailure::first_bytes_timeout: return "first_bytes_timeout";
     case TlsFailure::count: break;
   }
   return "unknown";
@@ -53,6 +54,7 @@ TunnelCounters& TunnelCounters::operator+=(const TunnelCounters& other) {
   idle_closes += other.idle_closes;
   half_close_timeouts += other.half_close_timeouts;
   flow_pauses += other.flow_pauses;
+  reserve_evictions += other.reserve_evictions;
   return *this;
 }
 
@@ -120,7 +122,8 @@ void TunnelServer::on_accepted(SocketHandle socket, const sockaddr_storage* peer
   t.reserved = t.opened = t.client_ended = t.backend_ended = t.client_paused = t.backend_paused = t.has_key = false;
   t.attempts = 0;
   t.half_closed_since_ms = 0;
-  t.last_traffic_ms = reactor_.now_ms();
+  t.accepted_ms = t.last_traffic_ms = reactor_.now_ms();
+  t.got_bytes = false;
   t.has_source = false;
   if (peer != nullptr) {
     auto endpoint = proxy::endpoint_from_sockaddr(reinterpret_cast<const sockaddr*>(peer), sizeof *peer);
@@ -131,6 +134,8 @@ void TunnelServer::on_accepted(SocketHandle socket, const sockaddr_storage* peer
   }
   counters_.accepted++;
   t.phase = Phase::admitting;
+  enqueue_unadmitted(t);
+  keep_reserve(t);
   RejectReason reason = RejectReason::max_connections;
   TunnelHost::Verdict verdict = host_.admit_client(socket, t.has_source ? &t.source : nullptr, reason);
   if (verdict == TunnelHost::Verdict::refuse) {
@@ -144,13 +149,50 @@ void TunnelServer::on_accepted(SocketHandle socket, const sockaddr_storage* peer
     finish(t, false);
     return;
   }
-  reactor_.arm_timer(socket, reactor_.now_ms() + settings_.handshake_timeout_ms);
+  uint64_t deadline = t.accepted_ms + settings_.handshake_timeout_ms;
+  if (settings_.first_bytes_timeout_ms != 0)
+    deadline = std::min(deadline, t.accepted_ms + settings_.first_bytes_timeout_ms);
+  reactor_.arm_timer(socket, deadline);
   if (verdict == TunnelHost::Verdict::pending) {
     // Whatever arrives meanwhile (the ClientHello) waits in `pending`.
     reactor_.pause_receive(socket);
     return;
   }
   t.phase = Phase::handshake;
+}
+
+void TunnelServer::enqueue_unadmitted(Tunnel& t) {
+  t.queued = true;
+  t.newer = no_slot;
+  t.older = newest_unadmitted_;
+  if (newest_unadmitted_ != no_slot) tunnels_[newest_unadmitted_].newer = t.client.slot;
+  else oldest_unadmitted_ = t.client.slot;
+  newest_unadmitted_ = t.client.slot;
+}
+
+void TunnelServer::dequeue_unadmitted(Tunnel& t) {
+  if (!t.queued) return;
+  t.queued = false;
+  if (t.older != no_slot) tunnels_[t.older].newer = t.newer;
+  else oldest_unadmitted_ = t.newer;
+  if (t.newer != no_slot) tunnels_[t.newer].older = t.older;
+  else newest_unadmitted_ = t.older;
+  t.older = t.newer = no_slot;
+}
+
+void TunnelServer::keep_reserve(const Tunnel& fresh) {
+  uint32_t max = reactor_.options().max_sockets;
+  uint32_t reserve = static_cast<uint32_t>(uint64_t{max} * settings_.reserve_percent / 100);
+  if (reserve == 0 || reactor_.live_sockets() < max - reserve) return;
+  // Tunnels past their handshake leave the list here, each once.
+  while (oldest_unadmitted_ != no_slot && oldest_unadmitted_ != fresh.client.slot) {
+    Tunnel& oldest = tunnels_[oldest_unadmitted_];
+    dequeue_unadmitted(oldest);
+    if (oldest.phase != Phase::admitting && oldest.phase != Phase::handshake && oldest.phase != Phase::head) continue;
+    counters_.reserve_evictions++;
+    finish(oldest, false);
+    return;
+  }
 }
 
 void TunnelServer::complete_admission(SocketHandle client, bool admitted, RejectReason reason) {
@@ -202,6 +244,12 @@ void TunnelServer::on_received(SocketHandle socket, std::span<uint8_t> bytes) {
 void TunnelServer::on_client_bytes(Tunnel& t, std::span<uint8_t> bytes) {
   if (t.phase == Phase::closing) return;
   t.last_traffic_ms = reactor_.now_ms();
+  if (!t.got_bytes) {
+    // The first-bytes deadline is met: the handshake's own runs from accept.
+    t.got_bytes = true;
+    if (t.phase == Phase::admitting || t.phase == Phase::handshake)
+      reactor_.arm_timer(t.client, t.accepted_ms + settings_.handshake_timeout_ms);
+  }
   if (t.phase == Phase::admitting) {
     // In flight before the pause took effect (a ClientHello).
     if (t.pending.size() + bytes.size() > head_scratch_.size() || !t.pending.append(reactor_.pool(), bytes))
@@ -308,6 +356,7 @@ void TunnelServer::on_head_bytes(Tunnel& t, std::span<uint8_t> plain) {
 }
 
 void TunnelServer::start_connect(Tunnel& t) {
+  dequeue_unadmitted(t);  // past its handshake (and head): admitted
   if (t.attempts == 0) t.connect_deadline_ms = reactor_.now_ms() + settings_.connect_timeout_ms;
   auto target = host_.select_backend(t.has_key ? std::optional<uint64_t>(t.key_hash) : std::nullopt,
                                      std::span<const uint32_t>(t.failed.data(), t.attempts));
@@ -492,10 +541,16 @@ void TunnelServer::on_timer(SocketHandle socket) {
   switch (t->phase) {
     case Phase::admitting:
     case Phase::handshake:
-    case Phase::head:
-      counters_.tls_failures[static_cast<size_t>(TlsFailure::handshake_timeout)]++;
+    case Phase::head: {
+      // Which deadline fired: the first-bytes one only when it is the
+      // earlier of the two and nothing came.
+      bool first_bytes = !t->got_bytes && settings_.first_bytes_timeout_ms != 0 &&
+                         settings_.first_bytes_timeout_ms < settings_.handshake_timeout_ms;
+      counters_.tls_failures[static_cast<size_t>(first_bytes ? TlsFailure::first_bytes_timeout
+                                                             : TlsFailure::handshake_timeout)]++;
       finish(*t, false);
       return;
+    }
     case Phase::connecting: {
       SocketHandle backend = t->backend;
       t->backend = {};
@@ -574,6 +629,7 @@ void TunnelServer::on_released(SocketHandle socket) {
   role = SlotRole{};
   Tunnel& t = tunnels_[socket.slot];
   if (t.client != socket) return;
+  dequeue_unadmitted(t);
   if (t.phase != Phase::closing && t.phase != Phase::idle) finish(t, false);
   t.pending.clear(reactor_.pool());
   t.tls = tls::Session{};

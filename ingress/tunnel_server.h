@@ -55,11 +55,16 @@ enum class RejectReason : uint8_t {
 std::string_view reject_reason_name(RejectReason reason);
 
 // Why a TLS handshake failed (metrics label).
-enum class TlsFailure : uint8_t { handshake_timeout, protocol, unknown_sni, version, other, count };
+enum class TlsFailure : uint8_t { handshake_timeout, protocol, unknown_sni, version, other, first_bytes_timeout, count };
 std::string_view tls_failure_name(TlsFailure failure);
 
 struct TunnelSettings {
   uint32_t handshake_timeout_ms = 5000;  // accept to the first request head (affinity) or TLS done
+  uint32_t first_bytes_timeout_ms = 3000;  // accept to the first byte (ClientHello); 0: handshake only
+  // % of the reactor's slots kept for admitted tunnels: above the rest,
+  // each accept closes the oldest client not yet past its handshake
+  // (docs/security.md, "Connection admission"). 0: none.
+  uint32_t reserve_percent = 10;
   uint32_t connect_timeout_ms = 3000;    // first connect attempt to a connected backend, retries included
   uint32_t idle_timeout_ms = 600000;
   uint32_t half_closed_ms = 30000;
@@ -115,6 +120,7 @@ struct TunnelCounters {
   uint64_t idle_closes = 0;
   uint64_t half_close_timeouts = 0;
   uint64_t flow_pauses = 0;  // a side stopped reading because the other's queue was full
+  uint64_t reserve_evictions = 0;  // clients closed before their handshake to keep the reserve
 
   TunnelCounters& operator+=(const TunnelCounters& other);
   uint64_t active() const { return tunnels_opened - tunnels_closed; }
@@ -183,6 +189,12 @@ class TunnelServer final : public SocketService {
     uint64_t last_traffic_ms = 0;
     uint64_t connect_deadline_ms = 0;
     uint64_t half_closed_since_ms = 0;  // 0: both directions open
+    uint64_t accepted_ms = 0;
+    bool got_bytes = false;  // the first-bytes deadline is met
+    // Clients not yet past their handshake, in accept order (slots), for
+    // the reserve.
+    bool queued = false;
+    uint32_t older = no_slot, newer = no_slot;
   };
   enum class Role : uint8_t { none, client, backend };
   struct SlotRole {
@@ -190,6 +202,10 @@ class TunnelServer final : public SocketService {
     SocketHandle owner;  // backend: the client socket of its tunnel
   };
 
+  static constexpr uint32_t no_slot = UINT32_MAX;
+  void enqueue_unadmitted(Tunnel& t);
+  void dequeue_unadmitted(Tunnel& t);
+  void keep_reserve(const Tunnel& fresh);
   Tunnel* tunnel_of_client(SocketHandle client);
   Tunnel* tunnel_of_backend(SocketHandle backend);
   void on_client_bytes(Tunnel& t, std::span<uint8_t> bytes);
@@ -218,6 +234,7 @@ class TunnelServer final : public SocketService {
   std::vector<uint8_t> plaintext_scratch_;
   std::vector<uint8_t> head_scratch_;
   size_t clients_ = 0;
+  uint32_t oldest_unadmitted_ = no_slot, newest_unadmitted_ = no_slot;
   TunnelCounters counters_;
 };
 

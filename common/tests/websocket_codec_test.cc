@@ -171,6 +171,34 @@ TEST(WebSocketDecoder, FrameSplitAcrossFeedsComesAsChunks) {
   EXPECT_FALSE(hs.decoder.in_message());
 }
 
+// Liveness counts frames (spec section 7): the optional hook fires once per
+// data frame, at its last byte, never for bytes of a frame still incomplete.
+struct FrameCounter : ChunkRecorder {
+  int frames = 0;
+  void on_frame_complete() {
+    ++frames;
+    events.push_back("frame");
+  }
+};
+
+TEST(WebSocketDecoder, FrameCompleteFiresAtTheLastByteOfEachDataFrame) {
+  Bytes in = concat({client_frame(Opcode::text, false, "ab"), client_frame(Opcode::ping, true, "p"),
+                     client_frame(Opcode::continuation, true, "cd")});
+  Harness hs;
+  FrameCounter rec;
+  size_t first_frame = client_frame(Opcode::text, false, "ab").size();
+  // One byte at a time: nothing until the first frame's last byte.
+  for (size_t i = 0; i + 1 < first_frame; ++i) {
+    hs.decoder.feed({in.data() + i, 1}, rec);
+    EXPECT_EQ(rec.frames, 0) << i;
+  }
+  hs.decoder.feed({in.data() + first_frame - 1, in.size() - first_frame + 1}, rec);
+  EXPECT_EQ(rec.frames, 2) << "the two data frames; the ping reports itself";
+  // "a" alone, then the frame ends with "b"; the ping; the last frame "cd".
+  std::vector<std::string> expected = {"data", "frame", "data", "ping:p", "frame", "data"};
+  EXPECT_EQ(rec.events, expected);
+}
+
 TEST(WebSocketDecoder, SixteenAndSixtyFourBitLengths) {
   const std::string medium(300, 'm');
   const std::string large(70000, 'L');

@@ -59,7 +59,7 @@ std::string_view str(simdjson::dom::element e, std::string_view key) {
 
 TEST(StreamsJson, MergesShardsOrdersByPeersAndComputesTheOffloadRatio) {
   auto shards = two_shards();
-  std::string text = format_streams_json(shards, "edge-a", 123456, 1000);
+  std::string text = format_streams_json(shards, "edge-a", 123456, 1000, SIZE_MAX);
   simdjson::dom::parser parser;
   auto root = parse(parser, text);
   EXPECT_EQ(str(root, "edge"), "edge-a");
@@ -104,7 +104,7 @@ TEST(StreamsJson, KeepsTheBusiestStreamsAndSaysSo) {
   shards[0]->streams.push_back(summary("c", 5, {{"r", 5}}));
   shards[0]->streams.push_back(summary("a", 1, {{"r", 1}}));
   simdjson::dom::parser parser;
-  auto root = parse(parser, format_streams_json(shards, "e", 0, 2));
+  auto root = parse(parser, format_streams_json(shards, "e", 0, 2, SIZE_MAX));
   EXPECT_EQ(u64(root, "streamCount"), 3u);
   EXPECT_EQ(u64(root, "peers"), 7u);
   bool truncated = false;
@@ -117,10 +117,40 @@ TEST(StreamsJson, KeepsTheBusiestStreamsAndSaysSo) {
   EXPECT_EQ(str(at(streams, 1), "streamId"), "a");  // ties by id
 }
 
+TEST(StreamsJson, StaysWithinTheByteBudgetAndSaysSo) {
+  // 1,000 streams with 128-byte ids: far above a 256 KiB send queue.
+  std::vector<std::unique_ptr<MetricsSnapshot>> shards;
+  shards.push_back(std::make_unique<MetricsSnapshot>());
+  for (uint32_t i = 0; i < 1000; ++i) {
+    std::string id = std::to_string(1000 + i);
+    id.resize(128, 'x');
+    shards[0]->streams.push_back(summary(id, 1000 - i, {{"r", 1000 - i}}));
+  }
+  std::string whole = format_streams_json(shards, "e", 0, 1000, SIZE_MAX);
+  ASSERT_GT(whole.size(), size_t{256} * 1024);
+  for (size_t budget : {size_t{200} * 1024, size_t{4096}, size_t{100}}) {
+    std::string text = format_streams_json(shards, "e", 0, 1000, budget);
+    EXPECT_LE(text.size(), std::max<size_t>(budget, 100)) << budget;
+    simdjson::dom::parser parser;
+    auto root = parse(parser, text);
+    EXPECT_EQ(u64(root, "streamCount"), 1000u);
+    bool truncated = false;
+    ASSERT_EQ(root["truncated"].get(truncated), simdjson::SUCCESS);
+    EXPECT_TRUE(truncated) << budget;
+    simdjson::dom::array streams;
+    ASSERT_EQ(root["streams"].get(streams), simdjson::SUCCESS);
+    EXPECT_LT(streams.size(), 1000u);
+    if (budget >= 4096) {
+      ASSERT_GT(streams.size(), 0u);
+      EXPECT_EQ(u64(at(streams, 0), "peers"), 1000u) << "the busiest first";
+    }
+  }
+}
+
 TEST(StreamsJson, NoStreams) {
   std::vector<std::unique_ptr<MetricsSnapshot>> shards;
   shards.push_back(std::make_unique<MetricsSnapshot>());
-  EXPECT_EQ(format_streams_json(shards, "e", 9, 10),
+  EXPECT_EQ(format_streams_json(shards, "e", 9, 10, SIZE_MAX),
             "{\"edge\":\"e\",\"timeMs\":9,\"peers\":0,\"streamCount\":0,\"truncated\":false,\"streams\":[]}\n");
 }
 
@@ -132,7 +162,7 @@ TEST(StreamsJson, RatioOfHugeCountersStaysWithinOne) {
   s.stats.cdn_bytes = UINT64_MAX;
   shards[0]->streams.push_back(s);
   simdjson::dom::parser parser;
-  auto root = parse(parser, format_streams_json(shards, "e", 0, 10));
+  auto root = parse(parser, format_streams_json(shards, "e", 0, 10, SIZE_MAX));
   double ratio = 0;
   ASSERT_EQ(root["streams"].at(0)["offloadRatio"].get(ratio), simdjson::SUCCESS);
   EXPECT_DOUBLE_EQ(ratio, 0.5);

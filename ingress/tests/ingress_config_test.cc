@@ -97,9 +97,16 @@ TEST(IngressConfig, DefaultsFollowTheContract) {
   EXPECT_EQ(config.health_rise, 2u);
   EXPECT_EQ(config.health_slow_start_ms, 10000u);
   EXPECT_EQ(config.max_connections, 0u);
-  EXPECT_EQ(config.per_source_connections, 0u);
-  EXPECT_EQ(config.per_source_rate, 0u);
-  EXPECT_EQ(config.per_source_burst, 0u);
+  // Per-source limits are on by default: an idle flood from one address
+  // must not take every slot (docs/security.md, "Connection admission").
+  EXPECT_EQ(config.per_source_connections, 256u);
+  EXPECT_EQ(config.per_source_rate, 50u);
+  EXPECT_EQ(config.per_source_burst, 100u);
+  EXPECT_EQ(config.per_source_ipv4_prefix, 32u);
+  EXPECT_EQ(config.per_source_ipv6_prefix, 64u);
+  EXPECT_EQ(config.reserve_percent, 10u);
+  EXPECT_EQ(config.first_bytes_timeout_ms, 3000u);
+  EXPECT_TRUE(config.admin_token_file.empty());
   EXPECT_EQ(config.buffer_bytes, 65536u);
   EXPECT_EQ(config.connect_timeout_ms, 3000u);
   EXPECT_EQ(config.idle_timeout_ms, 600000u);
@@ -681,7 +688,7 @@ TEST(IngressConfig, ExampleFileIsValidAndShowsTheDefaults) {
   expected.config_file = "mf-ingress.example.toml";
   EXPECT_EQ(*config, expected);
   EXPECT_EQ(settings_shown(content.str()), settings_shown(describe(*config)));
-  EXPECT_EQ(settings_shown(content.str()).size(), 35u);
+  EXPECT_EQ(settings_shown(content.str()).size(), 41u);
 }
 
 // A table naming another record's fields is a programming error, caught

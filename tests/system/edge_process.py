@@ -381,7 +381,7 @@ class Edge(ManagedProcess):
     # -- clients --
 
     def connect(self, timeout=3.0, tls=None, ssl_context=None, server_hostname="localhost", settle=True,
-                session=None):
+                session=None, source=None):
         """A connected (and, for a TLS edge, handshaken) socket.
 
         settle: with TLS 1.3, wait until the server's NewSessionTicket has
@@ -389,8 +389,12 @@ class Edge(ManagedProcess):
         client's Finished. This keeps the client's first application bytes
         out of the TCP read that completes the server's handshake: mf-edge
         drops such connections (a server bug, reproduced deterministically
-        by test_tls.FirstRequestWithClientFinished; see there)."""
-        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        by test_tls.FirstRequestWithClientFinished; see there).
+
+        source: a loopback address to connect from (e.g. "127.0.0.2"), a
+        source distinct from the harness's own probes."""
+        sock = socket.create_connection((self.host, self.port), timeout=timeout,
+                                        source_address=(source, 0) if source else None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls is None:
             tls = self.tls

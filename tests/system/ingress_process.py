@@ -91,10 +91,25 @@ def trust_context(*cert_paths, check_hostname=True):
 # Quick health checks (a backend is down after 2 failed probes 200 ms apart,
 # up after one good probe, at once at full share) and a short drain so that
 # stopping an ingress with open tunnels stays well within the stop bound.
+# Every test client connects from 127.0.0.1: the per-source limits (on by
+# default) are off unless a test sets them.
 FAST_SETTINGS = {
     "health": {"interval_ms": 200, "timeout_ms": 150, "fall": 2, "rise": 1, "slow_start_ms": 0},
     "timeouts": {"drain_deadline_ms": 1000},
+    "limits": {"per_source_connections": 0, "per_source_rate": 0},
 }
+
+# The bearer token of the admin API's state changes (drain, enable): every
+# generated configuration names a file holding it.
+ADMIN_TOKEN = "system-test-admin-token-0123456789"
+_admin_token_path = None
+
+
+def admin_token_file():
+    global _admin_token_path
+    if _admin_token_path is None:
+        _admin_token_path = write_run_file("admin-token", ADMIN_TOKEN + "\n")
+    return _admin_token_path
 
 
 def toml_value(value):
@@ -113,6 +128,7 @@ def ingress_config_text(settings=None, backends=(), certificates=None):
     keys), one [[tls.certificate]] per (cert, key) of `certificates` (default:
     the run's test certificate)."""
     merged = {section: dict(values) for section, values in FAST_SETTINGS.items()}
+    merged["admin"] = {"token_file": admin_token_file()}
     for section, values in (settings or {}).items():
         merged.setdefault(section, {}).update(values)
     lines = []
@@ -133,14 +149,22 @@ def ingress_config_text(settings=None, backends=(), certificates=None):
 # --------------------------------------------------------------------------
 # Admin HTTP
 
-def admin_request(port, method, path, timeout=3.0):
-    """One request on an admin listener (GET through edge_process.admin_get)."""
-    if method == "GET":
+def admin_request(port, method, path, timeout=3.0, token=ADMIN_TOKEN, headers=(), body=b""):
+    """One request on an admin listener (a plain GET through
+    edge_process.admin_get). Other methods carry `Authorization: Bearer
+    token` unless token is None; `headers` are extra header lines."""
+    if method == "GET" and not headers:
         return admin_get(port, path, timeout)
+    lines = [f"{method} {path} HTTP/1.1"]
+    if not any(h.lower().startswith("host:") for h in headers):
+        lines.append("Host: localhost")
+    if token is not None and method != "GET":
+        lines.append(f"Authorization: Bearer {token}")
+    lines += list(headers)
+    lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
-        sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n"
-                     f"Connection: close\r\n\r\n".encode())
+        sock.sendall("\r\n".join(lines).encode() + body)
         data, closed = read_until_eof(sock, timeout)
     finally:
         sock.close()
@@ -183,8 +207,9 @@ class Ingress(ManagedProcess):
 
     def __init__(self, backends=(), settings=None, certificates=None, config=None, args=(), shards=2,
                  wait_for="healthy", start_timeout=8.0, stop_timeout=5.0, expect_clean_exit=True,
-                 log_level="info"):
+                 log_level="info", preexec_fn=None):
         super().__init__(expect_clean_exit=expect_clean_exit, stop_timeout=stop_timeout)
+        self.preexec_fn = preexec_fn  # e.g. edge_process.lower_nofile(N)
         self.backends = list(backends)
         self.settings = settings
         self.certificates = certificates
@@ -246,7 +271,7 @@ class Ingress(ManagedProcess):
             argv += ["--shards", str(self.shards)]
         argv += self.args
         self.port, self.admin_port = port, admin_port
-        self._spawn(argv, f"ingress-{port}-{attempt}-")
+        self._spawn(argv, f"ingress-{port}-{attempt}-", preexec_fn=self.preexec_fn)
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -293,8 +318,8 @@ class Ingress(ManagedProcess):
 
     # -- admin API --
 
-    def admin(self, method, path, timeout=3.0):
-        return admin_request(self.admin_port, method, path, timeout)
+    def admin(self, method, path, timeout=3.0, **kwargs):
+        return admin_request(self.admin_port, method, path, timeout, **kwargs)
 
     def metrics(self):
         response = admin_get(self.admin_port, "/metrics")

@@ -13,11 +13,11 @@ from edge_process import (UNLIMITED_SOURCE, AdminEdge, ManualClock, HttpResponse
 SECRET = b"0123456789abcdef-system-test-secret-key"
 
 
-def upgrade(edge, path="/ws", headers=()):
+def upgrade(edge, path="/ws", headers=(), source=None):
     """Sends an upgrade request; returns the HttpResponse of a refusal, or
     None when the edge answered 101 (the socket is closed then)."""
     request, _ = upgrade_request(path, subprotocols=["meshedflow.v1"], extra_headers=headers)
-    sock = edge.connect()
+    sock = edge.connect(source=source)
     try:
         sock.sendall(request)
         data = b""
@@ -200,6 +200,29 @@ class ConnectionCap(unittest.TestCase):
                 second.close()
 
 
+class JwtExpiry(unittest.TestCase):
+    def test_connection_closes_1008_when_its_token_expires(self):
+        # Admission lasts as long as the token: at exp (leeway 0 here) the
+        # edge closes with 1008 ("admission revoked", spec section 7), so a
+        # connection cannot outlive its token and join streams afterwards.
+        secret_file = write_run_file("jwt-secret", "")
+        with open(secret_file, "wb") as f:
+            f.write(SECRET)
+        config = edge_config_file(UNLIMITED_SOURCE, extra="[admission]\njwt_leeway_s = 0\n")
+        with AdminEdge(args=["--jwt-secret-file", secret_file, "--config", config], shards=2) as edge:
+            token = make_jwt(SECRET, {"exp": int(time.time()) + 2})
+            ws = RawWebSocket.connect(edge, path=f"/ws?token={token}")
+            self.addCleanup(ws.close)
+            ws.send_text(json.dumps({"type": "join", "streamId": "jwt-exp", "rendition": "r", "peerId": "p-exp-1"}))
+            self.assertEqual(json.loads(ws.recv_message())["type"], "joined")
+            # The close is the event waited for; 2 s of token life plus a
+            # generous bound for a loaded machine.
+            code, _ = ws.expect_close(timeout=30.0, allow_messages=True)
+            self.assertEqual(code, 1008)
+            closed, _ = ws.wait_eof(5.0)
+            self.assertTrue(closed, "TCP not closed after the 1008 close frame")
+
+
 class PerSourceLimits(unittest.TestCase):
     def test_per_source_connection_cap_429(self):
         config = edge_config_file({"per_source_connections": 3, "per_source_rate": 0})
@@ -230,17 +253,19 @@ class PerSourceLimits(unittest.TestCase):
         config = edge_config_file({"per_source_connections": 0, "per_source_rate": 5, "per_source_burst": 5})
         with ManualClock() as clock, AdminEdge(args=["--config", config], shards=2) as edge:
             clock.advance(1000)  # the start-up /healthz probes may have used tokens: 1 s refills all 5
+            # From an address of its own besides: the harness's probes come
+            # from 127.0.0.1 and are counted at accept like any connection.
             statuses = []
             for _ in range(12):
                 try:
-                    response = upgrade(edge)
+                    response = upgrade(edge, source="127.0.0.3")
                     statuses.append(101 if response is None else response.status)
                 except AssertionError:
                     statuses.append("closed without answer")
             self.assertEqual(statuses, [101] * 5 + [429] * 7, "12 upgrades with rate 5 burst 5 and no time passing")
             clock.advance(200)
-            self.assertIsNone(upgrade(edge), "tokens come back at 5/s: one after 200 ms")
-            response = upgrade(edge)
+            self.assertIsNone(upgrade(edge, source="127.0.0.3"), "tokens come back at 5/s: one after 200 ms")
+            response = upgrade(edge, source="127.0.0.3")
             self.assertEqual(response.status if response is not None else 101, 429, "only one token after 200 ms")
             clock.release()
 

@@ -6,7 +6,8 @@ import json
 import unittest
 
 from edge_process import RawWebSocket, SdkClient, admin_get, free_port
-from ingress_process import BackendEdge, Ingress, class_fixture, ingress_with_edges
+from ingress_process import (ADMIN_TOKEN, BackendEdge, Ingress, ProxyBackend, class_fixture, echo_handler,
+                             ingress_with_edges)
 
 EDGE_ARGS = ["--messages-per-second", "1000", "--message-burst", "1000"]
 
@@ -113,6 +114,73 @@ class DrainApi(unittest.TestCase):
             response = self.ingress.admin("POST", f"/api/backends/{action}?address=127.0.0.1:1")
             self.assertEqual(response.status, 404, response)
         self.assertTrue(all(not b["drained"] for b in self.ingress.backend_states().values()))
+
+
+class AdminSurface(unittest.TestCase):
+    """docs/security.md, "The admin surface": drain and enable need the
+    bearer token, no request from a web page (Origin) is served, and a Host
+    that does not name the listener (DNS rebinding) is refused."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.backend = ProxyBackend(echo_handler).__enter__()
+        cls.addClassCleanup(cls.backend.__exit__, None, None, None)
+        cls.ingress = Ingress(backends=[cls.backend.address]).start()
+        cls.addClassCleanup(cls.ingress.__exit__, None, None, None)
+
+    def drained(self):
+        return self.ingress.backend_states()[self.backend.address]["drained"]
+
+    def drain(self, **kwargs):
+        return self.ingress.admin("POST", f"/api/backends/drain?address={self.backend.address}", **kwargs)
+
+    def test_cross_site_simple_post_is_refused_and_drains_nothing(self):
+        # What any page an operator's browser opens can send without a
+        # preflight: a text/plain POST, with the page's Origin and no token.
+        response = self.drain(token=None, headers=["Origin: https://evil.example", "Content-Type: text/plain"],
+                              body=b"x")
+        self.assertEqual(response.status, 403, response)
+        self.assertFalse(self.drained())
+        # Even a request that somehow holds the token is refused from a page.
+        response = self.drain(headers=["Origin: http://localhost"])
+        self.assertEqual(response.status, 403, response)
+        self.assertFalse(self.drained())
+
+    def test_state_changes_need_the_token(self):
+        response = self.drain(token=None)
+        self.assertEqual(response.status, 401, response)
+        self.assertIsNotNone(response.header("WWW-Authenticate"))
+        self.assertFalse(self.drained())
+        response = self.drain(token=ADMIN_TOKEN + "x")
+        self.assertEqual(response.status, 401, response)
+        self.assertFalse(self.drained())
+        self.assertEqual(self.drain().status, 200)
+        self.assertTrue(self.drained())
+        response = self.ingress.admin("POST", f"/api/backends/enable?address={self.backend.address}")
+        self.assertEqual(response.status, 200, response)
+        self.assertFalse(self.drained())
+        self.assertGreaterEqual(self.ingress.metric("mf_ingress_admin_refusals_total"), 2)
+
+    def test_a_rebound_host_is_refused(self):
+        # DNS rebinding: the page's own name now resolves to 127.0.0.1; the
+        # browser sends that name as Host (and, for a same-origin GET, no
+        # Origin).
+        response = self.drain(headers=["Host: rebound.evil.example:" + str(self.ingress.admin_port)])
+        self.assertEqual(response.status, 421, response)
+        self.assertFalse(self.drained())
+        response = self.ingress.admin("GET", "/api/backends", headers=["Host: rebound.evil.example"])
+        self.assertEqual(response.status, 421, response)
+        response = self.ingress.admin("GET", "/metrics", headers=[f"Host: 127.0.0.1:{self.ingress.admin_port}"])
+        self.assertEqual(response.status, 200, response)
+
+
+class AdminWithoutToken(unittest.TestCase):
+    def test_without_a_token_file_drain_is_refused(self):
+        with ProxyBackend(echo_handler) as backend, \
+                Ingress(backends=[backend.address], settings={"admin": {"token_file": ""}}) as ingress:
+            response = ingress.admin("POST", f"/api/backends/drain?address={backend.address}")
+            self.assertEqual(response.status, 403, response)
+            self.assertFalse(ingress.backend_states()[backend.address]["drained"])
 
 
 class KilledEdge(unittest.TestCase):

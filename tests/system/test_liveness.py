@@ -5,7 +5,7 @@ import json
 import time
 import unittest
 
-from edge_process import OP_PING, OP_PONG, OP_TEXT, Edge, RawWebSocket
+from edge_process import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, Edge, RawWebSocket, encode_frame
 
 HEARTBEAT_MS = 300
 
@@ -95,6 +95,29 @@ class Liveness(unittest.TestCase):
             time.sleep(0.1)
         ws.send_text('{"type":"ping","t":2}')
         self.assertEqual(json.loads(ws.recv_message()), {"type": "pong", "t": 2})
+
+    def test_bytes_of_an_unfinished_frame_are_not_liveness(self):
+        # Liveness counts frames (spec section 7, "without any frame"): a
+        # client that trickles one byte of a frame that never ends, far more
+        # often than the idle close, is still closed with 4002. Before the
+        # fix every byte counted and this loop never saw a close. The loop
+        # ends on the close itself (or after 300 bytes, 30 s, which fails).
+        ws = self.ws()
+        frame = encode_frame(OP_TEXT, b"a" * 4000)
+        ws.sock.sendall(frame[:8])  # header, extended length, mask key
+        code = None
+        for i in range(8, 308):
+            ws.sock.sendall(frame[i:i + 1])
+            try:
+                got = ws.recv_frame(timeout=0.1)
+            except (TimeoutError, OSError):
+                continue
+            if got.opcode == OP_PING:
+                continue  # not answered: a pong is a frame
+            self.assertEqual(got.opcode, OP_CLOSE, f"unexpected {got!r}")
+            code = got.close_code
+            break
+        self.assertEqual(code, 4002, "a trickle of bytes of one unfinished frame kept the connection alive")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import re
 import unittest
 
 from edge_process import UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, parse_prometheus
-from ingress_process import wait_until
+from ingress_process import admin_request, wait_until
 
 
 def streams_json(edge):
@@ -22,6 +22,47 @@ def by_stream(document):
 
 
 class OperatorApi(unittest.TestCase):
+    def test_streams_beyond_the_send_queue_are_trimmed_and_said_so(self):
+        # The document once grew past the socket's send cap and the edge
+        # closed without any answer (a blank operator page). The cap is
+        # lowered here (16 KiB) so that 80 streams with 128-byte ids exceed
+        # it as ~700 such streams exceed the default 256 KiB.
+        config = edge_config_file(limits=dict(UNLIMITED_SOURCE, send_queue_bytes=16384, max_message_bytes=8192))
+        with AdminEdge(args=["--config", config], shards=2, edge_id="edge-big") as edge:
+            clients = []
+            try:
+                for i in range(80):
+                    client = SdkClient(edge)
+                    clients.append(client)
+                    client.join(f"s{i:03d}".ljust(128, "x"), "r", f"p{i}")
+                response = admin_get(edge.admin_port, "/api/streams")
+                self.assertEqual(response.status, 200, response)
+                self.assertLessEqual(len(response.raw), 16384)
+                document = json.loads(response.body)
+                self.assertEqual(document["streamCount"], 80)
+                self.assertTrue(document["truncated"])
+                self.assertGreater(len(document["streams"]), 0)
+                self.assertLess(len(document["streams"]), 80)
+                # The busiest first, then by id: a prefix of the whole list.
+                ids = [s["streamId"] for s in document["streams"]]
+                self.assertEqual(ids, sorted(ids))
+            finally:
+                for client in clients:
+                    client.close()
+
+    def test_admin_refuses_web_pages_and_rebound_hosts(self):
+        with AdminEdge() as edge:
+            port = edge.admin_port
+            for path in ("/", "/api/streams", "/metrics"):
+                with self.subTest(path=path):
+                    response = admin_request(port, "GET", path, headers=["Origin: https://evil.example"])
+                    self.assertEqual(response.status, 403, response)
+                    response = admin_request(port, "GET", path, headers=[f"Host: rebound.evil.example:{port}"])
+                    self.assertEqual(response.status, 421, response)
+                    response = admin_request(port, "GET", path, headers=[f"Host: 127.0.0.1:{port}"])
+                    self.assertEqual(response.status, 200, response)
+
+
     def test_operator_page_is_self_contained_html(self):
         with AdminEdge() as edge:
             response = admin_get(edge.admin_port, "/")

@@ -29,8 +29,9 @@ class PlainListenerEdge(Edge):
         self.plain_port = free_port()
         super().__init__(args=["--plain-listen", f"127.0.0.1:{self.plain_port}", "--proxy-protocol", *extra], **kwargs)
 
-    def plain_socket(self, timeout=3.0):
-        sock = socket.create_connection((self.host, self.plain_port), timeout=timeout)
+    def plain_socket(self, timeout=3.0, source=None):
+        sock = socket.create_connection((self.host, self.plain_port), timeout=timeout,
+                                        source_address=(source, 0) if source else None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
@@ -124,6 +125,22 @@ class ProxyProtocol(unittest.TestCase):
             self.assertEqual(status.split(" ")[1], "101", status)
 
 
+    def test_local_header_counts_under_the_tcp_peer(self):
+        # A LOCAL (or UNSPEC) header names no client: such a connection must
+        # not escape the per-source cap; it counts under its TCP peer.
+        with PlainListenerEdge(extra=["--per-source-connections", "2", "--per-source-rate", "0"], shards=2) as edge:
+            statuses = []
+            for _ in range(3):
+                sock = edge.plain_socket(source="127.0.0.4")
+                self.addCleanup(sock.close)
+                statuses.append(upgrade_status(sock, proxy_v2_local()).split(" ")[1])
+            self.assertEqual(statuses, ["101", "101", "429"], statuses)
+            # A proxied client of that same TCP peer is its own source.
+            sock = edge.plain_socket(source="127.0.0.4")
+            self.addCleanup(sock.close)
+            self.assertEqual(upgrade_status(sock, proxy_v2_header("10.9.0.1", 5555)).split(" ")[1], "101")
+
+
 class PerSourceDirect(unittest.TestCase):
     def test_connection_cap_on_the_public_listener(self):
         with Edge(args=["--per-source-connections", "3", "--per-source-rate", "0"], shards=2) as edge:
@@ -143,8 +160,10 @@ class PerSourceDirect(unittest.TestCase):
         with Edge(args=["--per-source-connections", "0", "--per-source-rate", "1",
                         "--config", self.rate_config()], shards=1) as edge:
             statuses = []
+            # From an address of its own: the harness's start-up probes
+            # (counted at accept like any connection) used 127.0.0.1's tokens.
             for _ in range(4):
-                sock = edge.connect()
+                sock = edge.connect(source="127.0.0.3")
                 self.addCleanup(sock.close)
                 statuses.append(upgrade_status(sock).split(" ")[1])
             # Burst 2 from the config file, then over the rate of 1/s.

@@ -1,7 +1,8 @@
-"""systemd integration: the unit verifies cleanly, and mf-edge speaks the
+"""systemd integration: the units verify cleanly, and mf-edge speaks the
 notify protocol (sd_notify(3)) to a test NOTIFY_SOCKET: READY=1 once it
 serves, WATCHDOG=1 while its shards turn, RELOADING=1 (with MONOTONIC_USEC)
-then READY=1 on SIGHUP, STOPPING=1 on SIGTERM."""
+then READY=1 on SIGHUP, STOPPING=1 on SIGTERM; mf-sign --watch sends READY=1
+once it watches, WATCHDOG=1 while its loop turns, STOPPING=1 on SIGTERM."""
 
 import os
 import shutil
@@ -171,6 +172,24 @@ class NotifyProtocol(unittest.TestCase):
                 self.notify.receive("STOPPING=1", 3)
                 self.assertEqual(ingress.wait_exit(5.0), 0)
 
+    def test_sign_ready_watchdog_stop(self):
+        binary = os.path.join(build_dir(), "origin", "mf-sign")
+        directory = tempfile.mkdtemp(prefix="mf-sign-notify-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        key = os.path.join(directory, "key.pem")
+        subprocess.run([binary, "--generate-key", key], check=True, capture_output=True, timeout=10)
+        stream = os.path.join(directory, "live")
+        os.mkdir(stream)
+        process = subprocess.Popen([binary, "--key", key, "--dir", stream, "--watch"], stderr=subprocess.PIPE)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        ready = self.notify.receive("READY=1", 5)
+        self.assertIn(f"STATUS=watching {stream}", ready)
+        for _ in range(3):
+            self.notify.receive("WATCHDOG=1", 2)
+        process.send_signal(signal.SIGTERM)
+        self.notify.receive("STOPPING=1", 3)
+        self.assertEqual(process.wait(timeout=5), 0, process.stderr.read().decode(errors="replace"))
+
     def test_no_watchdog_pings_without_watchdog_usec(self):
         os.environ.pop("WATCHDOG_USEC")
         with Edge(shards=1):
@@ -206,7 +225,7 @@ def connect_when_listening(port, timeout=5.0):
 class UnitFiles(unittest.TestCase):
     def verify_unit(self, built_unit, binary, socket_template, service_name, socket_name, needed=HARDENING):
         """The built unit holds `needed`, and `systemd-analyze verify` accepts
-        it with its socket unit, without a warning."""
+        it (with its socket unit, if it has one) without a warning."""
         unit = os.path.join(build_dir(), "systemd", built_unit)
         self.assertTrue(os.path.exists(unit), unit)
         with open(unit) as f:
@@ -225,9 +244,12 @@ class UnitFiles(unittest.TestCase):
         path = os.path.join(directory, service_name)
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
-        socket_unit = os.path.join(directory, socket_name)
-        shutil.copy(os.path.join(os.path.dirname(__file__), "..", "..", "systemd", socket_template), socket_unit)
-        done = subprocess.run(["systemd-analyze", "verify", "--man=no", socket_unit, path], capture_output=True,
+        units = [path]
+        if socket_template:
+            socket_unit = os.path.join(directory, socket_name)
+            shutil.copy(os.path.join(os.path.dirname(__file__), "..", "..", "systemd", socket_template), socket_unit)
+            units.insert(0, socket_unit)
+        done = subprocess.run(["systemd-analyze", "verify", "--man=no", *units], capture_output=True,
                               text=True, timeout=30)
         self.assertEqual(done.returncode, 0, done.stderr)
         # Warnings (unknown keys, bad values) come with status 0: none allowed.
@@ -240,6 +262,22 @@ class UnitFiles(unittest.TestCase):
     def test_ingress_units_verify_cleanly(self):
         self.verify_unit("mf-ingress.service", ingress_binary(), "mf-ingress.socket", "mf-ingress.service",
                          "mf-ingress.socket", needed=HARDENING + ("--check-config",))
+
+    def test_sign_unit_verifies_cleanly(self):
+        # No socket, no reload, few descriptors; no network at all, and the
+        # key reaches it as a credential.
+        needed = tuple(line for line in HARDENING if line not in ("ExecReload=", "LimitNOFILE=1048576")) + (
+            "--check-config", "--watch", "--dir /%I", "PrivateNetwork=yes", "ReadWritePaths=/%I",
+            "LoadCredential=sign-key.pem:", "--key ${CREDENTIALS_DIRECTORY}/sign-key.pem", "CapabilityBoundingSet=\n")
+        self.verify_unit("mf-sign@.service", os.path.join(build_dir(), "origin", "mf-sign"), None,
+                         "mf-sign@srv-hls-live.service", None, needed=needed)
+
+    def test_every_unit_is_verified(self):
+        units = sorted(name for name in os.listdir(os.path.join(os.path.dirname(__file__), "..", "..", "systemd"))
+                       if name.endswith((".service.in", ".service", ".socket")))
+        self.assertEqual(units, ["mf-edge@.service.in", "mf-edge@.socket", "mf-ingress.service.in",
+                                 "mf-ingress.socket", "mf-sign@.service.in"],
+                         "a new unit needs its test_*_verif* above")
 
 
 class SocketActivation(unittest.TestCase):
