@@ -51,6 +51,10 @@ class DebianPackage(unittest.TestCase):
         if "installed" in status and "not-installed" not in status:
             raise AssertionError(f"a meshedflow package is already installed ({status}): this test would replace "
                                  "and purge it; remove it first (apt-get purge meshedflow)")
+        # The package creates a system group and, as Debian packages do,
+        # keeps it on purge; a group this test made is removed at the end.
+        if run(["getent", "group", "meshedflow-hls"], timeout=60)[0] != 0:
+            cls.addClassCleanup(lambda: run(["groupdel", "meshedflow-hls"], timeout=60))
         cls.out_dir = tempfile.mkdtemp(prefix="deb-", dir=run_dir())
         # The first build compiles the whole tree in build-deb/ (minutes on
         # two cores); later ones are incremental.
@@ -93,7 +97,8 @@ class DebianPackage(unittest.TestCase):
                     "/usr/share/meshedflow/grafana/meshedflow.json"]
         expected += [f"/usr/lib/systemd/system/{unit}" for unit in source_units()]
         if os.path.exists(os.path.join(SOURCE_ROOT, "origin", "meson.build")):
-            expected += ["/usr/bin/mf-sign", "/usr/share/man/man1/mf-sign.1.gz"]
+            expected += ["/usr/bin/mf-sign", "/usr/share/man/man1/mf-sign.1.gz",
+                         "/etc/meshedflow/mf-sign.example.toml", "/usr/lib/sysusers.d/meshedflow.conf"]
         for path in expected:
             self.assertIn(path, self.files)
         for path in ("/usr/bin/mf-load", "/usr/bin/mf-echo"):
@@ -110,25 +115,34 @@ class DebianPackage(unittest.TestCase):
                 conffiles = sorted(f.read().split())
         self.assertEqual(conffiles, [p for p in self.files if p.startswith("/etc/")])
         self.assertGreaterEqual(len(conffiles), 2)
-        # A unit with a static User= or Group= needs a sysusers.d entry;
-        # DynamicUser=yes units need none.
+        # Every group or user a unit names must exist once the package is
+        # installed: a static User=/Group= (without DynamicUser=yes) or a
+        # SupplementaryGroups= group comes from the package's sysusers.d
+        # entry, or from a package it depends on.
+        from_dependencies = {"ssl-cert": "ssl-cert"}  # group: the package that creates it
+        depends = self.field("Depends")
         with tempfile.TemporaryDirectory(dir=run_dir()) as tree:
             code, out = run(["dpkg-deb", "--extract", self.deb, tree], timeout=120)
             self.assertEqual(code, 0, out)
+            sysusers = "".join(open(tree + p).read() for p in self.files if p.startswith("/usr/lib/sysusers.d/"))
             units = [p for p in self.files if p.startswith("/usr/lib/systemd/system/") and p.endswith(".service")]
             self.assertGreaterEqual(len(units), 2)
             for unit in units:
                 with open(tree + unit) as f:
                     text = f.read()
-                static = re.findall(r"^(?:User|Group)=(\S+)", text, re.M)
-                if static and not re.search(r"^DynamicUser=yes", text, re.M):
-                    sysusers = [p for p in self.files if p.startswith("/usr/lib/sysusers.d/")]
-                    self.assertTrue(sysusers, f"{unit} runs as {static} but the package has no sysusers.d entry")
-                    entries = "".join(open(tree + p).read() for p in sysusers)
-                    for name in static:
-                        self.assertRegex(entries, rf"^[ug]\s+{re.escape(name)}\s", f"{unit}: no sysusers entry")
-                else:
-                    self.assertRegex(text, r"(?m)^DynamicUser=yes", unit)
+                users = re.findall(r"(?m)^User=(\S+)", text)
+                groups = re.findall(r"(?m)^Group=(\S+)", text)
+                if re.search(r"(?m)^DynamicUser=yes", text):
+                    users, groups = [], []
+                for line in re.findall(r"(?m)^SupplementaryGroups=(.*)$", text):
+                    groups += line.split()
+                for kind, name in [("u", n) for n in users] + [("g", n) for n in groups]:
+                    with self.subTest(unit=unit, name=name):
+                        if name in from_dependencies:
+                            self.assertIn(from_dependencies[name], depends)
+                        else:
+                            self.assertRegex(sysusers, rf"(?m)^{'[ug]' if kind == 'g' else 'u'}\s+{re.escape(name)}\s",
+                                             f"{unit} needs {name}: no sysusers.d entry in the package")
 
     def test_3_lintian_clean(self):
         code, out = run(["lintian", "--fail-on", "error,warning", "--tag-display-limit", "0", self.deb],
@@ -141,6 +155,9 @@ class DebianPackage(unittest.TestCase):
                         timeout=900, env=APT_ENV)
         self.assertEqual(code, 0, f"apt-get install:\n{out}")
         self.assertEqual(package_status(), "install ok installed")
+        if "/usr/lib/sysusers.d/meshedflow.conf" in self.files:
+            self.assertEqual(run(["getent", "group", "meshedflow-hls"], timeout=60)[0], 0,
+                             "postinst did not create the sysusers.d group")
         for path in self.files:
             self.assertTrue(os.path.lexists(path), f"{path} of the package is not on the disk")
 
