@@ -51,7 +51,9 @@ else
   meson configure "$build" "${options[@]}" >/dev/null || die "meson configure $build failed"
 fi
 
-# Build only what is installed (no corpus replays, no unit tests).
+# Build only what is installed (no corpus replays, no unit tests), as the
+# build files list it once regenerated for the tree's current meson.build.
+ninja -C "$build" build.ninja >/dev/null || die "meson could not regenerate $build"
 mapfile -t targets < <(meson introspect "$build" --targets | python3 -c '
 import json, os, sys
 for target in json.load(sys.stdin):
