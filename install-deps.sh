@@ -17,19 +17,24 @@ packages=(
 
 die() { echo "install-deps: $*" >&2; exit 1; }
 
-# The browser tests' npm packages (playwright-core only: it drives the Debian
-# chromium above and never downloads a browser), from the committed lock
-# file; again only when the lock file changed since the last install.
-install_browser_test_modules() {
+# The npm packages of a folder, from its committed lock file; again only when
+# the lock file changed since the last install: tests/browser (playwright-core
+# only: it drives the Debian chromium above and never downloads a browser)
+# and sdk (esbuild, typescript and the hls.js versions the SDK is tested with).
+npm_ci_from_lock() {
   local dir
-  dir="$(cd "$(dirname "$0")" && pwd)/tests/browser"
+  dir="$(cd "$(dirname "$0")" && pwd)/$1"
   local marker="$dir/node_modules/.installed-lock"
   if [ -f "$marker" ] && cmp -s "$marker" "$dir/package-lock.json"; then return 0; fi
   command -v npm >/dev/null || die "npm is missing (it comes with the nodejs package)"
-  echo "install-deps: npm ci --prefix tests/browser" >&2
+  echo "install-deps: npm ci --prefix $1" >&2
   npm ci --prefix "$dir" --no-audit --no-fund --prefer-offline >/dev/null \
-    || die "npm ci --prefix tests/browser failed: is the npm registry reachable?"
+    || die "npm ci --prefix $1 failed: is the npm registry reachable?"
   cp "$dir/package-lock.json" "$marker"
+}
+install_npm_modules() {
+  npm_ci_from_lock tests/browser
+  npm_ci_from_lock sdk
 }
 
 [ -r /etc/debian_version ] || die "this set-up targets Debian 12 (bookworm); install the packages by hand: ${packages[*]}"
@@ -42,7 +47,7 @@ done
 # own nodejs needs the separate npm package.
 command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
-  install_browser_test_modules
+  install_npm_modules
   exit 0
 fi
 
@@ -70,4 +75,4 @@ for p in "${missing[@]}"; do
     "${sudo_cmd[@]}" systemctl disable --quiet prometheus.service 2>/dev/null || true
   fi
 done
-install_browser_test_modules
+install_npm_modules

@@ -19,12 +19,16 @@
 //   - application_data both ways, in records of at most 16 KiB of plaintext;
 //   - alerts: close_notify ends the connection gracefully, any other alert
 //     fails it;
-//   - KeyUpdate (both ways: a peer's request is answered with our own update);
-//   - NewSessionTicket from a server is ignored (clients that offload do not
-//     resume).
-// Anything else (renegotiation-like handshake messages, change_cipher_spec,
-// plaintext records, records over 2^14 + 256 bytes, a bad tag) fails the
-// connection, after sending the fatal alert RFC 8446 names.
+//   - KeyUpdate (both ways: a peer's request is answered with our own
+//     update), at most 32 in a row without application data, each the last
+//     message of its record (RFC 8446 section 5.1);
+//   - empty application data records, at most 32 in a row (as OpenSSL).
+// It is the server's side of a connection: anything else (NewSessionTicket
+// or any other handshake message from the client, change_cipher_spec,
+// plaintext records, empty handshake or alert records, records over
+// 2^14 + 256 bytes, a bad tag) fails the connection, after sending the fatal
+// alert RFC 8446 names. docs/security.md ("The TLS 1.3 record layer") has
+// the safety argument.
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -32,6 +36,7 @@
 #include <span>
 #include <string_view>
 
+#include "common/block_pool.h"
 #include "common/tls_ciphertext_sink.h"
 
 namespace mf::tls {
@@ -87,14 +92,18 @@ class RecordLayer {
   // Derives keys and IVs from the current traffic secrets (hash length of
   // the suite: 32 or 48 bytes). `write_sequence` is the number of records
   // already sent under `write_secret` (session tickets, for a server).
+  // A record split across reads waits in blocks of `pool` (the shard's
+  // capped pool), which must outlive the layer.
   std::expected<void, RecordFailure> install(uint16_t cipher_suite, std::span<const uint8_t> read_secret,
-                                             std::span<const uint8_t> write_secret, uint64_t write_sequence);
+                                             std::span<const uint8_t> write_secret, uint64_t write_sequence,
+                                             BlockPool& pool);
 
   // Consumes bytes from the front of `input` up to the end of the next whole
   // record and opens it. Application data is decrypted into `scratch` when it
   // fits, else into a per-thread buffer (the span is valid until the next
-  // call on this thread). A partial record is copied aside (at most one
-  // record, allocated while partial) and completed by later calls.
+  // call on this thread). A partial record is copied aside into blocks of
+  // the pool (at most one record, held only while partial) and completed by
+  // later calls; when the pool is exhausted the layer fails (internal_error).
   // A KeyUpdate asking for ours writes it to `sink`. On failure the fatal
   // alert has been written to `sink` and the layer is dead.
   std::expected<Step, RecordFailure> open_next(std::span<const uint8_t>& input, std::span<uint8_t> scratch,
@@ -107,15 +116,28 @@ class RecordLayer {
   // Sends a close_notify alert; later seals fail.
   void seal_close_notify(CiphertextSink& sink);
 
+  // For tests and the fuzz target only, to play a hostile peer: seals
+  // `content` as one record of any inner content type followed by
+  // `zero_padding` zero bytes (RFC 8446 section 5.2), up to the largest
+  // body a receiver accepts before decrypting. The server never sends
+  // anything but what seal(), seal_close_notify() and its own alerts and
+  // KeyUpdates send.
+  std::expected<void, RecordFailure> seal_inner_for_tests(uint8_t inner_type, std::span<const uint8_t> content,
+                                                          size_t zero_padding, CiphertextSink& sink);
+  // For tests: moves the write side to the next traffic secret, as a peer
+  // does after sending a KeyUpdate (sealed with seal_inner_for_tests).
+  std::expected<void, RecordFailure> next_write_key_for_tests();
+
   bool installed() const { return suite_ != 0; }
-  size_t partial_bytes() const { return partial_size_ + header_have_; }
+  size_t partial_bytes() const { return partial_.size(); }
 
  private:
   std::expected<Step, RecordFailure> open_record(std::span<const uint8_t> header, std::span<const uint8_t> body,
                                                  std::span<uint8_t> scratch, CiphertextSink& sink);
   std::expected<void, RecordFailure> seal_record(uint8_t content_type,
                                                  std::span<const std::span<const uint8_t>> pieces,
-                                                 size_t first_offset, size_t length, CiphertextSink& sink);
+                                                 size_t first_offset, size_t length, size_t zero_padding,
+                                                 CiphertextSink& sink);
   std::expected<Step, RecordFailure> on_handshake_message(std::span<const uint8_t> message, CiphertextSink& sink);
   RecordFailure fail(uint8_t alert, std::string_view reason, CiphertextSink& sink);
   bool derive(TrafficKeys& keys, std::span<const uint8_t> secret);
@@ -129,13 +151,15 @@ class RecordLayer {
   uint8_t key_bytes_ = 0;
   bool dead_ = false;
   bool write_closed_ = false;
-  // A record split across reads: its first bytes until the header is
-  // whole, then the whole record (header included) as it fills.
-  uint8_t header_[kRecordHeaderBytes] = {};
-  uint8_t header_have_ = 0;
-  std::unique_ptr<uint8_t[]> partial_;
-  uint32_t partial_size_ = 0;
-  uint32_t partial_need_ = 0;  // header + body of the partial record
+  // Records that cost work and carry nothing, since the last application
+  // data: each bounded (see kMaxEmptyRecords, kMaxKeyUpdates).
+  uint8_t empty_records_ = 0;
+  uint8_t key_updates_ = 0;
+  // A record split across reads, header included, as it fills: in the
+  // shard's capped pool, like partial HTTP heads and WebSocket messages.
+  BlockPool* pool_ = nullptr;
+  ByteQueue partial_;
+  uint32_t partial_need_ = 0;  // header + body of the partial record, once its header is whole
 };
 
 }  // namespace mf::tls

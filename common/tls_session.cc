@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -64,7 +65,7 @@ void Session::OffloadDeleter::operator()(Offload* offload) const { delete offloa
 struct SecretCapture {
   static void on_line(const SSL* ssl, const char* line) {
     auto* s = static_cast<Session*>(SSL_get_app_data(ssl));
-    if (s == nullptr || s->handshake_done_ || !SSL_is_server(ssl)) return;
+    if (s == nullptr || s->handshake_done_ || !SSL_is_server(ssl) || !record_layer_enabled()) return;
     const std::string_view text(line);
     const bool client = text.starts_with("CLIENT_TRAFFIC_SECRET_0 ");
     const bool server = text.starts_with("SERVER_TRAFFIC_SECRET_0 ");
@@ -94,6 +95,20 @@ struct SecretCapture {
 
 void capture_traffic_secrets(SSL_CTX* context) { SSL_CTX_set_keylog_callback(context, &SecretCapture::on_line); }
 
+namespace {
+std::atomic<bool> hand_over_enabled{false};
+#if defined(MF_TEST_HOOKS)
+std::atomic<int64_t> sequence_skew{0};
+#endif
+}  // namespace
+
+void set_record_layer_enabled(bool enabled) { hand_over_enabled.store(enabled, std::memory_order_relaxed); }
+bool record_layer_enabled() { return hand_over_enabled.load(std::memory_order_relaxed); }
+
+#if defined(MF_TEST_HOOKS)
+void set_record_layer_sequence_skew_for_tests(int64_t skew) { sequence_skew.store(skew); }
+#endif
+
 // One BIO per session serves both directions: reads come from the span handed
 // to feed(), writes go straight into the session's sink.
 struct SessionBio {
@@ -121,10 +136,10 @@ struct SessionBio {
       *read = 0;
       return 0;
     }
-    const size_t n = std::min(size, s.input_size_);
+    const size_t n = std::min<size_t>(size, s.input_size_);
     std::memcpy(out, s.input_, n);
     s.input_ += n;
-    s.input_size_ -= n;
+    s.input_size_ -= static_cast<uint32_t>(n);
     *read = n;
     return 1;
   }
@@ -152,6 +167,7 @@ Session::Session(Session&& other) noexcept
     : ssl_(std::exchange(other.ssl_, nullptr)),
       offload_(std::move(other.offload_)),
       sink_(other.sink_),
+      pool_(other.pool_),
       input_(other.input_),
       input_size_(other.input_size_),
       handshake_done_(other.handshake_done_),
@@ -170,6 +186,7 @@ Session& Session::operator=(Session&& other) noexcept {
     sink_ = other.sink_;
     input_ = other.input_;
     input_size_ = other.input_size_;
+    pool_ = other.pool_;
     handshake_done_ = other.handshake_done_;
     sink_failed_ = other.sink_failed_;
     if (ssl_ != nullptr) {
@@ -183,7 +200,7 @@ Session& Session::operator=(Session&& other) noexcept {
 Session::~Session() { SSL_free(ssl_); }
 
 std::expected<void, std::string> Session::init(const Context& context, Role role, CiphertextSink* sink,
-                                               std::string_view sni_for_client) {
+                                               std::string_view sni_for_client, BlockPool* partial_records) {
   assert(ssl_ == nullptr && offload_ == nullptr && sink != nullptr && context.native() != nullptr);
   BIO_METHOD* method = SessionBio::method();
   if (method == nullptr) {
@@ -221,6 +238,7 @@ std::expected<void, std::string> Session::init(const Context& context, Role role
   ERR_clear_error();
   ssl_ = ssl;
   sink_ = sink;
+  pool_ = partial_records;
   input_ = nullptr;
   input_size_ = 0;
   handshake_done_ = false;
@@ -257,14 +275,27 @@ void Session::try_offload() {
   const uint16_t suite = cipher != nullptr ? SSL_CIPHER_get_protocol_id(cipher) : 0;
   // Bytes OpenSSL already holds (read ahead, or a record it began) would be
   // lost; with read_ahead off there are none after the client's Finished.
+  // The layer writes records of up to 2^14 bytes and counts its sequence
+  // from the application traffic secret: a client that negotiated
+  // max_fragment_length (RFC 6066) needs smaller records, and accepted early
+  // data (RFC 8446 section 4.2.10) would put end_of_early_data records
+  // under other keys. Both stay on OpenSSL.
+  SSL_SESSION* negotiated = SSL_get_session(ssl_);
+  const bool max_fragment_length =
+      negotiated != nullptr && SSL_SESSION_get_max_fragment_length(negotiated) != TLSEXT_max_fragment_length_DISABLED;
   if (!SSL_is_server(ssl_) || SSL_version(ssl_) != TLS1_3_VERSION || !RecordLayer::supports(suite) ||
       o.read_secret_bytes == 0 || o.read_secret_bytes != o.write_secret_bytes || SSL_has_pending(ssl_) == 1 ||
-      sink_failed_) {
+      max_fragment_length || SSL_get_early_data_status(ssl_) == SSL_EARLY_DATA_ACCEPTED || sink_failed_) {
     offload_.reset();
     return;
   }
-  if (!o.records.install(suite, {o.read_secret, o.read_secret_bytes}, {o.write_secret, o.write_secret_bytes},
-                         o.records_written)) {
+  uint64_t first_write_sequence = o.records_written;
+#if defined(MF_TEST_HOOKS)
+  first_write_sequence += static_cast<uint64_t>(sequence_skew.load());
+#endif
+  if (!record_layer_enabled() || pool_ == nullptr ||
+      !o.records.install(suite, {o.read_secret, o.read_secret_bytes}, {o.write_secret, o.write_secret_bytes},
+                         first_write_sequence, *pool_)) {
     offload_.reset();
     return;
   }

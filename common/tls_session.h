@@ -59,9 +59,11 @@ class Session {
 
   // `sink` must outlive the session. A client sends `sni_for_client` as SNI
   // (unless it is an IP literal) and, when the context verifies peers, checks
-  // the server certificate against it.
+  // the server certificate against it. A server's records move to the
+  // RecordLayer only with `partial_records`, the shard's capped pool that
+  // holds a record split across reads (it must outlive the session).
   std::expected<void, std::string> init(const Context& context, Role role, CiphertextSink* sink,
-                                        std::string_view sni_for_client = {});
+                                        std::string_view sni_for_client = {}, BlockPool* partial_records = nullptr);
 
   // Client only: emits the ClientHello into the sink.
   std::expected<void, Failure> start_client_handshake();
@@ -137,9 +139,10 @@ class Session {
   // Traffic secrets captured during the handshake; the RecordLayer after it.
   std::unique_ptr<Offload, OffloadDeleter> offload_;
   CiphertextSink* sink_ = nullptr;
+  BlockPool* pool_ = nullptr;  // for the RecordLayer's partial records
   // Ciphertext of the feed() in progress, served to OpenSSL by the BIO.
   const uint8_t* input_ = nullptr;
-  size_t input_size_ = 0;
+  uint32_t input_size_ = 0;  // one read's worth
   bool handshake_done_ = false;
   bool sink_failed_ = false;
 };
@@ -152,7 +155,8 @@ std::expected<Progress, Failure> Session::feed(std::span<const uint8_t> cipherte
   assert(!scratch.empty());
   if (ssl_ == nullptr) return feed_records(ciphertext, scratch, Progress::ok, on_plaintext);
   input_ = ciphertext.data();
-  input_size_ = ciphertext.size();
+  assert(ciphertext.size() <= UINT32_MAX);
+  input_size_ = static_cast<uint32_t>(ciphertext.size());
 
   Progress progress = Progress::ok;
   if (!handshake_done_) {
@@ -218,5 +222,18 @@ std::expected<Progress, Failure> Session::feed_records(std::span<const uint8_t> 
 // Installs the key-log hook that lets TLS 1.3 server sessions on `context`
 // move to the RecordLayer after their handshake.
 void capture_traffic_secrets(SSL_CTX* context);
+
+// Process-wide switch of the hand-over to the RecordLayer. Off until the
+// start-up self-test passes (prove_record_layer() in
+// tls_record_layer_self_test.h): a session whose handshake completes while
+// it is off keeps its records on OpenSSL for its whole life.
+void set_record_layer_enabled(bool enabled);
+bool record_layer_enabled();
+
+#if defined(MF_TEST_HOOKS)
+// Added to the first write sequence number of every hand-over, to prove the
+// self-test catches a miscount. Compiled only with -Dtest_hooks=true.
+void set_record_layer_sequence_skew_for_tests(int64_t skew);
+#endif
 
 }  // namespace mf::tls

@@ -1,12 +1,16 @@
 #include "common/tls_ticket_keys.h"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
+
+#include "common/log.h"
 
 namespace mf {
 namespace {
@@ -98,7 +102,8 @@ std::expected<std::shared_ptr<TicketKeys>, std::string> TicketKeys::generate() {
   auto key = random_key();
   if (!key) return std::unexpected(std::move(key.error()));
   std::shared_ptr<TicketKeys> keys(new TicketKeys());
-  keys->published_.push_back(std::make_unique<const KeySet>(KeySet{*key, {}, false}));
+  keys->published_.push_back(std::make_unique<KeySet>(KeySet{*key, {}, false}));
+  OPENSSL_cleanse(&*key, sizeof *key);
   keys->live_.store(keys->published_.back().get(), std::memory_order_release);
   return keys;
 }
@@ -108,9 +113,41 @@ std::expected<void, std::string> TicketKeys::rotate() {
   if (!key) return std::unexpected(std::move(key.error()));
   std::lock_guard lock(rotate_mutex_);
   const KeySet* old = live_.load(std::memory_order_relaxed);
-  published_.push_back(std::make_unique<const KeySet>(KeySet{*key, old->current, true}));
+  published_.push_back(std::make_unique<KeySet>(KeySet{*key, old->current, true}));
+  OPENSSL_cleanse(&*key, sizeof *key);
   live_.store(published_.back().get(), std::memory_order_release);
+  // The live set and the one it replaced stay; everything older is erased.
+  for (; erased_ + 2 < published_.size(); ++erased_) OPENSSL_cleanse(published_[erased_].get(), sizeof(KeySet));
   return {};
+}
+
+TicketKeys::~TicketKeys() {
+  for (; erased_ < published_.size(); ++erased_) OPENSSL_cleanse(published_[erased_].get(), sizeof(KeySet));
+}
+
+std::vector<TicketKeys::KeyName> TicketKeys::key_names_in_memory() {
+  std::lock_guard lock(rotate_mutex_);
+  std::vector<KeyName> names;
+  auto add = [&names](const KeyName& name) {
+    if (name != KeyName{} && std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  };
+  for (size_t i = published_.size(); i-- > 0;) {
+    add(published_[i]->current.name);
+    if (published_[i]->has_previous) add(published_[i]->previous.name);
+  }
+  return names;
+}
+
+bool TicketKeyRotation::tick(uint64_t now_ms, uint32_t every_s) {
+  if (every_s == 0 || now_ms - last_rotation_ms_ < uint64_t{every_s} * 1000) return false;
+  last_rotation_ms_ = now_ms;
+  // Tickets sealed under the previous key still resume (one key back).
+  if (auto rotated = keys_->rotate(); !rotated) {
+    MF_LOG_WARN("tls: session ticket key rotation failed: {}", rotated.error());
+    return false;
+  }
+  MF_LOG_INFO("tls: session ticket key rotated");
+  return true;
 }
 
 TicketKeys::KeyName TicketKeys::current_key_name() const {

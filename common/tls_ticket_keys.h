@@ -32,10 +32,17 @@ class TicketKeys {
 
   TicketKeys(const TicketKeys&) = delete;
   TicketKeys& operator=(const TicketKeys&) = delete;
+  ~TicketKeys();  // erases every key still in memory
 
   // Makes a fresh random current key; the old current key becomes the previous
-  // one and the old previous key stops decrypting.
+  // one and the old previous key stops decrypting. Key bytes no ticket can
+  // still need are erased (OPENSSL_cleanse) one rotation later: see
+  // published_.
   std::expected<void, std::string> rotate();
+
+  // The names of the keys whose bytes are still in memory, current first
+  // (for tests: a retired key's name is absent once its bytes are erased).
+  std::vector<KeyName> key_names_in_memory();
 
   // Name of the key that seals new tickets (it prefixes every ticket).
   KeyName current_key_name() const;
@@ -64,8 +71,33 @@ class TicketKeys {
   // Every set ever published, retired ones included, lives as long as this
   // object so a reader holding a stale pointer never sees freed memory. A set
   // is ~170 bytes: daily rotation costs ~60 KB a year.
+  //
+  // Erasure: the set published by rotation N holds keys N and N-1. After
+  // rotation N+1, key N-1 opens no ticket; after rotation N+2 no reader can
+  // still hold set N either (it loaded the pointer for one ticket callback,
+  // a rotation period, at least 60 s, ago), so rotation N+2 erases set N:
+  // a key's bytes leave memory one rotation after its last ticket stopped
+  // resuming, and no reader ever sees a key change under it.
   std::mutex rotate_mutex_;
-  std::vector<std::unique_ptr<const KeySet>> published_;
+  std::vector<std::unique_ptr<KeySet>> published_;
+  size_t erased_ = 0;  // published_[0, erased_) are erased
+};
+
+// Rotates a process's TicketKeys every `every_s` seconds (0: never), ticked
+// by one shard's periodic timer. Both programs rotate this way; each
+// rotation or failure is logged in one line.
+class TicketKeyRotation {
+ public:
+  TicketKeyRotation(std::shared_ptr<TicketKeys> keys, uint64_t now_ms)
+      : keys_(std::move(keys)), last_rotation_ms_(now_ms) {}
+
+  // Rotates when `every_s` seconds passed since the last rotation (or the
+  // start); true when it rotated.
+  bool tick(uint64_t now_ms, uint32_t every_s);
+
+ private:
+  std::shared_ptr<TicketKeys> keys_;
+  uint64_t last_rotation_ms_;
 };
 
 }  // namespace mf

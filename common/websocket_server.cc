@@ -113,7 +113,7 @@ void WebSocketServer::on_accepted(SocketHandle socket, const sockaddr_storage* p
   c.source_pending = false;
   c.accepted_ms = c.last_traffic_ms = reactor_.now_ms();
   if (config_.tls != nullptr) {
-    auto ok = c.tls.init(*config_.tls, tls::Role::server, &c);
+    auto ok = c.tls.init(*config_.tls, tls::Role::server, &c, {}, &reactor_.pool());
     if (!ok) {
       MF_LOG_WARN("tls: cannot start a session: {}", ok.error());
       c.phase = Phase::closing;
@@ -286,7 +286,7 @@ void WebSocketServer::on_transport_bytes(Connection& connection_ref, std::span<u
   if (!progress) {
     counters_.tls_failures++;
     MF_LOG_DEBUG("tls: connection {} failed: {}", socket.slot, progress.error().reason);
-    fail(*c, "TLS failure");
+    fail(*c, "TLS failure", CloseMode::graceful);
     return;
   }
   if (*progress == tls::Progress::handshake_completed) {
@@ -548,14 +548,14 @@ void WebSocketServer::abort_handshakes(uint32_t timeout_ms) {
   }
 }
 
-void WebSocketServer::fail(Connection& c, std::string_view reason) {
+void WebSocketServer::fail(Connection& c, std::string_view reason, CloseMode mode) {
   if (c.phase == Phase::closing || c.phase == Phase::idle) return;
   MF_LOG_DEBUG("connection {}:{} dropped in phase {}: {}", c.socket.slot, c.socket.generation, static_cast<int>(c.phase),
                reason);
   mark_closed(c);
   c.phase = Phase::closing;
   c.decoder.halt();
-  reactor_.close(c.socket, CloseMode::abort);
+  reactor_.close(c.socket, mode);
 }
 
 void WebSocketServer::mark_closed(Connection& c) {

@@ -251,7 +251,10 @@ class WebSocketServer final : public SocketService {
   bool write(Connection& c, std::span<const uint8_t> bytes);
   bool send_frame(Connection& c, ws::Opcode opcode, std::span<const uint8_t> payload);
   void close_websocket(Connection& c, uint16_t code, std::string_view reason);
-  void fail(Connection& c, std::string_view reason);  // abort without a goodbye (reason: debug log)
+  // Closes without a goodbye (reason: debug log). `mode` is abort, except
+  // after a TLS failure: then the fatal alert the session queued (RFC 8446
+  // section 6.2) leaves before the FIN.
+  void fail(Connection& c, std::string_view reason, CloseMode mode = CloseMode::abort);
   void arm_liveness(Connection& c, uint64_t deadline_ms);
   // Asks the app about the source; false when the connection is gone or
   // waits for the verdict (`rest`, bytes after a PROXY header, kept).

@@ -67,6 +67,8 @@ constexpr Setting settings[] = {
      .field = field<&EdgeConfig::tls_certificate>, .check = config::check_file},
     {.table = "tls", .key = "key", .flag = "--tls-key", .metavar = "FILE",
      .help = "private key (PEM); omit both for plain ws", .field = field<&EdgeConfig::tls_key>, .check = config::check_file},
+    {.table = "tls", .key = "ticket_rotation_s", .field = field<&EdgeConfig::ticket_rotation_s>, .low = 60,
+     .high = 604800, .zero_allowed = true},
 
     {.table = "limits", .key = "max_connections_per_shard", .flag = "--max-connections-per-shard", .metavar = "N",
      .help = "connections per shard; 0: the descriptor table the kernel allows (RLIMIT_NOFILE)",

@@ -114,6 +114,14 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     self->admin_fd_ = *admin_fd;
     shard.reactor().add_listener(*admin_fd, self->admin_server_.get());
   }
+  if (shard.id() == 0 && shared.tls.ticket_keys != nullptr && shared.ticket_rotation_s != 0) {
+    EdgeShard* raw = self.get();
+    self->ticket_rotation_.emplace(shared.tls.ticket_keys, shard.reactor().now_ms());
+    const uint32_t every_s = shared.ticket_rotation_s;
+    shard.reactor().add_periodic(1000, [raw, every_s] {
+      raw->ticket_rotation_->tick(raw->shard_.reactor().now_ms(), every_s);
+    });
+  }
   if (shard.id() == 0 && !shared.settings.policy_file.empty() && shared.settings.policy_watch) {
     EdgeShard* raw = self.get();
     shard.reactor().add_periodic(1000, [raw] { raw->load_policy_file(false); });

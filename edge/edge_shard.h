@@ -17,6 +17,7 @@
 #include "common/slot_array.h"
 #include "common/source_limits.h"
 #include "common/tls_context.h"
+#include "common/tls_ticket_keys.h"
 #include "common/transparent_string_hash.h"
 #include "common/valkey_client.h"
 #include "common/websocket_server.h"
@@ -74,6 +75,7 @@ struct EdgeShared {
   EdgeSettings settings;
   std::optional<SocketAddress> listen_address;  // public listener (wss or ws); empty: plain only
   tls::ServerContextConfig tls;  // certificates empty: plain
+  uint32_t ticket_rotation_s = 3600;  // tls.ticket_keys' lifetime (shard 0 rotates); 0: never
   std::optional<JwtVerifier> jwt;
   std::optional<OriginAllowList> origins;
   std::shared_ptr<const PolicyDocument> initial_policy;
@@ -409,6 +411,7 @@ class EdgeShard final : public ShardService {
   StreamSignalCounts signal_counts_;  // by the stream of the receiving connection
   // Shard 0: admin listener and a /metrics collection in progress.
   std::unique_ptr<AdminApp> admin_app_;
+  std::optional<TicketKeyRotation> ticket_rotation_;  // shard 0, with TLS
   std::unique_ptr<WebSocketServer> admin_server_;
   std::optional<AdminGuard> admin_guard_;  // no edge endpoint changes state: Origin and Host only
   int admin_fd_ = -1;

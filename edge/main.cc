@@ -19,6 +19,7 @@
 #include "common/socket_activation.h"
 #include "common/systemd_notifier.h"
 #include "common/tls_context.h"
+#include "common/tls_record_layer_self_test.h"
 #include "common/tls_ticket_keys.h"
 #include "edge/edge_config.h"
 #include "edge/edge_shard.h"
@@ -115,9 +116,11 @@ int main(int argc, char** argv) {
     if (!keys) return fail_start(keys.error());
     shared.tls.certificates.push_back({config.tls_certificate, config.tls_key});
     shared.tls.ticket_keys = *keys;
+    shared.ticket_rotation_s = config.ticket_rotation_s;
     // Validate once here so a bad certificate fails before any thread starts.
     auto context = tls::Context::make_server(shared.tls);
     if (!context) return fail_start(context.error());
+    (void)tls::prove_record_layer(shared.tls);  // logs its verdict; a failure leaves the records to OpenSSL
   }
   if (!config.jwt_secret_file.empty()) {
     auto secret = read_file(config.jwt_secret_file, "admission.jwt_secret_file");

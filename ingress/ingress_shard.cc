@@ -75,17 +75,9 @@ std::expected<std::unique_ptr<ShardService>, std::string> IngressShard::create(S
       self->admin_fd_ = *admin_fd;
       reactor.add_listener(*admin_fd, self->admin_server_.get());
     }
-    self->last_rotation_ms_ = reactor.now_ms();
+    self->ticket_rotation_.emplace(shared.ticket_keys, reactor.now_ms());
     reactor.add_periodic(1000, [raw] {
-      uint32_t every_s = raw->runtime_->ticket_rotation_s;
-      uint64_t now = raw->shard_.reactor().now_ms();
-      if (every_s == 0 || now - raw->last_rotation_ms_ < uint64_t{every_s} * 1000) return;
-      raw->last_rotation_ms_ = now;
-      // Tickets sealed under the previous key still resume (one key back).
-      if (auto rotated = raw->shared_.ticket_keys->rotate(); !rotated)
-        MF_LOG_WARN("tls: ticket key rotation failed: {}", rotated.error());
-      else
-        MF_LOG_INFO("tls: session ticket key rotated");
+      raw->ticket_rotation_->tick(raw->shard_.reactor().now_ms(), raw->runtime_->ticket_rotation_s);
     });
   }
   return std::unique_ptr<ShardService>(std::move(self));

@@ -168,7 +168,7 @@ class IngressShard final : public ShardService, public TunnelHost {
   std::optional<AdminGuard> admin_guard_;
   int admin_fd_ = -1;
   ShardCollection<IngressSnapshot, CollectionKind> collection_;
-  uint64_t last_rotation_ms_ = 0;
+  std::optional<TicketKeyRotation> ticket_rotation_;  // shard 0 only
   bool stopping_ = false;
   uint64_t stop_deadline_ms_ = 0;
 };

@@ -14,6 +14,7 @@
 #include "common/shard_group.h"
 #include "common/socket_activation.h"
 #include "common/systemd_notifier.h"
+#include "common/tls_record_layer_self_test.h"
 #include "common/tls_ticket_keys.h"
 #include "ingress/ingress_config.h"
 #include "ingress/ingress_shard.h"
@@ -134,6 +135,11 @@ int main(int argc, char** argv) {
   // Validate the certificates once here so a bad one fails before any thread starts.
   auto router = SniRouter::create((*runtime)->tls);
   if (!router) return fail_start(router.error());
+  {
+    tls::ServerContextConfig proof;
+    proof.certificates = {(*runtime)->tls.certificates.front()};
+    (void)tls::prove_record_layer(proof);  // logs its verdict; a failure leaves the records to OpenSSL
+  }
   shared.initial = *runtime;
   SocketAddress listen_address = *listen;
   shared.reload = [argument_storage, keys = shared.ticket_keys,

@@ -143,7 +143,7 @@ void TunnelServer::on_accepted(SocketHandle socket, const sockaddr_storage* peer
     return;
   }
   t.router = router_;
-  auto started = t.tls.init(router_->default_context(), tls::Role::server, &t);
+  auto started = t.tls.init(router_->default_context(), tls::Role::server, &t, {}, &reactor_.pool());
   if (!started) {
     MF_LOG_WARN("tls: cannot start a session: {}", started.error());
     finish(t, false);

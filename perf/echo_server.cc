@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/shard_group.h"
 #include "common/tls_context.h"
+#include "common/tls_record_layer_self_test.h"
 #include "common/tls_ticket_keys.h"
 #include "common/websocket_server.h"
 
@@ -183,6 +184,7 @@ int main(int argc, char** argv) {
     // Validate once here so a bad certificate fails before any thread starts.
     auto context = tls::Context::make_server(shared.tls);
     if (!context) return fail_start(context.error());
+    (void)tls::prove_record_layer(shared.tls);  // as mf-edge: logs its verdict
   }
 
   ShardGroupOptions options;

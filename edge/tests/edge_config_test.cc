@@ -325,6 +325,7 @@ struct RangeCase {
 
 const RangeCase range_cases[] = {
     {"edge", "shards", "--shards", -1, 257, "0..256"},
+    {"tls", "ticket_rotation_s", nullptr, 59, 604801, "0 or 60..604800"},
     {"limits", "max_connections_per_shard", "--max-connections-per-shard", 15, 1048577, "0 or 16..1048576"},
     {"limits", "max_connections", "--max-connections", -1, 4294967296, "0..4294967295"},
     {"limits", "max_message_bytes", "--max-message-bytes", 255, 16777217, "256..16777216"},
@@ -671,7 +672,7 @@ TEST(EdgeConfig, ExampleFileIsValidAndShowsTheDefaults) {
   config->config_file.clear();
   EXPECT_EQ(*config, EdgeConfig{});
   EXPECT_EQ(settings_shown(content.str()), settings_shown(describe(EdgeConfig{})));
-  EXPECT_EQ(settings_shown(content.str()).size(), 42u);
+  EXPECT_EQ(settings_shown(content.str()).size(), 43u);
 }
 
 }  // namespace

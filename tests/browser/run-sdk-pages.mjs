@@ -1,0 +1,89 @@
+// Drives Debian's chromium (/usr/bin/chromium, never a downloaded browser)
+// with playwright-core for tests/system/test_sdk_browser.py: each page is a
+// viewer playing an HLS stream with real hls.js and the SDK's loader
+// (sdk-player.html, served by the test's nginx origin). The Python test
+// sends one JSON command per stdin line and gets one JSON line per command on
+// stdout; progress goes to stderr.
+//
+//   {"cmd": "open", "viewer": {...startPlayer config...}}  -> {"ok": true}
+//   {"cmd": "report"}                                       -> {"ok": true, "pages": {peerId: report}}
+//   {"cmd": "close", "peerId": "..."}                       -> {"ok": true}
+//   {"cmd": "quit"}                                         -> exits 0
+// A failing command answers {"ok": false, "error": "..."}. The process exits
+// by itself (status 2) at its deadline: usage: node run-sdk-pages.mjs '{"originUrl": ..., "deadlineMs": N}'
+import { chromium } from 'playwright-core';
+import { access } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+
+const config = JSON.parse(process.argv[2]);
+const CHROMIUM = '/usr/bin/chromium';
+const started = Date.now();
+const log = (...args) => console.error(`[run-sdk-pages +${((Date.now() - started) / 1000).toFixed(1)}s]`, ...args);
+setTimeout(() => { log(`deadline of ${config.deadlineMs} ms reached`); process.exit(2); }, config.deadlineMs).unref();
+
+try {
+  await access(CHROMIUM);
+} catch {
+  log(`${CHROMIUM} is missing: install-deps.sh installs the Debian package chromium`);
+  process.exit(2);
+}
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: [
+    '--allow-loopback-in-peer-connection',
+    '--disable-features=WebRtcHideLocalIpsWithMdns,LocalNetworkAccessChecks',
+    '--ignore-certificate-errors',          // the run's self-signed certificate on the ingress
+    '--autoplay-policy=no-user-gesture-required',
+    '--disable-gpu',
+  ],
+});
+const context = await browser.newContext({ ignoreHTTPSErrors: true });
+// Chromium gathers ICE candidates on every interface (loopback included)
+// only for a page with media permission; no camera or microphone is opened.
+await context.grantPermissions(['camera', 'microphone'], { origin: config.originUrl });
+const pages = new Map();
+
+async function open(viewer) {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => log(`${viewer.peerId}: page error: ${error.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') log(`${viewer.peerId}: console: ${m.text()}`); });
+  await page.goto(`${config.originUrl}/sdk-player.html`);
+  await page.waitForFunction(() => window.playerReady === true, null, { timeout: 10000 });
+  await page.evaluate((cfg) => window.startPlayer(cfg), viewer);
+  pages.set(viewer.peerId, page);
+}
+
+async function report() {
+  const out = {};
+  for (const [peerId, page] of pages) out[peerId] = await page.evaluate(() => window.report());
+  return out;
+}
+
+const commands = createInterface({ input: process.stdin });
+for await (const line of commands) {
+  if (!line.trim()) continue;
+  const command = JSON.parse(line);
+  let answer;
+  try {
+    if (command.cmd === 'open') {
+      await open(command.viewer);
+      answer = { ok: true };
+    } else if (command.cmd === 'report') {
+      answer = { ok: true, pages: await report() };
+    } else if (command.cmd === 'close') {
+      await pages.get(command.peerId)?.close();
+      pages.delete(command.peerId);
+      answer = { ok: true };
+    } else if (command.cmd === 'quit') {
+      break;
+    } else {
+      answer = { ok: false, error: `unknown command ${command.cmd}` };
+    }
+  } catch (error) {
+    answer = { ok: false, error: String(error?.stack || error) };
+  }
+  process.stdout.write(JSON.stringify(answer) + '\n');
+}
+await browser.close();
+process.exit(0);

@@ -1,0 +1,352 @@
+"""The player SDK end to end (docs/sdk.md): Debian's chromium, driven by
+playwright-core (tests/browser/run-sdk-pages.mjs), opens viewers that play
+an HLS stream made by Debian's ffmpeg and signed by mf-sign, served by
+Debian's nginx as the origin, with real hls.js (1.5 and 1.7, from the SDK's
+lock file) and @meshedflow/sdk's loader; the viewers' signaling goes through
+mf-ingress to two mf-edge processes sharing a real redis-server.
+
+What the tests observe comes from the pages (hls.js events, the SHA-256 of
+every fragment hls.js loaded, the SDK's stats and events) and from nginx's
+access log (which segments the origin served, and which byte ranges). They
+wait for the events that prove an effect, never for a fixed time.
+"""
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import unittest
+
+from edge_process import UNLIMITED_SOURCE, build_dir, edge_config_file, run_dir, write_run_file
+from ingress_process import ingress_with_edges
+from nginx_process import OriginServer
+from redis_process import RedisServer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+BROWSER_DIR = os.path.join(REPO, "tests", "browser")
+SDK_DIR = os.path.join(REPO, "sdk")
+NODE = "/usr/bin/node"
+FFMPEG = "/usr/bin/ffmpeg"
+STREAM = "pilot-stream"
+SEGMENTS = 30            # 1 s each
+# Bitrates far below what loopback carries even on a loaded machine, the top
+# one within hls.js's default first estimate (500 kbit/s x 0.7): plain hls.js
+# settles on r360p, and the mesh's stats must not talk its ABR down (on a
+# loaded 2-core machine plain hls.js itself sometimes stayed on a lower level
+# when the top rendition asked for more than its first estimate).
+RENDITIONS = {"r180p": ("320x180", "100k"), "r360p": ("640x360", "250k")}
+HLS = {"1.7": "/lib/hls-1.7.mjs", "1.5": "/lib/hls-1.5.mjs"}
+BRIDGE_DEADLINE_S = 150
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def make_origin_root():
+    """The origin's files (made once per run): the stream in two renditions
+    with a master playlist, each media playlist signed by mf-sign, the test
+    page, the SDK's built module and both hls.js versions. Returns (root,
+    manifestKeys, {rendition: {sn: sha256 hex}})."""
+    root = os.path.join(run_dir(), "sdk-origin")
+    if os.path.isdir(root):
+        shutil.rmtree(root)
+    os.makedirs(os.path.join(root, "lib"))
+    master = ["#EXTM3U", "#EXT-X-VERSION:7"]
+    for name, (size, rate) in RENDITIONS.items():
+        os.makedirs(os.path.join(root, "live", name))
+        subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+                        "-i", f"testsrc2=size={size}:rate=25", "-t", str(SEGMENTS), "-c:v", "libx264",
+                        "-preset", "veryfast", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "25",
+                        "-keyint_min", "25", "-sc_threshold", "0", "-b:v", rate, "-maxrate", rate, "-bufsize", rate,
+                        "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
+                        "-hls_fmp4_init_filename", "init.mp4",
+                        "-hls_segment_filename", os.path.join(root, "live", name, "seg%03d.m4s"),
+                        os.path.join(root, "live", name, "index.m3u8")], check=True, timeout=120)
+        width, height = size.split("x")
+        bandwidth = int(rate[:-1]) * 1000 * 12 // 10
+        master += [f'#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},RESOLUTION={size},CODECS="avc1.42c01e"',
+                   f"{name}/index.m3u8"]
+    with open(os.path.join(root, "live", "master.m3u8"), "w") as f:
+        f.write("\n".join(master) + "\n")
+
+    # mf-sign: a new key (it prints the player's JWK, with its default kid),
+    # then every media playlist under live/ signed.
+    mf_sign = os.path.join(build_dir(), "origin", "mf-sign")
+    key = os.path.join(run_dir(), "sdk-signing-key.pem")
+    if os.path.exists(key):
+        os.unlink(key)
+    printed = subprocess.run([mf_sign, "--generate-key", key], check=True, timeout=30, capture_output=True,
+                             text=True).stdout
+    jwk = json.loads(next(line for line in printed.splitlines() if line.startswith("{")))
+    subprocess.run([mf_sign, "--key", key, "--dir", os.path.join(root, "live"), "--stream", STREAM, "--cmaf-chunks"],
+                   check=True, timeout=60, capture_output=True)
+    digests = {}
+    for name in RENDITIONS:
+        with open(os.path.join(root, "live", name, "index.m3u8.mfsig")) as f:
+            payload = json.loads(b64url_decode(f.read().strip().split(".")[1]))
+        digests[name] = {s["sn"]: b64url_decode(s["sha256"]).hex() for s in payload["segments"]}
+        # mf-sign --cmaf-chunks lists each moof+mdat (one per segment from this
+        # ffmpeg: hls.js 1.7 cannot parse the lone-styp first segment that
+        # ffmpeg 5.1's sub-segment fragments make): the SDK verifies chunks
+        # as they arrive.
+        chunked = [s for s in payload["segments"] if s.get("chunks")]
+        assert len(chunked) == len(payload["segments"]), f"mf-sign listed chunks for {len(chunked)} segments of {name}"
+
+    shutil.copy(os.path.join(BROWSER_DIR, "sdk-player.html"), root)
+    shutil.copy(os.path.join(SDK_DIR, "dist", "meshedflow.js"), os.path.join(root, "lib"))
+    for version in HLS:
+        shutil.copy(os.path.join(SDK_DIR, "node_modules", f"hls-{version}", "dist", "hls.mjs"),
+                    os.path.join(root, "lib", f"hls-{version}.mjs"))
+    return root, [jwk], digests
+
+
+class Bridge:
+    """run-sdk-pages.mjs: one JSON command per line, one JSON answer per line."""
+
+    def __init__(self, origin_url):
+        self.stderr_path = os.path.join(run_dir(), f"run-sdk-pages-{time.monotonic_ns()}.stderr")
+        self._stderr = open(self.stderr_path, "wb")
+        config = {"originUrl": origin_url, "deadlineMs": BRIDGE_DEADLINE_S * 1000}
+        self.process = subprocess.Popen([NODE, os.path.join(BROWSER_DIR, "run-sdk-pages.mjs"), json.dumps(config)],
+                                        cwd=BROWSER_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self._stderr)
+
+    def command(self, **command):
+        self.process.stdin.write((json.dumps(command) + "\n").encode())
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise AssertionError(f"run-sdk-pages.mjs exited ({self.process.poll()}):\n{self.log()}")
+        answer = json.loads(line)
+        if not answer.get("ok"):
+            raise AssertionError(f"{command.get('cmd')} failed: {answer.get('error')}\n{self.log()}")
+        return answer
+
+    def log(self):
+        self._stderr.flush()
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode(errors="replace")[-6000:]
+
+    def close(self):
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write(b'{"cmd": "quit"}\n')
+                self.process.stdin.flush()
+                self.process.wait(20)
+            except (BrokenPipeError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait(5)
+        self._stderr.close()
+
+
+class SdkInBrowsers(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        missing = [p for p in (NODE, FFMPEG, "/usr/bin/chromium", "/usr/sbin/nginx",
+                               os.path.join(build_dir(), "origin", "mf-sign"),
+                               os.path.join(SDK_DIR, "node_modules", "hls-1.5"),
+                               os.path.join(BROWSER_DIR, "node_modules", "playwright-core")) if not os.path.exists(p)]
+        if missing:
+            raise AssertionError(f"the SDK browser tests need {', '.join(missing)}: ./install-deps.sh installs them "
+                                 f"(npm ci in sdk/ and tests/browser/), meson builds mf-sign")
+        # The SDK as a customer gets it: built from the sources.
+        subprocess.run(["npm", "run", "build", "--prefix", SDK_DIR], check=True, timeout=180,
+                       stdout=subprocess.DEVNULL)
+        cls.root, cls.keys, cls.digests = make_origin_root()
+
+    def setUp(self):
+        self.redis = RedisServer().start()
+        self.addCleanup(self.redis.close)
+        self.policy_path = write_run_file("sdk-policy.json", json.dumps({"defaults": {"maxPeers": 8}}))
+        self.remote_config_path = os.path.join(self.root, "meshedflow-routing.json")
+        with open(self.remote_config_path, "w") as f:
+            json.dump({"defaults": {}}, f)
+        edge_args = ["--config", edge_config_file(limits=UNLIMITED_SOURCE), "--policy", self.policy_path,
+                     "--valkey", self.redis.address, "--valkey-ttl-ms", "3000"]
+        self.cluster = ingress_with_edges(2, edge_args=edge_args, settings={"balance": {"mode": "least-connections"}})
+        self.ingress, self.edges = self.cluster.__enter__()
+        self.addCleanup(self.cluster.__exit__, None, None, None)
+        self.origin = OriginServer(self.root).start()
+        self.addCleanup(self.origin.kill)
+        self.bridge = Bridge(self.origin.url)
+        self.addCleanup(self.bridge.close)
+
+    # ---- helpers ----
+
+    def open(self, peer_id, hls="1.7", src="live/r360p/index.m3u8", **extra):
+        viewer = {"peerId": peer_id, "wsUrl": self.ingress.ws_url(), "streamId": STREAM, "manifestKeys": self.keys,
+                  "hlsModule": HLS[hls], "src": f"{self.origin.url}/{src}",
+                  "remoteConfigUrl": "/meshedflow-routing.json", **extra}
+        self.bridge.command(cmd="open", viewer=viewer)
+
+    def report(self):
+        return self.bridge.command(cmd="report")["pages"]
+
+    def wait_pages(self, what, predicate, timeout=60.0):
+        """Polls the pages' reports until predicate(pages) holds; returns them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pages = self.report()
+            if predicate(pages):
+                return pages
+            if time.monotonic() > deadline:
+                summary = {p: {"buffered": len(r["buffered"]), "t": r["currentTime"], "errors": r["errors"][:5], "nerrors": len(r["errors"]),
+                               "stats": r["stats"], "peerOpens": r["peerOpens"], "events": r["coreEvents"][:20]}
+                           for p, r in pages.items()}
+                self.fail(f"timed out after {timeout} s waiting for {what}: {json.dumps(summary)}\n{self.bridge.log()}")
+            time.sleep(0.2)
+
+    def segment_requests(self):
+        return [r for r in self.origin.requests() if r[1].endswith(".m4s")]
+
+    def assert_plays_verified(self, peer_id, page):
+        """No fatal hls.js error, the video advanced, and every fragment that
+        reached the buffer has the manifest's SHA-256."""
+        fatal = [e for e in page["errors"] if e["fatal"]]
+        self.assertEqual(fatal, [], f"{peer_id}: fatal playback errors")
+        self.assertGreater(page["currentTime"], 1.0, f"{peer_id} did not play")
+        for key in set(page["buffered"]):
+            rendition, sn = key.split("/")
+            self.assertIn(key, page["digests"], f"{peer_id}: no digest for buffered {key}")
+            self.assertEqual(page["digests"][key], self.digests[rendition][int(sn)],
+                             f"{peer_id}: buffered {key} differs from the manifest")
+
+    @staticmethod
+    def buffered_at_least(n, peers=None):
+        return lambda pages: all(len(set(r["buffered"])) >= n and r["currentTime"] > 1.0
+                                 for p, r in pages.items() if peers is None or p in peers)
+
+    # ---- tests ----
+
+    def test_four_viewers_share_verified_segments_with_hls_1_5_and_1_7(self):
+        viewers = {"viewer-a": "1.7", "viewer-b": "1.5", "viewer-c": "1.7", "viewer-d": "1.5"}
+        for peer_id, version in viewers.items():
+            self.open(peer_id, hls=version)
+        pages = self.wait_pages("every viewer to buffer 12 segments", self.buffered_at_least(12), timeout=90)
+        requests = self.segment_requests()
+        buffered = sum(len(set(r["buffered"])) for r in pages.values())
+        for peer_id, page in pages.items():
+            with self.subTest(viewer=peer_id):
+                self.assertEqual(page["hlsVersion"][:3], viewers[peer_id])
+                self.assert_plays_verified(peer_id, page)
+                self.assertEqual(page["banned"], [])
+        p2p = sum(r["stats"]["p2pBytes"] for r in pages.values())
+        http = sum(r["stats"]["httpBytes"] for r in pages.values())
+        self.assertGreater(p2p, 0, "no segment came from a peer")
+        self.assertLess(len(requests), buffered,
+                        f"the origin served {len(requests)} segment requests for {buffered} buffered "
+                        f"(viewers x segments): peers delivered nothing")
+        # Printed for the record (the figures in the report).
+        print(f"\nsdk: {len(requests)} origin segment requests for {buffered} segments buffered by "
+              f"{len(pages)} viewers; p2p {p2p} B, http {http} B, offload {p2p / max(1, p2p + http):.2f}")
+        joined_edges = {p["joined"]["edge"] for p in pages.values() if p["joined"]}
+        self.assertEqual(len(joined_edges), 2, f"least connections should spread viewers over both edges: {joined_edges}")
+
+    def test_a_lying_viewer_corrupts_nobody(self):
+        """A viewer whose uploads are corrupted (test switch): every honest
+        viewer's buffered segments still match the manifest, the liar is
+        banned by those it lied to, and nobody honest is."""
+        self.open("viewer-liar", testHooks={"corruptUploads": True})
+        honest = ["viewer-h1", "viewer-h2", "viewer-h3"]
+        for peer_id in honest:
+            self.open(peer_id)
+        pages = self.wait_pages(
+            "the honest viewers to buffer 12 segments and ban the liar",
+            lambda pages: self.buffered_at_least(12, honest)(pages) and
+            any(b["peerId"] == "viewer-liar" for p in honest for b in pages[p]["banned"]), timeout=90)
+        for peer_id in honest:
+            with self.subTest(viewer=peer_id):
+                page = pages[peer_id]
+                self.assert_plays_verified(peer_id, page)
+                self.assertEqual([b for b in page["banned"] if b["peerId"] != "viewer-liar"], [])
+                self.assertTrue(all(s["verified"] for s in page["segments"] if s["source"] != "http"), page["segments"])
+        victims = [p for p in honest if pages[p]["banned"]]
+        self.assertTrue(all(pages[p]["stats"]["failedSegments"] >= 1 for p in victims))
+        print(f"\nsdk: the liar was banned by {len(victims)} of {len(honest)} honest viewers")
+
+    def test_a_peer_leaving_mid_segment_is_completed_with_a_range_request(self):
+        """A viewer leaves the mesh after sending the first 16 KiB of a
+        segment (test switch): its receiver completes the segment with an
+        HTTP Range request for exactly the missing bytes, and plays on."""
+        self.open("viewer-leaver", testHooks={"leaveAfterUploadBytes": 16384})
+        stayers = ["viewer-s1", "viewer-s2"]
+        for peer_id in stayers:
+            self.open(peer_id)
+        pages = self.wait_pages(
+            "a range rescue, and the viewers to buffer 12 segments",
+            lambda pages: self.buffered_at_least(12, stayers)(pages) and
+            any(pages[p]["rescues"] for p in stayers), timeout=90)
+        ranged = [r for r in self.segment_requests() if r[3] is not None]
+        rescues = [(p, r) for p in stayers for r in pages[p]["rescues"]]
+        for peer_id, rescue in rescues:
+            header = f"bytes={rescue['start']}-{rescue['end'] - 1}"
+            path = f"/live/{rescue['rendition'].split(':')[0]}/seg{rescue['sn']:03d}.m4s"
+            self.assertIn(("GET", path, 206, header), [r[:4] for r in ranged], f"{peer_id}: {rescue} not in {ranged}")
+            self.assertEqual(rescue["start"] % 16384, 0, rescue)
+        for peer_id in stayers:
+            with self.subTest(viewer=peer_id):
+                self.assert_plays_verified(peer_id, pages[peer_id])
+                stalls = [e for e in pages[peer_id]["errors"] if e["details"] == "bufferStalledError"]
+                self.assertEqual(stalls, [], f"{peer_id} stalled")
+        print(f"\nsdk: {len(rescues)} range rescues: {[r for _, r in rescues]}")
+
+    def test_kill_switch_and_sighup_stop_peer_traffic_and_playback_goes_on(self):
+        viewers = ["viewer-k1", "viewer-k2", "viewer-k3"]
+        for peer_id in viewers:
+            self.open(peer_id, maxBufferLength=3)
+        self.wait_pages("the mesh to carry segments",
+                        lambda pages: all(r["stats"]["peers"] for r in pages.values()) and
+                        sum(r["stats"]["p2pBytes"] for r in pages.values()) > 0, timeout=60)
+        with open(self.policy_path, "w") as f:
+            json.dump({"defaults": {"meshEnabled": False}}, f)
+        started = time.monotonic()
+        for edge in self.edges:
+            edge.send_signal(signal.SIGHUP)
+        pages = self.wait_pages("every page to drop its peers",
+                                lambda pages: all(not r["stats"]["peers"] and not r["stats"]["policy"]["meshEnabled"]
+                                                  for r in pages.values()), timeout=10)
+        took = time.monotonic() - started
+        p2p = {p: r["stats"]["p2pBytes"] for p, r in pages.items()}
+        buffered = {p: len(set(r["buffered"])) for p, r in pages.items()}
+        pages = self.wait_pages("playback to go on from the CDN",
+                                lambda pages: all(len(set(r["buffered"])) >= buffered[p] + 3 for p, r in pages.items()),
+                                timeout=60)
+        for peer_id, page in pages.items():
+            with self.subTest(viewer=peer_id):
+                self.assert_plays_verified(peer_id, page)
+                self.assertEqual(page["stats"]["p2pBytes"], p2p[peer_id], "peer bytes after the kill switch")
+                self.assertEqual(page["stats"]["peers"], [])
+        # The figure, observed through polling three pages (an upper bound);
+        # the wait's timeout above is the hang bound.
+        print(f"\nsdk: kill switch: every page without peers {took:.2f} s after SIGHUP")
+
+    def test_abr_picks_the_same_rendition_with_and_without_the_mesh(self):
+        """On an unconstrained link hls.js's ABR settles on the same
+        rendition with the SDK's loader (two meshed viewers) as with hls.js
+        alone."""
+        self.open("viewer-abr-plain", src="live/master.m3u8", plain=True, maxBufferLength=6)
+        for peer_id in ("viewer-abr-1", "viewer-abr-2"):
+            self.open(peer_id, src="live/master.m3u8", maxBufferLength=6)
+        meshed = ("viewer-abr-1", "viewer-abr-2")
+        pages = self.wait_pages("every viewer to buffer 12 segments, peers to carry some",
+                                lambda pages: self.buffered_at_least(12)(pages) and
+                                sum(pages[p]["stats"]["p2pBytes"] for p in meshed) > 0, timeout=90)
+        plain = pages["viewer-abr-plain"]["levels"]
+        self.assertTrue(plain, "the plain player never switched level")
+        for peer_id in ("viewer-abr-1", "viewer-abr-2"):
+            with self.subTest(viewer=peer_id):
+                self.assert_plays_verified(peer_id, pages[peer_id])
+                self.assertEqual(pages[peer_id]["levels"][-1:], plain[-1:],
+                                 f"{peer_id} chose {pages[peer_id]['levels']}, plain hls.js {plain}; "
+                                 f"{peer_id}: {pages[peer_id]['abr']} {pages[peer_id]['segments']}; "
+                                 f"plain: {pages['viewer-abr-plain']['abr']}")
+        print(f"\nsdk: ABR: plain {plain}, meshed {[pages[p]['levels'] for p in ('viewer-abr-1', 'viewer-abr-2')]}")
+
+
+if __name__ == "__main__":
+    unittest.main()
