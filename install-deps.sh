@@ -8,8 +8,8 @@ packages=(
   g++ meson ninja-build pkg-config
   liburing-dev libssl-dev libsimdjson-dev libfmt-dev libhiredis-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev redis-server
-  openssl python3 python3-websockets python3-cryptography systemd
-  ffmpeg
+  openssl python3 python3-websockets python3-cryptography python3-yaml systemd dpkg-dev
+  ffmpeg prometheus lintian
   haproxy nginx libnginx-mod-stream
   chromium chromium-driver nodejs
   clang-16 libclang-rt-16-dev
@@ -58,8 +58,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-# haproxy and nginx are for perf/compare, which starts its own instances:
-# keep apt from starting them as system services (Debian's policy-rc.d hook).
+# haproxy and nginx are for perf/compare, which starts its own instances, and
+# prometheus is there for promtool (tests/system/test_ops.py): keep apt from
+# starting any of them as a system service (Debian's policy-rc.d hook).
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   "${sudo_cmd[@]}" sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
   trap '"${sudo_cmd[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
@@ -67,4 +68,11 @@ fi
 "${sudo_cmd[@]}" apt-get update -qq >/dev/null || die "apt-get update failed: is a Debian mirror reachable?"
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
   || die "apt-get install failed for: ${missing[*]}"
+# Only promtool is used: a Prometheus this script installed is not started at
+# boot either (systemctl disable also works without a running systemd).
+for p in "${missing[@]}"; do
+  if [ "$p" = prometheus ] && command -v systemctl >/dev/null; then
+    "${sudo_cmd[@]}" systemctl disable --quiet prometheus.service 2>/dev/null || true
+  fi
+done
 install_npm_modules
