@@ -6,8 +6,11 @@
 // time and the limits.
 #include <array>
 #include <cstdint>
+#include <cstring>
+#include <string_view>
 #include <unordered_map>
 
+#include "common/keyed_hash.h"
 #include "common/proxy_protocol.h"
 #include "common/token_bucket.h"
 
@@ -55,11 +58,15 @@ struct SourceKey {
   }
 };
 
+// Keyed (common/keyed_hash.h): a client picks its source addresses within
+// its prefix and could otherwise aim every one at the same table bucket or
+// the same owning shard.
 struct SourceKeyHash {
   size_t operator()(const SourceKey& key) const noexcept {
-    uint64_t h = 1469598103934665603ull ^ key.family;
-    for (uint8_t b : key.address) h = (h ^ b) * 1099511628211ull;
-    return static_cast<size_t>(h);
+    char bytes[1 + 16];
+    bytes[0] = static_cast<char>(key.family);
+    std::memcpy(bytes + 1, key.address.data(), key.address.size());
+    return static_cast<size_t>(keyed_hash(std::string_view(bytes, sizeof bytes)));
   }
 };
 

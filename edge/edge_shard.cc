@@ -182,32 +182,6 @@ EdgeShard::PeerSession* EdgeShard::session_at(const PeerLocation& who) {
   return &s;
 }
 
-template <class T>
-bool EdgeShard::send_to_shard(uint32_t to, uint16_t kind, std::unique_ptr<T> payload) {
-  if (to == shard_.id()) {
-    dispatch(kind, payload.release());
-    return true;
-  }
-  ShardMessage message;
-  message.kind = kind;
-  message.pointer = payload.get();
-  if (!shard_.post(to, message)) {
-    counters_.mailbox_drops++;
-    return false;  // payload is destroyed here
-  }
-  (void)payload.release();
-  return true;
-}
-
-template <class T>
-void EdgeShard::send_obligation(uint32_t to, uint16_t kind, std::unique_ptr<T> payload) {
-  if (to == shard_.id()) return dispatch(kind, payload.release());
-  ShardMessage message;
-  message.kind = kind;
-  message.pointer = payload.release();  // owned by the message from here on
-  shard_.post_obligation(to, message);
-}
-
 void EdgeShard::on_message(const ShardMessage& message) { dispatch(message.kind, message.pointer); }
 
 void EdgeShard::dispose(const ShardMessage& m) {

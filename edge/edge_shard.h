@@ -455,4 +455,34 @@ class EdgeShard final : public ShardService {
   int64_t policy_file_mtime_ns_ = -1;  // shard 0: last seen modification time
 };
 
+// Defined here, not in edge_shard.cc: the role files (edge_shard_cluster.cc)
+// send too, and an optimizing build emits no out-of-line copy of a template
+// that one file inlined everywhere it used it.
+template <class T>
+bool EdgeShard::send_to_shard(uint32_t to, uint16_t kind, std::unique_ptr<T> payload) {
+  if (to == shard_.id()) {
+    dispatch(kind, payload.release());
+    return true;
+  }
+  ShardMessage message;
+  message.kind = kind;
+  message.pointer = payload.get();
+  if (!shard_.post(to, message)) {
+    counters_.mailbox_drops++;
+    return false;  // payload is destroyed here
+  }
+  (void)payload.release();
+  return true;
+}
+
+template <class T>
+void EdgeShard::send_obligation(uint32_t to, uint16_t kind, std::unique_ptr<T> payload) {
+  if (to == shard_.id()) return dispatch(kind, payload.release());
+  ShardMessage message;
+  message.kind = kind;
+  message.pointer = payload.release();  // owned by the message from here on
+  shard_.post_obligation(to, message);
+}
+
+
 }  // namespace mf::edge

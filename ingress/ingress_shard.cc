@@ -110,9 +110,18 @@ bool IngressShard::post(uint32_t to, const ShardMessage& message) {
   return false;
 }
 
+void IngressShard::post_obligation(uint32_t to, const ShardMessage& message) {
+  if (to == shard_.id()) {
+    dispatch(message);
+    return;
+  }
+  shard_.post_obligation(to, message);
+}
+
 void IngressShard::broadcast(const ShardMessage& message) {
-  // The payload-free kinds only: a pointer cannot have several owners.
-  for (uint32_t to = 0; to < shard_.count(); ++to) post(to, message);
+  // The payload-free kinds only: a pointer cannot have several owners. An
+  // operator's drain or enable was answered "done": every shard must get it.
+  for (uint32_t to = 0; to < shard_.count(); ++to) post_obligation(to, message);
 }
 
 void IngressShard::on_message(const ShardMessage& message) { dispatch(message); }
@@ -127,7 +136,7 @@ void IngressShard::dispatch(const ShardMessage& m) {
       reply.kind = ingress_message::source_verdict;
       uint32_t back = request->shard;
       reply.pointer = request.release();
-      post(back, reply);
+      post_obligation(back, reply);  // an answer: the asking shard waits for it
       return;
     }
     case ingress_message::source_verdict: {
@@ -141,7 +150,7 @@ void IngressShard::dispatch(const ShardMessage& m) {
           release.kind = ingress_message::source_release;
           uint32_t owner = source_shard(request->key);
           release.pointer = request.release();
-          post(owner, release);
+          post_obligation(owner, release);  // undoes a count: never dropped
         }
         return;
       }
@@ -189,7 +198,7 @@ void IngressShard::dispatch(const ShardMessage& m) {
       ShardMessage reply;
       reply.kind = ingress_message::snapshot;
       reply.pointer = snapshot(m.arg64_a).release();
-      post(0, reply);
+      post_obligation(0, reply);  // an answer: the collection waits for every part
       return;
     }
     case ingress_message::snapshot:
@@ -262,7 +271,7 @@ void IngressShard::on_reload() {
     ShardMessage message;
     message.kind = ingress_message::runtime_changed;
     message.pointer = new RuntimePointer(*loaded);
-    post(to, message);
+    post_obligation(to, message);  // a shard that missed it would keep the old configuration
   }
   MF_LOG_NOTICE("reloaded: {} backends, {} certificate names", (*loaded)->backends.size(), router_->names().size());
 }
@@ -330,7 +339,7 @@ void IngressShard::on_client_released(SocketHandle client) {
     message.kind = ingress_message::source_release;
     uint32_t owner = source_shard(c.source);
     message.pointer = request.release();
-    post(owner, message);
+    post_obligation(owner, message);  // undoes a count: never dropped
   }
   c = ClientState{};
 }

@@ -133,7 +133,13 @@ class IngressShard final : public ShardService, public TunnelHost {
   bool healthy() const { return !stopping_ && pool_.any_up(); }
   uint32_t source_shard(const SourceKey& key) const;
   void dispatch(const ShardMessage& message);
+  // A request the sender can refuse or answer itself: false (and the payload
+  // disposed) when the target's mailbox is full.
   bool post(uint32_t to, const ShardMessage& message);
+  // A message that answers or undoes something (a source verdict or release,
+  // a snapshot part, a new configuration): never dropped; it waits in the
+  // shard's overflow list while the mailbox is full (Shard::post_obligation).
+  void post_obligation(uint32_t to, const ShardMessage& message);
   void broadcast(const ShardMessage& message);  // every shard, this one included
   void apply_runtime(std::shared_ptr<const IngressRuntime> runtime);
   void on_health_result(uint32_t index, bool ok, std::string_view reason);

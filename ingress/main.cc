@@ -10,6 +10,7 @@
 #include "common/descriptor_limit.h"
 #include "common/io_uring_ring.h"
 #include "common/listen_socket.h"
+#include "common/keyed_hash.h"
 #include "common/log.h"
 #include "common/shard_group.h"
 #include "common/socket_activation.h"
@@ -90,6 +91,9 @@ int main(int argc, char** argv) {
   log::Level level;
   if (!log::parse_level(config.log_level, level)) return fail_start("log_level: unknown level '" + config.log_level + "'");
   log::set_level(level);
+  // Per-source tables and the owning shard of a source hash addresses with
+  // the process's secret (common/keyed_hash.h): drawn now, or no start.
+  if (auto key = init_process_hash_key(); !key) return fail_start(key.error());
 
   IngressShared shared;
   auto inherited = take_inherited_sockets();

@@ -36,11 +36,7 @@ for flag in $(dpkg-buildflags --get CPPFLAGS) $(dpkg-buildflags --get CXXFLAGS);
   case "$flag" in -O*|-g|-ffile-prefix-map=*) ;; *) cpp_args+=("$flag") ;; esac
 done
 link_args=($(dpkg-buildflags --get LDFLAGS))
-# -O2 without debug information: release, but not its -O3. At -O3 every call
-# of EdgeShard::send_to_shard<T> (a template defined in edge/edge_shard.cc) is
-# inlined there, no copy is emitted, and edge_shard_cluster.cc's use of it
-# fails to link.
-options=(--prefix=/usr --sysconfdir=/etc -Doptimization=2 -Ddebug=false -Db_ndebug=true -Db_pie=true
+options=(--prefix=/usr --sysconfdir=/etc -Dbuildtype=release -Db_ndebug=true -Db_pie=true
          -Dtests=disabled -Dbenchmarks=disabled -Dfuzzers=false -Dtest_hooks=false
          "-Dcpp_args=${cpp_args[*]}" "-Dcpp_link_args=${link_args[*]}")
 
