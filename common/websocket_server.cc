@@ -175,22 +175,15 @@ void WebSocketServer::complete_source(SocketHandle socket, bool admitted, const 
 }
 
 void WebSocketServer::enqueue_unadmitted(Connection& c) {
-  c.queued = true;
-  c.newer = no_slot;
-  c.older = newest_unadmitted_;
-  if (newest_unadmitted_ != no_slot) connections_[newest_unadmitted_].newer = c.socket.slot;
-  else oldest_unadmitted_ = c.socket.slot;
-  newest_unadmitted_ = c.socket.slot;
+  unadmitted_.push_newest(c.socket.slot, [this](uint32_t slot) -> SlotFifo::Links& {
+    return connections_[slot].unadmitted;
+  });
 }
 
 void WebSocketServer::dequeue_unadmitted(Connection& c) {
-  if (!c.queued) return;
-  c.queued = false;
-  if (c.older != no_slot) connections_[c.older].newer = c.newer;
-  else oldest_unadmitted_ = c.newer;
-  if (c.newer != no_slot) connections_[c.newer].older = c.older;
-  else newest_unadmitted_ = c.older;
-  c.older = c.newer = no_slot;
+  unadmitted_.remove(c.socket.slot, [this](uint32_t slot) -> SlotFifo::Links& {
+    return connections_[slot].unadmitted;
+  });
 }
 
 void WebSocketServer::keep_reserve(const Connection& fresh) {
@@ -199,8 +192,8 @@ void WebSocketServer::keep_reserve(const Connection& fresh) {
   if (reactor_.live_sockets() < max - config_.reserve_slots) return;
   // Closing connections leave the list here, each once: the walk is
   // amortized O(1) per accept.
-  while (oldest_unadmitted_ != no_slot && oldest_unadmitted_ != fresh.socket.slot) {
-    Connection& oldest = connections_[oldest_unadmitted_];
+  while (unadmitted_.oldest() != SlotFifo::none && unadmitted_.oldest() != fresh.socket.slot) {
+    Connection& oldest = connections_[unadmitted_.oldest()];
     dequeue_unadmitted(oldest);
     if (!in_handshake(oldest.phase)) continue;
     counters_.reserve_evictions++;

@@ -18,6 +18,7 @@
 #include "common/proxy_protocol.h"
 #include "common/reactor.h"
 #include "common/slot_array.h"
+#include "common/slot_fifo.h"
 #include "common/tls_context.h"
 #include "common/tls_session.h"
 #include "common/websocket_codec.h"
@@ -227,12 +228,9 @@ class WebSocketServer final : public SocketService {
     bool partial_is_text = false;
     bool got_bytes = false;       // the first-bytes deadline is met
     bool source_pending = false;  // admit_source() said pending: bytes wait in `partial`
-    // The not-yet-admitted connections of this server in accept order
-    // (slots; no_slot ends the list), for the reserve.
-    bool queued = false;
-    uint32_t older = no_slot, newer = no_slot;
+    // In `unadmitted_` (accept order) until admitted, for the reserve.
+    SlotFifo::Links unadmitted;
   };
-  static constexpr uint32_t no_slot = UINT32_MAX;
   struct FrameHandler;
 
   Connection* connection(SocketHandle socket);
@@ -276,7 +274,7 @@ class WebSocketServer final : public SocketService {
   std::vector<uint8_t> message_scratch_;
   std::vector<uint8_t> frame_scratch_;
   std::vector<uint8_t> replay_scratch_;  // bytes held while a source verdict was pending
-  uint32_t oldest_unadmitted_ = no_slot, newest_unadmitted_ = no_slot;
+  SlotFifo unadmitted_;
   size_t open_websockets_ = 0;
   WebSocketServerCounters counters_;
 };

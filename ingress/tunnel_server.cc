@@ -162,22 +162,15 @@ void TunnelServer::on_accepted(SocketHandle socket, const sockaddr_storage* peer
 }
 
 void TunnelServer::enqueue_unadmitted(Tunnel& t) {
-  t.queued = true;
-  t.newer = no_slot;
-  t.older = newest_unadmitted_;
-  if (newest_unadmitted_ != no_slot) tunnels_[newest_unadmitted_].newer = t.client.slot;
-  else oldest_unadmitted_ = t.client.slot;
-  newest_unadmitted_ = t.client.slot;
+  unadmitted_.push_newest(t.client.slot, [this](uint32_t slot) -> SlotFifo::Links& {
+    return tunnels_[slot].unadmitted;
+  });
 }
 
 void TunnelServer::dequeue_unadmitted(Tunnel& t) {
-  if (!t.queued) return;
-  t.queued = false;
-  if (t.older != no_slot) tunnels_[t.older].newer = t.newer;
-  else oldest_unadmitted_ = t.newer;
-  if (t.newer != no_slot) tunnels_[t.newer].older = t.older;
-  else newest_unadmitted_ = t.older;
-  t.older = t.newer = no_slot;
+  unadmitted_.remove(t.client.slot, [this](uint32_t slot) -> SlotFifo::Links& {
+    return tunnels_[slot].unadmitted;
+  });
 }
 
 void TunnelServer::keep_reserve(const Tunnel& fresh) {
@@ -185,8 +178,8 @@ void TunnelServer::keep_reserve(const Tunnel& fresh) {
   uint32_t reserve = static_cast<uint32_t>(uint64_t{max} * settings_.reserve_percent / 100);
   if (reserve == 0 || reactor_.live_sockets() < max - reserve) return;
   // Tunnels past their handshake leave the list here, each once.
-  while (oldest_unadmitted_ != no_slot && oldest_unadmitted_ != fresh.client.slot) {
-    Tunnel& oldest = tunnels_[oldest_unadmitted_];
+  while (unadmitted_.oldest() != SlotFifo::none && unadmitted_.oldest() != fresh.client.slot) {
+    Tunnel& oldest = tunnels_[unadmitted_.oldest()];
     dequeue_unadmitted(oldest);
     if (oldest.phase != Phase::admitting && oldest.phase != Phase::handshake && oldest.phase != Phase::head) continue;
     counters_.reserve_evictions++;

@@ -37,6 +37,7 @@
 #include "common/proxy_protocol.h"
 #include "common/reactor.h"
 #include "common/slot_array.h"
+#include "common/slot_fifo.h"
 #include "common/tls_session.h"
 #include "ingress/sni_router.h"
 
@@ -191,10 +192,9 @@ class TunnelServer final : public SocketService {
     uint64_t half_closed_since_ms = 0;  // 0: both directions open
     uint64_t accepted_ms = 0;
     bool got_bytes = false;  // the first-bytes deadline is met
-    // Clients not yet past their handshake, in accept order (slots), for
-    // the reserve.
-    bool queued = false;
-    uint32_t older = no_slot, newer = no_slot;
+    // In `unadmitted_` (accept order) until past the handshake, for the
+    // reserve.
+    SlotFifo::Links unadmitted;
   };
   enum class Role : uint8_t { none, client, backend };
   struct SlotRole {
@@ -202,7 +202,6 @@ class TunnelServer final : public SocketService {
     SocketHandle owner;  // backend: the client socket of its tunnel
   };
 
-  static constexpr uint32_t no_slot = UINT32_MAX;
   void enqueue_unadmitted(Tunnel& t);
   void dequeue_unadmitted(Tunnel& t);
   void keep_reserve(const Tunnel& fresh);
@@ -234,7 +233,7 @@ class TunnelServer final : public SocketService {
   std::vector<uint8_t> plaintext_scratch_;
   std::vector<uint8_t> head_scratch_;
   size_t clients_ = 0;
-  uint32_t oldest_unadmitted_ = no_slot, newest_unadmitted_ = no_slot;
+  SlotFifo unadmitted_;
   TunnelCounters counters_;
 };
 
