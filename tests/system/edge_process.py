@@ -17,6 +17,7 @@ import atexit
 import base64
 import hashlib
 import os
+import re
 import resource
 import select
 import shutil
@@ -139,10 +140,16 @@ def lower_nofile(limit):
     return apply
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(avoid=()):
+    """A port free on 127.0.0.1 now, other than those in `avoid` (the
+    kernel may hand a just-released port out again: a server given the same
+    port for two listeners refuses to start)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in avoid:
+            return port
 
 
 # --------------------------------------------------------------------------
@@ -327,8 +334,10 @@ class Edge(ManagedProcess):
 
     def start(self):
         last_error = None
+        # Ports the arguments already name (an admin or plain listener).
+        taken = {int(m) for a in self.args for m in re.findall(r":(\d+)$", str(a))}
         for attempt in range(3):
-            port = free_port()
+            port = free_port(avoid=taken)
             try:
                 self._start_on(port, attempt)
                 return self

@@ -112,8 +112,9 @@ class ReloadUnderLoad(unittest.TestCase):
             await asyncio.sleep(0.5)
             for what, change in steps:
                 ingress.rewrite_config(**change)
+                sent_at = time.monotonic()  # before SIGHUP: nothing of this step can be in effect yet
                 result = await asyncio.to_thread(ingress.reload)
-                results.append((what, result, time.monotonic()))
+                results.append((what, result, time.monotonic(), sent_at))
                 await asyncio.sleep(0.5)
             stop.set()
             await asyncio.gather(*tasks)
@@ -123,7 +124,7 @@ class ReloadUnderLoad(unittest.TestCase):
         started = time.monotonic()
         asyncio.run(run())
         took = time.monotonic() - started
-        self.assertEqual([r for _, r, _ in results], ["ok"] * self.RELOADS, results)
+        self.assertEqual([r for _, r, _, _ in results], ["ok"] * self.RELOADS, results)
         self.assertEqual(stats["errors"], [], "long-lived clients lost their tunnel or a pong")
         self.assertEqual(stats["new_failed"], [], "new connections failed during reloads")
         expected = (took - 1.0) / (self.PING_MS / 1000 + 0.05)
@@ -137,14 +138,14 @@ class ReloadUnderLoad(unittest.TestCase):
         certs_after = [der for t, der in stats["new_certs"] if t > cert_reload_at + 0.3]
         self.assertTrue(certs_after, "no new connection after the certificate reload")
         self.assertEqual(set(certs_after), {der2})
-        certs_before = [der for t, der in stats["new_certs"] if t < results[1][2]]
+        certs_before = [der for t, der in stats["new_certs"] if t < results[2][3]]
         self.assertEqual(set(certs_before), {der1})
         # While edge-a was out of the list, new tunnels went to edge-b only.
-        removed_at, back_at = results[3][2], results[4][2]
+        removed_at, back_at = results[3][2], results[4][3]
         edges_between = [e for t, e in stats["new_edges"] if removed_at + 0.3 < t < back_at]
         self.assertTrue(edges_between)
         self.assertEqual(set(edges_between), {"edge-b"})
-        edges_before = [e for t, e in stats["new_edges"] if t < results[1][2]]
+        edges_before = [e for t, e in stats["new_edges"] if t < results[1][3]]
         self.assertEqual(set(edges_before), {"edge-a"})
         self.assertEqual(self.served_certificate(), der2)
         states = ingress.backend_states()
