@@ -16,8 +16,8 @@ import unittest
 
 from edge_process import (OP_TEXT, UNLIMITED_SOURCE, AdminEdge, PeerClosed, SdkClient, admin_get, edge_config_file,
                           encode_frame, parse_prometheus)
-from redis_process import RedisClient, RedisServer
-from test_cross_edge import cluster_edge, metric, tag, wait_for
+from redis_process import RedisClient
+from test_cross_edge import TwoEdgeCluster, tag, wait_for
 
 LIMITS = ["--messages-per-second", "5000", "--message-burst", "5000"]
 
@@ -177,27 +177,12 @@ class AbandonedJoins(unittest.TestCase):
         self.assert_all_join_again(streams[1], peers)
 
 
-class AbandonedJoinsAcrossEdges(unittest.TestCase):
+class AbandonedJoinsAcrossEdges(TwoEdgeCluster):
     """A long presence TTL: a ghost owner key would block the peerId on the
     other edge for 60 s; given back, the other edge can claim it at once."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = RedisServer().start()
-        cls.a = cluster_edge(cls.redis.address, "edge-a", shards=2, extra_args=["--valkey-ttl-ms", "60000"])
-        cls.a.start()
-        cls.b = cluster_edge(cls.redis.address, "edge-b", shards=2, extra_args=["--valkey-ttl-ms", "60000"])
-        cls.b.start()
-        wait_for(lambda: metric(cls.a, "mf_edge_valkey_up") == 1 and metric(cls.b, "mf_edge_valkey_up") == 1, 10,
-                 what="both edges connected to Valkey")
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.a.__exit__(None, None, None)
-            cls.b.__exit__(None, None, None)
-        finally:
-            cls.redis.close()
+    EDGE_ARGS = ("--valkey-ttl-ms", "60000")
+    VALKEY_WAIT_S = 10
 
     def test_abandoned_joins_leave_no_owner_key_and_the_other_edge_can_claim(self):
         stream = f"x-{tag()}"

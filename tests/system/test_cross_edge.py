@@ -76,15 +76,19 @@ class ClusterTestCase(unittest.TestCase):
 
 
 class TwoEdgeCluster(ClusterTestCase):
-    """A redis-server and two edges (edge-a, edge-b) shared by a test class."""
+    """A redis-server and two edges (edge-a, edge-b) shared by a test class;
+    a subclass adds edge arguments (EDGE_ARGS) or waits longer for Valkey."""
+
+    EDGE_ARGS = ()
+    VALKEY_WAIT_S = 5
 
     @classmethod
     def setUpClass(cls):
         cls.redis = RedisServer().start()
-        cls.a = cluster_edge(cls.redis.address, "edge-a").start()
-        cls.b = cluster_edge(cls.redis.address, "edge-b").start()
-        wait_for(lambda: metric(cls.a, "mf_edge_valkey_up") == 1 and metric(cls.b, "mf_edge_valkey_up") == 1, 5,
-                 what="both edges connected to Valkey")
+        cls.a = cluster_edge(cls.redis.address, "edge-a", extra_args=cls.EDGE_ARGS).start()
+        cls.b = cluster_edge(cls.redis.address, "edge-b", extra_args=cls.EDGE_ARGS).start()
+        wait_for(lambda: metric(cls.a, "mf_edge_valkey_up") == 1 and metric(cls.b, "mf_edge_valkey_up") == 1,
+                 cls.VALKEY_WAIT_S, what="both edges connected to Valkey")
 
     @classmethod
     def tearDownClass(cls):
