@@ -58,6 +58,7 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     t.sessions_refused += e.sessions_refused;
     t.obligations_deferred += e.obligations_deferred;
     t.stats_clamped += e.stats_clamped;
+    t.error_limit_closes += e.error_limit_closes;
     t.offload.add(e.offload);
     total.obligations_waiting += s->obligations_waiting;
     total.peer_claims += s->peer_claims;
@@ -130,6 +131,22 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   counter(out, "mf_edge_protocol_closes_total", "Connections closed for a protocol violation (1002/1003/1007/1009).", w.protocol_closes);
   counter(out, "mf_edge_idle_closes_total", "Connections closed idle (4002).", w.idle_closes);
   counter(out, "mf_edge_slow_consumer_closes_total", "Connections closed because they did not read.", w.slow_consumer_closes);
+  out += "# HELP mf_edge_policy_closes_total Connections closed 1008 (policy violation), by reason.\n"
+         "# TYPE mf_edge_policy_closes_total counter\n";
+  fmt::format_to(std::back_inserter(out),
+                 "mf_edge_policy_closes_total{{reason=\"error_limit\"}} {}\n"
+                 "mf_edge_policy_closes_total{{reason=\"token_expired\"}} {}\n",
+                 t.error_limit_closes, w.deadline_policy_closes);
+  out += "# HELP mf_edge_descriptor_table_used Slots held in each shard's io_uring direct-descriptor table.\n"
+         "# TYPE mf_edge_descriptor_table_used gauge\n";
+  for (const auto& s : shards)
+    fmt::format_to(std::back_inserter(out), "mf_edge_descriptor_table_used{{shard=\"{}\"}} {}\n", s->shard,
+                   s->descriptors_used);
+  out += "# HELP mf_edge_descriptor_table_slots Size of each shard's io_uring direct-descriptor table.\n"
+         "# TYPE mf_edge_descriptor_table_slots gauge\n";
+  for (const auto& s : shards)
+    fmt::format_to(std::back_inserter(out), "mf_edge_descriptor_table_slots{{shard=\"{}\"}} {}\n", s->shard,
+                   s->descriptor_slots);
 
   const LatencyHistogram& h = total.join_to_peers;
   out += "# HELP mf_edge_join_to_peers_seconds From a join read to its peers sent.\n"

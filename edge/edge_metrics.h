@@ -40,6 +40,7 @@ struct EdgeCounters {
   uint64_t stats_clamped = 0;         // `stats` messages with a value cut to its plausible bound
   StreamStats offload;                // every credited `stats` increase (this shard's streams), saturating
   uint64_t obligations_deferred = 0;  // releases, leaves and replies that waited for a full mailbox (none lost)
+  uint64_t error_limit_closes = 0;    // connections closed 1008: more errors than error_limit in error_window_ms
 };
 
 // The cluster of edges through Valkey (docs/cluster.md), per shard.
@@ -77,6 +78,11 @@ struct MetricsSnapshot {
   uint64_t peer_claims = 0;     // peerIds held in this shard's directory
   uint64_t obligations_waiting = 0;  // of those, waiting right now
   uint64_t source_open = 0;  // connections counted open by this shard's per-source limits
+  uint32_t shard = 0;
+  // This shard's io_uring direct-descriptor table: slots held (open,
+  // closing and Valkey sockets) and its size (limits.max_connections_per_shard).
+  uint64_t descriptors_used = 0;
+  uint64_t descriptor_slots = 0;
   LatencyHistogram join_to_peers;
   std::vector<StreamSummary> streams;  // the streams this shard owns
   std::vector<StreamSignals> signals;  // signals delivered to this shard's connections, by stream

@@ -273,6 +273,7 @@ void EdgeShard::send_error(PeerSession& s, SdkErrorCode code, std::string_view m
   // have their own budget (4003).
   if (code != SdkErrorCode::rate_limited &&
       s.errors.record_error(reactor_now(), shared_.settings.error_limit, shared_.settings.error_window_ms)) {
+    counters_.error_limit_closes++;
     s.server->close(s.socket, ws::close_code::policy_violation, "too many errors");
   }
 }
@@ -1142,6 +1143,9 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   snapshot->peers_joined = peers_joined_;
   snapshot->peer_claims = directory_.size();
   snapshot->source_open = sources_.open_total();
+  snapshot->shard = shard_.id();
+  snapshot->descriptors_used = shard_.reactor().live_sockets();
+  snapshot->descriptor_slots = shard_.reactor().options().max_sockets;
   snapshot->join_to_peers = join_to_peers_;
   snapshot->draining = stopping_;
   if (cluster_) {

@@ -44,6 +44,12 @@ std::string format_ingress_prometheus(const IngressSnapshots& parts) {
   gauge(out, "mf_ingress_shards", "Shard threads serving.", parts.size());
   gauge(out, "mf_ingress_draining", "1 while the process drains (SIGTERM).", first.draining ? 1 : 0);
   gauge(out, "mf_ingress_connections", "Client connections held, tunnels or not.", total.clients);
+  family(out, "mf_ingress_descriptor_table_used", "Slots held in each shard's io_uring direct-descriptor table.", "gauge");
+  for (const auto& part : parts)
+    sample(out, "mf_ingress_descriptor_table_used", fmt::format("shard=\"{}\"", part->shard), part->descriptors_used);
+  family(out, "mf_ingress_descriptor_table_slots", "Size of each shard's io_uring direct-descriptor table.", "gauge");
+  for (const auto& part : parts)
+    sample(out, "mf_ingress_descriptor_table_slots", fmt::format("shard=\"{}\"", part->shard), part->descriptor_slots);
   gauge(out, "mf_ingress_tunnels_active", "Tunnels open (client and backend connected).", total.tunnels.active());
   counter(out, "mf_ingress_tunnels_total", "Tunnels opened.", total.tunnels.tunnels_opened);
   counter(out, "mf_ingress_accepted_total", "Client connections accepted.", total.tunnels.accepted);

@@ -27,6 +27,10 @@ struct IngressSnapshot {
   TunnelCounters tunnels;
   IngressCounters ingress;
   uint64_t clients = 0;  // connections not yet released, tunnels or not
+  // This shard's io_uring direct-descriptor table: slots held (client,
+  // backend and health-check sockets) and its size.
+  uint64_t descriptors_used = 0;
+  uint64_t descriptor_slots = 0;
   // This shard's view of every backend (local counts; shard 0's health).
   std::vector<Backend> backends;
   // Shard 0 only: per backend index, checks ok and failed.

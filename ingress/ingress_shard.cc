@@ -504,6 +504,8 @@ std::unique_ptr<IngressSnapshot> IngressShard::snapshot(uint64_t round) {
   part->ingress = counters_;
   part->ingress.mailbox_drops += shard_.mailbox_drops();
   part->clients = tunnels_->clients();
+  part->descriptors_used = shard_.reactor().live_sockets();
+  part->descriptor_slots = shard_.reactor().options().max_sockets;
   part->backends.assign(pool_.backends().begin(), pool_.backends().end());
   part->health_checks = health_checks_;
   part->draining = stopping_;
