@@ -32,6 +32,22 @@ using prometheus::gauge;
 // label value.
 }  // namespace
 
+HistoryTotals history_totals(const std::vector<std::unique_ptr<MetricsSnapshot>>& shards, uint64_t now_ms) {
+  HistoryTotals t;
+  t.time_ms = now_ms;
+  static_assert(std::size(EdgeCounters{}.errors) == history_error_codes);
+  for (const auto& s : shards) {
+    t.peers += s->peers_joined;
+    t.connections += s->connections;
+    t.joins += s->edge.joins;
+    t.signals += s->edge.signals_relayed;
+    t.p2p_bytes += s->edge.offload.p2p_bytes;
+    t.cdn_bytes += s->edge.offload.cdn_bytes;
+    for (size_t i = 0; i < history_error_codes; ++i) t.errors[i] += s->edge.errors[i];
+  }
+  return t;
+}
+
 std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>>& shards, size_t top_streams) {
   MetricsSnapshot total;
   std::vector<StreamSummary> streams;

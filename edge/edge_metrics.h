@@ -13,6 +13,7 @@
 
 #include "common/valkey_client.h"
 #include "common/websocket_server.h"
+#include "edge/edge_history.h"
 #include "edge/stream_signal_counts.h"
 #include "edge/stream_table.h"
 
@@ -93,6 +94,9 @@ struct MetricsSnapshot {
   ClusterCounters cluster;
   valkey::Counters valkey;
 };
+
+// The edge's totals for a history sample (the same sums as /metrics).
+HistoryTotals history_totals(const std::vector<std::unique_ptr<MetricsSnapshot>>& shards, uint64_t now_ms);
 
 // Prometheus text exposition format 0.0.4 of the merged snapshots.
 std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>>& shards, size_t top_streams);

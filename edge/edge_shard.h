@@ -22,6 +22,7 @@
 #include "common/valkey_client.h"
 #include "common/websocket_server.h"
 #include "edge/edge_messages.h"
+#include "edge/edge_history.h"
 #include "edge/edge_metrics.h"
 #include "edge/jwt.h"
 #include "edge/origin_allow_list.h"
@@ -94,6 +95,8 @@ struct EdgeShared {
   // connections, and new connections (so TLS handshakes) per second.
   SourceLimitSettings per_source;
   size_t metrics_top_streams = 20;
+  uint32_t history_period_ms = 10000;  // shard 0 with an admin listener: the history (edge_history.h)
+  uint32_t history_samples = 360;
   ClusterSettings cluster;
 };
 
@@ -268,7 +271,9 @@ class EdgeShard final : public ShardService {
   uint32_t source_shard(const SourceKey& key) const;
   void sweep_sources();
   // What an admin request waiting for a collection gets from the snapshots.
-  enum class CollectionKind : uint8_t { metrics, streams };
+  // `history` and `summary` are shard 0's own rounds (no connection waits):
+  // a history sample, and this edge's summary for the cluster view.
+  enum class CollectionKind : uint8_t { metrics, streams, cluster, history, summary };
   void on_collect_metrics(uint64_t round);
   void on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m);
   void start_metrics_collection(SocketHandle waiter, CollectionKind kind, bool head_only);
@@ -450,6 +455,7 @@ class EdgeShard final : public ShardService {
   std::optional<AdminGuard> admin_guard_;  // no edge endpoint changes state: Origin and Host only
   int admin_fd_ = -1;
   ShardCollection<MetricsSnapshot, CollectionKind> collection_;
+  std::optional<EdgeHistory> history_;  // shard 0 with an admin listener
   bool stopping_ = false;
   uint64_t stop_deadline_ms_ = 0;
   int64_t policy_file_mtime_ns_ = -1;  // shard 0: last seen modification time
