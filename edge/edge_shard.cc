@@ -28,8 +28,6 @@ namespace {
 // /api/streams lists at most this many streams (the busiest): the answer
 // stays small enough for a page refreshed every second.
 constexpr size_t max_api_streams = 1000;
-// Room for the status line and headers of an admin response.
-constexpr size_t max_response_head_bytes = 512;
 
 // Keyed (common/keyed_hash.h): a client cannot choose ids that all land on
 // one shard.
@@ -1098,6 +1096,10 @@ bool EdgeShard::AdminApp::on_http_request(SocketHandle connection, const http::R
     edge_.start_metrics_collection(connection, CollectionKind::streams, head_only);
     return true;
   }
+  if (head.path == "/api/cluster") {
+    edge_.start_metrics_collection(connection, CollectionKind::cluster, head_only);
+    return true;
+  }
   if (head.path == "/api/history") {
     std::string body = format_history_json(*edge_.history_, edge_.shared_.settings.edge_id, edge_.reactor_now(),
                                            edge_.shared_.history_period_ms,
@@ -1186,7 +1188,11 @@ void EdgeShard::on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m) {
         continue;
       }
       case CollectionKind::summary:
+        cluster_publish_summary(format_edge_summary(parts, shared_.settings.edge_id, cluster_valkey_state()));
+        continue;
       case CollectionKind::cluster:
+        cluster_answer(w.connection, w.head_only,
+                       format_edge_summary(parts, shared_.settings.edge_id, cluster_valkey_state()));
         continue;
       case CollectionKind::metrics:
         if (metrics.empty()) metrics = format_prometheus(parts, shared_.metrics_top_streams);
