@@ -44,7 +44,8 @@ using IngressSnapshots = std::vector<std::unique_ptr<IngressSnapshot>>;
 // parts[0] is shard 0's: health and drain states come from it.
 std::string format_ingress_prometheus(const IngressSnapshots& parts);
 
-// The /api/backends document.
-std::string format_backends_json(const IngressSnapshots& parts);
+// The /api/backends document; a backend up for less than `slow_start_ms`
+// at `now_ms` is in slow start.
+std::string format_backends_json(const IngressSnapshots& parts, uint64_t now_ms, uint64_t slow_start_ms);
 
 }  // namespace mf::ingress

@@ -133,7 +133,10 @@ async function checkIngressPage(page) {
   const after = await waitFor('the backend shown draining', async () => {
     const state = await stateOf();
     return state.startsWith('drain') ? state : null;
-  }, 5000);
+  }, 5000).catch(async (error) => {
+    const message = await page.evaluate(() => document.getElementById('action-status').textContent);
+    throw new Error(`${error.message} (the page says: ${message}; state ${await stateOf()})`);
+  });
   const api = await adminGet(port, '/api/backends');
   const message = await page.evaluate(() => document.getElementById('action-status').textContent);
   return { before, after, api, message };

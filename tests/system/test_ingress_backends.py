@@ -141,9 +141,24 @@ class AdminSurface(unittest.TestCase):
                               body=b"x")
         self.assertEqual(response.status, 403, response)
         self.assertFalse(self.drained())
-        # Even a request that somehow holds the token is refused from a page.
-        response = self.drain(headers=["Origin: http://localhost"])
+        # Even a request that somehow holds the token is refused from a page
+        # other than the listener's own (here: another port of localhost).
+        response = self.drain(headers=["Origin: http://localhost:1"])
         self.assertEqual(response.status, 403, response)
+        self.assertFalse(self.drained())
+
+    def test_the_listeners_own_page_may_drain_with_the_token(self):
+        # The ingress's operator page (served by the listener itself) sends
+        # Origin http://<Host>: accepted, still only with the token.
+        response = self.drain(token=None, headers=["Origin: http://localhost"])
+        self.assertEqual(response.status, 401, response)
+        self.assertFalse(self.drained())
+        response = self.drain(headers=["Origin: http://localhost"])
+        self.assertEqual(response.status, 200, response)
+        self.assertTrue(self.drained())
+        response = self.ingress.admin("POST", f"/api/backends/enable?address={self.backend.address}",
+                                      headers=["Origin: http://localhost"])
+        self.assertEqual(response.status, 200, response)
         self.assertFalse(self.drained())
 
     def test_state_changes_need_the_token(self):

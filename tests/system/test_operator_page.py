@@ -6,7 +6,11 @@ the streams across the cluster and the newest history sample must equal each
 edge's /metrics, /api/cluster and /api/history. The history is sampled every
 200 ms here ([admin] history_period_ms) so that a few seconds fill its
 charts; the full-page screenshot is docs/images/operator-cluster.png when
-MF_UPDATE_SCREENSHOT=1."""
+MF_UPDATE_SCREENSHOT=1.
+
+The same browser then opens the ingress's page (two backends), pastes the
+admin token, clicks "drain" on one backend and must see it draining, as
+/api/backends says."""
 
 import json
 import os
@@ -15,6 +19,7 @@ import time
 import unittest
 
 from edge_process import UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, run_dir
+from ingress_process import ADMIN_TOKEN, Ingress, ProxyBackend, echo_handler
 from redis_process import RedisServer
 from test_protocol_signal import signal_text
 
@@ -109,7 +114,16 @@ class OperatorClusterPage(unittest.TestCase):
                     c.expect("error")
             self.next_samples(a, 12)
 
-        config = {"page": a.admin_port, "admins": [{"edgeId": e.edge_id, "port": e.admin_port} for e in self.edges],
+        backends = []
+        for _ in range(2):
+            backend = ProxyBackend(echo_handler).__enter__()
+            self.addCleanup(backend.__exit__, None, None, None)
+            backends.append(backend)
+        ingress = Ingress(backends=[backend.address for backend in backends]).start()
+        self.addCleanup(ingress.__exit__, None, None, None)
+
+        config = {"ingress": {"port": ingress.admin_port, "token": ADMIN_TOKEN, "backend": backends[1].address},
+                  "page": a.admin_port, "admins": [{"edgeId": e.edge_id, "port": e.admin_port} for e in self.edges],
                   "screenshot": self.screenshot_path(), "deadlineMs": RUN_DEADLINE_S * 1000}
         try:
             result = subprocess.run([NODE, os.path.join(BROWSER_DIR, "run-operator-page.mjs"), json.dumps(config)],
@@ -132,6 +146,15 @@ class OperatorClusterPage(unittest.TestCase):
         # line per code that occurred (unknown-type only).
         self.assertEqual(shown["polylines"], 4)
         self.assertTrue(os.path.getsize(config["screenshot"]) > 10_000)
+
+        shown = report["ingress"]
+        self.assertIn(shown["before"], ("up", "slow start"), shown)
+        self.assertIn(shown["after"], ("draining", "drained"), shown)
+        self.assertIn(": 200 ", shown["message"])
+        states = {b["address"]: b for b in shown["api"]["backends"]}
+        self.assertTrue(states[backends[1].address]["drained"])
+        self.assertFalse(states[backends[0].address]["drained"])
+        self.assertTrue(ingress.backend_states()[backends[1].address]["drained"])
 
 
 if __name__ == "__main__":
