@@ -59,6 +59,7 @@ constexpr std::string_view page = R"page(<!doctype html>
 </table>
 <h2>This edge over time <span class="note" id="history-status"></span></h2>
 <div id="charts"></div>
+<svg id="svg-namespace" width="0" height="0" aria-hidden="true"></svg>
 <h2>This edge's streams</h2>
 <table>
   <thead><tr><th>stream / rendition</th><th>peers</th><th>joins/s</th><th>signals/s</th><th>proposals</th>
@@ -134,7 +135,8 @@ function render(data) {
 }
 
 
-const SVG = 'http://www.w3.org/2000/svg';
+// The SVG namespace, from an element the parser made (no URL in the page).
+const SVG = document.getElementById('svg-namespace').namespaceURI;
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#17becf'];
 
 function ratioText(p2p, cdn) {

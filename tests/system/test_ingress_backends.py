@@ -3,6 +3,7 @@ affinity), the drain/enable admin API, an edge killed and restarted, and
 the metrics that describe all that."""
 
 import json
+import re
 import unittest
 
 from edge_process import RawWebSocket, SdkClient, admin_get, free_port
@@ -175,6 +176,19 @@ class AdminSurface(unittest.TestCase):
         self.assertEqual(response.status, 200, response)
         self.assertFalse(self.drained())
         self.assertGreaterEqual(self.ingress.metric("mf_ingress_admin_refusals_total"), 2)
+
+    def test_operator_page_is_self_contained_html(self):
+        response = self.ingress.admin("GET", "/", token=None)
+        self.assertEqual(response.status, 200, response)
+        self.assertEqual(response.header("Content-Type"), "text/html; charset=utf-8")
+        page = response.body.decode()
+        for path in ("'/api/backends'", "'/metrics'", "'/api/backends/'"):
+            self.assertIn(path, page)
+        # Nothing fetched from elsewhere: no absolute URL, no external script or style.
+        self.assertIsNone(re.search(r"(src|href)\s*=|https?://|//[a-z]", page, re.I), "external reference")
+        # Another page's Origin gets nothing, not even the page.
+        response = self.ingress.admin("GET", "/", token=None, headers=["Origin: https://evil.example"])
+        self.assertEqual(response.status, 403, response)
 
     def test_a_rebound_host_is_refused(self):
         # DNS rebinding: the page's own name now resolves to 127.0.0.1; the

@@ -53,7 +53,7 @@ class OperatorApi(unittest.TestCase):
     def test_admin_refuses_web_pages_and_rebound_hosts(self):
         with AdminEdge() as edge:
             port = edge.admin_port
-            for path in ("/", "/api/streams", "/metrics"):
+            for path in ("/", "/api/streams", "/api/cluster", "/api/history", "/metrics"):
                 with self.subTest(path=path):
                     response = admin_request(port, "GET", path, headers=["Origin: https://evil.example"])
                     self.assertEqual(response.status, 403, response)
@@ -69,7 +69,8 @@ class OperatorApi(unittest.TestCase):
             self.assertEqual(response.status, 200)
             self.assertEqual(response.header("Content-Type"), "text/html; charset=utf-8")
             page = response.body.decode()
-            self.assertIn("fetch('/api/streams'", page)
+            for api in ("/api/streams", "/api/cluster", "/api/history"):
+                self.assertIn(f"getJson('{api}')", page)
             # Nothing fetched from elsewhere: no absolute URL, no external script or style.
             self.assertIsNone(re.search(r"(src|href)\s*=|https?://|//[a-z]", page, re.I), "external reference")
             self.assertEqual(admin_get(edge.admin_port, "/nothing-here").status, 404)
