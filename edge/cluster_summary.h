@@ -18,8 +18,8 @@
 namespace mf::edge {
 
 // The busiest streams (by peers) a summary lists, and the most edges
-// /api/cluster shows: with ids of at most 64 bytes a summary stays under
-// 4 KB and the document under 300 KB.
+// /api/cluster shows: with ids of at most 128 bytes a summary stays near
+// 3 KB and the document under 200 KB.
 inline constexpr size_t summary_top_streams = 10;
 inline constexpr size_t cluster_max_edges = 64;
 

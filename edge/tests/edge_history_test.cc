@@ -49,6 +49,7 @@ TEST(EdgeHistory, RingKeepsTheNewestCapacitySamples) {
   EXPECT_EQ(h.at(2).peers, 7u);
   EXPECT_EQ(h.at(2).signals, 10u);
   EXPECT_EQ(h.memory_bytes(), 3 * sizeof(HistorySample));
+  EXPECT_EQ(sizeof(HistorySample), 80u);  // the figure docs/edge.md gives
 }
 
 TEST(EdgeHistory, ACounterThatWentDownAndAZeroPeriodCountNothing) {
