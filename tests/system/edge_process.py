@@ -1034,3 +1034,52 @@ class AsyncWs:
             self.writer.close()
         except Exception:
             pass
+
+
+# --------------------------------------------------------------------------
+# Fixtures for a whole TestCase class
+# --------------------------------------------------------------------------
+
+import contextlib  # noqa: E402
+import unittest  # noqa: E402
+
+
+def class_fixture(test_class, manager):
+    """Enters a context manager for a whole TestCase class (setUpClass);
+    it is exited in the class cleanup. Returns what it yields."""
+    stack = contextlib.ExitStack()
+    try:
+        value = stack.enter_context(manager)
+    except BaseException:
+        stack.close()
+        raise
+    test_class.addClassCleanup(stack.close)
+    return value
+
+
+class SharedEdgeCase(unittest.TestCase):
+    """One AdminEdge for every test of the class (self.edge), started with
+    `edge_args()`: the class's LIMITS as a configuration file (None: no file)
+    and its ARGS. `client()` opens an SdkClient that is closed when the test
+    ends. A subclass that needs more before the edge starts (a policy file)
+    sets ARGS in its own setUpClass and then calls super().setUpClass()."""
+    SHARDS = 1
+    TLS = False
+    EDGE_ID = "edge-test-1"
+    LIMITS = UNLIMITED_SOURCE
+    ARGS = ()
+
+    @classmethod
+    def edge_args(cls):
+        args = ["--config", edge_config_file(cls.LIMITS)] if cls.LIMITS is not None else []
+        return args + list(cls.ARGS)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.edge = class_fixture(cls, AdminEdge(args=cls.edge_args(), shards=cls.SHARDS, tls=cls.TLS,
+                                                edge_id=cls.EDGE_ID))
+
+    def client(self):
+        c = SdkClient(self.edge)
+        self.addCleanup(c.close)
+        return c

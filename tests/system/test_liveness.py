@@ -13,8 +13,8 @@ import time
 import unittest
 
 from build_options import needs_test_hooks
-from edge_process import (EXPECT_TIMEOUT_S, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, AdminEdge, ManualClock, RawWebSocket,
-                          admin_get, encode_frame, parse_prometheus)
+from edge_process import (EXPECT_TIMEOUT_S, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, ManualClock, RawWebSocket,
+                          SharedEdgeCase, admin_get, class_fixture, encode_frame, parse_prometheus)
 
 HEARTBEAT_MS = 300
 IDLE_CLOSE_MS = HEARTBEAT_MS * 5 // 2
@@ -26,23 +26,16 @@ TICK_MS = 10
 
 
 @needs_test_hooks
-class Liveness(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.clock = ManualClock()
-        cls.clock.__enter__()
-        cls.edge = AdminEdge(shards=2, args=["--heartbeat-ms", str(HEARTBEAT_MS)])
-        try:
-            cls.edge.start()
-        except BaseException:
-            cls.clock.__exit__(None, None, None)
-            raise
+class Liveness(SharedEdgeCase):
+    SHARDS = 2
+    LIMITS = None
+    ARGS = ("--heartbeat-ms", str(HEARTBEAT_MS))
 
     @classmethod
-    def tearDownClass(cls):
-        cls.clock.release()
-        cls.edge.__exit__(None, None, None)
-        cls.clock.__exit__(None, None, None)
+    def setUpClass(cls):
+        cls.clock = class_fixture(cls, ManualClock())
+        super().setUpClass()
+        cls.addClassCleanup(cls.clock.release)  # cleanups run last first: before the edge stops
 
     def ws(self):
         ws = RawWebSocket.connect(self.edge)
