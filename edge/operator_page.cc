@@ -1,5 +1,9 @@
 #include "edge/operator_page.h"
 
+#include <string>
+
+#include "common/admin_page_style.h"
+
 namespace mf::edge {
 namespace {
 
@@ -10,26 +14,20 @@ namespace {
 // a shard), so that interval shows no rate rather than a negative one.
 // Cells carry data-stream / data-rendition / data-field so that tests can
 // read them.
-constexpr std::string_view page = R"page(<!doctype html>
+constexpr std::string_view before_style = R"page(<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>MeshedFlow edge</title>
 <style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #1d2330; background: #f6f7f9; }
-  h1 { font-size: 1.3em; margin: 0 0 .2em; }
-  #summary { color: #555; margin-bottom: 1em; }
-  #status.stale { color: #b00020; font-weight: bold; }
-  table { border-collapse: collapse; background: #fff; box-shadow: 0 1px 3px rgba(0,0,0,.12); min-width: 60em; }
-  th, td { padding: .35em .8em; text-align: right; border-bottom: 1px solid #e3e6ea; }
-  th { background: #2b3445; color: #fff; font-weight: 600; }
-  th:first-child, td:first-child { text-align: left; }
+)page";
+constexpr std::string_view after_style = R"page(  #summary { color: #555; margin-bottom: 1em; }
+  table { min-width: 60em; }
   tr.stream td { font-weight: 600; border-top: 2px solid #c9ced6; }
   tr.rendition td { color: #555; }
   tr.rendition td:first-child { padding-left: 2em; }
   .bar { display: inline-block; height: .7em; background: #2e9d5b; vertical-align: middle; margin-left: .4em; }
   #empty { color: #777; padding: 1em 0; }
-  h2 { font-size: 1.05em; margin: 1.4em 0 .4em; }
   .note { color: #666; font-size: .9em; margin: .3em 0; }
   td.state-up { color: #2e7d32; } td.state-down, td.state-draining { color: #b00020; font-weight: 600; }
   #charts { display: flex; flex-wrap: wrap; gap: 1em; }
@@ -297,6 +295,9 @@ refresh();
 
 }  // namespace
 
-std::string_view operator_page_html() { return page; }
+std::string_view operator_page_html() {
+  static const std::string page = compose_admin_page(before_style, after_style);
+  return page;
+}
 
 }  // namespace mf::edge

@@ -1,25 +1,23 @@
 #include "ingress/ingress_page.h"
 
+#include <string>
+
+#include "common/admin_page_style.h"
+
 namespace mf::ingress {
 namespace {
 
 // Every number comes from /api/backends and /metrics (docs/ingress.md);
 // rates are computed from two consecutive /metrics answers. Cells carry
 // data-backend / data-field so that tests can read them.
-constexpr std::string_view page = R"page(<!doctype html>
+constexpr std::string_view before_style = R"page(<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>MeshedFlow ingress</title>
 <style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #1d2330; background: #f6f7f9; }
-  h1 { font-size: 1.3em; margin: 0 0 .2em; }
-  h2 { font-size: 1.05em; margin: 1.4em 0 .4em; }
-  #status.stale, .failed { color: #b00020; font-weight: bold; }
-  table { border-collapse: collapse; background: #fff; box-shadow: 0 1px 3px rgba(0,0,0,.12); min-width: 30em; }
-  th, td { padding: .35em .8em; text-align: right; border-bottom: 1px solid #e3e6ea; }
-  th { background: #2b3445; color: #fff; font-weight: 600; }
-  th:first-child, td:first-child { text-align: left; }
+)page";
+constexpr std::string_view after_style = R"page(  .failed { color: #b00020; font-weight: bold; }
   td.state-up { color: #2e7d32; } td.state-down { color: #b00020; font-weight: 600; }
   td.state-draining, td.state-slow-start { color: #b26a00; font-weight: 600; }
   #token-row { margin: 1em 0; }
@@ -165,6 +163,9 @@ refresh();
 
 }  // namespace
 
-std::string_view ingress_page_html() { return page; }
+std::string_view ingress_page_html() {
+  static const std::string page = compose_admin_page(before_style, after_style);
+  return page;
+}
 
 }  // namespace mf::ingress

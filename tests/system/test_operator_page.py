@@ -15,20 +15,18 @@ admin token, clicks "drain" on one backend and must see it draining, as
 import json
 import os
 import subprocess
-import time
 import unittest
 
-from edge_process import UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, run_dir
+from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, run_dir
 from ingress_process import ADMIN_TOKEN, Ingress, ProxyBackend, echo_handler
 from redis_process import RedisServer
+from test_browser import BROWSER_DIR, NODE, require_browser
+from test_cross_edge import wait_for
 from test_protocol_signal import signal_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-BROWSER_DIR = os.path.join(REPO, "tests", "browser")
 DOCS_SCREENSHOT = os.path.join(REPO, "docs", "images", "operator-cluster.png")
-CHROMIUM = "/usr/bin/chromium"
-NODE = "/usr/bin/node"
 RUN_DEADLINE_S = 40
 HISTORY_PERIOD_MS = 200
 HISTORY_SAMPLES = 150  # 30 s: the whole run stays on the charts
@@ -39,26 +37,14 @@ def history(edge):
     return json.loads(admin_get(edge.admin_port, "/api/history").body)
 
 
-def wait_until(what, condition, timeout=10.0):
-    """Polls `condition` (an event the edge reports) until it holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.02)
+def wait_until(what, condition):
+    """Waits for an event the edge reports (test_cross_edge.wait_for)."""
+    return wait_for(condition, EXPECT_TIMEOUT_S, interval=0.02, what=what)
 
 
 class OperatorClusterPage(unittest.TestCase):
     def setUp(self):
-        missing = [path for path in (CHROMIUM, NODE) if not os.access(path, os.X_OK)]
-        if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
-            missing.append(os.path.join(BROWSER_DIR, "node_modules/playwright-core"))
-        if missing:
-            self.fail(f"the browser tests need {', '.join(missing)}: ./install-deps.sh installs chromium and "
-                      f"runs npm ci --prefix tests/browser")
+        require_browser(self)
         self.redis = RedisServer().start()
         self.addCleanup(self.redis.close)
         config = edge_config_file(LIMITS, extra=f"[admin]\nhistory_samples = {HISTORY_SAMPLES}\n")
