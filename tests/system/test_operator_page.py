@@ -18,10 +18,9 @@ import subprocess
 import unittest
 
 from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, run_dir
-from ingress_process import ADMIN_TOKEN, Ingress, ProxyBackend, echo_handler
+from ingress_process import ADMIN_TOKEN, Ingress, ProxyBackend, echo_handler, wait_until
 from redis_process import RedisServer
 from test_browser import BROWSER_DIR, NODE, require_browser
-from test_cross_edge import wait_for
 from test_protocol_signal import signal_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,11 +36,6 @@ def history(edge):
     return json.loads(admin_get(edge.admin_port, "/api/history").body)
 
 
-def wait_until(what, condition):
-    """Waits for an event the edge reports (test_cross_edge.wait_for)."""
-    return wait_for(condition, EXPECT_TIMEOUT_S, interval=0.02, what=what)
-
-
 class OperatorClusterPage(unittest.TestCase):
     def setUp(self):
         require_browser(self)
@@ -51,7 +45,9 @@ class OperatorClusterPage(unittest.TestCase):
         self.edges = []
         for edge_id in ("edge-a", "edge-b"):
             edge = AdminEdge(args=["--config", config, "--valkey", self.redis.address,
-                                   "--history-period-ms", str(HISTORY_PERIOD_MS)], edge_id=edge_id, shards=2)
+                                   "--history-period-ms", str(HISTORY_PERIOD_MS),
+                                   # The clients answer no ping: none is closed idle (4002) however slow the run.
+                                   "--heartbeat-ms", "600000"], edge_id=edge_id, shards=2)
             edge.start()
             self.addCleanup(edge.__exit__, None, None, None)
             self.edges.append(edge)
@@ -64,7 +60,8 @@ class OperatorClusterPage(unittest.TestCase):
     def next_samples(self, edge, count):
         """Returns once `count` more history samples were taken."""
         start = len(history(edge)["samples"])
-        wait_until(f"{count} more history samples", lambda: len(history(edge)["samples"]) >= min(start + count, HISTORY_SAMPLES))
+        wait_until(lambda: len(history(edge)["samples"]) >= min(start + count, HISTORY_SAMPLES), EXPECT_TIMEOUT_S,
+                   f"{count} more history samples", interval=0.02)
 
     def screenshot_path(self):
         if os.environ.get("MF_UPDATE_SCREENSHOT") == "1":
@@ -74,9 +71,8 @@ class OperatorClusterPage(unittest.TestCase):
 
     def test_cluster_page_equals_metrics_and_api(self):
         a, b = self.edges
-        wait_until("both edges list each other in /api/cluster",
-                   lambda: all(len(json.loads(admin_get(e.admin_port, "/api/cluster").body)["edges"]) == 2
-                               for e in self.edges))
+        wait_until(lambda: all(len(json.loads(admin_get(e.admin_port, "/api/cluster").body)["edges"]) == 2
+                               for e in self.edges), EXPECT_TIMEOUT_S, "both edges list each other in /api/cluster")
         # The audience grows in steps, with bytes, signals and a few errors,
         # so that every chart of edge-a's history has a shape.
         joined = []
