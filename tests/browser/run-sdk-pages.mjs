@@ -1,13 +1,15 @@
 // Drives Debian's chromium (/usr/bin/chromium, never a downloaded browser)
 // with playwright-core for tests/system/test_sdk_browser.py: each page is a
 // viewer playing an HLS stream with real hls.js and the SDK's loader
-// (sdk-player.html, served by the test's nginx origin). The Python test
+// (sdk-player.html, served by the test's nginx origin), each in a browser
+// context of its own (its own storage and network state, as separate
+// browsers would have). The Python side (tests/system/sdk_pages.py)
 // sends one JSON command per stdin line and gets one JSON line per command on
 // stdout; progress goes to stderr.
 //
 //   {"cmd": "open", "viewer": {...startPlayer config...}}  -> {"ok": true}
 //   {"cmd": "report"}                                       -> {"ok": true, "pages": {peerId: report}}
-//   {"cmd": "close", "peerId": "..."}                       -> {"ok": true}
+//   {"cmd": "close", "peerId": "..."}                       -> {"ok": true} (its context closed at once)
 //   {"cmd": "quit"}                                         -> exits 0
 // A failing command answers {"ok": false, "error": "..."}. The process exits
 // by itself (status 2) at its deadline: usage: node run-sdk-pages.mjs '{"originUrl": ..., "deadlineMs": N}'
@@ -38,13 +40,13 @@ const browser = await chromium.launch({
     '--disable-gpu',
   ],
 });
-const context = await browser.newContext({ ignoreHTTPSErrors: true });
-// Chromium gathers ICE candidates on every interface (loopback included)
-// only for a page with media permission; no camera or microphone is opened.
-await context.grantPermissions(['camera', 'microphone'], { origin: config.originUrl });
 const pages = new Map();
 
 async function open(viewer) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  // Chromium gathers ICE candidates on every interface (loopback included)
+  // only for a page with media permission; no camera or microphone is opened.
+  await context.grantPermissions(['camera', 'microphone'], { origin: config.originUrl });
   const page = await context.newPage();
   page.on('pageerror', (error) => log(`${viewer.peerId}: page error: ${error.message}`));
   page.on('console', (m) => { if (m.type() === 'error') log(`${viewer.peerId}: console: ${m.text()}`); });
@@ -72,7 +74,7 @@ for await (const line of commands) {
     } else if (command.cmd === 'report') {
       answer = { ok: true, pages: await report() };
     } else if (command.cmd === 'close') {
-      await pages.get(command.peerId)?.close();
+      await pages.get(command.peerId)?.context().close();
       pages.delete(command.peerId);
       answer = { ok: true };
     } else if (command.cmd === 'quit') {
