@@ -120,15 +120,12 @@ def run_once(config, stream, origin_root, keys, run_out_dir, log=print):
         # Viewers join over the ramp (opening a page takes its own time on a loaded machine).
         start_ms = time.time() * 1000
         started = time.monotonic()
-        for i, peer_id in enumerate(ids):
-            due = started + config.ramp_s * i / max(1, len(ids))
-            time.sleep(max(0.0, due - time.monotonic()))
-            hooks = {"corruptUploads": True} if peer_id == "viewer-liar" else \
-                {"leaveAfterUploadBytes": 16384} if peer_id == "viewer-leaver" else None
-            bridge.open({"peerId": peer_id, "wsUrl": ingress.ws_url(), "streamId": config.stream_id,
-                         "manifestKeys": keys, "hlsModule": HLS[config.hls], "src": f"{origin.url}/live/master.m3u8",
-                         "remoteConfigUrl": "/meshedflow-routing.json", "testHooks": hooks,
-                         "maxBufferLength": 30, "rarestFirst": config.rarest_first, "cmafMode": config.cmaf_mode})
+        hooks = {"viewer-liar": {"corruptUploads": True}, "viewer-leaver": {"leaveAfterUploadBytes": 16384}}
+        bridge.open_all([{"peerId": peer_id, "wsUrl": ingress.ws_url(), "streamId": config.stream_id,
+                          "manifestKeys": keys, "hlsModule": HLS[config.hls], "src": f"{origin.url}/live/master.m3u8",
+                          "remoteConfigUrl": "/meshedflow-routing.json", "testHooks": hooks.get(peer_id),
+                          "maxBufferLength": 30, "rarestFirst": config.rarest_first, "cmafMode": config.cmaf_mode}
+                         for peer_id in ids], config.ramp_s)
         log(f"  {len(ids)} viewers opened in {time.monotonic() - started:.1f} s")
 
         events = {}

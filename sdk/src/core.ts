@@ -209,6 +209,8 @@ export class MeshedFlowLoader {
   private leftMesh = false;
   private mediaDetached = false;
   private readonly totals = { p2pBytes: 0, cdnBytes: 0, uploadedBytes: 0 };
+  /** Media segments handed to the player so far. */
+  private segmentsServed = 0;
   private readonly counts = { verified: 0, failed: 0, rescues: 0 };
   private readonly host: LinkHost;
 
@@ -738,6 +740,8 @@ export class MeshedFlowLoader {
         self: this.options.peerId, key, size: entry.size, nowMs: performance.now(), deadlineMs: deadline,
         peers: links.map((l) => l.meter), holders, fetchers: this.options.httpFetchers ?? 1,
         httpReserveMs: 0, meshUsable: this.policy.meshEnabled && partialOf === null,
+        connecting: [...this.links.values()].filter((l) => !l.open && !this.banned.has(l.peerId)).length,
+        startup: this.segmentsServed === 0,
       });
       if (plan.kind === 'wait') {
         await this.waitForHolder(key, plan.untilMs, controller.cancel);
@@ -865,6 +869,7 @@ export class MeshedFlowLoader {
   private finish(context: LoaderContextLike, callbacks: LoaderCallbacks, stats: LoaderStats, rendition: string, sn: number,
                  bytes: Uint8Array, source: SegmentSource, verified: boolean, url: string, code: number): void {
     finishLoad(stats, performance.now(), bytes.length);
+    if (sn >= 0) this.segmentsServed++;
     const data = copyToArrayBuffer(bytes);
     if (sn >= 0 && this.listeners.get('segment')?.size) {
       const copy = bytes.slice();

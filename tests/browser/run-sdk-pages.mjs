@@ -7,7 +7,10 @@
 // sends one JSON command per stdin line and gets one JSON line per command on
 // stdout; progress goes to stderr.
 //
-//   {"cmd": "open", "viewer": {...startPlayer config...}}  -> {"ok": true}
+//   {"cmd": "open", "viewers": [{...startPlayer config...}], "rampMs": N}
+//                                                           -> {"ok": true} once every page plays
+//     (viewer i starts opening at i * rampMs / viewers.length, without
+//     waiting for the ones before it: a ramp, not a queue)
 //   {"cmd": "report"}                                       -> {"ok": true, "pages": {peerId: report}}
 //   {"cmd": "close", "peerId": "..."}                       -> {"ok": true} (its context closed at once)
 //   {"cmd": "quit"}                                         -> exits 0
@@ -69,7 +72,9 @@ for await (const line of commands) {
   let answer;
   try {
     if (command.cmd === 'open') {
-      await open(command.viewer);
+      const step = (command.rampMs ?? 0) / command.viewers.length;
+      await Promise.all(command.viewers.map((viewer, i) =>
+        new Promise((resolve) => setTimeout(resolve, i * step)).then(() => open(viewer))));
       answer = { ok: true };
     } else if (command.cmd === 'report') {
       answer = { ok: true, pages: await report() };

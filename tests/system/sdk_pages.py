@@ -97,7 +97,12 @@ class Bridge:
         return answer
 
     def open(self, viewer):
-        self.command(cmd="open", viewer=viewer)
+        self.open_all([viewer])
+
+    def open_all(self, viewers, ramp_s=0.0):
+        """Opens the viewers, viewer i starting at i * ramp_s / len(viewers)
+        (concurrently with the others); returns once all play."""
+        self.command(cmd="open", viewers=viewers, rampMs=int(ramp_s * 1000))
 
     def report(self):
         """{peerId: the page's report} (sdk-player.html's window.report())."""
