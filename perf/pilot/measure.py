@@ -6,19 +6,33 @@
 origin_media_bytes: the bytes nginx sent for media files (segments and init
 segments; not playlists, manifests or the page) up to the end of the
 measured window; appended_bytes: the bytes of the fragments every player
-appended to its buffer in that window. offload_sdk is the same with the
-SDK's own count of HTTP bytes in place of nginx's."""
+appended to its buffer in that window. The audience measured is the
+ordinary viewers: a fault's viewer (a liar, a leaver) is left out of both
+sides, told apart in the log by the user agent that names each viewer.
+offload_sdk is the same with the SDK's own count of HTTP bytes in place of
+nginx's."""
+
+import re
 
 MEDIA_SUFFIXES = (".m4s", ".mp4")
+VIEWER_IN_USER_AGENT = re.compile(r"MeshedFlowViewer/(\S+)")
 
 
 def is_media(path):
     return path.startswith("/live/") and path.endswith(MEDIA_SUFFIXES)
 
 
-def origin_media_bytes(entries, until_s=None):
-    """Bytes nginx sent for media, requests logged at or before until_s (unix s)."""
-    return sum(e[4] for e in entries if is_media(e[1]) and (until_s is None or e[5] <= until_s))
+def viewer_of(entry):
+    """The viewer a log entry's user agent names, or None."""
+    m = VIEWER_IN_USER_AGENT.search(entry[6])
+    return m.group(1) if m else None
+
+
+def origin_media_bytes(entries, until_s=None, viewers=None):
+    """Bytes nginx sent for media, requests logged at or before until_s (unix
+    s), made by one of `viewers` when given."""
+    return sum(e[4] for e in entries if is_media(e[1]) and (until_s is None or e[5] <= until_s) and
+               (viewers is None or viewer_of(e) in viewers))
 
 
 def ratio_offload(cdn_bytes, appended):
@@ -57,15 +71,15 @@ def unverified(page, signed):
     return checked, bad
 
 
-def swarm_offload_series(pages, entries, start_ms, end_ms, window_ms=10000):
+def swarm_offload_series(pages, entries, start_ms, end_ms, viewers, window_ms=10000):
     """[(seconds since start, offload)] per window: 1 - nginx media bytes in
-    the window / bytes appended by all players in the window."""
+    the window / bytes appended by `viewers`' players in the window."""
     out = []
     at = start_ms
     while at < end_ms:
         stop = min(at + window_ms, end_ms)
-        appended = sum(r["bytes"] for p in pages.values() for r in p["appended"] if at <= r["at"] < stop)
-        served = sum(e[4] for e in entries if is_media(e[1]) and at <= e[5] * 1000 < stop)
+        appended = sum(r["bytes"] for p in viewers for r in pages[p]["appended"] if at <= r["at"] < stop)
+        served = sum(e[4] for e in entries if is_media(e[1]) and at <= e[5] * 1000 < stop and viewer_of(e) in viewers)
         value = ratio_offload(served, appended)
         if value is not None:
             out.append(((stop - start_ms) / 1000, value))

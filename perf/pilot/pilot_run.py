@@ -83,11 +83,13 @@ class Usage:
 
 
 def viewer_ids(config):
+    """In joining order: a fault's viewer joins first, so that it holds
+    segments the others ask it for."""
     ids = [f"viewer-{i + 1:02d}" for i in range(config.viewers)]
-    if config.lying_viewer:
-        ids.append("viewer-liar")
     if config.leaving_viewer:
-        ids.append("viewer-leaver")
+        ids.insert(0, "viewer-leaver")
+    if config.lying_viewer:
+        ids.insert(0, "viewer-liar")
     return ids
 
 
@@ -103,7 +105,7 @@ def run_once(config, stream, origin_root, keys, run_out_dir, log=print):
     edge_args = ["--config", edge_config_file(limits=UNLIMITED_SOURCE), "--policy", policy_path,
                  "--valkey", None, "--valkey-ttl-ms", "3000"]
     ids = viewer_ids(config)
-    play_s = config.ramp_s + config.duration_s
+    play_s = config.duration_s
     with contextlib.ExitStack() as stack:
         redis = RedisServer().start()
         stack.callback(redis.close)
@@ -112,21 +114,24 @@ def run_once(config, stream, origin_root, keys, run_out_dir, log=print):
                                                                 settings={"balance": {"mode": "least-connections"}}))
         origin = OriginServer(origin_root).start()
         stack.callback(origin.kill)
-        bridge = Bridge(origin.url, deadline_s=play_s + 120)
+        bridge = Bridge(origin.url, deadline_s=config.ramp_s + play_s + 180)
         stack.callback(bridge.close)
         usage = Usage({"ingress": ingress.process.pid, **{e.edge_id: e.process.pid for e in edges}})
         messages_before = [edge_messages(e) for e in edges]
 
-        # Viewers join over the ramp (opening a page takes its own time on a loaded machine).
+        # Viewers join over the ramp; the run then plays for duration_s (opening
+        # pages takes its own time on a loaded machine: it is not counted in it,
+        # but what the viewers appended meanwhile is in the figures).
         start_ms = time.time() * 1000
-        started = time.monotonic()
+        opening = time.monotonic()
         hooks = {"viewer-liar": {"corruptUploads": True}, "viewer-leaver": {"leaveAfterUploadBytes": 16384}}
         bridge.open_all([{"peerId": peer_id, "wsUrl": ingress.ws_url(), "streamId": config.stream_id,
                           "manifestKeys": keys, "hlsModule": HLS[config.hls], "src": f"{origin.url}/live/master.m3u8",
                           "remoteConfigUrl": "/meshedflow-routing.json", "testHooks": hooks.get(peer_id),
                           "maxBufferLength": 30, "rarestFirst": config.rarest_first, "cmafMode": config.cmaf_mode}
                          for peer_id in ids], config.ramp_s)
-        log(f"  {len(ids)} viewers opened in {time.monotonic() - started:.1f} s")
+        log(f"  {len(ids)} viewers opened in {time.monotonic() - opening:.1f} s")
+        started = time.monotonic()
 
         events = {}
         cut = None          # (unix ms, pages) where the measured window ends: the kill switch, or the end
@@ -205,12 +210,19 @@ def edge_kill_outcome(killed, pages):
     return {"rejoined": rejoined, "p2p_bytes_after_kill": p2p_after}
 
 
+def role_of(peer_id):
+    return {"viewer-liar": "liar", "viewer-leaver": "leaver"}.get(peer_id, "viewer")
+
+
 def summarize(config, ids, pages, cut, entries, start_ms, end_ms, stream, usage, messages_before, messages_after,
               events):
     cut_ms, cut_pages = cut
-    appended = sum(cut_pages[p]["appendedBytes"] for p in cut_pages)
-    origin_bytes = measure.origin_media_bytes(entries, cut_ms / 1000)
-    sdk_http = sum(r["stats"]["httpBytes"] for r in cut_pages.values())
+    audience = {p for p in ids if role_of(p) == "viewer"}
+    appended = sum(cut_pages[p]["appendedBytes"] for p in audience)
+    origin_bytes = measure.origin_media_bytes(entries, cut_ms / 1000, audience)
+    sdk_http = sum(cut_pages[p]["stats"]["httpBytes"] for p in audience)
+    appended_all = sum(cut_pages[p]["appendedBytes"] for p in ids)
+    origin_bytes_all = measure.origin_media_bytes(entries, cut_ms / 1000)
     kill_ms = events.get("kill_switch", {}).get("pushed_ms")
     viewers = {}
     totals = {"stalls": 0, "stall_ms": 0, "playback_errors": 0, "unverified_appended": 0, "checked_segments": 0}
@@ -223,7 +235,8 @@ def summarize(config, ids, pages, cut, entries, start_ms, end_ms, stream, usage,
         samples = [s for s in page["samples"] if s["at"] <= cut_ms and s["appended"] > 0]
         minutes = max(1e-3, (end_ms - page["startedAt"]) / 60000)
         viewers[peer_id] = {
-            "role": "liar" if peer_id == "viewer-liar" else "leaver" if peer_id == "viewer-leaver" else "viewer",
+            "role": role_of(peer_id),
+            "origin_media_bytes": measure.origin_media_bytes(entries, cut_ms / 1000, {peer_id}),
             "edge": page["joined"]["edge"] if page["joined"] else None, "joins": page["joins"],
             "startup_ms": None if page["playingAt"] is None else page["playingAt"] - page["startedAt"],
             "appended_bytes": page["appendedBytes"], "http_bytes": page["stats"]["httpBytes"],
@@ -237,7 +250,10 @@ def summarize(config, ids, pages, cut, entries, start_ms, end_ms, stream, usage,
             "playback_errors": len(errors), "errors": errors[:5],
             "segments_checked": checked, "unverified_appended": bad,
             "verified_segments": page["stats"]["verifiedSegments"], "failed_segments": page["stats"]["failedSegments"],
-            "range_rescues": page["stats"]["rangeRescues"], "banned": [b["peerId"] for b in page["banned"]],
+            "range_rescues": page["stats"]["rangeRescues"],
+            "segment_sources": [[e["sn"], e["source"], round((e["at"] - start_ms) / 1000, 2)] for e in page["segments"]],
+            # Fetched over HTTP without a manifest entry (so never shared): a manifest that lagged the playlist.
+            "unshared_http_segments": sum(1 for e in page["segments"] if e["source"] == "http" and not e["verified"]), "banned": [b["peerId"] for b in page["banned"]],
             "hls_version": page["hlsVersion"], "uploaded_per_minute": page["stats"]["uploadedBytes"] / minutes,
             "series": [[round(t, 2), round(v, 4)] for t, v in measure.viewer_offload_series(page, start_ms)],
             "stall_spans": [[(s["start"] - start_ms) / 1000,
@@ -263,6 +279,8 @@ def summarize(config, ids, pages, cut, entries, start_ms, end_ms, stream, usage,
         "offload_origin": measure.ratio_offload(origin_bytes, appended),
         "offload_sdk": measure.ratio_offload(sdk_http, appended),
         "appended_bytes": appended, "origin_media_bytes": origin_bytes, "sdk_http_bytes": sdk_http,
+        "audience": sorted(audience),
+        "offload_origin_all_viewers": measure.ratio_offload(origin_bytes_all, appended_all),
         "origin_media_requests": sum(1 for e in entries if measure.is_media(e[1]) and e[5] * 1000 <= cut_ms),
         "origin_range_requests": sum(1 for e in entries if measure.is_media(e[1]) and e[3]),
         **totals,
@@ -275,7 +293,7 @@ def summarize(config, ids, pages, cut, entries, start_ms, end_ms, stream, usage,
         "signaling_sent_per_viewer_minute": round(sent / len(ids) / minutes, 1),
         "processes": usage.summary(),
         "swarm_series": [[round(t, 1), round(v, 4)] for t, v in
-                         measure.swarm_offload_series(pages, entries, start_ms, cut_ms)],
+                         measure.swarm_offload_series(pages, entries, start_ms, cut_ms, audience)],
         "viewers": viewers,
         "faults": events,
     }

@@ -55,7 +55,7 @@ def run_session(configs, out_dir, stream_options, log=print):
     os.makedirs(root, exist_ok=True)
     install_player(root)
     keys = [new_signing_key(os.path.join(run_dir(), "pilot-signing-key.pem"))]
-    bound_s = sum(c.ramp_s + c.duration_s + 90 for c in configs) + 120
+    bound_s = sum(c.ramp_s + c.duration_s + 150 for c in configs) + 120
     load_before = os.getloadavg()
     runs = []
     with LiveStream(root, os.path.join(run_dir(), "pilot-signing-key.pem"), configs[0].stream_id,

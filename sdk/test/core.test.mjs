@@ -15,22 +15,26 @@ const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'k' };
 const segment = (sn) => Buffer.alloc(5000 + sn, sn);
 const digest = (b) => createHash('sha256').update(b).digest('base64url');
 
-function manifest(stream, rendition, corruptSn) {
+function manifest(stream, rendition, corruptSn, sns = [0, 1, 2]) {
   const now = Math.floor(Date.now() / 1000);
   const payload = { v: 1, stream, rendition, playlist: 'index.m3u8', mediaSequence: 0, issuedAt: now, expiresAt: now + 600,
-                    segments: [0, 1, 2].map((sn) => ({ uri: `seg${sn}.m4s`, sn, size: segment(sn).length,
+                    segments: sns.map((sn) => ({ uri: `seg${sn}.m4s`, sn, size: segment(sn).length,
                                                        sha256: digest(sn === corruptSn ? Buffer.from('x') : segment(sn)) })) };
   const input = `${Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'mf-manifest+jws', kid: 'k' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
   return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}\n`;
 }
 
 const log = [];
+let laggingFetches = 0;
 const server = createServer((req, res) => {
   log.push({ url: req.url, range: req.headers.range ?? null });
   const m = req.url.match(/^\/live\/(\w+)\/(.*)$/);
   if (req.url.startsWith('/slow/')) return setTimeout(() => res.end('late'), 2000);
   if (!m) { res.statusCode = 404; return res.end(); }
   const [, rendition, file] = m;
+  // 'lagging': a live manifest re-signed late, listing segment 3 only from its second fetch on.
+  if (file === 'index.m3u8.mfsig' && rendition === 'lagging')
+    return res.end(manifest('s', `${rendition}:index`, -1, ++laggingFetches > 1 ? [0, 1, 2, 3] : [0, 1, 2]));
   if (file === 'index.m3u8.mfsig') return res.end(manifest('s', `${rendition}:index`, 1));
   const seg = file.match(/^seg(\d)\.m4s$/);
   if (!seg) { res.statusCode = 404; return res.end(); }
@@ -94,6 +98,17 @@ test('hlsLoader(): stats exist at construction and are the ones filled; context 
   assert.equal(core.stats().verifiedSegments, 1);
   assert.equal(core.stats().storedBytes, segment(0).length);
   assert.equal(core.stats().httpBytes, segment(0).length);
+  core.destroy();
+});
+
+test('a live segment the manifest does not list yet: the manifest is fetched again until it does, then shared', async () => {
+  const core = newCore();
+  const segments = [];
+  core.on('segment', (e) => segments.push(e));
+  const { calls } = await load(core.hlsLoader(), { ...fragContext(3, 'lagging'), frag: { ...fragContext(3, 'lagging').frag, duration: 2 } });
+  assert.deepEqual(calls, ['success']);
+  assert.equal(laggingFetches, 2);
+  assert.deepEqual(segments.map((e) => [e.sn, e.source, e.verified]), [[3, 'http', true]]);
   core.destroy();
 });
 

@@ -46,7 +46,11 @@ const browser = await chromium.launch({
 const pages = new Map();
 
 async function open(viewer) {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  // The user agent names the viewer, so the origin's access log says whose
+  // request each line was (docs/pilot.md, "The origin's access log").
+  const userAgent = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/${browser.version()} ` +
+                    `Safari/537.36 MeshedFlowViewer/${viewer.peerId}`;
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, userAgent });
   // Chromium gathers ICE candidates on every interface (loopback included)
   // only for a page with media permission; no camera or microphone is opened.
   await context.grantPermissions(['camera', 'microphone'], { origin: config.originUrl });

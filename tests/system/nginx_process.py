@@ -96,7 +96,7 @@ class OriginServer(ManagedProcess):
         return os.path.join(self.prefix, "access.log")
 
     def entries(self):
-        """[(method, path, status, range or None, bytes sent, unix time in s)] in order."""
+        """[(method, path, status, range or None, bytes sent, unix time in s, user agent)] in order."""
         out = []
         try:
             with open(self.access_log_path) as f:
@@ -110,7 +110,7 @@ class OriginServer(ManagedProcess):
             method, target = (m.group(4).split(" ") + [""])[:2]
             value = m.group(9)
             out.append((method, target.split("?")[0], int(m.group(5)), None if value in ("", "-") else value,
-                        int(m.group(6)), float(m.group(10))))
+                        int(m.group(6)), float(m.group(10)), m.group(8)))
         return out
 
     def requests(self):
