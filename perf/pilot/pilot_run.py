@@ -83,14 +83,12 @@ class Usage:
 
 
 def viewer_ids(config):
-    """In joining order: a fault's viewer joins first, so that it holds
-    segments the others ask it for."""
+    """In joining order: a fault's viewer joins halfway through the ramp, so
+    that it holds segments the viewers after it ask it for."""
     ids = [f"viewer-{i + 1:02d}" for i in range(config.viewers)]
-    if config.leaving_viewer:
-        ids.insert(0, "viewer-leaver")
-    if config.lying_viewer:
-        ids.insert(0, "viewer-liar")
-    return ids
+    faults = (["viewer-liar"] if config.lying_viewer else []) + (["viewer-leaver"] if config.leaving_viewer else [])
+    half = len(ids) // 2
+    return ids[:half] + faults + ids[half:]
 
 
 def run_once(config, stream, origin_root, keys, run_out_dir, log=print):
@@ -147,8 +145,9 @@ def run_once(config, stream, origin_root, keys, run_out_dir, log=print):
             if elapsed >= play_s:
                 break
             time.sleep(min(1.0, play_s - elapsed))
-        end_ms = time.time() * 1000
         pages = bridge.report()
+        # After the report: every byte the pages counted was served before this.
+        end_ms = time.time() * 1000
         if edge_killed is not None:
             events["edge_kill"].update(edge_kill_outcome(edge_killed, pages))
         if cut is None:

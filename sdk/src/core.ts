@@ -840,8 +840,8 @@ export class MeshedFlowLoader {
     controller.http = request;
     const r = await request.result;
     controller.http = null;
+    this.totals.cdnBytes += request.received();
     if (r.kind !== 'ok' || r.status !== 206 || r.bytes.length !== range[1] - range[0]) return null;
-    this.totals.cdnBytes += r.bytes.length;
     const whole = new Uint8Array(entry.size);
     whole.set(prefix, 0);
     whole.set(r.bytes, range[0]);
@@ -877,6 +877,7 @@ export class MeshedFlowLoader {
     const r = await request.result;
     controller.http = null;
     arriving = false;
+    this.totals.cdnBytes += request.received();
     if (share && r.kind !== 'ok' && this.store.dropPartial(share.rendition, share.sn)) this.announce([share.rendition]);
     if (controller.aborted || r.kind === 'aborted') return;
     if (r.kind === 'timeout') {
@@ -888,7 +889,6 @@ export class MeshedFlowLoader {
       return;
     }
     controller.headers = r.headers;
-    this.totals.cdnBytes += r.bytes.length;
     let verified = false;
     if (share) {
       verified = await bytesMatch(r.bytes, share.entry);
@@ -983,9 +983,10 @@ export class MeshedFlowLoader {
   }
 
   private async prefetchOverHttp(playlistUrl: string, rendition: string, entry: ManifestSegment): Promise<Uint8Array | null> {
-    const r = await httpGet(new URL(entry.uri, playlistUrl).toString(), DEFAULT_LOAD_POLICY).result;
+    const request = httpGet(new URL(entry.uri, playlistUrl).toString(), DEFAULT_LOAD_POLICY);
+    const r = await request.result;
+    this.totals.cdnBytes += request.received();
     if (r.kind !== 'ok') return null;
-    this.totals.cdnBytes += r.bytes.length;
     if (!(await bytesMatch(r.bytes, entry))) {
       this.counts.failed++;
       return null;

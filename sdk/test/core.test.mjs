@@ -30,6 +30,7 @@ const server = createServer((req, res) => {
   log.push({ url: req.url, range: req.headers.range ?? null });
   const m = req.url.match(/^\/live\/(\w+)\/(.*)$/);
   if (req.url.startsWith('/slow/')) return setTimeout(() => res.end('late'), 2000);
+  if (req.url.startsWith('/half/')) { res.write(Buffer.alloc(1000, 1)); return setTimeout(() => res.end('late'), 2000); }
   if (!m) { res.statusCode = 404; return res.end(); }
   const [, rendition, file] = m;
   // 'lagging': a live manifest re-signed late, listing segment 3 only from its second fetch on.
@@ -148,6 +149,19 @@ test('time to first byte over loadPolicy.maxTimeToFirstByteMs: onTimeout, as hls
   const { calls } = await load(core.hlsLoader(), { url: `${origin}/slow/x`, responseType: 'arraybuffer' },
                                { loadPolicy: { maxTimeToFirstByteMs: 100, maxLoadTimeMs: 5000 } });
   assert.deepEqual(calls, ['timeout']);
+  core.destroy();
+});
+
+test('an aborted HTTP load still counts the bytes that arrived as CDN bytes (they cost the origin)', async () => {
+  const core = newCore();
+  const loader = new (core.hlsLoader())({});
+  loader.load({ url: `${origin}/half/z`, responseType: 'arraybuffer' }, { loadPolicy },
+              { onSuccess: () => {}, onError: () => {}, onTimeout: () => {}, onAbort: () => {} });
+  const end = Date.now() + 5000;
+  while (loader.stats.loaded < 1000 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  loader.abort();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(core.stats().httpBytes, 1000);
   core.destroy();
 });
 
