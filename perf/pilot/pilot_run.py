@@ -217,11 +217,14 @@ def summarize(config, ids, pages, cut, entries, start_ms, end_ms, stream, usage,
               events):
     cut_ms, cut_pages = cut
     audience = {p for p in ids if role_of(p) == "viewer"}
+    # Each viewer's side of the formula at the moment its page was read: the
+    # origin's bytes for that viewer up to then, what it had appended then.
+    origin_of = {p: measure.origin_media_bytes(entries, cut_pages[p]["now"] / 1000, {p}) for p in ids}
     appended = sum(cut_pages[p]["appendedBytes"] for p in audience)
-    origin_bytes = measure.origin_media_bytes(entries, cut_ms / 1000, audience)
+    origin_bytes = sum(origin_of[p] for p in audience)
     sdk_http = sum(cut_pages[p]["stats"]["httpBytes"] for p in audience)
     appended_all = sum(cut_pages[p]["appendedBytes"] for p in ids)
-    origin_bytes_all = measure.origin_media_bytes(entries, cut_ms / 1000)
+    origin_bytes_all = sum(origin_of.values())
     kill_ms = events.get("kill_switch", {}).get("pushed_ms")
     viewers = {}
     totals = {"stalls": 0, "stall_ms": 0, "playback_errors": 0, "unverified_appended": 0, "checked_segments": 0}
@@ -235,7 +238,7 @@ def summarize(config, ids, pages, cut, entries, start_ms, end_ms, stream, usage,
         minutes = max(1e-3, (end_ms - page["startedAt"]) / 60000)
         viewers[peer_id] = {
             "role": role_of(peer_id),
-            "origin_media_bytes": measure.origin_media_bytes(entries, cut_ms / 1000, {peer_id}),
+            "origin_media_bytes": origin_of[peer_id],
             "edge": page["joined"]["edge"] if page["joined"] else None, "joins": page["joins"],
             "startup_ms": None if page["playingAt"] is None else page["playingAt"] - page["startedAt"],
             "appended_bytes": page["appendedBytes"], "http_bytes": page["stats"]["httpBytes"],
