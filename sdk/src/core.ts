@@ -20,7 +20,7 @@ import { TO_END } from './peer-protocol';
 import type { PeerMessage } from './peer-protocol';
 import { PeerLink } from './peer-link';
 import type { LinkHost } from './peer-link';
-import { mergePolicy } from './policy';
+import { DEFAULT_POLICY, mergePolicy } from './policy';
 import type { CmafMode, Policy, PolicySource } from './policy';
 import { ChunkProgress } from './chunk-progress';
 import { choosePrefetch, electFetchers, missingRanges, planFetch } from './scheduler';
@@ -65,7 +65,9 @@ export interface MeshedFlowOptions {
   topology?: SignalingOptions['topology'];
   socketFactory?: SocketFactory;
   /** Test-only switches (the system tests' misbehaving viewers). */
-  testHooks?: { corruptUploads?: boolean; leaveAfterUploadBytes?: number };
+  testHooks?: { corruptUploads?: boolean; leaveAfterUploadBytes?: number;
+               /** Starting values in place of the SDK's defaults (the unit tests' long timeouts). */
+               policyBase?: Partial<Policy> };
 }
 
 /** hls.js's loader callbacks (the subset the core calls). */
@@ -229,7 +231,7 @@ export class MeshedFlowLoader {
     this.options = options;
     this.keyring = new ManifestKeyring(options.manifestKeys ?? []);
     this.store = new SegmentStore(options.cacheMaxBytes ?? 64 * 1024 * 1024, options.cacheHorizonSegments ?? 30);
-    this.policy = mergePolicy(options.streamId, this.localPolicy(), null, null);
+    this.policy = mergePolicy(options.streamId, this.localPolicy(), null, null, this.policyBase());
     this.uploadBucket = new TokenBucket(this.policy.uploadCapKbps, 256 * 1024, performance.now());
     this.signaling = new SignalingClient({
       url: options.signalingUrl, streamId: options.streamId, rendition: 'pending', peerId: options.peerId,
@@ -373,9 +375,15 @@ export class MeshedFlowLoader {
     return p;
   }
 
+  private policyBase(): Policy {
+    const base = this.options.testHooks?.policyBase;
+    return base ? { ...DEFAULT_POLICY, ...base } : DEFAULT_POLICY;
+  }
+
   private applyPolicy(): void {
     const before = this.policy;
-    this.policy = mergePolicy(this.options.streamId, this.localPolicy(), this.edgePolicy, this.remoteConfig);
+    this.policy = mergePolicy(this.options.streamId, this.localPolicy(), this.edgePolicy, this.remoteConfig,
+                              this.policyBase());
     this.uploadBucket.setRate(this.policy.uploadCapKbps);
     if (JSON.stringify(before) === JSON.stringify(this.policy)) return;
     if (!this.policy.meshEnabled) {

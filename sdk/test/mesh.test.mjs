@@ -3,7 +3,7 @@
 // from one viewer to another verified; a lying viewer is banned and its
 // victim plays the HTTP bytes; a swarm fetches a segment nobody holds from
 // the CDN once; the kill switch closes every link.
-import { test, after } from 'node:test';
+import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
@@ -22,7 +22,9 @@ let published = SNS;
 function manifestText() {
   const now = Math.floor(Date.now() / 1000);
   const payload = { v: 1, stream: 's', rendition: 'r:index', playlist: 'index.m3u8', mediaSequence: 0, issuedAt: now,
-                    expiresAt: now + (published === SNS ? 86400 : 6),
+                    // A live manifest expires soon (mf-sign signs one for a few
+                    // segment durations), but not while a slowed test runs.
+                    expiresAt: now + (published === SNS ? 86400 : 120),
                     segments: published.map((sn) => ({ uri: `seg${sn}.m4s`, sn, size: segment(sn).length, sha256: digest(segment(sn)) })) };
   const input = `${Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'k' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
   return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
@@ -41,11 +43,20 @@ after(() => server.close());
 
 const context = (sn) => ({ url: `${origin}/live/r/seg${sn}.m4s`, responseType: 'arraybuffer',
                            frag: { sn, baseurl: `${origin}/live/r/index.m3u8`, relurl: `seg${sn}.m4s`, duration: 10, level: 0 } });
-const loadPolicy = { maxTimeToFirstByteMs: 10000, maxLoadTimeMs: 20000 };
+const loadPolicy = { maxTimeToFirstByteMs: 60000, maxLoadTimeMs: 60000 };
+// Every core a test makes is destroyed after it, passed or failed: a core's
+// timers would otherwise keep this process running for ever.
+const cores = [];
+afterEach(() => { for (const core of cores.splice(0)) core.destroy(); });
 
 function viewer(edge, peerId, extra = {}) {
   const core = new MeshedFlowLoader({ signalingUrl: 'wss://fake/ws', streamId: 's', peerId, manifestKeys: [jwk],
-                                      socketFactory: edge.factory(), prefetchSegments: 0, ...extra });
+                                      socketFactory: edge.factory(), prefetchSegments: 0,
+                                      // The mesh may take up to 60 s of a 10 s fragment: what these
+                                      // tests check must not depend on how fast a loaded machine runs them.
+                                      meshBudgetFraction: 6, ...extra,
+                                      testHooks: { policyBase: { peerRequestTimeoutMs: 60000 }, ...extra.testHooks } });
+  cores.push(core);
   const segments = [];
   core.on('segment', (e) => segments.push(e));
   const Loader = core.hlsLoader();
@@ -56,7 +67,7 @@ function viewer(edge, peerId, extra = {}) {
   });
   return { core, segments, load };
 }
-const until = async (what, predicate, ms = 10000) => {
+const until = async (what, predicate, ms = 60000) => {
   const end = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -64,7 +75,11 @@ const until = async (what, predicate, ms = 10000) => {
   }
 };
 const count = (url) => requests.filter((r) => r === url).length;
-const edgePolicy = { meshEnabled: true, maxPeers: 8, maxViewers: 0, uploadCapKbps: 0, cmafMode: 'off', offerTimeoutMs: 5000 };
+// Timeouts are hang bounds here (a loaded machine stalls this process for
+// seconds); the scheduler's timing is tested on a fake clock
+// (scheduler.test.mjs).
+const edgePolicy = { meshEnabled: true, maxPeers: 8, maxViewers: 0, uploadCapKbps: 0, cmafMode: 'off', offerTimeoutMs: 60000,
+                     peerRequestTimeoutMs: 60000 };
 
 test('a segment one viewer holds reaches the other from the peer, verified', async () => {
   const edge = new FakeEdge(edgePolicy);
