@@ -22,12 +22,7 @@ std::string_view member_name(const TrackerId& id) {
 }  // namespace
 
 size_t TrackerSwarms::OfferKeyHash::operator()(const OfferKey& key) const {
-  TrackerIdHash part;
-  TrackerId a, b, c;
-  std::memcpy(a.data(), key.data(), tracker_id_bytes);
-  std::memcpy(b.data(), key.data() + tracker_id_bytes, tracker_id_bytes);
-  std::memcpy(c.data(), key.data() + 2 * tracker_id_bytes, tracker_id_bytes);
-  return part(a) ^ (part(b) * 31) ^ (part(c) * 1009);
+  return static_cast<size_t>(keyed_hash(std::string_view(reinterpret_cast<const char*>(key.data()), key.size())));
 }
 
 TrackerSwarms::OfferKey TrackerSwarms::offer_key(const TrackerId& recipient, const TrackerId& sender,

@@ -13,23 +13,18 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/keyed_hash.h"
 #include "edge/peer_directory.h"
 #include "edge/swarm.h"
 #include "edge/tracker_message.h"
 
 namespace mf::edge {
 
+// Ids are client-chosen: hashed under the process key (common/keyed_hash.h)
+// so nobody can aim collisions at a table or pile swarms onto one shard.
 struct TrackerIdHash {
   size_t operator()(const TrackerId& id) const {
-    // Ids are client-chosen: keyed like the swarm's own hashes would be
-    // overkill for a per-swarm map of at most its members; mix all 20 bytes.
-    uint64_t a, b;
-    uint32_t c;
-    std::memcpy(&a, id.data(), 8);
-    std::memcpy(&b, id.data() + 8, 8);
-    std::memcpy(&c, id.data() + 16, 4);
-    uint64_t h = a * 0x9E3779B97F4A7C15ull ^ (b + 0x632BE59BD9B4E019ull) * 0xC2B2AE3D27D4EB4Full ^ c;
-    return static_cast<size_t>(h ^ (h >> 29));
+    return static_cast<size_t>(keyed_hash(std::string_view(reinterpret_cast<const char*>(id.data()), id.size())));
   }
 };
 
