@@ -15,10 +15,10 @@ import unittest
 import websockets
 
 from build_options import needs_test_hooks
-from edge_process import AdminEdge, ManualClock, admin_get, parse_prometheus
-from ingress_process import class_fixture, ingress_with_edges, trust_context
+from edge_process import EXPECT_TIMEOUT_S, AdminEdge, ManualClock, admin_get, class_fixture, parse_prometheus
+from ingress_process import ingress_with_edges, trust_context
 
-TIMEOUT_S = 5.0
+TIMEOUT_S = EXPECT_TIMEOUT_S
 MAX_MESSAGE = 64 * 1024
 
 
