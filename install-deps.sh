@@ -18,22 +18,28 @@ packages=(
 die() { echo "install-deps: $*" >&2; exit 1; }
 
 # The npm packages of a folder, from its committed lock file; again only when
-# the lock file changed since the last install: tests/browser (playwright-core
-# only: it drives the Debian chromium above and never downloads a browser)
-# and sdk (esbuild, typescript and the hls.js versions the SDK is tested with).
+# the lock file changed since the last install: tests/browser (playwright-core,
+# which drives the Debian chromium above and never downloads a browser, and
+# the bittorrent-tracker client the tracker test bundles for chromium) and sdk
+# (esbuild, typescript and the hls.js versions the SDK is tested with).
+# Extra arguments go to npm ci: tests/browser installs with --ignore-scripts,
+# since bittorrent-tracker's Node WebRTC dependency (node-datachannel) would
+# download a prebuilt binary from outside the registry; the browser has its own
+# WebRTC and nothing there needs an install script.
 npm_ci_from_lock() {
-  local dir
+  local name="$1" dir
   dir="$(cd "$(dirname "$0")" && pwd)/$1"
+  shift
   local marker="$dir/node_modules/.installed-lock"
   if [ -f "$marker" ] && cmp -s "$marker" "$dir/package-lock.json"; then return 0; fi
   command -v npm >/dev/null || die "npm is missing (it comes with the nodejs package)"
-  echo "install-deps: npm ci --prefix $1" >&2
-  npm ci --prefix "$dir" --no-audit --no-fund --prefer-offline >/dev/null \
-    || die "npm ci --prefix $1 failed: is the npm registry reachable?"
+  echo "install-deps: npm ci --prefix $name $*" >&2
+  npm ci --prefix "$dir" --no-audit --no-fund --prefer-offline "$@" >/dev/null \
+    || die "npm ci --prefix $name failed: is the npm registry reachable?"
   cp "$dir/package-lock.json" "$marker"
 }
 install_npm_modules() {
-  npm_ci_from_lock tests/browser
+  npm_ci_from_lock tests/browser --ignore-scripts
   npm_ci_from_lock sdk
 }
 

@@ -86,7 +86,9 @@ UpgradeDecision decide_upgrade(const RequestHead& head, const UpgradeRoutes& rou
     d.reason = "ok";
     return d;
   }
-  if (head.path != routes.websocket_path) return reject(404, "not found");
+  if (head.path != routes.websocket_path &&
+      (routes.second_websocket_path.empty() || head.path != routes.second_websocket_path))
+    return reject(404, "not found");
   if (head.method != "GET") {
     return reject(405, "method not allowed", RejectionHeaders::allow_get);
   }

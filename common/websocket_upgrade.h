@@ -19,6 +19,9 @@ struct UpgradeRoutes {
   std::string_view health_path = "/healthz";
   // Selected when the client offers it (case-sensitive, as browsers compare).
   std::string_view subprotocol = "meshedflow.v1";
+  // A second WebSocket path served the same way (the app tells the two apart
+  // by RequestHead::path in admit); empty: none.
+  std::string_view second_websocket_path;
 };
 
 enum class RequestKind : uint8_t { websocket, health, rejected };

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "edge/sdk_message.h"
+#include "edge/tracker_message.h"
 
 namespace mf::edge {
 namespace {
@@ -27,6 +28,13 @@ std::expected<void, std::string> check_websocket_path(std::string_view value, co
   if (auto ok = config::check_request_path(value, setting, from_flag); !ok) return ok;
   if (value == "/healthz") return std::unexpected("'/healthz' is the health check's path");
   return {};
+}
+
+// The tracker's WebSocket path: empty (off), or a request path other than
+// the health check's.
+std::expected<void, std::string> check_tracker_path(std::string_view value, const Setting& setting, bool from_flag) {
+  if (value.empty()) return {};
+  return check_websocket_path(value, setting, from_flag);
 }
 
 // A Valkey key prefix: printable ASCII without space, braces (the hash tags
@@ -161,6 +169,19 @@ constexpr Setting settings[] = {
     {.table = "valkey", .key = "refresh_ms", .field = field<&EdgeConfig::valkey_refresh_ms>, .low = 100,
      .high = 3600000},
 
+    {.table = "tracker", .key = "path", .flag = "--tracker-path", .metavar = "PATH",
+     .help = "WebSocket path of the WebTorrent tracker protocol; empty: off", .field = field<&EdgeConfig::tracker_path>,
+     .check = check_tracker_path},
+    {.table = "tracker", .key = "max_offers", .field = field<&EdgeConfig::tracker_max_offers>, .low = 1,
+     .high = max_tracker_offers_parsed},
+    {.table = "tracker", .key = "interval_s", .flag = "--tracker-interval-s", .metavar = "N",
+     .help = "announce interval given to tracker clients; silent 1.5 N: gone",
+     .field = field<&EdgeConfig::tracker_interval_s>, .low = 1, .high = 86400},
+    {.table = "tracker", .key = "offer_ttl_s", .field = field<&EdgeConfig::tracker_offer_ttl_s>, .low = 1,
+     .high = 3600},
+    {.table = "tracker", .key = "max_message_bytes", .field = field<&EdgeConfig::tracker_max_message_bytes>,
+     .low = 256, .high = 1u << 24},
+
     {.flag = "--check-config", .help = "validate settings, certificates and kernel features, print the "
                                        "effective configuration, exit",
      .field = field<&EdgeConfig::check_config>},
@@ -207,6 +228,20 @@ std::expected<void, ConfigError> check_together(const config::SettingsReader& re
                      ? fmt::format("must be at least twice {} ({})", reader.name(&config.max_message_bytes),
                                    2ull * config.max_message_bytes)
                      : fmt::format("twice this ({}) exceeds {} ({})", 2ull * config.max_message_bytes,
+                                   reader.name(&config.send_queue_bytes), config.send_queue_bytes)));
+  }
+  if (!config.tracker_path.empty() && config.tracker_path == config.websocket_path)
+    return std::unexpected(reader.error_at(reader.blame(&config.tracker_path, &config.websocket_path),
+                                           fmt::format("{} and {} must differ", reader.name(&config.tracker_path),
+                                                       reader.name(&config.websocket_path))));
+  if (!config.tracker_path.empty() &&
+      static_cast<uint64_t>(config.send_queue_bytes) < 2ull * config.tracker_max_message_bytes) {
+    const void* culprit = reader.blame(&config.send_queue_bytes, &config.tracker_max_message_bytes);
+    return std::unexpected(reader.error_at(
+        culprit, culprit == &config.send_queue_bytes
+                     ? fmt::format("must be at least twice {} ({})", reader.name(&config.tracker_max_message_bytes),
+                                   2ull * config.tracker_max_message_bytes)
+                     : fmt::format("twice this ({}) exceeds {} ({})", 2ull * config.tracker_max_message_bytes,
                                    reader.name(&config.send_queue_bytes), config.send_queue_bytes)));
   }
   if (config.drain_deadline_ms <= config.drain_ms) {

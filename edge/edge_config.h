@@ -72,6 +72,13 @@ struct EdgeConfig {
   uint32_t history_period_ms = 10000;  // history_period_ms: one /api/history sample per period
   uint32_t history_samples = 360;      // history_samples: samples kept (360 x 10 s: the last hour)
 
+  // [tracker] the WebTorrent tracker protocol beside the SDK's (docs/tracker.md)
+  std::string tracker_path = "/announce";    // path: its WebSocket path on the same listeners; empty: off
+  uint32_t tracker_max_offers = 10;          // max_offers: offers relayed per announce
+  uint32_t tracker_interval_s = 120;         // interval_s: `interval` in replies; silent 1.5 intervals: gone
+  uint32_t tracker_offer_ttl_s = 120;        // offer_ttl_s: an offer may be answered this long
+  uint32_t tracker_max_message_bytes = 64 * 1024;  // max_message_bytes: above: close 1009
+
   // [valkey] the cluster of edges sharing one Valkey (docs/cluster.md)
   std::string valkey_address;        // address HOST:PORT; empty: this edge runs alone
   std::string valkey_username;       // username: ACL user (with password_file)

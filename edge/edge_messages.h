@@ -35,6 +35,8 @@
 #include "edge/policy.h"
 #include "edge/stream_table.h"
 #include "edge/swarm.h"
+#include "edge/tracker_message.h"
+#include "edge/tracker_reply.h"
 
 namespace mf::edge {
 
@@ -59,6 +61,15 @@ inline constexpr uint16_t metrics_snapshot = shard_message::first_service_kind +
 inline constexpr uint16_t source_acquire = shard_message::first_service_kind + 17;    // SourceAdmission
 inline constexpr uint16_t source_verdict = shard_message::first_service_kind + 18;    // SourceAdmission
 inline constexpr uint16_t source_release = shard_message::first_service_kind + 19;    // SourceAdmission
+// The WebTorrent tracker protocol (docs/tracker.md), for a connection on C and
+// an info_hash owned by S (hash(info_hash) % shards):
+//   announce/answer: C -> S tracker_request -> C, and each target's T (tracker_deliver)
+//   scrape:          C -> each owning S in turn (tracker_scrape) -> C
+//   close:           C -> S tracker_leave, once per swarm the connection announced on
+inline constexpr uint16_t tracker_request = shard_message::first_service_kind + 20;  // TrackerPacket
+inline constexpr uint16_t tracker_deliver = shard_message::first_service_kind + 21;  // TrackerDelivery
+inline constexpr uint16_t tracker_leave = shard_message::first_service_kind + 22;    // TrackerPacket
+inline constexpr uint16_t tracker_scrape = shard_message::first_service_kind + 23;   // TrackerScrape
 }  // namespace edge_message
 
 struct ClaimPeer {
@@ -180,6 +191,35 @@ struct SourceAdmission {
   PeerLocation who;
   bool admitted = false;
   bool over_rate = false;
+};
+
+// A tracker announce (with its offers, or an answer) or a leave, built on
+// the connection's shard; the raw offer/answer texts are packed in `raw`.
+struct TrackerPacket {
+  PeerLocation who;
+  TrackerId info_hash{}, peer_id{};
+  AnnounceEvent event = AnnounceEvent::update;
+  bool seeder = false;
+  std::vector<TrackerId> offer_ids;
+  std::vector<uint32_t> offer_ends;  // offer i is raw[offer_ends[i-1], offer_ends[i])
+  bool has_answer = false;
+  TrackerId to_peer_id{}, answer_offer_id{};
+  std::string raw;  // the offers' texts, or the answer's
+};
+
+// A ready tracker message for one connection (a reply, a relayed offer or
+// answer, a failure).
+struct TrackerDelivery {
+  PeerLocation who;
+  std::string text;
+  enum class Kind : uint8_t { reply, offer, answer } kind = Kind::reply;  // offers and answers are counted where delivered
+};
+
+// A scrape going round the shards that own its info_hashes, then back.
+struct TrackerScrape {
+  PeerLocation who;
+  std::vector<TrackerScrapeFile> files;
+  std::vector<uint8_t> filled;  // per file: its owner shard has counted it
 };
 
 struct PolicyChanged {

@@ -76,6 +76,19 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     t.stats_clamped += e.stats_clamped;
     t.error_limit_closes += e.error_limit_closes;
     t.offload.add(e.offload);
+    t.tracker.announces += e.tracker.announces;
+    t.tracker.offers_relayed += e.tracker.offers_relayed;
+    t.tracker.answers_relayed += e.tracker.answers_relayed;
+    t.tracker.scrapes += e.tracker.scrapes;
+    t.tracker.failures += e.tracker.failures;
+    t.tracker.peer_id_taken += e.tracker.peer_id_taken;
+    t.tracker.answers_refused += e.tracker.answers_refused;
+    t.tracker.full_scrapes_refused += e.tracker.full_scrapes_refused;
+    t.tracker.oversized_closed += e.tracker.oversized_closed;
+    total.tracker_swarms.swarms += s->tracker_swarms.swarms;
+    total.tracker_swarms.peers += s->tracker_swarms.peers;
+    total.tracker_swarms.seeders += s->tracker_swarms.seeders;
+    total.tracker_swarms.outstanding_offers += s->tracker_swarms.outstanding_offers;
     total.obligations_waiting += s->obligations_waiting;
     total.peer_claims += s->peer_claims;
     total.source_open += s->source_open;
@@ -112,6 +125,26 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
           "Releases, leaves and replies that waited for room in a full mailbox (delivered later, never dropped).",
           t.obligations_deferred);
   gauge(out, "mf_edge_obligations_waiting", "Of those, waiting for room right now.", total.obligations_waiting);
+  const TrackerCounters& k = t.tracker;
+  gauge(out, "mf_edge_tracker_swarms", "WebTorrent tracker swarms (info_hashes with peers).", total.tracker_swarms.swarms);
+  gauge(out, "mf_edge_tracker_peers", "Peers in tracker swarms.", total.tracker_swarms.peers);
+  gauge(out, "mf_edge_tracker_seeders", "Of those, seeders (left 0 or completed).", total.tracker_swarms.seeders);
+  gauge(out, "mf_edge_tracker_outstanding_offers", "Relayed offers that may still be answered.",
+        total.tracker_swarms.outstanding_offers);
+  counter(out, "mf_edge_tracker_announces_total", "Tracker announces handled.", k.announces);
+  counter(out, "mf_edge_tracker_offers_relayed_total", "Tracker offers delivered to a peer.", k.offers_relayed);
+  counter(out, "mf_edge_tracker_answers_relayed_total", "Tracker answers delivered to the offer's sender.",
+          k.answers_relayed);
+  counter(out, "mf_edge_tracker_scrapes_total", "Tracker scrapes answered.", k.scrapes);
+  counter(out, "mf_edge_tracker_failures_total", "Tracker failure reasons sent.", k.failures);
+  counter(out, "mf_edge_tracker_peer_id_taken_total", "Announces refused: peer_id bound to another connection.",
+          k.peer_id_taken);
+  counter(out, "mf_edge_tracker_answers_refused_total", "Answers refused: no matching outstanding offer.",
+          k.answers_refused);
+  counter(out, "mf_edge_tracker_full_scrapes_refused_total", "Scrapes without info_hash refused.",
+          k.full_scrapes_refused);
+  counter(out, "mf_edge_oversized_messages_closed_total", "Connections closed 1009: a message above the limit.",
+          k.oversized_closed);
   counter(out, "mf_edge_sessions_refused_total", "Joins refused for want of cryptographic randomness.", t.sessions_refused);
   out += "# HELP mf_edge_errors_total Error replies sent, by code.\n# TYPE mf_edge_errors_total counter\n";
   static constexpr SdkErrorCode codes[] = {SdkErrorCode::bad_json,      SdkErrorCode::bad_request,   SdkErrorCode::unknown_type,

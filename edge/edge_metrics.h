@@ -16,8 +16,22 @@
 #include "edge/edge_history.h"
 #include "edge/stream_signal_counts.h"
 #include "edge/stream_table.h"
+#include "edge/tracker_swarms.h"
 
 namespace mf::edge {
+
+// The WebTorrent tracker protocol (docs/tracker.md), per shard.
+struct TrackerCounters {
+  uint64_t announces = 0;          // announces handled by the swarm's shard
+  uint64_t offers_relayed = 0;     // offers delivered to a peer's connection
+  uint64_t answers_relayed = 0;    // answers delivered to the offer's sender
+  uint64_t scrapes = 0;
+  uint64_t failures = 0;           // failure reasons sent (all causes below included)
+  uint64_t peer_id_taken = 0;      // announces refused: the peer_id is bound to another connection
+  uint64_t answers_refused = 0;    // answers without a matching outstanding offer
+  uint64_t full_scrapes_refused = 0;
+  uint64_t oversized_closed = 0;   // connections closed 1009 (SDK messages above the SDK limit included)
+};
 
 struct EdgeCounters {
   uint64_t joins = 0;
@@ -42,6 +56,7 @@ struct EdgeCounters {
   StreamStats offload;                // every credited `stats` increase (this shard's streams), saturating
   uint64_t obligations_deferred = 0;  // releases, leaves and replies that waited for a full mailbox (none lost)
   uint64_t error_limit_closes = 0;    // connections closed 1008: more errors than error_limit in error_window_ms
+  TrackerCounters tracker;
 };
 
 // The cluster of edges through Valkey (docs/cluster.md), per shard.
@@ -85,6 +100,7 @@ struct MetricsSnapshot {
   uint64_t descriptors_used = 0;
   uint64_t descriptor_slots = 0;
   LatencyHistogram join_to_peers;
+  TrackerTotals tracker_swarms;  // the tracker swarms this shard owns
   std::vector<StreamSummary> streams;  // the streams this shard owns
   std::vector<StreamSignals> signals;  // signals delivered to this shard's connections, by stream
   bool draining = false;

@@ -48,7 +48,8 @@ Topology topology_from(const TopologyFields& fields) {
 }  // namespace
 
 EdgeShard::EdgeShard(Shard& shard, const EdgeShared& shared, const Seeds& seeds)
-    : valkey_seed_(seeds.valkey),
+    : tracker_swarms_(seeds.streams ^ 0x9E3779B97F4A7C15ull, shared.settings.tracker),
+      valkey_seed_(seeds.valkey),
       shard_(shard),
       shared_(shared),
       sessions_(shard.reactor().options().max_sockets),
@@ -73,12 +74,18 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
 #endif
   // Any reply fits: an error or `joined` quoting up to a whole request, and
   // the largest `peers` (64 candidates) with a request-sized `ref`.
-  self->reply_.resize(std::max<size_t>(shared.settings.max_message_bytes + 4096,
+  // A relayed tracker offer or answer quotes up to a whole tracker message.
+  const uint32_t largest_message =
+      std::max(shared.settings.max_message_bytes, self->tracker_enabled() ? shared.settings.tracker_max_message_bytes : 0u);
+  self->reply_.resize(std::max<size_t>(largest_message + 4096,
                                        max_peers_reply_bytes(shared.settings.max_message_bytes)));
   self->topology_scratch_.resize(Swarm::max_pick * max_topology_json_bytes);
   WebSocketServerConfig ws;
   ws.routes.websocket_path = shared.settings.websocket_path;
-  ws.decoder.max_message_bytes = shared.settings.max_message_bytes;
+  ws.routes.second_websocket_path = shared.settings.tracker_path;  // empty: off
+  // The larger of the two paths' limits; each path's own is checked per
+  // message (on_client_message).
+  ws.decoder.max_message_bytes = largest_message;
   ws.heartbeat_ms = shared.settings.heartbeat_ms;
   ws.handshake_timeout_ms = shared.settings.handshake_timeout_ms;
   ws.first_bytes_timeout_ms = shared.settings.first_bytes_timeout_ms;
@@ -120,6 +127,12 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   if (per_source) {
     EdgeShard* raw = self.get();
     shard.reactor().add_periodic(10000, [raw] { raw->sweep_sources(); });
+  }
+  if (self->tracker_enabled()) {
+    // Silent peers and unanswered offers go within a second of their expiry.
+    EdgeShard* raw = self.get();
+    shard.reactor().add_periodic(1000, [raw] { raw->tracker_swarms_.expire(raw->reactor_now()); });
+    raw->tracker_targets_.resize(shared.settings.tracker.max_offers);
   }
   if (shard.id() == 0 && (shared.inherited_admin_fd >= 0 || shared.admin_address)) {
     self->admin_app_ = std::make_unique<AdminApp>(*self);
@@ -206,6 +219,10 @@ void EdgeShard::dispose(const ShardMessage& m) {
     case edge_message::deliver_signal:
     case edge_message::signal_failed: delete static_cast<SignalPacket*>(m.pointer); return;
     case edge_message::policy_changed: delete static_cast<PolicyChanged*>(m.pointer); return;
+    case edge_message::tracker_request:
+    case edge_message::tracker_leave: delete static_cast<TrackerPacket*>(m.pointer); return;
+    case edge_message::tracker_deliver: delete static_cast<TrackerDelivery*>(m.pointer); return;
+    case edge_message::tracker_scrape: delete static_cast<TrackerScrape*>(m.pointer); return;
     case edge_message::metrics_snapshot: delete static_cast<MetricsSnapshot*>(m.pointer); return;
     case edge_message::source_acquire:
     case edge_message::source_verdict:
@@ -248,6 +265,14 @@ void EdgeShard::dispatch(uint16_t kind, void* pointer) {
       return on_source_verdict(std::unique_ptr<SourceAdmission>(static_cast<SourceAdmission*>(pointer)));
     case edge_message::source_release:
       return on_source_release(std::unique_ptr<SourceAdmission>(static_cast<SourceAdmission*>(pointer)));
+    case edge_message::tracker_request:
+      return on_tracker_request(std::unique_ptr<TrackerPacket>(static_cast<TrackerPacket*>(pointer)));
+    case edge_message::tracker_deliver:
+      return on_tracker_deliver(std::unique_ptr<TrackerDelivery>(static_cast<TrackerDelivery*>(pointer)));
+    case edge_message::tracker_leave:
+      return on_tracker_leave(std::unique_ptr<TrackerPacket>(static_cast<TrackerPacket*>(pointer)));
+    case edge_message::tracker_scrape:
+      return on_tracker_scrape(std::unique_ptr<TrackerScrape>(static_cast<TrackerScrape*>(pointer)));
     default:
       MF_LOG_ERROR("shard {}: unknown shard message kind {}", shard_.id(), kind);
       std::abort();
@@ -338,6 +363,9 @@ Admission EdgeShard::admit(WebSocketServer& server, SocketHandle connection, con
   s.claims = std::move(claims);
   s.server = &server;
   s.socket = connection;
+  // Same listeners, same admission; the path picks the protocol.
+  s.tracker = tracker_enabled() && head.path == shared_.settings.tracker_path;
+  s.tracker_seats.clear();
   return Admission{};
 }
 
@@ -472,6 +500,7 @@ void EdgeShard::on_closed(SocketHandle connection) {
   PeerSession& s = sessions_[connection.slot];
   if (s.socket != connection) return;
   give_up(s);
+  if (s.tracker) tracker_give_up(s);
   s.state = PeerState::free;
   s.claims.reset();
 }
@@ -479,6 +508,14 @@ void EdgeShard::on_closed(SocketHandle connection) {
 void EdgeShard::on_client_message(SocketHandle connection, std::string_view text) {
   PeerSession& s = sessions_[connection.slot];
   if (s.state == PeerState::free || s.socket != connection) return;
+  // The WebSocket limit is the larger of the two paths' (create()): each
+  // path's own is enforced here, with the same close code.
+  if (text.size() > (s.tracker ? shared_.settings.tracker_max_message_bytes : shared_.settings.max_message_bytes)) {
+    counters_.tracker.oversized_closed++;
+    s.server->close(s.socket, ws::close_code::message_too_big, "message too big");
+    return;
+  }
+  if (s.tracker) return on_tracker_message(s, text);
   uint64_t now = reactor_now();
   if (!s.bucket.take(shared_.settings.messages_per_second, shared_.settings.message_burst, now)) {
     if (s.rate_drops.record_error(now, shared_.settings.rate_limit_close_after, shared_.settings.error_window_ms)) {
@@ -1163,6 +1200,7 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   snapshot->descriptors_used = shard_.reactor().live_sockets();
   snapshot->descriptor_slots = shard_.reactor().options().max_sockets;
   snapshot->join_to_peers = join_to_peers_;
+  snapshot->tracker_swarms = tracker_swarms_.totals();
   snapshot->draining = stopping_;
   if (cluster_) {
     snapshot->cluster_configured = true;

@@ -35,6 +35,9 @@
 #include "edge/stream_signal_counts.h"
 #include "edge/stream_table.h"
 #include "edge/token_bucket.h"
+#include "edge/tracker_message.h"
+#include "edge/tracker_reply.h"
+#include "edge/tracker_swarms.h"
 
 namespace mf::edge {
 
@@ -58,6 +61,10 @@ struct EdgeSettings {
   uint32_t stream_full_retry_ms = 5000;
   std::string policy_file;             // empty: built-in defaults
   bool policy_watch = true;
+  // The WebTorrent tracker protocol (docs/tracker.md); path empty: off.
+  std::string tracker_path = "/announce";
+  uint32_t tracker_max_message_bytes = 64 * 1024;
+  TrackerLimits tracker;
 };
 
 // The cluster of edges sharing one Valkey (docs/cluster.md); address empty:
@@ -196,6 +203,13 @@ class EdgeShard final : public ShardService {
     StatsCredit stats_credit;         // what `stats` may add (bounded per peer)
     uint64_t proposals_received = 0;  // candidates sent to it in `peers` since its join
     std::unique_ptr<JwtClaims> claims;  // null: no JWT configured
+    // The WebTorrent tracker protocol (docs/tracker.md): the connection came
+    // on the tracker path; the swarms it announced on, left when it closes.
+    bool tracker = false;
+    struct TrackerSeat {
+      TrackerId info_hash{}, peer_id{};
+    };
+    std::vector<TrackerSeat> tracker_seats;
     // The join in flight.
     struct PendingJoin {
       std::string peer_id, stream_id, rendition, ref_raw, old_stream_id;
@@ -324,6 +338,26 @@ class EdgeShard final : public ShardService {
   void apply_policy_sources();
   void broadcast_policy(std::shared_ptr<const PolicyDocument> document);
   uint64_t reactor_now() const { return shard_.reactor().now_ms(); }
+
+  // ---- the WebTorrent tracker protocol (edge_shard_tracker.cc) ----
+  // At most this many swarms per connection (p2p-media-loader uses one per
+  // stream and media type).
+  static constexpr size_t max_tracker_seats = 16;
+  bool tracker_enabled() const { return !shared_.settings.tracker_path.empty(); }
+  uint32_t tracker_shard(const TrackerId& info_hash) const;
+  void on_tracker_message(PeerSession& s, std::string_view text);
+  void tracker_fail(PeerSession& s, const TrackerRejection& failure);
+  void tracker_give_up(PeerSession& s);
+  void on_tracker_request(std::unique_ptr<TrackerPacket> m);
+  void on_tracker_deliver(std::unique_ptr<TrackerDelivery> m);
+  void on_tracker_leave(std::unique_ptr<TrackerPacket> m);
+  void on_tracker_scrape(std::unique_ptr<TrackerScrape> m);
+  // A ready message for `who` (on this shard or another).
+  void tracker_deliver(const PeerLocation& who, std::string_view text, TrackerDelivery::Kind kind);
+  TrackerSwarms tracker_swarms_;
+  TrackerMessageParser tracker_parser_;
+  std::vector<TrackerTarget> tracker_targets_;
+  std::vector<TrackerId> tracker_offer_ids_;
 
   // ---- the cluster of edges through Valkey (edge_shard_cluster.cc) ----
   // Every call below is a no-op without [valkey] address.

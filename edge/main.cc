@@ -77,6 +77,13 @@ int main(int argc, char** argv) {
   s.drain_deadline_ms = config.drain_deadline_ms;
   s.policy_file = config.policy_file;
   s.policy_watch = config.policy_watch;
+  s.tracker_path = config.tracker_path;
+  s.tracker_max_message_bytes = config.tracker_max_message_bytes;
+  s.tracker.max_offers = config.tracker_max_offers;
+  s.tracker.interval_s = config.tracker_interval_s;
+  s.tracker.offer_ttl_ms = config.tracker_offer_ttl_s * 1000;
+  // Peers silent for 1.5 intervals are gone (docs/tracker.md, "Limits").
+  s.tracker.peer_ttl_ms = config.tracker_interval_s * 1500;
 
   shared.per_source = SourceLimitSettings{config.per_source_connections, config.per_source_rate, config.per_source_burst,
                                           SourcePrefixes{static_cast<uint8_t>(config.per_source_ipv4_prefix),

@@ -1,117 +1,16 @@
 #include "edge/sdk_message.h"
 
 #include "common/utf8_validator.h"
-
-#include <optional>
+#include "edge/json_document.h"
 
 namespace mf::edge {
 namespace {
 
 using simdjson::ondemand::json_type;
 
-std::string_view trim(std::string_view raw);
-
-// RFC 8259 number: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
-bool is_json_number(std::string_view t) {
-  size_t i = 0, n = t.size();
-  auto digit = [&](size_t k) { return k < n && t[k] >= '0' && t[k] <= '9'; };
-  if (i < n && t[i] == '-') ++i;
-  if (!digit(i)) return false;
-  if (t[i] == '0') ++i;
-  else while (digit(i)) ++i;
-  if (i < n && t[i] == '.') {
-    ++i;
-    if (!digit(i)) return false;
-    while (digit(i)) ++i;
-  }
-  if (i < n && (t[i] == 'e' || t[i] == 'E')) {
-    ++i;
-    if (i < n && (t[i] == '+' || t[i] == '-')) ++i;
-    if (!digit(i)) return false;
-    while (digit(i)) ++i;
-  }
-  return i == n;
-}
-
-// Touches every value so that On-Demand validates the whole document.
-simdjson::error_code validate_value(simdjson::ondemand::value value, size_t depth) {
-  if (depth > max_json_depth) return simdjson::DEPTH_ERROR;
-  json_type type;
-  if (auto error = value.type().get(type)) return error;
-  switch (type) {
-    case json_type::object: {
-      simdjson::ondemand::object object;
-      if (auto error = value.get_object().get(object)) return error;
-      for (auto field : object) {
-        std::string_view key;
-        if (auto error = field.unescaped_key().get(key)) return error;
-        simdjson::ondemand::value child;
-        if (auto error = field.value().get(child)) return error;
-        if (auto error = validate_value(child, depth + 1)) return error;
-      }
-      return simdjson::SUCCESS;
-    }
-    case json_type::array: {
-      simdjson::ondemand::array array;
-      if (auto error = value.get_array().get(array)) return error;
-      for (auto element : array) {
-        simdjson::ondemand::value item;
-        if (auto error = element.get(item)) return error;
-        if (auto error = validate_value(item, depth + 1)) return error;
-      }
-      return simdjson::SUCCESS;
-    }
-    case json_type::number:
-      // RFC 8259 puts no range on numbers: one simdjson cannot represent
-      // (beyond 64 bits, 1e400) is still valid JSON, so check the grammar.
-      return is_json_number(trim(value.raw_json_token())) ? simdjson::SUCCESS : simdjson::NUMBER_ERROR;
-    case json_type::string: {
-      std::string_view text;
-      return value.get_string().get(text);
-    }
-    case json_type::boolean: {
-      bool flag;
-      return value.get_bool().get(flag);
-    }
-    case json_type::null:
-    {
-      bool is_null = false;
-      if (auto error = value.is_null().get(is_null)) return error;
-      return is_null ? simdjson::SUCCESS : simdjson::INCORRECT_TYPE;
-    }
-  }
-  return simdjson::INCORRECT_TYPE;
-}
-
 SdkRejection reject(SdkErrorCode code, std::string_view message, std::string_view detail = {},
                     std::string_view id_raw = {}) {
   return SdkRejection{code, message, detail, id_raw};
-}
-
-std::string_view trim(std::string_view raw) {
-  while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t'))
-    raw.remove_suffix(1);
-  return raw;
-}
-
-// The sender's exact JSON text of `value` (consumed): from its first token to
-// the document's position after it, less trailing white space. simdjson 3.0
-// has no raw_json() on values.
-std::optional<std::string_view> raw_value_text(simdjson::ondemand::document& doc, simdjson::ondemand::value value) {
-  std::string_view token = value.raw_json_token();
-  json_type type;
-  if (value.type().get(type) != simdjson::SUCCESS) return std::nullopt;
-  if (type != json_type::object && type != json_type::array) {
-    // A scalar is one token; reading it (which validates it) need not move
-    // the document's position past it, so take the token itself.
-    if (validate_value(value, 0) != simdjson::SUCCESS) return std::nullopt;
-    return trim(token);
-  }
-  const char* start = token.data();
-  if (validate_value(value, 0) != simdjson::SUCCESS) return std::nullopt;
-  const char* end = nullptr;
-  if (doc.current_location().get(end) != simdjson::SUCCESS) return std::nullopt;
-  return trim(std::string_view(start, static_cast<size_t>(end - start)));
 }
 
 }  // namespace
@@ -169,35 +68,9 @@ struct FieldProblem {
 
 using ondemand_value = simdjson::ondemand::value;
 
-bool read_string(ondemand_value& value, std::string_view& out) { return value.get_string().get(out) == simdjson::SUCCESS; }
-
-// Non-negative integer that fits in uint64 (JSON numbers like 1.0 or 1e3 are
-// refused: counters and sizes are integers).
-bool read_unsigned(ondemand_value& value, uint64_t& out) {
-  json_type type;
-  if (value.type().get(type) || type != json_type::number) return false;
-  simdjson::ondemand::number_type number_type;
-  if (value.get_number_type().get(number_type)) return false;
-  if (number_type == simdjson::ondemand::number_type::unsigned_integer) return value.get_uint64().get(out) == simdjson::SUCCESS;
-  if (number_type == simdjson::ondemand::number_type::signed_integer) {
-    int64_t signed_value;
-    if (value.get_int64().get(signed_value) || signed_value < 0) return false;
-    out = static_cast<uint64_t>(signed_value);
-    return true;
-  }
-  return false;
-}
-
-bool read_signed(ondemand_value& value, int64_t& out) {
-  json_type type;
-  if (value.type().get(type) || type != json_type::number) return false;
-  simdjson::ondemand::number_type number_type;
-  if (value.get_number_type().get(number_type)) return false;
-  if (number_type != simdjson::ondemand::number_type::signed_integer &&
-      number_type != simdjson::ondemand::number_type::unsigned_integer)
-    return false;
-  return value.get_int64().get(out) == simdjson::SUCCESS;
-}
+bool read_string(ondemand_value& value, std::string_view& out) { return read_json_string(value, out); }
+bool read_unsigned(ondemand_value& value, uint64_t& out) { return read_json_unsigned(value, out); }
+bool read_signed(ondemand_value& value, int64_t& out) { return read_json_signed(value, out); }
 
 void read_caps(ondemand_value& value, CapsFields& caps, FieldProblem& problem) {
   simdjson::ondemand::object object;
@@ -274,19 +147,13 @@ std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view
   simdjson::padded_string_view input(text.data(), text.size(), text.size() + simdjson::SIMDJSON_PADDING);
   simdjson::ondemand::document doc;
   if (parser_.iterate(input).get(doc)) return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
-  {
-    json_type type;
-    if (doc.type().get(type)) return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
-    if (type != json_type::object) return std::unexpected(reject(SdkErrorCode::bad_json, "not a JSON object"));
-    simdjson::ondemand::value root;
-    if (doc.get_value().get(root) || validate_value(root, 0) != simdjson::SUCCESS)
-      return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
-    // After the whole object was walked, any further token is trailing data.
-    const char* trailing = nullptr;
-    if (doc.current_location().get(trailing) == simdjson::SUCCESS)
+  switch (check_object_document(doc)) {
+    case DocumentCheck::object: break;
+    case DocumentCheck::not_json: return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
+    case DocumentCheck::not_object: return std::unexpected(reject(SdkErrorCode::bad_json, "not a JSON object"));
+    case DocumentCheck::trailing_data:
       return std::unexpected(reject(SdkErrorCode::bad_json, "trailing data after the JSON object"));
   }
-  doc.rewind();
   simdjson::ondemand::object object;
   if (doc.get_object().get(object)) return std::unexpected(reject(SdkErrorCode::bad_json, "not a JSON object"));
 
@@ -306,7 +173,7 @@ std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view
       if (!read_string(value, type_name)) type_is_string = false;
     } else if (key == "id") {
       // The raw token (echoed as `ref`) is read before the value is consumed.
-      std::string_view raw = trim(value.raw_json_token());
+      std::string_view raw = trim_json_whitespace(value.raw_json_token());
       json_type type;
       if (value.type().get(type)) return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
       if (type == json_type::string) {
@@ -320,7 +187,7 @@ std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view
         problem.note("id: must be a string or a number");
       }
     } else if (key == "t") {
-      auto raw = raw_value_text(doc, value);
+      auto raw = raw_json_value_text(doc, value);
       if (!raw) return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
       request.t_raw = *raw;
     } else if (key == "streamId") {
@@ -358,7 +225,7 @@ std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view
       else problem.note("kind: must be offer, answer, candidate or bye");
     } else if (key == "data") {
       present.data = true;
-      auto raw = raw_value_text(doc, value);
+      auto raw = raw_json_value_text(doc, value);
       if (!raw) return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
       request.data_raw = *raw;
     } else if (key == "count") {

@@ -7,6 +7,8 @@
 // are kept as the sender's raw JSON text, never re-serialised.
 #include <simdjson.h>
 
+#include "edge/json_document.h"
+
 #include <array>
 #include <cstdint>
 #include <expected>
@@ -95,10 +97,6 @@ struct SdkRejection {
 
 // spec section 2: 1 to 128 bytes of [A-Za-z0-9._:-].
 bool is_valid_identifier(std::string_view text);
-
-// Deepest nesting accepted in a client message (a ping's `t` or a signal's
-// `data` may nest; nothing the SDK sends needs more).
-inline constexpr size_t max_json_depth = 64;
 
 class SdkMessageParser {
  public:

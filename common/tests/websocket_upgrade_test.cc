@@ -165,8 +165,20 @@ TEST(DecideUpgrade, SubprotocolSelection) {
   }
 }
 
+TEST(DecideUpgrade, SecondWebSocketPath) {
+  const UpgradeRoutes routes{
+      .websocket_path = "/ws", .health_path = "/healthz", .subprotocol = "x", .second_websocket_path = "/announce"};
+  EXPECT_EQ(Request("GET /announce HTTP/1.1", valid_fields()).decide(routes).status, 101);
+  EXPECT_EQ(Request("GET /ws HTTP/1.1", valid_fields()).decide(routes).status, 101);
+  EXPECT_EQ(Request("GET /other HTTP/1.1", valid_fields()).decide(routes).status, 404);
+  // Empty: no second path (an empty request path never matches it).
+  const UpgradeRoutes one{.websocket_path = "/ws", .health_path = "/healthz", .subprotocol = "x", .second_websocket_path = {}};
+  EXPECT_EQ(Request("GET /announce HTTP/1.1", valid_fields()).decide(one).status, 404);
+}
+
 TEST(DecideUpgrade, ConfiguredRoutes) {
-  const UpgradeRoutes routes{.websocket_path = "/signal", .health_path = "/health", .subprotocol = "x.v2"};
+  const UpgradeRoutes routes{
+      .websocket_path = "/signal", .health_path = "/health", .subprotocol = "x.v2", .second_websocket_path = {}};
   EXPECT_EQ(Request("GET /signal HTTP/1.1", with(valid_fields(), "Sec-WebSocket-Protocol: x.v2"))
                 .decide(routes)
                 .select_subprotocol,

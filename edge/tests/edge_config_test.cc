@@ -372,13 +372,33 @@ TEST(EdgeConfig, EveryCountFlagIsRangeChecked) {
   }
 }
 
+TEST(EdgeConfig, TrackerSettings) {
+  EdgeConfig defaults = ok({});
+  EXPECT_EQ(defaults.tracker_path, "/announce");
+  EXPECT_EQ(defaults.tracker_max_offers, 10u);
+  EXPECT_EQ(defaults.tracker_interval_s, 120u);
+  EXPECT_EQ(defaults.tracker_offer_ttl_s, 120u);
+  EXPECT_EQ(defaults.tracker_max_message_bytes, 65536u);
+  EXPECT_EQ(ok({"--tracker-path", ""}).tracker_path, "");
+  EXPECT_EQ(ok({"--tracker-path", "/tracker", "--tracker-interval-s", "30"}).tracker_interval_s, 30u);
+  EXPECT_NE(failure({"--tracker-path", "/ws"}).message.find("must differ"), std::string::npos);
+  failure({"--tracker-path", "/healthz"});
+  failure({"--tracker-path", "announce"});
+  // The send queue must hold two tracker messages, unless the tracker is off.
+  EXPECT_FALSE(parse_edge_config_file("[limits]\nsend_queue_bytes = 65536\n", "e.toml").has_value());
+  EXPECT_TRUE(parse_edge_config_file("[limits]\nsend_queue_bytes = 65536\n[tracker]\npath = \"\"\n", "e.toml"));
+  EXPECT_FALSE(parse_edge_config_file("[tracker]\nmax_offers = 65\n", "e.toml").has_value());
+}
+
 TEST(EdgeConfig, RangeEdgesAreAccepted) {
   EdgeConfig config = ok({"--config", "edge.toml"},
                          "[edge]\nshards = 256\n[limits]\nmax_connections_per_shard = 16\nmax_message_bytes = 256\n"
                          "per_source_rate = 0\nper_source_connections = 0\nper_source_burst = 1\n"
                          "send_queue_bytes = 4096\n[timeouts]\nheartbeat_ms = 100\nhandshake_ms = 600000\n"
-                         "drain_ms = 0\ndrain_deadline_ms = 1000\n");
+                         "drain_ms = 0\ndrain_deadline_ms = 1000\n"
+                         "[tracker]\nmax_message_bytes = 256\nmax_offers = 1\ninterval_s = 1\noffer_ttl_s = 1\n");
   EXPECT_EQ(config.shards, 256u);
+  EXPECT_EQ(config.tracker_max_offers, 1u);
   EXPECT_EQ(config.max_connections_per_shard, 16u);
   EXPECT_EQ(config.per_source_rate, 0u);
   EXPECT_EQ(config.drain_ms, 0u);
@@ -672,7 +692,7 @@ TEST(EdgeConfig, ExampleFileIsValidAndShowsTheDefaults) {
   config->config_file.clear();
   EXPECT_EQ(*config, EdgeConfig{});
   EXPECT_EQ(settings_shown(content.str()), settings_shown(describe(EdgeConfig{})));
-  EXPECT_EQ(settings_shown(content.str()).size(), 45u);
+  EXPECT_EQ(settings_shown(content.str()).size(), 50u);
 }
 
 }  // namespace

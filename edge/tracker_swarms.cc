@@ -1,0 +1,171 @@
+#include "edge/tracker_swarms.h"
+
+namespace mf::edge {
+
+std::string_view tracker_refusal_text(TrackerRefusal refusal) {
+  switch (refusal) {
+    case TrackerRefusal::peer_id_taken: return "peer_id in use by another connection";
+    case TrackerRefusal::unknown_peer: return "answer from a peer that has not announced on this connection";
+    case TrackerRefusal::no_such_offer: return "answer to no outstanding offer";
+    case TrackerRefusal::offerer_gone: return "the offer's sender is gone";
+  }
+  return "refused";
+}
+
+namespace {
+
+// A member's name in the matching swarm is the id's 20 raw bytes.
+std::string_view member_name(const TrackerId& id) {
+  return {reinterpret_cast<const char*>(id.data()), id.size()};
+}
+
+}  // namespace
+
+size_t TrackerSwarms::OfferKeyHash::operator()(const OfferKey& key) const {
+  return static_cast<size_t>(keyed_hash(std::string_view(reinterpret_cast<const char*>(key.data()), key.size())));
+}
+
+TrackerSwarms::OfferKey TrackerSwarms::offer_key(const TrackerId& recipient, const TrackerId& sender,
+                                                 const TrackerId& offer_id) {
+  OfferKey key;
+  std::memcpy(key.data(), recipient.data(), tracker_id_bytes);
+  std::memcpy(key.data() + tracker_id_bytes, sender.data(), tracker_id_bytes);
+  std::memcpy(key.data() + 2 * tracker_id_bytes, offer_id.data(), tracker_id_bytes);
+  return key;
+}
+
+TrackerSwarms::TrackerSwarms(uint64_t seed, TrackerLimits limits) : limits_(limits), rng_(seed), seed_(seed) {}
+
+void TrackerSwarms::remove_peer(Swarm_& swarm, std::unordered_map<TrackerId, Peer, TrackerIdHash>::iterator peer) {
+  swarm.matching.remove(peer->second.handle);
+  if (peer->second.seeder) swarm.seeders--;
+  swarm.peers.erase(peer);
+}
+
+void TrackerSwarms::drop_if_empty(std::unordered_map<TrackerId, Swarm_, TrackerIdHash>::iterator swarm) {
+  if (swarm->second.peers.empty()) swarms_.erase(swarm);
+}
+
+std::expected<TrackerAnnounceResult, TrackerRefusal> TrackerSwarms::announce(
+    const TrackerId& info_hash, const TrackerId& peer_id, PeerLocation who, AnnounceEvent event, bool seeder,
+    std::span<const TrackerId> offer_ids, std::span<TrackerTarget> targets, uint64_t now_ms) {
+  auto swarm_it = swarms_.find(info_hash);
+  if (swarm_it == swarms_.end()) {
+    if (event == AnnounceEvent::stopped) return TrackerAnnounceResult{};
+    swarm_it = swarms_.try_emplace(info_hash, seed_ ^ rng_.next()).first;
+  }
+  Swarm_& swarm = swarm_it->second;
+  auto peer_it = swarm.peers.find(peer_id);
+  if (peer_it != swarm.peers.end() && peer_it->second.who != who) return std::unexpected(TrackerRefusal::peer_id_taken);
+  if (event == AnnounceEvent::stopped) {
+    if (peer_it != swarm.peers.end()) remove_peer(swarm, peer_it);
+    TrackerAnnounceResult result{swarm.seeders, static_cast<uint32_t>(swarm.peers.size()) - swarm.seeders, 0};
+    drop_if_empty(swarm_it);
+    return result;
+  }
+  if (event == AnnounceEvent::completed) {
+    seeder = true;
+    swarm.downloaded++;
+  }
+  if (peer_it == swarm.peers.end()) {
+    Member member;
+    member.peer_id.assign(member_name(peer_id));
+    member.location = MemberLocation{0, who.shard, who.slot, who.generation, 0};
+    Peer peer;
+    peer.who = who;
+    peer.handle = swarm.matching.add(member);
+    peer_it = swarm.peers.emplace(peer_id, peer).first;
+  }
+  Peer& peer = peer_it->second;
+  if (peer.seeder != seeder) {
+    if (seeder) swarm.seeders++;
+    else swarm.seeders--;
+    peer.seeder = seeder;
+  }
+  peer.last_announce_ms = now_ms;
+
+  TrackerAnnounceResult result;
+  result.complete = swarm.seeders;
+  result.incomplete = static_cast<uint32_t>(swarm.peers.size()) - swarm.seeders;
+  size_t wanted = std::min({offer_ids.size(), static_cast<size_t>(limits_.max_offers), targets.size(),
+                            static_cast<size_t>(Swarm::max_pick)});
+  if (wanted == 0) return result;
+  PickRequest request;
+  request.requester = member_name(peer_id);
+  request.count = static_cast<uint32_t>(wanted);
+  request.now_ms = now_ms;
+  size_t picked = swarm.matching.pick(request, std::span(picked_.data(), wanted), rng_);
+  uint64_t expires = now_ms + limits_.offer_ttl_ms;
+  for (size_t i = 0; i < picked; ++i) {
+    const Member& member = swarm.matching.at(picked_[i]);
+    TrackerTarget& target = targets[i];
+    std::memcpy(target.peer_id.data(), member.peer_id.view().data(), tracker_id_bytes);
+    target.who = PeerLocation{member.location.shard, member.location.connection_slot,
+                              member.location.connection_generation};
+    swarm.offers.insert_or_assign(offer_key(target.peer_id, peer_id, offer_ids[i]), expires);
+  }
+  result.targets = picked;
+  return result;
+}
+
+std::expected<PeerLocation, TrackerRefusal> TrackerSwarms::answer(const TrackerId& info_hash,
+                                                                  const TrackerId& answerer, PeerLocation who,
+                                                                  const TrackerId& offerer, const TrackerId& offer_id,
+                                                                  uint64_t now_ms) {
+  auto swarm_it = swarms_.find(info_hash);
+  if (swarm_it == swarms_.end()) return std::unexpected(TrackerRefusal::unknown_peer);
+  Swarm_& swarm = swarm_it->second;
+  auto self = swarm.peers.find(answerer);
+  if (self == swarm.peers.end() || self->second.who != who) return std::unexpected(TrackerRefusal::unknown_peer);
+  auto offer = swarm.offers.find(offer_key(answerer, offerer, offer_id));
+  if (offer == swarm.offers.end()) return std::unexpected(TrackerRefusal::no_such_offer);
+  bool expired = offer->second <= now_ms;
+  swarm.offers.erase(offer);  // one answer per offer
+  if (expired) return std::unexpected(TrackerRefusal::no_such_offer);
+  auto sender = swarm.peers.find(offerer);
+  if (sender == swarm.peers.end()) return std::unexpected(TrackerRefusal::offerer_gone);
+  return sender->second.who;
+}
+
+void TrackerSwarms::leave(const TrackerId& info_hash, const TrackerId& peer_id, PeerLocation who) {
+  auto swarm_it = swarms_.find(info_hash);
+  if (swarm_it == swarms_.end()) return;
+  auto peer = swarm_it->second.peers.find(peer_id);
+  if (peer == swarm_it->second.peers.end() || peer->second.who != who) return;
+  remove_peer(swarm_it->second, peer);
+  drop_if_empty(swarm_it);
+}
+
+void TrackerSwarms::expire(uint64_t now_ms) {
+  for (auto swarm_it = swarms_.begin(); swarm_it != swarms_.end();) {
+    Swarm_& swarm = swarm_it->second;
+    for (auto peer = swarm.peers.begin(); peer != swarm.peers.end();) {
+      auto next = std::next(peer);
+      if (now_ms - peer->second.last_announce_ms >= limits_.peer_ttl_ms) remove_peer(swarm, peer);
+      peer = next;
+    }
+    std::erase_if(swarm.offers, [now_ms](const auto& offer) { return offer.second <= now_ms; });
+    if (swarm.peers.empty()) swarm_it = swarms_.erase(swarm_it);
+    else ++swarm_it;
+  }
+}
+
+TrackerScrapeCounts TrackerSwarms::scrape(const TrackerId& info_hash) const {
+  auto swarm_it = swarms_.find(info_hash);
+  if (swarm_it == swarms_.end()) return {};
+  const Swarm_& swarm = swarm_it->second;
+  return {swarm.seeders, static_cast<uint32_t>(swarm.peers.size()) - swarm.seeders, swarm.downloaded};
+}
+
+TrackerTotals TrackerSwarms::totals() const {
+  TrackerTotals totals;
+  totals.swarms = swarms_.size();
+  for (const auto& [hash, swarm] : swarms_) {
+    totals.peers += swarm.peers.size();
+    totals.seeders += swarm.seeders;
+    totals.outstanding_offers += swarm.offers.size();
+  }
+  return totals;
+}
+
+}  // namespace mf::edge
