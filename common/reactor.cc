@@ -269,6 +269,25 @@ bool Reactor::send(SocketHandle socket, std::span<const uint8_t> bytes) {
   return true;
 }
 
+uint8_t* Reactor::reserve_send(SocketHandle socket, size_t n) {
+  MF_ASSERT_ON_SHARD(shard_id_);
+  Socket* s = lookup(socket);
+  if (s == nullptr || s->state != SocketState::open || s->write_shut_requested) return nullptr;
+  if (s->out.size() + n > options_.max_queued_bytes_per_socket) return nullptr;
+  return s->out.reserve(pool_, n);
+}
+
+void Reactor::commit_send(SocketHandle socket, size_t n) {
+  MF_ASSERT_ON_SHARD(shard_id_);
+  Socket* s = lookup(socket);
+  if (s == nullptr) return;
+  s->out.commit(n);
+  if (!s->send_in_flight && !s->in_flush_list) {
+    s->in_flush_list = true;
+    flush_list_.push_back(socket.slot);
+  }
+}
+
 size_t Reactor::queued_bytes(SocketHandle socket) const {
   const Socket* s = lookup(socket);
   return s != nullptr ? s->out.size() : 0;

@@ -173,6 +173,14 @@ class Reactor {
   // max_queued_bytes_per_socket or the pool is exhausted: the consumer is
   // not reading and the caller must close the socket (memory stays bounded).
   bool send(SocketHandle socket, std::span<const uint8_t> bytes);
+  // For writers that produce their bytes in place (TLS sealing a record):
+  // `n` contiguous writable bytes at the tail of the socket's send queue,
+  // or nullptr when the socket cannot send, `n` would pass the queue's cap
+  // or exceed one pool block, or the pool is exhausted (then use send(),
+  // which says which). commit_send() publishes the first `n` bytes written
+  // there and schedules the send; nothing is queued without it.
+  uint8_t* reserve_send(SocketHandle socket, size_t n);
+  void commit_send(SocketHandle socket, size_t n);
   size_t queued_bytes(SocketHandle socket) const;
 
   // Starts closing. Safe to call more than once and on stale handles.

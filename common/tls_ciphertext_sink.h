@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -10,6 +11,15 @@ namespace mf::tls {
 // being closed.
 struct CiphertextSink {
   virtual bool append_ciphertext(std::span<const uint8_t> bytes) = 0;
+  // Room for `n` bytes of ciphertext written in place, in the queue itself,
+  // or nullptr (then the writer seals elsewhere and appends). Nothing is
+  // queued until commit_ciphertext(n) with the bytes written; a reservation
+  // not committed is abandoned by the next one.
+  virtual uint8_t* reserve_ciphertext(size_t n) {
+    (void)n;
+    return nullptr;
+  }
+  virtual void commit_ciphertext(size_t n) { (void)n; }
 
  protected:
   ~CiphertextSink() = default;

@@ -451,8 +451,11 @@ std::expected<void, RecordFailure> RecordLayer::seal_record(uint8_t content_type
     return std::unexpected(RecordFailure{"sequence exhausted"});
   }
   CipherWorkspace& w = workspace();
-  uint8_t* out = w.sealed;
   const size_t body = length + 1 + zero_padding + kTagBytes;
+  // Sealed in place in the sink's queue when it has the room in one piece
+  // (a record up to a pool block); else in the workspace, then appended.
+  uint8_t* const direct = sink.reserve_ciphertext(kRecordHeaderBytes + body);
+  uint8_t* out = direct != nullptr ? direct : w.sealed;
   out[0] = kApplicationData;  // the outer type of every protected record
   out[1] = 0x03;
   out[2] = 0x03;
@@ -496,6 +499,10 @@ std::expected<void, RecordFailure> RecordLayer::seal_record(uint8_t content_type
     return std::unexpected(RecordFailure{"cipher failure"});
   }
   ++write_.sequence;
+  if (direct != nullptr) {
+    sink.commit_ciphertext(at);
+    return {};
+  }
   if (!sink.append_ciphertext({out, at})) {
     dead_ = write_closed_ = true;
     return std::unexpected(RecordFailure{"sink full"});

@@ -69,6 +69,10 @@ bool WebSocketServer::Connection::append_ciphertext(std::span<const uint8_t> byt
   return server->reactor_.send(socket, bytes);
 }
 
+uint8_t* WebSocketServer::Connection::reserve_ciphertext(size_t n) { return server->reactor_.reserve_send(socket, n); }
+
+void WebSocketServer::Connection::commit_ciphertext(size_t n) { server->reactor_.commit_send(socket, n); }
+
 bool WebSocketServer::in_handshake(Phase phase) {
   return phase == Phase::proxy_header || phase == Phase::tls_handshake || phase == Phase::http_head ||
          phase == Phase::admission_pending || phase == Phase::http_pending;
@@ -79,7 +83,8 @@ WebSocketServer::WebSocketServer(Reactor& reactor, const WebSocketServerConfig& 
   plaintext_scratch_.resize(size_t{16} * 1024 + 1024 + padding);
   size_t head_room = http::max_request_head_bytes + 1;
   message_scratch_.resize(std::max<size_t>(config_.decoder.max_message_bytes, head_room) + padding);
-  frame_scratch_.resize(ws::max_header_bytes + config_.decoder.max_message_bytes + 256);
+  // OpenSSL's record layer only: header and payload gathered per record.
+  frame_scratch_.resize(size_t{16} * 1024);
   replay_scratch_.resize(max_held_bytes);
 }
 
@@ -461,14 +466,19 @@ bool WebSocketServer::write(Connection& c, std::span<const uint8_t> bytes) {
 }
 
 bool WebSocketServer::send_frame(Connection& c, ws::Opcode opcode, std::span<const uint8_t> payload) {
-  // Header and payload go out as one write so TLS makes one record.
-  size_t header = ws::encode_header(frame_scratch_.data(), opcode, true, payload.size(), nullptr);
+  // Header and payload are written as two pieces, never assembled: plain,
+  // each is appended to the send queue; over TLS they are sealed together
+  // into one record, by the record layer straight into the send queue
+  // (docs/architecture.md, "The relay path"); OpenSSL's own record layer
+  // (TLS 1.2 and the other cases it keeps) gathers them in frame_scratch_.
+  uint8_t header[ws::max_header_bytes];
+  const size_t header_size = ws::encode_header(header, opcode, true, payload.size(), nullptr);
+  const std::span<const uint8_t> pieces[2] = {{header, header_size}, payload};
   bool ok;
-  if (header + payload.size() <= frame_scratch_.size()) {
-    if (!payload.empty()) std::memcpy(frame_scratch_.data() + header, payload.data(), payload.size());
-    ok = write(c, {frame_scratch_.data(), header + payload.size()});
+  if (config_.tls == nullptr) {
+    ok = reactor_.send(c.socket, pieces[0]) && (payload.empty() || reactor_.send(c.socket, payload));
   } else {
-    ok = write(c, {frame_scratch_.data(), header}) && write(c, payload);
+    ok = c.tls.write_vectored({pieces, payload.empty() ? size_t{1} : size_t{2}}, frame_scratch_).has_value();
   }
   if (!ok) {
     // The peer does not read: its queue hit the cap. Memory stays bounded.

@@ -213,6 +213,8 @@ class WebSocketServer final : public SocketService {
 
   struct Connection final : tls::CiphertextSink {
     bool append_ciphertext(std::span<const uint8_t> bytes) override;
+    uint8_t* reserve_ciphertext(size_t n) override;
+    void commit_ciphertext(size_t n) override;
     WebSocketServer* server = nullptr;
     SocketHandle socket;
     tls::Session tls;

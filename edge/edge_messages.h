@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "common/shard_group.h"
+#include "common/source_limits.h"
 #include "edge/peer_directory.h"
 #include "edge/policy.h"
 #include "edge/stream_table.h"
@@ -70,6 +71,9 @@ inline constexpr uint16_t tracker_request = shard_message::first_service_kind + 
 inline constexpr uint16_t tracker_deliver = shard_message::first_service_kind + 21;  // TrackerDelivery
 inline constexpr uint16_t tracker_leave = shard_message::first_service_kind + 22;    // TrackerPacket
 inline constexpr uint16_t tracker_scrape = shard_message::first_service_kind + 23;   // TrackerScrape
+// SignalPackets going back to the shard that allocated them: a chain through
+// SignalPacket::next (edge/signal_packet_pool.h).
+inline constexpr uint16_t signal_packets_returned = shard_message::first_service_kind + 24;
 }  // namespace edge_message
 
 struct ClaimPeer {
@@ -177,12 +181,16 @@ struct StatsDelta {
 };
 
 // One relayed signal: the ready `signal` message for the target plus what
-// routing and error replies need. Built once on the sender's shard.
+// routing and error replies need. Rendered once on the sender's shard into
+// `text`, which the target's shard sends as it is. Packets are recycled
+// (edge/signal_packet_pool.h): their strings keep their capacity.
 struct SignalPacket {
   std::string to, sender_stream, ref_raw;
   std::string text;  // {"type":"signal","from":...,"kind":...,"data":...}
   PeerLocation sender;
   PeerLocation target;  // set by D
+  uint32_t home_shard = 0;       // the shard that allocated it, where it returns
+  SignalPacket* next = nullptr;  // in a free list or a batch going home
 };
 
 // A client address without its port: what per-source limits count.

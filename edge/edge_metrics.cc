@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/heap_allocation_counter.h"
 #include "common/prometheus_text.h"
 #include "edge/sdk_message.h"
 
@@ -107,6 +108,14 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   gauge(out, "mf_edge_draining", "1 while the edge drains.", total.draining ? 1 : 0);
   gauge(out, "mf_edge_peer_claims", "peerIds held in the edge's directory (joined or joining).", total.peer_claims);
   gauge(out, "mf_edge_source_open_connections", "Connections counted open by the per-source limits.", total.source_open);
+  // Test builds only (common/heap_allocation_counter.h): what proves the
+  // relay path allocates nothing per signal (tests/system/test_relay_allocations.py).
+  if (heap_allocations_counted()) {
+    uint64_t allocations = 0;
+    for (const auto& s : shards) allocations = std::max(allocations, s->heap_allocations);
+    counter(out, "mf_edge_test_heap_allocations_total",
+            "Heap allocations by the whole process before this scrape (test builds).", allocations);
+  }
   counter(out, "mf_edge_joins_total", "Successful joins (switches included).", t.joins);
   counter(out, "mf_edge_leaves_total", "Peers that left a swarm (leave or close).", t.leaves);
   counter(out, "mf_edge_signals_relayed_total", "Signals delivered to their target.", t.signals_relayed);

@@ -104,6 +104,10 @@ struct MetricsSnapshot {
   std::vector<StreamSummary> streams;  // the streams this shard owns
   std::vector<StreamSignals> signals;  // signals delivered to this shard's connections, by stream
   bool draining = false;
+  // Test builds (common/heap_allocation_counter.h): the process's heap
+  // allocations when the /metrics request arrived, before the collection
+  // allocated anything; set in shard 0's snapshot.
+  uint64_t heap_allocations = 0;
   // Cluster (only with [valkey] address).
   bool cluster_configured = false;
   bool valkey_up = false;  // the command link of this shard is ready

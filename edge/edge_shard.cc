@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/heap_allocation_counter.h"
 #include "common/json_writer.h"
 #include "common/keyed_hash.h"
 #include "common/os_random.h"
@@ -55,7 +56,8 @@ EdgeShard::EdgeShard(Shard& shard, const EdgeShared& shared, const Seeds& seeds)
       sessions_(shard.reactor().options().max_sockets),
       streams_(seeds.streams),
       policy_(shared.initial_policy),
-      rng_(seeds.rng) {}
+      rng_(seeds.rng),
+      signal_pool_(shard.id(), shard.count()) {}
 
 std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shard& shard, const EdgeShared& shared) {
   // Every shard draws its own seeds from the OS: two shards (or two edges)
@@ -133,6 +135,11 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     EdgeShard* raw = self.get();
     shard.reactor().add_periodic(1000, [raw] { raw->tracker_swarms_.expire(raw->reactor_now()); });
     raw->tracker_targets_.resize(shared.settings.tracker.max_offers);
+  }
+  if (shard.count() > 1) {
+    // Batches of signal packets not yet full go home at least this often.
+    EdgeShard* raw = self.get();
+    shard.reactor().add_periodic(10, [raw] { raw->flush_signal_returns(); });
   }
   if (shard.id() == 0 && (shared.inherited_admin_fd >= 0 || shared.admin_address)) {
     self->admin_app_ = std::make_unique<AdminApp>(*self);
@@ -218,6 +225,9 @@ void EdgeShard::dispose(const ShardMessage& m) {
     case edge_message::route_signal:
     case edge_message::deliver_signal:
     case edge_message::signal_failed: delete static_cast<SignalPacket*>(m.pointer); return;
+    case edge_message::signal_packets_returned:
+      SignalPacketPool::delete_chain(static_cast<SignalPacket*>(m.pointer));
+      return;
     case edge_message::policy_changed: delete static_cast<PolicyChanged*>(m.pointer); return;
     case edge_message::tracker_request:
     case edge_message::tracker_leave: delete static_cast<TrackerPacket*>(m.pointer); return;
@@ -253,6 +263,7 @@ void EdgeShard::dispatch(uint16_t kind, void* pointer) {
     case edge_message::deliver_signal:
       return on_deliver_signal(std::unique_ptr<SignalPacket>(static_cast<SignalPacket*>(pointer)));
     case edge_message::signal_failed: return on_signal_failed(std::unique_ptr<SignalPacket>(static_cast<SignalPacket*>(pointer)));
+    case edge_message::signal_packets_returned: return signal_pool_.take_home(static_cast<SignalPacket*>(pointer));
     case edge_message::policy_changed:
       return on_policy_changed(std::unique_ptr<PolicyChanged>(static_cast<PolicyChanged*>(pointer)));
     case edge_message::collect_metrics:
@@ -845,11 +856,18 @@ void EdgeShard::handle_signal(PeerSession& s, const SdkRequest& r) {
   if (s.state != PeerState::joined) return send_error(s, SdkErrorCode::not_joined, "signal before join", {}, r.id_raw);
   if (!s.policy.mesh_enabled)
     return send_error(s, SdkErrorCode::mesh_disabled, "the mesh is disabled for this stream", {}, r.id_raw, r.to);
-  auto packet = std::make_unique<SignalPacket>();
+  std::unique_ptr<SignalPacket> packet = signal_pool_.acquire();
   packet->to.assign(r.to);
-  packet->sender_stream = s.stream_id;
+  packet->sender_stream.assign(s.stream_id);
   packet->ref_raw.assign(r.id_raw);
-  packet->text.assign(write_signal(reply_, s.peer_id, r.kind, r.data_raw));
+  // Rendered once, into the string that travels to the target's shard and
+  // is sent from there as it is. Escaping makes `from` at most 6 times
+  // longer; the envelope is under 64 bytes.
+  const size_t bound = 64 + 6 * s.peer_id.size() + r.data_raw.size();
+  SignalPacketPool::reserve_text(*packet, bound);
+  packet->text.resize_and_overwrite(bound, [&](char* out, size_t size) {
+    return write_signal(std::span<char>(out, size), s.peer_id, r.kind, r.data_raw).size();
+  });
   packet->sender = location_of(s);
   if (!send_to_shard(directory_shard(r.to), edge_message::route_signal, std::move(packet))) {
     counters_.signals_dropped++;
@@ -884,9 +902,25 @@ void EdgeShard::on_deliver_signal(std::unique_ptr<SignalPacket> m) {
   counters_.signals_relayed++;
   signal_counts_.delivered(target->stream_id);
   send_text(*target, m->text);
+  recycle_signal(std::move(m));
 }
 
-void EdgeShard::on_signal_failed(std::unique_ptr<SignalPacket> m) { signal_not_found(m->sender, m->to, m->ref_raw); }
+void EdgeShard::on_signal_failed(std::unique_ptr<SignalPacket> m) {
+  signal_not_found(m->sender, m->to, m->ref_raw);
+  recycle_signal(std::move(m));
+}
+
+void EdgeShard::recycle_signal(std::unique_ptr<SignalPacket> m) {
+  SignalPacket* full = signal_pool_.release(std::move(m));
+  if (full != nullptr)
+    send_obligation(full->home_shard, edge_message::signal_packets_returned, std::unique_ptr<SignalPacket>(full));
+}
+
+void EdgeShard::flush_signal_returns() {
+  signal_pool_.flush([this](uint32_t home, SignalPacket* chain) {
+    send_obligation(home, edge_message::signal_packets_returned, std::unique_ptr<SignalPacket>(chain));
+  });
+}
 
 void EdgeShard::signal_not_found(const PeerLocation& sender_location, std::string_view to, std::string_view ref_raw) {
   PeerSession* sender = session_at(sender_location);
@@ -1156,8 +1190,10 @@ bool EdgeShard::AdminApp::on_http_request(SocketHandle connection, const http::R
 }
 
 void EdgeShard::start_metrics_collection(SocketHandle waiter, CollectionKind kind, bool head_only) {
+  const uint64_t allocations = heap_allocations();  // before this collection allocates
   if (!collection_.add_waiter({waiter, kind, head_only})) return;  // a collection is under way: share it
   uint64_t round = collection_.round();
+  collection_heap_allocations_ = allocations;
   for (uint32_t to = 0; to < shard_.count(); ++to) {
     if (to == shard_.id()) {
       on_collect_metrics(round);
@@ -1202,6 +1238,7 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   snapshot->join_to_peers = join_to_peers_;
   snapshot->tracker_swarms = tracker_swarms_.totals();
   snapshot->draining = stopping_;
+  if (shard_.id() == 0) snapshot->heap_allocations = collection_heap_allocations_;
   if (cluster_) {
     snapshot->cluster_configured = true;
     snapshot->valkey_up = cluster_ready();

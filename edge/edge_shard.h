@@ -31,6 +31,7 @@
 #include "edge/policy.h"
 #include "edge/sdk_message.h"
 #include "edge/sdk_reply.h"
+#include "edge/signal_packet_pool.h"
 #include "edge/stats_credit.h"
 #include "edge/stream_signal_counts.h"
 #include "edge/stream_table.h"
@@ -277,6 +278,10 @@ class EdgeShard final : public ShardService {
   void on_route_signal(std::unique_ptr<SignalPacket> m);
   void on_deliver_signal(std::unique_ptr<SignalPacket> m);
   void on_signal_failed(std::unique_ptr<SignalPacket> m);
+  // This shard is done with a packet: back to its home shard's pool, in
+  // batches (edge/signal_packet_pool.h).
+  void recycle_signal(std::unique_ptr<SignalPacket> m);
+  void flush_signal_returns();
   // peer-not-found to the sender of a signal (if it is still connected).
   void signal_not_found(const PeerLocation& sender, std::string_view to, std::string_view ref_raw);
   void on_policy_changed(std::unique_ptr<PolicyChanged> m);
@@ -492,6 +497,8 @@ class EdgeShard final : public ShardService {
   std::shared_ptr<const PolicyDocument> policy_;
   Rng rng_;
   std::vector<char> reply_;       // one outgoing message
+  SignalPacketPool signal_pool_;
+  uint64_t collection_heap_allocations_ = 0;  // shard 0: at the start of the /metrics collection
   std::vector<char> topology_scratch_;
   EdgeCounters counters_;
   LatencyHistogram join_to_peers_;

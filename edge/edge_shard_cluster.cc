@@ -554,6 +554,7 @@ void EdgeShard::on_cluster_published(uint64_t cookie, valkey::CommandStatus stat
   if (status != valkey::CommandStatus::reply || reply->type() != resp::ReplyType::integer || reply->integer() < 1)
     return cluster_fail_signal(std::move(packet));
   cluster_counters_.signals_sent++;
+  recycle_signal(std::move(packet));
 }
 
 void EdgeShard::cluster_publish_failure(std::string_view origin_edge, uint32_t sender_shard, uint32_t sender_slot,

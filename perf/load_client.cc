@@ -128,6 +128,25 @@ std::optional<uint64_t> read_vm_rss_kb(int pid) {
   return rss;
 }
 
+std::optional<uint64_t> read_cpu_ticks(int pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE* file = std::fopen(path, "r");
+  if (file == nullptr) return std::nullopt;
+  char line[1024];
+  const bool read = std::fgets(line, sizeof line, file) != nullptr;
+  std::fclose(file);
+  if (!read) return std::nullopt;
+  // The command name (field 2) may hold spaces and parentheses: the fields
+  // after it start at the last ')'. utime and stime are fields 14 and 15.
+  const char* rest = std::strrchr(line, ')');
+  if (rest == nullptr) return std::nullopt;
+  unsigned long long utime = 0, stime = 0;
+  if (std::sscanf(rest + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+    return std::nullopt;
+  return utime + stime;
+}
+
 std::optional<uint64_t> count_descriptors(int pid) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/fd", pid);
@@ -401,6 +420,14 @@ void LoadClient::update_units_resolved() {
   progress_.units_resolved.store(all_opened && units_resolved_ == units_opened_, std::memory_order_relaxed);
 }
 
+void LoadClient::sample_cpu(std::vector<int64_t>& ticks) {
+  ticks.clear();
+  for (int pid : options_.cpu_pids) {
+    auto t = read_cpu_ticks(pid);
+    ticks.push_back(t ? static_cast<int64_t>(*t) : -1);
+  }
+}
+
 void LoadClient::coordinate() {
   const uint64_t now = monotonic_ns();
   RunPhase phase = run_.phase.load(std::memory_order_relaxed);
@@ -409,6 +436,7 @@ void LoadClient::coordinate() {
     uint64_t open = 0;
     for (uint32_t s = 0; s < shard_.count(); ++s) open += run_.progress[s].open_websockets.get();
     run_.open_at_measure_end.store(open);
+    sample_cpu(run_.cpu_end_ticks);
     if (options_.pid != 0) {
       if (auto rss = read_vm_rss_kb(options_.pid)) run_.rss_end_kb.store(*rss);
     }
@@ -452,6 +480,7 @@ void LoadClient::coordinate() {
         return;
       }
       if (all_resolved || now >= run_.ramp_deadline_ns) {
+        sample_cpu(run_.cpu_start_ticks);
         run_.measure_start_ns.store(now, std::memory_order_release);
         run_.phase.store(RunPhase::measure, std::memory_order_release);
       }

@@ -72,6 +72,7 @@ struct LoadOptions {
   bool insecure = false;          // wss: do not verify the server certificate
   std::string ca_file;            // wss: trust these instead of the system store
   int pid = 0;                    // server process whose VmRSS is sampled; 0 = none
+  std::vector<int> cpu_pids;      // processes whose CPU time (every thread) is read at the window's ends
   double churn_rate = 0;          // soak: pairs per second that leave (close) and join again
   double sample_every_s = 5;      // soak: the server's VmRSS and descriptors sampled this often
   bool json = false;
@@ -159,6 +160,10 @@ struct LoadRun {
   std::atomic<uint64_t> rss_start_kb{0};
   std::atomic<uint64_t> rss_end_kb{0};
   std::atomic<bool> hit_hard_deadline{false};
+  // CPU ticks (utime + stime, every thread) of each options.cpu_pids entry at
+  // the start and at the end of the measured window; written by shard 0 only,
+  // read after the run. A value of -1: unreadable.
+  std::vector<int64_t> cpu_start_ticks, cpu_end_ticks;
   std::vector<SoakSample> soak_samples;  // written by shard 0 only; read after the run
 };
 
@@ -166,6 +171,9 @@ struct LoadRun {
 uint64_t monotonic_ns();
 // VmRSS of `pid` in KiB, from /proc/PID/status; nullopt when unreadable.
 std::optional<uint64_t> read_vm_rss_kb(int pid);
+// utime + stime of `pid` (all its threads, live and exited) in clock ticks,
+// from /proc/PID/stat; nullopt when unreadable.
+std::optional<uint64_t> read_cpu_ticks(int pid);
 // Entries of /proc/PID/fd (open descriptors); nullopt when unreadable.
 std::optional<uint64_t> count_descriptors(int pid);
 
@@ -227,6 +235,7 @@ class LoadClient final : public ShardService, public SocketService {
 
   void tick();
   void coordinate();  // shard 0 only
+  void sample_cpu(std::vector<int64_t>& ticks);  // shard 0: options_.cpu_pids' CPU ticks now
   void print_progress();
   void open_unit(uint32_t unit);
   void open_peer(uint32_t peer_index);

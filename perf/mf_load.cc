@@ -86,6 +86,9 @@ Options (defaults in brackets):
   --ca FILE                wss: trust the certificates in FILE
   --pid PID                sample the server's VmRSS at start and end
                            (soak: and its descriptors, every --sample-every)
+  --cpu-pid PID            read PID's CPU time (utime + stime, all threads)
+                           at the start and end of the measured window;
+                           repeatable (JSON: serverCpu, per message)
   --churn-rate R           soak: pairs per second that leave and rejoin [10]
   --sample-every SECONDS   soak: sampling period                   [5]
   --json                   print one JSON object on stdout (the text report
@@ -197,6 +200,10 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
       if (!positive(o.sample_every_s, false) || o.sample_every_s > 3600) return bad("must be a number of seconds in (0, 3600]");
     } else if (flag == "--pid") {
       if (!parse_number(value, o.pid) || o.pid <= 0) return bad("must be a process id");
+    } else if (flag == "--cpu-pid") {
+      int pid = 0;
+      if (!parse_number(value, pid) || pid <= 0) return bad("must be a process id");
+      o.cpu_pids.push_back(pid);
     } else {
       return {false, fmt::format("unknown option {} (see --help)", flag)};
     }
@@ -381,6 +388,12 @@ int main(int argc, char** argv) {
     }
     run.rss_start_kb = *rss;
   }
+  for (int pid : options.cpu_pids) {
+    if (!read_cpu_ticks(pid)) {
+      std::fprintf(stderr, "mf-load: --cpu-pid %d: cannot read /proc/%d/stat\n", pid, pid);
+      return 2;
+    }
+  }
   const double ramp_s = options.connections / options.connect_rate;
   const uint64_t second = 1'000'000'000;
   run.start_ns = monotonic_ns();
@@ -464,6 +477,17 @@ int main(int argc, char** argv) {
   const bool cycling = options.scenario == Scenario::handshake;
   const double handshakes_per_s = window_s > 0 ? static_cast<double>(t.handshakes_in_window) / window_s : 0;
   const bool succeeded = messaging ? t.signals_received > 0 : cycling ? t.handshakes > 0 : t.joined > 0;
+  // --cpu-pid: each process's CPU seconds over the measured window, and per
+  // message (relayed signal, echoed message or handshake) in the window.
+  const uint64_t in_window = messaging ? t.signals_in_window : cycling ? t.handshakes_in_window : 0;
+  const double tick_s = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::vector<double> cpu_s;  // per --cpu-pid; negative: unreadable
+  if (run.cpu_start_ticks.size() == options.cpu_pids.size() && run.cpu_end_ticks.size() == options.cpu_pids.size()) {
+    for (size_t i = 0; i < options.cpu_pids.size(); ++i) {
+      const int64_t a = run.cpu_start_ticks[i], b = run.cpu_end_ticks[i];
+      cpu_s.push_back(a >= 0 && b >= a ? static_cast<double>(b - a) * tick_s : -1);
+    }
+  }
 
   // ---- text report ----
   std::string text;
@@ -524,6 +548,16 @@ int main(int argc, char** argv) {
     if (held > 0) text += fmt::format(", {:.0f} bytes per peer over {} peers", rss_per_peer_bytes, held);
     text += "\n";
   }
+  for (size_t i = 0; i < cpu_s.size(); ++i) {
+    if (cpu_s[i] < 0) {
+      text += fmt::format("server CPU (pid {}): unreadable\n", options.cpu_pids[i]);
+    } else {
+      text += fmt::format("server CPU (pid {}): {:.2f} s in the window", options.cpu_pids[i], cpu_s[i]);
+      if (in_window > 0) text += fmt::format(", {:.2f} us per message", cpu_s[i] * 1e6 / static_cast<double>(in_window));
+      text += "\n";
+    }
+  }
+  if (!options.cpu_pids.empty() && cpu_s.empty()) text += "server CPU: no measured window\n";
   if (t.reconnects > 0) text += fmt::format("reconnect messages: {}\n", t.reconnects);
   if (run.hit_hard_deadline.load()) text += "stopped by the hard deadline\n";
   if (t.errors.counts.empty()) {
@@ -571,6 +605,17 @@ int main(int argc, char** argv) {
   if (options.pid != 0)
     j += fmt::format(R"("serverRss":{{"pid":{},"startKb":{},"endKb":{},"peers":{},"bytesPerPeer":{:.0f}}},)",
                      options.pid, rss_start, rss_end, held, rss_per_peer_bytes);
+  if (!options.cpu_pids.empty()) {
+    // serverCpu.seconds[i] belongs to pids[i]; null: unreadable or no window.
+    std::string pids, seconds;
+    for (size_t i = 0; i < options.cpu_pids.size(); ++i) {
+      pids += fmt::format("{}{}", i ? "," : "", options.cpu_pids[i]);
+      seconds += i ? "," : "";
+      seconds += i < cpu_s.size() && cpu_s[i] >= 0 ? fmt::format("{:.3f}", cpu_s[i]) : std::string("null");
+    }
+    j += fmt::format(R"("serverCpu":{{"pids":[{}],"seconds":[{}],"messages":{},"clockTickSeconds":{}}},)", pids,
+                     seconds, in_window, tick_s);
+  }
   j += fmt::format(R"("reconnects":{},"errors":{{)", t.reconnects);
   bool first_kind = true;
   for (ErrorKind kind : {ErrorKind::connect, ErrorKind::tls, ErrorKind::upgrade, ErrorKind::protocol,

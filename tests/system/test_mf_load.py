@@ -33,12 +33,25 @@ class MfLoad(unittest.TestCase):
         cert, _ = tls_material()
         with Edge(args=BUDGET, shards=1, tls=True) as edge:
             report = mf_load("relay", "--url", edge.ws_url(), "--connections", "20", "--duration", "2",
-                             "--size", "200", "--ca", cert)
+                             "--size", "200", "--ca", cert, "--cpu-pid", str(edge.process.pid))
             self.assertEqual(report["connections"]["joined"], 20, report)
             self.assertEqual(report["errors"], {}, report)
             relay = report["relay"]
             self.assertGreater(relay["signalsPerSecond"], 1000, relay)
             self.assertEqual(relay["sent"], relay["received"], relay)
+            # The edge's CPU over the measured window, for the signals relayed in it.
+            cpu = report["serverCpu"]
+            self.assertEqual(cpu["pids"], [edge.process.pid], cpu)
+            self.assertEqual(cpu["messages"], relay["inWindow"], cpu)
+            self.assertIsNotNone(cpu["seconds"][0], cpu)
+            self.assertGreaterEqual(cpu["seconds"][0], 0, cpu)
+
+    def test_refuses_an_unreadable_cpu_pid(self):
+        binary = os.path.join(build_dir(), "perf", "mf-load")
+        done = subprocess.run([binary, "join", "--url", "ws://127.0.0.1:1/ws", "--connections", "1",
+                               "--cpu-pid", str(2 ** 22 + 1)], capture_output=True, text=True, timeout=10)
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertIn("--cpu-pid", done.stderr)
 
     def test_idle_reports_server_memory(self):
         with Edge(args=BUDGET + ["--heartbeat-ms", "500"], shards=1) as edge:

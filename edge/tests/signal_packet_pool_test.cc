@@ -1,0 +1,90 @@
+#include "edge/signal_packet_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace mf::edge {
+namespace {
+
+TEST(SignalPacketPool, ReusesItsOwnPacketsWithTheirCapacity) {
+  SignalPacketPool pool(0, 2);
+  auto packet = pool.acquire();
+  EXPECT_EQ(packet->home_shard, 0u);
+  EXPECT_EQ(pool.allocated(), 1u);
+  packet->text.assign(600, 'x');
+  SignalPacket* raw = packet.get();
+  const size_t capacity = packet->text.capacity();
+  EXPECT_EQ(pool.release(std::move(packet)), nullptr);
+  EXPECT_EQ(pool.free_count(), 1u);
+  auto again = pool.acquire();
+  EXPECT_EQ(again.get(), raw);
+  EXPECT_EQ(again->next, nullptr);
+  EXPECT_EQ(again->text.capacity(), capacity);
+  EXPECT_EQ(pool.allocated(), 1u);
+  EXPECT_EQ(pool.free_count(), 0u);
+}
+
+TEST(SignalPacketPool, ReturnsAnotherShardsPacketsInFullBatches) {
+  SignalPacketPool home(1, 2), away(0, 2);
+  std::vector<std::unique_ptr<SignalPacket>> sent;
+  for (uint32_t i = 0; i < SignalPacketPool::batch_size; ++i) sent.push_back(home.acquire());
+  SignalPacket* batch = nullptr;
+  for (uint32_t i = 0; i < SignalPacketPool::batch_size; ++i) {
+    SignalPacket* full = away.release(std::move(sent[i]));
+    if (i + 1 < SignalPacketPool::batch_size) {
+      EXPECT_EQ(full, nullptr) << i;
+    } else {
+      batch = full;
+    }
+  }
+  ASSERT_NE(batch, nullptr);
+  EXPECT_EQ(batch->home_shard, 1u);
+  EXPECT_EQ(away.free_count(), 0u);  // none kept away from home
+  home.take_home(batch);
+  EXPECT_EQ(home.free_count(), SignalPacketPool::batch_size);
+  for (uint32_t i = 0; i < SignalPacketPool::batch_size; ++i) (void)home.release(home.acquire());
+  EXPECT_EQ(home.allocated(), SignalPacketPool::batch_size);
+}
+
+TEST(SignalPacketPool, FlushSendsWhatIsNotYetFull) {
+  SignalPacketPool home(1, 3), away(0, 3);
+  EXPECT_EQ(away.release(home.acquire()), nullptr);
+  EXPECT_EQ(away.release(home.acquire()), nullptr);
+  int sends = 0;
+  away.flush([&](uint32_t to, SignalPacket* chain) {
+    sends++;
+    EXPECT_EQ(to, 1u);
+    home.take_home(chain);
+  });
+  EXPECT_EQ(sends, 1);
+  EXPECT_EQ(home.free_count(), 2u);
+  away.flush([&](uint32_t, SignalPacket*) { sends++; });
+  EXPECT_EQ(sends, 1);  // nothing left
+}
+
+TEST(SignalPacketPool, DropsOversizedAndSurplusPacketsAtHome) {
+  SignalPacketPool pool(0, 1);
+  auto big = pool.acquire();
+  big->text.reserve(SignalPacketPool::max_kept_text + 1);
+  EXPECT_EQ(pool.release(std::move(big)), nullptr);
+  EXPECT_EQ(pool.free_count(), 0u);
+  std::vector<std::unique_ptr<SignalPacket>> many;
+  for (size_t i = 0; i < SignalPacketPool::max_free + 3; ++i) many.push_back(pool.acquire());
+  for (auto& p : many) EXPECT_EQ(pool.release(std::move(p)), nullptr);
+  EXPECT_EQ(pool.free_count(), SignalPacketPool::max_free);
+}
+
+TEST(SignalPacketPool, TextGrowsToAPowerOfTwo) {
+  SignalPacketPool pool(0, 1);
+  auto packet = pool.acquire();
+  EXPECT_GE(packet->text.capacity(), SignalPacketPool::initial_text_capacity);
+  SignalPacketPool::reserve_text(*packet, 3000);
+  EXPECT_GE(packet->text.capacity(), 4096u);
+  const size_t capacity = packet->text.capacity();
+  SignalPacketPool::reserve_text(*packet, 100);
+  EXPECT_EQ(packet->text.capacity(), capacity);
+}
+
+}  // namespace
+}  // namespace mf::edge
