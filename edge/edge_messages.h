@@ -59,6 +59,7 @@ inline constexpr uint16_t metrics_snapshot = shard_message::first_service_kind +
 inline constexpr uint16_t source_acquire = shard_message::first_service_kind + 17;    // SourceAdmission
 inline constexpr uint16_t source_verdict = shard_message::first_service_kind + 18;    // SourceAdmission
 inline constexpr uint16_t source_release = shard_message::first_service_kind + 19;    // SourceAdmission
+inline constexpr uint16_t certificates_changed = shard_message::first_service_kind + 20;  // no payload
 }  // namespace edge_message
 
 struct ClaimPeer {

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/tls_context.h"
 #include "common/valkey_client.h"
 #include "common/websocket_server.h"
 #include "edge/stream_signal_counts.h"
@@ -40,6 +41,8 @@ struct EdgeCounters {
   uint64_t stats_clamped = 0;         // `stats` messages with a value cut to its plausible bound
   StreamStats offload;                // every credited `stats` increase (this shard's streams), saturating
   uint64_t obligations_deferred = 0;  // releases, leaves and replies that waited for a full mailbox (none lost)
+  uint64_t certificate_reloads_ok = 0;      // shard 0: changed certificate files loaded
+  uint64_t certificate_reloads_failed = 0;  // shard 0: changed certificate files refused (the old pair serves)
 };
 
 // The cluster of edges through Valkey (docs/cluster.md), per shard.
@@ -86,6 +89,7 @@ struct MetricsSnapshot {
   bool valkey_up = false;  // the command link of this shard is ready
   ClusterCounters cluster;
   valkey::Counters valkey;
+  std::vector<tls::ServedCertificate> served;  // shard 0, with [tls]: the certificate of the public listener
 };
 
 // Prometheus text exposition format 0.0.4 of the merged snapshots.

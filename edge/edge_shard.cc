@@ -143,6 +143,12 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
       raw->ticket_rotation_->tick(raw->shard_.reactor().now_ms(), every_s);
     });
   }
+  if (shard.id() == 0 && self->tls_) {
+    EdgeShard* raw = self.get();
+    self->certificate_files_.emplace(tls::source_files(shared.tls.certificates));
+    if (shared.settings.tls_watch_interval_ms != 0)
+      shard.reactor().add_periodic(shared.settings.tls_watch_interval_ms, [raw] { raw->check_certificate_files(false); });
+  }
   if (shard.id() == 0 && !shared.settings.policy_file.empty() && shared.settings.policy_watch) {
     EdgeShard* raw = self.get();
     shard.reactor().add_periodic(1000, [raw] { raw->load_policy_file(false); });
@@ -233,6 +239,7 @@ void EdgeShard::dispatch(uint16_t kind, void* pointer) {
     case edge_message::signal_failed: return on_signal_failed(std::unique_ptr<SignalPacket>(static_cast<SignalPacket*>(pointer)));
     case edge_message::policy_changed:
       return on_policy_changed(std::unique_ptr<PolicyChanged>(static_cast<PolicyChanged*>(pointer)));
+    case edge_message::certificates_changed: return on_certificates_changed();
     case edge_message::collect_metrics:
       return on_collect_metrics(reinterpret_cast<uintptr_t>(pointer));
     case edge_message::metrics_snapshot:
@@ -967,7 +974,53 @@ void EdgeShard::on_stats_delta(std::unique_ptr<StatsDelta> m) {
 // ---- policy -------------------------------------------------------------------
 
 void EdgeShard::on_reload() {
-  if (shard_.id() == 0) load_policy_file(false);
+  if (shard_.id() != 0) return;
+  load_policy_file(false);
+  if (certificate_files_) check_certificate_files(true);
+}
+
+// ---- certificates ---------------------------------------------------------------
+
+void EdgeShard::check_certificate_files(bool forced) {
+  if (stopping_) return;
+  // Stats two local files and, when they changed, reads and parses them
+  // here: the same accepted exception to "no blocking call on a shard
+  // thread" as the policy file (rare, tiny, control plane).
+  if (certificate_files_->check() == WatchedFiles::Step::nothing && !forced) return;
+  auto context = tls::Context::make_server(shared_.tls);
+  WatchedFiles::Verdict verdict = certificate_files_->attempted(context.has_value());
+  if (verdict == WatchedFiles::Verdict::waiting && !forced) {
+    MF_LOG_DEBUG("certificate files changed but do not load yet (retried at the next check): {}", context.error());
+    return;
+  }
+  if (!context) {
+    counters_.certificate_reloads_failed++;
+    MF_LOG_ERROR("certificate reload refused, the previous certificate stays: {}", context.error());
+    return;
+  }
+  counters_.certificate_reloads_ok++;
+  // In place: the servers hold a pointer to it. Sessions already started
+  // hold their SSL_CTX (reference counted by OpenSSL): none is dropped.
+  *tls_ = std::move(*context);
+  for (uint32_t to = 1; to < shard_.count(); ++to) {
+    ShardMessage message;
+    message.kind = edge_message::certificates_changed;
+    shard_.post_obligation(to, message);  // a shard that missed it would serve the old certificate
+  }
+  for (const tls::ServedCertificate& served : tls_->served())
+    MF_LOG_NOTICE("certificate reloaded: {} (valid until unix {})", served.certificate_chain_path, served.not_after_s);
+}
+
+void EdgeShard::on_certificates_changed() {
+  if (!tls_) return;
+  auto context = tls::Context::make_server(shared_.tls);
+  if (!context) {
+    // Shard 0 loaded the same files a moment ago: they changed since, and
+    // its next check sends them again once they load.
+    MF_LOG_ERROR("shard {}: certificate reload: {} (keeping the previous certificate)", shard_.id(), context.error());
+    return;
+  }
+  *tls_ = std::move(*context);
 }
 
 void EdgeShard::load_policy_file(bool initial) {
@@ -1142,6 +1195,7 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   snapshot->peers_joined = peers_joined_;
   snapshot->peer_claims = directory_.size();
   snapshot->source_open = sources_.open_total();
+  if (shard_.id() == 0 && tls_) snapshot->served = tls_->served();
   snapshot->join_to_peers = join_to_peers_;
   snapshot->draining = stopping_;
   if (cluster_) {

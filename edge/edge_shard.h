@@ -17,6 +17,7 @@
 #include "common/slot_array.h"
 #include "common/source_limits.h"
 #include "common/tls_context.h"
+#include "common/watched_files.h"
 #include "common/tls_ticket_keys.h"
 #include "common/transparent_string_hash.h"
 #include "common/valkey_client.h"
@@ -56,6 +57,7 @@ struct EdgeSettings {
   uint32_t stream_full_retry_ms = 5000;
   std::string policy_file;             // empty: built-in defaults
   bool policy_watch = true;
+  uint32_t tls_watch_interval_ms = 0;  // shard 0 checks the certificate files this often; 0: SIGHUP only
 };
 
 // The cluster of edges sharing one Valkey (docs/cluster.md); address empty:
@@ -311,6 +313,11 @@ class EdgeShard final : public ShardService {
   // nullopt: the CSPRNG failed (the join is refused).
   std::optional<std::string> fresh_session();
   void load_policy_file(bool initial);
+  // Shard 0: reloads the certificate when its files changed (a periodic
+  // check), or on SIGHUP whatever they are (`forced`); then every shard
+  // rebuilds its context from the files (docs/security.md, "Certificate reload").
+  void check_certificate_files(bool forced);
+  void on_certificates_changed();
   // Shard 0: the effective document (Valkey's when it holds one, else the
   // file's, else the defaults) to every shard, which push it to their peers.
   void apply_policy_sources();
@@ -453,6 +460,7 @@ class EdgeShard final : public ShardService {
   bool stopping_ = false;
   uint64_t stop_deadline_ms_ = 0;
   int64_t policy_file_mtime_ns_ = -1;  // shard 0: last seen modification time
+  std::optional<WatchedFiles> certificate_files_;  // shard 0 with [tls]
 };
 
 // Defined here, not in edge_shard.cc: the role files (edge_shard_cluster.cc)

@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
   s.drain_deadline_ms = config.drain_deadline_ms;
   s.policy_file = config.policy_file;
   s.policy_watch = config.policy_watch;
+  s.tls_watch_interval_ms = config.tls_watch_interval_ms;
 
   shared.per_source = SourceLimitSettings{config.per_source_connections, config.per_source_rate, config.per_source_burst,
                                           SourcePrefixes{static_cast<uint8_t>(config.per_source_ipv4_prefix),
