@@ -2,10 +2,8 @@
 
 #include <openssl/rand.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -149,9 +147,11 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     if (shared.settings.tls_watch_interval_ms != 0)
       shard.reactor().add_periodic(shared.settings.tls_watch_interval_ms, [raw] { raw->check_certificate_files(false); });
   }
-  if (shard.id() == 0 && !shared.settings.policy_file.empty() && shared.settings.policy_watch) {
+  if (shard.id() == 0 && !shared.settings.policy_file.empty()) {
     EdgeShard* raw = self.get();
-    shard.reactor().add_periodic(1000, [raw] { raw->load_policy_file(false); });
+    // main() loaded the file as it is now.
+    self->policy_files_.emplace(std::vector<std::string>{shared.settings.policy_file});
+    if (shared.settings.policy_watch) shard.reactor().add_periodic(1000, [raw] { raw->load_policy_file(); });
   }
   if (auto ok = self->cluster_start(); !ok) return std::unexpected(ok.error());
   return std::unique_ptr<ShardService>(std::move(self));
@@ -975,7 +975,7 @@ void EdgeShard::on_stats_delta(std::unique_ptr<StatsDelta> m) {
 
 void EdgeShard::on_reload() {
   if (shard_.id() != 0) return;
-  load_policy_file(false);
+  load_policy_file();
   if (certificate_files_) check_certificate_files(true);
 }
 
@@ -1023,27 +1023,31 @@ void EdgeShard::on_certificates_changed() {
   *tls_ = std::move(*context);
 }
 
-void EdgeShard::load_policy_file(bool initial) {
+void EdgeShard::load_policy_file() {
+  if (!policy_files_) return;
   const std::string& path = shared_.settings.policy_file;
-  if (path.empty()) return;
   // Shard 0 reads the (small, local) policy file itself on SIGHUP or when
-  // its modification time changes: a breach of "no blocking call on a shard
-  // thread" accepted because it is rare, tiny and on the control plane.
-  struct stat st{};
-  if (::stat(path.c_str(), &st) != 0) {
-    if (!initial) MF_LOG_WARN("policy: cannot stat {}: {} (keeping the current policy)", path, std::strerror(errno));
-    return;
-  }
-  int64_t mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  if (mtime == policy_file_mtime_ns_ && !initial) return;
-  policy_file_mtime_ns_ = mtime;
+  // it changed (common/watched_files.h, as the certificates): a breach of
+  // "no blocking call on a shard thread" accepted because it is rare, tiny
+  // and on the control plane. A file caught half-written is read again at
+  // the next check; one that stays invalid is logged once.
+  if (policy_files_->check() == WatchedFiles::Step::nothing) return;
+  std::expected<PolicyDocument, std::string> document = std::unexpected("cannot read the file");
   std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto document = PolicyDocument::parse(text.str());
-  if (!document) {
-    MF_LOG_ERROR("policy: {}: {} (keeping the current policy)", path, document.error());
-    return;
+  if (in) {
+    std::stringstream text;
+    text << in.rdbuf();
+    document = PolicyDocument::parse(text.str());
+  }
+  switch (policy_files_->attempted(document.has_value())) {
+    case WatchedFiles::Verdict::waiting:
+      MF_LOG_DEBUG("policy: {}: {} (read again at the next check)", path, document.error());
+      return;
+    case WatchedFiles::Verdict::refused:
+      MF_LOG_ERROR("policy: {}: {} (keeping the current policy)", path, document.error());
+      return;
+    case WatchedFiles::Verdict::accepted:
+      break;
   }
   policy_from_file_ = std::make_shared<const PolicyDocument>(std::move(*document));
   if (policy_from_valkey_) {

@@ -312,7 +312,7 @@ class EdgeShard final : public ShardService {
   void send_text(PeerSession& s, std::string_view text);
   // nullopt: the CSPRNG failed (the join is refused).
   std::optional<std::string> fresh_session();
-  void load_policy_file(bool initial);
+  void load_policy_file();
   // Shard 0: reloads the certificate when its files changed (a periodic
   // check), or on SIGHUP whatever they are (`forced`); then every shard
   // rebuilds its context from the files (docs/security.md, "Certificate reload").
@@ -459,7 +459,7 @@ class EdgeShard final : public ShardService {
   ShardCollection<MetricsSnapshot, CollectionKind> collection_;
   bool stopping_ = false;
   uint64_t stop_deadline_ms_ = 0;
-  int64_t policy_file_mtime_ns_ = -1;  // shard 0: last seen modification time
+  std::optional<WatchedFiles> policy_files_;       // shard 0 with [policy] file
   std::optional<WatchedFiles> certificate_files_;  // shard 0 with [tls]
 };
 
