@@ -16,7 +16,8 @@ import ssl
 import subprocess
 import unittest
 
-from edge_process import AdminEdge, RawWebSocket, admin_get, free_port, parse_prometheus, write_run_file
+from edge_process import (EXPECT_TIMEOUT_S, AdminEdge, RawWebSocket, admin_get, free_port, parse_prometheus,
+                          write_run_file)
 from ingress_process import (BackendEdge, Ingress, class_fixture, ingress_binary, ingress_config_text, s_client,
                              wait_until)
 from pki import CertificateAuthority, next_update, not_after, point_symlink, replace_by_rename
@@ -50,14 +51,14 @@ class LiveDirectory:
 
 
 def served_serial(host, port, context):
-    with socket.create_connection((host, port), timeout=3) as raw:
+    with socket.create_connection((host, port), timeout=EXPECT_TIMEOUT_S) as raw:
         with context.wrap_socket(raw, server_hostname="localhost") as sock:
             return int(sock.getpeercert()["serialNumber"], 16)
 
 
 def ping(ws, t):
     ws.send_text(json.dumps({"type": "ping", "t": t}))
-    reply = json.loads(ws.recv_message(timeout=3))
+    reply = json.loads(ws.recv_message(timeout=EXPECT_TIMEOUT_S))
     if reply != {"type": "pong", "t": t}:
         raise AssertionError(f"expected pong {t}, got {reply}")
 
@@ -83,7 +84,8 @@ class IngressCertificates(unittest.TestCase):
         return reload_counts(self.ingress.metrics(), "mf_ingress_tls_certificate_reloads_total")
 
     def wait_counts(self, before, result):
-        return wait_until(lambda: (lambda now: now if now[result] > before[result] else None)(self.counts()), 10.0,
+        return wait_until(lambda: (lambda now: now if now[result] > before[result] else None)(self.counts()),
+                          EXPECT_TIMEOUT_S,
                           lambda: f"certificate reload {result} after {before}\n{self.ingress.stderr_tail()}")
 
     def serial(self):
@@ -234,7 +236,8 @@ class EdgeCertificates(unittest.TestCase):
         return reload_counts(self.metrics(), "mf_edge_tls_certificate_reloads_total")
 
     def wait_counts(self, before, result):
-        return wait_until(lambda: (lambda now: now if now[result] > before[result] else None)(self.counts()), 10.0,
+        return wait_until(lambda: (lambda now: now if now[result] > before[result] else None)(self.counts()),
+                          EXPECT_TIMEOUT_S,
                           lambda: f"certificate reload {result} after {before}\n{self.edge.stderr_tail()}")
 
     def serial(self):
