@@ -333,17 +333,22 @@ std::string read_bytes(const std::string& path) {
   return bytes;
 }
 
+// A server with `pair` and a response for it, made with `next_update`, at `path`.
+std::expected<Context, std::string> server_stapling(const CertificateKeyPair& pair, time_t next_update,
+                                                    const std::string& path) {
+  write_response(pair, next_update, path);
+  ServerContextConfig config;
+  config.certificates = {pair};
+  config.certificates[0].ocsp_response_path = path;
+  return Context::make_server(config);
+}
+
 }  // namespace ocsp
 
 TEST_F(ContextTest, OcspResponseIsStapledWhenAskedAndReported) {
   const time_t next_update = std::time(nullptr) + 3600;
   const std::string path = dir_->file("ecdsa.ocsp");
-  ocsp::write_response(*ecdsa_, next_update, path);
-  ServerContextConfig config;
-  CertificateKeyPair pair = *ecdsa_;
-  pair.ocsp_response_path = path;
-  config.certificates = {pair};
-  auto context = Context::make_server(config);
+  auto context = ocsp::server_stapling(*ecdsa_, next_update, path);
   ASSERT_TRUE(context.has_value()) << context.error();
   ASSERT_EQ(context->served().size(), 1u);
   EXPECT_EQ(context->served()[0].ocsp_response_path, path);
@@ -355,13 +360,7 @@ TEST_F(ContextTest, OcspResponseIsStapledWhenAskedAndReported) {
 
 TEST_F(ContextTest, StaleOcspResponseLoadsButIsNotStapled) {
   const time_t next_update = std::time(nullptr) - 60;
-  const std::string path = dir_->file("stale.ocsp");
-  ocsp::write_response(*ecdsa_, next_update, path);
-  ServerContextConfig config;
-  CertificateKeyPair pair = *ecdsa_;
-  pair.ocsp_response_path = path;
-  config.certificates = {pair};
-  auto context = Context::make_server(config);
+  auto context = ocsp::server_stapling(*ecdsa_, next_update, dir_->file("stale.ocsp"));
   ASSERT_TRUE(context.has_value()) << context.error();
   EXPECT_EQ(context->served()[0].ocsp_next_update_s, next_update);
   EXPECT_EQ(ocsp::stapled_response(*context, true), "");

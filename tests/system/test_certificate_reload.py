@@ -63,11 +63,31 @@ def ping(ws, t):
         raise AssertionError(f"expected pong {t}, got {reply}")
 
 
-def reload_counts(samples, name):
-    return {result: samples.get((name, frozenset({"result": result}.items())), 0) for result in ("ok", "failed")}
+class ServerUnderRenewal:
+    """What both programs' tests ask of the server they renew: its reload
+    counters, a wait for one to move, and the serial it serves now. A class
+    sets `server` (the process), `files` (LiveDirectory) and `reloads_metric`."""
+
+    def metrics(self):
+        return parse_prometheus(admin_get(self.server.admin_port, "/metrics").body.decode())[0]
+
+    def counts(self):
+        samples = self.metrics()
+        return {result: samples.get((self.reloads_metric, frozenset({"result": result}.items())), 0)
+                for result in ("ok", "failed")}
+
+    def wait_counts(self, before, result):
+        return wait_until(lambda: (lambda now: now if now[result] > before[result] else None)(self.counts()),
+                          EXPECT_TIMEOUT_S,
+                          lambda: f"certificate reload {result} after {before}\n{self.server.stderr_tail()}")
+
+    def serial(self):
+        return served_serial(self.server.host, self.server.port, self.files.client_context())
 
 
-class IngressCertificates(unittest.TestCase):
+class IngressCertificates(ServerUnderRenewal, unittest.TestCase):
+    reloads_metric = "mf_ingress_tls_certificate_reloads_total"
+
     @classmethod
     def setUpClass(cls):
         cls.ca = CertificateAuthority()
@@ -79,17 +99,7 @@ class IngressCertificates(unittest.TestCase):
             backends=[cls.edge.address], certificates=[(cls.files.chain, cls.files.key, cls.files.ocsp)],
             settings={"tls": {"watch_interval_ms": WATCH_MS}}))
         cls.ingress.wait_backend_state(cls.edge.address, "up", timeout=30.0)
-
-    def counts(self):
-        return reload_counts(self.ingress.metrics(), "mf_ingress_tls_certificate_reloads_total")
-
-    def wait_counts(self, before, result):
-        return wait_until(lambda: (lambda now: now if now[result] > before[result] else None)(self.counts()),
-                          EXPECT_TIMEOUT_S,
-                          lambda: f"certificate reload {result} after {before}\n{self.ingress.stderr_tail()}")
-
-    def serial(self):
-        return served_serial(self.ingress.host, self.ingress.port, self.files.client_context())
+        cls.server = cls.ingress
 
     def open_session(self):
         ws = RawWebSocket(self.ingress.connect(ssl_context=self.files.client_context()))
@@ -219,7 +229,9 @@ class IngressOcspAtStart(unittest.TestCase):
                           ingress.stderr_text())
 
 
-class EdgeCertificates(unittest.TestCase):
+class EdgeCertificates(ServerUnderRenewal, unittest.TestCase):
+    reloads_metric = "mf_edge_tls_certificate_reloads_total"
+
     @classmethod
     def setUpClass(cls):
         cls.ca = CertificateAuthority()
@@ -228,20 +240,7 @@ class EdgeCertificates(unittest.TestCase):
         cls.edge = class_fixture(cls, AdminEdge(
             edge_id="edge-certs", tls=(cls.files.chain, cls.files.key), trust=cls.ca.cert, shards=2,
             args=["--tls-watch-interval-ms", str(WATCH_MS)]))
-
-    def metrics(self):
-        return parse_prometheus(admin_get(self.edge.admin_port, "/metrics").body.decode())[0]
-
-    def counts(self):
-        return reload_counts(self.metrics(), "mf_edge_tls_certificate_reloads_total")
-
-    def wait_counts(self, before, result):
-        return wait_until(lambda: (lambda now: now if now[result] > before[result] else None)(self.counts()),
-                          EXPECT_TIMEOUT_S,
-                          lambda: f"certificate reload {result} after {before}\n{self.edge.stderr_tail()}")
-
-    def serial(self):
-        return served_serial(self.edge.host, self.edge.port, self.files.client_context())
+        cls.server = cls.edge
 
     def test_renewal_and_broken_renewal_keep_open_sessions(self):
         sessions = [RawWebSocket.connect(self.edge) for _ in range(4)]  # spread over both shards
