@@ -11,6 +11,7 @@ the file checks run every 50 ms here (tls.watch_interval_ms)."""
 
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -275,6 +276,13 @@ class EdgeCertificates(ServerUnderRenewal, unittest.TestCase):
         finally:
             for ws in sessions:
                 ws.close()
+
+    def test_sighup_reloads_the_certificate_too(self):
+        before = self.counts()
+        self.edge.send_signal(signal.SIGHUP)
+        after = self.wait_counts(before, "ok")
+        self.assertEqual(after["failed"], before["failed"])
+        self.assertEqual(self.serial(), self.files.current["serial"])
 
 
 if __name__ == "__main__":
