@@ -16,11 +16,14 @@ const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'k' };
 const segment = (sn) => { const b = Buffer.alloc(40000 + sn); for (let i = 0; i < b.length; i++) b[i] = (i * 7 + sn) & 255; return b; };
 const digest = (b) => createHash('sha256').update(b).digest('base64url');
 const SNS = [0, 1, 2, 3, 4, 5];
+// What the manifest lists: all of SNS, or a live window that a test grows.
+let published = SNS;
 
 function manifestText() {
   const now = Math.floor(Date.now() / 1000);
-  const payload = { v: 1, stream: 's', rendition: 'r:index', playlist: 'index.m3u8', mediaSequence: 0, issuedAt: now, expiresAt: now + 600,
-                    segments: SNS.map((sn) => ({ uri: `seg${sn}.m4s`, sn, size: segment(sn).length, sha256: digest(segment(sn)) })) };
+  const payload = { v: 1, stream: 's', rendition: 'r:index', playlist: 'index.m3u8', mediaSequence: 0, issuedAt: now,
+                    expiresAt: now + (published === SNS ? 86400 : 6),
+                    segments: published.map((sn) => ({ uri: `seg${sn}.m4s`, sn, size: segment(sn).length, sha256: digest(segment(sn)) })) };
   const input = `${Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'k' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
   return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
 }
@@ -103,6 +106,29 @@ test('a segment nobody holds: the swarm fetches it from the CDN once', async () 
   for (const body of bodies) assert.deepEqual(body, segment(3));
   assert.equal(count('/live/r/seg3.m4s'), 1);
   for (const w of v) w.core.destroy();
+});
+
+test('live: a new segment is fetched from the CDN once, by its elected fetcher, and reaches the others before they ask', async () => {
+  published = [0, 1, 2];
+  try {
+    const edge = new FakeEdge(edgePolicy);
+    // A live manifest (signed for 6 s, as mf-sign signs a live playlist).
+    const v = ['l1', 'l2', 'l3'].map((p) => viewer(edge, p, { prefetchSegments: 3 }));
+    for (const [i, w] of v.entries()) await w.load(i);
+    await until('a full mesh', () => v.every((w) => w.core.stats().peers.length === 2));
+    for (const w of v) await w.load(2);
+    const before = count('/live/r/seg3.m4s');
+    published = [0, 1, 2, 3];       // mf-sign signs segment 3; no player has asked for it
+    await until('every viewer to hold segment 3', () => v.every((w) => w.core.stats().storedBytes >= segment(3).length + segment(2).length));
+    assert.equal(count('/live/r/seg3.m4s') - before, 1);
+    for (const w of v) assert.deepEqual(await w.load(3), segment(3));
+    await until('the segment events', () => v.every((w) => w.segments.some((s) => s.sn === 3)));
+    assert.deepEqual(v.map((w) => w.segments.find((s) => s.sn === 3).source), ['cache', 'cache', 'cache']);
+    assert.equal(count('/live/r/seg3.m4s') - before, 1);
+    for (const w of v) w.core.destroy();
+  } finally {
+    published = SNS;
+  }
 });
 
 test('the kill switch from the edge closes every link; loads go on over HTTP', async () => {

@@ -353,7 +353,7 @@ class Ingress(ManagedProcess):
             raise AssertionError(f"/api/backends answered {response!r}")
         return {b["address"]: b for b in json.loads(response.body)["backends"]}
 
-    def wait_backend_state(self, address, state, timeout=5.0):
+    def wait_backend_state(self, address, state, timeout=EXPECT_TIMEOUT_S):
         return wait_until(lambda: self.backend_states().get(address, {}).get("state") == state, timeout,
                           lambda: f"backend {address} {state}: {self.backend_states()}")
 
