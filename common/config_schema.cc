@@ -283,11 +283,12 @@ std::expected<void, std::string> check_text(const Setting& setting, std::string_
   return setting.check(value, setting, from_flag);
 }
 
-// The flags that fill an entries setting: "--tls-cert and --tls-key".
+// The flags that an entry given on the command line needs: "--tls-cert and
+// --tls-key" (optional keys, such as --tls-ocsp, are not named).
 std::string entry_flags(const Setting& entries) {
   std::string flags;
   for (const Setting& key : entries.entry_settings) {
-    if (key.flag.empty()) continue;
+    if (key.flag.empty() || !key.required) continue;
     if (!flags.empty()) flags += " and ";
     flags += key.flag;
   }

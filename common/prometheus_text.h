@@ -2,7 +2,7 @@
 // Writers for the Prometheus text exposition format 0.0.4, shared by every
 // binary's /metrics. Label values are written as given: callers pass only
 // values that need no escaping (ids of a restricted alphabet, addresses,
-// fixed reason words).
+// fixed reason words), or pass the others through escape_label_value.
 #include <fmt/format.h>
 
 #include <cstdint>
@@ -23,6 +23,22 @@ template <class Value>
 void sample(std::string& out, std::string_view name, std::string_view labels, Value value) {
   if (labels.empty()) fmt::format_to(std::back_inserter(out), "{} {}\n", name, value);
   else fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", name, labels, value);
+}
+
+// A label value as the format wants it between quotes: backslash, double
+// quote and newline escaped (file paths are chosen by the operator).
+inline std::string escape_label_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
 }
 
 inline void counter(std::string& out, std::string_view name, std::string_view help, uint64_t value) {

@@ -1,6 +1,7 @@
 #include "common/tls_context.h"
 
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -8,6 +9,8 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <optional>
 #include <ctime>
 #include <string_view>
 #include <system_error>
@@ -88,6 +91,13 @@ std::string format_time(const ASN1_TIME* time) {
   return text;
 }
 
+// Unix seconds of an ASN.1 time; 0 when unreadable.
+int64_t unix_seconds(const ASN1_TIME* time) {
+  std::tm tm{};
+  if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
 std::expected<std::vector<X509Ptr>, std::string> load_certificate_chain(const std::string& path) {
   auto pem = read_file(path, "certificate");
   if (!pem) return Error(std::move(pem.error()));
@@ -122,8 +132,109 @@ std::expected<PkeyPtr, std::string> load_private_key(const std::string& path) {
   return key;
 }
 
+// One OCSP response a context staples, for the leaf it vouches for.
+struct OcspStaple {
+  X509Ptr leaf;
+  std::string der;             // the file's bytes, as sent
+  int64_t next_update_s = 0;   // 0: none given
+};
+struct OcspStaples {
+  std::vector<OcspStaple> entries;
+};
+
+void free_staples_slot(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<OcspStaples*>(ptr); }
+
+// Owns a server's OCSP responses for as long as the SSL_CTX (and its SSLs) live.
+int staples_slot() {
+  static const int slot = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, &free_staples_slot);
+  return slot;
+}
+
+// Called during a handshake whose client sent status_request, once the
+// certificate is chosen (after SNI: the arg is the chosen context's). A
+// response past its nextUpdate is not sent: a client would refuse it.
+int staple_ocsp(SSL* ssl, void* argument) {
+  const auto* staples = static_cast<const OcspStaples*>(argument);
+  X509* served = SSL_get_certificate(ssl);
+  if (staples == nullptr || served == nullptr) return SSL_TLSEXT_ERR_NOACK;
+  for (const OcspStaple& staple : staples->entries) {
+    if (X509_cmp(staple.leaf.get(), served) != 0) continue;
+    if (staple.next_update_s != 0 && std::time(nullptr) >= staple.next_update_s) return SSL_TLSEXT_ERR_NOACK;
+    auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(staple.der.size()));
+    if (copy == nullptr) return SSL_TLSEXT_ERR_NOACK;
+    std::memcpy(copy, staple.der.data(), staple.der.size());
+    // OpenSSL owns `copy` from here and frees it with the SSL.
+    if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(staple.der.size())) != 1) {
+      OPENSSL_free(copy);
+      return SSL_TLSEXT_ERR_NOACK;
+    }
+    return SSL_TLSEXT_ERR_OK;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+// Reads a DER OCSPResponse and proves it answers for `leaf`: it parses, its
+// status is successful, and one of its single responses carries the leaf's
+// CertID (serial number, and with an issuer in the chain its name and key
+// hashes too). The responder's signature is the client's to check.
+std::expected<OcspStaple, std::string> load_ocsp_response(const std::string& path, X509* leaf, X509* issuer,
+                                                          const std::string& cert_path) {
+  auto der = read_file(path, "OCSP response");
+  if (!der) return Error(std::move(der.error()));
+  const auto* bytes = reinterpret_cast<const unsigned char*>(der->data());
+  struct ResponseFree { void operator()(OCSP_RESPONSE* p) const { OCSP_RESPONSE_free(p); } };
+  struct BasicFree { void operator()(OCSP_BASICRESP* p) const { OCSP_BASICRESP_free(p); } };
+  struct IdFree { void operator()(OCSP_CERTID* p) const { OCSP_CERTID_free(p); } };
+  std::unique_ptr<OCSP_RESPONSE, ResponseFree> response(d2i_OCSP_RESPONSE(nullptr, &bytes, static_cast<long>(der->size())));
+  if (response == nullptr || bytes != reinterpret_cast<const unsigned char*>(der->data()) + der->size()) {
+    ERR_clear_error();
+    return Error("tls: OCSP response " + path + " is not a DER OCSPResponse");
+  }
+  const int status = OCSP_response_status(response.get());
+  if (status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+    return Error("tls: OCSP response " + path + " is not successful (" + OCSP_response_status_str(status) + ")");
+  }
+  std::unique_ptr<OCSP_BASICRESP, BasicFree> basic(OCSP_response_get1_basic(response.get()));
+  if (basic == nullptr) return Error("tls: OCSP response " + path + " holds no basic response");
+  const ASN1_INTEGER* serial = X509_get0_serialNumber(leaf);
+  for (int i = 0; i < OCSP_resp_count(basic.get()); ++i) {
+    OCSP_SINGLERESP* single = OCSP_resp_get0(basic.get(), i);
+    const OCSP_CERTID* id = OCSP_SINGLERESP_get0_id(single);
+    ASN1_OCTET_STRING* name_hash = nullptr;
+    ASN1_OBJECT* digest_oid = nullptr;
+    ASN1_OCTET_STRING* key_hash = nullptr;
+    ASN1_INTEGER* id_serial = nullptr;
+    if (OCSP_id_get0_info(&name_hash, &digest_oid, &key_hash, &id_serial, const_cast<OCSP_CERTID*>(id)) != 1) continue;
+    if (ASN1_INTEGER_cmp(id_serial, serial) != 0) continue;
+    if (issuer != nullptr) {
+      const EVP_MD* digest = EVP_get_digestbyobj(digest_oid);
+      std::unique_ptr<OCSP_CERTID, IdFree> expected(digest != nullptr ? OCSP_cert_to_id(digest, leaf, issuer) : nullptr);
+      if (expected == nullptr || OCSP_id_cmp(expected.get(), id) != 0) continue;
+    }
+    int reason = 0;
+    ASN1_GENERALIZEDTIME* revoked_at = nullptr;
+    ASN1_GENERALIZEDTIME* this_update = nullptr;
+    ASN1_GENERALIZEDTIME* next_update = nullptr;
+    OCSP_single_get0_status(single, &reason, &revoked_at, &this_update, &next_update);
+    OcspStaple staple;
+    X509_up_ref(leaf);
+    staple.leaf.reset(leaf);
+    staple.der = std::move(*der);
+    staple.next_update_s = next_update != nullptr ? unix_seconds(next_update) : 0;
+    return staple;
+  }
+  ERR_clear_error();
+  return Error("tls: OCSP response " + path + " does not answer for certificate " + cert_path);
+}
+
+struct LoadedPair {
+  int key_type = 0;
+  ServedCertificate served;
+  std::optional<OcspStaple> staple;
+};
+
 // Loads one certificate/key pair into the context's slot for its key type.
-std::expected<int, std::string> use_certificate_key_pair(SSL_CTX* ctx, const CertificateKeyPair& pair) {
+std::expected<LoadedPair, std::string> use_certificate_key_pair(SSL_CTX* ctx, const CertificateKeyPair& pair) {
   const std::string& cert_path = pair.certificate_chain_path;
   const std::string& key_path = pair.private_key_path;
   auto chain = load_certificate_chain(cert_path);
@@ -147,6 +258,18 @@ std::expected<int, std::string> use_certificate_key_pair(SSL_CTX* ctx, const Cer
     return Error("tls: certificate " + cert_path + " is not valid before " +
                  format_time(X509_get0_notBefore(leaf)));
   }
+  LoadedPair loaded;
+  loaded.key_type = key_type;
+  loaded.served.certificate_chain_path = cert_path;
+  loaded.served.not_after_s = unix_seconds(X509_get0_notAfter(leaf));
+  if (!pair.ocsp_response_path.empty()) {
+    auto staple = load_ocsp_response(pair.ocsp_response_path, leaf, chain->size() > 1 ? (*chain)[1].get() : nullptr,
+                                     cert_path);
+    if (!staple) return Error(std::move(staple.error()));
+    loaded.served.ocsp_response_path = pair.ocsp_response_path;
+    loaded.served.ocsp_next_update_s = staple->next_update_s;
+    loaded.staple = std::move(*staple);
+  }
   if (SSL_CTX_use_certificate(ctx, leaf) != 1) {
     return Error("tls: cannot use certificate " + cert_path + ": " + openssl_reason());
   }
@@ -158,7 +281,7 @@ std::expected<int, std::string> use_certificate_key_pair(SSL_CTX* ctx, const Cer
   if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     return Error("tls: cannot use private key " + key_path + ": " + openssl_reason());
   }
-  return key_type;
+  return loaded;
 }
 
 // ALPN protocol names in wire format: each prefixed by its length.
@@ -215,10 +338,12 @@ std::expected<void, std::string> use_cipher_list(SSL_CTX* ctx, const std::string
 
 }  // namespace
 
-Context::Context(Context&& other) noexcept : ctx_(std::exchange(other.ctx_, nullptr)) {}
+Context::Context(Context&& other) noexcept
+    : ctx_(std::exchange(other.ctx_, nullptr)), served_(std::move(other.served_)) {}
 
 Context& Context::operator=(Context&& other) noexcept {
   std::swap(ctx_, other.ctx_);
+  std::swap(served_, other.served_);
   return *this;
 }
 
@@ -255,14 +380,28 @@ std::expected<Context, std::string> Context::make_server(const ServerContextConf
   if (auto ok = use_cipher_list(c, config.cipher_list); !ok) return Error(std::move(ok.error()));
 
   int first_key_type = 0;
+  std::vector<ServedCertificate> served;
+  auto staples = std::make_unique<OcspStaples>();
   for (const CertificateKeyPair& pair : config.certificates) {
-    auto key_type = use_certificate_key_pair(c, pair);
-    if (!key_type) return Error(std::move(key_type.error()));
-    if (*key_type == first_key_type) {
+    auto loaded = use_certificate_key_pair(c, pair);
+    if (!loaded) return Error(std::move(loaded.error()));
+    if (loaded->key_type == first_key_type) {
       return Error("tls: certificates " + config.certificates.front().certificate_chain_path + " and " +
                    pair.certificate_chain_path + " have the same key type; load one ECDSA and one RSA at most");
     }
-    first_key_type = *key_type;
+    first_key_type = loaded->key_type;
+    served.push_back(std::move(loaded->served));
+    if (loaded->staple) staples->entries.push_back(std::move(*loaded->staple));
+  }
+  if (!staples->entries.empty()) {
+    const int slot = staples_slot();
+    OcspStaples* owned = staples.get();
+    if (slot < 0 || SSL_CTX_set_ex_data(c, slot, owned) != 1) {
+      return Error("tls: cannot install OCSP responses: " + openssl_reason());
+    }
+    staples.release();  // the context frees it (free_staples_slot)
+    SSL_CTX_set_tlsext_status_cb(c, &staple_ocsp);
+    SSL_CTX_set_tlsext_status_arg(c, owned);
   }
 
   if (!alpn_wire->empty()) {
@@ -283,7 +422,9 @@ std::expected<Context, std::string> Context::make_server(const ServerContextConf
     SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(c, 0);
   }
-  return Context(ctx.release());
+  Context made(ctx.release());
+  made.served_ = std::move(served);
+  return made;
 }
 
 std::expected<Context, std::string> Context::make_client(const ClientContextConfig& config) {
@@ -332,6 +473,16 @@ std::expected<Context, std::string> Context::make_client(const ClientContextConf
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
   }
   return Context(ctx.release());
+}
+
+std::vector<std::string> source_files(const std::vector<CertificateKeyPair>& certificates) {
+  std::vector<std::string> files;
+  for (const CertificateKeyPair& pair : certificates) {
+    files.push_back(pair.certificate_chain_path);
+    files.push_back(pair.private_key_path);
+    if (!pair.ocsp_response_path.empty()) files.push_back(pair.ocsp_response_path);
+  }
+  return files;
 }
 
 std::expected<std::vector<std::string>, std::string> certificate_names(const std::string& certificate_chain_path) {

@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 
+#include <cstdint>
 #include <expected>
 #include <memory>
 #include <string>
@@ -12,9 +13,27 @@
 namespace mf::tls {
 
 struct CertificateKeyPair {
-  std::string certificate_chain_path;  // PEM: leaf first, then intermediates
-  std::string private_key_path;        // PEM, unencrypted
+  std::string certificate_chain_path = {};  // PEM: leaf first, then intermediates
+  std::string private_key_path = {};        // PEM, unencrypted
+  // A DER OCSPResponse for the leaf (`openssl ocsp -respout`, HAProxy's
+  // `.ocsp` file), stapled when a client sends status_request; empty: none.
+  // Refused when it does not parse, is not successful or names another
+  // certificate; stapled only before its nextUpdate (docs/security.md,
+  // "OCSP stapling").
+  std::string ocsp_response_path = {};
 };
+
+// What a server context serves, for metrics and logs.
+struct ServedCertificate {
+  std::string certificate_chain_path;
+  int64_t not_after_s = 0;  // the leaf's notAfter, Unix seconds
+  std::string ocsp_response_path;   // empty: no stapling
+  int64_t ocsp_next_update_s = 0;   // the response's nextUpdate; 0: none given (never stale)
+};
+
+// The files a server context is built from (certificates, keys, OCSP
+// responses), in configuration order: what a reload watches.
+std::vector<std::string> source_files(const std::vector<CertificateKeyPair>& certificates);
 
 struct ServerContextConfig {
   // At most one ECDSA and one RSA pair; with both, the client's signature
@@ -56,11 +75,14 @@ class Context {
   ~Context();
 
   SSL_CTX* native() const { return ctx_; }
+  // Servers: each configured pair, in configuration order.
+  const std::vector<ServedCertificate>& served() const { return served_; }
 
  private:
   explicit Context(SSL_CTX* ctx) : ctx_(ctx) {}
 
   SSL_CTX* ctx_ = nullptr;
+  std::vector<ServedCertificate> served_;
 };
 
 }  // namespace mf::tls

@@ -75,6 +75,9 @@ constexpr Setting settings[] = {
      .field = field<&EdgeConfig::tls_certificate>, .check = config::check_file},
     {.table = "tls", .key = "key", .flag = "--tls-key", .metavar = "FILE",
      .help = "private key (PEM); omit both for plain ws", .field = field<&EdgeConfig::tls_key>, .check = config::check_file},
+    {.table = "tls", .key = "watch_interval_ms", .flag = "--tls-watch-interval-ms", .metavar = "N",
+     .help = "check the certificate and key files for changes this often; 0: on SIGHUP only",
+     .field = field<&EdgeConfig::tls_watch_interval_ms>, .low = 10, .high = 3600000, .zero_allowed = true},
     {.table = "tls", .key = "ticket_rotation_s", .field = field<&EdgeConfig::ticket_rotation_s>, .low = 60,
      .high = 604800, .zero_allowed = true},
 

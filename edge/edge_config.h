@@ -31,6 +31,7 @@ struct EdgeConfig {
   // [tls] both or neither
   std::string tls_certificate;  // certificate: chain (PEM, leaf first)
   std::string tls_key;          // key: private key (PEM)
+  uint32_t tls_watch_interval_ms = 1000;  // watch_interval_ms: both files checked for changes; 0: SIGHUP only
   uint32_t ticket_rotation_s = 3600;  // session-ticket key lifetime; 0: never rotated
 
   // [limits]; for every cap and rate below, 0 means unlimited only where noted

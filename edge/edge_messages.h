@@ -74,6 +74,7 @@ inline constexpr uint16_t tracker_scrape = shard_message::first_service_kind + 2
 // SignalPackets going back to the shard that allocated them: a chain through
 // SignalPacket::next (edge/signal_packet_pool.h).
 inline constexpr uint16_t signal_packets_returned = shard_message::first_service_kind + 24;
+inline constexpr uint16_t certificates_changed = shard_message::first_service_kind + 25;  // no payload
 }  // namespace edge_message
 
 struct ClaimPeer {

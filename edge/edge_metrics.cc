@@ -28,6 +28,9 @@ namespace {
 
 using prometheus::counter;
 using prometheus::gauge;
+using prometheus::escape_label_value;
+using prometheus::family;
+using prometheus::sample;
 
 // Stream ids are [A-Za-z0-9._:-] (spec section 2): nothing to escape in a
 // label value.
@@ -75,6 +78,9 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     t.sessions_refused += e.sessions_refused;
     t.obligations_deferred += e.obligations_deferred;
     t.stats_clamped += e.stats_clamped;
+    t.certificate_reloads_ok += e.certificate_reloads_ok;
+    t.certificate_reloads_failed += e.certificate_reloads_failed;
+    total.served.insert(total.served.end(), s->served.begin(), s->served.end());
     t.error_limit_closes += e.error_limit_closes;
     t.offload.add(e.offload);
     t.tracker.announces += e.tracker.announces;
@@ -175,6 +181,18 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   counter(out, "mf_edge_tls_handshakes_total", "Completed TLS handshakes.", w.tls_handshakes);
   counter(out, "mf_edge_tls_resumed_total", "TLS handshakes that resumed a session.", w.tls_resumed);
   counter(out, "mf_edge_tls_handshake_failures_total", "TLS sessions that failed.", w.tls_failures);
+  family(out, "mf_edge_tls_certificate_reloads_total",
+         "Reloads of certificate files that changed on disk or on SIGHUP, by result (failed: the previous pair serves).",
+         "counter");
+  sample(out, "mf_edge_tls_certificate_reloads_total", "result=\"ok\"", t.certificate_reloads_ok);
+  sample(out, "mf_edge_tls_certificate_reloads_total", "result=\"failed\"", t.certificate_reloads_failed);
+  if (!total.served.empty()) {
+    family(out, "mf_edge_tls_certificate_expiry_timestamp_seconds", "notAfter of the served certificate (Unix time).",
+           "gauge");
+    for (const tls::ServedCertificate& served : total.served)
+      sample(out, "mf_edge_tls_certificate_expiry_timestamp_seconds",
+             fmt::format("certificate=\"{}\"", escape_label_value(served.certificate_chain_path)), served.not_after_s);
+  }
   counter(out, "mf_edge_handshake_timeouts_total", "Connections cut at the handshake deadline.", w.handshake_timeouts);
   counter(out, "mf_edge_first_bytes_timeouts_total", "Connections cut for sending no byte before the first-bytes deadline.",
           w.first_bytes_timeouts);

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/tls_context.h"
 #include "common/valkey_client.h"
 #include "common/websocket_server.h"
 #include "edge/edge_history.h"
@@ -55,6 +56,8 @@ struct EdgeCounters {
   uint64_t stats_clamped = 0;         // `stats` messages with a value cut to its plausible bound
   StreamStats offload;                // every credited `stats` increase (this shard's streams), saturating
   uint64_t obligations_deferred = 0;  // releases, leaves and replies that waited for a full mailbox (none lost)
+  uint64_t certificate_reloads_ok = 0;      // shard 0: changed certificate files loaded
+  uint64_t certificate_reloads_failed = 0;  // shard 0: changed certificate files refused (the old pair serves)
   uint64_t error_limit_closes = 0;    // connections closed 1008: more errors than error_limit in error_window_ms
   TrackerCounters tracker;
 };
@@ -113,6 +116,7 @@ struct MetricsSnapshot {
   bool valkey_up = false;  // the command link of this shard is ready
   ClusterCounters cluster;
   valkey::Counters valkey;
+  std::vector<tls::ServedCertificate> served;  // shard 0, with [tls]: the certificate of the public listener
 };
 
 // The edge's totals for a history sample (the same sums as /metrics).

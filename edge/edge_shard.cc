@@ -2,10 +2,8 @@
 
 #include <openssl/rand.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -168,9 +166,17 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
       raw->ticket_rotation_->tick(raw->shard_.reactor().now_ms(), every_s);
     });
   }
-  if (shard.id() == 0 && !shared.settings.policy_file.empty() && shared.settings.policy_watch) {
+  if (shard.id() == 0 && self->tls_) {
     EdgeShard* raw = self.get();
-    shard.reactor().add_periodic(1000, [raw] { raw->load_policy_file(false); });
+    self->certificate_files_.emplace(tls::source_files(shared.tls.certificates));
+    if (shared.settings.tls_watch_interval_ms != 0)
+      shard.reactor().add_periodic(shared.settings.tls_watch_interval_ms, [raw] { raw->check_certificate_files(false); });
+  }
+  if (shard.id() == 0 && !shared.settings.policy_file.empty()) {
+    EdgeShard* raw = self.get();
+    // main() loaded the file as it is now.
+    self->policy_files_.emplace(std::vector<std::string>{shared.settings.policy_file});
+    if (shared.settings.policy_watch) shard.reactor().add_periodic(1000, [raw] { raw->load_policy_file(); });
   }
   if (auto ok = self->cluster_start(); !ok) return std::unexpected(ok.error());
   return std::unique_ptr<ShardService>(std::move(self));
@@ -266,6 +272,7 @@ void EdgeShard::dispatch(uint16_t kind, void* pointer) {
     case edge_message::signal_packets_returned: return signal_pool_.take_home(static_cast<SignalPacket*>(pointer));
     case edge_message::policy_changed:
       return on_policy_changed(std::unique_ptr<PolicyChanged>(static_cast<PolicyChanged*>(pointer)));
+    case edge_message::certificates_changed: return on_certificates_changed();
     case edge_message::collect_metrics:
       return on_collect_metrics(reinterpret_cast<uintptr_t>(pointer));
     case edge_message::metrics_snapshot:
@@ -1044,30 +1051,80 @@ void EdgeShard::on_stats_delta(std::unique_ptr<StatsDelta> m) {
 // ---- policy -------------------------------------------------------------------
 
 void EdgeShard::on_reload() {
-  if (shard_.id() == 0) load_policy_file(false);
+  if (shard_.id() != 0) return;
+  load_policy_file();
+  if (certificate_files_) check_certificate_files(true);
 }
 
-void EdgeShard::load_policy_file(bool initial) {
-  const std::string& path = shared_.settings.policy_file;
-  if (path.empty()) return;
-  // Shard 0 reads the (small, local) policy file itself on SIGHUP or when
-  // its modification time changes: a breach of "no blocking call on a shard
-  // thread" accepted because it is rare, tiny and on the control plane.
-  struct stat st{};
-  if (::stat(path.c_str(), &st) != 0) {
-    if (!initial) MF_LOG_WARN("policy: cannot stat {}: {} (keeping the current policy)", path, std::strerror(errno));
+// ---- certificates ---------------------------------------------------------------
+
+void EdgeShard::check_certificate_files(bool forced) {
+  if (stopping_) return;
+  // Stats two local files and, when they changed, reads and parses them
+  // here: the same accepted exception to "no blocking call on a shard
+  // thread" as the policy file (rare, tiny, control plane).
+  if (certificate_files_->check() == WatchedFiles::Step::nothing && !forced) return;
+  auto context = tls::Context::make_server(shared_.tls);
+  WatchedFiles::Verdict verdict = certificate_files_->attempted(context.has_value());
+  if (verdict == WatchedFiles::Verdict::waiting && !forced) {
+    MF_LOG_DEBUG("certificate files changed but do not load yet (retried at the next check): {}", context.error());
     return;
   }
-  int64_t mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  if (mtime == policy_file_mtime_ns_ && !initial) return;
-  policy_file_mtime_ns_ = mtime;
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto document = PolicyDocument::parse(text.str());
-  if (!document) {
-    MF_LOG_ERROR("policy: {}: {} (keeping the current policy)", path, document.error());
+  if (!context) {
+    counters_.certificate_reloads_failed++;
+    MF_LOG_ERROR("certificate reload refused, the previous certificate stays: {}", context.error());
     return;
+  }
+  counters_.certificate_reloads_ok++;
+  // In place: the servers hold a pointer to it. Sessions already started
+  // hold their SSL_CTX (reference counted by OpenSSL): none is dropped.
+  *tls_ = std::move(*context);
+  for (uint32_t to = 1; to < shard_.count(); ++to) {
+    ShardMessage message;
+    message.kind = edge_message::certificates_changed;
+    shard_.post_obligation(to, message);  // a shard that missed it would serve the old certificate
+  }
+  for (const tls::ServedCertificate& served : tls_->served())
+    MF_LOG_NOTICE("certificate reloaded: {} (valid until unix {})", served.certificate_chain_path, served.not_after_s);
+}
+
+void EdgeShard::on_certificates_changed() {
+  if (!tls_) return;
+  auto context = tls::Context::make_server(shared_.tls);
+  if (!context) {
+    // Shard 0 loaded the same files a moment ago: they changed since, and
+    // its next check sends them again once they load.
+    MF_LOG_ERROR("shard {}: certificate reload: {} (keeping the previous certificate)", shard_.id(), context.error());
+    return;
+  }
+  *tls_ = std::move(*context);
+}
+
+void EdgeShard::load_policy_file() {
+  if (!policy_files_) return;
+  const std::string& path = shared_.settings.policy_file;
+  // Shard 0 reads the (small, local) policy file itself on SIGHUP or when
+  // it changed (common/watched_files.h, as the certificates): a breach of
+  // "no blocking call on a shard thread" accepted because it is rare, tiny
+  // and on the control plane. A file caught half-written is read again at
+  // the next check; one that stays invalid is logged once.
+  if (policy_files_->check() == WatchedFiles::Step::nothing) return;
+  std::expected<PolicyDocument, std::string> document = std::unexpected("cannot read the file");
+  std::ifstream in(path, std::ios::binary);
+  if (in) {
+    std::stringstream text;
+    text << in.rdbuf();
+    document = PolicyDocument::parse(text.str());
+  }
+  switch (policy_files_->attempted(document.has_value())) {
+    case WatchedFiles::Verdict::waiting:
+      MF_LOG_DEBUG("policy: {}: {} (read again at the next check)", path, document.error());
+      return;
+    case WatchedFiles::Verdict::refused:
+      MF_LOG_ERROR("policy: {}: {} (keeping the current policy)", path, document.error());
+      return;
+    case WatchedFiles::Verdict::accepted:
+      break;
   }
   policy_from_file_ = std::make_shared<const PolicyDocument>(std::move(*document));
   if (policy_from_valkey_) {
@@ -1235,6 +1292,7 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   snapshot->shard = shard_.id();
   snapshot->descriptors_used = shard_.reactor().live_sockets();
   snapshot->descriptor_slots = shard_.reactor().options().max_sockets;
+  if (shard_.id() == 0 && tls_) snapshot->served = tls_->served();
   snapshot->join_to_peers = join_to_peers_;
   snapshot->tracker_swarms = tracker_swarms_.totals();
   snapshot->draining = stopping_;

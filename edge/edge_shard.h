@@ -17,6 +17,7 @@
 #include "common/slot_array.h"
 #include "common/source_limits.h"
 #include "common/tls_context.h"
+#include "common/watched_files.h"
 #include "common/tls_ticket_keys.h"
 #include "common/transparent_string_hash.h"
 #include "common/valkey_client.h"
@@ -66,6 +67,7 @@ struct EdgeSettings {
   std::string tracker_path = "/announce";
   uint32_t tracker_max_message_bytes = 64 * 1024;
   TrackerLimits tracker;
+  uint32_t tls_watch_interval_ms = 0;  // shard 0 checks the certificate files this often; 0: SIGHUP only
 };
 
 // The cluster of edges sharing one Valkey (docs/cluster.md); address empty:
@@ -337,7 +339,12 @@ class EdgeShard final : public ShardService {
   void send_text(PeerSession& s, std::string_view text);
   // nullopt: the CSPRNG failed (the join is refused).
   std::optional<std::string> fresh_session();
-  void load_policy_file(bool initial);
+  void load_policy_file();
+  // Shard 0: reloads the certificate when its files changed (a periodic
+  // check), or on SIGHUP whatever they are (`forced`); then every shard
+  // rebuilds its context from the files (docs/security.md, "Certificate reload").
+  void check_certificate_files(bool forced);
+  void on_certificates_changed();
   // Shard 0: the effective document (Valkey's when it holds one, else the
   // file's, else the defaults) to every shard, which push it to their peers.
   void apply_policy_sources();
@@ -516,7 +523,8 @@ class EdgeShard final : public ShardService {
   uint64_t next_cluster_answer_ = 0;
   bool stopping_ = false;
   uint64_t stop_deadline_ms_ = 0;
-  int64_t policy_file_mtime_ns_ = -1;  // shard 0: last seen modification time
+  std::optional<WatchedFiles> policy_files_;       // shard 0 with [policy] file
+  std::optional<WatchedFiles> certificate_files_;  // shard 0 with [tls]
 };
 
 // Defined here, not in edge_shard.cc: the role files (edge_shard_cluster.cc)

@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
   s.tracker.offer_ttl_ms = config.tracker_offer_ttl_s * 1000;
   // Peers silent for 1.5 intervals are gone (docs/tracker.md, "Limits").
   s.tracker.peer_ttl_ms = config.tracker_interval_s * 1500;
+  s.tls_watch_interval_ms = config.tls_watch_interval_ms;
 
   shared.per_source = SourceLimitSettings{config.per_source_connections, config.per_source_rate, config.per_source_burst,
                                           SourcePrefixes{static_cast<uint8_t>(config.per_source_ipv4_prefix),

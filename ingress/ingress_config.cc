@@ -46,6 +46,9 @@ constexpr Setting certificate_keys[] = {
      .field = field<&CertificateSetting::certificate>, .check = config::check_file, .required = true},
     {.key = "key", .flag = "--tls-key", .metavar = "FILE", .help = "its private key (PEM)",
      .field = field<&CertificateSetting::key>, .check = config::check_file, .required = true},
+    {.key = "ocsp_response", .flag = "--tls-ocsp", .metavar = "FILE",
+     .help = "DER OCSP response for it, stapled on status_request (reloaded when it changes)",
+     .field = field<&CertificateSetting::ocsp_response>, .check = config::check_file},
 };
 
 constexpr Setting backend_keys[] = {
@@ -89,6 +92,9 @@ constexpr Setting settings[] = {
      .high = 604800, .zero_allowed = true},
     {.table = "tls", .key = "unknown_sni", .field = field<&IngressConfig::unknown_sni>,
      .check = config::check_choice, .choices = unknown_sni_answers},
+    {.table = "tls", .key = "watch_interval_ms", .flag = "--tls-watch-interval-ms", .metavar = "N",
+     .help = "check the certificate, key and OCSP files for changes this often; 0: on SIGHUP only",
+     .field = field<&IngressConfig::tls_watch_interval_ms>, .low = 10, .high = 3600000, .zero_allowed = true},
     {.table = "tls", .key = "certificate", .field = field<&IngressConfig::certificates>, .low = 1, .high = 16,
      .entry_settings = certificate_keys, .one_entry_from_flags = true},
 

@@ -22,6 +22,7 @@ namespace mf::ingress {
 struct CertificateSetting {
   std::string certificate = {};  // chain (PEM, leaf first)
   std::string key = {};          // private key (PEM)
+  std::string ocsp_response = {};  // DER OCSP response stapled for it; empty: no stapling
 
   bool operator==(const CertificateSetting&) const = default;
 };
@@ -54,6 +55,7 @@ struct IngressConfig {
   uint32_t handshakes_per_second = 0;            // new TLS handshakes, process-wide; 0: unlimited
   uint32_t ticket_rotation_s = 3600;             // session-ticket key lifetime; 0: never rotated
   std::string unknown_sni = "refuse";            // SNI matching no certificate: "refuse" or "default"
+  uint32_t tls_watch_interval_ms = 1000;         // watch_interval_ms: certificate files checked for changes; 0: SIGHUP only
 
   // [balance]
   std::string balance_mode = "least-connections";  // mode: "least-connections" or "stream-affinity"

@@ -82,6 +82,26 @@ std::string format_ingress_prometheus(const IngressSnapshots& parts) {
   family(out, "mf_ingress_reloads_total", "SIGHUP reloads, by result.", "counter");
   sample(out, "mf_ingress_reloads_total", "result=\"ok\"", first.ingress.reloads_ok);
   sample(out, "mf_ingress_reloads_total", "result=\"failed\"", first.ingress.reloads_failed);
+  family(out, "mf_ingress_tls_certificate_reloads_total",
+         "Reloads of certificate files that changed on disk, by result (failed: the previous ones serve).", "counter");
+  sample(out, "mf_ingress_tls_certificate_reloads_total", "result=\"ok\"", first.ingress.certificate_reloads_ok);
+  sample(out, "mf_ingress_tls_certificate_reloads_total", "result=\"failed\"", first.ingress.certificate_reloads_failed);
+  family(out, "mf_ingress_tls_certificate_expiry_timestamp_seconds", "notAfter of each served certificate (Unix time).",
+         "gauge");
+  for (const tls::ServedCertificate& served : first.served)
+    sample(out, "mf_ingress_tls_certificate_expiry_timestamp_seconds",
+           fmt::format("certificate=\"{}\"", escape_label_value(served.certificate_chain_path)), served.not_after_s);
+  family(out, "mf_ingress_tls_ocsp_next_update_timestamp_seconds",
+         "nextUpdate of each stapled OCSP response (Unix time); absent without a response or a nextUpdate.", "gauge");
+  for (const tls::ServedCertificate& served : first.served) {
+    if (served.ocsp_response_path.empty() || served.ocsp_next_update_s == 0) continue;
+    sample(out, "mf_ingress_tls_ocsp_next_update_timestamp_seconds",
+           fmt::format("certificate=\"{}\",response=\"{}\"", escape_label_value(served.certificate_chain_path),
+                       escape_label_value(served.ocsp_response_path)),
+           served.ocsp_next_update_s);
+  }
+  counter(out, "mf_ingress_tls_ocsp_stale_total", "OCSP responses found past their nextUpdate (then not stapled).",
+          first.ingress.ocsp_stale);
   counter(out, "mf_ingress_admin_refusals_total", "Admin requests refused (Origin, Host or token).",
           first.ingress.admin_refusals);
   counter(out, "mf_ingress_mailbox_drops_total", "Cross-shard messages lost to a full mailbox.", total.ingress.mailbox_drops);

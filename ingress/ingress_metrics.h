@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/tls_context.h"
 #include "ingress/backend_pool.h"
 #include "ingress/tunnel_server.h"
 
@@ -19,6 +20,9 @@ struct IngressCounters {
   uint64_t health_checks_ok = 0;    // shard 0
   uint64_t health_checks_failed = 0;
   uint64_t admin_refusals = 0;      // shard 0: admin requests refused (Origin, Host, token)
+  uint64_t certificate_reloads_ok = 0;      // shard 0: changed TLS files loaded
+  uint64_t certificate_reloads_failed = 0;  // shard 0: changed TLS files refused (the old ones serve)
+  uint64_t ocsp_stale = 0;                  // shard 0: OCSP responses seen past their nextUpdate
 };
 
 struct IngressSnapshot {
@@ -36,6 +40,8 @@ struct IngressSnapshot {
   // Shard 0 only: per backend index, checks ok and failed.
   std::vector<std::pair<uint64_t, uint64_t>> health_checks;
   bool draining = false;
+  // Shard 0 only: what the TLS listener serves.
+  std::vector<tls::ServedCertificate> served;
 };
 
 using IngressSnapshots = std::vector<std::unique_ptr<IngressSnapshot>>;

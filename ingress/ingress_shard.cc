@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 #include "common/http_response.h"
 #include "common/log.h"
@@ -23,6 +24,7 @@ inline constexpr uint16_t runtime_changed = shard_message::first_service_kind + 
 inline constexpr uint16_t backend_drain = shard_message::first_service_kind + 7;    // arg32 index, arg64_a drained
 inline constexpr uint16_t collect = shard_message::first_service_kind + 8;          // arg64_a round
 inline constexpr uint16_t snapshot = shard_message::first_service_kind + 9;         // IngressSnapshot*
+inline constexpr uint16_t certificates_changed = shard_message::first_service_kind + 10;  // RuntimePointer*
 }  // namespace ingress_message
 
 struct SourceRequest {
@@ -80,6 +82,11 @@ std::expected<std::unique_ptr<ShardService>, std::string> IngressShard::create(S
     reactor.add_periodic(1000, [raw] {
       raw->ticket_rotation_->tick(raw->shard_.reactor().now_ms(), raw->runtime_->ticket_rotation_s);
     });
+    raw->report_stale_ocsp_responses();  // a response already stale at start
+    if (shared.tls_watch_interval_ms != 0) {
+      self->certificate_files_.emplace(tls::source_files(shared.initial->tls.certificates));
+      reactor.add_periodic(shared.tls_watch_interval_ms, [raw] { raw->check_certificate_files(); });
+    }
   }
   return std::unique_ptr<ShardService>(std::move(self));
 }
@@ -94,7 +101,8 @@ void IngressShard::dispose(const ShardMessage& m) {
     case ingress_message::source_acquire:
     case ingress_message::source_verdict:
     case ingress_message::source_release: delete static_cast<SourceRequest*>(m.pointer); return;
-    case ingress_message::runtime_changed: delete static_cast<RuntimePointer*>(m.pointer); return;
+    case ingress_message::runtime_changed:
+    case ingress_message::certificates_changed: delete static_cast<RuntimePointer*>(m.pointer); return;
     case ingress_message::snapshot: delete static_cast<IngressSnapshot*>(m.pointer); return;
     default: return;
   }
@@ -185,11 +193,24 @@ void IngressShard::dispatch(const ShardMessage& m) {
           // Shard 0 loaded the same files a moment ago: they changed since.
           MF_LOG_ERROR("shard {}: reload: {} (keeping the previous certificates)", shard_.id(), router.error());
         } else {
-          router_ = std::move(*router);
-          tunnels_->set_router(router_);
+          use_router(std::move(*router));
         }
       }
       apply_runtime(*runtime);
+      return;
+    }
+    case ingress_message::certificates_changed: {
+      std::unique_ptr<RuntimePointer> runtime(static_cast<RuntimePointer*>(m.pointer));
+      if (shard_.id() == 0 || *runtime != runtime_) return;  // shard 0 built its own; a reload came since
+      auto router = SniRouter::create((*runtime)->tls);
+      if (!router) {
+        // Shard 0 loaded the same files a moment ago: they changed since,
+        // and its next check sends them again once they load.
+        MF_LOG_ERROR("shard {}: certificate reload: {} (keeping the previous certificates)", shard_.id(),
+                     router.error());
+        return;
+      }
+      use_router(std::move(*router));
       return;
     }
     case ingress_message::backend_drain:
@@ -266,8 +287,8 @@ void IngressShard::on_reload() {
     return;
   }
   counters_.reloads_ok++;
-  router_ = std::move(router);
-  tunnels_->set_router(router_);
+  use_router(std::move(router));
+  if (certificate_files_) certificate_files_.emplace(tls::source_files((*loaded)->tls.certificates));
   for (uint32_t to = 0; to < shard_.count(); ++to) {
     ShardMessage message;
     message.kind = ingress_message::runtime_changed;
@@ -275,6 +296,68 @@ void IngressShard::on_reload() {
     post_obligation(to, message);  // a shard that missed it would keep the old configuration
   }
   MF_LOG_NOTICE("reloaded: {} backends, {} certificate names", (*loaded)->backends.size(), router_->names().size());
+  report_stale_ocsp_responses();
+}
+
+void IngressShard::use_router(std::unique_ptr<SniRouter> router) {
+  // Handshakes under way keep the old router alive (TunnelServer), and
+  // established tunnels their SSL_CTX: nothing open is dropped.
+  router_ = std::move(router);
+  tunnels_->set_router(router_);
+}
+
+void IngressShard::check_certificate_files() {
+  if (stopping_) return;
+  report_stale_ocsp_responses();
+  // Stats a few local files and, when they changed, reads and parses them
+  // here: the same accepted exception to "no blocking call on a shard
+  // thread" as the SIGHUP reload (rare, tiny, control plane).
+  if (certificate_files_->check() == WatchedFiles::Step::nothing) return;
+  auto router = SniRouter::create(runtime_->tls);
+  switch (certificate_files_->attempted(router.has_value())) {
+    case WatchedFiles::Verdict::waiting:
+      MF_LOG_DEBUG("certificate files changed but do not load yet (retried at the next check): {}", router.error());
+      return;
+    case WatchedFiles::Verdict::refused:
+      counters_.certificate_reloads_failed++;
+      MF_LOG_ERROR("certificate reload refused, the previous certificates stay: {}", router.error());
+      return;
+    case WatchedFiles::Verdict::accepted:
+      break;
+  }
+  counters_.certificate_reloads_ok++;
+  use_router(std::move(*router));
+  for (uint32_t to = 1; to < shard_.count(); ++to) {
+    ShardMessage message;
+    message.kind = ingress_message::certificates_changed;
+    message.pointer = new RuntimePointer(runtime_);
+    post_obligation(to, message);  // a shard that missed it would serve the old certificate
+  }
+  for (const tls::ServedCertificate& served : router_->served())
+    MF_LOG_NOTICE("certificate reloaded: {} (valid until {}{}{})", served.certificate_chain_path, served.not_after_s,
+                  served.ocsp_response_path.empty() ? "" : ", OCSP response ", served.ocsp_response_path);
+  report_stale_ocsp_responses();
+}
+
+void IngressShard::report_stale_ocsp_responses() {
+  const int64_t now_s = static_cast<int64_t>(std::time(nullptr));
+  std::vector<tls::ServedCertificate> all = router_->served();
+  // Forget responses no longer served: the list stays as long as the certificates'.
+  std::erase_if(stale_ocsp_reported_, [&](const auto& key) {
+    return std::none_of(all.begin(), all.end(), [&](const tls::ServedCertificate& s) {
+      return s.ocsp_response_path == key.first && s.ocsp_next_update_s == key.second;
+    });
+  });
+  for (const tls::ServedCertificate& served : all) {
+    if (served.ocsp_response_path.empty() || served.ocsp_next_update_s == 0 || now_s < served.ocsp_next_update_s)
+      continue;
+    std::pair<std::string, int64_t> key{served.ocsp_response_path, served.ocsp_next_update_s};
+    if (std::find(stale_ocsp_reported_.begin(), stale_ocsp_reported_.end(), key) != stale_ocsp_reported_.end()) continue;
+    stale_ocsp_reported_.push_back(std::move(key));
+    counters_.ocsp_stale++;
+    MF_LOG_WARN("OCSP response {} for {} is past its nextUpdate (unix {}): not stapled until the file is renewed",
+                served.ocsp_response_path, served.certificate_chain_path, served.ocsp_next_update_s);
+  }
 }
 
 // ---- TunnelHost ------------------------------------------------------------
@@ -518,6 +601,7 @@ std::unique_ptr<IngressSnapshot> IngressShard::snapshot(uint64_t round) {
   part->backends.assign(pool_.backends().begin(), pool_.backends().end());
   part->health_checks = health_checks_;
   part->draining = stopping_;
+  if (shard_.id() == 0) part->served = router_->served();
   return part;
 }
 

@@ -13,6 +13,9 @@
 //               contexts and applies the same backend list (so backend
 //               indices agree across shards)
 //   drain API   shard 0 broadcasts drain/enable of one backend index
+//   certificates shard 0 watches the certificate, key and OCSP files; when
+//               they change and load, every shard rebuilds its TLS contexts
+//               from the same settings (docs/security.md, "Certificate reload")
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -28,6 +31,7 @@
 #include "common/source_limits.h"
 #include "common/tls_ticket_keys.h"
 #include "common/token_bucket.h"
+#include "common/watched_files.h"
 #include "common/websocket_server.h"
 #include "ingress/backend_pool.h"
 #include "ingress/health_checker.h"
@@ -63,6 +67,7 @@ using RuntimeLoader = std::function<std::expected<std::shared_ptr<const IngressR
 struct IngressShared {
   std::shared_ptr<const IngressRuntime> initial;
   RuntimeLoader reload;  // runs on shard 0 on SIGHUP
+  uint32_t tls_watch_interval_ms = 0;  // shard 0 checks the TLS files this often; 0: SIGHUP only
   std::optional<SocketAddress> listen_address;
   int inherited_listen_fd = -1;
   std::optional<SocketAddress> admin_address;
@@ -150,6 +155,11 @@ class IngressShard final : public ShardService, public TunnelHost {
   void on_snapshot(std::unique_ptr<IngressSnapshot> part);
   void handle_backend_admin(SocketHandle connection, const http::RequestHead& head, bool drain);
   void refuse_admin(SocketHandle connection, const AdminRefusal& refusal);
+  // Shard 0, every tls_watch_interval_ms: reloads the certificates when
+  // their files changed, and reports an OCSP response gone stale.
+  void check_certificate_files();
+  void report_stale_ocsp_responses();
+  void use_router(std::unique_ptr<SniRouter> router);
 
   Shard& shard_;
   const IngressShared& shared_;
@@ -175,6 +185,8 @@ class IngressShard final : public ShardService, public TunnelHost {
   int admin_fd_ = -1;
   ShardCollection<IngressSnapshot, CollectionKind> collection_;
   std::optional<TicketKeyRotation> ticket_rotation_;  // shard 0 only
+  std::optional<WatchedFiles> certificate_files_;     // shard 0 with a watch interval
+  std::vector<std::pair<std::string, int64_t>> stale_ocsp_reported_;  // shard 0: response file, nextUpdate
   bool stopping_ = false;
   uint64_t stop_deadline_ms_ = 0;
 };

@@ -48,7 +48,8 @@ std::expected<std::shared_ptr<const IngressRuntime>, std::string> build_runtime(
   if (endpoint) tunnel.listen_endpoint = *endpoint;
 
   SniRouterOptions& tls = runtime->tls;
-  for (const CertificateSetting& c : config.certificates) tls.certificates.push_back({c.certificate, c.key});
+  for (const CertificateSetting& c : config.certificates)
+    tls.certificates.push_back({c.certificate, c.key, c.ocsp_response});
   tls.alpn = config.alpn;
   tls.min_version = config.tls_min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
   tls.ticket_keys = ticket_keys;
@@ -145,6 +146,7 @@ int main(int argc, char** argv) {
     (void)tls::prove_record_layer(proof);  // logs its verdict; a failure leaves the records to OpenSSL
   }
   shared.initial = *runtime;
+  shared.tls_watch_interval_ms = config.tls_watch_interval_ms;
   SocketAddress listen_address = *listen;
   shared.reload = [argument_storage, keys = shared.ticket_keys,
                    listen_address]() -> std::expected<std::shared_ptr<const IngressRuntime>, std::string> {

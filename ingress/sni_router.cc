@@ -50,6 +50,12 @@ std::vector<std::string> SniRouter::names() const {
   return all;
 }
 
+std::vector<tls::ServedCertificate> SniRouter::served() const {
+  std::vector<tls::ServedCertificate> all;
+  for (const Group& group : groups_) all.insert(all.end(), group.context.served().begin(), group.context.served().end());
+  return all;
+}
+
 SSL_CTX* SniRouter::find(std::string_view name) const {
   if (auto it = exact_.find(name); it != exact_.end()) return it->second;
   size_t dot = name.find('.');

@@ -49,6 +49,8 @@ class SniRouter {
   uint64_t unknown_name_refusals() const { return unknown_name_refusals_; }
   // Every name served, for the start-up log.
   std::vector<std::string> names() const;
+  // Every certificate served, in configuration order of the groups.
+  std::vector<tls::ServedCertificate> served() const;
 
  private:
   struct Group {

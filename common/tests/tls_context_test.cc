@@ -3,8 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
+#include <openssl/pem.h>
 
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 
 #include "common/tests/tls_test_certificates.h"
 
@@ -235,6 +239,162 @@ TEST_F(ContextTest, ClientContexts) {
   ASSERT_TRUE(plain.has_value()) << plain.error();
   EXPECT_EQ(SSL_CTX_get_verify_mode(plain->native()), SSL_VERIFY_NONE);
   EXPECT_NE(SSL_CTX_get_options(plain->native()) & SSL_OP_NO_TICKET, 0u);
+}
+
+
+// ---- OCSP stapling ----------------------------------------------------------------
+
+namespace ocsp {
+
+struct ResponseFree { void operator()(OCSP_RESPONSE* p) const { OCSP_RESPONSE_free(p); } };
+using ResponsePtr = std::unique_ptr<OCSP_RESPONSE, ResponseFree>;
+
+CertificatePtr read_certificate(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) std::abort();
+  CertificatePtr cert(PEM_read_X509(file, nullptr, nullptr, nullptr));
+  std::fclose(file);
+  if (cert == nullptr) std::abort();
+  return cert;
+}
+
+KeyPtr read_key(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) std::abort();
+  KeyPtr key(PEM_read_PrivateKey(file, nullptr, nullptr, nullptr));
+  std::fclose(file);
+  if (key == nullptr) std::abort();
+  return key;
+}
+
+// A successful response saying `good` for the self-signed certificate of
+// `pair`, signed by its own key, with nextUpdate at `next_update` (Unix
+// seconds), written as DER to `path`.
+void write_response(const CertificateKeyPair& pair, time_t next_update, const std::string& path) {
+  CertificatePtr cert = read_certificate(pair.certificate_chain_path);
+  KeyPtr key = read_key(pair.private_key_path);
+  OCSP_BASICRESP* basic = OCSP_BASICRESP_new();
+  OCSP_CERTID* id = OCSP_cert_to_id(EVP_sha1(), cert.get(), cert.get());
+  ASN1_TIME* this_update = ASN1_TIME_set(nullptr, next_update - 86400);
+  ASN1_TIME* next = ASN1_TIME_set(nullptr, next_update);
+  if (OCSP_basic_add1_status(basic, id, V_OCSP_CERTSTATUS_GOOD, 0, nullptr, this_update, next) == nullptr ||
+      OCSP_basic_sign(basic, cert.get(), key.get(), EVP_sha256(), nullptr, 0) != 1)
+    std::abort();
+  ResponsePtr response(OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic));
+  unsigned char* der = nullptr;
+  int length = i2d_OCSP_RESPONSE(response.get(), &der);
+  write_text(path, std::string_view(reinterpret_cast<char*>(der), static_cast<size_t>(length)));
+  OPENSSL_free(der);
+  ASN1_TIME_free(this_update);
+  ASN1_TIME_free(next);
+  OCSP_CERTID_free(id);
+  OCSP_BASICRESP_free(basic);
+}
+
+// A handshake in memory; the stapled response the client got (empty: none).
+std::string stapled_response(const Context& server, bool ask) {
+  ClientContextConfig client_config;
+  client_config.verify_peer = false;
+  auto client_context = Context::make_client(client_config);
+  if (!client_context) std::abort();
+  SSL* client = SSL_new(client_context->native());
+  SSL* served = SSL_new(server.native());
+  BIO* client_bio = nullptr;
+  BIO* server_bio = nullptr;
+  BIO_new_bio_pair(&client_bio, 0, &server_bio, 0);
+  SSL_set_bio(client, client_bio, client_bio);
+  SSL_set_bio(served, server_bio, server_bio);
+  SSL_set_connect_state(client);
+  SSL_set_accept_state(served);
+  SSL_set_tlsext_host_name(client, "localhost");
+  if (ask) SSL_set_tlsext_status_type(client, TLSEXT_STATUSTYPE_ocsp);
+  bool client_done = false, server_done = false;
+  for (int round = 0; round < 20 && !(client_done && server_done); ++round) {
+    if (!client_done) client_done = SSL_do_handshake(client) == 1;
+    if (!server_done) server_done = SSL_do_handshake(served) == 1;
+  }
+  EXPECT_TRUE(client_done && server_done);
+  const unsigned char* bytes = nullptr;
+  long length = SSL_get_tlsext_status_ocsp_resp(client, &bytes);
+  std::string got = bytes != nullptr && length > 0 ? std::string(reinterpret_cast<const char*>(bytes), length) : "";
+  SSL_free(client);
+  SSL_free(served);
+  ERR_clear_error();
+  return got;
+}
+
+std::string read_bytes(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  std::string bytes;
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, file)) > 0) bytes.append(buffer, n);
+  std::fclose(file);
+  return bytes;
+}
+
+// A server with `pair` and a response for it, made with `next_update`, at `path`.
+std::expected<Context, std::string> server_stapling(const CertificateKeyPair& pair, time_t next_update,
+                                                    const std::string& path) {
+  write_response(pair, next_update, path);
+  ServerContextConfig config;
+  config.certificates = {pair};
+  config.certificates[0].ocsp_response_path = path;
+  return Context::make_server(config);
+}
+
+}  // namespace ocsp
+
+TEST_F(ContextTest, OcspResponseIsStapledWhenAskedAndReported) {
+  const time_t next_update = std::time(nullptr) + 3600;
+  const std::string path = dir_->file("ecdsa.ocsp");
+  auto context = ocsp::server_stapling(*ecdsa_, next_update, path);
+  ASSERT_TRUE(context.has_value()) << context.error();
+  ASSERT_EQ(context->served().size(), 1u);
+  EXPECT_EQ(context->served()[0].ocsp_response_path, path);
+  EXPECT_EQ(context->served()[0].ocsp_next_update_s, next_update);
+  EXPECT_GT(context->served()[0].not_after_s, static_cast<int64_t>(std::time(nullptr)) + 29 * 86400);
+  EXPECT_EQ(ocsp::stapled_response(*context, true), ocsp::read_bytes(path));
+  EXPECT_EQ(ocsp::stapled_response(*context, false), "");
+}
+
+TEST_F(ContextTest, StaleOcspResponseLoadsButIsNotStapled) {
+  const time_t next_update = std::time(nullptr) - 60;
+  auto context = ocsp::server_stapling(*ecdsa_, next_update, dir_->file("stale.ocsp"));
+  ASSERT_TRUE(context.has_value()) << context.error();
+  EXPECT_EQ(context->served()[0].ocsp_next_update_s, next_update);
+  EXPECT_EQ(ocsp::stapled_response(*context, true), "");
+}
+
+TEST_F(ContextTest, OcspResponseThatDoesNotParseOrMatchIsRefused) {
+  const std::string garbage = dir_->file("garbage.ocsp");
+  write_text(garbage, "not an OCSP response");
+  CertificateKeyPair pair = *ecdsa_;
+  pair.ocsp_response_path = garbage;
+  EXPECT_EQ(server_error({pair}), "tls: OCSP response " + garbage + " is not a DER OCSPResponse");
+
+  const std::string other = dir_->file("other.ocsp");
+  ocsp::write_response(*rsa_, std::time(nullptr) + 3600, other);
+  pair.ocsp_response_path = other;
+  EXPECT_EQ(server_error({pair}),
+            "tls: OCSP response " + other + " does not answer for certificate " + ecdsa_->certificate_chain_path);
+
+  const std::string unsuccessful = dir_->file("trylater.ocsp");
+  ocsp::ResponsePtr response(OCSP_response_create(OCSP_RESPONSE_STATUS_TRYLATER, nullptr));
+  unsigned char* der = nullptr;
+  int length = i2d_OCSP_RESPONSE(response.get(), &der);
+  write_text(unsuccessful, std::string_view(reinterpret_cast<char*>(der), static_cast<size_t>(length)));
+  OPENSSL_free(der);
+  pair.ocsp_response_path = unsuccessful;
+  EXPECT_EQ(server_error({pair}), "tls: OCSP response " + unsuccessful + " is not successful (trylater)");
+}
+
+TEST_F(ContextTest, SourceFilesNameEveryFileOfEveryPair) {
+  CertificateKeyPair with_ocsp = *rsa_;
+  with_ocsp.ocsp_response_path = "/x.ocsp";
+  EXPECT_EQ(source_files({*ecdsa_, with_ocsp}),
+            (std::vector<std::string>{ecdsa_->certificate_chain_path, ecdsa_->private_key_path,
+                                      rsa_->certificate_chain_path, rsa_->private_key_path, "/x.ocsp"}));
 }
 
 }  // namespace

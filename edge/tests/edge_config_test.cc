@@ -692,7 +692,7 @@ TEST(EdgeConfig, ExampleFileIsValidAndShowsTheDefaults) {
   config->config_file.clear();
   EXPECT_EQ(*config, EdgeConfig{});
   EXPECT_EQ(settings_shown(content.str()), settings_shown(describe(EdgeConfig{})));
-  EXPECT_EQ(settings_shown(content.str()).size(), 50u);
+  EXPECT_EQ(settings_shown(content.str()).size(), 51u);
 }
 
 }  // namespace

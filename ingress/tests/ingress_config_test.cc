@@ -688,7 +688,7 @@ TEST(IngressConfig, ExampleFileIsValidAndShowsTheDefaults) {
   expected.config_file = "mf-ingress.example.toml";
   EXPECT_EQ(*config, expected);
   EXPECT_EQ(settings_shown(content.str()), settings_shown(describe(*config)));
-  EXPECT_EQ(settings_shown(content.str()).size(), 41u);
+  EXPECT_EQ(settings_shown(content.str()).size(), 43u);
 }
 
 // A table naming another record's fields is a programming error, caught

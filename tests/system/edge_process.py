@@ -326,6 +326,8 @@ class Edge(ManagedProcess):
     """Runs mf-edge for the duration of a `with` block.
 
     Edge(args=[...], tls=True, shards=2, preexec_fn=lower_nofile(256))
+    tls: True serves the run's test certificate, (cert, key) those files;
+    then trust names the PEM file clients trust (a CA).
     On leaving the block the edge gets SIGTERM and must exit 0 within 5 s
     (expect_clean_exit=False: it is killed instead, nothing asserted).
     """
@@ -333,10 +335,11 @@ class Edge(ManagedProcess):
     name = "mf-edge"
 
     def __init__(self, args=(), tls=False, shards=1, preexec_fn=None, expect_clean_exit=True,
-                 start_timeout=5.0, log_level="info"):
+                 start_timeout=5.0, log_level="info", trust=None):
         super().__init__(expect_clean_exit=expect_clean_exit)
         self.args = list(args)
         self.tls = tls
+        self.trust = trust
         self.shards = shards
         self.preexec_fn = preexec_fn
         self.start_timeout = start_timeout
@@ -368,7 +371,7 @@ class Edge(ManagedProcess):
         if self.shards is not None:
             argv += ["--shards", str(self.shards)]
         if self.tls:
-            cert, key = tls_material()
+            cert, key = self.tls if isinstance(self.tls, tuple) else tls_material()
             argv += ["--tls-cert", cert, "--tls-key", key]
         argv += self.args
         if "--admin" not in self.args:
@@ -422,7 +425,10 @@ class Edge(ManagedProcess):
         if tls is None:
             tls = self.tls
         if tls:
-            ctx = ssl_context or client_ssl_context()
+            ctx = ssl_context
+            if ctx is None and self.trust is not None:
+                ctx = ssl.create_default_context(cafile=self.trust)
+            ctx = ctx or client_ssl_context()
             try:
                 sock = ctx.wrap_socket(sock, server_hostname=server_hostname, session=session)
                 if settle:

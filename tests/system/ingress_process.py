@@ -125,8 +125,8 @@ def toml_value(value):
 def ingress_config_text(settings=None, backends=(), certificates=None):
     """TOML: FAST_SETTINGS merged with `settings` ({section: {key: value}}),
     one [[backend]] per entry of `backends` (an address, or a dict of its
-    keys), one [[tls.certificate]] per (cert, key) of `certificates` (default:
-    the run's test certificate)."""
+    keys), one [[tls.certificate]] per (cert, key) or (cert, key, OCSP response)
+    of `certificates` (default: the run's test certificate)."""
     merged = {section: dict(values) for section, values in FAST_SETTINGS.items()}
     merged["admin"] = {"token_file": admin_token_file()}
     for section, values in (settings or {}).items():
@@ -136,8 +136,10 @@ def ingress_config_text(settings=None, backends=(), certificates=None):
         lines.append(f"[{section}]")
         lines += [f"{key} = {toml_value(value)}" for key, value in values.items()]
         lines.append("")
-    for cert, key in (certificates if certificates is not None else [tls_material()]):
-        lines += ["[[tls.certificate]]", f"certificate = {toml_value(cert)}", f"key = {toml_value(key)}", ""]
+    for cert, key, *ocsp in (certificates if certificates is not None else [tls_material()]):
+        lines += ["[[tls.certificate]]", f"certificate = {toml_value(cert)}", f"key = {toml_value(key)}"]
+        lines += [f"ocsp_response = {toml_value(ocsp[0])}"] if ocsp else []
+        lines.append("")
     for backend in backends:
         entry = {"address": backend} if isinstance(backend, str) else backend
         lines.append("[[backend]]")

@@ -16,6 +16,7 @@ import unittest
 
 from edge_process import SdkClient, admin_get, edge_config_file, parse_prometheus, run_dir, UNLIMITED_SOURCE
 from ingress_process import BackendEdge, Ingress, class_fixture
+from pki import CertificateAuthority
 from redis_process import RedisServer
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -146,6 +147,10 @@ class RulesAndDashboardFiles(unittest.TestCase):
             ('scrape_duration_seconds{job=~"meshedflow-edge|meshedflow-ingress"} > 2',
              'scrape_duration_seconds{job=~"meshedflow-edge|meshedflow-ingress"} > 5'),
             ("expr: mf_edge_valkey_up == 0", "expr: mf_edge_valkey_up == 1"),
+            ("time() - mf_ingress_tls_ocsp_next_update_timestamp_seconds > 0",
+             "time() - mf_ingress_tls_ocsp_next_update_timestamp_seconds > 600"),
+            ("mf_edge_tls_certificate_expiry_timestamp_seconds - time() < 14 * 86400",
+             "mf_edge_tls_certificate_expiry_timestamp_seconds - time() < 7 * 86400"),
         ]
         directory = tempfile.mkdtemp(prefix="rules-", dir=run_dir())
         try:
@@ -227,15 +232,19 @@ class RulesAndDashboardFiles(unittest.TestCase):
 
 
 class RealMetrics(unittest.TestCase):
-    """One mf-edge in a cluster (Valkey), with a joined peer that sent stats,
-    behind one mf-ingress: the real /metrics of both."""
+    """One mf-edge in a cluster (Valkey), serving wss too, with a joined peer
+    that sent stats, behind one mf-ingress stapling an OCSP response: the
+    real /metrics of both."""
 
     @classmethod
     def setUpClass(cls):
         redis = class_fixture(cls, RedisServer())
         args = ["--valkey", redis.address, "--config", edge_config_file(limits=UNLIMITED_SOURCE)]
-        cls.edge = class_fixture(cls, BackendEdge("edge-ops", args=args, shards=2))
-        cls.ingress = class_fixture(cls, Ingress(backends=[cls.edge.address]))
+        cls.edge = class_fixture(cls, BackendEdge("edge-ops", args=args, shards=2, tls=True))
+        ca = CertificateAuthority()
+        issued = ca.issue()
+        cls.ingress = class_fixture(cls, Ingress(backends=[cls.edge.address], certificates=[
+            (issued["chain"], issued["key"], ca.ocsp_response(issued))]))
         cls.ingress.wait_backend_state(cls.edge.address, "up", timeout=30.0)
         client = SdkClient(cls.edge)
         try:
@@ -277,7 +286,10 @@ class RealMetrics(unittest.TestCase):
             used |= names
             with self.subTest(rule=name):
                 self.assertEqual(names - known, set(), f"{name}: metrics that neither program exports")
-        for name in ("mf_edge_valkey_up", "mf_ingress_backend_up", "mf_edge_p2p_bytes_total", "up"):
+        for name in ("mf_edge_valkey_up", "mf_ingress_backend_up", "mf_edge_p2p_bytes_total", "up",
+                     "mf_edge_tls_certificate_expiry_timestamp_seconds",
+                     "mf_ingress_tls_certificate_expiry_timestamp_seconds",
+                     "mf_ingress_tls_ocsp_next_update_timestamp_seconds"):
             self.assertIn(name, used)
 
     def test_dashboard_uses_only_exported_metrics(self):
