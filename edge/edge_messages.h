@@ -172,6 +172,10 @@ struct SignalPacket {
   std::string text;  // {"type":"signal","from":...,"kind":...,"data":...}
   PeerLocation sender;
   PeerLocation target;  // set by D
+  // In a cluster: a signal that missed at a cached location and came back
+  // (docs/cluster.md, "The peer-location cache"): D looks the target up in
+  // Valkey again instead of trusting its cache.
+  bool relookup = false;
 };
 
 // A client address without its port: what per-source limits count.

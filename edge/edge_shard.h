@@ -21,6 +21,7 @@
 #include "common/transparent_string_hash.h"
 #include "common/valkey_client.h"
 #include "common/websocket_server.h"
+#include "edge/cluster_keys.h"
 #include "edge/edge_messages.h"
 #include "edge/edge_metrics.h"
 #include "edge/jwt.h"
@@ -345,6 +346,28 @@ class EdgeShard final : public ShardService {
   void cluster_heartbeat();
   void cluster_tick();
   void cluster_route_signal(std::unique_ptr<SignalPacket> m);
+  // The peer-location cache (docs/cluster.md, "The peer-location cache"):
+  // on the directory shard of each peerId, where a peer of another edge was
+  // last found (by a lookup or a presence query), so that a stream of
+  // signals to it costs one PUBLISH each, not GET + PUBLISH. An entry is
+  // used only while no lookup of the same peer is in flight (the order of
+  // one pair's signals), for a sender of the stream it names, and while it
+  // is younger than the presence TTL; a miss at the cached place bounces the signal back whole
+  // and it is looked up again.
+  struct PeerLocationEntry {
+    std::string edge_id, stream_id;
+    uint32_t shard = 0, slot = 0, generation = 0;
+    uint64_t expires_ms = 0;  // reactor clock; 0: no location known (lookups in flight only)
+    uint32_t lookups_in_flight = 0;
+  };
+  // The entry's location is usable for a signal of `sender_stream` now.
+  bool location_usable(const PeerLocationEntry& entry, std::string_view sender_stream) const;
+  void remember_location(std::string_view peer_id, std::string_view edge_id, std::string_view stream_id,
+                         uint32_t shard, uint32_t slot, uint32_t generation);
+  void forget_location(std::string_view peer_id);
+  // Publishes `m` to the target's shard channel; false when Valkey refused it.
+  bool cluster_publish_signal(uint64_t cookie, const SignalPacket& m, cluster::EnvelopeKind kind,
+                              std::string_view edge_id, uint32_t shard, uint32_t slot, uint32_t generation);
   // peerId uniqueness and takeover across edges: the owner key is the claim.
   struct ClusterClaim {
     std::unique_ptr<ClaimPeer> message;
@@ -399,7 +422,14 @@ class EdgeShard final : public ShardService {
   uint64_t valkey_seed_ = 0;
   bool no_session_randomness_ = false;  // test hook
   std::unique_ptr<valkey::Client> cluster_;
-  std::unordered_map<uint64_t, std::unique_ptr<SignalPacket>> cluster_lookups_;  // by cookie
+  // Signals waiting for a lookup or a publish, by cookie; `cached` when
+  // published from the location cache (no subscriber: looked up again).
+  struct ClusterSignal {
+    std::unique_ptr<SignalPacket> packet;
+    bool cached = false;
+  };
+  std::unordered_map<uint64_t, ClusterSignal> cluster_lookups_;  // by cookie
+  std::unordered_map<std::string, PeerLocationEntry, TransparentStringHash, std::equal_to<>> peer_locations_;
   std::unordered_map<uint64_t, ClusterQuery> cluster_queries_;                   // by cookie
   std::unordered_map<uint64_t, ClusterClaim> cluster_claims_;                    // by cookie
   std::unordered_map<uint64_t, ClusterAdmission> cluster_admissions_;            // by cookie

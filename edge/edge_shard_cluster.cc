@@ -456,6 +456,8 @@ void EdgeShard::cluster_finish_query(uint64_t cookie, const resp::ReplyView* rep
       uint32_t rank;  // same region 4, same asn 2, same country 1: higher first (spec section 4)
       uint32_t tie;   // random: equal ranks spread the load
       std::string_view peer_id, topology_json;
+      std::string_view edge_id;
+      uint32_t shard, slot, generation;
     };
     Ranked ranked[max_sample];
     size_t n = 0;
@@ -479,13 +481,22 @@ void EdgeShard::cluster_finish_query(uint64_t cookie, const resp::ReplyView* rep
       uint32_t rank = (!mine.region.empty() && record->region == mine.region.view() ? 4 : 0) +
                       (mine.asn >= 0 && record->asn == mine.asn ? 2 : 0) +
                       (!mine.country.empty() && record->country == mine.country.view() ? 1 : 0);
-      ranked[n++] = Ranked{rank, static_cast<uint32_t>(rng_.next()), id, record->topology_json};
+      ranked[n++] = Ranked{rank,           static_cast<uint32_t>(rng_.next()), id, record->topology_json,
+                           record->edge_id, record->shard,                     record->slot, record->generation};
     }
     size_t keep = std::min<size_t>(n, query.wanted - query.local.count);
     std::partial_sort(ranked, ranked + keep, ranked + n, [](const Ranked& a, const Ranked& b) {
       return a.rank != b.rank ? a.rank > b.rank : a.tie < b.tie;
     });
-    for (size_t i = 0; i < keep; ++i) remote.add(ranked[i].peer_id, s->rendition, ranked[i].topology_json);
+    for (size_t i = 0; i < keep; ++i) {
+      const Ranked& r = ranked[i];
+      remote.add(r.peer_id, s->rendition, r.topology_json);
+      // A presence read fills the location cache too: the joiner's first
+      // offer to a proposed peer then needs no lookup (when this shard is
+      // that peer's directory shard, where signals to it are routed).
+      if (directory_shard(r.peer_id) == shard_.id() && r.shard <= UINT16_MAX)
+        remember_location(r.peer_id, r.edge_id, s->stream_id, r.shard, r.slot, r.generation);
+    }
   }
   send_peers(*s, query.local, remote, query.ref_raw, query.started_ns);
 }
@@ -497,17 +508,92 @@ void EdgeShard::cluster_fail_signal(std::unique_ptr<SignalPacket> m) {
   send_obligation(back, edge_message::signal_failed, std::move(m));
 }
 
+// Entries at most per shard: beyond, an entry without a lookup in flight is
+// dropped for the new one (its peer's next signal looks it up again).
+constexpr size_t max_peer_locations = 65536;
+
+bool EdgeShard::location_usable(const PeerLocationEntry& entry, std::string_view sender_stream) const {
+  // A lookup in flight: this signal waits behind it (a publish now could
+  // overtake the signal that lookup carries). A location older than the
+  // presence TTL is not trusted. A dead edge needs no check here: nobody
+  // listens on its channel any more, so the PUBLISH reaches no subscriber
+  // and the signal is looked up again.
+  return entry.lookups_in_flight == 0 && entry.expires_ms > reactor_now() && entry.stream_id == sender_stream;
+}
+
+void EdgeShard::remember_location(std::string_view peer_id, std::string_view edge_id, std::string_view stream_id,
+                                  uint32_t shard, uint32_t slot, uint32_t generation) {
+  auto it = peer_locations_.find(peer_id);
+  if (it == peer_locations_.end()) {
+    if (peer_locations_.size() >= max_peer_locations) {
+      auto victim = std::find_if(peer_locations_.begin(), peer_locations_.end(),
+                                 [](const auto& e) { return e.second.lookups_in_flight == 0; });
+      if (victim == peer_locations_.end()) return;
+      peer_locations_.erase(victim);
+    }
+    it = peer_locations_.emplace(std::string(peer_id), PeerLocationEntry{}).first;
+  }
+  PeerLocationEntry& e = it->second;
+  e.edge_id.assign(edge_id);
+  e.stream_id.assign(stream_id);
+  e.shard = shard;
+  e.slot = slot;
+  e.generation = generation;
+  e.expires_ms = reactor_now() + shared_.cluster.presence_ttl_ms;
+}
+
+void EdgeShard::forget_location(std::string_view peer_id) {
+  auto it = peer_locations_.find(peer_id);
+  if (it == peer_locations_.end()) return;
+  if (it->second.lookups_in_flight == 0) {
+    peer_locations_.erase(it);
+    return;
+  }
+  it->second.expires_ms = 0;
+}
+
 void EdgeShard::cluster_route_signal(std::unique_ptr<SignalPacket> m) {
   // Valkey down: this edge alone cannot know the target.
   if (!cluster_ready()) return cluster_fail_signal(std::move(m));
   uint64_t cookie = ++cluster_cookie_;
+  auto cached = peer_locations_.find(std::string_view(m->to));
+  if (m->relookup && cached != peer_locations_.end()) {
+    // It missed at the cached place: that place is stale.
+    cached->second.expires_ms = 0;
+  } else if (cached != peer_locations_.end() && location_usable(cached->second, m->sender_stream)) {
+    const PeerLocationEntry& e = cached->second;
+    if (!cluster_publish_signal(cookie, *m, cluster::EnvelopeKind::signal_cached, e.edge_id, e.shard, e.slot,
+                                e.generation))
+      return cluster_fail_signal(std::move(m));
+    cluster_counters_.location_hits++;
+    cluster_lookups_.emplace(cookie, ClusterSignal{std::move(m), true});
+    return;
+  }
   std::string_view argv[] = {"GET"sv, cluster::owner_key(key_scratch_, shared_.cluster.key_prefix, m->to)};
   valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
                             static_cast<EdgeShard*>(self)->on_cluster_lookup(id, status, reply);
                           },
                           this, cookie};
   if (!cluster_command(argv, done)) return cluster_fail_signal(std::move(m));
-  cluster_lookups_.emplace(cookie, std::move(m));
+  cluster_counters_.location_lookups++;
+  if (cached == peer_locations_.end()) cached = peer_locations_.emplace(m->to, PeerLocationEntry{}).first;
+  cached->second.lookups_in_flight++;
+  cluster_lookups_.emplace(cookie, ClusterSignal{std::move(m), false});
+}
+
+bool EdgeShard::cluster_publish_signal(uint64_t cookie, const SignalPacket& m, cluster::EnvelopeKind kind,
+                                       std::string_view edge_id, uint32_t shard, uint32_t slot, uint32_t generation) {
+  cluster::encode_envelope(value_scratch_,
+                           cluster::Envelope{kind, shared_.settings.edge_id, m.sender.shard, m.sender.slot,
+                                             m.sender.generation, slot, generation, m.to, m.sender_stream, m.ref_raw,
+                                             m.text});
+  std::string_view argv[] = {
+      "PUBLISH"sv, cluster::signal_channel(key_scratch_, shared_.cluster.key_prefix, edge_id, shard), value_scratch_};
+  valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus s, const resp::ReplyView* r) {
+                            static_cast<EdgeShard*>(self)->on_cluster_published(id, s, r);
+                          },
+                          this, cookie};
+  return cluster_command(argv, done);
 }
 
 void EdgeShard::on_cluster_lookup(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {
@@ -516,28 +602,31 @@ void EdgeShard::on_cluster_lookup(uint64_t cookie, valkey::CommandStatus status,
   std::optional<cluster::OwnerRecord> owner;
   if (status == valkey::CommandStatus::reply && reply->type() == resp::ReplyType::string)
     owner = cluster::decode_owner(reply->text());
-  SignalPacket& m = *it->second;
+  SignalPacket& m = *it->second.packet;
+  // The lookup is answered: the cache holds what it found, or nothing.
+  if (auto cached = peer_locations_.find(std::string_view(m.to)); cached != peer_locations_.end()) {
+    PeerLocationEntry& e = cached->second;
+    if (e.lookups_in_flight > 0) e.lookups_in_flight--;
+    bool remote = owner && owner->edge_id != shared_.settings.edge_id && owner->shard <= UINT16_MAX;
+    if (remote) {
+      remember_location(m.to, owner->edge_id, owner->stream_id, owner->shard, owner->slot, owner->generation);
+    } else if (e.lookups_in_flight == 0) {
+      peer_locations_.erase(cached);
+    } else {
+      e.expires_ms = 0;
+    }
+  }
   // The same-stream guard, first here (the record names the target's
   // stream), then again on the target's edge (it may have switched since).
   if (!owner || owner->stream_id != m.sender_stream || owner->edge_id == shared_.settings.edge_id ||
       owner->shard > UINT16_MAX) {
-    auto packet = std::move(it->second);
+    auto packet = std::move(it->second.packet);
     cluster_lookups_.erase(it);
     return cluster_fail_signal(std::move(packet));
   }
-  cluster::encode_envelope(value_scratch_,
-                           cluster::Envelope{cluster::EnvelopeKind::signal, shared_.settings.edge_id, m.sender.shard,
-                                             m.sender.slot, m.sender.generation, owner->slot, owner->generation, m.to,
-                                             m.sender_stream, m.ref_raw, m.text});
-  std::string_view argv[] = {
-      "PUBLISH"sv, cluster::signal_channel(key_scratch_, shared_.cluster.key_prefix, owner->edge_id, owner->shard),
-      value_scratch_};
-  valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus s, const resp::ReplyView* r) {
-                            static_cast<EdgeShard*>(self)->on_cluster_published(id, s, r);
-                          },
-                          this, cookie};
-  if (!cluster_command(argv, done)) {
-    auto packet = std::move(it->second);
+  if (!cluster_publish_signal(cookie, m, cluster::EnvelopeKind::signal, owner->edge_id, owner->shard, owner->slot,
+                              owner->generation)) {
+    auto packet = std::move(it->second.packet);
     cluster_lookups_.erase(it);
     cluster_fail_signal(std::move(packet));
   }
@@ -546,11 +635,18 @@ void EdgeShard::on_cluster_lookup(uint64_t cookie, valkey::CommandStatus status,
 void EdgeShard::on_cluster_published(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {
   auto it = cluster_lookups_.find(cookie);
   if (it == cluster_lookups_.end()) return;
-  auto packet = std::move(it->second);
+  auto packet = std::move(it->second.packet);
+  bool cached = it->second.cached;
   cluster_lookups_.erase(it);
   // No subscriber: the target's edge is gone (its records not yet expired).
-  if (status != valkey::CommandStatus::reply || reply->type() != resp::ReplyType::integer || reply->integer() < 1)
-    return cluster_fail_signal(std::move(packet));
+  if (status != valkey::CommandStatus::reply || reply->type() != resp::ReplyType::integer || reply->integer() < 1) {
+    if (!cached) return cluster_fail_signal(std::move(packet));
+    // Published from the cache to an edge that is gone: the peer may be
+    // elsewhere now. Looked up once more.
+    cluster_counters_.signals_bounced++;
+    packet->relookup = true;
+    return cluster_route_signal(std::move(packet));
+  }
   cluster_counters_.signals_sent++;
 }
 
@@ -588,9 +684,38 @@ void EdgeShard::on_cluster_message(std::string_view channel, std::string_view pa
     return signal_not_found(PeerLocation{static_cast<uint16_t>(shard_.id()), e.sender_slot, e.sender_generation}, e.to,
                             e.ref_raw);
   }
+  if (e.kind == cluster::EnvelopeKind::bounced) {
+    // A signal this shard's peer sent missed at the place this edge had
+    // cached: its target's directory shard looks it up again.
+    if (e.origin_edge != shared_.settings.edge_id || e.sender_shard != shard_.id()) return;
+    auto packet = std::make_unique<SignalPacket>();
+    packet->to.assign(e.to);
+    packet->sender_stream.assign(e.stream_id);
+    packet->ref_raw.assign(e.ref_raw);
+    packet->text.assign(e.text);
+    packet->sender = PeerLocation{static_cast<uint16_t>(shard_.id()), e.sender_slot, e.sender_generation};
+    packet->relookup = true;
+    cluster_counters_.signals_bounced++;
+    if (!send_to_shard(directory_shard(e.to), edge_message::route_signal, std::move(packet)))
+      signal_not_found(PeerLocation{static_cast<uint16_t>(shard_.id()), e.sender_slot, e.sender_generation}, e.to,
+                       e.ref_raw);
+    return;
+  }
   PeerSession* target = session_at(PeerLocation{static_cast<uint16_t>(shard_.id()), e.target_slot, e.target_generation});
   if (target == nullptr || target->state != PeerState::joined || target->peer_id != e.to ||
       target->stream_id != e.stream_id) {
+    if (e.kind == cluster::EnvelopeKind::signal_cached) {
+      // The sender's edge had this place cached and the peer left it (a
+      // takeover, a reconnect elsewhere): the signal goes back whole, to be
+      // looked up again, instead of failing.
+      cluster::Envelope back = e;
+      back.kind = cluster::EnvelopeKind::bounced;
+      cluster::encode_envelope(value2_scratch_, back);
+      std::string_view argv[] = {
+          "PUBLISH"sv, cluster::signal_channel(key2_scratch_, prefix, e.origin_edge, e.sender_shard), value2_scratch_};
+      cluster_command(argv);
+      return;
+    }
     return cluster_publish_failure(e.origin_edge, e.sender_shard, e.sender_slot, e.sender_generation, e.to, e.ref_raw);
   }
   cluster_counters_.signals_received++;
@@ -631,6 +756,10 @@ void EdgeShard::on_cluster_claimed(uint64_t cookie, valkey::CommandStatus status
   ClusterClaim claim = std::move(it->second);
   cluster_claims_.erase(it);
   ClaimPeer& m = *claim.message;
+  // Whatever the outcome, where this edge had the peerId cached is not to be
+  // trusted any more (the claim runs on the peerId's directory shard, the
+  // cache's home).
+  forget_location(m.peer_id);
   if (status != valkey::CommandStatus::reply || reply->type() != resp::ReplyType::array || reply->size() != 2 ||
       (*reply)[0].type() != resp::ReplyType::integer) {
     // Valkey failed in flight: decided locally, as when it is down (the
