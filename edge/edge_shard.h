@@ -413,10 +413,14 @@ class EdgeShard final : public ShardService {
   // Queues one command; false (counted) when the client refused it.
   bool cluster_command(std::span<const std::string_view> argv, valkey::Completion done = {});
   void encode_swarm_record(std::string& out, const PeerSession& s) const;
-  // argv_scratch_ set to EVAL `script` on the swarm's two keys; the caller
-  // appends ARGV (views valid until the next use of the key scratches).
-  std::vector<std::string_view>& swarm_eval(std::string_view script, std::string_view stream_id,
-                                            std::string_view rendition);
+  // argv_scratch_ set to the swarm scripts' numkeys and three keys; the
+  // caller appends ARGV (views valid until the next use of the key scratches).
+  std::vector<std::string_view>& swarm_keys(std::string_view stream_id, std::string_view rendition);
+  // The Lua scripts of edge_shard_cluster.cc, in valkey::Config::scripts order.
+  enum class ClusterScript : uint8_t { register_members, unregister_member, claim, own, admit, delete_if_equal, query };
+  // EVALSHA of one script: args = numkeys, keys, arguments; false (counted)
+  // when not sent.
+  bool cluster_script(ClusterScript script, std::span<const std::string_view> args, valkey::Completion done = {});
   void encode_owner_record(std::string& out, const PeerSession& s) const;
 
   uint64_t valkey_seed_ = 0;

@@ -152,6 +152,10 @@ std::expected<void, std::string> EdgeShard::cluster_start() {
   config.username = c.username;
   config.password = c.password;
   config.random_seed = valkey_seed_;
+  // In the order of ClusterScript: run by EVALSHA (valkey::Client loads them).
+  for (std::string_view script : {register_script, unregister_script, claim_script, own_script, admit_script,
+                                   delete_if_script, query_script})
+    config.scripts.emplace_back(script);
   valkey::Handlers handlers;
   handlers.context = this;
   handlers.on_state = [](void* self, const valkey::StateEvent& event) {
@@ -188,6 +192,14 @@ bool EdgeShard::cluster_command(std::span<const std::string_view> argv, valkey::
   }
   // The client counts refusals (its bounds) itself.
   return cluster_->command(argv, done).has_value();
+}
+
+bool EdgeShard::cluster_script(ClusterScript script, std::span<const std::string_view> args, valkey::Completion done) {
+  if (!cluster_ready()) {
+    cluster_counters_.skipped++;
+    return false;
+  }
+  return cluster_->script(static_cast<size_t>(script), args, done).has_value();
 }
 
 void EdgeShard::on_cluster_state(const valkey::StateEvent& event) {
@@ -238,23 +250,23 @@ void EdgeShard::cluster_register(const PeerSession& s) {
   Decimal expiry(unix_ms() + c.presence_ttl_ms);
   if (!cluster_write_owner(s, ttl.view())) return;
   encode_swarm_record(value_scratch_, s);
-  std::vector<std::string_view>& argv = swarm_eval(register_script, s.stream_id, s.rendition);
+  std::vector<std::string_view>& argv = swarm_keys(s.stream_id, s.rendition);
   argv.insert(argv.end(), {expiry.view(), ttl.view(), s.peer_id, value_scratch_});
-  cluster_command(argv);
+  cluster_script(ClusterScript::register_members, argv);
 }
 
 bool EdgeShard::cluster_write_owner(const PeerSession& s, std::string_view ttl) {
   const std::string& prefix = shared_.cluster.key_prefix;
   encode_owner_record(value_scratch_, s);
   std::string_view argv[] = {
-      "EVAL"sv, own_script, "1"sv, cluster::owner_key(value2_scratch_, prefix, s.peer_id), value_scratch_,
+      "1"sv, cluster::owner_key(value2_scratch_, prefix, s.peer_id), value_scratch_,
       cluster::encode_holder(holder_scratch_, shared_.settings.edge_id, shard_.id(), s.socket.slot, s.socket.generation),
       ttl};
   valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
                             static_cast<EdgeShard*>(self)->on_cluster_owner_written(id, status, reply);
                           },
                           this, (uint64_t{s.socket.slot} << 32) | s.socket.generation};
-  return cluster_command(argv, done);
+  return cluster_script(ClusterScript::own, argv, done);
 }
 
 void EdgeShard::on_cluster_owner_written(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {
@@ -270,10 +282,9 @@ void EdgeShard::on_cluster_owner_written(uint64_t cookie, valkey::CommandStatus 
   s->server->close(s->socket, close_code::replaced, "replaced by a newer connection");
 }
 
-std::vector<std::string_view>& EdgeShard::swarm_eval(std::string_view script, std::string_view stream_id,
-                                                     std::string_view rendition) {
+std::vector<std::string_view>& EdgeShard::swarm_keys(std::string_view stream_id, std::string_view rendition) {
   const std::string& prefix = shared_.cluster.key_prefix;
-  argv_scratch_.assign({"EVAL"sv, script, "3"sv, cluster::index_key(key_scratch_, prefix, stream_id, rendition),
+  argv_scratch_.assign({"3"sv, cluster::index_key(key_scratch_, prefix, stream_id, rendition),
                         cluster::record_key(key2_scratch_, prefix, stream_id, rendition),
                         cluster::viewers_key(key3_scratch_, prefix, stream_id)});
   return argv_scratch_;
@@ -287,17 +298,16 @@ void EdgeShard::cluster_release_owner(std::string_view peer_id, const PeerLocati
   // (cluster_write_owner): deleted only while the key still holds it.
   cluster::encode_owner(value_scratch_, cluster::OwnerRecord{shared_.settings.edge_id, who.shard, who.slot, who.generation,
                                                              stream_id, rendition, session_digest});
-  std::string_view own[] = {"EVAL"sv, delete_if_script, "1"sv, cluster::owner_key(key_scratch_, c.key_prefix, peer_id),
-                            value_scratch_};
-  cluster_command(own);
+  std::string_view own[] = {"1"sv, cluster::owner_key(key_scratch_, c.key_prefix, peer_id), value_scratch_};
+  cluster_script(ClusterScript::delete_if_equal, own);
 }
 
 void EdgeShard::cluster_unregister(const PeerSession& s) {
   if (!cluster_) return;
   encode_swarm_record(value_scratch_, s);
-  std::vector<std::string_view>& argv = swarm_eval(unregister_script, s.stream_id, s.rendition);
+  std::vector<std::string_view>& argv = swarm_keys(s.stream_id, s.rendition);
   argv.insert(argv.end(), {s.peer_id, value_scratch_});
-  cluster_command(argv);
+  cluster_script(ClusterScript::unregister_member, argv);
 }
 
 void EdgeShard::cluster_refresh() {
@@ -322,7 +332,7 @@ void EdgeShard::cluster_refresh() {
     const PeerSession& first = sessions_[refresh_scratch_[i]];
     // batch_scratch_ keeps the records alive until the command is encoded.
     batch_scratch_.resize(register_batch);
-    std::vector<std::string_view>& argv = swarm_eval(register_script, first.stream_id, first.rendition);
+    std::vector<std::string_view>& argv = swarm_keys(first.stream_id, first.rendition);
     argv.insert(argv.end(), {expiry.view(), ttl.view()});
     size_t n = 0;
     for (; i < refresh_scratch_.size() && n < register_batch; ++i, ++n) {
@@ -333,7 +343,7 @@ void EdgeShard::cluster_refresh() {
       argv.push_back(s.peer_id);
       argv.push_back(batch_scratch_[n]);
     }
-    cluster_command(argv);
+    cluster_script(ClusterScript::register_members, argv);
   }
 }
 
@@ -431,14 +441,15 @@ void EdgeShard::cluster_query(PeerSession& s, ClusterQuery query) {
   uint64_t cookie = ++cluster_cookie_;
   Decimal now(unix_ms());
   Decimal sample(std::min<uint64_t>(max_sample, 2ull * query.wanted + query.local.count + query.exclude.size() + 8));
-  std::vector<std::string_view>& argv = swarm_eval(query_script, s.stream_id, s.rendition);
+  std::vector<std::string_view>& argv = swarm_keys(s.stream_id, s.rendition);
   argv.insert(argv.end(), {now.view(), sample.view()});
   valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
                             static_cast<EdgeShard*>(self)->cluster_finish_query(
                                 id, status == valkey::CommandStatus::reply ? reply : nullptr);
                           },
                           this, cookie};
-  if (!cluster_command(argv, done)) return send_peers(s, query.local, CandidateList{}, query.ref_raw, query.started_ns);
+  if (!cluster_script(ClusterScript::query, argv, done))
+    return send_peers(s, query.local, CandidateList{}, query.ref_raw, query.started_ns);
   cluster_queries_.emplace(cookie, std::move(query));
 }
 
@@ -734,7 +745,7 @@ void EdgeShard::cluster_claim(ClusterClaim claim) {
                                                              m.who.generation, m.stream_id, m.rendition, digest});
   Decimal ttl(c.presence_ttl_ms);
   std::string_view argv[] = {
-      "EVAL"sv, claim_script, "1"sv, cluster::owner_key(key_scratch_, c.key_prefix, m.peer_id), value_scratch_,
+      "1"sv, cluster::owner_key(key_scratch_, c.key_prefix, m.peer_id), value_scratch_,
       cluster::encode_holder(holder_scratch_, shared_.settings.edge_id, m.who.shard, m.who.slot, m.who.generation),
       ttl.view(), offered, claim.stale};
   claim.deadline_ms = reactor_now() + c.peers_timeout_ms;
@@ -743,7 +754,7 @@ void EdgeShard::cluster_claim(ClusterClaim claim) {
                             static_cast<EdgeShard*>(self)->on_cluster_claimed(id, status, reply);
                           },
                           this, cookie};
-  if (!cluster_command(argv, done)) {
+  if (!cluster_script(ClusterScript::claim, argv, done)) {
     // Valkey cannot take it now: this edge's decision stands, as when alone.
     return finish_claim(std::move(claim.message), claim.local, claim.session, claim.replaced);
   }
@@ -839,14 +850,14 @@ void EdgeShard::cluster_admit(PeerSession& s, std::unique_ptr<EnterSwarm> enter)
   Decimal cap(enter->max_viewers);
   Decimal seat(now_ms + seat_reservation_ms);
   Decimal ttl(std::max<uint64_t>(c.presence_ttl_ms, seat_reservation_ms));
-  std::string_view argv[] = {"EVAL"sv, admit_script, "1"sv, cluster::viewers_key(key_scratch_, c.key_prefix, s.pending.stream_id),
+  std::string_view argv[] = {"1"sv, cluster::viewers_key(key_scratch_, c.key_prefix, s.pending.stream_id),
                              now.view(), cap.view(), s.pending.peer_id, seat.view(), ttl.view()};
   uint64_t cookie = ++cluster_cookie_;
   valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
                             static_cast<EdgeShard*>(self)->on_cluster_admitted(id, status, reply);
                           },
                           this, cookie};
-  if (cluster_command(argv, done)) {
+  if (cluster_script(ClusterScript::admit, argv, done)) {
     cluster_admissions_.emplace(cookie, ClusterAdmission{std::move(enter), reactor_now() + c.peers_timeout_ms});
     return;
   }

@@ -379,6 +379,53 @@ TEST_F(ValkeyClientTest, ErrorRepliesAreRepliesAndTheLinkStays) {
   EXPECT_EQ(client_->command({}, {}).error(), SubmitError::invalid);
 }
 
+TEST_F(ValkeyClientTest, ScriptsRunByEvalshaAndFallBackToEvalOnNoscript) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  Config config = config_for(server);
+  config.scripts = {"return {KEYS[1], ARGV[1], ARGV[2]}", "return redis.call('INCR', KEYS[1])"};
+  make_client(config);
+  // Loaded by the handshake: the first EVALSHA finds it.
+  std::vector<std::string_view> echo{"1", std::string_view("k\r\n1", 4), std::string_view("a\0b", 3), "$5\r\n"};
+  std::vector<std::string_view> incr{"1", "counter"};
+  ASSERT_TRUE(client_->script(0, echo, rec_.done(0)));
+  ASSERT_TRUE(client_->script(1, incr, rec_.done(1)));
+  ASSERT_TRUE(run_until([&] { return rec_.results.size() == 2; }, 5000));
+  EXPECT_EQ(rec_.results[1].integer, 1);
+  EXPECT_EQ(client_->counters().script_fallbacks, 0u);
+  EXPECT_EQ(client_->script_sha(1).size(), 40u);
+  {
+    SyncClient other(server.port(), {});
+    redisReply* r = other.command({"SCRIPT", "EXISTS", std::string(client_->script_sha(0)),
+                                   std::string(client_->script_sha(1))});
+    ASSERT_NE(r, nullptr);
+    ASSERT_EQ(r->elements, 2u);
+    EXPECT_EQ(r->element[0]->integer, 1);
+    EXPECT_EQ(r->element[1]->integer, 1);
+    freeReplyObject(r);
+    // The script cache flushed under the client: the next script commands
+    // are answered NOSCRIPT and sent again as EVAL, transparently, with
+    // their arguments.
+    freeReplyObject(other.command({"SCRIPT", "FLUSH"}));
+  }
+  rec_.results.clear();
+  for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(client_->script(1, incr, rec_.done(10 + i)));
+  ASSERT_TRUE(client_->script(0, echo, rec_.done(13)));
+  ASSERT_TRUE(run_until([&] { return rec_.results.size() == 4; }, 5000));
+  std::vector<int64_t> counts;
+  for (const Result& r : rec_.results) {
+    ASSERT_EQ(r.status, CommandStatus::reply);
+    if (r.cookie < 13) counts.push_back(r.integer);
+  }
+  EXPECT_EQ(counts, (std::vector<int64_t>{2, 3, 4}));
+  EXPECT_EQ(rec_.results.back().cookie, 13u);
+  EXPECT_EQ(rec_.results.back().type, resp::ReplyType::array);
+  EXPECT_GE(client_->counters().script_fallbacks, 1u);
+  EXPECT_EQ(client_->counters().error_replies, 0u) << "NOSCRIPT is never shown to the caller";
+  EXPECT_EQ(client_->queued_commands(), 0u);
+  EXPECT_EQ(client_->script(2, incr, {}).error(), SubmitError::invalid);
+}
+
 TEST_F(ValkeyClientTest, AuthWithTheRightPassword) {
   RedisServer server("s3cret pass");
   ASSERT_TRUE(server.start());
