@@ -4,8 +4,9 @@
 # UndefinedBehaviorSanitizer and runs every test once more against it, then
 # fuzzes every parser briefly and runs the cross-shard queue and shutdown
 # tests under ThreadSanitizer. Exits non-zero on any failure.
-# The system tests include the browser tests (Debian's chromium, about 10 s):
-# they run in both passes, so the ASan edges and ingress serve real browsers too.
+# The system tests include the browser tests (Debian's chromium) and the
+# Debian package test: those run in the first pass only (tests/meson.build,
+# system_tests_unsanitized_only).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -46,7 +47,9 @@ PY
 
 status=0
 started=$(date +%s)
-setup build-tests -Dbuildtype=debugoptimized -Dwerror=true -Dtest_hooks=true
+# build-tests is configured for the installed paths so that test_deb packages
+# the programs this run tests (packaging/build-deb.sh --from-build).
+setup build-tests -Dbuildtype=debugoptimized -Dwerror=true -Dtest_hooks=true --prefix=/usr --sysconfdir=/etc
 ninja -C build-tests
 meson test -C build-tests --print-errorlogs --num-processes 2 || status=1
 

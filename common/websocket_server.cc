@@ -51,6 +51,7 @@ struct WebSocketServer::FrameHandler {
   }
   void on_pong(std::span<const uint8_t>) {
     on_frame_complete();
+    server.counters_.pongs_received++;
     c.ping_outstanding = false;
   }
   void on_close(uint16_t code, std::string_view) {

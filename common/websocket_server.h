@@ -122,6 +122,7 @@ struct WebSocketServerCounters {
   uint64_t idle_closes = 0;
   uint64_t slow_consumer_closes = 0;
   uint64_t pings_sent = 0;
+  uint64_t pongs_received = 0;
   uint64_t proxy_header_failures = 0;
   uint64_t first_bytes_timeouts = 0;  // no byte at all before first_bytes_timeout_ms
   uint64_t source_refusals = 0;       // refused by admit_source (cap or rate of the source)
@@ -144,6 +145,7 @@ struct WebSocketServerCounters {
     idle_closes += other.idle_closes;
     slow_consumer_closes += other.slow_consumer_closes;
     pings_sent += other.pings_sent;
+    pongs_received += other.pongs_received;
     proxy_header_failures += other.proxy_header_failures;
     first_bytes_timeouts += other.first_bytes_timeouts;
     source_refusals += other.source_refusals;

@@ -129,6 +129,8 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   counter(out, "mf_edge_messages_sent_total", "WebSocket messages sent.", w.messages_out);
   counter(out, "mf_edge_protocol_closes_total", "Connections closed for a protocol violation (1002/1003/1007/1009).", w.protocol_closes);
   counter(out, "mf_edge_idle_closes_total", "Connections closed idle (4002).", w.idle_closes);
+  counter(out, "mf_edge_pings_sent_total", "Liveness pings sent to silent connections.", w.pings_sent);
+  counter(out, "mf_edge_pongs_received_total", "Pongs received (answers to liveness pings, or unsolicited).", w.pongs_received);
   counter(out, "mf_edge_slow_consumer_closes_total", "Connections closed because they did not read.", w.slow_consumer_closes);
 
   const LatencyHistogram& h = total.join_to_peers;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds meshedflow_<version>_amd64.deb from this source tree.
 #
-#   packaging/build-deb.sh [OUTPUT_DIR]        (default: the source root)
+#   packaging/build-deb.sh [--from-build DIR] [OUTPUT_DIR]   (default: the source root)
 #
 # The package holds what `meson install` installs with --prefix=/usr
 # --sysconfdir=/etc (mf-edge, mf-ingress, mf-sign when the tree has it, the
@@ -12,14 +12,24 @@
 # metadata of packaging/debian/. It builds in build-deb/ (MF_DEB_BUILD_DIR),
 # configured once (release, hardened, no tests) and rebuilt incrementally;
 # with ccache installed and CXX unset, compilations go through it.
+# With --from-build DIR it packages the programs of an existing build
+# directory instead (configured with --prefix=/usr --sysconfdir=/etc, as the
+# test command's build-tests/ is): the package test then checks the binaries
+# under test without compiling the tree a second time. A release package is
+# made without it.
 # Needs dpkg-dev (dpkg-shlibdeps, dpkg-buildflags), meson, ninja, python3.
 set -euo pipefail
 
 die() { echo "build-deb: $*" >&2; exit 1; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
+from_build=""
+if [ "${1:-}" = --from-build ]; then
+  [ -n "${2:-}" ] || die "--from-build needs a build directory"
+  from_build="$2"; shift 2
+fi
 out="${1:-$root}"
-build="${MF_DEB_BUILD_DIR:-$root/build-deb}"
+build="${from_build:-${MF_DEB_BUILD_DIR:-$root/build-deb}}"
 [ -d "$out" ] || die "no such output directory: $out"
 out="$(cd "$out" && pwd)"
 for tool in meson ninja dpkg-deb dpkg-shlibdeps dpkg-buildflags python3 strip gzip; do
@@ -40,7 +50,17 @@ options=(--prefix=/usr --sysconfdir=/etc -Dbuildtype=release -Db_ndebug=true -Db
          -Dtests=disabled -Dbenchmarks=disabled -Dfuzzers=false -Dtest_hooks=false
          "-Dcpp_args=${cpp_args[*]}" "-Dcpp_link_args=${link_args[*]}")
 
-if [ ! -f "$build/build.ninja" ]; then
+if [ -n "$from_build" ]; then
+  [ -f "$build/build.ninja" ] || die "--from-build $build: not a configured meson build directory"
+  # The installed paths are compiled into the units and decide where meson
+  # installs: a build configured for another prefix cannot be packaged.
+  paths="$(meson introspect "$build" --buildoptions | python3 -c '
+import json, sys
+options = {o["name"]: o["value"] for o in json.load(sys.stdin)}
+print(options["prefix"], options["sysconfdir"])')"
+  [ "$paths" = "/usr /etc" ] \
+    || die "--from-build $build: configured with prefix and sysconfdir '$paths', the package needs '/usr /etc' (meson configure $build --prefix=/usr --sysconfdir=/etc)"
+elif [ ! -f "$build/build.ninja" ]; then
   if [ -z "${CXX:-}" ] && command -v ccache >/dev/null; then export CXX="ccache g++"; fi
   meson setup "$build" "$root" "${options[@]}" >/dev/null || die "meson setup $build failed"
 else

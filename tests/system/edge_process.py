@@ -32,6 +32,12 @@ import time
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 SUBPROTOCOL = "meshedflow.v1"
+# How long a test waits for something it expects (a reply, a close, a metric)
+# before it calls the server hung. A passing test never waits it out, so it is
+# long: a loaded 2-core machine stalls a process for seconds at times, and a
+# shorter bound turns such a stall into a failure. Checks that something did
+# NOT happen use their own short windows.
+EXPECT_TIMEOUT_S = 20.0
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
@@ -99,7 +105,7 @@ def client_ssl_context(min_version=None, max_version=None, alpn=None):
     return ctx
 
 
-def settle_tls13(sock, timeout=3.0):
+def settle_tls13(sock, timeout=EXPECT_TIMEOUT_S):
     """See Edge.connect(settle=True). Waits for the server's first
     post-handshake record (its NewSessionTicket, sent once it has processed
     the client's Finished) and lets OpenSSL consume it. A no-op below TLS 1.3."""
@@ -389,7 +395,7 @@ class Edge(ManagedProcess):
 
     # -- clients --
 
-    def connect(self, timeout=3.0, tls=None, ssl_context=None, server_hostname="localhost", settle=True,
+    def connect(self, timeout=EXPECT_TIMEOUT_S, tls=None, ssl_context=None, server_hostname="localhost", settle=True,
                 session=None, source=None):
         """A connected (and, for a TLS edge, handshaken) socket.
 
@@ -475,7 +481,7 @@ def read_until_eof(sock, timeout):
         data += chunk
 
 
-def http_exchange(edge, request, timeout=3.0, tls=None, chunks=None):
+def http_exchange(edge, request, timeout=EXPECT_TIMEOUT_S, tls=None, chunks=None):
     """Sends `request` (bytes) and reads the response until the server closes."""
     sock = edge.connect(timeout=timeout, tls=tls)
     try:
@@ -571,7 +577,7 @@ class RawWebSocket:
         self.response_head = None
 
     @classmethod
-    def connect(cls, edge, path="/ws", subprotocols=(SUBPROTOCOL,), extra_headers=(), timeout=3.0,
+    def connect(cls, edge, path="/ws", subprotocols=(SUBPROTOCOL,), extra_headers=(), timeout=EXPECT_TIMEOUT_S,
                 head_chunks=None, pipelined=b""):
         sock = edge.connect(timeout=timeout)
         ws = cls(sock)
@@ -582,7 +588,7 @@ class RawWebSocket:
             raise
         return ws
 
-    def upgrade(self, path="/ws", subprotocols=(SUBPROTOCOL,), extra_headers=(), timeout=3.0,
+    def upgrade(self, path="/ws", subprotocols=(SUBPROTOCOL,), extra_headers=(), timeout=EXPECT_TIMEOUT_S,
                 head_chunks=None, pipelined=b""):
         request, key = upgrade_request(path, subprotocols=list(subprotocols or ()), extra_headers=extra_headers)
         if head_chunks:
@@ -595,7 +601,7 @@ class RawWebSocket:
             self.sock.sendall(request + pipelined)
         self._finish_upgrade(key, timeout)
 
-    def _finish_upgrade(self, key, timeout=3.0):
+    def _finish_upgrade(self, key, timeout=EXPECT_TIMEOUT_S):
         head = self._read_head(timeout)
         status_line = head.split(b"\r\n", 1)[0]
         if not status_line.startswith(b"HTTP/1.1 101 "):
@@ -656,7 +662,7 @@ class RawWebSocket:
 
     # -- receiving --
 
-    def recv_frame(self, timeout=3.0):
+    def recv_frame(self, timeout=EXPECT_TIMEOUT_S):
         deadline = time.monotonic() + timeout
         while True:
             frame, used = self._parse(self.buffer)
@@ -696,7 +702,7 @@ class RawWebSocket:
             payload = mask_bytes(payload, key)
         return Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, masked, payload), pos + n
 
-    def recv_message(self, timeout=3.0, answer_pings=True):
+    def recv_message(self, timeout=EXPECT_TIMEOUT_S, answer_pings=True):
         """The next text message (str). Server pings are answered; a close
         frame raises AssertionError."""
         deadline = time.monotonic() + timeout
@@ -711,7 +717,7 @@ class RawWebSocket:
                 raise AssertionError(f"expected one unmasked final text frame, got {frame!r}")
             return frame.payload.decode("utf-8")
 
-    def expect_close(self, timeout=3.0, allow_messages=False):
+    def expect_close(self, timeout=EXPECT_TIMEOUT_S, allow_messages=False):
         """Reads until the server's close frame; returns (code, messages seen before)."""
         deadline = time.monotonic() + timeout
         seen = []
@@ -731,7 +737,7 @@ class RawWebSocket:
                 raise AssertionError(f"expected a close frame, got {frame!r}")
             seen.append(frame)
 
-    def wait_eof(self, timeout=3.0):
+    def wait_eof(self, timeout=EXPECT_TIMEOUT_S):
         """True if the server closes TCP (recv returns b'') within `timeout`;
         bytes received meanwhile are returned as well."""
         data, closed = read_until_eof(self.sock, timeout)
@@ -819,7 +825,7 @@ class AdminEdge(Edge):
         super().__init__(args=extra + list(args), **kwargs)
 
 
-def admin_get(port, path, timeout=3.0):
+def admin_get(port, path, timeout=EXPECT_TIMEOUT_S):
     """GET http://127.0.0.1:PORT/PATH on the admin listener: HttpResponse."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
@@ -905,7 +911,7 @@ def make_jwt(secret, claims, alg="HS256", header=None, signature=None):
 class SdkClient:
     """One SDK connection on a RawWebSocket: JSON in, JSON out (raw text kept)."""
 
-    def __init__(self, edge, path="/ws", extra_headers=(), timeout=3.0):
+    def __init__(self, edge, path="/ws", extra_headers=(), timeout=EXPECT_TIMEOUT_S):
         self.ws = RawWebSocket.connect(edge, path=path, extra_headers=extra_headers, timeout=timeout)
         self.last_raw = None
 
@@ -915,20 +921,20 @@ class SdkClient:
             message = json.dumps(message, separators=(",", ":"))
         self.ws.send_text(message)
 
-    def recv_raw(self, timeout=3.0):
+    def recv_raw(self, timeout=EXPECT_TIMEOUT_S):
         self.last_raw = self.ws.recv_message(timeout)
         return self.last_raw
 
-    def recv(self, timeout=3.0):
+    def recv(self, timeout=EXPECT_TIMEOUT_S):
         return json.loads(self.recv_raw(timeout))
 
-    def expect(self, type_, timeout=3.0):
+    def expect(self, type_, timeout=EXPECT_TIMEOUT_S):
         message = self.recv(timeout)
         if message.get("type") != type_:
             raise AssertionError(f"expected a {type_!r} message, got {self.last_raw!r}")
         return message
 
-    def request(self, message, timeout=3.0):
+    def request(self, message, timeout=EXPECT_TIMEOUT_S):
         self.send(message)
         return self.recv(timeout)
 
@@ -945,7 +951,7 @@ class SdkClient:
             except TimeoutError:
                 return seen
 
-    def join(self, stream, rendition, peer, expect_peers=True, timeout=3.0, **fields):
+    def join(self, stream, rendition, peer, expect_peers=True, timeout=EXPECT_TIMEOUT_S, **fields):
         """Sends join; returns (joined, peers message or None)."""
         message = {"type": "join", "streamId": stream, "rendition": rendition, "peerId": peer}
         message.update(fields)
@@ -956,13 +962,13 @@ class SdkClient:
         peers = self.expect("peers", timeout) if expect_peers else None
         return joined, peers
 
-    def need_peers(self, timeout=3.0, **fields):
+    def need_peers(self, timeout=EXPECT_TIMEOUT_S, **fields):
         message = {"type": "need-peers"}
         message.update(fields)
         self.send(message)
         return self.expect("peers", timeout)
 
-    def expect_close(self, timeout=3.0, allow_messages=True):
+    def expect_close(self, timeout=EXPECT_TIMEOUT_S, allow_messages=True):
         return self.ws.expect_close(timeout, allow_messages=allow_messages)
 
     def close(self):

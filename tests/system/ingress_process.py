@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 
-from edge_process import (AdminEdge, HttpResponse, ManagedProcess, admin_get, build_dir, free_port, parse_prometheus,
+from edge_process import (EXPECT_TIMEOUT_S, AdminEdge, HttpResponse, ManagedProcess, admin_get, build_dir, free_port, parse_prometheus,
                           read_until_eof, rewrite_file, run_dir, tls_material, write_run_file)
 
 
@@ -149,7 +149,7 @@ def ingress_config_text(settings=None, backends=(), certificates=None):
 # --------------------------------------------------------------------------
 # Admin HTTP
 
-def admin_request(port, method, path, timeout=3.0, token=ADMIN_TOKEN, headers=(), body=b""):
+def admin_request(port, method, path, timeout=EXPECT_TIMEOUT_S, token=ADMIN_TOKEN, headers=(), body=b""):
     """One request on an admin listener (a plain GET through
     edge_process.admin_get). Other methods carry `Authorization: Bearer
     token` unless token is None; `headers` are extra header lines."""
@@ -318,7 +318,7 @@ class Ingress(ManagedProcess):
 
     # -- admin API --
 
-    def admin(self, method, path, timeout=3.0, **kwargs):
+    def admin(self, method, path, timeout=EXPECT_TIMEOUT_S, **kwargs):
         return admin_request(self.admin_port, method, path, timeout, **kwargs)
 
     def metrics(self):
@@ -335,7 +335,7 @@ class Ingress(ManagedProcess):
             raise AssertionError(f"no series {name}{labels or ''} in /metrics")
         return samples[key]
 
-    def wait_metric(self, name, predicate, timeout=3.0, **labels):
+    def wait_metric(self, name, predicate, timeout=EXPECT_TIMEOUT_S, **labels):
         values = []
 
         def check():
@@ -357,7 +357,7 @@ class Ingress(ManagedProcess):
 
     # -- clients --
 
-    def connect(self, timeout=3.0, tls=True, ssl_context=None, server_hostname="localhost", source=None,
+    def connect(self, timeout=EXPECT_TIMEOUT_S, tls=True, ssl_context=None, server_hostname="localhost", source=None,
                 session=None, settle=False):
         """A connected, handshaken TLS socket (Edge.connect's shape; settle is
         ignored: the ingress accepts bytes riding with the client's Finished)."""
@@ -490,7 +490,7 @@ class BackendConnection:
         self.error = None
         self.lock = threading.Lock()
 
-    def wait_received(self, needle, timeout=3.0):
+    def wait_received(self, needle, timeout=EXPECT_TIMEOUT_S):
         wait_until(lambda: needle in self.received, timeout,
                    lambda: f"the backend to receive {needle!r} (got {self.received[-200:]!r})")
 
@@ -569,13 +569,13 @@ class ProxyBackend:
         self._thread.join(2)
         return False
 
-    def next_tunnel(self, timeout=3.0):
+    def next_tunnel(self, timeout=EXPECT_TIMEOUT_S):
         try:
             return self.tunnels.get(timeout=timeout)
         except queue.Empty:
             raise AssertionError(f"no tunnel reached the Python backend within {timeout} s") from None
 
-    def tunnel_for(self, client_address, timeout=3.0):
+    def tunnel_for(self, client_address, timeout=EXPECT_TIMEOUT_S):
         """The tunnel whose PROXY header names this client (address, port);
         other tunnels taken from the queue meanwhile are dropped from it."""
         deadline = time.monotonic() + timeout
@@ -639,7 +639,7 @@ class TlsPipe:
     once the server's close_notify arrived (self.close_notify = True); a TCP
     EOF without it sets self.tcp_eof and returns b"" too."""
 
-    def __init__(self, ingress, server_hostname="localhost", ssl_context=None, timeout=3.0, source=None,
+    def __init__(self, ingress, server_hostname="localhost", ssl_context=None, timeout=EXPECT_TIMEOUT_S, source=None,
                  rcvbuf=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
@@ -690,7 +690,7 @@ class TlsPipe:
         self.obj.write(data)
         self._flush()
 
-    def read(self, timeout=3.0):
+    def read(self, timeout=EXPECT_TIMEOUT_S):
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -711,7 +711,7 @@ class TlsPipe:
                     return b""
                 raise ConnectionError(f"TLS error: {error}") from error
 
-    def read_until(self, needle, timeout=3.0):
+    def read_until(self, needle, timeout=EXPECT_TIMEOUT_S):
         data = b""
         deadline = time.monotonic() + timeout
         while needle not in data:
@@ -721,7 +721,7 @@ class TlsPipe:
             data += chunk
         return data
 
-    def read_to_end(self, timeout=3.0):
+    def read_to_end(self, timeout=EXPECT_TIMEOUT_S):
         """Everything until close_notify or TCP EOF: (bytes, "close_notify" | "eof")."""
         data = b""
         deadline = time.monotonic() + timeout

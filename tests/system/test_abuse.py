@@ -23,7 +23,7 @@ import unittest
 import websockets
 
 from build_options import needs_test_hooks
-from edge_process import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, UNLIMITED_SOURCE, AdminEdge, AsyncWs,
+from edge_process import (EXPECT_TIMEOUT_S, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, UNLIMITED_SOURCE, AdminEdge, AsyncWs,
                           ManualClock, RawWebSocket, SdkClient, admin_get, build_dir, close_payload, edge_config_file,
                           encode_frame, parse_prometheus, upgrade_request)
 from ingress_process import BackendEdge, Ingress, trust_context
@@ -95,7 +95,7 @@ def ping_latencies_ms(connect, count=50):
 class TlsSdkClient(SdkClient):
     """An SdkClient over an already connected (TLS) socket."""
 
-    def __init__(self, sock, timeout=3.0):
+    def __init__(self, sock, timeout=EXPECT_TIMEOUT_S):
         self.ws = RawWebSocket(sock)
         self.ws.upgrade(timeout=timeout)
         self.last_raw = None
@@ -464,7 +464,7 @@ class MalformedFrames(unittest.TestCase):
                     c.ws.send(stream[:cut])
                     time.sleep(0.001)
                     c.ws.send(stream[cut:])
-                    code, seen = c.expect_close(timeout=3.0)
+                    code, seen = c.expect_close()
                     pongs = [json.loads(f.payload)["t"] for f in seen if f.opcode == OP_TEXT]
                     self.assertEqual((code, pongs), (expected, list(range(good))), f"case {case}: {kind}")
                     by_code[code] = by_code.get(code, 0) + 1

@@ -16,7 +16,7 @@ import signal
 import time
 import unittest
 
-from edge_process import UNLIMITED_SOURCE, AdminEdge, AsyncWs, SdkClient, edge_config_file, admin_get, parse_prometheus, peer_ids
+from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, AsyncWs, SdkClient, edge_config_file, admin_get, parse_prometheus, peer_ids
 from redis_process import RedisClient, RedisServer
 from test_protocol_signal import RAW_DATA, signal_text
 
@@ -58,7 +58,7 @@ class ClusterTestCase(unittest.TestCase):
         self.assertEqual(joined["edge"], edge.edge_id)
         return c, peers
 
-    def proposes(self, client, peer, timeout=3.0):
+    def proposes(self, client, peer, timeout=EXPECT_TIMEOUT_S):
         """need-peers until `peer` is among the candidates (presence is
         eventually consistent: the other edge's write may still be on its way)."""
         found = {}
@@ -190,14 +190,14 @@ class CrossEdgeTest(TwoEdgeCluster):
         cb, _ = self.joined(self.b, f"stream-b-{tag()}", "r1", pb)
         wait_for(lambda: self._owner_registered(pa), 3, what="owner record of a")
         cb.send(signal_text(pa, "offer", '{"sdp":"x"}', ',"id":7'))
-        error = cb.expect("error", timeout=3)
+        error = cb.expect("error")
         self.assertEqual(error["code"], "peer-not-found")
         self.assertEqual(error["to"], pa)
         self.assertEqual(error["ref"], 7)
         self.assertEqual(ca.quiet(0.3), [])
         # Nobody anywhere: the same answer.
         cb.send(signal_text(f"nobody-{tag()}", "offer", "{}", ',"id":"n"'))
-        error = cb.expect("error", timeout=3)
+        error = cb.expect("error")
         self.assertEqual((error["code"], error["ref"]), ("peer-not-found", "n"))
 
     def test_target_that_left_gets_peer_not_found_from_its_edge(self):
@@ -216,7 +216,7 @@ class CrossEdgeTest(TwoEdgeCluster):
         with RedisClient(self.redis.port) as r:
             r.command("SET", f"mf:{{p:{pb}}}:own", record, "PX", "5000")
         ca.send(signal_text(pb, "offer", "{}", ',"id":"late"'))
-        error = ca.expect("error", timeout=3)
+        error = ca.expect("error")
         self.assertEqual((error["code"], error["to"], error["ref"]), ("peer-not-found", pb, "late"))
 
     def test_presence_records_in_valkey(self):
@@ -274,7 +274,7 @@ class EdgeDeathTest(ClusterTestCase):
                     self.assertLess(gone_after, TTL_MS / 1000 + 0.5)
                     # Signals to it fail (no subscriber on its channel any more).
                     asker.send(signal_text(victim, "offer", "{}", ',"id":1'))
-                    self.assertEqual(asker.expect("error", timeout=3)["code"], "peer-not-found")
+                    self.assertEqual(asker.expect("error")["code"], "peer-not-found")
 
 
 class ValkeyFaultTest(ClusterTestCase):
@@ -297,7 +297,7 @@ class ValkeyFaultTest(ClusterTestCase):
                          what="both edges reconnected")
                 after = f"after-{tag()}"
                 cafter, _ = self.joined(b, stream, "r1", after)
-                self.proposes(cafter, before, timeout=5)
+                self.proposes(cafter, before)
                 cafter.send(signal_text(before, "offer", RAW_DATA[0]))
                 text = cbefore.recv_raw(timeout=5)
                 self.assertTrue(text.endswith('"data":' + RAW_DATA[0] + "}"), text)
@@ -315,7 +315,7 @@ class ValkeyFaultTest(ClusterTestCase):
                 redis.process.send_signal(signal.SIGSTOP)  # accepts, never answers
                 try:
                     started = time.monotonic()
-                    self.assertEqual(peer_ids(c2.need_peers(count=64, timeout=3)), [first])
+                    self.assertEqual(peer_ids(c2.need_peers(count=64)), [first])
                     waited = time.monotonic() - started
                     self.assertGreaterEqual(waited, 0.4)  # the 500 ms bound, not an error
                     self.assertLess(waited, 1.5)
@@ -346,7 +346,7 @@ class ValkeyFaultTest(ClusterTestCase):
                 with cluster_edge(redis.address, "edge-late") as b:
                     wait_for(lambda: metric(a, "mf_edge_valkey_up") == 1, 10, what="edge-early joined the cluster")
                     c3, _ = self.joined(b, stream, "r1", f"third-{tag()}")
-                    self.proposes(c3, first, timeout=5)
+                    self.proposes(c3, first)
                 self.assertEqual(a.stderr_text().count("serving local-only"), 1, a.stderr_text())
         finally:
             redis.close()
@@ -382,7 +382,7 @@ class ValkeyRestartUnderLoadTest(ClusterTestCase):
                     stream = f"load-{run}-{i}"
                     receiver, _ = self.joined(b, stream, "r1", f"rx-{run}-{i}")
                     sender, _ = self.joined(a, stream, "r1", f"tx-{run}-{i}")
-                    self.proposes(sender, f"rx-{run}-{i}", timeout=5)
+                    self.proposes(sender, f"rx-{run}-{i}")
                     senders.append(sender)
                     receivers.append(receiver)
                 for c in senders + receivers:

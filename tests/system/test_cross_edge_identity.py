@@ -57,7 +57,7 @@ class ClusterIdentityTest(TwoEdgeCluster):
         joined, _ = new.join(stream, "r1", peer, session=first["session"], id="resume")
         self.assertEqual((joined["edge"], joined["ref"]), ("edge-b", "resume"))
         self.assertNotEqual(joined["session"], first["session"], "a takeover rotates the session")
-        code, _ = old.expect_close(timeout=3)
+        code, _ = old.expect_close()
         self.assertEqual(code, 4001)
         self.assertIn("edge-b", owner_edge(self.redis, peer))
         # Signals from edge-a reach the new holder on edge-b; the old holder's
@@ -65,7 +65,7 @@ class ClusterIdentityTest(TwoEdgeCluster):
         time.sleep(0.2)
         self.assertIn("edge-b", owner_edge(self.redis, peer))
         watcher.send({"type": "signal", "to": peer, "kind": "offer", "data": {"n": 1}})
-        self.assertEqual(new.expect("signal", timeout=3)["data"], {"n": 1})
+        self.assertEqual(new.expect("signal")["data"], {"n": 1})
         # The spent session takes nothing over, on either edge.
         for edge in (self.a, self.b):
             reply = join_reply(self.client(edge), stream, "r1", peer, session=first["session"])
@@ -73,7 +73,7 @@ class ClusterIdentityTest(TwoEdgeCluster):
         # And back to edge-a with the rotated session: edge-b's holder goes.
         back = self.client(self.a)
         back.join(stream, "r1", peer, session=joined["session"])
-        self.assertEqual(new.expect_close(timeout=3)[0], 4001)
+        self.assertEqual(new.expect_close()[0], 4001)
         self.assertIn("edge-a", owner_edge(self.redis, peer))
         self.assertGreaterEqual(metric(self.b, "mf_edge_cluster_takeovers_total"), 1)
         self.assertGreaterEqual(metric(self.a, "mf_edge_cluster_takeovers_total"), 1)
@@ -179,7 +179,7 @@ class ClusterIdentityTest(TwoEdgeCluster):
             old = self.client(self.a)
             first, _ = old.join(stream, "r1", peer)
             results = self._race(stream, peer, session=first["session"])
-            self.assertEqual(old.expect_close(timeout=3)[0], 4001)
+            self.assertEqual(old.expect_close()[0], 4001)
             # Both may have been accepted one after the other (the later
             # replaces the earlier, 4001) or one refused; at the end exactly
             # one connection holds the peerId, and it is the one Valkey names.
@@ -289,7 +289,7 @@ class ClusterIdentityTest(TwoEdgeCluster):
                 r.command("PUBLISH", "mf:policy", "1")
         # The key removed: back to the defaults (no policy file), pushed.
         for c in (ca, cb):
-            self.assertEqual(c.expect("policy", timeout=2)["policy"]["maxPeers"], 8)
+            self.assertEqual(c.expect("policy")["policy"]["maxPeers"], 8)
         self.assertGreaterEqual(metric(self.a, "mf_edge_cluster_policy_loads_total"), 2)
 
 
@@ -317,7 +317,7 @@ class ValkeyPolicyOverFileTest(ClusterTestCase):
                 with RedisClient(redis.port) as r:
                     r.command("DEL", "mf:policy")
                     r.command("PUBLISH", "mf:policy", "gone")
-                self.assertEqual(viewer.expect("policy", timeout=2)["policy"]["maxPeers"], 5, "the file's again")
+                self.assertEqual(viewer.expect("policy")["policy"]["maxPeers"], 5, "the file's again")
 
 
 class ValkeyDownIdentityTest(ClusterTestCase):
@@ -339,7 +339,7 @@ class ValkeyDownIdentityTest(ClusterTestCase):
             new = SdkClient(edge)
             self.addCleanup(new.close)
             new.join(stream, "r1", peer, session=first["session"])
-            self.assertEqual(old.expect_close(timeout=3)[0], 4001)
+            self.assertEqual(old.expect_close()[0], 4001)
             self.joined(edge, stream, "r1", f"second-{tag()}")
             self.assertEqual(join_reply(intruder, stream, "r1", f"third-{tag()}").get("code"), "stream-full")
 

@@ -13,7 +13,9 @@ import subprocess
 import tempfile
 import unittest
 
-from edge_process import run_dir, tls_material
+import json
+
+from edge_process import build_dir, run_dir, tls_material
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD_DEB = os.path.join(SOURCE_ROOT, "packaging", "build-deb.sh")
@@ -44,6 +46,21 @@ def source_units():
     return names
 
 
+def packaging_source():
+    """build-deb.sh's arguments that choose what it packages: the build under
+    test when it is configured for the installed paths (the test command's
+    build-tests/ is), so the programs this run tested are the ones installed
+    and nothing is compiled twice; else the script's own release build in
+    build-deb/, whose first compilation takes minutes on two cores."""
+    result = subprocess.run(["meson", "introspect", build_dir(), "--buildoptions"], capture_output=True, timeout=120)
+    if result.returncode != 0:
+        raise AssertionError(f"meson introspect {build_dir()} failed:\n{result.stderr.decode(errors='replace')}")
+    options = {o["name"]: o["value"] for o in json.loads(result.stdout)}
+    if (options["prefix"], options["sysconfdir"]) == ("/usr", "/etc"):
+        return ["--from-build", build_dir()]
+    return []
+
+
 class DebianPackage(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -56,9 +73,7 @@ class DebianPackage(unittest.TestCase):
         if run(["getent", "group", "meshedflow-hls"], timeout=60)[0] != 0:
             cls.addClassCleanup(lambda: run(["groupdel", "meshedflow-hls"], timeout=60))
         cls.out_dir = tempfile.mkdtemp(prefix="deb-", dir=run_dir())
-        # The first build compiles the whole tree in build-deb/ (minutes on
-        # two cores); later ones are incremental.
-        code, out = run([BUILD_DEB, cls.out_dir], timeout=1500)
+        code, out = run([BUILD_DEB, *packaging_source(), cls.out_dir], timeout=1500)
         if code != 0:
             raise AssertionError(f"packaging/build-deb.sh failed ({code}):\n{out}")
         cls.deb = out.strip().splitlines()[-1]

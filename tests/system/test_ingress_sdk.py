@@ -10,7 +10,7 @@ import unittest
 
 import websockets
 
-from edge_process import SUBPROTOCOL, RawWebSocket
+from edge_process import EXPECT_TIMEOUT_S, SUBPROTOCOL, RawWebSocket
 from ingress_process import (Ingress, ProxyBackend, class_fixture, echo_handler, ingress_with_edges,
                              trust_context, wait_until)
 from test_proxy_protocol import upgrade_status
@@ -40,7 +40,7 @@ class IngressSdk(unittest.TestCase):
         return ws
 
     @staticmethod
-    async def recv_json(ws, timeout=3.0):
+    async def recv_json(ws, timeout=EXPECT_TIMEOUT_S):
         raw = await asyncio.wait_for(ws.recv(), timeout)
         return raw, json.loads(raw)
 

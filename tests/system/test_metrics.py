@@ -7,7 +7,7 @@ import socket
 import time
 import unittest
 
-from edge_process import (UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, encode_frame,
+from edge_process import (EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, encode_frame,
                           parse_prometheus, write_run_file)
 
 ERROR_CODES = ("bad-json", "bad-request", "unknown-type", "not-joined", "peer-not-found", "peer-id-taken",
@@ -80,7 +80,7 @@ class MetricsCase(unittest.TestCase):
         self.addCleanup(c.close)
         return c
 
-    def wait_for(self, predicate, what, timeout=2.0):
+    def wait_for(self, predicate, what, timeout=EXPECT_TIMEOUT_S):
         deadline = time.monotonic() + timeout
         while True:
             scrape = self.scrape()

@@ -166,7 +166,7 @@ class ErrorCodes(ErrorCase):
         self.assertNotEqual(joined2["session"], joined["session"], "docs: a takeover rotates the session")
         self.assertRegex(joined2["session"], "^[0-9a-f]{32}$")
         self.assertIn(watcher_id, peer_ids(peers), "the new holder is joined and gets candidates")
-        code, _ = old.expect_close(timeout=3.0)
+        code, _ = old.expect_close()
         self.assertEqual(code, 4001, "the replaced connection is closed with 4001")
         # The departure of the replaced connection does not remove the new holder.
         time.sleep(0.2)
@@ -182,7 +182,7 @@ class ErrorCodes(ErrorCase):
         # The rotated one does.
         newer = self.client()
         newer.join("tk-1", "r", peer, session=joined2["session"])
-        code, _ = new.expect_close(timeout=3.0)
+        code, _ = new.expect_close()
         self.assertEqual(code, 4001)
         time.sleep(0.2)
         self.assertIn(peer, peer_ids(watcher.need_peers()))
@@ -277,7 +277,7 @@ class RepeatedErrors(ErrorCase):
             self.assert_error(c, '{"type":"nope","id":' + str(i) + "}", "unknown-type", ref=i)
         self.assertEqual(c.request({"type": "ping", "t": "alive"}), {"type": "pong", "t": "alive"})
         c.send('{"type":"nope"}')
-        code, _ = c.expect_close(timeout=3.0)
+        code, _ = c.expect_close()
         self.assertEqual(code, 1008)
 
     def test_mixed_error_kinds_count_together(self):
@@ -285,7 +285,7 @@ class RepeatedErrors(ErrorCase):
         texts = ["x", '{"type":"nope"}', '{"type":"need-peers"}', '{"type":"join"}'] * 6
         for text in texts:
             c.send(text)
-        code, seen = c.expect_close(timeout=3.0)
+        code, seen = c.expect_close()
         self.assertEqual(code, 1008)
         self.assertGreaterEqual(len(seen), 20, "at least the first 20 errors are answered")
 

@@ -6,7 +6,7 @@ import json
 import time
 import unittest
 
-from edge_process import (UNLIMITED_SOURCE, AdminEdge, SdkClient, edge_config_file, peer_ids, write_run_file)
+from edge_process import (EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, edge_config_file, peer_ids, write_run_file)
 
 HEARTBEAT_MS = 20000
 DEFAULT_POLICY = {"meshEnabled": True, "maxPeers": 8, "maxViewers": 0, "uploadCapKbps": 0, "cmafMode": "off",
@@ -48,7 +48,7 @@ class EdgeCase(unittest.TestCase):
             ids = peer_ids(requester.need_peers(**fields))
             self.assertNotIn(peer, ids)
 
-    def wait_not_proposed(self, requester, peer, timeout=2.0, **fields):
+    def wait_not_proposed(self, requester, peer, timeout=EXPECT_TIMEOUT_S, **fields):
         """Polls need-peers until `peer` is absent (leave/close are asynchronous
         across shards); fails if it is still proposed after `timeout`."""
         deadline = time.monotonic() + timeout
@@ -414,7 +414,7 @@ class JoinedPeerGoesSilent(EdgeCase):
         self.assertIsNotNone(gone_after, "the silent peer was still proposed 3 s later (heartbeat 0.3 s)")
         self.assertGreater(gone_after, 0.5, "removed before the 2.5 x heartbeat deadline: too early")
         # The silent peer got ping(s) and then 4002.
-        code, _ = silent.expect_close(timeout=2.0)
+        code, _ = silent.expect_close()
         self.assertEqual(code, 4002)
         for _ in range(3):
             self.assertNotIn("p-silent", peer_ids(watcher.need_peers()))

@@ -8,7 +8,7 @@ import signal
 import time
 import unittest
 
-from edge_process import (UNLIMITED_SOURCE, AdminEdge, SdkClient, edge_config_file, peer_ids, rewrite_file,
+from edge_process import (EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, edge_config_file, peer_ids, rewrite_file,
                           write_run_file)
 
 BUILT_IN = {"meshEnabled": True, "maxPeers": 8, "maxViewers": 0, "uploadCapKbps": 0, "cmafMode": "off",
@@ -45,7 +45,7 @@ class PolicyCase(unittest.TestCase):
         if sighup:
             self.edge.send_signal(signal.SIGHUP)
 
-    def assert_push(self, client, expected, timeout=3.0):
+    def assert_push(self, client, expected, timeout=EXPECT_TIMEOUT_S):
         raw = client.recv_raw(timeout)
         message = json.loads(raw)
         self.assertEqual(set(message), {"type", "policy"}, raw)
@@ -158,7 +158,7 @@ class FileWatch(PolicyCase):
         bumped = os.stat(self.path).st_mtime_ns + 20_000_000
         os.utime(new, ns=(bumped, bumped))
         os.replace(new, self.path)
-        self.assert_push(a, {"uploadCapKbps": 800}, timeout=2.5)
+        self.assert_push(a, {"uploadCapKbps": 800})
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import socket
 import struct
 import unittest
 
-from edge_process import Edge, RawWebSocket, free_port, http_exchange, upgrade_request
+from edge_process import EXPECT_TIMEOUT_S, Edge, RawWebSocket, free_port, http_exchange, upgrade_request
 
 SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -29,14 +29,14 @@ class PlainListenerEdge(Edge):
         self.plain_port = free_port()
         super().__init__(args=["--plain-listen", f"127.0.0.1:{self.plain_port}", "--proxy-protocol", *extra], **kwargs)
 
-    def plain_socket(self, timeout=3.0, source=None):
+    def plain_socket(self, timeout=EXPECT_TIMEOUT_S, source=None):
         sock = socket.create_connection((self.host, self.plain_port), timeout=timeout,
                                         source_address=(source, 0) if source else None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
 
-def upgrade_status(sock, prefix=b"", timeout=3.0):
+def upgrade_status(sock, prefix=b"", timeout=EXPECT_TIMEOUT_S):
     request, _ = upgrade_request()
     sock.sendall(prefix + request)
     sock.settimeout(timeout)

@@ -39,14 +39,14 @@ class Stop(unittest.TestCase):
             started = time.monotonic()
             edge.send_signal(sig)
             for ws in websockets:
-                code, before = ws.expect_close(timeout=3.0, allow_messages=True)
+                code, before = ws.expect_close(allow_messages=True)
                 self.assertEqual(code, 1001, f"close code on {signal.Signals(sig).name}")
                 for frame in before:
                     # Only a `reconnect` message may precede the close (spec section 4).
                     self.assertEqual(json.loads(frame.payload).get("type"), "reconnect", repr(frame))
                 if answer_close:
                     ws.send_frame(OP_CLOSE, close_payload(1001))
-                closed, _ = ws.wait_eof(3.0)
+                closed, _ = ws.wait_eof()
                 self.assertTrue(closed, "TCP not closed after the 1001 close frame")
                 if answer_close:
                     ws.close()  # a well-behaved client closes its side too
@@ -69,7 +69,7 @@ class Stop(unittest.TestCase):
             ws = self.open_clients(edge, 1)[0]
             edge.send_signal(signal.SIGTERM)
             sent = time.monotonic()
-            code, before = ws.expect_close(timeout=3.0, allow_messages=True)
+            code, before = ws.expect_close(allow_messages=True)
             self.assertEqual(code, 1001)
             messages = [json.loads(frame.payload) for frame in before]
             self.assertEqual([m.get("type") for m in messages], ["reconnect"],
@@ -113,14 +113,14 @@ class Stop(unittest.TestCase):
             ws = self.open_clients(edge, 1)[0]
             # Keep the peer busy so the drain lasts until its afterMs.
             edge.send_signal(signal.SIGTERM)
-            before = ws.recv_message(timeout=3.0)
+            before = ws.recv_message()
             self.assertEqual(json.loads(before)["type"], "reconnect")
             health = http_exchange(edge, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             self.assertEqual(health.status, 503)
             upgrade = http_exchange(edge, upgrade_request()[0])
             self.assertEqual(upgrade.status, 503)
             self.assertIsNotNone(upgrade.header("Retry-After"))
-            code, _ = ws.expect_close(timeout=3.0, allow_messages=True)
+            code, _ = ws.expect_close(allow_messages=True)
             self.assertEqual(code, 1001)
             self.assertEqual(edge.wait_exit(5.0), 0)
 

@@ -9,13 +9,13 @@ import ssl
 import time
 import unittest
 
-from edge_process import (OP_TEXT, Edge, HttpResponse, RawWebSocket, client_ssl_context, encode_frame,
+from edge_process import (EXPECT_TIMEOUT_S, OP_TEXT, Edge, HttpResponse, RawWebSocket, client_ssl_context, encode_frame,
                           read_until_eof, settle_tls13, upgrade_request, accept_for)
 
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
 
-def get_healthz(sock, timeout=3.0):
+def get_healthz(sock, timeout=EXPECT_TIMEOUT_S):
     sock.sendall(HEALTHZ)
     data, closed = read_until_eof(sock, timeout)
     return HttpResponse(data, closed)

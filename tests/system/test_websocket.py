@@ -13,7 +13,7 @@ import unittest
 
 import websockets
 
-from edge_process import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, SUBPROTOCOL, Edge,
+from edge_process import (EXPECT_TIMEOUT_S, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, SUBPROTOCOL, Edge,
                           RawWebSocket, client_ssl_context, close_payload, encode_frame)
 
 DEFAULT_LIMIT = 16384
@@ -63,7 +63,7 @@ class LibraryClientCases:
             kwargs["create_protocol"] = SettledClientProtocol
         return websockets.connect(self.edge.ws_url("/ws?stream=s1"), **kwargs)
 
-    async def exchange(self, ws, text, timeout=3.0):
+    async def exchange(self, ws, text, timeout=EXPECT_TIMEOUT_S):
         await ws.send(text)
         reply = await asyncio.wait_for(ws.recv(), timeout)
         self.assertIsInstance(reply, str, "the edge must answer with a text message")
@@ -246,14 +246,14 @@ class RawProtocolCases:
         self.addCleanup(ws.close)
         return ws
 
-    def assert_pong(self, ws, t, timeout=3.0):
+    def assert_pong(self, ws, t, timeout=EXPECT_TIMEOUT_S):
         reply = json.loads(ws.recv_message(timeout))
         self.assertEqual(reply, {"type": "pong", "t": t})
 
     def assert_closed_with(self, ws, code, what=""):
         got, _ = ws.expect_close(3.0)
         self.assertEqual(got, code, f"{what}: close code")
-        closed, extra = ws.wait_eof(3.0)
+        closed, extra = ws.wait_eof()
         self.assertTrue(closed, f"{what}: the edge did not close TCP within 3 s after its close frame")
         self.assertEqual(extra, b"", f"{what}: bytes after the close frame")
 
