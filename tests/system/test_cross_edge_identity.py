@@ -93,14 +93,14 @@ class ClusterIdentityTest(TwoEdgeCluster):
         # The first signal may look its target up (or find it cached by the
         # sender's `peers`); it is answered before the stream starts.
         sender.send({"type": "signal", "to": peer, "kind": "offer", "data": {"n": 0}})
-        self.assertEqual(holder.expect("signal", timeout=3)["data"], {"n": 0})
+        self.assertEqual(holder.expect("signal")["data"], {"n": 0})
         hits = metric(self.a, "mf_edge_cluster_location_hits_total")
         lookups = metric(self.a, "mf_edge_cluster_location_lookups_total")
         count = 20
         for i in range(1, count + 1):
             sender.send({"type": "signal", "to": peer, "kind": "candidate", "data": {"n": i}})
         for i in range(1, count + 1):
-            self.assertEqual(holder.expect("signal", timeout=3)["data"], {"n": i})
+            self.assertEqual(holder.expect("signal")["data"], {"n": i})
         self.assertEqual(metric(self.a, "mf_edge_cluster_location_lookups_total"), lookups,
                          "a steady stream to a known peer looks nothing up")
         self.assertEqual(metric(self.a, "mf_edge_cluster_location_hits_total"), hits + count)
@@ -109,22 +109,22 @@ class ClusterIdentityTest(TwoEdgeCluster):
         bounced = metric(self.a, "mf_edge_cluster_signals_bounced_total")
         new = self.client(self.b)
         joined, _ = new.join(stream, "r1", peer, session=first["session"])
-        self.assertEqual(holder.expect_close(timeout=3)[0], 4001)
+        self.assertEqual(holder.expect_close()[0], 4001)
         sender.send({"type": "signal", "to": peer, "kind": "offer", "data": {"n": "after"}})
-        self.assertEqual(new.expect("signal", timeout=3)["data"], {"n": "after"})
+        self.assertEqual(new.expect("signal")["data"], {"n": "after"})
         self.assertEqual(metric(self.a, "mf_edge_cluster_signals_bounced_total"), bounced + 1)
         # The cache holds the new place: the next signals cost no lookup.
         lookups = metric(self.a, "mf_edge_cluster_location_lookups_total")
         sender.send({"type": "signal", "to": peer, "kind": "offer", "data": {"n": "cached"}})
-        self.assertEqual(new.expect("signal", timeout=3)["data"], {"n": "cached"})
+        self.assertEqual(new.expect("signal")["data"], {"n": "cached"})
         self.assertEqual(metric(self.a, "mf_edge_cluster_location_lookups_total"), lookups)
         # Taken over onto edge-a itself: the claim forgets the cached place,
         # and the signal is delivered on the edge.
         back = self.client(self.a)
         back.join(stream, "r1", peer, session=joined["session"])
-        self.assertEqual(new.expect_close(timeout=3)[0], 4001)
+        self.assertEqual(new.expect_close()[0], 4001)
         sender.send({"type": "signal", "to": peer, "kind": "offer", "data": {"n": "local"}})
-        self.assertEqual(back.expect("signal", timeout=3)["data"], {"n": "local"})
+        self.assertEqual(back.expect("signal")["data"], {"n": "local"})
         self.assertEqual(sender.quiet(0.2), [])
 
     def test_join_without_takeover_rights_gets_peer_id_taken(self):
