@@ -341,8 +341,10 @@ class EdgeShard final : public ShardService {
   // The owner key of a claim, if it still holds that claim's record.
   void cluster_release_owner(std::string_view peer_id, const PeerLocation& who, std::string_view stream_id,
                              std::string_view rendition, std::string_view session_digest);
-  // Re-registers every joined session (refresh, and after a reconnect).
-  void cluster_refresh();
+  // Re-registers the joined sessions of one part of the refresh period
+  // (edge_shard_cluster.cc, refresh_parts), or all of them (UINT32_MAX:
+  // after a reconnect).
+  void cluster_refresh(uint32_t part);
   void cluster_heartbeat();
   void cluster_tick();
   void cluster_route_signal(std::unique_ptr<SignalPacket> m);
@@ -443,6 +445,7 @@ class EdgeShard final : public ShardService {
   std::string policy_valkey_text_;  // the key's last value seen (applied or rejected)
   std::unordered_set<std::string, TransparentStringHash, std::equal_to<>> live_edges_;
   uint64_t cluster_cookie_ = 0;
+  uint32_t refresh_tick_ = 0;
   bool cluster_was_ready_ = false;
   bool cluster_down_logged_ = false;
   bool stopping_clients_done_ = false;  // drained: the Valkey client is stopping

@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/keyed_hash.h"
 #include "common/log.h"
 #include "edge/cluster_keys.h"
 #include "edge/edge_shard.h"
@@ -124,6 +125,11 @@ return out)";
 
 // Members per register command (a refresh of a big swarm is several).
 constexpr size_t register_batch = 64;
+// The refresh period is cut into this many ticks: an owner key is written on
+// the tick of its connection's slot, a swarm's registration on the tick of
+// its stream (so a swarm's members still go in batches of register_batch).
+constexpr uint32_t refresh_parts = 10;
+constexpr uint32_t all_refresh_parts = UINT32_MAX;
 // Sample asked from Valkey per wanted candidate: peers of this edge, the
 // requester, excluded and non-accepting ones are in the sample too.
 constexpr uint32_t max_sample = 256;
@@ -170,7 +176,13 @@ std::expected<void, std::string> EdgeShard::cluster_start() {
   cluster_->subscribe(cluster::signal_channel(key_scratch_, c.key_prefix, shared_.settings.edge_id, shard_.id()));
   Reactor& reactor = shard_.reactor();
   reactor.add_periodic(c.alive_refresh_ms, [this] { cluster_heartbeat(); });
-  reactor.add_periodic(c.refresh_ms, [this] { cluster_refresh(); });
+  // The refresh spread over its period: refresh_parts ticks, each writing a
+  // part of the peers, so Valkey (and the shard's one command link, which
+  // signals share) never takes a whole period's writes at once.
+  reactor.add_periodic(std::max<uint32_t>(c.refresh_ms / refresh_parts, 1), [this] {
+    cluster_refresh(refresh_tick_ % refresh_parts);
+    ++refresh_tick_;
+  });
   reactor.add_periodic(50, [this] { cluster_tick(); });
   if (shard_.id() == 0) {
     // The policy document in Valkey: read on its notification (at once), and
@@ -214,7 +226,7 @@ void EdgeShard::on_cluster_state(const valkey::StateEvent& event) {
     // A restarted Valkey has lost everything, and writes may have failed
     // in flight: register every local peer again (idempotent).
     cluster_heartbeat();
-    cluster_refresh();
+    cluster_refresh(all_refresh_parts);
     if (shard_.id() == 0) cluster_poll_policy();
     return;
   }
@@ -310,23 +322,28 @@ void EdgeShard::cluster_unregister(const PeerSession& s) {
   cluster_script(ClusterScript::unregister_member, argv);
 }
 
-void EdgeShard::cluster_refresh() {
+void EdgeShard::cluster_refresh(uint32_t part) {
   if (!cluster_ready()) return;
-  // Joined sessions grouped by swarm, so that one command refreshes up to
-  // register_batch members of a swarm; every owner key is its own SET (the
-  // keys hash to different cluster slots).
+  const bool all = part == all_refresh_parts;
+  const ClusterSettings& c = shared_.cluster;
+  Decimal ttl(c.presence_ttl_ms);
+  Decimal expiry(unix_ms() + c.presence_ttl_ms);
+  // Owner keys: each its own command (they hash to different cluster
+  // slots), on the tick of the connection's slot.
   refresh_scratch_.clear();
-  for (uint32_t slot = 0; slot < sessions_.created(); ++slot)
-    if (sessions_[slot].state == PeerState::joined) refresh_scratch_.push_back(slot);
+  for (uint32_t slot = 0; slot < sessions_.created(); ++slot) {
+    if (sessions_[slot].state != PeerState::joined) continue;
+    if (all || slot % refresh_parts == part) cluster_write_owner(sessions_[slot], ttl.view());
+    if (all || keyed_hash(sessions_[slot].stream_id) % refresh_parts == part) refresh_scratch_.push_back(slot);
+  }
+  // Swarm records of this tick's streams, grouped by swarm, so that one
+  // command refreshes up to register_batch members of a swarm.
   std::sort(refresh_scratch_.begin(), refresh_scratch_.end(), [this](uint32_t a, uint32_t b) {
     const PeerSession& x = sessions_[a];
     const PeerSession& y = sessions_[b];
     if (int order = x.stream_id.compare(y.stream_id); order != 0) return order < 0;
     return x.rendition < y.rendition;
   });
-  const ClusterSettings& c = shared_.cluster;
-  Decimal ttl(c.presence_ttl_ms);
-  Decimal expiry(unix_ms() + c.presence_ttl_ms);
   size_t i = 0;
   while (i < refresh_scratch_.size()) {
     const PeerSession& first = sessions_[refresh_scratch_[i]];
@@ -338,7 +355,6 @@ void EdgeShard::cluster_refresh() {
     for (; i < refresh_scratch_.size() && n < register_batch; ++i, ++n) {
       const PeerSession& s = sessions_[refresh_scratch_[i]];
       if (s.stream_id != first.stream_id || s.rendition != first.rendition) break;
-      cluster_write_owner(s, ttl.view());
       encode_swarm_record(batch_scratch_[n], s);
       argv.push_back(s.peer_id);
       argv.push_back(batch_scratch_[n]);
