@@ -38,6 +38,14 @@ SUBPROTOCOL = "meshedflow.v1"
 # shorter bound turns such a stall into a failure. Checks that something did
 # NOT happen use their own short windows.
 EXPECT_TIMEOUT_S = 20.0
+# How long a check that something has NOT happened yet listens. A stalled
+# machine can only make such a check pass when it should fail, never the
+# reverse.
+NOTHING_YET_S = 0.3
+# The servers' timers round a deadline up to their next 10 ms tick
+# (common/timer_wheel.h, Reactor::timer_tick_ms): a ManualClock moved one tick
+# past a deadline makes it fire.
+TIMER_TICK_MS = 10
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
@@ -1034,3 +1042,85 @@ class AsyncWs:
             self.writer.close()
         except Exception:
             pass
+
+
+# --------------------------------------------------------------------------
+# Fixtures for a whole TestCase class
+# --------------------------------------------------------------------------
+
+import contextlib  # noqa: E402
+import unittest  # noqa: E402
+
+
+def class_fixture(test_class, manager):
+    """Enters a context manager for a whole TestCase class (setUpClass);
+    it is exited in the class cleanup. Returns what it yields."""
+    stack = contextlib.ExitStack()
+    try:
+        value = stack.enter_context(manager)
+    except BaseException:
+        stack.close()
+        raise
+    test_class.addClassCleanup(stack.close)
+    return value
+
+
+class SharedEdgeCase(unittest.TestCase):
+    """One AdminEdge for every test of the class (self.edge), started with
+    `edge_args()`: the class's LIMITS as a configuration file (None: no file)
+    and its ARGS. `client()` opens an SdkClient that is closed when the test
+    ends. A subclass that needs more before the edge starts (a policy file)
+    sets ARGS in its own setUpClass and then calls super().setUpClass()."""
+    SHARDS = 1
+    TLS = False
+    EDGE_ID = "edge-test-1"
+    LIMITS = UNLIMITED_SOURCE
+    ARGS = ()
+
+    @classmethod
+    def edge_args(cls):
+        args = ["--config", edge_config_file(cls.LIMITS)] if cls.LIMITS is not None else []
+        return args + list(cls.ARGS)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.edge = class_fixture(cls, AdminEdge(args=cls.edge_args(), shards=cls.SHARDS, tls=cls.TLS,
+                                                edge_id=cls.EDGE_ID))
+
+    def client(self):
+        c = SdkClient(self.edge)
+        self.addCleanup(c.close)
+        return c
+
+
+def metric_value(admin_port, name):
+    """The unlabelled sample `name` of a server's /metrics (None if absent)."""
+    samples, _ = parse_prometheus(admin_get(admin_port, "/metrics").body.decode())
+    return samples.get((name, frozenset()))
+
+
+def wait_metric_at_least(admin_port, name, value, what=None):
+    """Waits until the counter `name` reaches `value`: the event that proves
+    the server has done something (accepted a connection, counted a pong)."""
+    deadline = time.monotonic() + EXPECT_TIMEOUT_S
+    while (metric_value(admin_port, name) or 0) < value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what or name}: {name} never reached {value}")
+        time.sleep(0.01)
+
+
+def assert_cut_at_deadline(test, clock, sock, deadline_ms, what):
+    """`sock` was accepted at the ManualClock's current time (the caller waited
+    for the server's accept count): the server must not close it while the
+    clock stands before `deadline_ms` from now, and must close it once the
+    clock has passed it. Returns the bytes the server sent."""
+    clock.advance(deadline_ms - 1)
+    data, closed = read_until_eof(sock, NOTHING_YET_S)
+    test.assertFalse(closed, f"{what}: cut before the deadline")
+    clock.advance(TIMER_TICK_MS + 1)
+    try:
+        more, closed = read_until_eof(sock, EXPECT_TIMEOUT_S)
+    except ConnectionResetError:
+        more, closed = b"", True  # an abortive close is a close
+    test.assertTrue(closed, f"{what}: still open after the deadline")
+    return data + more

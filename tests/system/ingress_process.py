@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 
-from edge_process import (EXPECT_TIMEOUT_S, AdminEdge, HttpResponse, ManagedProcess, admin_get, build_dir, free_port, parse_prometheus,
+from edge_process import (EXPECT_TIMEOUT_S, AdminEdge, class_fixture, HttpResponse, ManagedProcess, admin_get, build_dir, free_port, parse_prometheus,
                           read_until_eof, rewrite_file, run_dir, tls_material, write_run_file)
 
 
@@ -351,7 +351,7 @@ class Ingress(ManagedProcess):
             raise AssertionError(f"/api/backends answered {response!r}")
         return {b["address"]: b for b in json.loads(response.body)["backends"]}
 
-    def wait_backend_state(self, address, state, timeout=5.0):
+    def wait_backend_state(self, address, state, timeout=EXPECT_TIMEOUT_S):
         return wait_until(lambda: self.backend_states().get(address, {}).get("state") == state, timeout,
                           lambda: f"backend {address} {state}: {self.backend_states()}")
 
@@ -409,19 +409,6 @@ def ingress_with_edges(count=2, edge_args=(), edge_ids=None, **ingress_kwargs):
         edges = [stack.enter_context(BackendEdge(edge_id, args=edge_args)) for edge_id in edge_ids]
         ingress = stack.enter_context(Ingress(backends=[e.address for e in edges], **ingress_kwargs))
         yield ingress, edges
-
-
-def class_fixture(test_class, manager):
-    """Enters a context manager for a whole TestCase class (setUpClass);
-    it is exited in the class cleanup. Returns what it yields."""
-    stack = contextlib.ExitStack()
-    try:
-        value = stack.enter_context(manager)
-    except BaseException:
-        stack.close()
-        raise
-    test_class.addClassCleanup(stack.close)
-    return value
 
 
 # --------------------------------------------------------------------------

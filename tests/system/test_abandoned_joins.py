@@ -14,7 +14,7 @@ import struct
 import time
 import unittest
 
-from edge_process import (OP_TEXT, UNLIMITED_SOURCE, AdminEdge, PeerClosed, SdkClient, admin_get, edge_config_file,
+from edge_process import (SharedEdgeCase, OP_TEXT, UNLIMITED_SOURCE, AdminEdge, PeerClosed, SdkClient, admin_get, edge_config_file,
                           encode_frame, parse_prometheus)
 from redis_process import RedisClient
 from test_cross_edge import TwoEdgeCluster, tag, wait_for
@@ -68,23 +68,10 @@ def wait_released(edge, what):
              what=f"{what}: every claim and seat given back")
 
 
-class AbandonedJoins(unittest.TestCase):
+class AbandonedJoins(SharedEdgeCase):
     SHARDS = 4
-
-    @classmethod
-    def setUpClass(cls):
-        cls.edge = AdminEdge(args=["--config", edge_config_file(UNLIMITED_SOURCE)] + LIMITS, shards=cls.SHARDS,
-                             edge_id="edge-abandon")
-        cls.edge.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.edge.__exit__(None, None, None)
-
-    def client(self):
-        c = SdkClient(self.edge)
-        self.addCleanup(c.close)
-        return c
+    EDGE_ID = "edge-abandon"
+    ARGS = LIMITS
 
     def assert_all_join_again(self, stream, peers):
         for peer in peers:

@@ -9,40 +9,28 @@ machine can only make such a check pass when it should have failed, never
 the reverse."""
 
 import json
-import time
 import unittest
 
 from build_options import needs_test_hooks
-from edge_process import (EXPECT_TIMEOUT_S, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, AdminEdge, ManualClock, RawWebSocket,
-                          admin_get, encode_frame, parse_prometheus)
+from edge_process import (NOTHING_YET_S, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, TIMER_TICK_MS, ManualClock,
+                          RawWebSocket, SharedEdgeCase, class_fixture, encode_frame, metric_value,
+                          wait_metric_at_least)
 
 HEARTBEAT_MS = 300
 IDLE_CLOSE_MS = HEARTBEAT_MS * 5 // 2
-NOTHING_YET_S = 0.3  # how long a "not yet" check listens
-# The edge's timers round a deadline up to their next 10 ms tick
-# (common/timer_wheel.h, Reactor::timer_tick_ms): moving the clock one tick past
-# a deadline makes it fire.
-TICK_MS = 10
 
 
 @needs_test_hooks
-class Liveness(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.clock = ManualClock()
-        cls.clock.__enter__()
-        cls.edge = AdminEdge(shards=2, args=["--heartbeat-ms", str(HEARTBEAT_MS)])
-        try:
-            cls.edge.start()
-        except BaseException:
-            cls.clock.__exit__(None, None, None)
-            raise
+class Liveness(SharedEdgeCase):
+    SHARDS = 2
+    LIMITS = None
+    ARGS = ("--heartbeat-ms", str(HEARTBEAT_MS))
 
     @classmethod
-    def tearDownClass(cls):
-        cls.clock.release()
-        cls.edge.__exit__(None, None, None)
-        cls.clock.__exit__(None, None, None)
+    def setUpClass(cls):
+        cls.clock = class_fixture(cls, ManualClock())
+        super().setUpClass()
+        cls.addClassCleanup(cls.clock.release)  # cleanups run last first: before the edge stops
 
     def ws(self):
         ws = RawWebSocket.connect(self.edge)
@@ -54,17 +42,13 @@ class Liveness(unittest.TestCase):
         return ws
 
     def pongs_received(self):
-        samples, _ = parse_prometheus(admin_get(self.edge.admin_port, "/metrics").body.decode())
-        return samples[("mf_edge_pongs_received_total", frozenset())]
+        return metric_value(self.edge.admin_port, "mf_edge_pongs_received_total")
 
     def wait_pongs_received(self, count):
         """Returns once the edge has counted `count` pongs: the clock may move
         on only after the edge has seen the pong, or it could find the
         connection silent with the pong still unread in its socket."""
-        deadline = time.monotonic() + EXPECT_TIMEOUT_S
-        while self.pongs_received() < count:
-            self.assertLess(time.monotonic(), deadline, f"the edge never counted {count} pongs")
-            time.sleep(0.01)
+        wait_metric_at_least(self.edge.admin_port, "mf_edge_pongs_received_total", count)
 
     def assert_nothing_yet(self, ws, what):
         try:
@@ -77,13 +61,13 @@ class Liveness(unittest.TestCase):
         ws = self.ws()
         self.clock.advance(HEARTBEAT_MS - 1)
         self.assert_nothing_yet(ws, "a ping before heartbeatMs of silence")
-        self.clock.advance(TICK_MS)
+        self.clock.advance(TIMER_TICK_MS)
         frame = ws.recv_frame()
         self.assertEqual(frame.opcode, OP_PING, f"expected a server ping, got {frame!r}")
         self.assertFalse(frame.masked)
-        self.clock.advance(IDLE_CLOSE_MS - (HEARTBEAT_MS - 1 + TICK_MS) - 1)
+        self.clock.advance(IDLE_CLOSE_MS - (HEARTBEAT_MS - 1 + TIMER_TICK_MS) - 1)
         self.assert_nothing_yet(ws, "a close before 2.5 x heartbeatMs of silence")
-        self.clock.advance(TICK_MS)
+        self.clock.advance(TIMER_TICK_MS)
         code, seen = ws.expect_close()
         self.assertEqual(code, 4002, "idle timeout close code")
         closed, extra = ws.wait_eof()
@@ -98,7 +82,7 @@ class Liveness(unittest.TestCase):
         # the connection. Six steps are 4.4 s of edge time.
         pongs = self.pongs_received()
         for _ in range(6):
-            self.clock.advance(IDLE_CLOSE_MS - TICK_MS)
+            self.clock.advance(IDLE_CLOSE_MS - TIMER_TICK_MS)
             frame = ws.recv_frame()
             self.assertEqual(frame.opcode, OP_PING, f"expected a server ping, got {frame!r}")
             ws.send_frame(OP_PONG, frame.payload)
@@ -139,7 +123,7 @@ class Liveness(unittest.TestCase):
         for i in range(8, 8 + IDLE_CLOSE_MS // 50):
             self.clock.advance(50)
             ws.sock.sendall(frame[i:i + 1])
-        self.clock.advance(TICK_MS)
+        self.clock.advance(TIMER_TICK_MS)
         while True:
             got = ws.recv_frame()
             if got.opcode == OP_PING:

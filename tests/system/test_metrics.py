@@ -7,7 +7,7 @@ import socket
 import time
 import unittest
 
-from edge_process import (EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, encode_frame,
+from edge_process import (SharedEdgeCase, EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, encode_frame,
                           parse_prometheus, write_run_file)
 
 ERROR_CODES = ("bad-json", "bad-request", "unknown-type", "not-joined", "peer-not-found", "peer-id-taken",
@@ -53,20 +53,9 @@ class Scrape:
         return {labels: v for (n, labels), v in self.samples.items() if n == name}
 
 
-class MetricsCase(unittest.TestCase):
+class MetricsCase(SharedEdgeCase):
     SHARDS = 2
-    TLS = False
-    ARGS = ()
-
-    @classmethod
-    def setUpClass(cls):
-        cls.edge = AdminEdge(args=["--config", edge_config_file(UNLIMITED_SOURCE)] + list(cls.ARGS),
-                             shards=cls.SHARDS, tls=cls.TLS, edge_id="edge-metrics")
-        cls.edge.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.edge.__exit__(None, None, None)
+    EDGE_ID = "edge-metrics"
 
     def scrape(self):
         response = admin_get(self.edge.admin_port, "/metrics")

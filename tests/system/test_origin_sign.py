@@ -393,11 +393,13 @@ class SignedHls(unittest.TestCase):
         # A signer that waited for anything but the change (a poll period)
         # would leave a large share of versions uncovered.
         self.assertLessEqual(len(missed), versions // 4, figures)
-        # Within 200 ms of the playlist's write, in kernel time. A signer
-        # descheduled by the machine's load may miss it now and then; one
-        # that waited for anything but the change would miss it for most.
+        # Within 200 ms of the playlist's write, in kernel time, for most
+        # versions. A signer descheduled by the machine's load misses it now
+        # and then (a loaded 2-core machine stalls a process for seconds);
+        # one that polled instead of waiting for the change, even every
+        # second, would be within 200 ms for about a fifth of them.
         within = sum(1 for latency in latencies_ms if latency <= 200.0)
-        self.assertGreaterEqual(within, 0.9 * len(latencies_ms), figures)
+        self.assertGreaterEqual(within, 0.5 * len(latencies_ms), figures)
 
 
 class LiveReader(threading.Thread):

@@ -7,7 +7,7 @@ import time
 import unittest
 
 from build_options import needs_test_hooks
-from edge_process import (UNLIMITED_SOURCE, AdminEdge, ManualClock, SdkClient, edge_config_file, encode_frame, peer_ids,
+from edge_process import (SharedEdgeCase, UNLIMITED_SOURCE, AdminEdge, ManualClock, SdkClient, edge_config_file, encode_frame, peer_ids,
                           write_run_file)
 
 
@@ -15,25 +15,9 @@ def uid():
     return f"{random.randrange(1 << 40):x}"
 
 
-class ErrorCase(unittest.TestCase):
+class ErrorCase(SharedEdgeCase):
     SHARDS = 2
-    ARGS = ()
-    LIMITS = UNLIMITED_SOURCE
-
-    @classmethod
-    def setUpClass(cls):
-        cls.edge = AdminEdge(args=["--config", edge_config_file(cls.LIMITS)] + list(cls.ARGS), shards=cls.SHARDS,
-                             edge_id="edge-errors")
-        cls.edge.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.edge.__exit__(None, None, None)
-
-    def client(self):
-        c = SdkClient(self.edge)
-        self.addCleanup(c.close)
-        return c
+    EDGE_ID = "edge-errors"
 
     def joined(self, stream, rendition, peer, **fields):
         c = self.client()

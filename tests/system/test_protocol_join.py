@@ -6,37 +6,20 @@ import json
 import time
 import unittest
 
-from edge_process import (EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, edge_config_file, peer_ids, write_run_file)
+from edge_process import (SharedEdgeCase, EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, edge_config_file, peer_ids, write_run_file)
 
 HEARTBEAT_MS = 20000
 DEFAULT_POLICY = {"meshEnabled": True, "maxPeers": 8, "maxViewers": 0, "uploadCapKbps": 0, "cmafMode": "off",
                   "offerTimeoutMs": 10000}
 
 
-class EdgeCase(unittest.TestCase):
-    """Starts one edge per class; `client()` opens an SdkClient closed at test end."""
-    ARGS = ()
-    SHARDS = 1
+class EdgeCase(SharedEdgeCase):
     EDGE_ID = "edge-join-1"
-    LIMITS = UNLIMITED_SOURCE
     HEARTBEAT = HEARTBEAT_MS
 
     @classmethod
-    def setUpClass(cls):
-        args = ["--heartbeat-ms", str(cls.HEARTBEAT)]
-        if cls.LIMITS:
-            args += ["--config", edge_config_file(cls.LIMITS)]
-        cls.edge = AdminEdge(args=args + list(cls.ARGS), shards=cls.SHARDS, edge_id=cls.EDGE_ID)
-        cls.edge.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.edge.__exit__(None, None, None)
-
-    def client(self):
-        c = SdkClient(self.edge)
-        self.addCleanup(c.close)
-        return c
+    def edge_args(cls):
+        return ["--heartbeat-ms", str(cls.HEARTBEAT)] + super().edge_args()
 
     def joined_client(self, stream, rendition, peer, **fields):
         c = self.client()

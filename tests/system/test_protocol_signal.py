@@ -6,7 +6,7 @@ import random
 import time
 import unittest
 
-from edge_process import AdminEdge, SdkClient, edge_config_file
+from edge_process import SharedEdgeCase, AdminEdge, SdkClient, edge_config_file
 
 # Raw JSON texts of `data`, each must reach the target byte for byte.
 RAW_DATA = [
@@ -36,17 +36,11 @@ class SignalCases:
 
     @classmethod
     def setUpClass(cls):
-        cls.edge = AdminEdge(args=["--config", edge_config_file(cls.LIMITS)], shards=cls.SHARDS,
-                             edge_id=f"edge-signal-{cls.SHARDS}")
-        cls.edge.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.edge.__exit__(None, None, None)
+        cls.EDGE_ID = f"edge-signal-{cls.SHARDS}"
+        super().setUpClass()
 
     def joined(self, stream, rendition, peer, **fields):
-        c = SdkClient(self.edge)
-        self.addCleanup(c.close)
+        c = self.client()
         c.join(stream, rendition, peer, **fields)
         return c
 
@@ -187,15 +181,15 @@ class SignalCases:
             self.assertEqual(sorted(rounds), list(range(5)))
 
 
-class SignalOneShard(SignalCases, unittest.TestCase):
+class SignalOneShard(SignalCases, SharedEdgeCase):
     SHARDS = 1
 
 
-class SignalTwoShards(SignalCases, unittest.TestCase):
+class SignalTwoShards(SignalCases, SharedEdgeCase):
     SHARDS = 2
 
 
-class SignalFourShards(SignalCases, unittest.TestCase):
+class SignalFourShards(SignalCases, SharedEdgeCase):
     SHARDS = 4
 
 

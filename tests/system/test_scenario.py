@@ -15,7 +15,7 @@ import random
 import time
 import unittest
 
-from edge_process import AdminEdge, AsyncWs, edge_config_file
+from edge_process import EXPECT_TIMEOUT_S, AdminEdge, AsyncWs, edge_config_file
 
 PEERS = 2000
 STREAMS = 20
@@ -24,7 +24,9 @@ JOIN_RATE = 500.0          # joins per second
 SIGNALS_PER_SENDER = 5
 CROSS_STREAM_SIGNALS = 200
 MAX_PEERS = 8
-TIME_LIMIT = 60.0
+# A hang bound, not a performance figure: a loaded 2-core machine has taken
+# a minute for what a quiet one does in 15 s.
+TIME_LIMIT = 300.0
 
 
 class Peer:
@@ -50,7 +52,7 @@ class Peer:
                 return
             await self.queue.put(text)
 
-    async def next(self, timeout=10.0):
+    async def next(self, timeout=EXPECT_TIMEOUT_S):
         text = await asyncio.wait_for(self.queue.get(), timeout)
         if text is None:
             raise AssertionError(f"{self.id}: the edge closed the connection (code {self.ws.close_code})")
@@ -66,12 +68,17 @@ class Scenario(unittest.TestCase):
     def test_two_thousand_peers(self):
         config = edge_config_file({"per_source_connections": 0, "per_source_rate": 0,
                                    "messages_per_second": 1000, "message_burst": 1000})
-        with AdminEdge(args=["--config", config], shards=2, edge_id="edge-scenario") as edge:
+        # One Python process drives all 2,000 connections: on a loaded machine
+        # seconds can pass between a connection's accept and its upgrade
+        # request, and the default 3 s first-bytes deadline would (rightly) cut
+        # it. The deadlines have their own tests (test_slot_exhaustion,
+        # test_abuse); this one checks matching and relay at scale.
+        deadlines = ["--first-bytes-timeout-ms", "60000", "--handshake-timeout-ms", "60000"]
+        with AdminEdge(args=["--config", config] + deadlines, shards=2, edge_id="edge-scenario") as edge:
             started = time.monotonic()
             asyncio.run(asyncio.wait_for(self.scenario(edge), TIME_LIMIT))
             took = time.monotonic() - started
             print(f"\nscenario: total {took:.1f} s", flush=True)
-            self.assertLess(took, TIME_LIMIT)
 
     def check_peers(self, peer, message, by_id, closed=None):
         self.assertEqual(message.get("type"), "peers", message)
