@@ -56,6 +56,7 @@ constexpr std::string_view failed_tag = "F";
 constexpr std::string_view replace_tag = "R";
 constexpr std::string_view signal_cached_tag = "C";
 constexpr std::string_view bounced_tag = "B";
+constexpr std::string_view missed_tag = "M";
 
 std::string_view kind_tag(EnvelopeKind kind) {
   switch (kind) {
@@ -64,6 +65,7 @@ std::string_view kind_tag(EnvelopeKind kind) {
     case EnvelopeKind::replace: return replace_tag;
     case EnvelopeKind::signal_cached: return signal_cached_tag;
     case EnvelopeKind::bounced: return bounced_tag;
+    case EnvelopeKind::missed: return missed_tag;
   }
   return signal_tag;
 }
@@ -237,8 +239,9 @@ std::optional<Envelope> decode_envelope(std::string_view text) {
   if (split_fields(text, std::span<std::string_view>(f, failed_fields)) && f[0] == failed_tag) {
     e.kind = EnvelopeKind::failed;
     count = failed_fields;
-  } else if (split_fields(text, std::span<std::string_view>(f, replace_fields)) && f[0] == replace_tag) {
-    e.kind = EnvelopeKind::replace;
+  } else if (split_fields(text, std::span<std::string_view>(f, replace_fields)) &&
+             (f[0] == replace_tag || f[0] == missed_tag)) {
+    e.kind = f[0] == replace_tag ? EnvelopeKind::replace : EnvelopeKind::missed;
     count = replace_fields;
   } else if (split_fields(text, f) && (f[0] == signal_tag || f[0] == signal_cached_tag || f[0] == bounced_tag)) {
     e.kind = f[0] == signal_tag ? EnvelopeKind::signal

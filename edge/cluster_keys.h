@@ -116,9 +116,14 @@ enum class EnvelopeKind : uint8_t {
   // "The peer-location cache"): when the target is not there any more it is
   // not failed but published back whole as `bounced`.
   signal_cached,
-  // A signal_cached that missed, back at its sender's shard: looked up again
-  // in Valkey and sent once more (as a plain signal, which cannot bounce).
+  // A signal_cached whose connection is gone, back at its sender's shard:
+  // looked up again in Valkey and sent once more (as a plain signal, which
+  // cannot bounce).
   bounced,
+  // A signal_cached that found its connection in another state (another
+  // stream, between joins): peer-not-found, and the sender's edge forgets
+  // the cached place (target_slot, target_generation). Fields as replace.
+  missed,
 };
 // The kinds that carry a whole signal (stream_id and text).
 inline bool carries_signal(EnvelopeKind kind) {

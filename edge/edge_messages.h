@@ -172,9 +172,10 @@ struct SignalPacket {
   std::string text;  // {"type":"signal","from":...,"kind":...,"data":...}
   PeerLocation sender;
   PeerLocation target;  // set by D
-  // In a cluster: a signal that missed at a cached location and came back
-  // (docs/cluster.md, "The peer-location cache"): D looks the target up in
-  // Valkey again instead of trusting its cache.
+  // In a cluster: a signal that missed at a cached location (`target`: its
+  // slot and generation) and came back (docs/cluster.md, "The peer-location
+  // cache"): D sends it again after a lookup if it is the first miss of that
+  // place, else answers peer-not-found.
   bool relookup = false;
 };
 

@@ -584,14 +584,25 @@ void EdgeShard::cluster_route_signal(std::unique_ptr<SignalPacket> m) {
   if (!cluster_ready()) return cluster_fail_signal(std::move(m));
   uint64_t cookie = ++cluster_cookie_;
   auto cached = peer_locations_.find(std::string_view(m->to));
-  if (m->relookup && cached != peer_locations_.end()) {
-    // It missed at the cached place: that place is stale.
-    cached->second.expires_ms = 0;
+  if (m->relookup) {
+    // It missed at the cached place (m->target). Only the first miss of that
+    // place is sent again: from then on signals to the peer go by lookup,
+    // so a later miss of the same place comes back after signals sent
+    // since, and resending it would deliver it out of order: it is
+    // answered peer-not-found instead (docs/cluster.md).
+    bool first = cached != peer_locations_.end() && cached->second.expires_ms != 0 &&
+                 cached->second.slot == m->target.slot && cached->second.generation == m->target.generation;
+    if (first) cached->second.expires_ms = 0;
+    // A `missed` signal (no text) is answered peer-not-found whatever.
+    if (!first || m->text.empty()) return cluster_fail_signal(std::move(m));
+    cluster_counters_.signals_bounced++;
   } else if (cached != peer_locations_.end() && location_usable(cached->second, m->sender_stream)) {
     const PeerLocationEntry& e = cached->second;
     if (!cluster_publish_signal(cookie, *m, cluster::EnvelopeKind::signal_cached, e.edge_id, e.shard, e.slot,
                                 e.generation))
       return cluster_fail_signal(std::move(m));
+    // Where it went: a miss there comes back with this place.
+    m->target = PeerLocation{static_cast<uint16_t>(e.shard), e.slot, e.generation};
     cluster_counters_.location_hits++;
     cluster_lookups_.emplace(cookie, ClusterSignal{std::move(m), true});
     return;
@@ -667,12 +678,12 @@ void EdgeShard::on_cluster_published(uint64_t cookie, valkey::CommandStatus stat
   cluster_lookups_.erase(it);
   // No subscriber: the target's edge is gone (its records not yet expired).
   if (status != valkey::CommandStatus::reply || reply->type() != resp::ReplyType::integer || reply->integer() < 1) {
-    if (!cached) return cluster_fail_signal(std::move(packet));
-    // Published from the cache to an edge that is gone: the peer may be
-    // elsewhere now. Looked up once more.
-    cluster_counters_.signals_bounced++;
-    packet->relookup = true;
-    return cluster_route_signal(std::move(packet));
+    // Published from the cache and nobody listened: the cached place is not
+    // trusted any more (the next signal looks the peer up), but this one is
+    // not sent again: its edge may only be resubscribing (after a Valkey
+    // restart), and a signal sent after it may already be delivered.
+    if (cached) forget_location(packet->to);
+    return cluster_fail_signal(std::move(packet));
   }
   cluster_counters_.signals_sent++;
 }
@@ -711,9 +722,10 @@ void EdgeShard::on_cluster_message(std::string_view channel, std::string_view pa
     return signal_not_found(PeerLocation{static_cast<uint16_t>(shard_.id()), e.sender_slot, e.sender_generation}, e.to,
                             e.ref_raw);
   }
-  if (e.kind == cluster::EnvelopeKind::bounced) {
+  if (e.kind == cluster::EnvelopeKind::bounced || e.kind == cluster::EnvelopeKind::missed) {
     // A signal this shard's peer sent missed at the place this edge had
-    // cached: its target's directory shard looks it up again.
+    // cached: its target's directory shard settles it (looked up and sent
+    // again, or peer-not-found; missed: peer-not-found, no text).
     if (e.origin_edge != shared_.settings.edge_id || e.sender_shard != shard_.id()) return;
     auto packet = std::make_unique<SignalPacket>();
     packet->to.assign(e.to);
@@ -721,8 +733,8 @@ void EdgeShard::on_cluster_message(std::string_view channel, std::string_view pa
     packet->ref_raw.assign(e.ref_raw);
     packet->text.assign(e.text);
     packet->sender = PeerLocation{static_cast<uint16_t>(shard_.id()), e.sender_slot, e.sender_generation};
+    packet->target = PeerLocation{0, e.target_slot, e.target_generation};  // the place it missed
     packet->relookup = true;
-    cluster_counters_.signals_bounced++;
     if (!send_to_shard(directory_shard(e.to), edge_message::route_signal, std::move(packet)))
       signal_not_found(PeerLocation{static_cast<uint16_t>(shard_.id()), e.sender_slot, e.sender_generation}, e.to,
                        e.ref_raw);
@@ -731,10 +743,25 @@ void EdgeShard::on_cluster_message(std::string_view channel, std::string_view pa
   PeerSession* target = session_at(PeerLocation{static_cast<uint16_t>(shard_.id()), e.target_slot, e.target_generation});
   if (target == nullptr || target->state != PeerState::joined || target->peer_id != e.to ||
       target->stream_id != e.stream_id) {
+    // The connection is gone for good (slot and generation never come back)
+    // or another one holds the slot.
+    bool gone = target == nullptr;
+    if (e.kind == cluster::EnvelopeKind::signal_cached && !gone) {
+      cluster::Envelope back = e;
+      back.kind = cluster::EnvelopeKind::missed;
+      cluster::encode_envelope(value2_scratch_, back);
+      std::string_view argv[] = {
+          "PUBLISH"sv, cluster::signal_channel(key2_scratch_, prefix, e.origin_edge, e.sender_shard), value2_scratch_};
+      cluster_command(argv);
+      return;
+    }
     if (e.kind == cluster::EnvelopeKind::signal_cached) {
       // The sender's edge had this place cached and the peer left it (a
       // takeover, a reconnect elsewhere): the signal goes back whole, to be
-      // looked up again, instead of failing.
+      // looked up again, instead of failing. Every later signal sent to this
+      // place misses too, so the sender's edge resends the first only
+      // (docs/cluster.md). A peer still here in another stream is not
+      // found, as without the cache.
       cluster::Envelope back = e;
       back.kind = cluster::EnvelopeKind::bounced;
       cluster::encode_envelope(value2_scratch_, back);

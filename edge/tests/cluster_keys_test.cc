@@ -151,6 +151,15 @@ TEST(ClusterKeys, EnvelopesRoundTrip) {
     EXPECT_EQ(e->stream_id, "live");
     EXPECT_EQ(e->text, text);
   }
+  Envelope m{EnvelopeKind::missed, "edge-a", 1, 2, 3, 7, 9, "peer-c", {}, "\"r\"", {}};
+  encode_envelope(out, m);
+  e = decode_envelope(out);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->kind, EnvelopeKind::missed);
+  EXPECT_EQ(e->target_slot, 7u);
+  EXPECT_EQ(e->target_generation, 9u);
+  EXPECT_EQ(e->ref_raw, "\"r\"");
+  EXPECT_FALSE(carries_signal(EnvelopeKind::missed));
   EXPECT_FALSE(carries_signal(EnvelopeKind::failed));
   EXPECT_FALSE(carries_signal(EnvelopeKind::replace));
 
