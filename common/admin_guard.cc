@@ -51,9 +51,17 @@ bool AdminGuard::host_allowed(std::string_view host) const {
 }
 
 std::optional<AdminRefusal> AdminGuard::check_request(const http::RequestHead& head) const {
-  if (head.header("Origin")) return AdminRefusal{403, "requests from web pages are refused\n", {}};
   auto host = head.header("Host");
   if (!host || !host_allowed(*host)) return AdminRefusal{421, "Host does not name this listener\n", {}};
+  // Only the listener's own pages (the operator page) may send requests
+  // from a browser: their Origin is http://<Host>, which no other page can
+  // present (a rebinding page's Host is its own name, refused above).
+  if (auto origin = head.header("Origin")) {
+    static constexpr std::string_view scheme = "http://";
+    if (origin->size() != scheme.size() + host->size() || !origin->starts_with(scheme) ||
+        !equals_ignoring_case(origin->substr(scheme.size()), *host))
+      return AdminRefusal{403, "requests from other web pages are refused\n", {}};
+  }
   return std::nullopt;
 }
 

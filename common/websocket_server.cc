@@ -591,6 +591,7 @@ void WebSocketServer::on_timer(SocketHandle socket) {
   }
   if (c->phase != Phase::websocket) return;
   if (c->close_at_ms != 0 && now >= c->close_at_ms) {
+    if (c->close_at_code == ws::close_code::policy_violation) counters_.deadline_policy_closes++;
     close_websocket(*c, c->close_at_code, c->close_at_reason);
     return;
   }

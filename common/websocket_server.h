@@ -128,6 +128,7 @@ struct WebSocketServerCounters {
   uint64_t source_refusals = 0;       // refused by admit_source (cap or rate of the source)
   uint64_t reserve_evictions = 0;     // not-yet-admitted connections closed to keep the reserve
   uint64_t responses_refused = 0;     // HTTP responses larger than the send queue allows (never sent)
+  uint64_t deadline_policy_closes = 0;  // 1008 sent at a deadline set by schedule_close (admission expired)
 
   // Merging: several servers of a shard, or every shard, for /metrics.
   WebSocketServerCounters& operator+=(const WebSocketServerCounters& other) {
@@ -151,6 +152,7 @@ struct WebSocketServerCounters {
     source_refusals += other.source_refusals;
     reserve_evictions += other.reserve_evictions;
     responses_refused += other.responses_refused;
+    deadline_policy_closes += other.deadline_policy_closes;
     return *this;
   }
 };

@@ -105,6 +105,10 @@ std::string_view viewers_key(std::string& out, std::string_view prefix, std::str
 
 std::string_view policy_key(std::string& out, std::string_view prefix) { return untagged(out, prefix, "policy"); }
 
+std::string_view summaries_key(std::string& out, std::string_view prefix) {
+  return untagged(out, prefix, "summaries");
+}
+
 std::string session_digest(std::string_view session) {
   unsigned char hash[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(session.data()), session.size(), hash);

@@ -17,6 +17,9 @@
 //                                          liveness (Unix ms): the readable index
 //                                          of the alive keys
 //   Ppolicy                       string  the operator's policy document (JSON), optional
+//   Psummaries                    hash    field edge id -> record (expiry in Unix ms,
+//                                          the edge's summary JSON, edge/cluster_summary.h),
+//                                          written every second: the operator page's cluster view
 // Channels:
 //   P{e:<edge>}:sig:<shard>       signals for the connections of one shard of
 //                                 one edge, failures coming back to them, and
@@ -48,6 +51,7 @@ std::string_view record_key(std::string& out, std::string_view prefix, std::stri
 std::string_view alive_key(std::string& out, std::string_view prefix, std::string_view edge_id);
 std::string_view edges_key(std::string& out, std::string_view prefix);
 std::string_view viewers_key(std::string& out, std::string_view prefix, std::string_view stream_id);
+std::string_view summaries_key(std::string& out, std::string_view prefix);
 // The policy document's key; its notification channel has the same name.
 std::string_view policy_key(std::string& out, std::string_view prefix);
 

@@ -141,6 +141,10 @@ constexpr Setting settings[] = {
      .check = config::check_listen_address},
     {.table = "admin", .key = "allowed_hosts", .field = field<&EdgeConfig::admin_allowed_hosts>,
      .check = config::check_host_name},
+    {.table = "admin", .key = "history_period_ms", .flag = "--history-period-ms", .metavar = "MS",
+     .help = "one sample of the operator page's history per period", .field = field<&EdgeConfig::history_period_ms>,
+     .low = 100, .high = 3600000},
+    {.table = "admin", .key = "history_samples", .field = field<&EdgeConfig::history_samples>, .low = 2, .high = 8640},
 
     {.table = "valkey", .key = "address", .flag = "--valkey", .metavar = "HOST:PORT",
      .help = "Valkey (or Redis 7) shared by the edges of a cluster; empty: run alone",

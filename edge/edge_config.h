@@ -69,6 +69,8 @@ struct EdgeConfig {
   // [admin]
   std::string admin_listen = "127.0.0.1:9445";  // listen: /metrics and admin; empty: disabled
   std::vector<std::string> admin_allowed_hosts;  // allowed_hosts: Host names besides IP literals and localhost
+  uint32_t history_period_ms = 10000;  // history_period_ms: one /api/history sample per period
+  uint32_t history_samples = 360;      // history_samples: samples kept (360 x 10 s: the last hour)
 
   // [valkey] the cluster of edges sharing one Valkey (docs/cluster.md)
   std::string valkey_address;        // address HOST:PORT; empty: this edge runs alone

@@ -32,6 +32,22 @@ using prometheus::gauge;
 // label value.
 }  // namespace
 
+HistoryTotals history_totals(const std::vector<std::unique_ptr<MetricsSnapshot>>& shards, uint64_t now_ms) {
+  HistoryTotals t;
+  t.time_ms = now_ms;
+  static_assert(std::size(EdgeCounters{}.errors) == history_error_codes);
+  for (const auto& s : shards) {
+    t.peers += s->peers_joined;
+    t.connections += s->connections;
+    t.joins += s->edge.joins;
+    t.signals += s->edge.signals_relayed;
+    t.p2p_bytes += s->edge.offload.p2p_bytes;
+    t.cdn_bytes += s->edge.offload.cdn_bytes;
+    for (size_t i = 0; i < history_error_codes; ++i) t.errors[i] += s->edge.errors[i];
+  }
+  return t;
+}
+
 std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>>& shards, size_t top_streams) {
   MetricsSnapshot total;
   std::vector<StreamSummary> streams;
@@ -58,6 +74,7 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     t.sessions_refused += e.sessions_refused;
     t.obligations_deferred += e.obligations_deferred;
     t.stats_clamped += e.stats_clamped;
+    t.error_limit_closes += e.error_limit_closes;
     t.offload.add(e.offload);
     total.obligations_waiting += s->obligations_waiting;
     total.peer_claims += s->peer_claims;
@@ -132,6 +149,22 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   counter(out, "mf_edge_pings_sent_total", "Liveness pings sent to silent connections.", w.pings_sent);
   counter(out, "mf_edge_pongs_received_total", "Pongs received (answers to liveness pings, or unsolicited).", w.pongs_received);
   counter(out, "mf_edge_slow_consumer_closes_total", "Connections closed because they did not read.", w.slow_consumer_closes);
+  out += "# HELP mf_edge_policy_closes_total Connections closed 1008 (policy violation), by reason.\n"
+         "# TYPE mf_edge_policy_closes_total counter\n";
+  fmt::format_to(std::back_inserter(out),
+                 "mf_edge_policy_closes_total{{reason=\"error_limit\"}} {}\n"
+                 "mf_edge_policy_closes_total{{reason=\"token_expired\"}} {}\n",
+                 t.error_limit_closes, w.deadline_policy_closes);
+  out += "# HELP mf_edge_descriptor_table_used Slots held in each shard's io_uring direct-descriptor table.\n"
+         "# TYPE mf_edge_descriptor_table_used gauge\n";
+  for (const auto& s : shards)
+    fmt::format_to(std::back_inserter(out), "mf_edge_descriptor_table_used{{shard=\"{}\"}} {}\n", s->shard,
+                   s->descriptors_used);
+  out += "# HELP mf_edge_descriptor_table_slots Size of each shard's io_uring direct-descriptor table.\n"
+         "# TYPE mf_edge_descriptor_table_slots gauge\n";
+  for (const auto& s : shards)
+    fmt::format_to(std::back_inserter(out), "mf_edge_descriptor_table_slots{{shard=\"{}\"}} {}\n", s->shard,
+                   s->descriptor_slots);
 
   const LatencyHistogram& h = total.join_to_peers;
   out += "# HELP mf_edge_join_to_peers_seconds From a join read to its peers sent.\n"

@@ -13,6 +13,7 @@
 
 #include "common/valkey_client.h"
 #include "common/websocket_server.h"
+#include "edge/edge_history.h"
 #include "edge/stream_signal_counts.h"
 #include "edge/stream_table.h"
 
@@ -40,6 +41,7 @@ struct EdgeCounters {
   uint64_t stats_clamped = 0;         // `stats` messages with a value cut to its plausible bound
   StreamStats offload;                // every credited `stats` increase (this shard's streams), saturating
   uint64_t obligations_deferred = 0;  // releases, leaves and replies that waited for a full mailbox (none lost)
+  uint64_t error_limit_closes = 0;    // connections closed 1008: more errors than error_limit in error_window_ms
 };
 
 // The cluster of edges through Valkey (docs/cluster.md), per shard.
@@ -80,6 +82,11 @@ struct MetricsSnapshot {
   uint64_t peer_claims = 0;     // peerIds held in this shard's directory
   uint64_t obligations_waiting = 0;  // of those, waiting right now
   uint64_t source_open = 0;  // connections counted open by this shard's per-source limits
+  uint32_t shard = 0;
+  // This shard's io_uring direct-descriptor table: slots held (open,
+  // closing and Valkey sockets) and its size (limits.max_connections_per_shard).
+  uint64_t descriptors_used = 0;
+  uint64_t descriptor_slots = 0;
   LatencyHistogram join_to_peers;
   std::vector<StreamSummary> streams;  // the streams this shard owns
   std::vector<StreamSignals> signals;  // signals delivered to this shard's connections, by stream
@@ -90,6 +97,9 @@ struct MetricsSnapshot {
   ClusterCounters cluster;
   valkey::Counters valkey;
 };
+
+// The edge's totals for a history sample (the same sums as /metrics).
+HistoryTotals history_totals(const std::vector<std::unique_ptr<MetricsSnapshot>>& shards, uint64_t now_ms);
 
 // Prometheus text exposition format 0.0.4 of the merged snapshots.
 std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>>& shards, size_t top_streams);

@@ -28,8 +28,6 @@ namespace {
 // /api/streams lists at most this many streams (the busiest): the answer
 // stays small enough for a page refreshed every second.
 constexpr size_t max_api_streams = 1000;
-// Room for the status line and headers of an admin response.
-constexpr size_t max_response_head_bytes = 512;
 
 // Keyed (common/keyed_hash.h): a client cannot choose ids that all land on
 // one shard.
@@ -134,6 +132,13 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     if (!admin_fd) return std::unexpected("admin.listen: " + admin_fd.error());
     self->admin_fd_ = *admin_fd;
     shard.reactor().add_listener(*admin_fd, self->admin_server_.get());
+    // The history starts at start-up, every counter zero.
+    HistoryTotals start;
+    start.time_ms = shard.reactor().now_ms();
+    self->history_.emplace(shared.history_samples, start);
+    EdgeShard* raw = self.get();
+    shard.reactor().add_periodic(shared.history_period_ms,
+                                 [raw] { raw->start_metrics_collection({}, CollectionKind::history, false); });
   }
   if (shard.id() == 0 && shared.tls.ticket_keys != nullptr && shared.ticket_rotation_s != 0) {
     EdgeShard* raw = self.get();
@@ -273,6 +278,7 @@ void EdgeShard::send_error(PeerSession& s, SdkErrorCode code, std::string_view m
   // have their own budget (4003).
   if (code != SdkErrorCode::rate_limited &&
       s.errors.record_error(reactor_now(), shared_.settings.error_limit, shared_.settings.error_window_ms)) {
+    counters_.error_limit_closes++;
     s.server->close(s.socket, ws::close_code::policy_violation, "too many errors");
   }
 }
@@ -1092,6 +1098,17 @@ bool EdgeShard::AdminApp::on_http_request(SocketHandle connection, const http::R
     edge_.start_metrics_collection(connection, CollectionKind::streams, head_only);
     return true;
   }
+  if (head.path == "/api/cluster") {
+    edge_.start_metrics_collection(connection, CollectionKind::cluster, head_only);
+    return true;
+  }
+  if (head.path == "/api/history") {
+    std::string body = format_history_json(*edge_.history_, edge_.shared_.settings.edge_id, edge_.reactor_now(),
+                                           edge_.shared_.history_period_ms,
+                                           edge_.admin_server_->max_response_bytes() - max_response_head_bytes);
+    edge_.admin_server_->respond(connection, http::format_document_response(200, "application/json", body, head_only));
+    return true;
+  }
   if (head.path == "/") {
     // Static: the page fetches /api/streams itself, once a second.
     static const std::string page = http::format_document_response(200, "text/html; charset=utf-8", operator_page_html());
@@ -1119,7 +1136,7 @@ void EdgeShard::start_metrics_collection(SocketHandle waiter, CollectionKind kin
       // Without that shard's part the numbers would be wrong: say so.
       counters_.mailbox_drops++;
       for (const auto& w : collection_.take_waiters())
-        admin_server_->respond(w.connection, http::format_document_response(503, "text/plain", "busy\n", w.head_only));
+        if (w.connection.valid()) admin_server_->respond(w.connection, http::format_document_response(503, "text/plain", "busy\n", w.head_only));
       return;
     }
   }
@@ -1144,6 +1161,9 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   snapshot->peers_joined = peers_joined_;
   snapshot->peer_claims = directory_.size();
   snapshot->source_open = sources_.open_total();
+  snapshot->shard = shard_.id();
+  snapshot->descriptors_used = shard_.reactor().live_sockets();
+  snapshot->descriptor_slots = shard_.reactor().options().max_sockets;
   snapshot->join_to_peers = join_to_peers_;
   snapshot->draining = stopping_;
   if (cluster_) {
@@ -1164,15 +1184,31 @@ void EdgeShard::on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m) {
   // Each format is rendered once, for every request waiting for it.
   std::string metrics, streams;
   for (const auto& w : collection_.take_waiters()) {
-    std::string& body = w.kind == CollectionKind::metrics ? metrics : streams;
-    if (body.empty())
-      body = w.kind == CollectionKind::metrics
-                 ? format_prometheus(parts, shared_.metrics_top_streams)
-                 : format_streams_json(parts, shared_.settings.edge_id, reactor_now(), max_api_streams,
-                                       admin_server_->max_response_bytes() - max_response_head_bytes);
-    std::string_view type = w.kind == CollectionKind::metrics ? "text/plain; version=0.0.4; charset=utf-8"
-                                                              : "application/json";
-    admin_server_->respond(w.connection, http::format_document_response(200, type, body, w.head_only));
+    switch (w.kind) {
+      case CollectionKind::history: {
+        if (history_) history_->record(history_totals(parts, reactor_now()));
+        continue;
+      }
+      case CollectionKind::summary:
+        cluster_publish_summary(format_edge_summary(parts, shared_.settings.edge_id, cluster_valkey_state()));
+        continue;
+      case CollectionKind::cluster:
+        cluster_answer(w.connection, w.head_only,
+                       format_edge_summary(parts, shared_.settings.edge_id, cluster_valkey_state()));
+        continue;
+      case CollectionKind::metrics:
+        if (metrics.empty()) metrics = format_prometheus(parts, shared_.metrics_top_streams);
+        admin_server_->respond(w.connection, http::format_document_response(
+                                                 200, "text/plain; version=0.0.4; charset=utf-8", metrics, w.head_only));
+        continue;
+      case CollectionKind::streams:
+        if (streams.empty())
+          streams = format_streams_json(parts, shared_.settings.edge_id, reactor_now(), max_api_streams,
+                                        admin_server_->max_response_bytes() - max_response_head_bytes);
+        admin_server_->respond(w.connection, http::format_document_response(200, "application/json", streams,
+                                                                            w.head_only));
+        continue;
+    }
   }
 }
 

@@ -23,6 +23,8 @@
 #include "common/websocket_server.h"
 #include "edge/cluster_keys.h"
 #include "edge/edge_messages.h"
+#include "edge/cluster_summary.h"
+#include "edge/edge_history.h"
 #include "edge/edge_metrics.h"
 #include "edge/jwt.h"
 #include "edge/origin_allow_list.h"
@@ -95,6 +97,8 @@ struct EdgeShared {
   // connections, and new connections (so TLS handshakes) per second.
   SourceLimitSettings per_source;
   size_t metrics_top_streams = 20;
+  uint32_t history_period_ms = 10000;  // shard 0 with an admin listener: the history (edge_history.h)
+  uint32_t history_samples = 360;
   ClusterSettings cluster;
 };
 
@@ -268,8 +272,12 @@ class EdgeShard final : public ShardService {
   void on_source_release(std::unique_ptr<SourceAdmission> m);
   uint32_t source_shard(const SourceKey& key) const;
   void sweep_sources();
+  // Room for the status line and headers of an admin response.
+  static constexpr size_t max_response_head_bytes = 512;
   // What an admin request waiting for a collection gets from the snapshots.
-  enum class CollectionKind : uint8_t { metrics, streams };
+  // `history` and `summary` are shard 0's own rounds (no connection waits):
+  // a history sample, and this edge's summary for the cluster view.
+  enum class CollectionKind : uint8_t { metrics, streams, cluster, history, summary };
   void on_collect_metrics(uint64_t round);
   void on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m);
   void start_metrics_collection(SocketHandle waiter, CollectionKind kind, bool head_only);
@@ -402,6 +410,18 @@ class EdgeShard final : public ShardService {
   // Shard 0: reads the policy key (on ready, on its notification, every second).
   void cluster_poll_policy();
   void on_cluster_policy(valkey::CommandStatus status, const resp::ReplyView* reply);
+  // Shard 0: this edge's summary to Psummaries (every second), and GET
+  // /api/cluster answered with `own` and the other edges' summaries.
+  ValkeyState cluster_valkey_state() const;
+  void cluster_publish_summary(std::string_view summary);
+  void cluster_answer(SocketHandle connection, bool head_only, std::string own);
+  void on_cluster_summaries(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
+  struct PendingClusterAnswer {
+    uint64_t id = 0;
+    SocketHandle connection;
+    bool head_only = false;
+    std::string own;
+  };
   void cluster_fail_signal(std::unique_ptr<SignalPacket> m);
   void cluster_query(PeerSession& s, ClusterQuery query);
   void cluster_finish_query(uint64_t cookie, const resp::ReplyView* reply);
@@ -487,6 +507,9 @@ class EdgeShard final : public ShardService {
   std::optional<AdminGuard> admin_guard_;  // no edge endpoint changes state: Origin and Host only
   int admin_fd_ = -1;
   ShardCollection<MetricsSnapshot, CollectionKind> collection_;
+  std::optional<EdgeHistory> history_;  // shard 0 with an admin listener
+  std::vector<PendingClusterAnswer> cluster_answers_;  // shard 0: /api/cluster waiting for Valkey
+  uint64_t next_cluster_answer_ = 0;
   bool stopping_ = false;
   uint64_t stop_deadline_ms_ = 0;
   int64_t policy_file_mtime_ns_ = -1;  // shard 0: last seen modification time

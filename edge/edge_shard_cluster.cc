@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/http_response.h"
 #include "common/keyed_hash.h"
 #include "common/log.h"
 #include "edge/cluster_keys.h"
@@ -189,6 +190,7 @@ std::expected<void, std::string> EdgeShard::cluster_start() {
     // every second as well (a notification is lost while a link is down).
     cluster_->subscribe(cluster::policy_key(key_scratch_, c.key_prefix));
     reactor.add_periodic(1000, [this] { cluster_poll_policy(); });
+    reactor.add_periodic(1000, [this] { start_metrics_collection({}, CollectionKind::summary, false); });
   }
   return {};
 }
@@ -971,6 +973,90 @@ void EdgeShard::on_cluster_policy(valkey::CommandStatus status, const resp::Repl
   cluster_counters_.policy_loads++;
   policy_from_valkey_ = std::make_shared<const PolicyDocument>(std::move(*document));
   apply_policy_sources();
+}
+
+}  // namespace mf::edge
+
+// ---- the operator page's cluster view ------------------------------------------
+
+namespace mf::edge {
+
+namespace {
+// Other edges' summaries live 3 s past their last write (written every
+// second); fields dead for a minute are deleted by the next reader.
+constexpr uint64_t summary_ttl_ms = 3000;
+constexpr uint64_t summary_trim_ms = 60000;
+// /api/cluster requests waiting for Valkey at once; more get 503.
+constexpr size_t max_cluster_answers = 16;
+}  // namespace
+
+ValkeyState EdgeShard::cluster_valkey_state() const {
+  if (!cluster_) return ValkeyState::off;
+  return cluster_ready() ? ValkeyState::up : ValkeyState::down;
+}
+
+void EdgeShard::cluster_publish_summary(std::string_view summary) {
+  if (!cluster_ready()) return;
+  std::string record = encode_summary_record(unix_ms() + summary_ttl_ms, summary);
+  std::string_view hset[] = {"HSET"sv, cluster::summaries_key(key_scratch_, shared_.cluster.key_prefix),
+                             shared_.settings.edge_id, record};
+  cluster_command(hset);
+}
+
+void EdgeShard::cluster_answer(SocketHandle connection, bool head_only, std::string own) {
+  auto respond = [&](std::string_view body) {
+    admin_server_->respond(connection, http::format_document_response(200, "application/json", body, head_only));
+  };
+  size_t max_bytes = admin_server_->max_response_bytes() - max_response_head_bytes;
+  ValkeyState state = cluster_valkey_state();
+  if (state != ValkeyState::up) return respond(format_cluster_json(shared_.settings.edge_id, state, own, {}, max_bytes));
+  if (cluster_answers_.size() >= max_cluster_answers) {
+    admin_server_->respond(connection, http::format_document_response(503, "text/plain", "busy\n", head_only));
+    return;
+  }
+  uint64_t id = ++next_cluster_answer_;
+  std::string_view hgetall[] = {"HGETALL"sv, cluster::summaries_key(key_scratch_, shared_.cluster.key_prefix)};
+  bool sent = cluster_command(hgetall, valkey::Completion{[](void* self, uint64_t cookie, valkey::CommandStatus status,
+                                                             const resp::ReplyView* reply) {
+                                                            static_cast<EdgeShard*>(self)->on_cluster_summaries(
+                                                                cookie, status, reply);
+                                                          },
+                                                          this, id});
+  if (!sent)
+    return respond(format_cluster_json(shared_.settings.edge_id, ValkeyState::down, own, {}, max_bytes));
+  cluster_answers_.push_back({id, connection, head_only, std::move(own)});
+}
+
+void EdgeShard::on_cluster_summaries(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {
+  auto found = std::find_if(cluster_answers_.begin(), cluster_answers_.end(),
+                            [&](const PendingClusterAnswer& a) { return a.id == cookie; });
+  if (found == cluster_answers_.end()) return;
+  PendingClusterAnswer answer = std::move(*found);
+  cluster_answers_.erase(found);
+  size_t max_bytes = admin_server_->max_response_bytes() - max_response_head_bytes;
+  std::vector<std::string_view> others;
+  ValkeyState state = ValkeyState::down;
+  if (status == valkey::CommandStatus::reply && reply->type() == resp::ReplyType::array) {
+    state = ValkeyState::up;
+    uint64_t now = unix_ms();
+    std::vector<std::string_view> dead;
+    for (size_t i = 0; i + 1 < reply->size(); i += 2) {
+      std::string_view edge = (*reply)[i].text();
+      auto record = decode_summary_record((*reply)[i + 1].text());
+      if (!record) continue;  // not written by an edge: never trusted
+      if (record->expires_unix_ms + summary_trim_ms < now) dead.push_back(edge);
+      if (edge == shared_.settings.edge_id || record->expires_unix_ms < now) continue;
+      others.push_back(record->summary);
+    }
+    if (!dead.empty()) {
+      std::vector<std::string_view> hdel = {"HDEL"sv, cluster::summaries_key(key_scratch_, shared_.cluster.key_prefix)};
+      hdel.insert(hdel.end(), dead.begin(), dead.end());
+      cluster_command(hdel);
+    }
+  }
+  std::string body = format_cluster_json(shared_.settings.edge_id, state, answer.own, others, max_bytes);
+  admin_server_->respond(answer.connection,
+                         http::format_document_response(200, "application/json", body, answer.head_only));
 }
 
 }  // namespace mf::edge

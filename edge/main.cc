@@ -82,6 +82,8 @@ int main(int argc, char** argv) {
                                           SourcePrefixes{static_cast<uint8_t>(config.per_source_ipv4_prefix),
                                                          static_cast<uint8_t>(config.per_source_ipv6_prefix)}};
   shared.admin_allowed_hosts = config.admin_allowed_hosts;
+  shared.history_period_ms = config.history_period_ms;
+  shared.history_samples = config.history_samples;
   shared.plain_proxy_protocol = config.proxy_protocol;
   if (!config.plain_listen.empty()) {
     auto plain = parse_socket_address(config.plain_listen);

@@ -44,6 +44,12 @@ std::string format_ingress_prometheus(const IngressSnapshots& parts) {
   gauge(out, "mf_ingress_shards", "Shard threads serving.", parts.size());
   gauge(out, "mf_ingress_draining", "1 while the process drains (SIGTERM).", first.draining ? 1 : 0);
   gauge(out, "mf_ingress_connections", "Client connections held, tunnels or not.", total.clients);
+  family(out, "mf_ingress_descriptor_table_used", "Slots held in each shard's io_uring direct-descriptor table.", "gauge");
+  for (const auto& part : parts)
+    sample(out, "mf_ingress_descriptor_table_used", fmt::format("shard=\"{}\"", part->shard), part->descriptors_used);
+  family(out, "mf_ingress_descriptor_table_slots", "Size of each shard's io_uring direct-descriptor table.", "gauge");
+  for (const auto& part : parts)
+    sample(out, "mf_ingress_descriptor_table_slots", fmt::format("shard=\"{}\"", part->shard), part->descriptor_slots);
   gauge(out, "mf_ingress_tunnels_active", "Tunnels open (client and backend connected).", total.tunnels.active());
   counter(out, "mf_ingress_tunnels_total", "Tunnels opened.", total.tunnels.tunnels_opened);
   counter(out, "mf_ingress_accepted_total", "Client connections accepted.", total.tunnels.accepted);
@@ -111,7 +117,7 @@ std::string format_ingress_prometheus(const IngressSnapshots& parts) {
   return out;
 }
 
-std::string format_backends_json(const IngressSnapshots& parts) {
+std::string format_backends_json(const IngressSnapshots& parts, uint64_t now_ms, uint64_t slow_start_ms) {
   const IngressSnapshot& first = *parts.front();
   std::vector<BackendTotals> totals = backend_totals(parts);
   std::string out = "{\"backends\":[";
@@ -119,12 +125,14 @@ std::string format_backends_json(const IngressSnapshots& parts) {
   for (size_t i = 0; i < first.backends.size(); ++i) {
     const Backend& b = first.backends[i];
     if (b.removed && totals[i].active == 0) continue;
+    bool slow_start = b.health == HealthState::up && b.up_since_ms && slow_start_ms != 0 &&
+                      now_ms < *b.up_since_ms + slow_start_ms;
     fmt::format_to(std::back_inserter(out),
                    "{}{{\"address\":\"{}\",\"state\":\"{}\",\"drained\":{},\"removed\":{},\"weight\":{},"
-                   "\"max_connections\":{},\"active\":{},\"total\":{},\"connect_failures\":{}}}",
+                   "\"max_connections\":{},\"active\":{},\"total\":{},\"connect_failures\":{},\"slow_start\":{}}}",
                    comma ? "," : "", b.address, b.health == HealthState::up ? "up" : "down", b.drained ? "true" : "false",
                    b.removed ? "true" : "false", b.weight, b.max_connections, totals[i].active, totals[i].total,
-                   totals[i].connect_failures);
+                   totals[i].connect_failures, slow_start ? "true" : "false");
     comma = true;
   }
   out += "]}\n";

@@ -27,6 +27,10 @@ struct IngressSnapshot {
   TunnelCounters tunnels;
   IngressCounters ingress;
   uint64_t clients = 0;  // connections not yet released, tunnels or not
+  // This shard's io_uring direct-descriptor table: slots held (client,
+  // backend and health-check sockets) and its size.
+  uint64_t descriptors_used = 0;
+  uint64_t descriptor_slots = 0;
   // This shard's view of every backend (local counts; shard 0's health).
   std::vector<Backend> backends;
   // Shard 0 only: per backend index, checks ok and failed.
@@ -40,7 +44,8 @@ using IngressSnapshots = std::vector<std::unique_ptr<IngressSnapshot>>;
 // parts[0] is shard 0's: health and drain states come from it.
 std::string format_ingress_prometheus(const IngressSnapshots& parts);
 
-// The /api/backends document.
-std::string format_backends_json(const IngressSnapshots& parts);
+// The /api/backends document; a backend up for less than `slow_start_ms`
+// at `now_ms` is in slow start.
+std::string format_backends_json(const IngressSnapshots& parts, uint64_t now_ms, uint64_t slow_start_ms);
 
 }  // namespace mf::ingress

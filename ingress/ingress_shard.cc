@@ -8,6 +8,7 @@
 
 #include "common/http_response.h"
 #include "common/log.h"
+#include "ingress/ingress_page.h"
 
 namespace mf::ingress {
 namespace {
@@ -462,6 +463,14 @@ bool IngressShard::AdminApp::on_http_request(SocketHandle connection, const http
     ingress_.handle_backend_admin(connection, head, head.path == "/api/backends/drain");
     return true;
   }
+  if (head.path == "/" && get) {
+    // Static: the page fetches /api/backends and /metrics itself.
+    static const std::string page = http::format_document_response(200, "text/html; charset=utf-8", ingress_page_html());
+    static const std::string page_head =
+        http::format_document_response(200, "text/html; charset=utf-8", ingress_page_html(), true);
+    ingress_.admin_server_->respond(connection, head_only ? page_head : page);
+    return true;
+  }
   return false;
 }
 
@@ -504,6 +513,8 @@ std::unique_ptr<IngressSnapshot> IngressShard::snapshot(uint64_t round) {
   part->ingress = counters_;
   part->ingress.mailbox_drops += shard_.mailbox_drops();
   part->clients = tunnels_->clients();
+  part->descriptors_used = shard_.reactor().live_sockets();
+  part->descriptor_slots = shard_.reactor().options().max_sockets;
   part->backends.assign(pool_.backends().begin(), pool_.backends().end());
   part->health_checks = health_checks_;
   part->draining = stopping_;
@@ -535,7 +546,7 @@ void IngressShard::on_snapshot(std::unique_ptr<IngressSnapshot> part) {
   for (const auto& w : collection_.take_waiters()) {
     bool is_metrics = w.kind == CollectionKind::metrics;
     std::string& body = is_metrics ? metrics : backends;
-    if (body.empty()) body = is_metrics ? format_ingress_prometheus(parts) : format_backends_json(parts);
+    if (body.empty()) body = is_metrics ? format_ingress_prometheus(parts) : format_backends_json(parts, shard_.reactor().now_ms(), pool_.settings().health.slow_start_ms);
     admin_server_->respond(w.connection,
                            http::format_document_response(
                                200, is_metrics ? "text/plain; version=0.0.4; charset=utf-8" : "application/json", body,

@@ -33,6 +33,26 @@ TEST(AdminGuard, RebindingNamesAreRefused) {
     EXPECT_FALSE(guard.host_allowed(host)) << host;
 }
 
+TEST(AdminGuard, OnlyTheListenersOwnOriginPasses) {
+  AdminGuard guard("secret", {"admin.internal"});
+  Request own("Host: 127.0.0.1:9446\r\nOrigin: http://127.0.0.1:9446\r\nAuthorization: Bearer secret\r\n");
+  EXPECT_FALSE(guard.check_state_change(own.head));
+  Request named("Host: admin.internal:9446\r\nOrigin: http://Admin.Internal:9446\r\n", "GET");
+  EXPECT_FALSE(guard.check_request(named.head));
+  // Another port, scheme or name of the same machine is another page.
+  for (std::string_view origin : {"http://127.0.0.1:9445", "https://127.0.0.1:9446", "http://127.0.0.1",
+                                  "http://localhost:9446", "http://127.0.0.1:9446/", "http://127.0.0.1:94466"}) {
+    Request other("Host: 127.0.0.1:9446\r\nOrigin: " + std::string(origin) + "\r\nAuthorization: Bearer secret\r\n");
+    auto refused = guard.check_state_change(other.head);
+    ASSERT_TRUE(refused) << origin;
+    EXPECT_EQ(refused->status, 403) << origin;
+  }
+  // The own origin still needs the token for a state change.
+  Request no_token("Host: 127.0.0.1:9446\r\nOrigin: http://127.0.0.1:9446\r\n");
+  ASSERT_TRUE(guard.check_state_change(no_token.head));
+  EXPECT_EQ(guard.check_state_change(no_token.head)->status, 401);
+}
+
 TEST(AdminGuard, OriginIsRefusedWhateverElse) {
   AdminGuard guard("secret", {});
   Request r("Host: 127.0.0.1:9446\r\nOrigin: https://evil.example\r\nAuthorization: Bearer secret\r\n");

@@ -20,7 +20,7 @@ import { TO_END } from './peer-protocol';
 import type { PeerMessage } from './peer-protocol';
 import { PeerLink } from './peer-link';
 import type { LinkHost } from './peer-link';
-import { mergePolicy } from './policy';
+import { DEFAULT_POLICY, mergePolicy } from './policy';
 import type { CmafMode, Policy, PolicySource } from './policy';
 import { ChunkProgress } from './chunk-progress';
 import { choosePrefetch, electFetchers, missingRanges, planFetch } from './scheduler';
@@ -65,7 +65,9 @@ export interface MeshedFlowOptions {
   topology?: SignalingOptions['topology'];
   socketFactory?: SocketFactory;
   /** Test-only switches (the system tests' misbehaving viewers). */
-  testHooks?: { corruptUploads?: boolean; leaveAfterUploadBytes?: number };
+  testHooks?: { corruptUploads?: boolean; leaveAfterUploadBytes?: number;
+               /** Starting values in place of the SDK's defaults (the unit tests' long timeouts). */
+               policyBase?: Partial<Policy> };
 }
 
 /** hls.js's loader callbacks (the subset the core calls). */
@@ -159,7 +161,14 @@ const NEED_PEERS_INTERVAL_MS = 3000;
 /** Bytes per DATA frame: small enough that a request interleaves with control
  * frames and backpressure acts within a segment. */
 const DATA_FRAME_BYTES = 16 * 1024;
-const MANIFEST_REFETCH_MS = 500;
+const MANIFEST_REFETCH_MS = 250;
+/** How often a live player at the live edge fetches its manifest to see new
+ * segments (followLiveEdge). */
+const LIVE_EDGE_POLL_MS = 500;
+/** A manifest signed for longer than this is a finished (VOD) playlist:
+ * mf-sign signs live ones for three target durations, finished ones for a
+ * day (docs/origin.md). */
+const LIVE_MANIFEST_MAX_TTL_S = 600;
 
 /** The rendition of a media playlist by default, by mf-sign's rule
  * (docs/origin.md, "Rendition names"): the name of the directory holding the playlist,
@@ -208,7 +217,11 @@ export class MeshedFlowLoader {
   private timers: Array<ReturnType<typeof setInterval>> = [];
   private leftMesh = false;
   private mediaDetached = false;
+  /** The media segment last handed to the player. */
+  private lastServed: { rendition: string; sn: number } | null = null;
   private readonly totals = { p2pBytes: 0, cdnBytes: 0, uploadedBytes: 0 };
+  /** Media segments handed to the player so far. */
+  private segmentsServed = 0;
   private readonly counts = { verified: 0, failed: 0, rescues: 0 };
   private readonly host: LinkHost;
 
@@ -218,7 +231,7 @@ export class MeshedFlowLoader {
     this.options = options;
     this.keyring = new ManifestKeyring(options.manifestKeys ?? []);
     this.store = new SegmentStore(options.cacheMaxBytes ?? 64 * 1024 * 1024, options.cacheHorizonSegments ?? 30);
-    this.policy = mergePolicy(options.streamId, this.localPolicy(), null, null);
+    this.policy = mergePolicy(options.streamId, this.localPolicy(), null, null, this.policyBase());
     this.uploadBucket = new TokenBucket(this.policy.uploadCapKbps, 256 * 1024, performance.now());
     this.signaling = new SignalingClient({
       url: options.signalingUrl, streamId: options.streamId, rendition: 'pending', peerId: options.peerId,
@@ -362,9 +375,15 @@ export class MeshedFlowLoader {
     return p;
   }
 
+  private policyBase(): Policy {
+    const base = this.options.testHooks?.policyBase;
+    return base ? { ...DEFAULT_POLICY, ...base } : DEFAULT_POLICY;
+  }
+
   private applyPolicy(): void {
     const before = this.policy;
-    this.policy = mergePolicy(this.options.streamId, this.localPolicy(), this.edgePolicy, this.remoteConfig);
+    this.policy = mergePolicy(this.options.streamId, this.localPolicy(), this.edgePolicy, this.remoteConfig,
+                              this.policyBase());
     this.uploadBucket.setRate(this.policy.uploadCapKbps);
     if (JSON.stringify(before) === JSON.stringify(this.policy)) return;
     if (!this.policy.meshEnabled) {
@@ -406,6 +425,29 @@ export class MeshedFlowLoader {
     if (this.options.remoteConfigUrl)
       this.timers.push(setInterval(() => void this.fetchRemoteConfig(), this.options.remoteConfigIntervalMs ?? 10000));
     this.timers.push(setInterval(() => this.topUpPeers(), NEED_PEERS_INTERVAL_MS));
+    this.timers.push(setInterval(() => this.followLiveEdge(), LIVE_EDGE_POLL_MS));
+  }
+
+  /** Live: each player's playlist refresh sees a new segment at its own
+   * moment, up to a target duration apart, later than the mesh's deadline
+   * allows its peers to wait. So a player at the live edge fetches its
+   * manifest every LIVE_EDGE_POLL_MS and runs the prefetch ahead as soon as
+   * a new segment is signed: the segment's elected fetchers take it from the
+   * CDN at once, the others from them, before their players ask. */
+  private followLiveEdge(): void {
+    const last = this.lastServed;
+    const limit = this.options.prefetchSegments ?? 3;
+    if (!last || last.rendition !== this.rendition || limit === 0 || !this.policy.meshEnabled || this.destroyed ||
+        this.mediaDetached) return;
+    const found = [...this.manifests.entries()].find(([, m]) => m.rendition === last.rendition);
+    if (!found) return;
+    const [playlistUrl, state] = found;
+    if (!this.usable(state.manifest) || state.fetching) return;
+    const manifest = state.manifest;
+    if (manifest.expiresAt - manifest.issuedAt > LIVE_MANIFEST_MAX_TTL_S) return;
+    if (manifest.segments.filter((s) => s.sn > last.sn).length >= limit) return;
+    state.fetching = this.fetchManifest(playlistUrl, last.rendition, state);
+    void state.fetching.then(() => this.prefetchAfter(last.rendition, this.lastServed?.sn ?? last.sn));
   }
 
   private topUpPeers(): void {
@@ -662,33 +704,53 @@ export class MeshedFlowLoader {
   }
 
   /** The trusted manifest entry for `sn` of `playlistUrl`, fetching the
-   * `.mfsig` when the one held does not list it (live playlists move). */
-  private async manifestEntry(playlistUrl: string, rendition: string, sn: number, uri: string | undefined): Promise<ManifestSegment | null> {
+   * `.mfsig` when the one held does not list it (live playlists move). A
+   * live player asks for a new segment as soon as the playlist lists it,
+   * which can be before mf-sign has re-signed: the manifest is fetched again
+   * every MANIFEST_REFETCH_MS until it lists the segment or `untilMs` (the
+   * mesh's deadline) passes; then null (HTTP, unshared). */
+  private async manifestEntry(playlistUrl: string, rendition: string, sn: number, uri: string | undefined,
+                              untilMs: number, cancel: Array<() => void>): Promise<ManifestSegment | null> {
     if (this.keyring.size === 0) return null;
     let state = this.manifests.get(playlistUrl);
     if (!state) this.manifests.set(playlistUrl, (state = { rendition, manifest: null, fetching: null, fetchedAt: -Infinity }));
     const lookup = () => (this.usable(state!.manifest) ? findSegment(state!.manifest, sn, uri) ?? null : null);
-    let entry = lookup();
-    if (entry) return entry;
-    if (!state.fetching && performance.now() - state.fetchedAt >= MANIFEST_REFETCH_MS) {
-      state.fetching = (async () => {
-        try {
-          const response = await fetch(this.manifestUrl(playlistUrl), { cache: 'no-store' });
-          if (!response.ok) return;
-          const result = await verifyManifest(await response.text(), this.keyring, { stream: this.options.streamId, rendition }, Date.now());
-          if (result.ok) state!.manifest = result.manifest;
-          else this.emit('error', { message: `manifest ${this.manifestUrl(playlistUrl)} untrusted: ${result.reason}` });
-        } catch {
-          // unreachable: the segments of this playlist go over HTTP, unshared
-        } finally {
-          state!.fetchedAt = performance.now();
-          state!.fetching = null;
+    for (;;) {
+      const entry = lookup();
+      if (entry || this.destroyed) return entry;
+      const now = performance.now();
+      if (!state.fetching) {
+        const nextFetch = state.fetchedAt + MANIFEST_REFETCH_MS;
+        if (nextFetch > now) {
+          if (nextFetch >= untilMs) return null;
+          let cancelled = false;
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, nextFetch - now);
+            cancel.push(() => { cancelled = true; clearTimeout(timer); resolve(); });
+          });
+          if (cancelled) return null;
+          continue;
         }
-      })();
+        state.fetching = this.fetchManifest(playlistUrl, rendition, state);
+      }
+      await state.fetching;
+      if (performance.now() >= untilMs) return lookup();
     }
-    if (state.fetching) await state.fetching;
-    entry = lookup();
-    return entry;
+  }
+
+  private async fetchManifest(playlistUrl: string, rendition: string, state: ManifestState): Promise<void> {
+    try {
+      const response = await fetch(this.manifestUrl(playlistUrl), { cache: 'no-store' });
+      if (!response.ok) return;
+      const result = await verifyManifest(await response.text(), this.keyring, { stream: this.options.streamId, rendition }, Date.now());
+      if (result.ok) state.manifest = result.manifest;
+      else this.emit('error', { message: `manifest ${this.manifestUrl(playlistUrl)} untrusted: ${result.reason}` });
+    } catch {
+      // unreachable: the segments of this playlist go over HTTP, unshared
+    } finally {
+      state.fetchedAt = performance.now();
+      state.fetching = null;
+    }
   }
 
   // ---- serving hls.js ----
@@ -710,15 +772,15 @@ export class MeshedFlowLoader {
       return;
     }
     if (this.rendition !== rendition) this.startSession(rendition);
-    const entry = await this.manifestEntry(playlistUrl, rendition, sn, frag.relurl);
+    const budgetMs = Math.max(300, (frag.duration ?? 4) * 1000 * (this.options.meshBudgetFraction ?? 0.4));
+    const deadline = stats.loading.start + budgetMs;
+    const entry = await this.manifestEntry(playlistUrl, rendition, sn, frag.relurl, deadline, controller.cancel);
     if (controller.aborted) return;
     if (!entry) {
       await this.viaHttp(context, loadPolicy, callbacks, stats, controller, null);
       return;
     }
     const key = `${rendition}/${sn}`;
-    const budgetMs = Math.max(300, (frag.duration ?? 4) * 1000 * (this.options.meshBudgetFraction ?? 0.4));
-    const deadline = stats.loading.start + budgetMs;
     let partialOf: PeerLink | null = null;
     for (;;) {
       if (controller.aborted) return;
@@ -738,6 +800,8 @@ export class MeshedFlowLoader {
         self: this.options.peerId, key, size: entry.size, nowMs: performance.now(), deadlineMs: deadline,
         peers: links.map((l) => l.meter), holders, fetchers: this.options.httpFetchers ?? 1,
         httpReserveMs: 0, meshUsable: this.policy.meshEnabled && partialOf === null,
+        connecting: [...this.links.values()].filter((l) => !l.open && !this.banned.has(l.peerId)).length,
+        startup: this.segmentsServed === 0,
       });
       if (plan.kind === 'wait') {
         await this.waitForHolder(key, plan.untilMs, controller.cancel);
@@ -784,8 +848,8 @@ export class MeshedFlowLoader {
     controller.http = request;
     const r = await request.result;
     controller.http = null;
+    this.totals.cdnBytes += request.received();
     if (r.kind !== 'ok' || r.status !== 206 || r.bytes.length !== range[1] - range[0]) return null;
-    this.totals.cdnBytes += r.bytes.length;
     const whole = new Uint8Array(entry.size);
     whole.set(prefix, 0);
     whole.set(r.bytes, range[0]);
@@ -821,6 +885,7 @@ export class MeshedFlowLoader {
     const r = await request.result;
     controller.http = null;
     arriving = false;
+    this.totals.cdnBytes += request.received();
     if (share && r.kind !== 'ok' && this.store.dropPartial(share.rendition, share.sn)) this.announce([share.rendition]);
     if (controller.aborted || r.kind === 'aborted') return;
     if (r.kind === 'timeout') {
@@ -832,7 +897,6 @@ export class MeshedFlowLoader {
       return;
     }
     controller.headers = r.headers;
-    this.totals.cdnBytes += r.bytes.length;
     let verified = false;
     if (share) {
       verified = await bytesMatch(r.bytes, share.entry);
@@ -865,6 +929,10 @@ export class MeshedFlowLoader {
   private finish(context: LoaderContextLike, callbacks: LoaderCallbacks, stats: LoaderStats, rendition: string, sn: number,
                  bytes: Uint8Array, source: SegmentSource, verified: boolean, url: string, code: number): void {
     finishLoad(stats, performance.now(), bytes.length);
+    if (sn >= 0) {
+      this.segmentsServed++;
+      if (rendition) this.lastServed = { rendition, sn };
+    }
     const data = copyToArrayBuffer(bytes);
     if (sn >= 0 && this.listeners.get('segment')?.size) {
       const copy = bytes.slice();
@@ -923,9 +991,10 @@ export class MeshedFlowLoader {
   }
 
   private async prefetchOverHttp(playlistUrl: string, rendition: string, entry: ManifestSegment): Promise<Uint8Array | null> {
-    const r = await httpGet(new URL(entry.uri, playlistUrl).toString(), DEFAULT_LOAD_POLICY).result;
+    const request = httpGet(new URL(entry.uri, playlistUrl).toString(), DEFAULT_LOAD_POLICY);
+    const r = await request.result;
+    this.totals.cdnBytes += request.received();
     if (r.kind !== 'ok') return null;
-    this.totals.cdnBytes += r.bytes.length;
     if (!(await bytesMatch(r.bytes, entry))) {
       this.counts.failed++;
       return null;

@@ -22,6 +22,10 @@ export type HttpResult =
 export interface HttpRequest {
   result: Promise<HttpResult>;
   abort(): void;
+  /** Body bytes received so far, whatever the outcome (an aborted or timed
+   * out load still cost the CDN what arrived: the SDK's count of CDN bytes
+   * must match the origin's log, docs/pilot.md). */
+  received(): number;
 }
 
 /** GETs `url` (bytes [start, end) when `range` is given). `stats` (optional)
@@ -33,6 +37,7 @@ export function httpGet(url: string, times: LoadPolicyTimes, range?: readonly [n
   let settled: HttpResult | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const started = performance.now();
+  let loaded = 0;
   const ttfb = times.maxTimeToFirstByteMs && Number.isFinite(times.maxTimeToFirstByteMs) ? times.maxTimeToFirstByteMs : times.maxLoadTimeMs;
   const arm = (ms: number) => {
     clearTimeout(timer);
@@ -51,7 +56,6 @@ export function httpGet(url: string, times: LoadPolicyTimes, range?: readonly [n
       if (!response.ok) return { kind: 'error', status: response.status, text: response.statusText };
       const total = Number(response.headers.get('content-length') ?? 0);
       const parts: Uint8Array[] = [];
-      let loaded = 0;
       if (response.body) {
         const reader = response.body.getReader();
         for (;;) {
@@ -80,6 +84,7 @@ export function httpGet(url: string, times: LoadPolicyTimes, range?: readonly [n
   })().then((r) => settled ?? (settled = r));
   return {
     result,
+    received: () => loaded,
     abort: () => {
       settled ??= { kind: 'aborted' };
       clearTimeout(timer);

@@ -57,9 +57,11 @@ export interface RemoteConfig {
 
 /** Merges by the rule above. `local` is what the player was constructed
  * with (it restricts too), `edge` the edge's last policy, `remote` the last
- * remote config fetched (null while none). */
-export function mergePolicy(streamId: string, local: PolicySource | undefined, edge: unknown, remote: unknown): Policy {
-  const out: Policy = { ...DEFAULT_POLICY };
+ * remote config fetched (null while none). `base` replaces the SDK's
+ * defaults only in tests (`testHooks.policyBase`). */
+export function mergePolicy(streamId: string, local: PolicySource | undefined, edge: unknown, remote: unknown,
+                            base: Readonly<Policy> = DEFAULT_POLICY): Policy {
+  const out: Policy = { ...base };
   restrict(out, local);
   restrict(out, edge);
   if (typeof remote === 'object' && remote !== null) {

@@ -11,6 +11,12 @@
 //   once, and the others wait for a buffer map announcing it until a margin
 //   before the deadline, then fetch over HTTP themselves. The CDN serves each
 //   segment about once per swarm; playback never waits past the deadline.
+// - A viewer that has just joined has no open peer yet, but the edge has
+//   proposed some and their data channels are being set up: it waits for
+//   them in the same way (their buffer maps announce what they hold) instead
+//   of fetching the swarm's recent segments from the CDN again, except for
+//   its very first segment, which goes to HTTP at once so that startup never
+//   waits on the mesh.
 // - Prefetch ahead takes segments from peers only, rarest first when enabled.
 // - Range rescue: the byte ranges still missing from a partly received
 //   segment, for HTTP `Range` requests.
@@ -112,6 +118,10 @@ export interface FetchInput {
   httpReserveMs: number;
   /** False when the mesh is off or the segment cannot be verified. */
   meshUsable: boolean;
+  /** Peers being connected (proposed, data channel not open yet). */
+  connecting?: number;
+  /** The session's first segment (startup never waits on the mesh). */
+  startup?: boolean;
 }
 
 /** What to do now for a segment the player asked for (see the top). */
@@ -121,9 +131,12 @@ export function planFetch(i: FetchInput): FetchPlan {
   const remaining = i.deadlineMs - i.nowMs;
   if (holders.length > 0 && expectedDeliveryMs(holders[0], i.size) < remaining)
     return { kind: 'peer', peerId: holders[0].peerId, timeoutMs: Math.max(0, remaining - i.httpReserveMs) };
-  if (holders.length > 0 || i.peers.length === 0) return { kind: 'http' };
-  const elected = electFetchers([i.self, ...i.peers.map((p) => p.peerId)], i.key, i.fetchers);
-  if (elected.includes(i.self)) return { kind: 'http' };
+  if (holders.length > 0) return { kind: 'http' };
+  if (i.peers.length === 0) {
+    if (!i.connecting || i.startup) return { kind: 'http' };
+  } else if (electFetchers([i.self, ...i.peers.map((p) => p.peerId)], i.key, i.fetchers).includes(i.self)) {
+    return { kind: 'http' };
+  }
   const untilMs = i.deadlineMs - i.httpReserveMs;
   return untilMs > i.nowMs ? { kind: 'wait', untilMs } : { kind: 'http' };
 }

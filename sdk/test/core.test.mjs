@@ -15,22 +15,27 @@ const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'k' };
 const segment = (sn) => Buffer.alloc(5000 + sn, sn);
 const digest = (b) => createHash('sha256').update(b).digest('base64url');
 
-function manifest(stream, rendition, corruptSn) {
+function manifest(stream, rendition, corruptSn, sns = [0, 1, 2]) {
   const now = Math.floor(Date.now() / 1000);
   const payload = { v: 1, stream, rendition, playlist: 'index.m3u8', mediaSequence: 0, issuedAt: now, expiresAt: now + 600,
-                    segments: [0, 1, 2].map((sn) => ({ uri: `seg${sn}.m4s`, sn, size: segment(sn).length,
+                    segments: sns.map((sn) => ({ uri: `seg${sn}.m4s`, sn, size: segment(sn).length,
                                                        sha256: digest(sn === corruptSn ? Buffer.from('x') : segment(sn)) })) };
   const input = `${Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'mf-manifest+jws', kid: 'k' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
   return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}\n`;
 }
 
 const log = [];
+let laggingFetches = 0;
 const server = createServer((req, res) => {
   log.push({ url: req.url, range: req.headers.range ?? null });
   const m = req.url.match(/^\/live\/(\w+)\/(.*)$/);
   if (req.url.startsWith('/slow/')) return setTimeout(() => res.end('late'), 2000);
+  if (req.url.startsWith('/half/')) { res.write(Buffer.alloc(1000, 1)); return setTimeout(() => res.end('late'), 2000); }
   if (!m) { res.statusCode = 404; return res.end(); }
   const [, rendition, file] = m;
+  // 'lagging': a live manifest re-signed late, listing segment 3 only from its second fetch on.
+  if (file === 'index.m3u8.mfsig' && rendition === 'lagging')
+    return res.end(manifest('s', `${rendition}:index`, -1, ++laggingFetches > 1 ? [0, 1, 2, 3] : [0, 1, 2]));
   if (file === 'index.m3u8.mfsig') return res.end(manifest('s', `${rendition}:index`, 1));
   const seg = file.match(/^seg(\d)\.m4s$/);
   if (!seg) { res.statusCode = 404; return res.end(); }
@@ -97,6 +102,17 @@ test('hlsLoader(): stats exist at construction and are the ones filled; context 
   core.destroy();
 });
 
+test('a live segment the manifest does not list yet: the manifest is fetched again until it does, then shared', async () => {
+  const core = newCore();
+  const segments = [];
+  core.on('segment', (e) => segments.push(e));
+  const { calls } = await load(core.hlsLoader(), { ...fragContext(3, 'lagging'), frag: { ...fragContext(3, 'lagging').frag, duration: 2 } });
+  assert.deepEqual(calls, ['success']);
+  assert.equal(laggingFetches, 2);
+  assert.deepEqual(segments.map((e) => [e.sn, e.source, e.verified]), [[3, 'http', true]]);
+  core.destroy();
+});
+
 test('HTTP bytes that fail the manifest are played but never shared', async () => {
   const core = newCore();
   const { calls, args } = await load(core.hlsLoader(), fragContext(1));  // the manifest lies about seg1
@@ -133,6 +149,19 @@ test('time to first byte over loadPolicy.maxTimeToFirstByteMs: onTimeout, as hls
   const { calls } = await load(core.hlsLoader(), { url: `${origin}/slow/x`, responseType: 'arraybuffer' },
                                { loadPolicy: { maxTimeToFirstByteMs: 100, maxLoadTimeMs: 5000 } });
   assert.deepEqual(calls, ['timeout']);
+  core.destroy();
+});
+
+test('an aborted HTTP load still counts the bytes that arrived as CDN bytes (they cost the origin)', async () => {
+  const core = newCore();
+  const loader = new (core.hlsLoader())({});
+  loader.load({ url: `${origin}/half/z`, responseType: 'arraybuffer' }, { loadPolicy },
+              { onSuccess: () => {}, onError: () => {}, onTimeout: () => {}, onAbort: () => {} });
+  const end = Date.now() + 5000;
+  while (loader.stats.loaded < 1000 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  loader.abort();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(core.stats().httpBytes, 1000);
   core.destroy();
 });
 

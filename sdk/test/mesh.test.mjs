@@ -3,7 +3,7 @@
 // from one viewer to another verified; a lying viewer is banned and its
 // victim plays the HTTP bytes; a swarm fetches a segment nobody holds from
 // the CDN once; the kill switch closes every link.
-import { test, after } from 'node:test';
+import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
@@ -16,11 +16,16 @@ const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'k' };
 const segment = (sn) => { const b = Buffer.alloc(40000 + sn); for (let i = 0; i < b.length; i++) b[i] = (i * 7 + sn) & 255; return b; };
 const digest = (b) => createHash('sha256').update(b).digest('base64url');
 const SNS = [0, 1, 2, 3, 4, 5];
+// What the manifest lists: all of SNS, or a live window that a test grows.
+let published = SNS;
 
 function manifestText() {
   const now = Math.floor(Date.now() / 1000);
-  const payload = { v: 1, stream: 's', rendition: 'r:index', playlist: 'index.m3u8', mediaSequence: 0, issuedAt: now, expiresAt: now + 600,
-                    segments: SNS.map((sn) => ({ uri: `seg${sn}.m4s`, sn, size: segment(sn).length, sha256: digest(segment(sn)) })) };
+  const payload = { v: 1, stream: 's', rendition: 'r:index', playlist: 'index.m3u8', mediaSequence: 0, issuedAt: now,
+                    // A live manifest expires soon (mf-sign signs one for a few
+                    // segment durations), but not while a slowed test runs.
+                    expiresAt: now + (published === SNS ? 86400 : 120),
+                    segments: published.map((sn) => ({ uri: `seg${sn}.m4s`, sn, size: segment(sn).length, sha256: digest(segment(sn)) })) };
   const input = `${Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'k' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
   return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
 }
@@ -38,11 +43,20 @@ after(() => server.close());
 
 const context = (sn) => ({ url: `${origin}/live/r/seg${sn}.m4s`, responseType: 'arraybuffer',
                            frag: { sn, baseurl: `${origin}/live/r/index.m3u8`, relurl: `seg${sn}.m4s`, duration: 10, level: 0 } });
-const loadPolicy = { maxTimeToFirstByteMs: 10000, maxLoadTimeMs: 20000 };
+const loadPolicy = { maxTimeToFirstByteMs: 60000, maxLoadTimeMs: 60000 };
+// Every core a test makes is destroyed after it, passed or failed: a core's
+// timers would otherwise keep this process running for ever.
+const cores = [];
+afterEach(() => { for (const core of cores.splice(0)) core.destroy(); });
 
 function viewer(edge, peerId, extra = {}) {
   const core = new MeshedFlowLoader({ signalingUrl: 'wss://fake/ws', streamId: 's', peerId, manifestKeys: [jwk],
-                                      socketFactory: edge.factory(), prefetchSegments: 0, ...extra });
+                                      socketFactory: edge.factory(), prefetchSegments: 0,
+                                      // The mesh may take up to 60 s of a 10 s fragment: what these
+                                      // tests check must not depend on how fast a loaded machine runs them.
+                                      meshBudgetFraction: 6, ...extra,
+                                      testHooks: { policyBase: { peerRequestTimeoutMs: 60000 }, ...extra.testHooks } });
+  cores.push(core);
   const segments = [];
   core.on('segment', (e) => segments.push(e));
   const Loader = core.hlsLoader();
@@ -53,7 +67,7 @@ function viewer(edge, peerId, extra = {}) {
   });
   return { core, segments, load };
 }
-const until = async (what, predicate, ms = 10000) => {
+const until = async (what, predicate, ms = 60000) => {
   const end = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -61,7 +75,11 @@ const until = async (what, predicate, ms = 10000) => {
   }
 };
 const count = (url) => requests.filter((r) => r === url).length;
-const edgePolicy = { meshEnabled: true, maxPeers: 8, maxViewers: 0, uploadCapKbps: 0, cmafMode: 'off', offerTimeoutMs: 5000 };
+// Timeouts are hang bounds here (a loaded machine stalls this process for
+// seconds); the scheduler's timing is tested on a fake clock
+// (scheduler.test.mjs).
+const edgePolicy = { meshEnabled: true, maxPeers: 8, maxViewers: 0, uploadCapKbps: 0, cmafMode: 'off', offerTimeoutMs: 60000,
+                     peerRequestTimeoutMs: 60000 };
 
 test('a segment one viewer holds reaches the other from the peer, verified', async () => {
   const edge = new FakeEdge(edgePolicy);
@@ -103,6 +121,29 @@ test('a segment nobody holds: the swarm fetches it from the CDN once', async () 
   for (const body of bodies) assert.deepEqual(body, segment(3));
   assert.equal(count('/live/r/seg3.m4s'), 1);
   for (const w of v) w.core.destroy();
+});
+
+test('live: a new segment is fetched from the CDN once, by its elected fetcher, and reaches the others before they ask', async () => {
+  published = [0, 1, 2];
+  try {
+    const edge = new FakeEdge(edgePolicy);
+    // A live manifest (signed for 6 s, as mf-sign signs a live playlist).
+    const v = ['l1', 'l2', 'l3'].map((p) => viewer(edge, p, { prefetchSegments: 3 }));
+    for (const [i, w] of v.entries()) await w.load(i);
+    await until('a full mesh', () => v.every((w) => w.core.stats().peers.length === 2));
+    for (const w of v) await w.load(2);
+    const before = count('/live/r/seg3.m4s');
+    published = [0, 1, 2, 3];       // mf-sign signs segment 3; no player has asked for it
+    await until('every viewer to hold segment 3', () => v.every((w) => w.core.stats().storedBytes >= segment(3).length + segment(2).length));
+    assert.equal(count('/live/r/seg3.m4s') - before, 1);
+    for (const w of v) assert.deepEqual(await w.load(3), segment(3));
+    await until('the segment events', () => v.every((w) => w.segments.some((s) => s.sn === 3)));
+    assert.deepEqual(v.map((w) => w.segments.find((s) => s.sn === 3).source), ['cache', 'cache', 'cache']);
+    assert.equal(count('/live/r/seg3.m4s') - before, 1);
+    for (const w of v) w.core.destroy();
+  } finally {
+    published = SNS;
+  }
 });
 
 test('the kill switch from the edge closes every link; loads go on over HTTP', async () => {

@@ -39,6 +39,22 @@ test('nobody holds it: only the elected fetchers go to the CDN, the rest wait un
     assert.deepEqual(planFetch(base({ key: `720p/${sn}`, peers, deadlineMs: clock.now() + 900 })), { kind: 'http' });
 });
 
+test('just joined, peers still connecting: wait for their buffer maps, except for the first segment', () => {
+  // No open peer but two being connected: wait until the reserve.
+  assert.deepEqual(planFetch(base({ connecting: 2 })), { kind: 'wait', untilMs: clock.now() + 2000 });
+  // The session's first segment: HTTP at once (startup never waits on the mesh).
+  assert.deepEqual(planFetch(base({ connecting: 2, startup: true })), { kind: 'http' });
+  // Past the reserve: HTTP.
+  assert.deepEqual(planFetch(base({ connecting: 2, deadlineMs: clock.now() + 900 })), { kind: 'http' });
+  // Nobody connecting: alone, HTTP.
+  assert.deepEqual(planFetch(base({ connecting: 0 })), { kind: 'http' });
+  // Once a connected peer holds it, it comes from that peer.
+  assert.deepEqual(planFetch(base({ connecting: 1, peers: [peer('a')], holders: new Set(['a']) })),
+                   { kind: 'peer', peerId: 'a', timeoutMs: 2000 });
+  clock.advance(2000);
+  assert.deepEqual(planFetch(base({ connecting: 2 })), { kind: 'wait', untilMs: clock.now() + 2000 });
+});
+
 test('every member computes the same election, whatever the order it knows the members in', () => {
   for (let sn = 0; sn < 50; sn++) {
     const a = electFetchers(['p1', 'p2', 'p3', 'p4', 'p5'], `r/${sn}`, 2);

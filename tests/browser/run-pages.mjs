@@ -13,6 +13,7 @@
 // Exit status: 0 when the run completed (whatever it observed), 2 when it
 // could not (chromium missing, deadline, a page crashed): stderr says why.
 import { chromium } from 'playwright-core';
+import { adminGet, parsePrometheus, waitFor } from './admin-helpers.mjs';
 import { readFile, access } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,32 +35,6 @@ function fail(message) {
   process.exit(2);
 }
 setTimeout(() => fail(`deadline of ${config.deadlineMs} ms reached`), config.deadlineMs);
-
-async function waitFor(what, predicate, timeoutMs, intervalMs = 100) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await predicate();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
-async function adminGet(port, path) {
-  const response = await fetch(`http://127.0.0.1:${port}${path}`);
-  if (!response.ok) throw new Error(`GET ${path} on ${port}: ${response.status}`);
-  return path.startsWith('/api/') ? response.json() : response.text();
-}
-
-function parsePrometheus(text) {
-  const samples = {};
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    samples[line.slice(0, at)] = Number(line.slice(at + 1));
-  }
-  return samples;
-}
 
 // ---- in the page ----------------------------------------------------------
 

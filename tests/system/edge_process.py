@@ -832,6 +832,16 @@ class AdminEdge(Edge):
         extra = ["--edge-id", edge_id, "--admin", f"127.0.0.1:{self.admin_port}" if admin else ""]
         super().__init__(args=extra + list(args), **kwargs)
 
+    def metrics(self):
+        """The samples of GET /metrics: {(name, frozenset(labels.items())): value}."""
+        response = admin_get(self.admin_port, "/metrics")
+        if response.status != 200:
+            raise AssertionError(f"/metrics answered {response.status}")
+        return parse_prometheus(response.body.decode())[0]
+
+    def metric(self, name, **labels):
+        return self.metrics().get((name, frozenset(labels.items())))
+
 
 def admin_get(port, path, timeout=EXPECT_TIMEOUT_S):
     """GET http://127.0.0.1:PORT/PATH on the admin listener: HttpResponse."""

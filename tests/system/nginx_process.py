@@ -1,10 +1,12 @@
 """Debian's nginx as an HTTP origin for the SDK's browser tests: serves one
 directory on a free loopback port (its own temporary prefix and config, no
 system service), logs every request to an access log the test reads
-(method, path, status, Range header, bytes sent), and answers byte ranges
-(206) as a CDN does."""
+(nginx's combined format, then the request's Range header and the time in
+ms: docs/pilot.md, "The origin's access log"), and answers byte ranges (206)
+as a CDN does."""
 
 import os
+import re
 import socket
 import tempfile
 import time
@@ -26,7 +28,8 @@ http {{
     application/vnd.apple.mpegurl m3u8; video/mp4 mp4 m4s; text/plain mfsig;
   }}
   default_type application/octet-stream;
-  log_format mf '$request_method $uri $status "$http_range" $body_bytes_sent';
+  log_format mf '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+                '"$http_referer" "$http_user_agent" "$http_range" $msec';
   access_log {prefix}/access.log mf;
   client_body_temp_path {prefix}/body;
   proxy_temp_path {prefix}/proxy;
@@ -42,6 +45,10 @@ http {{
   }}
 }}
 """
+
+
+# One line of CONFIG's log format (nginx escapes '"' inside a field as \x22).
+LOG_LINE = re.compile(r'^(\S+) - (\S+) \[([^\]]+)\] "([^"]*)" (\d+) (\d+) "([^"]*)" "([^"]*)" "([^"]*)" ([\d.]+)$')
 
 
 class OriginServer(ManagedProcess):
@@ -84,17 +91,28 @@ class OriginServer(ManagedProcess):
         except OSError:
             return ""
 
-    def requests(self):
-        """[(method, path, status, range or None, bytes)] in order."""
+    @property
+    def access_log_path(self):
+        return os.path.join(self.prefix, "access.log")
+
+    def entries(self):
+        """[(method, path, status, range or None, bytes sent, unix time in s, user agent)] in order."""
         out = []
         try:
-            with open(os.path.join(self.prefix, "access.log")) as f:
+            with open(self.access_log_path) as f:
                 lines = f.read().splitlines()
         except OSError:
             return out
         for line in lines:
-            method, path, status, rest = line.split(" ", 3)
-            quoted, _, sent = rest.rpartition(" ")
-            value = quoted.strip('"')
-            out.append((method, path, int(status), None if value in ("", "-") else value, int(sent)))
+            m = LOG_LINE.match(line)
+            if not m:
+                raise ValueError(f"unexpected access log line: {line!r}")
+            method, target = (m.group(4).split(" ") + [""])[:2]
+            value = m.group(9)
+            out.append((method, target.split("?")[0], int(m.group(5)), None if value in ("", "-") else value,
+                        int(m.group(6)), float(m.group(10)), m.group(8)))
         return out
+
+    def requests(self):
+        """[(method, path, status, range or None, bytes)] in order."""
+        return [e[:5] for e in self.entries()]

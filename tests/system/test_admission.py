@@ -221,6 +221,8 @@ class JwtExpiry(unittest.TestCase):
             self.assertEqual(code, 1008)
             closed, _ = ws.wait_eof(5.0)
             self.assertTrue(closed, "TCP not closed after the 1008 close frame")
+            self.assertEqual(edge.metric("mf_edge_policy_closes_total", reason="token_expired"), 1)
+            self.assertEqual(edge.metric("mf_edge_policy_closes_total", reason="error_limit"), 0)
 
 
 class PerSourceLimits(unittest.TestCase):

@@ -38,6 +38,16 @@ RENDITION = "720p"
 RUN_DEADLINE_S = 50
 
 
+def require_browser(test):
+    """Fails `test` (never skips it) when chromium, node or playwright-core is missing."""
+    missing = [path for path in (CHROMIUM, NODE) if not os.access(path, os.X_OK)]
+    if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
+        missing.append(os.path.join(BROWSER_DIR, "node_modules/playwright-core"))
+    if missing:
+        test.fail(f"the browser tests need {', '.join(missing)}: ./install-deps.sh installs chromium and "
+                  f"runs npm ci --prefix tests/browser")
+
+
 class BrowserEndToEnd(unittest.TestCase):
     # The ingress's balance mode. "stream-affinity" keeps a stream's pages on
     # one edge; once edges share presence (Valkey), "least-connections" plus
@@ -53,12 +63,7 @@ class BrowserEndToEnd(unittest.TestCase):
         return ["--config", edge_config_file(limits=UNLIMITED_SOURCE)]
 
     def setUp(self):
-        missing = [path for path in (CHROMIUM, NODE) if not os.access(path, os.X_OK)]
-        if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
-            missing.append(os.path.join(BROWSER_DIR, "node_modules/playwright-core"))
-        if missing:
-            self.fail(f"the browser tests need {', '.join(missing)}: ./install-deps.sh installs chromium and "
-                      f"runs npm ci --prefix tests/browser")
+        require_browser(self)
 
     @property
     def screenshot(self):

@@ -100,6 +100,25 @@ class TwoEdgeCluster(ClusterTestCase):
 
 
 class CrossEdgeTest(TwoEdgeCluster):
+    def test_each_edge_shows_the_other_in_api_cluster(self):
+        # The operator pages' cluster view (docs/edge.md, "GET /api/cluster"):
+        # edge-b's summary reaches edge-a through Valkey within a second.
+        stream = f"view-{tag()}"
+        self.joined(self.b, stream, "r1", f"v-{tag()}")
+
+        def b_as_seen_from_a():
+            document = json.loads(admin_get(self.a.admin_port, "/api/cluster").body)
+            edges = {e["edge"]: e for e in document["edges"]}
+            b = edges.get("edge-b")
+            if b is None or not any(s["streamId"] == stream and s["peers"] == 1 for s in b["streams"]):
+                return None
+            return document if b["peers"] == metric(self.b, "mf_edge_peers_joined") else None
+
+        document = wait_for(b_as_seen_from_a, EXPECT_TIMEOUT_S, what="edge-b's summary on edge-a")
+        self.assertEqual((document["edge"], document["valkey"], document["edgeCount"]), ("edge-a", "up", 2))
+        self.assertEqual([e["edge"] for e in document["edges"]], ["edge-a", "edge-b"])
+        self.assertEqual(document["edges"][1]["valkey"], "up")
+
     def test_peers_on_different_edges_are_proposed_to_each_other(self):
         stream = f"s-{tag()}"
         pa, pb = f"a-{tag()}", f"b-{tag()}"

@@ -3,6 +3,7 @@ affinity), the drain/enable admin API, an edge killed and restarted, and
 the metrics that describe all that."""
 
 import json
+import re
 import unittest
 
 from edge_process import RawWebSocket, SdkClient, admin_get, free_port
@@ -141,9 +142,24 @@ class AdminSurface(unittest.TestCase):
                               body=b"x")
         self.assertEqual(response.status, 403, response)
         self.assertFalse(self.drained())
-        # Even a request that somehow holds the token is refused from a page.
-        response = self.drain(headers=["Origin: http://localhost"])
+        # Even a request that somehow holds the token is refused from a page
+        # other than the listener's own (here: another port of localhost).
+        response = self.drain(headers=["Origin: http://localhost:1"])
         self.assertEqual(response.status, 403, response)
+        self.assertFalse(self.drained())
+
+    def test_the_listeners_own_page_may_drain_with_the_token(self):
+        # The ingress's operator page (served by the listener itself) sends
+        # Origin http://<Host>: accepted, still only with the token.
+        response = self.drain(token=None, headers=["Origin: http://localhost"])
+        self.assertEqual(response.status, 401, response)
+        self.assertFalse(self.drained())
+        response = self.drain(headers=["Origin: http://localhost"])
+        self.assertEqual(response.status, 200, response)
+        self.assertTrue(self.drained())
+        response = self.ingress.admin("POST", f"/api/backends/enable?address={self.backend.address}",
+                                      headers=["Origin: http://localhost"])
+        self.assertEqual(response.status, 200, response)
         self.assertFalse(self.drained())
 
     def test_state_changes_need_the_token(self):
@@ -160,6 +176,19 @@ class AdminSurface(unittest.TestCase):
         self.assertEqual(response.status, 200, response)
         self.assertFalse(self.drained())
         self.assertGreaterEqual(self.ingress.metric("mf_ingress_admin_refusals_total"), 2)
+
+    def test_operator_page_is_self_contained_html(self):
+        response = self.ingress.admin("GET", "/", token=None)
+        self.assertEqual(response.status, 200, response)
+        self.assertEqual(response.header("Content-Type"), "text/html; charset=utf-8")
+        page = response.body.decode()
+        for path in ("'/api/backends'", "'/metrics'", "'/api/backends/'"):
+            self.assertIn(path, page)
+        # Nothing fetched from elsewhere: no absolute URL, no external script or style.
+        self.assertIsNone(re.search(r"(src|href)\s*=|https?://|//[a-z]", page, re.I), "external reference")
+        # Another page's Origin gets nothing, not even the page.
+        response = self.ingress.admin("GET", "/", token=None, headers=["Origin: https://evil.example"])
+        self.assertEqual(response.status, 403, response)
 
     def test_a_rebound_host_is_refused(self):
         # DNS rebinding: the page's own name now resolves to 127.0.0.1; the

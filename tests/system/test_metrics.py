@@ -208,6 +208,29 @@ class CountersFollowActions(MetricsCase):
                       "mf_edge_stream_viewers after a viewer left")
 
 
+class DescriptorTables(MetricsCase):
+    ARGS = ("--max-connections-per-shard", "300")
+
+    def test_each_shard_reports_its_table_size_and_slots_held(self):
+        def used(scrape):
+            return {dict(l)["shard"]: v for l, v in scrape.series("mf_edge_descriptor_table_used").items()}
+        before = self.scrape()
+        slots = {dict(l)["shard"]: v for l, v in before.series("mf_edge_descriptor_table_slots").items()}
+        self.assertEqual(slots, {"0": 300, "1": 300})
+        # The scrape's own admin connection holds a slot of shard 0.
+        self.assertGreaterEqual(used(before)["0"], 1)
+        clients = [self.client() for _ in range(3)]
+        scrape = self.wait_for(lambda s: s.value("mf_edge_connections") == before.value("mf_edge_connections") + 3,
+                               "the 3 WebSockets are open")
+        # Every open WebSocket holds a slot of its shard's table.
+        self.assertGreaterEqual(sum(used(scrape).values()), scrape.value("mf_edge_connections") + 1)
+        for c in clients:
+            c.close()
+        self.wait_for(lambda s: s.value("mf_edge_connections") == before.value("mf_edge_connections")
+                      and sum(used(s).values()) < scrape.value("mf_edge_connections") + 1,
+                      "closed connections give their slots back")
+
+
 class ForgedStats(MetricsCase):
     """One peer cannot forge a stream's offload: its `stats` are credited at
     most 1 Gbit/s times its time joined (plus 1 s), totals saturate instead

@@ -6,7 +6,7 @@ import json
 import re
 import unittest
 
-from edge_process import UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, parse_prometheus
+from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, parse_prometheus
 from ingress_process import admin_request, wait_until
 
 
@@ -53,7 +53,7 @@ class OperatorApi(unittest.TestCase):
     def test_admin_refuses_web_pages_and_rebound_hosts(self):
         with AdminEdge() as edge:
             port = edge.admin_port
-            for path in ("/", "/api/streams", "/metrics"):
+            for path in ("/", "/api/streams", "/api/cluster", "/api/history", "/metrics"):
                 with self.subTest(path=path):
                     response = admin_request(port, "GET", path, headers=["Origin: https://evil.example"])
                     self.assertEqual(response.status, 403, response)
@@ -63,13 +63,49 @@ class OperatorApi(unittest.TestCase):
                     self.assertEqual(response.status, 200, response)
 
 
+    def test_cluster_and_history_of_one_edge_without_valkey(self):
+        with AdminEdge(args=["--history-period-ms", "100"], edge_id="edge-alone", shards=2) as edge:
+            clients = [SdkClient(edge) for _ in range(3)]
+            try:
+                for i, c in enumerate(clients):
+                    c.join("solo", "r", f"p-solo-{i}")
+                clients[0].send({"type": "stats", "p2pBytes": 3000, "cdnBytes": 1000, "uploadedBytes": 0})
+
+                def cluster():
+                    document = json.loads(admin_get(edge.admin_port, "/api/cluster").body)
+                    return document if document["edges"][0]["p2pBytes"] == 3000 else None
+                document = wait_until(cluster, EXPECT_TIMEOUT_S, "the stats counted in /api/cluster")
+                self.assertEqual((document["edge"], document["valkey"], document["edgeCount"], document["truncated"]),
+                                 ("edge-alone", "off", 1, False))
+                own = document["edges"][0]
+                metrics, _ = parse_prometheus(admin_get(edge.admin_port, "/metrics").body.decode())
+                self.assertEqual(own["peers"], metrics[("mf_edge_peers_joined", frozenset())])
+                self.assertEqual(own["peers"], 3)
+                self.assertEqual((own["shards"], own["valkey"], own["draining"], own["offloadRatio"]), (2, "off", False, 0.75))
+                self.assertEqual([(s["streamId"], s["peers"]) for s in own["streams"]], [("solo", 3)])
+
+                # A sample taken after the joins says 3 peers; samples are oldest first.
+                def history():
+                    document = json.loads(admin_get(edge.admin_port, "/api/history").body)
+                    samples = document["samples"]
+                    return document if samples and samples[-1]["peers"] == 3 else None
+                document = wait_until(history, EXPECT_TIMEOUT_S, "a history sample with the 3 peers")
+                self.assertEqual((document["edge"], document["periodMs"], document["capacity"]), ("edge-alone", 100, 360))
+                times = [s["timeMs"] for s in document["samples"]]
+                self.assertEqual(times, sorted(times))
+                self.assertEqual(sum(s["joins"] for s in document["samples"]), 3)
+            finally:
+                for c in clients:
+                    c.close()
+
     def test_operator_page_is_self_contained_html(self):
         with AdminEdge() as edge:
             response = admin_get(edge.admin_port, "/")
             self.assertEqual(response.status, 200)
             self.assertEqual(response.header("Content-Type"), "text/html; charset=utf-8")
             page = response.body.decode()
-            self.assertIn("fetch('/api/streams'", page)
+            for api in ("/api/streams", "/api/cluster", "/api/history"):
+                self.assertIn(f"getJson('{api}')", page)
             # Nothing fetched from elsewhere: no absolute URL, no external script or style.
             self.assertIsNone(re.search(r"(src|href)\s*=|https?://|//[a-z]", page, re.I), "external reference")
             self.assertEqual(admin_get(edge.admin_port, "/nothing-here").status, 404)

@@ -256,6 +256,7 @@ class StreamFullAndMeshDisabled(ErrorCase):
 
 class RepeatedErrors(ErrorCase):
     def test_twenty_errors_are_tolerated_the_twenty_first_closes_1008(self):
+        closes_before = self.edge.metric("mf_edge_policy_closes_total", reason="error_limit")
         c = self.client()
         for i in range(20):
             self.assert_error(c, '{"type":"nope","id":' + str(i) + "}", "unknown-type", ref=i)
@@ -263,6 +264,8 @@ class RepeatedErrors(ErrorCase):
         c.send('{"type":"nope"}')
         code, _ = c.expect_close()
         self.assertEqual(code, 1008)
+        # Counted before the close frame is sent.
+        self.assertEqual(self.edge.metric("mf_edge_policy_closes_total", reason="error_limit"), closes_before + 1)
 
     def test_mixed_error_kinds_count_together(self):
         c = self.client()

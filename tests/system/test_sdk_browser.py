@@ -20,17 +20,13 @@ import subprocess
 import time
 import unittest
 
-from edge_process import UNLIMITED_SOURCE, build_dir, edge_config_file, run_dir, write_run_file
+from edge_process import UNLIMITED_SOURCE, edge_config_file, run_dir, write_run_file
 from ingress_process import ingress_with_edges
 from nginx_process import OriginServer
 from redis_process import RedisServer
+from sdk_pages import FFMPEG, HLS, Bridge, build_sdk, install_player, mf_sign_binary, new_signing_key, \
+    require_prerequisites
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-BROWSER_DIR = os.path.join(REPO, "tests", "browser")
-SDK_DIR = os.path.join(REPO, "sdk")
-NODE = "/usr/bin/node"
-FFMPEG = "/usr/bin/ffmpeg"
 STREAM = "pilot-stream"
 SEGMENTS = 30            # 1 s each
 # Bitrates far below what loopback carries even on a loaded machine, the top
@@ -39,7 +35,6 @@ SEGMENTS = 30            # 1 s each
 # loaded 2-core machine plain hls.js itself sometimes stayed on a lower level
 # when the top rendition asked for more than its first estimate).
 RENDITIONS = {"r180p": ("320x180", "100k"), "r360p": ("640x360", "250k")}
-HLS = {"1.7": "/lib/hls-1.7.mjs", "1.5": "/lib/hls-1.5.mjs"}
 BRIDGE_DEADLINE_S = 150
 
 
@@ -55,7 +50,7 @@ def make_origin_root():
     root = os.path.join(run_dir(), "sdk-origin")
     if os.path.isdir(root):
         shutil.rmtree(root)
-    os.makedirs(os.path.join(root, "lib"))
+    os.makedirs(root)
     master = ["#EXTM3U", "#EXT-X-VERSION:7"]
     for name, (size, rate) in RENDITIONS.items():
         os.makedirs(os.path.join(root, "live", name))
@@ -76,14 +71,9 @@ def make_origin_root():
 
     # mf-sign: a new key (it prints the player's JWK, with its default kid),
     # then every media playlist under live/ signed.
-    mf_sign = os.path.join(build_dir(), "origin", "mf-sign")
     key = os.path.join(run_dir(), "sdk-signing-key.pem")
-    if os.path.exists(key):
-        os.unlink(key)
-    printed = subprocess.run([mf_sign, "--generate-key", key], check=True, timeout=30, capture_output=True,
-                             text=True).stdout
-    jwk = json.loads(next(line for line in printed.splitlines() if line.startswith("{")))
-    subprocess.run([mf_sign, "--key", key, "--dir", os.path.join(root, "live"), "--stream", STREAM, "--cmaf-chunks"],
+    jwk = new_signing_key(key)
+    subprocess.run([mf_sign_binary(), "--key", key, "--dir", os.path.join(root, "live"), "--stream", STREAM, "--cmaf-chunks"],
                    check=True, timeout=60, capture_output=True)
     digests = {}
     for name in RENDITIONS:
@@ -97,66 +87,15 @@ def make_origin_root():
         chunked = [s for s in payload["segments"] if s.get("chunks")]
         assert len(chunked) == len(payload["segments"]), f"mf-sign listed chunks for {len(chunked)} segments of {name}"
 
-    shutil.copy(os.path.join(BROWSER_DIR, "sdk-player.html"), root)
-    shutil.copy(os.path.join(SDK_DIR, "dist", "meshedflow.js"), os.path.join(root, "lib"))
-    for version in HLS:
-        shutil.copy(os.path.join(SDK_DIR, "node_modules", f"hls-{version}", "dist", "hls.mjs"),
-                    os.path.join(root, "lib", f"hls-{version}.mjs"))
+    install_player(root)
     return root, [jwk], digests
-
-
-class Bridge:
-    """run-sdk-pages.mjs: one JSON command per line, one JSON answer per line."""
-
-    def __init__(self, origin_url):
-        self.stderr_path = os.path.join(run_dir(), f"run-sdk-pages-{time.monotonic_ns()}.stderr")
-        self._stderr = open(self.stderr_path, "wb")
-        config = {"originUrl": origin_url, "deadlineMs": BRIDGE_DEADLINE_S * 1000}
-        self.process = subprocess.Popen([NODE, os.path.join(BROWSER_DIR, "run-sdk-pages.mjs"), json.dumps(config)],
-                                        cwd=BROWSER_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self._stderr)
-
-    def command(self, **command):
-        self.process.stdin.write((json.dumps(command) + "\n").encode())
-        self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        if not line:
-            raise AssertionError(f"run-sdk-pages.mjs exited ({self.process.poll()}):\n{self.log()}")
-        answer = json.loads(line)
-        if not answer.get("ok"):
-            raise AssertionError(f"{command.get('cmd')} failed: {answer.get('error')}\n{self.log()}")
-        return answer
-
-    def log(self):
-        self._stderr.flush()
-        with open(self.stderr_path, "rb") as f:
-            return f.read().decode(errors="replace")[-6000:]
-
-    def close(self):
-        if self.process.poll() is None:
-            try:
-                self.process.stdin.write(b'{"cmd": "quit"}\n')
-                self.process.stdin.flush()
-                self.process.wait(20)
-            except (BrokenPipeError, subprocess.TimeoutExpired):
-                self.process.kill()
-                self.process.wait(5)
-        self._stderr.close()
 
 
 class SdkInBrowsers(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        missing = [p for p in (NODE, FFMPEG, "/usr/bin/chromium", "/usr/sbin/nginx",
-                               os.path.join(build_dir(), "origin", "mf-sign"),
-                               os.path.join(SDK_DIR, "node_modules", "hls-1.5"),
-                               os.path.join(BROWSER_DIR, "node_modules", "playwright-core")) if not os.path.exists(p)]
-        if missing:
-            raise AssertionError(f"the SDK browser tests need {', '.join(missing)}: ./install-deps.sh installs them "
-                                 f"(npm ci in sdk/ and tests/browser/), meson builds mf-sign")
-        # The SDK as a customer gets it: built from the sources.
-        subprocess.run(["npm", "run", "build", "--prefix", SDK_DIR], check=True, timeout=180,
-                       stdout=subprocess.DEVNULL)
+        require_prerequisites()
+        build_sdk()
         cls.root, cls.keys, cls.digests = make_origin_root()
 
     def setUp(self):
@@ -173,7 +112,7 @@ class SdkInBrowsers(unittest.TestCase):
         self.addCleanup(self.cluster.__exit__, None, None, None)
         self.origin = OriginServer(self.root).start()
         self.addCleanup(self.origin.kill)
-        self.bridge = Bridge(self.origin.url)
+        self.bridge = Bridge(self.origin.url, BRIDGE_DEADLINE_S)
         self.addCleanup(self.bridge.close)
 
     # ---- helpers ----
@@ -182,10 +121,10 @@ class SdkInBrowsers(unittest.TestCase):
         viewer = {"peerId": peer_id, "wsUrl": self.ingress.ws_url(), "streamId": STREAM, "manifestKeys": self.keys,
                   "hlsModule": HLS[hls], "src": f"{self.origin.url}/{src}",
                   "remoteConfigUrl": "/meshedflow-routing.json", **extra}
-        self.bridge.command(cmd="open", viewer=viewer)
+        self.bridge.open(viewer)
 
     def report(self):
-        return self.bridge.command(cmd="report")["pages"]
+        return self.bridge.report()
 
     def wait_pages(self, what, predicate, timeout=60.0):
         """Polls the pages' reports until predicate(pages) holds; returns them."""

@@ -1,0 +1,100 @@
+"""The pilot's figures from what it observed (pure: no I/O). The formula
+(docs/pilot.md, "The offload formula"):
+
+    offload_origin = 1 - origin_media_bytes / appended_bytes
+
+origin_media_bytes: the bytes nginx sent for media files (segments and init
+segments; not playlists, manifests or the page) up to the end of the
+measured window; appended_bytes: the bytes of the fragments every player
+appended to its buffer in that window. The audience measured is the
+ordinary viewers: a fault's viewer (a liar, a leaver) is left out of both
+sides, told apart in the log by the user agent that names each viewer.
+offload_sdk is the same with the SDK's own count of HTTP bytes in place of
+nginx's."""
+
+import re
+
+MEDIA_SUFFIXES = (".m4s", ".mp4")
+VIEWER_IN_USER_AGENT = re.compile(r"MeshedFlowViewer/(\S+)")
+
+
+def is_media(path):
+    return path.startswith("/live/") and path.endswith(MEDIA_SUFFIXES)
+
+
+def viewer_of(entry):
+    """The viewer a log entry's user agent names, or None."""
+    m = VIEWER_IN_USER_AGENT.search(entry[6])
+    return m.group(1) if m else None
+
+
+def origin_media_bytes(entries, until_s=None, viewers=None):
+    """Bytes nginx sent for media, requests logged at or before until_s (unix
+    s), made by one of `viewers` when given."""
+    return sum(e[4] for e in entries if is_media(e[1]) and (until_s is None or e[5] <= until_s) and
+               (viewers is None or viewer_of(e) in viewers))
+
+
+def ratio_offload(cdn_bytes, appended):
+    return None if appended <= 0 else 1.0 - cdn_bytes / appended
+
+
+def warm_offload(appended_records):
+    """A viewer's offload after its first two media segments: from the SDK's
+    HTTP count and the appended bytes between its second media segment and
+    its last record. None when it appended fewer than three."""
+    media = [r for r in appended_records if not r["key"].endswith("/init")]
+    if len(media) < 3:
+        return None
+    base, last = media[1], appended_records[-1]
+    return ratio_offload(last["http"] - base["http"], last["total"] - base["total"])
+
+
+def stall_summary(stalls, end_ms, after_ms=None):
+    """(count, total ms) of stalls (start/end in ms; end None = still
+    stalled at end_ms); only those starting at or after after_ms when given."""
+    chosen = [s for s in stalls if after_ms is None or s["start"] >= after_ms]
+    return len(chosen), sum((s["end"] if s["end"] is not None else end_ms) - s["start"] for s in chosen)
+
+
+def unverified(page, signed):
+    """(checked, unverified): segments in this page's buffer checked against
+    the signed manifests' SHA-256 ({rendition: {sn: hex}}); a segment whose
+    digest differs or that no manifest signed counts as unverified."""
+    checked = bad = 0
+    for key in set(page["buffered"]):
+        rendition, sn = key.split("/")
+        checked += 1
+        digest = page["digests"].get(key)
+        if digest is None or signed.get(rendition, {}).get(int(sn)) != digest:
+            bad += 1
+    return checked, bad
+
+
+def swarm_offload_series(pages, entries, start_ms, end_ms, viewers, window_ms=10000):
+    """[(seconds since start, offload)] per window: 1 - nginx media bytes in
+    the window / bytes appended by `viewers`' players in the window."""
+    out = []
+    at = start_ms
+    while at < end_ms:
+        stop = min(at + window_ms, end_ms)
+        appended = sum(r["bytes"] for p in viewers for r in pages[p]["appended"] if at <= r["at"] < stop)
+        served = sum(e[4] for e in entries if is_media(e[1]) and at <= e[5] * 1000 < stop and viewer_of(e) in viewers)
+        value = ratio_offload(served, appended)
+        if value is not None:
+            out.append(((stop - start_ms) / 1000, value))
+        at = stop
+    return out
+
+
+def viewer_offload_series(page, start_ms):
+    """[(seconds since start, cumulative offload by the SDK's count)] at each append."""
+    return [((r["at"] - start_ms) / 1000, 1.0 - r["http"] / r["total"]) for r in page["appended"] if r["total"] > 0]
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
