@@ -5,9 +5,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <charconv>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -128,7 +131,21 @@ std::expected<std::unique_ptr<Client>, std::string> Client::create(Reactor& reac
     return std::unexpected(std::string("valkey: queue bounds must be positive"));
   if (config.username.size() > 0 && config.password.empty())
     return std::unexpected(std::string("valkey: a username needs a password"));
+  for (const std::string& script : config.scripts)
+    if (script.empty()) return std::unexpected(std::string("valkey: an empty script"));
   std::unique_ptr<Client> client(new Client(reactor, config, handlers, *address));
+  for (const std::string& script : config.scripts) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    if (EVP_Digest(script.data(), script.size(), digest, &size, EVP_sha1(), nullptr) != 1 || size != 20)
+      return std::unexpected(std::string("valkey: SHA-1 of a script failed (OpenSSL)"));
+    std::string hex;
+    for (unsigned int i = 0; i < size; ++i) {
+      hex.push_back("0123456789abcdef"[digest[i] >> 4]);
+      hex.push_back("0123456789abcdef"[digest[i] & 15]);
+    }
+    client->script_shas_.push_back(std::move(hex));
+  }
   client->connect(client->command_);
   return client;
 }
@@ -250,6 +267,15 @@ void Client::on_connected(SocketHandle socket, int error) {
     resp::append_command(scratch_, argv);
   }
   link->handshake_replies = 1;
+  // Every connection of the command link loads the scripts first: EVALSHA
+  // then finds them (a server restarted, or another node, has none).
+  if (link->role == Role::command) {
+    for (const std::string& script : config_.scripts) {
+      std::array<std::string_view, 3> argv{"SCRIPT", "LOAD", script};
+      resp::append_command(scratch_, argv);
+      ++link->handshake_replies;
+    }
+  }
   if (!reactor_.send(socket, std::span(reinterpret_cast<const uint8_t*>(scratch_.data()), scratch_.size()))) {
     fail(*link, Reason::send_failed, "pool exhausted");
     return;
@@ -329,8 +355,10 @@ void Client::on_command_reply(Link& link, const resp::ReplyView& reply) {
   --handed_;
   pending_bytes_ -= p.bytes;
   ++counters_.replies;
-  if (reply.is_error()) ++counters_.error_replies;
   link.last_reply_ms = reactor_.now_ms();
+  if (p.script != no_script && reply.is_error() && reply.text().starts_with("NOSCRIPT")) return resend_as_eval(p);
+  if (reply.is_error()) ++counters_.error_replies;
+  release_script_args(p);
   if (p.done.fn != nullptr) p.done.fn(p.done.context, p.done.cookie, CommandStatus::reply, &reply);
 }
 
@@ -369,6 +397,24 @@ std::expected<void, SubmitError> Client::command(std::span<const std::string_vie
   MF_ASSERT_ON_SHARD(reactor_.shard_id());
   if (stop_requested_) return std::unexpected(SubmitError::stopped);
   if (argv.empty()) return std::unexpected(SubmitError::invalid);
+  return submit(argv, Pending{done, 0, 0});
+}
+
+std::expected<void, SubmitError> Client::script(size_t index, std::span<const std::string_view> args, Completion done) {
+  MF_ASSERT_ON_SHARD(reactor_.shard_id());
+  if (stop_requested_) return std::unexpected(SubmitError::stopped);
+  if (index >= script_shas_.size() || args.empty()) return std::unexpected(SubmitError::invalid);
+  argv_scratch_.assign({"EVALSHA", script_shas_[index]});
+  argv_scratch_.insert(argv_scratch_.end(), args.begin(), args.end());
+  const size_t before = script_args_.size();
+  resp::append_command(script_args_, args);
+  Pending pending{done, 0, 0, static_cast<uint32_t>(index), static_cast<uint32_t>(script_args_.size() - before)};
+  auto submitted = submit(argv_scratch_, pending);
+  if (!submitted) script_args_.resize(before);
+  return submitted;
+}
+
+std::expected<void, SubmitError> Client::submit(std::span<const std::string_view> argv, const Pending& pending) {
   const size_t size = resp::command_size(argv);
   if (pending_.size() >= config_.max_queued_commands || pending_bytes_ + size > config_.max_queued_bytes ||
       size > UINT32_MAX) {
@@ -392,7 +438,9 @@ std::expected<void, SubmitError> Client::command(std::span<const std::string_vie
     resp::append_command(scratch_, argv);
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(scratch_.data()), scratch_.size());
     if (direct && reactor_.send(command_.socket, bytes)) {
-      pending_.push_back(Pending{done, static_cast<uint32_t>(size), 0});
+      Pending p = pending;
+      p.bytes = static_cast<uint32_t>(size);
+      pending_.push_back(p);
       pending_bytes_ += size;
       counters_.bytes_out += size;
       mark_handed(size);
@@ -404,10 +452,46 @@ std::expected<void, SubmitError> Client::command(std::span<const std::string_vie
     ++counters_.dropped;  // the shard's pool is exhausted
     return std::unexpected(SubmitError::dropped);
   }
-  pending_.push_back(Pending{done, static_cast<uint32_t>(size), 0});
+  Pending p = pending;
+  p.bytes = static_cast<uint32_t>(size);
+  pending_.push_back(p);
   pending_bytes_ += size;
   pump();
   return {};
+}
+
+void Client::release_script_args(const Pending& p) {
+  if (p.script == no_script) return;
+  script_args_head_ += p.args_bytes;
+  if (script_args_head_ >= script_args_.size()) {
+    script_args_.clear();
+    script_args_head_ = 0;
+  } else if (script_args_head_ > 4096 && script_args_head_ * 2 > script_args_.size()) {
+    // Under a steady pipeline the copy never drains: compact it now and then
+    // (amortized: at most as many bytes moved as were consumed).
+    script_args_.erase(0, script_args_head_);
+    script_args_head_ = 0;
+  }
+}
+
+void Client::resend_as_eval(const Pending& p) {
+  ++counters_.script_fallbacks;
+  // The copy is a RESP array of bulk strings (written by script()): read
+  // its elements back as views.
+  std::string_view copy(script_args_.data() + script_args_head_, p.args_bytes);
+  script_argv_.assign({"EVAL", config_.scripts[p.script]});
+  size_t at = copy.find("\r\n") + 2;
+  while (at < copy.size() && copy[at] == '$') {
+    size_t end = copy.find("\r\n", at);
+    size_t length = 0;
+    std::from_chars(copy.data() + at + 1, copy.data() + end, length);
+    script_argv_.push_back(copy.substr(end + 2, length));
+    at = end + 2 + length + 2;
+  }
+  // Submitted before the copy is released: the views point into it.
+  auto resent = submit(script_argv_, Pending{p.done, 0, 0});
+  release_script_args(p);
+  if (!resent && p.done.fn != nullptr) p.done.fn(p.done.context, p.done.cookie, CommandStatus::disconnected, nullptr);
 }
 
 void Client::mark_handed(size_t bytes) {
@@ -469,6 +553,7 @@ void Client::fail_in_flight(CommandStatus status, bool everything) {
     Pending p = pending_.front();
     pending_.pop_front();
     pending_bytes_ -= p.bytes;
+    release_script_args(p);
     if (status == CommandStatus::disconnected) ++counters_.failed_disconnected;
     if (p.done.fn != nullptr) p.done.fn(p.done.context, p.done.cookie, status, nullptr);
   }

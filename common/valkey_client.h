@@ -45,6 +45,16 @@
 //   - Callbacks run on the shard thread inside the reactor's completion
 //     loop. They may call command(), subscribe(), unsubscribe() and stop().
 //
+// Scripts (Config::scripts): their SHA-1 is computed at create(); every
+// connection of the command link loads them (SCRIPT LOAD, part of its
+// handshake), and script() sends EVALSHA with the digest, never the text.
+// NOSCRIPT fallback: should a server answer NOSCRIPT anyway (SCRIPT FLUSH,
+// a replica promoted without them), the command is sent again as EVAL with
+// the text (which loads it), once, and its completion gets that reply. For
+// this the client keeps a copy of each script command's arguments until its
+// reply (bounded like the commands themselves). The resent command goes at
+// the back of the pipeline: commands sent after it may run before it.
+//
 // Health: a ready link that received nothing for health_check_ms sends a
 // PING, so a server that went silent (SIGSTOP, a dead host) is found by the
 // command timeout even when the edge has nothing to say.
@@ -98,6 +108,8 @@ struct Config {
   uint64_t random_seed = 1;     // e.g. shard id mixed with the start time
   uint32_t tick_ms = 50;        // resolution of every deadline above
   resp::ReaderLimits reader;    // reply size caps (64 MiB by default)
+  // Lua scripts run by script(index): loaded on every connection.
+  std::vector<std::string> scripts;
 };
 
 enum class Role : uint8_t { command, subscriber };
@@ -167,6 +179,7 @@ struct Counters {
   uint64_t auth_failures = 0;
   uint64_t protocol_errors = 0;
   uint64_t messages = 0;       // pub/sub messages delivered
+  uint64_t script_fallbacks = 0;  // EVALSHA answered NOSCRIPT, sent again as EVAL
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
 };
@@ -182,6 +195,11 @@ class Client final : public SocketService {
 
   // Queues one command (argv binary-safe). See the header comment.
   std::expected<void, SubmitError> command(std::span<const std::string_view> argv, Completion done = {});
+  // EVALSHA of Config::scripts[index]; `args` is numkeys, the keys, then
+  // the arguments. Otherwise as command(); `invalid` for an unknown index.
+  std::expected<void, SubmitError> script(size_t index, std::span<const std::string_view> args, Completion done = {});
+  // The lowercase hex SHA-1 of Config::scripts[index] (what EVALSHA names).
+  std::string_view script_sha(size_t index) const { return script_shas_[index]; }
   // Adds or removes a channel of the subscriber link. False after stop() or
   // for an empty name. Idempotent.
   bool subscribe(std::string_view channel);
@@ -235,10 +253,15 @@ class Client final : public SocketService {
     resp::ReplyReader reader;
   };
   // An accepted command awaiting its reply.
+  static constexpr uint32_t no_script = UINT32_MAX;
   struct Pending {
     Completion done;
     uint32_t bytes;
     uint64_t handed_ms;  // when its first byte went to the socket
+    // script(): which script, and the size of its arguments' copy at the
+    // head of script_args_ (for the NOSCRIPT fallback).
+    uint32_t script = no_script;
+    uint32_t args_bytes = 0;
   };
   // FIFO of Pending in a power-of-two ring that grows to the high-water
   // mark and no further: no allocation per command (std::deque allocates a
@@ -275,6 +298,12 @@ class Client final : public SocketService {
   // Sends one command on the subscriber link (false: the link failed).
   bool send_subscriber(std::span<const std::string_view> argv);
   void resubscribe();
+  // Queues one encoded-as-argv command with its Pending (command() and script()).
+  std::expected<void, SubmitError> submit(std::span<const std::string_view> argv, const Pending& pending);
+  // Drops the oldest script command's argument copy (its reply came, or it failed).
+  void release_script_args(const Pending& p);
+  // NOSCRIPT: `p`'s command again as EVAL with the script's text.
+  void resend_as_eval(const Pending& p);
   uint64_t backoff_ms(uint32_t failures);
 
   Reactor& reactor_;
@@ -291,6 +320,12 @@ class Client final : public SocketService {
   ByteQueue backlog_;   // encoded commands not yet handed to the socket
   std::string scratch_;  // reused encoding buffer
   std::vector<std::string_view> argv_scratch_;
+  std::vector<std::string> script_shas_;
+  // The arguments of script commands awaiting their replies, in order, each
+  // as a RESP array; consumed from script_args_head_.
+  std::string script_args_;
+  size_t script_args_head_ = 0;
+  std::vector<std::string_view> script_argv_;
   std::unordered_set<std::string, TransparentStringHash, std::equal_to<>> channels_;
   size_t live_sockets_ = 0;
   bool stop_requested_ = false;

@@ -54,6 +54,21 @@ bool read_holder(std::span<const std::string_view> f, std::string_view& edge_id,
 constexpr std::string_view signal_tag = "S";
 constexpr std::string_view failed_tag = "F";
 constexpr std::string_view replace_tag = "R";
+constexpr std::string_view signal_cached_tag = "C";
+constexpr std::string_view bounced_tag = "B";
+constexpr std::string_view missed_tag = "M";
+
+std::string_view kind_tag(EnvelopeKind kind) {
+  switch (kind) {
+    case EnvelopeKind::signal: return signal_tag;
+    case EnvelopeKind::failed: return failed_tag;
+    case EnvelopeKind::replace: return replace_tag;
+    case EnvelopeKind::signal_cached: return signal_cached_tag;
+    case EnvelopeKind::bounced: return bounced_tag;
+    case EnvelopeKind::missed: return missed_tag;
+  }
+  return signal_tag;
+}
 constexpr size_t signal_fields = 11;
 constexpr size_t failed_fields = 7;
 constexpr size_t replace_fields = 9;
@@ -205,8 +220,8 @@ std::optional<SwarmRecord> decode_swarm(std::string_view text) {
 
 void encode_envelope(std::string& out, const Envelope& e) {
   out.clear();
-  bool signal = e.kind == EnvelopeKind::signal;
-  append_field(out, signal ? signal_tag : e.kind == EnvelopeKind::failed ? failed_tag : replace_tag);
+  bool signal = carries_signal(e.kind);
+  append_field(out, kind_tag(e.kind));
   append_field(out, e.origin_edge);
   append_field(out, e.sender_shard);
   append_field(out, e.sender_slot);
@@ -228,11 +243,14 @@ std::optional<Envelope> decode_envelope(std::string_view text) {
   if (split_fields(text, std::span<std::string_view>(f, failed_fields)) && f[0] == failed_tag) {
     e.kind = EnvelopeKind::failed;
     count = failed_fields;
-  } else if (split_fields(text, std::span<std::string_view>(f, replace_fields)) && f[0] == replace_tag) {
-    e.kind = EnvelopeKind::replace;
+  } else if (split_fields(text, std::span<std::string_view>(f, replace_fields)) &&
+             (f[0] == replace_tag || f[0] == missed_tag)) {
+    e.kind = f[0] == replace_tag ? EnvelopeKind::replace : EnvelopeKind::missed;
     count = replace_fields;
-  } else if (split_fields(text, f) && f[0] == signal_tag) {
-    e.kind = EnvelopeKind::signal;
+  } else if (split_fields(text, f) && (f[0] == signal_tag || f[0] == signal_cached_tag || f[0] == bounced_tag)) {
+    e.kind = f[0] == signal_tag ? EnvelopeKind::signal
+             : f[0] == signal_cached_tag ? EnvelopeKind::signal_cached
+                                         : EnvelopeKind::bounced;
     count = signal_fields;
   } else {
     return std::nullopt;

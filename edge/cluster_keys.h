@@ -116,7 +116,23 @@ enum class EnvelopeKind : uint8_t {
   signal,  // deliver `text` to (target_slot, target_generation) if it is `to` in `stream_id`
   failed,  // the signal of (sender_slot, sender_generation) to `to` found no target: peer-not-found
   replace, // close (target_slot, target_generation) with 4001 if it still holds `to`: taken over elsewhere
+  // A signal sent to a location the sender's edge had cached (docs/cluster.md,
+  // "The peer-location cache"): when the target is not there any more it is
+  // not failed but published back whole as `bounced`.
+  signal_cached,
+  // A signal_cached whose connection is gone, back at its sender's shard:
+  // looked up again in Valkey and sent once more (as a plain signal, which
+  // cannot bounce).
+  bounced,
+  // A signal_cached that found its connection in another state (another
+  // stream, between joins): peer-not-found, and the sender's edge forgets
+  // the cached place (target_slot, target_generation). Fields as replace.
+  missed,
 };
+// The kinds that carry a whole signal (stream_id and text).
+inline bool carries_signal(EnvelopeKind kind) {
+  return kind == EnvelopeKind::signal || kind == EnvelopeKind::signal_cached || kind == EnvelopeKind::bounced;
+}
 struct Envelope {
   EnvelopeKind kind = EnvelopeKind::signal;
   std::string_view origin_edge;   // the sender's edge (failures are published back there)
@@ -126,9 +142,9 @@ struct Envelope {
   uint32_t target_slot = 0;        // signal and replace
   uint32_t target_generation = 0;  // signal and replace
   std::string_view to;
-  std::string_view stream_id;  // the sender's stream (the same-stream guard); signal only
+  std::string_view stream_id;  // the sender's stream (the same-stream guard); carries_signal only
   std::string_view ref_raw;    // the sender's `id`, echoed as `ref` in the error
-  std::string_view text;       // the ready `signal` message; signal only
+  std::string_view text;       // the ready `signal` message; carries_signal only
 };
 void encode_envelope(std::string& out, const Envelope& envelope);
 std::optional<Envelope> decode_envelope(std::string_view text);

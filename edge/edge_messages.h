@@ -192,6 +192,11 @@ struct SignalPacket {
   PeerLocation target;  // set by D
   uint32_t home_shard = 0;       // the shard that allocated it, where it returns
   SignalPacket* next = nullptr;  // in a free list or a batch going home
+  // In a cluster: a signal that missed at a cached location (`target`: its
+  // slot and generation) and came back (docs/cluster.md, "The peer-location
+  // cache"): D sends it again after a lookup if it is the first miss of that
+  // place, else answers peer-not-found.
+  bool relookup = false;
 };
 
 // A client address without its port: what per-source limits count.

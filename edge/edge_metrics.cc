@@ -258,6 +258,9 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
       c.superseded += s->cluster.superseded;
       c.viewers_full += s->cluster.viewers_full;
       c.policy_loads += s->cluster.policy_loads;
+      c.location_hits += s->cluster.location_hits;
+      c.location_lookups += s->cluster.location_lookups;
+      c.signals_bounced += s->cluster.signals_bounced;
       v.commands_sent += s->valkey.commands_sent;
       v.dropped += s->valkey.dropped;
       v.failed_disconnected += s->valkey.failed_disconnected;
@@ -284,6 +287,12 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     counter(out, "mf_edge_valkey_reconnects_total", "Valkey reconnections after a failure.", v.reconnects);
     counter(out, "mf_edge_valkey_timeouts_total", "Valkey connect and command timeouts.", v.timeouts);
     counter(out, "mf_edge_cluster_signals_sent_total", "Signals published to another edge.", c.signals_sent);
+    counter(out, "mf_edge_cluster_location_hits_total",
+            "Signals to another edge published from the peer-location cache, without a lookup.", c.location_hits);
+    counter(out, "mf_edge_cluster_location_lookups_total", "Signals to another edge that looked their target up.",
+            c.location_lookups);
+    counter(out, "mf_edge_cluster_signals_bounced_total",
+            "Signals sent to a cached location the peer had left: looked up again and resent.", c.signals_bounced);
     counter(out, "mf_edge_cluster_signals_received_total", "Signals from another edge delivered here.",
             c.signals_received);
     counter(out, "mf_edge_cluster_proposals_total", "Candidates from other edges sent in peers messages.",

@@ -74,6 +74,9 @@ struct ClusterCounters {
   uint64_t superseded = 0;        // local connections closed 4001: their owner key names another holder
   uint64_t viewers_full = 0;      // joins refused stream-full by the cluster-wide viewer count
   uint64_t policy_loads = 0;      // policy documents applied from Valkey
+  uint64_t location_hits = 0;     // cross-edge signals published from the peer-location cache (no lookup)
+  uint64_t location_lookups = 0;  // cross-edge signals that looked their target up in Valkey
+  uint64_t signals_bounced = 0;   // signals sent to a cached location that had moved: looked up again
 };
 
 // Join-to-peers latency: from the `join` message read to its `peers` sent.

@@ -884,8 +884,10 @@ void EdgeShard::handle_signal(PeerSession& s, const SdkRequest& r) {
 
 void EdgeShard::on_route_signal(std::unique_ptr<SignalPacket> m) {
   const DirectoryEntry* entry = directory_.find(m->to);
-  // Not on this edge: maybe on another one of the cluster.
-  if (entry == nullptr && cluster_) return cluster_route_signal(std::move(m));
+  // Not on this edge: maybe on another one of the cluster. A signal that
+  // missed at a cached place of another edge is settled there too, even if
+  // the peer is on this edge now (docs/cluster.md, "The peer-location cache").
+  if ((entry == nullptr || m->relookup) && cluster_) return cluster_route_signal(std::move(m));
   // The same-stream guard: a peer of another stream is indistinguishable
   // from an absent one (the edge does not reveal it exists).
   if (entry == nullptr || entry->stream_id != m->sender_stream) {

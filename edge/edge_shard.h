@@ -22,6 +22,7 @@
 #include "common/transparent_string_hash.h"
 #include "common/valkey_client.h"
 #include "common/websocket_server.h"
+#include "edge/cluster_keys.h"
 #include "edge/edge_messages.h"
 #include "edge/cluster_summary.h"
 #include "edge/edge_history.h"
@@ -394,11 +395,35 @@ class EdgeShard final : public ShardService {
   // The owner key of a claim, if it still holds that claim's record.
   void cluster_release_owner(std::string_view peer_id, const PeerLocation& who, std::string_view stream_id,
                              std::string_view rendition, std::string_view session_digest);
-  // Re-registers every joined session (refresh, and after a reconnect).
-  void cluster_refresh();
+  // Re-registers the joined sessions of one part of the refresh period
+  // (edge_shard_cluster.cc, refresh_parts), or all of them (UINT32_MAX:
+  // after a reconnect).
+  void cluster_refresh(uint32_t part);
   void cluster_heartbeat();
   void cluster_tick();
   void cluster_route_signal(std::unique_ptr<SignalPacket> m);
+  // The peer-location cache (docs/cluster.md, "The peer-location cache"):
+  // on the directory shard of each peerId, where a peer of another edge was
+  // last found (by a lookup or a presence query), so that a stream of
+  // signals to it costs one PUBLISH each, not GET + PUBLISH. An entry is
+  // used only while no lookup of the same peer is in flight (the order of
+  // one pair's signals), for a sender of the stream it names, and while it
+  // is younger than the presence TTL; a miss at the cached place bounces the signal back whole
+  // and it is looked up again.
+  struct PeerLocationEntry {
+    std::string edge_id, stream_id;
+    uint32_t shard = 0, slot = 0, generation = 0;
+    uint64_t expires_ms = 0;  // reactor clock; 0: no location known (lookups in flight only)
+    uint32_t lookups_in_flight = 0;
+  };
+  // The entry's location is usable for a signal of `sender_stream` now.
+  bool location_usable(const PeerLocationEntry& entry, std::string_view sender_stream) const;
+  void remember_location(std::string_view peer_id, std::string_view edge_id, std::string_view stream_id,
+                         uint32_t shard, uint32_t slot, uint32_t generation);
+  void forget_location(std::string_view peer_id);
+  // Publishes `m` to the target's shard channel; false when Valkey refused it.
+  bool cluster_publish_signal(uint64_t cookie, const SignalPacket& m, cluster::EnvelopeKind kind,
+                              std::string_view edge_id, uint32_t shard, uint32_t slot, uint32_t generation);
   // peerId uniqueness and takeover across edges: the owner key is the claim.
   struct ClusterClaim {
     std::unique_ptr<ClaimPeer> message;
@@ -456,16 +481,27 @@ class EdgeShard final : public ShardService {
   // Queues one command; false (counted) when the client refused it.
   bool cluster_command(std::span<const std::string_view> argv, valkey::Completion done = {});
   void encode_swarm_record(std::string& out, const PeerSession& s) const;
-  // argv_scratch_ set to EVAL `script` on the swarm's two keys; the caller
-  // appends ARGV (views valid until the next use of the key scratches).
-  std::vector<std::string_view>& swarm_eval(std::string_view script, std::string_view stream_id,
-                                            std::string_view rendition);
+  // argv_scratch_ set to the swarm scripts' numkeys and three keys; the
+  // caller appends ARGV (views valid until the next use of the key scratches).
+  std::vector<std::string_view>& swarm_keys(std::string_view stream_id, std::string_view rendition);
+  // The Lua scripts of edge_shard_cluster.cc, in valkey::Config::scripts order.
+  enum class ClusterScript : uint8_t { register_members, unregister_member, claim, own, admit, delete_if_equal, query };
+  // EVALSHA of one script: args = numkeys, keys, arguments; false (counted)
+  // when not sent.
+  bool cluster_script(ClusterScript script, std::span<const std::string_view> args, valkey::Completion done = {});
   void encode_owner_record(std::string& out, const PeerSession& s) const;
 
   uint64_t valkey_seed_ = 0;
   bool no_session_randomness_ = false;  // test hook
   std::unique_ptr<valkey::Client> cluster_;
-  std::unordered_map<uint64_t, std::unique_ptr<SignalPacket>> cluster_lookups_;  // by cookie
+  // Signals waiting for a lookup or a publish, by cookie; `cached` when
+  // published from the location cache (no subscriber: looked up again).
+  struct ClusterSignal {
+    std::unique_ptr<SignalPacket> packet;
+    bool cached = false;
+  };
+  std::unordered_map<uint64_t, ClusterSignal> cluster_lookups_;  // by cookie
+  std::unordered_map<std::string, PeerLocationEntry, TransparentStringHash, std::equal_to<>> peer_locations_;
   std::unordered_map<uint64_t, ClusterQuery> cluster_queries_;                   // by cookie
   std::unordered_map<uint64_t, ClusterClaim> cluster_claims_;                    // by cookie
   std::unordered_map<uint64_t, ClusterAdmission> cluster_admissions_;            // by cookie
@@ -475,6 +511,7 @@ class EdgeShard final : public ShardService {
   std::string policy_valkey_text_;  // the key's last value seen (applied or rejected)
   std::unordered_set<std::string, TransparentStringHash, std::equal_to<>> live_edges_;
   uint64_t cluster_cookie_ = 0;
+  uint32_t refresh_tick_ = 0;
   bool cluster_was_ready_ = false;
   bool cluster_down_logged_ = false;
   bool stopping_clients_done_ = false;  // drained: the Valkey client is stopping

@@ -23,6 +23,7 @@
 #include <charconv>
 
 #include "common/http_response.h"
+#include "common/keyed_hash.h"
 #include "common/log.h"
 #include "edge/cluster_keys.h"
 #include "edge/edge_shard.h"
@@ -125,6 +126,11 @@ return out)";
 
 // Members per register command (a refresh of a big swarm is several).
 constexpr size_t register_batch = 64;
+// The refresh period is cut into this many ticks: an owner key is written on
+// the tick of its connection's slot, a swarm's registration on the tick of
+// its stream (so a swarm's members still go in batches of register_batch).
+constexpr uint32_t refresh_parts = 10;
+constexpr uint32_t all_refresh_parts = UINT32_MAX;
 // Sample asked from Valkey per wanted candidate: peers of this edge, the
 // requester, excluded and non-accepting ones are in the sample too.
 constexpr uint32_t max_sample = 256;
@@ -153,6 +159,10 @@ std::expected<void, std::string> EdgeShard::cluster_start() {
   config.username = c.username;
   config.password = c.password;
   config.random_seed = valkey_seed_;
+  // In the order of ClusterScript: run by EVALSHA (valkey::Client loads them).
+  for (std::string_view script : {register_script, unregister_script, claim_script, own_script, admit_script,
+                                   delete_if_script, query_script})
+    config.scripts.emplace_back(script);
   valkey::Handlers handlers;
   handlers.context = this;
   handlers.on_state = [](void* self, const valkey::StateEvent& event) {
@@ -167,7 +177,13 @@ std::expected<void, std::string> EdgeShard::cluster_start() {
   cluster_->subscribe(cluster::signal_channel(key_scratch_, c.key_prefix, shared_.settings.edge_id, shard_.id()));
   Reactor& reactor = shard_.reactor();
   reactor.add_periodic(c.alive_refresh_ms, [this] { cluster_heartbeat(); });
-  reactor.add_periodic(c.refresh_ms, [this] { cluster_refresh(); });
+  // The refresh spread over its period: refresh_parts ticks, each writing a
+  // part of the peers, so Valkey (and the shard's one command link, which
+  // signals share) never takes a whole period's writes at once.
+  reactor.add_periodic(std::max<uint32_t>(c.refresh_ms / refresh_parts, 1), [this] {
+    cluster_refresh(refresh_tick_ % refresh_parts);
+    ++refresh_tick_;
+  });
   reactor.add_periodic(50, [this] { cluster_tick(); });
   if (shard_.id() == 0) {
     // The policy document in Valkey: read on its notification (at once), and
@@ -192,6 +208,14 @@ bool EdgeShard::cluster_command(std::span<const std::string_view> argv, valkey::
   return cluster_->command(argv, done).has_value();
 }
 
+bool EdgeShard::cluster_script(ClusterScript script, std::span<const std::string_view> args, valkey::Completion done) {
+  if (!cluster_ready()) {
+    cluster_counters_.skipped++;
+    return false;
+  }
+  return cluster_->script(static_cast<size_t>(script), args, done).has_value();
+}
+
 void EdgeShard::on_cluster_state(const valkey::StateEvent& event) {
   if (event.role != valkey::Role::command) return;
   const std::string& address = shared_.cluster.address;
@@ -204,7 +228,7 @@ void EdgeShard::on_cluster_state(const valkey::StateEvent& event) {
     // A restarted Valkey has lost everything, and writes may have failed
     // in flight: register every local peer again (idempotent).
     cluster_heartbeat();
-    cluster_refresh();
+    cluster_refresh(all_refresh_parts);
     if (shard_.id() == 0) cluster_poll_policy();
     return;
   }
@@ -240,23 +264,23 @@ void EdgeShard::cluster_register(const PeerSession& s) {
   Decimal expiry(unix_ms() + c.presence_ttl_ms);
   if (!cluster_write_owner(s, ttl.view())) return;
   encode_swarm_record(value_scratch_, s);
-  std::vector<std::string_view>& argv = swarm_eval(register_script, s.stream_id, s.rendition);
+  std::vector<std::string_view>& argv = swarm_keys(s.stream_id, s.rendition);
   argv.insert(argv.end(), {expiry.view(), ttl.view(), s.peer_id, value_scratch_});
-  cluster_command(argv);
+  cluster_script(ClusterScript::register_members, argv);
 }
 
 bool EdgeShard::cluster_write_owner(const PeerSession& s, std::string_view ttl) {
   const std::string& prefix = shared_.cluster.key_prefix;
   encode_owner_record(value_scratch_, s);
   std::string_view argv[] = {
-      "EVAL"sv, own_script, "1"sv, cluster::owner_key(value2_scratch_, prefix, s.peer_id), value_scratch_,
+      "1"sv, cluster::owner_key(value2_scratch_, prefix, s.peer_id), value_scratch_,
       cluster::encode_holder(holder_scratch_, shared_.settings.edge_id, shard_.id(), s.socket.slot, s.socket.generation),
       ttl};
   valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
                             static_cast<EdgeShard*>(self)->on_cluster_owner_written(id, status, reply);
                           },
                           this, (uint64_t{s.socket.slot} << 32) | s.socket.generation};
-  return cluster_command(argv, done);
+  return cluster_script(ClusterScript::own, argv, done);
 }
 
 void EdgeShard::on_cluster_owner_written(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {
@@ -272,10 +296,9 @@ void EdgeShard::on_cluster_owner_written(uint64_t cookie, valkey::CommandStatus 
   s->server->close(s->socket, close_code::replaced, "replaced by a newer connection");
 }
 
-std::vector<std::string_view>& EdgeShard::swarm_eval(std::string_view script, std::string_view stream_id,
-                                                     std::string_view rendition) {
+std::vector<std::string_view>& EdgeShard::swarm_keys(std::string_view stream_id, std::string_view rendition) {
   const std::string& prefix = shared_.cluster.key_prefix;
-  argv_scratch_.assign({"EVAL"sv, script, "3"sv, cluster::index_key(key_scratch_, prefix, stream_id, rendition),
+  argv_scratch_.assign({"3"sv, cluster::index_key(key_scratch_, prefix, stream_id, rendition),
                         cluster::record_key(key2_scratch_, prefix, stream_id, rendition),
                         cluster::viewers_key(key3_scratch_, prefix, stream_id)});
   return argv_scratch_;
@@ -289,53 +312,56 @@ void EdgeShard::cluster_release_owner(std::string_view peer_id, const PeerLocati
   // (cluster_write_owner): deleted only while the key still holds it.
   cluster::encode_owner(value_scratch_, cluster::OwnerRecord{shared_.settings.edge_id, who.shard, who.slot, who.generation,
                                                              stream_id, rendition, session_digest});
-  std::string_view own[] = {"EVAL"sv, delete_if_script, "1"sv, cluster::owner_key(key_scratch_, c.key_prefix, peer_id),
-                            value_scratch_};
-  cluster_command(own);
+  std::string_view own[] = {"1"sv, cluster::owner_key(key_scratch_, c.key_prefix, peer_id), value_scratch_};
+  cluster_script(ClusterScript::delete_if_equal, own);
 }
 
 void EdgeShard::cluster_unregister(const PeerSession& s) {
   if (!cluster_) return;
   encode_swarm_record(value_scratch_, s);
-  std::vector<std::string_view>& argv = swarm_eval(unregister_script, s.stream_id, s.rendition);
+  std::vector<std::string_view>& argv = swarm_keys(s.stream_id, s.rendition);
   argv.insert(argv.end(), {s.peer_id, value_scratch_});
-  cluster_command(argv);
+  cluster_script(ClusterScript::unregister_member, argv);
 }
 
-void EdgeShard::cluster_refresh() {
+void EdgeShard::cluster_refresh(uint32_t part) {
   if (!cluster_ready()) return;
-  // Joined sessions grouped by swarm, so that one command refreshes up to
-  // register_batch members of a swarm; every owner key is its own SET (the
-  // keys hash to different cluster slots).
+  const bool all = part == all_refresh_parts;
+  const ClusterSettings& c = shared_.cluster;
+  Decimal ttl(c.presence_ttl_ms);
+  Decimal expiry(unix_ms() + c.presence_ttl_ms);
+  // Owner keys: each its own command (they hash to different cluster
+  // slots), on the tick of the connection's slot.
   refresh_scratch_.clear();
-  for (uint32_t slot = 0; slot < sessions_.created(); ++slot)
-    if (sessions_[slot].state == PeerState::joined) refresh_scratch_.push_back(slot);
+  for (uint32_t slot = 0; slot < sessions_.created(); ++slot) {
+    if (sessions_[slot].state != PeerState::joined) continue;
+    if (all || slot % refresh_parts == part) cluster_write_owner(sessions_[slot], ttl.view());
+    if (all || keyed_hash(sessions_[slot].stream_id) % refresh_parts == part) refresh_scratch_.push_back(slot);
+  }
+  // Swarm records of this tick's streams, grouped by swarm, so that one
+  // command refreshes up to register_batch members of a swarm.
   std::sort(refresh_scratch_.begin(), refresh_scratch_.end(), [this](uint32_t a, uint32_t b) {
     const PeerSession& x = sessions_[a];
     const PeerSession& y = sessions_[b];
     if (int order = x.stream_id.compare(y.stream_id); order != 0) return order < 0;
     return x.rendition < y.rendition;
   });
-  const ClusterSettings& c = shared_.cluster;
-  Decimal ttl(c.presence_ttl_ms);
-  Decimal expiry(unix_ms() + c.presence_ttl_ms);
   size_t i = 0;
   while (i < refresh_scratch_.size()) {
     const PeerSession& first = sessions_[refresh_scratch_[i]];
     // batch_scratch_ keeps the records alive until the command is encoded.
     batch_scratch_.resize(register_batch);
-    std::vector<std::string_view>& argv = swarm_eval(register_script, first.stream_id, first.rendition);
+    std::vector<std::string_view>& argv = swarm_keys(first.stream_id, first.rendition);
     argv.insert(argv.end(), {expiry.view(), ttl.view()});
     size_t n = 0;
     for (; i < refresh_scratch_.size() && n < register_batch; ++i, ++n) {
       const PeerSession& s = sessions_[refresh_scratch_[i]];
       if (s.stream_id != first.stream_id || s.rendition != first.rendition) break;
-      cluster_write_owner(s, ttl.view());
       encode_swarm_record(batch_scratch_[n], s);
       argv.push_back(s.peer_id);
       argv.push_back(batch_scratch_[n]);
     }
-    cluster_command(argv);
+    cluster_script(ClusterScript::register_members, argv);
   }
 }
 
@@ -433,14 +459,15 @@ void EdgeShard::cluster_query(PeerSession& s, ClusterQuery query) {
   uint64_t cookie = ++cluster_cookie_;
   Decimal now(unix_ms());
   Decimal sample(std::min<uint64_t>(max_sample, 2ull * query.wanted + query.local.count + query.exclude.size() + 8));
-  std::vector<std::string_view>& argv = swarm_eval(query_script, s.stream_id, s.rendition);
+  std::vector<std::string_view>& argv = swarm_keys(s.stream_id, s.rendition);
   argv.insert(argv.end(), {now.view(), sample.view()});
   valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
                             static_cast<EdgeShard*>(self)->cluster_finish_query(
                                 id, status == valkey::CommandStatus::reply ? reply : nullptr);
                           },
                           this, cookie};
-  if (!cluster_command(argv, done)) return send_peers(s, query.local, CandidateList{}, query.ref_raw, query.started_ns);
+  if (!cluster_script(ClusterScript::query, argv, done))
+    return send_peers(s, query.local, CandidateList{}, query.ref_raw, query.started_ns);
   cluster_queries_.emplace(cookie, std::move(query));
 }
 
@@ -458,6 +485,8 @@ void EdgeShard::cluster_finish_query(uint64_t cookie, const resp::ReplyView* rep
       uint32_t rank;  // same region 4, same asn 2, same country 1: higher first (spec section 4)
       uint32_t tie;   // random: equal ranks spread the load
       std::string_view peer_id, topology_json;
+      std::string_view edge_id;
+      uint32_t shard, slot, generation;
     };
     Ranked ranked[max_sample];
     size_t n = 0;
@@ -481,13 +510,22 @@ void EdgeShard::cluster_finish_query(uint64_t cookie, const resp::ReplyView* rep
       uint32_t rank = (!mine.region.empty() && record->region == mine.region.view() ? 4 : 0) +
                       (mine.asn >= 0 && record->asn == mine.asn ? 2 : 0) +
                       (!mine.country.empty() && record->country == mine.country.view() ? 1 : 0);
-      ranked[n++] = Ranked{rank, static_cast<uint32_t>(rng_.next()), id, record->topology_json};
+      ranked[n++] = Ranked{rank,           static_cast<uint32_t>(rng_.next()), id, record->topology_json,
+                           record->edge_id, record->shard,                     record->slot, record->generation};
     }
     size_t keep = std::min<size_t>(n, query.wanted - query.local.count);
     std::partial_sort(ranked, ranked + keep, ranked + n, [](const Ranked& a, const Ranked& b) {
       return a.rank != b.rank ? a.rank > b.rank : a.tie < b.tie;
     });
-    for (size_t i = 0; i < keep; ++i) remote.add(ranked[i].peer_id, s->rendition, ranked[i].topology_json);
+    for (size_t i = 0; i < keep; ++i) {
+      const Ranked& r = ranked[i];
+      remote.add(r.peer_id, s->rendition, r.topology_json);
+      // A presence read fills the location cache too: the joiner's first
+      // offer to a proposed peer then needs no lookup (when this shard is
+      // that peer's directory shard, where signals to it are routed).
+      if (directory_shard(r.peer_id) == shard_.id() && r.shard <= UINT16_MAX)
+        remember_location(r.peer_id, r.edge_id, s->stream_id, r.shard, r.slot, r.generation);
+    }
   }
   send_peers(*s, query.local, remote, query.ref_raw, query.started_ns);
 }
@@ -499,17 +537,103 @@ void EdgeShard::cluster_fail_signal(std::unique_ptr<SignalPacket> m) {
   send_obligation(back, edge_message::signal_failed, std::move(m));
 }
 
+// Entries at most per shard: beyond, an entry without a lookup in flight is
+// dropped for the new one (its peer's next signal looks it up again).
+constexpr size_t max_peer_locations = 65536;
+
+bool EdgeShard::location_usable(const PeerLocationEntry& entry, std::string_view sender_stream) const {
+  // A lookup in flight: this signal waits behind it (a publish now could
+  // overtake the signal that lookup carries). A location older than the
+  // presence TTL is not trusted. A dead edge needs no check here: nobody
+  // listens on its channel any more, so the PUBLISH reaches no subscriber
+  // and the signal is looked up again.
+  return entry.lookups_in_flight == 0 && entry.expires_ms > reactor_now() && entry.stream_id == sender_stream;
+}
+
+void EdgeShard::remember_location(std::string_view peer_id, std::string_view edge_id, std::string_view stream_id,
+                                  uint32_t shard, uint32_t slot, uint32_t generation) {
+  auto it = peer_locations_.find(peer_id);
+  if (it == peer_locations_.end()) {
+    if (peer_locations_.size() >= max_peer_locations) {
+      auto victim = std::find_if(peer_locations_.begin(), peer_locations_.end(),
+                                 [](const auto& e) { return e.second.lookups_in_flight == 0; });
+      if (victim == peer_locations_.end()) return;
+      peer_locations_.erase(victim);
+    }
+    it = peer_locations_.emplace(std::string(peer_id), PeerLocationEntry{}).first;
+  }
+  PeerLocationEntry& e = it->second;
+  e.edge_id.assign(edge_id);
+  e.stream_id.assign(stream_id);
+  e.shard = shard;
+  e.slot = slot;
+  e.generation = generation;
+  e.expires_ms = reactor_now() + shared_.cluster.presence_ttl_ms;
+}
+
+void EdgeShard::forget_location(std::string_view peer_id) {
+  auto it = peer_locations_.find(peer_id);
+  if (it == peer_locations_.end()) return;
+  if (it->second.lookups_in_flight == 0) {
+    peer_locations_.erase(it);
+    return;
+  }
+  it->second.expires_ms = 0;
+}
+
 void EdgeShard::cluster_route_signal(std::unique_ptr<SignalPacket> m) {
   // Valkey down: this edge alone cannot know the target.
   if (!cluster_ready()) return cluster_fail_signal(std::move(m));
   uint64_t cookie = ++cluster_cookie_;
+  auto cached = peer_locations_.find(std::string_view(m->to));
+  if (m->relookup) {
+    // It missed at the cached place (m->target). Only the first miss of that
+    // place is sent again: from then on signals to the peer go by lookup,
+    // so a later miss of the same place comes back after signals sent
+    // since, and resending it would deliver it out of order: it is
+    // answered peer-not-found instead (docs/cluster.md).
+    bool first = cached != peer_locations_.end() && cached->second.expires_ms != 0 &&
+                 cached->second.slot == m->target.slot && cached->second.generation == m->target.generation;
+    if (first) cached->second.expires_ms = 0;
+    // A `missed` signal (no text) is answered peer-not-found whatever.
+    if (!first || m->text.empty()) return cluster_fail_signal(std::move(m));
+    cluster_counters_.signals_bounced++;
+  } else if (cached != peer_locations_.end() && location_usable(cached->second, m->sender_stream)) {
+    const PeerLocationEntry& e = cached->second;
+    if (!cluster_publish_signal(cookie, *m, cluster::EnvelopeKind::signal_cached, e.edge_id, e.shard, e.slot,
+                                e.generation))
+      return cluster_fail_signal(std::move(m));
+    // Where it went: a miss there comes back with this place.
+    m->target = PeerLocation{static_cast<uint16_t>(e.shard), e.slot, e.generation};
+    cluster_counters_.location_hits++;
+    cluster_lookups_.emplace(cookie, ClusterSignal{std::move(m), true});
+    return;
+  }
   std::string_view argv[] = {"GET"sv, cluster::owner_key(key_scratch_, shared_.cluster.key_prefix, m->to)};
   valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
                             static_cast<EdgeShard*>(self)->on_cluster_lookup(id, status, reply);
                           },
                           this, cookie};
   if (!cluster_command(argv, done)) return cluster_fail_signal(std::move(m));
-  cluster_lookups_.emplace(cookie, std::move(m));
+  cluster_counters_.location_lookups++;
+  if (cached == peer_locations_.end()) cached = peer_locations_.emplace(m->to, PeerLocationEntry{}).first;
+  cached->second.lookups_in_flight++;
+  cluster_lookups_.emplace(cookie, ClusterSignal{std::move(m), false});
+}
+
+bool EdgeShard::cluster_publish_signal(uint64_t cookie, const SignalPacket& m, cluster::EnvelopeKind kind,
+                                       std::string_view edge_id, uint32_t shard, uint32_t slot, uint32_t generation) {
+  cluster::encode_envelope(value_scratch_,
+                           cluster::Envelope{kind, shared_.settings.edge_id, m.sender.shard, m.sender.slot,
+                                             m.sender.generation, slot, generation, m.to, m.sender_stream, m.ref_raw,
+                                             m.text});
+  std::string_view argv[] = {
+      "PUBLISH"sv, cluster::signal_channel(key_scratch_, shared_.cluster.key_prefix, edge_id, shard), value_scratch_};
+  valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus s, const resp::ReplyView* r) {
+                            static_cast<EdgeShard*>(self)->on_cluster_published(id, s, r);
+                          },
+                          this, cookie};
+  return cluster_command(argv, done);
 }
 
 void EdgeShard::on_cluster_lookup(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {
@@ -518,28 +642,31 @@ void EdgeShard::on_cluster_lookup(uint64_t cookie, valkey::CommandStatus status,
   std::optional<cluster::OwnerRecord> owner;
   if (status == valkey::CommandStatus::reply && reply->type() == resp::ReplyType::string)
     owner = cluster::decode_owner(reply->text());
-  SignalPacket& m = *it->second;
+  SignalPacket& m = *it->second.packet;
+  // The lookup is answered: the cache holds what it found, or nothing.
+  if (auto cached = peer_locations_.find(std::string_view(m.to)); cached != peer_locations_.end()) {
+    PeerLocationEntry& e = cached->second;
+    if (e.lookups_in_flight > 0) e.lookups_in_flight--;
+    bool remote = owner && owner->edge_id != shared_.settings.edge_id && owner->shard <= UINT16_MAX;
+    if (remote) {
+      remember_location(m.to, owner->edge_id, owner->stream_id, owner->shard, owner->slot, owner->generation);
+    } else if (e.lookups_in_flight == 0) {
+      peer_locations_.erase(cached);
+    } else {
+      e.expires_ms = 0;
+    }
+  }
   // The same-stream guard, first here (the record names the target's
   // stream), then again on the target's edge (it may have switched since).
   if (!owner || owner->stream_id != m.sender_stream || owner->edge_id == shared_.settings.edge_id ||
       owner->shard > UINT16_MAX) {
-    auto packet = std::move(it->second);
+    auto packet = std::move(it->second.packet);
     cluster_lookups_.erase(it);
     return cluster_fail_signal(std::move(packet));
   }
-  cluster::encode_envelope(value_scratch_,
-                           cluster::Envelope{cluster::EnvelopeKind::signal, shared_.settings.edge_id, m.sender.shard,
-                                             m.sender.slot, m.sender.generation, owner->slot, owner->generation, m.to,
-                                             m.sender_stream, m.ref_raw, m.text});
-  std::string_view argv[] = {
-      "PUBLISH"sv, cluster::signal_channel(key_scratch_, shared_.cluster.key_prefix, owner->edge_id, owner->shard),
-      value_scratch_};
-  valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus s, const resp::ReplyView* r) {
-                            static_cast<EdgeShard*>(self)->on_cluster_published(id, s, r);
-                          },
-                          this, cookie};
-  if (!cluster_command(argv, done)) {
-    auto packet = std::move(it->second);
+  if (!cluster_publish_signal(cookie, m, cluster::EnvelopeKind::signal, owner->edge_id, owner->shard, owner->slot,
+                              owner->generation)) {
+    auto packet = std::move(it->second.packet);
     cluster_lookups_.erase(it);
     cluster_fail_signal(std::move(packet));
   }
@@ -548,11 +675,18 @@ void EdgeShard::on_cluster_lookup(uint64_t cookie, valkey::CommandStatus status,
 void EdgeShard::on_cluster_published(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply) {
   auto it = cluster_lookups_.find(cookie);
   if (it == cluster_lookups_.end()) return;
-  auto packet = std::move(it->second);
+  auto packet = std::move(it->second.packet);
+  bool cached = it->second.cached;
   cluster_lookups_.erase(it);
   // No subscriber: the target's edge is gone (its records not yet expired).
-  if (status != valkey::CommandStatus::reply || reply->type() != resp::ReplyType::integer || reply->integer() < 1)
+  if (status != valkey::CommandStatus::reply || reply->type() != resp::ReplyType::integer || reply->integer() < 1) {
+    // Published from the cache and nobody listened: the cached place is not
+    // trusted any more (the next signal looks the peer up), but this one is
+    // not sent again: its edge may only be resubscribing (after a Valkey
+    // restart), and a signal sent after it may already be delivered.
+    if (cached) forget_location(packet->to);
     return cluster_fail_signal(std::move(packet));
+  }
   cluster_counters_.signals_sent++;
   recycle_signal(std::move(packet));
 }
@@ -591,9 +725,54 @@ void EdgeShard::on_cluster_message(std::string_view channel, std::string_view pa
     return signal_not_found(PeerLocation{static_cast<uint16_t>(shard_.id()), e.sender_slot, e.sender_generation}, e.to,
                             e.ref_raw);
   }
+  if (e.kind == cluster::EnvelopeKind::bounced || e.kind == cluster::EnvelopeKind::missed) {
+    // A signal this shard's peer sent missed at the place this edge had
+    // cached: its target's directory shard settles it (looked up and sent
+    // again, or peer-not-found; missed: peer-not-found, no text).
+    if (e.origin_edge != shared_.settings.edge_id || e.sender_shard != shard_.id()) return;
+    std::unique_ptr<SignalPacket> packet = signal_pool_.acquire();
+    packet->to.assign(e.to);
+    packet->sender_stream.assign(e.stream_id);
+    packet->ref_raw.assign(e.ref_raw);
+    packet->text.assign(e.text);
+    packet->sender = PeerLocation{static_cast<uint16_t>(shard_.id()), e.sender_slot, e.sender_generation};
+    packet->target = PeerLocation{0, e.target_slot, e.target_generation};  // the place it missed
+    packet->relookup = true;
+    if (!send_to_shard(directory_shard(e.to), edge_message::route_signal, std::move(packet)))
+      signal_not_found(PeerLocation{static_cast<uint16_t>(shard_.id()), e.sender_slot, e.sender_generation}, e.to,
+                       e.ref_raw);
+    return;
+  }
   PeerSession* target = session_at(PeerLocation{static_cast<uint16_t>(shard_.id()), e.target_slot, e.target_generation});
   if (target == nullptr || target->state != PeerState::joined || target->peer_id != e.to ||
       target->stream_id != e.stream_id) {
+    // The connection is gone for good (slot and generation never come back)
+    // or another one holds the slot.
+    bool gone = target == nullptr;
+    if (e.kind == cluster::EnvelopeKind::signal_cached && !gone) {
+      cluster::Envelope back = e;
+      back.kind = cluster::EnvelopeKind::missed;
+      cluster::encode_envelope(value2_scratch_, back);
+      std::string_view argv[] = {
+          "PUBLISH"sv, cluster::signal_channel(key2_scratch_, prefix, e.origin_edge, e.sender_shard), value2_scratch_};
+      cluster_command(argv);
+      return;
+    }
+    if (e.kind == cluster::EnvelopeKind::signal_cached) {
+      // The sender's edge had this place cached and the peer left it (a
+      // takeover, a reconnect elsewhere): the signal goes back whole, to be
+      // looked up again, instead of failing. Every later signal sent to this
+      // place misses too, so the sender's edge resends the first only
+      // (docs/cluster.md). A peer still here in another stream is not
+      // found, as without the cache.
+      cluster::Envelope back = e;
+      back.kind = cluster::EnvelopeKind::bounced;
+      cluster::encode_envelope(value2_scratch_, back);
+      std::string_view argv[] = {
+          "PUBLISH"sv, cluster::signal_channel(key2_scratch_, prefix, e.origin_edge, e.sender_shard), value2_scratch_};
+      cluster_command(argv);
+      return;
+    }
     return cluster_publish_failure(e.origin_edge, e.sender_shard, e.sender_slot, e.sender_generation, e.to, e.ref_raw);
   }
   cluster_counters_.signals_received++;
@@ -612,7 +791,7 @@ void EdgeShard::cluster_claim(ClusterClaim claim) {
                                                              m.who.generation, m.stream_id, m.rendition, digest});
   Decimal ttl(c.presence_ttl_ms);
   std::string_view argv[] = {
-      "EVAL"sv, claim_script, "1"sv, cluster::owner_key(key_scratch_, c.key_prefix, m.peer_id), value_scratch_,
+      "1"sv, cluster::owner_key(key_scratch_, c.key_prefix, m.peer_id), value_scratch_,
       cluster::encode_holder(holder_scratch_, shared_.settings.edge_id, m.who.shard, m.who.slot, m.who.generation),
       ttl.view(), offered, claim.stale};
   claim.deadline_ms = reactor_now() + c.peers_timeout_ms;
@@ -621,7 +800,7 @@ void EdgeShard::cluster_claim(ClusterClaim claim) {
                             static_cast<EdgeShard*>(self)->on_cluster_claimed(id, status, reply);
                           },
                           this, cookie};
-  if (!cluster_command(argv, done)) {
+  if (!cluster_script(ClusterScript::claim, argv, done)) {
     // Valkey cannot take it now: this edge's decision stands, as when alone.
     return finish_claim(std::move(claim.message), claim.local, claim.session, claim.replaced);
   }
@@ -634,6 +813,10 @@ void EdgeShard::on_cluster_claimed(uint64_t cookie, valkey::CommandStatus status
   ClusterClaim claim = std::move(it->second);
   cluster_claims_.erase(it);
   ClaimPeer& m = *claim.message;
+  // Whatever the outcome, where this edge had the peerId cached is not to be
+  // trusted any more (the claim runs on the peerId's directory shard, the
+  // cache's home).
+  forget_location(m.peer_id);
   if (status != valkey::CommandStatus::reply || reply->type() != resp::ReplyType::array || reply->size() != 2 ||
       (*reply)[0].type() != resp::ReplyType::integer) {
     // Valkey failed in flight: decided locally, as when it is down (the
@@ -713,14 +896,14 @@ void EdgeShard::cluster_admit(PeerSession& s, std::unique_ptr<EnterSwarm> enter)
   Decimal cap(enter->max_viewers);
   Decimal seat(now_ms + seat_reservation_ms);
   Decimal ttl(std::max<uint64_t>(c.presence_ttl_ms, seat_reservation_ms));
-  std::string_view argv[] = {"EVAL"sv, admit_script, "1"sv, cluster::viewers_key(key_scratch_, c.key_prefix, s.pending.stream_id),
+  std::string_view argv[] = {"1"sv, cluster::viewers_key(key_scratch_, c.key_prefix, s.pending.stream_id),
                              now.view(), cap.view(), s.pending.peer_id, seat.view(), ttl.view()};
   uint64_t cookie = ++cluster_cookie_;
   valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
                             static_cast<EdgeShard*>(self)->on_cluster_admitted(id, status, reply);
                           },
                           this, cookie};
-  if (cluster_command(argv, done)) {
+  if (cluster_script(ClusterScript::admit, argv, done)) {
     cluster_admissions_.emplace(cookie, ClusterAdmission{std::move(enter), reactor_now() + c.peers_timeout_ms});
     return;
   }

@@ -30,6 +30,11 @@ std::unique_ptr<SignalPacket> SignalPacketPool::acquire() {
   free_ = packet->next;
   packet->next = nullptr;
   free_count_--;
+  // What its previous signal left that the strings' assign() does not
+  // overwrite.
+  packet->sender = PeerLocation{};
+  packet->target = PeerLocation{};
+  packet->relookup = false;
   return std::unique_ptr<SignalPacket>(packet);
 }
 

@@ -25,152 +25,16 @@
 
 #include "common/reactor.h"
 #include "common/shard_check.h"
+#include "common/tests/redis_test_server.h"
 
 namespace mf::valkey {
 namespace {
 
 using namespace std::string_literals;
-constexpr const char* redis_binary = "/usr/bin/redis-server";
-
-uint16_t free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &length) != 0) {
-    if (fd >= 0) ::close(fd);
-    return 0;
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-// A blocking hiredis connection: the independent second client.
-struct SyncClient {
-  redisContext* c = nullptr;
-  SyncClient(uint16_t port, const std::string& password) {
-    timeval tv{0, 500000};
-    c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (c != nullptr && c->err == 0) {
-      redisSetTimeout(c, timeval{2, 0});
-      if (!password.empty()) freeReplyObject(command({"AUTH", password}));
-    }
-  }
-  ~SyncClient() {
-    if (c != nullptr) redisFree(c);
-  }
-  bool ok() const { return c != nullptr && c->err == 0; }
-  redisReply* command(const std::vector<std::string>& argv) {
-    std::vector<const char*> p;
-    std::vector<size_t> l;
-    for (const auto& a : argv) {
-      p.push_back(a.data());
-      l.push_back(a.size());
-    }
-    return static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), p.data(), l.data()));
-  }
-  // The integer answer, or -1000 on any failure.
-  long long integer(const std::vector<std::string>& argv) {
-    redisReply* r = command(argv);
-    long long v = r != nullptr && r->type == REDIS_REPLY_INTEGER ? r->integer : -1000;
-    freeReplyObject(r);
-    return v;
-  }
-  long long numsub(const std::string& channel) {
-    redisReply* r = command({"PUBSUB", "NUMSUB", channel});
-    long long v = -1;
-    if (r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 2) v = r->element[1]->integer;
-    freeReplyObject(r);
-    return v;
-  }
-};
-
-// redis-server as a child process: random port, temporary directory, no
-// persistence. Killed (and its directory removed) by the destructor.
-class RedisServer {
- public:
-  explicit RedisServer(std::string password = {}) : password_(std::move(password)) {
-    char pattern[] = "/tmp/mf-valkey-test-XXXXXX";
-    if (mkdtemp(pattern) != nullptr) dir_ = pattern;
-  }
-  ~RedisServer() {
-    kill_now();
-    if (!dir_.empty()) {
-      std::error_code ignored;
-      std::filesystem::remove_all(dir_, ignored);
-    }
-  }
-
-  // A free port is picked, then bound by the server: another process may
-  // take it in between, so a failed start tries a new port.
-  bool start() {
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      port_ = free_loopback_port();
-      if (port_ != 0 && launch()) return true;
-      kill_now();
-    }
-    return false;
-  }
-  // Same port, same directory (redis-server sets SO_REUSEADDR).
-  bool restart() { return launch(); }
-  void kill_now() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGCONT);
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  void pause() { ::kill(pid_, SIGSTOP); }
-  void resume() { ::kill(pid_, SIGCONT); }
-  uint16_t port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  const std::string& password() const { return password_; }
-
- private:
-  bool launch() {
-    std::vector<std::string> args = {redis_binary, "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                      "--dir", dir_, "--save", "", "--appendonly", "no", "--daemonize", "no",
-                                      "--logfile", dir_ + "/redis.log", "--loglevel", "warning"};
-    if (!password_.empty()) {
-      args.push_back("--requirepass");
-      args.push_back(password_);
-    }
-    pid_ = fork();
-    if (pid_ == 0) {
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(redis_binary, argv.data());
-      _exit(127);
-    }
-    if (pid_ < 0) return false;
-    // Up within 5 s: it answers PING.
-    for (int i = 0; i < 100; ++i) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;  // exited: port taken
-      }
-      SyncClient probe(port_, password_);
-      if (probe.ok()) {
-        redisReply* r = probe.command({"PING"});
-        bool up = r != nullptr && r->type == REDIS_REPLY_STATUS;
-        freeReplyObject(r);
-        if (up) return true;
-      }
-      usleep(50'000);
-    }
-    return false;
-  }
-
-  std::string password_;
-  std::string dir_;
-  uint16_t port_ = 0;
-  pid_t pid_ = -1;
-};
+using test::free_loopback_port;
+using test::redis_binary;
+using test::RedisServer;
+using test::SyncClient;
 
 struct Result {
   uint64_t cookie;
@@ -377,6 +241,53 @@ TEST_F(ValkeyClientTest, ErrorRepliesAreRepliesAndTheLinkStays) {
   EXPECT_TRUE(ready());
   EXPECT_EQ(client_->counters().connects, 1u);
   EXPECT_EQ(client_->command({}, {}).error(), SubmitError::invalid);
+}
+
+TEST_F(ValkeyClientTest, ScriptsRunByEvalshaAndFallBackToEvalOnNoscript) {
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  Config config = config_for(server);
+  config.scripts = {"return {KEYS[1], ARGV[1], ARGV[2]}", "return redis.call('INCR', KEYS[1])"};
+  make_client(config);
+  // Loaded by the handshake: the first EVALSHA finds it.
+  std::vector<std::string_view> echo{"1", std::string_view("k\r\n1", 4), std::string_view("a\0b", 3), "$5\r\n"};
+  std::vector<std::string_view> incr{"1", "counter"};
+  ASSERT_TRUE(client_->script(0, echo, rec_.done(0)));
+  ASSERT_TRUE(client_->script(1, incr, rec_.done(1)));
+  ASSERT_TRUE(run_until([&] { return rec_.results.size() == 2; }, 5000));
+  EXPECT_EQ(rec_.results[1].integer, 1);
+  EXPECT_EQ(client_->counters().script_fallbacks, 0u);
+  EXPECT_EQ(client_->script_sha(1).size(), 40u);
+  {
+    SyncClient other(server.port(), {});
+    redisReply* r = other.command({"SCRIPT", "EXISTS", std::string(client_->script_sha(0)),
+                                   std::string(client_->script_sha(1))});
+    ASSERT_NE(r, nullptr);
+    ASSERT_EQ(r->elements, 2u);
+    EXPECT_EQ(r->element[0]->integer, 1);
+    EXPECT_EQ(r->element[1]->integer, 1);
+    freeReplyObject(r);
+    // The script cache flushed under the client: the next script commands
+    // are answered NOSCRIPT and sent again as EVAL, transparently, with
+    // their arguments.
+    freeReplyObject(other.command({"SCRIPT", "FLUSH"}));
+  }
+  rec_.results.clear();
+  for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(client_->script(1, incr, rec_.done(10 + i)));
+  ASSERT_TRUE(client_->script(0, echo, rec_.done(13)));
+  ASSERT_TRUE(run_until([&] { return rec_.results.size() == 4; }, 5000));
+  std::vector<int64_t> counts;
+  for (const Result& r : rec_.results) {
+    ASSERT_EQ(r.status, CommandStatus::reply);
+    if (r.cookie < 13) counts.push_back(r.integer);
+  }
+  EXPECT_EQ(counts, (std::vector<int64_t>{2, 3, 4}));
+  EXPECT_EQ(rec_.results.back().cookie, 13u);
+  EXPECT_EQ(rec_.results.back().type, resp::ReplyType::array);
+  EXPECT_GE(client_->counters().script_fallbacks, 1u);
+  EXPECT_EQ(client_->counters().error_replies, 0u) << "NOSCRIPT is never shown to the caller";
+  EXPECT_EQ(client_->queued_commands(), 0u);
+  EXPECT_EQ(client_->script(2, incr, {}).error(), SubmitError::invalid);
 }
 
 TEST_F(ValkeyClientTest, AuthWithTheRightPassword) {

@@ -137,7 +137,34 @@ TEST(ClusterKeys, EnvelopesRoundTrip) {
   EXPECT_EQ(e->target_generation, 9u);
   EXPECT_EQ(e->to, "peer-c");
 
-  for (std::string_view bad : {"", "1:X", "1:S6:edge-a", "garbage"}) EXPECT_FALSE(decode_envelope(bad)) << bad;
+  // A signal sent from a cached location, and the same bounced back: the
+  // whole signal travels both ways.
+  for (EnvelopeKind kind : {EnvelopeKind::signal_cached, EnvelopeKind::bounced}) {
+    Envelope c = s;
+    c.kind = kind;
+    encode_envelope(out, c);
+    e = decode_envelope(out);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->kind, kind);
+    EXPECT_TRUE(carries_signal(e->kind));
+    EXPECT_EQ(e->target_generation, 5u);
+    EXPECT_EQ(e->stream_id, "live");
+    EXPECT_EQ(e->text, text);
+  }
+  Envelope m{EnvelopeKind::missed, "edge-a", 1, 2, 3, 7, 9, "peer-c", {}, "\"r\"", {}};
+  encode_envelope(out, m);
+  e = decode_envelope(out);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->kind, EnvelopeKind::missed);
+  EXPECT_EQ(e->target_slot, 7u);
+  EXPECT_EQ(e->target_generation, 9u);
+  EXPECT_EQ(e->ref_raw, "\"r\"");
+  EXPECT_FALSE(carries_signal(EnvelopeKind::missed));
+  EXPECT_FALSE(carries_signal(EnvelopeKind::failed));
+  EXPECT_FALSE(carries_signal(EnvelopeKind::replace));
+
+  for (std::string_view bad : {"", "1:X", "1:S6:edge-a", "1:C6:edge-a", "garbage"})
+    EXPECT_FALSE(decode_envelope(bad)) << bad;
   encode_envelope(out, s);
   out.push_back('!');
   EXPECT_FALSE(decode_envelope(out));

@@ -25,6 +25,19 @@ TEST(SignalPacketPool, ReusesItsOwnPacketsWithTheirCapacity) {
   EXPECT_EQ(pool.free_count(), 0u);
 }
 
+TEST(SignalPacketPool, ARecycledPacketCarriesNothingOfItsLastSignal) {
+  SignalPacketPool pool(0, 1);
+  auto packet = pool.acquire();
+  packet->sender = PeerLocation{0, 7, 3};
+  packet->target = PeerLocation{0, 9, 4};
+  packet->relookup = true;  // a cluster signal that came back from a stale place
+  pool.release(std::move(packet));
+  auto again = pool.acquire();
+  EXPECT_FALSE(again->relookup);
+  EXPECT_EQ(again->target, PeerLocation{});
+  EXPECT_EQ(again->sender, PeerLocation{});
+}
+
 TEST(SignalPacketPool, ReturnsAnotherShardsPacketsInFullBatches) {
   SignalPacketPool home(1, 2), away(0, 2);
   std::vector<std::unique_ptr<SignalPacket>> sent;

@@ -253,9 +253,13 @@ class CrossEdgeTest(TwoEdgeCluster):
             self.assertIn('{"region":"us"}', record)
             self.assertIsNotNone(r.command("GET", "mf:{e:edge-a}:alive"))
             self.assertIn("edge-b", r.command("ZRANGE", "mf:edges", "0", "-1"))
-        # Refreshed well before expiry: still there after twice the TTL.
+        # Refreshed well before expiry (the owner key on its connection's
+        # tick, the swarm on its stream's): both still there after twice the TTL.
         time.sleep(2 * TTL_MS / 1000)
         self.assertTrue(self._owner_registered(pa))
+        with RedisClient(self.redis.port) as r:
+            self.assertEqual(r.command("ZRANGE", f"mf:{{s:{stream}}}:idx:720p", "0", "-1"), [pa])
+            self.assertIn('{"region":"us"}', r.command("HGET", f"mf:{{s:{stream}}}:rec:720p", pa))
         # Deleted at once on leave.
         ca.send({"type": "leave"})
         ca.expect("left")

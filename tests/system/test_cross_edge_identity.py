@@ -78,6 +78,55 @@ class ClusterIdentityTest(TwoEdgeCluster):
         self.assertGreaterEqual(metric(self.b, "mf_edge_cluster_takeovers_total"), 1)
         self.assertGreaterEqual(metric(self.a, "mf_edge_cluster_takeovers_total"), 1)
 
+    def test_location_cache_follows_a_takeover_on_another_edge(self):
+        """edge-a caches where a peer of edge-b is (docs/cluster.md, "The
+        peer-location cache"): a stream of signals to it costs one PUBLISH
+        each, no lookup. The peer is then taken over by a new connection on
+        edge-b: the next signal from edge-a reaches the new holder (it
+        bounced off the stale place and was looked up again), and after a
+        takeover back onto edge-a, signals are local."""
+        stream, peer = f"s-{tag()}", f"p-{tag()}"
+        holder = self.client(self.b)
+        first, _ = holder.join(stream, "r1", peer)
+        self.assertIn("edge-b", owner_edge(self.redis, peer))
+        sender, _ = self.joined(self.a, stream, "r1", f"w-{tag()}")
+        # The first signal may look its target up (or find it cached by the
+        # sender's `peers`); it is answered before the stream starts.
+        sender.send({"type": "signal", "to": peer, "kind": "offer", "data": {"n": 0}})
+        self.assertEqual(holder.expect("signal")["data"], {"n": 0})
+        hits = metric(self.a, "mf_edge_cluster_location_hits_total")
+        lookups = metric(self.a, "mf_edge_cluster_location_lookups_total")
+        count = 20
+        for i in range(1, count + 1):
+            sender.send({"type": "signal", "to": peer, "kind": "candidate", "data": {"n": i}})
+        for i in range(1, count + 1):
+            self.assertEqual(holder.expect("signal")["data"], {"n": i})
+        self.assertEqual(metric(self.a, "mf_edge_cluster_location_lookups_total"), lookups,
+                         "a steady stream to a known peer looks nothing up")
+        self.assertEqual(metric(self.a, "mf_edge_cluster_location_hits_total"), hits + count)
+        # Taken over on edge-b by a new connection: edge-a's cache names the
+        # old one.
+        bounced = metric(self.a, "mf_edge_cluster_signals_bounced_total")
+        new = self.client(self.b)
+        joined, _ = new.join(stream, "r1", peer, session=first["session"])
+        self.assertEqual(holder.expect_close()[0], 4001)
+        sender.send({"type": "signal", "to": peer, "kind": "offer", "data": {"n": "after"}})
+        self.assertEqual(new.expect("signal")["data"], {"n": "after"})
+        self.assertEqual(metric(self.a, "mf_edge_cluster_signals_bounced_total"), bounced + 1)
+        # The cache holds the new place: the next signals cost no lookup.
+        lookups = metric(self.a, "mf_edge_cluster_location_lookups_total")
+        sender.send({"type": "signal", "to": peer, "kind": "offer", "data": {"n": "cached"}})
+        self.assertEqual(new.expect("signal")["data"], {"n": "cached"})
+        self.assertEqual(metric(self.a, "mf_edge_cluster_location_lookups_total"), lookups)
+        # Taken over onto edge-a itself: the claim forgets the cached place,
+        # and the signal is delivered on the edge.
+        back = self.client(self.a)
+        back.join(stream, "r1", peer, session=joined["session"])
+        self.assertEqual(new.expect_close()[0], 4001)
+        sender.send({"type": "signal", "to": peer, "kind": "offer", "data": {"n": "local"}})
+        self.assertEqual(back.expect("signal")["data"], {"n": "local"})
+        self.assertEqual(sender.quiet(0.2), [])
+
     def test_join_without_takeover_rights_gets_peer_id_taken(self):
         stream, peer = f"s-{tag()}", f"p-{tag()}"
         holder, _ = self.joined(self.a, stream, "r1", peer)
