@@ -27,7 +27,9 @@ class OperatorApi(unittest.TestCase):
         # closed without any answer (a blank operator page). The cap is
         # lowered here (16 KiB) so that 80 streams with 128-byte ids exceed
         # it as ~700 such streams exceed the default 256 KiB.
-        config = edge_config_file(limits=dict(UNLIMITED_SOURCE, send_queue_bytes=16384, max_message_bytes=8192))
+        # The tracker's messages must fit twice in the send queue too.
+        config = edge_config_file(limits=dict(UNLIMITED_SOURCE, send_queue_bytes=16384, max_message_bytes=8192),
+                                  extra="[tracker]\nmax_message_bytes = 8192\n")
         with AdminEdge(args=["--config", config], shards=2, edge_id="edge-big") as edge:
             clients = []
             try:
