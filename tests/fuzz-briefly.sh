@@ -2,7 +2,8 @@
 # CI's bounded fuzzing (issue #9): builds every libFuzzer target fuzz_<target>
 # with clang-16, ASan and UBSan (only those executables), then runs each for
 # FUZZ_SECONDS (default 10) over a scratch copy of its seed corpus (the tree
-# is never written). Prints one line per target (execs, new corpus units,
+# is never written), as many at a time as there are CPUs (FUZZ_JOBS). Prints
+# one line per target (execs, new corpus units,
 # coverage, result) and writes the results in meson's testlog.json format to
 # BUILD_DIR/meson-logs/testlog.json, so run-tests.sh's summary counts one test
 # per target. A crash leaves its input in the scratch directory, whose path
@@ -20,7 +21,10 @@ die() { echo "fuzz-briefly: $*" >&2; exit 1; }
 
 command -v clang++-16 >/dev/null || die "clang++-16 is missing (./install-deps.sh installs clang-16)"
 if [ ! -f "$build/build.ninja" ]; then
-  CXX=clang++-16 meson setup "$build" -Dfuzzers=true -Db_sanitize=address,undefined -Db_lundef=false \
+  # Naming the compiler turns off meson's own use of ccache: ask for it.
+  compiler=clang++-16
+  if command -v ccache >/dev/null; then compiler="ccache clang++-16"; fi
+  CXX=$compiler meson setup "$build" -Dfuzzers=true -Db_sanitize=address,undefined -Db_lundef=false \
     -Dtests=disabled -Dbenchmarks=disabled >/dev/null \
     || die "meson setup $build failed (see $build/meson-logs/meson-log.txt)"
 fi
@@ -40,14 +44,14 @@ scratch=$(mktemp -d /tmp/mf-fuzz-XXXXXX)
 keep_scratch=0
 trap '[ $keep_scratch -eq 1 ] || rm -rf "$scratch"' EXIT
 
-failed=0
-: >"$results.tmp"
-for path in "${targets[@]}"; do
+# One target: its line on stdout, its result in $scratch/$exe.result.
+fuzz_one() {
+  local path=$1
+  local exe module name seeds work seed_count log started result took_ms execs added cov
   exe=$(basename "$path")                # fuzz_websocket_codec
   module=$(dirname "$path")              # common | edge | ingress
   name=${exe#fuzz_}
   seeds="$module/fuzz/corpus/$name"
-  [ -d "$seeds" ] || die "$exe has no seed corpus at $seeds"
   work="$scratch/$exe"
   mkdir -p "$work/corpus" "$work/artifacts"
   cp "$seeds"/* "$work/corpus/"
@@ -70,14 +74,39 @@ for path in "${targets[@]}"; do
   printf 'fuzz: %-22s %9s execs  %4s new units (from %s seeds)  cov %5s  %s\n' \
     "$exe" "${execs:-?}" "${added:-?}" "$seed_count" "${cov:-?}" "$result"
   if [ "$result" = FAIL ]; then
-    failed=$((failed + 1))
-    keep_scratch=1
     echo "fuzz: $exe failed; log $log, crashing inputs in $work/artifacts/:" >&2
     grep -E 'ERROR|SUMMARY|runtime error|deadly signal' "$log" | head -5 >&2 || true
   fi
   /usr/bin/python3 -c 'import json, sys; print(json.dumps({"name": sys.argv[1], "result": sys.argv[2], "duration": int(sys.argv[3]) / 1000}))' \
-    "$exe" "$result" "$took_ms" >>"$results.tmp"
+    "$exe" "$result" "$took_ms" >"$scratch/$exe.result"
+}
+
+for path in "${targets[@]}"; do
+  name=$(basename "$path")
+  [ -d "$(dirname "$path")/fuzz/corpus/${name#fuzz_}" ] || die "$name has no seed corpus at $(dirname "$path")/fuzz/corpus/${name#fuzz_}"
 done
+jobs=${FUZZ_JOBS:-$(nproc)}
+running=0
+for path in "${targets[@]}"; do
+  if [ "$running" -ge "$jobs" ]; then wait -n || true; running=$((running - 1)); fi
+  fuzz_one "$path" &
+  running=$((running + 1))
+done
+wait
+
+failed=0
+: >"$results.tmp"
+for path in "${targets[@]}"; do
+  exe=$(basename "$path")
+  if [ ! -s "$scratch/$exe.result" ]; then
+    echo "fuzz: $exe left no result" >&2
+    /usr/bin/python3 -c 'import json, sys; print(json.dumps({"name": sys.argv[1], "result": "FAIL", "duration": 0}))' \
+      "$exe" >"$scratch/$exe.result"
+  fi
+  if grep -q '"result": "FAIL"' "$scratch/$exe.result"; then failed=$((failed + 1)); fi
+  cat "$scratch/$exe.result" >>"$results.tmp"
+done
+[ $failed -eq 0 ] || keep_scratch=1
 mv "$results.tmp" "$results"
 [ $failed -eq 0 ] || die "$failed of ${#targets[@]} targets failed"
 echo "fuzz-briefly: ${#targets[@]} targets fuzzed for ${seconds} s each, no crash" >&2
