@@ -1109,17 +1109,12 @@ class SharedEdgeCase(unittest.TestCase):
         return c
 
 
-def metric_value(admin_port, name):
-    """The unlabelled sample `name` of a server's /metrics (None if absent)."""
-    samples, _ = parse_prometheus(admin_get(admin_port, "/metrics").body.decode())
-    return samples.get((name, frozenset()))
-
-
-def wait_metric_at_least(admin_port, name, value, what=None):
-    """Waits until the counter `name` reaches `value`: the event that proves
-    the server has done something (accepted a connection, counted a pong)."""
+def wait_metric_at_least(server, name, value, what=None):
+    """Waits until the counter `name` of a server with an admin listener
+    (AdminEdge) reaches `value`: the event that proves the server has done
+    something (accepted a connection, counted a pong)."""
     deadline = time.monotonic() + EXPECT_TIMEOUT_S
-    while (metric_value(admin_port, name) or 0) < value:
+    while (server.metric(name) or 0) < value:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what or name}: {name} never reached {value}")
         time.sleep(0.01)

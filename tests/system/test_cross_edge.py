@@ -30,9 +30,7 @@ def cluster_edge(redis_address, edge_id, shards=2, prefix="mf:", extra_args=()):
 
 
 def metric(edge, name):
-    response = admin_get(edge.admin_port, "/metrics")
-    samples, _ = parse_prometheus(response.body.decode())
-    return samples.get((name, frozenset()))
+    return edge.metric(name)
 
 
 def wait_for(condition, timeout, interval=0.05, what="condition"):

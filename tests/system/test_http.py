@@ -7,7 +7,7 @@ import unittest
 
 from build_options import needs_test_hooks
 from edge_process import (EXPECT_TIMEOUT_S, AdminEdge, Edge, ManualClock, RawWebSocket, assert_cut_at_deadline,
-                          http_exchange, metric_value, read_until_eof, upgrade_request, wait_metric_at_least)
+                          http_exchange, read_until_eof, upgrade_request, wait_metric_at_least)
 
 MAX_HEAD = 8192
 
@@ -181,11 +181,11 @@ class HttpHandshakeTimeout(unittest.TestCase):
         with ManualClock() as clock, AdminEdge(args=["--handshake-timeout-ms", "500"]) as edge:
             for first in (b"", b"GET /ws HTTP/1.1\r\nHost: localhost\r\n"):
                 with self.subTest(sent=first):
-                    accepted = metric_value(edge.admin_port, "mf_edge_accepted_total")
+                    accepted = edge.metric("mf_edge_accepted_total")
                     sock = socket.create_connection((edge.host, edge.port), timeout=EXPECT_TIMEOUT_S)
                     try:
                         sock.sendall(first)
-                        wait_metric_at_least(edge.admin_port, "mf_edge_accepted_total", accepted + 1)
+                        wait_metric_at_least(edge, "mf_edge_accepted_total", accepted + 1)
                         assert_cut_at_deadline(self, clock, sock, 500, f"sent {first!r}")
                     finally:
                         sock.close()

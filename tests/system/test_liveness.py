@@ -13,7 +13,7 @@ import unittest
 
 from build_options import needs_test_hooks
 from edge_process import (NOTHING_YET_S, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, TIMER_TICK_MS, ManualClock,
-                          RawWebSocket, SharedEdgeCase, class_fixture, encode_frame, metric_value,
+                          RawWebSocket, SharedEdgeCase, class_fixture, encode_frame,
                           wait_metric_at_least)
 
 HEARTBEAT_MS = 300
@@ -42,13 +42,13 @@ class Liveness(SharedEdgeCase):
         return ws
 
     def pongs_received(self):
-        return metric_value(self.edge.admin_port, "mf_edge_pongs_received_total")
+        return self.edge.metric("mf_edge_pongs_received_total")
 
     def wait_pongs_received(self, count):
         """Returns once the edge has counted `count` pongs: the clock may move
         on only after the edge has seen the pong, or it could find the
         connection silent with the pong still unread in its socket."""
-        wait_metric_at_least(self.edge.admin_port, "mf_edge_pongs_received_total", count)
+        wait_metric_at_least(self.edge, "mf_edge_pongs_received_total", count)
 
     def assert_nothing_yet(self, ws, what):
         try:

@@ -10,7 +10,7 @@ import time
 import unittest
 
 from build_options import needs_test_hooks
-from edge_process import (EXPECT_TIMEOUT_S, OP_TEXT, AdminEdge, Edge, ManualClock, assert_cut_at_deadline, metric_value,
+from edge_process import (EXPECT_TIMEOUT_S, OP_TEXT, AdminEdge, Edge, ManualClock, assert_cut_at_deadline,
                           wait_metric_at_least, HttpResponse, RawWebSocket, client_ssl_context, encode_frame,
                           read_until_eof, settle_tls13, upgrade_request, accept_for)
 
@@ -166,12 +166,12 @@ class TlsHandshakeTimeout(unittest.TestCase):
         with ManualClock() as clock, AdminEdge(tls=True, args=["--handshake-timeout-ms", "500"]) as edge:
             for what, first_bytes in (("nothing sent", b""), ("half a ClientHello", b"\x16\x03\x01\x02\x00\x01")):
                 with self.subTest(what):
-                    accepted = metric_value(edge.admin_port, "mf_edge_accepted_total")
+                    accepted = edge.metric("mf_edge_accepted_total")
                     sock = socket.create_connection((edge.host, edge.port), timeout=EXPECT_TIMEOUT_S)
                     try:
                         if first_bytes:
                             sock.sendall(first_bytes)
-                        wait_metric_at_least(edge.admin_port, "mf_edge_accepted_total", accepted + 1)
+                        wait_metric_at_least(edge, "mf_edge_accepted_total", accepted + 1)
                         assert_cut_at_deadline(self, clock, sock, 500, what)
                     finally:
                         sock.close()
