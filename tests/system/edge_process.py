@@ -321,6 +321,15 @@ class ManagedProcess:
     def stderr_tail(self, lines=40):
         return "\n".join(self.stderr_text().splitlines()[-lines:])
 
+    def said_serving(self, port):
+        """True once this process logged its ready line naming 127.0.0.1:port.
+        Readiness is proved by our own process's words, not only by an answer
+        on the port: free_port() hands out a port that another test's server
+        may take first, and that server's /healthz would answer for us while
+        this process is still starting."""
+        needle = f"127.0.0.1:{port}"
+        return any("serving" in line and needle in line for line in self.stderr_text().splitlines())
+
 
 class Edge(ManagedProcess):
     """Runs mf-edge for the duration of a `with` block.
@@ -394,6 +403,9 @@ class Edge(ManagedProcess):
             if self.process.poll() is not None:
                 raise EdgeStartError(f"mf-edge exited with {self.process.returncode} while starting "
                                      f"({' '.join(argv)}):\n{self.stderr_text()}")
+            if not self.said_serving(port):
+                time.sleep(0.02)
+                continue
             try:
                 response = http_exchange(self, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", timeout=1.0)
                 if response.status == 200:

@@ -279,6 +279,9 @@ class Ingress(ManagedProcess):
             if self.process.poll() is not None:
                 raise IngressStartError(f"mf-ingress exited with {self.process.returncode} while starting "
                                         f"({' '.join(argv)}):\n{self.stderr_text()}")
+            if not self.said_serving(port):
+                time.sleep(0.02)
+                continue
             try:
                 if self.wait_for == "tls":
                     # Both listeners: shards bind their own, so the TLS port
