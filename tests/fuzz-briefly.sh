@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI's bounded fuzzing (issue #9): builds every libFuzzer target fuzz_<target>
+# CI's bounded fuzzing: builds every libFuzzer target fuzz_<target>
 # with clang-16, ASan and UBSan (only those executables), then runs each for
 # FUZZ_SECONDS (default 10) over a scratch copy of its seed corpus (the tree
 # is never written), as many at a time as there are CPUs (FUZZ_JOBS). Prints
@@ -9,10 +9,14 @@
 # per target. A crash leaves its input in the scratch directory, whose path
 # is printed. Exits non-zero if any target fails to build or finds a crash.
 #
-# usage: tests/fuzz-briefly.sh [BUILD_DIR]   (default build-fuzz)
+# usage: tests/fuzz-briefly.sh [--build-only] [BUILD_DIR]   (default build-fuzz)
+#   --build-only: configure and build the targets, fuzz nothing (run-tests.sh
+#   builds them at low priority while other tests run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+build_only=0
+if [ "${1:-}" = --build-only ]; then build_only=1; shift; fi
 build=${1:-build-fuzz}
 seconds=${FUZZ_SECONDS:-10}
 results="$build/meson-logs/testlog.json"
@@ -28,7 +32,7 @@ if [ ! -f "$build/build.ninja" ]; then
     -Dtests=disabled -Dbenchmarks=disabled >/dev/null \
     || die "meson setup $build failed (see $build/meson-logs/meson-log.txt)"
 fi
-rm -f "$results"
+[ $build_only -eq 1 ] || rm -f "$results"
 
 # Every fuzz_<target> executable, as "build-relative-path" lines.
 mapfile -t targets < <(meson introspect --targets "$build" | /usr/bin/python3 -c '
@@ -39,6 +43,7 @@ for t in json.load(sys.stdin):
         print(os.path.relpath(t["filename"][0], root))' "$build")
 [ ${#targets[@]} -gt 0 ] || die "no fuzz_<target> in $build (configured without -Dfuzzers=true?)"
 ninja -C "$build" "${targets[@]}" >/dev/null || die "building the fuzz targets failed (run: ninja -C $build)"
+[ $build_only -eq 0 ] || exit 0
 
 scratch=$(mktemp -d /tmp/mf-fuzz-XXXXXX)
 keep_scratch=0

@@ -5,10 +5,13 @@
 # BUILD_DIR/meson-logs/testlog.json, counted by run-tests.sh's summary). Any
 # data race report fails the test (halt_on_error).
 #
-# usage: tests/tsan-briefly.sh [BUILD_DIR]   (default build-tsan)
+# usage: tests/tsan-briefly.sh [--build-only] [BUILD_DIR]   (default build-tsan)
+#   --build-only: configure and build the three tests, run nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+build_only=0
+if [ "${1:-}" = --build-only ]; then build_only=1; shift; fi
 build=${1:-build-tsan}
 tests=(spsc_queue wake_flag shard_group)
 
@@ -18,8 +21,9 @@ if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" --buildtype=debug -Db_sanitize=thread -Dtests=enabled -Dbenchmarks=disabled >/dev/null \
     || die "meson setup $build failed (see $build/meson-logs/meson-log.txt)"
 fi
-rm -f "$build/meson-logs/testlog.json"
 ninja -C "$build" $(printf 'common/%s_test ' "${tests[@]}") >/dev/null \
   || die "building ${tests[*]} failed (run: ninja -C $build)"
+[ $build_only -eq 0 ] || exit 0
+rm -f "$build/meson-logs/testlog.json"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=4" \
   meson test -C "$build" --no-rebuild --print-errorlogs "${tests[@]}"
