@@ -1,5 +1,7 @@
 #include "common/block_pool.h"
 
+#include <sys/uio.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -113,6 +115,17 @@ void ByteQueue::commit(size_t n) {
 std::span<uint8_t> ByteQueue::front() const {
   if (head_ == nullptr) return {};
   return {head_->data + head_->begin, head_->readable()};
+}
+
+size_t ByteQueue::gather(std::span<iovec> vectors) const {
+  size_t n = 0;
+  for (Block* block = head_; block != nullptr && n < vectors.size(); block = block->next) {
+    if (block->readable() == 0) continue;
+    vectors[n].iov_base = block->data + block->begin;
+    vectors[n].iov_len = block->readable();
+    ++n;
+  }
+  return n;
 }
 
 void ByteQueue::consume(BlockPool& pool, size_t n) {

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <span>
 
+struct iovec;
+
 namespace mf {
 
 // Memory layout of one block (block_bytes in all, 4 KiB = one page):
@@ -75,6 +77,10 @@ class ByteQueue {
 
   // The first contiguous run of readable bytes (empty when the queue is).
   std::span<uint8_t> front() const;
+  // The readable runs of the first blocks, in order, one iovec per block,
+  // at most vectors.size() of them: what one vectored send can take.
+  // Returns how many it filled (0 when the queue is empty).
+  size_t gather(std::span<iovec> vectors) const;
   // Drops n bytes from the front (n <= size()); emptied blocks return to the pool.
   void consume(BlockPool& pool, size_t n);
   // Copies everything into dst (dst.size() >= size()); the queue is unchanged.

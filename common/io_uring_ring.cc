@@ -109,7 +109,8 @@ std::expected<void, std::string> probe_io_uring_support() {
   };
   static constexpr Needed needed[] = {
       {IORING_OP_ACCEPT, "ACCEPT"},         {IORING_OP_RECV, "RECV"},
-      {IORING_OP_SEND, "SEND"},             {IORING_OP_CLOSE, "CLOSE"},
+      {IORING_OP_SEND, "SEND"},             {IORING_OP_SENDMSG, "SENDMSG"},
+      {IORING_OP_CLOSE, "CLOSE"},
       {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}, {IORING_OP_SHUTDOWN, "SHUTDOWN"},
       {IORING_OP_MSG_RING, "MSG_RING"},     {IORING_OP_READ, "READ"},
       {IORING_OP_SOCKET, "SOCKET"},         {IORING_OP_CONNECT, "CONNECT"},
@@ -132,6 +133,12 @@ std::expected<void, std::string> probe_io_uring_support() {
   if (!(features & IORING_FEAT_NODROP)) {
     if (!missing.empty()) missing += ", ";
     missing += "FEAT_NODROP";
+  }
+  // The reactor reuses a SENDMSG's msghdr and iovecs once the SQE has been
+  // submitted (reactor.h).
+  if (!(features & IORING_FEAT_SUBMIT_STABLE)) {
+    if (!missing.empty()) missing += ", ";
+    missing += "FEAT_SUBMIT_STABLE";
   }
   if (!(features & IORING_FEAT_EXT_ARG)) {
     if (!missing.empty()) missing += ", ";

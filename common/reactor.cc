@@ -46,6 +46,8 @@ std::expected<RingSetupReport, std::string> Reactor::init(const ReactorOptions& 
   size_t max_blocks = options.pool_max_bytes / Block::block_bytes;
   pool_.set_limits(max_blocks, std::min<size_t>(max_blocks, 4096));
   sockets_.set_capacity(options.max_sockets);
+  send_headers_ = std::make_unique<msghdr[]>(send_headers_per_submission);
+  send_vectors_ = std::make_unique<iovec[]>(send_vectors_per_submission);
   flush_list_.reserve(1024);
   recv_rearm_list_.reserve(64);
   now_ms_ = monotonic_ms();
@@ -293,15 +295,58 @@ size_t Reactor::queued_bytes(SocketHandle socket) const {
   return s != nullptr ? s->out.size() : 0;
 }
 
+msghdr* Reactor::take_send_header(size_t vectors) {
+  if (send_headers_used_ == send_headers_per_submission ||
+      send_vectors_used_ + vectors > send_vectors_per_submission) {
+    // The kernel has copied every header once the queue is drained
+    // (IORING_FEAT_SUBMIT_STABLE); an SQE still queued (the enter failed
+    // with EBUSY or EAGAIN) may yet read its header, so nothing is reused
+    // then.
+    io_uring* ring = ring_.native();
+    if (io_uring_sq_ready(ring) > 0) io_uring_submit(ring);
+    if (io_uring_sq_ready(ring) > 0) return nullptr;
+    send_headers_used_ = 0;
+    send_vectors_used_ = 0;
+  }
+  msghdr* header = &send_headers_[send_headers_used_++];
+  *header = msghdr{};
+  header->msg_iov = &send_vectors_[send_vectors_used_];
+  send_vectors_used_ += static_cast<uint32_t>(vectors);
+  return header;
+}
+
 void Reactor::submit_send(uint32_t slot) {
   Socket& s = at(slot);
-  std::span<uint8_t> front = s.out.front();
-  io_uring_sqe* sqe = ring_.acquire_sqe();
-  io_uring_prep_send(sqe, static_cast<int>(s.fixed_fd), front.data(), front.size(), MSG_NOSIGNAL);
+  io_uring_sqe* sqe = nullptr;
+  iovec gathered[max_send_vectors];
+  const size_t count = s.out.contiguous() ? 1 : s.out.gather(gathered);
+  msghdr* header = count > 1 ? take_send_header(count) : nullptr;
+  if (header != nullptr) {
+    // The SQE is acquired after the header: take_send_header() may submit,
+    // acquire_sqe() too, and neither touches a header no SQE names yet.
+    sqe = ring_.acquire_sqe();
+    size_t bytes = 0;
+    for (size_t i = 0; i < count; ++i) {
+      header->msg_iov[i] = gathered[i];
+      bytes += gathered[i].iov_len;
+    }
+    header->msg_iovlen = count;
+    io_uring_prep_sendmsg(sqe, static_cast<int>(s.fixed_fd), header, MSG_NOSIGNAL);
+    s.send_in_flight_bytes = static_cast<uint32_t>(bytes);
+    counters_.send_buffers += count;
+  } else {
+    // One block, or no header to be had: the first block alone.
+    std::span<uint8_t> front = s.out.front();
+    sqe = ring_.acquire_sqe();
+    io_uring_prep_send(sqe, static_cast<int>(s.fixed_fd), front.data(), front.size(), MSG_NOSIGNAL);
+    s.send_in_flight_bytes = static_cast<uint32_t>(front.size());
+    counters_.send_buffers += 1;
+  }
   sqe->flags |= IOSQE_FIXED_FILE;
   io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::send, slot, s.generation));
   s.send_in_flight = true;
   ++s.pending;
+  ++counters_.sends;
 }
 
 void Reactor::flush_sends() {
@@ -599,7 +644,9 @@ void Reactor::on_send(const io_uring_cqe& cqe) {
     }
   } else {
     counters_.bytes_sent += static_cast<uint64_t>(cqe.res);
-    // A short write leaves the rest at the front of the queue.
+    // A short write leaves the rest at the front of the queue, possibly
+    // part-way into any of the blocks the send carried.
+    if (static_cast<uint32_t>(cqe.res) < s.send_in_flight_bytes) ++counters_.short_sends;
     s.out.consume(pool_, static_cast<size_t>(cqe.res));
     if (s.state == SocketState::open || s.state == SocketState::flushing) {
       if (!s.out.empty()) submit_send(slot);
@@ -654,7 +701,17 @@ void Reactor::dispatch(const io_uring_cqe& cqe) {
 }
 
 void Reactor::add_periodic(uint32_t interval_ms, std::function<void()> callback) {
-  periodics_.push_back(Periodic{interval_ms, monotonic_ms() + interval_ms, std::move(callback)});
+  periodics_.push_back(Periodic{interval_ms, monotonic_ms() + interval_ms, std::move(callback), false});
+}
+
+uint32_t Reactor::add_deferred(uint32_t delay_ms, std::function<void()> callback) {
+  periodics_.push_back(Periodic{delay_ms, not_scheduled, std::move(callback), true});
+  return static_cast<uint32_t>(periodics_.size() - 1);
+}
+
+void Reactor::schedule_deferred(uint32_t task) {
+  Periodic& p = periodics_[task];
+  if (p.next_ms == not_scheduled) p.next_ms = now_ms_ + p.interval_ms;
 }
 
 void Reactor::run_once(uint32_t max_wait_ms) {
@@ -663,7 +720,7 @@ void Reactor::run_once(uint32_t max_wait_ms) {
   if (turn_hook_) max_wait_ms = std::min(max_wait_ms, turn_hook_());
   for (Periodic& p : periodics_) {
     if (now_ms_ >= p.next_ms) {
-      p.next_ms = now_ms_ + p.interval_ms;
+      p.next_ms = p.deferred ? not_scheduled : now_ms_ + p.interval_ms;
       p.callback();
     }
   }
@@ -700,6 +757,9 @@ void Reactor::run_once(uint32_t max_wait_ms) {
   if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
     MF_LOG_ERROR("shard {}: io_uring_enter failed: {}", shard_id_, std::strerror(-rc));
   }
+  // Everything queued was submitted: the kernel holds its own copies of the
+  // SENDMSG headers, which serve the sends prepared from here on.
+  if (io_uring_sq_ready(ring) == 0) send_headers_used_ = send_vectors_used_ = 0;
   // The clock is read again as soon as the wait returns: completions that
   // arrived during the wait are handled "now", not at the time before it, or
   // a timer armed by them (a handshake deadline armed at accept) would fire

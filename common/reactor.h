@@ -11,8 +11,18 @@
 // shutdown(SHUT_WR), linger reading until EOF or a deadline (so the peer gets
 // our last bytes and no RST), then cancel-all + close_direct, and the slot is
 // released only after its last completion.
+//
+// A socket's send carries everything queued, up to max_send_vectors blocks,
+// in one submission: a SEND when it all sits in one block, else a SENDMSG
+// whose iovecs point into the queue's blocks (docs/architecture.md, "The
+// relay path"). The kernel copies the msghdr and its iovecs when it takes the
+// SQE (IORING_FEAT_SUBMIT_STABLE, checked at start-up), so they live in a
+// per-shard area that is reused once the submission queue has been drained;
+// the blocks themselves stay queued until the completion consumes them. A
+// short write leaves the rest queued and the next send starts there.
 #include <liburing.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <expected>
@@ -108,6 +118,9 @@ struct ReactorCounters {
   uint64_t send_queue_overflows = 0;
   uint64_t bytes_received = 0;
   uint64_t bytes_sent = 0;
+  uint64_t sends = 0;         // send submissions (SEND or SENDMSG)
+  uint64_t send_buffers = 0;  // queue blocks those submissions carried
+  uint64_t short_sends = 0;   // sends that completed with fewer bytes than they carried
   uint64_t loop_turns = 0;
 };
 
@@ -122,6 +135,13 @@ class Reactor {
   // 10 ms cover 41 s per revolution; longer deadlines wait their turn.
   static constexpr uint32_t timer_tick_ms = 10;
   static constexpr uint32_t timer_slots = 4096;
+  // The most queue blocks one send carries (64 x 4 KiB: about a full queue
+  // at the default cap, 256 KiB); what is left goes with the next send.
+  static constexpr uint32_t max_send_vectors = 64;
+  // msghdrs and iovecs the shard keeps for the SENDMSGs of one submission;
+  // sends that need more in one turn submit early.
+  static constexpr uint32_t send_headers_per_submission = 256;
+  static constexpr uint32_t send_vectors_per_submission = 4096;
 
   // Creates the ring, the file table, the buffer ring. Must run on the shard
   // thread (the ring is SINGLE_ISSUER).
@@ -212,6 +232,14 @@ class Reactor {
   // file watching, batched flushes). Not for per-connection timeouts: those
   // use arm_timer().
   void add_periodic(uint32_t interval_ms, std::function<void()> callback);
+  // A task that runs once, `delay_ms` after the first schedule_deferred()
+  // since it last ran, for work owed soon but only now and then (a batch
+  // owed to another shard): unlike a periodic, an idle shard does not wake
+  // for it. Returns the id schedule_deferred() takes.
+  uint32_t add_deferred(uint32_t delay_ms, std::function<void()> callback);
+  // Makes the task due delay_ms from now, unless it is due already (O(1);
+  // a callback may schedule its own task again).
+  void schedule_deferred(uint32_t task);
 
   // Called at the top of every loop turn (cross-shard mailbox drain). It
   // returns the longest the turn may then wait for completions: 0 when work
@@ -232,6 +260,7 @@ class Reactor {
     uint32_t fixed_fd = 0;
     uint32_t generation = 0;
     uint32_t next_free = UINT32_MAX;
+    uint32_t send_in_flight_bytes = 0;  // what the send in flight carries (a short write sends less)
     uint16_t pending = 0;  // completions still to come
     SocketState state = SocketState::free;
     bool recv_armed = false;
@@ -265,6 +294,10 @@ class Reactor {
   void arm_accept(uint32_t listener_index);
   void arm_recv(uint32_t slot);
   void submit_send(uint32_t slot);
+  // Room for one SENDMSG's header and `vectors` iovecs (header->msg_iov)
+  // until the next submission, or nullptr when none can be had (the
+  // submission queue could not be drained).
+  msghdr* take_send_header(size_t vectors);
   void flush_sends();
   void begin_shutdown(uint32_t slot);
   void submit_shutdown_write(uint32_t slot);
@@ -306,14 +339,21 @@ class Reactor {
   std::unordered_map<uint32_t, int> pending_fds_;  // regular fds until the table holds them
   bool accept_paused_ = false;
   uint64_t accept_retry_at_ms_ = 0;  // 0: no retry pending
+  // SENDMSG headers and their iovecs since the last drained submission.
+  std::unique_ptr<msghdr[]> send_headers_;
+  std::unique_ptr<iovec[]> send_vectors_;
+  uint32_t send_headers_used_ = 0;
+  uint32_t send_vectors_used_ = 0;
   std::vector<uint32_t> flush_list_;
   std::vector<uint32_t> recv_rearm_list_;
   uint64_t now_ms_ = 0;
   ReactorCounters counters_;
+  static constexpr uint64_t not_scheduled = UINT64_MAX;
   struct Periodic {
     uint32_t interval_ms;
-    uint64_t next_ms;
+    uint64_t next_ms;  // not_scheduled: a deferred task nobody scheduled
     std::function<void()> callback;
+    bool deferred;     // runs once per schedule_deferred()
   };
   std::vector<Periodic> periodics_;
   std::function<uint32_t()> turn_hook_;

@@ -63,6 +63,12 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     t.signals_relayed += e.signals_relayed;
     t.signals_failed += e.signals_failed;
     t.signals_dropped += e.signals_dropped;
+    t.signal_packets_batched += e.signal_packets_batched;
+    t.signal_packets_returned += e.signal_packets_returned;
+    t.signal_return_timer_runs += e.signal_return_timer_runs;
+    total.socket_sends += s->socket_sends;
+    total.socket_send_buffers += s->socket_send_buffers;
+    total.socket_short_sends += s->socket_short_sends;
     t.proposals += e.proposals;
     t.policy_pushes += e.policy_pushes;
     t.takeovers += e.takeovers;
@@ -127,6 +133,13 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   counter(out, "mf_edge_signals_relayed_total", "Signals delivered to their target.", t.signals_relayed);
   counter(out, "mf_edge_signals_failed_total", "Signals answered with peer-not-found.", t.signals_failed);
   counter(out, "mf_edge_signals_dropped_total", "Signals dropped because a shard mailbox was full.", t.signals_dropped);
+  counter(out, "mf_edge_signal_packets_batched_total",
+          "Signal packets finished on a shard other than their home, batched to go home.", t.signal_packets_batched);
+  counter(out, "mf_edge_signal_packets_returned_total", "Signal packets back on their home shard from a batch.",
+          t.signal_packets_returned);
+  counter(out, "mf_edge_signal_return_timer_runs_total",
+          "Runs of the timer that sends batches of signal packets not yet full home (armed only while one waits).",
+          t.signal_return_timer_runs);
   counter(out, "mf_edge_proposals_total", "Candidates sent in peers messages.", t.proposals);
   counter(out, "mf_edge_policy_pushes_total", "policy messages pushed to peers.", t.policy_pushes);
   counter(out, "mf_edge_takeovers_total", "Identities taken over with their session (old connection closed 4001).", t.takeovers);
@@ -204,6 +217,12 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   counter(out, "mf_edge_http_rejections_total", "HTTP requests answered with an error status.", w.http_rejections);
   counter(out, "mf_edge_messages_received_total", "WebSocket messages received.", w.messages_in);
   counter(out, "mf_edge_messages_sent_total", "WebSocket messages sent.", w.messages_out);
+  counter(out, "mf_edge_socket_sends_total", "Socket send submissions (each carries every queued block, up to 16).",
+          total.socket_sends);
+  counter(out, "mf_edge_socket_send_buffers_total", "Send-queue blocks those submissions carried.",
+          total.socket_send_buffers);
+  counter(out, "mf_edge_socket_short_sends_total", "Sends the kernel took only part of (the rest went next).",
+          total.socket_short_sends);
   counter(out, "mf_edge_protocol_closes_total", "Connections closed for a protocol violation (1002/1003/1007/1009).", w.protocol_closes);
   counter(out, "mf_edge_idle_closes_total", "Connections closed idle (4002).", w.idle_closes);
   counter(out, "mf_edge_pings_sent_total", "Liveness pings sent to silent connections.", w.pings_sent);

@@ -59,6 +59,12 @@ struct EdgeCounters {
   uint64_t certificate_reloads_ok = 0;      // shard 0: changed certificate files loaded
   uint64_t certificate_reloads_failed = 0;  // shard 0: changed certificate files refused (the old pair serves)
   uint64_t error_limit_closes = 0;    // connections closed 1008: more errors than error_limit in error_window_ms
+  // Signal packets (edge/signal_packet_pool.h): finished here but of another
+  // shard, put in a batch for home; taken home from a batch; and the runs of
+  // the timer that sends batches not yet full home (armed only while one waits).
+  uint64_t signal_packets_batched = 0;
+  uint64_t signal_packets_returned = 0;
+  uint64_t signal_return_timer_runs = 0;
   TrackerCounters tracker;
 };
 
@@ -105,6 +111,11 @@ struct MetricsSnapshot {
   // closing and Valkey sockets) and its size (limits.max_connections_per_shard).
   uint64_t descriptors_used = 0;
   uint64_t descriptor_slots = 0;
+  // This shard's socket sends (Reactor: one submission carries every
+  // queued block, up to Reactor::max_send_vectors).
+  uint64_t socket_sends = 0;
+  uint64_t socket_send_buffers = 0;
+  uint64_t socket_short_sends = 0;
   LatencyHistogram join_to_peers;
   TrackerTotals tracker_swarms;  // the tracker swarms this shard owns
   std::vector<StreamSummary> streams;  // the streams this shard owns

@@ -135,9 +135,10 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     raw->tracker_targets_.resize(shared.settings.tracker.max_offers);
   }
   if (shard.count() > 1) {
-    // Batches of signal packets not yet full go home at least this often.
+    // A batch of signal packets not yet full goes home within 10 ms of its
+    // first packet; no batch, no timer.
     EdgeShard* raw = self.get();
-    shard.reactor().add_periodic(10, [raw] { raw->flush_signal_returns(); });
+    self->signal_return_task_ = shard.reactor().add_deferred(10, [raw] { raw->flush_signal_returns(); });
   }
   if (shard.id() == 0 && (shared.inherited_admin_fd >= 0 || shared.admin_address)) {
     self->admin_app_ = std::make_unique<AdminApp>(*self);
@@ -923,9 +924,12 @@ void EdgeShard::recycle_signal(std::unique_ptr<SignalPacket> m) {
   SignalPacket* full = signal_pool_.release(std::move(m));
   if (full != nullptr)
     send_obligation(full->home_shard, edge_message::signal_packets_returned, std::unique_ptr<SignalPacket>(full));
+  // A batch begun is owed home: the timer runs once for it.
+  if (signal_pool_.pending_batches() > 0) shard_.reactor().schedule_deferred(signal_return_task_);
 }
 
 void EdgeShard::flush_signal_returns() {
+  counters_.signal_return_timer_runs++;
   signal_pool_.flush([this](uint32_t home, SignalPacket* chain) {
     send_obligation(home, edge_message::signal_packets_returned, std::unique_ptr<SignalPacket>(chain));
   });
@@ -1278,6 +1282,8 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   snapshot->edge = counters_;
   snapshot->edge.mailbox_drops += shard_.mailbox_drops();
   snapshot->edge.obligations_deferred = shard_.obligations_deferred();
+  snapshot->edge.signal_packets_batched = signal_pool_.batched();
+  snapshot->edge.signal_packets_returned = signal_pool_.returned();
   snapshot->obligations_waiting = shard_.obligations_waiting();
   snapshot->websocket = server_->counters();
   snapshot->connections = server_->open_websockets();
@@ -1294,6 +1300,9 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   snapshot->shard = shard_.id();
   snapshot->descriptors_used = shard_.reactor().live_sockets();
   snapshot->descriptor_slots = shard_.reactor().options().max_sockets;
+  snapshot->socket_sends = shard_.reactor().counters().sends;
+  snapshot->socket_send_buffers = shard_.reactor().counters().send_buffers;
+  snapshot->socket_short_sends = shard_.reactor().counters().short_sends;
   if (shard_.id() == 0 && tls_) snapshot->served = tls_->served();
   snapshot->join_to_peers = join_to_peers_;
   snapshot->tracker_swarms = tracker_swarms_.totals();

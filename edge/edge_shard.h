@@ -542,6 +542,10 @@ class EdgeShard final : public ShardService {
   Rng rng_;
   std::vector<char> reply_;       // one outgoing message
   SignalPacketPool signal_pool_;
+  // The reactor's deferred task that sends batches not yet full home
+  // (several shards only): scheduled when a batch begins, so an idle shard
+  // never wakes for it.
+  uint32_t signal_return_task_ = UINT32_MAX;
   uint64_t collection_heap_allocations_ = 0;  // shard 0: at the start of the /metrics collection
   std::vector<char> topology_scratch_;
   EdgeCounters counters_;

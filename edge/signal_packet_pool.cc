@@ -45,10 +45,13 @@ SignalPacket* SignalPacketPool::release(std::unique_ptr<SignalPacket> owned) {
     return nullptr;
   }
   Batch& batch = batches_[packet->home_shard];
+  if (batch.head == nullptr) pending_batches_++;
   packet->next = batch.head;
   batch.head = packet;
+  batched_++;
   if (++batch.count < batch_size) return nullptr;
   batch = Batch{};
+  pending_batches_--;
   return packet;
 }
 
@@ -60,6 +63,7 @@ void SignalPacketPool::take_home(SignalPacket* chain) {
   while (chain != nullptr) {
     SignalPacket* next = chain->next;
     keep(chain);
+    returned_++;
     chain = next;
   }
 }

@@ -7,7 +7,7 @@
 // and finished with on the target's shard T (or back on C when it failed).
 // A shard done with a packet of its own puts it on its free list; one of
 // another shard's goes into a batch for that home, and a full batch (or, at
-// the latest, what the periodic flush finds) travels home in one message
+// the latest, what the return timer's flush finds) travels home in one message
 // (edge_message::signal_packets_returned): the idea of Seastar's
 // foreign_ptr, with the return batched. Strings keep their capacity on the
 // free list, so the next signal of the same size assigns without allocating.
@@ -46,7 +46,8 @@ class SignalPacketPool {
   // the caller sends home, or nullptr.
   SignalPacket* release(std::unique_ptr<SignalPacket> packet);
 
-  // Every batch not yet full: send(home_shard, chain) for each (periodic).
+  // Every batch not yet full: send(home_shard, chain) for each. Each is
+  // an obligation: the caller must not drop it.
   template <class Send>
   void flush(Send&& send) {
     for (uint32_t home = 0; home < batches_.size(); ++home) {
@@ -56,7 +57,11 @@ class SignalPacketPool {
       batch = Batch{};
       send(home, chain);
     }
+    pending_batches_ = 0;
   }
+  // Batches begun and not yet sent: while there is one, the caller owes
+  // a flush (EdgeShard arms its return timer only then).
+  uint32_t pending_batches() const { return pending_batches_; }
 
   // Makes `text` hold at least `size` bytes, growing to a power of two so
   // that packets recycled between signals of different sizes settle.
@@ -70,6 +75,8 @@ class SignalPacketPool {
 
   size_t free_count() const { return free_count_; }
   uint64_t allocated() const { return allocated_; }  // packets made by new, ever
+  uint64_t batched() const { return batched_; }      // other shards' packets put in a batch, ever
+  uint64_t returned() const { return returned_; }    // this shard's packets taken home, ever
 
  private:
   struct Batch {
@@ -82,6 +89,9 @@ class SignalPacketPool {
   SignalPacket* free_ = nullptr;
   size_t free_count_ = 0;
   uint64_t allocated_ = 0;
+  uint64_t batched_ = 0;
+  uint64_t returned_ = 0;
+  uint32_t pending_batches_ = 0;  // batches with at least one packet
   std::vector<Batch> batches_;  // [home shard]
 };
 

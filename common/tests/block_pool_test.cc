@@ -1,9 +1,11 @@
 #include "common/block_pool.h"
 
 #include <gtest/gtest.h>
+#include <sys/uio.h>
 
 #include <cstring>
 #include <numeric>
+#include <ranges>
 #include <vector>
 
 namespace mf {
@@ -79,6 +81,34 @@ TEST(ByteQueue, ReserveAndCommitWriteInPlace) {
   EXPECT_EQ(q.size(), 5u);
   EXPECT_EQ(std::string(reinterpret_cast<char*>(q.front().data()), q.front().size()), "hello");
   EXPECT_EQ(q.reserve(pool, Block::capacity + 1), nullptr);
+  q.clear(pool);
+}
+
+TEST(ByteQueue, GatherNamesTheReadableRunOfEachBlockInOrder) {
+  BlockPool pool(16, 16);
+  ByteQueue q;
+  iovec vectors[8];
+  EXPECT_EQ(q.gather(vectors), 0u);
+  const auto bytes = pattern(3 * Block::capacity + 10, 3);
+  ASSERT_TRUE(q.append(pool, bytes));
+  q.consume(pool, 7);  // the first run starts part-way into its block
+  ASSERT_EQ(q.gather(vectors), 4u);
+  std::vector<uint8_t> joined;
+  for (const iovec& v : vectors | std::views::take(4)) {
+    const auto* p = static_cast<const uint8_t*>(v.iov_base);
+    joined.insert(joined.end(), p, p + v.iov_len);
+  }
+  EXPECT_TRUE(joined == std::vector<uint8_t>(bytes.begin() + 7, bytes.end()));
+  // At most as many as asked for: the first ones.
+  iovec two[2];
+  ASSERT_EQ(q.gather(two), 2u);
+  EXPECT_EQ(two[0].iov_base, vectors[0].iov_base);
+  EXPECT_EQ(two[1].iov_len, Block::capacity);
+  // A reserved tail block not yet committed holds nothing to send.
+  q.clear(pool);
+  ASSERT_TRUE(q.append(pool, pattern(Block::capacity, 1)));
+  ASSERT_NE(q.reserve(pool, 10), nullptr);
+  EXPECT_EQ(q.gather(vectors), 1u);
   q.clear(pool);
 }
 

@@ -76,6 +76,33 @@ TEST(SignalPacketPool, FlushSendsWhatIsNotYetFull) {
   EXPECT_EQ(sends, 1);  // nothing left
 }
 
+TEST(SignalPacketPool, SaysWhileABatchIsOwedHome) {
+  // The caller arms its return timer only while pending_batches() > 0.
+  SignalPacketPool home1(1, 3), home2(2, 3), away(0, 3);
+  EXPECT_EQ(away.pending_batches(), 0u);
+  (void)away.release(away.acquire());  // its own: no batch
+  EXPECT_EQ(away.pending_batches(), 0u);
+  (void)away.release(home1.acquire());
+  (void)away.release(home1.acquire());
+  EXPECT_EQ(away.pending_batches(), 1u);
+  (void)away.release(home2.acquire());
+  EXPECT_EQ(away.pending_batches(), 2u);
+  EXPECT_EQ(away.batched(), 3u);
+  away.flush([&](uint32_t to, SignalPacket* chain) { (to == 1 ? home1 : home2).take_home(chain); });
+  EXPECT_EQ(away.pending_batches(), 0u);
+  EXPECT_EQ(home1.returned(), 2u);
+  EXPECT_EQ(home2.returned(), 1u);
+  // A batch that fills goes at once and owes nothing more.
+  SignalPacket* full = nullptr;
+  for (uint32_t i = 0; i < SignalPacketPool::batch_size; ++i) {
+    full = away.release(home1.acquire());
+    EXPECT_EQ(away.pending_batches(), full == nullptr ? 1u : 0u) << i;
+  }
+  ASSERT_NE(full, nullptr);
+  home1.take_home(full);
+  EXPECT_EQ(home1.returned(), 2u + SignalPacketPool::batch_size);
+}
+
 TEST(SignalPacketPool, DropsOversizedAndSurplusPacketsAtHome) {
   SignalPacketPool pool(0, 1);
   auto big = pool.acquire();
