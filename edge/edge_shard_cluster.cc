@@ -1,4 +1,4 @@
-// The cluster of edges through Valkey (issue #6; layout in edge/cluster_keys.h,
+// The cluster of edges through Valkey (docs/cluster.md; layout in edge/cluster_keys.h,
 // operations in docs/cluster.md): each shard has its own valkey::Client on its
 // own ring and, for the connections it holds, registers presence, answers
 // signals published to its channel, and adds candidates from other edges to

@@ -1,4 +1,4 @@
-"""Real browsers end to end (issue #7): Debian's chromium, driven by
+"""Real browsers end to end (docs/sdk.md): Debian's chromium, driven by
 playwright-core (tests/browser/run-pages.mjs), runs the reference client
 tests/browser/meshedflow-client.js in several pages that join through the
 real mf-ingress (TLS, the run's test certificate) to two mf-edge processes,
