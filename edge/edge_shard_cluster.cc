@@ -482,7 +482,7 @@ void EdgeShard::cluster_finish_query(uint64_t cookie, const resp::ReplyView* rep
   CandidateList remote;
   if (reply != nullptr && reply->type() == resp::ReplyType::array) {
     struct Ranked {
-      uint32_t rank;  // same region 4, same asn 2, same country 1: higher first (spec section 4)
+      uint32_t rank;  // same region 4, same asn 2, same country 1: higher first (docs/protocol.md section 4)
       uint32_t tie;   // random: equal ranks spread the load
       std::string_view peer_id, topology_json;
       std::string_view edge_id;

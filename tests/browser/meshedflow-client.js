@@ -22,7 +22,7 @@
 //   the same way, with no extra message);
 // - an offer not connected within the policy's offerTimeoutMs is abandoned
 //   (`bye`);
-// - reconnects on the close codes that allow it (spec section 7, table in
+// - reconnects on the close codes that allow it (docs/protocol.md section 7, table in
 //   docs/protocol.md) after `afterMs` of a `reconnect`, or with a jittered
 //   exponential back-off;
 // - `ping` for the round trip time, and cumulative `stats` since the last
