@@ -312,8 +312,24 @@ class ValkeyFaultTest(ClusterTestCase):
                 after = f"after-{tag()}"
                 cafter, _ = self.joined(b, stream, "r1", after)
                 self.proposes(cafter, before)
+                # edge-r1's command link may be ready before its subscriber
+                # link has resubscribed: a signal published meanwhile reaches
+                # nobody and its sender gets peer-not-found (never a silent
+                # loss). Sent again on that answer only, until it arrives.
+                text = None
+                deadline = time.monotonic() + EXPECT_TIMEOUT_S
                 cafter.send(signal_text(before, "offer", RAW_DATA[0]))
-                text = cbefore.recv_raw(timeout=5)
+                while text is None and time.monotonic() < deadline:
+                    try:
+                        text = cbefore.recv_raw(timeout=0.2)
+                    except TimeoutError:
+                        try:
+                            answer = json.loads(cafter.recv_raw(timeout=0.01))
+                        except TimeoutError:
+                            continue
+                        self.assertEqual((answer["type"], answer["code"]), ("error", "peer-not-found"), answer)
+                        cafter.send(signal_text(before, "offer", RAW_DATA[0]))
+                self.assertIsNotNone(text, "the signal never reached edge-r1 after the restart")
                 self.assertTrue(text.endswith('"data":' + RAW_DATA[0] + "}"), text)
                 self.assertGreaterEqual(metric(a, "mf_edge_valkey_reconnects_total"), 1)
             self.assertEqual(a.stderr_text().count("serving local-only"), 1, a.stderr_text())
