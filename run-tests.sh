@@ -50,7 +50,9 @@ started=$(date +%s)
 phase() { echo "run-tests: $1 done at $(( $(date +%s) - started )) s" >&2; }
 # build-tests is configured for the installed paths so that test_deb packages
 # the programs this run tests (packaging/build-deb.sh --from-build).
-setup build-tests -Dbuildtype=debugoptimized -Dwerror=true -Dtest_hooks=true --prefix=/usr --sysconfdir=/etc
+# The microbenchmarks are not run by the test command; they are compiled (so
+# that none rots) in build-asan, which builds in the background below.
+setup build-tests -Dbuildtype=debugoptimized -Dwerror=true -Dtest_hooks=true -Dbenchmarks=disabled --prefix=/usr --sysconfdir=/etc
 ninja -C build-tests
 phase "building build-tests"
 
@@ -60,7 +62,7 @@ phase "building build-tests"
 # compilers take the idle CPU, and when a test wants the CPU, nice 19 gives
 # the compilers about 1.5% of it (the kernel's weight for nice 19 is 15
 # against 1024 for nice 0). Their output goes to build-others.log.
-setup build-asan -Dbuildtype=debug -Dwerror=true -Dtest_hooks=true -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=disabled
+setup build-asan -Dbuildtype=debug -Dwerror=true -Dtest_hooks=true -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=enabled
 (
   nice -n 19 ninja -C build-asan &&
     nice -n 19 tests/fuzz-briefly.sh --build-only build-fuzz &&
