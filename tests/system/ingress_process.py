@@ -195,7 +195,7 @@ class Ingress(ManagedProcess):
     name = "mf-ingress"
 
     def __init__(self, backends=(), settings=None, certificates=None, config=None, args=(), shards=2,
-                 wait_for="healthy", start_timeout=8.0, stop_timeout=5.0, expect_clean_exit=True,
+                 wait_for="healthy", start_timeout=EXPECT_TIMEOUT_S, stop_timeout=EXPECT_TIMEOUT_S, expect_clean_exit=True,
                  log_level="info", preexec_fn=None):
         super().__init__(expect_clean_exit=expect_clean_exit, stop_timeout=stop_timeout)
         self.preexec_fn = preexec_fn  # e.g. edge_process.lower_nofile(N)
