@@ -11,12 +11,10 @@ access log (which segments the origin served, and which byte ranges). They
 wait for the events that prove an effect, never for a fixed time.
 """
 
-import base64
 import json
 import os
 import shutil
 import signal
-import subprocess
 import time
 import unittest
 
@@ -24,8 +22,8 @@ from edge_process import UNLIMITED_SOURCE, edge_config_file, run_dir, write_run_
 from ingress_process import ingress_with_edges
 from nginx_process import OriginServer
 from redis_process import RedisServer
-from sdk_pages import FFMPEG, HLS, Bridge, build_sdk, install_player, mf_sign_binary, new_signing_key, \
-    require_prerequisites
+from sdk_pages import HLS, Bridge, build_sdk, encode_vod, install_player, new_signing_key, require_prerequisites, \
+    sign_vod, watch_departure
 
 STREAM = "pilot-stream"
 SEGMENTS = 30            # 1 s each
@@ -38,55 +36,20 @@ RENDITIONS = {"r180p": ("320x180", "100k"), "r360p": ("640x360", "250k")}
 BRIDGE_DEADLINE_S = 150
 
 
-def b64url_decode(text):
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def make_origin_root():
     """The origin's files (made once per run): the stream in two renditions
-    with a master playlist, each media playlist signed by mf-sign, the test
-    page, the SDK's built module and both hls.js versions. Returns (root,
-    manifestKeys, {rendition: {sn: sha256 hex}})."""
+    with a master playlist under live/, each media playlist signed by
+    mf-sign, the test page, the SDK's built module and both hls.js versions.
+    Returns (root, manifestKeys, {rendition: {sn: sha256 hex}})."""
     root = os.path.join(run_dir(), "sdk-origin")
     if os.path.isdir(root):
         shutil.rmtree(root)
-    os.makedirs(root)
-    master = ["#EXTM3U", "#EXT-X-VERSION:7"]
-    for name, (size, rate) in RENDITIONS.items():
-        os.makedirs(os.path.join(root, "live", name))
-        subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-                        "-i", f"testsrc2=size={size}:rate=25", "-t", str(SEGMENTS), "-c:v", "libx264",
-                        "-preset", "veryfast", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "25",
-                        "-keyint_min", "25", "-sc_threshold", "0", "-b:v", rate, "-maxrate", rate, "-bufsize", rate,
-                        "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
-                        "-hls_fmp4_init_filename", "init.mp4",
-                        "-hls_segment_filename", os.path.join(root, "live", name, "seg%03d.m4s"),
-                        os.path.join(root, "live", name, "index.m3u8")], check=True, timeout=120)
-        width, height = size.split("x")
-        bandwidth = int(rate[:-1]) * 1000 * 12 // 10
-        master += [f'#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},RESOLUTION={size},CODECS="avc1.42c01e"',
-                   f"{name}/index.m3u8"]
-    with open(os.path.join(root, "live", "master.m3u8"), "w") as f:
-        f.write("\n".join(master) + "\n")
-
+    encode_vod(os.path.join(root, "live"), RENDITIONS, SEGMENTS)
     # mf-sign: a new key (it prints the player's JWK, with its default kid),
     # then every media playlist under live/ signed.
     key = os.path.join(run_dir(), "sdk-signing-key.pem")
     jwk = new_signing_key(key)
-    subprocess.run([mf_sign_binary(), "--key", key, "--dir", os.path.join(root, "live"), "--stream", STREAM, "--cmaf-chunks"],
-                   check=True, timeout=60, capture_output=True)
-    digests = {}
-    for name in RENDITIONS:
-        with open(os.path.join(root, "live", name, "index.m3u8.mfsig")) as f:
-            payload = json.loads(b64url_decode(f.read().strip().split(".")[1]))
-        digests[name] = {s["sn"]: b64url_decode(s["sha256"]).hex() for s in payload["segments"]}
-        # mf-sign --cmaf-chunks lists each moof+mdat (one per segment from this
-        # ffmpeg: hls.js 1.7 cannot parse the lone-styp first segment that
-        # ffmpeg 5.1's sub-segment fragments make): the SDK verifies chunks
-        # as they arrive.
-        chunked = [s for s in payload["segments"] if s.get("chunks")]
-        assert len(chunked) == len(payload["segments"]), f"mf-sign listed chunks for {len(chunked)} segments of {name}"
-
+    digests = sign_vod(key, os.path.join(root, "live"), STREAM, RENDITIONS)
     install_player(root)
     return root, [jwk], digests
 
@@ -185,6 +148,18 @@ class SdkInBrowsers(unittest.TestCase):
               f"{len(pages)} viewers; p2p {p2p} B, http {http} B, offload {p2p / max(1, p2p + http):.2f}")
         joined_edges = {p["joined"]["edge"] for p in pages.values() if p["joined"]}
         self.assertEqual(len(joined_edges), 2, f"least connections should spread viewers over both edges: {joined_edges}")
+        # Presence shared through redis: viewers on different edges found
+        # each other and opened data channels (seen opening on both sides).
+        edge_of = {p: r["joined"]["edge"] for p, r in pages.items()}
+        across = [(p, o["peerId"]) for p, r in pages.items() for o in r["opened"] if edge_of[o["peerId"]] != edge_of[p]]
+        self.assertTrue(across, f"no data channel between viewers on different edges: {edge_of}")
+        for peer_id, page in pages.items():
+            for o in page["opened"]:
+                self.assertIn({"peerId": peer_id, "offerer": not o["offerer"]}, pages[o["peerId"]]["opened"], peer_id)
+        # A viewer that closes stops being proposed, on both edges.
+        departure = watch_departure(self.ingress, self.bridge, STREAM, "r360p:index", "viewer-d")
+        self.assertIn("viewer-d", departure["before"], departure)
+        self.assertNotIn("viewer-d", departure["after"], f"still proposed 5 s after it closed: {departure}")
 
     def test_a_lying_viewer_corrupts_nobody(self):
         """A viewer whose uploads are corrupted (test switch): every honest
