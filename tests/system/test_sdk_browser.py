@@ -31,8 +31,11 @@ SEGMENTS = 30            # 1 s each
 # one within hls.js's default first estimate (500 kbit/s x 0.7): plain hls.js
 # settles on r360p, and the mesh's stats must not talk its ABR down (on a
 # loaded 2-core machine plain hls.js itself sometimes stayed on a lower level
-# when the top rendition asked for more than its first estimate).
-RENDITIONS = {"r180p": ("320x180", "100k"), "r360p": ("640x360", "250k")}
+# when the top rendition asked for more than its first estimate). Three
+# renditions: with two, hls.js's abandon rules (the abr controller's
+# _abandonRulesCheck in hls.js 1.5 and 1.7) have no level between the one
+# loading and the lowest to switch to, and never abort a load.
+RENDITIONS = {"r180p": ("320x180", "100k"), "r270p": ("480x270", "175k"), "r360p": ("640x360", "250k")}
 BRIDGE_DEADLINE_S = 150
 
 
@@ -240,26 +243,63 @@ class SdkInBrowsers(unittest.TestCase):
         print(f"\nsdk: kill switch: every page without peers {took:.2f} s after SIGHUP")
 
     def test_abr_picks_the_same_rendition_with_and_without_the_mesh(self):
-        """On an unconstrained link hls.js's ABR settles on the same
-        rendition with the SDK's loader (two meshed viewers) as with hls.js
-        alone."""
-        self.open("viewer-abr-plain", src="live/master.m3u8", plain=True, maxBufferLength=6)
-        for peer_id in ("viewer-abr-1", "viewer-abr-2"):
-            self.open(peer_id, src="live/master.m3u8", maxBufferLength=6)
-        meshed = ("viewer-abr-1", "viewer-abr-2")
-        pages = self.wait_pages("every viewer to buffer 12 segments, peers to carry some",
+        """On an unconstrained link hls.js's ABR, 1.5 and 1.7 alike, settles on
+        the same rendition with the SDK's loader (meshed viewers, which get
+        fragments from peers) as with hls.js alone on the same stream; the
+        stats of the fragments peers delivered are whole (hls.js's abandon
+        rules read them while a load runs), and hls.js never abandoned a
+        load of a meshed viewer (FRAG_LOAD_EMERGENCY_ABORTED, its emergency
+        switch down)."""
+        versions = {"1.5": ("abr15-plain", "abr15-mesh-1", "abr15-mesh-2"),
+                    "1.7": ("abr17-plain", "abr17-mesh-1", "abr17-mesh-2")}
+        for version, (plain, *meshed) in versions.items():
+            self.open(plain, hls=version, src="live/master.m3u8", plain=True, maxBufferLength=6)
+            for peer_id in meshed:
+                self.open(peer_id, hls=version, src="live/master.m3u8", maxBufferLength=6)
+
+        def from_mesh(page):
+            """The fragments the core served other than by its own HTTP load:
+            from a peer, or from its store (prefetched)."""
+            return [s for s in page["segments"] if s["source"] != "http"]
+
+        pages = self.wait_pages("every viewer to buffer 12 segments, peers to deliver to the meshed viewers of both versions",
                                 lambda pages: self.buffered_at_least(12)(pages) and
-                                sum(pages[p]["stats"]["p2pBytes"] for p in meshed) > 0, timeout=90)
-        plain = pages["viewer-abr-plain"]["levels"]
-        self.assertTrue(plain, "the plain player never switched level")
-        for peer_id in ("viewer-abr-1", "viewer-abr-2"):
-            with self.subTest(viewer=peer_id):
-                self.assert_plays_verified(peer_id, pages[peer_id])
-                self.assertEqual(pages[peer_id]["levels"][-1:], plain[-1:],
-                                 f"{peer_id} chose {pages[peer_id]['levels']}, plain hls.js {plain}; "
-                                 f"{peer_id}: {pages[peer_id]['abr']} {pages[peer_id]['segments']}; "
-                                 f"plain: {pages['viewer-abr-plain']['abr']}")
-        print(f"\nsdk: ABR: plain {plain}, meshed {[pages[p]['levels'] for p in ('viewer-abr-1', 'viewer-abr-2')]}")
+                                all(sum(pages[p]["stats"]["p2pBytes"] for p in meshed) > 0 for _, *meshed in versions.values()),
+                                timeout=90)
+        rank = {name: i for i, name in enumerate(RENDITIONS)}
+
+        def switched_down(levels):
+            return any(rank[b] < rank[a] for a, b in zip(levels, levels[1:]))
+
+        for version, (plain, *meshed) in versions.items():
+            chosen = pages[plain]["levels"]
+            self.assertTrue(chosen, f"plain hls.js {version} never switched level")
+            for peer_id in meshed:
+                with self.subTest(viewer=peer_id):
+                    page = pages[peer_id]
+                    self.assertEqual(page["hlsVersion"][:3], version)
+                    self.assert_plays_verified(peer_id, page)
+                    why = (f"{peer_id} chose {page['levels']}, plain hls.js {version} {chosen}; {peer_id}: {page['abr']} "
+                           f"{page['segments']}; plain: {pages[plain]['abr']}")
+                    self.assertEqual(page["levels"][-1:], chosen[-1:], why)
+                    if not switched_down(chosen):
+                        self.assertFalse(switched_down(page["levels"]), why)
+                    self.assertEqual(page["emergencyAborts"], [], f"hls.js abandoned loads of {peer_id}: {why}")
+                    # What hls.js read for every fragment the mesh served: the
+                    # whole size from the first byte on, times in order.
+                    for segment in from_mesh(page):
+                        key = f"{segment['rendition'].split(':')[0]}/{segment['sn']}"
+                        stats = page["fragStats"].get(key)
+                        self.assertIsNotNone(stats, f"{peer_id}: no stats for {key}")
+                        self.assertEqual((stats["loaded"], stats["total"]), (stats["bytes"], stats["bytes"]), key)
+                        self.assertLessEqual(stats["start"], stats["first"], key)
+                        self.assertLessEqual(stats["first"], stats["end"], key)
+            top = [s for p in meshed for s in from_mesh(pages[p]) if s["rendition"].split(":")[0] == chosen[-1]]
+            self.assertTrue(top, f"the mesh served no fragment of {chosen[-1]} to the hls.js {version} viewers")
+        print("\nsdk: ABR: " + "; ".join(
+            f"hls.js {v}: plain {pages[plain]['levels']} ({len(pages[plain]['emergencyAborts'])} abandoned), meshed "
+            f"{[pages[p]['levels'] for p in meshed]}, fragments from the mesh "
+            f"{sum(len(from_mesh(pages[p])) for p in meshed)}" for v, (plain, *meshed) in versions.items()))
 
 
 if __name__ == "__main__":
