@@ -281,10 +281,10 @@ class SdkInBrowsers(unittest.TestCase):
                     self.assert_plays_verified(peer_id, page)
                     why = (f"{peer_id} chose {page['levels']}, plain hls.js {version} {chosen}; {peer_id}: {page['abr']} "
                            f"{page['segments']}; plain: {pages[plain]['abr']}")
+                    self.assertEqual(page["emergencyAborts"], [], f"hls.js abandoned loads of {peer_id}: {why}")
                     self.assertEqual(page["levels"][-1:], chosen[-1:], why)
                     if not switched_down(chosen):
                         self.assertFalse(switched_down(page["levels"]), why)
-                    self.assertEqual(page["emergencyAborts"], [], f"hls.js abandoned loads of {peer_id}: {why}")
                     # What hls.js read for every fragment the mesh served: the
                     # whole size from the first byte on, times in order.
                     for segment in from_mesh(page):
@@ -298,7 +298,7 @@ class SdkInBrowsers(unittest.TestCase):
             self.assertTrue(top, f"the mesh served no fragment of {chosen[-1]} to the hls.js {version} viewers")
         print("\nsdk: ABR: " + "; ".join(
             f"hls.js {v}: plain {pages[plain]['levels']} ({len(pages[plain]['emergencyAborts'])} abandoned), meshed "
-            f"{[pages[p]['levels'] for p in meshed]}, fragments from the mesh "
+            f"{[pages[p]['levels'] for p in meshed]} ({[len(pages[p]['emergencyAborts']) for p in meshed]} abandoned), fragments from the mesh "
             f"{sum(len(from_mesh(pages[p])) for p in meshed)}" for v, (plain, *meshed) in versions.items()))
 
 
