@@ -47,10 +47,12 @@ PY
 
 status=0
 started=$(date +%s)
+phase() { echo "run-tests: $1 done at $(( $(date +%s) - started )) s" >&2; }
 # build-tests is configured for the installed paths so that test_deb packages
 # the programs this run tests (packaging/build-deb.sh --from-build).
 setup build-tests -Dbuildtype=debugoptimized -Dwerror=true -Dtest_hooks=true --prefix=/usr --sysconfdir=/etc
 ninja -C build-tests
+phase "building build-tests"
 
 # The sanitizer, fuzzing and ThreadSanitizer builds compile at the lowest CPU
 # priority while the first pass's tests run. Those tests spend most of their
@@ -66,14 +68,17 @@ setup build-asan -Dbuildtype=debug -Dwerror=true -Dtest_hooks=true -Db_sanitize=
 ) >build-others.log 2>&1 &
 others=$!
 meson test -C build-tests --print-errorlogs --num-processes 2 || status=1
+phase "the first pass's tests"
 if ! wait $others; then
   status=1
   echo "run-tests: building build-asan, build-fuzz or build-tsan failed:" >&2
   tail -40 build-others.log >&2
 fi
+phase "building build-asan, build-fuzz and build-tsan"
 
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
   meson test -C build-asan --print-errorlogs --num-processes 2 || status=1
+phase "the ASan pass"
 
 # Bounded libFuzzer runs (one test per fuzz_<target>) and the cross-shard queue and shutdown under TSan.
 tests/fuzz-briefly.sh build-fuzz || status=1; tests/tsan-briefly.sh build-tsan || status=1

@@ -5,7 +5,7 @@
 // For each fragment hls.js asks for it decides, with src/scheduler.ts, where
 // the bytes come from: its store, a peer, or HTTP; hands the player only
 // bytes that are verified against the signed manifest
-// (../shared/spec/segment-manifest.md) when they come from a peer, and
+// (docs/origin.md, "The manifest") when they come from a peer, and
 // shares only verified bytes. Playback never waits on the mesh: every peer
 // path ends at a deadline, and HTTP (with a `Range` rescue for what a peer
 // left half done) takes over.
@@ -910,7 +910,7 @@ export class MeshedFlowLoader {
     let verified = false;
     if (share) {
       verified = await bytesMatch(r.bytes, share.entry);
-      // Spec section 3 step 4: HTTP bytes that fail are played, never shared.
+      // docs/origin.md, "Verifying", step 4: HTTP bytes that fail are played, never shared.
       if (verified) {
         this.accept(share.rendition, share.sn, r.bytes);
       } else {

@@ -1121,15 +1121,27 @@ class SharedEdgeCase(unittest.TestCase):
         return c
 
 
+def wait_until(predicate, timeout=EXPECT_TIMEOUT_S, what="condition", interval=0.05):
+    """Polls predicate() until it returns a true value, which is returned;
+    raises AssertionError naming `what` (a str, or a callable giving one) when
+    `timeout` s pass first. The one way the system tests wait for an effect:
+    the timeout is a bound for a stalled machine, never a measure of speed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
+        time.sleep(interval)
+
+
 def wait_metric_at_least(server, name, value, what=None):
     """Waits until the counter `name` of a server with an admin listener
     (AdminEdge) reaches `value`: the event that proves the server has done
     something (accepted a connection, counted a pong)."""
-    deadline = time.monotonic() + EXPECT_TIMEOUT_S
-    while (server.metric(name) or 0) < value:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what or name}: {name} never reached {value}")
-        time.sleep(0.01)
+    wait_until(lambda: (server.metric(name) or 0) >= value, what=f"{what or name}: {name} to reach {value}",
+               interval=0.01)
 
 
 def assert_cut_at_deadline(test, clock, sock, deadline_ms, what):

@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 
-from edge_process import (EXPECT_TIMEOUT_S, AdminEdge, class_fixture, HttpResponse, ManagedProcess, admin_get, build_dir, free_port, parse_prometheus,
+from edge_process import (EXPECT_TIMEOUT_S, wait_until, AdminEdge, class_fixture, HttpResponse, ManagedProcess, admin_get, build_dir, free_port, parse_prometheus,
                           read_until_eof, rewrite_file, run_dir, tls_material, write_run_file)
 
 
@@ -171,19 +171,6 @@ def admin_request(port, method, path, timeout=EXPECT_TIMEOUT_S, token=ADMIN_TOKE
     finally:
         sock.close()
     return HttpResponse(data, closed)
-
-
-def wait_until(predicate, timeout, what, interval=0.05):
-    """Polls predicate() until it returns a true value (returned); raises
-    AssertionError with `what` (a str or a callable giving one) on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
-        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Abuse and fault tests with figures (issue #9). Each test prints one line
+"""Abuse and fault tests with figures (docs/security.md). Each test prints one line
 `abuse: ...` on stdout with what it measured (docs/security.md collects
 them). Loopback only, bounded in count and time.
 
