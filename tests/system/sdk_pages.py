@@ -14,7 +14,7 @@ import time
 
 import websockets
 
-from edge_process import SUBPROTOCOL, build_dir, run_dir
+from edge_process import EXPECT_TIMEOUT_S, SUBPROTOCOL, build_dir, run_dir, wait_until
 from ingress_process import trust_context
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -165,6 +165,19 @@ class Bridge:
         "shown"} (run-sdk-pages.mjs, checkOperatorPage); saves `screenshot`."""
         return self.command(cmd="operator", admins=admins, streamId=stream_id, screenshot=screenshot)["comparison"]
 
+    def wait_pages(self, what, predicate, timeout, summary):
+        """Polls report() until predicate(pages) holds; returns those pages.
+        On timeout the AssertionError names `what`, summary(pages) of the last
+        reports, and the driver's log."""
+        last = {}
+
+        def poll():
+            last["pages"] = self.report()
+            return last["pages"] if predicate(last["pages"]) else None
+
+        return wait_until(poll, timeout, what=lambda: f"{what}: {json.dumps(summary(last.get('pages', {})))}\n{self.log()}",
+                          interval=0.2)
+
     def close_viewer(self, peer_id):
         """Closes the viewer's browser context at once (as a closed tab: no goodbye)."""
         self.command(cmd="close", peerId=peer_id)
@@ -186,11 +199,12 @@ class Bridge:
         self._stderr.close()
 
 
-def watch_departure(ingress, bridge, stream, rendition, leaver, bound_s=5.0):
+def watch_departure(ingress, bridge, stream, rendition, leaver, bound_s=EXPECT_TIMEOUT_S):
     """An independent client (python3-websockets, through the ingress) joins
     `stream` and asks for peers; the viewer `leaver` is closed (its browser
     context, as a closed tab: no goodbye); the client asks again every 50 ms
-    until `leaver` is no longer proposed or `bound_s` passed. Returns
+    until `leaver` is no longer proposed or `bound_s` (a bound against a
+    hang, not a measure of speed) passed. Returns
     {"leaver", "before", "after", "s"}: the proposals before the close, the
     last ones, and the seconds from the close to them."""
     async def run():
