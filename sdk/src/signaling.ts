@@ -51,6 +51,9 @@ export interface Counters {
   p2pBytes: number;
   cdnBytes: number;
   uploadedBytes: number;
+  /** The edge's extension (docs/protocol.md, `stats`): proposals this player
+   * offered to that reached an open data channel. Sent when present. */
+  connectedProposals?: number;
 }
 
 export interface SignalingOptions {
@@ -184,11 +187,13 @@ export class SignalingClient {
   sendStats(): boolean {
     if (this.state !== 'joined' || !this.options.counters) return false;
     const now = this.options.counters();
-    const stats = {
+    const stats: Record<string, number> = {
       p2pBytes: Math.max(0, now.p2pBytes - this.baseline.p2pBytes),
       cdnBytes: Math.max(0, now.cdnBytes - this.baseline.cdnBytes),
       uploadedBytes: Math.max(0, now.uploadedBytes - this.baseline.uploadedBytes),
     };
+    if (now.connectedProposals !== undefined)
+      stats.connectedProposals = Math.max(0, now.connectedProposals - (this.baseline.connectedProposals ?? 0));
     const text = JSON.stringify(stats);
     if (text === this.lastStats) return false;
     this.lastStats = text;
