@@ -414,6 +414,13 @@ void LoadClient::tick() {
     close_all();
     return;
   }
+  if (options_.scenario == Scenario::tracker && phase == RunPhase::measure && !tracker_loops_started_) {
+    // Every connection is open (or failed): the loops start together, so
+    // the load does not starve the handshakes of the ramp.
+    tracker_loops_started_ = true;
+    for (uint32_t i = 0; i < peer_count_; ++i)
+      if (peers_[i].phase == PeerPhase::joined) send_tracker_announce(peers_[i]);
+  }
   if (ramp_start_ns_ == 0) ramp_start_ns_ = now;
   if (!ramp_stopped_ && options_.scenario == Scenario::join &&
       now >= run_.start_ns + static_cast<uint64_t>(options_.duration_s * 1e9)) {
@@ -857,7 +864,7 @@ void LoadClient::on_handshake_done(Peer& p) {
 }
 
 // tracker: the connection is ready once upgraded; its loop starts with an
-// announce.
+// announce when the measured window does (tick).
 void LoadClient::on_tracker_open(Peer& p) {
   const uint64_t now = monotonic_ns();
   report_.connect_to_peers.record(now - p.connect_ns);
@@ -865,7 +872,6 @@ void LoadClient::on_tracker_open(Peer& p) {
   p.phase = PeerPhase::joined;
   reactor_.cancel_timer(p.socket);
   resolve(p, true);
-  if (sending_allowed()) send_tracker_announce(p);
 }
 
 // Every message read counts (announce replies, relayed offers and answers,

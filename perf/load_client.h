@@ -306,6 +306,7 @@ class LoadClient final : public ShardService, public SocketService {
   std::string padding_;
   uint64_t random_state_;
   uint64_t tracker_offers_made_ = 0;  // tracker: offer_ids are unique per shard
+  bool tracker_loops_started_ = false;  // tracker: every open connection sent its first announce
   // open loop
   uint64_t open_loop_start_ns_ = 0;
   uint64_t open_loop_sent_ = 0;
