@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import unittest
 
-from edge_process import EXPECT_TIMEOUT_S, AdminEdge
+from edge_process import EXPECT_TIMEOUT_S, AdminEdge, wait_until
 from redis_process import RedisClient, RedisServer
-from test_cross_edge import TwoEdgeCluster, metric, wait_for
+from test_cross_edge import TwoEdgeCluster, metric
 from test_tracker import announce, binary_id, offers, open_peer, run_with_stack
 
 TIMEOUT_S = EXPECT_TIMEOUT_S
@@ -52,8 +52,8 @@ class TrackerAcrossEdges(TwoEdgeCluster, TrackerClusterCase):
         super().setUpClass()
         # Every shard of each edge has read the other as alive too (only live
         # edges' members are offered to).
-        wait_for(lambda: all(metric(e, "mf_edge_valkey_live_edges") == 2 for e in (cls.a, cls.b)), TIMEOUT_S,
-                 what="both edges alive for every shard")
+        wait_until(lambda: all(metric(e, "mf_edge_valkey_live_edges") == 2 for e in (cls.a, cls.b)),
+                   what="both edges alive for every shard")
 
     def test_offers_cross_edges_both_ways_and_answers_route_back(self):
         async def body(stack):
@@ -173,7 +173,7 @@ class TrackerExpiryAcrossEdges(TrackerClusterCase):
             with AdminEdge(args=["--valkey", redis.address, "--valkey-ttl-ms", "600000",
                                  "--tracker-interval-s", "1", "--heartbeat-ms", "60000"],
                            edge_id="edge-tx", shards=2) as edge:
-                wait_for(lambda: metric(edge, "mf_edge_valkey_up") == 1, TIMEOUT_S, what="edge connected to Valkey")
+                wait_until(lambda: metric(edge, "mf_edge_valkey_up") == 1, what="edge connected to Valkey")
                 asyncio.run(run(redis, edge))
 
 
