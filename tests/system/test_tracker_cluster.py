@@ -5,8 +5,9 @@ redis-server, with independent python3-websockets tracker clients on each.
 Covers: an offer from a peer on one edge reaching a peer of the same
 info_hash on the other, both ways, and its answer routed back; an answer is
 accepted once, only from the peer the offer went to; another swarm's peers
-never get the offers; `stopped`, a closed connection and expiry
-remove the peer from Valkey, so offers no longer go to it."""
+never get the offers; members are refreshed in Valkey; `stopped`, a closed
+connection and expiry remove the peer from Valkey, so offers no longer go to
+it."""
 
 import asyncio
 import contextlib
@@ -127,6 +128,26 @@ class TrackerAcrossEdges(TwoEdgeCluster, TrackerClusterCase):
             # reply: replies to one connection keep their order).
             before, _ = await outsider.sync(other_hash)
             self.assertEqual(before, [])
+        self.run_async(body)
+
+    def test_members_are_refreshed_in_valkey(self):
+        async def body(stack):
+            info_hash, peer_id = binary_id("refresh-"), binary_id()
+            peer = await self.open(stack, self.a)
+            await peer.request(announce(info_hash, peer_id, event="started"))
+            await registered(self.redis, info_hash, peer_id)
+
+            def expiry():
+                with RedisClient(self.redis.port) as r:
+                    score = r.command("ZSCORE", f"mf:{{t:{hex_id(info_hash)}}}:idx", hex_id(peer_id))
+                    return float(score) if score is not None else None
+            first = expiry()
+            self.assertIsNotNone(first)
+            # The edge's refresh pushes the member's expiry on, with no announce.
+            wait_until(lambda: (expiry() or 0) > first, what="the member's expiry refreshed")
+            with RedisClient(self.redis.port) as r:
+                record = r.command("HGET", f"mf:{{t:{hex_id(info_hash)}}}:rec", hex_id(peer_id))
+            self.assertIn("edge-a", record)
         self.run_async(body)
 
     def test_stopped_and_closed_peers_leave_the_cluster_swarm(self):
