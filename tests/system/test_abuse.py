@@ -206,7 +206,7 @@ class HalfOpen(unittest.TestCase):
             poller.register(s, select.POLLOUT)
             by_fd[s.fileno()] = s
         pending = set(by_fd)
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + EXPECT_TIMEOUT_S
         while pending and time.monotonic() < deadline:
             for fd, _ in poller.poll(100):
                 if fd in pending:

@@ -27,7 +27,7 @@ class SettledClientProtocol(websockets.WebSocketClientProtocol):
     async def handshake(self, *args, **kwargs):
         ssl_object = self.transport.get_extra_info("ssl_object")
         if ssl_object is not None and ssl_object.version() == "TLSv1.3":
-            deadline = time.monotonic() + 3
+            deadline = time.monotonic() + EXPECT_TIMEOUT_S
             while not (ssl_object.session is not None and ssl_object.session.has_ticket):
                 if time.monotonic() > deadline:
                     raise TimeoutError("no TLS 1.3 session ticket from the edge")
