@@ -170,7 +170,7 @@ class CrossEdgeTest(TwoEdgeCluster):
             ca.send(signal_text(pb, "candidate", raw))
         for i in range(count):
             raw = RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i
-            text = cb.recv_raw(timeout=5)
+            text = cb.recv_raw(timeout=EXPECT_TIMEOUT_S)
             message = json.loads(text)
             self.assertEqual(message["type"], "signal", text)
             self.assertEqual(message["from"], pa)
@@ -178,7 +178,7 @@ class CrossEdgeTest(TwoEdgeCluster):
             self.assertTrue(text.endswith('"data":' + raw + "}"), f"signal {i}: {text!r} does not carry {raw!r}")
         # And back, with an id that never comes back on success.
         cb.send(signal_text(pa, "answer", RAW_DATA[0], ',"id":"x1"'))
-        text = ca.recv_raw(timeout=5)
+        text = ca.recv_raw(timeout=EXPECT_TIMEOUT_S)
         self.assertTrue(text.endswith('"data":' + RAW_DATA[0] + "}"), text)
         self.assertEqual(json.loads(text)["from"], pb)
         self.assertEqual(ca.quiet(0.2), [])
