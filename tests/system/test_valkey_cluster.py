@@ -164,6 +164,9 @@ class ValkeyClusterTest(ClusterTestCase):
         total, answered = self.run_load(400, chaos)
         for slot, target in moved.items():
             self.assertIs(self.cluster.primary_of(slot)[0], target)
+        # The edges followed the slots by redirections and new slot maps.
+        self.assertGreaterEqual(self.a.metric("mf_edge_valkey_redirects_total"), 1)
+        self.assertGreaterEqual(self.a.metric("mf_edge_valkey_slot_maps_total"), 2)
         self.signals_flow("after the slots moved")
         print(f"\nslots moved under load: {total} cross-edge signals, {total - answered} delivered once in order, "
               f"{answered} answered with an error, 0 lost")
