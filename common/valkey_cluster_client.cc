@@ -177,19 +177,27 @@ void ClusterClient::on_shards(uint16_t node, CommandStatus status, const resp::R
   refresh_in_flight_ = false;
   if (stop_requested_) return;
   if (status != CommandStatus::reply || reply->is_error()) {
-    if (status == CommandStatus::reply)
-      MF_LOG_WARN("valkey cluster: CLUSTER SHARDS at {}: {}", nodes_[node]->address, reply->text());
+    // E.g. "ERR This instance has cluster support disabled": a seed that is
+    // not a cluster node. Logged when the problem changes, not per retry.
+    if (status == CommandStatus::reply) note_map_problem(nodes_[node]->address, reply->text());
     request_refresh();
     return;
   }
   auto map = SlotMap::from_shards(*reply, config_.max_nodes);
   if (!map) {
-    MF_LOG_WARN("valkey cluster: the slot map from {} is refused: {}", nodes_[node]->address, map.error());
+    note_map_problem(nodes_[node]->address, map.error());
     request_refresh();
     return;
   }
+  map_problem_.clear();
   ++own_counters_.map_refreshes;
   apply_map(*map);
+}
+
+void ClusterClient::note_map_problem(std::string_view address, std::string_view problem) {
+  if (problem == map_problem_) return;
+  map_problem_.assign(problem);
+  MF_LOG_WARN("valkey cluster: no slot map from {}: {}", address, problem);
 }
 
 void ClusterClient::apply_map(const SlotMap& map) {

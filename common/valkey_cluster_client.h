@@ -153,6 +153,7 @@ class ClusterClient final : public Endpoint {
   // The node serving `address`, connected if new; no_node beyond max_nodes.
   uint16_t node_for(std::string_view address);
   void apply_map(const SlotMap& map);
+  void note_map_problem(std::string_view address, std::string_view problem);
   void reassign_channels();
   void retire_idle_nodes();
   void request_refresh() { refresh_wanted_ = true; }
@@ -190,6 +191,7 @@ class ClusterClient final : public Endpoint {
   bool refresh_in_flight_ = false;
   uint64_t last_refresh_ms_ = 0;
   uint32_t refresh_turn_ = 0;
+  std::string map_problem_;  // the last one logged
   LinkState state_ = LinkState::connecting;
   bool stop_requested_ = false;
   Counters own_counters_;      // redirects and refreshes
