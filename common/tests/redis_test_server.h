@@ -212,4 +212,47 @@ inline bool form_cluster(std::span<RedisServer> nodes, std::vector<std::pair<int
   return false;
 }
 
+// Adds one replica to each primary of a formed cluster (replicas[i] of
+// primaries[i]: CLUSTER MEET, CLUSTER REPLICATE), and waits (bounded: 30 s)
+// until every replica's link to its primary is up and every node reports
+// cluster_state:ok.
+inline bool add_replicas(std::span<RedisServer> primaries, std::span<RedisServer> replicas) {
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    SyncClient c(replicas[i].port(), {});
+    if (reply_text(c.command({"CLUSTER", "MEET", "127.0.0.1", std::to_string(primaries[0].port())})) != "OK")
+      return false;
+  }
+  const std::string known = "cluster_known_nodes:" + std::to_string(primaries.size() + replicas.size());
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    SyncClient primary(primaries[i].port(), {});
+    const std::string id = reply_text(primary.command({"CLUSTER", "MYID"}));
+    SyncClient c(replicas[i].port(), {});
+    bool done = false;
+    // The replica must know its primary (gossip) before it can follow it.
+    for (int attempt = 0; attempt < 200 && !done; ++attempt) {
+      done = reply_text(c.command({"CLUSTER", "REPLICATE", id})) == "OK";
+      if (!done) usleep(50'000);
+    }
+    if (!done) return false;
+  }
+  for (int attempt = 0; attempt < 600; ++attempt) {
+    bool ready = true;
+    for (auto* group : {&primaries, &replicas})
+      for (auto& node : *group) {
+        SyncClient c(node.port(), {});
+        std::string info = reply_text(c.command({"CLUSTER", "INFO"}));
+        ready = ready && info.find("cluster_state:ok") != std::string::npos && info.find(known) != std::string::npos;
+      }
+    for (auto& node : replicas) {
+      SyncClient c(node.port(), {});
+      std::string info = reply_text(c.command({"INFO", "replication"}));
+      ready = ready && info.find("master_link_status:up") != std::string::npos &&
+              info.find("master_sync_in_progress:0") != std::string::npos;
+    }
+    if (ready) return true;
+    usleep(50'000);
+  }
+  return false;
+}
+
 }  // namespace mf::valkey::test

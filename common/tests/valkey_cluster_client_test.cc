@@ -240,6 +240,80 @@ TEST_F(ValkeyClusterClientTest, FollowsASlotMigrationInOrderAndMovesItsSubscript
   EXPECT_EQ(rec_.messages[1].second, "after");
 }
 
+// A primary killed (SIGKILL) with commands of its slot in flight and more
+// sent while it is down: its replica is promoted, the client follows the new
+// map (ready again), and every command is answered exactly once: a reply, or
+// `disconnected` for those handed to the dead primary's socket; the ones
+// answered are in the list in their order; the slot's subscription moves
+// to the promoted replica.
+TEST_F(ValkeyClusterClientTest, FollowsAFailoverWithoutLosingOrReorderingCommands) {
+  RedisServer replicas[3] = {RedisServer({}, true), RedisServer({}, true), RedisServer({}, true)};
+  for (auto& n : replicas) ASSERT_TRUE(n.start());
+  ASSERT_TRUE(test::add_replicas(nodes_, replicas)) << "the replicas did not sync within 30 s";
+  make_client();
+  const std::string key = "mf:{p:failover}:list";
+  const std::string channel = "mf:{p:failover}:sig";
+  const uint16_t slot = key_slot(key);
+  ASSERT_TRUE(client_->subscribe(channel));
+  RedisServer& primary = node_at(client_->address_of_slot(slot));
+  RedisServer* replica = nullptr;
+  for (int i = 0; i < 3; ++i)
+    if (&nodes_[i] == &primary) replica = &replicas[i];
+  ASSERT_NE(replica, nullptr);
+  SyncClient at_primary(primary.port(), {});
+  ASSERT_TRUE(run_until([&] { return shard_subscribers(at_primary, channel) == 1; }, 5000));
+
+  uint64_t sent = 0;
+  auto push = [&](int count) {
+    for (int i = 0; i < count; ++i) {
+      std::string value = std::to_string(sent);
+      std::string_view argv[] = {"RPUSH", key, value};
+      ASSERT_TRUE(client_->command(argv, rec_.done(sent)).has_value());
+      ++sent;
+    }
+  };
+  push(50);
+  ASSERT_TRUE(answered(sent));
+  // Replicated before the kill (replication is asynchronous).
+  ASSERT_EQ(at_primary.integer({"WAIT", "1", "5000"}), 1);
+  push(30);  // in flight when the primary dies
+  primary.kill_now();
+  ASSERT_TRUE(run_until([&] { return client_->state(Role::command) != LinkState::ready; }, 5000));
+  push(30);  // sent while it is known down: they wait for the new map
+  ASSERT_TRUE(run_until([&] { return client_->address_of_slot(slot) == replica->address(); }, 30000))
+      << "the replica was not promoted";
+  ASSERT_TRUE(run_until([&] { return client_->state(Role::command) == LinkState::ready; }, 10000));
+  ASSERT_TRUE(answered(sent));
+  std::vector<int> seen(sent, 0);
+  std::vector<uint64_t> replied;
+  for (const Result& r : rec_.results) {
+    ++seen[r.cookie];
+    if (r.status == CommandStatus::reply) {
+      ASSERT_EQ(r.type, resp::ReplyType::integer) << r.cookie << ": " << r.text;
+      replied.push_back(r.cookie);
+    } else {
+      EXPECT_EQ(r.status, CommandStatus::disconnected) << r.cookie;
+      EXPECT_GE(r.cookie, 50u);
+    }
+  }
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), static_cast<long>(sent)) << "each answered once";
+  EXPECT_TRUE(std::is_sorted(replied.begin(), replied.end()));
+  // The commands sent while the primary was down were never on its socket:
+  // they reached the promoted replica.
+  for (uint64_t c = 80; c < sent; ++c) EXPECT_NE(std::find(replied.begin(), replied.end(), c), replied.end()) << c;
+  SyncClient at_replica(replica->port(), {});
+  redisReply* list = at_replica.command({"LRANGE", key, "0", "-1"});
+  ASSERT_NE(list, nullptr);
+  ASSERT_EQ(list->type, REDIS_REPLY_ARRAY);
+  ASSERT_EQ(list->elements, replied.size());
+  for (size_t i = 0; i < list->elements; ++i)
+    EXPECT_EQ(std::string(list->element[i]->str, list->element[i]->len), std::to_string(replied[i]));
+  freeReplyObject(list);
+  ASSERT_TRUE(run_until([&] { return shard_subscribers(at_replica, channel) == 1; }, 5000));
+  ASSERT_EQ(at_replica.integer({"SPUBLISH", channel, "after"}), 1);
+  ASSERT_TRUE(run_until([&] { return rec_.messages.size() == 1; }, 5000));
+}
+
 TEST(ValkeyClusterClient, RefusesABadSeed) {
   current_shard_id = 0;
   Reactor reactor_{0};
