@@ -47,10 +47,14 @@ PY
 
 status=0
 started=$(date +%s)
+phase() { echo "run-tests: $1 done at $(( $(date +%s) - started )) s" >&2; }
 # build-tests is configured for the installed paths so that test_deb packages
 # the programs this run tests (packaging/build-deb.sh --from-build).
-setup build-tests -Dbuildtype=debugoptimized -Dwerror=true -Dtest_hooks=true --prefix=/usr --sysconfdir=/etc
+# The microbenchmarks are not run by the test command; they are compiled (so
+# that none rots) in build-asan, which builds in the background below.
+setup build-tests -Dbuildtype=debugoptimized -Dwerror=true -Dtest_hooks=true -Dbenchmarks=disabled --prefix=/usr --sysconfdir=/etc
 ninja -C build-tests
+phase "building build-tests"
 
 # The sanitizer, fuzzing and ThreadSanitizer builds compile at the lowest CPU
 # priority while the first pass's tests run. Those tests spend most of their
@@ -58,7 +62,7 @@ ninja -C build-tests
 # compilers take the idle CPU, and when a test wants the CPU, nice 19 gives
 # the compilers about 1.5% of it (the kernel's weight for nice 19 is 15
 # against 1024 for nice 0). Their output goes to build-others.log.
-setup build-asan -Dbuildtype=debug -Dwerror=true -Dtest_hooks=true -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=disabled
+setup build-asan -Dbuildtype=debug -Dwerror=true -Dtest_hooks=true -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=enabled
 (
   nice -n 19 ninja -C build-asan &&
     nice -n 19 tests/fuzz-briefly.sh --build-only build-fuzz &&
@@ -66,14 +70,17 @@ setup build-asan -Dbuildtype=debug -Dwerror=true -Dtest_hooks=true -Db_sanitize=
 ) >build-others.log 2>&1 &
 others=$!
 meson test -C build-tests --print-errorlogs --num-processes 2 || status=1
+phase "the first pass's tests"
 if ! wait $others; then
   status=1
   echo "run-tests: building build-asan, build-fuzz or build-tsan failed:" >&2
   tail -40 build-others.log >&2
 fi
+phase "building build-asan, build-fuzz and build-tsan"
 
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
   meson test -C build-asan --print-errorlogs --num-processes 2 || status=1
+phase "the ASan pass"
 
 # Bounded libFuzzer runs (one test per fuzz_<target>) and the cross-shard queue and shutdown under TSan.
 tests/fuzz-briefly.sh build-fuzz || status=1; tests/tsan-briefly.sh build-tsan || status=1

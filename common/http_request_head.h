@@ -20,7 +20,7 @@
 
 namespace mf::http {
 
-// Spec section 1: a request head larger than this is answered with 431.
+// docs/protocol.md section 1: a request head larger than this is answered with 431.
 inline constexpr size_t max_request_head_bytes = 8192;
 // More header fields than this is an error (too_many_headers).
 inline constexpr size_t max_request_headers = 48;

@@ -3,7 +3,7 @@
 // PROXY protocol version 2 (HAProxy's "The PROXY protocol", section 2.2),
 // binary header only. mf-ingress encodes one in front of each connection it
 // relays to an edge; mf-edge, when its listener expects one, parses it before
-// anything else so that admission (spec section 8) sees the player's address
+// anything else so that admission (docs/protocol.md section 8) sees the player's address
 // instead of the ingress's. Version 1 (the text line "PROXY TCP4 ...") is not
 // supported: it is refused as not_proxy_v2.
 //
@@ -74,7 +74,7 @@ inline constexpr size_t max_header_bytes = fixed_header_bytes + max_payload_byte
 inline constexpr std::array<uint8_t, signature_bytes> signature = {
     0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
-// TLV types (spec section 2.2.7) that the codec understands.
+// TLV types (docs/protocol.md section 2.2.7) that the codec understands.
 namespace tlv_type {
 inline constexpr uint8_t alpn = 0x01;
 inline constexpr uint8_t authority = 0x02;

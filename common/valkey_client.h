@@ -1,6 +1,6 @@
 #pragma once
 // A per-shard Valkey (or Redis 7) client on the shard's own Reactor: no
-// thread, no blocking call, every byte through the ring (issue #6, transport
+// thread, no blocking call, every byte through the ring (docs/cluster.md; transport
 // only; presence is built on top of it).
 //
 // Two connections ("links"), because in RESP2 a subscribed connection can do

@@ -19,7 +19,7 @@ struct WebSocketServer::FrameHandler {
   WebSocketServer& server;
   Connection& c;
 
-  // Liveness counts frames, not bytes (spec section 7: "without any
+  // Liveness counts frames, not bytes (docs/protocol.md section 7: "without any
   // frame"): a peer that trickles one byte of a frame that never ends stays
   // silent.
   void on_frame_complete() { c.last_traffic_ms = server.reactor_.now_ms(); }
@@ -605,7 +605,7 @@ void WebSocketServer::on_timer(SocketHandle socket) {
     close_websocket(*c, c->close_at_code, c->close_at_reason);
     return;
   }
-  // Liveness (spec section 7), checked lazily: traffic only stamps
+  // Liveness (docs/protocol.md section 7), checked lazily: traffic only stamps
   // last_traffic_ms, the timer looks at it when it fires.
   uint64_t silent = now - c->last_traffic_ms;
   uint64_t idle_close_ms = uint64_t{config_.heartbeat_ms} * config_.idle_close_factor_x10 / 10;

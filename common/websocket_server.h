@@ -1,5 +1,5 @@
 #pragma once
-// The server side of spec section 1 on one shard: TLS (or plain, behind the
+// The server side of docs/protocol.md section 1 on one shard: TLS (or plain, behind the
 // ingress), the HTTP/1.1 upgrade with /healthz beside it, RFC 6455 framing,
 // liveness (server pings, idle close), and the close handshake. What the
 // messages mean is the WebSocketApp's business; this layer hands it whole,
@@ -26,7 +26,7 @@
 
 namespace mf {
 
-// Close codes of the SDK protocol beyond RFC 6455 (spec section 7).
+// Close codes of the SDK protocol beyond RFC 6455 (docs/protocol.md section 7).
 namespace close_code {
 inline constexpr uint16_t replaced = 4001;
 inline constexpr uint16_t idle_timeout = 4002;
@@ -82,7 +82,7 @@ class WebSocketApp {
     (void)refusal;
     return SourceGate::admit;
   }
-  // Spec section 8 checks that need configuration (Origin, JWT, caps).
+  // docs/protocol.md section 8 checks that need configuration (Origin, JWT, caps).
   virtual Admission admit(SocketHandle connection, const http::RequestHead& head) = 0;
   virtual void on_open(SocketHandle connection) = 0;
   // One complete, UTF-8-valid text message. `text` is followed by at least

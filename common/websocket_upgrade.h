@@ -1,7 +1,7 @@
 #pragma once
 
 // The routing and RFC 6455 handshake decision for one parsed request head
-// (spec sections 1 and 8): the checks that need no configuration beyond the
+// (docs/protocol.md sections 1 and 8): the checks that need no configuration beyond the
 // paths. Origin, JWT and connection caps need configuration and are checked
 // by the caller after a `websocket` decision, in that order.
 

@@ -1,5 +1,5 @@
 #pragma once
-// The cross-edge layout in Valkey (issue #6): key and channel names, and the
+// The cross-edge layout in Valkey (docs/cluster.md): key and channel names, and the
 // records stored there or published between edges. Pure: no IO, no clock.
 //
 // Keys, with P the configured prefix (default "mf:"); the {...} part is the

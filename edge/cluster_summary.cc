@@ -48,7 +48,7 @@ std::string format_edge_summary(const std::vector<std::unique_ptr<MetricsSnapsho
                       if (a->viewers != b->viewers) return a->viewers > b->viewers;
                       return a->stream_id < b->stream_id;
                     });
-  // Ids are [A-Za-z0-9._:-] (spec section 2; the edge id is checked at
+  // Ids are [A-Za-z0-9._:-] (docs/protocol.md section 2; the edge id is checked at
   // start-up): nothing to escape.
   std::string out = fmt::format(
       "{{\"edge\":\"{}\",\"draining\":{},\"valkey\":\"{}\",\"shards\":{},\"connections\":{},\"peers\":{},"

@@ -12,7 +12,7 @@ namespace {
 using config::field;
 using config::Setting;
 
-// An edge id: spec section 2 characters; empty in the file: HOSTNAME-PID.
+// An edge id: docs/protocol.md section 2 characters; empty in the file: HOSTNAME-PID.
 std::expected<void, std::string> check_edge_id(std::string_view value, const Setting&, bool from_flag) {
   if (value.empty()) {
     if (from_flag) return std::unexpected("needs a value");

@@ -32,7 +32,7 @@ using prometheus::escape_label_value;
 using prometheus::family;
 using prometheus::sample;
 
-// Stream ids are [A-Za-z0-9._:-] (spec section 2): nothing to escape in a
+// Stream ids are [A-Za-z0-9._:-] (docs/protocol.md section 2): nothing to escape in a
 // label value.
 }  // namespace
 

@@ -317,7 +317,7 @@ void EdgeShard::send_error(PeerSession& s, SdkErrorCode code, std::string_view m
   counters_.errors[static_cast<size_t>(code)]++;
   ErrorReply reply{code, message, detail, ref_raw, to, retry_after_ms};
   send_text(s, write_error(reply_, reply));
-  // Repeated errors close the connection (spec section 5); rate-limit drops
+  // Repeated errors close the connection (docs/protocol.md section 5); rate-limit drops
   // have their own budget (4003).
   if (code != SdkErrorCode::rate_limited &&
       s.errors.record_error(reactor_now(), shared_.settings.error_limit, shared_.settings.error_window_ms)) {
@@ -502,7 +502,7 @@ void EdgeShard::on_open(WebSocketServer& server, SocketHandle connection) {
   s.errors.reset();
   s.rate_drops.reset();
   if (s.claims && shared_.jwt) {
-    // Admission lasts as long as the token (spec section 8): at its `exp`
+    // Admission lasts as long as the token (docs/protocol.md section 8): at its `exp`
     // (with the leeway the verifier allowed) the connection closes with
     // 1008, whatever it is doing, so it cannot join anything afterwards.
     int64_t end_ms = (s.claims->exp + shared_.jwt->leeway_seconds()) * 1000;

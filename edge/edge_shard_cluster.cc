@@ -1,4 +1,4 @@
-// The cluster of edges through Valkey (issue #6; layout in edge/cluster_keys.h,
+// The cluster of edges through Valkey (docs/cluster.md; layout in edge/cluster_keys.h,
 // operations in docs/cluster.md): each shard has its own valkey::Client on its
 // own ring and, for the connections it holds, registers presence, answers
 // signals published to its channel, and adds candidates from other edges to
@@ -495,7 +495,7 @@ void EdgeShard::cluster_finish_query(uint64_t cookie, const resp::ReplyView* rep
   CandidateList remote;
   if (reply != nullptr && reply->type() == resp::ReplyType::array) {
     struct Ranked {
-      uint32_t rank;  // same region 4, same asn 2, same country 1: higher first (spec section 4)
+      uint32_t rank;  // same region 4, same asn 2, same country 1: higher first (docs/protocol.md section 4)
       uint32_t tie;   // random: equal ranks spread the load
       std::string_view peer_id, topology_json;
       std::string_view edge_id;

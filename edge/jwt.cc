@@ -75,7 +75,7 @@ bool decode_base64url(std::string_view in, uint8_t* out) {
   return true;
 }
 
-// A streamId of spec section 2: 1 to 128 bytes of [A-Za-z0-9._:-].
+// A streamId of docs/protocol.md section 2: 1 to 128 bytes of [A-Za-z0-9._:-].
 bool is_stream_id(std::string_view text) {
   if (text.empty() || text.size() > max_stream_id_bytes) return false;
   for (char c : text) {

@@ -1,5 +1,5 @@
 #pragma once
-// Verification of the admission token (spec section 8): an HS256 JWT
+// Verification of the admission token (docs/protocol.md section 8): an HS256 JWT
 // (RFC 7519, compact JWS of RFC 7515) given as `?token=` at the upgrade.
 // Pure: bytes and the current time in, claims or a reason out; no IO, no
 // clock. The verifier is built once on the control plane and then shared,

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "common/admin_page_style.h"
+#include "common/admin_page.h"
 
 namespace mf::edge {
 namespace {
@@ -21,7 +21,7 @@ constexpr std::string_view before_style = R"page(<!doctype html>
 <title>MeshedFlow edge</title>
 <style>
 )page";
-constexpr std::string_view after_style = R"page(  #summary { color: #555; margin-bottom: 1em; }
+constexpr std::string_view before_script = R"page(  #summary { color: #555; margin-bottom: 1em; }
   table { min-width: 60em; }
   tr.stream td { font-weight: 600; border-top: 2px solid #c9ced6; }
   tr.rendition td { color: #555; }
@@ -66,9 +66,9 @@ constexpr std::string_view after_style = R"page(  #summary { color: #555; margin
 </table>
 <div id="empty" hidden>No peer is joined to this edge.</div>
 <script type="module">
+)page";
+constexpr std::string_view page_script = R"page(
 const previous = new Map();  // streamId -> {timeMs, joins, signals}
-let refreshes = 0;
-
 function rate(now, before, field, seconds) {
   if (!before || seconds <= 0 || now[field] < before[field]) return '\u2013';
   return ((now[field] - before[field]) / seconds).toFixed(1);
@@ -76,14 +76,6 @@ function rate(now, before, field, seconds) {
 
 function percent(value) {
   return value === null || value === undefined ? '\u2013' : (value * 100).toFixed(1) + ' %';
-}
-
-function cell(row, field, text, title) {
-  const td = row.insertCell();
-  td.dataset.field = field;
-  td.textContent = text;
-  if (title) td.title = title;
-  return td;
 }
 
 function render(data) {
@@ -264,30 +256,16 @@ function renderHistory(data) {
 }
 
 async function getJson(path) {
-  const response = await fetch(path, {cache: 'no-store'});
-  if (!response.ok) throw new Error(path + ': HTTP ' + response.status);
-  return response.json();
+  return (await fetchOk(path)).json();
 }
 
-async function refresh() {
-  const status = document.getElementById('status');
-  try {
-    const [data, cluster, history] = await Promise.all(
-      [getJson('/api/streams'), getJson('/api/cluster'), getJson('/api/history')]);
-    render(data);
-    renderCluster(cluster);
-    renderHistory(history);
-    refreshes++;
-    document.body.dataset.refreshes = String(refreshes);
-    status.className = '';
-    status.textContent = 'updated ' + new Date().toLocaleTimeString();
-  } catch (error) {
-    status.className = 'stale';
-    status.textContent = 'not updated: ' + error.message;
-  }
-  setTimeout(refresh, 1000);
-}
-refresh();
+keepRefreshing(async () => {
+  const [data, cluster, history] = await Promise.all(
+    [getJson('/api/streams'), getJson('/api/cluster'), getJson('/api/history')]);
+  render(data);
+  renderCluster(cluster);
+  renderHistory(history);
+});
 </script>
 </body>
 </html>
@@ -296,7 +274,7 @@ refresh();
 }  // namespace
 
 std::string_view operator_page_html() {
-  static const std::string page = compose_admin_page(before_style, after_style);
+  static const std::string page = compose_admin_page(before_style, before_script, page_script);
   return page;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// The `Origin` check at the upgrade (spec section 8: an Origin outside the
+// The `Origin` check at the upgrade (docs/protocol.md section 8: an Origin outside the
 // configured allow-list gets 403). Built once on the control plane from the
 // operator's patterns; allows() is then read-only, allocation-free and safe
 // to share between shards.

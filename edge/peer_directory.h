@@ -1,7 +1,7 @@
 #pragma once
 // Who holds which peerId on this edge. One shard owns the entries of the
 // peerIds that hash to it; every join claims its peerId here first, so
-// uniqueness and `session` takeover (spec section 5) are decided in one place
+// uniqueness and `session` takeover (docs/protocol.md section 5) are decided in one place
 // without locks. Pure: no IO, no clock.
 #include <cstdint>
 #include <optional>

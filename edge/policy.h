@@ -1,5 +1,5 @@
 #pragma once
-// Stream policy (spec section 6): what the edge tells players about their
+// Stream policy (docs/protocol.md section 6): what the edge tells players about their
 // stream's mesh, and the operator's document that sets it.
 //
 // The operator's document is JSON:
@@ -28,7 +28,7 @@
 namespace mf::edge {
 
 // Ranges the document is validated against (inclusive).
-inline constexpr uint32_t max_policy_peers = 64;               // maxPeers 0..64 (as `caps.maxPeers`, spec section 3)
+inline constexpr uint32_t max_policy_peers = 64;               // maxPeers 0..64 (as `caps.maxPeers`, docs/protocol.md section 3)
 inline constexpr uint32_t min_offer_timeout_ms = 1000;         // below this ICE gathering cannot finish
 inline constexpr uint32_t max_offer_timeout_ms = 120000;
 

@@ -278,7 +278,7 @@ std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view
         request.connected_proposals = n;
       }
     }
-    // Unknown extra fields are ignored (spec section 3).
+    // Unknown extra fields are ignored (docs/protocol.md section 3).
   }
   auto fail = [&](SdkErrorCode code, std::string_view message, std::string_view detail = {}) {
     return std::unexpected(reject(code, message, detail, request.id_raw));

@@ -1,5 +1,5 @@
 #pragma once
-// Parsing of SDK messages (spec section 3): bytes in, a typed request or a
+// Parsing of SDK messages (docs/protocol.md section 3): bytes in, a typed request or a
 // protocol error out; no IO. The whole message is validated as JSON before
 // any field is trusted (simdjson's On-Demand API checks only what it reads,
 // so the validator walks every value first), then the fields are read.
@@ -34,7 +34,7 @@ enum class MessageType : uint8_t { join, leave, signal, need_peers, update, stat
 enum class SignalKind : uint8_t { offer, answer, candidate, bye };
 std::string_view signal_kind_text(SignalKind kind);
 
-// Upper bounds the edge enforces beyond spec section 2 (documented in
+// Upper bounds the edge enforces beyond docs/protocol.md section 2 (documented in
 // docs/protocol.md): declared topology strings and `session`.
 inline constexpr size_t max_identifier_bytes = 128;
 inline constexpr size_t max_topology_string_bytes = 64;
@@ -95,7 +95,7 @@ struct SdkRejection {
   std::string_view id_raw;   // echoed as `ref` when the message had a valid id
 };
 
-// spec section 2: 1 to 128 bytes of [A-Za-z0-9._:-].
+// docs/protocol.md section 2: 1 to 128 bytes of [A-Za-z0-9._:-].
 bool is_valid_identifier(std::string_view text);
 
 class SdkMessageParser {

@@ -1,5 +1,5 @@
 #pragma once
-// Edge-to-client messages of spec section 4, written into a caller-owned
+// Edge-to-client messages of docs/protocol.md section 4, written into a caller-owned
 // buffer (no allocation). Values the edge forwards (a ping's `t`, a signal's
 // `data`, a request's `id` as `ref`) are copied as the sender's raw JSON text;
 // the policy and topology objects arrive already rendered.

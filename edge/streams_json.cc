@@ -29,7 +29,7 @@ std::string format_streams_json(const std::vector<std::unique_ptr<MetricsSnapsho
                       if (a->viewers != b->viewers) return a->viewers > b->viewers;
                       return a->stream_id < b->stream_id;
                     });
-  // Ids (edge, stream, rendition) are [A-Za-z0-9._:-] (spec section 2,
+  // Ids (edge, stream, rendition) are [A-Za-z0-9._:-] (docs/protocol.md section 2,
   // checked at start-up for the edge id): nothing to escape.
   // The streams go first into `list`, busiest first, while they fit the
   // byte budget; the envelope then says how many were left out.

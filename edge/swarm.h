@@ -1,6 +1,6 @@
 #pragma once
 // The members of one swarm, (streamId, rendition), and peer matching
-// (spec section 4, `peers` rules). Pure and single-threaded: the shard that
+// (docs/protocol.md section 4, `peers` rules). Pure and single-threaded: the shard that
 // owns hash(streamId) holds every swarm of that stream and is the only one
 // that touches it; members joined on other shards or other edges are entered
 // here by message and carry an opaque MemberLocation back to the caller.
@@ -47,7 +47,7 @@ struct InlineString {
   friend bool operator==(const InlineString& a, const InlineString& b) { return a.view() == b.view(); }
 };
 
-// Same bounds as the SDK parser enforces (spec section 2 for peer ids; the
+// Same bounds as the SDK parser enforces (docs/protocol.md section 2 for peer ids; the
 // edge's own 64-byte cap for declared topology strings).
 inline constexpr size_t peer_id_capacity = 128;
 inline constexpr size_t topology_string_capacity = 64;
@@ -79,7 +79,7 @@ inline bool same_asn(const Topology& a, const Topology& b) { return a.asn >= 0 &
 // control character (\u00XX, 6 bytes each), an int64 and the keys.
 inline constexpr size_t max_topology_json_bytes = 3 * (topology_string_capacity * 6 + 2) + 20 + 48;
 
-// Writes the topology as the JSON object sent in `peers` (spec section 4):
+// Writes the topology as the JSON object sent in `peers` (docs/protocol.md section 4):
 // the NORMALIZED form of what the candidate declared, not its original text.
 // Fields in the order region, country, asn, network, each only when present;
 // `{}` when none is. Strings are escaped per RFC 8259. Returns the bytes

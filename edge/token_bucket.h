@@ -1,5 +1,5 @@
 #pragma once
-// Per-connection limits of spec section 5: the message rate budget
+// Per-connection limits of docs/protocol.md section 5: the message rate budget
 // (`rate-limited`) and the error budget ("more than 20 errors within 10 s
 // closes with 1008"). Pure state machines: the caller passes the time, in
 // milliseconds of any monotonic clock, and the configured limits on every

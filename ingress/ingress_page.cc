@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "common/admin_page_style.h"
+#include "common/admin_page.h"
 
 namespace mf::ingress {
 namespace {
@@ -17,7 +17,7 @@ constexpr std::string_view before_style = R"page(<!doctype html>
 <title>MeshedFlow ingress</title>
 <style>
 )page";
-constexpr std::string_view after_style = R"page(  .failed { color: #b00020; font-weight: bold; }
+constexpr std::string_view before_script = R"page(  .failed { color: #b00020; font-weight: bold; }
   td.state-up { color: #2e7d32; } td.state-down { color: #b00020; font-weight: 600; }
   td.state-draining, td.state-slow-start { color: #b26a00; font-weight: 600; }
   #token-row { margin: 1em 0; }
@@ -42,6 +42,8 @@ constexpr std::string_view after_style = R"page(  .failed { color: #b00020; font
   <tbody id="counters"></tbody>
 </table>
 <script type="module">
+)page";
+constexpr std::string_view page_script = R"page(
 let before = null;  // {timeMs, samples} of the previous /metrics
 
 function parsePrometheus(text) {
@@ -52,13 +54,6 @@ function parsePrometheus(text) {
     samples.set(line.slice(0, at), Number(line.slice(at + 1)));
   }
   return samples;
-}
-
-function cell(row, field, text) {
-  const td = row.insertCell();
-  td.dataset.field = field;
-  td.textContent = text;
-  return td;
 }
 
 function stateOf(b) {
@@ -80,7 +75,7 @@ async function act(address, drain) {
     status.className = 'failed';
     status.textContent = error.message;
   }
-  refresh(false);
+  refreshNow();
 }
 
 function renderBackends(data) {
@@ -134,28 +129,14 @@ function renderCounters(samples, seconds) {
   }
 }
 
-let refreshes = 0;
-async function refresh(again = true) {
-  const status = document.getElementById('status');
-  try {
-    const [backends, metrics] = await Promise.all([
-      fetch('/api/backends', {cache: 'no-store'}).then((r) => { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); }),
-      fetch('/metrics', {cache: 'no-store'}).then((r) => { if (!r.ok) throw new Error('HTTP ' + r.status); return r.text(); })]);
-    const now = {timeMs: performance.now(), samples: parsePrometheus(metrics)};
-    renderBackends(backends);
-    renderCounters(now.samples, before ? (now.timeMs - before.timeMs) / 1000 : 0);
-    before = now;
-    refreshes++;
-    document.body.dataset.refreshes = String(refreshes);
-    status.className = '';
-    status.textContent = 'updated ' + new Date().toLocaleTimeString();
-  } catch (error) {
-    status.className = 'stale';
-    status.textContent = 'not updated: ' + error.message;
-  }
-  if (again) setTimeout(refresh, 1000);
-}
-refresh();
+keepRefreshing(async () => {
+  const [backends, metrics] = await Promise.all([
+    fetchOk('/api/backends').then((r) => r.json()), fetchOk('/metrics').then((r) => r.text())]);
+  const now = {timeMs: performance.now(), samples: parsePrometheus(metrics)};
+  renderBackends(backends);
+  renderCounters(now.samples, before ? (now.timeMs - before.timeMs) / 1000 : 0);
+  before = now;
+});
 </script>
 </body>
 </html>
@@ -164,7 +145,7 @@ refresh();
 }  // namespace
 
 std::string_view ingress_page_html() {
-  static const std::string page = compose_admin_page(before_style, after_style);
+  static const std::string page = compose_admin_page(before_style, before_script, page_script);
   return page;
 }
 

@@ -1,4 +1,4 @@
-// Cost of RESP per command on the Valkey client's hot path (issue #6): the
+// Cost of RESP per command on the Valkey client's hot path (docs/cluster.md): the
 // presence registry refreshes peers in pipelined batches, so what matters is
 // encoding one SET with a TTL into a reused buffer, and reading a pipeline
 // of small replies (+OK, :n, short bulk strings) out of received bytes.

@@ -4,19 +4,12 @@
 #include <string>
 
 #include "edge/sdk_message.h"
+#include "perf/bench_parse.h"
 
 namespace {
 
 void parse_message(benchmark::State& state, const std::string& text) {
-  mf::edge::SdkMessageParser parser;
-  std::string storage = text + std::string(simdjson::SIMDJSON_PADDING, ' ');
-  std::string_view view(storage.data(), text.size());
-  for (auto _ : state) {
-    auto result = parser.parse(view);
-    benchmark::DoNotOptimize(result);
-  }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+  mf::perf::bench_parse<mf::edge::SdkMessageParser>(state, text);
 }
 
 void BM_ParsePing(benchmark::State& state) { parse_message(state, R"({"type":"ping","t":1732200000000,"id":17})"); }

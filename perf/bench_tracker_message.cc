@@ -7,21 +7,14 @@
 
 #include "edge/tracker_message.h"
 #include "edge/tracker_reply.h"
+#include "perf/bench_parse.h"
 
 namespace {
 
 const std::string sdp47 = "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstu";
 
 void parse_message(benchmark::State& state, const std::string& text) {
-  mf::edge::TrackerMessageParser parser;
-  std::string storage = text + std::string(simdjson::SIMDJSON_PADDING, ' ');
-  std::string_view view(storage.data(), text.size());
-  for (auto _ : state) {
-    auto result = parser.parse(view);
-    benchmark::DoNotOptimize(result);
-  }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+  mf::perf::bench_parse<mf::edge::TrackerMessageParser>(state, text);
 }
 
 void BM_ParseAnnounceTenOffers(benchmark::State& state) {

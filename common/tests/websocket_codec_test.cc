@@ -171,7 +171,7 @@ TEST(WebSocketDecoder, FrameSplitAcrossFeedsComesAsChunks) {
   EXPECT_FALSE(hs.decoder.in_message());
 }
 
-// Liveness counts frames (spec section 7): the optional hook fires once per
+// Liveness counts frames (docs/protocol.md section 7): the optional hook fires once per
 // data frame, at its last byte, never for bytes of a frame still incomplete.
 struct FrameCounter : ChunkRecorder {
   int frames = 0;

@@ -1,5 +1,5 @@
 // CMAF chunk verification while a segment arrives (the manifest's `chunks`,
-// ../shared/spec/segment-manifest.md section 3 step 2): fed the growing
+// docs/origin.md, "Verifying", step 2): fed the growing
 // prefix of a segment, it verifies each chunk as soon as all its bytes are
 // in, in order. Pure: no DOM; WebCrypto's digest only.
 

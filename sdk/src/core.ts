@@ -5,7 +5,7 @@
 // For each fragment hls.js asks for it decides, with src/scheduler.ts, where
 // the bytes come from: its store, a peer, or HTTP; hands the player only
 // bytes that are verified against the signed manifest
-// (../shared/spec/segment-manifest.md) when they come from a peer, and
+// (docs/origin.md, "The manifest") when they come from a peer, and
 // shares only verified bytes. Playback never waits on the mesh: every peer
 // path ends at a deadline, and HTTP (with a `Range` rescue for what a peer
 // left half done) takes over.
@@ -108,7 +108,9 @@ export type SegmentSource = 'p2p' | 'http' | 'cache' | 'p2p+range';
 export interface MeshedFlowEvents {
   joined: { edge: string; rendition: string };
   policy: Policy;
-  'peer-open': { peerId: string };
+  /** A WebRTC connection to this peer is being made (`offerer`: this player offered). */
+  'peer-connecting': { peerId: string; offerer: boolean };
+  'peer-open': { peerId: string; offerer: boolean };
   'peer-close': { peerId: string };
   'peer-banned': { peerId: string; reason: string };
   segment: { rendition: string; sn: number; source: SegmentSource; verified: boolean; bytes: number; sha256?: string };
@@ -120,6 +122,9 @@ export interface MeshedFlowStats {
   p2pBytes: number;
   httpBytes: number;
   uploadedBytes: number;
+  /** Proposals this player offered to that reached an open data channel
+   * (reported to the edge, docs/protocol.md `stats`). */
+  connectedProposals: number;
   verifiedSegments: number;
   failedSegments: number;
   rangeRescues: number;
@@ -219,7 +224,7 @@ export class MeshedFlowLoader {
   private mediaDetached = false;
   /** The media segment last handed to the player. */
   private lastServed: { rendition: string; sn: number } | null = null;
-  private readonly totals = { p2pBytes: 0, cdnBytes: 0, uploadedBytes: 0 };
+  private readonly totals = { p2pBytes: 0, cdnBytes: 0, uploadedBytes: 0, connectedProposals: 0 };
   /** Media segments handed to the player so far. */
   private segmentsServed = 0;
   private readonly counts = { verified: 0, failed: 0, rescues: 0 };
@@ -333,6 +338,7 @@ export class MeshedFlowLoader {
   stats(): MeshedFlowStats {
     return {
       p2pBytes: this.totals.p2pBytes, httpBytes: this.totals.cdnBytes, uploadedBytes: this.totals.uploadedBytes,
+      connectedProposals: this.totals.connectedProposals,
       verifiedSegments: this.counts.verified, failedSegments: this.counts.failed, rangeRescues: this.counts.rescues,
       peers: [...this.links.values()].filter((l) => l.open).map((l) => l.peerId),
       banned: [...this.banned.keys()],
@@ -463,6 +469,7 @@ export class MeshedFlowLoader {
       if (p.peerId === this.options.peerId || this.links.has(p.peerId) || this.banned.has(p.peerId)) continue;
       const link = new PeerLink(p.peerId, true, this.host);
       this.links.set(p.peerId, link);
+      this.emit('peer-connecting', { peerId: p.peerId, offerer: true });
       link.offerTimer = setTimeout(() => { if (!link.open) link.close(true); }, this.policy.offerTimeoutMs);
       link.offer().catch(() => link.close(true));
     }
@@ -485,6 +492,7 @@ export class MeshedFlowLoader {
         }
         link = new PeerLink(from, false, this.host);
         this.links.set(from, link);
+        this.emit('peer-connecting', { peerId: from, offerer: false });
         const answering = link;
         link.offerTimer = setTimeout(() => { if (!answering.open) answering.close(true); }, this.policy.offerTimeoutMs);
         await link.acceptOffer(data as RTCSessionDescriptionInit);
@@ -507,7 +515,9 @@ export class MeshedFlowLoader {
     }
     for (const rendition of this.store.renditionNames())
       link.send({ type: 'buffer-map', rendition, entries: this.store.entries(rendition, this.policy.cmafMode !== 'off') });
-    this.emit('peer-open', { peerId: link.peerId });
+    // Every link this player offered answered a proposal (onPeers): counted once, on the offering side.
+    if (link.offerer) this.totals.connectedProposals++;
+    this.emit('peer-open', { peerId: link.peerId, offerer: link.offerer });
   }
 
   private onLinkClose(link: PeerLink): void {
@@ -900,7 +910,7 @@ export class MeshedFlowLoader {
     let verified = false;
     if (share) {
       verified = await bytesMatch(r.bytes, share.entry);
-      // Spec section 3 step 4: HTTP bytes that fail are played, never shared.
+      // docs/origin.md, "Verifying", step 4: HTTP bytes that fail are played, never shared.
       if (verified) {
         this.accept(share.rendition, share.sn, r.bytes);
       } else {

@@ -1,4 +1,4 @@
-// Signed segment manifests (../shared/spec/segment-manifest.md): parsing and
+// Signed segment manifests (docs/origin.md, "The manifest"): parsing and
 // ES256 verification of the `.mfsig` JWS with WebCrypto, and the check of a
 // segment's (or a CMAF chunk's) bytes against a trusted manifest. Pure: no
 // DOM; the clock is a parameter. Fails closed: anything unexpected makes the
@@ -39,7 +39,7 @@ export interface SegmentManifest {
  * SPKI DER in base64 with its `kid`. */
 export type ManifestKey = (JsonWebKey & { kid: string }) | { kid: string; spki: string };
 
-/** Clock skew allowed on `expiresAt` (spec section 3). */
+/** Clock skew allowed on `expiresAt` (docs/origin.md, "Verifying"). */
 export const EXPIRY_SKEW_SECONDS = 30;
 const MAX_KID_BYTES = 64;
 
@@ -77,7 +77,7 @@ function parseJson(bytes: Uint8Array): unknown {
   }
 }
 
-/** Checks the payload's shape (section 2); returns why it is not one. */
+/** Checks the payload's shape (docs/origin.md, "The manifest"); returns why it is not one. */
 function payloadProblem(p: Record<string, unknown>): string | null {
   if (p.v !== 1) return `v is ${JSON.stringify(p.v)}, not 1`;
   for (const k of ['stream', 'rendition', 'playlist'])
@@ -135,7 +135,7 @@ export class ManifestKeyring {
   }
 }
 
-/** Verifies one `.mfsig` file (spec section 3, step 1) for the stream and
+/** Verifies one `.mfsig` file (docs/origin.md, "Verifying", step 1) for the stream and
  * rendition the player joined, at `nowMs` (milliseconds since the epoch). */
 export async function verifyManifest(text: string, keyring: ManifestKeyring, expected: { stream: string; rendition: string },
                                      nowMs: number): Promise<ManifestResult> {
@@ -177,7 +177,7 @@ export function findSegment(manifest: SegmentManifest, sn: number, uri?: string)
   return manifest.segments.find((s) => s.sn === sn) ?? (uri !== undefined ? manifest.segments.find((s) => s.uri === uri) : undefined);
 }
 
-/** Spec section 3 step 2: length and SHA-256 both match. */
+/** docs/origin.md, "Verifying", step 2: length and SHA-256 both match. */
 export async function bytesMatch(bytes: Uint8Array, entry: { size: number; sha256: string }): Promise<boolean> {
   if (bytes.length !== entry.size) return false;
   return (await sha256Base64url(bytes)) === entry.sha256;

@@ -8,7 +8,7 @@
 // explicit and checked against the body the type defines: nothing is ever
 // guessed from content. Integers are big endian; a string is u8 length then
 // UTF-8 bytes from the identifier alphabet [A-Za-z0-9._:-] (the renditions
-// of ../shared/spec/sdk-protocol.md section 2).
+// of docs/protocol.md section 2).
 
 export const PEER_PROTOCOL_VERSION = 1;
 /** Largest frame (length field included) a decoder accepts. */

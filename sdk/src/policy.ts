@@ -1,6 +1,6 @@
 // Policy merge (docs/sdk.md, section "Policy"). Three sources describe how
 // much the mesh may do: the SDK's defaults, the edge's effective policy
-// (`joined` and `policy`, ../shared/spec/sdk-protocol.md section 6) and the
+// (`joined` and `policy`, docs/protocol.md section 6) and the
 // operator's remote config JSON (`remoteConfigUrl`, its `defaults` then its
 // `streams[streamId]` override). The one rule: for every field, the most
 // restrictive value any source gives wins. So any source can switch the mesh

@@ -1,6 +1,6 @@
 // The verified segments this player holds, per rendition: what it answers
 // peers from and announces in buffer maps. Only verified bytes enter
-// (../shared/spec/segment-manifest.md section 3). Memory is bounded twice: a
+// (docs/origin.md, "Verifying"). Memory is bounded twice: a
 // horizon of `horizonSegments` sequence numbers behind the newest one stored
 // for that rendition, and `maxBytes` over all renditions (the oldest segments
 // go first). Pure: no DOM.

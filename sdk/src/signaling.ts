@@ -1,5 +1,5 @@
 // The signaling client: one WebSocket to the edge per player session,
-// speaking ../shared/spec/sdk-protocol.md (explained in docs/protocol.md).
+// speaking the SDK protocol (docs/protocol.md).
 // A state machine over an injected socket factory and clock, so that it is
 // tested without a network or real time:
 //
@@ -9,7 +9,7 @@
 //   any -> closed (stop(), or a close code that forbids reconnecting)
 //
 // On every (re)connection it sends `join`, with the `session` of the last
-// `joined` so the identity is taken over (spec section 5). `stats` are
+// `joined` so the identity is taken over (docs/protocol.md section 5). `stats` are
 // cumulative since the last `joined` and sent only when they changed.
 
 export interface SocketLike {
@@ -51,6 +51,9 @@ export interface Counters {
   p2pBytes: number;
   cdnBytes: number;
   uploadedBytes: number;
+  /** The edge's extension (docs/protocol.md, `stats`): proposals this player
+   * offered to that reached an open data channel. Sent when present. */
+  connectedProposals?: number;
 }
 
 export interface SignalingOptions {
@@ -82,7 +85,7 @@ export interface SignalingEvents {
   closed: { code: number };
 }
 
-/** Spec section 7: what a close code allows. */
+/** docs/protocol.md section 7: what a close code allows. */
 export function reconnectRule(code: number): 'after-reconnect' | 'backoff' | 'never' {
   switch (code) {
     case 1001: return 'after-reconnect';
@@ -184,11 +187,13 @@ export class SignalingClient {
   sendStats(): boolean {
     if (this.state !== 'joined' || !this.options.counters) return false;
     const now = this.options.counters();
-    const stats = {
+    const stats: Record<string, number> = {
       p2pBytes: Math.max(0, now.p2pBytes - this.baseline.p2pBytes),
       cdnBytes: Math.max(0, now.cdnBytes - this.baseline.cdnBytes),
       uploadedBytes: Math.max(0, now.uploadedBytes - this.baseline.uploadedBytes),
     };
+    if (now.connectedProposals !== undefined)
+      stats.connectedProposals = Math.max(0, now.connectedProposals - (this.baseline.connectedProposals ?? 0));
     const text = JSON.stringify(stats);
     if (text === this.lastStats) return false;
     this.lastStats = text;

@@ -59,13 +59,16 @@ function viewer(edge, peerId, extra = {}) {
   cores.push(core);
   const segments = [];
   core.on('segment', (e) => segments.push(e));
+  const linkEvents = [];
+  core.on('peer-connecting', (e) => linkEvents.push(['connecting', e.peerId, e.offerer]));
+  core.on('peer-open', (e) => linkEvents.push(['open', e.peerId, e.offerer]));
   const Loader = core.hlsLoader();
   const load = (sn) => new Promise((resolve, reject) => {
     new Loader({}).load(context(sn), { loadPolicy }, {
       onSuccess: (response) => resolve(Buffer.from(response.data)), onError: (e) => reject(new Error(e.text)),
       onTimeout: () => reject(new Error('timeout')) });
   });
-  return { core, segments, load };
+  return { core, segments, load, linkEvents };
 }
 const until = async (what, predicate, ms = 60000) => {
   const end = Date.now() + ms;
@@ -73,6 +76,13 @@ const until = async (what, predicate, ms = 60000) => {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+};
+// The links a viewer opened, [peerId, offerer], each announced first by peer-connecting.
+const opens = (v) => {
+  const opened = v.linkEvents.filter(([kind]) => kind === 'open');
+  for (const [, peerId, offerer] of opened)
+    assert.ok(v.linkEvents.some(([kind, p, o]) => kind === 'connecting' && p === peerId && o === offerer), `${peerId} opened unannounced`);
+  return opened.map(([, peerId, offerer]) => [peerId, offerer]);
 };
 const count = (url) => requests.filter((r) => r === url).length;
 // Timeouts are hang bounds here (a loaded machine stalls this process for
@@ -94,6 +104,12 @@ test('a segment one viewer holds reaches the other from the peer, verified', asy
   assert.equal(b.segments.find((s) => s.sn === 0).source, 'p2p');
   assert.equal(b.core.stats().p2pBytes, segment(0).length);
   assert.ok(a.core.stats().uploadedBytes > segment(0).length);
+  // B joined second and was proposed A: B offered, A answered; the one
+  // connection counts once, on B's side (docs/protocol.md, `stats`).
+  assert.deepEqual(opens(a), [['b1', false]]);
+  assert.deepEqual(opens(b), [['a1', true]]);
+  assert.equal(a.core.stats().connectedProposals, 0);
+  assert.equal(b.core.stats().connectedProposals, 1);
   a.core.destroy(); b.core.destroy();
 });
 

@@ -140,6 +140,16 @@ test('other closes back off with full jitter, growing; forbidden codes stop for 
   for (const code of [1000, 1006, 1008, 1011, 4002, 4003]) assert.equal(reconnectRule(code), 'backoff');
 });
 
+test('connectedProposals, when the counters have it, is reported like the byte counters: since the last joined', () => {
+  const { client, last, clock, counters } = setup();
+  counters.connectedProposals = 2;  // before the join: not reported
+  client.start(); last().open(); last().receive(joined()); last().take();
+  counters.connectedProposals = 5;
+  clock.advance(5000);
+  assert.deepEqual(last().take(), [{ type: 'stats', p2pBytes: 0, cdnBytes: 0, uploadedBytes: 0, connectedProposals: 3 }]);
+  client.stop();
+});
+
 test('stop closes with 1000, sends final stats, leaves no timer', () => {
   const { client, last, clock, counters } = setup();
   client.start(); last().open(); last().receive(joined()); last().take();

@@ -1,4 +1,4 @@
-// What the browser drivers (run-pages.mjs, run-operator-page.mjs) share:
+// What the browser drivers (run-sdk-pages.mjs, run-operator-page.mjs) share:
 // waiting for an event, reading an admin listener's JSON and /metrics.
 
 // Resolves with predicate()'s first truthy value; rejects after timeoutMs.

@@ -231,7 +231,7 @@ class ManagedProcess:
 
     name = "process"
 
-    def __init__(self, expect_clean_exit=True, stop_timeout=5.0):
+    def __init__(self, expect_clean_exit=True, stop_timeout=EXPECT_TIMEOUT_S):
         self.expect_clean_exit = expect_clean_exit
         self.stop_timeout = stop_timeout
         self.process = None
@@ -337,14 +337,14 @@ class Edge(ManagedProcess):
     Edge(args=[...], tls=True, shards=2, preexec_fn=lower_nofile(256))
     tls: True serves the run's test certificate, (cert, key) those files;
     then trust names the PEM file clients trust (a CA).
-    On leaving the block the edge gets SIGTERM and must exit 0 within 5 s
+    On leaving the block the edge gets SIGTERM and must exit 0 within EXPECT_TIMEOUT_S
     (expect_clean_exit=False: it is killed instead, nothing asserted).
     """
 
     name = "mf-edge"
 
     def __init__(self, args=(), tls=False, shards=1, preexec_fn=None, expect_clean_exit=True,
-                 start_timeout=5.0, log_level="info", trust=None):
+                 start_timeout=EXPECT_TIMEOUT_S, log_level="info", trust=None):
         super().__init__(expect_clean_exit=expect_clean_exit)
         self.args = list(args)
         self.tls = tls
@@ -387,7 +387,7 @@ class Edge(ManagedProcess):
             # Parallel edges must not share the default admin port (9445).
             argv += ["--admin", ""]
         # Connections still open when a test stops the edge drain within this
-        # window (the 10 s default would outlast the 5 s stop check).
+        # window (the 10 s default would make every stop take 10 s).
         if "--drain-ms" not in self.args:
             argv += ["--drain-ms", "300"]
         # Every test client connects from 127.0.0.1: per-source limits are off
@@ -1121,15 +1121,27 @@ class SharedEdgeCase(unittest.TestCase):
         return c
 
 
+def wait_until(predicate, timeout=EXPECT_TIMEOUT_S, what="condition", interval=0.05):
+    """Polls predicate() until it returns a true value, which is returned;
+    raises AssertionError naming `what` (a str, or a callable giving one) when
+    `timeout` s pass first. The one way the system tests wait for an effect:
+    the timeout is a bound for a stalled machine, never a measure of speed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
+        time.sleep(interval)
+
+
 def wait_metric_at_least(server, name, value, what=None):
     """Waits until the counter `name` of a server with an admin listener
     (AdminEdge) reaches `value`: the event that proves the server has done
     something (accepted a connection, counted a pong)."""
-    deadline = time.monotonic() + EXPECT_TIMEOUT_S
-    while (server.metric(name) or 0) < value:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what or name}: {name} never reached {value}")
-        time.sleep(0.01)
+    wait_until(lambda: (server.metric(name) or 0) >= value, what=f"{what or name}: {name} to reach {value}",
+               interval=0.01)
 
 
 def assert_cut_at_deadline(test, clock, sock, deadline_ms, what):

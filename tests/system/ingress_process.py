@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 
-from edge_process import (EXPECT_TIMEOUT_S, AdminEdge, class_fixture, HttpResponse, ManagedProcess, admin_get, build_dir, free_port, parse_prometheus,
+from edge_process import (EXPECT_TIMEOUT_S, wait_until, AdminEdge, class_fixture, HttpResponse, ManagedProcess, admin_get, build_dir, free_port, parse_prometheus,
                           read_until_eof, rewrite_file, run_dir, tls_material, write_run_file)
 
 
@@ -173,19 +173,6 @@ def admin_request(port, method, path, timeout=EXPECT_TIMEOUT_S, token=ADMIN_TOKE
     return HttpResponse(data, closed)
 
 
-def wait_until(predicate, timeout, what, interval=0.05):
-    """Polls predicate() until it returns a true value (returned); raises
-    AssertionError with `what` (a str or a callable giving one) on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
-        time.sleep(interval)
-
-
 # --------------------------------------------------------------------------
 # The ingress process
 
@@ -208,7 +195,7 @@ class Ingress(ManagedProcess):
     name = "mf-ingress"
 
     def __init__(self, backends=(), settings=None, certificates=None, config=None, args=(), shards=2,
-                 wait_for="healthy", start_timeout=8.0, stop_timeout=5.0, expect_clean_exit=True,
+                 wait_for="healthy", start_timeout=EXPECT_TIMEOUT_S, stop_timeout=EXPECT_TIMEOUT_S, expect_clean_exit=True,
                  log_level="info", preexec_fn=None):
         super().__init__(expect_clean_exit=expect_clean_exit, stop_timeout=stop_timeout)
         self.preexec_fn = preexec_fn  # e.g. edge_process.lower_nofile(N)

@@ -15,9 +15,9 @@ import time
 import unittest
 
 from edge_process import (SharedEdgeCase, OP_TEXT, UNLIMITED_SOURCE, AdminEdge, PeerClosed, SdkClient, admin_get, edge_config_file,
-                          encode_frame, parse_prometheus)
+                          encode_frame, parse_prometheus, EXPECT_TIMEOUT_S, wait_until)
 from redis_process import RedisClient
-from test_cross_edge import TwoEdgeCluster, tag, wait_for
+from test_cross_edge import TwoEdgeCluster, tag
 
 LIMITS = ["--messages-per-second", "5000", "--message-burst", "5000"]
 
@@ -64,7 +64,7 @@ def gauges(edge):
 
 def wait_released(edge, what):
     """Waits for the effect itself: no claim and no joined peer left."""
-    wait_for(lambda: (lambda g: g["mf_edge_peer_claims"] == 0 and g["mf_edge_peers_joined"] == 0)(gauges(edge)), 20,
+    wait_until(lambda: (lambda g: g["mf_edge_peer_claims"] == 0 and g["mf_edge_peers_joined"] == 0)(gauges(edge)), EXPECT_TIMEOUT_S,
              what=f"{what}: every claim and seat given back")
 
 
@@ -169,7 +169,7 @@ class AbandonedJoinsAcrossEdges(TwoEdgeCluster):
     other edge for 60 s; given back, the other edge can claim it at once."""
 
     EDGE_ARGS = ("--valkey-ttl-ms", "60000")
-    VALKEY_WAIT_S = 10
+    VALKEY_WAIT_S = EXPECT_TIMEOUT_S
 
     def test_abandoned_joins_leave_no_owner_key_and_the_other_edge_can_claim(self):
         stream = f"x-{tag()}"
@@ -188,7 +188,7 @@ class AbandonedJoinsAcrossEdges(TwoEdgeCluster):
                 return [k for k in r.command("KEYS", "mf:{p:xe-*}:own")]
 
         # The TTL is 60 s: keys gone within 20 s were deleted by the edge.
-        wait_for(lambda: owner_keys() == [], 20, what="every owner key deleted")
+        wait_until(lambda: owner_keys() == [], EXPECT_TIMEOUT_S, what="every owner key deleted")
         for peer in peers:
             c = SdkClient(self.b)
             self.addCleanup(c.close)

@@ -1,4 +1,4 @@
-"""Admission at the HTTP upgrade (spec section 8): Origin allow-list, HS256
+"""Admission at the HTTP upgrade (docs/protocol.md section 8): Origin allow-list, HS256
 JWT with exp/nbf/streams, edge-wide connection cap (503 + Retry-After),
 per-source connection cap and rate (429)."""
 
@@ -203,7 +203,7 @@ class ConnectionCap(unittest.TestCase):
 class JwtExpiry(unittest.TestCase):
     def test_connection_closes_1008_when_its_token_expires(self):
         # Admission lasts as long as the token: at exp (leeway 0 here) the
-        # edge closes with 1008 ("admission revoked", spec section 7), so a
+        # edge closes with 1008 ("admission revoked", docs/protocol.md section 7), so a
         # connection cannot outlive its token and join streams afterwards.
         secret_file = write_run_file("jwt-secret", "")
         with open(secret_file, "wb") as f:

@@ -1,4 +1,4 @@
-"""Cross-edge (issue #6): two or three real mf-edge processes sharing a real
+"""Cross-edge (docs/cluster.md): two or three real mf-edge processes sharing a real
 redis-server (Redis 7 speaks what Valkey speaks), started and stopped by the
 tests on random loopback ports, with independent SDK clients on each edge.
 
@@ -16,7 +16,7 @@ import signal
 import time
 import unittest
 
-from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, AsyncWs, SdkClient, edge_config_file, admin_get, parse_prometheus, peer_ids
+from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, wait_until, AdminEdge, AsyncWs, SdkClient, edge_config_file, admin_get, parse_prometheus, peer_ids
 from redis_process import RedisClient, RedisServer
 from test_protocol_signal import RAW_DATA, signal_text
 
@@ -31,17 +31,6 @@ def cluster_edge(redis_address, edge_id, shards=2, prefix="mf:", extra_args=()):
 
 def metric(edge, name):
     return edge.metric(name)
-
-
-def wait_for(condition, timeout, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(interval)
 
 
 def tag():
@@ -83,7 +72,7 @@ class ClusterTestCase(unittest.TestCase):
                     return True
             return False
 
-        wait_for(check, timeout, what=f"{peer} proposed")
+        wait_until(check, timeout, what=f"{peer} proposed")
         return found
 
 
@@ -92,14 +81,14 @@ class TwoEdgeCluster(ClusterTestCase):
     a subclass adds edge arguments (EDGE_ARGS) or waits longer for Valkey."""
 
     EDGE_ARGS = ()
-    VALKEY_WAIT_S = 5
+    VALKEY_WAIT_S = EXPECT_TIMEOUT_S
 
     @classmethod
     def setUpClass(cls):
         cls.redis = RedisServer().start()
         cls.a = cluster_edge(cls.redis.address, "edge-a", extra_args=cls.EDGE_ARGS).start()
         cls.b = cluster_edge(cls.redis.address, "edge-b", extra_args=cls.EDGE_ARGS).start()
-        wait_for(lambda: metric(cls.a, "mf_edge_valkey_up") == 1 and metric(cls.b, "mf_edge_valkey_up") == 1,
+        wait_until(lambda: metric(cls.a, "mf_edge_valkey_up") == 1 and metric(cls.b, "mf_edge_valkey_up") == 1,
                  cls.VALKEY_WAIT_S, what="both edges connected to Valkey")
 
     @classmethod
@@ -126,7 +115,7 @@ class CrossEdgeTest(TwoEdgeCluster):
                 return None
             return document if b["peers"] == metric(self.b, "mf_edge_peers_joined") else None
 
-        document = wait_for(b_as_seen_from_a, EXPECT_TIMEOUT_S, what="edge-b's summary on edge-a")
+        document = wait_until(b_as_seen_from_a, EXPECT_TIMEOUT_S, what="edge-b's summary on edge-a")
         self.assertEqual((document["edge"], document["valkey"], document["edgeCount"]), ("edge-a", "up", 2))
         self.assertEqual([e["edge"] for e in document["edges"]], ["edge-a", "edge-b"])
         self.assertEqual(document["edges"][1]["valkey"], "up")
@@ -175,20 +164,20 @@ class CrossEdgeTest(TwoEdgeCluster):
         self.proposes(cb, gone)
         cg.send({"type": "leave"})
         self.assertEqual(cg.expect("left")["type"], "left")
-        wait_for(lambda: peer_ids(cb.need_peers(count=64)) == [], 2, what="left peer unproposed")
+        wait_until(lambda: peer_ids(cb.need_peers(count=64)) == [], EXPECT_TIMEOUT_S, what="left peer unproposed")
         # An update that stops accepting takes the peer out as well.
         pback = f"back-{tag()}"
         back, _ = self.joined(self.a, stream, "r1", pback)
         self.proposes(cb, pback)
         back.send({"type": "update", "caps": {"acceptingPeers": False}})
-        wait_for(lambda: peer_ids(cb.need_peers(count=64)) == [], 2, what="non-accepting peer unproposed")
+        wait_until(lambda: peer_ids(cb.need_peers(count=64)) == [], EXPECT_TIMEOUT_S, what="non-accepting peer unproposed")
 
     def test_signals_across_edges_in_order_and_byte_exact(self):
         stream = f"s-{tag()}"
         pa, pb = f"a-{tag()}", f"b-{tag()}"
         ca, _ = self.joined(self.a, stream, "r1", pa)
         cb, _ = self.joined(self.b, stream, "r2", pb)  # any rendition of the same stream
-        wait_for(lambda: self._owner_registered(pb), 3, what="owner record of b")
+        wait_until(lambda: self._owner_registered(pb), EXPECT_TIMEOUT_S, what="owner record of b")
         count = 200
         for i in range(count):
             raw = RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i
@@ -219,7 +208,7 @@ class CrossEdgeTest(TwoEdgeCluster):
         pa, pb = f"a-{tag()}", f"b-{tag()}"
         ca, _ = self.joined(self.a, f"stream-a-{tag()}", "r1", pa)
         cb, _ = self.joined(self.b, f"stream-b-{tag()}", "r1", pb)
-        wait_for(lambda: self._owner_registered(pa), 3, what="owner record of a")
+        wait_until(lambda: self._owner_registered(pa), EXPECT_TIMEOUT_S, what="owner record of a")
         cb.send(signal_text(pa, "offer", '{"sdp":"x"}', ',"id":7'))
         error = cb.expect("error")
         self.assertEqual(error["code"], "peer-not-found")
@@ -238,11 +227,11 @@ class CrossEdgeTest(TwoEdgeCluster):
         pa, pb = f"a-{tag()}", f"b-{tag()}"
         ca, _ = self.joined(self.a, stream, "r1", pa)
         cb, _ = self.joined(self.b, stream, "r1", pb)
-        wait_for(lambda: self._owner_registered(pb), 3, what="owner record of b")
+        wait_until(lambda: self._owner_registered(pb), EXPECT_TIMEOUT_S, what="owner record of b")
         with RedisClient(self.redis.port) as r:
             record = r.command("GET", f"mf:{{p:{pb}}}:own")
         cb.close()
-        wait_for(lambda: not self._owner_registered(pb), 3, what="owner record of b removed on close")
+        wait_until(lambda: not self._owner_registered(pb), EXPECT_TIMEOUT_S, what="owner record of b removed on close")
         # Put the stale record back, as if the removal had not arrived yet.
         with RedisClient(self.redis.port) as r:
             r.command("SET", f"mf:{{p:{pb}}}:own", record, "PX", "5000")
@@ -254,7 +243,7 @@ class CrossEdgeTest(TwoEdgeCluster):
         stream = f"s-{tag()}"
         pa = f"a-{tag()}"
         ca, _ = self.joined(self.a, stream, "720p", pa, topology={"region": "us"})
-        wait_for(lambda: self._owner_registered(pa), 3, what="owner record")
+        wait_until(lambda: self._owner_registered(pa), EXPECT_TIMEOUT_S, what="owner record")
         with RedisClient(self.redis.port) as r:
             ttl = r.command("PTTL", f"mf:{{p:{pa}}}:own")
             self.assertTrue(0 < ttl <= TTL_MS, ttl)
@@ -275,18 +264,18 @@ class CrossEdgeTest(TwoEdgeCluster):
         # Deleted at once on leave.
         ca.send({"type": "leave"})
         ca.expect("left")
-        wait_for(lambda: not self._owner_registered(pa), 1, what="owner removed on leave")
+        wait_until(lambda: not self._owner_registered(pa), EXPECT_TIMEOUT_S, what="owner removed on leave")
         with RedisClient(self.redis.port) as r:
             self.assertEqual(r.command("ZRANGE", f"mf:{{s:{stream}}}:idx:720p", "0", "-1"), [])
         # A switch moves the records to the new swarm.
         ca.join(stream, "1080p", pa)
-        wait_for(lambda: self._owner_registered(pa), 3, what="owner record after rejoin")
+        wait_until(lambda: self._owner_registered(pa), EXPECT_TIMEOUT_S, what="owner record after rejoin")
         ca.join(stream, "480p", pa)
         def moved():
             with RedisClient(self.redis.port) as r:
                 return (r.command("ZRANGE", f"mf:{{s:{stream}}}:idx:1080p", "0", "-1") == [] and
                         r.command("ZRANGE", f"mf:{{s:{stream}}}:idx:480p", "0", "-1") == [pa])
-        wait_for(moved, 3, what="switch moved the presence")
+        wait_until(moved, EXPECT_TIMEOUT_S, what="switch moved the presence")
 
 
 class EdgeDeathTest(ClusterTestCase):
@@ -307,7 +296,7 @@ class EdgeDeathTest(ClusterTestCase):
                     # the bound allows for the seconds a loaded machine can
                     # stall Valkey, the edge or this test, and the figure is
                     # printed.
-                    wait_for(lambda: victim not in peer_ids(asker.need_peers(count=64)), TTL_MS / 1000 + EXPECT_TIMEOUT_S,
+                    wait_until(lambda: victim not in peer_ids(asker.need_peers(count=64)), TTL_MS / 1000 + EXPECT_TIMEOUT_S,
                              what="dead edge's peer unproposed")
                     gone_after = time.monotonic() - killed
                     print(f"\n    dead edge's peer unproposed {gone_after:.2f} s after SIGKILL (TTL {TTL_MS} ms)", flush=True)
@@ -320,25 +309,41 @@ class ValkeyFaultTest(ClusterTestCase):
     def test_redis_restart_restores_presence_and_keeps_sessions(self):
         with RedisServer() as redis:
             with cluster_edge(redis.address, "edge-r1") as a, cluster_edge(redis.address, "edge-r2") as b:
-                wait_for(lambda: metric(a, "mf_edge_valkey_up") == 1, 5, what="edge-r1 up")
+                wait_until(lambda: metric(a, "mf_edge_valkey_up") == 1, EXPECT_TIMEOUT_S, what="edge-r1 up")
                 stream = f"s-{tag()}"
                 before = f"before-{tag()}"
                 cbefore, _ = self.joined(a, stream, "r1", before)
                 redis.kill()
-                wait_for(lambda: metric(a, "mf_edge_valkey_up") == 0, 5, what="edge-r1 sees Valkey down")
+                wait_until(lambda: metric(a, "mf_edge_valkey_up") == 0, EXPECT_TIMEOUT_S, what="edge-r1 sees Valkey down")
                 # Local service goes on: the session is alive, local joins work.
                 cbefore.send({"type": "ping", "t": 1})
                 self.assertEqual(cbefore.expect("pong")["t"], 1)
                 local, _ = self.joined(a, stream, "r1", f"local-{tag()}")
                 self.assertIn(before, peer_ids(local.need_peers(count=64)))
                 redis.start()  # same port, empty memory
-                wait_for(lambda: metric(a, "mf_edge_valkey_up") == 1 and metric(b, "mf_edge_valkey_up") == 1, 10,
+                wait_until(lambda: metric(a, "mf_edge_valkey_up") == 1 and metric(b, "mf_edge_valkey_up") == 1, EXPECT_TIMEOUT_S,
                          what="both edges reconnected")
                 after = f"after-{tag()}"
                 cafter, _ = self.joined(b, stream, "r1", after)
                 self.proposes(cafter, before)
+                # edge-r1's command link may be ready before its subscriber
+                # link has resubscribed: a signal published meanwhile reaches
+                # nobody and its sender gets peer-not-found (never a silent
+                # loss). Sent again on that answer only, until it arrives.
+                text = None
+                deadline = time.monotonic() + EXPECT_TIMEOUT_S
                 cafter.send(signal_text(before, "offer", RAW_DATA[0]))
-                text = cbefore.recv_raw(timeout=5)
+                while text is None and time.monotonic() < deadline:
+                    try:
+                        text = cbefore.recv_raw(timeout=0.2)
+                    except TimeoutError:
+                        try:
+                            answer = json.loads(cafter.recv_raw(timeout=0.01))
+                        except TimeoutError:
+                            continue
+                        self.assertEqual((answer["type"], answer["code"]), ("error", "peer-not-found"), answer)
+                        cafter.send(signal_text(before, "offer", RAW_DATA[0]))
+                self.assertIsNotNone(text, "the signal never reached edge-r1 after the restart")
                 self.assertTrue(text.endswith('"data":' + RAW_DATA[0] + "}"), text)
                 self.assertGreaterEqual(metric(a, "mf_edge_valkey_reconnects_total"), 1)
             self.assertEqual(a.stderr_text().count("serving local-only"), 1, a.stderr_text())
@@ -346,24 +351,29 @@ class ValkeyFaultTest(ClusterTestCase):
     def test_slow_valkey_peers_fall_back_to_local_candidates(self):
         with RedisServer() as redis:
             with cluster_edge(redis.address, "edge-slow") as a:
-                wait_for(lambda: metric(a, "mf_edge_valkey_up") == 1, 5, what="edge-slow up")
+                wait_until(lambda: metric(a, "mf_edge_valkey_up") == 1, EXPECT_TIMEOUT_S, what="edge-slow up")
                 stream = f"s-{tag()}"
                 first = f"first-{tag()}"
                 self.joined(a, stream, "r1", first)
                 c2, _ = self.joined(a, stream, "r1", f"second-{tag()}")
                 redis.process.send_signal(signal.SIGSTOP)  # accepts, never answers
                 try:
+                    timeouts_before = metric(a, "mf_edge_cluster_peers_timeouts_total") or 0
                     started = time.monotonic()
                     self.assertEqual(peer_ids(c2.need_peers(count=64)), [first])
                     waited = time.monotonic() - started
-                    self.assertGreaterEqual(waited, 0.4)  # the 500 ms bound, not an error
-                    self.assertLess(waited, 1.5)
+                    # Answered by the 500 ms bound (counted), not by an error
+                    # and not after the client's own timeout; how much later
+                    # than 500 ms depends on the machine's load, so it is not
+                    # asserted.
+                    self.assertGreaterEqual(waited, 0.4)
+                    self.assertEqual(metric(a, "mf_edge_cluster_peers_timeouts_total"), timeouts_before + 1)
                     c3, first_peers = self.joined(a, stream, "r1", f"third-{tag()}")
                     self.assertEqual(len(peer_ids(first_peers)), 2)
                     self.assertGreaterEqual(metric(a, "mf_edge_cluster_peers_timeouts_total"), 2)
                 finally:
                     redis.process.send_signal(signal.SIGCONT)
-                wait_for(lambda: metric(a, "mf_edge_valkey_up") == 1, 10, what="edge-slow up again")
+                wait_until(lambda: metric(a, "mf_edge_valkey_up") == 1, EXPECT_TIMEOUT_S, what="edge-slow up again")
 
     def test_valkey_down_at_start_serves_local_only_then_joins(self):
         redis = RedisServer()
@@ -380,10 +390,10 @@ class ValkeyFaultTest(ClusterTestCase):
                 # A signal to a peer that is nowhere here: peer-not-found.
                 c2.send(signal_text(f"elsewhere-{tag()}", "offer", "{}"))
                 self.assertEqual(c2.expect("error")["code"], "peer-not-found")
-                wait_for(lambda: "serving local-only" in a.stderr_text(), 3, what="logged")
+                wait_until(lambda: "serving local-only" in a.stderr_text(), EXPECT_TIMEOUT_S, what="logged")
                 redis.start()
                 with cluster_edge(redis.address, "edge-late") as b:
-                    wait_for(lambda: metric(a, "mf_edge_valkey_up") == 1, 10, what="edge-early joined the cluster")
+                    wait_until(lambda: metric(a, "mf_edge_valkey_up") == 1, EXPECT_TIMEOUT_S, what="edge-early joined the cluster")
                     c3, _ = self.joined(b, stream, "r1", f"third-{tag()}")
                     self.proposes(c3, first)
                 self.assertEqual(a.stderr_text().count("serving local-only"), 1, a.stderr_text())
@@ -413,7 +423,7 @@ class ValkeyRestartUnderLoadTest(ClusterTestCase):
             extra = ["--config", edge_config_file(dict(UNLIMITED_SOURCE, **self.GENEROUS_ERRORS))]
             with cluster_edge(redis.address, "edge-u1", extra_args=extra) as a, \
                     cluster_edge(redis.address, "edge-u2", extra_args=extra) as b:
-                wait_for(lambda: metric(a, "mf_edge_valkey_up") == 1 and metric(b, "mf_edge_valkey_up") == 1, 5,
+                wait_until(lambda: metric(a, "mf_edge_valkey_up") == 1 and metric(b, "mf_edge_valkey_up") == 1, EXPECT_TIMEOUT_S,
                          what="both edges up")
                 run = tag()
                 self.prepare_load_pairs(a, b, run, self.PAIRS)

@@ -1,4 +1,4 @@
-"""Cross-edge, second round of issue #6: peerId uniqueness and `session`
+"""Cross-edge identity (docs/cluster.md): peerId uniqueness and `session`
 takeover across edges (4001 to the old holder on whichever edge, one holder
 after a race), the cluster-wide viewer cap (maxViewers), and the policy
 document in Valkey (pushed to peers on every edge within a second; Valkey's
@@ -14,9 +14,9 @@ import threading
 import time
 import unittest
 
-from edge_process import SdkClient, free_port, peer_ids, write_run_file
+from edge_process import EXPECT_TIMEOUT_S, SdkClient, wait_until, free_port, peer_ids, write_run_file
 from redis_process import RedisClient, RedisServer
-from test_cross_edge import ClusterTestCase, TwoEdgeCluster, cluster_edge, metric, tag, wait_for
+from test_cross_edge import ClusterTestCase, TwoEdgeCluster, cluster_edge, metric, tag
 
 
 def join_reply(client, stream, rendition, peer, **fields):
@@ -217,9 +217,9 @@ class ClusterIdentityTest(TwoEdgeCluster):
                     joined, _ = c.join(stream, "r1", f"cap-probe-{tag()}")
                     c.close()
                     return joined["policy"]["maxViewers"] == 3
-                wait_for(has_cap, 3, interval=0.1, what="the capped policy on " + edge.edge_id)
+                wait_until(has_cap, EXPECT_TIMEOUT_S, interval=0.1, what="the capped policy on " + edge.edge_id)
             # The probes left (closed): their seats were freed at once.
-            wait_for(lambda: self._viewers(stream) == 0, 3, what="probe seats freed")
+            wait_until(lambda: self._viewers(stream) == 0, EXPECT_TIMEOUT_S, what="probe seats freed")
             holders = [self.joined(self.a, stream, "r1", f"v1-{tag()}")[0],
                        self.joined(self.b, stream, "r2", f"v2-{tag()}")[0],
                        self.joined(self.a, stream, "r1", f"v3-{tag()}")[0]]
@@ -234,7 +234,7 @@ class ClusterIdentityTest(TwoEdgeCluster):
             holders[1].send({"type": "leave"})
             holders[1].expect("left")
             late = self.client(self.a)
-            wait_for(lambda: join_reply(late, stream, "r1", f"v5-{tag()}")["type"] == "joined", 2,
+            wait_until(lambda: join_reply(late, stream, "r1", f"v5-{tag()}")["type"] == "joined", EXPECT_TIMEOUT_S,
                      what="a seat after a leave")
             # Three viewers again: full again.
             reply = join_reply(self.client(self.b), stream, "r1", f"v6-{tag()}")
@@ -279,7 +279,7 @@ class ClusterIdentityTest(TwoEdgeCluster):
                 r.command("SET", "mf:policy", '{"defaults": {"maxPeers": "many"}}')
                 r.command("PUBLISH", "mf:policy", "1")
             self.assertEqual(ca.quiet(0.5), [])
-            wait_for(lambda: "policy: Valkey key mf:policy" in self.a.stderr_text(), 2, what="refusal logged")
+            wait_until(lambda: "policy: Valkey key mf:policy" in self.a.stderr_text(), EXPECT_TIMEOUT_S, what="refusal logged")
             # A new joiner gets the Valkey policy in `joined`.
             joined, _ = self.client(self.b).join(stream, "r1", f"c-{tag()}")
             self.assertEqual(joined["policy"]["maxPeers"], 2)
@@ -303,7 +303,7 @@ class ValkeyPolicyOverFileTest(ClusterTestCase):
             edge = cluster_edge(redis.address, "edge-pf")
             edge.args += ["--policy", path]
             with edge:
-                wait_for(lambda: metric(edge, "mf_edge_valkey_up") == 1, 5, what="edge up")
+                wait_until(lambda: metric(edge, "mf_edge_valkey_up") == 1, EXPECT_TIMEOUT_S, what="edge up")
                 c = SdkClient(edge)
                 self.addCleanup(c.close)
 
@@ -312,7 +312,7 @@ class ValkeyPolicyOverFileTest(ClusterTestCase):
                     c.send({"type": "leave"})
                     c.expect("left")
                     return joined["policy"]["maxPeers"] == 2
-                wait_for(valkey_policy, 3, interval=0.1, what="Valkey's policy applied over the file's")
+                wait_until(valkey_policy, EXPECT_TIMEOUT_S, interval=0.1, what="Valkey's policy applied over the file's")
                 viewer, _ = self.joined(edge, stream, "r1", f"v-{tag()}")
                 with RedisClient(redis.port) as r:
                     r.command("DEL", "mf:policy")

@@ -1,4 +1,4 @@
-"""Plain HTTP on the WebSocket port (spec sections 1 and 8), raw sockets."""
+"""Plain HTTP on the WebSocket port (docs/protocol.md sections 1 and 8), raw sockets."""
 
 import json
 import socket
@@ -74,7 +74,7 @@ class HttpCases:
         for path in ("/nope", "/", "/ws/", "/wsx", "/healthz/x", "/WS"):
             with self.subTest(path=path):
                 self.assert_status(self.upgrade_lines(path=path), 404)
-        # Path before method (spec section 8 order).
+        # Path before method (docs/protocol.md section 8 order).
         self.assert_status(self.upgrade_lines(path="/nope", method="POST"), 404)
 
     def test_post_ws_405(self):

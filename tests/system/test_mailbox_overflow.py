@@ -12,8 +12,8 @@ import os
 import unittest
 
 from build_options import needs_test_hooks
-from edge_process import AdminEdge, PeerClosed, SdkClient, edge_config_file, peer_ids
-from test_abandoned_joins import abort, drain, frame, gauges, join_message, wait_for
+from edge_process import EXPECT_TIMEOUT_S, AdminEdge, wait_until, PeerClosed, SdkClient, edge_config_file, peer_ids
+from test_abandoned_joins import abort, drain, frame, gauges, join_message
 from test_cross_edge import tag
 
 SOURCE_LIMITS = {"per_source_connections": 100000, "per_source_rate": 100000, "per_source_burst": 100000}
@@ -76,7 +76,7 @@ class MailboxOverflow(unittest.TestCase):
                 return (g["mf_edge_peer_claims"] == 0 and g["mf_edge_peers_joined"] == 0
                         and g["mf_edge_source_open_connections"] == 0 and g["mf_edge_obligations_waiting"] == 0)
 
-            wait_for(settled, 20, what="every claim, seat, source count and waiting obligation settled")
+            wait_until(settled, EXPECT_TIMEOUT_S, what="every claim, seat, source count and waiting obligation settled")
             g = gauges(edge)
             self.assertGreater(g["mf_edge_obligations_deferred_total"], 0, "the mailboxes never refused: no test")
             self.assertEqual(g["mf_edge_obligation_anomalies_total"], 0)
@@ -91,7 +91,7 @@ class MailboxOverflow(unittest.TestCase):
                 c.send({"type": "leave"})
                 c.expect("left")
                 c.close()
-            wait_for(lambda: gauges(edge)["mf_edge_peer_claims"] == 1, 20, what="only the watcher's claim left")
+            wait_until(lambda: gauges(edge)["mf_edge_peer_claims"] == 1, EXPECT_TIMEOUT_S, what="only the watcher's claim left")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,9 @@ text format 0.0.4, with counters that follow what clients do."""
 import json
 import signal
 import socket
-import time
 import unittest
 
-from edge_process import (SharedEdgeCase, EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, encode_frame,
+from edge_process import (SharedEdgeCase, EXPECT_TIMEOUT_S, wait_until, UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, encode_frame,
                           parse_prometheus, write_run_file)
 
 ERROR_CODES = ("bad-json", "bad-request", "unknown-type", "not-joined", "peer-not-found", "peer-id-taken",
@@ -70,14 +69,14 @@ class MetricsCase(SharedEdgeCase):
         return c
 
     def wait_for(self, predicate, what, timeout=EXPECT_TIMEOUT_S):
-        deadline = time.monotonic() + timeout
-        while True:
-            scrape = self.scrape()
-            if predicate(scrape):
-                return scrape
-            if time.monotonic() > deadline:
-                self.fail(f"{what} (after {timeout} s):\n{scrape.text[:4000]}")
-            time.sleep(0.05)
+        """The scrape for which predicate(scrape) holds; on timeout the
+        failure shows the last scrape."""
+        last = []
+
+        def check():
+            last[:] = [self.scrape()]
+            return last[0] if predicate(last[0]) else None
+        return wait_until(check, timeout, what=lambda: f"{what}:\n{last[0].text[:4000]}")
 
 
 class AdminEndpoints(MetricsCase):

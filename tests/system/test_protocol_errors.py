@@ -1,4 +1,4 @@
-"""Every error code of spec section 5, takeover with `session`, repeated
+"""Every error code of docs/protocol.md section 5, takeover with `session`, repeated
 errors (1008), rate limit (rate-limited, 4003), against the real mf-edge."""
 
 import json

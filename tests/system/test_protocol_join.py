@@ -1,5 +1,5 @@
 """join / leave / switch / need-peers / update and the `peers` rules
-(spec sections 3, 4, 6 and 7) against the real mf-edge, with independent
+(docs/protocol.md sections 3, 4, 6 and 7) against the real mf-edge, with independent
 raw-socket clients (edge_process.SdkClient)."""
 
 import json

@@ -1,4 +1,4 @@
-"""Policy (spec section 6): --policy FILE, reload on SIGHUP and on file
+"""Policy (docs/protocol.md section 6): --policy FILE, reload on SIGHUP and on file
 change, `policy` pushed only to peers of affected streams, kill switch
 without restart, invalid documents keep the old policy."""
 

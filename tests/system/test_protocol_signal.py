@@ -1,4 +1,4 @@
-"""`signal` relay (spec sections 3, 4 and 5): byte-exact data, order,
+"""`signal` relay (docs/protocol.md sections 3, 4 and 5): byte-exact data, order,
 same-stream guard, across renditions, with one and two shards."""
 
 import json

@@ -1,4 +1,4 @@
-"""The plain listener behind the ingress (spec section 8: "The source address
+"""The plain listener behind the ingress (docs/protocol.md section 8: "The source address
 is the one from a PROXY protocol v2 header when the listener is configured to
 expect one") and per-source admission on both listeners."""
 

@@ -11,12 +11,10 @@ access log (which segments the origin served, and which byte ranges). They
 wait for the events that prove an effect, never for a fixed time.
 """
 
-import base64
 import json
 import os
 import shutil
 import signal
-import subprocess
 import time
 import unittest
 
@@ -24,8 +22,8 @@ from edge_process import UNLIMITED_SOURCE, edge_config_file, run_dir, write_run_
 from ingress_process import ingress_with_edges
 from nginx_process import OriginServer
 from redis_process import RedisServer
-from sdk_pages import FFMPEG, HLS, Bridge, build_sdk, install_player, mf_sign_binary, new_signing_key, \
-    require_prerequisites
+from sdk_pages import HLS, Bridge, build_sdk, encode_vod, install_player, new_signing_key, require_prerequisites, \
+    sign_vod, watch_departure
 
 STREAM = "pilot-stream"
 SEGMENTS = 30            # 1 s each
@@ -33,60 +31,28 @@ SEGMENTS = 30            # 1 s each
 # one within hls.js's default first estimate (500 kbit/s x 0.7): plain hls.js
 # settles on r360p, and the mesh's stats must not talk its ABR down (on a
 # loaded 2-core machine plain hls.js itself sometimes stayed on a lower level
-# when the top rendition asked for more than its first estimate).
-RENDITIONS = {"r180p": ("320x180", "100k"), "r360p": ("640x360", "250k")}
+# when the top rendition asked for more than its first estimate). Three
+# renditions: with two, hls.js's abandon rules (the abr controller's
+# _abandonRulesCheck in hls.js 1.5 and 1.7) have no level between the one
+# loading and the lowest to switch to, and never abort a load.
+RENDITIONS = {"r180p": ("320x180", "100k"), "r270p": ("480x270", "175k"), "r360p": ("640x360", "250k")}
 BRIDGE_DEADLINE_S = 150
-
-
-def b64url_decode(text):
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def make_origin_root():
     """The origin's files (made once per run): the stream in two renditions
-    with a master playlist, each media playlist signed by mf-sign, the test
-    page, the SDK's built module and both hls.js versions. Returns (root,
-    manifestKeys, {rendition: {sn: sha256 hex}})."""
+    with a master playlist under live/, each media playlist signed by
+    mf-sign, the test page, the SDK's built module and both hls.js versions.
+    Returns (root, manifestKeys, {rendition: {sn: sha256 hex}})."""
     root = os.path.join(run_dir(), "sdk-origin")
     if os.path.isdir(root):
         shutil.rmtree(root)
-    os.makedirs(root)
-    master = ["#EXTM3U", "#EXT-X-VERSION:7"]
-    for name, (size, rate) in RENDITIONS.items():
-        os.makedirs(os.path.join(root, "live", name))
-        subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-                        "-i", f"testsrc2=size={size}:rate=25", "-t", str(SEGMENTS), "-c:v", "libx264",
-                        "-preset", "veryfast", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "25",
-                        "-keyint_min", "25", "-sc_threshold", "0", "-b:v", rate, "-maxrate", rate, "-bufsize", rate,
-                        "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
-                        "-hls_fmp4_init_filename", "init.mp4",
-                        "-hls_segment_filename", os.path.join(root, "live", name, "seg%03d.m4s"),
-                        os.path.join(root, "live", name, "index.m3u8")], check=True, timeout=120)
-        width, height = size.split("x")
-        bandwidth = int(rate[:-1]) * 1000 * 12 // 10
-        master += [f'#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},RESOLUTION={size},CODECS="avc1.42c01e"',
-                   f"{name}/index.m3u8"]
-    with open(os.path.join(root, "live", "master.m3u8"), "w") as f:
-        f.write("\n".join(master) + "\n")
-
+    encode_vod(os.path.join(root, "live"), RENDITIONS, SEGMENTS)
     # mf-sign: a new key (it prints the player's JWK, with its default kid),
     # then every media playlist under live/ signed.
     key = os.path.join(run_dir(), "sdk-signing-key.pem")
     jwk = new_signing_key(key)
-    subprocess.run([mf_sign_binary(), "--key", key, "--dir", os.path.join(root, "live"), "--stream", STREAM, "--cmaf-chunks"],
-                   check=True, timeout=60, capture_output=True)
-    digests = {}
-    for name in RENDITIONS:
-        with open(os.path.join(root, "live", name, "index.m3u8.mfsig")) as f:
-            payload = json.loads(b64url_decode(f.read().strip().split(".")[1]))
-        digests[name] = {s["sn"]: b64url_decode(s["sha256"]).hex() for s in payload["segments"]}
-        # mf-sign --cmaf-chunks lists each moof+mdat (one per segment from this
-        # ffmpeg: hls.js 1.7 cannot parse the lone-styp first segment that
-        # ffmpeg 5.1's sub-segment fragments make): the SDK verifies chunks
-        # as they arrive.
-        chunked = [s for s in payload["segments"] if s.get("chunks")]
-        assert len(chunked) == len(payload["segments"]), f"mf-sign listed chunks for {len(chunked)} segments of {name}"
-
+    digests = sign_vod(key, os.path.join(root, "live"), STREAM, RENDITIONS)
     install_player(root)
     return root, [jwk], digests
 
@@ -128,17 +94,9 @@ class SdkInBrowsers(unittest.TestCase):
 
     def wait_pages(self, what, predicate, timeout=60.0):
         """Polls the pages' reports until predicate(pages) holds; returns them."""
-        deadline = time.monotonic() + timeout
-        while True:
-            pages = self.report()
-            if predicate(pages):
-                return pages
-            if time.monotonic() > deadline:
-                summary = {p: {"buffered": len(r["buffered"]), "t": r["currentTime"], "errors": r["errors"][:5], "nerrors": len(r["errors"]),
-                               "stats": r["stats"], "peerOpens": r["peerOpens"], "events": r["coreEvents"][:20]}
-                           for p, r in pages.items()}
-                self.fail(f"timed out after {timeout} s waiting for {what}: {json.dumps(summary)}\n{self.bridge.log()}")
-            time.sleep(0.2)
+        return self.bridge.wait_pages(what, predicate, timeout, lambda pages: {
+            p: {"buffered": len(r["buffered"]), "t": r["currentTime"], "errors": r["errors"][:5], "nerrors": len(r["errors"]),
+                "stats": r["stats"], "peerOpens": r["peerOpens"], "events": r["coreEvents"][:20]} for p, r in pages.items()})
 
     def segment_requests(self):
         return [r for r in self.origin.requests() if r[1].endswith(".m4s")]
@@ -185,6 +143,18 @@ class SdkInBrowsers(unittest.TestCase):
               f"{len(pages)} viewers; p2p {p2p} B, http {http} B, offload {p2p / max(1, p2p + http):.2f}")
         joined_edges = {p["joined"]["edge"] for p in pages.values() if p["joined"]}
         self.assertEqual(len(joined_edges), 2, f"least connections should spread viewers over both edges: {joined_edges}")
+        # Presence shared through redis: viewers on different edges found
+        # each other and opened data channels (seen opening on both sides).
+        edge_of = {p: r["joined"]["edge"] for p, r in pages.items()}
+        across = [(p, o["peerId"]) for p, r in pages.items() for o in r["opened"] if edge_of[o["peerId"]] != edge_of[p]]
+        self.assertTrue(across, f"no data channel between viewers on different edges: {edge_of}")
+        for peer_id, page in pages.items():
+            for o in page["opened"]:
+                self.assertIn({"peerId": peer_id, "offerer": not o["offerer"]}, pages[o["peerId"]]["opened"], peer_id)
+        # A viewer that closes stops being proposed, on both edges.
+        departure = watch_departure(self.ingress, self.bridge, STREAM, "r360p:index", "viewer-d")
+        self.assertIn("viewer-d", departure["before"], departure)
+        self.assertNotIn("viewer-d", departure["after"], f"still proposed {departure['s']:.1f} s after it closed: {departure}")
 
     def test_a_lying_viewer_corrupts_nobody(self):
         """A viewer whose uploads are corrupted (test switch): every honest
@@ -265,26 +235,70 @@ class SdkInBrowsers(unittest.TestCase):
         print(f"\nsdk: kill switch: every page without peers {took:.2f} s after SIGHUP")
 
     def test_abr_picks_the_same_rendition_with_and_without_the_mesh(self):
-        """On an unconstrained link hls.js's ABR settles on the same
-        rendition with the SDK's loader (two meshed viewers) as with hls.js
-        alone."""
-        self.open("viewer-abr-plain", src="live/master.m3u8", plain=True, maxBufferLength=6)
-        for peer_id in ("viewer-abr-1", "viewer-abr-2"):
-            self.open(peer_id, src="live/master.m3u8", maxBufferLength=6)
-        meshed = ("viewer-abr-1", "viewer-abr-2")
-        pages = self.wait_pages("every viewer to buffer 12 segments, peers to carry some",
+        """On an unconstrained link hls.js's ABR, 1.5 and 1.7 alike, settles on
+        the same rendition with the SDK's loader (meshed viewers, which get
+        fragments from peers) as with hls.js alone on the same stream; the
+        stats of the fragments peers delivered are whole (hls.js's abandon
+        rules read them while a load runs), and hls.js never abandoned a
+        load of a meshed viewer (FRAG_LOAD_EMERGENCY_ABORTED, its emergency
+        switch down), nor switched down right after a fragment the mesh
+        served."""
+        versions = {"1.5": ("abr15-plain", "abr15-mesh-1", "abr15-mesh-2"),
+                    "1.7": ("abr17-plain", "abr17-mesh-1", "abr17-mesh-2")}
+        for version, (plain, *meshed) in versions.items():
+            self.open(plain, hls=version, src="live/master.m3u8", plain=True, maxBufferLength=6)
+            for peer_id in meshed:
+                self.open(peer_id, hls=version, src="live/master.m3u8", maxBufferLength=6)
+
+        def from_mesh(page):
+            """The fragments the core served other than by its own HTTP load:
+            from a peer, or from its store (prefetched)."""
+            return [s for s in page["segments"] if s["source"] != "http"]
+
+        pages = self.wait_pages("every viewer to buffer 12 segments, peers to deliver to the meshed viewers of both versions",
                                 lambda pages: self.buffered_at_least(12)(pages) and
-                                sum(pages[p]["stats"]["p2pBytes"] for p in meshed) > 0, timeout=90)
-        plain = pages["viewer-abr-plain"]["levels"]
-        self.assertTrue(plain, "the plain player never switched level")
-        for peer_id in ("viewer-abr-1", "viewer-abr-2"):
-            with self.subTest(viewer=peer_id):
-                self.assert_plays_verified(peer_id, pages[peer_id])
-                self.assertEqual(pages[peer_id]["levels"][-1:], plain[-1:],
-                                 f"{peer_id} chose {pages[peer_id]['levels']}, plain hls.js {plain}; "
-                                 f"{peer_id}: {pages[peer_id]['abr']} {pages[peer_id]['segments']}; "
-                                 f"plain: {pages['viewer-abr-plain']['abr']}")
-        print(f"\nsdk: ABR: plain {plain}, meshed {[pages[p]['levels'] for p in ('viewer-abr-1', 'viewer-abr-2')]}")
+                                all(sum(pages[p]["stats"]["p2pBytes"] for p in meshed) > 0 for _, *meshed in versions.values()),
+                                timeout=90)
+        rank = {name: i for i, name in enumerate(RENDITIONS)}
+
+        def down_after_mesh(page):
+            """Switches down decided right after a fragment the mesh served:
+            (that fragment, the next one buffered, at a lower rendition). On a
+            loaded machine plain hls.js itself sometimes switches down after a
+            slow HTTP load; after a mesh-served one it must not."""
+            source = {f"{s['rendition'].split(':')[0]}/{s['sn']}": s["source"] for s in page["segments"]}
+            keys = [a["key"] for a in page["abr"]]
+            return [(a, b) for a, b in zip(keys, keys[1:])
+                    if rank[b.split("/")[0]] < rank[a.split("/")[0]] and source.get(a, "http") != "http"]
+
+        for version, (plain, *meshed) in versions.items():
+            chosen = pages[plain]["levels"]
+            self.assertTrue(chosen, f"plain hls.js {version} never switched level")
+            for peer_id in meshed:
+                with self.subTest(viewer=peer_id):
+                    page = pages[peer_id]
+                    self.assertEqual(page["hlsVersion"][:3], version)
+                    self.assert_plays_verified(peer_id, page)
+                    why = (f"{peer_id} chose {page['levels']}, plain hls.js {version} {chosen}; {peer_id}: {page['abr']} "
+                           f"{page['segments']}; plain: {pages[plain]['abr']}")
+                    self.assertEqual(page["emergencyAborts"], [], f"hls.js abandoned loads of {peer_id}: {why}")
+                    self.assertEqual(page["levels"][-1:], chosen[-1:], why)
+                    self.assertEqual(down_after_mesh(page), [], why)
+                    # What hls.js read for every fragment the mesh served: the
+                    # whole size from the first byte on, times in order.
+                    for segment in from_mesh(page):
+                        key = f"{segment['rendition'].split(':')[0]}/{segment['sn']}"
+                        stats = page["fragStats"].get(key)
+                        self.assertIsNotNone(stats, f"{peer_id}: no stats for {key}")
+                        self.assertEqual((stats["loaded"], stats["total"]), (stats["bytes"], stats["bytes"]), key)
+                        self.assertLessEqual(stats["start"], stats["first"], key)
+                        self.assertLessEqual(stats["first"], stats["end"], key)
+            top = [s for p in meshed for s in from_mesh(pages[p]) if s["rendition"].split(":")[0] == chosen[-1]]
+            self.assertTrue(top, f"the mesh served no fragment of {chosen[-1]} to the hls.js {version} viewers")
+        print("\nsdk: ABR: " + "; ".join(
+            f"hls.js {v}: plain {pages[plain]['levels']} ({len(pages[plain]['emergencyAborts'])} abandoned), meshed "
+            f"{[pages[p]['levels'] for p in meshed]} ({[len(pages[p]['emergencyAborts']) for p in meshed]} abandoned), fragments from the mesh "
+            f"{sum(len(from_mesh(pages[p])) for p in meshed)}" for v, (plain, *meshed) in versions.items()))
 
 
 if __name__ == "__main__":

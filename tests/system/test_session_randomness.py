@@ -1,4 +1,4 @@
-"""A `session` is the identity's only secret (spec section 5): the edge
+"""A `session` is the identity's only secret (docs/protocol.md section 5): the edge
 makes it from the CSPRNG or not at all. With the test hook that makes the
 CSPRNG refuse (MF_TEST_NO_SESSION_RANDOMNESS, builds with -Dtest_hooks=true),
 a join gets no `joined` (no session from a fallback generator): the

@@ -1,4 +1,4 @@
-"""The bounded soak (issue #9): mf-load's soak scenario for 20 s against a
+"""The bounded soak (docs/benchmarks.md): mf-load's soak scenario for 20 s against a
 real mf-edge, relay in open loop with join/leave churn, sampling the edge's
 RSS and descriptors every 2 s. After the warm-up (the first quarter) RSS must
 stay flat and descriptors must not grow. The long run (30 minutes) is in

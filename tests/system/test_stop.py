@@ -42,7 +42,7 @@ class Stop(unittest.TestCase):
                 code, before = ws.expect_close(allow_messages=True)
                 self.assertEqual(code, 1001, f"close code on {signal.Signals(sig).name}")
                 for frame in before:
-                    # Only a `reconnect` message may precede the close (spec section 4).
+                    # Only a `reconnect` message may precede the close (docs/protocol.md section 4).
                     self.assertEqual(json.loads(frame.payload).get("type"), "reconnect", repr(frame))
                 if answer_close:
                     ws.send_frame(OP_CLOSE, close_payload(1001))
@@ -63,7 +63,7 @@ class Stop(unittest.TestCase):
                 self.check_stop(signal.SIGTERM)
 
     def test_sigterm_sends_reconnect_before_1001(self):
-        # Spec section 7: 1001 = "edge going away (drain or shutdown), after
+        # docs/protocol.md section 7: 1001 = "edge going away (drain or shutdown), after
         # `reconnect`"; section 4: `reconnect` carries afterMs (int).
         with Edge(args=DRAIN, shards=1) as edge:
             ws = self.open_clients(edge, 1)[0]

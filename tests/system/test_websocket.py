@@ -1,4 +1,4 @@
-"""WebSocket behaviour of mf-edge (spec sections 1, 3 `ping`, 5).
+"""WebSocket behaviour of mf-edge (docs/protocol.md sections 1, 3 `ping`, 5).
 
 Two kinds of clients:
 - python3-websockets (an independent RFC 6455 implementation) over ws and wss;
@@ -188,7 +188,7 @@ class LibraryClientCases:
         async def body():
             async with self.connect(subprotocols=[SUBPROTOCOL]) as ws:
                 # The burst of the per-connection rate limit (100 by default,
-                # spec section 5): all of them are answered, in order.
+                # docs/protocol.md section 5): all of them are answered, in order.
                 for i in range(100):
                     await ws.send(json.dumps({"type": "ping", "t": i}))
                 for i in range(100):
