@@ -18,10 +18,9 @@ import json
 import time
 import unittest
 
-from edge_process import UNLIMITED_SOURCE, AdminEdge, edge_config_file
+from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, edge_config_file, wait_until
 from redis_process import RedisClient, RedisCluster
-from test_cross_edge import (LIMITS, TTL_MS, ClusterTestCase, check_delivered_or_answered, drive_signal_load,
-                             tag, wait_for)
+from test_cross_edge import LIMITS, TTL_MS, ClusterTestCase, check_delivered_or_answered, drive_signal_load, tag
 from test_protocol_signal import RAW_DATA, signal_text
 
 
@@ -85,8 +84,8 @@ class ValkeyClusterTest(ClusterTestCase):
             raise
 
     @classmethod
-    def wait_edges_up(cls, timeout=15):
-        wait_for(lambda: cls.a.metric("mf_edge_valkey_up") == 1 and cls.b.metric("mf_edge_valkey_up") == 1,
+    def wait_edges_up(cls, timeout=EXPECT_TIMEOUT_S):
+        wait_until(lambda: cls.a.metric("mf_edge_valkey_up") == 1 and cls.b.metric("mf_edge_valkey_up") == 1,
                  timeout, what="both edges on the cluster")
 
     @classmethod
@@ -106,7 +105,7 @@ class ValkeyClusterTest(ClusterTestCase):
         cb, _ = self.joined(self.b, stream, "r1", pb)
         self.proposes(ca, pb)
         ca.send(signal_text(pb, "offer", RAW_DATA[0]))
-        text = cb.recv_raw(timeout=5)
+        text = cb.recv_raw(timeout=EXPECT_TIMEOUT_S)
         self.assertEqual(json.loads(text)["from"], pa, f"{what}: {text}")
 
     def run_load(self, per_sender, chaos):
@@ -120,7 +119,7 @@ class ValkeyClusterTest(ClusterTestCase):
     @staticmethod
     async def after_deliveries(delivered, count):
         """Waits (bounded) until `count` signals of the load were delivered."""
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + EXPECT_TIMEOUT_S
         while sum(len(d) for d in delivered) < count:
             if time.monotonic() > deadline:
                 raise AssertionError(f"fewer than {count} signals delivered before the fault")
@@ -141,7 +140,7 @@ class ValkeyClusterTest(ClusterTestCase):
             ca.send(signal_text(pb, "candidate", raw))
         for i in range(count):
             raw = RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i
-            text = cb.recv_raw(timeout=5)
+            text = cb.recv_raw(timeout=EXPECT_TIMEOUT_S)
             self.assertEqual(json.loads(text)["from"], pa)
             self.assertTrue(text.endswith('"data":' + raw + "}"), f"signal {i}: {text!r} does not carry {raw!r}")
         # Sharded pub/sub only: a classic PUBLISH would cross every node.
@@ -187,7 +186,7 @@ class ValkeyClusterTest(ClusterTestCase):
                 except (OSError, LookupError, StopIteration):
                     return False
 
-            await asyncio.to_thread(wait_for, promoted, 30, 0.05, "the replica promoted")
+            await asyncio.to_thread(wait_until, promoted, 30, "the replica promoted")
 
         total, answered = self.run_load(1000, chaos)
         self.wait_edges_up()
