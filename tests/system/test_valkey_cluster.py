@@ -4,7 +4,10 @@ one cluster by `redis-cli --cluster create --cluster-replicas 1`) on random
 loopback ports in temporary directories, and two mf-edge processes given
 some of them as seeds (--valkey-cluster), all started and stopped here.
 
-Covers: peers on different edges proposed to each other and signals across
+Covers: the identity tests of test_cross_edge_identity.py on the cluster
+(takeover across edges with 4001, the location cache following a takeover on
+another edge, peer-id-taken, races of joins and takeovers, the cluster-wide
+viewer cap, policy through the cluster); peers on different edges proposed to each other and signals across
 edges in order and byte-exact through the cluster (sharded pub/sub: SPUBLISH,
 never PUBLISH); the slots of the signal channels and of the receivers' owner
 keys moved while signals flow (MOVED and ASK followed: every signal
@@ -17,6 +20,8 @@ import asyncio
 import json
 import time
 import unittest
+
+import test_cross_edge_identity as identity
 
 from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, edge_config_file, wait_until
 from redis_process import RedisClient, RedisCluster
@@ -56,9 +61,51 @@ def commandstats(cluster, command):
     return total
 
 
+CLUSTER = None  # one for the module (setUpModule)
+
+
+def setUpModule():
+    global CLUSTER
+    CLUSTER = RedisCluster().start()
+
+
+def tearDownModule():
+    if CLUSTER is not None:
+        CLUSTER.close()
+
+
+def seed_args():
+    args = []
+    for address in CLUSTER.seeds[:3]:
+        args += ["--valkey-cluster", address]
+    return args
+
+
+class ValkeyClusterIdentityTest(identity.ClusterIdentityTest):
+    """test_cross_edge_identity's ClusterIdentityTest with its two edges
+    (edge-a, edge-b) on the cluster: `self.redis` is the cluster, read
+    through RedisClient (which follows MOVED). Runs before
+    ValkeyClusterTest (unittest orders classes by name), whose last test
+    kills a primary."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = CLUSTER
+        args = seed_args() + ["--valkey-ttl-ms", str(TTL_MS)] + LIMITS
+        cls.a = AdminEdge(args=args, edge_id="edge-a", shards=2).start()
+        cls.b = AdminEdge(args=args, edge_id="edge-b", shards=2).start()
+        wait_until(lambda: cls.a.metric("mf_edge_valkey_up") == 1 and cls.b.metric("mf_edge_valkey_up") == 1,
+                   EXPECT_TIMEOUT_S, what="both edges on the cluster")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.a.__exit__(None, None, None)
+        cls.b.__exit__(None, None, None)
+
+
 class ValkeyClusterTest(ClusterTestCase):
-    """One cluster and two edges for the class; the tests run in their
-    numbered order (the last one kills a primary)."""
+    """Two edges (edge-x, edge-y) on the module's cluster; the tests run in
+    their numbered order (the last one kills a primary)."""
 
     PAIRS = 3
     # Senders get an error per signal while the cluster is failing over:
@@ -68,16 +115,12 @@ class ValkeyClusterTest(ClusterTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.cluster = RedisCluster().start()
+        cls.cluster = CLUSTER
+        extra = ["--config", edge_config_file(dict(UNLIMITED_SOURCE, **cls.GENEROUS_ERRORS))]
+        args = seed_args() + ["--valkey-ttl-ms", str(TTL_MS)] + LIMITS + extra
+        cls.a = AdminEdge(args=args, edge_id="edge-x", shards=2).start()
         try:
-            seeds = []
-            for address in cls.cluster.seeds[:3]:
-                seeds += ["--valkey-cluster", address]
-            extra = ["--config", edge_config_file(dict(UNLIMITED_SOURCE, **cls.GENEROUS_ERRORS))]
-            cls.a = AdminEdge(args=seeds + ["--valkey-ttl-ms", str(TTL_MS)] + LIMITS + extra, edge_id="edge-a",
-                              shards=2).start()
-            cls.b = AdminEdge(args=seeds + ["--valkey-ttl-ms", str(TTL_MS)] + LIMITS + extra, edge_id="edge-b",
-                              shards=2).start()
+            cls.b = AdminEdge(args=args, edge_id="edge-y", shards=2).start()
             cls.wait_edges_up()
         except BaseException:
             cls.tearDownClass()
@@ -90,12 +133,9 @@ class ValkeyClusterTest(ClusterTestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            for edge in (getattr(cls, "a", None), getattr(cls, "b", None)):
-                if edge is not None:
-                    edge.__exit__(None, None, None)
-        finally:
-            cls.cluster.close()
+        for edge in (getattr(cls, "a", None), getattr(cls, "b", None)):
+            if edge is not None:
+                edge.__exit__(None, None, None)
 
     def signals_flow(self, what):
         """A new pair across the edges: proposed, and a signal delivered."""
@@ -148,7 +188,7 @@ class ValkeyClusterTest(ClusterTestCase):
         self.assertEqual(commandstats(self.cluster, "publish"), published_before)
 
     def test_2_slots_moved_under_load_are_followed(self):
-        channel_slot = key_slot("mf:{e:edge-b}:sig:0")
+        channel_slot = key_slot("mf:{e:edge-y}:sig:0")
         moved = {}
 
         async def chaos(run, delivered):
@@ -171,7 +211,7 @@ class ValkeyClusterTest(ClusterTestCase):
               f"{answered} answered with an error, 0 lost")
 
     def test_3_a_primary_killed_under_load_fails_over(self):
-        channel_slot = key_slot("mf:{e:edge-b}:sig:0")
+        channel_slot = key_slot("mf:{e:edge-y}:sig:0")
         killed = {}
 
         async def chaos(run, delivered):
