@@ -120,10 +120,26 @@ void ClusterClient::on_node_message(std::string_view channel, std::string_view p
 }
 
 void ClusterClient::on_channel_dropped(Node& node, std::string_view channel) {
-  // The node forgot it: subscribed again where the next map says.
+  // The node forgot it: subscribed again where the next map says. That node
+  // knows where its slot went: asked at once, not at the next tick (a
+  // signal published meanwhile reaches no subscriber).
   for (auto& [name, at] : channels_)
     if (at == node.index && (channel.empty() || name == channel)) at = no_node;
   request_refresh();
+  if (!refresh_in_flight_ && !stop_requested_ && node_ready(node.index)) refresh_from(node.index);
+}
+
+bool ClusterClient::refresh_from(uint16_t node) {
+  std::string_view argv[] = {"CLUSTER", "SHARDS"};
+  Completion done{[](void* self, uint64_t n, CommandStatus status, const resp::ReplyView* reply) {
+                    static_cast<ClusterClient*>(self)->on_shards(static_cast<uint16_t>(n), status, reply);
+                  },
+                  this, node};
+  if (!nodes_[node]->client->command(argv, done)) return false;
+  refresh_in_flight_ = true;
+  refresh_wanted_ = false;
+  last_refresh_ms_ = reactor_.now_ms();
+  return true;
 }
 
 void ClusterClient::update_state(Reason reason, std::string_view detail) {
@@ -153,16 +169,7 @@ void ClusterClient::maybe_refresh() {
     uint16_t n = static_cast<uint16_t>((refresh_turn_ + k) % count);
     if (!node_ready(n)) continue;
     refresh_turn_ = n + 1u;
-    std::string_view argv[] = {"CLUSTER", "SHARDS"};
-    Completion done{[](void* self, uint64_t node, CommandStatus status, const resp::ReplyView* reply) {
-                      static_cast<ClusterClient*>(self)->on_shards(static_cast<uint16_t>(node), status, reply);
-                    },
-                    this, n};
-    if (!nodes_[n]->client->command(argv, done)) continue;
-    refresh_in_flight_ = true;
-    refresh_wanted_ = false;
-    last_refresh_ms_ = now;
-    return;
+    if (refresh_from(n)) return;
   }
   // Nobody to ask: the seeds again (each connects, and answers next time).
   refresh_wanted_ = true;

@@ -158,6 +158,8 @@ class ClusterClient final : public Endpoint {
   void retire_idle_nodes();
   void request_refresh() { refresh_wanted_ = true; }
   void maybe_refresh();
+  // CLUSTER SHARDS to that node now; false when it refused the command.
+  bool refresh_from(uint16_t node);
   void update_state(Reason reason, std::string_view detail);
   void tick();
   bool node_ready(uint16_t node) const;
