@@ -4,7 +4,7 @@ one cluster by `redis-cli --cluster create --cluster-replicas 1`) on random
 loopback ports in temporary directories, and two mf-edge processes given
 some of them as seeds (--valkey-cluster), all started and stopped here.
 
-Covers: the identity tests of test_cross_edge_identity.py on the cluster
+Covers (three edges): the identity tests of test_cross_edge_identity.py on the cluster
 (takeover across edges with 4001, the location cache following a takeover on
 another edge, peer-id-taken, races of joins and takeovers, the cluster-wide
 viewer cap, policy through the cluster); peers on different edges proposed to each other and signals across
@@ -121,6 +121,7 @@ class ValkeyClusterTest(ClusterTestCase):
         cls.a = AdminEdge(args=args, edge_id="edge-x", shards=2).start()
         try:
             cls.b = AdminEdge(args=args, edge_id="edge-y", shards=2).start()
+            cls.c = AdminEdge(args=args, edge_id="edge-z", shards=1).start()
             cls.wait_edges_up()
         except BaseException:
             cls.tearDownClass()
@@ -128,12 +129,12 @@ class ValkeyClusterTest(ClusterTestCase):
 
     @classmethod
     def wait_edges_up(cls, timeout=EXPECT_TIMEOUT_S):
-        wait_until(lambda: cls.a.metric("mf_edge_valkey_up") == 1 and cls.b.metric("mf_edge_valkey_up") == 1,
-                 timeout, what="both edges on the cluster")
+        wait_until(lambda: all(e.metric("mf_edge_valkey_up") == 1 for e in (cls.a, cls.b, cls.c)),
+                   timeout, what="the three edges on the cluster")
 
     @classmethod
     def tearDownClass(cls):
-        for edge in (getattr(cls, "a", None), getattr(cls, "b", None)):
+        for edge in (getattr(cls, "a", None), getattr(cls, "b", None), getattr(cls, "c", None)):
             if edge is not None:
                 edge.__exit__(None, None, None)
 
@@ -174,6 +175,16 @@ class ValkeyClusterTest(ClusterTestCase):
         cb, _ = self.joined(self.b, stream, "r1", pb)
         self.proposes(ca, pb)
         self.proposes(cb, pa)
+        # A third edge: its peer is proposed to both, and signals both.
+        pc = f"c-{tag()}"
+        cc, first = self.joined(self.c, stream, "r1", pc)
+        for client, peer in ((cc, pa), (cc, pb), (ca, pc), (cb, pc)):
+            self.proposes(client, peer)
+        for target, client in ((pa, ca), (pb, cb)):
+            cc.send(signal_text(target, "offer", RAW_DATA[1]))
+            text = client.recv_raw(timeout=EXPECT_TIMEOUT_S)
+            self.assertEqual(json.loads(text)["from"], pc)
+            self.assertTrue(text.endswith('"data":' + RAW_DATA[1] + "}"), text)
         count = 100
         for i in range(count):
             raw = RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i
