@@ -16,7 +16,7 @@ import signal
 import time
 import unittest
 
-from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, wait_until, AdminEdge, AsyncWs, SdkClient, edge_config_file, admin_get, parse_prometheus, peer_ids
+from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AccountingReaders, wait_until, AdminEdge, AsyncWs, SdkClient, edge_config_file, admin_get, parse_prometheus, peer_ids
 from redis_process import RedisClient, RedisServer
 from test_protocol_signal import RAW_DATA, signal_text
 
@@ -461,8 +461,10 @@ async def drive_signal_load(a, b, run, pairs, per_sender, chaos):
     """PAIRS receivers on edge b, their senders on edge a (joined as
     rx-<run>-<i>, tx-<run>-<i> in stream load-<run>-<i>), each sender sending
     per_sender signals ({"seq": n}, id n) at 200/s while chaos(delivered) (a
-    coroutine function, given the per-pair lists as they fill) runs. Returns (per pair the seqs delivered in arrival order, per pair the
-    ids answered with an error)."""
+    coroutine function, given the per-pair lists as they fill) runs. Returns
+    (per pair the seqs delivered in arrival order, per pair the ids answered
+    with an error) once every signal is accounted for (or, on a hang,
+    EXPECT_TIMEOUT_S after the last send)."""
     receivers = [await AsyncWs.connect(b.host, b.port) for _ in range(pairs)]
     senders = [await AsyncWs.connect(a.host, a.port) for _ in range(pairs)]
     for i in range(pairs):
@@ -471,35 +473,21 @@ async def drive_signal_load(a, b, run, pairs, per_sender, chaos):
         senders[i].send_json({"type": "join", "streamId": stream, "rendition": "r1", "peerId": f"tx-{run}-{i}"})
     for ws in receivers + senders:
         for _ in range(2):  # joined, peers
-            message = json.loads(await asyncio.wait_for(ws.recv_text(), 5))
+            message = json.loads(await asyncio.wait_for(ws.recv_text(), EXPECT_TIMEOUT_S))
             assert message["type"] in ("joined", "peers"), message
     delivered = [[] for _ in range(pairs)]
     refused = [set() for _ in range(pairs)]
 
-    sending = [True]
+    def on_message(index, m):
+        if index < pairs:
+            if m["type"] == "signal":
+                delivered[index].append(m["data"]["seq"])
+        elif m["type"] == "error":
+            refused[index - pairs].add(m.get("ref"))
 
-    async def read(ws, on_message):
-        # Until 3 s of silence once every signal is sent (a fault may keep a
-        # receiver silent for longer while the senders still send).
-        while True:
-            try:
-                text = await asyncio.wait_for(ws.recv_text(), 3.0)
-            except asyncio.TimeoutError:
-                if sending[0]:
-                    continue
-                return
-            if text is None:
-                return
-            on_message(json.loads(text))
-
-    def on_receiver(i):
-        return lambda m: delivered[i].append(m["data"]["seq"]) if m["type"] == "signal" else None
-
-    def on_sender(i):
-        return lambda m: refused[i].add(m.get("ref")) if m["type"] == "error" else None
-
-    readers = [asyncio.create_task(read(ws, on_receiver(i))) for i, ws in enumerate(receivers)]
-    readers += [asyncio.create_task(read(ws, on_sender(i))) for i, ws in enumerate(senders)]
+    # Until every signal is delivered or answered with an error.
+    readers = AccountingReaders(receivers + senders, on_message,
+                                lambda: sum(map(len, delivered)) + sum(map(len, refused)) >= pairs * per_sender)
 
     async def send(i, ws):
         for seq in range(per_sender):
@@ -509,8 +497,7 @@ async def drive_signal_load(a, b, run, pairs, per_sender, chaos):
             await asyncio.sleep(0.005)
 
     await asyncio.gather(chaos(delivered), *(send(i, ws) for i, ws in enumerate(senders)))
-    sending[0] = False
-    await asyncio.gather(*readers)
+    await readers.finish()
     for ws in receivers + senders:
         ws.close()
     return delivered, refused

@@ -35,7 +35,7 @@ class IngressSdk(unittest.TestCase):
     async def open(self, stack, path="/ws"):
         """A wss connection through the ingress, closed when `stack` ends."""
         ws = await asyncio.wait_for(websockets.connect(self.ingress.ws_url(path), ssl=trust_context(),
-                                                       subprotocols=[SUBPROTOCOL], open_timeout=5), 5)
+                                                       subprotocols=[SUBPROTOCOL], open_timeout=EXPECT_TIMEOUT_S), EXPECT_TIMEOUT_S)
         stack.push_async_callback(ws.close)
         return ws
 
