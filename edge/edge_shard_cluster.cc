@@ -953,7 +953,7 @@ void EdgeShard::on_tracker_candidates(uint64_t cookie, valkey::CommandStatus sta
                           m.who.generation, record->slot, record->generation, id_bytes(recipient),
                           id_bytes(m.info_hash), pair_bytes(value2_scratch_, m.peer_id, m.offer_ids[next - 1]), text});
     std::string_view publish[] = {
-        "PUBLISH"sv, cluster::signal_channel(key_scratch_, shared_.cluster.key_prefix, record->edge_id, record->shard),
+        publish_command_, cluster::signal_channel(key_scratch_, shared_.cluster.key_prefix, record->edge_id, record->shard),
         tracker_envelope_scratch_};
     if (cluster_command(publish)) counters_.tracker.offers_to_edges++;
   }
@@ -968,7 +968,7 @@ void EdgeShard::tracker_publish_answer(const TrackerAnswerRoute& route, const Tr
                                                shard_.id(), m.who.slot, m.who.generation, 0, 0, id_bytes(m.to_peer_id),
                                                id_bytes(m.info_hash),
                                                pair_bytes(value2_scratch_, m.peer_id, m.answer_offer_id), text});
-    std::string_view publish[] = {"PUBLISH"sv,
+    std::string_view publish[] = {publish_command_,
                                   cluster::signal_channel(key_scratch_, shared_.cluster.key_prefix,
                                                           tracker_swarms_.edge_name(route.edge), route.shard),
                                   tracker_envelope_scratch_};
