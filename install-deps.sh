@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   g++ meson ninja-build pkg-config ccache
   liburing-dev libssl-dev libsimdjson-dev libfmt-dev libhiredis-dev libtomlplusplus-dev
-  libgtest-dev libgmock-dev libbenchmark-dev redis-server
+  libgtest-dev libgmock-dev libbenchmark-dev redis-server redis-tools
   openssl python3 python3-websockets python3-cryptography python3-yaml systemd dpkg-dev
   ffmpeg prometheus lintian
   haproxy nginx libnginx-mod-stream

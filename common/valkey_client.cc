@@ -86,6 +86,28 @@ std::string_view submit_error_name(SubmitError error) {
   return "?";
 }
 
+Counters& Counters::operator+=(const Counters& o) {
+  commands_sent += o.commands_sent;
+  replies += o.replies;
+  error_replies += o.error_replies;
+  dropped += o.dropped;
+  failed_disconnected += o.failed_disconnected;
+  connects += o.connects;
+  reconnects += o.reconnects;
+  connect_failures += o.connect_failures;
+  timeouts += o.timeouts;
+  auth_failures += o.auth_failures;
+  protocol_errors += o.protocol_errors;
+  messages += o.messages;
+  script_fallbacks += o.script_fallbacks;
+  bytes_in += o.bytes_in;
+  bytes_out += o.bytes_out;
+  redirects_moved += o.redirects_moved;
+  redirects_ask += o.redirects_ask;
+  map_refreshes += o.map_refreshes;
+  return *this;
+}
+
 // ---- PendingFifo ----
 
 void Client::PendingFifo::push_back(const Pending& p) {
@@ -372,6 +394,10 @@ void Client::on_pubsub_reply(Link& link, const resp::ReplyView& reply) {
       MF_LOG_WARN("valkey subscriber: {}", reply.text());
     }
     if (link.outstanding > 0) --link.outstanding;
+    // A cluster node refused a sharded subscription (its slot is elsewhere):
+    // which channel is not said. Every channel of this link goes back to
+    // the caller, which subscribes them where its slot map says.
+    if (config_.sharded_pubsub && reply.is_error() && reply.text().starts_with("MOVED")) drop_all_channels();
     return;
   }
   if (reply.type() != resp::ReplyType::array || reply.size() < 2 || reply[0].type() != resp::ReplyType::string) {
@@ -380,12 +406,24 @@ void Client::on_pubsub_reply(Link& link, const resp::ReplyView& reply) {
     return;
   }
   std::string_view kind = reply[0].text();
-  if (kind == "message" && reply.size() == 3) {
+  if ((kind == "message" || kind == "smessage") && reply.size() == 3) {
     ++counters_.messages;
     if (handlers_.on_message != nullptr) handlers_.on_message(handlers_.context, reply[1].text(), reply[2].text());
     return;
   }
-  if (kind == "subscribe" || kind == "unsubscribe" || kind == "pong") {
+  if (kind == "sunsubscribe" && reply.size() == 3 && reply[1].type() == resp::ReplyType::string) {
+    // Asked for (the channel was forgotten at once), or the server ended it
+    // by itself: its slot moved to another node.
+    auto it = channels_.find(reply[1].text());
+    if (it == channels_.end()) {
+      if (link.outstanding > 0) --link.outstanding;
+      return;
+    }
+    channels_.erase(it);
+    if (handlers_.on_channel_dropped != nullptr) handlers_.on_channel_dropped(handlers_.context, reply[1].text());
+    return;
+  }
+  if (kind == "subscribe" || kind == "unsubscribe" || kind == "ssubscribe" || kind == "pong") {
     if (link.outstanding > 0) --link.outstanding;
     return;
   }
@@ -611,13 +649,24 @@ bool Client::send_subscriber(std::span<const std::string_view> argv) {
   return true;
 }
 
+void Client::drop_all_channels() {
+  std::vector<std::string> dropped;
+  dropped.reserve(channels_.size());
+  for (const std::string& channel : channels_) dropped.push_back(channel);
+  for (const std::string& channel : dropped) unsubscribe(channel);
+  if (handlers_.on_channel_dropped != nullptr) handlers_.on_channel_dropped(handlers_.context, {});
+}
+
 void Client::resubscribe() {
   if (channels_.empty()) return;
   argv_scratch_.clear();
-  argv_scratch_.push_back("SUBSCRIBE");
+  argv_scratch_.push_back(config_.sharded_pubsub ? "SSUBSCRIBE" : "SUBSCRIBE");
+  // Sharded: one channel per command (a cluster refuses channels of
+  // several slots in one).
+  const size_t per_command = config_.sharded_pubsub ? 1 : channels_per_subscribe;
   for (const std::string& channel : channels_) {
     argv_scratch_.push_back(channel);
-    if (argv_scratch_.size() > channels_per_subscribe) {
+    if (argv_scratch_.size() > per_command) {
       if (!send_subscriber(argv_scratch_)) return;
       argv_scratch_.resize(1);
     }
@@ -633,7 +682,7 @@ bool Client::subscribe(std::string_view channel) {
   if (subscriber_.phase == Phase::idle) {
     connect(subscriber_);
   } else if (subscriber_.phase == Phase::ready) {
-    std::array<std::string_view, 2> argv{"SUBSCRIBE", channel};
+    std::array<std::string_view, 2> argv{config_.sharded_pubsub ? "SSUBSCRIBE" : "SUBSCRIBE", channel};
     send_subscriber(argv);
   }
   return true;
@@ -645,7 +694,7 @@ bool Client::unsubscribe(std::string_view channel) {
   auto it = channels_.find(channel);
   if (it == channels_.end()) return true;
   if (subscriber_.phase == Phase::ready) {
-    std::array<std::string_view, 2> argv{"UNSUBSCRIBE", channel};
+    std::array<std::string_view, 2> argv{config_.sharded_pubsub ? "SUNSUBSCRIBE" : "UNSUBSCRIBE", channel};
     send_subscriber(argv);
   }
   channels_.erase(it);

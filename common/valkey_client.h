@@ -87,6 +87,7 @@
 #include "common/reactor.h"
 #include "common/resp_codec.h"
 #include "common/transparent_string_hash.h"
+#include "common/valkey_endpoint.h"
 
 namespace mf::valkey {
 
@@ -110,81 +111,14 @@ struct Config {
   resp::ReaderLimits reader;    // reply size caps (64 MiB by default)
   // Lua scripts run by script(index): loaded on every connection.
   std::vector<std::string> scripts;
+  // The subscriber link uses sharded pub/sub (SSUBSCRIBE, SUNSUBSCRIBE, one
+  // channel per command: a cluster refuses channels of several slots in
+  // one), for a node of a Valkey Cluster (valkey_cluster_client.h).
+  bool sharded_pubsub = false;
 };
 
-enum class Role : uint8_t { command, subscriber };
-enum class LinkState : uint8_t { connecting, ready, disconnected };
-enum class Reason : uint8_t {
-  none,
-  connect_failed,   // socket, connect or adoption failed (detail: errno text)
-  connect_timeout,  // no TCP connection or no AUTH/PING answer in time
-  auth_failed,      // the server refused AUTH (detail: its error, e.g. WRONGPASS)
-  handshake_failed, // the server answered PING with an error (e.g. NOAUTH)
-  command_timeout,  // a command waited command_timeout_ms without any reply
-  peer_closed,      // the server closed the connection or it failed
-  protocol_error,   // unparsable or unexpected reply (detail: why)
-  send_failed,      // the shard's block pool is exhausted
-  stopped,          // stop()
-};
-std::string_view role_name(Role role);
-std::string_view state_name(LinkState state);
-std::string_view reason_name(Reason reason);
 
-struct StateEvent {
-  Role role;
-  LinkState state;
-  Reason reason;            // why it is disconnected (none otherwise)
-  std::string_view detail;  // valid during the call
-};
-
-// Called on every transition of either link.
-using StateCallback = void (*)(void* context, const StateEvent& event);
-// A message published on a subscribed channel; views valid during the call.
-using MessageCallback = void (*)(void* context, std::string_view channel, std::string_view payload);
-
-struct Handlers {
-  StateCallback on_state = nullptr;
-  MessageCallback on_message = nullptr;
-  void* context = nullptr;
-};
-
-enum class CommandStatus : uint8_t { reply, disconnected, stopped };
-std::string_view command_status_name(CommandStatus status);
-
-// `reply` is non-null only with CommandStatus::reply; it is valid during the call.
-using CommandCallback = void (*)(void* context, uint64_t cookie, CommandStatus status, const resp::ReplyView* reply);
-struct Completion {
-  CommandCallback fn = nullptr;  // null: fire and forget
-  void* context = nullptr;
-  uint64_t cookie = 0;
-};
-
-enum class SubmitError : uint8_t {
-  dropped,  // over max_queued_commands or max_queued_bytes, or the pool is exhausted
-  stopped,  // after stop()
-  invalid,  // empty argv
-};
-std::string_view submit_error_name(SubmitError error);
-
-struct Counters {
-  uint64_t commands_sent = 0;  // commands handed to the socket (health PINGs included)
-  uint64_t replies = 0;        // replies matched to commands
-  uint64_t error_replies = 0;  // of which error replies (-ERR ...)
-  uint64_t dropped = 0;        // commands refused for the queue bounds
-  uint64_t failed_disconnected = 0;  // completions with CommandStatus::disconnected
-  uint64_t connects = 0;       // connection attempts, both links
-  uint64_t reconnects = 0;     // of which after a failure or a disconnect
-  uint64_t connect_failures = 0;
-  uint64_t timeouts = 0;       // connect and command timeouts
-  uint64_t auth_failures = 0;
-  uint64_t protocol_errors = 0;
-  uint64_t messages = 0;       // pub/sub messages delivered
-  uint64_t script_fallbacks = 0;  // EVALSHA answered NOSCRIPT, sent again as EVAL
-  uint64_t bytes_in = 0;
-  uint64_t bytes_out = 0;
-};
-
-class Client final : public SocketService {
+class Client final : public Endpoint, public SocketService {
  public:
   // Checks the configuration and starts connecting the command link.
   static std::expected<std::unique_ptr<Client>, std::string> create(Reactor& reactor, const Config& config,
@@ -194,36 +128,37 @@ class Client final : public SocketService {
   ~Client();
 
   // Queues one command (argv binary-safe). See the header comment.
-  std::expected<void, SubmitError> command(std::span<const std::string_view> argv, Completion done = {});
+  std::expected<void, SubmitError> command(std::span<const std::string_view> argv, Completion done = {}) override;
   // EVALSHA of Config::scripts[index]; `args` is numkeys, the keys, then
   // the arguments. Otherwise as command(); `invalid` for an unknown index.
-  std::expected<void, SubmitError> script(size_t index, std::span<const std::string_view> args, Completion done = {});
+  std::expected<void, SubmitError> script(size_t index, std::span<const std::string_view> args,
+                                          Completion done = {}) override;
   // The lowercase hex SHA-1 of Config::scripts[index] (what EVALSHA names).
   std::string_view script_sha(size_t index) const { return script_shas_[index]; }
   // Adds or removes a channel of the subscriber link. False after stop() or
   // for an empty name. Idempotent.
-  bool subscribe(std::string_view channel);
-  bool unsubscribe(std::string_view channel);
+  bool subscribe(std::string_view channel) override;
+  bool unsubscribe(std::string_view channel) override;
 
   // Closes both links: bytes already handed to a socket are still flushed
   // (graceful close), every pending command completes with `stopped`.
-  void stop();
+  void stop() override;
   // stop() was called and every socket has been released: the client may be
   // destroyed.
-  bool stopped() const { return stop_requested_ && live_sockets_ == 0; }
+  bool stopped() const override { return stop_requested_ && live_sockets_ == 0; }
 
-  LinkState state(Role role) const;
+  LinkState state(Role role) const override;
   // Why the link was last disconnected, and the detail (server error text,
   // errno text), for logs and health detail.
   Reason last_reason(Role role) const;
   const std::string& last_detail(Role role) const;
-  const Counters& counters() const { return counters_; }
+  Counters counters() const override { return counters_; }
   // Accepted commands not yet answered, and their bytes.
-  size_t queued_commands() const { return pending_.size(); }
+  size_t queued_commands() const override { return pending_.size(); }
   size_t queued_bytes() const { return pending_bytes_; }
   size_t subscriptions() const { return channels_.size(); }
   // Sockets of this client the reactor still holds (0, 1 or 2).
-  size_t live_sockets() const { return live_sockets_; }
+  size_t live_sockets() const override { return live_sockets_; }
 
   // SocketService.
   void on_accepted(SocketHandle socket, const sockaddr_storage* peer) override;
@@ -298,6 +233,8 @@ class Client final : public SocketService {
   // Sends one command on the subscriber link (false: the link failed).
   bool send_subscriber(std::span<const std::string_view> argv);
   void resubscribe();
+  // Forgets every channel (unsubscribing each) and tells the caller.
+  void drop_all_channels();
   // Queues one encoded-as-argv command with its Pending (command() and script()).
   std::expected<void, SubmitError> submit(std::span<const std::string_view> argv, const Pending& pending);
   // Drops the oldest script command's argument copy (its reply came, or it failed).

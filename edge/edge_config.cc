@@ -160,6 +160,9 @@ constexpr Setting settings[] = {
     {.table = "valkey", .key = "address", .flag = "--valkey", .metavar = "HOST:PORT",
      .help = "Valkey (or Redis 7) shared by the edges of a cluster; empty: run alone",
      .field = field<&EdgeConfig::valkey_address>, .check = config::check_host_port},
+    {.table = "valkey", .key = "cluster_seeds", .flag = "--valkey-cluster", .metavar = "HOST:PORT",
+     .help = "a node of the Valkey Cluster shared by the edges (repeat for more seeds); instead of --valkey",
+     .field = field<&EdgeConfig::valkey_cluster_seeds>, .check = config::check_host_port},
     {.table = "valkey", .key = "username", .field = field<&EdgeConfig::valkey_username>},
     {.table = "valkey", .key = "password_file", .field = field<&EdgeConfig::valkey_password_file>,
      .check = config::check_file},
@@ -216,9 +219,15 @@ std::expected<void, ConfigError> check_together(const config::SettingsReader& re
                                            fmt::format("{} needs {}: only that listener expects the header",
                                                        reader.name(&config.proxy_protocol),
                                                        reader.name(&config.plain_listen))));
-  if (!config.valkey_password_file.empty() && config.valkey_address.empty())
+  if (!config.valkey_address.empty() && !config.valkey_cluster_seeds.empty())
+    return std::unexpected(reader.error_at(
+        reader.blame(&config.valkey_address, &config.valkey_cluster_seeds),
+        fmt::format("{} and {} exclude each other: one server or a cluster", reader.name(&config.valkey_address),
+                    reader.name(&config.valkey_cluster_seeds))));
+  if (!config.valkey_password_file.empty() && config.valkey_address.empty() && config.valkey_cluster_seeds.empty())
     return std::unexpected(reader.error_at(&config.valkey_password_file,
-                                           fmt::format("needs {}", reader.name(&config.valkey_address))));
+                                           fmt::format("needs {} or {}", reader.name(&config.valkey_address),
+                                                       reader.name(&config.valkey_cluster_seeds))));
   if (auto ok = reader.check_listeners_apart({&config.listen, &config.plain_listen, &config.admin_listen}); !ok)
     return ok;
 

@@ -82,6 +82,9 @@ struct EdgeConfig {
 
   // [valkey] the cluster of edges sharing one Valkey (docs/cluster.md)
   std::string valkey_address;        // address HOST:PORT; empty: this edge runs alone
+  // cluster_seeds: HOST:PORT of some nodes of a Valkey Cluster (instead of
+  // address): the edges share the cluster (docs/cluster.md, "Valkey Cluster")
+  std::vector<std::string> valkey_cluster_seeds;
   std::string valkey_username;       // username: ACL user (with password_file)
   std::string valkey_password_file;  // password_file: AUTH password; empty: no AUTH
   std::string valkey_key_prefix = "mf:";  // key_prefix: of every key and channel

@@ -294,6 +294,9 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
       v.error_replies += s->valkey.error_replies;
       v.reconnects += s->valkey.reconnects;
       v.timeouts += s->valkey.timeouts;
+      v.redirects_moved += s->valkey.redirects_moved;
+      v.redirects_ask += s->valkey.redirects_ask;
+      v.map_refreshes += s->valkey.map_refreshes;
     }
     gauge(out, "mf_edge_valkey_up", "1 when every shard's Valkey command link is ready.", up ? 1 : 0);
     gauge(out, "mf_edge_valkey_live_edges",
@@ -315,6 +318,11 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     counter(out, "mf_edge_cluster_policy_loads_total", "Policy documents applied from Valkey.", c.policy_loads);
     counter(out, "mf_edge_valkey_reconnects_total", "Valkey reconnections after a failure.", v.reconnects);
     counter(out, "mf_edge_valkey_timeouts_total", "Valkey connect and command timeouts.", v.timeouts);
+    // Valkey Cluster only (0 with one server): docs/cluster.md, "Valkey Cluster".
+    counter(out, "mf_edge_valkey_redirects_total",
+            "Valkey Cluster MOVED and ASK redirections followed (a slot moved or moving).",
+            v.redirects_moved + v.redirects_ask);
+    counter(out, "mf_edge_valkey_slot_maps_total", "Valkey Cluster slot maps read (CLUSTER SHARDS).", v.map_refreshes);
     counter(out, "mf_edge_cluster_signals_sent_total", "Signals published to another edge.", c.signals_sent);
     counter(out, "mf_edge_cluster_location_hits_total",
             "Signals to another edge published from the peer-location cache, without a lookup.", c.location_hits);

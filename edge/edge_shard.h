@@ -21,6 +21,7 @@
 #include "common/tls_ticket_keys.h"
 #include "common/transparent_string_hash.h"
 #include "common/valkey_client.h"
+#include "common/valkey_cluster_client.h"
 #include "common/websocket_server.h"
 #include "edge/cluster_keys.h"
 #include "edge/edge_messages.h"
@@ -74,7 +75,11 @@ struct EdgeSettings {
 // The cluster of edges sharing one Valkey (docs/cluster.md); address empty:
 // this edge runs alone and nothing below is used.
 struct ClusterSettings {
-  std::string address;  // HOST:PORT
+  std::string address;  // HOST:PORT of one server
+  // Or some nodes of a Valkey Cluster (common/valkey_cluster_client.h):
+  // sharded pub/sub (SPUBLISH) on the signal channels.
+  std::vector<std::string> cluster_seeds;
+  bool enabled() const { return !address.empty() || !cluster_seeds.empty(); }
   std::string username, password;
   std::string key_prefix = "mf:";
   uint32_t presence_ttl_ms = 15000;
@@ -520,7 +525,9 @@ class EdgeShard final : public ShardService {
 
   uint64_t valkey_seed_ = 0;
   bool no_session_randomness_ = false;  // test hook
-  std::unique_ptr<valkey::Client> cluster_;
+  std::unique_ptr<valkey::Endpoint> cluster_;
+  // PUBLISH to one server, SPUBLISH (sharded) in a cluster.
+  std::string_view publish_command_ = "PUBLISH";
   // Signals waiting for a lookup or a publish, by cookie; `cached` when
   // published from the location cache (no subscriber: looked up again).
   struct ClusterSignal {

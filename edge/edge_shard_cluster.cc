@@ -154,7 +154,7 @@ struct Decimal {
 
 std::expected<void, std::string> EdgeShard::cluster_start() {
   const ClusterSettings& c = shared_.cluster;
-  if (c.address.empty()) return {};
+  if (!c.enabled()) return {};
   valkey::Config config;
   config.address = c.address;
   config.username = c.username;
@@ -172,9 +172,21 @@ std::expected<void, std::string> EdgeShard::cluster_start() {
   handlers.on_message = [](void* self, std::string_view channel, std::string_view payload) {
     static_cast<EdgeShard*>(self)->on_cluster_message(channel, payload);
   };
-  auto client = valkey::Client::create(shard_.reactor(), config, handlers);
-  if (!client) return std::unexpected("valkey: " + client.error());
-  cluster_ = std::move(*client);
+  if (c.cluster_seeds.empty()) {
+    auto client = valkey::Client::create(shard_.reactor(), config, handlers);
+    if (!client) return std::unexpected("valkey: " + client.error());
+    cluster_ = std::move(*client);
+  } else {
+    // A Valkey Cluster: signals on sharded channels (each crosses only the
+    // shard that owns its channel's slot), every key routed by its slot.
+    valkey::ClusterConfig cluster_config;
+    cluster_config.seeds = c.cluster_seeds;
+    cluster_config.node = std::move(config);
+    auto client = valkey::ClusterClient::create(shard_.reactor(), cluster_config, handlers);
+    if (!client) return std::unexpected("valkey: " + client.error());
+    cluster_ = std::move(*client);
+    publish_command_ = "SPUBLISH";
+  }
   cluster_->subscribe(cluster::signal_channel(key_scratch_, c.key_prefix, shared_.settings.edge_id, shard_.id()));
   Reactor& reactor = shard_.reactor();
   reactor.add_periodic(c.alive_refresh_ms, [this] { cluster_heartbeat(); });
@@ -219,7 +231,8 @@ bool EdgeShard::cluster_script(ClusterScript script, std::span<const std::string
 
 void EdgeShard::on_cluster_state(const valkey::StateEvent& event) {
   if (event.role != valkey::Role::command) return;
-  const std::string& address = shared_.cluster.address;
+  const std::string& address =
+      shared_.cluster.address.empty() ? shared_.cluster.cluster_seeds.front() : shared_.cluster.address;
   if (event.state == valkey::LinkState::ready) {
     if (shard_.id() == 0)
       MF_LOG_NOTICE("valkey: {} ready{}: presence registered, cross-edge proposals and signals on", address,
@@ -630,7 +643,7 @@ bool EdgeShard::cluster_publish_signal(uint64_t cookie, const SignalPacket& m, c
                                              m.sender.generation, slot, generation, m.to, m.sender_stream, m.ref_raw,
                                              m.text});
   std::string_view argv[] = {
-      "PUBLISH"sv, cluster::signal_channel(key_scratch_, shared_.cluster.key_prefix, edge_id, shard), value_scratch_};
+      publish_command_, cluster::signal_channel(key_scratch_, shared_.cluster.key_prefix, edge_id, shard), value_scratch_};
   valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus s, const resp::ReplyView* r) {
                             static_cast<EdgeShard*>(self)->on_cluster_published(id, s, r);
                           },
@@ -698,7 +711,7 @@ void EdgeShard::cluster_publish_failure(std::string_view origin_edge, uint32_t s
   cluster::encode_envelope(value2_scratch_, cluster::Envelope{cluster::EnvelopeKind::failed, origin_edge, sender_shard,
                                                               sender_slot, sender_generation, 0, 0, to, {}, ref_raw, {}});
   std::string_view argv[] = {
-      "PUBLISH"sv, cluster::signal_channel(key2_scratch_, shared_.cluster.key_prefix, origin_edge, sender_shard),
+      publish_command_, cluster::signal_channel(key2_scratch_, shared_.cluster.key_prefix, origin_edge, sender_shard),
       value2_scratch_};
   cluster_command(argv);
 }
@@ -758,7 +771,7 @@ void EdgeShard::on_cluster_message(std::string_view channel, std::string_view pa
       back.kind = cluster::EnvelopeKind::missed;
       cluster::encode_envelope(value2_scratch_, back);
       std::string_view argv[] = {
-          "PUBLISH"sv, cluster::signal_channel(key2_scratch_, prefix, e.origin_edge, e.sender_shard), value2_scratch_};
+          publish_command_, cluster::signal_channel(key2_scratch_, prefix, e.origin_edge, e.sender_shard), value2_scratch_};
       cluster_command(argv);
       return;
     }
@@ -773,7 +786,7 @@ void EdgeShard::on_cluster_message(std::string_view channel, std::string_view pa
       back.kind = cluster::EnvelopeKind::bounced;
       cluster::encode_envelope(value2_scratch_, back);
       std::string_view argv[] = {
-          "PUBLISH"sv, cluster::signal_channel(key2_scratch_, prefix, e.origin_edge, e.sender_shard), value2_scratch_};
+          publish_command_, cluster::signal_channel(key2_scratch_, prefix, e.origin_edge, e.sender_shard), value2_scratch_};
       cluster_command(argv);
       return;
     }
@@ -940,7 +953,7 @@ void EdgeShard::on_tracker_candidates(uint64_t cookie, valkey::CommandStatus sta
                           m.who.generation, record->slot, record->generation, id_bytes(recipient),
                           id_bytes(m.info_hash), pair_bytes(value2_scratch_, m.peer_id, m.offer_ids[next - 1]), text});
     std::string_view publish[] = {
-        "PUBLISH"sv, cluster::signal_channel(key_scratch_, shared_.cluster.key_prefix, record->edge_id, record->shard),
+        publish_command_, cluster::signal_channel(key_scratch_, shared_.cluster.key_prefix, record->edge_id, record->shard),
         tracker_envelope_scratch_};
     if (cluster_command(publish)) counters_.tracker.offers_to_edges++;
   }
@@ -955,7 +968,7 @@ void EdgeShard::tracker_publish_answer(const TrackerAnswerRoute& route, const Tr
                                                shard_.id(), m.who.slot, m.who.generation, 0, 0, id_bytes(m.to_peer_id),
                                                id_bytes(m.info_hash),
                                                pair_bytes(value2_scratch_, m.peer_id, m.answer_offer_id), text});
-    std::string_view publish[] = {"PUBLISH"sv,
+    std::string_view publish[] = {publish_command_,
                                   cluster::signal_channel(key_scratch_, shared_.cluster.key_prefix,
                                                           tracker_swarms_.edge_name(route.edge), route.shard),
                                   tracker_envelope_scratch_};
@@ -1072,7 +1085,7 @@ void EdgeShard::on_cluster_claimed(uint64_t cookie, valkey::CommandStatus status
                              cluster::Envelope{cluster::EnvelopeKind::replace, shared_.settings.edge_id, 0, 0, 0,
                                                old->slot, old->generation, m.peer_id, {}, {}, {}});
     std::string_view argv[] = {
-        "PUBLISH"sv, cluster::signal_channel(key2_scratch_, shared_.cluster.key_prefix, old->edge_id, old->shard),
+        publish_command_, cluster::signal_channel(key2_scratch_, shared_.cluster.key_prefix, old->edge_id, old->shard),
         value2_scratch_};
     cluster_command(argv);
   } else if (old && claim.local != ClaimOutcome::taken_over && old->shard < shard_.count() && old->shard <= UINT16_MAX) {

@@ -146,9 +146,10 @@ int main(int argc, char** argv) {
     if (!verifier->weak_secret_warning().empty()) MF_LOG_WARN("{}", verifier->weak_secret_warning());
     shared.jwt.emplace(std::move(*verifier));
   }
-  if (!config.valkey_address.empty()) {
+  if (!config.valkey_address.empty() || !config.valkey_cluster_seeds.empty()) {
     edge::ClusterSettings& c = shared.cluster;
     c.address = config.valkey_address;
+    c.cluster_seeds = config.valkey_cluster_seeds;
     c.username = config.valkey_username;
     c.key_prefix = config.valkey_key_prefix;
     c.presence_ttl_ms = config.valkey_presence_ttl_ms;

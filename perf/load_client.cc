@@ -826,15 +826,21 @@ void LoadClient::on_first_peers(Peer& p) {
   resolve(p, true);
 }
 
-// echo: the connection is ready once upgraded (there is no join); it starts
-// its window of messages at once, as a relay pair does when both peers joined.
-void LoadClient::on_echo_open(Peer& p) {
+// A scenario without `join` (echo, tracker): the upgrade is what a join is
+// elsewhere, for the connect-to-peers figure and the end of the ramp.
+void LoadClient::mark_ready_without_join(Peer& p) {
   const uint64_t now = monotonic_ns();
   report_.connect_to_peers.record(now - p.connect_ns);
   report_.last_join_ns = std::max(report_.last_join_ns, now);
   p.phase = PeerPhase::joined;
   reactor_.cancel_timer(p.socket);
   resolve(p, true);
+}
+
+// echo: the connection is ready once upgraded (there is no join); it starts
+// its window of messages at once, as a relay pair does when both peers joined.
+void LoadClient::on_echo_open(Peer& p) {
+  mark_ready_without_join(p);
   if (options_.message_rate > 0 || !sending_allowed()) return;
   for (uint32_t i = 0; i < options_.window; ++i)
     if (!send_echo(p)) return;
@@ -865,14 +871,7 @@ void LoadClient::on_handshake_done(Peer& p) {
 
 // tracker: the connection is ready once upgraded; its loop starts with an
 // announce when the measured window does (tick).
-void LoadClient::on_tracker_open(Peer& p) {
-  const uint64_t now = monotonic_ns();
-  report_.connect_to_peers.record(now - p.connect_ns);
-  report_.last_join_ns = std::max(report_.last_join_ns, now);
-  p.phase = PeerPhase::joined;
-  reactor_.cancel_timer(p.socket);
-  resolve(p, true);
-}
+void LoadClient::on_tracker_open(Peer& p) { mark_ready_without_join(p); }
 
 // Every message read counts (announce replies, relayed offers and answers,
 // failures), as in aquatic_ws's load test. An offer read is answered at once;

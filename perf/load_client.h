@@ -252,6 +252,7 @@ class LoadClient final : public ShardService, public SocketService {
   void on_signal(Peer& p, std::string_view text);
   void on_sdk_error(Peer& p, std::string_view text);
   void on_first_peers(Peer& p);
+  void mark_ready_without_join(Peer& p);
   void on_echo_open(Peer& p);
   void on_handshake_done(Peer& p);
   void on_tracker_open(Peer& p);

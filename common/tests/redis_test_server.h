@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -169,5 +170,89 @@ class RedisServer {
   uint16_t port_ = 0;
   pid_t pid_ = -1;
 };
+
+// The text of a status, error or string reply ("(nil)", "(other)", "(no
+// reply)" otherwise); frees the reply.
+inline std::string reply_text(redisReply* r) {
+  std::string text = r != nullptr && (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR ||
+                                      r->type == REDIS_REPLY_STRING)
+                         ? std::string(r->str, r->len)
+                         : std::string(r == nullptr ? "(no reply)" : r->type == REDIS_REPLY_NIL ? "(nil)" : "(other)");
+  freeReplyObject(r);
+  return text;
+}
+
+// Started cluster-enabled servers made one cluster, each the primary of an
+// equal part of the 16384 slots (CLUSTER ADDSLOTSRANGE, CLUSTER MEET), and
+// waited for (bounded: 20 s) until every node reports cluster_state:ok and
+// knows every other. `ranges` gets each node's first and last slot.
+inline bool form_cluster(std::span<RedisServer> nodes, std::vector<std::pair<int, int>>* ranges = nullptr) {
+  const int n = static_cast<int>(nodes.size());
+  for (int i = 0; i < n; ++i) {
+    const int first = 16384 * i / n;
+    const int last = 16384 * (i + 1) / n - 1;
+    if (ranges != nullptr) ranges->emplace_back(first, last);
+    SyncClient c(nodes[static_cast<size_t>(i)].port(), {});
+    if (reply_text(c.command({"CLUSTER", "ADDSLOTSRANGE", std::to_string(first), std::to_string(last)})) != "OK")
+      return false;
+    if (i > 0 && reply_text(c.command({"CLUSTER", "MEET", "127.0.0.1", std::to_string(nodes[0].port())})) != "OK")
+      return false;
+  }
+  const std::string known = "cluster_known_nodes:" + std::to_string(n);
+  for (int attempt = 0; attempt < 400; ++attempt) {
+    bool converged = true;
+    for (auto& node : nodes) {
+      SyncClient c(node.port(), {});
+      std::string info = reply_text(c.command({"CLUSTER", "INFO"}));
+      converged = converged && info.find("cluster_state:ok") != std::string::npos && info.find(known) != std::string::npos;
+    }
+    if (converged) return true;
+    usleep(50'000);
+  }
+  return false;
+}
+
+// Adds one replica to each primary of a formed cluster (replicas[i] of
+// primaries[i]: CLUSTER MEET, CLUSTER REPLICATE), and waits (bounded: 30 s)
+// until every replica's link to its primary is up and every node reports
+// cluster_state:ok.
+inline bool add_replicas(std::span<RedisServer> primaries, std::span<RedisServer> replicas) {
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    SyncClient c(replicas[i].port(), {});
+    if (reply_text(c.command({"CLUSTER", "MEET", "127.0.0.1", std::to_string(primaries[0].port())})) != "OK")
+      return false;
+  }
+  const std::string known = "cluster_known_nodes:" + std::to_string(primaries.size() + replicas.size());
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    SyncClient primary(primaries[i].port(), {});
+    const std::string id = reply_text(primary.command({"CLUSTER", "MYID"}));
+    SyncClient c(replicas[i].port(), {});
+    bool done = false;
+    // The replica must know its primary (gossip) before it can follow it.
+    for (int attempt = 0; attempt < 200 && !done; ++attempt) {
+      done = reply_text(c.command({"CLUSTER", "REPLICATE", id})) == "OK";
+      if (!done) usleep(50'000);
+    }
+    if (!done) return false;
+  }
+  for (int attempt = 0; attempt < 600; ++attempt) {
+    bool ready = true;
+    for (auto* group : {&primaries, &replicas})
+      for (auto& node : *group) {
+        SyncClient c(node.port(), {});
+        std::string info = reply_text(c.command({"CLUSTER", "INFO"}));
+        ready = ready && info.find("cluster_state:ok") != std::string::npos && info.find(known) != std::string::npos;
+      }
+    for (auto& node : replicas) {
+      SyncClient c(node.port(), {});
+      std::string info = reply_text(c.command({"INFO", "replication"}));
+      ready = ready && info.find("master_link_status:up") != std::string::npos &&
+              info.find("master_sync_in_progress:0") != std::string::npos;
+    }
+    if (ready) return true;
+    usleep(50'000);
+  }
+  return false;
+}
 
 }  // namespace mf::valkey::test

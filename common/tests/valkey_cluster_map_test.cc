@@ -50,6 +50,8 @@ std::expected<SlotMap, std::string> map_of(std::string_view bytes, size_t max_pr
   return SlotMap::from_shards(**reply, max_primaries);
 }
 
+using test::reply_text;
+
 TEST(ValkeyClusterMap, ReadsTheSlotMapOfARealRedis7Cluster) {
   auto map = map_of(redis7_shards);
   ASSERT_TRUE(map) << map.error();
@@ -163,14 +165,6 @@ std::string raw_command(uint16_t port, std::vector<std::string_view> argv) {
   return out;
 }
 
-std::string reply_text(redisReply* r) {
-  std::string text = r != nullptr && (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR ||
-                                      r->type == REDIS_REPLY_STRING)
-                         ? std::string(r->str, r->len)
-                         : std::string(r == nullptr ? "(no reply)" : r->type == REDIS_REPLY_NIL ? "(nil)" : "(other)");
-  freeReplyObject(r);
-  return text;
-}
 
 // Three cluster-enabled redis-server 7 nodes, each a primary of a third of
 // the slots, made one cluster with CLUSTER MEET: the slot map, the MOVED and
@@ -180,29 +174,8 @@ TEST(ValkeyClusterMap, RoutesAsARealRedis7ClusterAnswers) {
   ASSERT_EQ(access(test::redis_binary, X_OK), 0) << "redis-server is missing: run ./install-deps.sh";
   test::RedisServer nodes[3] = {test::RedisServer({}, true), test::RedisServer({}, true), test::RedisServer({}, true)};
   for (auto& n : nodes) ASSERT_TRUE(n.start());
-  const int ranges[3][2] = {{0, 5460}, {5461, 10922}, {10923, 16383}};
-  for (int i = 0; i < 3; ++i) {
-    test::SyncClient c(nodes[i].port(), {});
-    ASSERT_EQ(reply_text(c.command({"CLUSTER", "ADDSLOTSRANGE", std::to_string(ranges[i][0]),
-                                    std::to_string(ranges[i][1])})),
-              "OK");
-    if (i > 0) {
-      ASSERT_EQ(reply_text(c.command({"CLUSTER", "MEET", "127.0.0.1", std::to_string(nodes[0].port())})), "OK");
-    }
-  }
-  // Bounded wait for the event: every node sees the whole map (state ok).
-  bool converged = false;
-  for (int attempt = 0; attempt < 400 && !converged; ++attempt) {
-    converged = true;
-    for (auto& n : nodes) {
-      test::SyncClient c(n.port(), {});
-      std::string info = reply_text(c.command({"CLUSTER", "INFO"}));
-      converged = converged && info.find("cluster_state:ok") != std::string::npos &&
-                  info.find("cluster_known_nodes:3") != std::string::npos;
-    }
-    if (!converged) usleep(50'000);
-  }
-  ASSERT_TRUE(converged) << "the cluster did not form within 20 s";
+  std::vector<std::pair<int, int>> ranges;
+  ASSERT_TRUE(test::form_cluster(nodes, &ranges)) << "the cluster did not form within 20 s";
   std::string shards;
   std::expected<SlotMap, std::string> map = std::unexpected(std::string("not read"));
   // Gossip may still be completing a node's view of the others' slots.
@@ -216,7 +189,7 @@ TEST(ValkeyClusterMap, RoutesAsARealRedis7ClusterAnswers) {
   ASSERT_EQ(map->primaries().size(), 3u);
   ASSERT_EQ(map->unassigned_slots(), 0u);
   auto port_of = [&](uint16_t node) { return std::stoi(map->primaries()[node].address.substr(10)); };
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(port_of(map->node_of_slot(static_cast<uint16_t>(ranges[i][0]))), nodes[i].port());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(port_of(map->node_of_slot(static_cast<uint16_t>(ranges[static_cast<size_t>(i)].first))), nodes[i].port());
 
   // Every key is served where the map says; elsewhere MOVED names that node.
   for (int i = 0; i < 200; ++i) {

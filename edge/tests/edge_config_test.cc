@@ -440,6 +440,22 @@ TEST(EdgeConfig, Valkey) {
   EXPECT_NE(file_error("[valkey]\npassword_file = \"/run/pw\"\n").find("needs [valkey] address"), std::string::npos);
 }
 
+TEST(EdgeConfig, ValkeyCluster) {
+  EXPECT_TRUE(ok({}).valkey_cluster_seeds.empty());
+  EdgeConfig flags = ok({"--valkey-cluster", "127.0.0.1:7000", "--valkey-cluster", "[::1]:7001"});
+  EXPECT_EQ(flags.valkey_cluster_seeds, (std::vector<std::string>{"127.0.0.1:7000", "[::1]:7001"}));
+  EdgeConfig file = ok({"--config", "edge.toml"},
+                       "[valkey]\ncluster_seeds = [\"10.0.0.1:7000\", \"10.0.0.2:7000\"]\npassword_file = \"/run/pw\"\n");
+  EXPECT_EQ(file.valkey_cluster_seeds, (std::vector<std::string>{"10.0.0.1:7000", "10.0.0.2:7000"}));
+  EXPECT_EQ(file.valkey_password_file, "/run/pw");
+  EXPECT_NE(flag_error({"--valkey-cluster", "0.0.0.0:7000"}).find("not an address to connect to"), std::string::npos);
+  EXPECT_NE(flag_error({"--valkey-cluster", "valkey.internal:7000"}).find("--valkey-cluster"), std::string::npos);
+  // One server or a cluster, not both.
+  EXPECT_NE(flag_error({"--valkey", "127.0.0.1:6379", "--valkey-cluster", "127.0.0.1:7000"})
+                .find("exclude each other"),
+            std::string::npos);
+}
+
 TEST(EdgeConfig, WebSocketPath) {
   EXPECT_EQ(flag_error({"--ws-path", "ws"}), "--ws-path: 'ws' must start with '/'");
   EXPECT_EQ(flag_error({"--ws-path", ""}), "--ws-path: '' must start with '/'");
@@ -692,7 +708,7 @@ TEST(EdgeConfig, ExampleFileIsValidAndShowsTheDefaults) {
   config->config_file.clear();
   EXPECT_EQ(*config, EdgeConfig{});
   EXPECT_EQ(settings_shown(content.str()), settings_shown(describe(EdgeConfig{})));
-  EXPECT_EQ(settings_shown(content.str()).size(), 51u);
+  EXPECT_EQ(settings_shown(content.str()).size(), 52u);
 }
 
 }  // namespace

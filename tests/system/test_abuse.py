@@ -116,7 +116,7 @@ class Slowloris(unittest.TestCase):
                 # accept, which comes later, so a lifetime measured from here
                 # is never shorter than the edge's, however slow this client.
                 opened.append(time.monotonic())
-                s = socket.create_connection((edge.host, edge.port), timeout=3)
+                s = socket.create_connection((edge.host, edge.port), timeout=EXPECT_TIMEOUT_S)
                 s.setblocking(False)
                 socks.append(s)
             # One byte of the head per socket every 100 ms: the head would
@@ -333,7 +333,7 @@ class Floods(unittest.TestCase):
                 checker.start()
                 codes, answered, limited = [], [], []
                 for c in flooders:
-                    code, seen = c.expect_close(timeout=5.0)
+                    code, seen = c.expect_close(timeout=EXPECT_TIMEOUT_S)
                     codes.append(code)
                     msgs = [json.loads(f.payload) for f in seen if f.opcode == OP_TEXT]
                     answered.append(sum(1 for m in msgs if m.get("type") == "pong"))

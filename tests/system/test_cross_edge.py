@@ -45,6 +45,20 @@ class ClusterTestCase(unittest.TestCase):
         self.assertEqual(joined["edge"], edge.edge_id)
         return c, peers
 
+    def prepare_load_pairs(self, a, b, run, pairs):
+        """The pairs of drive_signal_load joined once and proposed to each
+        other (so each sender's edge knows where its receiver is), then
+        closed: the load's own clients take their places."""
+        clients = []
+        for i in range(pairs):
+            stream = f"load-{run}-{i}"
+            receiver, _ = self.joined(b, stream, "r1", f"rx-{run}-{i}")
+            sender, _ = self.joined(a, stream, "r1", f"tx-{run}-{i}")
+            self.proposes(sender, f"rx-{run}-{i}")
+            clients += [sender, receiver]
+        for c in clients:
+            c.close()
+
     def proposes(self, client, peer, timeout=EXPECT_TIMEOUT_S):
         """need-peers until `peer` is among the candidates (presence is
         eventually consistent: the other edge's write may still be on its way)."""
@@ -170,7 +184,7 @@ class CrossEdgeTest(TwoEdgeCluster):
             ca.send(signal_text(pb, "candidate", raw))
         for i in range(count):
             raw = RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i
-            text = cb.recv_raw(timeout=5)
+            text = cb.recv_raw(timeout=EXPECT_TIMEOUT_S)
             message = json.loads(text)
             self.assertEqual(message["type"], "signal", text)
             self.assertEqual(message["from"], pa)
@@ -178,7 +192,7 @@ class CrossEdgeTest(TwoEdgeCluster):
             self.assertTrue(text.endswith('"data":' + raw + "}"), f"signal {i}: {text!r} does not carry {raw!r}")
         # And back, with an id that never comes back on success.
         cb.send(signal_text(pa, "answer", RAW_DATA[0], ',"id":"x1"'))
-        text = ca.recv_raw(timeout=5)
+        text = ca.recv_raw(timeout=EXPECT_TIMEOUT_S)
         self.assertTrue(text.endswith('"data":' + RAW_DATA[0] + "}"), text)
         self.assertEqual(json.loads(text)["from"], pb)
         self.assertEqual(ca.quiet(0.2), [])
@@ -412,74 +426,78 @@ class ValkeyRestartUnderLoadTest(ClusterTestCase):
                 wait_until(lambda: metric(a, "mf_edge_valkey_up") == 1 and metric(b, "mf_edge_valkey_up") == 1, EXPECT_TIMEOUT_S,
                          what="both edges up")
                 run = tag()
-                senders, receivers = [], []
-                for i in range(self.PAIRS):
-                    stream = f"load-{run}-{i}"
-                    receiver, _ = self.joined(b, stream, "r1", f"rx-{run}-{i}")
-                    sender, _ = self.joined(a, stream, "r1", f"tx-{run}-{i}")
-                    self.proposes(sender, f"rx-{run}-{i}")
-                    senders.append(sender)
-                    receivers.append(receiver)
-                for c in senders + receivers:
-                    c.close()  # the async clients below take their places
+                self.prepare_load_pairs(a, b, run, self.PAIRS)
                 result = asyncio.run(self.drive(a, b, redis, run))
         delivered, refused = result
-        lost = 0
-        for i in range(self.PAIRS):
-            got, errors = delivered[i], refused[i]
-            self.assertEqual(got, sorted(set(got)), f"pair {i}: delivered twice or out of order")
-            both = set(got) & errors
-            neither = set(range(self.PER_SENDER)) - set(got) - errors
-            self.assertEqual(both, set(), f"pair {i}: delivered and answered with an error")
-            self.assertEqual(neither, set(), f"pair {i}: neither delivered nor answered ({len(got)} delivered, "
-                                             f"{len(errors)} answered with an error)")
-            lost += len(neither)
+        answered = check_delivered_or_answered(self, delivered, refused, self.PER_SENDER)
         total = self.PAIRS * self.PER_SENDER
-        answered = sum(len(e) for e in refused)
         print(f"\nvalkey restart under load: {total} cross-edge signals, {total - answered} delivered once in order, "
-              f"{answered} answered with an error, {lost} lost")
+              f"{answered} answered with an error, 0 lost")
 
     async def drive(self, a, b, redis, run):
-        receivers = [await AsyncWs.connect(b.host, b.port) for _ in range(self.PAIRS)]
-        senders = [await AsyncWs.connect(a.host, a.port) for _ in range(self.PAIRS)]
-        for i in range(self.PAIRS):
-            stream = f"load-{run}-{i}"
-            receivers[i].send_json({"type": "join", "streamId": stream, "rendition": "r1", "peerId": f"rx-{run}-{i}"})
-            senders[i].send_json({"type": "join", "streamId": stream, "rendition": "r1", "peerId": f"tx-{run}-{i}"})
-        for ws in receivers + senders:
-            for _ in range(2):  # joined, peers
-                message = json.loads(await asyncio.wait_for(ws.recv_text(), EXPECT_TIMEOUT_S))
-                assert message["type"] in ("joined", "peers"), message
-        delivered = [[] for _ in range(self.PAIRS)]
-        refused = [set() for _ in range(self.PAIRS)]
-
-        def on_message(index, m):
-            if index < self.PAIRS:
-                if m["type"] == "signal":
-                    delivered[index].append(m["data"]["seq"])
-            elif m["type"] == "error":
-                refused[index - self.PAIRS].add(m.get("ref"))
-
-        # Every signal is delivered or answered with an error.
-        readers = AccountingReaders(receivers + senders, on_message,
-                                    lambda: sum(map(len, delivered)) + sum(map(len, refused)) >=
-                                    self.PAIRS * self.PER_SENDER)
-
-        async def send(i, ws):
-            for seq in range(self.PER_SENDER):
-                ws.send_text('{"type":"signal","to":"rx-%s-%d","kind":"offer","id":%d,"data":{"seq":%d}}'
-                             % (run, i, seq, seq))
-                await ws.writer.drain()
-                await asyncio.sleep(0.005)
-
-        async def chaos():
+        async def chaos(delivered):
             await asyncio.sleep(0.6)
             redis.kill()
             await asyncio.sleep(0.6)
             redis.start()
 
-        await asyncio.gather(chaos(), *(send(i, ws) for i, ws in enumerate(senders)))
-        await readers.finish()
-        for ws in receivers + senders:
-            ws.close()
-        return delivered, refused
+        return await drive_signal_load(a, b, run, self.PAIRS, self.PER_SENDER, chaos)
+
+
+def check_delivered_or_answered(test, delivered, refused, per_sender):
+    """Every signal of every pair delivered once, in order, or answered with
+    an error; never both, never neither. Returns how many were answered."""
+    for i, (got, errors) in enumerate(zip(delivered, refused)):
+        test.assertEqual(got, sorted(set(got)), f"pair {i}: delivered twice or out of order")
+        both = set(got) & errors
+        neither = set(range(per_sender)) - set(got) - errors
+        test.assertEqual(both, set(), f"pair {i}: delivered and answered with an error")
+        test.assertEqual(neither, set(), f"pair {i}: neither delivered nor answered ({len(got)} delivered, "
+                                         f"{len(errors)} answered with an error)")
+    return sum(len(e) for e in refused)
+
+
+async def drive_signal_load(a, b, run, pairs, per_sender, chaos):
+    """PAIRS receivers on edge b, their senders on edge a (joined as
+    rx-<run>-<i>, tx-<run>-<i> in stream load-<run>-<i>), each sender sending
+    per_sender signals ({"seq": n}, id n) at 200/s while chaos(delivered) (a
+    coroutine function, given the per-pair lists as they fill) runs. Returns
+    (per pair the seqs delivered in arrival order, per pair the ids answered
+    with an error) once every signal is accounted for (or, on a hang,
+    EXPECT_TIMEOUT_S after the last send)."""
+    receivers = [await AsyncWs.connect(b.host, b.port) for _ in range(pairs)]
+    senders = [await AsyncWs.connect(a.host, a.port) for _ in range(pairs)]
+    for i in range(pairs):
+        stream = f"load-{run}-{i}"
+        receivers[i].send_json({"type": "join", "streamId": stream, "rendition": "r1", "peerId": f"rx-{run}-{i}"})
+        senders[i].send_json({"type": "join", "streamId": stream, "rendition": "r1", "peerId": f"tx-{run}-{i}"})
+    for ws in receivers + senders:
+        for _ in range(2):  # joined, peers
+            message = json.loads(await asyncio.wait_for(ws.recv_text(), EXPECT_TIMEOUT_S))
+            assert message["type"] in ("joined", "peers"), message
+    delivered = [[] for _ in range(pairs)]
+    refused = [set() for _ in range(pairs)]
+
+    def on_message(index, m):
+        if index < pairs:
+            if m["type"] == "signal":
+                delivered[index].append(m["data"]["seq"])
+        elif m["type"] == "error":
+            refused[index - pairs].add(m.get("ref"))
+
+    # Until every signal is delivered or answered with an error.
+    readers = AccountingReaders(receivers + senders, on_message,
+                                lambda: sum(map(len, delivered)) + sum(map(len, refused)) >= pairs * per_sender)
+
+    async def send(i, ws):
+        for seq in range(per_sender):
+            ws.send_text('{"type":"signal","to":"rx-%s-%d","kind":"offer","id":%d,"data":{"seq":%d}}'
+                         % (run, i, seq, seq))
+            await ws.writer.drain()
+            await asyncio.sleep(0.005)
+
+    await asyncio.gather(chaos(delivered), *(send(i, ws) for i, ws in enumerate(senders)))
+    await readers.finish()
+    for ws in receivers + senders:
+        ws.close()
+    return delivered, refused

@@ -24,7 +24,7 @@ def join_reply(client, stream, rendition, peer, **fields):
     message = {"type": "join", "streamId": stream, "rendition": rendition, "peerId": peer}
     message.update(fields)
     client.send(message)
-    return client.recv(timeout=5)
+    return client.recv(timeout=EXPECT_TIMEOUT_S)
 
 
 def owner_edge(redis, peer):

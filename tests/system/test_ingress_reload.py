@@ -215,7 +215,7 @@ class Sigterm(unittest.TestCase):
                 client.send({"type": "ping", "t": 1})
                 self.assertEqual(client.expect("pong"), {"type": "pong", "t": 1})
                 try:
-                    wait_until(lambda: not _accepts(ingress.port), 10.0, "the listener to close")
+                    wait_until(lambda: not _accepts(ingress.port), EXPECT_TIMEOUT_S, "the listener to close")
                     listener_closed = True
                 except AssertionError:
                     listener_closed = False

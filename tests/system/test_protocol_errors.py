@@ -318,7 +318,7 @@ class RateLimit(ErrorCase):
     def test_persistent_flood_closes_4003(self):
         c = self.client()
         c.ws.send(b"".join(encode_frame(1, '{"type":"ping"}') for _ in range(400)))
-        code, seen = c.expect_close(timeout=5.0)
+        code, seen = c.expect_close(timeout=EXPECT_TIMEOUT_S)
         self.assertEqual(code, 4003)
         self.assertGreaterEqual(len(seen), 100)
 

@@ -197,7 +197,7 @@ class FirstRequestWithClientFinished(unittest.TestCase):
         """Handshakes with a memory-BIO TLS client, then sends the client's
         last handshake flight and `request` in ONE send(); returns (the
         plaintext received until EOF or 3 s, session, session_reused)."""
-        sock = socket.create_connection((self.edge.host, self.edge.port), timeout=3)
+        sock = socket.create_connection((self.edge.host, self.edge.port), timeout=EXPECT_TIMEOUT_S)
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost", session=session)
         try:
