@@ -222,6 +222,8 @@ export class MeshedFlowLoader {
   private readonly banned = new Map<string, string>();
   private readonly manifests = new Map<string, ManifestState>();
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** Segments being built from peers' pieces (buildFromPieces): woken when a peer leaves. */
+  private readonly building = new Set<string>();
   private readonly inflight = new Map<string, Promise<Uint8Array | null>>();
   private readonly pending = new Map<PeerLink, Map<number, PendingPeerRequest>>();
   private readonly listeners = new Map<string, Set<(v: never) => void>>();
@@ -542,6 +544,8 @@ export class MeshedFlowLoader {
     // leaving is kept for a range rescue.
     const keep = !this.banned.has(link.peerId);
     if (pending) for (const p of pending.values()) p.finish(keep ? cutShort(p) : { kind: 'failed' });
+    // A segment being built from pieces may now have nobody left to ask (src/partial-plan.ts).
+    for (const key of this.building) this.wake(key);
     this.emit('peer-close', { peerId: link.peerId });
   }
 
@@ -720,38 +724,43 @@ export class MeshedFlowLoader {
     const chunks = new ChunkProgress(entry.chunks!);
     const buffer = new Uint8Array(entry.size);
     const key = `${rendition}/${entry.sn}`;
-    while (!controller.aborted && !this.destroyed && this.policy.meshEnabled && this.policy.cmafMode === 'on') {
-      const links = this.usableLinks();
-      const plan = planPartialFetch({
-        chunkSizes: sizes, have: chunks.verifiedChunks, nowMs: performance.now(), deadlineMs, refused,
-        candidates: links.map((l) => {
-          const announced = l.maps.get(rendition)?.get(entry.sn);
-          return { peerId: l.peerId, bytesPerSecond: l.meter.bytesPerSecond, latencyMs: l.meter.latencyMs, inFlight: l.meter.inFlight,
-                   complete: announced?.complete ?? false, verifiedChunks: announced?.verifiedChunks ?? 0 };
-        }),
-        connecting: [...this.links.values()].filter((l) => !l.open && !this.banned.has(l.peerId)).length,
-      });
-      if (plan.kind === 'done') return buffer;
-      if (plan.kind === 'wait') {
-        await this.waitForHolder(key, plan.untilMs, controller.cancel);
-        continue;
+    this.building.add(key);
+    try {
+      while (!controller.aborted && !this.destroyed && this.policy.meshEnabled && this.policy.cmafMode === 'on') {
+        const links = this.usableLinks();
+        const plan = planPartialFetch({
+          chunkSizes: sizes, have: chunks.verifiedChunks, nowMs: performance.now(), deadlineMs, refused,
+          candidates: links.map((l) => {
+            const announced = l.maps.get(rendition)?.get(entry.sn);
+            return { peerId: l.peerId, bytesPerSecond: l.meter.bytesPerSecond, latencyMs: l.meter.latencyMs, inFlight: l.meter.inFlight,
+                     complete: announced?.complete ?? false, verifiedChunks: announced?.verifiedChunks ?? 0 };
+          }),
+          connecting: [...this.links.values()].filter((l) => !l.open && !this.banned.has(l.peerId)).length,
+        });
+        if (plan.kind === 'done') return buffer;
+        if (plan.kind === 'wait') {
+          await this.waitForHolder(key, plan.untilMs, controller.cancel);
+          continue;
+        }
+        if (plan.kind !== 'peer') break;
+        const link = this.links.get(plan.peerId)!;
+        const complete = link.maps.get(rendition)?.get(entry.sn)?.complete ?? false;
+        const piece = { buffer, chunks, start: plan.start, end: plan.end, keepPartial: true };
+        const result = await this.requestBytes(link, rendition, entry, piece, plan.timeoutMs, stats, controller.cancel);
+        // The chunks those bytes complete are checked before anything else is asked for.
+        await chunks.feed(buffer.subarray(0, result.kind === 'failed' ? plan.start : result.bytes.length));
+        if (chunks.failed) {
+          this.counts.failed++;
+          this.ban(link.peerId, `chunk ${chunks.verifiedChunks} of ${key} failed verification`);
+          chunks.retry();
+        } else if (result.kind !== 'ok' || chunks.verifiedBytes < plan.end) {
+          refused.set(link.peerId, complete ? 'whole' : 'partial');
+        }
       }
-      if (plan.kind !== 'peer') break;
-      const link = this.links.get(plan.peerId)!;
-      const complete = link.maps.get(rendition)?.get(entry.sn)?.complete ?? false;
-      const piece = { buffer, chunks, start: plan.start, end: plan.end, keepPartial: true };
-      const result = await this.requestBytes(link, rendition, entry, piece, plan.timeoutMs, stats, controller.cancel);
-      // The chunks those bytes complete are checked before anything else is asked for.
-      await chunks.feed(buffer.subarray(0, result.kind === 'failed' ? plan.start : result.bytes.length));
-      if (chunks.failed) {
-        this.counts.failed++;
-        this.ban(link.peerId, `chunk ${chunks.verifiedChunks} of ${key} failed verification`);
-        chunks.retry();
-      } else if (result.kind !== 'ok' || chunks.verifiedBytes < plan.end) {
-        refused.set(link.peerId, complete ? 'whole' : 'partial');
-      }
+      return buffer.subarray(0, chunks.verifiedBytes);
+    } finally {
+      this.building.delete(key);
     }
-    return buffer.subarray(0, chunks.verifiedBytes);
   }
 
   /** Peers whose buffer map announces verified chunks of the segment that may
