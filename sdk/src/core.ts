@@ -930,7 +930,10 @@ export class MeshedFlowLoader {
       if (plan.kind === 'partial') {
         restartTiming(stats, performance.now());
         const built = await this.buildFromPieces(rendition, entry, deadline, stats, controller, refused);
-        if (controller.aborted) return;
+        if (controller.aborted) {
+          this.dropPartial(rendition, sn);
+          return;
+        }
         if (built.length === entry.size) {
           // Every chunk verified; the whole segment's SHA-256 still decides.
           if (await bytesMatch(built, entry)) {
