@@ -756,6 +756,10 @@ export class MeshedFlowLoader {
         } else if (result.kind !== 'ok' || chunks.verifiedBytes < plan.end) {
           refused.set(link.peerId, complete ? 'whole' : 'partial');
         }
+        // Its own verified chunks are announced (those checked after the request ended included).
+        if (this.policy.meshEnabled && chunks.verifiedChunks < chunks.total &&
+            this.store.setPartial(rendition, entry.sn, buffer.subarray(0, chunks.verifiedBytes), entry.size, chunks.verifiedChunks))
+          this.announce([rendition]);
       }
       return buffer.subarray(0, chunks.verifiedBytes);
     } finally {

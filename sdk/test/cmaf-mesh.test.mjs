@@ -11,7 +11,7 @@ import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { MeshedFlowLoader, decodeMessages, electFetchers, TO_END } from '../dist/meshedflow.js';
+import { MeshedFlowLoader, decodeMessages, TO_END } from '../dist/meshedflow.js';
 import { FakeEdge, FakePeerConnection, wire } from './fake-webrtc.mjs';
 
 globalThis.RTCPeerConnection = FakePeerConnection;
@@ -116,7 +116,9 @@ const segmentGets = (sn) => log.filter((l) => l.url === `/live/c/seg${sn}.m4s`);
 /** Two linked viewers. The holder, alone, started loading segment `sn` over
  * HTTP (its first segment: nobody to wait for), and the origin holds that
  * after `chunks` whole chunks and 100 bytes more; then the other joined and
- * loaded segment 0 (its first: over HTTP). The origin's log starts here. */
+ * loaded segment 0 over HTTP. The other is one of the swarm's elected CDN
+ * fetchers of every segment (httpFetchers 2 of 2 members): without partials
+ * it never waits for the holder. The origin's log starts here. */
 async function holderWithPartial(edge, names, sn, chunks, options = [{}, {}]) {
   wire.frames = [];
   log.length = 0;
@@ -124,28 +126,24 @@ async function holderWithPartial(edge, names, sn, chunks, options = [{}, {}]) {
   const a = viewer(edge, names[0], options[0]);
   const holderLoad = a.load(sn);
   await until("the holder's CDN request", () => segmentGets(sn).length === 1);
-  const b = viewer(edge, names[1], options[1]);
+  const b = viewer(edge, names[1], { httpFetchers: 2, ...options[1] });
   await b.load(0);
   await until('a link', () => a.core.stats().peers.length === 1 && b.core.stats().peers.length === 1);
   return { a, b, h, holderLoad };
 }
-/** Two peer names such that the second is the swarm's elected CDN fetcher of
- * segment `sn`: without partials it goes to the CDN at once. */
-function namesElecting(prefix, sn) {
-  for (let i = 0; ; i++) {
-    const names = [`${prefix}a${i}`, `${prefix}b${i}`];
-    if (electFetchers(names, `c:index/${sn}`, 1)[0] === names[1]) return names;
-  }
-}
 
 test("'on': the verified prefix from the partial holder, follow-ups as it announces more, the rest once it is whole", async () => {
   const edge = new FakeEdge(edgePolicy('on'));
-  // The requester is the elected fetcher: without partials it would go to the CDN at once.
-  const { a, b, h, holderLoad } = await holderWithPartial(edge, namesElecting('f', 3), 3, 2);
-  await until('the partial announced', () => announced(3).some((e) => !e.complete && e.verifiedChunks === 2));
+  // The requester is an elected fetcher: without partials it would go to the CDN at once.
+  const { a, b, h, holderLoad } = await holderWithPartial(edge, ['fa', 'fb'], 3, 2);
+  const twoChunks = () => announced(3).filter((e) => !e.complete && e.verifiedChunks === 2).length;
+  await until('the partial announced', () => twoChunks() > 0);
+  const byHolder = twoChunks();
   const played = b.load(3);
   await until('the prefix delivered', () => b.core.stats().p2pBytes === boundary(2));
   assert.deepEqual(requestsFor(3), [[0, boundary(2)]]);
+  // The requester announces the chunks it holds verified in turn (the holder, held by the origin, announces nothing new).
+  await until('the requester announcing its 2 chunks', () => twoChunks() > byHolder);
   h.advance(boundary(3));                       // the holder verifies chunk 2 and announces it
   await until('the follow-up delivered', () => b.core.stats().p2pBytes === boundary(3));
   assert.deepEqual(requestsFor(3), [[0, boundary(2)], [boundary(2), boundary(3) - boundary(2)]]);
@@ -197,7 +195,7 @@ test("'on': a partial holder whose chunk lies is banned; its bytes never reach t
 for (const mode of ['advertise-only', 'off']) {
   test(`'${mode}': a partial is never asked for; the elected fetcher goes to the CDN`, async () => {
     const edge = new FakeEdge(edgePolicy(mode));
-    const { b, h, holderLoad } = await holderWithPartial(edge, namesElecting(mode[0], 2), 2, 2);
+    const { b, h, holderLoad } = await holderWithPartial(edge, [`${mode[0]}a`, `${mode[0]}b`], 2, 2);
     if (mode === 'advertise-only') await until('the partial announced', () => announced(2).some((e) => !e.complete && e.verifiedChunks === 2));
     const played = b.load(2);
     await until("the requester's own CDN request", () => segmentGets(2).length === 2);
@@ -213,7 +211,7 @@ for (const mode of ['advertise-only', 'off']) {
 
 test("'on' asking a holder in 'advertise-only': it answers absent and is not asked for a partial again", async () => {
   const edge = new FakeEdge(edgePolicy('on'));
-  const { b, h } = await holderWithPartial(edge, namesElecting('m', 1), 1, 2, [{ cmafMode: 'advertise-only' }, {}]);
+  const { b, h } = await holderWithPartial(edge, ['ma', 'mb'], 1, 2, [{ cmafMode: 'advertise-only' }, {}]);
   await until('the partial announced', () => announced(1).some((e) => !e.complete && e.verifiedChunks === 2));
   const played = b.load(1);
   await until("the requester's own CDN request", () => segmentGets(1).length === 2);
