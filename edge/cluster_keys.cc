@@ -57,6 +57,8 @@ constexpr std::string_view replace_tag = "R";
 constexpr std::string_view signal_cached_tag = "C";
 constexpr std::string_view bounced_tag = "B";
 constexpr std::string_view missed_tag = "M";
+constexpr std::string_view tracker_offer_tag = "O";
+constexpr std::string_view tracker_answer_tag = "A";
 
 std::string_view kind_tag(EnvelopeKind kind) {
   switch (kind) {
@@ -66,6 +68,8 @@ std::string_view kind_tag(EnvelopeKind kind) {
     case EnvelopeKind::signal_cached: return signal_cached_tag;
     case EnvelopeKind::bounced: return bounced_tag;
     case EnvelopeKind::missed: return missed_tag;
+    case EnvelopeKind::tracker_offer: return tracker_offer_tag;
+    case EnvelopeKind::tracker_answer: return tracker_answer_tag;
   }
   return signal_tag;
 }
@@ -104,6 +108,24 @@ std::string_view viewers_key(std::string& out, std::string_view prefix, std::str
 }
 
 std::string_view policy_key(std::string& out, std::string_view prefix) { return untagged(out, prefix, "policy"); }
+
+std::string_view hex_id(std::string& out, std::string_view bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  out.clear();
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+std::string_view tracker_index_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex) {
+  return tagged(out, prefix, 't', info_hash_hex, ":idx");
+}
+
+std::string_view tracker_record_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex) {
+  return tagged(out, prefix, 't', info_hash_hex, ":rec");
+}
 
 std::string_view summaries_key(std::string& out, std::string_view prefix) {
   return untagged(out, prefix, "summaries");
@@ -247,10 +269,13 @@ std::optional<Envelope> decode_envelope(std::string_view text) {
              (f[0] == replace_tag || f[0] == missed_tag)) {
     e.kind = f[0] == replace_tag ? EnvelopeKind::replace : EnvelopeKind::missed;
     count = replace_fields;
-  } else if (split_fields(text, f) && (f[0] == signal_tag || f[0] == signal_cached_tag || f[0] == bounced_tag)) {
-    e.kind = f[0] == signal_tag ? EnvelopeKind::signal
-             : f[0] == signal_cached_tag ? EnvelopeKind::signal_cached
-                                         : EnvelopeKind::bounced;
+  } else if (split_fields(text, f) && (f[0] == signal_tag || f[0] == signal_cached_tag || f[0] == bounced_tag ||
+                                        f[0] == tracker_offer_tag || f[0] == tracker_answer_tag)) {
+    e.kind = f[0] == signal_tag            ? EnvelopeKind::signal
+             : f[0] == signal_cached_tag   ? EnvelopeKind::signal_cached
+             : f[0] == bounced_tag         ? EnvelopeKind::bounced
+             : f[0] == tracker_offer_tag   ? EnvelopeKind::tracker_offer
+                                           : EnvelopeKind::tracker_answer;
     count = signal_fields;
   } else {
     return std::nullopt;

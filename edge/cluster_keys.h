@@ -12,6 +12,10 @@
 //                                          caps, topology); same members as idx
 //   P{s:<stream>}:viewers         zset    member peerId, score = expiry: the stream's
 //                                          viewers on every edge (cluster-wide maxViewers)
+//   P{t:<info_hash hex>}:idx      zset    a WebTorrent tracker swarm: member peer_id
+//                                          (hex), score = expiry (Unix ms)
+//   P{t:<info_hash hex>}:rec      hash    field peer_id (hex) -> swarm record (edge,
+//                                          the swarm's shard there, connection)
 //   P{e:<edge>}:alive             string  liveness, SET PX 3000 every second
 //   Pedges                        zset    member edge id, score = expiry of its
 //                                          liveness (Unix ms): the readable index
@@ -54,6 +58,11 @@ std::string_view viewers_key(std::string& out, std::string_view prefix, std::str
 std::string_view summaries_key(std::string& out, std::string_view prefix);
 // The policy document's key; its notification channel has the same name.
 std::string_view policy_key(std::string& out, std::string_view prefix);
+// Tracker swarms (docs/cluster.md, "Tracker swarms across edges"): ids are
+// 20 raw bytes, named in keys and members by their lowercase hex.
+std::string_view hex_id(std::string& out, std::string_view bytes);
+std::string_view tracker_index_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex);
+std::string_view tracker_record_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex);
 
 // The lowercase hex SHA-256 of a session (session_digest_bytes long): what
 // Valkey holds instead of the secret itself, compared for takeovers.
@@ -128,10 +137,21 @@ enum class EnvelopeKind : uint8_t {
   // stream, between joins): peer-not-found, and the sender's edge forgets
   // the cached place (target_slot, target_generation). Fields as replace.
   missed,
+  // A WebTorrent tracker offer (docs/cluster.md, "Tracker swarms across
+  // edges"), published to the recipient's swarm shard: `to` the recipient's
+  // peer_id, `stream_id` the info_hash (20 raw bytes each), `ref_raw` the
+  // offerer's peer_id then the offer_id (40 bytes), the recipient's
+  // connection in target_slot/target_generation, `text` the ready offer;
+  // sender_shard is the offerer's swarm shard (where the answer goes).
+  tracker_offer,
+  // Its answer, published back to that shard: `to` the offerer, `ref_raw`
+  // the answerer's peer_id then the offer_id, `text` the ready answer.
+  tracker_answer,
 };
 // The kinds that carry a whole signal (stream_id and text).
 inline bool carries_signal(EnvelopeKind kind) {
-  return kind == EnvelopeKind::signal || kind == EnvelopeKind::signal_cached || kind == EnvelopeKind::bounced;
+  return kind == EnvelopeKind::signal || kind == EnvelopeKind::signal_cached || kind == EnvelopeKind::bounced ||
+         kind == EnvelopeKind::tracker_offer || kind == EnvelopeKind::tracker_answer;
 }
 struct Envelope {
   EnvelopeKind kind = EnvelopeKind::signal;

@@ -92,6 +92,8 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     t.tracker.answers_refused += e.tracker.answers_refused;
     t.tracker.full_scrapes_refused += e.tracker.full_scrapes_refused;
     t.tracker.oversized_closed += e.tracker.oversized_closed;
+    t.tracker.offers_to_edges += e.tracker.offers_to_edges;
+    t.tracker.answers_to_edges += e.tracker.answers_to_edges;
     total.tracker_swarms.swarms += s->tracker_swarms.swarms;
     total.tracker_swarms.peers += s->tracker_swarms.peers;
     total.tracker_swarms.seeders += s->tracker_swarms.seeders;
@@ -150,6 +152,10 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   counter(out, "mf_edge_tracker_offers_relayed_total", "Tracker offers delivered to a peer.", k.offers_relayed);
   counter(out, "mf_edge_tracker_answers_relayed_total", "Tracker answers delivered to the offer's sender.",
           k.answers_relayed);
+  counter(out, "mf_edge_tracker_offers_to_edges_total", "Tracker offers published to a peer on another edge.",
+          k.offers_to_edges);
+  counter(out, "mf_edge_tracker_answers_to_edges_total", "Tracker answers published back to the offerer's edge.",
+          k.answers_to_edges);
   counter(out, "mf_edge_tracker_scrapes_total", "Tracker scrapes answered.", k.scrapes);
   counter(out, "mf_edge_tracker_failures_total", "Tracker failure reasons sent.", k.failures);
   counter(out, "mf_edge_tracker_peer_id_taken_total", "Announces refused: peer_id bound to another connection.",
@@ -244,10 +250,12 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   if (!shards.empty() && shards.front()->cluster_configured) {
     // Only in a cluster ([valkey] address): an edge alone shows none of these.
     bool up = true;
+    uint32_t live_edges = UINT32_MAX;
     ClusterCounters c;
     valkey::Counters v;
     for (const auto& s : shards) {
       up = up && s->valkey_up;
+      live_edges = std::min(live_edges, s->live_edges);
       c.signals_sent += s->cluster.signals_sent;
       c.signals_received += s->cluster.signals_received;
       c.remote_proposals += s->cluster.remote_proposals;
@@ -269,6 +277,8 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
       v.timeouts += s->valkey.timeouts;
     }
     gauge(out, "mf_edge_valkey_up", "1 when every shard's Valkey command link is ready.", up ? 1 : 0);
+    gauge(out, "mf_edge_valkey_live_edges",
+          "Edges alive in the cluster (this one included), as read by the shard that last saw the fewest.", live_edges);
     counter(out, "mf_edge_valkey_commands_total", "Commands sent to Valkey.", v.commands_sent);
     counter(out, "mf_edge_valkey_dropped_total", "Commands refused by the client's queue bounds.", v.dropped);
     counter(out, "mf_edge_valkey_failed_total", "Commands that failed (link lost in flight, or an error reply).",

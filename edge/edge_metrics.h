@@ -32,6 +32,8 @@ struct TrackerCounters {
   uint64_t answers_refused = 0;    // answers without a matching outstanding offer
   uint64_t full_scrapes_refused = 0;
   uint64_t oversized_closed = 0;   // connections closed 1009 (SDK messages above the SDK limit included)
+  uint64_t offers_to_edges = 0;    // offers published to a member on another edge
+  uint64_t answers_to_edges = 0;   // answers published back to the offerer's edge
 };
 
 struct EdgeCounters {
@@ -117,6 +119,7 @@ struct MetricsSnapshot {
   // Cluster (only with [valkey] address).
   bool cluster_configured = false;
   bool valkey_up = false;  // the command link of this shard is ready
+  uint32_t live_edges = 0; // edges this shard last read as alive (itself included)
   ClusterCounters cluster;
   valkey::Counters valkey;
   std::vector<tls::ServedCertificate> served;  // shard 0, with [tls]: the certificate of the public listener

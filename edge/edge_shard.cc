@@ -131,7 +131,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   if (self->tracker_enabled()) {
     // Silent peers and unanswered offers go within a second of their expiry.
     EdgeShard* raw = self.get();
-    shard.reactor().add_periodic(1000, [raw] { raw->tracker_swarms_.expire(raw->reactor_now()); });
+    shard.reactor().add_periodic(1000, [raw] { raw->tracker_expire(); });
     raw->tracker_targets_.resize(shared.settings.tracker.max_offers);
   }
   if (shard.count() > 1) {
@@ -1302,6 +1302,7 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   if (cluster_) {
     snapshot->cluster_configured = true;
     snapshot->valkey_up = cluster_ready();
+    snapshot->live_edges = static_cast<uint32_t>(live_edges_.size());
     snapshot->cluster = cluster_counters_;
     snapshot->valkey = cluster_->counters();
   }

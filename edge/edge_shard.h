@@ -367,10 +367,37 @@ class EdgeShard final : public ShardService {
   void on_tracker_scrape(std::unique_ptr<TrackerScrape> m);
   // A ready message for `who` (on this shard or another).
   void tracker_deliver(const PeerLocation& who, std::string_view text, TrackerDelivery::Kind kind);
+  // Once a second: silent peers and old offers go (and leave Valkey).
+  void tracker_expire();
   TrackerSwarms tracker_swarms_;
   TrackerMessageParser tracker_parser_;
   std::vector<TrackerTarget> tracker_targets_;
   std::vector<TrackerId> tracker_offer_ids_;
+  std::vector<TrackerMemberRef> tracker_removed_;
+
+  // ---- tracker swarms across edges (edge_shard_cluster.cc;
+  // docs/cluster.md, "Tracker swarms across edges") ----
+  // Presence of a member of a swarm this shard owns.
+  void tracker_cluster_register(const TrackerId& info_hash, const TrackerId& peer_id, const PeerLocation& who);
+  void tracker_cluster_unregister(const TrackerId& info_hash, const TrackerId& peer_id, const PeerLocation& who);
+  // The members of the swarms whose info_hash falls on this refresh tick
+  // (all: every swarm).
+  void tracker_cluster_refresh(bool all, uint32_t part, std::string_view expiry, std::string_view ttl);
+  // The offers of `m` from index `first` on found no member here: they go to
+  // members on other edges (a Valkey sample of the swarm).
+  void tracker_cluster_offers(std::unique_ptr<TrackerPacket> m, size_t first);
+  void on_tracker_candidates(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
+  void tracker_publish_answer(const TrackerAnswerRoute& route, const TrackerPacket& m);
+  void on_cluster_tracker(const cluster::Envelope& e);
+  std::vector<std::string_view>& tracker_swarm_keys(const TrackerId& info_hash);
+  void encode_tracker_record(std::string& out, const PeerLocation& who) const;
+  struct TrackerQuery {
+    std::unique_ptr<TrackerPacket> packet;
+    size_t first = 0;
+  };
+  std::unordered_map<uint64_t, TrackerQuery> tracker_queries_;  // by cookie
+  std::string tracker_hex_scratch_, tracker_hex2_scratch_, tracker_envelope_scratch_;
+  std::vector<TrackerMemberRef> tracker_refresh_scratch_;
 
   // ---- the cluster of edges through Valkey (edge_shard_cluster.cc) ----
   // Every call below is a no-op without [valkey] address.

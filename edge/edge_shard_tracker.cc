@@ -119,14 +119,15 @@ void EdgeShard::on_tracker_request(std::unique_ptr<TrackerPacket> m) {
   uint64_t now = reactor_now();
   TrackerRejection refusal{{}, true, TrackerAction::announce, true, m->info_hash};
   if (m->has_answer) {
-    auto offerer = tracker_swarms_.answer(m->info_hash, m->peer_id, m->who, m->to_peer_id, m->answer_offer_id, now);
-    if (!offerer) {
+    auto route = tracker_swarms_.answer(m->info_hash, m->peer_id, m->who, m->to_peer_id, m->answer_offer_id, now);
+    if (!route) {
       counters_.tracker.answers_refused++;
       counters_.tracker.failures++;
-      refusal.reason = tracker_refusal_text(offerer.error());
+      refusal.reason = tracker_refusal_text(route.error());
       return tracker_deliver(m->who, write_tracker_failure(reply_, refusal), TrackerDelivery::Kind::reply);
     }
-    return tracker_deliver(*offerer, write_tracker_answer(reply_, m->info_hash, m->peer_id, m->raw, m->answer_offer_id),
+    if (route->edge != 0) return tracker_publish_answer(*route, *m);
+    return tracker_deliver(route->who, write_tracker_answer(reply_, m->info_hash, m->peer_id, m->raw, m->answer_offer_id),
                            TrackerDelivery::Kind::answer);
   }
   counters_.tracker.announces++;
@@ -139,6 +140,8 @@ void EdgeShard::on_tracker_request(std::unique_ptr<TrackerPacket> m) {
     refusal.reason = tracker_refusal_text(result.error());
     return tracker_deliver(m->who, write_tracker_failure(reply_, refusal), TrackerDelivery::Kind::reply);
   }
+  if (result->joined) tracker_cluster_register(m->info_hash, m->peer_id, m->who);
+  if (result->left) tracker_cluster_unregister(m->info_hash, m->peer_id, m->who);
   tracker_deliver(m->who,
                   write_tracker_announce_reply(reply_, m->info_hash, result->complete, result->incomplete,
                                                shared_.settings.tracker.interval_s),
@@ -151,6 +154,8 @@ void EdgeShard::on_tracker_request(std::unique_ptr<TrackerPacket> m) {
     tracker_deliver(target.who, write_tracker_offer(reply_, m->info_hash, m->peer_id, offer, m->offer_ids[i]),
                     TrackerDelivery::Kind::offer);
   }
+  // Offers no member here took go to members on other edges.
+  if (result->targets < m->offer_ids.size()) tracker_cluster_offers(std::move(m), result->targets);
 }
 
 void EdgeShard::on_tracker_deliver(std::unique_ptr<TrackerDelivery> m) {
@@ -175,7 +180,14 @@ void EdgeShard::tracker_give_up(PeerSession& s) {
 }
 
 void EdgeShard::on_tracker_leave(std::unique_ptr<TrackerPacket> m) {
-  tracker_swarms_.leave(m->info_hash, m->peer_id, m->who);
+  if (tracker_swarms_.leave(m->info_hash, m->peer_id, m->who))
+    tracker_cluster_unregister(m->info_hash, m->peer_id, m->who);
+}
+
+void EdgeShard::tracker_expire() {
+  tracker_removed_.clear();
+  tracker_swarms_.expire(reactor_now(), &tracker_removed_);
+  for (const TrackerMemberRef& gone : tracker_removed_) tracker_cluster_unregister(gone.info_hash, gone.peer_id, gone.who);
 }
 
 void EdgeShard::on_tracker_scrape(std::unique_ptr<TrackerScrape> m) {

@@ -58,11 +58,14 @@ std::expected<TrackerAnnounceResult, TrackerRefusal> TrackerSwarms::announce(
   auto peer_it = swarm.peers.find(peer_id);
   if (peer_it != swarm.peers.end() && peer_it->second.who != who) return std::unexpected(TrackerRefusal::peer_id_taken);
   if (event == AnnounceEvent::stopped) {
-    if (peer_it != swarm.peers.end()) remove_peer(swarm, peer_it);
-    TrackerAnnounceResult result{swarm.seeders, static_cast<uint32_t>(swarm.peers.size()) - swarm.seeders, 0};
+    bool left = peer_it != swarm.peers.end();
+    if (left) remove_peer(swarm, peer_it);
+    TrackerAnnounceResult result{swarm.seeders, static_cast<uint32_t>(swarm.peers.size()) - swarm.seeders, 0, false,
+                                 left};
     drop_if_empty(swarm_it);
     return result;
   }
+  bool joined = false;
   if (event == AnnounceEvent::completed) {
     seeder = true;
     swarm.downloaded++;
@@ -75,6 +78,7 @@ std::expected<TrackerAnnounceResult, TrackerRefusal> TrackerSwarms::announce(
     peer.who = who;
     peer.handle = swarm.matching.add(member);
     peer_it = swarm.peers.emplace(peer_id, peer).first;
+    joined = true;
   }
   Peer& peer = peer_it->second;
   if (peer.seeder != seeder) {
@@ -85,6 +89,7 @@ std::expected<TrackerAnnounceResult, TrackerRefusal> TrackerSwarms::announce(
   peer.last_announce_ms = now_ms;
 
   TrackerAnnounceResult result;
+  result.joined = joined;
   result.complete = swarm.seeders;
   result.incomplete = static_cast<uint32_t>(swarm.peers.size()) - swarm.seeders;
   size_t wanted = std::min({offer_ids.size(), static_cast<size_t>(limits_.max_offers), targets.size(),
@@ -102,24 +107,78 @@ std::expected<TrackerAnnounceResult, TrackerRefusal> TrackerSwarms::announce(
     std::memcpy(target.peer_id.data(), member.peer_id.view().data(), tracker_id_bytes);
     target.who = PeerLocation{member.location.shard, member.location.connection_slot,
                               member.location.connection_generation};
-    swarm.offers.insert_or_assign(offer_key(target.peer_id, peer_id, offer_ids[i]), expires);
+    swarm.offers.insert_or_assign(offer_key(target.peer_id, peer_id, offer_ids[i]), Offer{expires});
   }
   result.targets = picked;
   return result;
 }
 
-std::expected<PeerLocation, TrackerRefusal> TrackerSwarms::answer(const TrackerId& info_hash,
-                                                                  const TrackerId& answerer, PeerLocation who,
-                                                                  const TrackerId& offerer, const TrackerId& offer_id,
-                                                                  uint64_t now_ms) {
+std::expected<TrackerAnswerRoute, TrackerRefusal> TrackerSwarms::answer(const TrackerId& info_hash,
+                                                                        const TrackerId& answerer, PeerLocation who,
+                                                                        const TrackerId& offerer,
+                                                                        const TrackerId& offer_id, uint64_t now_ms) {
   auto swarm_it = swarms_.find(info_hash);
   if (swarm_it == swarms_.end()) return std::unexpected(TrackerRefusal::unknown_peer);
   Swarm_& swarm = swarm_it->second;
   auto self = swarm.peers.find(answerer);
   if (self == swarm.peers.end() || self->second.who != who) return std::unexpected(TrackerRefusal::unknown_peer);
   auto offer = swarm.offers.find(offer_key(answerer, offerer, offer_id));
-  if (offer == swarm.offers.end()) return std::unexpected(TrackerRefusal::no_such_offer);
-  bool expired = offer->second <= now_ms;
+  // An offer this edge sent to another edge is answered there, not here.
+  if (offer == swarm.offers.end() || offer->second.way == Offer::Way::to_edge)
+    return std::unexpected(TrackerRefusal::no_such_offer);
+  Offer found = offer->second;
+  swarm.offers.erase(offer);  // one answer per offer
+  if (found.expires_ms <= now_ms) return std::unexpected(TrackerRefusal::no_such_offer);
+  if (found.way == Offer::Way::from_edge) return TrackerAnswerRoute{{}, found.edge, found.shard};
+  auto sender = swarm.peers.find(offerer);
+  if (sender == swarm.peers.end()) return std::unexpected(TrackerRefusal::offerer_gone);
+  return TrackerAnswerRoute{sender->second.who, 0, 0};
+}
+
+uint32_t TrackerSwarms::edge_index(std::string_view edge_id) {
+  for (size_t i = 0; i < edges_.size(); ++i)
+    if (edges_[i] == edge_id) return static_cast<uint32_t>(i + 1);
+  if (edges_.size() >= max_edges) return 0;
+  edges_.emplace_back(edge_id);
+  return static_cast<uint32_t>(edges_.size());
+}
+
+bool TrackerSwarms::offer_sent_to_edge(const TrackerId& info_hash, const TrackerId& offerer, PeerLocation offerer_who,
+                                       const TrackerId& recipient, const TrackerId& offer_id, uint32_t edge,
+                                       uint64_t now_ms) {
+  auto swarm_it = swarms_.find(info_hash);
+  if (swarm_it == swarms_.end()) return false;
+  auto sender = swarm_it->second.peers.find(offerer);
+  if (sender == swarm_it->second.peers.end() || sender->second.who != offerer_who) return false;
+  swarm_it->second.offers.insert_or_assign(offer_key(recipient, offerer, offer_id),
+                                           Offer{now_ms + limits_.offer_ttl_ms, Offer::Way::to_edge, edge, 0});
+  return true;
+}
+
+std::optional<PeerLocation> TrackerSwarms::offer_from_edge(const TrackerId& info_hash, const TrackerId& recipient,
+                                                           const TrackerId& offerer, const TrackerId& offer_id,
+                                                           uint32_t edge, uint32_t shard, uint64_t now_ms) {
+  auto swarm_it = swarms_.find(info_hash);
+  if (swarm_it == swarms_.end()) return std::nullopt;
+  auto peer = swarm_it->second.peers.find(recipient);
+  if (peer == swarm_it->second.peers.end()) return std::nullopt;
+  swarm_it->second.offers.insert_or_assign(offer_key(recipient, offerer, offer_id),
+                                           Offer{now_ms + limits_.offer_ttl_ms, Offer::Way::from_edge, edge, shard});
+  return peer->second.who;
+}
+
+std::expected<PeerLocation, TrackerRefusal> TrackerSwarms::answer_from_edge(const TrackerId& info_hash,
+                                                                            const TrackerId& answerer,
+                                                                            const TrackerId& offerer,
+                                                                            const TrackerId& offer_id, uint32_t edge,
+                                                                            uint64_t now_ms) {
+  auto swarm_it = swarms_.find(info_hash);
+  if (swarm_it == swarms_.end()) return std::unexpected(TrackerRefusal::offerer_gone);
+  Swarm_& swarm = swarm_it->second;
+  auto offer = swarm.offers.find(offer_key(answerer, offerer, offer_id));
+  if (offer == swarm.offers.end() || offer->second.way != Offer::Way::to_edge || offer->second.edge != edge)
+    return std::unexpected(TrackerRefusal::no_such_offer);
+  bool expired = offer->second.expires_ms <= now_ms;
   swarm.offers.erase(offer);  // one answer per offer
   if (expired) return std::unexpected(TrackerRefusal::no_such_offer);
   auto sender = swarm.peers.find(offerer);
@@ -127,24 +186,33 @@ std::expected<PeerLocation, TrackerRefusal> TrackerSwarms::answer(const TrackerI
   return sender->second.who;
 }
 
-void TrackerSwarms::leave(const TrackerId& info_hash, const TrackerId& peer_id, PeerLocation who) {
+bool TrackerSwarms::is_member(const TrackerId& info_hash, const TrackerId& peer_id) const {
   auto swarm_it = swarms_.find(info_hash);
-  if (swarm_it == swarms_.end()) return;
-  auto peer = swarm_it->second.peers.find(peer_id);
-  if (peer == swarm_it->second.peers.end() || peer->second.who != who) return;
-  remove_peer(swarm_it->second, peer);
-  drop_if_empty(swarm_it);
+  return swarm_it != swarms_.end() && swarm_it->second.peers.contains(peer_id);
 }
 
-void TrackerSwarms::expire(uint64_t now_ms) {
+bool TrackerSwarms::leave(const TrackerId& info_hash, const TrackerId& peer_id, PeerLocation who) {
+  auto swarm_it = swarms_.find(info_hash);
+  if (swarm_it == swarms_.end()) return false;
+  auto peer = swarm_it->second.peers.find(peer_id);
+  if (peer == swarm_it->second.peers.end() || peer->second.who != who) return false;
+  remove_peer(swarm_it->second, peer);
+  drop_if_empty(swarm_it);
+  return true;
+}
+
+void TrackerSwarms::expire(uint64_t now_ms, std::vector<TrackerMemberRef>* removed) {
   for (auto swarm_it = swarms_.begin(); swarm_it != swarms_.end();) {
     Swarm_& swarm = swarm_it->second;
     for (auto peer = swarm.peers.begin(); peer != swarm.peers.end();) {
       auto next = std::next(peer);
-      if (now_ms - peer->second.last_announce_ms >= limits_.peer_ttl_ms) remove_peer(swarm, peer);
+      if (now_ms - peer->second.last_announce_ms >= limits_.peer_ttl_ms) {
+        if (removed != nullptr) removed->push_back(TrackerMemberRef{swarm_it->first, peer->first, peer->second.who});
+        remove_peer(swarm, peer);
+      }
       peer = next;
     }
-    std::erase_if(swarm.offers, [now_ms](const auto& offer) { return offer.second <= now_ms; });
+    std::erase_if(swarm.offers, [now_ms](const auto& offer) { return offer.second.expires_ms <= now_ms; });
     if (swarm.peers.empty()) swarm_it = swarms_.erase(swarm_it);
     else ++swarm_it;
   }

@@ -9,7 +9,10 @@
 #include <cstdint>
 #include <cstring>
 #include <expected>
+#include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -51,7 +54,24 @@ std::string_view tracker_refusal_text(TrackerRefusal refusal);
 
 struct TrackerAnnounceResult {
   uint32_t complete = 0, incomplete = 0;
-  size_t targets = 0;  // entries written to the caller's span
+  size_t targets = 0;   // entries written to the caller's span
+  bool joined = false;  // the peer was not a member before this announce
+  bool left = false;    // `stopped` removed the peer
+};
+
+// Where an answer goes: to a connection of this edge, or (edge != 0) back to
+// the shard `shard` of another edge of the cluster, whose offer it answers
+// (docs/cluster.md, "Tracker swarms across edges").
+struct TrackerAnswerRoute {
+  PeerLocation who;     // edge == 0
+  uint32_t edge = 0;    // 0: this edge; otherwise TrackerSwarms::edge_name(edge)
+  uint32_t shard = 0;   // edge != 0: the offerer's swarm shard on that edge
+};
+
+// A member of a swarm, as the cluster's presence records name it.
+struct TrackerMemberRef {
+  TrackerId info_hash{}, peer_id{};
+  PeerLocation who;
 };
 
 struct TrackerScrapeCounts {
@@ -80,13 +100,50 @@ class TrackerSwarms {
   // An answer by `answerer` (on `who`) to the offer `offer_id` of `offerer`:
   // allowed once, only while that offer is outstanding; gives the offerer's
   // connection.
-  std::expected<PeerLocation, TrackerRefusal> answer(const TrackerId& info_hash, const TrackerId& answerer,
-                                                     PeerLocation who, const TrackerId& offerer,
-                                                     const TrackerId& offer_id, uint64_t now_ms);
-  // The connection `who` closed: its peer leaves if it still holds peer_id.
-  void leave(const TrackerId& info_hash, const TrackerId& peer_id, PeerLocation who);
-  // Drops peers silent for peer_ttl_ms and offers past their expiry.
-  void expire(uint64_t now_ms);
+  // gives the offerer's connection, or the edge and shard an offer from
+  // another edge came from.
+  std::expected<TrackerAnswerRoute, TrackerRefusal> answer(const TrackerId& info_hash, const TrackerId& answerer,
+                                                           PeerLocation who, const TrackerId& offerer,
+                                                           const TrackerId& offer_id, uint64_t now_ms);
+  // The connection `who` closed: its peer leaves if it still holds peer_id
+  // (true).
+  bool leave(const TrackerId& info_hash, const TrackerId& peer_id, PeerLocation who);
+  // Drops peers silent for peer_ttl_ms and offers past their expiry; the
+  // peers dropped are appended to `removed` when given.
+  void expire(uint64_t now_ms, std::vector<TrackerMemberRef>* removed = nullptr);
+
+  // ---- swarms across edges (docs/cluster.md, "Tracker swarms across edges") ----
+  // Edge names are interned: an offer records a small index, not a string.
+  // 0 when the table is full (max_edges names): the caller drops the offer.
+  uint32_t edge_index(std::string_view edge_id);
+  std::string_view edge_name(uint32_t index) const { return edges_[index - 1]; }
+  static constexpr size_t max_edges = 1024;
+  // `offerer` (a member here) relayed an offer to `recipient`, a member on
+  // edge `edge`: outstanding until now + offer_ttl_ms. False when the
+  // offerer is no member here any more (nothing is recorded).
+  bool offer_sent_to_edge(const TrackerId& info_hash, const TrackerId& offerer, PeerLocation offerer_who,
+                          const TrackerId& recipient, const TrackerId& offer_id, uint32_t edge, uint64_t now_ms);
+  // An offer from `offerer` on edge `edge` (its swarm on shard `shard`
+  // there) to `recipient`: recorded as outstanding when the recipient is a
+  // member here (answer() then routes its answer back there); gives the
+  // recipient's connection. Nullopt: not a member, the offer is dropped.
+  std::optional<PeerLocation> offer_from_edge(const TrackerId& info_hash, const TrackerId& recipient,
+                                              const TrackerId& offerer, const TrackerId& offer_id, uint32_t edge,
+                                              uint32_t shard, uint64_t now_ms);
+  // An answer from `answerer` on edge `edge` to the offer `offer_id` that
+  // `offerer` (a member here) sent there: allowed once, only while that
+  // offer is outstanding and went to that edge; gives the offerer's
+  // connection.
+  std::expected<PeerLocation, TrackerRefusal> answer_from_edge(const TrackerId& info_hash, const TrackerId& answerer,
+                                                               const TrackerId& offerer, const TrackerId& offer_id,
+                                                               uint32_t edge, uint64_t now_ms);
+  bool is_member(const TrackerId& info_hash, const TrackerId& peer_id) const;
+  // Every member, for the presence refresh: fn(info_hash, peer_id, who).
+  template <typename Fn>
+  void for_each_member(Fn&& fn) const {
+    for (const auto& [hash, swarm] : swarms_)
+      for (const auto& [id, peer] : swarm.peers) fn(hash, id, peer.who);
+  }
 
   TrackerScrapeCounts scrape(const TrackerId& info_hash) const;
   TrackerTotals totals() const;
@@ -105,11 +162,20 @@ class TrackerSwarms {
   struct OfferKeyHash {
     size_t operator()(const OfferKey& key) const;
   };
+  // An outstanding offer: between two members here (edge 0), sent to a
+  // member on another edge (to_edge), or received from one (from_edge: the
+  // answer goes back to `shard` there).
+  struct Offer {
+    uint64_t expires_ms = 0;
+    enum class Way : uint8_t { local, to_edge, from_edge } way = Way::local;
+    uint32_t edge = 0;
+    uint32_t shard = 0;
+  };
   struct Swarm_ {
     explicit Swarm_(uint64_t seed) : matching(seed) {}
     Swarm matching;
     std::unordered_map<TrackerId, Peer, TrackerIdHash> peers;
-    std::unordered_map<OfferKey, uint64_t, OfferKeyHash> offers;  // expiry (ms)
+    std::unordered_map<OfferKey, Offer, OfferKeyHash> offers;
     uint32_t seeders = 0;
     uint64_t downloaded = 0;  // `completed` events
   };
@@ -122,6 +188,7 @@ class TrackerSwarms {
   uint64_t seed_;
   std::unordered_map<TrackerId, Swarm_, TrackerIdHash> swarms_;
   std::array<MemberHandle, Swarm::max_pick> picked_{};
+  std::vector<std::string> edges_;  // interned edge names, index + 1
 };
 
 }  // namespace mf::edge

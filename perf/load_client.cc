@@ -7,12 +7,14 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <fmt/format.h>
+#include <random>
 
 #include "common/http_request_head.h"
 #include "common/listen_socket.h"
@@ -62,6 +64,25 @@ uint64_t next_random(uint64_t& state) {
   return state * 0x2545F4914F6CDD1DULL;
 }
 
+// tracker (aquatic_ws's load test, docs/benchmarks.md "Tracker"): offers
+// per announce (also its numwant), a 47-character dummy SDP, and swarm
+// sizes from a Gamma(shape 0.2, scale 100) distribution over 10,000
+// info_hashes: most connections share a few big swarms.
+constexpr uint32_t tracker_offers = 10;
+constexpr std::string_view tracker_sdp = "v=0 o=- 1 1 IN IP4 127.0.0.1 s=- t=0 0 a=mfload";  // 47 characters, nothing to escape
+constexpr uint32_t tracker_swarms = 10000;
+constexpr double tracker_gamma_shape = 0.2, tracker_gamma_scale = 100;
+
+// A seed per connection (its swarm must not depend on the shard count).
+uint64_t random_state_for(uint32_t global_index) { return (uint64_t{global_index} + 1) * 0x9E3779B97F4A7C15ull | 1; }
+
+uint32_t tracker_swarm_index(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::gamma_distribution<double> gamma(tracker_gamma_shape, tracker_gamma_scale);
+  double x = gamma(rng);
+  return static_cast<uint32_t>(std::min<double>(std::floor(x), tracker_swarms - 1));
+}
+
 }  // namespace
 
 std::string_view scenario_name(Scenario scenario) {
@@ -73,6 +94,7 @@ std::string_view scenario_name(Scenario scenario) {
     case Scenario::echo: return "echo";
     case Scenario::handshake: return "handshake";
     case Scenario::soak: return "soak";
+    case Scenario::tracker: return "tracker";
   }
   return "?";
 }
@@ -327,6 +349,7 @@ LoadClient::LoadClient(Shard& shard, LoadRun& run)
       p.url_index = global_unit % url_count;
       p.stream = global_unit % options_.streams;
       p.rendition = (global_unit / options_.streams) % options_.renditions;
+      if (options_.scenario == Scenario::tracker) p.info_hash = tracker_swarm_index(random_state_for(global_unit));
       continue;
     }
     Pair pair;
@@ -346,8 +369,10 @@ LoadClient::LoadClient(Shard& shard, LoadRun& run)
   decoder_config_.max_message_bytes = std::max<uint32_t>(1 << 20, options_.size * 2 + 4096);
   decoder_config_.accept_binary = false;
   plaintext_scratch_.resize(size_t{16} * 1024 + 1024 + padding);
-  frame_scratch_.resize(ws::max_header_bytes + options_.size + 1024);
-  json_scratch_.resize(options_.size + 1024);
+  // A tracker announce with its offers is about 2 KB.
+  const size_t body = std::max<size_t>(options_.size, options_.scenario == Scenario::tracker ? 4096 : 0);
+  frame_scratch_.resize(ws::max_header_bytes + body + 1024);
+  json_scratch_.resize(body + 1024);
   padding_.assign(options_.size > signal_data_overhead ? options_.size - signal_data_overhead : 0, 'x');
   uint64_t seed = 0;
   if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = monotonic_ns();
@@ -388,6 +413,13 @@ void LoadClient::tick() {
   if (phase == RunPhase::closing) {
     close_all();
     return;
+  }
+  if (options_.scenario == Scenario::tracker && phase == RunPhase::measure && !tracker_loops_started_) {
+    // Every connection is open (or failed): the loops start together, so
+    // the load does not starve the handshakes of the ramp.
+    tracker_loops_started_ = true;
+    for (uint32_t i = 0; i < peer_count_; ++i)
+      if (peers_[i].phase == PeerPhase::joined) send_tracker_announce(peers_[i]);
   }
   if (ramp_start_ns_ == 0) ramp_start_ns_ = now;
   if (!ramp_stopped_ && options_.scenario == Scenario::join &&
@@ -734,8 +766,9 @@ void LoadClient::on_head_bytes(Peer& p, std::span<uint8_t> bytes) {
     on_handshake_done(p);
     return;
   }
-  if (options_.scenario == Scenario::echo) {
-    on_echo_open(p);
+  if (options_.scenario == Scenario::echo || options_.scenario == Scenario::tracker) {
+    if (options_.scenario == Scenario::echo) on_echo_open(p);
+    else on_tracker_open(p);
     if (p.phase != PeerPhase::joined) return;
   } else if (!send_join(p)) {
     return;
@@ -751,6 +784,10 @@ void LoadClient::on_message(Peer& p, std::string_view text) {
   if (options_.scenario == Scenario::echo) {
     // The message is our own, back: {"t":"…","p":"…"}.
     on_signal(p, text);
+    return;
+  }
+  if (options_.scenario == Scenario::tracker) {
+    on_tracker_message(p, text);
     return;
   }
   std::string_view type = string_field(text, R"("type":")");
@@ -824,6 +861,45 @@ void LoadClient::on_handshake_done(Peer& p) {
   p.tls.send_close_notify();
   p.phase = PeerPhase::closing;
   reactor_.close(p.socket, CloseMode::graceful);
+}
+
+// tracker: the connection is ready once upgraded; its loop starts with an
+// announce when the measured window does (tick).
+void LoadClient::on_tracker_open(Peer& p) {
+  const uint64_t now = monotonic_ns();
+  report_.connect_to_peers.record(now - p.connect_ns);
+  report_.last_join_ns = std::max(report_.last_join_ns, now);
+  p.phase = PeerPhase::joined;
+  reactor_.cancel_timer(p.socket);
+  resolve(p, true);
+}
+
+// Every message read counts (announce replies, relayed offers and answers,
+// failures), as in aquatic_ws's load test. An offer read is answered at once;
+// the next announce goes when the last one's reply (or failure) is read, so
+// each connection keeps one announce in flight (docs/benchmarks.md, "Tracker").
+void LoadClient::on_tracker_message(Peer& p, std::string_view text) {
+  const uint64_t now = monotonic_ns();
+  progress_.signals_received.add();
+  report_.signals_received++;
+  if (measuring(now)) {
+    report_.relay.record(now > p.join_sent_ns ? now - p.join_sent_ns : 0);
+    report_.signals_in_window++;
+  }
+  std::string_view failure = string_field(text, R"("failure reason":")");
+  if (!failure.empty()) report_.errors.add(ErrorKind::sdk_error, failure.substr(0, 64));
+  if (!sending_allowed()) return;
+  if (failure.empty() && text.find(R"("offer":)") != std::string_view::npos) {
+    std::string_view from = string_field(text, R"("peer_id":")");
+    std::string_view offer_id = string_field(text, R"("offer_id":")");
+    if (from.size() == 20 && offer_id.size() == 20) send_tracker_answer(p, from, offer_id);
+    else report_.errors.add(ErrorKind::protocol, "offer without a 20-character peer_id and offer_id");
+    return;
+  }
+  if (failure.empty() && text.find(R"("answer":)") != std::string_view::npos) return;
+  // An announce reply, or a failure (of an announce, or of an answer).
+  if (p.announces_in_flight > 0) p.announces_in_flight--;
+  if (p.announces_in_flight == 0) send_tracker_announce(p);
 }
 
 void LoadClient::on_signal(Peer& p, std::string_view text) {
@@ -945,6 +1021,53 @@ bool LoadClient::send_join(Peer& p) {
                             run_.run_id, p.stream, p.rendition, p.id());
   p.join_sent_ns = monotonic_ns();
   return send_frame(p, ws::Opcode::text, {reinterpret_cast<const uint8_t*>(json), std::min(r.size, sizeof json)});
+}
+
+// 20 ASCII characters each: the run's id, then the swarm's or connection's
+// index (an info_hash as p2p-media-loader's, a peer_id as the JavaScript clients').
+void LoadClient::tracker_ids(const Peer& p, char (&info_hash)[21], char (&peer_id)[21]) const {
+  std::string_view run = std::string_view(run_.run_id).substr(0, 8);
+  fmt::format_to_n(info_hash, 21, "{:>8}h{:011}", run, p.info_hash);
+  fmt::format_to_n(peer_id, 21, "{:>8}p{:011}", run, p.global_index);
+  info_hash[20] = peer_id[20] = '\0';
+}
+
+bool LoadClient::send_tracker_announce(Peer& p) {
+  char info_hash[21], peer_id[21];
+  tracker_ids(p, info_hash, peer_id);
+  char* out = json_scratch_.data();
+  const size_t cap = json_scratch_.size();
+  auto r = fmt::format_to_n(out, cap, R"({{"action":"announce","info_hash":"{}","peer_id":"{}","numwant":{},"offers":[)",
+                            std::string_view(info_hash, 20), std::string_view(peer_id, 20), tracker_offers);
+  size_t n = r.size;
+  for (uint32_t i = 0; i < tracker_offers && n < cap; ++i) {
+    const uint64_t id = ++tracker_offers_made_;
+    auto o = fmt::format_to_n(out + n, cap - n, R"({}{{"offer":{{"type":"offer","sdp":"{}"}},"offer_id":"o{:03}{:016}"}})",
+                              i == 0 ? "" : ",", tracker_sdp, shard_.id() % 1000, id);
+    n += o.size;
+  }
+  if (n + 2 > cap) return false;
+  out[n++] = ']';
+  out[n++] = '}';
+  p.join_sent_ns = monotonic_ns();
+  p.announces_in_flight++;
+  if (!send_frame(p, ws::Opcode::text, {reinterpret_cast<const uint8_t*>(out), n})) return false;
+  progress_.signals_sent.add();
+  return true;
+}
+
+bool LoadClient::send_tracker_answer(Peer& p, std::string_view to_peer_id, std::string_view offer_id) {
+  char info_hash[21], peer_id[21];
+  tracker_ids(p, info_hash, peer_id);
+  auto r = fmt::format_to_n(
+      json_scratch_.data(), json_scratch_.size(),
+      R"({{"action":"announce","info_hash":"{}","peer_id":"{}","to_peer_id":"{}","offer_id":"{}","answer":{{"type":"answer","sdp":"{}"}}}})",
+      std::string_view(info_hash, 20), std::string_view(peer_id, 20), to_peer_id, offer_id, tracker_sdp);
+  if (r.size > json_scratch_.size()) return false;
+  p.join_sent_ns = monotonic_ns();
+  if (!send_frame(p, ws::Opcode::text, {reinterpret_cast<const uint8_t*>(json_scratch_.data()), r.size})) return false;
+  progress_.signals_sent.add();
+  return true;
 }
 
 bool LoadClient::send_echo(Peer& p) {

@@ -36,7 +36,10 @@ namespace mf::perf {
 // handshake measures connection set-up through a TLS terminator (edge,
 // ingress or another proxy): every connection repeats connect, a full TLS
 // handshake (optionally the upgrade), close, in a closed loop.
-enum class Scenario : uint8_t { join, idle, relay, cross, echo, handshake, soak };
+// tracker speaks the WebTorrent tracker protocol (docs/tracker.md) on the
+// URL's path, as aquatic_ws's load test does: each connection is a closed
+// loop of one request, one message read (docs/benchmarks.md, "Tracker").
+enum class Scenario : uint8_t { join, idle, relay, cross, echo, handshake, soak, tracker };
 std::string_view scenario_name(Scenario scenario);
 
 // One --url: ws[s]://HOST[:PORT]/PATH[?QUERY] with HOST on loopback.
@@ -213,7 +216,9 @@ class LoadClient final : public ShardService, public SocketService {
     uint32_t pair = UINT32_MAX;     // local pair index (relay, cross)
     uint32_t partner = UINT32_MAX;  // local peer index of the other side
     uint32_t retries_pending = 0;   // signals refused with peer-not-found before the pair was confirmed
+    uint32_t announces_in_flight = 0;  // tracker: announces sent whose reply (or failure) is not read yet
     uint32_t cycles = 0;            // handshake: connections this slot has opened (spreads source addresses)
+    uint32_t info_hash = 0;         // tracker: the swarm (index) this connection announces on
     std::array<char, 24> key{};
     PeerPhase phase = PeerPhase::idle;
     bool resolved = false;          // counted as joined or failed
@@ -249,6 +254,11 @@ class LoadClient final : public ShardService, public SocketService {
   void on_first_peers(Peer& p);
   void on_echo_open(Peer& p);
   void on_handshake_done(Peer& p);
+  void on_tracker_open(Peer& p);
+  void on_tracker_message(Peer& p, std::string_view text);
+  bool send_tracker_announce(Peer& p);
+  bool send_tracker_answer(Peer& p, std::string_view to_peer_id, std::string_view offer_id);
+  void tracker_ids(const Peer& p, char (&info_hash)[21], char (&peer_id)[21]) const;
   void start_pair(Pair& pair);
   void send_upgrade_request(Peer& p);
   bool send_join(Peer& p);
@@ -295,6 +305,8 @@ class LoadClient final : public ShardService, public SocketService {
   std::vector<char> json_scratch_;
   std::string padding_;
   uint64_t random_state_;
+  uint64_t tracker_offers_made_ = 0;  // tracker: offer_ids are unique per shard
+  bool tracker_loops_started_ = false;  // tracker: every open connection sent its first announce
   // open loop
   uint64_t open_loop_start_ns_ = 0;
   uint64_t open_loop_sent_ = 0;

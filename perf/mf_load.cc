@@ -54,6 +54,14 @@ Scenarios:
           measured window (--duration, after the first N) ends; reports
           handshakes/s and the latency from connect start to handshake done
           (to the 101 with --upgrade). Needs wss:// (ws:// with --upgrade)
+  tracker the WebTorrent tracker protocol on the URL's path (e.g.
+          wss://127.0.0.1:8443/announce), as aquatic_ws's load test: each
+          connection is a closed loop of one request and one message read;
+          the request announces with 10 offers (a 47-character dummy SDP)
+          and numwant 10, or answers the message read if it was an offer.
+          Each connection keeps one swarm, drawn from a Gamma(0.2, 100)
+          distribution over 10,000 info_hashes. Reports every message
+          received per second (replies, offers, answers, failures)
   soak    long-running steadiness: relay in open loop (--rate signals/s,
           default 100) while --churn-rate pairs per second leave (close) and
           join again; every --sample-every s it samples the server's VmRSS
@@ -131,7 +139,8 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
       else if (arg == "echo") o.scenario = Scenario::echo;
       else if (arg == "handshake") o.scenario = Scenario::handshake;
       else if (arg == "soak") o.scenario = Scenario::soak;
-      else return {false, fmt::format("unknown scenario '{}' (join, idle, relay, cross, echo, handshake, soak)", arg)};
+      else if (arg == "tracker") o.scenario = Scenario::tracker;
+      else return {false, fmt::format("unknown scenario '{}' (join, idle, relay, cross, echo, handshake, soak, tracker)", arg)};
       continue;
     }
     std::string_view flag = arg;
@@ -209,7 +218,7 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
     }
   }
   if (!scenario_given)
-    return {false, "a scenario is required: join, idle, relay, cross, echo, handshake or soak (see --help)"};
+    return {false, "a scenario is required: join, idle, relay, cross, echo, handshake, soak or tracker (see --help)"};
   if (urls.empty()) urls.emplace_back("ws://127.0.0.1:8445/ws");
   for (const std::string& text : urls) {
     auto url = parse_target_url(text);
@@ -230,6 +239,8 @@ ParseOutcome parse_arguments(int argc, char** argv, LoadOptions& o) {
     if (o.connections < 2) return {false, "--connections: relay and cross need at least 2 (one pair)"};
   } else if (o.scenario == Scenario::echo) {
     if (rate_given) o.message_rate = rate;
+  } else if (o.scenario == Scenario::tracker) {
+    if (rate_given) return {false, "--rate: tracker is a closed loop (one request, one message read, per connection)"};
   } else if (o.scenario == Scenario::handshake) {
     if (rate_given) return {false, "--rate: handshake is a closed loop (use --connections; --connect-rate ramps it)"};
     for (const TargetUrl& url : o.urls)
@@ -349,7 +360,7 @@ int main(int argc, char** argv) {
   const bool paired = options.scenario == Scenario::relay || options.scenario == Scenario::cross ||
                       options.scenario == Scenario::soak;
   // Scenarios that time messages through the server (signals or echoes).
-  const bool messaging = paired || options.scenario == Scenario::echo;
+  const bool messaging = paired || options.scenario == Scenario::echo || options.scenario == Scenario::tracker;
   const uint64_t per_shard = (uint64_t{options.connections} + options.shards - 1) / options.shards;
   if (per_shard + 64 > table_limit) {
     std::fprintf(stderr,
@@ -526,6 +537,12 @@ int main(int argc, char** argv) {
                                                  : fmt::format("closed loop, window {}", options.window));
     text += fmt::format("echo latency (round trip): {}\n", text_percentiles(t.relay));
   }
+  if (options.scenario == Scenario::tracker) {
+    text += fmt::format("tracker: {} messages/s received over a {:.2f} s window ({} in window; {} requests sent, {} "
+                        "messages received in all; closed loop, 1 request per connection)\n",
+                        std::llround(signals_per_s), window_s, t.signals_in_window, t.signals_sent, t.signals_received);
+    text += fmt::format("tracker latency (request sent -> next message read): {}\n", text_percentiles(t.relay));
+  }
   if (paired) {
     text += fmt::format("relay: {} signals/s over a {:.2f} s window ({} in window; {} sent, {} received in all; {})\n",
                         std::llround(signals_per_s), window_s, t.signals_in_window, t.signals_sent, t.signals_received,
@@ -587,7 +604,7 @@ int main(int argc, char** argv) {
   if (messaging) {
     // echo reports under its own key with the relay's fields, so one
     // reader (perf/compare) takes either.
-    j += paired ? R"("relay":)" : R"("echo":)";
+    j += paired ? R"("relay":)" : options.scenario == Scenario::tracker ? R"("tracker":)" : R"("echo":)";
     j += fmt::format(
         R"({{"mode":"{}","window":{},"rate":{},"size":{},"windowSeconds":{:.3f},"signalsPerSecond":{:.1f},"inWindow":{},"sent":{},"received":{},"warmupRetries":{},"latencyUs":{}}},)",
         options.message_rate > 0 ? "open" : "closed", options.window, options.message_rate, options.size, window_s,

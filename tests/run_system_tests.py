@@ -18,10 +18,12 @@ stderr; ./run-tests.sh always builds with them, so the test command runs
 every test.
 
 --check-listed fails when a tests/system/test_*.py is missing from the list
-in tests/meson.build (a file that is not listed would never run).
+in tests/meson.build (a file that is not listed would never run) or does not
+import.
 """
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -93,9 +95,21 @@ def check_listed(meson_build):
     for name in missing:
         print(f"run_system_tests: tests/system/{name} is not listed in {meson_build}: it would never run",
               file=sys.stderr)
+    # Every file imports (a helper another file took away fails here, before
+    # any test runs, not as one test file's error at the end of a pass).
+    sys.path.insert(0, SYSTEM_DIR)
+    os.environ.setdefault("MF_BUILD_DIR", "/nonexistent-build-dir")  # some modules name binaries at import
+    broken = []
+    for name in files:
+        try:
+            importlib.import_module(name[:-3])
+        except Exception as error:  # noqa: BLE001 - each is reported
+            broken.append(name)
+            print(f"run_system_tests: tests/system/{name} does not import: {error!r}", file=sys.stderr)
     sys.stderr.flush()
-    print(f"{len(files) - len(missing)} passed, {len(missing)} failed")
-    return 1 if missing else 0
+    failed = len(set(missing) | set(broken))
+    print(f"{len(files) - failed} passed, {failed} failed")
+    return 1 if failed else 0
 
 
 def main():

@@ -15,6 +15,12 @@ TEST(ClusterKeys, NamesCarryTheHashTagOfWhatTheyGroup) {
   EXPECT_EQ(alive_key(out, "mf:", "edge-a"), "mf:{e:edge-a}:alive");
   EXPECT_EQ(edges_key(out, "mf:"), "mf:edges");
   EXPECT_EQ(signal_channel(out, "mf:", "edge-a", 12), "mf:{e:edge-a}:sig:12");
+  // Tracker swarms: the 20-byte ids by their hex, so no byte of an id can
+  // close the hash tag.
+  std::string hex;
+  EXPECT_EQ(hex_id(hex, std::string_view("\x00}\xff\x10", 4)), "007dff10");
+  EXPECT_EQ(tracker_index_key(out, "mf:", "007dff10"), "mf:{t:007dff10}:idx");
+  EXPECT_EQ(tracker_record_key(out, "mf:", "007dff10"), "mf:{t:007dff10}:rec");
 }
 
 TEST(ClusterKeys, FieldsRoundTripAnyBytes) {
@@ -163,7 +169,24 @@ TEST(ClusterKeys, EnvelopesRoundTrip) {
   EXPECT_FALSE(carries_signal(EnvelopeKind::failed));
   EXPECT_FALSE(carries_signal(EnvelopeKind::replace));
 
-  for (std::string_view bad : {"", "1:X", "1:S6:edge-a", "1:C6:edge-a", "garbage"})
+  // Tracker offers and answers carry raw 20-byte ids (any byte) and the text.
+  const std::string info_hash("\x00\x01}{\xff" "abcdefghijklmno", 20);
+  const std::string pair(40, '\x7f');
+  for (EnvelopeKind kind : {EnvelopeKind::tracker_offer, EnvelopeKind::tracker_answer}) {
+    Envelope t{kind, "edge-a", 1, 2, 3, 4, 5, std::string_view(info_hash).substr(1, 20 - 1), info_hash, pair,
+               "{\"action\":\"announce\"}"};
+    encode_envelope(out, t);
+    e = decode_envelope(out);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->kind, kind);
+    EXPECT_TRUE(carries_signal(kind));
+    EXPECT_EQ(e->stream_id, info_hash);
+    EXPECT_EQ(e->ref_raw, pair);
+    EXPECT_EQ(e->to, std::string_view(info_hash).substr(1, 20 - 1));
+    EXPECT_EQ(e->text, "{\"action\":\"announce\"}");
+  }
+
+  for (std::string_view bad : {"", "1:X", "1:S6:edge-a", "1:C6:edge-a", "1:O6:edge-a", "garbage"})
     EXPECT_FALSE(decode_envelope(bad)) << bad;
   encode_envelope(out, s);
   out.push_back('!');

@@ -99,7 +99,8 @@ TEST(TrackerSwarms, AnswerNeedsTheOutstandingOffer) {
   EXPECT_EQ(swarms.answer(hash_b, id('q'), at(2), id('p'), id('o'), 10).error(), TrackerRefusal::unknown_peer);
   auto ok = swarms.answer(hash_a, id('q'), at(2), id('p'), id('o'), 10);
   ASSERT_TRUE(ok);
-  EXPECT_EQ(*ok, at(1));
+  EXPECT_EQ(ok->edge, 0u);
+  EXPECT_EQ(ok->who, at(1));
   // Once only.
   EXPECT_EQ(swarms.answer(hash_a, id('q'), at(2), id('p'), id('o'), 10).error(), TrackerRefusal::no_such_offer);
   // Expired.
@@ -144,11 +145,72 @@ TEST(TrackerSwarms, LeaveOnlyFromTheBoundConnection) {
   TrackerSwarms swarms(7, {});
   std::array<TrackerTarget, 10> targets;
   ASSERT_TRUE(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::started, false, {}, targets, 0));
-  swarms.leave(hash_a, id('p'), at(2));
+  EXPECT_FALSE(swarms.leave(hash_a, id('p'), at(2)));
   EXPECT_EQ(swarms.totals().peers, 1u);
-  swarms.leave(hash_a, id('p'), at(1));
+  EXPECT_TRUE(swarms.leave(hash_a, id('p'), at(1)));
   EXPECT_EQ(swarms.totals().peers, 0u);
   EXPECT_EQ(swarms.swarm_count(), 0u);
+}
+
+TEST(TrackerSwarms, ReportsJoinsStopsAndExpiries) {
+  TrackerSwarms swarms(7, TrackerLimits{.peer_ttl_ms = 1500});
+  std::array<TrackerTarget, 10> targets;
+  auto first = swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::started, false, {}, targets, 0);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->joined);
+  auto again = swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::update, false, {}, targets, 0);
+  EXPECT_FALSE(again->joined);
+  auto stopped = swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::stopped, false, {}, targets, 0);
+  EXPECT_TRUE(stopped->left);
+  ASSERT_TRUE(swarms.announce(hash_b, id('q'), at(2), AnnounceEvent::started, false, {}, targets, 0));
+  std::vector<TrackerMemberRef> removed;
+  swarms.expire(1500, &removed);
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(removed[0].info_hash, hash_b);
+  EXPECT_EQ(removed[0].peer_id, id('q'));
+  EXPECT_EQ(removed[0].who, at(2));
+}
+
+// Offers between edges: the offering edge records where the offer went, the
+// receiving edge where it came from; each answer is checked on both.
+TEST(TrackerSwarms, OffersAcrossEdgesAreAnsweredOnceOnBothEdges) {
+  TrackerSwarms a(7, TrackerLimits{.offer_ttl_ms = 1000});
+  TrackerSwarms b(8, TrackerLimits{.offer_ttl_ms = 1000});
+  std::array<TrackerTarget, 10> targets;
+  ASSERT_TRUE(a.announce(hash_a, id('p'), at(1), AnnounceEvent::started, false, {}, targets, 0));
+  ASSERT_TRUE(b.announce(hash_a, id('q'), at(2), AnnounceEvent::started, false, {}, targets, 0));
+  uint32_t edge_b = a.edge_index("edge-b"), edge_a = b.edge_index("edge-a");
+  EXPECT_EQ(a.edge_index("edge-b"), edge_b);
+  EXPECT_EQ(a.edge_name(edge_b), "edge-b");
+  // Only a member on its own connection can have offers sent for it.
+  EXPECT_FALSE(a.offer_sent_to_edge(hash_a, id('p'), at(9), id('q'), id('o'), edge_b, 0));
+  EXPECT_FALSE(a.offer_sent_to_edge(hash_b, id('p'), at(1), id('q'), id('o'), edge_b, 0));
+  ASSERT_TRUE(a.offer_sent_to_edge(hash_a, id('p'), at(1), id('q'), id('o'), edge_b, 0));
+  // Delivered on b only to a member of that swarm, on its bound connection.
+  EXPECT_FALSE(b.offer_from_edge(hash_b, id('q'), id('p'), id('o'), edge_a, 3, 0));
+  EXPECT_FALSE(b.offer_from_edge(hash_a, id('r'), id('p'), id('o'), edge_a, 3, 0));
+  auto delivered = b.offer_from_edge(hash_a, id('q'), id('p'), id('o'), edge_a, 3, 0);
+  ASSERT_TRUE(delivered);
+  EXPECT_EQ(*delivered, at(2));
+  // q answers on b: routed back to edge a, shard 3.
+  auto route = b.answer(hash_a, id('q'), at(2), id('p'), id('o'), 10);
+  ASSERT_TRUE(route);
+  EXPECT_EQ(route->edge, edge_a);
+  EXPECT_EQ(route->shard, 3u);
+  EXPECT_EQ(b.answer(hash_a, id('q'), at(2), id('p'), id('o'), 10).error(), TrackerRefusal::no_such_offer);
+  // On a: only from the edge the offer went to, once.
+  uint32_t edge_c = a.edge_index("edge-c");
+  EXPECT_EQ(a.answer_from_edge(hash_a, id('q'), id('p'), id('o'), edge_c, 10).error(), TrackerRefusal::no_such_offer);
+  // A peer here using the recipient's id cannot answer an offer that went elsewhere.
+  ASSERT_TRUE(a.announce(hash_a, id('q'), at(4), AnnounceEvent::started, false, {}, targets, 0));
+  EXPECT_EQ(a.answer(hash_a, id('q'), at(4), id('p'), id('o'), 10).error(), TrackerRefusal::no_such_offer);
+  auto back = a.answer_from_edge(hash_a, id('q'), id('p'), id('o'), edge_b, 10);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, at(1));
+  EXPECT_EQ(a.answer_from_edge(hash_a, id('q'), id('p'), id('o'), edge_b, 10).error(), TrackerRefusal::no_such_offer);
+  // Expired offers are not answered.
+  ASSERT_TRUE(a.offer_sent_to_edge(hash_a, id('p'), at(1), id('q'), id('o'), edge_b, 100));
+  EXPECT_EQ(a.answer_from_edge(hash_a, id('q'), id('p'), id('o'), edge_b, 1100).error(), TrackerRefusal::no_such_offer);
 }
 
 }  // namespace

@@ -9,6 +9,11 @@
 //
 // usage: node run-tracker-pages.mjs '{"announceUrl": "wss://localhost:P/announce", "bundle": "/path/tracker-client.js",
 //                                     "pages": 2, "deadlineMs": 30000}'
+// "announceUrls": [...] instead of announceUrl gives page i the URL i modulo
+// their count (pages on different edges of a cluster). A page that has not
+// received a greeting announces again every 2 s (its offers then reach
+// members that registered after its first announce: presence between edges
+// is eventually consistent, docs/cluster.md).
 // Exit status: 0 when the run completed (whatever it observed), 2 when it
 // could not (chromium missing, deadline, a page crashed): stderr says why.
 import { chromium } from 'playwright-core';
@@ -104,7 +109,8 @@ async function main() {
       page.on('console', (message) => { if (message.type() === 'error') log(`page ${i}: console: ${message.text()}`); });
       await page.goto(`${ORIGIN}/`);
       await page.waitForFunction(() => window.bundleReady === true, null, { timeout: 5000 });
-      await page.evaluate(startInPage, { announceUrl: config.announceUrl, infoHash, peerId });
+      const urls = config.announceUrls || [config.announceUrl];
+      await page.evaluate(startInPage, { announceUrl: urls[i % urls.length], infoHash, peerId });
       // Each page's first announce is answered before the next page starts,
       // so the later page's offers find the earlier one in the swarm.
       await page.waitForFunction(() => window.t.updates.length > 0 || window.t.warnings.length > 0, null,
@@ -113,9 +119,12 @@ async function main() {
       log(`page ${i} announced`);
     }
     const state = (p) => p.page.evaluate(() => window.t);
+    let polls = 0;
     await waitFor('every page to open a data channel and receive a greeting', async () => {
-      for (const p of pages) if ((await state(p)).received.length === 0) return false;
-      return true;
+      const waiting = [];
+      for (const p of pages) if ((await state(p)).received.length === 0) waiting.push(p);
+      if (++polls % 20 === 0) for (const p of waiting) await p.page.evaluate(() => window.client.update());
+      return waiting.length === 0;
     }, config.deadlineMs - 5000).catch(async (error) => {
       for (const p of pages) log(`${p.peerId}: ${JSON.stringify(await state(p))}`);
       throw error;

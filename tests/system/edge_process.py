@@ -1072,6 +1072,46 @@ class AsyncWs:
             pass
 
 
+class AccountingReaders:
+    """Reads AsyncWs connections until every expected message is accounted
+    for: on_message(index, message) is called for each text message of
+    connections[index]; finish() returns once done() holds (the last
+    signal delivered or answered), then listens NOTHING_YET_S longer for
+    anything late (a duplicate), and stops the readers. A stalled machine
+    only makes it wait longer: the bound, EXPECT_TIMEOUT_S after the last
+    send, is against a hang; what is then missing the caller's assertions
+    name. Start it before sending, so that no socket buffer fills."""
+
+    def __init__(self, connections, on_message, done):
+        self.done = done
+        self.finished = asyncio.Event()
+        self.tasks = [asyncio.create_task(self._read(i, ws, on_message)) for i, ws in enumerate(connections)]
+
+    async def _read(self, index, ws, on_message):
+        try:
+            while True:
+                text = await ws.recv_text()
+                if text is None:
+                    return
+                on_message(index, json.loads(text))
+                if self.done():
+                    self.finished.set()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+
+    async def finish(self, timeout=EXPECT_TIMEOUT_S):
+        if self.done():
+            self.finished.set()
+        try:
+            await asyncio.wait_for(self.finished.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        await asyncio.sleep(NOTHING_YET_S)
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
 # --------------------------------------------------------------------------
 # Fixtures for a whole TestCase class
 # --------------------------------------------------------------------------

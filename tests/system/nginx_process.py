@@ -11,7 +11,7 @@ import socket
 import tempfile
 import time
 
-from edge_process import ManagedProcess, free_port, run_dir
+from edge_process import EXPECT_TIMEOUT_S, ManagedProcess, free_port, run_dir
 
 NGINX_BINARY = "/usr/sbin/nginx"
 
@@ -67,7 +67,7 @@ class OriginServer(ManagedProcess):
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout=5.0):
+    def start(self, timeout=EXPECT_TIMEOUT_S):
         for _ in range(5):
             self.port = free_port()
             conf = os.path.join(self.prefix, "nginx.conf")

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 
-from edge_process import free_port, run_dir
+from edge_process import EXPECT_TIMEOUT_S, free_port, run_dir
 
 REDIS_BINARY = "/usr/bin/redis-server"
 
@@ -25,7 +25,7 @@ class RedisServer:
     def address(self):
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout=5.0):
+    def start(self, timeout=EXPECT_TIMEOUT_S):
         """Starts on self.port (a free one when None); a taken random port
         is retried with another."""
         for _ in range(5):
@@ -99,7 +99,7 @@ class RedisClient:
     """Blocking RESP2 client: command(*args) -> str, int, None, list; error
     replies raise RedisError."""
 
-    def __init__(self, port, timeout=2.0):
+    def __init__(self, port, timeout=EXPECT_TIMEOUT_S):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buffer = b""
 

@@ -209,10 +209,10 @@ def watch_departure(ingress, bridge, stream, rendition, leaver, bound_s=EXPECT_T
     last ones, and the seconds from the close to them."""
     async def run():
         async with websockets.connect(ingress.ws_url(f"/ws?stream={stream}"), ssl=trust_context(),
-                                      subprotocols=[SUBPROTOCOL], open_timeout=5) as ws:
+                                      subprotocols=[SUBPROTOCOL], open_timeout=EXPECT_TIMEOUT_S) as ws:
             await ws.send(json.dumps({"type": "join", "streamId": stream, "rendition": rendition,
                                       "peerId": "departure-asker"}))
-            joined = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            joined = json.loads(await asyncio.wait_for(ws.recv(), EXPECT_TIMEOUT_S))
             if joined["type"] != "joined":
                 raise AssertionError(f"the asker's join: {joined}")
             ids = iter(range(1, 1 << 30))
@@ -221,7 +221,7 @@ def watch_departure(ingress, bridge, stream, rendition, leaver, bound_s=EXPECT_T
                 ref = f"np-{next(ids)}"
                 await ws.send(json.dumps({"type": "need-peers", "id": ref, "count": 8}))
                 while True:  # the players' offers to the asker come in between
-                    m = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                    m = json.loads(await asyncio.wait_for(ws.recv(), EXPECT_TIMEOUT_S))
                     if m["type"] == "peers" and m.get("ref") == ref:
                         return [p["peerId"] for p in m["peers"]]
                     if m["type"] == "error":

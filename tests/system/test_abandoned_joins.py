@@ -91,7 +91,7 @@ class AbandonedJoins(SharedEdgeCase):
             c.ws.send(frame(join_message(stream, peer)) + frame({"type": "leave", "id": "bye"}))
             # `left` answers the leave whatever the join's progress was.
             while True:
-                message = c.recv(timeout=5)
+                message = c.recv(timeout=EXPECT_TIMEOUT_S)
                 if message["type"] == "left":
                     break
                 self.assertIn(message["type"], ("joined", "peers"), message)
@@ -178,7 +178,7 @@ class AbandonedJoinsAcrossEdges(TwoEdgeCluster):
             c = SdkClient(self.a)
             c.ws.send(frame(join_message(stream, peer)) + (frame({"type": "leave"}) if i % 2 else b""))
             if i % 2:
-                while c.recv(timeout=5)["type"] != "left":
+                while c.recv(timeout=EXPECT_TIMEOUT_S)["type"] != "left":
                     pass
             abort(c)
         wait_released(self.a, "edge-a")
@@ -192,7 +192,7 @@ class AbandonedJoinsAcrossEdges(TwoEdgeCluster):
         for peer in peers:
             c = SdkClient(self.b)
             self.addCleanup(c.close)
-            joined, _ = c.join(stream, "r1", peer, timeout=5)
+            joined, _ = c.join(stream, "r1", peer, timeout=EXPECT_TIMEOUT_S)
             self.assertEqual(joined["edge"], "edge-b")
 
 

@@ -23,7 +23,8 @@ import unittest
 import websockets
 
 from build_options import needs_test_hooks
-from edge_process import (EXPECT_TIMEOUT_S, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, UNLIMITED_SOURCE, AdminEdge, AsyncWs,
+from edge_process import (EXPECT_TIMEOUT_S, NOTHING_YET_S, AccountingReaders, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING,
+                          OP_TEXT, UNLIMITED_SOURCE, AdminEdge, AsyncWs,
                           ManualClock, RawWebSocket, SdkClient, admin_get, build_dir, close_payload, edge_config_file,
                           encode_frame, parse_prometheus, upgrade_request)
 from ingress_process import BackendEdge, Ingress, trust_context
@@ -115,7 +116,7 @@ class Slowloris(unittest.TestCase):
                 # accept, which comes later, so a lifetime measured from here
                 # is never shorter than the edge's, however slow this client.
                 opened.append(time.monotonic())
-                s = socket.create_connection((edge.host, edge.port), timeout=3)
+                s = socket.create_connection((edge.host, edge.port), timeout=EXPECT_TIMEOUT_S)
                 s.setblocking(False)
                 socks.append(s)
             # One byte of the head per socket every 100 ms: the head would
@@ -205,7 +206,7 @@ class HalfOpen(unittest.TestCase):
             poller.register(s, select.POLLOUT)
             by_fd[s.fileno()] = s
         pending = set(by_fd)
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + EXPECT_TIMEOUT_S
         while pending and time.monotonic() < deadline:
             for fd, _ in poller.poll(100):
                 if fd in pending:
@@ -332,7 +333,7 @@ class Floods(unittest.TestCase):
                 checker.start()
                 codes, answered, limited = [], [], []
                 for c in flooders:
-                    code, seen = c.expect_close(timeout=5.0)
+                    code, seen = c.expect_close(timeout=EXPECT_TIMEOUT_S)
                     codes.append(code)
                     msgs = [json.loads(f.payload) for f in seen if f.opcode == OP_TEXT]
                     answered.append(sum(1 for m in msgs if m.get("type") == "pong"))
@@ -494,27 +495,23 @@ class RelayNothingLost(unittest.TestCase):
                     ws.send_json({"type": "join", "streamId": f"relay-{i // 2}", "rendition": "r1", "peerId": f"p-{i}"})
                     clients.append(ws)
                 for ws in clients:
-                    joined = json.loads(await asyncio.wait_for(ws.recv_text(), 5))
+                    joined = json.loads(await asyncio.wait_for(ws.recv_text(), EXPECT_TIMEOUT_S))
                     assert joined["type"] == "joined", joined
-                    await asyncio.wait_for(ws.recv_text(), 5)  # peers
+                    await asyncio.wait_for(ws.recv_text(), EXPECT_TIMEOUT_S)  # peers
                 received = {i: [] for i in range(pairs * 2)}
                 errors = {i: set() for i in range(pairs * 2)}
+                accounted = [0]
 
-                async def reader(i, ws):
-                    while True:
-                        try:
-                            text = await asyncio.wait_for(ws.recv_text(), 2.0)
-                        except asyncio.TimeoutError:
-                            return
-                        if text is None:
-                            return
-                        m = json.loads(text)
-                        if m["type"] == "signal":
-                            received[i].append(m["data"]["seq"])
-                        elif m["type"] == "error":
-                            errors[i].add(m.get("ref"))
+                def on_message(i, m):
+                    if m["type"] == "signal":
+                        received[i].append(m["data"]["seq"])
+                        accounted[0] += 1
+                    elif m["type"] == "error":
+                        errors[i].add(m.get("ref"))
+                        accounted[0] += 1
 
-                readers = [asyncio.create_task(reader(i, ws)) for i, ws in enumerate(clients)]
+                # Every signal is delivered or answered with an error.
+                readers = AccountingReaders(clients, on_message, lambda: accounted[0] >= pairs * 2 * per_sender)
 
                 async def sender(i, ws):
                     target = i ^ 1
@@ -528,8 +525,8 @@ class RelayNothingLost(unittest.TestCase):
 
                 started = time.monotonic()
                 await asyncio.gather(*(sender(i, ws) for i, ws in enumerate(clients)))
-                await asyncio.gather(*readers)
-                took = time.monotonic() - started - 2.0
+                await readers.finish()
+                took = time.monotonic() - started - NOTHING_YET_S
                 for ws in clients:
                     ws.close()
                 return received, errors, took

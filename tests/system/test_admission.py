@@ -7,7 +7,7 @@ import time
 import unittest
 
 from build_options import needs_test_hooks
-from edge_process import (UNLIMITED_SOURCE, AdminEdge, ManualClock, HttpResponse, RawWebSocket, SdkClient, edge_config_file,
+from edge_process import (EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, ManualClock, HttpResponse, RawWebSocket, SdkClient, edge_config_file,
                           http_exchange, make_jwt, upgrade_request, write_run_file)
 
 SECRET = b"0123456789abcdef-system-test-secret-key"
@@ -21,7 +21,7 @@ def upgrade(edge, path="/ws", headers=(), source=None):
     try:
         sock.sendall(request)
         data = b""
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + EXPECT_TIMEOUT_S
         while b"\r\n\r\n" not in data:
             sock.settimeout(max(0.01, deadline - time.monotonic()))
             chunk = sock.recv(65536)
@@ -191,7 +191,7 @@ class ConnectionCap(unittest.TestCase):
                 # The two admitted ones work.
                 self.assertEqual(second.request({"type": "ping", "t": 2}), {"type": "pong", "t": 2})
                 first.close()
-                deadline = time.monotonic() + 2
+                deadline = time.monotonic() + EXPECT_TIMEOUT_S
                 while upgrade(edge) is not None:
                     self.assertLess(time.monotonic(), deadline, "the freed slot was not reused")
                     time.sleep(0.05)
@@ -236,7 +236,7 @@ class PerSourceLimits(unittest.TestCase):
                     self.assertIsNotNone(response, "a 4th connection from one address was admitted (cap 3)")
                     self.assertEqual(response.status, 429, response)
                 clients[0].close()
-                deadline = time.monotonic() + 2
+                deadline = time.monotonic() + EXPECT_TIMEOUT_S
                 while True:
                     response = upgrade(edge)
                     if response is None:

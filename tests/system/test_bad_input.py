@@ -6,7 +6,7 @@ import socket
 import time
 import unittest
 
-from edge_process import Edge, RawWebSocket, http_exchange, wait_readable_or_eof
+from edge_process import EXPECT_TIMEOUT_S, Edge, RawWebSocket, http_exchange, wait_readable_or_eof
 
 SEED = 20240611
 
@@ -27,7 +27,7 @@ class BadInput(unittest.TestCase):
                     bad.append(ws.sock)
                     ws.send(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 3000))))
                 for _ in range(50):  # garbage instead of an HTTP request
-                    sock = edge.connect(timeout=3)
+                    sock = edge.connect(timeout=EXPECT_TIMEOUT_S)
                     bad.append(sock)
                     sock.sendall(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 3000))))
                 # Let the edge chew on it; collect the connections it closes.

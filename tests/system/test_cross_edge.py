@@ -16,7 +16,7 @@ import signal
 import time
 import unittest
 
-from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, wait_until, AdminEdge, AsyncWs, SdkClient, edge_config_file, admin_get, parse_prometheus, peer_ids
+from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AccountingReaders, wait_until, AdminEdge, AsyncWs, SdkClient, edge_config_file, admin_get, parse_prometheus, peer_ids
 from redis_process import RedisClient, RedisServer
 from test_protocol_signal import RAW_DATA, signal_text
 
@@ -170,7 +170,7 @@ class CrossEdgeTest(TwoEdgeCluster):
             ca.send(signal_text(pb, "candidate", raw))
         for i in range(count):
             raw = RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i
-            text = cb.recv_raw(timeout=5)
+            text = cb.recv_raw(timeout=EXPECT_TIMEOUT_S)
             message = json.loads(text)
             self.assertEqual(message["type"], "signal", text)
             self.assertEqual(message["from"], pa)
@@ -178,7 +178,7 @@ class CrossEdgeTest(TwoEdgeCluster):
             self.assertTrue(text.endswith('"data":' + raw + "}"), f"signal {i}: {text!r} does not carry {raw!r}")
         # And back, with an id that never comes back on success.
         cb.send(signal_text(pa, "answer", RAW_DATA[0], ',"id":"x1"'))
-        text = ca.recv_raw(timeout=5)
+        text = ca.recv_raw(timeout=EXPECT_TIMEOUT_S)
         self.assertTrue(text.endswith('"data":' + RAW_DATA[0] + "}"), text)
         self.assertEqual(json.loads(text)["from"], pb)
         self.assertEqual(ca.quiet(0.2), [])
@@ -448,29 +448,22 @@ class ValkeyRestartUnderLoadTest(ClusterTestCase):
             senders[i].send_json({"type": "join", "streamId": stream, "rendition": "r1", "peerId": f"tx-{run}-{i}"})
         for ws in receivers + senders:
             for _ in range(2):  # joined, peers
-                message = json.loads(await asyncio.wait_for(ws.recv_text(), 5))
+                message = json.loads(await asyncio.wait_for(ws.recv_text(), EXPECT_TIMEOUT_S))
                 assert message["type"] in ("joined", "peers"), message
         delivered = [[] for _ in range(self.PAIRS)]
         refused = [set() for _ in range(self.PAIRS)]
 
-        async def read(ws, on_message):
-            while True:
-                try:
-                    text = await asyncio.wait_for(ws.recv_text(), 3.0)
-                except asyncio.TimeoutError:
-                    return
-                if text is None:
-                    return
-                on_message(json.loads(text))
+        def on_message(index, m):
+            if index < self.PAIRS:
+                if m["type"] == "signal":
+                    delivered[index].append(m["data"]["seq"])
+            elif m["type"] == "error":
+                refused[index - self.PAIRS].add(m.get("ref"))
 
-        def on_receiver(i):
-            return lambda m: delivered[i].append(m["data"]["seq"]) if m["type"] == "signal" else None
-
-        def on_sender(i):
-            return lambda m: refused[i].add(m.get("ref")) if m["type"] == "error" else None
-
-        readers = [asyncio.create_task(read(ws, on_receiver(i))) for i, ws in enumerate(receivers)]
-        readers += [asyncio.create_task(read(ws, on_sender(i))) for i, ws in enumerate(senders)]
+        # Every signal is delivered or answered with an error.
+        readers = AccountingReaders(receivers + senders, on_message,
+                                    lambda: sum(map(len, delivered)) + sum(map(len, refused)) >=
+                                    self.PAIRS * self.PER_SENDER)
 
         async def send(i, ws):
             for seq in range(self.PER_SENDER):
@@ -486,7 +479,7 @@ class ValkeyRestartUnderLoadTest(ClusterTestCase):
             redis.start()
 
         await asyncio.gather(chaos(), *(send(i, ws) for i, ws in enumerate(senders)))
-        await asyncio.gather(*readers)
+        await readers.finish()
         for ws in receivers + senders:
             ws.close()
         return delivered, refused

@@ -24,7 +24,7 @@ def join_reply(client, stream, rendition, peer, **fields):
     message = {"type": "join", "streamId": stream, "rendition": rendition, "peerId": peer}
     message.update(fields)
     client.send(message)
-    return client.recv(timeout=5)
+    return client.recv(timeout=EXPECT_TIMEOUT_S)
 
 
 def owner_edge(redis, peer):
@@ -183,13 +183,16 @@ class ClusterIdentityTest(TwoEdgeCluster):
             # Both may have been accepted one after the other (the later
             # replaces the earlier, 4001) or one refused; at the end exactly
             # one connection holds the peerId, and it is the one Valkey names.
-            time.sleep(0.3)
-            alive = []
-            for client, reply in results:
-                if reply["type"] != "joined":
-                    continue
-                if closed_with(client, timeout=0.2) is None:
-                    alive.append((client, reply))
+            joined = [(client, reply) for client, reply in results if reply["type"] == "joined"]
+            closed = set()
+
+            def at_most_one_open():
+                for k, (client, _) in enumerate(joined):
+                    if k not in closed and closed_with(client, timeout=0.05) is not None:
+                        closed.add(k)
+                return len(joined) - len(closed) <= 1
+            wait_until(at_most_one_open, EXPECT_TIMEOUT_S, what=lambda: f"one holder of {peer} left: {results}")
+            alive = [joined[k] for k in range(len(joined)) if k not in closed]
             self.assertEqual(len(alive), 1, results)
             client, reply = alive[0]
             self.assertIn(reply["edge"], owner_edge(self.redis, peer))

@@ -7,7 +7,7 @@ import unittest
 
 from build_options import needs_test_hooks
 from edge_process import (EXPECT_TIMEOUT_S, AdminEdge, Edge, ManualClock, RawWebSocket, assert_cut_at_deadline,
-                          http_exchange, read_until_eof, upgrade_request, wait_metric_at_least)
+                          http_exchange, read_until_eof, upgrade_request, wait_metric_at_least, class_fixture)
 
 MAX_HEAD = 8192
 
@@ -25,12 +25,7 @@ class HttpCases:
 
     @classmethod
     def setUpClass(cls):
-        cls.edge = Edge(tls=cls.TLS, shards=2)
-        cls.edge.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.edge.__exit__(None, None, None)
+        cls.edge = class_fixture(cls, Edge(tls=cls.TLS, shards=2))
 
     def request(self, data, **kwargs):
         if isinstance(data, str):

@@ -7,7 +7,7 @@ import ssl
 import time
 import unittest
 
-from edge_process import read_until_eof
+from edge_process import EXPECT_TIMEOUT_S, read_until_eof
 
 from ingress_process import (Ingress, ProxyBackend, TlsPipe, echo_handler, flood_handler, shut_first_handler,
                              wait_until)
@@ -33,7 +33,7 @@ class HalfClose(unittest.TestCase):
                     self.assertEqual(end, "close_notify", "the backend's close must reach the client as close_notify")
                     self.assertEqual(tunnel.received, b"hello\n")
                     client.close()  # (a closing ingress socket lingers until the client's EOF)
-            wait_until(lambda: ingress.metric("mf_ingress_tunnels_active") == 0, 3, "the tunnels to end")
+            wait_until(lambda: ingress.metric("mf_ingress_tunnels_active") == 0, EXPECT_TIMEOUT_S, "the tunnels to end")
 
     def test_backend_eof_reaches_client_which_can_still_send(self):
         with ProxyBackend(shut_first_handler) as backend, Ingress(backends=[backend.address]) as ingress:
@@ -54,7 +54,7 @@ class HalfClose(unittest.TestCase):
             client.send_close_notify()
             self.assertTrue(tunnel.eof.wait(3), "the client's close_notify did not reach the backend as EOF")
             self.assertEqual(tunnel.received, b"first\nafter 0\nafter 1\nafter 2\n")
-            wait_until(lambda: ingress.metric("mf_ingress_tunnels_active") == 0, 3, "the tunnel to end")
+            wait_until(lambda: ingress.metric("mf_ingress_tunnels_active") == 0, EXPECT_TIMEOUT_S, "the tunnel to end")
             rest, closed = read_until_eof(client.sock, 3.0)
             self.assertEqual((rest, closed), (b"", True), "the client's TCP connection ends after both directions")
             client.close()
@@ -116,11 +116,11 @@ class SlowReader(unittest.TestCase):
                 self.assertTrue(chunk, "the stream ended while the client read")
                 self.assertEqual(chunk.strip(b"\xa5"), b"", "bytes changed on the way")
                 got += chunk
-            wait_until(lambda: tunnel.sent > before, 3, "the flood to resume once the client reads")
+            wait_until(lambda: tunnel.sent > before, EXPECT_TIMEOUT_S, "the flood to resume once the client reads")
             # The client goes away: the tunnel and the backend connection end.
             client.close()
             self.assertTrue(tunnel.done.wait(5), "the backend connection outlived its client")
-            wait_until(lambda: ingress.metric("mf_ingress_tunnels_active") == 0, 3, "the tunnel to end")
+            wait_until(lambda: ingress.metric("mf_ingress_tunnels_active") == 0, EXPECT_TIMEOUT_S, "the tunnel to end")
             self.assertLess(tunnel.sent, self.FLOOD)
 
     def test_sender_that_floods_a_backend_that_never_reads(self):
@@ -157,7 +157,7 @@ class SlowReader(unittest.TestCase):
             self.assertEqual(ingress.metric("mf_ingress_tunnels_active"), 1)
             tunnel.stop.set()
             client.close()
-            wait_until(lambda: ingress.metric("mf_ingress_tunnels_active") == 0, 3, "the tunnel to end")
+            wait_until(lambda: ingress.metric("mf_ingress_tunnels_active") == 0, EXPECT_TIMEOUT_S, "the tunnel to end")
 
 
 if __name__ == "__main__":

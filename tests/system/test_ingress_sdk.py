@@ -35,7 +35,7 @@ class IngressSdk(unittest.TestCase):
     async def open(self, stack, path="/ws"):
         """A wss connection through the ingress, closed when `stack` ends."""
         ws = await asyncio.wait_for(websockets.connect(self.ingress.ws_url(path), ssl=trust_context(),
-                                                       subprotocols=[SUBPROTOCOL], open_timeout=5), 5)
+                                                       subprotocols=[SUBPROTOCOL], open_timeout=EXPECT_TIMEOUT_S), EXPECT_TIMEOUT_S)
         stack.push_async_callback(ws.close)
         return ws
 
@@ -125,7 +125,7 @@ class IngressProxyHeader(unittest.TestCase):
                     self.assertEqual(header.tlvs.get(0x01), b"http/1.1", "ALPN TLV")
                     self.assertEqual(sock.recv(100), b"ping\n", "bytes unchanged after the header")
                     sock.close()
-            wait_until(lambda: backend.probes > 0, 2.0, "a health probe (PROXY LOCAL + GET /healthz)")
+            wait_until(lambda: backend.probes > 0, EXPECT_TIMEOUT_S, "a health probe (PROXY LOCAL + GET /healthz)")
 
     def test_edge_admits_by_the_real_client_address(self):
         # The edge caps each source address at one connection: through the

@@ -321,7 +321,7 @@ class TlsCounters(MetricsCase):
             c = SdkClient(self.edge)
             self.assertEqual(c.request({"type": "ping", "t": 1}), {"type": "pong", "t": 1})
             c.close()
-        raw = socket.create_connection((self.edge.host, self.edge.port), timeout=3)
+        raw = socket.create_connection((self.edge.host, self.edge.port), timeout=EXPECT_TIMEOUT_S)
         raw.sendall(b"\x16\x03\x01\x00\x05garbage-not-a-client-hello" * 2)
         raw.settimeout(3)
         try:

@@ -6,7 +6,7 @@ import os
 import subprocess
 import unittest
 
-from edge_process import Edge, build_dir, tls_material
+from edge_process import AdminEdge, Edge, build_dir, tls_material
 
 BUDGET = ["--messages-per-second", "1000000", "--message-burst", "1000000"]
 
@@ -45,6 +45,23 @@ class MfLoad(unittest.TestCase):
             self.assertEqual(cpu["messages"], relay["inWindow"], cpu)
             self.assertIsNotNone(cpu["seconds"][0], cpu)
             self.assertGreaterEqual(cpu["seconds"][0], 0, cpu)
+
+    def test_tracker_tls(self):
+        # aquatic_ws's load test over TLS: announces with 10 offers, answers
+        # to the offers read; every message read counts.
+        cert, _ = tls_material()
+        with AdminEdge(args=BUDGET, shards=1, tls=True) as edge:
+            report = mf_load("tracker", "--url", edge.ws_url("/announce"), "--connections", "40", "--duration", "2",
+                             "--ca", cert, "--cpu-pid", str(edge.process.pid))
+            self.assertEqual(report["connections"]["joined"], 40, report)
+            self.assertEqual(report["errors"], {}, report)
+            tracker = report["tracker"]
+            self.assertGreater(tracker["inWindow"], 0, tracker)
+            self.assertGreaterEqual(tracker["received"], tracker["sent"], tracker)
+            # Offers were relayed and answered through the edge.
+            self.assertGreater(edge.metric("mf_edge_tracker_offers_relayed_total"), 0)
+            self.assertGreater(edge.metric("mf_edge_tracker_answers_relayed_total"), 0)
+            self.assertEqual(report["serverCpu"]["messages"], tracker["inWindow"], report["serverCpu"])
 
     def test_refuses_an_unreadable_cpu_pid(self):
         binary = os.path.join(build_dir(), "perf", "mf-load")

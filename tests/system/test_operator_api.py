@@ -6,8 +6,9 @@ import json
 import re
 import unittest
 
-from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, parse_prometheus
-from ingress_process import admin_request, wait_until
+from edge_process import (EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file,
+                          parse_prometheus, wait_until)
+from ingress_process import admin_request
 
 
 def streams_json(edge):
@@ -167,7 +168,19 @@ class OperatorApi(unittest.TestCase):
                 clients[3].send({"type": "ping", "t": 1})
                 clients[3].expect("pong")
 
-                api = streams_json(edge)
+                # The stream's totals live on its owner shard, which the
+                # connections' shards reach by message: the owner may answer
+                # a collection before those messages arrive (another
+                # mailbox), so the figures are read once they are there.
+                expected = {"signals": 4, "proposals": 6, "p2pBytes": 300, "cdnBytes": 300, "uploadedBytes": 50,
+                            "connectedProposals": 2}
+                last = {}
+
+                def settled():
+                    last["api"] = streams_json(edge)
+                    show = by_stream(last["api"])["show"]
+                    return last["api"] if all(show[k] == v for k, v in expected.items()) else None
+                api = wait_until(settled, what=lambda: f"{expected} in /api/streams: {by_stream(last['api'])['show']}")
                 metrics, _ = parse_prometheus(admin_get(edge.admin_port, "/metrics").body.decode())
                 show = by_stream(api)["show"]
                 self.assertEqual(show["signals"], 4)
@@ -197,7 +210,7 @@ class OperatorApi(unittest.TestCase):
                 def settled():
                     s = by_stream(streams_json(edge))
                     return "other" not in s and s["show"]["peers"] == 3 and s
-                show = wait_until(settled, 3, "the leaves to show")["show"]
+                show = wait_until(settled, EXPECT_TIMEOUT_S, "the leaves to show")["show"]
                 self.assertEqual(show["renditions"], [{"rendition": "1080p", "peers": 1}, {"rendition": "720p", "peers": 2}])
                 self.assertEqual(show["joins"], 6)
             finally:

@@ -20,7 +20,7 @@ import unittest
 from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, run_dir
 from ingress_process import ADMIN_TOKEN, Ingress, ProxyBackend, echo_handler, wait_until
 from redis_process import RedisServer
-from test_browser import BROWSER_DIR, NODE, require_browser
+from sdk_pages import BROWSER_DIR, NODE, require_prerequisites
 from test_protocol_signal import signal_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,7 +38,7 @@ def history(edge):
 
 class OperatorClusterPage(unittest.TestCase):
     def setUp(self):
-        require_browser(self)
+        require_prerequisites()
         self.redis = RedisServer().start()
         self.addCleanup(self.redis.close)
         config = edge_config_file(LIMITS, extra=f"[admin]\nhistory_samples = {HISTORY_SAMPLES}\n")

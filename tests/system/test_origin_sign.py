@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from edge_process import build_dir
+from edge_process import EXPECT_TIMEOUT_S, build_dir
 from test_systemd import NotifySocket
 
 RENDITIONS = ("hi", "lo")
@@ -442,7 +442,7 @@ class LiveReader(threading.Thread):
         # The last version's manifest may still be on its way.
         time.sleep(0.5)
         self.stopping.set()
-        self.join(timeout=5)
+        self.join(timeout=EXPECT_TIMEOUT_S)
 
     def stalled_near(self, moment):
         """The reader had a gap of more than 500 ms between polls within a

@@ -7,7 +7,7 @@ import time
 import unittest
 
 from build_options import needs_test_hooks
-from edge_process import (SharedEdgeCase, UNLIMITED_SOURCE, AdminEdge, ManualClock, SdkClient, edge_config_file, encode_frame, peer_ids,
+from edge_process import (EXPECT_TIMEOUT_S, SharedEdgeCase, UNLIMITED_SOURCE, AdminEdge, ManualClock, SdkClient, edge_config_file, encode_frame, peer_ids,
                           write_run_file)
 
 
@@ -179,7 +179,7 @@ class ErrorCodes(ErrorCase):
         new = self.client()
         new.join("tk-3", "r", peer, session=joined["session"])
         self.assertEqual(old.expect_close()[0], 4001)
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + EXPECT_TIMEOUT_S
         while peer in peer_ids(watcher_old.need_peers()):
             self.assertLess(time.monotonic(), deadline, "still proposed in the old stream after the takeover")
             time.sleep(0.05)
@@ -217,7 +217,7 @@ class StreamFullAndMeshDisabled(ErrorCase):
         # After one leaves, there is room.
         a.send({"type": "leave"})
         a.expect("left")
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + EXPECT_TIMEOUT_S
         while True:
             c.send({"type": "join", "streamId": "full-1", "rendition": "r1", "peerId": "p-full-c"})
             m = c.recv()
@@ -318,7 +318,7 @@ class RateLimit(ErrorCase):
     def test_persistent_flood_closes_4003(self):
         c = self.client()
         c.ws.send(b"".join(encode_frame(1, '{"type":"ping"}') for _ in range(400)))
-        code, seen = c.expect_close(timeout=5.0)
+        code, seen = c.expect_close(timeout=EXPECT_TIMEOUT_S)
         self.assertEqual(code, 4003)
         self.assertGreaterEqual(len(seen), 100)
 

@@ -6,7 +6,7 @@ import random
 import time
 import unittest
 
-from edge_process import SharedEdgeCase, AdminEdge, SdkClient, edge_config_file
+from edge_process import EXPECT_TIMEOUT_S, SharedEdgeCase, AdminEdge, SdkClient, edge_config_file
 
 # Raw JSON texts of `data`, each must reach the target byte for byte.
 RAW_DATA = [
@@ -150,7 +150,7 @@ class SignalCases:
         a, pa, b, pb = self.pair("sig-left")
         b.send({"type": "leave"})
         b.expect("left")
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + EXPECT_TIMEOUT_S
         while True:
             a.send(signal_text(pb, "offer", "1"))
             reply = a.quiet(0.15)

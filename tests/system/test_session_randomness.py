@@ -9,7 +9,7 @@ import os
 import unittest
 
 from build_options import needs_test_hooks
-from edge_process import AdminEdge, SdkClient
+from edge_process import EXPECT_TIMEOUT_S, AdminEdge, SdkClient
 from test_abandoned_joins import gauges, join_message
 
 
@@ -22,7 +22,7 @@ class SessionRandomness(unittest.TestCase):
             c = SdkClient(edge)
             self.addCleanup(c.close)
             c.send(join_message("s-random", "p-random"))
-            code, before = c.expect_close(timeout=5)
+            code, before = c.expect_close(timeout=EXPECT_TIMEOUT_S)
             self.assertEqual(code, 1011)
             self.assertEqual(before, [], "nothing (no joined, no session) before the close")
             g = gauges(edge)

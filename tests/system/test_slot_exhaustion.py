@@ -14,7 +14,7 @@ import ssl
 import unittest
 
 from build_options import needs_test_hooks
-from edge_process import (AdminEdge, ManualClock, RawWebSocket, admin_get, edge_config_file, lower_nofile,
+from edge_process import (EXPECT_TIMEOUT_S, AdminEdge, ManualClock, RawWebSocket, admin_get, edge_config_file, lower_nofile,
                           parse_prometheus)
 from ingress_process import Ingress, ProxyBackend, TlsPipe, echo_handler, wait_until
 
@@ -112,7 +112,7 @@ class EdgeBeforeTheUpgrade(unittest.TestCase):
             try:
                 assert_bystander_served(self, edge)
                 # Every socket accepted (so stamped) before the clock moves.
-                wait_until(lambda: edge_metric(edge, "mf_edge_accepted_total") == accepted + 22, 10, "22 accepts")
+                wait_until(lambda: edge_metric(edge, "mf_edge_accepted_total") == accepted + 22, EXPECT_TIMEOUT_S, "22 accepts")
                 clock.advance(3000 + 20)  # the timer wheel rounds deadlines up to its 10 ms tick
                 for sock in idle:
                     self.assertEqual(wait_closed_by_server(sock), b"")
@@ -155,7 +155,7 @@ class EdgeBeforeTheUpgrade(unittest.TestCase):
                         return False
                     finally:
                         ws.close()
-                wait_until(admitted, 10, "a freed per-source place to be reused")
+                wait_until(admitted, EXPECT_TIMEOUT_S, "a freed per-source place to be reused")
             finally:
                 for sock in held:
                     sock.close()
@@ -244,7 +244,7 @@ class IngressBeforeTheHandshake(unittest.TestCase):
             def backend_up():
                 clock.advance(250)
                 return ingress.backend_states()[backend.address]["state"] == "up"
-            wait_until(backend_up, 10, "the backend to be up")
+            wait_until(backend_up, EXPECT_TIMEOUT_S, "the backend to be up")
             accepted = self.ingress_metric(ingress, "mf_ingress_accepted_total")
             idle = [idle_socket(ingress.port, "127.0.0.5") for _ in range(20)]
             talker = idle_socket(ingress.port, "127.0.0.5")
@@ -252,7 +252,7 @@ class IngressBeforeTheHandshake(unittest.TestCase):
             try:
                 self.assert_bystander_tunnel(ingress, backend)
                 # Every socket accepted (so stamped) before the clock moves.
-                wait_until(lambda: self.ingress_metric(ingress, "mf_ingress_accepted_total") == accepted + 22, 10,
+                wait_until(lambda: self.ingress_metric(ingress, "mf_ingress_accepted_total") == accepted + 22, EXPECT_TIMEOUT_S,
                            "22 accepts")
                 clock.advance(3000 + 20)  # the timer wheel rounds deadlines up to its 10 ms tick
                 for sock in idle:

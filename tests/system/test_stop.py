@@ -11,7 +11,7 @@ import unittest
 # A short drain window keeps the tests fast; afterMs values fall inside it.
 DRAIN = ["--drain-ms", "400"]
 
-from edge_process import (OP_CLOSE, UNLIMITED_SOURCE, Edge, RawWebSocket, close_payload, edge_config_file, http_exchange,
+from edge_process import (EXPECT_TIMEOUT_S, OP_CLOSE, UNLIMITED_SOURCE, Edge, RawWebSocket, close_payload, edge_config_file, http_exchange,
                           upgrade_request)
 
 
@@ -31,7 +31,7 @@ class Stop(unittest.TestCase):
             websockets = self.open_clients(edge, clients)
             half_open = []
             for _ in range(handshaking):
-                s = socket.create_connection((edge.host, edge.port), timeout=3)
+                s = socket.create_connection((edge.host, edge.port), timeout=EXPECT_TIMEOUT_S)
                 self.addCleanup(s.close)
                 s.sendall(b"GET /ws HTTP/1.1\r\n")
                 half_open.append(s)
@@ -97,7 +97,7 @@ class Stop(unittest.TestCase):
             edge.send_signal(signal.SIGTERM)
             delays = []
             for ws in clients:
-                message = json.loads(ws.recv_message(timeout=4.0))
+                message = json.loads(ws.recv_message(timeout=EXPECT_TIMEOUT_S))
                 self.assertEqual(message["type"], "reconnect", message)
                 delays.append(message["afterMs"])
                 ws.send_frame(OP_CLOSE, close_payload(1000))

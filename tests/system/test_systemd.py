@@ -14,7 +14,7 @@ import tempfile
 import time
 import unittest
 
-from edge_process import Edge, RawWebSocket, build_dir, free_port, tls_material
+from edge_process import EXPECT_TIMEOUT_S, Edge, RawWebSocket, build_dir, free_port, tls_material
 from ingress_process import Ingress, ingress_binary, trust_context
 
 from build_options import needs_test_hooks
@@ -115,7 +115,7 @@ class NotifyProtocol(unittest.TestCase):
         with Edge(shards=1) as edge:
             self.notify.receive("READY=1", 5)
             # READY=1 means serving: a health check works at once.
-            with socket.create_connection((edge.host, edge.port), timeout=2) as s:
+            with socket.create_connection((edge.host, edge.port), timeout=EXPECT_TIMEOUT_S) as s:
                 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
                 self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 200"))
 
@@ -188,7 +188,7 @@ class NotifyProtocol(unittest.TestCase):
             self.notify.receive("WATCHDOG=1", 2)
         process.send_signal(signal.SIGTERM)
         self.notify.receive("STOPPING=1", 3)
-        self.assertEqual(process.wait(timeout=5), 0, process.stderr.read().decode(errors="replace"))
+        self.assertEqual(process.wait(timeout=EXPECT_TIMEOUT_S), 0, process.stderr.read().decode(errors="replace"))
 
     def test_no_watchdog_pings_without_watchdog_usec(self):
         os.environ.pop("WATCHDOG_USEC")
@@ -215,7 +215,7 @@ def connect_when_listening(port, timeout=5.0):
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return socket.create_connection(("127.0.0.1", port), timeout=3)
+            return socket.create_connection(("127.0.0.1", port), timeout=EXPECT_TIMEOUT_S)
         except OSError:
             if time.monotonic() > deadline:
                 raise
@@ -299,7 +299,7 @@ class SocketActivation(unittest.TestCase):
         ws.send_text('{"type":"ping","t":1}')
         self.assertEqual(ws.recv_message(), '{"type":"pong","t":1}')
         # A second connection lands on the same inherited listener.
-        second = RawWebSocket(socket.create_connection(("127.0.0.1", port), timeout=3))
+        second = RawWebSocket(socket.create_connection(("127.0.0.1", port), timeout=EXPECT_TIMEOUT_S))
         self.addCleanup(second.close)
         second.upgrade()
         second.send_text('{"type":"ping","t":2}')
@@ -308,7 +308,7 @@ class SocketActivation(unittest.TestCase):
         with self.assertRaises(OSError):
             socket.create_connection(("127.0.0.1", unused), timeout=1).close()
         process.send_signal(signal.SIGTERM)
-        self.assertEqual(process.wait(timeout=5), 0, process.stderr.read().decode(errors="replace")[-2000:])
+        self.assertEqual(process.wait(timeout=EXPECT_TIMEOUT_S), 0, process.stderr.read().decode(errors="replace")[-2000:])
 
     def test_ingress_serves_on_the_inherited_listener(self):
         port, unused = free_port(), free_port()
@@ -349,7 +349,7 @@ class SocketActivation(unittest.TestCase):
                                     "--admin", ""], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.addCleanup(lambda: process.poll() is None and process.kill())
         connect_when_listening(port).close()
-        code = process.wait(timeout=5)
+        code = process.wait(timeout=EXPECT_TIMEOUT_S)
         self.assertNotEqual(code, 0)
         self.assertIn("unknown socket name 'bogus'", process.stderr.read().decode(errors="replace"))
 

@@ -10,7 +10,7 @@ import time
 import unittest
 
 from build_options import needs_test_hooks
-from edge_process import (EXPECT_TIMEOUT_S, OP_TEXT, AdminEdge, Edge, ManualClock, assert_cut_at_deadline,
+from edge_process import (EXPECT_TIMEOUT_S, OP_TEXT, AdminEdge, Edge, ManualClock, assert_cut_at_deadline, class_fixture,
                           wait_metric_at_least, HttpResponse, RawWebSocket, client_ssl_context, encode_frame,
                           read_until_eof, settle_tls13, upgrade_request, accept_for)
 
@@ -26,12 +26,7 @@ def get_healthz(sock, timeout=EXPECT_TIMEOUT_S):
 class TlsCases(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.edge = Edge(tls=True, shards=2)
-        cls.edge.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.edge.__exit__(None, None, None)
+        cls.edge = class_fixture(cls, AdminEdge(tls=True, shards=2))
 
     def assert_healthy(self, **connect_kwargs):
         sock = self.edge.connect(**connect_kwargs)
@@ -134,17 +129,20 @@ class TlsCases(unittest.TestCase):
         self.check_resumption(ssl.TLSVersion.TLSv1_2, settle_after_resumption=True)
 
     def check_garbage_closed(self, garbage, what):
-        sock = socket.create_connection((self.edge.host, self.edge.port), timeout=3)
+        """Closed because of what it sent, not at the handshake deadline
+        (the edge's count of deadline closes did not move)."""
+        timeouts = self.edge.metric("mf_edge_handshake_timeouts_total") or 0
+        sock = socket.create_connection((self.edge.host, self.edge.port), timeout=EXPECT_TIMEOUT_S)
         try:
             sock.sendall(garbage)
-            started = time.monotonic()
-            data, closed = read_until_eof(sock, 3.0)
+            data, closed = read_until_eof(sock, EXPECT_TIMEOUT_S)
         except ConnectionResetError:
             data, closed = b"", True
         finally:
             sock.close()
-        self.assertTrue(closed, f"{what}: not closed within 3 s (the handshake timeout is 10 s)")
-        self.assertLess(time.monotonic() - started, 3.0)
+        self.assertTrue(closed, f"{what}: not closed")
+        self.assertEqual(self.edge.metric("mf_edge_handshake_timeouts_total") or 0, timeouts,
+                         f"{what}: closed at the handshake deadline, not for what it sent")
         self.assertFalse(data.startswith(b"HTTP/"), f"{what}: answered in plaintext HTTP: {data[:80]!r}")
         if data:
             self.assertEqual(data[0], 0x15, f"{what}: anything sent back must be a TLS alert record: {data[:40]!r}")
@@ -193,18 +191,13 @@ class FirstRequestWithClientFinished(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.edge = Edge(tls=True, shards=1)
-        cls.edge.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.edge.__exit__(None, None, None)
+        cls.edge = class_fixture(cls, Edge(tls=True, shards=1))
 
     def exchange_coalesced(self, ctx, request, session=None):
         """Handshakes with a memory-BIO TLS client, then sends the client's
         last handshake flight and `request` in ONE send(); returns (the
         plaintext received until EOF or 3 s, session, session_reused)."""
-        sock = socket.create_connection((self.edge.host, self.edge.port), timeout=3)
+        sock = socket.create_connection((self.edge.host, self.edge.port), timeout=EXPECT_TIMEOUT_S)
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost", session=session)
         try:
@@ -223,8 +216,10 @@ class FirstRequestWithClientFinished(unittest.TestCase):
             tls.write(request)
             sock.sendall(outgoing.read())  # client Finished + request, one segment
             plaintext = b""
-            deadline = time.monotonic() + 3
-            while time.monotonic() < deadline:
+            deadline = time.monotonic() + EXPECT_TIMEOUT_S
+            # Until the response head is complete (an upgraded connection
+            # stays open), the edge closes, or the hang bound passes.
+            while time.monotonic() < deadline and b"\r\n\r\n" not in plaintext:
                 try:
                     chunk = tls.read(65536)
                     if not chunk:

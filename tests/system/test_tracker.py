@@ -39,6 +39,21 @@ def offers(count, tag="o"):
     return [{"offer": {"type": "offer", "sdp": f"v=0\r\n{tag}-{i}"}, "offer_id": binary_id()} for i in range(count)]
 
 
+async def open_peer(stack, url, ssl=None):
+    """A tracker connection to `url`, closed when `stack` unwinds."""
+    ws = await asyncio.wait_for(websockets.connect(url, ssl=ssl, max_size=None, open_timeout=TIMEOUT_S), TIMEOUT_S)
+    stack.push_async_callback(ws.close)
+    return Peer(ws)
+
+
+def run_with_stack(body):
+    """Runs `await body(stack)` with an AsyncExitStack that closes what it opened."""
+    async def run():
+        async with contextlib.AsyncExitStack() as stack:
+            await body(stack)
+    asyncio.run(run())
+
+
 class Peer:
     """One tracker connection."""
 
@@ -84,16 +99,10 @@ class TrackerCases:
         return None
 
     async def open(self, stack):
-        ws = await asyncio.wait_for(websockets.connect(self.url(), ssl=self.ssl(), max_size=None,
-                                                       open_timeout=TIMEOUT_S), TIMEOUT_S)
-        stack.push_async_callback(ws.close)
-        return Peer(ws)
+        return await open_peer(stack, self.url(), self.ssl())
 
     def run_async(self, body):
-        async def run():
-            async with contextlib.AsyncExitStack() as stack:
-                await body(stack)
-        asyncio.run(run())
+        run_with_stack(body)
 
     def test_offer_and_answer_are_relayed_between_peers(self):
         async def body(stack):

@@ -4,8 +4,9 @@ by playwright-core (tests/browser/run-tracker-pages.mjs). The client is
 bundled with esbuild (the SDK's, sdk/node_modules) for the pages, where
 WebRTC exists: two pages announce one info_hash, the later one's offer
 reaches the earlier through the edge, the answer comes back, and a WebRTC
-data channel opens between them over loopback. Directly on the edge (wss)
-and through mf-ingress."""
+data channel opens between them over loopback. Directly on the edge (wss),
+through mf-ingress, and across two edges sharing a redis-server (one page on
+each)."""
 
 import json
 import os
@@ -13,8 +14,9 @@ import subprocess
 import tempfile
 import unittest
 
-from edge_process import AdminEdge, UNLIMITED_SOURCE, admin_get, edge_config_file, parse_prometheus, run_dir
+from edge_process import AdminEdge, UNLIMITED_SOURCE, admin_get, edge_config_file, parse_prometheus, run_dir, wait_until
 from ingress_process import ingress_with_edges
+from redis_process import RedisServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -43,8 +45,8 @@ class TrackerClientInChromium(unittest.TestCase):
         if result.returncode != 0:
             raise AssertionError(f"esbuild failed:\n{result.stderr.decode(errors='replace')}")
 
-    def run_pages(self, announce_url):
-        config = {"announceUrl": announce_url, "bundle": self.bundle, "pages": 2,
+    def run_pages(self, *announce_urls):
+        config = {"announceUrls": list(announce_urls), "bundle": self.bundle, "pages": 2,
                   "deadlineMs": RUN_DEADLINE_S * 1000}
         try:
             result = subprocess.run([NODE, os.path.join(BROWSER_DIR, "run-tracker-pages.mjs"), json.dumps(config)],
@@ -82,6 +84,22 @@ class TrackerClientInChromium(unittest.TestCase):
         with ingress_with_edges(1, edge_args=["--config", edge_config_file(limits=UNLIMITED_SOURCE)]) as (ingress, _):
             report, log = self.run_pages(ingress.ws_url("/announce"))
         self.check_pages(report, log)
+
+    def test_two_pages_connect_across_two_edges(self):
+        # One page on each edge; the offer and the answer cross through Valkey
+        # (docs/cluster.md, "Tracker swarms across edges").
+        with RedisServer() as redis:
+            args = ["--valkey", redis.address, "--config", edge_config_file(limits=UNLIMITED_SOURCE)]
+            with AdminEdge(args=args, tls=True, edge_id="edge-tracker-a") as a, \
+                    AdminEdge(args=args, tls=True, edge_id="edge-tracker-b") as b:
+                wait_until(lambda: all(e.metric("mf_edge_valkey_live_edges") == 2 for e in (a, b)),
+                           what="both edges alive for every shard")
+                report, log = self.run_pages(f"wss://localhost:{a.port}/announce", f"wss://localhost:{b.port}/announce")
+                crossed = [e.metric("mf_edge_tracker_offers_to_edges_total") for e in (a, b)]
+                answered = [e.metric("mf_edge_tracker_answers_to_edges_total") for e in (a, b)]
+        self.check_pages(report, log)
+        self.assertGreaterEqual(sum(crossed), 1, "an offer went through Valkey")
+        self.assertGreaterEqual(sum(answered), 1, "an answer came back through Valkey")
 
 
 if __name__ == "__main__":

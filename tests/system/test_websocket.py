@@ -14,7 +14,7 @@ import unittest
 import websockets
 
 from edge_process import (EXPECT_TIMEOUT_S, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, SUBPROTOCOL, Edge,
-                          RawWebSocket, client_ssl_context, close_payload, encode_frame)
+                          RawWebSocket, class_fixture, client_ssl_context, close_payload, encode_frame)
 
 DEFAULT_LIMIT = 16384
 
@@ -27,7 +27,7 @@ class SettledClientProtocol(websockets.WebSocketClientProtocol):
     async def handshake(self, *args, **kwargs):
         ssl_object = self.transport.get_extra_info("ssl_object")
         if ssl_object is not None and ssl_object.version() == "TLSv1.3":
-            deadline = time.monotonic() + 3
+            deadline = time.monotonic() + EXPECT_TIMEOUT_S
             while not (ssl_object.session is not None and ssl_object.session.has_ticket):
                 if time.monotonic() > deadline:
                     raise TimeoutError("no TLS 1.3 session ticket from the edge")
@@ -35,7 +35,7 @@ class SettledClientProtocol(websockets.WebSocketClientProtocol):
         return await super().handshake(*args, **kwargs)
 
 
-def run(coro, timeout=10.0):
+def run(coro, timeout=3 * EXPECT_TIMEOUT_S):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
@@ -48,16 +48,11 @@ class LibraryClientCases:
 
     @classmethod
     def setUpClass(cls):
-        cls.edge = Edge(tls=cls.TLS, shards=2)
-        cls.edge.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.edge.__exit__(None, None, None)
+        cls.edge = class_fixture(cls, Edge(tls=cls.TLS, shards=2))
 
     def connect(self, **kwargs):
-        kwargs.setdefault("open_timeout", 5)
-        kwargs.setdefault("close_timeout", 2)
+        kwargs.setdefault("open_timeout", EXPECT_TIMEOUT_S)
+        kwargs.setdefault("close_timeout", EXPECT_TIMEOUT_S)
         if self.TLS:
             kwargs["ssl"] = client_ssl_context()
             kwargs["create_protocol"] = SettledClientProtocol
@@ -192,7 +187,7 @@ class LibraryClientCases:
                 for i in range(100):
                     await ws.send(json.dumps({"type": "ping", "t": i}))
                 for i in range(100):
-                    reply = json.loads(await asyncio.wait_for(ws.recv(), 3))
+                    reply = json.loads(await asyncio.wait_for(ws.recv(), EXPECT_TIMEOUT_S))
                     self.assertEqual(reply, {"type": "pong", "t": i})
         run(body())
 
