@@ -21,6 +21,12 @@ export class ChunkProgress {
     return this.chunks.length;
   }
 
+  /** Forgets a failure: the next feed checks the chunk that failed again,
+   * from bytes that replaced the bad ones (another peer's). */
+  retry(): void {
+    this.failed = false;
+  }
+
   /** `prefix` holds the first bytes of the segment (it may grow between
    * calls; earlier bytes never change). Resolves when every chunk complete
    * in it is checked; calls are serialized. */

@@ -24,6 +24,8 @@ import { DEFAULT_POLICY, mergePolicy } from './policy';
 import type { CmafMode, Policy, PolicySource } from './policy';
 import { ChunkProgress } from './chunk-progress';
 import { choosePrefetch, electFetchers, missingRanges, planFetch } from './scheduler';
+import { planPartialFetch } from './partial-plan';
+import type { Refusal } from './partial-plan';
 import { SegmentStore } from './segment-store';
 import { SignalingClient } from './signaling';
 import type { PeerCandidate, SignalingOptions, SocketFactory, SocketLike } from './signaling';
@@ -135,7 +137,14 @@ export interface MeshedFlowStats {
   storedBytes: number;
 }
 
+/** How a request to a peer ended: `bytes` is the segment's buffer up to
+ * where the bytes received end (all asked for: 'ok'; some: 'partial'). */
 type PeerFetch = { kind: 'ok'; bytes: Uint8Array } | { kind: 'partial'; bytes: Uint8Array } | { kind: 'failed' };
+
+/** What a request ended early leaves: the bytes received, if any. */
+function cutShort(p: PendingPeerRequest): PeerFetch {
+  return p.received > p.start ? { kind: 'partial', bytes: p.buffer.subarray(0, p.received) } : { kind: 'failed' };
+}
 
 interface PendingPeerRequest {
   link: PeerLink;
@@ -144,7 +153,12 @@ interface PendingPeerRequest {
   /** CMAF chunks verified as they arrive (when the manifest lists them). */
   chunks: ChunkProgress | null;
   size: number;
+  /** The whole segment's bytes: [0, start) are held already, this request
+   * fills [start, end). */
   buffer: Uint8Array;
+  start: number;
+  end: number;
+  /** Where the bytes received end (from `start` up to `end`). */
   received: number;
   startedAt: number;
   firstAt: number;
@@ -208,6 +222,8 @@ export class MeshedFlowLoader {
   private readonly banned = new Map<string, string>();
   private readonly manifests = new Map<string, ManifestState>();
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** Segments being built from peers' pieces (buildFromPieces): woken when a peer leaves. */
+  private readonly building = new Set<string>();
   private readonly inflight = new Map<string, Promise<Uint8Array | null>>();
   private readonly pending = new Map<PeerLink, Map<number, PendingPeerRequest>>();
   private readonly listeners = new Map<string, Set<(v: never) => void>>();
@@ -527,7 +543,9 @@ export class MeshedFlowLoader {
     // What a banned peer sent is worth nothing; what an honest one sent before
     // leaving is kept for a range rescue.
     const keep = !this.banned.has(link.peerId);
-    if (pending) for (const p of pending.values()) p.finish(keep && p.received > 0 ? { kind: 'partial', bytes: p.buffer.subarray(0, p.received) } : { kind: 'failed' });
+    if (pending) for (const p of pending.values()) p.finish(keep ? cutShort(p) : { kind: 'failed' });
+    // A segment being built from pieces may now have nobody left to ask (src/partial-plan.ts).
+    for (const key of this.building) this.wake(key);
     this.emit('peer-close', { peerId: link.peerId });
   }
 
@@ -552,7 +570,9 @@ export class MeshedFlowLoader {
     switch (m.type) {
       case 'buffer-map': {
         link.maps.set(m.rendition, new Map(m.entries.map((e) => [e.sn, e])));
-        for (const e of m.entries) if (e.complete) this.wake(`${m.rendition}/${e.sn}`);
+        // With cmafMode 'on' more verified chunks are worth a look too (src/partial-plan.ts).
+        const partials = this.policy.cmafMode === 'on';
+        for (const e of m.entries) if (e.complete || (partials && e.verifiedChunks > 0)) this.wake(`${m.rendition}/${e.sn}`);
         return;
       }
       case 'request':
@@ -561,7 +581,7 @@ export class MeshedFlowLoader {
         return link.cancelData(m.requestId);
       case 'absent': {
         const p = this.pending.get(link)?.get(m.requestId);
-        if (p) p.finish(p.received > 0 ? { kind: 'partial', bytes: p.buffer.subarray(0, p.received) } : { kind: 'failed' });
+        if (p) p.finish(cutShort(p));
         // Its map said it had the segment: forget that entry.
         return;
       }
@@ -600,12 +620,12 @@ export class MeshedFlowLoader {
   private onData(link: PeerLink, m: Extract<PeerMessage, { type: 'data' }>): void {
     const p = this.pending.get(link)?.get(m.requestId);
     if (!p) return;  // cancelled meanwhile
-    if (m.total !== p.size || m.offset !== p.received) {
-      this.ban(link.peerId, `data at ${m.offset}/${m.total}, expected ${p.received}/${p.size}`);
+    if (m.total !== p.size || m.offset !== p.received || m.offset + m.bytes.length > p.end) {
+      this.ban(link.peerId, `data at ${m.offset}+${m.bytes.length}/${m.total}, expected ${p.received}/${p.size} up to ${p.end}`);
       return;
     }
     const now = performance.now();
-    if (p.received === 0) {
+    if (p.received === p.start) {
       p.firstAt = now;
       link.meter.sampleLatency(now - p.startedAt);
     }
@@ -615,9 +635,9 @@ export class MeshedFlowLoader {
     if (p.chunks) this.checkChunks(p, p.buffer.subarray(0, p.received), () => this.pending.get(link)?.get(m.requestId) === p);
     if (p.stats) progress(p.stats, now, p.received, p.size);
     this.armStall(p);
-    if (p.received === p.size) {
-      link.meter.sampleTransfer(p.size, now - p.firstAt);
-      p.finish({ kind: 'ok', bytes: p.buffer });
+    if (p.received === p.end) {
+      link.meter.sampleTransfer(p.end - p.start, now - p.firstAt);
+      p.finish({ kind: 'ok', bytes: p.buffer.subarray(0, p.end) });
     }
   }
 
@@ -642,21 +662,34 @@ export class MeshedFlowLoader {
 
   private armStall(p: PendingPeerRequest): void {
     clearTimeout(p.stallTimer);
-    p.stallTimer = setTimeout(() => p.finish(p.received > 0 ? { kind: 'partial', bytes: p.buffer.subarray(0, p.received) } : { kind: 'failed' }),
-                              this.policy.peerRequestTimeoutMs);
+    p.stallTimer = setTimeout(() => p.finish(cutShort(p)), this.policy.peerRequestTimeoutMs);
   }
 
   /** Asks `link` for the whole segment; settles with all of it, a prefix
    * (the peer stalled, left, or the deadline came), or nothing. */
   private fetchFromPeer(link: PeerLink, rendition: string, entry: ManifestSegment, timeoutMs: number,
                         stats: LoaderStats | null, cancel: Array<() => void>): Promise<PeerFetch> {
+    const piece = { buffer: new Uint8Array(entry.size), chunks: entry.chunks ? new ChunkProgress(entry.chunks) : null,
+                    start: 0, end: entry.size, keepPartial: false };
+    return this.requestBytes(link, rendition, entry, piece, timeoutMs, stats, cancel);
+  }
+
+  /** Asks `link` for bytes [start, end) of a segment into `buffer` (the
+   * whole segment, from start to the end, is asked for with length
+   * TO_END). `chunks` verifies the CMAF chunks as they arrive. A request
+   * that ends early drops this player's partial of the segment unless
+   * `keepPartial` (the caller goes on building it). */
+  private requestBytes(link: PeerLink, rendition: string, entry: ManifestSegment,
+                       piece: { buffer: Uint8Array; chunks: ChunkProgress | null; start: number; end: number; keepPartial: boolean },
+                       timeoutMs: number, stats: LoaderStats | null, cancel: Array<() => void>): Promise<PeerFetch> {
     const { sn, size } = entry;
+    const { buffer, chunks, start, end } = piece;
     return new Promise<PeerFetch>((resolve) => {
       const requestId = this.nextRequestId++;
       let requests = this.pending.get(link);
       if (!requests) this.pending.set(link, (requests = new Map()));
       const p: PendingPeerRequest = {
-        link, rendition, entry, chunks: entry.chunks ? new ChunkProgress(entry.chunks) : null, size, buffer: new Uint8Array(size), received: 0, startedAt: performance.now(), firstAt: 0, stats,
+        link, rendition, entry, chunks, size, buffer, start, end, received: start, startedAt: performance.now(), firstAt: 0, stats,
         stallTimer: undefined, deadlineTimer: undefined,
         finish: (result) => {
           if (!requests!.has(requestId)) return;
@@ -664,7 +697,7 @@ export class MeshedFlowLoader {
           link.meter.inFlight--;
           clearTimeout(p.stallTimer);
           clearTimeout(p.deadlineTimer);
-          if (result.kind !== 'ok' && this.store.dropPartial(rendition, entry.sn)) this.announce([rendition]);
+          if (result.kind !== 'ok' && !piece.keepPartial && this.store.dropPartial(rendition, entry.sn)) this.announce([rendition]);
           if (result.kind !== 'ok' && link.open) link.send({ type: 'cancel', requestId });
           resolve(result);
         },
@@ -672,10 +705,86 @@ export class MeshedFlowLoader {
       requests.set(requestId, p);
       link.meter.inFlight++;
       cancel.push(() => p.finish({ kind: 'failed' }));
-      p.deadlineTimer = setTimeout(() => p.finish(p.received > 0 ? { kind: 'partial', bytes: p.buffer.subarray(0, p.received) } : { kind: 'failed' }), timeoutMs);
+      p.deadlineTimer = setTimeout(() => p.finish(cutShort(p)), timeoutMs);
       this.armStall(p);
-      link.send({ type: 'request', requestId, rendition, sn, start: 0, length: TO_END });
+      const length = start === 0 && end === size ? TO_END : end - start;
+      link.send({ type: 'request', requestId, rendition, sn, start, length });
     });
+  }
+
+  /** cmafMode 'on': builds a segment from peers' verified chunks
+   * (src/partial-plan.ts) until every chunk is verified, the deadline, or
+   * nobody is left to ask; returns the verified prefix (the whole segment
+   * when complete). Announces its own verified chunks as they come; a
+   * peer whose chunk fails is banned and its bytes are dropped. */
+  private async buildFromPieces(rendition: string, entry: ManifestSegment, deadlineMs: number, stats: LoaderStats,
+                                controller: { aborted: boolean; cancel: Array<() => void> },
+                                refused: Map<string, Refusal>): Promise<Uint8Array> {
+    const sizes = entry.chunks!.map((c) => c.size);
+    const chunks = new ChunkProgress(entry.chunks!);
+    const buffer = new Uint8Array(entry.size);
+    const key = `${rendition}/${entry.sn}`;
+    this.building.add(key);
+    try {
+      while (!controller.aborted && !this.destroyed && this.policy.meshEnabled && this.policy.cmafMode === 'on') {
+        const links = this.usableLinks();
+        const plan = planPartialFetch({
+          chunkSizes: sizes, have: chunks.verifiedChunks, nowMs: performance.now(), deadlineMs, refused,
+          candidates: links.map((l) => {
+            const announced = l.maps.get(rendition)?.get(entry.sn);
+            return { peerId: l.peerId, bytesPerSecond: l.meter.bytesPerSecond, latencyMs: l.meter.latencyMs, inFlight: l.meter.inFlight,
+                     complete: announced?.complete ?? false, verifiedChunks: announced?.verifiedChunks ?? 0 };
+          }),
+          connecting: [...this.links.values()].filter((l) => !l.open && !this.banned.has(l.peerId)).length,
+        });
+        if (plan.kind === 'done') return buffer;
+        if (plan.kind === 'wait') {
+          await this.waitForHolder(key, plan.untilMs, controller.cancel);
+          continue;
+        }
+        if (plan.kind !== 'peer') break;
+        const link = this.links.get(plan.peerId)!;
+        const complete = link.maps.get(rendition)?.get(entry.sn)?.complete ?? false;
+        const piece = { buffer, chunks, start: plan.start, end: plan.end, keepPartial: true };
+        const result = await this.requestBytes(link, rendition, entry, piece, plan.timeoutMs, stats, controller.cancel);
+        // The chunks those bytes complete are checked before anything else is asked for.
+        await chunks.feed(buffer.subarray(0, result.kind === 'failed' ? plan.start : result.bytes.length));
+        if (chunks.failed) {
+          this.counts.failed++;
+          this.ban(link.peerId, `chunk ${chunks.verifiedChunks} of ${key} failed verification`);
+          chunks.retry();
+        } else if (result.kind !== 'ok' || chunks.verifiedBytes < plan.end) {
+          refused.set(link.peerId, complete ? 'whole' : 'partial');
+        }
+        // Its own verified chunks are announced (those checked after the request ended included).
+        if (this.policy.meshEnabled && chunks.verifiedChunks < chunks.total &&
+            this.store.setPartial(rendition, entry.sn, buffer.subarray(0, chunks.verifiedBytes), entry.size, chunks.verifiedChunks))
+          this.announce([rendition]);
+      }
+      return buffer.subarray(0, chunks.verifiedBytes);
+    } finally {
+      this.building.delete(key);
+    }
+  }
+
+  /** Peers whose buffer map announces verified chunks of the segment that may
+   * be asked for: cmafMode 'on', a manifest listing the chunks, not refused. */
+  private partialHolders(rendition: string, entry: ManifestSegment, refused: ReadonlyMap<string, Refusal>): Set<string> {
+    const out = new Set<string>();
+    if (this.policy.cmafMode !== 'on' || !entry.chunks) return out;
+    for (const l of this.usableLinks()) {
+      const e = l.maps.get(rendition)?.get(entry.sn);
+      if (e && !e.complete && e.verifiedChunks > 0 && !refused.has(l.peerId)) out.add(l.peerId);
+    }
+    return out;
+  }
+
+  private dropPartial(rendition: string, sn: number): void {
+    if (this.store.dropPartial(rendition, sn)) this.announce([rendition]);
+  }
+
+  private usableLinks(): PeerLink[] {
+    return [...this.links.values()].filter((l) => l.open && !this.banned.has(l.peerId));
   }
 
   private holders(rendition: string, sn: number): PeerLink[] {
@@ -792,6 +901,8 @@ export class MeshedFlowLoader {
     }
     const key = `${rendition}/${sn}`;
     let partialOf: PeerLink | null = null;
+    // Peers that refused or failed a request for pieces of this segment (src/partial-plan.ts).
+    const refused = new Map<string, Refusal>();
     for (;;) {
       if (controller.aborted) return;
       const stored = this.store.get(rendition, sn);
@@ -808,7 +919,8 @@ export class MeshedFlowLoader {
       const holders = new Set(this.holders(rendition, sn).map((l) => l.peerId));
       const plan = planFetch({
         self: this.options.peerId, key, size: entry.size, nowMs: performance.now(), deadlineMs: deadline,
-        peers: links.map((l) => l.meter), holders, fetchers: this.options.httpFetchers ?? 1,
+        peers: links.map((l) => l.meter), holders, partialHolders: this.partialHolders(rendition, entry, refused),
+        fetchers: this.options.httpFetchers ?? 1,
         httpReserveMs: 0, meshUsable: this.policy.meshEnabled && partialOf === null,
         connecting: [...this.links.values()].filter((l) => !l.open && !this.banned.has(l.peerId)).length,
         startup: this.segmentsServed === 0,
@@ -819,6 +931,33 @@ export class MeshedFlowLoader {
         continue;
       }
       if (plan.kind === 'http') break;
+      if (plan.kind === 'partial') {
+        restartTiming(stats, performance.now());
+        const built = await this.buildFromPieces(rendition, entry, deadline, stats, controller, refused);
+        if (controller.aborted) {
+          this.dropPartial(rendition, sn);
+          return;
+        }
+        if (built.length === entry.size) {
+          // Every chunk verified; the whole segment's SHA-256 still decides.
+          if (await bytesMatch(built, entry)) {
+            this.accept(rendition, sn, built);
+            this.dropPartial(rendition, sn);
+            return this.deliver(context, callbacks, stats, rendition, sn, built, 'p2p', true);
+          }
+          this.counts.failed++;
+          this.dropPartial(rendition, sn);
+          break;
+        }
+        if (built.length > 0) {
+          const rescued = await this.rangeRescue(context.url, rendition, sn, entry, built, loadPolicy, stats, controller);
+          this.dropPartial(rendition, sn);
+          if (controller.aborted) return;
+          if (rescued) return this.deliver(context, callbacks, stats, rendition, sn, rescued, 'p2p+range', true);
+          break;
+        }
+        continue;  // nothing verified arrived: plan again (a whole holder, the election, HTTP)
+      }
       const link = this.links.get(plan.peerId)!;
       restartTiming(stats, performance.now());
       const result = await this.fetchFromPeer(link, rendition, entry, plan.timeoutMs, stats, controller.cancel);

@@ -11,3 +11,4 @@ export * from './http-fetch';
 export * from './peer-link';
 export * from './core';
 export * from './chunk-progress';
+export * from './partial-plan';

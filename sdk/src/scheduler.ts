@@ -17,6 +17,9 @@
 //   of fetching the swarm's recent segments from the CDN again, except for
 //   its very first segment, which goes to HTTP at once so that startup never
 //   waits on the mesh.
+// - cmafMode 'on': when no peer holds the segment whole but one announces
+//   verified CMAF chunks of it, it is built from those chunks
+//   (src/partial-plan.ts) before any election sends it to the CDN again.
 // - Prefetch ahead takes segments from peers only, rarest first when enabled.
 // - Range rescue: the byte ranges still missing from a partly received
 //   segment, for HTTP `Range` requests.
@@ -96,6 +99,8 @@ export function electFetchers(members: readonly string[], key: string, fetchers:
 export type FetchPlan =
   | { kind: 'peer'; peerId: string; timeoutMs: number }
   | { kind: 'wait'; untilMs: number }
+  /** Build it from peers' verified chunks (src/partial-plan.ts). */
+  | { kind: 'partial' }
   | { kind: 'http' };
 
 export interface FetchInput {
@@ -112,6 +117,9 @@ export interface FetchInput {
   peers: readonly PeerMeasure[];
   /** Which of them announce the whole segment, verified. */
   holders: ReadonlySet<string>;
+  /** Which of them announce verified chunks of it that may be asked for
+   * (cmafMode 'on' only: the caller passes none otherwise). */
+  partialHolders?: ReadonlySet<string>;
   /** How many members fetch a segment nobody holds from the CDN. */
   fetchers: number;
   /** Time kept for the HTTP fallback before the deadline. */
@@ -132,6 +140,7 @@ export function planFetch(i: FetchInput): FetchPlan {
   if (holders.length > 0 && expectedDeliveryMs(holders[0], i.size) < remaining)
     return { kind: 'peer', peerId: holders[0].peerId, timeoutMs: Math.max(0, remaining - i.httpReserveMs) };
   if (holders.length > 0) return { kind: 'http' };
+  if (remaining > 0 && i.peers.some((p) => i.partialHolders?.has(p.peerId))) return { kind: 'partial' };
   if (i.peers.length === 0) {
     if (!i.connecting || i.startup) return { kind: 'http' };
   } else if (electFetchers([i.self, ...i.peers.map((p) => p.peerId)], i.key, i.fetchers).includes(i.self)) {

@@ -29,3 +29,14 @@ test('a chunk that does not match stops the progress and says so', async () => {
   await progress.feed(whole);  // nothing after a failure
   assert.deepEqual([progress.verifiedChunks, progress.failed], [1, true]);
 });
+
+test('retry() after a failure checks the failed chunk again from the bytes that replaced the bad ones', async () => {
+  const progress = new ChunkProgress(chunks);
+  const bad = Buffer.from(whole);
+  bad[120] ^= 1;
+  await progress.feed(bad.subarray(0, 160));
+  assert.deepEqual([progress.verifiedChunks, progress.failed], [1, true]);
+  progress.retry();
+  await progress.feed(whole.subarray(0, 160));
+  assert.deepEqual([progress.verifiedChunks, progress.verifiedBytes, progress.failed], [2, 150, false]);
+});

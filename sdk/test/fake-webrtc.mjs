@@ -4,13 +4,21 @@
 // closes the other. Enough for the core's mesh logic, not a WebRTC model.
 const offers = new Map();
 let nextId = 1;
+/** Set `wire.frames` to an array to record every message a channel
+ * delivers, as it is handed to the receiver's onmessage (a test then decodes
+ * them with decodeMessages: a frame listed there has been processed). */
+export const wire = { frames: null };
 
 class FakeChannel {
   constructor(label) { this.label = label; this.readyState = 'connecting'; this.bufferedAmount = 0; this.other = null; }
   send(frame) {
     if (this.readyState !== 'open') throw new Error('channel not open');
     const copy = frame.slice().buffer;
-    setTimeout(() => { if (this.other?.readyState === 'open') this.other.onmessage?.({ data: copy }); }, 0);
+    setTimeout(() => {
+      if (this.other?.readyState !== 'open') return;
+      wire.frames?.push(new Uint8Array(copy.slice(0)));
+      this.other.onmessage?.({ data: copy });
+    }, 0);
   }
   open() { if (this.readyState === 'connecting') { this.readyState = 'open'; this.onopen?.(); } }
   close() {
