@@ -65,6 +65,14 @@ constexpr std::string_view before_script = R"page(  #summary { color: #555; marg
   <tbody id="streams"></tbody>
 </table>
 <div id="empty" hidden>No peer is joined to this edge.</div>
+<h2>WebTorrent tracker swarms on this edge</h2>
+<p class="note">Players of p2p-media-loader and other WebTorrent clients whose tracker is this edge's
+  <code>/announce</code> (docs/tracker.md).</p>
+<table id="tracker-table">
+  <thead><tr><th>swarms</th><th>peers</th><th>seeders</th><th>offers waiting for an answer</th>
+    <th>announces/s</th><th>offers relayed/s</th><th>answers relayed/s</th></tr></thead>
+  <tbody><tr id="tracker"></tr></tbody>
+</table>
 <script type="module">
 )page";
 constexpr std::string_view page_script = R"page(
@@ -122,6 +130,25 @@ function render(data) {
   }
   for (const id of [...previous.keys()]) if (!seen.has(id)) previous.delete(id);
   document.getElementById('empty').hidden = data.streams.length > 0;
+  renderTracker(data);
+}
+
+let previousTracker = null;  // {timeMs, announces, offersRelayed, answersRelayed}
+
+function renderTracker(data) {
+  const t = data.tracker;
+  const row = document.getElementById('tracker');
+  row.replaceChildren();
+  const seconds = previousTracker ? (data.timeMs - previousTracker.timeMs) / 1000 : 0;
+  cell(row, 'trackerSwarms', String(t.swarms));
+  cell(row, 'trackerPeers', String(t.peers));
+  cell(row, 'trackerSeeders', String(t.seeders));
+  cell(row, 'trackerOutstandingOffers', String(t.outstandingOffers));
+  cell(row, 'trackerAnnouncesPerSecond', rate(t, previousTracker, 'announces', seconds), t.announces + ' announces');
+  cell(row, 'trackerOffersPerSecond', rate(t, previousTracker, 'offersRelayed', seconds), t.offersRelayed + ' offers');
+  cell(row, 'trackerAnswersPerSecond', rate(t, previousTracker, 'answersRelayed', seconds), t.answersRelayed + ' answers');
+  previousTracker = {timeMs: data.timeMs, announces: t.announces, offersRelayed: t.offersRelayed,
+                     answersRelayed: t.answersRelayed};
 }
 
 

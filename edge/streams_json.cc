@@ -16,6 +16,19 @@ std::string format_streams_json(const std::vector<std::unique_ptr<MetricsSnapsho
   std::vector<const StreamSummary*> streams;
   std::unordered_map<std::string_view, uint64_t, TransparentStringHash, std::equal_to<>> signals;
   uint64_t peers = 0;
+  // The WebTorrent tracker's swarms (docs/tracker.md) beside the SDK streams:
+  // each swarm lives on one shard, its relays are counted where they happen.
+  TrackerTotals tracker;
+  uint64_t offers_relayed = 0, answers_relayed = 0, announces = 0;
+  for (const auto& shard : shards) {
+    tracker.swarms += shard->tracker_swarms.swarms;
+    tracker.peers += shard->tracker_swarms.peers;
+    tracker.seeders += shard->tracker_swarms.seeders;
+    tracker.outstanding_offers += shard->tracker_swarms.outstanding_offers;
+    announces += shard->edge.tracker.announces;
+    offers_relayed += shard->edge.tracker.offers_relayed;
+    answers_relayed += shard->edge.tracker.answers_relayed;
+  }
   for (const auto& shard : shards) {
     for (const StreamSummary& s : shard->streams) {
       streams.push_back(&s);
@@ -37,8 +50,11 @@ std::string format_streams_json(const std::vector<std::unique_ptr<MetricsSnapsho
   std::string out;
   out.reserve(256 + keep * 320);
   std::string header = fmt::format(
-      "{{\"edge\":\"{}\",\"timeMs\":{},\"peers\":{},\"streamCount\":{},\"truncated\":false,\"streams\":[", edge_id,
-      now_ms, peers, streams.size());
+      "{{\"edge\":\"{}\",\"timeMs\":{},\"peers\":{},\"tracker\":{{\"swarms\":{},\"peers\":{},\"seeders\":{},"
+      "\"outstandingOffers\":{},\"announces\":{},\"offersRelayed\":{},\"answersRelayed\":{}}},"
+      "\"streamCount\":{},\"truncated\":false,\"streams\":[",
+      edge_id, now_ms, peers, tracker.swarms, tracker.peers, tracker.seeders, tracker.outstanding_offers, announces,
+      offers_relayed, answers_relayed, streams.size());
   static constexpr std::string_view trailer = "]}\n";
   size_t room = max_bytes > header.size() + trailer.size() ? max_bytes - header.size() - trailer.size() : 0;
   size_t listed = 0;

@@ -1,7 +1,7 @@
 // Drives Debian's chromium (/usr/bin/chromium) with playwright-core for
 // tests/system/test_operator_page.py: opens one edge's operator page in a
 // cluster of edges and compares what it shows (the cluster's edges, the
-// streams across the cluster, the last history sample) with each edge's
+// streams across the cluster, the last history sample, the tracker swarms) with each edge's
 // /metrics, /api/cluster and /api/history fetched right after (retried over
 // a few refreshes: a number may move in between); saves a full-page
 // screenshot. Then, when an ingress is given, opens its page, pastes the
@@ -44,6 +44,7 @@ async function checkClusterPage(page) {
     return {
       edges: rows('#edges tr', 'edge'),
       streams: rows('#cluster-streams tr', 'clusterStream'),
+      tracker: Object.fromEntries([...document.querySelectorAll('#tracker td[data-field]')].map((td) => [td.dataset.field, td.textContent])),
       historySamples: Number(document.body.dataset.historySamples || 0),
       last,
       polylines: document.querySelectorAll('figure[data-chart] polyline').length,
@@ -86,6 +87,11 @@ async function checkClusterPage(page) {
     }
     for (const [stream, peers] of Object.entries(streamPeers))
       expect(`cluster stream ${stream} peers`, shown.streams[stream]?.peers, peers);
+    const own = metrics[cluster.edge];
+    expect('tracker swarms', shown.tracker.trackerSwarms, own['mf_edge_tracker_swarms']);
+    expect('tracker peers', shown.tracker.trackerPeers, own['mf_edge_tracker_peers']);
+    expect('tracker seeders', shown.tracker.trackerSeeders, own['mf_edge_tracker_seeders']);
+    expect('tracker offers waiting', shown.tracker.trackerOutstandingOffers, own['mf_edge_tracker_outstanding_offers']);
     const newest = history.samples[history.samples.length - 1];
     expect('history samples', shown.historySamples, history.samples.length);
     expect('history: last peers', shown.last.peers, newest?.peers);

@@ -17,7 +17,8 @@ import os
 import subprocess
 import unittest
 
-from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, SdkClient, admin_get, edge_config_file, run_dir
+from edge_process import (EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, RawWebSocket, SdkClient, admin_get,
+                          edge_config_file, run_dir)
 from ingress_process import ADMIN_TOKEN, Ingress, ProxyBackend, echo_handler, wait_until
 from redis_process import RedisServer
 from sdk_pages import BROWSER_DIR, NODE, require_prerequisites
@@ -96,6 +97,14 @@ class OperatorClusterPage(unittest.TestCase):
                     c.expect("error")
             self.next_samples(a, 12)
 
+        # A WebTorrent tracker client on edge-a (docs/tracker.md): a seeder in
+        # one swarm, shown beside the SDK streams.
+        tracker = RawWebSocket.connect(a, path="/announce", subprotocols=())
+        self.addCleanup(tracker.close)
+        tracker.send_text(json.dumps({"action": "announce", "info_hash": "operator-page-swarm1", "numwant": 0,
+                                      "peer_id": "operator-page-seeder", "event": "started", "left": 0}))
+        self.assertEqual(json.loads(tracker.recv_message())["action"], "announce")
+
         backends = []
         for _ in range(2):
             backend = ProxyBackend(echo_handler).__enter__()
@@ -124,6 +133,8 @@ class OperatorClusterPage(unittest.TestCase):
         self.assertEqual(shown["streams"]["live"]["edges"], "2")
         self.assertEqual(shown["streams"]["news"]["peers"], "1")
         self.assertGreaterEqual(shown["historySamples"], 30)
+        self.assertEqual((shown["tracker"]["trackerSwarms"], shown["tracker"]["trackerPeers"],
+                          shown["tracker"]["trackerSeeders"]), ("1", "1", "1"))
         # One line each for peers, signals/s and offload; errors have one
         # line per code that occurred (unknown-type only).
         self.assertEqual(shown["polylines"], 4)
