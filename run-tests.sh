@@ -78,12 +78,20 @@ if ! wait $others; then
 fi
 phase "building build-asan, build-fuzz and build-tsan"
 
+# Bounded libFuzzer runs (one test per fuzz_<target>, each for a fixed 10 s)
+# at the lowest priority beside the ASan pass, for the same reason as the
+# builds above; their lines are printed once it is done.
+nice -n 19 tests/fuzz-briefly.sh build-fuzz >fuzz-briefly.log 2>&1 &
+fuzzing=$!
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
   meson test -C build-asan --print-errorlogs --num-processes 2 || status=1
 phase "the ASan pass"
+wait $fuzzing || status=1
+cat fuzz-briefly.log >&2
+phase "fuzzing"
 
-# Bounded libFuzzer runs (one test per fuzz_<target>) and the cross-shard queue and shutdown under TSan.
-tests/fuzz-briefly.sh build-fuzz || status=1; tests/tsan-briefly.sh build-tsan || status=1
+# The cross-shard queue and shutdown under TSan.
+tests/tsan-briefly.sh build-tsan || status=1
 
 echo "run-tests: wall time $(( $(date +%s) - started )) s (after install-deps)" >&2
 summarize build-tests build-asan build-fuzz build-tsan
