@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds, runs every unit and
-# system test, then builds everything again with AddressSanitizer and
-# UndefinedBehaviorSanitizer and runs every test once more against it, then
-# fuzzes every parser briefly and runs the cross-shard queue and shutdown
-# tests under ThreadSanitizer. Exits non-zero on any failure.
+# system test; builds everything again with AddressSanitizer and
+# UndefinedBehaviorSanitizer (while those tests run) and runs every test once
+# more against it, fuzzing every parser briefly beside that pass; then runs
+# the cross-shard queue and shutdown tests under ThreadSanitizer. Exits
+# non-zero on any failure.
 # The system tests include the browser tests (Debian's chromium) and the
 # Debian package test: those run in the first pass only (tests/meson.build,
 # system_tests_unsanitized_only).
