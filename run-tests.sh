@@ -57,6 +57,15 @@ setup build-tests -Dbuildtype=debugoptimized -Dwerror=true -Dtest_hooks=true -Db
 ninja -C build-tests
 phase "building build-tests"
 
+# Runs a shell command at the lowest CPU priority: nice 19, in a session of
+# its own whose scheduling group is niced to 19 as well. With autogroups
+# (sched(7), on in Debian's kernels) nice acts only among the processes of
+# one session, and the browser tests' Chromium runs in a session of its own:
+# without the group's nice the two sessions would share the CPU half and half.
+lowest_priority() {  # shell command
+  setsid --wait bash -c 'if [ -w /proc/self/autogroup ]; then echo 19 >/proc/self/autogroup; fi; exec nice -n 19 bash -c "$0"' "$1"
+}
+
 # The sanitizer, fuzzing and ThreadSanitizer builds compile at the lowest CPU
 # priority while the first pass's tests run. Those tests spend most of their
 # time waiting on events (no test depends on a wall-clock margin), so the
@@ -64,11 +73,8 @@ phase "building build-tests"
 # the compilers about 1.5% of it (the kernel's weight for nice 19 is 15
 # against 1024 for nice 0). Their output goes to build-others.log.
 setup build-asan -Dbuildtype=debug -Dwerror=true -Dtest_hooks=true -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=enabled
-(
-  nice -n 19 ninja -C build-asan &&
-    nice -n 19 tests/fuzz-briefly.sh --build-only build-fuzz &&
-    nice -n 19 tests/tsan-briefly.sh --build-only build-tsan
-) >build-others.log 2>&1 &
+lowest_priority "ninja -C build-asan && tests/fuzz-briefly.sh --build-only build-fuzz && tests/tsan-briefly.sh --build-only build-tsan" \
+  >build-others.log 2>&1 &
 others=$!
 meson test -C build-tests --print-errorlogs --num-processes 2 || status=1
 phase "the first pass's tests"
@@ -82,7 +88,7 @@ phase "building build-asan, build-fuzz and build-tsan"
 # Bounded libFuzzer runs (one test per fuzz_<target>, each for a fixed 10 s)
 # at the lowest priority beside the ASan pass, for the same reason as the
 # builds above; their lines are printed once it is done.
-nice -n 19 tests/fuzz-briefly.sh build-fuzz >fuzz-briefly.log 2>&1 &
+lowest_priority "tests/fuzz-briefly.sh build-fuzz" >fuzz-briefly.log 2>&1 &
 fuzzing=$!
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
   meson test -C build-asan --print-errorlogs --num-processes 2 || status=1
