@@ -1,7 +1,5 @@
 #include "common/websocket_server.h"
 
-#include <cstring>
-
 #include "common/http_response.h"
 #include "common/log.h"
 #include "common/provided_buffer_ring.h"
@@ -23,27 +21,13 @@ struct WebSocketServer::FrameHandler {
   // frame"): a peer that trickles one byte of a frame that never ends stays
   // silent.
   void on_frame_complete() { c.last_traffic_ms = server.reactor_.now_ms(); }
-  void on_message_data(std::span<const uint8_t> chunk, bool is_text, bool first, bool last) {
-    if (first && last) {
-      // The common case: a whole message inside one read, zero-copy.
-      server.counters_.messages_in++;
-      server.app_.on_message(c.socket, std::string_view(reinterpret_cast<const char*>(chunk.data()), chunk.size()));
-      return;
-    }
-    if (first) c.partial_is_text = is_text;
-    if (!c.partial.append(server.reactor_.pool(), chunk)) {
-      // The shard's buffer pool is exhausted: shed this connection.
-      c.decoder.halt();
-      server.close_websocket(c, ws::close_code::internal_error, "server busy");
-      return;
-    }
-    if (!last) return;
-    size_t size = c.partial.size();
-    c.partial.copy_to(server.message_scratch_);
-    std::memset(server.message_scratch_.data() + size, 0, padding);
-    c.partial.clear(server.reactor_.pool());
+  void on_message(std::string_view text, bool) {
     server.counters_.messages_in++;
-    server.app_.on_message(c.socket, std::string_view(reinterpret_cast<const char*>(server.message_scratch_.data()), size));
+    server.app_.on_message(c.socket, text);
+  }
+  void on_out_of_buffers() {
+    // The shard's buffer pool is exhausted: shed this connection.
+    server.close_websocket(c, ws::close_code::internal_error, "server busy");
   }
   void on_ping(std::span<const uint8_t> payload) {
     on_frame_complete();
@@ -56,7 +40,7 @@ struct WebSocketServer::FrameHandler {
   }
   void on_close(uint16_t code, std::string_view) {
     // Echo the peer's code (RFC 6455 5.5.1); an empty close gets an empty one.
-    c.decoder.halt();
+    c.messages.halt();
     server.close_websocket(c, code == ws::close_code::no_status ? 0 : code, {});
   }
   void on_error(uint16_t code, std::string_view why) {
@@ -65,31 +49,31 @@ struct WebSocketServer::FrameHandler {
   }
 };
 
-bool WebSocketServer::Connection::append_ciphertext(std::span<const uint8_t> bytes) {
-  return server->reactor_.send(socket, bytes);
-}
-
-uint8_t* WebSocketServer::Connection::reserve_ciphertext(size_t n) { return server->reactor_.reserve_send(socket, n); }
-
-void WebSocketServer::Connection::commit_ciphertext(size_t n) { server->reactor_.commit_send(socket, n); }
-
 bool WebSocketServer::in_handshake(Phase phase) {
   return phase == Phase::proxy_header || phase == Phase::tls_handshake || phase == Phase::http_head ||
          phase == Phase::admission_pending || phase == Phase::http_pending;
 }
 
 WebSocketServer::WebSocketServer(Reactor& reactor, const WebSocketServerConfig& config, WebSocketApp& app)
-    : reactor_(reactor), config_(config), app_(app), connections_(reactor.options().max_sockets) {
+    : reactor_(reactor),
+      config_(config),
+      app_(app),
+      connections_(reactor.options().max_sockets),
+      // Messages and request heads are reassembled in the same room; frames
+      // are gathered per record for OpenSSL's record layer only.
+      workspace_(reactor.pool(),
+                 std::max<size_t>(config.decoder.max_message_bytes, http::max_request_head_bytes + 4),
+                 size_t{16} * 1024) {
+  static_assert(ws::message_tail_padding >= padding);
   plaintext_scratch_.resize(size_t{16} * 1024 + 1024 + padding);
-  size_t head_room = http::max_request_head_bytes + 1;
-  message_scratch_.resize(std::max<size_t>(config_.decoder.max_message_bytes, head_room) + padding);
-  // OpenSSL's record layer only: header and payload gathered per record.
-  frame_scratch_.resize(size_t{16} * 1024);
   replay_scratch_.resize(max_held_bytes);
 }
 
 WebSocketServer::~WebSocketServer() {
-  for (uint32_t slot = 0; slot < connections_.created(); ++slot) connections_[slot].partial.clear(reactor_.pool());
+  for (uint32_t slot = 0; slot < connections_.created(); ++slot) {
+    connections_[slot].partial.clear(reactor_.pool());
+    connections_[slot].messages.release(reactor_.pool());
+  }
 }
 
 WebSocketServer::Connection* WebSocketServer::connection(SocketHandle socket) {
@@ -102,8 +86,8 @@ WebSocketServer::Connection* WebSocketServer::connection(SocketHandle socket) {
 void WebSocketServer::on_accepted(SocketHandle socket, const sockaddr_storage* peer) {
   Connection& c = connections_.ensure(socket.slot);
   counters_.accepted++;
-  c.server = this;
   c.socket = socket;
+  c.wire.bind(reactor_, socket);
   c.has_source = false;
   if (peer != nullptr) {
     auto endpoint = proxy::endpoint_from_sockaddr(reinterpret_cast<const sockaddr*>(peer), sizeof *peer);
@@ -112,14 +96,14 @@ void WebSocketServer::on_accepted(SocketHandle socket, const sockaddr_storage* p
       c.has_source = true;
     }
   }
-  c.decoder = ws::Decoder(ws::Role::server, &config_.decoder);
+  c.messages.start(ws::Role::server, &config_.decoder);
   c.ping_outstanding = false;
   c.close_at_ms = 0;
   c.got_bytes = false;
   c.source_pending = false;
   c.accepted_ms = c.last_traffic_ms = reactor_.now_ms();
   if (config_.tls != nullptr) {
-    auto ok = c.tls.init(*config_.tls, tls::Role::server, &c, {}, &reactor_.pool());
+    auto ok = c.transport.start_tls(*config_.tls, tls::Role::server, c.wire, {}, &reactor_.pool());
     if (!ok) {
       MF_LOG_WARN("tls: cannot start a session: {}", ok.error());
       c.phase = Phase::closing;
@@ -128,6 +112,7 @@ void WebSocketServer::on_accepted(SocketHandle socket, const sockaddr_storage* p
     }
     c.phase = Phase::tls_handshake;
   } else {
+    c.transport.start_plain(c.wire);
     c.phase = Phase::http_head;
   }
   if (config_.expect_proxy_header) c.phase = Phase::proxy_header;
@@ -163,7 +148,7 @@ void WebSocketServer::refuse_source(Connection& c, const Admission& refusal) {
   // Over TLS an answer would cost the handshake the limit is there to
   // spare: the connection is reset. Plain: one short response, unread
   // request or not (the linger reads and drops it).
-  if (config_.tls != nullptr) return fail(c, "source refused");
+  if (c.transport.secure()) return fail(c, "source refused");
   respond_and_close(c, refusal.status, refusal.reason, refusal.extra_headers, false);
 }
 
@@ -221,8 +206,8 @@ void WebSocketServer::on_proxy_header_bytes(Connection& c, std::span<uint8_t> by
   size_t before = c.partial.size();
   if (before > 0) {
     if (!c.partial.append(reactor_.pool(), bytes.first(std::min(bytes.size(), proxy::max_header_bytes)))) return fail(c, "buffer pool exhausted");
-    c.partial.copy_to(message_scratch_);
-    view = std::span<const uint8_t>(message_scratch_.data(), c.partial.size());
+    c.partial.copy_to(workspace_.message());
+    view = std::span<const uint8_t>(workspace_.message().data(), c.partial.size());
   }
   auto header = proxy::parse(view);
   if (!header) {
@@ -244,7 +229,7 @@ void WebSocketServer::on_proxy_header_bytes(Connection& c, std::span<uint8_t> by
 }
 
 void WebSocketServer::after_proxy_header(Connection& c, std::span<uint8_t> rest) {
-  c.phase = config_.tls != nullptr ? Phase::tls_handshake : Phase::http_head;
+  c.phase = c.transport.secure() ? Phase::tls_handshake : Phase::http_head;
   if (!gate_source(c, rest)) return;
   if (!rest.empty()) on_transport_bytes(c, rest);
 }
@@ -274,12 +259,8 @@ void WebSocketServer::on_received(SocketHandle socket, std::span<uint8_t> bytes)
 void WebSocketServer::on_transport_bytes(Connection& connection_ref, std::span<uint8_t> bytes) {
   Connection* c = &connection_ref;
   SocketHandle socket = c->socket;
-  if (config_.tls == nullptr) {
-    on_plaintext(*c, bytes);
-    return;
-  }
   std::span<uint8_t> scratch(plaintext_scratch_.data(), plaintext_scratch_.size() - padding);
-  auto progress = c->tls.feed(bytes, scratch, [&](std::span<uint8_t> plain) {
+  auto progress = c->transport.read(bytes, scratch, [&](std::span<uint8_t> plain) {
     if (c->phase != Phase::closing) on_plaintext(*c, plain);
   });
   if (!progress) {
@@ -290,7 +271,7 @@ void WebSocketServer::on_transport_bytes(Connection& connection_ref, std::span<u
   }
   if (*progress == tls::Progress::handshake_completed) {
     counters_.tls_handshakes++;
-    if (c->tls.resumed()) counters_.tls_resumed++;
+    if (c->transport.resumed()) counters_.tls_resumed++;
     if (c->phase == Phase::tls_handshake) c->phase = Phase::http_head;
   } else if (*progress == tls::Progress::peer_closed) {
     if (c->phase == Phase::websocket) close_websocket(*c, ws::close_code::going_away, {});
@@ -303,7 +284,7 @@ void WebSocketServer::on_plaintext(Connection& c, std::span<uint8_t> bytes) {
     case Phase::tls_handshake:
       // The client's first request may ride in the same read as its
       // Finished message: the handshake completed inside this feed().
-      if (!c.tls.handshake_done()) {
+      if (!c.transport.handshake_done()) {
         fail(c, "data before TLS handshake done");
         return;
       }
@@ -315,7 +296,7 @@ void WebSocketServer::on_plaintext(Connection& c, std::span<uint8_t> bytes) {
       return;
     case Phase::websocket: {
       FrameHandler handler{*this, c};
-      c.decoder.feed(bytes, handler);
+      c.messages.feed(bytes, handler, workspace_);
       return;
     }
     case Phase::proxy_header:  // handled before TLS, never here
@@ -346,8 +327,8 @@ void WebSocketServer::on_request_head_bytes(Connection& c, std::span<uint8_t> by
     return;
   }
   size_t total = c.partial.size();
-  c.partial.copy_to(message_scratch_);
-  std::string_view buffered(reinterpret_cast<const char*>(message_scratch_.data()), total);
+  c.partial.copy_to(workspace_.message());
+  std::string_view buffered(reinterpret_cast<const char*>(workspace_.message().data()), total);
   size_t end = http::find_head_end(buffered);
   if (end == 0 || end > http::max_request_head_bytes) {
     if (total > http::max_request_head_bytes) {
@@ -443,7 +424,7 @@ void WebSocketServer::open_websocket(Connection& c, std::span<uint8_t> rest) {
   app_.on_open(c.socket);
   if (!rest.empty() && c.phase == Phase::websocket) {
     FrameHandler handler{*this, c};
-    c.decoder.feed(rest, handler);
+    c.messages.feed(rest, handler, workspace_);
   }
 }
 
@@ -455,37 +436,23 @@ void WebSocketServer::respond_and_close(Connection& c, uint16_t status, std::str
   bool written = n > 0 && write(c, {reinterpret_cast<const uint8_t*>(response), n});
   MF_LOG_DEBUG("connection {}:{} answered {} ({})", c.socket.slot, c.socket.generation, status,
                written ? "queued" : "NOT queued");
-  if (config_.tls != nullptr) c.tls.send_close_notify();
+  c.transport.send_close_notify();
   c.phase = Phase::closing;
   reactor_.close(c.socket, CloseMode::graceful);
 }
 
 bool WebSocketServer::write(Connection& c, std::span<const uint8_t> bytes) {
-  if (config_.tls == nullptr) return reactor_.send(c.socket, bytes);
-  return c.tls.write(bytes).has_value();
+  return c.transport.write(bytes).has_value();
 }
 
 bool WebSocketServer::send_frame(Connection& c, ws::Opcode opcode, std::span<const uint8_t> payload) {
-  // Header and payload are written as two pieces, never assembled: plain,
-  // each is appended to the send queue; over TLS they are sealed together
-  // into one record, by the record layer straight into the send queue
-  // (docs/architecture.md, "The relay path"); OpenSSL's own record layer
-  // (TLS 1.2 and the other cases it keeps) gathers them in frame_scratch_.
-  uint8_t header[ws::max_header_bytes];
-  const size_t header_size = ws::encode_header(header, opcode, true, payload.size(), nullptr);
-  const std::span<const uint8_t> pieces[2] = {{header, header_size}, payload};
-  bool ok;
-  if (config_.tls == nullptr) {
-    ok = reactor_.send(c.socket, pieces[0]) && (payload.empty() || reactor_.send(c.socket, payload));
-  } else {
-    ok = c.tls.write_vectored({pieces, payload.empty() ? size_t{1} : size_t{2}}, frame_scratch_).has_value();
-  }
-  if (!ok) {
+  if (!c.messages.send(c.transport, opcode, payload, workspace_)) {
     // The peer does not read: its queue hit the cap. Memory stays bounded.
     counters_.slow_consumer_closes++;
     fail(c, "send queue full");
+    return false;
   }
-  return ok;
+  return true;
 }
 
 bool WebSocketServer::send_text(SocketHandle socket, std::string_view text) {
@@ -507,12 +474,12 @@ void WebSocketServer::close_websocket(Connection& c, uint16_t code, std::string_
     fail(c, "closed before upgrade");
     return;
   }
-  c.decoder.halt();
+  c.messages.halt();
   uint8_t payload[125];
   size_t n = code == 0 ? 0 : ws::encode_close_payload(payload, code, reason);
   bool ok = send_frame(c, ws::Opcode::close, {payload, n});
   if (!ok) return;  // send_frame already aborted the connection
-  if (config_.tls != nullptr) c.tls.send_close_notify();
+  c.transport.send_close_notify();
   mark_closed(c);
   c.phase = Phase::closing;
   reactor_.close(c.socket, CloseMode::graceful);
@@ -538,7 +505,7 @@ bool WebSocketServer::respond(SocketHandle socket, std::string_view response) {
     fail(*c, "response larger than the send queue");
     return false;
   }
-  if (config_.tls != nullptr) c->tls.send_close_notify();
+  c->transport.send_close_notify();
   c->phase = Phase::closing;
   reactor_.close(c->socket, CloseMode::graceful);
   return true;
@@ -558,7 +525,7 @@ void WebSocketServer::fail(Connection& c, std::string_view reason, CloseMode mod
                reason);
   mark_closed(c);
   c.phase = Phase::closing;
-  c.decoder.halt();
+  c.messages.halt();
   reactor_.close(c.socket, mode);
 }
 
@@ -651,7 +618,8 @@ void WebSocketServer::on_released(SocketHandle socket) {
   dequeue_unadmitted(c);
   c.source_pending = false;
   c.partial.clear(reactor_.pool());
-  c.tls = tls::Session{};
+  c.messages.release(reactor_.pool());
+  c.transport.reset();
   c.phase = Phase::idle;
   app_.on_released(socket);
 }

@@ -19,9 +19,11 @@
 #include "common/reactor.h"
 #include "common/slot_array.h"
 #include "common/slot_fifo.h"
+#include "common/socket_send_queue.h"
 #include "common/tls_context.h"
-#include "common/tls_session.h"
+#include "common/transport_stream.h"
 #include "common/websocket_codec.h"
+#include "common/websocket_message_stream.h"
 #include "common/websocket_upgrade.h"
 
 namespace mf {
@@ -211,19 +213,16 @@ class WebSocketServer final : public SocketService {
  private:
   enum class Phase : uint8_t { idle, proxy_header, tls_handshake, http_head, admission_pending, http_pending, websocket, closing };
 
-  struct Connection final : tls::CiphertextSink {
-    bool append_ciphertext(std::span<const uint8_t> bytes) override;
-    uint8_t* reserve_ciphertext(size_t n) override;
-    void commit_ciphertext(size_t n) override;
-    WebSocketServer* server = nullptr;
+  struct Connection {
     SocketHandle socket;
-    tls::Session tls;
-    ws::Decoder decoder{ws::Role::server, nullptr};
+    SocketSendQueue wire;
+    TransportStream transport;  // plain or TLS (config_.tls)
+    ws::MessageStream messages;
     proxy::Endpoint source{};
     bool has_source = false;
     bool select_subprotocol = false;  // admission pending: what the 101 will say
     std::array<char, 28> accept_key{};
-    ByteQueue partial;  // incomplete request head or message
+    ByteQueue partial;  // incomplete PROXY header or request head; bytes held for the source verdict
     uint64_t last_traffic_ms = 0;  // before the upgrade: any byte; after it: the last complete frame
     uint64_t accepted_ms = 0;
     uint64_t close_at_ms = 0;  // 0: no scheduled close
@@ -231,7 +230,6 @@ class WebSocketServer final : public SocketService {
     uint16_t close_at_code = 0;
     Phase phase = Phase::idle;
     bool ping_outstanding = false;
-    bool partial_is_text = false;
     bool got_bytes = false;       // the first-bytes deadline is met
     bool source_pending = false;  // admit_source() said pending: bytes wait in `partial`
     // In `unadmitted_` (accept order) until admitted, for the reserve.
@@ -275,10 +273,10 @@ class WebSocketServer final : public SocketService {
   WebSocketServerConfig config_;
   WebSocketApp& app_;
   SlotArray<Connection> connections_;
-  // Shard scratch: TLS plaintext, reassembled messages/heads, outgoing frames.
+  // Shard scratch: TLS plaintext; reassembled messages and heads, outgoing
+  // frames (the framing path's workspace).
   std::vector<uint8_t> plaintext_scratch_;
-  std::vector<uint8_t> message_scratch_;
-  std::vector<uint8_t> frame_scratch_;
+  ws::MessageWorkspace workspace_;
   std::vector<uint8_t> replay_scratch_;  // bytes held while a source verdict was pending
   SlotFifo unadmitted_;
   size_t open_websockets_ = 0;

@@ -78,10 +78,6 @@ TlsFailure classify(unsigned long ssl_error) {
 
 }  // namespace
 
-bool TunnelServer::Tunnel::append_ciphertext(std::span<const uint8_t> bytes) {
-  return server->reactor_.send(client, bytes);
-}
-
 TunnelServer::TunnelServer(Reactor& reactor, const TunnelSettings& settings, TunnelHost& host)
     : reactor_(reactor),
       settings_(settings),
@@ -116,8 +112,8 @@ void TunnelServer::on_accepted(SocketHandle socket, const sockaddr_storage* peer
   Tunnel& t = tunnels_.ensure(socket.slot);
   roles_.ensure(socket.slot) = SlotRole{Role::client, {}};
   ++clients_;
-  t.server = this;
   t.client = socket;
+  t.client_wire.bind(reactor_, socket);
   t.backend = {};
   t.reserved = t.opened = t.client_ended = t.backend_ended = t.client_paused = t.backend_paused = t.has_key = false;
   t.attempts = 0;
@@ -143,7 +139,7 @@ void TunnelServer::on_accepted(SocketHandle socket, const sockaddr_storage* peer
     return;
   }
   t.router = router_;
-  auto started = t.tls.init(router_->default_context(), tls::Role::server, &t, {}, &reactor_.pool());
+  auto started = t.transport.start_tls(router_->default_context(), tls::Role::server, t.client_wire, {}, &reactor_.pool());
   if (!started) {
     MF_LOG_WARN("tls: cannot start a session: {}", started.error());
     finish(t, false);
@@ -221,7 +217,7 @@ void TunnelServer::on_received(SocketHandle socket, std::span<uint8_t> bytes) {
   if (t == nullptr || t->phase != Phase::open) return;
   t->last_traffic_ms = reactor_.now_ms();
   counters_.bytes_to_client += bytes.size();
-  if (!t->tls.write(bytes)) {
+  if (!t->transport.write(bytes)) {
     // The client's queue overflowed its cap despite the pause: it is gone
     // or hostile; memory stays bounded.
     finish(*t, false);
@@ -251,7 +247,7 @@ void TunnelServer::on_client_bytes(Tunnel& t, std::span<uint8_t> bytes) {
   }
   std::span<uint8_t> scratch(plaintext_scratch_.data(), plaintext_scratch_.size());
   SocketHandle client = t.client;
-  auto progress = t.tls.feed(bytes, scratch, [&](std::span<uint8_t> plain) {
+  auto progress = t.transport.read(bytes, scratch, [&](std::span<uint8_t> plain) {
     if (tunnel_of_client(client) == &t && t.phase != Phase::closing) on_client_plaintext(t, plain);
   });
   if (tunnel_of_client(client) != &t || t.phase == Phase::closing) return;
@@ -264,7 +260,7 @@ void TunnelServer::on_client_bytes(Tunnel& t, std::span<uint8_t> bytes) {
 }
 
 void TunnelServer::fail_tls(Tunnel& t, const tls::Failure& failure) {
-  if (!t.tls.handshake_done()) {
+  if (!t.transport.handshake_done()) {
     TlsFailure kind = classify(failure.ssl_error);
     counters_.tls_failures[static_cast<size_t>(kind)]++;
     MF_LOG_DEBUG("tls: handshake of {}:{} failed: {} ({})", t.client.slot, t.client.generation, failure.reason,
@@ -277,7 +273,7 @@ void TunnelServer::fail_tls(Tunnel& t, const tls::Failure& failure) {
 
 void TunnelServer::after_handshake(Tunnel& t) {
   counters_.tls_full++;
-  if (t.tls.resumed()) {
+  if (t.transport.resumed()) {
     counters_.tls_full--;
     counters_.tls_resumed++;
   }
@@ -291,7 +287,7 @@ void TunnelServer::after_handshake(Tunnel& t) {
 
 void TunnelServer::on_client_plaintext(Tunnel& t, std::span<uint8_t> plain) {
   // The client's first bytes may ride in the same read as its Finished.
-  if (t.phase == Phase::handshake && t.tls.handshake_done()) after_handshake(t);
+  if (t.phase == Phase::handshake && t.transport.handshake_done()) after_handshake(t);
   switch (t.phase) {
     case Phase::head:
       on_head_bytes(t, plain);
@@ -408,14 +404,14 @@ void TunnelServer::on_backend_connected(Tunnel& t) {
   uint8_t header[proxy::max_header_bytes];
   size_t n = 0;
   if (t.has_source && t.source.family == settings_.listen_endpoint.family) {
-    n = proxy::encode(header, t.source, settings_.listen_endpoint, t.tls.server_name(), t.tls.alpn(), false);
+    n = proxy::encode(header, t.source, settings_.listen_endpoint, t.transport.server_name(), t.transport.alpn(), false);
   } else if (t.has_source) {
     // An IPv4 client on an IPv6 listener (or the reverse): name the client
     // with an unspecified destination of its own family.
     proxy::Endpoint destination = t.source;
     destination.address = {};
     destination.port = settings_.listen_endpoint.port;
-    n = proxy::encode(header, t.source, destination, t.tls.server_name(), t.tls.alpn(), false);
+    n = proxy::encode(header, t.source, destination, t.transport.server_name(), t.transport.alpn(), false);
   }
   if (n == 0) n = proxy::encode_local(header);
   t.phase = Phase::open;
@@ -496,7 +492,7 @@ void TunnelServer::backend_ended(Tunnel& t) {
   if (t.backend_ended) return;
   t.backend_ended = true;
   // The edge said all it will say: tell the client the same way.
-  t.tls.send_close_notify();
+  t.transport.send_close_notify();
   reactor_.shutdown_write(t.client);
   if (t.client_ended) {
     finish(t, true);
@@ -579,7 +575,7 @@ void TunnelServer::refuse(Tunnel& t, RejectReason reason) {
   MF_LOG_DEBUG("ingress: client {}:{} refused: {}", t.client.slot, t.client.generation, reject_reason_name(reason));
   // After the handshake the client gets close_notify and a FIN; before it
   // nothing has been said, and a reset costs the least.
-  finish(t, t.tls.handshake_done());
+  finish(t, t.transport.handshake_done());
 }
 
 void TunnelServer::finish(Tunnel& t, bool graceful) {
@@ -593,7 +589,7 @@ void TunnelServer::finish(Tunnel& t, bool graceful) {
     t.reserved = false;
     host_.release_backend(t.backend_index);
   }
-  if (graceful && t.tls.handshake_done() && !t.backend_ended) t.tls.send_close_notify();
+  if (graceful && t.transport.handshake_done() && !t.backend_ended) t.transport.send_close_notify();
   reactor_.close(t.client, graceful ? CloseMode::graceful : CloseMode::abort);
   if (t.backend.valid()) reactor_.close(t.backend, graceful ? CloseMode::graceful : CloseMode::abort);
 }
@@ -625,7 +621,7 @@ void TunnelServer::on_released(SocketHandle socket) {
   dequeue_unadmitted(t);
   if (t.phase != Phase::closing && t.phase != Phase::idle) finish(t, false);
   t.pending.clear(reactor_.pool());
-  t.tls = tls::Session{};
+  t.transport.reset();
   t.router.reset();
   t.phase = Phase::idle;
   --clients_;

@@ -38,7 +38,9 @@
 #include "common/reactor.h"
 #include "common/slot_array.h"
 #include "common/slot_fifo.h"
+#include "common/socket_send_queue.h"
 #include "common/tls_session.h"
+#include "common/transport_stream.h"
 #include "ingress/sni_router.h"
 
 namespace mf::ingress {
@@ -165,12 +167,11 @@ class TunnelServer final : public SocketService {
   enum class Phase : uint8_t { idle, admitting, handshake, head, connecting, open, closing };
   static constexpr size_t max_attempts = 3;
 
-  struct Tunnel final : tls::CiphertextSink {
-    bool append_ciphertext(std::span<const uint8_t> bytes) override;
-    TunnelServer* server = nullptr;
+  struct Tunnel {
     SocketHandle client;
     SocketHandle backend;
-    tls::Session tls;
+    SocketSendQueue client_wire;
+    TransportStream transport;  // the client's side: always TLS here
     std::shared_ptr<SniRouter> router;  // held until the handshake is over
     ByteQueue pending;                  // client bytes before the backend is connected
     proxy::Endpoint source{};

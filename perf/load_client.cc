@@ -260,17 +260,8 @@ struct LoadClient::FrameHandler {
   LoadClient& c;
   Peer& p;
 
-  void on_message_data(std::span<const uint8_t> chunk, bool, bool first, bool last) {
-    if (first && last) {
-      c.on_message(p, {reinterpret_cast<const char*>(chunk.data()), chunk.size()});
-      return;
-    }
-    if (first) p.partial.clear();
-    p.partial.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
-    if (!last) return;
-    c.on_message(p, p.partial);
-    p.partial.clear();
-  }
+  void on_message(std::string_view text, bool) { c.on_message(p, text); }
+  void on_out_of_buffers() { c.fail(p, ErrorKind::protocol, "buffer pool exhausted"); }
   void on_ping(std::span<const uint8_t> payload) {
     c.report_.pings_answered++;
     c.send_frame(p, ws::Opcode::pong, payload);
@@ -285,9 +276,9 @@ struct LoadClient::FrameHandler {
     bool was_open = p.websocket_open;
     c.lose(p);
     if (was_open) c.send_frame(p, ws::Opcode::close, {payload, n});
-    if (p.tls.handshake_done()) p.tls.send_close_notify();
+    p.transport.send_close_notify();
     p.phase = PeerPhase::closing;
-    p.decoder.halt();
+    p.messages.halt();
     c.reactor_.close(p.socket, CloseMode::graceful);
   }
   void on_error(uint16_t code, std::string_view why) {
@@ -295,9 +286,6 @@ struct LoadClient::FrameHandler {
   }
 };
 
-bool LoadClient::Peer::append_ciphertext(std::span<const uint8_t> bytes) {
-  return client->reactor_.send(socket, bytes);
-}
 
 std::expected<std::unique_ptr<ShardService>, std::string> LoadClient::create(Shard& shard, LoadRun& run) {
   auto client = std::make_unique<LoadClient>(shard, run);
@@ -339,7 +327,6 @@ LoadClient::LoadClient(Shard& shard, LoadRun& run)
     auto r = fmt::format_to_n(p.peer_id, sizeof p.peer_id - 1, "{}-{}", run_.run_id, global);
     p.peer_id_length = static_cast<uint8_t>(std::min<size_t>(r.size, sizeof p.peer_id - 1));
     p.global_index = global;
-    p.client = this;
   };
   for (uint32_t unit = 0; unit < unit_count_; ++unit) {
     const uint32_t global_unit = me + unit * shards;
@@ -371,7 +358,7 @@ LoadClient::LoadClient(Shard& shard, LoadRun& run)
   plaintext_scratch_.resize(size_t{16} * 1024 + 1024 + padding);
   // A tracker announce with its offers is about 2 KB.
   const size_t body = std::max<size_t>(options_.size, options_.scenario == Scenario::tracker ? 4096 : 0);
-  frame_scratch_.resize(ws::max_header_bytes + body + 1024);
+  workspace_.emplace(reactor_.pool(), decoder_config_.max_message_bytes, ws::max_header_bytes + body + 1024);
   json_scratch_.resize(body + 1024);
   padding_.assign(options_.size > signal_data_overhead ? options_.size - signal_data_overhead : 0, 'x');
   uint64_t seed = 0;
@@ -380,7 +367,10 @@ LoadClient::LoadClient(Shard& shard, LoadRun& run)
   update_units_resolved();
 }
 
-LoadClient::~LoadClient() { finish_report(); }
+LoadClient::~LoadClient() {
+  for (uint32_t i = 0; i < peer_count_; ++i) peers_[i].messages.release(reactor_.pool());
+  finish_report();
+}
 
 void LoadClient::finish_report() {
   if (report_written_) return;
@@ -635,18 +625,19 @@ void LoadClient::on_connected(SocketHandle socket, int error) {
   const uint64_t left_ms = options_.handshake_timeout_ms > elapsed_ms ? options_.handshake_timeout_ms - elapsed_ms : 1;
   reactor_.arm_timer(socket, reactor_.now_ms() + left_ms);
   const TargetUrl& url = options_.urls[p->url_index];
+  p->wire.bind(reactor_, socket);
   if (!url.tls) {
+    p->transport.start_plain(p->wire);
     send_upgrade_request(*p);
     return;
   }
-  p->tls = tls::Session{};
-  auto init = p->tls.init(*tls_context_, tls::Role::client, p, url.host);
+  auto init = p->transport.start_tls(*tls_context_, tls::Role::client, p->wire, url.host);
   if (!init) {
     fail(*p, ErrorKind::tls, "session init");
     return;
   }
   p->phase = PeerPhase::tls;
-  auto hello = p->tls.start_client_handshake();
+  auto hello = p->transport.start_client_handshake();
   if (!hello) fail(*p, ErrorKind::tls, hello.error().reason);
 }
 
@@ -682,12 +673,8 @@ void LoadClient::on_received(SocketHandle socket, std::span<uint8_t> bytes) {
 }
 
 void LoadClient::on_transport_bytes(Peer& p, std::span<uint8_t> bytes) {
-  if (!options_.urls[p.url_index].tls) {
-    on_plaintext(p, bytes);
-    return;
-  }
   std::span<uint8_t> scratch(plaintext_scratch_.data(), plaintext_scratch_.size() - padding);
-  auto progress = p.tls.feed(bytes, scratch, [&](std::span<uint8_t> plain) {
+  auto progress = p.transport.read(bytes, scratch, [&](std::span<uint8_t> plain) {
     if (p.phase != PeerPhase::closing && p.phase != PeerPhase::gone) on_plaintext(p, plain);
   });
   if (!progress) {
@@ -713,7 +700,7 @@ void LoadClient::on_plaintext(Peer& p, std::span<uint8_t> bytes) {
     case PeerPhase::joining:
     case PeerPhase::joined: {
       FrameHandler handler{*this, p};
-      p.decoder.feed(bytes, handler);
+      p.messages.feed(bytes, handler, *workspace_);
       return;
     }
     case PeerPhase::tls:
@@ -758,7 +745,7 @@ void LoadClient::on_head_bytes(Peer& p, std::span<uint8_t> bytes) {
     return;
   }
   std::string().swap(p.head);  // an idle peer keeps no buffer
-  p.decoder = ws::Decoder(ws::Role::client, &decoder_config_);
+  p.messages.start(ws::Role::client, &decoder_config_);
   p.phase = PeerPhase::joining;
   p.websocket_open = true;
   progress_.open_websockets.add();
@@ -775,7 +762,7 @@ void LoadClient::on_head_bytes(Peer& p, std::span<uint8_t> bytes) {
   }
   if (!rest.empty()) {
     FrameHandler handler{*this, p};
-    p.decoder.feed(rest, handler);
+    p.messages.feed(rest, handler, *workspace_);
   }
 }
 
@@ -864,7 +851,7 @@ void LoadClient::on_handshake_done(Peer& p) {
     close_peer(p);
     return;
   }
-  p.tls.send_close_notify();
+  p.transport.send_close_notify();
   p.phase = PeerPhase::closing;
   reactor_.close(p.socket, CloseMode::graceful);
 }
@@ -1000,10 +987,10 @@ void LoadClient::on_released(SocketHandle socket) {
     progress_.open_websockets.sub();
   }
   p->socket = SocketHandle{};
-  p->tls = tls::Session{};
+  p->transport.reset();
   std::string().swap(p->head);
-  std::string().swap(p->partial);
-  p->decoder.halt();
+  p->messages.release(reactor_.pool());
+  p->messages.halt();
   p->phase = PeerPhase::gone;
   // handshake: the closed loop. A failed cycle is retried too (its error is
   // counted); the loop stops with the measured window.
@@ -1097,13 +1084,11 @@ bool LoadClient::send_frame(Peer& p, ws::Opcode opcode, std::span<const uint8_t>
   uint8_t key[4];
   uint32_t random = static_cast<uint32_t>(next_random(random_state_));
   std::memcpy(key, &random, 4);
-  size_t n = ws::encode_frame(frame_scratch_, opcode, true, payload, key);
-  if (n == 0) {
-    fail(p, ErrorKind::protocol, "frame larger than the scratch buffer");
-    return false;
-  }
-  if (!write(p, {frame_scratch_.data(), n})) {
-    fail(p, ErrorKind::protocol, "send queue full (server not reading)");
+  auto sent = p.messages.send(p.transport, opcode, payload, *workspace_, key);
+  if (!sent) {
+    fail(p, ErrorKind::protocol,
+         sent.error().reason == ws::frame_too_large ? "frame larger than the scratch buffer"
+                                                    : "send queue full (server not reading)");
     return false;
   }
   return true;
@@ -1111,8 +1096,7 @@ bool LoadClient::send_frame(Peer& p, ws::Opcode opcode, std::span<const uint8_t>
 
 bool LoadClient::write(Peer& p, std::span<const uint8_t> bytes) {
   if (!p.socket.valid()) return false;
-  if (options_.urls[p.url_index].tls) return p.tls.write(bytes).has_value();
-  return reactor_.send(p.socket, bytes);
+  return p.transport.write(bytes).has_value();
 }
 
 void LoadClient::open_loop_sends(uint64_t now) {
@@ -1211,10 +1195,10 @@ bool LoadClient::rejoin(Peer& p) {
     progress_.open_websockets.sub();
   }
   p.socket = SocketHandle{};
-  p.tls = tls::Session{};
+  p.transport.reset();
   std::string().swap(p.head);
-  std::string().swap(p.partial);
-  p.decoder.halt();
+  p.messages.release(reactor_.pool());
+  p.messages.halt();
   p.phase = PeerPhase::gone;
   open_peer(static_cast<uint32_t>(&p - peers_.get()));
   if (p.phase == PeerPhase::gone) {  // could not even open a socket
@@ -1273,7 +1257,7 @@ void LoadClient::fail(Peer& p, ErrorKind kind, std::string_view key) {
   if (!closing_) report_.errors.add(kind, key);
   lose(p);
   p.phase = PeerPhase::closing;
-  p.decoder.halt();
+  p.messages.halt();
   if (p.socket.valid()) reactor_.close(p.socket, CloseMode::abort);
 }
 
@@ -1337,9 +1321,9 @@ void LoadClient::close_peer(Peer& p) {
     size_t n = ws::encode_close_payload(payload, ws::close_code::normal, "load run over");
     send_frame(p, ws::Opcode::close, {payload, n});
     if (p.phase == PeerPhase::closing) return;  // send_frame failed and aborted it
-    if (p.tls.handshake_done()) p.tls.send_close_notify();
+    p.transport.send_close_notify();
     p.phase = PeerPhase::closing;
-    p.decoder.halt();
+    p.messages.halt();
     reactor_.close(p.socket, CloseMode::graceful);
     return;
   }

@@ -25,8 +25,11 @@
 #include "common/slot_array.h"
 #include "common/shard_group.h"
 #include "common/tls_context.h"
+#include "common/socket_send_queue.h"
 #include "common/tls_session.h"
+#include "common/transport_stream.h"
 #include "common/websocket_codec.h"
+#include "common/websocket_message_stream.h"
 #include "perf/latency_histogram.h"
 
 namespace mf::perf {
@@ -200,13 +203,12 @@ class LoadClient final : public ShardService, public SocketService {
 
  private:
   enum class PeerPhase : uint8_t { idle, connecting, tls, upgrade, joining, joined, closing, gone };
-  struct Peer final : tls::CiphertextSink {
-    LoadClient* client = nullptr;
+  struct Peer {
     SocketHandle socket;
-    tls::Session tls;
-    ws::Decoder decoder{ws::Role::client, nullptr};
+    SocketSendQueue wire;
+    TransportStream transport;  // plain (ws://) or TLS (wss://)
+    ws::MessageStream messages;
     std::string head;     // HTTP response head split across reads
-    std::string partial;  // a WebSocket message split across reads
     uint64_t connect_ns = 0;
     uint64_t join_sent_ns = 0;
     uint32_t global_index = 0;
@@ -226,7 +228,6 @@ class LoadClient final : public ShardService, public SocketService {
     bool churning = false;          // soak: closed on purpose, joins again once released
     uint8_t peer_id_length = 0;
     char peer_id[48] = {};
-    bool append_ciphertext(std::span<const uint8_t> bytes) override;
     std::string_view id() const { return {peer_id, peer_id_length}; }
   };
   struct Pair {
@@ -302,7 +303,7 @@ class LoadClient final : public ShardService, public SocketService {
   uint64_t drain_until_ns_ = 0; // shard 0: end of the drain phase
   SlotArray<uint32_t> peer_by_slot_;
   std::vector<uint8_t> plaintext_scratch_;
-  std::vector<uint8_t> frame_scratch_;
+  std::optional<ws::MessageWorkspace> workspace_;  // sized once the options are known
   std::vector<char> json_scratch_;
   std::string padding_;
   uint64_t random_state_;
