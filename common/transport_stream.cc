@@ -5,6 +5,19 @@ namespace {
 constexpr tls::Failure wire_full{"send queue full", 0};
 }
 
+void TransportStream::start_plain(Reactor& reactor, SocketHandle socket) {
+  socket_wire_.bind(reactor, socket);
+  start_plain(socket_wire_);
+}
+
+std::expected<void, std::string> TransportStream::start_tls(Reactor& reactor, SocketHandle socket,
+                                                            const tls::Context& context, tls::Role role,
+                                                            std::string_view sni_for_client,
+                                                            BlockPool* partial_records) {
+  socket_wire_.bind(reactor, socket);
+  return start_tls(context, role, socket_wire_, sni_for_client, partial_records);
+}
+
 void TransportStream::start_plain(tls::CiphertextSink& wire) {
   session_ = tls::Session{};
   wire_ = &wire;

@@ -3,8 +3,9 @@
 // same calls (docs/architecture.md, "The transport stream"): what the socket
 // received goes in through read() and comes out as plaintext; plaintext goes
 // in through write() and leaves as wire bytes (records under TLS, the same
-// bytes when plain) into the connection's wire, a CiphertextSink (the
-// reactor's send queue: SocketSendQueue; a vector in tests). The owner keeps
+// bytes when plain) into the connection's wire: the reactor socket's send
+// queue (the stream keeps the SocketSendQueue that reaches it), or any
+// CiphertextSink (a vector in tests). The owner keeps
 // its protocol (HTTP head, WebSocket frames, a tunnel's bytes) and its
 // phases; the stream keeps only the handshake state and the close alert.
 //
@@ -22,6 +23,8 @@
 #include <utility>
 
 #include "common/block_pool.h"
+#include "common/reactor.h"
+#include "common/socket_send_queue.h"
 #include "common/tls_ciphertext_sink.h"
 #include "common/tls_context.h"
 #include "common/tls_session.h"
@@ -35,9 +38,15 @@ class TransportStream {
   TransportStream& operator=(const TransportStream&) = delete;
 
   // Plain: bytes pass through unchanged; the "handshake" is done at once.
+  // The wire is `socket`'s send queue in `reactor`.
+  void start_plain(Reactor& reactor, SocketHandle socket);
+  // TLS in `role` over `socket`; see tls::Session::init for
+  // `sni_for_client` and `partial_records`.
+  std::expected<void, std::string> start_tls(Reactor& reactor, SocketHandle socket, const tls::Context& context,
+                                             tls::Role role, std::string_view sni_for_client = {},
+                                             BlockPool* partial_records = nullptr);
+  // The same over any wire, which must outlive the stream (tests).
   void start_plain(tls::CiphertextSink& wire);
-  // TLS in `role`; see tls::Session::init for `sni_for_client` and
-  // `partial_records`. `wire` must outlive the stream.
   std::expected<void, std::string> start_tls(const tls::Context& context, tls::Role role, tls::CiphertextSink& wire,
                                              std::string_view sni_for_client = {},
                                              BlockPool* partial_records = nullptr);
@@ -81,6 +90,7 @@ class TransportStream {
 
  private:
   tls::Session session_;
+  SocketSendQueue socket_wire_;
   tls::CiphertextSink* wire_ = nullptr;
   bool secure_ = false;
 };

@@ -87,7 +87,6 @@ void WebSocketServer::on_accepted(SocketHandle socket, const sockaddr_storage* p
   Connection& c = connections_.ensure(socket.slot);
   counters_.accepted++;
   c.socket = socket;
-  c.wire.bind(reactor_, socket);
   c.has_source = false;
   if (peer != nullptr) {
     auto endpoint = proxy::endpoint_from_sockaddr(reinterpret_cast<const sockaddr*>(peer), sizeof *peer);
@@ -103,7 +102,7 @@ void WebSocketServer::on_accepted(SocketHandle socket, const sockaddr_storage* p
   c.source_pending = false;
   c.accepted_ms = c.last_traffic_ms = reactor_.now_ms();
   if (config_.tls != nullptr) {
-    auto ok = c.transport.start_tls(*config_.tls, tls::Role::server, c.wire, {}, &reactor_.pool());
+    auto ok = c.transport.start_tls(reactor_, socket, *config_.tls, tls::Role::server, {}, &reactor_.pool());
     if (!ok) {
       MF_LOG_WARN("tls: cannot start a session: {}", ok.error());
       c.phase = Phase::closing;
@@ -112,7 +111,7 @@ void WebSocketServer::on_accepted(SocketHandle socket, const sockaddr_storage* p
     }
     c.phase = Phase::tls_handshake;
   } else {
-    c.transport.start_plain(c.wire);
+    c.transport.start_plain(reactor_, socket);
     c.phase = Phase::http_head;
   }
   if (config_.expect_proxy_header) c.phase = Phase::proxy_header;

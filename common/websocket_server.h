@@ -19,7 +19,6 @@
 #include "common/reactor.h"
 #include "common/slot_array.h"
 #include "common/slot_fifo.h"
-#include "common/socket_send_queue.h"
 #include "common/tls_context.h"
 #include "common/transport_stream.h"
 #include "common/websocket_codec.h"
@@ -215,7 +214,6 @@ class WebSocketServer final : public SocketService {
 
   struct Connection {
     SocketHandle socket;
-    SocketSendQueue wire;
     TransportStream transport;  // plain or TLS (config_.tls)
     ws::MessageStream messages;
     proxy::Endpoint source{};

@@ -113,7 +113,6 @@ void TunnelServer::on_accepted(SocketHandle socket, const sockaddr_storage* peer
   roles_.ensure(socket.slot) = SlotRole{Role::client, {}};
   ++clients_;
   t.client = socket;
-  t.client_wire.bind(reactor_, socket);
   t.backend = {};
   t.reserved = t.opened = t.client_ended = t.backend_ended = t.client_paused = t.backend_paused = t.has_key = false;
   t.attempts = 0;
@@ -139,7 +138,8 @@ void TunnelServer::on_accepted(SocketHandle socket, const sockaddr_storage* peer
     return;
   }
   t.router = router_;
-  auto started = t.transport.start_tls(router_->default_context(), tls::Role::server, t.client_wire, {}, &reactor_.pool());
+  auto started = t.transport.start_tls(reactor_, socket, router_->default_context(), tls::Role::server, {},
+                                       &reactor_.pool());
   if (!started) {
     MF_LOG_WARN("tls: cannot start a session: {}", started.error());
     finish(t, false);

@@ -38,7 +38,6 @@
 #include "common/reactor.h"
 #include "common/slot_array.h"
 #include "common/slot_fifo.h"
-#include "common/socket_send_queue.h"
 #include "common/tls_session.h"
 #include "common/transport_stream.h"
 #include "ingress/sni_router.h"
@@ -170,7 +169,6 @@ class TunnelServer final : public SocketService {
   struct Tunnel {
     SocketHandle client;
     SocketHandle backend;
-    SocketSendQueue client_wire;
     TransportStream transport;  // the client's side: always TLS here
     std::shared_ptr<SniRouter> router;  // held until the handshake is over
     ByteQueue pending;                  // client bytes before the backend is connected

@@ -625,13 +625,12 @@ void LoadClient::on_connected(SocketHandle socket, int error) {
   const uint64_t left_ms = options_.handshake_timeout_ms > elapsed_ms ? options_.handshake_timeout_ms - elapsed_ms : 1;
   reactor_.arm_timer(socket, reactor_.now_ms() + left_ms);
   const TargetUrl& url = options_.urls[p->url_index];
-  p->wire.bind(reactor_, socket);
   if (!url.tls) {
-    p->transport.start_plain(p->wire);
+    p->transport.start_plain(reactor_, socket);
     send_upgrade_request(*p);
     return;
   }
-  auto init = p->transport.start_tls(*tls_context_, tls::Role::client, p->wire, url.host);
+  auto init = p->transport.start_tls(reactor_, socket, *tls_context_, tls::Role::client, url.host);
   if (!init) {
     fail(*p, ErrorKind::tls, "session init");
     return;

@@ -25,7 +25,6 @@
 #include "common/slot_array.h"
 #include "common/shard_group.h"
 #include "common/tls_context.h"
-#include "common/socket_send_queue.h"
 #include "common/tls_session.h"
 #include "common/transport_stream.h"
 #include "common/websocket_codec.h"
@@ -205,7 +204,6 @@ class LoadClient final : public ShardService, public SocketService {
   enum class PeerPhase : uint8_t { idle, connecting, tls, upgrade, joining, joined, closing, gone };
   struct Peer {
     SocketHandle socket;
-    SocketSendQueue wire;
     TransportStream transport;  // plain (ws://) or TLS (wss://)
     ws::MessageStream messages;
     std::string head;     // HTTP response head split across reads

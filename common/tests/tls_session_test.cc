@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/tests/tls_test_certificates.h"
+#include "common/tests/transport_stream_pair.h"
 #include "common/tls_record_layer_self_test.h"
 
 namespace mf::tls {
@@ -28,7 +29,7 @@ namespace {
 
 using namespace mf::tls::test_certificates;
 
-constexpr size_t kUnlimited = std::numeric_limits<size_t>::max();
+constexpr size_t kUnlimited = mf::test::unlimited;
 
 // Tens of thousands live per shard next to each connection.
 static_assert(sizeof(Session) <= 48);
@@ -49,15 +50,7 @@ BlockPool& record_pool() {
   return pool;
 }
 
-struct VectorSink final : CiphertextSink {
-  bool append_ciphertext(std::span<const uint8_t> chunk) override {
-    if (bytes.size() + chunk.size() > cap) return false;
-    bytes.insert(bytes.end(), chunk.begin(), chunk.end());
-    return true;
-  }
-  std::vector<uint8_t> bytes;  // produced, not yet delivered
-  size_t cap = kUnlimited;
-};
+using VectorSink = mf::test::VectorWire;
 
 // One end of an in-memory connection.
 struct Peer {
@@ -73,15 +66,8 @@ struct Peer {
   std::optional<Failure> failure;
 };
 
-std::span<const uint8_t> as_bytes(std::string_view text) {
-  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
-
-std::vector<uint8_t> random_bytes(size_t size) {
-  std::vector<uint8_t> bytes(size);
-  EXPECT_EQ(RAND_bytes(bytes.data(), static_cast<int>(size)), 1);
-  return bytes;
-}
+using mf::test::as_bytes;
+using mf::test::random_bytes;
 
 void feed(Peer& to, std::span<const uint8_t> ciphertext) {
   static std::array<uint8_t, 16384> scratch;

@@ -5,6 +5,7 @@
 // chunks of a chosen size, so every short read is exercised. TLS uses
 // certificates made at test time (tls_test_certificates.h).
 #include <gtest/gtest.h>
+#include <openssl/rand.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,6 +26,16 @@
 namespace mf::test {
 
 inline constexpr size_t unlimited = std::numeric_limits<size_t>::max();
+
+inline std::span<const uint8_t> as_bytes(std::string_view text) {
+  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+}
+
+inline std::vector<uint8_t> random_bytes(size_t size) {
+  std::vector<uint8_t> bytes(size);
+  EXPECT_EQ(RAND_bytes(bytes.data(), static_cast<int>(size)), 1);
+  return bytes;
+}
 
 struct VectorWire final : tls::CiphertextSink {
   bool append_ciphertext(std::span<const uint8_t> chunk) override {

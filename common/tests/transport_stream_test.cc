@@ -1,7 +1,6 @@
 #include "common/transport_stream.h"
 
 #include <gtest/gtest.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include <string_view>
@@ -12,17 +11,11 @@
 namespace mf {
 namespace {
 
+using test::as_bytes;
+using test::random_bytes;
 using test::StreamEnd;
 
-std::span<const uint8_t> as_bytes(std::string_view text) {
-  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
 
-std::vector<uint8_t> random_bytes(size_t size) {
-  std::vector<uint8_t> bytes(size);
-  EXPECT_EQ(RAND_bytes(bytes.data(), static_cast<int>(size)), 1);
-  return bytes;
-}
 
 void start_plain(StreamEnd& a, StreamEnd& b) {
   a.stream.start_plain(a.wire);

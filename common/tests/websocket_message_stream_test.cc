@@ -12,11 +12,10 @@
 namespace mf::ws {
 namespace {
 
+using test::as_bytes;
+using test::random_bytes;
 using test::StreamEnd;
 
-std::span<const uint8_t> as_bytes(std::string_view text) {
-  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
 
 // Records what the framing path reports.
 struct Events {
