@@ -15,6 +15,10 @@ using test::as_bytes;
 using test::random_bytes;
 using test::StreamEnd;
 
+// One lives beside each connection, tens of thousands per shard: the session
+// (tls_session_test bounds it), the socket's send queue handle, the wire.
+static_assert(sizeof(TransportStream) <= 88);
+
 
 
 void start_plain(StreamEnd& a, StreamEnd& b) {
