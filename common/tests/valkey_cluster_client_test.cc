@@ -252,9 +252,10 @@ TEST_F(ValkeyClusterClientTest, FollowsASlotMigrationInOrderAndMovesItsSubscript
 // A primary killed (SIGKILL) with commands of its slot in flight and more
 // sent while it is down: its replica is promoted, the client follows the new
 // map (ready again), and every command is answered exactly once: a reply, or
-// `disconnected` for those handed to the dead primary's socket; the ones
-// answered are in the list in their order; the slot's subscription moves
-// to the promoted replica.
+// `disconnected` for those handed to the dead primary's socket; the promoted
+// replica's list holds what it had, what was replicated of the in-flight
+// ones, then every later one in order; the slot's subscription moves to the
+// promoted replica.
 TEST_F(ValkeyClusterClientTest, FollowsAFailoverWithoutLosingOrReorderingCommands) {
   RedisServer replicas[3] = {RedisServer({}, true), RedisServer({}, true), RedisServer({}, true)};
   for (auto& n : replicas) ASSERT_TRUE(n.start());
