@@ -16,6 +16,7 @@
 #include "common/reactor.h"
 #include "common/shard_check.h"
 #include "common/tests/redis_test_server.h"
+#include "common/tests/valkey_test_recorder.h"
 #include "common/valkey_keyslot.h"
 
 namespace mf::valkey {
@@ -25,35 +26,8 @@ using test::RedisServer;
 using test::reply_text;
 using test::SyncClient;
 
-struct Result {
-  uint64_t cookie;
-  CommandStatus status;
-  resp::ReplyType type;
-  std::string text;
-  int64_t integer;
-};
-
-struct Recorder {
-  std::vector<Result> results;
-  std::vector<std::pair<std::string, std::string>> messages;
-  std::vector<LinkState> states;
-  static void on_reply(void* context, uint64_t cookie, CommandStatus status, const resp::ReplyView* reply) {
-    Result r{cookie, status, resp::ReplyType::nil, {}, 0};
-    if (reply != nullptr) {
-      r.type = reply->type();
-      r.text = std::string(reply->text());
-      r.integer = reply->integer();
-    }
-    static_cast<Recorder*>(context)->results.push_back(std::move(r));
-  }
-  static void on_state(void* context, const StateEvent& e) {
-    if (e.role == Role::command) static_cast<Recorder*>(context)->states.push_back(e.state);
-  }
-  static void on_message(void* context, std::string_view channel, std::string_view payload) {
-    static_cast<Recorder*>(context)->messages.emplace_back(channel, payload);
-  }
-  Completion done(uint64_t cookie) { return Completion{&Recorder::on_reply, this, cookie}; }
-};
+using test::Recorder;
+using test::Result;
 
 // Subscribers of a sharded channel on one node (-1: no answer).
 long long shard_subscribers(SyncClient& node, const std::string& channel) {
