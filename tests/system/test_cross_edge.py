@@ -411,8 +411,8 @@ if __name__ == "__main__":
 
 
 class ValkeyRestartUnderLoadTest(ClusterTestCase):
-    """Valkey killed and restarted while signals flow between edges (issue
-    #9): nothing is lost. Every signal a sender sent is either delivered once,
+    """Valkey killed and restarted while signals flow between edges
+    (docs/cluster.md, "Faults"): nothing is lost. Every signal a sender sent is either delivered once,
     in order, or answered with an error (`peer-not-found` while the target's
     edge cannot be found); never both, never neither."""
 
