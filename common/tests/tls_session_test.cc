@@ -52,18 +52,14 @@ BlockPool& record_pool() {
 
 using VectorSink = mf::test::VectorWire;
 
-// One end of an in-memory connection.
-struct Peer {
+// One end of an in-memory connection: the session itself, on a vector wire.
+struct Peer : mf::test::ReadLog {
   Peer() = default;
   Peer(const Peer&) = delete;
   Peer& operator=(const Peer&) = delete;
 
   VectorSink sink;
   Session session;
-  std::vector<uint8_t> received;
-  int handshake_reports = 0;
-  bool peer_closed = false;
-  std::optional<Failure> failure;
 };
 
 using mf::test::as_bytes;
@@ -79,7 +75,7 @@ void feed(Peer& to, std::span<const uint8_t> ciphertext) {
   if (!progress) {
     to.failure = progress.error();
   } else if (*progress == Progress::handshake_completed) {
-    ++to.handshake_reports;
+    ++to.handshakes;
   } else if (*progress == Progress::peer_closed) {
     to.peer_closed = true;
   }
@@ -186,8 +182,8 @@ class SessionTest : public ::testing::Test {
     ASSERT_FALSE(server.failure) << server.failure->reason;
     EXPECT_TRUE(client.session.handshake_done());
     EXPECT_TRUE(server.session.handshake_done());
-    EXPECT_EQ(client.handshake_reports, 1);
-    EXPECT_EQ(server.handshake_reports, 1);
+    EXPECT_EQ(client.handshakes, 1);
+    EXPECT_EQ(server.handshakes, 1);
   }
 
   // Sends `message` from `from` in `piece`-sized writes, delivers it in

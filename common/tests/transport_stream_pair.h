@@ -47,18 +47,22 @@ struct VectorWire final : tls::CiphertextSink {
   size_t cap = unlimited;
 };
 
+// What one end of a test connection has read so far.
+struct ReadLog {
+  std::vector<uint8_t> received;
+  int handshakes = 0;  // Progress::handshake_completed reports
+  bool peer_closed = false;
+  std::optional<tls::Failure> failure;
+};
+
 // One end: its wire, its stream, and what it read.
-struct StreamEnd {
+struct StreamEnd : ReadLog {
   StreamEnd() = default;
   StreamEnd(const StreamEnd&) = delete;
   StreamEnd& operator=(const StreamEnd&) = delete;
 
   VectorWire wire;
   TransportStream stream;
-  std::vector<uint8_t> received;
-  int handshakes = 0;
-  bool peer_closed = false;
-  std::optional<tls::Failure> failure;
 };
 
 // Reads `bytes` into `to`: plaintext collects in `received`, unless
