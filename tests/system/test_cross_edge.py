@@ -75,6 +75,21 @@ class ClusterTestCase(unittest.TestCase):
         wait_until(check, timeout, what=f"{peer} proposed")
         return found
 
+    def relays_in_order(self, sender, sender_id, receiver, receiver_id, count):
+        """`count` candidate signals from sender to receiver (on any edges):
+        each arrives once, in the order sent, from sender_id, its `data`
+        byte for byte as sent."""
+        datas = [RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i for i in range(count)]
+        for raw in datas:
+            sender.send(signal_text(receiver_id, "candidate", raw))
+        for i, raw in enumerate(datas):
+            text = receiver.recv_raw(timeout=EXPECT_TIMEOUT_S)
+            message = json.loads(text)
+            self.assertEqual(message["type"], "signal", text)
+            self.assertEqual(message["from"], sender_id)
+            self.assertEqual(message["kind"], "candidate")
+            self.assertTrue(text.endswith('"data":' + raw + "}"), f"signal {i}: {text!r} does not carry {raw!r}")
+
 
 class TwoEdgeCluster(ClusterTestCase):
     """A redis-server and two edges (edge-a, edge-b) shared by a test class;
@@ -179,17 +194,7 @@ class CrossEdgeTest(TwoEdgeCluster):
         cb, _ = self.joined(self.b, stream, "r2", pb)  # any rendition of the same stream
         wait_until(lambda: self._owner_registered(pb), EXPECT_TIMEOUT_S, what="owner record of b")
         count = 200
-        for i in range(count):
-            raw = RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i
-            ca.send(signal_text(pb, "candidate", raw))
-        for i in range(count):
-            raw = RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i
-            text = cb.recv_raw(timeout=EXPECT_TIMEOUT_S)
-            message = json.loads(text)
-            self.assertEqual(message["type"], "signal", text)
-            self.assertEqual(message["from"], pa)
-            self.assertEqual(message["kind"], "candidate")
-            self.assertTrue(text.endswith('"data":' + raw + "}"), f"signal {i}: {text!r} does not carry {raw!r}")
+        self.relays_in_order(ca, pa, cb, pb, count)
         # And back, with an id that never comes back on success.
         cb.send(signal_text(pa, "answer", RAW_DATA[0], ',"id":"x1"'))
         text = ca.recv_raw(timeout=EXPECT_TIMEOUT_S)

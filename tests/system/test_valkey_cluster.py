@@ -186,14 +186,7 @@ class ValkeyClusterTest(ClusterTestCase):
             self.assertEqual(json.loads(text)["from"], pc)
             self.assertTrue(text.endswith('"data":' + RAW_DATA[1] + "}"), text)
         count = 100
-        for i in range(count):
-            raw = RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i
-            ca.send(signal_text(pb, "candidate", raw))
-        for i in range(count):
-            raw = RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i
-            text = cb.recv_raw(timeout=EXPECT_TIMEOUT_S)
-            self.assertEqual(json.loads(text)["from"], pa)
-            self.assertTrue(text.endswith('"data":' + raw + "}"), f"signal {i}: {text!r} does not carry {raw!r}")
+        self.relays_in_order(ca, pa, cb, pb, count)
         # Sharded pub/sub only: a classic PUBLISH would cross every node.
         self.assertGreaterEqual(commandstats(self.cluster, "spublish") - spublished_before, count)
         self.assertEqual(commandstats(self.cluster, "publish"), published_before)
