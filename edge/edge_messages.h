@@ -30,8 +30,8 @@
 #include <string>
 #include <vector>
 
-#include "common/shard_group.h"
-#include "common/source_limits.h"
+#include "common/runtime/shard_group.h"
+#include "common/net/source_limits.h"
 #include "edge/peer_directory.h"
 #include "edge/policy.h"
 #include "edge/stream_table.h"

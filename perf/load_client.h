@@ -21,14 +21,14 @@
 #include <string_view>
 #include <vector>
 
-#include "common/reactor.h"
-#include "common/slot_array.h"
-#include "common/shard_group.h"
-#include "common/tls_context.h"
-#include "common/tls_session.h"
-#include "common/transport_stream.h"
-#include "common/websocket_codec.h"
-#include "common/websocket_message_stream.h"
+#include "common/runtime/reactor.h"
+#include "common/base/slot_array.h"
+#include "common/runtime/shard_group.h"
+#include "common/tls/tls_context.h"
+#include "common/tls/tls_session.h"
+#include "common/tls/transport_stream.h"
+#include "common/codec/websocket_codec.h"
+#include "common/http/websocket_message_stream.h"
 #include "perf/latency_histogram.h"
 
 namespace mf::perf {
