@@ -214,89 +214,15 @@ EdgeShard::PeerSession* EdgeShard::session_at(const PeerLocation& who) {
   return &s;
 }
 
-void EdgeShard::on_message(const ShardMessage& message) { dispatch(message.kind, message.pointer); }
-
-void EdgeShard::dispose(const ShardMessage& m) {
-  switch (m.kind) {
-    case edge_message::claim_peer: delete static_cast<ClaimPeer*>(m.pointer); return;
-    case edge_message::claim_result: delete static_cast<ClaimResultPayload*>(m.pointer); return;
-    case edge_message::release_peer:
-    case edge_message::replace_connection: delete static_cast<ReleasePeer*>(m.pointer); return;
-    case edge_message::enter_swarm: delete static_cast<EnterSwarm*>(m.pointer); return;
-    case edge_message::enter_result: delete static_cast<EnterResult*>(m.pointer); return;
-    case edge_message::leave_swarm: delete static_cast<LeaveSwarm*>(m.pointer); return;
-    case edge_message::pick_peers: delete static_cast<PickPeers*>(m.pointer); return;
-    case edge_message::peers_result: delete static_cast<PeersResult*>(m.pointer); return;
-    case edge_message::update_member: delete static_cast<UpdateMember*>(m.pointer); return;
-    case edge_message::stats_delta: delete static_cast<StatsDelta*>(m.pointer); return;
-    case edge_message::route_signal:
-    case edge_message::deliver_signal:
-    case edge_message::signal_failed: delete static_cast<SignalPacket*>(m.pointer); return;
-    case edge_message::signal_packets_returned:
-      SignalPacketPool::delete_chain(static_cast<SignalPacket*>(m.pointer));
-      return;
-    case edge_message::policy_changed: delete static_cast<PolicyChanged*>(m.pointer); return;
-    case edge_message::tracker_request:
-    case edge_message::tracker_leave: delete static_cast<TrackerPacket*>(m.pointer); return;
-    case edge_message::tracker_deliver: delete static_cast<TrackerDelivery*>(m.pointer); return;
-    case edge_message::tracker_scrape: delete static_cast<TrackerScrape*>(m.pointer); return;
-    case edge_message::metrics_snapshot: delete static_cast<MetricsSnapshot*>(m.pointer); return;
-    case edge_message::source_acquire:
-    case edge_message::source_verdict:
-    case edge_message::source_release: delete static_cast<SourceAdmission*>(m.pointer); return;
-    default: return;  // runtime kinds and collect_metrics carry nothing
-  }
+void EdgeShard::on_message(const ShardMessage& message) {
+  if (EdgeMessages::dispatch(message, *this)) return;
+  MF_LOG_ERROR("shard {}: unknown shard message kind {}", shard_.id(), message.kind);
+  std::abort();
 }
 
-void EdgeShard::dispatch(uint16_t kind, void* pointer) {
-  switch (kind) {
-    case edge_message::claim_peer: return on_claim_peer(std::unique_ptr<ClaimPeer>(static_cast<ClaimPeer*>(pointer)));
-    case edge_message::claim_result:
-      return on_claim_result(std::unique_ptr<ClaimResultPayload>(static_cast<ClaimResultPayload*>(pointer)));
-    case edge_message::release_peer: return on_release_peer(std::unique_ptr<ReleasePeer>(static_cast<ReleasePeer*>(pointer)));
-    case edge_message::replace_connection: {
-      std::unique_ptr<ReleasePeer> m(static_cast<ReleasePeer*>(pointer));
-      return on_replace_connection(m->who);
-    }
-    case edge_message::enter_swarm: return on_enter_swarm(std::unique_ptr<EnterSwarm>(static_cast<EnterSwarm*>(pointer)));
-    case edge_message::enter_result: return on_enter_result(std::unique_ptr<EnterResult>(static_cast<EnterResult*>(pointer)));
-    case edge_message::leave_swarm: return on_leave_swarm(std::unique_ptr<LeaveSwarm>(static_cast<LeaveSwarm*>(pointer)));
-    case edge_message::pick_peers: return on_pick_peers(std::unique_ptr<PickPeers>(static_cast<PickPeers*>(pointer)));
-    case edge_message::peers_result: return on_peers_result(std::unique_ptr<PeersResult>(static_cast<PeersResult*>(pointer)));
-    case edge_message::update_member:
-      return on_update_member(std::unique_ptr<UpdateMember>(static_cast<UpdateMember*>(pointer)));
-    case edge_message::stats_delta: return on_stats_delta(std::unique_ptr<StatsDelta>(static_cast<StatsDelta*>(pointer)));
-    case edge_message::route_signal: return on_route_signal(std::unique_ptr<SignalPacket>(static_cast<SignalPacket*>(pointer)));
-    case edge_message::deliver_signal:
-      return on_deliver_signal(std::unique_ptr<SignalPacket>(static_cast<SignalPacket*>(pointer)));
-    case edge_message::signal_failed: return on_signal_failed(std::unique_ptr<SignalPacket>(static_cast<SignalPacket*>(pointer)));
-    case edge_message::signal_packets_returned: return signal_pool_.take_home(static_cast<SignalPacket*>(pointer));
-    case edge_message::policy_changed:
-      return on_policy_changed(std::unique_ptr<PolicyChanged>(static_cast<PolicyChanged*>(pointer)));
-    case edge_message::certificates_changed: return on_certificates_changed();
-    case edge_message::collect_metrics:
-      return on_collect_metrics(reinterpret_cast<uintptr_t>(pointer));
-    case edge_message::metrics_snapshot:
-      return on_metrics_snapshot(std::unique_ptr<MetricsSnapshot>(static_cast<MetricsSnapshot*>(pointer)));
-    case edge_message::source_acquire:
-      return on_source_acquire(std::unique_ptr<SourceAdmission>(static_cast<SourceAdmission*>(pointer)));
-    case edge_message::source_verdict:
-      return on_source_verdict(std::unique_ptr<SourceAdmission>(static_cast<SourceAdmission*>(pointer)));
-    case edge_message::source_release:
-      return on_source_release(std::unique_ptr<SourceAdmission>(static_cast<SourceAdmission*>(pointer)));
-    case edge_message::tracker_request:
-      return on_tracker_request(std::unique_ptr<TrackerPacket>(static_cast<TrackerPacket*>(pointer)));
-    case edge_message::tracker_deliver:
-      return on_tracker_deliver(std::unique_ptr<TrackerDelivery>(static_cast<TrackerDelivery*>(pointer)));
-    case edge_message::tracker_leave:
-      return on_tracker_leave(std::unique_ptr<TrackerPacket>(static_cast<TrackerPacket*>(pointer)));
-    case edge_message::tracker_scrape:
-      return on_tracker_scrape(std::unique_ptr<TrackerScrape>(static_cast<TrackerScrape*>(pointer)));
-    default:
-      MF_LOG_ERROR("shard {}: unknown shard message kind {}", shard_.id(), kind);
-      std::abort();
-  }
-}
+void EdgeShard::dispose(const ShardMessage& message) { EdgeMessages::dispose(message); }
+
+void SignalChainDeleter::operator()(SignalPacket* chain) const { SignalPacketPool::delete_chain(chain); }
 
 // ---- replies ----------------------------------------------------------------
 
@@ -424,7 +350,7 @@ SourceGate EdgeShard::admit_source(WebSocketServer& server, SocketHandle connect
   ask->key = s.source;
   ask->who = location_of(s);
   s.state = PeerState::admitting;
-  if (!send_to_shard(owner, edge_message::source_acquire, std::move(ask))) {
+  if (!send(owner, SourceAcquire(std::move(ask)))) {
     s.state = PeerState::free;
     refusal = Admission{503, "edge busy\n", "Retry-After: 1\r\n"};
     return SourceGate::refuse;
@@ -441,7 +367,7 @@ void EdgeShard::on_source_acquire(std::unique_ptr<SourceAdmission> m) {
   m->admitted = verdict == SourceVerdict::admitted;
   m->over_rate = verdict == SourceVerdict::over_rate;
   uint32_t back = m->who.shard;
-  send_obligation(back, edge_message::source_verdict, std::move(m));
+  send(back, SourceAnswer(std::move(m)));
 }
 
 void EdgeShard::on_source_verdict(std::unique_ptr<SourceAdmission> m) {
@@ -452,7 +378,7 @@ void EdgeShard::on_source_verdict(std::unique_ptr<SourceAdmission> m) {
     // The connection is gone: hand the place back.
     if (m->admitted) {
       uint32_t owner = source_shard(m->key);
-      send_obligation(owner, edge_message::source_release, std::move(m));
+      send(owner, SourceRelease(std::move(m)));
     }
     return;
   }
@@ -478,7 +404,7 @@ void EdgeShard::on_released(SocketHandle connection) {
   if (s.source_acquired) {
     auto release = std::make_unique<SourceAdmission>();
     release->key = s.source;
-    send_obligation(source_shard(s.source), edge_message::source_release, std::move(release));
+    send(source_shard(s.source), SourceRelease(std::move(release)));
     s.source_acquired = false;
   }
   s.state = PeerState::free;
@@ -624,12 +550,12 @@ void EdgeShard::handle_join(PeerSession& s, const SdkRequest& r) {
   claim->fresh_session = std::move(*session);
   claim->who = location_of(s);
   claim->join_sequence = sequence;
-  if (!send_to_shard(directory_shard(p.peer_id), edge_message::claim_peer, std::move(claim))) {
+  if (!send(directory_shard(p.peer_id), std::move(claim))) {
     s.server->close(s.socket, ws::close_code::internal_error, "edge busy");
   }
 }
 
-void EdgeShard::on_claim_peer(std::unique_ptr<ClaimPeer> m) {
+void EdgeShard::on(std::unique_ptr<ClaimPeer> m) {
   std::optional<std::string_view> offered;
   if (m->has_offered_session) offered = m->offered_session;
   ClaimResult result = directory_.claim(m->peer_id, m->who, m->join_sequence, m->stream_id, offered, m->fresh_session);
@@ -645,7 +571,7 @@ void EdgeShard::finish_claim(std::unique_ptr<ClaimPeer> m, ClaimOutcome outcome,
                              const PeerLocation& replaced) {
   if (outcome == ClaimOutcome::taken_over) {
     counters_.takeovers++;
-    if (replaced.slot != UINT32_MAX) send_replace(m->peer_id, replaced);
+    if (replaced.slot != UINT32_MAX) send_replace(replaced);
   }
   auto reply = std::make_unique<ClaimResultPayload>();
   reply->outcome = outcome;
@@ -655,14 +581,11 @@ void EdgeShard::finish_claim(std::unique_ptr<ClaimPeer> m, ClaimOutcome outcome,
   reply->peer_id = std::move(m->peer_id);
   reply->stream_id = std::move(m->stream_id);
   reply->rendition = std::move(m->rendition);
-  send_obligation(m->who.shard, edge_message::claim_result, std::move(reply));
+  send(m->who.shard, std::move(reply));
 }
 
-void EdgeShard::send_replace(std::string_view peer_id, const PeerLocation& who) {
-  auto replace = std::make_unique<ReleasePeer>();
-  replace->peer_id.assign(peer_id);
-  replace->who = who;
-  send_obligation(who.shard, edge_message::replace_connection, std::move(replace));
+void EdgeShard::send_replace(const PeerLocation& who) {
+  send(who.shard, ReplaceConnection{who});
 }
 
 void EdgeShard::on_replace_connection(const PeerLocation& who) {
@@ -673,7 +596,7 @@ void EdgeShard::on_replace_connection(const PeerLocation& who) {
   s->server->close(s->socket, close_code::replaced, "replaced by a newer connection");
 }
 
-void EdgeShard::on_claim_result(std::unique_ptr<ClaimResultPayload> m) {
+void EdgeShard::on(std::unique_ptr<ClaimResultPayload> m) {
   PeerSession* s = session_at(m->who);
   bool current = s != nullptr && s->state == PeerState::joining && s->join_sequence == m->join_sequence;
   if (!current) {
@@ -722,13 +645,13 @@ void EdgeShard::on_claim_result(std::unique_ptr<ClaimResultPayload> m) {
 
 void EdgeShard::send_enter(PeerSession* s, std::unique_ptr<EnterSwarm> enter) {
   uint32_t to = stream_shard(enter->stream_id);
-  if (!send_to_shard(to, edge_message::enter_swarm, std::move(enter)) && s != nullptr)
+  if (!send(to, std::move(enter)) && s != nullptr)
     s->server->close(s->socket, ws::close_code::internal_error, "edge busy");
 }
 
-void EdgeShard::on_release_peer(std::unique_ptr<ReleasePeer> m) { directory_.release(m->peer_id, m->who, m->sequence); }
+void EdgeShard::on(std::unique_ptr<ReleasePeer> m) { directory_.release(m->peer_id, m->who, m->sequence); }
 
-void EdgeShard::on_enter_swarm(std::unique_ptr<EnterSwarm> m) {
+void EdgeShard::on(std::unique_ptr<EnterSwarm> m) {
   EnterOutcome outcome = streams_.enter(m->stream_id, m->rendition, m->member, m->max_viewers);
   auto reply = std::make_unique<EnterResult>();
   reply->who = m->who;
@@ -745,10 +668,10 @@ void EdgeShard::on_enter_swarm(std::unique_ptr<EnterSwarm> m) {
     reply->candidates = pick_candidates(m->stream_id, m->rendition, request);
     reply->wanted = request.count;
   }
-  send_obligation(m->who.shard, edge_message::enter_result, std::move(reply));
+  send(m->who.shard, std::move(reply));
 }
 
-void EdgeShard::on_enter_result(std::unique_ptr<EnterResult> m) {
+void EdgeShard::on(std::unique_ptr<EnterResult> m) {
   PeerSession* s = session_at(m->who);
   bool current = s != nullptr && s->state == PeerState::joining && s->join_sequence == m->join_sequence;
   if (!current) {
@@ -802,7 +725,7 @@ void EdgeShard::send_leave_swarm(std::string_view stream_id, std::string_view pe
   leave->stream_id.assign(stream_id);
   leave->peer_id.assign(peer_id);
   leave->where = where;
-  send_obligation(stream_shard(stream_id), edge_message::leave_swarm, std::move(leave));
+  send(stream_shard(stream_id), std::move(leave));
 }
 
 void EdgeShard::send_release(std::string_view peer_id, const PeerLocation& who, uint32_t sequence) {
@@ -810,7 +733,7 @@ void EdgeShard::send_release(std::string_view peer_id, const PeerLocation& who, 
   release->peer_id.assign(peer_id);
   release->who = who;
   release->sequence = sequence;
-  send_obligation(directory_shard(peer_id), edge_message::release_peer, std::move(release));
+  send(directory_shard(peer_id), std::move(release));
 }
 
 void EdgeShard::leave_swarm_held(PeerSession& s) {
@@ -848,7 +771,7 @@ void EdgeShard::count_member_left(std::string_view stream_id) {
   signal_counts_.left(stream_id);
 }
 
-void EdgeShard::on_leave_swarm(std::unique_ptr<LeaveSwarm> m) { streams_.leave(m->stream_id, m->peer_id, m->where); }
+void EdgeShard::on(std::unique_ptr<LeaveSwarm> m) { streams_.leave(m->stream_id, m->peer_id, m->where); }
 
 void EdgeShard::handle_leave(PeerSession& s, const SdkRequest& r) {
   if (s.state == PeerState::joined || s.state == PeerState::joining) {
@@ -877,7 +800,7 @@ void EdgeShard::handle_signal(PeerSession& s, const SdkRequest& r) {
     return write_signal(std::span<char>(out, size), s.peer_id, r.kind, r.data_raw).size();
   });
   packet->sender = location_of(s);
-  if (!send_to_shard(directory_shard(r.to), edge_message::route_signal, std::move(packet))) {
+  if (!send(directory_shard(r.to), RouteSignal(std::move(packet)))) {
     counters_.signals_dropped++;
     send_error(s, SdkErrorCode::rate_limited, "signal dropped: edge busy", {}, r.id_raw, r.to);
   }
@@ -893,12 +816,12 @@ void EdgeShard::on_route_signal(std::unique_ptr<SignalPacket> m) {
   // from an absent one (the edge does not reveal it exists).
   if (entry == nullptr || entry->stream_id != m->sender_stream) {
     uint32_t back = m->sender.shard;
-    send_obligation(back, edge_message::signal_failed, std::move(m));
+    send(back, SignalFailed(std::move(m)));
     return;
   }
   m->target = entry->location;
   uint32_t target_shard = entry->location.shard;
-  if (!send_to_shard(target_shard, edge_message::deliver_signal, std::move(m))) counters_.signals_dropped++;
+  if (!send(target_shard, DeliverSignal(std::move(m)))) counters_.signals_dropped++;
 }
 
 void EdgeShard::on_deliver_signal(std::unique_ptr<SignalPacket> m) {
@@ -906,7 +829,7 @@ void EdgeShard::on_deliver_signal(std::unique_ptr<SignalPacket> m) {
   if (target == nullptr || target->state != PeerState::joined || target->peer_id != m->to ||
       target->stream_id != m->sender_stream) {
     uint32_t back = m->sender.shard;
-    send_obligation(back, edge_message::signal_failed, std::move(m));
+    send(back, SignalFailed(std::move(m)));
     return;
   }
   counters_.signals_relayed++;
@@ -923,7 +846,7 @@ void EdgeShard::on_signal_failed(std::unique_ptr<SignalPacket> m) {
 void EdgeShard::recycle_signal(std::unique_ptr<SignalPacket> m) {
   SignalPacket* full = signal_pool_.release(std::move(m));
   if (full != nullptr)
-    send_obligation(full->home_shard, edge_message::signal_packets_returned, std::unique_ptr<SignalPacket>(full));
+    send(full->home_shard, SignalPacketsReturned(full));
   // A batch begun is owed home: the timer runs once for it.
   if (signal_pool_.pending_batches() > 0) shard_.reactor().schedule_deferred(signal_return_task_);
 }
@@ -931,7 +854,7 @@ void EdgeShard::recycle_signal(std::unique_ptr<SignalPacket> m) {
 void EdgeShard::flush_signal_returns() {
   counters_.signal_return_timer_runs++;
   signal_pool_.flush([this](uint32_t home, SignalPacket* chain) {
-    send_obligation(home, edge_message::signal_packets_returned, std::unique_ptr<SignalPacket>(chain));
+    send(home, SignalPacketsReturned(chain));
   });
 }
 
@@ -958,11 +881,11 @@ void EdgeShard::handle_need_peers(PeerSession& s, const SdkRequest& r) {
   pick->exclude.reserve(r.exclude_count);
   for (uint8_t i = 0; i < r.exclude_count; ++i) pick->exclude.emplace_back(r.exclude[i]);
   pick->who = location_of(s);
-  if (!send_to_shard(stream_shard(s.stream_id), edge_message::pick_peers, std::move(pick)))
+  if (!send(stream_shard(s.stream_id), std::move(pick)))
     send_error(s, SdkErrorCode::rate_limited, "need-peers dropped: edge busy", {}, r.id_raw);
 }
 
-void EdgeShard::on_pick_peers(std::unique_ptr<PickPeers> m) {
+void EdgeShard::on(std::unique_ptr<PickPeers> m) {
   std::string_view exclude[Swarm::max_exclude];
   size_t exclude_count = std::min(m->exclude.size(), Swarm::max_exclude);
   for (size_t i = 0; i < exclude_count; ++i) exclude[i] = m->exclude[i];
@@ -978,7 +901,7 @@ void EdgeShard::on_pick_peers(std::unique_ptr<PickPeers> m) {
   reply->ref_raw = std::move(m->ref_raw);
   reply->exclude = std::move(m->exclude);
   reply->who = m->who;
-  send_obligation(m->who.shard, edge_message::peers_result, std::move(reply));
+  send(m->who.shard, std::move(reply));
 }
 
 CandidateList EdgeShard::pick_candidates(std::string_view stream_id, std::string_view rendition,
@@ -1006,7 +929,7 @@ void EdgeShard::send_peers(PeerSession& s, const CandidateList& local, const Can
   if (started_ns != 0) join_to_peers_.record(static_cast<double>(monotonic_ns() - started_ns) / 1e9);
 }
 
-void EdgeShard::on_peers_result(std::unique_ptr<PeersResult> m) {
+void EdgeShard::on(std::unique_ptr<PeersResult> m) {
   PeerSession* s = session_at(m->who);
   if (s == nullptr || s->state != PeerState::joined) return;
   deliver_peers(*s, std::move(m->candidates), m->wanted, std::move(m->exclude), m->ref_raw, 0);
@@ -1024,10 +947,10 @@ void EdgeShard::handle_update(PeerSession& s, const SdkRequest& r) {
   update->where = member_location_of(s, s.member_sequence);
   update->topology = s.topology;
   update->accepting_peers = s.accepting_peers;
-  send_obligation(stream_shard(s.stream_id), edge_message::update_member, std::move(update));
+  send(stream_shard(s.stream_id), std::move(update));
 }
 
-void EdgeShard::on_update_member(std::unique_ptr<UpdateMember> m) {
+void EdgeShard::on(std::unique_ptr<UpdateMember> m) {
   streams_.update(m->stream_id, m->peer_id, m->where, m->topology, m->accepting_peers);
 }
 
@@ -1046,10 +969,10 @@ void EdgeShard::handle_stats(PeerSession& s, const SdkRequest& r) {
   auto message = std::make_unique<StatsDelta>();
   message->stream_id = s.stream_id;
   message->delta = delta;
-  send_obligation(stream_shard(s.stream_id), edge_message::stats_delta, std::move(message));
+  send(stream_shard(s.stream_id), std::move(message));
 }
 
-void EdgeShard::on_stats_delta(std::unique_ptr<StatsDelta> m) {
+void EdgeShard::on(std::unique_ptr<StatsDelta> m) {
   streams_.add_stats(m->stream_id, m->delta);
   counters_.offload.add(m->delta);  // never decreases: streams that ended still count
 }
@@ -1086,9 +1009,7 @@ void EdgeShard::check_certificate_files(bool forced) {
   // hold their SSL_CTX (reference counted by OpenSSL): none is dropped.
   *tls_ = std::move(*context);
   for (uint32_t to = 1; to < shard_.count(); ++to) {
-    ShardMessage message;
-    message.kind = edge_message::certificates_changed;
-    shard_.post_obligation(to, message);  // a shard that missed it would serve the old certificate
+    send(to, CertificatesChanged{});
   }
   for (const tls::ServedCertificate& served : tls_->served())
     MF_LOG_NOTICE("certificate reloaded: {} (valid until unix {})", served.certificate_chain_path, served.not_after_s);
@@ -1152,11 +1073,11 @@ void EdgeShard::broadcast_policy(std::shared_ptr<const PolicyDocument> document)
   for (uint32_t to = 0; to < shard_.count(); ++to) {
     auto change = std::make_unique<PolicyChanged>();
     change->document = document;
-    send_obligation(to, edge_message::policy_changed, std::move(change));
+    send(to, std::move(change));
   }
 }
 
-void EdgeShard::on_policy_changed(std::unique_ptr<PolicyChanged> m) {
+void EdgeShard::on(std::unique_ptr<PolicyChanged> m) {
   policy_ = m->document;
   char policy_json[max_policy_json_bytes];
   for (uint32_t slot = 0; slot < sessions_.created(); ++slot) {
@@ -1262,13 +1183,8 @@ void EdgeShard::start_metrics_collection(SocketHandle waiter, CollectionKind kin
       on_collect_metrics(round);
       continue;
     }
-    ShardMessage message;
-    message.kind = edge_message::collect_metrics;
-    // The round number rides in the pointer field: this kind owns nothing.
-    message.pointer = reinterpret_cast<void*>(static_cast<uintptr_t>(round));
-    if (!shard_.post(to, message)) {
+    if (!send(to, CollectMetrics{round})) {
       // Without that shard's part the numbers would be wrong: say so.
-      counters_.mailbox_drops++;
       for (const auto& w : collection_.take_waiters())
         if (w.connection.valid()) admin_server_->respond(w.connection, http::format_document_response(503, "text/plain", "busy\n", w.head_only));
       return;
@@ -1317,7 +1233,7 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   }
   streams_.summarize(snapshot->streams);
   signal_counts_.append_to(snapshot->signals);
-  send_obligation(0, edge_message::metrics_snapshot, std::move(snapshot));
+  send(0, MetricsSnapshotReady(std::move(snapshot)));
 }
 
 void EdgeShard::on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m) {

@@ -120,7 +120,8 @@ struct EdgeShared {
 class EdgeShard final : public ShardService {
  public:
   static std::expected<std::unique_ptr<ShardService>, std::string> create(Shard& shard, const EdgeShared& shared);
-  // Frees the payload of a message no shard will deliver any more (shutdown).
+  // Frees the payload of a message no shard will deliver any more (shutdown):
+  // EdgeMessages::dispose, generated from the same list as the dispatch.
   static void dispose(const ShardMessage& message);
   ~EdgeShard() override;
 
@@ -140,6 +141,9 @@ class EdgeShard final : public ShardService {
   const EdgeCounters& counters() const { return counters_; }
 
  private:
+  // EdgeMessages::dispatch delivers each message to its `on` overload.
+  template <class...>
+  friend class mf::ShardMessageList;
   // The SDK protocol on one listener: forwards to the shard with the server
   // the connection belongs to (public wss/ws, or plain behind the ingress).
   class ListenerApp final : public WebSocketApp {
@@ -253,23 +257,23 @@ class EdgeShard final : public ShardService {
   void handle_stats(PeerSession& s, const SdkRequest& request);
 
   // Shard messages (also called in place when the target shard is this one).
-  void on_claim_peer(std::unique_ptr<ClaimPeer> m);
+  void on(std::unique_ptr<ClaimPeer> m);
   // On the directory shard: the claim's verdict goes back to the joining
   // connection (and a local takeover closes the old holder with 4001).
   void finish_claim(std::unique_ptr<ClaimPeer> m, ClaimOutcome outcome, std::string_view session,
                     const PeerLocation& replaced);
-  void on_claim_result(std::unique_ptr<ClaimResultPayload> m);
-  void on_release_peer(std::unique_ptr<ReleasePeer> m);
+  void on(std::unique_ptr<ClaimResultPayload> m);
+  void on(std::unique_ptr<ReleasePeer> m);
   void on_replace_connection(const PeerLocation& who);
   // Closes `who` with 4001 on its shard (a takeover).
-  void send_replace(std::string_view peer_id, const PeerLocation& who);
-  void on_enter_swarm(std::unique_ptr<EnterSwarm> m);
+  void send_replace(const PeerLocation& who);
+  void on(std::unique_ptr<EnterSwarm> m);
   // To the stream's shard; a full mailbox closes `s` (if given): edge busy.
   void send_enter(PeerSession* s, std::unique_ptr<EnterSwarm> enter);
-  void on_enter_result(std::unique_ptr<EnterResult> m);
-  void on_leave_swarm(std::unique_ptr<LeaveSwarm> m);
-  void on_pick_peers(std::unique_ptr<PickPeers> m);
-  void on_peers_result(std::unique_ptr<PeersResult> m);
+  void on(std::unique_ptr<EnterResult> m);
+  void on(std::unique_ptr<LeaveSwarm> m);
+  void on(std::unique_ptr<PickPeers> m);
+  void on(std::unique_ptr<PeersResult> m);
   // Picks up to request.count candidates on this (stream) shard.
   CandidateList pick_candidates(std::string_view stream_id, std::string_view rendition, const PickRequest& request);
   // On the connection's shard: sends `peers` with the local candidates, after
@@ -281,18 +285,33 @@ class EdgeShard final : public ShardService {
   // Renders and sends `peers`: `local` then `remote`; counts the proposals.
   void send_peers(PeerSession& s, const CandidateList& local, const CandidateList& remote, std::string_view ref_raw,
                   uint64_t started_ns);
-  void on_update_member(std::unique_ptr<UpdateMember> m);
-  void on_stats_delta(std::unique_ptr<StatsDelta> m);
+  void on(std::unique_ptr<UpdateMember> m);
+  void on(std::unique_ptr<StatsDelta> m);
   void on_route_signal(std::unique_ptr<SignalPacket> m);
   void on_deliver_signal(std::unique_ptr<SignalPacket> m);
   void on_signal_failed(std::unique_ptr<SignalPacket> m);
+  void on(RouteSignal m) { on_route_signal(m.take()); }
+  void on(DeliverSignal m) { on_deliver_signal(m.take()); }
+  void on(SignalFailed m) { on_signal_failed(m.take()); }
+  void on(SignalPacketsReturned m) { signal_pool_.take_home(m.release()); }
+  void on(ReplaceConnection m) { on_replace_connection(m.who); }
+  void on(CertificatesChanged) { on_certificates_changed(); }
+  void on(CollectMetrics m) { on_collect_metrics(m.round); }
+  void on(MetricsSnapshotReady m) { on_metrics_snapshot(m.take()); }
+  void on(SourceAcquire m) { on_source_acquire(m.take()); }
+  void on(SourceAnswer m) { on_source_verdict(m.take()); }
+  void on(SourceRelease m) { on_source_release(m.take()); }
+  void on(TrackerRequestMessage m) { on_tracker_request(m.take()); }
+  void on(TrackerLeave m) { on_tracker_leave(m.take()); }
+  void on(ScrapeRequest m) { on_tracker_scrape(m.take()); }
+  void on(ScrapeHop m) { on_tracker_scrape(m.take()); }
   // This shard is done with a packet: back to its home shard's pool, in
   // batches (edge/signal_packet_pool.h).
   void recycle_signal(std::unique_ptr<SignalPacket> m);
   void flush_signal_returns();
   // peer-not-found to the sender of a signal (if it is still connected).
   void signal_not_found(const PeerLocation& sender, std::string_view to, std::string_view ref_raw);
-  void on_policy_changed(std::unique_ptr<PolicyChanged> m);
+  void on(std::unique_ptr<PolicyChanged> m);
   void on_source_acquire(std::unique_ptr<SourceAdmission> m);
   void on_source_verdict(std::unique_ptr<SourceAdmission> m);
   void on_source_release(std::unique_ptr<SourceAdmission> m);
@@ -311,18 +330,14 @@ class EdgeShard final : public ShardService {
   void count_member_joined(std::string_view stream_id);
   void count_member_left(std::string_view stream_id);
 
-  // Sends `payload` to shard `to` (in place when it is this shard). False
-  // when the target's mailbox is full; the payload is then destroyed.
-  // Compute `to` into a local first when it reads the payload: the order of
-  // argument evaluation is unspecified and the move may come first.
-  template <class T>
-  bool send_to_shard(uint32_t to, uint16_t kind, std::unique_ptr<T> payload);
-  // Sends what undoes or answers something (releases, leaves, verdicts,
-  // replies): never dropped, a full mailbox makes it wait in order
-  // (Shard::post_obligation).
-  template <class T>
-  void send_obligation(uint32_t to, uint16_t kind, std::unique_ptr<T> payload);
-  void dispatch(uint16_t kind, void* pointer);
+  // Sends a message of EdgeMessages to shard `to` (in place when it is this
+  // shard); the payload's type decides the delivery (common/shard_messages.h).
+  // A request returns false when the target's mailbox is full (counted as a
+  // drop; the payload is freed); a must_arrive type returns nothing and is
+  // never dropped. Compute `to` into a local first when it reads the payload:
+  // the order of argument evaluation is unspecified and the move may come first.
+  template <class P>
+  auto send(uint32_t to, P payload);
 
   uint32_t directory_shard(std::string_view peer_id) const;
   uint32_t stream_shard(std::string_view stream_id) const;
@@ -367,7 +382,7 @@ class EdgeShard final : public ShardService {
   void tracker_fail(PeerSession& s, const TrackerRejection& failure);
   void tracker_give_up(PeerSession& s);
   void on_tracker_request(std::unique_ptr<TrackerPacket> m);
-  void on_tracker_deliver(std::unique_ptr<TrackerDelivery> m);
+  void on(std::unique_ptr<TrackerDelivery> m);
   void on_tracker_leave(std::unique_ptr<TrackerPacket> m);
   void on_tracker_scrape(std::unique_ptr<TrackerScrape> m);
   // A ready message for `who` (on this shard or another).
@@ -605,31 +620,21 @@ class EdgeShard final : public ShardService {
 // Defined here, not in edge_shard.cc: the role files (edge_shard_cluster.cc)
 // send too, and an optimizing build emits no out-of-line copy of a template
 // that one file inlined everywhere it used it.
-template <class T>
-bool EdgeShard::send_to_shard(uint32_t to, uint16_t kind, std::unique_ptr<T> payload) {
-  if (to == shard_.id()) {
-    dispatch(kind, payload.release());
-    return true;
-  }
-  ShardMessage message;
-  message.kind = kind;
-  message.pointer = payload.get();
-  if (!shard_.post(to, message)) {
+template <class P>
+auto EdgeShard::send(uint32_t to, P payload) {
+  using T = typename MessageTypeOf<P>::type;
+  if constexpr (must_arrive_v<T>) {
+    if (to == shard_.id()) return on(std::move(payload));
+    post<EdgeMessages>(shard_, to, std::move(payload));
+  } else {
+    if (to == shard_.id()) {
+      on(std::move(payload));
+      return true;
+    }
+    if (post<EdgeMessages>(shard_, to, std::move(payload))) return true;
     counters_.mailbox_drops++;
-    return false;  // payload is destroyed here
+    return false;
   }
-  (void)payload.release();
-  return true;
 }
-
-template <class T>
-void EdgeShard::send_obligation(uint32_t to, uint16_t kind, std::unique_ptr<T> payload) {
-  if (to == shard_.id()) return dispatch(kind, payload.release());
-  ShardMessage message;
-  message.kind = kind;
-  message.pointer = payload.release();  // owned by the message from here on
-  shard_.post_obligation(to, message);
-}
-
 
 }  // namespace mf::edge

@@ -549,7 +549,7 @@ void EdgeShard::cluster_finish_query(uint64_t cookie, const resp::ReplyView* rep
 
 void EdgeShard::cluster_fail_signal(std::unique_ptr<SignalPacket> m) {
   uint32_t back = m->sender.shard;
-  send_obligation(back, edge_message::signal_failed, std::move(m));
+  send(back, SignalFailed(std::move(m)));
 }
 
 // Entries at most per shard: beyond, an entry without a lookup in flight is
@@ -753,7 +753,7 @@ void EdgeShard::on_cluster_message(std::string_view channel, std::string_view pa
     packet->sender = PeerLocation{static_cast<uint16_t>(shard_.id()), e.sender_slot, e.sender_generation};
     packet->target = PeerLocation{0, e.target_slot, e.target_generation};  // the place it missed
     packet->relookup = true;
-    if (!send_to_shard(directory_shard(e.to), edge_message::route_signal, std::move(packet)))
+    if (!send(directory_shard(e.to), RouteSignal(std::move(packet))))
       signal_not_found(PeerLocation{static_cast<uint16_t>(shard_.id()), e.sender_slot, e.sender_generation}, e.to,
                        e.ref_raw);
     return;
@@ -1113,7 +1113,7 @@ void EdgeShard::refuse_claim(ClusterClaim claim) {
   directory_.release(m.peer_id, m.who, m.join_sequence);
   // A local takeover lost to a holder elsewhere: this edge's old holder was
   // superseded in the cluster already; it goes too.
-  if (claim.local == ClaimOutcome::taken_over) send_replace(m.peer_id, claim.replaced);
+  if (claim.local == ClaimOutcome::taken_over) send_replace(claim.replaced);
   finish_claim(std::move(claim.message), ClaimOutcome::taken, {}, {});
 }
 
@@ -1161,7 +1161,7 @@ void EdgeShard::on_cluster_admitted(uint64_t cookie, valkey::CommandStatus statu
     full->stream_id = enter->stream_id;
     full->peer_id.assign(enter->member.peer_id.view());
     full->full = true;
-    return on_enter_result(std::move(full));
+    return on(std::move(full));
   }
   // Seated: the cluster counted every edge's viewers, this one included, so
   // the local table does not cap again. Unanswered: the local cap, as alone.
