@@ -52,7 +52,7 @@ EdgeShard::EdgeShard(Shard& shard, const EdgeShared& shared, const Seeds& seeds)
       shard_(shard),
       shared_(shared),
       sessions_(shard.reactor().options().max_sockets),
-      streams_(seeds.streams),
+      stream_owner_(seeds.streams),
       policy_(shared.initial_policy),
       rng_(seeds.rng),
       signal_pool_(shard.id(), shard.count()) {}
@@ -79,7 +79,6 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
       std::max(shared.settings.max_message_bytes, self->tracker_enabled() ? shared.settings.tracker_max_message_bytes : 0u);
   self->reply_.resize(std::max<size_t>(largest_message + 4096,
                                        max_peers_reply_bytes(shared.settings.max_message_bytes)));
-  self->topology_scratch_.resize(Swarm::max_pick * max_topology_json_bytes);
   WebSocketServerConfig ws;
   ws.routes.websocket_path = shared.settings.websocket_path;
   ws.routes.second_websocket_path = shared.settings.tracker_path;  // empty: off
@@ -652,23 +651,8 @@ void EdgeShard::send_enter(PeerSession* s, std::unique_ptr<EnterSwarm> enter) {
 void EdgeShard::on(std::unique_ptr<ReleasePeer> m) { directory_.release(m->peer_id, m->who, m->sequence); }
 
 void EdgeShard::on(std::unique_ptr<EnterSwarm> m) {
-  EnterOutcome outcome = streams_.enter(m->stream_id, m->rendition, m->member, m->max_viewers);
-  auto reply = std::make_unique<EnterResult>();
-  reply->who = m->who;
-  reply->join_sequence = m->join_sequence;
-  reply->stream_id = m->stream_id;
-  reply->peer_id.assign(m->member.peer_id.view());
-  reply->full = outcome == EnterOutcome::full;
-  if (!reply->full && m->mesh_enabled) {
-    PickRequest request;
-    request.requester = m->member.peer_id.view();
-    request.requester_topology = m->member.topology;
-    request.count = std::min<uint32_t>(m->initial_peers, Swarm::max_pick);
-    request.now_ms = reactor_now();
-    reply->candidates = pick_candidates(m->stream_id, m->rendition, request);
-    reply->wanted = request.count;
-  }
-  send(m->who.shard, std::move(reply));
+  uint32_t back = m->who.shard;
+  send(back, stream_owner_.enter(*m, reactor_now()));
 }
 
 void EdgeShard::on(std::unique_ptr<EnterResult> m) {
@@ -771,7 +755,7 @@ void EdgeShard::count_member_left(std::string_view stream_id) {
   signal_counts_.left(stream_id);
 }
 
-void EdgeShard::on(std::unique_ptr<LeaveSwarm> m) { streams_.leave(m->stream_id, m->peer_id, m->where); }
+void EdgeShard::on(std::unique_ptr<LeaveSwarm> m) { stream_owner_.leave(*m); }
 
 void EdgeShard::handle_leave(PeerSession& s, const SdkRequest& r) {
   if (s.state == PeerState::joined || s.state == PeerState::joining) {
@@ -886,31 +870,8 @@ void EdgeShard::handle_need_peers(PeerSession& s, const SdkRequest& r) {
 }
 
 void EdgeShard::on(std::unique_ptr<PickPeers> m) {
-  std::string_view exclude[Swarm::max_exclude];
-  size_t exclude_count = std::min(m->exclude.size(), Swarm::max_exclude);
-  for (size_t i = 0; i < exclude_count; ++i) exclude[i] = m->exclude[i];
-  PickRequest request;
-  request.requester = m->requester;
-  request.requester_topology = m->topology;
-  request.count = m->count;
-  request.exclude = std::span<const std::string_view>(exclude, exclude_count);
-  request.now_ms = reactor_now();
-  auto reply = std::make_unique<PeersResult>();
-  reply->candidates = pick_candidates(m->stream_id, m->rendition, request);
-  reply->wanted = m->count;
-  reply->ref_raw = std::move(m->ref_raw);
-  reply->exclude = std::move(m->exclude);
-  reply->who = m->who;
-  send(m->who.shard, std::move(reply));
-}
-
-CandidateList EdgeShard::pick_candidates(std::string_view stream_id, std::string_view rendition,
-                                         const PickRequest& request) {
-  PickedPeer picked[Swarm::max_pick];
-  size_t n = request.count == 0 ? 0 : streams_.pick(stream_id, rendition, request, picked, topology_scratch_);
-  CandidateList list;
-  for (size_t i = 0; i < n; ++i) list.add(picked[i].peer_id, picked[i].rendition, picked[i].topology_json);
-  return list;
+  uint32_t back = m->who.shard;
+  send(back, stream_owner_.pick(std::move(m), reactor_now()));
 }
 
 void EdgeShard::send_peers(PeerSession& s, const CandidateList& local, const CandidateList& remote,
@@ -950,9 +911,7 @@ void EdgeShard::handle_update(PeerSession& s, const SdkRequest& r) {
   send(stream_shard(s.stream_id), std::move(update));
 }
 
-void EdgeShard::on(std::unique_ptr<UpdateMember> m) {
-  streams_.update(m->stream_id, m->peer_id, m->where, m->topology, m->accepting_peers);
-}
+void EdgeShard::on(std::unique_ptr<UpdateMember> m) { stream_owner_.update(*m); }
 
 void EdgeShard::handle_stats(PeerSession& s, const SdkRequest& r) {
   if (s.state != PeerState::joined) return send_error(s, SdkErrorCode::not_joined, "stats before join", {}, r.id_raw);
@@ -973,7 +932,7 @@ void EdgeShard::handle_stats(PeerSession& s, const SdkRequest& r) {
 }
 
 void EdgeShard::on(std::unique_ptr<StatsDelta> m) {
-  streams_.add_stats(m->stream_id, m->delta);
+  stream_owner_.add_stats(*m);
   counters_.offload.add(m->delta);  // never decreases: streams that ended still count
 }
 
@@ -1231,7 +1190,7 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
     snapshot->cluster = cluster_counters_;
     snapshot->valkey = cluster_->counters();
   }
-  streams_.summarize(snapshot->streams);
+  stream_owner_.summarize(snapshot->streams);
   signal_counts_.append_to(snapshot->signals);
   send(0, MetricsSnapshotReady(std::move(snapshot)));
 }

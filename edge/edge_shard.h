@@ -37,6 +37,7 @@
 #include "edge/signal_packet_pool.h"
 #include "edge/stats_credit.h"
 #include "edge/stream_signal_counts.h"
+#include "edge/stream_owner.h"
 #include "edge/stream_table.h"
 #include "edge/token_bucket.h"
 #include "edge/tracker_message.h"
@@ -274,8 +275,6 @@ class EdgeShard final : public ShardService {
   void on(std::unique_ptr<LeaveSwarm> m);
   void on(std::unique_ptr<PickPeers> m);
   void on(std::unique_ptr<PeersResult> m);
-  // Picks up to request.count candidates on this (stream) shard.
-  CandidateList pick_candidates(std::string_view stream_id, std::string_view rendition, const PickRequest& request);
   // On the connection's shard: sends `peers` with the local candidates, after
   // adding candidates from other edges when in a cluster and `local` has
   // fewer than `wanted` (started_ns: the join's start, for the histogram; 0
@@ -586,7 +585,7 @@ class EdgeShard final : public ShardService {
   simdjson::dom::parser jwt_parser_;  // scratch for JwtVerifier::verify on this shard
   SlotArray<PeerSession> sessions_;
   PeerDirectory directory_;
-  StreamTable streams_;
+  StreamOwner stream_owner_;  // the streams that hash to this shard
   std::shared_ptr<const PolicyDocument> policy_;
   Rng rng_;
   std::vector<char> reply_;       // one outgoing message
@@ -596,7 +595,6 @@ class EdgeShard final : public ShardService {
   // never wakes for it.
   uint32_t signal_return_task_ = UINT32_MAX;
   uint64_t collection_heap_allocations_ = 0;  // shard 0: at the start of the /metrics collection
-  std::vector<char> topology_scratch_;
   EdgeCounters counters_;
   LatencyHistogram join_to_peers_;
   uint64_t peers_joined_ = 0;
