@@ -29,6 +29,7 @@ using namespace shard_support;
 EdgeShard::EdgeShard(Shard& shard, const EdgeShared& shared, const Seeds& seeds)
     : tracker_swarms_(seeds.streams ^ 0x9E3779B97F4A7C15ull, shared.settings.tracker),
       valkey_seed_(seeds.valkey),
+      policy_source_(shared.initial_policy),
       shard_(shard),
       shared_(shared),
       sessions_(shard.reactor().options().max_sockets),

@@ -33,6 +33,7 @@
 #include "edge/origin_allow_list.h"
 #include "edge/peer_directory.h"
 #include "edge/policy.h"
+#include "edge/policy_source.h"
 #include "edge/sdk_message.h"
 #include "edge/sdk_reply.h"
 #include "edge/signal_packet_pool.h"
@@ -482,10 +483,8 @@ class EdgeShard final : public ShardService {
   std::unordered_map<uint64_t, ClusterQuery> cluster_queries_;                   // by cookie
   std::unordered_map<uint64_t, ClusterClaim> cluster_claims_;                    // by cookie
   std::unordered_map<uint64_t, ClusterAdmission> cluster_admissions_;            // by cookie
-  // Shard 0: the policy from each source; the Valkey one wins when present.
-  std::shared_ptr<const PolicyDocument> policy_from_file_;
-  std::shared_ptr<const PolicyDocument> policy_from_valkey_;
-  std::string policy_valkey_text_;  // the key's last value seen (applied or rejected)
+  // Shard 0: which policy is in force (the file's, Valkey's, the defaults).
+  PolicySource policy_source_;
   std::unordered_set<std::string, TransparentStringHash, std::equal_to<>> live_edges_;
   uint64_t cluster_cookie_ = 0;
   uint32_t refresh_tick_ = 0;

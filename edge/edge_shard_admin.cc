@@ -105,8 +105,8 @@ void EdgeShard::load_policy_file() {
     case WatchedFiles::Verdict::accepted:
       break;
   }
-  policy_from_file_ = std::make_shared<const PolicyDocument>(std::move(*document));
-  if (policy_from_valkey_) {
+  policy_source_.file_loaded(std::make_shared<const PolicyDocument>(std::move(*document)));
+  if (policy_source_.valkey_wins()) {
     MF_LOG_NOTICE("policy: loaded {} (not applied: the policy in Valkey wins while its key exists)", path);
     return;
   }
@@ -115,8 +115,7 @@ void EdgeShard::load_policy_file() {
 }
 
 void EdgeShard::apply_policy_sources() {
-  std::shared_ptr<const PolicyDocument> document = policy_from_valkey_ ? policy_from_valkey_ : policy_from_file_;
-  if (!document) document = shared_.initial_policy;
+  std::shared_ptr<const PolicyDocument> document = policy_source_.effective();
   if (document == policy_) return;
   broadcast_policy(std::move(document));
 }

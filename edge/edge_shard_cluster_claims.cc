@@ -193,25 +193,28 @@ void EdgeShard::on_cluster_policy(valkey::CommandStatus status, const resp::Repl
   // the file's while Valkey restarts).
   if (status != valkey::CommandStatus::reply) return;
   const std::string& prefix = shared_.cluster.key_prefix;
-  if (reply->type() == resp::ReplyType::nil) {
-    if (!policy_from_valkey_ && policy_valkey_text_.empty()) return;
-    MF_LOG_NOTICE("policy: Valkey key {}policy removed: back to {}", prefix,
-                  shared_.settings.policy_file.empty() ? "the defaults" : shared_.settings.policy_file);
-    policy_from_valkey_.reset();
-    policy_valkey_text_.clear();
-    return apply_policy_sources();
-  }
-  if (reply->type() != resp::ReplyType::string || reply->text() == policy_valkey_text_) return;
-  policy_valkey_text_.assign(reply->text());
-  auto document = PolicyDocument::parse(policy_valkey_text_);
-  if (!document) {
-    MF_LOG_ERROR("policy: Valkey key {}policy: {} (keeping the current policy)", prefix, document.error());
+  std::optional<std::string_view> text;
+  if (reply->type() == resp::ReplyType::string) {
+    text = reply->text();
+  } else if (reply->type() != resp::ReplyType::nil) {
     return;
   }
-  MF_LOG_NOTICE("policy: loaded from Valkey key {}policy", prefix);
-  cluster_counters_.policy_loads++;
-  policy_from_valkey_ = std::make_shared<const PolicyDocument>(std::move(*document));
-  apply_policy_sources();
+  PolicySource::ValkeyResult result = policy_source_.valkey_read(text);
+  switch (result.change) {
+    case PolicySource::ValkeyChange::unchanged:
+      return;
+    case PolicySource::ValkeyChange::removed:
+      MF_LOG_NOTICE("policy: Valkey key {}policy removed: back to {}", prefix,
+                    shared_.settings.policy_file.empty() ? "the defaults" : shared_.settings.policy_file);
+      return apply_policy_sources();
+    case PolicySource::ValkeyChange::invalid:
+      MF_LOG_ERROR("policy: Valkey key {}policy: {} (keeping the current policy)", prefix, result.error);
+      return;
+    case PolicySource::ValkeyChange::loaded:
+      MF_LOG_NOTICE("policy: loaded from Valkey key {}policy", prefix);
+      cluster_counters_.policy_loads++;
+      return apply_policy_sources();
+  }
 }
 
 }  // namespace mf::edge
