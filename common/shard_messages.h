@@ -183,6 +183,12 @@ class ShardMessageList {
     return dispatch_at<Handler, Ts...>(message, handler, shard_message::first_service_kind);
   }
 
+  // Sends `payload` to shard `to` as post() does, except that a message to
+  // this shard is handled at once by handler.on (not queued), and a refused
+  // request counts in `drops`. Returns what post() returns.
+  template <class Handler, class P>
+  static auto send(Shard& shard, Handler& handler, uint32_t to, P payload, uint64_t& drops);
+
   // Frees what a message of a listed kind owns (never delivered: still in a
   // mailbox or an overflow list when every shard stopped). Others own nothing.
   static void dispose(const ShardMessage& message) {
@@ -237,6 +243,24 @@ auto post(Shard& shard, uint32_t to, P payload) {
   } else {
     if (shard.post(to, message)) return true;
     List::dispose(message);
+    return false;
+  }
+}
+
+template <class... Ts>
+template <class Handler, class P>
+auto ShardMessageList<Ts...>::send(Shard& shard, Handler& handler, uint32_t to, P payload, uint64_t& drops) {
+  using T = typename MessageTypeOf<P>::type;
+  if constexpr (must_arrive_v<T>) {
+    if (to == shard.id()) return handler.on(std::move(payload));
+    post<ShardMessageList>(shard, to, std::move(payload));
+  } else {
+    if (to == shard.id()) {
+      handler.on(std::move(payload));
+      return true;
+    }
+    if (post<ShardMessageList>(shard, to, std::move(payload))) return true;
+    drops++;
     return false;
   }
 }

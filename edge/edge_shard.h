@@ -548,19 +548,7 @@ class EdgeShard final : public ShardService {
 // that one file inlined everywhere it used it.
 template <class P>
 auto EdgeShard::send(uint32_t to, P payload) {
-  using T = typename MessageTypeOf<P>::type;
-  if constexpr (must_arrive_v<T>) {
-    if (to == shard_.id()) return on(std::move(payload));
-    post<EdgeMessages>(shard_, to, std::move(payload));
-  } else {
-    if (to == shard_.id()) {
-      on(std::move(payload));
-      return true;
-    }
-    if (post<EdgeMessages>(shard_, to, std::move(payload))) return true;
-    counters_.mailbox_drops++;
-    return false;
-  }
+  return EdgeMessages::send(shard_, *this, to, std::move(payload), counters_.mailbox_drops);
 }
 
 }  // namespace mf::edge

@@ -205,19 +205,7 @@ class IngressShard final : public ShardService, public TunnelHost {
 
 template <class P>
 auto IngressShard::send(uint32_t to, P payload) {
-  using T = typename MessageTypeOf<P>::type;
-  if constexpr (must_arrive_v<T>) {
-    if (to == shard_.id()) return on(std::move(payload));
-    post<IngressMessages>(shard_, to, std::move(payload));
-  } else {
-    if (to == shard_.id()) {
-      on(std::move(payload));
-      return true;
-    }
-    if (post<IngressMessages>(shard_, to, std::move(payload))) return true;
-    counters_.mailbox_drops++;
-    return false;
-  }
+  return IngressMessages::send(shard_, *this, to, std::move(payload), counters_.mailbox_drops);
 }
 
 }  // namespace mf::ingress

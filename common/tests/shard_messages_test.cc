@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/tests/hold_until.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -197,19 +199,7 @@ TEST(ShardMessagesTest, AHandleHopsBetweenTypesWithoutCopying) {
 constexpr uint32_t kMailboxCapacity = 8;
 constexpr uint64_t kObligations = 1000;
 
-// Blocks the calling shard until `done()` or 30 s (then records a timeout):
-// holding a consumer is how the test fills a mailbox without timing.
-template <class Done>
-void hold_until(Done done, std::atomic<bool>& timed_out) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      timed_out.store(true);
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-}
+using test::hold_until;
 
 struct OrderRun {
   ShardGroup* group = nullptr;
