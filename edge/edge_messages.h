@@ -1,7 +1,7 @@
 #pragma once
 // Messages between the shards of one edge: one type per message, listed once
 // in EdgeMessages at the end of this file, which generates their kinds, their
-// dispatch and their disposal (common/shard_messages.h). A type that declares
+// dispatch and their disposal (common/runtime/shard_messages.h). A type that declares
 // `must_arrive` undoes or answers something and is never dropped.
 //
 // Roles, for a connection on shard C:
@@ -32,9 +32,9 @@
 #include <string>
 #include <vector>
 
-#include "common/shard_group.h"
-#include "common/shard_messages.h"
-#include "common/source_limits.h"
+#include "common/runtime/shard_group.h"
+#include "common/net/source_limits.h"
+#include "common/runtime/shard_messages.h"
 #include "edge/peer_directory.h"
 #include "edge/edge_metrics.h"
 #include "edge/policy.h"

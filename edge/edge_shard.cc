@@ -10,12 +10,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/heap_allocation_counter.h"
-#include "common/json_writer.h"
-#include "common/keyed_hash.h"
-#include "common/os_random.h"
-#include "common/http_response.h"
-#include "common/log.h"
+#include "common/base/heap_allocation_counter.h"
+#include "common/base/json_writer.h"
+#include "common/base/keyed_hash.h"
+#include "common/base/os_random.h"
+#include "common/codec/http_response.h"
+#include "common/base/log.h"
 #include "edge/cluster_keys.h"
 #include "edge/operator_page.h"
 #include "edge/streams_json.h"

@@ -10,19 +10,19 @@
 #include <unordered_set>
 #include <vector>
 
-#include "common/admin_guard.h"
-#include "common/listen_socket.h"
-#include "common/shard_collection.h"
-#include "common/shard_group.h"
-#include "common/slot_array.h"
-#include "common/source_limits.h"
-#include "common/tls_context.h"
-#include "common/watched_files.h"
-#include "common/tls_ticket_keys.h"
-#include "common/transparent_string_hash.h"
-#include "common/valkey_client.h"
-#include "common/valkey_cluster_client.h"
-#include "common/websocket_server.h"
+#include "common/http/admin_guard.h"
+#include "common/net/listen_socket.h"
+#include "common/runtime/shard_collection.h"
+#include "common/runtime/shard_group.h"
+#include "common/base/slot_array.h"
+#include "common/net/source_limits.h"
+#include "common/tls/tls_context.h"
+#include "common/config/watched_files.h"
+#include "common/tls/tls_ticket_keys.h"
+#include "common/base/transparent_string_hash.h"
+#include "common/valkey/valkey_client.h"
+#include "common/valkey/valkey_cluster_client.h"
+#include "common/http/websocket_server.h"
 #include "edge/cluster_keys.h"
 #include "edge/edge_messages.h"
 #include "edge/cluster_summary.h"
@@ -260,7 +260,7 @@ class EdgeShard final : public ShardService {
   void count_member_left(std::string_view stream_id);
 
   // Sends a message of EdgeMessages to shard `to` (in place when it is this
-  // shard); the payload's type decides the delivery (common/shard_messages.h).
+  // shard); the payload's type decides the delivery (common/runtime/shard_messages.h).
   // A request returns false when the target's mailbox is full (counted as a
   // drop; the payload is freed); a must_arrive type returns nothing and is
   // never dropped. Compute `to` into a local first when it reads the payload:

@@ -13,12 +13,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/heap_allocation_counter.h"
-#include "common/json_writer.h"
-#include "common/keyed_hash.h"
-#include "common/os_random.h"
-#include "common/http_response.h"
-#include "common/log.h"
+#include "common/base/heap_allocation_counter.h"
+#include "common/base/json_writer.h"
+#include "common/base/keyed_hash.h"
+#include "common/base/os_random.h"
+#include "common/codec/http_response.h"
+#include "common/base/log.h"
 #include "edge/cluster_keys.h"
 #include "edge/operator_page.h"
 #include "edge/streams_json.h"
@@ -83,7 +83,7 @@ void EdgeShard::load_policy_file() {
   if (!policy_files_) return;
   const std::string& path = shared_.settings.policy_file;
   // Shard 0 reads the (small, local) policy file itself on SIGHUP or when
-  // it changed (common/watched_files.h, as the certificates): a breach of
+  // it changed (common/config/watched_files.h, as the certificates): a breach of
   // "no blocking call on a shard thread" accepted because it is rare, tiny
   // and on the control plane. A file caught half-written is read again at
   // the next check; one that stays invalid is logged once.

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "common/keyed_hash.h"
+#include "common/base/keyed_hash.h"
 #include "edge/sdk_message.h"
 #include "edge/swarm.h"
 
@@ -16,7 +16,7 @@ namespace mf::edge::shard_support {
 // stays small enough for a page refreshed every second.
 inline constexpr size_t max_api_streams = 1000;
 
-// Keyed (common/keyed_hash.h): a client cannot choose ids that all land on
+// Keyed (common/base/keyed_hash.h): a client cannot choose ids that all land on
 // one shard.
 inline uint64_t hash_text(std::string_view text) { return keyed_hash(text); }
 

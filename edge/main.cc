@@ -12,17 +12,17 @@
 
 #include <fmt/core.h>
 
-#include "common/descriptor_limit.h"
-#include "common/io_uring_ring.h"
-#include "common/listen_socket.h"
-#include "common/keyed_hash.h"
-#include "common/log.h"
-#include "common/shard_group.h"
-#include "common/socket_activation.h"
-#include "common/systemd_notifier.h"
-#include "common/tls_context.h"
-#include "common/tls_record_layer_self_test.h"
-#include "common/tls_ticket_keys.h"
+#include "common/net/descriptor_limit.h"
+#include "common/runtime/io_uring_ring.h"
+#include "common/net/listen_socket.h"
+#include "common/base/keyed_hash.h"
+#include "common/base/log.h"
+#include "common/runtime/shard_group.h"
+#include "common/net/socket_activation.h"
+#include "common/process/systemd_notifier.h"
+#include "common/tls/tls_context.h"
+#include "common/tls/tls_record_layer_self_test.h"
+#include "common/tls/tls_ticket_keys.h"
 #include "edge/edge_config.h"
 #include "edge/edge_shard.h"
 
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   if (!log::parse_level(config.log_level, level)) return fail_start("log_level: unknown level '" + config.log_level + "'");
   log::set_level(level);
   // The tables keyed by client-chosen strings need their secret before any
-  // shard starts (common/keyed_hash.h).
+  // shard starts (common/base/keyed_hash.h).
   if (auto key = init_process_hash_key(); !key) return fail_start(key.error());
 
   edge::EdgeShared shared;

@@ -18,7 +18,7 @@ class PolicySource {
  public:
   explicit PolicySource(std::shared_ptr<const PolicyDocument> defaults) : defaults_(std::move(defaults)) {}
 
-  // The file's document was read and accepted (common/watched_files.h).
+  // The file's document was read and accepted (common/config/watched_files.h).
   void file_loaded(std::shared_ptr<const PolicyDocument> document) { from_file_ = std::move(document); }
 
   enum class ValkeyChange : uint8_t {

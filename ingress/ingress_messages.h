@@ -1,16 +1,16 @@
 #pragma once
 // Messages between the shards of one ingress: one type per message, listed
 // once in IngressMessages, which generates their kinds, their dispatch
-// (IngressShard::on overloads) and their disposal (common/shard_messages.h).
+// (IngressShard::on overloads) and their disposal (common/runtime/shard_messages.h).
 // A type that declares `must_arrive` answers or undoes something and is never
 // dropped (docs/architecture.md, "Mailboxes"); the others are requests the
 // sender refuses itself, or health news that the next check repeats.
 #include <cstdint>
 #include <memory>
 
-#include "common/shard_messages.h"
-#include "common/source_limits.h"
-#include "common/websocket_server.h"
+#include "common/runtime/shard_messages.h"
+#include "common/net/source_limits.h"
+#include "common/http/websocket_server.h"
 #include "ingress/ingress_metrics.h"
 
 namespace mf::ingress {

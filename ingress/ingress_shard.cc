@@ -7,8 +7,8 @@
 #include <cstring>
 #include <ctime>
 
-#include "common/http_response.h"
-#include "common/log.h"
+#include "common/codec/http_response.h"
+#include "common/base/log.h"
 #include "ingress/ingress_page.h"
 
 namespace mf::ingress {

@@ -23,16 +23,16 @@
 #include <string>
 #include <vector>
 
-#include "common/admin_guard.h"
-#include "common/listen_socket.h"
-#include "common/shard_collection.h"
-#include "common/shard_group.h"
-#include "common/slot_array.h"
-#include "common/source_limits.h"
-#include "common/tls_ticket_keys.h"
-#include "common/token_bucket.h"
-#include "common/watched_files.h"
-#include "common/websocket_server.h"
+#include "common/http/admin_guard.h"
+#include "common/net/listen_socket.h"
+#include "common/runtime/shard_collection.h"
+#include "common/runtime/shard_group.h"
+#include "common/base/slot_array.h"
+#include "common/net/source_limits.h"
+#include "common/tls/tls_ticket_keys.h"
+#include "common/net/token_bucket.h"
+#include "common/config/watched_files.h"
+#include "common/http/websocket_server.h"
 #include "ingress/backend_pool.h"
 #include "ingress/health_checker.h"
 #include "ingress/ingress_messages.h"
@@ -140,7 +140,7 @@ class IngressShard final : public ShardService, public TunnelHost {
   uint32_t source_shard(const SourceKey& key) const;
   // Sends a message of IngressMessages to shard `to` (in place when it is
   // this shard); the payload's type decides the delivery
-  // (common/shard_messages.h). A request returns false when the target's
+  // (common/runtime/shard_messages.h). A request returns false when the target's
   // mailbox is full (counted as a drop; the payload is freed); a must_arrive
   // type returns nothing and is never dropped.
   template <class P>

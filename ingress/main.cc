@@ -7,16 +7,16 @@
 
 #include <fmt/core.h>
 
-#include "common/descriptor_limit.h"
-#include "common/io_uring_ring.h"
-#include "common/listen_socket.h"
-#include "common/keyed_hash.h"
-#include "common/log.h"
-#include "common/shard_group.h"
-#include "common/socket_activation.h"
-#include "common/systemd_notifier.h"
-#include "common/tls_record_layer_self_test.h"
-#include "common/tls_ticket_keys.h"
+#include "common/net/descriptor_limit.h"
+#include "common/runtime/io_uring_ring.h"
+#include "common/net/listen_socket.h"
+#include "common/base/keyed_hash.h"
+#include "common/base/log.h"
+#include "common/runtime/shard_group.h"
+#include "common/net/socket_activation.h"
+#include "common/process/systemd_notifier.h"
+#include "common/tls/tls_record_layer_self_test.h"
+#include "common/tls/tls_ticket_keys.h"
 #include "ingress/ingress_config.h"
 #include "ingress/ingress_shard.h"
 
@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
   if (!log::parse_level(config.log_level, level)) return fail_start("log_level: unknown level '" + config.log_level + "'");
   log::set_level(level);
   // Per-source tables and the owning shard of a source hash addresses with
-  // the process's secret (common/keyed_hash.h): drawn now, or no start.
+  // the process's secret (common/base/keyed_hash.h): drawn now, or no start.
   if (auto key = init_process_hash_key(); !key) return fail_start(key.error());
 
   IngressShared shared;

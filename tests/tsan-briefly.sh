@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The cross-shard queue and the shutdown path under ThreadSanitizer (issue
-# #9): builds only spsc_queue_test, wake_flag_test and shard_group_test with
+# The cross-shard queue and the shutdown path under ThreadSanitizer
+# (docs/security.md, "Untrusted input"): builds only spsc_queue_test, wake_flag_test and shard_group_test with
 # -Db_sanitize=thread and runs them through meson test (results in
 # BUILD_DIR/meson-logs/testlog.json, counted by run-tests.sh's summary). Any
 # data race report fails the test (halt_on_error).
@@ -21,7 +21,7 @@ if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" --buildtype=debug -Db_sanitize=thread -Dtests=enabled -Dbenchmarks=disabled >/dev/null \
     || die "meson setup $build failed (see $build/meson-logs/meson-log.txt)"
 fi
-ninja -C "$build" $(printf 'common/%s_test ' "${tests[@]}") >/dev/null \
+ninja -C "$build" $(printf 'common/runtime/%s_test ' "${tests[@]}") >/dev/null \
   || die "building ${tests[*]} failed (run: ninja -C $build)"
 [ $build_only -eq 0 ] || exit 0
 rm -f "$build/meson-logs/testlog.json"

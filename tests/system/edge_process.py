@@ -43,7 +43,7 @@ EXPECT_TIMEOUT_S = 20.0
 # reverse.
 NOTHING_YET_S = 0.3
 # The servers' timers round a deadline up to their next 10 ms tick
-# (common/timer_wheel.h, Reactor::timer_tick_ms): a ManualClock moved one tick
+# (common/runtime/timer_wheel.h, Reactor::timer_tick_ms): a ManualClock moved one tick
 # past a deadline makes it fire.
 TIMER_TICK_MS = 10
 
@@ -178,7 +178,7 @@ class ManualClock:
             clock.advance(500)     # now 500 ms have
 
     Every mf-edge or mf-ingress started inside the block reads its clock from
-    the file named by MF_TEST_CLOCK_FILE (common/test_clock.h). The clock
+    the file named by MF_TEST_CLOCK_FILE (common/runtime/test_clock.h). The clock
     starts at the real monotonic time and never goes back. Servers started in
     the block should be stopped in it (list the clock first in the `with`); a
     stop that waits for a deadline (a drain, a linger) needs the clock moved
@@ -802,6 +802,7 @@ def wait_readable_or_eof(sockets, timeout):
 import asyncio  # noqa: E402
 import hmac  # noqa: E402
 import json  # noqa: E402
+import random  # noqa: E402
 
 
 def write_run_file(name, text):
@@ -1009,6 +1010,20 @@ class SdkClient:
 
     def close(self):
         self.ws.close()
+
+
+def joined_pair(test, edge, prefix):
+    """Two SdkClients joined to one new stream (rendition r1) as
+    `<tag>-a` and `<tag>-b`, closed at the test's clean-up.
+    Returns (a, a's peerId, b, b's peerId)."""
+    tag = f"{prefix}-{random.randrange(1 << 30)}"
+    a, b = SdkClient(edge), SdkClient(edge)
+    test.addCleanup(a.close)
+    test.addCleanup(b.close)
+    a.join(tag, "r1", f"{tag}-a")
+    b.join(tag, "r1", f"{tag}-b")
+    a.quiet(0.05)  # a `peers` update may follow b's join
+    return a, f"{tag}-a", b, f"{tag}-b"
 
 
 def peer_ids(peers_message):
