@@ -1,6 +1,8 @@
 #pragma once
-// Messages between the shards of one edge (ShardMessage::kind and the payload
-// behind ShardMessage::pointer, owned by the receiver, which deletes it).
+// Messages between the shards of one edge: one type per message, listed once
+// in EdgeMessages at the end of this file, which generates their kinds, their
+// dispatch and their disposal (common/runtime/shard_messages.h). A type that declares
+// `must_arrive` undoes or answers something and is never dropped.
 //
 // Roles, for a connection on shard C:
 //   D = directory shard of a peerId  (hash(peerId) % shards)
@@ -12,18 +14,18 @@
 // need-peers:  C -> S pick_peers -> C (peers_result)
 // In a cluster (docs/cluster.md), C adds candidates from other edges read in
 // Valkey before it sends `peers`, and a signal whose target D does not know
-// goes from D through Valkey to the target's edge and shard (edge_shard_cluster.cc).
+// goes from D through Valkey to the target's edge and shard (edge_shard_cluster_signals.cc).
 // A message whose target shard is the sender's own is handled in place, not
 // queued. Per ordered pair of shards the mailbox is FIFO, and a pair of peers
 // always routes through the same D, so signals between two peers keep their
 // order.
 //
-// Requests that the sender can refuse to its client (claim_peer, enter_swarm,
-// pick_peers, route_signal, deliver_signal, source_acquire, collect_metrics)
-// may find a mailbox full: the client gets an error or a close and the drop
-// is counted. Everything else undoes, answers or updates something and goes
-// through EdgeShard::send_obligation: never dropped, it waits for room in
-// order (docs/architecture.md, "Mailboxes").
+// Requests that the sender can refuse to its client (ClaimPeer, EnterSwarm,
+// PickPeers, RouteSignal, DeliverSignal, SourceAcquire, CollectMetrics,
+// TrackerRequestMessage, ScrapeRequest) may find a mailbox full: the client gets an
+// error or a close and the drop is counted. Everything else undoes, answers
+// or updates something, declares must_arrive, and is never dropped: it waits
+// for room in order (docs/architecture.md, "Mailboxes").
 #include <cstdint>
 #include <array>
 #include <memory>
@@ -32,7 +34,9 @@
 
 #include "common/runtime/shard_group.h"
 #include "common/net/source_limits.h"
+#include "common/runtime/shard_messages.h"
 #include "edge/peer_directory.h"
+#include "edge/edge_metrics.h"
 #include "edge/policy.h"
 #include "edge/stream_table.h"
 #include "edge/swarm.h"
@@ -41,41 +45,6 @@
 
 namespace mf::edge {
 
-namespace edge_message {
-inline constexpr uint16_t claim_peer = shard_message::first_service_kind + 0;
-inline constexpr uint16_t claim_result = shard_message::first_service_kind + 1;
-inline constexpr uint16_t release_peer = shard_message::first_service_kind + 2;
-inline constexpr uint16_t replace_connection = shard_message::first_service_kind + 3;
-inline constexpr uint16_t enter_swarm = shard_message::first_service_kind + 4;
-inline constexpr uint16_t enter_result = shard_message::first_service_kind + 5;
-inline constexpr uint16_t leave_swarm = shard_message::first_service_kind + 6;
-inline constexpr uint16_t pick_peers = shard_message::first_service_kind + 7;
-inline constexpr uint16_t peers_result = shard_message::first_service_kind + 8;
-inline constexpr uint16_t update_member = shard_message::first_service_kind + 9;
-inline constexpr uint16_t stats_delta = shard_message::first_service_kind + 10;
-inline constexpr uint16_t route_signal = shard_message::first_service_kind + 11;
-inline constexpr uint16_t deliver_signal = shard_message::first_service_kind + 12;
-inline constexpr uint16_t signal_failed = shard_message::first_service_kind + 13;
-inline constexpr uint16_t policy_changed = shard_message::first_service_kind + 14;
-inline constexpr uint16_t collect_metrics = shard_message::first_service_kind + 15;   // no payload
-inline constexpr uint16_t metrics_snapshot = shard_message::first_service_kind + 16;  // MetricsSnapshot
-inline constexpr uint16_t source_acquire = shard_message::first_service_kind + 17;    // SourceAdmission
-inline constexpr uint16_t source_verdict = shard_message::first_service_kind + 18;    // SourceAdmission
-inline constexpr uint16_t source_release = shard_message::first_service_kind + 19;    // SourceAdmission
-// The WebTorrent tracker protocol (docs/tracker.md), for a connection on C and
-// an info_hash owned by S (hash(info_hash) % shards):
-//   announce/answer: C -> S tracker_request -> C, and each target's T (tracker_deliver)
-//   scrape:          C -> each owning S in turn (tracker_scrape) -> C
-//   close:           C -> S tracker_leave, once per swarm the connection announced on
-inline constexpr uint16_t tracker_request = shard_message::first_service_kind + 20;  // TrackerPacket
-inline constexpr uint16_t tracker_deliver = shard_message::first_service_kind + 21;  // TrackerDelivery
-inline constexpr uint16_t tracker_leave = shard_message::first_service_kind + 22;    // TrackerPacket
-inline constexpr uint16_t tracker_scrape = shard_message::first_service_kind + 23;   // TrackerScrape
-// SignalPackets going back to the shard that allocated them: a chain through
-// SignalPacket::next (edge/signal_packet_pool.h).
-inline constexpr uint16_t signal_packets_returned = shard_message::first_service_kind + 24;
-inline constexpr uint16_t certificates_changed = shard_message::first_service_kind + 25;  // no payload
-}  // namespace edge_message
 
 struct ClaimPeer {
   std::string peer_id, stream_id, rendition, offered_session, fresh_session;
@@ -85,6 +54,7 @@ struct ClaimPeer {
 };
 
 struct ClaimResultPayload {
+  static constexpr bool must_arrive = true;
   ClaimOutcome outcome = ClaimOutcome::taken;
   std::string peer_id;
   std::string stream_id, rendition;  // of the claim: a late undo rebuilds its owner record (cluster)
@@ -94,6 +64,7 @@ struct ClaimResultPayload {
 };
 
 struct ReleasePeer {
+  static constexpr bool must_arrive = true;
   std::string peer_id;
   PeerLocation who;
   uint32_t sequence = 0;  // release_peer: the claim it gives back (PeerDirectory::release)
@@ -140,6 +111,7 @@ struct CandidateList {
 };
 
 struct EnterResult {
+  static constexpr bool must_arrive = true;
   bool full = false;
   std::string stream_id, peer_id;
   CandidateList candidates;
@@ -149,6 +121,7 @@ struct EnterResult {
 };
 
 struct LeaveSwarm {
+  static constexpr bool must_arrive = true;
   std::string stream_id, peer_id;
   MemberLocation where;
 };
@@ -162,6 +135,7 @@ struct PickPeers {
 };
 
 struct PeersResult {
+  static constexpr bool must_arrive = true;
   CandidateList candidates;
   uint32_t wanted = 0;
   std::string ref_raw;
@@ -170,6 +144,7 @@ struct PeersResult {
 };
 
 struct UpdateMember {
+  static constexpr bool must_arrive = true;
   std::string stream_id, peer_id;
   MemberLocation where;
   Topology topology;
@@ -177,6 +152,7 @@ struct UpdateMember {
 };
 
 struct StatsDelta {
+  static constexpr bool must_arrive = true;
   std::string stream_id;
   StreamStats delta;
 };
@@ -224,6 +200,7 @@ struct TrackerPacket {
 // A ready tracker message for one connection (a reply, a relayed offer or
 // answer, a failure).
 struct TrackerDelivery {
+  static constexpr bool must_arrive = true;
   PeerLocation who;
   std::string text;
   enum class Kind : uint8_t { reply, offer, answer } kind = Kind::reply;  // offers and answers are counted where delivered
@@ -237,7 +214,98 @@ struct TrackerScrape {
 };
 
 struct PolicyChanged {
+  static constexpr bool must_arrive = true;
   std::shared_ptr<const PolicyDocument> document;
 };
+
+// The tracker protocol's scrape and announce packets, and the packets
+// and admissions that hop from kind to kind, travel as handles: the same body
+// changes message type at each hop without a copy or an allocation.
+struct RouteSignal : OwnedPointer<SignalPacket> {  // C -> D
+  using OwnedPointer::OwnedPointer;
+};
+struct DeliverSignal : OwnedPointer<SignalPacket> {  // D -> T
+  using OwnedPointer::OwnedPointer;
+};
+struct SignalFailed : OwnedPointer<SignalPacket> {  // back to C
+  static constexpr bool must_arrive = true;
+  using OwnedPointer::OwnedPointer;
+};
+// A chain of packets (through SignalPacket::next) going back to the shard
+// that allocated them (edge/signal_packet_pool.h).
+struct SignalChainDeleter {
+  void operator()(SignalPacket* chain) const;
+};
+struct SignalPacketsReturned : OwnedPointer<SignalPacket, SignalChainDeleter> {
+  static constexpr bool must_arrive = true;
+  using OwnedPointer::OwnedPointer;
+};
+
+// Per-source admission: the request goes to the source's owner shard and the
+// same record comes back as the verdict, and later goes again as the release.
+struct SourceAcquire : OwnedPointer<SourceAdmission> {
+  using OwnedPointer::OwnedPointer;
+};
+struct SourceAnswer : OwnedPointer<SourceAdmission> {
+  static constexpr bool must_arrive = true;
+  using OwnedPointer::OwnedPointer;
+};
+struct SourceRelease : OwnedPointer<SourceAdmission> {
+  static constexpr bool must_arrive = true;
+  using OwnedPointer::OwnedPointer;
+};
+
+// The WebTorrent tracker protocol (docs/tracker.md), for a connection on C and
+// an info_hash owned by S (hash(info_hash) % shards):
+//   announce/answer: C -> S TrackerRequestMessage -> C, and each target's T (TrackerDelivery)
+//   scrape:          C -> each owning S in turn (ScrapeRequest, then ScrapeHop) -> C
+//   close:           C -> S TrackerLeave, once per swarm the connection announced on
+struct TrackerRequestMessage : OwnedPointer<TrackerPacket> {
+  using OwnedPointer::OwnedPointer;
+};
+struct TrackerLeave : OwnedPointer<TrackerPacket> {
+  static constexpr bool must_arrive = true;
+  using OwnedPointer::OwnedPointer;
+};
+// The first hop of a scrape can be refused (the client gets "edge busy");
+// once a shard has counted its files, the rest of the round must arrive.
+struct ScrapeRequest : OwnedPointer<TrackerScrape> {
+  using OwnedPointer::OwnedPointer;
+};
+struct ScrapeHop : OwnedPointer<TrackerScrape> {
+  static constexpr bool must_arrive = true;
+  using OwnedPointer::OwnedPointer;
+};
+
+// Closes a connection with 4001 on its shard (a takeover of its peerId).
+struct ReplaceConnection {
+  static constexpr bool must_arrive = true;
+  PeerLocation who;
+};
+
+// Shard 0 asks every shard for its part of a metrics collection round.
+struct CollectMetrics {
+  uint64_t round = 0;
+};
+// A shard's part of a round, back to shard 0.
+struct MetricsSnapshotReady : OwnedPointer<MetricsSnapshot> {
+  static constexpr bool must_arrive = true;
+  using OwnedPointer::OwnedPointer;
+};
+
+// Shard 0 reloaded the certificate: every shard rebuilds its context (a
+// shard that missed it would serve the old certificate).
+struct CertificatesChanged {
+  static constexpr bool must_arrive = true;
+};
+
+// Every message between an edge's shards, once: kinds, dispatch
+// (EdgeShard::on overloads) and disposal come from this list.
+using EdgeMessages = ShardMessageList<ClaimPeer, ClaimResultPayload, ReleasePeer, ReplaceConnection, EnterSwarm,
+                                      EnterResult, LeaveSwarm, PickPeers, PeersResult, UpdateMember, StatsDelta,
+                                      RouteSignal, DeliverSignal, SignalFailed, SignalPacketsReturned, PolicyChanged,
+                                      CollectMetrics, MetricsSnapshotReady, SourceAcquire, SourceAnswer, SourceRelease,
+                                      TrackerRequestMessage, TrackerDelivery, TrackerLeave, ScrapeRequest, ScrapeHop,
+                                      CertificatesChanged>;
 
 }  // namespace mf::edge

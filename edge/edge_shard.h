@@ -28,15 +28,18 @@
 #include "edge/cluster_summary.h"
 #include "edge/edge_history.h"
 #include "edge/edge_metrics.h"
+#include "edge/edge_settings.h"
 #include "edge/jwt.h"
 #include "edge/origin_allow_list.h"
 #include "edge/peer_directory.h"
 #include "edge/policy.h"
+#include "edge/policy_source.h"
 #include "edge/sdk_message.h"
 #include "edge/sdk_reply.h"
 #include "edge/signal_packet_pool.h"
 #include "edge/stats_credit.h"
 #include "edge/stream_signal_counts.h"
+#include "edge/stream_owner.h"
 #include "edge/stream_table.h"
 #include "edge/token_bucket.h"
 #include "edge/tracker_message.h"
@@ -45,82 +48,11 @@
 
 namespace mf::edge {
 
-// The numbers the protocol layer needs, resolved from EdgeConfig at start.
-struct EdgeSettings {
-  std::string edge_id;
-  std::string websocket_path = "/ws";
-  uint32_t heartbeat_ms = 15000;
-  uint32_t handshake_timeout_ms = 10000;
-  uint32_t first_bytes_timeout_ms = 3000;  // accept to the first byte; 0: handshake_timeout_ms only
-  uint32_t reserve_percent = 10;           // of each shard's slots, kept for admitted connections
-  uint32_t max_message_bytes = 16 * 1024;
-  uint32_t max_connections = 0;        // edge-wide; 0 = unlimited
-  uint32_t messages_per_second = 50;   // per connection
-  uint32_t message_burst = 100;
-  uint32_t error_limit = 20;           // errors within error_window_ms before 1008
-  uint32_t error_window_ms = 10000;
-  uint32_t rate_limit_close_after = 20;  // rate-limited drops within error_window_ms before 4003
-  uint32_t drain_ms = 10000;           // `reconnect` afterMs spread over [0, drain_ms)
-  uint32_t drain_deadline_ms = 30000;  // the process is gone by then
-  uint32_t stream_full_retry_ms = 5000;
-  std::string policy_file;             // empty: built-in defaults
-  bool policy_watch = true;
-  // The WebTorrent tracker protocol (docs/tracker.md); path empty: off.
-  std::string tracker_path = "/announce";
-  uint32_t tracker_max_message_bytes = 64 * 1024;
-  TrackerLimits tracker;
-  uint32_t tls_watch_interval_ms = 0;  // shard 0 checks the certificate files this often; 0: SIGHUP only
-};
-
-// The cluster of edges sharing one Valkey (docs/cluster.md); address empty:
-// this edge runs alone and nothing below is used.
-struct ClusterSettings {
-  std::string address;  // HOST:PORT of one server
-  // Or some nodes of a Valkey Cluster (common/valkey_cluster_client.h):
-  // sharded pub/sub (SPUBLISH) on the signal channels.
-  std::vector<std::string> cluster_seeds;
-  bool enabled() const { return !address.empty() || !cluster_seeds.empty(); }
-  std::string username, password;
-  std::string key_prefix = "mf:";
-  uint32_t presence_ttl_ms = 15000;
-  uint32_t refresh_ms = 5000;         // already at most presence_ttl_ms / 3
-  uint32_t alive_ttl_ms = 3000;       // the edge's liveness key, refreshed every alive_refresh_ms
-  uint32_t alive_refresh_ms = 1000;
-  uint32_t peers_timeout_ms = 500;    // a `peers` waiting for Valkey goes out with the local candidates then
-};
-
-// Built once at start-up, read-only afterwards, shared by every shard.
-struct EdgeShared {
-  EdgeSettings settings;
-  std::optional<SocketAddress> listen_address;  // public listener (wss or ws); empty: plain only
-  tls::ServerContextConfig tls;  // certificates empty: plain
-  uint32_t ticket_rotation_s = 3600;  // tls.ticket_keys' lifetime (shard 0 rotates); 0: never
-  std::optional<JwtVerifier> jwt;
-  std::optional<OriginAllowList> origins;
-  std::shared_ptr<const PolicyDocument> initial_policy;
-  std::optional<SocketAddress> admin_address;  // served by shard 0
-  std::vector<std::string> admin_allowed_hosts;  // Host names of the admin listener besides IP literals, localhost
-  std::optional<SocketAddress> plain_address;  // second listener, always plain (behind the ingress)
-  // Listening sockets handed over by systemd (socket activation), used
-  // instead of binding the matching address; -1: none. Every shard accepts
-  // on the same socket (its own dup), the kernel spreading the connections.
-  int inherited_public_fd = -1;
-  int inherited_plain_fd = -1;
-  int inherited_admin_fd = -1;
-  bool plain_proxy_protocol = false;           // a PROXY v2 header opens every connection on it
-  // Per source (address cut to its prefix), counted at accept: open
-  // connections, and new connections (so TLS handshakes) per second.
-  SourceLimitSettings per_source;
-  size_t metrics_top_streams = 20;
-  uint32_t history_period_ms = 10000;  // shard 0 with an admin listener: the history (edge_history.h)
-  uint32_t history_samples = 360;
-  ClusterSettings cluster;
-};
-
 class EdgeShard final : public ShardService {
  public:
   static std::expected<std::unique_ptr<ShardService>, std::string> create(Shard& shard, const EdgeShared& shared);
-  // Frees the payload of a message no shard will deliver any more (shutdown).
+  // Frees the payload of a message no shard will deliver any more (shutdown):
+  // EdgeMessages::dispose, generated from the same list as the dispatch.
   static void dispose(const ShardMessage& message);
   ~EdgeShard() override;
 
@@ -140,6 +72,9 @@ class EdgeShard final : public ShardService {
   const EdgeCounters& counters() const { return counters_; }
 
  private:
+  // EdgeMessages::dispatch delivers each message to its `on` overload.
+  template <class...>
+  friend class mf::ShardMessageList;
   // The SDK protocol on one listener: forwards to the shard with the server
   // the connection belongs to (public wss/ws, or plain behind the ingress).
   class ListenerApp final : public WebSocketApp {
@@ -253,25 +188,23 @@ class EdgeShard final : public ShardService {
   void handle_stats(PeerSession& s, const SdkRequest& request);
 
   // Shard messages (also called in place when the target shard is this one).
-  void on_claim_peer(std::unique_ptr<ClaimPeer> m);
+  void on(std::unique_ptr<ClaimPeer> m);
   // On the directory shard: the claim's verdict goes back to the joining
   // connection (and a local takeover closes the old holder with 4001).
   void finish_claim(std::unique_ptr<ClaimPeer> m, ClaimOutcome outcome, std::string_view session,
                     const PeerLocation& replaced);
-  void on_claim_result(std::unique_ptr<ClaimResultPayload> m);
-  void on_release_peer(std::unique_ptr<ReleasePeer> m);
+  void on(std::unique_ptr<ClaimResultPayload> m);
+  void on(std::unique_ptr<ReleasePeer> m);
   void on_replace_connection(const PeerLocation& who);
   // Closes `who` with 4001 on its shard (a takeover).
-  void send_replace(std::string_view peer_id, const PeerLocation& who);
-  void on_enter_swarm(std::unique_ptr<EnterSwarm> m);
+  void send_replace(const PeerLocation& who);
+  void on(std::unique_ptr<EnterSwarm> m);
   // To the stream's shard; a full mailbox closes `s` (if given): edge busy.
   void send_enter(PeerSession* s, std::unique_ptr<EnterSwarm> enter);
-  void on_enter_result(std::unique_ptr<EnterResult> m);
-  void on_leave_swarm(std::unique_ptr<LeaveSwarm> m);
-  void on_pick_peers(std::unique_ptr<PickPeers> m);
-  void on_peers_result(std::unique_ptr<PeersResult> m);
-  // Picks up to request.count candidates on this (stream) shard.
-  CandidateList pick_candidates(std::string_view stream_id, std::string_view rendition, const PickRequest& request);
+  void on(std::unique_ptr<EnterResult> m);
+  void on(std::unique_ptr<LeaveSwarm> m);
+  void on(std::unique_ptr<PickPeers> m);
+  void on(std::unique_ptr<PeersResult> m);
   // On the connection's shard: sends `peers` with the local candidates, after
   // adding candidates from other edges when in a cluster and `local` has
   // fewer than `wanted` (started_ns: the join's start, for the histogram; 0
@@ -281,18 +214,33 @@ class EdgeShard final : public ShardService {
   // Renders and sends `peers`: `local` then `remote`; counts the proposals.
   void send_peers(PeerSession& s, const CandidateList& local, const CandidateList& remote, std::string_view ref_raw,
                   uint64_t started_ns);
-  void on_update_member(std::unique_ptr<UpdateMember> m);
-  void on_stats_delta(std::unique_ptr<StatsDelta> m);
+  void on(std::unique_ptr<UpdateMember> m);
+  void on(std::unique_ptr<StatsDelta> m);
   void on_route_signal(std::unique_ptr<SignalPacket> m);
   void on_deliver_signal(std::unique_ptr<SignalPacket> m);
   void on_signal_failed(std::unique_ptr<SignalPacket> m);
+  void on(RouteSignal m) { on_route_signal(m.take()); }
+  void on(DeliverSignal m) { on_deliver_signal(m.take()); }
+  void on(SignalFailed m) { on_signal_failed(m.take()); }
+  void on(SignalPacketsReturned m) { signal_pool_.take_home(m.release()); }
+  void on(ReplaceConnection m) { on_replace_connection(m.who); }
+  void on(CertificatesChanged) { on_certificates_changed(); }
+  void on(CollectMetrics m) { on_collect_metrics(m.round); }
+  void on(MetricsSnapshotReady m) { on_metrics_snapshot(m.take()); }
+  void on(SourceAcquire m) { on_source_acquire(m.take()); }
+  void on(SourceAnswer m) { on_source_verdict(m.take()); }
+  void on(SourceRelease m) { on_source_release(m.take()); }
+  void on(TrackerRequestMessage m) { on_tracker_request(m.take()); }
+  void on(TrackerLeave m) { on_tracker_leave(m.take()); }
+  void on(ScrapeRequest m) { on_tracker_scrape(m.take()); }
+  void on(ScrapeHop m) { on_tracker_scrape(m.take()); }
   // This shard is done with a packet: back to its home shard's pool, in
   // batches (edge/signal_packet_pool.h).
   void recycle_signal(std::unique_ptr<SignalPacket> m);
   void flush_signal_returns();
   // peer-not-found to the sender of a signal (if it is still connected).
   void signal_not_found(const PeerLocation& sender, std::string_view to, std::string_view ref_raw);
-  void on_policy_changed(std::unique_ptr<PolicyChanged> m);
+  void on(std::unique_ptr<PolicyChanged> m);
   void on_source_acquire(std::unique_ptr<SourceAdmission> m);
   void on_source_verdict(std::unique_ptr<SourceAdmission> m);
   void on_source_release(std::unique_ptr<SourceAdmission> m);
@@ -311,18 +259,14 @@ class EdgeShard final : public ShardService {
   void count_member_joined(std::string_view stream_id);
   void count_member_left(std::string_view stream_id);
 
-  // Sends `payload` to shard `to` (in place when it is this shard). False
-  // when the target's mailbox is full; the payload is then destroyed.
-  // Compute `to` into a local first when it reads the payload: the order of
-  // argument evaluation is unspecified and the move may come first.
-  template <class T>
-  bool send_to_shard(uint32_t to, uint16_t kind, std::unique_ptr<T> payload);
-  // Sends what undoes or answers something (releases, leaves, verdicts,
-  // replies): never dropped, a full mailbox makes it wait in order
-  // (Shard::post_obligation).
-  template <class T>
-  void send_obligation(uint32_t to, uint16_t kind, std::unique_ptr<T> payload);
-  void dispatch(uint16_t kind, void* pointer);
+  // Sends a message of EdgeMessages to shard `to` (in place when it is this
+  // shard); the payload's type decides the delivery (common/runtime/shard_messages.h).
+  // A request returns false when the target's mailbox is full (counted as a
+  // drop; the payload is freed); a must_arrive type returns nothing and is
+  // never dropped. Compute `to` into a local first when it reads the payload:
+  // the order of argument evaluation is unspecified and the move may come first.
+  template <class P>
+  auto send(uint32_t to, P payload);
 
   uint32_t directory_shard(std::string_view peer_id) const;
   uint32_t stream_shard(std::string_view stream_id) const;
@@ -367,7 +311,7 @@ class EdgeShard final : public ShardService {
   void tracker_fail(PeerSession& s, const TrackerRejection& failure);
   void tracker_give_up(PeerSession& s);
   void on_tracker_request(std::unique_ptr<TrackerPacket> m);
-  void on_tracker_deliver(std::unique_ptr<TrackerDelivery> m);
+  void on(std::unique_ptr<TrackerDelivery> m);
   void on_tracker_leave(std::unique_ptr<TrackerPacket> m);
   void on_tracker_scrape(std::unique_ptr<TrackerScrape> m);
   // A ready message for `who` (on this shard or another).
@@ -380,7 +324,7 @@ class EdgeShard final : public ShardService {
   std::vector<TrackerId> tracker_offer_ids_;
   std::vector<TrackerMemberRef> tracker_removed_;
 
-  // ---- tracker swarms across edges (edge_shard_cluster.cc;
+  // ---- tracker swarms across edges (edge_shard_cluster_tracker.cc;
   // docs/cluster.md, "Tracker swarms across edges") ----
   // Presence of a member of a swarm this shard owns.
   void tracker_cluster_register(const TrackerId& info_hash, const TrackerId& peer_id, const PeerLocation& who);
@@ -404,7 +348,7 @@ class EdgeShard final : public ShardService {
   std::string tracker_hex_scratch_, tracker_hex2_scratch_, tracker_envelope_scratch_;
   std::vector<TrackerMemberRef> tracker_refresh_scratch_;
 
-  // ---- the cluster of edges through Valkey (edge_shard_cluster.cc) ----
+  // ---- the cluster of edges through Valkey (edge_shard_cluster*.cc) ----
   // Every call below is a no-op without [valkey] address.
   struct ClusterQuery {
     PeerLocation who;
@@ -428,7 +372,7 @@ class EdgeShard final : public ShardService {
   void cluster_release_owner(std::string_view peer_id, const PeerLocation& who, std::string_view stream_id,
                              std::string_view rendition, std::string_view session_digest);
   // Re-registers the joined sessions of one part of the refresh period
-  // (edge_shard_cluster.cc, refresh_parts), or all of them (UINT32_MAX:
+  // (edge_shard_cluster_support.h, refresh_parts), or all of them (UINT32_MAX:
   // after a reconnect).
   void cluster_refresh(uint32_t part);
   void cluster_heartbeat();
@@ -539,10 +483,8 @@ class EdgeShard final : public ShardService {
   std::unordered_map<uint64_t, ClusterQuery> cluster_queries_;                   // by cookie
   std::unordered_map<uint64_t, ClusterClaim> cluster_claims_;                    // by cookie
   std::unordered_map<uint64_t, ClusterAdmission> cluster_admissions_;            // by cookie
-  // Shard 0: the policy from each source; the Valkey one wins when present.
-  std::shared_ptr<const PolicyDocument> policy_from_file_;
-  std::shared_ptr<const PolicyDocument> policy_from_valkey_;
-  std::string policy_valkey_text_;  // the key's last value seen (applied or rejected)
+  // Shard 0: which policy is in force (the file's, Valkey's, the defaults).
+  PolicySource policy_source_;
   std::unordered_set<std::string, TransparentStringHash, std::equal_to<>> live_edges_;
   uint64_t cluster_cookie_ = 0;
   uint32_t refresh_tick_ = 0;
@@ -571,7 +513,7 @@ class EdgeShard final : public ShardService {
   simdjson::dom::parser jwt_parser_;  // scratch for JwtVerifier::verify on this shard
   SlotArray<PeerSession> sessions_;
   PeerDirectory directory_;
-  StreamTable streams_;
+  StreamOwner stream_owner_;  // the streams that hash to this shard
   std::shared_ptr<const PolicyDocument> policy_;
   Rng rng_;
   std::vector<char> reply_;       // one outgoing message
@@ -581,7 +523,6 @@ class EdgeShard final : public ShardService {
   // never wakes for it.
   uint32_t signal_return_task_ = UINT32_MAX;
   uint64_t collection_heap_allocations_ = 0;  // shard 0: at the start of the /metrics collection
-  std::vector<char> topology_scratch_;
   EdgeCounters counters_;
   LatencyHistogram join_to_peers_;
   uint64_t peers_joined_ = 0;
@@ -602,34 +543,12 @@ class EdgeShard final : public ShardService {
   std::optional<WatchedFiles> certificate_files_;  // shard 0 with [tls]
 };
 
-// Defined here, not in edge_shard.cc: the role files (edge_shard_cluster.cc)
+// Defined here, not in edge_shard.cc: the role files (edge_shard_*.cc)
 // send too, and an optimizing build emits no out-of-line copy of a template
 // that one file inlined everywhere it used it.
-template <class T>
-bool EdgeShard::send_to_shard(uint32_t to, uint16_t kind, std::unique_ptr<T> payload) {
-  if (to == shard_.id()) {
-    dispatch(kind, payload.release());
-    return true;
-  }
-  ShardMessage message;
-  message.kind = kind;
-  message.pointer = payload.get();
-  if (!shard_.post(to, message)) {
-    counters_.mailbox_drops++;
-    return false;  // payload is destroyed here
-  }
-  (void)payload.release();
-  return true;
+template <class P>
+auto EdgeShard::send(uint32_t to, P payload) {
+  return EdgeMessages::send(shard_, *this, to, std::move(payload), counters_.mailbox_drops);
 }
-
-template <class T>
-void EdgeShard::send_obligation(uint32_t to, uint16_t kind, std::unique_ptr<T> payload) {
-  if (to == shard_.id()) return dispatch(kind, payload.release());
-  ShardMessage message;
-  message.kind = kind;
-  message.pointer = payload.release();  // owned by the message from here on
-  shard_.post_obligation(to, message);
-}
-
 
 }  // namespace mf::edge

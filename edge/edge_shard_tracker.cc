@@ -52,7 +52,7 @@ void EdgeShard::on_tracker_message(PeerSession& s, std::string_view text) {
     for (size_t i = 0; i < r.scrape_count; ++i) scrape->files[i].info_hash = r.scrape_hashes[i];
     if (r.scrape_count == 0) return on_tracker_scrape(std::move(scrape));  // answered here: no files
     uint32_t owner = tracker_shard(scrape->files[0].info_hash);
-    if (!send_to_shard(owner, edge_message::tracker_scrape, std::move(scrape)))
+    if (!send(owner, ScrapeRequest(std::move(scrape))))
       tracker_fail(s, TrackerRejection{"edge busy", true, TrackerAction::scrape});
     return;
   }
@@ -95,7 +95,7 @@ void EdgeShard::on_tracker_message(PeerSession& s, std::string_view text) {
     }
   }
   uint32_t owner = tracker_shard(r.info_hash);
-  if (!send_to_shard(owner, edge_message::tracker_request, std::move(packet))) {
+  if (!send(owner, TrackerRequestMessage(std::move(packet)))) {
     refusal.reason = "edge busy";
     tracker_fail(s, refusal);
   }
@@ -112,7 +112,7 @@ void EdgeShard::tracker_deliver(const PeerLocation& who, std::string_view text, 
   delivery->who = who;
   delivery->text.assign(text);
   delivery->kind = kind;
-  send_obligation(who.shard, edge_message::tracker_deliver, std::move(delivery));
+  send(who.shard, std::move(delivery));
 }
 
 void EdgeShard::on_tracker_request(std::unique_ptr<TrackerPacket> m) {
@@ -158,7 +158,7 @@ void EdgeShard::on_tracker_request(std::unique_ptr<TrackerPacket> m) {
   if (result->targets < m->offer_ids.size()) tracker_cluster_offers(std::move(m), result->targets);
 }
 
-void EdgeShard::on_tracker_deliver(std::unique_ptr<TrackerDelivery> m) {
+void EdgeShard::on(std::unique_ptr<TrackerDelivery> m) {
   PeerSession* s = session_at(m->who);
   if (s == nullptr || !s->tracker || s->state != PeerState::connected) return;  // gone: an offer just expires
   if (m->kind == TrackerDelivery::Kind::offer) counters_.tracker.offers_relayed++;
@@ -174,7 +174,7 @@ void EdgeShard::tracker_give_up(PeerSession& s) {
     leave->info_hash = seat.info_hash;
     leave->peer_id = seat.peer_id;
     uint32_t owner = tracker_shard(seat.info_hash);
-    send_obligation(owner, edge_message::tracker_leave, std::move(leave));
+    send(owner, TrackerLeave(std::move(leave)));
   }
   s.tracker_seats.clear();
 }
@@ -207,13 +207,13 @@ void EdgeShard::on_tracker_scrape(std::unique_ptr<TrackerScrape> m) {
   }
   if (next < m->files.size()) {
     uint32_t owner = tracker_shard(m->files[next].info_hash);
-    send_obligation(owner, edge_message::tracker_scrape, std::move(m));
+    send(owner, ScrapeHop(std::move(m)));
     return;
   }
   if (m->who.shard != self) {
     uint32_t back = m->who.shard;
     // Every file counted: the last hop goes home with `filled` all set.
-    send_obligation(back, edge_message::tracker_scrape, std::move(m));
+    send(back, ScrapeHop(std::move(m)));
     return;
   }
   PeerSession* s = session_at(m->who);

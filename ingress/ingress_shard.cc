@@ -12,31 +12,6 @@
 #include "ingress/ingress_page.h"
 
 namespace mf::ingress {
-namespace {
-
-namespace ingress_message {
-inline constexpr uint16_t source_acquire = shard_message::first_service_kind + 1;   // SourceRequest*
-inline constexpr uint16_t source_verdict = shard_message::first_service_kind + 2;   // SourceRequest*
-inline constexpr uint16_t source_release = shard_message::first_service_kind + 3;   // SourceRequest*
-inline constexpr uint16_t backend_health = shard_message::first_service_kind + 4;   // arg32 index, arg64_a up
-inline constexpr uint16_t backend_eject = shard_message::first_service_kind + 5;    // arg32 index (to shard 0)
-inline constexpr uint16_t runtime_changed = shard_message::first_service_kind + 6;  // RuntimePointer*
-inline constexpr uint16_t backend_drain = shard_message::first_service_kind + 7;    // arg32 index, arg64_a drained
-inline constexpr uint16_t collect = shard_message::first_service_kind + 8;          // arg64_a round
-inline constexpr uint16_t snapshot = shard_message::first_service_kind + 9;         // IngressSnapshot*
-inline constexpr uint16_t certificates_changed = shard_message::first_service_kind + 10;  // RuntimePointer*
-}  // namespace ingress_message
-
-struct SourceRequest {
-  SourceKey key;
-  SocketHandle client;
-  uint32_t shard = 0;  // the client's
-  SourceVerdict verdict = SourceVerdict::admitted;
-};
-
-using RuntimePointer = std::shared_ptr<const IngressRuntime>;
-
-}  // namespace
 
 IngressShard::IngressShard(Shard& shard, const IngressShared& shared)
     : shard_(shard), shared_(shared), clients_(shard.reactor().options().max_sockets) {}
@@ -96,140 +71,82 @@ IngressShard::~IngressShard() {
   if (admin_fd_ >= 0) ::close(admin_fd_);
 }
 
-void IngressShard::dispose(const ShardMessage& m) {
-  switch (m.kind) {
-    case ingress_message::source_acquire:
-    case ingress_message::source_verdict:
-    case ingress_message::source_release: delete static_cast<SourceRequest*>(m.pointer); return;
-    case ingress_message::runtime_changed:
-    case ingress_message::certificates_changed: delete static_cast<RuntimePointer*>(m.pointer); return;
-    case ingress_message::snapshot: delete static_cast<IngressSnapshot*>(m.pointer); return;
-    default: return;
-  }
+void IngressShard::dispose(const ShardMessage& message) { IngressMessages::dispose(message); }
+
+void IngressShard::on_message(const ShardMessage& message) {
+  if (!IngressMessages::dispatch(message, *this))
+    MF_LOG_ERROR("shard {}: unknown shard message kind {}", shard_.id(), message.kind);
 }
 
-bool IngressShard::post(uint32_t to, const ShardMessage& message) {
-  if (to == shard_.id()) {
-    dispatch(message);
-    return true;
-  }
-  if (shard_.post(to, message)) return true;
-  counters_.mailbox_drops++;
-  dispose(message);
-  return false;
+void IngressShard::on(SourceAcquire request) {
+  request->verdict = sources_.acquire(request->key, runtime_->per_source, shard_.reactor().now_ms());
+  uint32_t back = request->shard;
+  send(back, SourceAnswer(request.release()));
 }
 
-void IngressShard::post_obligation(uint32_t to, const ShardMessage& message) {
-  if (to == shard_.id()) {
-    dispatch(message);
+void IngressShard::on(SourceAnswer request) {
+  bool admitted = request->verdict == SourceVerdict::admitted;
+  ClientState* c = request->client.slot < clients_.created() ? &clients_[request->client.slot] : nullptr;
+  if (c == nullptr || c->socket != request->client || !c->source_pending) {
+    // The client left meanwhile: give its place back.
+    if (admitted) {
+      uint32_t owner = source_shard(request->key);
+      send(owner, SourceRelease(request.release()));
+    }
     return;
   }
-  shard_.post_obligation(to, message);
+  c->source_pending = false;
+  c->source_acquired = admitted;
+  tunnels_->complete_admission(request->client, admitted,
+                               request->verdict == SourceVerdict::over_rate ? RejectReason::per_source_rate
+                                                                            : RejectReason::per_source_connections);
 }
 
-void IngressShard::broadcast(const ShardMessage& message) {
-  // The payload-free kinds only: a pointer cannot have several owners. An
-  // operator's drain or enable was answered "done": every shard must get it.
-  for (uint32_t to = 0; to < shard_.count(); ++to) post_obligation(to, message);
+void IngressShard::on(SourceRelease request) { sources_.release(request->key, shard_.reactor().now_ms()); }
+
+void IngressShard::on(BackendHealth m) {
+  if (m.index < pool_.backends().size()) pool_.set_health(m.index, m.up, shard_.reactor().now_ms());
 }
 
-void IngressShard::on_message(const ShardMessage& message) { dispatch(message); }
+void IngressShard::on(BackendEject m) {
+  if (m.index >= pool_.backends().size()) return;
+  if (pool_.eject(m.index, shard_.reactor().now_ms()) == HealthTransition::went_down)
+    MF_LOG_WARN("backend {} is down: a connect to it failed", pool_.backends()[m.index].address);
+  set_health_everywhere(m.index, pool_.backends()[m.index].health == HealthState::up);
+}
 
-void IngressShard::dispatch(const ShardMessage& m) {
-  uint64_t now = shard_.reactor().now_ms();
-  switch (m.kind) {
-    case ingress_message::source_acquire: {
-      std::unique_ptr<SourceRequest> request(static_cast<SourceRequest*>(m.pointer));
-      request->verdict = sources_.acquire(request->key, runtime_->per_source, now);
-      ShardMessage reply;
-      reply.kind = ingress_message::source_verdict;
-      uint32_t back = request->shard;
-      reply.pointer = request.release();
-      post_obligation(back, reply);  // an answer: the asking shard waits for it
-      return;
-    }
-    case ingress_message::source_verdict: {
-      std::unique_ptr<SourceRequest> request(static_cast<SourceRequest*>(m.pointer));
-      bool admitted = request->verdict == SourceVerdict::admitted;
-      ClientState* c = request->client.slot < clients_.created() ? &clients_[request->client.slot] : nullptr;
-      if (c == nullptr || c->socket != request->client || !c->source_pending) {
-        // The client left meanwhile: give its place back.
-        if (admitted) {
-          ShardMessage release;
-          release.kind = ingress_message::source_release;
-          uint32_t owner = source_shard(request->key);
-          release.pointer = request.release();
-          post_obligation(owner, release);  // undoes a count: never dropped
-        }
-        return;
-      }
-      c->source_pending = false;
-      c->source_acquired = admitted;
-      tunnels_->complete_admission(request->client, admitted,
-                                   request->verdict == SourceVerdict::over_rate ? RejectReason::per_source_rate
-                                                                                : RejectReason::per_source_connections);
-      return;
-    }
-    case ingress_message::source_release: {
-      std::unique_ptr<SourceRequest> request(static_cast<SourceRequest*>(m.pointer));
-      sources_.release(request->key, now);
-      return;
-    }
-    case ingress_message::backend_health:
-      if (m.arg32 < pool_.backends().size()) pool_.set_health(m.arg32, m.arg64_a != 0, now);
-      return;
-    case ingress_message::backend_eject:
-      if (m.arg32 < pool_.backends().size()) {
-        if (pool_.eject(m.arg32, now) == HealthTransition::went_down)
-          MF_LOG_WARN("backend {} is down: a connect to it failed", pool_.backends()[m.arg32].address);
-        set_health_everywhere(m.arg32, pool_.backends()[m.arg32].health == HealthState::up);
-      }
-      return;
-    case ingress_message::runtime_changed: {
-      std::unique_ptr<RuntimePointer> runtime(static_cast<RuntimePointer*>(m.pointer));
-      if (shard_.id() != 0) {
-        auto router = SniRouter::create((*runtime)->tls);
-        if (!router) {
-          // Shard 0 loaded the same files a moment ago: they changed since.
-          MF_LOG_ERROR("shard {}: reload: {} (keeping the previous certificates)", shard_.id(), router.error());
-        } else {
-          use_router(std::move(*router));
-        }
-      }
-      apply_runtime(*runtime);
-      return;
-    }
-    case ingress_message::certificates_changed: {
-      std::unique_ptr<RuntimePointer> runtime(static_cast<RuntimePointer*>(m.pointer));
-      if (shard_.id() == 0 || *runtime != runtime_) return;  // shard 0 built its own; a reload came since
-      auto router = SniRouter::create((*runtime)->tls);
-      if (!router) {
-        // Shard 0 loaded the same files a moment ago: they changed since,
-        // and its next check sends them again once they load.
-        MF_LOG_ERROR("shard {}: certificate reload: {} (keeping the previous certificates)", shard_.id(),
-                     router.error());
-        return;
-      }
+void IngressShard::on(BackendDrain m) {
+  if (m.index < pool_.backends().size()) pool_.set_drained(m.index, m.drained);
+}
+
+void IngressShard::on(RuntimeChanged runtime) {
+  if (shard_.id() != 0) {
+    auto router = SniRouter::create((*runtime)->tls);
+    if (!router) {
+      // Shard 0 loaded the same files a moment ago: they changed since.
+      MF_LOG_ERROR("shard {}: reload: {} (keeping the previous certificates)", shard_.id(), router.error());
+    } else {
       use_router(std::move(*router));
-      return;
     }
-    case ingress_message::backend_drain:
-      if (m.arg32 < pool_.backends().size()) pool_.set_drained(m.arg32, m.arg64_a != 0);
-      return;
-    case ingress_message::collect: {
-      ShardMessage reply;
-      reply.kind = ingress_message::snapshot;
-      reply.pointer = snapshot(m.arg64_a).release();
-      post_obligation(0, reply);  // an answer: the collection waits for every part
-      return;
-    }
-    case ingress_message::snapshot:
-      on_snapshot(std::unique_ptr<IngressSnapshot>(static_cast<IngressSnapshot*>(m.pointer)));
-      return;
-    default:
-      return;
   }
+  apply_runtime(*runtime);
 }
+
+void IngressShard::on(CertificatesChanged runtime) {
+  if (shard_.id() == 0 || *runtime != runtime_) return;  // shard 0 built its own; a reload came since
+  auto router = SniRouter::create((*runtime)->tls);
+  if (!router) {
+    // Shard 0 loaded the same files a moment ago: they changed since,
+    // and its next check sends them again once they load.
+    MF_LOG_ERROR("shard {}: certificate reload: {} (keeping the previous certificates)", shard_.id(), router.error());
+    return;
+  }
+  use_router(std::move(*router));
+}
+
+void IngressShard::on(CollectSnapshot m) { send(0, SnapshotReady(snapshot(m.round))); }
+
+void IngressShard::on(SnapshotReady part) { on_snapshot(part.take()); }
 
 void IngressShard::apply_runtime(std::shared_ptr<const IngressRuntime> runtime) {
   runtime_ = std::move(runtime);
@@ -289,12 +206,7 @@ void IngressShard::on_reload() {
   counters_.reloads_ok++;
   use_router(std::move(router));
   if (certificate_files_) certificate_files_.emplace(tls::source_files((*loaded)->tls.certificates));
-  for (uint32_t to = 0; to < shard_.count(); ++to) {
-    ShardMessage message;
-    message.kind = ingress_message::runtime_changed;
-    message.pointer = new RuntimePointer(*loaded);
-    post_obligation(to, message);  // a shard that missed it would keep the old configuration
-  }
+  for (uint32_t to = 0; to < shard_.count(); ++to) send(to, RuntimeChanged(new RuntimePointer(*loaded)));
   MF_LOG_NOTICE("reloaded: {} backends, {} certificate names", (*loaded)->backends.size(), router_->names().size());
   report_stale_ocsp_responses();
 }
@@ -327,12 +239,7 @@ void IngressShard::check_certificate_files() {
   }
   counters_.certificate_reloads_ok++;
   use_router(std::move(*router));
-  for (uint32_t to = 1; to < shard_.count(); ++to) {
-    ShardMessage message;
-    message.kind = ingress_message::certificates_changed;
-    message.pointer = new RuntimePointer(runtime_);
-    post_obligation(to, message);  // a shard that missed it would serve the old certificate
-  }
+  for (uint32_t to = 1; to < shard_.count(); ++to) send(to, CertificatesChanged(new RuntimePointer(runtime_)));
   for (const tls::ServedCertificate& served : router_->served())
     MF_LOG_NOTICE("certificate reloaded: {} (valid until {}{}{})", served.certificate_chain_path, served.not_after_s,
                   served.ocsp_response_path.empty() ? "" : ", OCSP response ", served.ocsp_response_path);
@@ -400,10 +307,7 @@ TunnelHost::Verdict IngressShard::admit_client(SocketHandle client, const proxy:
   request->client = client;
   request->shard = shard_.id();
   c.source_pending = true;
-  ShardMessage message;
-  message.kind = ingress_message::source_acquire;
-  message.pointer = request.release();
-  if (!post(owner, message)) {
+  if (!send(owner, SourceAcquire(std::move(request)))) {
     c.source_pending = false;
     reason = RejectReason::per_source_connections;
     return Verdict::refuse;
@@ -419,11 +323,8 @@ void IngressShard::on_client_released(SocketHandle client) {
   if (c.source_acquired) {
     auto request = std::make_unique<SourceRequest>();
     request->key = c.source;
-    ShardMessage message;
-    message.kind = ingress_message::source_release;
     uint32_t owner = source_shard(c.source);
-    message.pointer = request.release();
-    post_obligation(owner, message);  // undoes a count: never dropped
+    send(owner, SourceRelease(std::move(request)));
   }
   c = ClientState{};
 }
@@ -459,10 +360,7 @@ void IngressShard::on_connect_failed(uint32_t backend, int error) {
   if (pool_.eject(backend, shard_.reactor().now_ms()) == HealthTransition::went_down)
     MF_LOG_WARN("shard {}: backend {} ejected: connect failed: {}", shard_.id(), pool_.backends()[backend].address,
                 std::strerror(-error));
-  ShardMessage message;
-  message.kind = ingress_message::backend_eject;
-  message.arg32 = backend;
-  post(0, message);
+  send(0, BackendEject{backend});
 }
 
 // ---- health (shard 0) --------------------------------------------------------
@@ -483,11 +381,7 @@ void IngressShard::on_health_result(uint32_t index, bool ok, std::string_view re
 }
 
 void IngressShard::set_health_everywhere(uint32_t index, bool up) {
-  ShardMessage message;
-  message.kind = ingress_message::backend_health;
-  message.arg32 = index;
-  message.arg64_a = up ? 1 : 0;
-  for (uint32_t to = 1; to < shard_.count(); ++to) post(to, message);
+  for (uint32_t to = 1; to < shard_.count(); ++to) send(to, BackendHealth{index, up});
 }
 
 // ---- stop ------------------------------------------------------------------
@@ -570,11 +464,8 @@ void IngressShard::handle_backend_admin(SocketHandle connection, const http::Req
   auto address = http::query_param(head.query, "address");
   std::optional<uint32_t> index = address ? pool_.find(*address) : std::nullopt;
   if (!index || pool_.backends()[*index].removed) return answer(404, "{\"error\":\"no such backend\"}\n");
-  ShardMessage message;
-  message.kind = ingress_message::backend_drain;
-  message.arg32 = *index;
-  message.arg64_a = drain ? 1 : 0;
-  broadcast(message);
+  // Answered "done" below: every shard, this one included, must get it.
+  for (uint32_t to = 0; to < shard_.count(); ++to) send(to, BackendDrain{*index, drain});
   MF_LOG_NOTICE("admin: backend {} {}", pool_.backends()[*index].address, drain ? "drained" : "enabled");
   answer(200, "{\"address\":\"" + pool_.backends()[*index].address + "\",\"drained\":" + (drain ? "true" : "false") +
                   "}\n");
@@ -607,11 +498,8 @@ std::unique_ptr<IngressSnapshot> IngressShard::snapshot(uint64_t round) {
 
 void IngressShard::start_collection(SocketHandle waiter, CollectionKind kind, bool head_only) {
   if (!collection_.add_waiter({waiter, kind, head_only})) return;  // a collection is under way: share it
-  ShardMessage message;
-  message.kind = ingress_message::collect;
-  message.arg64_a = collection_.round();
   for (uint32_t to = 0; to < shard_.count(); ++to) {
-    if (!post(to, message)) {
+    if (!send(to, CollectSnapshot{collection_.round()})) {
       // Without that shard's part the numbers would be wrong: say so.
       for (const auto& w : collection_.take_waiters())
         admin_server_->respond(w.connection, http::format_document_response(503, "text/plain", "busy\n", w.head_only));

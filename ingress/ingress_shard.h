@@ -3,7 +3,7 @@
 // backends, and the slice of per-source counts it owns. Shard 0 also runs
 // the health checks, the admin listener, ticket-key rotation and reloads.
 //
-// Who decides what (all by message, see ingress_message):
+// Who decides what (all by message, see ingress/ingress_messages.h):
 //   health      shard 0 checks every backend and broadcasts each result's
 //               state; a shard whose connect fails ejects the backend at
 //               once and tells shard 0, which ejects it everywhere
@@ -35,6 +35,7 @@
 #include "common/http/websocket_server.h"
 #include "ingress/backend_pool.h"
 #include "ingress/health_checker.h"
+#include "ingress/ingress_messages.h"
 #include "ingress/ingress_metrics.h"
 #include "ingress/sni_router.h"
 #include "ingress/tunnel_server.h"
@@ -137,15 +138,26 @@ class IngressShard final : public ShardService, public TunnelHost {
 
   bool healthy() const { return !stopping_ && pool_.any_up(); }
   uint32_t source_shard(const SourceKey& key) const;
-  void dispatch(const ShardMessage& message);
-  // A request the sender can refuse or answer itself: false (and the payload
-  // disposed) when the target's mailbox is full.
-  bool post(uint32_t to, const ShardMessage& message);
-  // A message that answers or undoes something (a source verdict or release,
-  // a snapshot part, a new configuration): never dropped; it waits in the
-  // shard's overflow list while the mailbox is full (Shard::post_obligation).
-  void post_obligation(uint32_t to, const ShardMessage& message);
-  void broadcast(const ShardMessage& message);  // every shard, this one included
+  // Sends a message of IngressMessages to shard `to` (in place when it is
+  // this shard); the payload's type decides the delivery
+  // (common/runtime/shard_messages.h). A request returns false when the target's
+  // mailbox is full (counted as a drop; the payload is freed); a must_arrive
+  // type returns nothing and is never dropped.
+  template <class P>
+  auto send(uint32_t to, P payload);
+  // Shard messages (IngressMessages::dispatch).
+  template <class...>
+  friend class mf::ShardMessageList;
+  void on(SourceAcquire request);
+  void on(SourceAnswer request);
+  void on(SourceRelease request);
+  void on(BackendHealth m);
+  void on(BackendEject m);
+  void on(BackendDrain m);
+  void on(RuntimeChanged runtime);
+  void on(CertificatesChanged runtime);
+  void on(CollectSnapshot m);
+  void on(SnapshotReady part);
   void apply_runtime(std::shared_ptr<const IngressRuntime> runtime);
   void on_health_result(uint32_t index, bool ok, std::string_view reason);
   void set_health_everywhere(uint32_t index, bool up);
@@ -190,5 +202,10 @@ class IngressShard final : public ShardService, public TunnelHost {
   bool stopping_ = false;
   uint64_t stop_deadline_ms_ = 0;
 };
+
+template <class P>
+auto IngressShard::send(uint32_t to, P payload) {
+  return IngressMessages::send(shard_, *this, to, std::move(payload), counters_.mailbox_drops);
+}
 
 }  // namespace mf::ingress

@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/runtime/tests/hold_until.h"
+
 #include <algorithm>
 #include <bit>
 #include <cstdio>
@@ -58,19 +60,7 @@ struct Totals {
   std::atomic<bool> hold_timed_out{false};
 };
 
-// Blocks the calling shard until `done()` or 30 s (then records a timeout):
-// holding a consumer is how a test fills its mailboxes without timing.
-template <class Done>
-void hold_until(Done done, std::atomic<bool>& timed_out) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      timed_out.store(true);
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-}
+using test::hold_until;
 
 class BurstService : public ShardService {
  public:
