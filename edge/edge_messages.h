@@ -75,6 +75,7 @@ inline constexpr uint16_t tracker_scrape = shard_message::first_service_kind + 2
 // SignalPacket::next (edge/signal_packet_pool.h).
 inline constexpr uint16_t signal_packets_returned = shard_message::first_service_kind + 24;
 inline constexpr uint16_t certificates_changed = shard_message::first_service_kind + 25;  // no payload
+inline constexpr uint16_t settings_changed = shard_message::first_service_kind + 26;      // SettingsChanged
 }  // namespace edge_message
 
 struct ClaimPeer {
@@ -238,6 +239,13 @@ struct TrackerScrape {
 
 struct PolicyChanged {
   std::shared_ptr<const PolicyDocument> document;
+};
+
+// A SIGHUP reload's settings, loaded and checked by shard 0; each shard
+// takes what a reload may change (take_reloadable, edge/edge_settings.h).
+struct EdgeShared;
+struct SettingsChanged {
+  std::shared_ptr<const EdgeShared> loaded;
 };
 
 }  // namespace mf::edge

@@ -50,7 +50,8 @@ EdgeShard::EdgeShard(Shard& shard, const EdgeShared& shared, const Seeds& seeds)
     : tracker_swarms_(seeds.streams ^ 0x9E3779B97F4A7C15ull, shared.settings.tracker),
       valkey_seed_(seeds.valkey),
       shard_(shard),
-      shared_(shared),
+      running_(shared),
+      shared_(running_),
       sessions_(shard.reactor().options().max_sockets),
       streams_(seeds.streams),
       policy_(shared.initial_policy),
@@ -101,7 +102,8 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   }
   // Per-source limits need the client's address: the listeners ask accept
   // for it; behind the ingress the PROXY header brings it (a LOCAL or
-  // UNSPEC header names nobody: the TCP peer's address counts then).
+  // UNSPEC header names nobody: the TCP peer's address counts then). Without
+  // limits at start, a reload cannot turn them on (edge/main.cc).
   bool per_source = shared.per_source.enabled();
   // The public server exists even without a public listener (it is then
   // idle): counters and drain treat both servers alike.
@@ -159,12 +161,12 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     shard.reactor().add_periodic(shared.history_period_ms,
                                  [raw] { raw->start_metrics_collection({}, CollectionKind::history, false); });
   }
-  if (shard.id() == 0 && shared.tls.ticket_keys != nullptr && shared.ticket_rotation_s != 0) {
+  if (shard.id() == 0 && shared.tls.ticket_keys != nullptr) {
     EdgeShard* raw = self.get();
     self->ticket_rotation_.emplace(shared.tls.ticket_keys, shard.reactor().now_ms());
-    const uint32_t every_s = shared.ticket_rotation_s;
-    shard.reactor().add_periodic(1000, [raw, every_s] {
-      raw->ticket_rotation_->tick(raw->shard_.reactor().now_ms(), every_s);
+    // The period as the last reload set it (0: never).
+    shard.reactor().add_periodic(1000, [raw] {
+      raw->ticket_rotation_->tick(raw->shard_.reactor().now_ms(), raw->shared_.ticket_rotation_s);
     });
   }
   if (shard.id() == 0 && self->tls_) {
@@ -236,6 +238,7 @@ void EdgeShard::dispose(const ShardMessage& m) {
       SignalPacketPool::delete_chain(static_cast<SignalPacket*>(m.pointer));
       return;
     case edge_message::policy_changed: delete static_cast<PolicyChanged*>(m.pointer); return;
+    case edge_message::settings_changed: delete static_cast<SettingsChanged*>(m.pointer); return;
     case edge_message::tracker_request:
     case edge_message::tracker_leave: delete static_cast<TrackerPacket*>(m.pointer); return;
     case edge_message::tracker_deliver: delete static_cast<TrackerDelivery*>(m.pointer); return;
@@ -274,6 +277,8 @@ void EdgeShard::dispatch(uint16_t kind, void* pointer) {
     case edge_message::policy_changed:
       return on_policy_changed(std::unique_ptr<PolicyChanged>(static_cast<PolicyChanged*>(pointer)));
     case edge_message::certificates_changed: return on_certificates_changed();
+    case edge_message::settings_changed:
+      return on_settings_changed(std::unique_ptr<SettingsChanged>(static_cast<SettingsChanged*>(pointer)));
     case edge_message::collect_metrics:
       return on_collect_metrics(reinterpret_cast<uintptr_t>(pointer));
     case edge_message::metrics_snapshot:
@@ -1057,9 +1062,9 @@ void EdgeShard::on_stats_delta(std::unique_ptr<StatsDelta> m) {
 // ---- policy -------------------------------------------------------------------
 
 void EdgeShard::on_reload() {
-  if (shard_.id() != 0) return;
+  if (shard_.id() != 0 || stopping_) return;
+  reload_settings();  // edge/edge_shard_reload.cc
   load_policy_file();
-  if (certificate_files_) check_certificate_files(true);
 }
 
 // ---- certificates ---------------------------------------------------------------
