@@ -59,9 +59,9 @@ inline constexpr uint16_t signal_failed = shard_message::first_service_kind + 13
 inline constexpr uint16_t policy_changed = shard_message::first_service_kind + 14;
 inline constexpr uint16_t collect_metrics = shard_message::first_service_kind + 15;   // no payload
 inline constexpr uint16_t metrics_snapshot = shard_message::first_service_kind + 16;  // MetricsSnapshot
-inline constexpr uint16_t source_acquire = shard_message::first_service_kind + 17;    // SourceAdmission
-inline constexpr uint16_t source_verdict = shard_message::first_service_kind + 18;    // SourceAdmission
-inline constexpr uint16_t source_release = shard_message::first_service_kind + 19;    // SourceAdmission
+inline constexpr uint16_t source_acquire = shard_message::first_service_kind + 17;    // SourceRequest (common/source_admission.h)
+inline constexpr uint16_t source_verdict = shard_message::first_service_kind + 18;    // SourceRequest (common/source_admission.h)
+inline constexpr uint16_t source_release = shard_message::first_service_kind + 19;    // SourceRequest (common/source_admission.h)
 // The WebTorrent tracker protocol (docs/tracker.md), for a connection on C and
 // an info_hash owned by S (hash(info_hash) % shards):
 //   announce/answer: C -> S tracker_request -> C, and each target's T (tracker_deliver)
@@ -198,14 +198,6 @@ struct SignalPacket {
   // cache"): D sends it again after a lookup if it is the first miss of that
   // place, else answers peer-not-found.
   bool relookup = false;
-};
-
-// A client address without its port: what per-source limits count.
-struct SourceAdmission {
-  SourceKey key;
-  PeerLocation who;
-  bool admitted = false;
-  bool over_rate = false;
 };
 
 // A tracker announce (with its offers, or an answer) or a leave, built on

@@ -246,7 +246,7 @@ void EdgeShard::dispose(const ShardMessage& m) {
     case edge_message::metrics_snapshot: delete static_cast<MetricsSnapshot*>(m.pointer); return;
     case edge_message::source_acquire:
     case edge_message::source_verdict:
-    case edge_message::source_release: delete static_cast<SourceAdmission*>(m.pointer); return;
+    case edge_message::source_release: delete static_cast<SourceRequest*>(m.pointer); return;
     default: return;  // runtime kinds and collect_metrics carry nothing
   }
 }
@@ -284,11 +284,11 @@ void EdgeShard::dispatch(uint16_t kind, void* pointer) {
     case edge_message::metrics_snapshot:
       return on_metrics_snapshot(std::unique_ptr<MetricsSnapshot>(static_cast<MetricsSnapshot*>(pointer)));
     case edge_message::source_acquire:
-      return on_source_acquire(std::unique_ptr<SourceAdmission>(static_cast<SourceAdmission*>(pointer)));
+      return on_source_acquire(std::unique_ptr<SourceRequest>(static_cast<SourceRequest*>(pointer)));
     case edge_message::source_verdict:
-      return on_source_verdict(std::unique_ptr<SourceAdmission>(static_cast<SourceAdmission*>(pointer)));
+      return on_source_verdict(std::unique_ptr<SourceRequest>(static_cast<SourceRequest*>(pointer)));
     case edge_message::source_release:
-      return on_source_release(std::unique_ptr<SourceAdmission>(static_cast<SourceAdmission*>(pointer)));
+      return on_source_release(std::unique_ptr<SourceRequest>(static_cast<SourceRequest*>(pointer)));
     case edge_message::tracker_request:
       return on_tracker_request(std::unique_ptr<TrackerPacket>(static_cast<TrackerPacket*>(pointer)));
     case edge_message::tracker_deliver:
@@ -414,65 +414,48 @@ SourceGate EdgeShard::admit_source(WebSocketServer& server, SocketHandle connect
   // "Connection admission"). The count of a source lives on the shard it
   // hashes to, so the limit holds edge-wide.
   s.source = SourceKey::of(*source, shared_.per_source.prefixes);
-  uint32_t owner = source_shard(s.source);
-  if (owner == shard_.id()) {
-    SourceVerdict verdict = sources_.acquire(s.source, shared_.per_source, reactor_now());
-    if (verdict == SourceVerdict::admitted) {
+  SourceAdmission::Start start = sources_.acquire(s.source, connection, shared_.per_source, reactor_now());
+  switch (start.step) {
+    case SourceAdmission::Step::admitted:
       s.source_acquired = true;
       return SourceGate::admit;
-    }
-    counters_.rejected_per_source++;
-    refusal = per_source_refusal(verdict);
-    return SourceGate::refuse;
+    case SourceAdmission::Step::refused:
+      counters_.rejected_per_source++;
+      refusal = per_source_refusal(start.verdict);
+      return SourceGate::refuse;
+    case SourceAdmission::Step::pending:
+      s.state = PeerState::admitting;
+      return SourceGate::pending;
+    case SourceAdmission::Step::busy:
+      break;
   }
-  auto ask = std::make_unique<SourceAdmission>();
-  ask->key = s.source;
-  ask->who = location_of(s);
-  s.state = PeerState::admitting;
-  if (!send_to_shard(owner, edge_message::source_acquire, std::move(ask))) {
-    s.state = PeerState::free;
-    refusal = Admission{503, "edge busy\n", "Retry-After: 1\r\n"};
-    return SourceGate::refuse;
-  }
-  return SourceGate::pending;
+  refusal = Admission{503, "edge busy\n", "Retry-After: 1\r\n"};
+  return SourceGate::refuse;
 }
 
-uint32_t EdgeShard::source_shard(const SourceKey& key) const {
-  return static_cast<uint32_t>(SourceKeyHash{}(key) % shard_.count());
+void EdgeShard::on_source_acquire(std::unique_ptr<SourceRequest> m) {
+  sources_.on_acquire(std::move(m), shared_.per_source, reactor_now());
 }
 
-void EdgeShard::on_source_acquire(std::unique_ptr<SourceAdmission> m) {
-  SourceVerdict verdict = sources_.acquire(m->key, shared_.per_source, reactor_now());
-  m->admitted = verdict == SourceVerdict::admitted;
-  m->over_rate = verdict == SourceVerdict::over_rate;
-  uint32_t back = m->who.shard;
-  send_obligation(back, edge_message::source_verdict, std::move(m));
-}
-
-void EdgeShard::on_source_verdict(std::unique_ptr<SourceAdmission> m) {
-  PeerSession* s = session_at(m->who);
-  if (s == nullptr || s->state != PeerState::admitting) {
-    MF_LOG_DEBUG("source verdict for {}:{} found no admitting connection (state {})", m->who.slot, m->who.generation,
-                 s == nullptr ? -1 : static_cast<int>(s->state));
-    // The connection is gone: hand the place back.
-    if (m->admitted) {
-      uint32_t owner = source_shard(m->key);
-      send_obligation(owner, edge_message::source_release, std::move(m));
-    }
-    return;
-  }
+void EdgeShard::on_source_verdict(std::unique_ptr<SourceRequest> m) {
+  PeerSession* s = session_at(PeerLocation{static_cast<uint16_t>(shard_.id()), m->connection.slot, m->connection.generation});
+  bool waiting = s != nullptr && s->state == PeerState::admitting;
+  if (!waiting)
+    MF_LOG_DEBUG("source verdict for {}:{} found no admitting connection (state {})", m->connection.slot,
+                 m->connection.generation, s == nullptr ? -1 : static_cast<int>(s->state));
+  std::optional<SourceVerdict> verdict = sources_.on_verdict(std::move(m), waiting);
+  if (!verdict) return;
   s->state = PeerState::free;
-  if (!m->admitted) {
+  if (*verdict != SourceVerdict::admitted) {
     counters_.rejected_per_source++;
-    s->server->complete_source(s->socket, false,
-                               per_source_refusal(m->over_rate ? SourceVerdict::over_rate : SourceVerdict::over_connections));
+    s->server->complete_source(s->socket, false, per_source_refusal(*verdict));
     return;
   }
   s->source_acquired = true;
   s->server->complete_source(s->socket, true, Admission{});
 }
 
-void EdgeShard::on_source_release(std::unique_ptr<SourceAdmission> m) { sources_.release(m->key, reactor_now()); }
+void EdgeShard::on_source_release(std::unique_ptr<SourceRequest> m) { sources_.on_release(std::move(m), reactor_now()); }
 
 void EdgeShard::sweep_sources() { sources_.sweep(reactor_now()); }
 
@@ -481,9 +464,7 @@ void EdgeShard::on_released(SocketHandle connection) {
   PeerSession& s = sessions_[connection.slot];
   if (s.socket != connection) return;
   if (s.source_acquired) {
-    auto release = std::make_unique<SourceAdmission>();
-    release->key = s.source;
-    send_obligation(source_shard(s.source), edge_message::source_release, std::move(release));
+    sources_.release(s.source, reactor_now());
     s.source_acquired = false;
   }
   s.state = PeerState::free;
@@ -1301,7 +1282,7 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   if (admin_server_) snapshot->websocket.responses_refused += admin_server_->counters().responses_refused;
   snapshot->peers_joined = peers_joined_;
   snapshot->peer_claims = directory_.size();
-  snapshot->source_open = sources_.open_total();
+  snapshot->source_open = sources_.limiter().open_total();
   snapshot->shard = shard_.id();
   snapshot->descriptors_used = shard_.reactor().live_sockets();
   snapshot->descriptor_slots = shard_.reactor().options().max_sockets;

@@ -15,7 +15,7 @@
 #include "common/shard_collection.h"
 #include "common/shard_group.h"
 #include "common/slot_array.h"
-#include "common/source_limits.h"
+#include "common/source_admission.h"
 #include "common/tls_context.h"
 #include "common/watched_files.h"
 #include "common/tls_ticket_keys.h"
@@ -223,10 +223,9 @@ class EdgeShard final : public ShardService {
   // peer-not-found to the sender of a signal (if it is still connected).
   void signal_not_found(const PeerLocation& sender, std::string_view to, std::string_view ref_raw);
   void on_policy_changed(std::unique_ptr<PolicyChanged> m);
-  void on_source_acquire(std::unique_ptr<SourceAdmission> m);
-  void on_source_verdict(std::unique_ptr<SourceAdmission> m);
-  void on_source_release(std::unique_ptr<SourceAdmission> m);
-  uint32_t source_shard(const SourceKey& key) const;
+  void on_source_acquire(std::unique_ptr<SourceRequest> m);
+  void on_source_verdict(std::unique_ptr<SourceRequest> m);
+  void on_source_release(std::unique_ptr<SourceRequest> m);
   void sweep_sources();
   // Room for the status line and headers of an admin response.
   static constexpr size_t max_response_head_bytes = 512;
@@ -503,7 +502,25 @@ class EdgeShard final : public ShardService {
   ListenerApp plain_app_{*this};
   // Source addresses this shard owns (hash of the address): open connections
   // and the new-connection rate, edge-wide for that address.
-  SourceLimiter sources_;
+  // The three source messages on this program's kinds and paths.
+  class SourceMessages final : public SourceMessenger {
+   public:
+    explicit SourceMessages(EdgeShard& edge) : edge_(edge) {}
+    bool send_acquire(uint32_t owner, std::unique_ptr<SourceRequest> request) override {
+      return edge_.send_to_shard(owner, edge_message::source_acquire, std::move(request));
+    }
+    void send_verdict(uint32_t shard, std::unique_ptr<SourceRequest> request) override {
+      edge_.send_obligation(shard, edge_message::source_verdict, std::move(request));
+    }
+    void send_release(uint32_t owner, std::unique_ptr<SourceRequest> request) override {
+      edge_.send_obligation(owner, edge_message::source_release, std::move(request));
+    }
+
+   private:
+    EdgeShard& edge_;
+  };
+  SourceMessages source_messages_{*this};
+  SourceAdmission sources_{shard_.id(), shard_.count(), source_messages_};
   SdkMessageParser parser_;
   simdjson::dom::parser jwt_parser_;  // scratch for JwtVerifier::verify on this shard
   SlotArray<PeerSession> sessions_;

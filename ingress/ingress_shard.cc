@@ -27,13 +27,6 @@ inline constexpr uint16_t snapshot = shard_message::first_service_kind + 9;     
 inline constexpr uint16_t certificates_changed = shard_message::first_service_kind + 10;  // RuntimePointer*
 }  // namespace ingress_message
 
-struct SourceRequest {
-  SourceKey key;
-  SocketHandle client;
-  uint32_t shard = 0;  // the client's
-  SourceVerdict verdict = SourceVerdict::admitted;
-};
-
 using RuntimePointer = std::shared_ptr<const IngressRuntime>;
 
 }  // namespace
@@ -138,43 +131,28 @@ void IngressShard::on_message(const ShardMessage& message) { dispatch(message); 
 void IngressShard::dispatch(const ShardMessage& m) {
   uint64_t now = shard_.reactor().now_ms();
   switch (m.kind) {
-    case ingress_message::source_acquire: {
-      std::unique_ptr<SourceRequest> request(static_cast<SourceRequest*>(m.pointer));
-      request->verdict = sources_.acquire(request->key, runtime_->per_source, now);
-      ShardMessage reply;
-      reply.kind = ingress_message::source_verdict;
-      uint32_t back = request->shard;
-      reply.pointer = request.release();
-      post_obligation(back, reply);  // an answer: the asking shard waits for it
+    case ingress_message::source_acquire:
+      sources_.on_acquire(std::unique_ptr<SourceRequest>(static_cast<SourceRequest*>(m.pointer)), runtime_->per_source,
+                          now);
       return;
-    }
     case ingress_message::source_verdict: {
       std::unique_ptr<SourceRequest> request(static_cast<SourceRequest*>(m.pointer));
-      bool admitted = request->verdict == SourceVerdict::admitted;
-      ClientState* c = request->client.slot < clients_.created() ? &clients_[request->client.slot] : nullptr;
-      if (c == nullptr || c->socket != request->client || !c->source_pending) {
-        // The client left meanwhile: give its place back.
-        if (admitted) {
-          ShardMessage release;
-          release.kind = ingress_message::source_release;
-          uint32_t owner = source_shard(request->key);
-          release.pointer = request.release();
-          post_obligation(owner, release);  // undoes a count: never dropped
-        }
-        return;
-      }
+      SocketHandle client = request->connection;
+      ClientState* c = client.slot < clients_.created() ? &clients_[client.slot] : nullptr;
+      bool waiting = c != nullptr && c->socket == client && c->source_pending;
+      std::optional<SourceVerdict> verdict = sources_.on_verdict(std::move(request), waiting);
+      if (!verdict) return;
+      bool admitted = *verdict == SourceVerdict::admitted;
       c->source_pending = false;
       c->source_acquired = admitted;
-      tunnels_->complete_admission(request->client, admitted,
-                                   request->verdict == SourceVerdict::over_rate ? RejectReason::per_source_rate
-                                                                                : RejectReason::per_source_connections);
+      tunnels_->complete_admission(client, admitted,
+                                   *verdict == SourceVerdict::over_rate ? RejectReason::per_source_rate
+                                                                        : RejectReason::per_source_connections);
       return;
     }
-    case ingress_message::source_release: {
-      std::unique_ptr<SourceRequest> request(static_cast<SourceRequest*>(m.pointer));
-      sources_.release(request->key, now);
+    case ingress_message::source_release:
+      sources_.on_release(std::unique_ptr<SourceRequest>(static_cast<SourceRequest*>(m.pointer)), now);
       return;
-    }
     case ingress_message::backend_health:
       if (m.arg32 < pool_.backends().size()) pool_.set_health(m.arg32, m.arg64_a != 0, now);
       return;
@@ -362,10 +340,6 @@ void IngressShard::report_stale_ocsp_responses() {
 
 // ---- TunnelHost ------------------------------------------------------------
 
-uint32_t IngressShard::source_shard(const SourceKey& key) const {
-  return static_cast<uint32_t>((SourceKeyHash{}(key) >> 5) % shard_.count());
-}
-
 TunnelHost::Verdict IngressShard::admit_client(SocketHandle client, const proxy::Endpoint* peer, RejectReason& reason) {
   ClientState& c = clients_.ensure(client.slot);
   c = ClientState{};
@@ -385,30 +359,44 @@ TunnelHost::Verdict IngressShard::admit_client(SocketHandle client, const proxy:
   }
   if (!runtime_->per_source.enabled() || peer == nullptr) return Verdict::admit;
   c.source = SourceKey::of(*peer, runtime_->per_source.prefixes);
-  uint32_t owner = source_shard(c.source);
-  if (owner == shard_.id()) {
-    SourceVerdict verdict = sources_.acquire(c.source, runtime_->per_source, now);
-    if (verdict == SourceVerdict::admitted) {
+  SourceAdmission::Start start = sources_.acquire(c.source, client, runtime_->per_source, now);
+  switch (start.step) {
+    case SourceAdmission::Step::admitted:
       c.source_acquired = true;
       return Verdict::admit;
-    }
-    reason = verdict == SourceVerdict::over_rate ? RejectReason::per_source_rate : RejectReason::per_source_connections;
-    return Verdict::refuse;
+    case SourceAdmission::Step::refused:
+      reason = start.verdict == SourceVerdict::over_rate ? RejectReason::per_source_rate
+                                                         : RejectReason::per_source_connections;
+      return Verdict::refuse;
+    case SourceAdmission::Step::pending:
+      c.source_pending = true;
+      return Verdict::pending;
+    case SourceAdmission::Step::busy:
+      break;
   }
-  auto request = std::make_unique<SourceRequest>();
-  request->key = c.source;
-  request->client = client;
-  request->shard = shard_.id();
-  c.source_pending = true;
+  reason = RejectReason::per_source_connections;
+  return Verdict::refuse;
+}
+
+bool IngressShard::SourceMessages::send_acquire(uint32_t owner, std::unique_ptr<SourceRequest> request) {
   ShardMessage message;
   message.kind = ingress_message::source_acquire;
   message.pointer = request.release();
-  if (!post(owner, message)) {
-    c.source_pending = false;
-    reason = RejectReason::per_source_connections;
-    return Verdict::refuse;
-  }
-  return Verdict::pending;
+  return ingress_.post(owner, message);
+}
+
+void IngressShard::SourceMessages::send_verdict(uint32_t shard, std::unique_ptr<SourceRequest> request) {
+  ShardMessage message;
+  message.kind = ingress_message::source_verdict;
+  message.pointer = request.release();
+  ingress_.post_obligation(shard, message);
+}
+
+void IngressShard::SourceMessages::send_release(uint32_t owner, std::unique_ptr<SourceRequest> request) {
+  ShardMessage message;
+  message.kind = ingress_message::source_release;
+  message.pointer = request.release();
+  ingress_.post_obligation(owner, message);
 }
 
 void IngressShard::on_client_released(SocketHandle client) {
@@ -416,15 +404,7 @@ void IngressShard::on_client_released(SocketHandle client) {
   ClientState& c = clients_[client.slot];
   if (c.socket != client) return;
   if (c.counted) shared_.clients.fetch_sub(1, std::memory_order_relaxed);
-  if (c.source_acquired) {
-    auto request = std::make_unique<SourceRequest>();
-    request->key = c.source;
-    ShardMessage message;
-    message.kind = ingress_message::source_release;
-    uint32_t owner = source_shard(c.source);
-    message.pointer = request.release();
-    post_obligation(owner, message);  // undoes a count: never dropped
-  }
+  if (c.source_acquired) sources_.release(c.source, shard_.reactor().now_ms());
   c = ClientState{};
 }
 

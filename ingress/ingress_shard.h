@@ -28,7 +28,7 @@
 #include "common/shard_collection.h"
 #include "common/shard_group.h"
 #include "common/slot_array.h"
-#include "common/source_limits.h"
+#include "common/source_admission.h"
 #include "common/tls_ticket_keys.h"
 #include "common/token_bucket.h"
 #include "common/watched_files.h"
@@ -136,7 +136,6 @@ class IngressShard final : public ShardService, public TunnelHost {
   void on_client_released(SocketHandle client) override;
 
   bool healthy() const { return !stopping_ && pool_.any_up(); }
-  uint32_t source_shard(const SourceKey& key) const;
   void dispatch(const ShardMessage& message);
   // A request the sender can refuse or answer itself: false (and the payload
   // disposed) when the target's mailbox is full.
@@ -172,7 +171,19 @@ class IngressShard final : public ShardService, public TunnelHost {
   uint32_t handshake_share_ = 0;     // this shard's handshakes per second; 0: unlimited
   std::unique_ptr<TunnelServer> tunnels_;
   SlotArray<ClientState> clients_;
-  SourceLimiter sources_;
+  // The three source messages on this program's kinds and paths.
+  class SourceMessages final : public SourceMessenger {
+   public:
+    explicit SourceMessages(IngressShard& ingress) : ingress_(ingress) {}
+    bool send_acquire(uint32_t owner, std::unique_ptr<SourceRequest> request) override;
+    void send_verdict(uint32_t shard, std::unique_ptr<SourceRequest> request) override;
+    void send_release(uint32_t owner, std::unique_ptr<SourceRequest> request) override;
+
+   private:
+    IngressShard& ingress_;
+  };
+  SourceMessages source_messages_{*this};
+  SourceAdmission sources_{shard_.id(), shard_.count(), source_messages_};
   TokenBucket handshake_bucket_;
   IngressCounters counters_;
   int listen_fd_ = -1;
