@@ -12,8 +12,8 @@
 // buffer for every command, and a pipelined batch of presence refreshes must
 // not allocate per command (README rule on the steady-state path).
 //
-// Replies. ReplyReader wraps hiredis' redisReader (the parser the issue
-// asks for) with its own reply-object functions, so that a reply is built
+// Replies. ReplyReader wraps hiredis' redisReader (a proven RESP parser;
+// docs/architecture.md, the dependency table) with its own reply-object functions, so that a reply is built
 // into two arenas owned by the reader (nodes and bytes, cleared per reply and
 // keeping their capacity up to a bound) instead of one malloc per redisReply
 // element. A reply is handed out as a ReplyView, valid until the next next().

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The cross-shard queue and the shutdown path under ThreadSanitizer (issue
-# #9): builds only spsc_queue_test, wake_flag_test and shard_group_test with
+# The cross-shard queue and the shutdown path under ThreadSanitizer
+# (docs/security.md, "Untrusted input"): builds only spsc_queue_test, wake_flag_test and shard_group_test with
 # -Db_sanitize=thread and runs them through meson test (results in
 # BUILD_DIR/meson-logs/testlog.json, counted by run-tests.sh's summary). Any
 # data race report fails the test (halt_on_error).

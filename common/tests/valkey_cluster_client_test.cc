@@ -16,6 +16,7 @@
 #include "common/reactor.h"
 #include "common/shard_check.h"
 #include "common/tests/redis_test_server.h"
+#include "common/tests/valkey_test_recorder.h"
 #include "common/valkey_keyslot.h"
 
 namespace mf::valkey {
@@ -25,35 +26,8 @@ using test::RedisServer;
 using test::reply_text;
 using test::SyncClient;
 
-struct Result {
-  uint64_t cookie;
-  CommandStatus status;
-  resp::ReplyType type;
-  std::string text;
-  int64_t integer;
-};
-
-struct Recorder {
-  std::vector<Result> results;
-  std::vector<std::pair<std::string, std::string>> messages;
-  std::vector<LinkState> states;
-  static void on_reply(void* context, uint64_t cookie, CommandStatus status, const resp::ReplyView* reply) {
-    Result r{cookie, status, resp::ReplyType::nil, {}, 0};
-    if (reply != nullptr) {
-      r.type = reply->type();
-      r.text = std::string(reply->text());
-      r.integer = reply->integer();
-    }
-    static_cast<Recorder*>(context)->results.push_back(std::move(r));
-  }
-  static void on_state(void* context, const StateEvent& e) {
-    if (e.role == Role::command) static_cast<Recorder*>(context)->states.push_back(e.state);
-  }
-  static void on_message(void* context, std::string_view channel, std::string_view payload) {
-    static_cast<Recorder*>(context)->messages.emplace_back(channel, payload);
-  }
-  Completion done(uint64_t cookie) { return Completion{&Recorder::on_reply, this, cookie}; }
-};
+using test::Recorder;
+using test::Result;
 
 // Subscribers of a sharded channel on one node (-1: no answer).
 long long shard_subscribers(SyncClient& node, const std::string& channel) {
@@ -113,10 +87,23 @@ class ValkeyClusterClientTest : public ::testing::Test {
   bool answered(size_t n) {
     return run_until([&] { return rec_.results.size() >= n; }, 10000);
   }
-  RedisServer& node_at(std::string_view address) {
+  // The primary node at `address`, or nullptr (reported) when no primary
+  // of the fixture is there: a test must not silently pick another node.
+  RedisServer* node_at(std::string_view address) {
     for (auto& n : nodes_)
-      if (n.address() == address) return n;
-    return nodes_[0];
+      if (n.address() == address) return &n;
+    ADD_FAILURE() << "no primary of the fixture at " << address;
+    return nullptr;
+  }
+  // RPUSH `count` values to `key`, numbered on from `sent_`, each command's
+  // cookie its value.
+  void push(const std::string& key, int count) {
+    for (int i = 0; i < count; ++i) {
+      std::string value = std::to_string(sent_);
+      std::string_view argv[] = {"RPUSH", key, value};
+      ASSERT_TRUE(client_->command(argv, rec_.done(sent_)).has_value());
+      ++sent_;
+    }
   }
   std::string id_of(RedisServer& node) {
     SyncClient c(node.port(), {});
@@ -127,6 +114,7 @@ class ValkeyClusterClientTest : public ::testing::Test {
   RedisServer nodes_[3] = {RedisServer({}, true), RedisServer({}, true), RedisServer({}, true)};
   Recorder rec_;
   std::unique_ptr<ClusterClient> client_;
+  uint64_t sent_ = 0;
 };
 
 TEST_F(ValkeyClusterClientTest, RoutesEveryKeyAndScriptToItsPrimary) {
@@ -161,7 +149,9 @@ TEST_F(ValkeyClusterClientTest, RoutesEveryKeyAndScriptToItsPrimary) {
   // Each key is on the primary of its slot, as the cluster itself says.
   for (int i = 0; i < keys; i += 37) {
     std::string key = "key-" + std::to_string(i);
-    SyncClient owner(node_at(client_->address_of_slot(key_slot(key))).port(), {});
+    RedisServer* owner_node = node_at(client_->address_of_slot(key_slot(key)));
+    ASSERT_NE(owner_node, nullptr);
+    SyncClient owner(owner_node->port(), {});
     EXPECT_EQ(reply_text(owner.command({"GET", key})), "value-" + std::to_string(i));
   }
   EXPECT_EQ(client_->counters().redirects_moved, 0u);
@@ -179,7 +169,9 @@ TEST_F(ValkeyClusterClientTest, FollowsASlotMigrationInOrderAndMovesItsSubscript
   const std::string channel = "mf:{s:live}:sig";
   const uint16_t slot = key_slot(key);
   ASSERT_TRUE(client_->subscribe(channel));
-  RedisServer& source = node_at(client_->address_of_slot(slot));
+  RedisServer* source_node = node_at(client_->address_of_slot(slot));
+  ASSERT_NE(source_node, nullptr);
+  RedisServer& source = *source_node;
   RedisServer& target = &source == &nodes_[0] ? nodes_[1] : nodes_[0];
   SyncClient at_source(source.port(), {});
   SyncClient at_target(target.port(), {});
@@ -188,26 +180,17 @@ TEST_F(ValkeyClusterClientTest, FollowsASlotMigrationInOrderAndMovesItsSubscript
   ASSERT_TRUE(run_until([&] { return rec_.messages.size() == 1; }, 5000));
   EXPECT_EQ(rec_.messages[0].second, "before");
 
-  uint64_t sent = 0;
-  auto push = [&](int count) {
-    for (int i = 0; i < count; ++i) {
-      std::string value = std::to_string(sent);
-      std::string_view argv[] = {"RPUSH", key, value};
-      ASSERT_TRUE(client_->command(argv, rec_.done(sent)).has_value());
-      ++sent;
-    }
-  };
-  push(50);
-  ASSERT_TRUE(answered(sent));
+  push(key, 50);
+  ASSERT_TRUE(answered(sent_));
   const std::string slot_text = std::to_string(slot);
   ASSERT_EQ(reply_text(at_target.command({"CLUSTER", "SETSLOT", slot_text, "IMPORTING", id_of(source)})), "OK");
   ASSERT_EQ(reply_text(at_source.command({"CLUSTER", "SETSLOT", slot_text, "MIGRATING", id_of(target)})), "OK");
-  push(25);  // the key is still at the source: served there
-  ASSERT_TRUE(answered(sent));
+  push(key, 25);  // the key is still at the source: served there
+  ASSERT_TRUE(answered(sent_));
   ASSERT_EQ(reply_text(at_source.command({"MIGRATE", "127.0.0.1", std::to_string(target.port()), key, "0", "5000"})),
             "OK");
-  push(25);  // the key has moved, the slot has not: ASK, then ASKING at the target
-  ASSERT_TRUE(answered(sent));
+  push(key, 25);  // the key has moved, the slot has not: ASK, then ASKING at the target
+  ASSERT_TRUE(answered(sent_));
   EXPECT_GE(client_->counters().redirects_ask, 1u);
   for (auto& n : nodes_) {
     SyncClient c(n.port(), {});
@@ -215,10 +198,10 @@ TEST_F(ValkeyClusterClientTest, FollowsASlotMigrationInOrderAndMovesItsSubscript
   }
   // The slot has moved: MOVED for the first of these, which are in flight
   // together, and more sent while the redirection is followed.
-  push(40);
+  push(key, 40);
   reactor_.run_once(0);
-  push(40);
-  ASSERT_TRUE(answered(sent));
+  push(key, 40);
+  ASSERT_TRUE(answered(sent_));
   EXPECT_GE(client_->counters().redirects_moved, 1u);
   for (const Result& r : rec_.results) {
     ASSERT_EQ(r.status, CommandStatus::reply) << r.cookie;
@@ -227,7 +210,7 @@ TEST_F(ValkeyClusterClientTest, FollowsASlotMigrationInOrderAndMovesItsSubscript
   redisReply* list = at_target.command({"LRANGE", key, "0", "-1"});
   ASSERT_NE(list, nullptr);
   ASSERT_EQ(list->type, REDIS_REPLY_ARRAY);
-  ASSERT_EQ(list->elements, sent);
+  ASSERT_EQ(list->elements, sent_);
   for (size_t i = 0; i < list->elements; ++i)
     EXPECT_EQ(std::string(list->element[i]->str, list->element[i]->len), std::to_string(i));
   freeReplyObject(list);
@@ -243,9 +226,10 @@ TEST_F(ValkeyClusterClientTest, FollowsASlotMigrationInOrderAndMovesItsSubscript
 // A primary killed (SIGKILL) with commands of its slot in flight and more
 // sent while it is down: its replica is promoted, the client follows the new
 // map (ready again), and every command is answered exactly once: a reply, or
-// `disconnected` for those handed to the dead primary's socket; the ones
-// answered are in the list in their order; the slot's subscription moves
-// to the promoted replica.
+// `disconnected` for those handed to the dead primary's socket; the promoted
+// replica's list holds what it had, what was replicated of the in-flight
+// ones, then every later one in order; the slot's subscription moves to the
+// promoted replica.
 TEST_F(ValkeyClusterClientTest, FollowsAFailoverWithoutLosingOrReorderingCommands) {
   RedisServer replicas[3] = {RedisServer({}, true), RedisServer({}, true), RedisServer({}, true)};
   for (auto& n : replicas) ASSERT_TRUE(n.start());
@@ -255,7 +239,9 @@ TEST_F(ValkeyClusterClientTest, FollowsAFailoverWithoutLosingOrReorderingCommand
   const std::string channel = "mf:{p:failover}:sig";
   const uint16_t slot = key_slot(key);
   ASSERT_TRUE(client_->subscribe(channel));
-  RedisServer& primary = node_at(client_->address_of_slot(slot));
+  RedisServer* primary_node = node_at(client_->address_of_slot(slot));
+  ASSERT_NE(primary_node, nullptr);
+  RedisServer& primary = *primary_node;
   RedisServer* replica = nullptr;
   for (int i = 0; i < 3; ++i)
     if (&nodes_[i] == &primary) replica = &replicas[i];
@@ -263,28 +249,30 @@ TEST_F(ValkeyClusterClientTest, FollowsAFailoverWithoutLosingOrReorderingCommand
   SyncClient at_primary(primary.port(), {});
   ASSERT_TRUE(run_until([&] { return shard_subscribers(at_primary, channel) == 1; }, 5000));
 
-  uint64_t sent = 0;
-  auto push = [&](int count) {
-    for (int i = 0; i < count; ++i) {
-      std::string value = std::to_string(sent);
-      std::string_view argv[] = {"RPUSH", key, value};
-      ASSERT_TRUE(client_->command(argv, rec_.done(sent)).has_value());
-      ++sent;
-    }
-  };
-  push(50);
-  ASSERT_TRUE(answered(sent));
-  // Replicated before the kill (replication is asynchronous).
-  ASSERT_EQ(at_primary.integer({"WAIT", "1", "5000"}), 1);
-  push(30);  // in flight when the primary dies
+  // The replica follows this primary (the cluster says so, not the order
+  // the fixture paired them in).
+  SyncClient at_replica(replica->port(), {});
+  ASSERT_NE(reply_text(at_replica.command({"INFO", "replication"})).find(
+                "master_port:" + std::to_string(primary.port()) + "\r\n"),
+            std::string::npos);
+  ASSERT_EQ(reply_text(at_replica.command({"READONLY"})), "OK");
+
+  push(key, 50);
+  ASSERT_TRUE(answered(sent_));
+  // Replication is asynchronous: a reply from the primary does not mean the
+  // replica has the value. Wait until the replica holds all 50 (read there
+  // with READONLY), so what is lost below is only what was in flight.
+  ASSERT_TRUE(run_until([&] { return at_replica.integer({"LLEN", key}) == 50; }, 10000))
+      << "the replica did not receive the first 50 values";
+  push(key, 30);  // in flight when the primary dies
   primary.kill_now();
   ASSERT_TRUE(run_until([&] { return client_->state(Role::command) != LinkState::ready; }, 5000));
-  push(30);  // sent while it is known down: they wait for the new map
+  push(key, 30);  // sent while it is known down: they wait for the new map
   ASSERT_TRUE(run_until([&] { return client_->address_of_slot(slot) == replica->address(); }, 30000))
       << "the replica was not promoted";
   ASSERT_TRUE(run_until([&] { return client_->state(Role::command) == LinkState::ready; }, 10000));
-  ASSERT_TRUE(answered(sent));
-  std::vector<int> seen(sent, 0);
+  ASSERT_TRUE(answered(sent_));
+  std::vector<int> seen(sent_, 0);
   std::vector<uint64_t> replied;
   for (const Result& r : rec_.results) {
     ++seen[r.cookie];
@@ -294,21 +282,33 @@ TEST_F(ValkeyClusterClientTest, FollowsAFailoverWithoutLosingOrReorderingCommand
     } else {
       EXPECT_EQ(r.status, CommandStatus::disconnected) << r.cookie;
       EXPECT_GE(r.cookie, 50u);
+      EXPECT_LT(r.cookie, 80u) << "only what was on the dead primary's socket";
     }
   }
-  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), static_cast<long>(sent)) << "each answered once";
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), static_cast<long>(sent_)) << "each answered once";
   EXPECT_TRUE(std::is_sorted(replied.begin(), replied.end()));
   // The commands sent while the primary was down were never on its socket:
   // they reached the promoted replica.
-  for (uint64_t c = 80; c < sent; ++c) EXPECT_NE(std::find(replied.begin(), replied.end(), c), replied.end()) << c;
-  SyncClient at_replica(replica->port(), {});
+  for (uint64_t c = 80; c < sent_; ++c) EXPECT_NE(std::find(replied.begin(), replied.end(), c), replied.end()) << c;
+  // The promoted replica's list: the 50 it had, then the prefix of the
+  // in-flight ones the primary executed and replicated before it died (a
+  // primary answers before it replicates, so that prefix may be shorter or
+  // longer than what was answered), then every one sent after, once each,
+  // in order.
   redisReply* list = at_replica.command({"LRANGE", key, "0", "-1"});
   ASSERT_NE(list, nullptr);
   ASSERT_EQ(list->type, REDIS_REPLY_ARRAY);
-  ASSERT_EQ(list->elements, replied.size());
+  std::vector<uint64_t> values;
   for (size_t i = 0; i < list->elements; ++i)
-    EXPECT_EQ(std::string(list->element[i]->str, list->element[i]->len), std::to_string(replied[i]));
+    values.push_back(std::stoull(std::string(list->element[i]->str, list->element[i]->len)));
   freeReplyObject(list);
+  ASSERT_GE(values.size(), 80u);
+  ASSERT_LE(values.size(), sent_);
+  const size_t replicated_in_flight = values.size() - 80;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint64_t expected = i < 50 + replicated_in_flight ? i : 80 + (i - 50 - replicated_in_flight);
+    ASSERT_EQ(values[i], expected) << "at " << i << " of " << values.size();
+  }
   ASSERT_TRUE(run_until([&] { return shard_subscribers(at_replica, channel) == 1; }, 5000));
   ASSERT_EQ(at_replica.integer({"SPUBLISH", channel, "after"}), 1);
   ASSERT_TRUE(run_until([&] { return rec_.messages.size() == 1; }, 5000));

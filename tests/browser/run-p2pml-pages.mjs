@@ -10,38 +10,15 @@
 //                                   "src": "live/master.m3u8", "pages": 3, "p2pPages": 2, "deadlineMs": 120000}'
 // Exit status: 0 when the run completed (whatever it observed), 2 when it
 // could not (chromium missing, deadline, a page crashed): stderr says why.
-import { chromium } from 'playwright-core';
-import { access } from 'node:fs/promises';
+import { driverLog, launchWebRtcChromium } from './admin-helpers.mjs';
 import { randomBytes } from 'node:crypto';
 
 const config = JSON.parse(process.argv[2]);
-const CHROMIUM = '/usr/bin/chromium';
 
-const started = Date.now();
-const log = (...args) => console.error(`[run-p2pml-pages +${((Date.now() - started) / 1000).toFixed(1)}s]`, ...args);
-function fail(message) {
-  console.error(`run-p2pml-pages: ${message}`);
-  process.exit(2);
-}
-setTimeout(() => fail(`deadline of ${config.deadlineMs} ms reached`), config.deadlineMs);
+const { log, fail } = driverLog('run-p2pml-pages', config.deadlineMs);
 
 async function main() {
-  try {
-    await access(CHROMIUM);
-  } catch {
-    fail(`${CHROMIUM} is missing: install-deps.sh installs the Debian package chromium`);
-  }
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--allow-loopback-in-peer-connection',  // host candidates on 127.0.0.1
-      '--disable-features=WebRtcHideLocalIpsWithMdns,LocalNetworkAccessChecks',
-      '--ignore-certificate-errors',  // the run's self-signed test certificate (the tracker's wss)
-      '--autoplay-policy=no-user-gesture-required',
-      '--disable-gpu',
-    ],
-  });
+  const browser = await launchWebRtcChromium(fail);
   const report = { pages: [] };
   try {
     const swarm = `p2pml-${randomBytes(6).toString('hex')}`;

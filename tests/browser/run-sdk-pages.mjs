@@ -20,34 +20,12 @@
 //   {"cmd": "quit"}                                         -> exits 0
 // A failing command answers {"ok": false, "error": "..."}. The process exits
 // by itself (status 2) at its deadline: usage: node run-sdk-pages.mjs '{"originUrl": ..., "deadlineMs": N}'
-import { chromium } from 'playwright-core';
-import { adminGet, parsePrometheus, waitFor } from './admin-helpers.mjs';
-import { access } from 'node:fs/promises';
+import { adminGet, driverLog, launchWebRtcChromium, parsePrometheus, waitFor } from './admin-helpers.mjs';
 import { createInterface } from 'node:readline';
 
 const config = JSON.parse(process.argv[2]);
-const CHROMIUM = '/usr/bin/chromium';
-const started = Date.now();
-const log = (...args) => console.error(`[run-sdk-pages +${((Date.now() - started) / 1000).toFixed(1)}s]`, ...args);
-setTimeout(() => { log(`deadline of ${config.deadlineMs} ms reached`); process.exit(2); }, config.deadlineMs).unref();
-
-try {
-  await access(CHROMIUM);
-} catch {
-  log(`${CHROMIUM} is missing: install-deps.sh installs the Debian package chromium`);
-  process.exit(2);
-}
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  args: [
-    '--allow-loopback-in-peer-connection',
-    '--disable-features=WebRtcHideLocalIpsWithMdns,LocalNetworkAccessChecks',
-    '--ignore-certificate-errors',          // the run's self-signed certificate on the ingress
-    '--autoplay-policy=no-user-gesture-required',
-    '--disable-gpu',
-  ],
-});
+const { log, fail } = driverLog('run-sdk-pages', config.deadlineMs);
+const browser = await launchWebRtcChromium(fail);
 const pages = new Map();
 
 async function open(viewer) {

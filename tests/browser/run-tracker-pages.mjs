@@ -16,32 +16,15 @@
 // is eventually consistent, docs/cluster.md).
 // Exit status: 0 when the run completed (whatever it observed), 2 when it
 // could not (chromium missing, deadline, a page crashed): stderr says why.
-import { chromium } from 'playwright-core';
-import { readFile, access } from 'node:fs/promises';
+import { driverLog, launchWebRtcChromium, waitFor } from './admin-helpers.mjs';
+import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 
 const config = JSON.parse(process.argv[2]);
-const CHROMIUM = '/usr/bin/chromium';
 // The pages' origin exists only inside the browser (nothing is fetched from outside).
 const ORIGIN = 'https://pages.meshedflow.test';
 
-const started = Date.now();
-const log = (...args) => console.error(`[run-tracker-pages +${((Date.now() - started) / 1000).toFixed(1)}s]`, ...args);
-function fail(message) {
-  console.error(`run-tracker-pages: ${message}`);
-  process.exit(2);
-}
-setTimeout(() => fail(`deadline of ${config.deadlineMs} ms reached`), config.deadlineMs);
-
-async function waitFor(what, predicate, timeoutMs, intervalMs = 100) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await predicate();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+const { log, fail } = driverLog('run-tracker-pages', config.deadlineMs);
 
 const PAGE_HTML = `<!doctype html><html><head><meta charset="utf-8"><title>tracker page</title>
 <script src="/tracker-client.js"></script></head><body><script>window.bundleReady = typeof window.TrackerClient === 'function';</script></body></html>`;
@@ -72,22 +55,8 @@ function startInPage({ announceUrl, infoHash, peerId }) {
 }
 
 async function main() {
-  try {
-    await access(CHROMIUM);
-  } catch {
-    fail(`${CHROMIUM} is missing: install-deps.sh installs the Debian package chromium`);
-  }
   const bundle = await readFile(config.bundle, 'utf8');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--allow-loopback-in-peer-connection',  // host candidates on 127.0.0.1
-      '--disable-features=WebRtcHideLocalIpsWithMdns,LocalNetworkAccessChecks',
-      '--ignore-certificate-errors',  // the run's self-signed test certificate
-      '--disable-gpu',
-    ],
-  });
+  const browser = await launchWebRtcChromium(fail);
   const report = { pages: [] };
   try {
     const context = await browser.newContext({ ignoreHTTPSErrors: true });

@@ -802,6 +802,7 @@ def wait_readable_or_eof(sockets, timeout):
 import asyncio  # noqa: E402
 import hmac  # noqa: E402
 import json  # noqa: E402
+import random  # noqa: E402
 
 
 def write_run_file(name, text):
@@ -1009,6 +1010,20 @@ class SdkClient:
 
     def close(self):
         self.ws.close()
+
+
+def joined_pair(test, edge, prefix):
+    """Two SdkClients joined to one new stream (rendition r1) as
+    `<tag>-a` and `<tag>-b`, closed at the test's clean-up.
+    Returns (a, a's peerId, b, b's peerId)."""
+    tag = f"{prefix}-{random.randrange(1 << 30)}"
+    a, b = SdkClient(edge), SdkClient(edge)
+    test.addCleanup(a.close)
+    test.addCleanup(b.close)
+    a.join(tag, "r1", f"{tag}-a")
+    b.join(tag, "r1", f"{tag}-b")
+    a.quiet(0.05)  # a `peers` update may follow b's join
+    return a, f"{tag}-a", b, f"{tag}-b"
 
 
 def peer_ids(peers_message):

@@ -75,6 +75,21 @@ class ClusterTestCase(unittest.TestCase):
         wait_until(check, timeout, what=f"{peer} proposed")
         return found
 
+    def relays_in_order(self, sender, sender_id, receiver, receiver_id, count):
+        """`count` candidate signals from sender to receiver (on any edges):
+        each arrives once, in the order sent, from sender_id, its `data`
+        byte for byte as sent."""
+        datas = [RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i for i in range(count)]
+        for raw in datas:
+            sender.send(signal_text(receiver_id, "candidate", raw))
+        for i, raw in enumerate(datas):
+            text = receiver.recv_raw(timeout=EXPECT_TIMEOUT_S)
+            message = json.loads(text)
+            self.assertEqual(message["type"], "signal", text)
+            self.assertEqual(message["from"], sender_id)
+            self.assertEqual(message["kind"], "candidate")
+            self.assertTrue(text.endswith('"data":' + raw + "}"), f"signal {i}: {text!r} does not carry {raw!r}")
+
 
 class TwoEdgeCluster(ClusterTestCase):
     """A redis-server and two edges (edge-a, edge-b) shared by a test class;
@@ -179,17 +194,7 @@ class CrossEdgeTest(TwoEdgeCluster):
         cb, _ = self.joined(self.b, stream, "r2", pb)  # any rendition of the same stream
         wait_until(lambda: self._owner_registered(pb), EXPECT_TIMEOUT_S, what="owner record of b")
         count = 200
-        for i in range(count):
-            raw = RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i
-            ca.send(signal_text(pb, "candidate", raw))
-        for i in range(count):
-            raw = RAW_DATA[i % len(RAW_DATA)] if i % 2 else '{"seq":%d}' % i
-            text = cb.recv_raw(timeout=EXPECT_TIMEOUT_S)
-            message = json.loads(text)
-            self.assertEqual(message["type"], "signal", text)
-            self.assertEqual(message["from"], pa)
-            self.assertEqual(message["kind"], "candidate")
-            self.assertTrue(text.endswith('"data":' + raw + "}"), f"signal {i}: {text!r} does not carry {raw!r}")
+        self.relays_in_order(ca, pa, cb, pb, count)
         # And back, with an id that never comes back on success.
         cb.send(signal_text(pa, "answer", RAW_DATA[0], ',"id":"x1"'))
         text = ca.recv_raw(timeout=EXPECT_TIMEOUT_S)
@@ -406,8 +411,8 @@ if __name__ == "__main__":
 
 
 class ValkeyRestartUnderLoadTest(ClusterTestCase):
-    """Valkey killed and restarted while signals flow between edges (issue
-    #9): nothing is lost. Every signal a sender sent is either delivered once,
+    """Valkey killed and restarted while signals flow between edges
+    (docs/cluster.md, "Faults"): nothing is lost. Every signal a sender sent is either delivered once,
     in order, or answered with an error (`peer-not-found` while the target's
     edge cannot be found); never both, never neither."""
 
@@ -427,16 +432,16 @@ class ValkeyRestartUnderLoadTest(ClusterTestCase):
                          what="both edges up")
                 run = tag()
                 self.prepare_load_pairs(a, b, run, self.PAIRS)
-                result = asyncio.run(self.drive(a, b, redis, run))
-        delivered, refused = result
-        answered = check_delivered_or_answered(self, delivered, refused, self.PER_SENDER)
+                load = asyncio.run(self.drive(a, b, redis, run))
+        answered, lost = check_delivered_or_answered(self, load, self.PER_SENDER)
         total = self.PAIRS * self.PER_SENDER
-        print(f"\nvalkey restart under load: {total} cross-edge signals, {total - answered} delivered once in order, "
-              f"{answered} answered with an error, 0 lost")
+        print(f"\nvalkey restart under load: {total} cross-edge signals, {total - answered - lost} delivered once in "
+              f"order, {answered} answered with an error, {lost} lost as Valkey died (published before the kill)")
 
     async def drive(self, a, b, redis, run):
-        async def chaos(delivered):
+        async def chaos(load):
             await asyncio.sleep(0.6)
+            load.before_kill()
             redis.kill()
             await asyncio.sleep(0.6)
             redis.start()
@@ -444,32 +449,56 @@ class ValkeyRestartUnderLoadTest(ClusterTestCase):
         return await drive_signal_load(a, b, run, self.PAIRS, self.PER_SENDER, chaos)
 
 
-def check_delivered_or_answered(test, delivered, refused, per_sender):
+class SignalLoad:
+    """What drive_signal_load saw, per pair: the seqs delivered in arrival
+    order, the ids answered with an error, how many signals the sender had
+    sent so far, and (once chaos calls before_kill()) how many it had sent
+    just before a Valkey process was killed."""
+
+    def __init__(self, pairs):
+        self.delivered = [[] for _ in range(pairs)]
+        self.refused = [set() for _ in range(pairs)]
+        self.sent = [0] * pairs
+        self.sent_before_kill = None
+
+    def before_kill(self):
+        self.sent_before_kill = list(self.sent)
+
+
+def check_delivered_or_answered(test, load, per_sender):
     """Every signal of every pair delivered once, in order, or answered with
-    an error; never both, never neither. Every pair's problems are named
-    together. Returns how many were answered."""
+    an error; never both. Never neither, with one exception that Valkey's
+    pub/sub makes (docs/cluster.md, "Faults"): a Valkey process killed
+    (SIGKILL) after it answered a PUBLISH but before it wrote the message to
+    the subscriber's socket loses it, unanswered. Such a signal was sent
+    before the kill: only those may be missing, and only when the load's
+    chaos killed a Valkey process. Every pair's problems are named together.
+    Returns (how many were answered with an error, how many were lost)."""
     problems = []
-    for i, (got, errors) in enumerate(zip(delivered, refused)):
+    lost = 0
+    for i, (got, errors) in enumerate(zip(load.delivered, load.refused)):
         if got != sorted(set(got)):
             problems.append(f"pair {i}: delivered twice or out of order: {got}")
         both = set(got) & errors
         neither = set(range(per_sender)) - set(got) - errors
         if both:
             problems.append(f"pair {i}: delivered and answered with an error: {sorted(both)}")
-        if neither:
-            problems.append(f"pair {i}: neither delivered nor answered: {sorted(neither)} ({len(got)} delivered, "
-                            f"{len(errors)} answered with an error)")
+        killed_window = set() if load.sent_before_kill is None else set(range(load.sent_before_kill[i]))
+        if neither - killed_window:
+            problems.append(f"pair {i}: neither delivered nor answered: {sorted(neither - killed_window)} "
+                            f"({len(got)} delivered, {len(errors)} answered with an error, "
+                            f"{'no kill' if load.sent_before_kill is None else f'{load.sent_before_kill[i]} sent before the kill'})")
+        lost += len(neither & killed_window)
     test.assertEqual(problems, [])
-    return sum(len(e) for e in refused)
+    return sum(len(e) for e in load.refused), lost
 
 
 async def drive_signal_load(a, b, run, pairs, per_sender, chaos):
     """PAIRS receivers on edge b, their senders on edge a (joined as
     rx-<run>-<i>, tx-<run>-<i> in stream load-<run>-<i>), each sender sending
-    per_sender signals ({"seq": n}, id n) at 200/s while chaos(delivered) (a
-    coroutine function, given the per-pair lists as they fill) runs. Returns
-    (per pair the seqs delivered in arrival order, per pair the ids answered
-    with an error) once every signal is accounted for (or, on a hang,
+    per_sender signals ({"seq": n}, id n) at 200/s while chaos(load) (a
+    coroutine function, given the SignalLoad as it fills) runs. Returns the
+    SignalLoad once every signal is accounted for (or, on a hang,
     EXPECT_TIMEOUT_S after the last send)."""
     receivers = [await AsyncWs.connect(b.host, b.port) for _ in range(pairs)]
     senders = [await AsyncWs.connect(a.host, a.port) for _ in range(pairs)]
@@ -481,8 +510,8 @@ async def drive_signal_load(a, b, run, pairs, per_sender, chaos):
         for _ in range(2):  # joined, peers
             message = json.loads(await asyncio.wait_for(ws.recv_text(), EXPECT_TIMEOUT_S))
             assert message["type"] in ("joined", "peers"), message
-    delivered = [[] for _ in range(pairs)]
-    refused = [set() for _ in range(pairs)]
+    load = SignalLoad(pairs)
+    delivered, refused = load.delivered, load.refused
     accounted = set()  # (pair, seq) delivered or answered, each once
 
     def on_message(index, m):
@@ -502,11 +531,12 @@ async def drive_signal_load(a, b, run, pairs, per_sender, chaos):
         for seq in range(per_sender):
             ws.send_text('{"type":"signal","to":"rx-%s-%d","kind":"offer","id":%d,"data":{"seq":%d}}'
                          % (run, i, seq, seq))
+            load.sent[i] = seq + 1
             await ws.writer.drain()
             await asyncio.sleep(0.005)
 
-    await asyncio.gather(chaos(delivered), *(send(i, ws) for i, ws in enumerate(senders)))
+    await asyncio.gather(chaos(load), *(send(i, ws) for i, ws in enumerate(senders)))
     await readers.finish()
     for ws in receivers + senders:
         ws.close()
-    return delivered, refused
+    return load

@@ -9,11 +9,10 @@ scrape allocates too: the test scrapes twice with nothing in between (the
 scrape's own cost, the same for the same state), relays, scrapes again, and
 takes the difference of the differences."""
 
-import random
 import unittest
 
 from build_options import needs_test_hooks
-from edge_process import AdminEdge, SdkClient, admin_get, edge_config_file, parse_prometheus
+from edge_process import AdminEdge, admin_get, edge_config_file, joined_pair, parse_prometheus
 
 PAIRS = 4
 WARM_UP_ROUND_TRIPS = 200  # per pair: every buffer, pool and table reaches its steady size
@@ -54,15 +53,8 @@ class RelayAllocations(unittest.TestCase):
         with AdminEdge(args=["--config", edge_config_file(LIMITS), "--heartbeat-ms", "600000"], shards=2,
                        tls=tls) as edge:
             pairs = []
-            for i in range(PAIRS):
-                tag = f"alloc-{random.randrange(1 << 30)}"
-                a, b = SdkClient(edge), SdkClient(edge)
-                self.addCleanup(a.close)
-                self.addCleanup(b.close)
-                a.join(tag, "r1", f"{tag}-a")
-                b.join(tag, "r1", f"{tag}-b")
-                a.quiet(0.05)  # a `peers` update may follow b's join
-                pairs.append((a, f"{tag}-a", b, f"{tag}-b"))
+            for _ in range(PAIRS):
+                pairs.append(joined_pair(self, edge, "alloc"))
             self.relay(pairs, WARM_UP_ROUND_TRIPS)
             first, _ = self.scrape(edge)
             second, relayed_before = self.scrape(edge)

@@ -10,7 +10,7 @@ import json
 import random
 import unittest
 
-from edge_process import AdminEdge, SdkClient, edge_config_file, encode_frame, OP_TEXT
+from edge_process import AdminEdge, edge_config_file, encode_frame, joined_pair, OP_TEXT
 
 LIMITS = {"messages_per_second": 100000, "message_burst": 100000, "per_source_connections": 0,
           "per_source_rate": 0}
@@ -33,15 +33,9 @@ class SendGather(unittest.TestCase):
     def check(self, tls):
         with AdminEdge(args=["--config", edge_config_file(LIMITS), "--heartbeat-ms", "600000"], shards=1,
                        tls=tls) as edge:
-            tag = f"gather-{random.randrange(1 << 30)}"
-            a, b = SdkClient(edge), SdkClient(edge)
-            self.addCleanup(a.close)
-            self.addCleanup(b.close)
-            a.join(tag, "r1", f"{tag}-a")
-            b.join(tag, "r1", f"{tag}-b")
-            a.quiet(0.05)  # a `peers` update may follow b's join
+            a, a_id, b, b_id = joined_pair(self, edge, "gather")
             sends_before, buffers_before = self.sends(edge)
-            texts, datas = zip(*(signal_text(f"{tag}-b", i) for i in range(SIGNALS)))
+            texts, datas = zip(*(signal_text(b_id, i) for i in range(SIGNALS)))
             # One write: the edge reads the burst in few reads and queues
             # many signals for b in one loop turn.
             a.ws.sock.sendall(b"".join(encode_frame(OP_TEXT, t.encode()) for t in texts))
@@ -49,7 +43,7 @@ class SendGather(unittest.TestCase):
                 raw = b.recv_raw()
                 message = json.loads(raw)
                 self.assertEqual(message["type"], "signal", raw[:200])
-                self.assertEqual(message["from"], f"{tag}-a")
+                self.assertEqual(message["from"], a_id)
                 # Byte for byte: the raw `data` text is relayed unchanged.
                 self.assertIn('"data":' + datas[i], raw, f"signal {i} arrived altered or out of order")
             sends_after, buffers_after = self.sends(edge)
