@@ -11,38 +11,16 @@ std::expected<EdgeShared, std::string> edge_shared_from(const EdgeConfig& config
                                                         std::shared_ptr<TicketKeys> ticket_keys) {
   EdgeShared shared;
   EdgeSettings& s = shared.settings;
-  s.edge_id = config.edge_id;
-  s.websocket_path = config.websocket_path;
-  s.heartbeat_ms = config.heartbeat_ms;
-  s.handshake_timeout_ms = config.handshake_timeout_ms;
-  s.first_bytes_timeout_ms = config.first_bytes_timeout_ms;
-  s.reserve_percent = config.reserve_percent;
-  s.max_message_bytes = config.max_message_bytes;
-  s.max_connections = config.max_connections;
-  s.messages_per_second = config.messages_per_second;
-  s.message_burst = config.message_burst;
-  s.error_limit = config.error_limit;
-  s.error_window_ms = config.error_window_ms;
-  s.drain_ms = config.drain_ms;
-  s.drain_deadline_ms = config.drain_deadline_ms;
-  s.policy_file = config.policy_file;
-  s.policy_watch = config.policy_watch;
-  s.tracker_path = config.tracker_path;
-  s.tracker_max_message_bytes = config.tracker_max_message_bytes;
+  static_cast<EdgeConfig&>(s) = config;
   s.tracker.max_offers = config.tracker_max_offers;
   s.tracker.interval_s = config.tracker_interval_s;
   s.tracker.offer_ttl_ms = config.tracker_offer_ttl_s * 1000;
   // Peers silent for 1.5 intervals are gone (docs/tracker.md, "Limits").
   s.tracker.peer_ttl_ms = config.tracker_interval_s * 1500;
-  s.tls_watch_interval_ms = config.tls_watch_interval_ms;
 
   shared.per_source = SourceLimitSettings{config.per_source_connections, config.per_source_rate, config.per_source_burst,
                                           SourcePrefixes{static_cast<uint8_t>(config.per_source_ipv4_prefix),
                                                          static_cast<uint8_t>(config.per_source_ipv6_prefix)}};
-  shared.admin_allowed_hosts = config.admin_allowed_hosts;
-  shared.history_period_ms = config.history_period_ms;
-  shared.history_samples = config.history_samples;
-  shared.plain_proxy_protocol = config.proxy_protocol;
   shared.inherited_public_fd = inherited.public_fd;
   shared.inherited_plain_fd = inherited.plain_fd;
   shared.inherited_admin_fd = inherited.admin_fd;
@@ -65,7 +43,6 @@ std::expected<EdgeShared, std::string> edge_shared_from(const EdgeConfig& config
   if (!config.tls_certificate.empty()) {
     shared.tls.certificates.push_back({config.tls_certificate, config.tls_key});
     shared.tls.ticket_keys = std::move(ticket_keys);
-    shared.ticket_rotation_s = config.ticket_rotation_s;
     // Loaded once here so that a bad certificate fails before any shard
     // builds its own context from it.
     auto context = tls::Context::make_server(shared.tls);
@@ -125,7 +102,7 @@ void take_reloadable(EdgeShared& running, const EdgeShared& loaded) {
   // certificate files change, not whether there is one.
   if (!running.tls.certificates.empty() && !loaded.tls.certificates.empty()) {
     running.tls.certificates = loaded.tls.certificates;
-    running.ticket_rotation_s = loaded.ticket_rotation_s;
+    running.settings.ticket_rotation_s = loaded.settings.ticket_rotation_s;
   }
   running.jwt = loaded.jwt;
   running.origins = loaded.origins;

@@ -118,7 +118,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   if (shared.inherited_plain_fd >= 0 || shared.plain_address) {
     WebSocketServerConfig plain = ws;
     plain.tls = nullptr;
-    plain.expect_proxy_header = shared.plain_proxy_protocol;
+    plain.expect_proxy_header = shared.settings.proxy_protocol;
     self->plain_server_ = std::make_unique<WebSocketServer>(shard.reactor(), plain, self->plain_app_);
     self->plain_app_.server = self->plain_server_.get();
     auto plain_fd = shard_listener(shared.inherited_plain_fd, shared.plain_address ? &*shared.plain_address : nullptr, 4096);
@@ -144,7 +144,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   }
   if (shard.id() == 0 && (shared.inherited_admin_fd >= 0 || shared.admin_address)) {
     self->admin_app_ = std::make_unique<AdminApp>(*self);
-    self->admin_guard_.emplace(std::string_view{}, shared.admin_allowed_hosts);
+    self->admin_guard_.emplace(std::string_view{}, shared.settings.admin_allowed_hosts);
     WebSocketServerConfig admin;
     admin.routes.websocket_path = "/ws";  // refused by AdminApp::admit
     admin.handshake_timeout_ms = 5000;
@@ -156,9 +156,9 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     // The history starts at start-up, every counter zero.
     HistoryTotals start;
     start.time_ms = shard.reactor().now_ms();
-    self->history_.emplace(shared.history_samples, start);
+    self->history_.emplace(shared.settings.history_samples, start);
     EdgeShard* raw = self.get();
-    shard.reactor().add_periodic(shared.history_period_ms,
+    shard.reactor().add_periodic(shared.settings.history_period_ms,
                                  [raw] { raw->start_metrics_collection({}, CollectionKind::history, false); });
   }
   if (shard.id() == 0 && shared.tls.ticket_keys != nullptr) {
@@ -166,7 +166,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     self->ticket_rotation_.emplace(shared.tls.ticket_keys, shard.reactor().now_ms());
     // The period as the last reload set it (0: never).
     shard.reactor().add_periodic(1000, [raw] {
-      raw->ticket_rotation_->tick(raw->shard_.reactor().now_ms(), raw->shared_.ticket_rotation_s);
+      raw->ticket_rotation_->tick(raw->shard_.reactor().now_ms(), raw->shared_.settings.ticket_rotation_s);
     });
   }
   if (shard.id() == 0 && self->tls_) {
@@ -1222,7 +1222,7 @@ bool EdgeShard::AdminApp::on_http_request(SocketHandle connection, const http::R
   }
   if (head.path == "/api/history") {
     std::string body = format_history_json(*edge_.history_, edge_.shared_.settings.edge_id, edge_.reactor_now(),
-                                           edge_.shared_.history_period_ms,
+                                           edge_.shared_.settings.history_period_ms,
                                            edge_.admin_server_->max_response_bytes() - max_response_head_bytes);
     edge_.admin_server_->respond(connection, http::format_document_response(200, "application/json", body, head_only));
     return true;
