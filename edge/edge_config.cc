@@ -49,7 +49,7 @@ std::expected<void, std::string> check_key_prefix(std::string_view value, const 
 }
 
 // One operator-facing setting per line: where it lives in the file, its
-// flag, how it is checked (common/config_schema.h).
+// flag, how it is checked (common/config/config_schema.h).
 constexpr Setting settings[] = {
     {.table = "edge", .key = "id", .flag = "--edge-id", .metavar = "ID",
      .help = "this edge's id, sent in `joined` (default HOSTNAME-PID)", .field = field<&EdgeConfig::edge_id>,

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "common/config_schema.h"
+#include "common/config/config_schema.h"
 
 namespace mf::edge {
 

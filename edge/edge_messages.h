@@ -30,8 +30,8 @@
 #include <string>
 #include <vector>
 
-#include "common/shard_group.h"
-#include "common/source_limits.h"
+#include "common/runtime/shard_group.h"
+#include "common/net/source_limits.h"
 #include "edge/peer_directory.h"
 #include "edge/policy.h"
 #include "edge/stream_table.h"
@@ -59,9 +59,9 @@ inline constexpr uint16_t signal_failed = shard_message::first_service_kind + 13
 inline constexpr uint16_t policy_changed = shard_message::first_service_kind + 14;
 inline constexpr uint16_t collect_metrics = shard_message::first_service_kind + 15;   // no payload
 inline constexpr uint16_t metrics_snapshot = shard_message::first_service_kind + 16;  // MetricsSnapshot
-inline constexpr uint16_t source_acquire = shard_message::first_service_kind + 17;    // SourceRequest (common/source_admission.h)
-inline constexpr uint16_t source_verdict = shard_message::first_service_kind + 18;    // SourceRequest (common/source_admission.h)
-inline constexpr uint16_t source_release = shard_message::first_service_kind + 19;    // SourceRequest (common/source_admission.h)
+inline constexpr uint16_t source_acquire = shard_message::first_service_kind + 17;    // SourceRequest (common/net/source_admission.h)
+inline constexpr uint16_t source_verdict = shard_message::first_service_kind + 18;    // SourceRequest (common/net/source_admission.h)
+inline constexpr uint16_t source_release = shard_message::first_service_kind + 19;    // SourceRequest (common/net/source_admission.h)
 // The WebTorrent tracker protocol (docs/tracker.md), for a connection on C and
 // an info_hash owned by S (hash(info_hash) % shards):
 //   announce/answer: C -> S tracker_request -> C, and each target's T (tracker_deliver)

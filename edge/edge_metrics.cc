@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "common/heap_allocation_counter.h"
-#include "common/prometheus_text.h"
+#include "common/base/heap_allocation_counter.h"
+#include "common/base/prometheus_text.h"
 #include "edge/sdk_message.h"
 
 namespace mf::edge {
@@ -124,7 +124,7 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
   gauge(out, "mf_edge_draining", "1 while the edge drains.", total.draining ? 1 : 0);
   gauge(out, "mf_edge_peer_claims", "peerIds held in the edge's directory (joined or joining).", total.peer_claims);
   gauge(out, "mf_edge_source_open_connections", "Connections counted open by the per-source limits.", total.source_open);
-  // Test builds only (common/heap_allocation_counter.h): what proves the
+  // Test builds only (common/base/heap_allocation_counter.h): what proves the
   // relay path allocates nothing per signal (tests/system/test_relay_allocations.py).
   if (heap_allocations_counted()) {
     uint64_t allocations = 0;

@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
-#include "common/tls_context.h"
-#include "common/valkey_client.h"
-#include "common/websocket_server.h"
+#include "common/tls/tls_context.h"
+#include "common/valkey/valkey_client.h"
+#include "common/http/websocket_server.h"
 #include "edge/edge_history.h"
 #include "edge/stream_signal_counts.h"
 #include "edge/stream_table.h"
@@ -125,7 +125,7 @@ struct MetricsSnapshot {
   std::vector<StreamSummary> streams;  // the streams this shard owns
   std::vector<StreamSignals> signals;  // signals delivered to this shard's connections, by stream
   bool draining = false;
-  // Test builds (common/heap_allocation_counter.h): the process's heap
+  // Test builds (common/base/heap_allocation_counter.h): the process's heap
   // allocations when the /metrics request arrived, before the collection
   // allocated anything; set in shard 0's snapshot.
   uint64_t heap_allocations = 0;

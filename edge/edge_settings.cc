@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "common/config_schema.h"
-#include "common/log.h"
+#include "common/config/config_schema.h"
+#include "common/base/log.h"
 
 namespace mf::edge {
 

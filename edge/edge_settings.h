@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "common/listen_socket.h"
-#include "common/source_limits.h"
-#include "common/tls_context.h"
-#include "common/tls_ticket_keys.h"
+#include "common/net/listen_socket.h"
+#include "common/net/source_limits.h"
+#include "common/tls/tls_context.h"
+#include "common/tls/tls_ticket_keys.h"
 #include "edge/edge_config.h"
 #include "edge/jwt.h"
 #include "edge/origin_allow_list.h"
@@ -43,7 +43,7 @@ struct EdgeSettings : EdgeConfig {
 // this edge runs alone and nothing below is used.
 struct ClusterSettings {
   std::string address;  // HOST:PORT of one server
-  // Or some nodes of a Valkey Cluster (common/valkey_cluster_client.h):
+  // Or some nodes of a Valkey Cluster (common/valkey/valkey_cluster_client.h):
   // sharded pub/sub (SPUBLISH) on the signal channels.
   std::vector<std::string> cluster_seeds;
   bool enabled() const { return !address.empty() || !cluster_seeds.empty(); }

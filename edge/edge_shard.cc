@@ -9,12 +9,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/heap_allocation_counter.h"
-#include "common/json_writer.h"
-#include "common/keyed_hash.h"
-#include "common/os_random.h"
-#include "common/http_response.h"
-#include "common/log.h"
+#include "common/base/heap_allocation_counter.h"
+#include "common/base/json_writer.h"
+#include "common/base/keyed_hash.h"
+#include "common/base/os_random.h"
+#include "common/codec/http_response.h"
+#include "common/base/log.h"
 #include "edge/cluster_keys.h"
 #include "edge/operator_page.h"
 #include "edge/streams_json.h"
@@ -28,7 +28,7 @@ namespace {
 // stays small enough for a page refreshed every second.
 constexpr size_t max_api_streams = 1000;
 
-// Keyed (common/keyed_hash.h): a client cannot choose ids that all land on
+// Keyed (common/base/keyed_hash.h): a client cannot choose ids that all land on
 // one shard.
 uint64_t hash_text(std::string_view text) { return keyed_hash(text); }
 
@@ -414,7 +414,7 @@ SourceGate EdgeShard::admit_source(WebSocketServer& server, SocketHandle connect
   // "Connection admission"). The count of a source lives on the shard it
   // hashes to, so the limit holds edge-wide.
   s.source = SourceKey::of(*source, shared_.per_source.prefixes);
-  SourceAdmission::Start start = sources_.acquire(s.source, connection, shared_.per_source, reactor_now());
+  SourceAdmission::Start start = sources_.acquire(s.source, connection.slot, connection.generation, shared_.per_source, reactor_now());
   switch (start.step) {
     case SourceAdmission::Step::admitted:
       s.source_acquired = true;
@@ -438,11 +438,11 @@ void EdgeShard::on_source_acquire(std::unique_ptr<SourceRequest> m) {
 }
 
 void EdgeShard::on_source_verdict(std::unique_ptr<SourceRequest> m) {
-  PeerSession* s = session_at(PeerLocation{static_cast<uint16_t>(shard_.id()), m->connection.slot, m->connection.generation});
+  PeerSession* s = session_at(PeerLocation{static_cast<uint16_t>(shard_.id()), m->slot, m->generation});
   bool waiting = s != nullptr && s->state == PeerState::admitting;
   if (!waiting)
-    MF_LOG_DEBUG("source verdict for {}:{} found no admitting connection (state {})", m->connection.slot,
-                 m->connection.generation, s == nullptr ? -1 : static_cast<int>(s->state));
+    MF_LOG_DEBUG("source verdict for {}:{} found no admitting connection (state {})", m->slot, m->generation,
+                 s == nullptr ? -1 : static_cast<int>(s->state));
   std::optional<SourceVerdict> verdict = sources_.on_verdict(std::move(m), waiting);
   if (!verdict) return;
   s->state = PeerState::free;
@@ -1096,7 +1096,7 @@ void EdgeShard::load_policy_file() {
   if (!policy_files_) return;
   const std::string& path = shared_.settings.policy_file;
   // Shard 0 reads the (small, local) policy file itself on SIGHUP or when
-  // it changed (common/watched_files.h, as the certificates): a breach of
+  // it changed (common/config/watched_files.h, as the certificates): a breach of
   // "no blocking call on a shard thread" accepted because it is rare, tiny
   // and on the control plane. A file caught half-written is read again at
   // the next check; one that stays invalid is logged once.

@@ -23,9 +23,9 @@
 #include <charconv>
 #include <cstring>
 
-#include "common/http_response.h"
-#include "common/keyed_hash.h"
-#include "common/log.h"
+#include "common/codec/http_response.h"
+#include "common/base/keyed_hash.h"
+#include "common/base/log.h"
 #include "edge/cluster_keys.h"
 #include "edge/edge_shard.h"
 

@@ -3,7 +3,7 @@
 // then takes what a reload may change, through the same mailboxes as
 // everything else, so a message shard 0 sends after the reload reaches each
 // shard after it (what tests/system/test_edge_reload.py relies on).
-#include "common/log.h"
+#include "common/base/log.h"
 #include "edge/edge_shard.h"
 
 namespace mf::edge {

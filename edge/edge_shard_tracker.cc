@@ -6,7 +6,7 @@
 // they are for.
 #include <algorithm>
 
-#include "common/log.h"
+#include "common/base/log.h"
 #include "edge/edge_shard.h"
 
 namespace mf::edge {

@@ -1,10 +1,10 @@
 // mf-edge: the MeshedFlow signaling edge, on the program skeleton
-// (common/program.h): its configuration and its shards.
+// (common/process/program.h): its configuration and its shards.
 #include <fmt/core.h>
 
-#include "common/program.h"
-#include "common/tls_record_layer_self_test.h"
-#include "common/tls_ticket_keys.h"
+#include "common/process/program.h"
+#include "common/tls/tls_record_layer_self_test.h"
+#include "common/tls/tls_ticket_keys.h"
 #include "edge/edge_config.h"
 #include "edge/edge_settings.h"
 #include "edge/edge_shard.h"

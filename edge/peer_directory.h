@@ -9,7 +9,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "common/transparent_string_hash.h"
+#include "common/base/transparent_string_hash.h"
 
 namespace mf::edge {
 

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <optional>
 
-#include "common/config_schema.h"
-#include "common/json_writer.h"
+#include "common/config/config_schema.h"
+#include "common/base/json_writer.h"
 #include "edge/sdk_message.h"
 
 namespace mf::edge {

@@ -1,6 +1,6 @@
 #include "edge/sdk_message.h"
 
-#include "common/utf8_validator.h"
+#include "common/codec/utf8_validator.h"
 #include "edge/json_document.h"
 
 namespace mf::edge {

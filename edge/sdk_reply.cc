@@ -1,6 +1,6 @@
 #include "edge/sdk_reply.h"
 
-#include "common/utf8_validator.h"
+#include "common/codec/utf8_validator.h"
 
 namespace mf::edge {
 namespace {

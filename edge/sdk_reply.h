@@ -7,7 +7,7 @@
 #include <span>
 #include <string_view>
 
-#include "common/json_writer.h"
+#include "common/base/json_writer.h"
 #include "edge/sdk_message.h"
 #include "edge/swarm.h"
 

@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common/transparent_string_hash.h"
+#include "common/base/transparent_string_hash.h"
 
 namespace mf::edge {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "common/keyed_hash.h"
+#include "common/base/keyed_hash.h"
 
 namespace mf::edge {
 

@@ -11,7 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common/transparent_string_hash.h"
+#include "common/base/transparent_string_hash.h"
 #include "edge/swarm.h"
 
 namespace mf::edge {

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include "common/transparent_string_hash.h"
+#include "common/base/transparent_string_hash.h"
 
 namespace mf::edge {
 

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <numeric>
 
-#include "common/json_writer.h"
+#include "common/base/json_writer.h"
 
 namespace mf::edge {
 

@@ -8,11 +8,11 @@
 #include <array>
 #include <cstdint>
 
-#include "common/token_bucket.h"
+#include "common/net/token_bucket.h"
 
 namespace mf::edge {
 
-using mf::TokenBucket;  // common/token_bucket.h
+using mf::TokenBucket;  // common/net/token_bucket.h
 
 // Counts errors of one connection in a sliding window kept as 16 time
 // slots of ceil(window_ms / 15) ms each: the slot of `now` and the 15

@@ -16,14 +16,14 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common/keyed_hash.h"
+#include "common/base/keyed_hash.h"
 #include "edge/peer_directory.h"
 #include "edge/swarm.h"
 #include "edge/tracker_message.h"
 
 namespace mf::edge {
 
-// Ids are client-chosen: hashed under the process key (common/keyed_hash.h)
+// Ids are client-chosen: hashed under the process key (common/base/keyed_hash.h)
 // so nobody can aim collisions at a table or pile swarms onto one shard.
 struct TrackerIdHash {
   size_t operator()(const TrackerId& id) const {

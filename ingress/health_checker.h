@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "common/listen_socket.h"
-#include "common/reactor.h"
+#include "common/net/listen_socket.h"
+#include "common/runtime/reactor.h"
 #include "ingress/health_probe.h"
 
 namespace mf::ingress {

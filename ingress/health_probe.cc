@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "common/http_response.h"
+#include "common/codec/http_response.h"
 
 namespace mf::ingress {
 namespace {

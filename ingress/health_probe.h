@@ -7,7 +7,7 @@
 //
 // Request layout (what format_health_request writes):
 //
-//   bytes 0..15  PROXY v2 LOCAL header (common/proxy_protocol.h
+//   bytes 0..15  PROXY v2 LOCAL header (common/codec/proxy_protocol.h
 //                encode_local()): the edge's plain listener expects a PROXY
 //                header first, and LOCAL tells it this connection is the
 //                proxy's own, so it uses the real endpoints.
@@ -20,7 +20,7 @@
 // Verdict. Only the status line of the answer matters: a 2xx is healthy,
 // any other well-formed status line is unhealthy, and anything that is not
 // "HTTP/1.0 NNN ..." or "HTTP/1.1 NNN ..." ending in CRLF (the grammar of
-// common/http_response.h parse_response_head(): first digit 1..5, reason of
+// common/codec/http_response.h parse_response_head(): first digit 1..5, reason of
 // visible characters, SP and HTAB) is malformed. Headers and body are never
 // read; the caller closes the connection once the verdict is known. A
 // connection that ends, or times out, while the verdict is still
@@ -32,7 +32,7 @@
 #include <span>
 #include <string_view>
 
-#include "common/proxy_protocol.h"
+#include "common/codec/proxy_protocol.h"
 
 namespace mf::ingress {
 

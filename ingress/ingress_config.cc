@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "common/listen_socket.h"
+#include "common/net/listen_socket.h"
 
 namespace mf::ingress {
 namespace {
@@ -62,7 +62,7 @@ constexpr Setting backend_keys[] = {
 };
 
 // One operator-facing setting per line: where it lives in the file, its
-// flag, how it is checked (common/config_schema.h). Ranges the contract
+// flag, how it is checked (common/config/config_schema.h). Ranges the contract
 // leaves open are bounded to what an operator could mean.
 constexpr Setting settings[] = {
     {.table = "ingress", .key = "shards", .flag = "--shards", .metavar = "N",

@@ -1,7 +1,7 @@
 #pragma once
 // mf-ingress settings: the TOML file given with --config, then the flags,
 // which override it whatever their order on the command line (the rules are
-// common/config_schema.h's, shared with mf-edge). Everything is validated
+// common/config/config_schema.h's, shared with mf-edge). Everything is validated
 // here, at start, and each problem is one line naming the setting (with
 // FILE:LINE for a value from the file, the flag for a value from the command
 // line). ingress/mf-ingress.example.toml shows every setting with its
@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "common/config_schema.h"
+#include "common/config/config_schema.h"
 
 namespace mf::ingress {
 

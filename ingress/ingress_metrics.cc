@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "common/prometheus_text.h"
+#include "common/base/prometheus_text.h"
 
 namespace mf::ingress {
 namespace {

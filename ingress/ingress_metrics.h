@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "common/tls_context.h"
+#include "common/tls/tls_context.h"
 #include "ingress/backend_pool.h"
 #include "ingress/tunnel_server.h"
 

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "common/admin_page.h"
+#include "common/http/admin_page.h"
 
 namespace mf::ingress {
 namespace {

@@ -7,8 +7,8 @@
 #include <memory>
 #include <string>
 
-#include "common/listen_socket.h"
-#include "common/tls_ticket_keys.h"
+#include "common/net/listen_socket.h"
+#include "common/tls/tls_ticket_keys.h"
 #include "ingress/ingress_config.h"
 #include "ingress/ingress_shard.h"
 

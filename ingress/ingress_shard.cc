@@ -7,8 +7,8 @@
 #include <cstring>
 #include <ctime>
 
-#include "common/http_response.h"
-#include "common/log.h"
+#include "common/codec/http_response.h"
+#include "common/base/log.h"
 #include "ingress/ingress_page.h"
 
 namespace mf::ingress {
@@ -137,7 +137,7 @@ void IngressShard::dispatch(const ShardMessage& m) {
       return;
     case ingress_message::source_verdict: {
       std::unique_ptr<SourceRequest> request(static_cast<SourceRequest*>(m.pointer));
-      SocketHandle client = request->connection;
+      SocketHandle client{request->slot, request->generation};
       ClientState* c = client.slot < clients_.created() ? &clients_[client.slot] : nullptr;
       bool waiting = c != nullptr && c->socket == client && c->source_pending;
       std::optional<SourceVerdict> verdict = sources_.on_verdict(std::move(request), waiting);
@@ -359,7 +359,7 @@ TunnelHost::Verdict IngressShard::admit_client(SocketHandle client, const proxy:
   }
   if (!runtime_->per_source.enabled() || peer == nullptr) return Verdict::admit;
   c.source = SourceKey::of(*peer, runtime_->per_source.prefixes);
-  SourceAdmission::Start start = sources_.acquire(c.source, client, runtime_->per_source, now);
+  SourceAdmission::Start start = sources_.acquire(c.source, client.slot, client.generation, runtime_->per_source, now);
   switch (start.step) {
     case SourceAdmission::Step::admitted:
       c.source_acquired = true;

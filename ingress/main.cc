@@ -1,10 +1,10 @@
 // mf-ingress: the single public WSS endpoint in front of the edges, on the
-// program skeleton (common/program.h): its configuration and its shards.
+// program skeleton (common/process/program.h): its configuration and its shards.
 #include <fmt/core.h>
 
-#include "common/program.h"
-#include "common/tls_record_layer_self_test.h"
-#include "common/tls_ticket_keys.h"
+#include "common/process/program.h"
+#include "common/tls/tls_record_layer_self_test.h"
+#include "common/tls/tls_ticket_keys.h"
 #include "ingress/ingress_config.h"
 #include "ingress/ingress_settings.h"
 #include "ingress/ingress_shard.h"

@@ -21,9 +21,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common/tls_context.h"
-#include "common/tls_ticket_keys.h"
-#include "common/transparent_string_hash.h"
+#include "common/tls/tls_context.h"
+#include "common/tls/tls_ticket_keys.h"
+#include "common/base/transparent_string_hash.h"
 
 namespace mf::ingress {
 

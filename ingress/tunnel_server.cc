@@ -6,9 +6,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common/http_request_head.h"
-#include "common/listen_socket.h"
-#include "common/log.h"
+#include "common/codec/http_request_head.h"
+#include "common/net/listen_socket.h"
+#include "common/base/log.h"
 #include "ingress/backend_pool.h"
 
 namespace mf::ingress {

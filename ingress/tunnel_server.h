@@ -33,12 +33,12 @@
 #include <string>
 #include <vector>
 
-#include "common/block_pool.h"
-#include "common/proxy_protocol.h"
-#include "common/reactor.h"
-#include "common/slot_array.h"
-#include "common/slot_fifo.h"
-#include "common/tls_session.h"
+#include "common/runtime/block_pool.h"
+#include "common/codec/proxy_protocol.h"
+#include "common/runtime/reactor.h"
+#include "common/base/slot_array.h"
+#include "common/base/slot_fifo.h"
+#include "common/tls/tls_session.h"
 #include "ingress/sni_router.h"
 
 namespace mf::ingress {

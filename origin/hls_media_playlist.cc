@@ -4,7 +4,7 @@
 
 #include <charconv>
 
-#include "common/config_schema.h"
+#include "common/config/config_schema.h"
 
 namespace mf::origin {
 namespace {

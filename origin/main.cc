@@ -17,9 +17,9 @@
 
 #include <fmt/core.h>
 
-#include "common/config_schema.h"
-#include "common/log.h"
-#include "common/systemd_notifier.h"
+#include "common/config/config_schema.h"
+#include "common/base/log.h"
+#include "common/process/systemd_notifier.h"
 #include "origin/directory_watcher.h"
 #include "origin/manifest_verifier.h"
 #include "origin/p256_key.h"

@@ -3,7 +3,7 @@
 #include <fmt/core.h>
 #include <simdjson.h>
 
-#include "common/config_schema.h"
+#include "common/config/config_schema.h"
 #include "origin/hls_media_playlist.h"
 #include "origin/jws_compact.h"
 #include "origin/playlist_signer.h"

@@ -13,8 +13,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common/base64url.h"
-#include "common/config_schema.h"
+#include "common/base/base64url.h"
+#include "common/config/config_schema.h"
 #include "origin/sha256.h"
 
 namespace mf::origin {

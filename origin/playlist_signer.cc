@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common/config_schema.h"
+#include "common/config/config_schema.h"
 #include "origin/atomic_file.h"
 #include "origin/hls_media_playlist.h"
 #include "origin/jws_compact.h"

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 
-#include "common/base64url.h"
-#include "common/json_writer.h"
+#include "common/base/base64url.h"
+#include "common/base/json_writer.h"
 
 namespace mf::origin {
 namespace {

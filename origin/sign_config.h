@@ -1,6 +1,6 @@
 #pragma once
 // mf-sign settings: the TOML file given with --config, then the flags
-// (common/config_schema.h's rules, shared with mf-edge and mf-ingress).
+// (common/config/config_schema.h's rules, shared with mf-edge and mf-ingress).
 // docs/origin.md explains each; --help lists them with their defaults.
 #include <cstdint>
 #include <expected>
@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/config_schema.h"
+#include "common/config/config_schema.h"
 
 namespace mf::origin {
 

@@ -7,9 +7,9 @@
 #include <array>
 #include <string_view>
 
-#include "common/http_request_head.h"
-#include "common/http_response.h"
-#include "common/websocket_upgrade.h"
+#include "common/codec/http_request_head.h"
+#include "common/codec/http_response.h"
+#include "common/codec/websocket_upgrade.h"
 
 namespace {
 

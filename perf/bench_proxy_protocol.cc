@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "common/proxy_protocol.h"
+#include "common/codec/proxy_protocol.h"
 
 namespace {
 

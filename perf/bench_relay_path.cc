@@ -6,17 +6,17 @@
 // A signal of 200 bytes of data, as perf/compare relays.
 //
 // In a test build without a sanitizer the binary counts heap allocations
-// (common/counting_allocator.cc): each benchmark then reports allocs/msg.
+// (common/base/counting_allocator.cc): each benchmark then reports allocs/msg.
 #include <benchmark/benchmark.h>
 
 #include <array>
 #include <string>
 #include <vector>
 
-#include "common/block_pool.h"
-#include "common/heap_allocation_counter.h"
-#include "common/tls_record_layer.h"
-#include "common/websocket_codec.h"
+#include "common/runtime/block_pool.h"
+#include "common/base/heap_allocation_counter.h"
+#include "common/tls/tls_record_layer.h"
+#include "common/codec/websocket_codec.h"
 #include "edge/peer_directory.h"
 #include "edge/sdk_message.h"
 #include "edge/sdk_reply.h"

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/resp_codec.h"
+#include "common/codec/resp_codec.h"
 
 namespace {
 

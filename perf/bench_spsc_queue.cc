@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <thread>
 
-#include "common/spsc_queue.h"
+#include "common/runtime/spsc_queue.h"
 
 namespace mf {
 namespace {

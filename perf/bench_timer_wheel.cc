@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "common/timer_wheel.h"
+#include "common/runtime/timer_wheel.h"
 
 namespace mf {
 namespace {

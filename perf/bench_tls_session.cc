@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
-#include "common/tests/tls_test_certificates.h"
-#include "common/tls_record_layer_self_test.h"
-#include "common/tls_session.h"
+#include "common/tls/tests/tls_test_certificates.h"
+#include "common/tls/tls_record_layer_self_test.h"
+#include "common/tls/tls_session.h"
 
 namespace mf::tls {
 namespace {

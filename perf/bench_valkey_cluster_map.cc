@@ -9,8 +9,8 @@
 #include <span>
 #include <string>
 
-#include "common/resp_codec.h"
-#include "common/valkey_cluster_map.h"
+#include "common/codec/resp_codec.h"
+#include "common/valkey/valkey_cluster_map.h"
 
 namespace {
 

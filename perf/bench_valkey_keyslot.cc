@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/valkey_keyslot.h"
+#include "common/valkey/valkey_keyslot.h"
 
 namespace {
 

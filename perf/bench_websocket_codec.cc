@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "common/utf8_validator.h"
-#include "common/websocket_codec.h"
+#include "common/codec/utf8_validator.h"
+#include "common/codec/websocket_codec.h"
 
 namespace {
 

@@ -14,15 +14,15 @@
 #include <string_view>
 #include <thread>
 
-#include "common/descriptor_limit.h"
-#include "common/io_uring_ring.h"
-#include "common/listen_socket.h"
-#include "common/log.h"
-#include "common/shard_group.h"
-#include "common/tls_context.h"
-#include "common/tls_record_layer_self_test.h"
-#include "common/tls_ticket_keys.h"
-#include "common/websocket_server.h"
+#include "common/net/descriptor_limit.h"
+#include "common/runtime/io_uring_ring.h"
+#include "common/net/listen_socket.h"
+#include "common/base/log.h"
+#include "common/runtime/shard_group.h"
+#include "common/tls/tls_context.h"
+#include "common/tls/tls_record_layer_self_test.h"
+#include "common/tls/tls_ticket_keys.h"
+#include "common/http/websocket_server.h"
 
 namespace {
 

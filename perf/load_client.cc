@@ -16,11 +16,11 @@
 #include <fmt/format.h>
 #include <random>
 
-#include "common/http_request_head.h"
-#include "common/listen_socket.h"
-#include "common/http_response.h"
-#include "common/provided_buffer_ring.h"
-#include "common/websocket_upgrade.h"
+#include "common/codec/http_request_head.h"
+#include "common/net/listen_socket.h"
+#include "common/codec/http_response.h"
+#include "common/runtime/provided_buffer_ring.h"
+#include "common/codec/websocket_upgrade.h"
 
 namespace mf::perf {
 namespace {

@@ -21,12 +21,12 @@
 #include <string_view>
 #include <vector>
 
-#include "common/reactor.h"
-#include "common/slot_array.h"
-#include "common/shard_group.h"
-#include "common/tls_context.h"
-#include "common/tls_session.h"
-#include "common/websocket_codec.h"
+#include "common/runtime/reactor.h"
+#include "common/base/slot_array.h"
+#include "common/runtime/shard_group.h"
+#include "common/tls/tls_context.h"
+#include "common/tls/tls_session.h"
+#include "common/codec/websocket_codec.h"
 #include "perf/latency_histogram.h"
 
 namespace mf::perf {

@@ -19,11 +19,11 @@
 #include <string_view>
 #include <thread>
 
-#include "common/descriptor_limit.h"
-#include "common/io_uring_ring.h"
-#include "common/log.h"
-#include "common/shard_group.h"
-#include "common/tls_context.h"
+#include "common/net/descriptor_limit.h"
+#include "common/runtime/io_uring_ring.h"
+#include "common/base/log.h"
+#include "common/runtime/shard_group.h"
+#include "common/tls/tls_context.h"
 #include "perf/latency_histogram.h"
 #include "perf/load_client.h"
 

@@ -21,7 +21,7 @@ if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" --buildtype=debug -Db_sanitize=thread -Dtests=enabled -Dbenchmarks=disabled >/dev/null \
     || die "meson setup $build failed (see $build/meson-logs/meson-log.txt)"
 fi
-ninja -C "$build" $(printf 'common/%s_test ' "${tests[@]}") >/dev/null \
+ninja -C "$build" $(printf 'common/runtime/%s_test ' "${tests[@]}") >/dev/null \
   || die "building ${tests[*]} failed (run: ninja -C $build)"
 [ $build_only -eq 0 ] || exit 0
 rm -f "$build/meson-logs/testlog.json"

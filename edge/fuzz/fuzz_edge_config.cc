@@ -1,8 +1,8 @@
-// Fuzz target: the mf-edge configuration file (common/fuzz/config_file_fuzz_check.h
+// Fuzz target: the mf-edge configuration file (common/config/fuzz/config_file_fuzz_check.h
 // states the property).
 #include <cstdint>
 
-#include "common/fuzz/config_file_fuzz_check.h"
+#include "common/config/fuzz/config_file_fuzz_check.h"
 #include "edge/edge_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

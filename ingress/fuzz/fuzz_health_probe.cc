@@ -12,8 +12,8 @@
 #include <span>
 #include <string_view>
 
-#include "common/http_request_head.h"
-#include "common/proxy_protocol.h"
+#include "common/codec/http_request_head.h"
+#include "common/codec/proxy_protocol.h"
 #include "ingress/health_probe.h"
 
 namespace {

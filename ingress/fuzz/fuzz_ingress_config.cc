@@ -1,10 +1,10 @@
 // Fuzz target: the mf-ingress configuration file, [[tls.certificate]] and
-// [[backend]] entries included (common/fuzz/config_file_fuzz_check.h states
+// [[backend]] entries included (common/config/fuzz/config_file_fuzz_check.h states
 // the property).
 #include <cstdint>
 #include <cstdlib>
 
-#include "common/fuzz/config_file_fuzz_check.h"
+#include "common/config/fuzz/config_file_fuzz_check.h"
 #include "ingress/ingress_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "common/http_request_head.h"
-#include "common/proxy_protocol.h"
+#include "common/codec/http_request_head.h"
+#include "common/codec/proxy_protocol.h"
 
 namespace mf::ingress {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "common/base64url.h"
+#include "common/base/base64url.h"
 
 namespace mf::origin {
 namespace {

@@ -43,7 +43,7 @@ EXPECT_TIMEOUT_S = 20.0
 # reverse.
 NOTHING_YET_S = 0.3
 # The servers' timers round a deadline up to their next 10 ms tick
-# (common/timer_wheel.h, Reactor::timer_tick_ms): a ManualClock moved one tick
+# (common/runtime/timer_wheel.h, Reactor::timer_tick_ms): a ManualClock moved one tick
 # past a deadline makes it fire.
 TIMER_TICK_MS = 10
 
@@ -178,7 +178,7 @@ class ManualClock:
             clock.advance(500)     # now 500 ms have
 
     Every mf-edge or mf-ingress started inside the block reads its clock from
-    the file named by MF_TEST_CLOCK_FILE (common/test_clock.h). The clock
+    the file named by MF_TEST_CLOCK_FILE (common/runtime/test_clock.h). The clock
     starts at the real monotonic time and never goes back. Servers started in
     the block should be stopped in it (list the clock first in the `with`); a
     stop that waits for a deadline (a drain, a linger) needs the clock moved

@@ -1,6 +1,6 @@
 """The relay path allocates nothing per signal in steady state
 (docs/architecture.md, "The relay path"): a test build of mf-edge counts
-every heap allocation of the process (common/counting_allocator.cc, exported
+every heap allocation of the process (common/base/counting_allocator.cc, exported
 as mf_edge_test_heap_allocations_total), and pairs of peers relay signals
 back and forth, over plain WebSocket and over TLS, on two shards.
 

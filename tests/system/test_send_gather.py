@@ -1,10 +1,10 @@
-"""A connection's queued blocks leave in one send (common/reactor.h,
+"""A connection's queued blocks leave in one send (common/runtime/reactor.h,
 docs/architecture.md "The relay path"): a burst of large signals, queued by
 one loop turn, goes out in sends that carry several send-queue blocks each
 (mf_edge_socket_send_buffers_total against mf_edge_socket_sends_total), and
 the target reads every byte of every signal, in order, over plain WebSocket
 and over TLS. Short writes (the kernel taking part of a send) are covered by
-common/tests/reactor_send_test.cc, where small socket buffers force them."""
+common/runtime/tests/reactor_send_test.cc, where small socket buffers force them."""
 
 import json
 import random
