@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "common/runtime/shard_group.h"
-#include "common/net/source_limits.h"
+#include "common/net/source_admission.h"
 #include "common/runtime/shard_messages.h"
 #include "edge/peer_directory.h"
 #include "edge/edge_metrics.h"
@@ -175,14 +175,6 @@ struct SignalPacket {
   bool relookup = false;
 };
 
-// A client address without its port: what per-source limits count.
-struct SourceAdmission {
-  SourceKey key;
-  PeerLocation who;
-  bool admitted = false;
-  bool over_rate = false;
-};
-
 // A tracker announce (with its offers, or an answer) or a leave, built on
 // the connection's shard; the raw offer/answer texts are packed in `raw`.
 struct TrackerPacket {
@@ -241,16 +233,18 @@ struct SignalPacketsReturned : OwnedPointer<SignalPacket, SignalChainDeleter> {
   using OwnedPointer::OwnedPointer;
 };
 
-// Per-source admission: the request goes to the source's owner shard and the
-// same record comes back as the verdict, and later goes again as the release.
-struct SourceAcquire : OwnedPointer<SourceAdmission> {
+// Per-source admission (common/net/source_admission.h, shared with the
+// ingress): the request goes to the source's owner shard and the same record
+// comes back as the verdict; the release goes to the owner. The verdict
+// answers and the release undoes a count: both must arrive.
+struct SourceAcquire : OwnedPointer<SourceRequest> {
   using OwnedPointer::OwnedPointer;
 };
-struct SourceAnswer : OwnedPointer<SourceAdmission> {
+struct SourceAnswer : OwnedPointer<SourceRequest> {
   static constexpr bool must_arrive = true;
   using OwnedPointer::OwnedPointer;
 };
-struct SourceRelease : OwnedPointer<SourceAdmission> {
+struct SourceRelease : OwnedPointer<SourceRequest> {
   static constexpr bool must_arrive = true;
   using OwnedPointer::OwnedPointer;
 };
@@ -299,6 +293,15 @@ struct CertificatesChanged {
   static constexpr bool must_arrive = true;
 };
 
+// A SIGHUP reload's settings, loaded and checked by shard 0; each shard
+// takes what a reload may change (take_reloadable, edge/edge_settings.h). A
+// shard that missed it would keep the old settings.
+struct EdgeShared;
+struct SettingsChanged {
+  static constexpr bool must_arrive = true;
+  std::shared_ptr<const EdgeShared> loaded;
+};
+
 // Every message between an edge's shards, once: kinds, dispatch
 // (EdgeShard::on overloads) and disposal come from this list.
 using EdgeMessages = ShardMessageList<ClaimPeer, ClaimResultPayload, ReleasePeer, ReplaceConnection, EnterSwarm,
@@ -306,6 +309,6 @@ using EdgeMessages = ShardMessageList<ClaimPeer, ClaimResultPayload, ReleasePeer
                                       RouteSignal, DeliverSignal, SignalFailed, SignalPacketsReturned, PolicyChanged,
                                       CollectMetrics, MetricsSnapshotReady, SourceAcquire, SourceAnswer, SourceRelease,
                                       TrackerRequestMessage, TrackerDelivery, TrackerLeave, ScrapeRequest, ScrapeHop,
-                                      CertificatesChanged>;
+                                      CertificatesChanged, SettingsChanged>;
 
 }  // namespace mf::edge

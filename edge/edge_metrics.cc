@@ -86,6 +86,8 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     t.stats_clamped += e.stats_clamped;
     t.certificate_reloads_ok += e.certificate_reloads_ok;
     t.certificate_reloads_failed += e.certificate_reloads_failed;
+    t.reloads_ok += e.reloads_ok;
+    t.reloads_failed += e.reloads_failed;
     total.served.insert(total.served.end(), s->served.begin(), s->served.end());
     t.error_limit_closes += e.error_limit_closes;
     t.offload.add(e.offload);
@@ -205,6 +207,10 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
          "counter");
   sample(out, "mf_edge_tls_certificate_reloads_total", "result=\"ok\"", t.certificate_reloads_ok);
   sample(out, "mf_edge_tls_certificate_reloads_total", "result=\"failed\"", t.certificate_reloads_failed);
+  family(out, "mf_edge_reloads_total",
+         "SIGHUP reloads of the configuration, by result (failed: the running settings stay).", "counter");
+  sample(out, "mf_edge_reloads_total", "result=\"ok\"", t.reloads_ok);
+  sample(out, "mf_edge_reloads_total", "result=\"failed\"", t.reloads_failed);
   if (!total.served.empty()) {
     family(out, "mf_edge_tls_certificate_expiry_timestamp_seconds", "notAfter of the served certificate (Unix time).",
            "gauge");

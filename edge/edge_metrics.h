@@ -60,6 +60,8 @@ struct EdgeCounters {
   uint64_t obligations_deferred = 0;  // releases, leaves and replies that waited for a full mailbox (none lost)
   uint64_t certificate_reloads_ok = 0;      // shard 0: changed certificate files loaded
   uint64_t certificate_reloads_failed = 0;  // shard 0: changed certificate files refused (the old pair serves)
+  uint64_t reloads_ok = 0;                  // shard 0: SIGHUP reloads applied
+  uint64_t reloads_failed = 0;              // shard 0: SIGHUP reloads refused (the running settings stay)
   uint64_t error_limit_closes = 0;    // connections closed 1008: more errors than error_limit in error_window_ms
   // Signal packets (edge/signal_packet_pool.h): finished here but of another
   // shard, put in a batch for home; taken home from a batch; and the runs of

@@ -1,7 +1,13 @@
 #pragma once
-// What every shard of mf-edge reads and never changes: the settings resolved
-// from EdgeConfig at start-up (edge/edge_config.h) and the objects built from
-// them once (TLS, JWT verifier, policy, listeners handed over by systemd).
+// mf-edge's settings as the shards use them, built from the configuration
+// record (edge/edge_config.h) in one place, edge_shared_from(): the
+// addresses parsed, the files read (JWT secret, Valkey password, policy),
+// the certificate loaded once, so that every problem stops the start with
+// one line. docs/edge.md lists every setting; the numbers that are not
+// settings are constants beside the code that uses them, with their reason.
+#include <cstdint>
+#include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,6 +16,8 @@
 #include "common/net/listen_socket.h"
 #include "common/net/source_limits.h"
 #include "common/tls/tls_context.h"
+#include "common/tls/tls_ticket_keys.h"
+#include "edge/edge_config.h"
 #include "edge/jwt.h"
 #include "edge/origin_allow_list.h"
 #include "edge/policy.h"
@@ -17,31 +25,18 @@
 
 namespace mf::edge {
 
-// The numbers the protocol layer needs, resolved from EdgeConfig at start.
-struct EdgeSettings {
-  std::string edge_id;
-  std::string websocket_path = "/ws";
-  uint32_t heartbeat_ms = 15000;
-  uint32_t handshake_timeout_ms = 10000;
-  uint32_t first_bytes_timeout_ms = 3000;  // accept to the first byte; 0: handshake_timeout_ms only
-  uint32_t reserve_percent = 10;           // of each shard's slots, kept for admitted connections
-  uint32_t max_message_bytes = 16 * 1024;
-  uint32_t max_connections = 0;        // edge-wide; 0 = unlimited
-  uint32_t messages_per_second = 50;   // per connection
-  uint32_t message_burst = 100;
-  uint32_t error_limit = 20;           // errors within error_window_ms before 1008
-  uint32_t error_window_ms = 10000;
-  uint32_t rate_limit_close_after = 20;  // rate-limited drops within error_window_ms before 4003
-  uint32_t drain_ms = 10000;           // `reconnect` afterMs spread over [0, drain_ms)
-  uint32_t drain_deadline_ms = 30000;  // the process is gone by then
-  uint32_t stream_full_retry_ms = 5000;
-  std::string policy_file;             // empty: built-in defaults
-  bool policy_watch = true;
-  // The WebTorrent tracker protocol (docs/tracker.md); path empty: off.
-  std::string tracker_path = "/announce";
-  uint32_t tracker_max_message_bytes = 64 * 1024;
-  TrackerLimits tracker;
-  uint32_t tls_watch_interval_ms = 0;  // shard 0 checks the certificate files this often; 0: SIGHUP only
+// The settings the shards read: the configuration record itself (every
+// operator setting, as edge/edge_config.h's schema reads and checks it)
+// plus what is derived from it, and the constants that are not settings,
+// each with its reason (docs/edge.md, "Constants").
+struct EdgeSettings : EdgeConfig {
+  TrackerLimits tracker;  // from the [tracker] settings
+  // A client that keeps sending past its budget is broken or hostile: this
+  // many rate-limited drops within error_window_ms close it with 4003.
+  static constexpr uint32_t rate_limit_close_after = 20;
+  // The retry hint a join refused with stream-full carries: long enough for
+  // a seat to free, short for a viewer.
+  static constexpr uint32_t stream_full_retry_ms = 5000;
 };
 
 // The cluster of edges sharing one Valkey (docs/cluster.md); address empty:
@@ -56,22 +51,26 @@ struct ClusterSettings {
   std::string key_prefix = "mf:";
   uint32_t presence_ttl_ms = 15000;
   uint32_t refresh_ms = 5000;         // already at most presence_ttl_ms / 3
-  uint32_t alive_ttl_ms = 3000;       // the edge's liveness key, refreshed every alive_refresh_ms
-  uint32_t alive_refresh_ms = 1000;
-  uint32_t peers_timeout_ms = 500;    // a `peers` waiting for Valkey goes out with the local candidates then
+  // Constants (docs/edge.md, "Constants"): other edges see a dead edge
+  // within alive_ttl_ms; a claim, a seat or a `peers` waits for Valkey at
+  // most peers_timeout_ms, then this edge decides alone, as when Valkey is
+  // down.
+  static constexpr uint32_t alive_ttl_ms = 3000;  // the edge's liveness key, refreshed every alive_refresh_ms
+  static constexpr uint32_t alive_refresh_ms = 1000;
+  static constexpr uint32_t peers_timeout_ms = 500;
 };
 
-// Built once at start-up, read-only afterwards, shared by every shard.
+// Built at start-up from the configuration (edge_shared_from), read-only
+// afterwards; each shard keeps its own copy, in which a SIGHUP reload
+// replaces what take_reloadable() names.
 struct EdgeShared {
   EdgeSettings settings;
   std::optional<SocketAddress> listen_address;  // public listener (wss or ws); empty: plain only
   tls::ServerContextConfig tls;  // certificates empty: plain
-  uint32_t ticket_rotation_s = 3600;  // tls.ticket_keys' lifetime (shard 0 rotates); 0: never
-  std::optional<JwtVerifier> jwt;
-  std::optional<OriginAllowList> origins;
+  std::shared_ptr<const JwtVerifier> jwt;  // empty: no token required
+  std::shared_ptr<const OriginAllowList> origins;  // empty: any origin
   std::shared_ptr<const PolicyDocument> initial_policy;
   std::optional<SocketAddress> admin_address;  // served by shard 0
-  std::vector<std::string> admin_allowed_hosts;  // Host names of the admin listener besides IP literals, localhost
   std::optional<SocketAddress> plain_address;  // second listener, always plain (behind the ingress)
   // Listening sockets handed over by systemd (socket activation), used
   // instead of binding the matching address; -1: none. Every shard accepts
@@ -79,14 +78,37 @@ struct EdgeShared {
   int inherited_public_fd = -1;
   int inherited_plain_fd = -1;
   int inherited_admin_fd = -1;
-  bool plain_proxy_protocol = false;           // a PROXY v2 header opens every connection on it
   // Per source (address cut to its prefix), counted at accept: open
   // connections, and new connections (so TLS handshakes) per second.
   SourceLimitSettings per_source;
-  size_t metrics_top_streams = 20;
-  uint32_t history_period_ms = 10000;  // shard 0 with an admin listener: the history (edge_history.h)
-  uint32_t history_samples = 360;
+  // Per-stream series on /metrics are bounded (Prometheus cardinality).
+  static constexpr size_t metrics_top_streams = 20;
   ClusterSettings cluster;
+  // Shard 0 on SIGHUP: the same command line and file read again, checked as
+  // at start (edge_shared_from); a problem leaves the running settings.
+  std::function<std::expected<std::shared_ptr<const EdgeShared>, std::string>()> reload;
 };
+
+
+// The listening sockets systemd handed over (socket activation), used
+// instead of binding the matching address; -1: none.
+struct InheritedListeners {
+  int public_fd = -1;
+  int plain_fd = -1;
+  int admin_fd = -1;
+};
+
+// Everything the shards need from a validated configuration; the first
+// problem as one line naming the setting. `ticket_keys`: the process's
+// session-ticket keys (kept across reloads, so resumed sessions survive).
+std::expected<EdgeShared, std::string> edge_shared_from(const EdgeConfig& config, const InheritedListeners& inherited,
+                                                        std::shared_ptr<TicketKeys> ticket_keys);
+
+// What a SIGHUP reload changes in a running shard's settings: the
+// certificate, the limits (edge-wide, per source, per connection), the
+// admission checks (origins, JWT) and the drain times (docs/edge.md,
+// "Reload"). The rest (listeners, shards, paths, timeouts and sizes the
+// servers were built with, the cluster) takes a restart.
+void take_reloadable(EdgeShared& running, const EdgeShared& loaded);
 
 }  // namespace mf::edge

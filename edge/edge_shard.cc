@@ -31,7 +31,8 @@ EdgeShard::EdgeShard(Shard& shard, const EdgeShared& shared, const Seeds& seeds)
       valkey_seed_(seeds.valkey),
       policy_source_(shared.initial_policy),
       shard_(shard),
-      shared_(shared),
+      running_(shared),
+      shared_(running_),
       sessions_(shard.reactor().options().max_sockets),
       stream_owner_(seeds.streams),
       policy_(shared.initial_policy),
@@ -81,7 +82,8 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   }
   // Per-source limits need the client's address: the listeners ask accept
   // for it; behind the ingress the PROXY header brings it (a LOCAL or
-  // UNSPEC header names nobody: the TCP peer's address counts then).
+  // UNSPEC header names nobody: the TCP peer's address counts then). Without
+  // limits at start, a reload cannot turn them on (edge/main.cc).
   bool per_source = shared.per_source.enabled();
   // The public server exists even without a public listener (it is then
   // idle): counters and drain treat both servers alike.
@@ -96,7 +98,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   if (shared.inherited_plain_fd >= 0 || shared.plain_address) {
     WebSocketServerConfig plain = ws;
     plain.tls = nullptr;
-    plain.expect_proxy_header = shared.plain_proxy_protocol;
+    plain.expect_proxy_header = shared.settings.proxy_protocol;
     self->plain_server_ = std::make_unique<WebSocketServer>(shard.reactor(), plain, self->plain_app_);
     self->plain_app_.server = self->plain_server_.get();
     auto plain_fd = shard_listener(shared.inherited_plain_fd, shared.plain_address ? &*shared.plain_address : nullptr, 4096);
@@ -122,7 +124,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
   }
   if (shard.id() == 0 && (shared.inherited_admin_fd >= 0 || shared.admin_address)) {
     self->admin_app_ = std::make_unique<AdminApp>(*self);
-    self->admin_guard_.emplace(std::string_view{}, shared.admin_allowed_hosts);
+    self->admin_guard_.emplace(std::string_view{}, shared.settings.admin_allowed_hosts);
     WebSocketServerConfig admin;
     admin.routes.websocket_path = "/ws";  // refused by AdminApp::admit
     admin.handshake_timeout_ms = 5000;
@@ -134,17 +136,17 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     // The history starts at start-up, every counter zero.
     HistoryTotals start;
     start.time_ms = shard.reactor().now_ms();
-    self->history_.emplace(shared.history_samples, start);
+    self->history_.emplace(shared.settings.history_samples, start);
     EdgeShard* raw = self.get();
-    shard.reactor().add_periodic(shared.history_period_ms,
+    shard.reactor().add_periodic(shared.settings.history_period_ms,
                                  [raw] { raw->start_metrics_collection({}, CollectionKind::history, false); });
   }
-  if (shard.id() == 0 && shared.tls.ticket_keys != nullptr && shared.ticket_rotation_s != 0) {
+  if (shard.id() == 0 && shared.tls.ticket_keys != nullptr) {
     EdgeShard* raw = self.get();
     self->ticket_rotation_.emplace(shared.tls.ticket_keys, shard.reactor().now_ms());
-    const uint32_t every_s = shared.ticket_rotation_s;
-    shard.reactor().add_periodic(1000, [raw, every_s] {
-      raw->ticket_rotation_->tick(raw->shard_.reactor().now_ms(), every_s);
+    // The period as the last reload set it (0: never).
+    shard.reactor().add_periodic(1000, [raw] {
+      raw->ticket_rotation_->tick(raw->shard_.reactor().now_ms(), raw->shared_.settings.ticket_rotation_s);
     });
   }
   if (shard.id() == 0 && self->tls_) {
@@ -315,65 +317,63 @@ SourceGate EdgeShard::admit_source(WebSocketServer& server, SocketHandle connect
   // "Connection admission"). The count of a source lives on the shard it
   // hashes to, so the limit holds edge-wide.
   s.source = SourceKey::of(*source, shared_.per_source.prefixes);
-  uint32_t owner = source_shard(s.source);
-  if (owner == shard_.id()) {
-    SourceVerdict verdict = sources_.acquire(s.source, shared_.per_source, reactor_now());
-    if (verdict == SourceVerdict::admitted) {
+  SourceAdmission::Start start =
+      sources_.acquire(s.source, connection.slot, connection.generation, shared_.per_source, reactor_now());
+  switch (start.step) {
+    case SourceAdmission::Step::admitted:
       s.source_acquired = true;
       return SourceGate::admit;
-    }
-    counters_.rejected_per_source++;
-    refusal = per_source_refusal(verdict);
-    return SourceGate::refuse;
+    case SourceAdmission::Step::refused:
+      counters_.rejected_per_source++;
+      refusal = per_source_refusal(start.verdict);
+      return SourceGate::refuse;
+    case SourceAdmission::Step::pending:
+      // The verdict comes by message, never in place (the owner is another shard).
+      s.state = PeerState::admitting;
+      return SourceGate::pending;
+    case SourceAdmission::Step::busy:
+      break;
   }
-  auto ask = std::make_unique<SourceAdmission>();
-  ask->key = s.source;
-  ask->who = location_of(s);
-  s.state = PeerState::admitting;
-  if (!send(owner, SourceAcquire(std::move(ask)))) {
-    s.state = PeerState::free;
-    refusal = Admission{503, "edge busy\n", "Retry-After: 1\r\n"};
-    return SourceGate::refuse;
-  }
-  return SourceGate::pending;
+  refusal = Admission{503, "edge busy\n", "Retry-After: 1\r\n"};
+  return SourceGate::refuse;
 }
 
-uint32_t EdgeShard::source_shard(const SourceKey& key) const {
-  return static_cast<uint32_t>(SourceKeyHash{}(key) % shard_.count());
+void EdgeShard::on_source_acquire(std::unique_ptr<SourceRequest> m) {
+  sources_.on_acquire(std::move(m), shared_.per_source, reactor_now());
 }
 
-void EdgeShard::on_source_acquire(std::unique_ptr<SourceAdmission> m) {
-  SourceVerdict verdict = sources_.acquire(m->key, shared_.per_source, reactor_now());
-  m->admitted = verdict == SourceVerdict::admitted;
-  m->over_rate = verdict == SourceVerdict::over_rate;
-  uint32_t back = m->who.shard;
-  send(back, SourceAnswer(std::move(m)));
-}
-
-void EdgeShard::on_source_verdict(std::unique_ptr<SourceAdmission> m) {
-  PeerSession* s = session_at(m->who);
-  if (s == nullptr || s->state != PeerState::admitting) {
-    MF_LOG_DEBUG("source verdict for {}:{} found no admitting connection (state {})", m->who.slot, m->who.generation,
+void EdgeShard::on_source_verdict(std::unique_ptr<SourceRequest> m) {
+  PeerSession* s = session_at(PeerLocation{static_cast<uint16_t>(shard_.id()), m->slot, m->generation});
+  bool waiting = s != nullptr && s->state == PeerState::admitting;
+  if (!waiting)
+    MF_LOG_DEBUG("source verdict for {}:{} found no admitting connection (state {})", m->slot, m->generation,
                  s == nullptr ? -1 : static_cast<int>(s->state));
-    // The connection is gone: hand the place back.
-    if (m->admitted) {
-      uint32_t owner = source_shard(m->key);
-      send(owner, SourceRelease(std::move(m)));
-    }
-    return;
-  }
+  // A connection that left meanwhile: its place granted goes back to the owner.
+  std::optional<SourceVerdict> verdict = sources_.on_verdict(std::move(m), waiting);
+  if (!verdict) return;
   s->state = PeerState::free;
-  if (!m->admitted) {
+  if (*verdict != SourceVerdict::admitted) {
     counters_.rejected_per_source++;
-    s->server->complete_source(s->socket, false,
-                               per_source_refusal(m->over_rate ? SourceVerdict::over_rate : SourceVerdict::over_connections));
+    s->server->complete_source(s->socket, false, per_source_refusal(*verdict));
     return;
   }
   s->source_acquired = true;
   s->server->complete_source(s->socket, true, Admission{});
 }
 
-void EdgeShard::on_source_release(std::unique_ptr<SourceAdmission> m) { sources_.release(m->key, reactor_now()); }
+void EdgeShard::on_source_release(std::unique_ptr<SourceRequest> m) { sources_.on_release(std::move(m), reactor_now()); }
+
+bool EdgeShard::SourceMessages::send_acquire(uint32_t owner, std::unique_ptr<SourceRequest> request) {
+  return edge_.send(owner, SourceAcquire(std::move(request)));
+}
+
+void EdgeShard::SourceMessages::send_verdict(uint32_t shard, std::unique_ptr<SourceRequest> request) {
+  edge_.send(shard, SourceAnswer(std::move(request)));  // must arrive: the asking connection waits for it
+}
+
+void EdgeShard::SourceMessages::send_release(uint32_t owner, std::unique_ptr<SourceRequest> request) {
+  edge_.send(owner, SourceRelease(std::move(request)));  // must arrive: undoes a count
+}
 
 void EdgeShard::sweep_sources() { sources_.sweep(reactor_now()); }
 
@@ -382,9 +382,7 @@ void EdgeShard::on_released(SocketHandle connection) {
   PeerSession& s = sessions_[connection.slot];
   if (s.socket != connection) return;
   if (s.source_acquired) {
-    auto release = std::make_unique<SourceAdmission>();
-    release->key = s.source;
-    send(source_shard(s.source), SourceRelease(std::move(release)));
+    sources_.release(s.source, reactor_now());
     s.source_acquired = false;
   }
   s.state = PeerState::free;

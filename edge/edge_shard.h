@@ -15,7 +15,7 @@
 #include "common/runtime/shard_collection.h"
 #include "common/runtime/shard_group.h"
 #include "common/base/slot_array.h"
-#include "common/net/source_limits.h"
+#include "common/net/source_admission.h"
 #include "common/tls/tls_context.h"
 #include "common/config/watched_files.h"
 #include "common/tls/tls_ticket_keys.h"
@@ -225,6 +225,7 @@ class EdgeShard final : public ShardService {
   void on(SignalPacketsReturned m) { signal_pool_.take_home(m.release()); }
   void on(ReplaceConnection m) { on_replace_connection(m.who); }
   void on(CertificatesChanged) { on_certificates_changed(); }
+  void on(std::unique_ptr<SettingsChanged> m) { on_settings_changed(std::move(m)); }
   void on(CollectMetrics m) { on_collect_metrics(m.round); }
   void on(MetricsSnapshotReady m) { on_metrics_snapshot(m.take()); }
   void on(SourceAcquire m) { on_source_acquire(m.take()); }
@@ -241,10 +242,9 @@ class EdgeShard final : public ShardService {
   // peer-not-found to the sender of a signal (if it is still connected).
   void signal_not_found(const PeerLocation& sender, std::string_view to, std::string_view ref_raw);
   void on(std::unique_ptr<PolicyChanged> m);
-  void on_source_acquire(std::unique_ptr<SourceAdmission> m);
-  void on_source_verdict(std::unique_ptr<SourceAdmission> m);
-  void on_source_release(std::unique_ptr<SourceAdmission> m);
-  uint32_t source_shard(const SourceKey& key) const;
+  void on_source_acquire(std::unique_ptr<SourceRequest> m);
+  void on_source_verdict(std::unique_ptr<SourceRequest> m);
+  void on_source_release(std::unique_ptr<SourceRequest> m);
   void sweep_sources();
   // Room for the status line and headers of an admin response.
   static constexpr size_t max_response_head_bytes = 512;
@@ -295,6 +295,10 @@ class EdgeShard final : public ShardService {
   // rebuilds its context from the files (docs/security.md, "Certificate reload").
   void check_certificate_files(bool forced);
   void on_certificates_changed();
+  // SIGHUP (shard 0): the configuration read again and checked; every shard
+  // takes what a reload may change (edge/edge_shard_reload.cc).
+  void reload_settings();
+  void on_settings_changed(std::unique_ptr<SettingsChanged> m);
   // Shard 0: the effective document (Valkey's when it holds one, else the
   // file's, else the defaults) to every shard, which push it to their peers.
   void apply_policy_sources();
@@ -498,6 +502,9 @@ class EdgeShard final : public ShardService {
   std::vector<std::string_view> argv_scratch_;
 
   Shard& shard_;
+  // This shard's copy of the settings, changed only by a reload
+  // (on_settings_changed); read through shared_.
+  EdgeShared running_;
   const EdgeShared& shared_;
   int listen_fd_ = -1;
   std::optional<tls::Context> tls_;
@@ -507,8 +514,21 @@ class EdgeShard final : public ShardService {
   ListenerApp public_app_{*this};
   ListenerApp plain_app_{*this};
   // Source addresses this shard owns (hash of the address): open connections
-  // and the new-connection rate, edge-wide for that address.
-  SourceLimiter sources_;
+  // and the new-connection rate, edge-wide for that address; the three
+  // source messages (edge/edge_messages.h) for the one per-source admission
+  // (common/net/source_admission.h).
+  class SourceMessages final : public SourceMessenger {
+   public:
+    explicit SourceMessages(EdgeShard& edge) : edge_(edge) {}
+    bool send_acquire(uint32_t owner, std::unique_ptr<SourceRequest> request) override;
+    void send_verdict(uint32_t shard, std::unique_ptr<SourceRequest> request) override;
+    void send_release(uint32_t owner, std::unique_ptr<SourceRequest> request) override;
+
+   private:
+    EdgeShard& edge_;
+  };
+  SourceMessages source_messages_{*this};
+  SourceAdmission sources_{shard_.id(), shard_.count(), source_messages_};
   SdkMessageParser parser_;
   simdjson::dom::parser jwt_parser_;  // scratch for JwtVerifier::verify on this shard
   SlotArray<PeerSession> sessions_;

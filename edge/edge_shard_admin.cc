@@ -32,9 +32,9 @@ using namespace shard_support;
 // ---- policy -------------------------------------------------------------------
 
 void EdgeShard::on_reload() {
-  if (shard_.id() != 0) return;
+  if (shard_.id() != 0 || stopping_) return;
+  reload_settings();  // the certificate with the rest (edge/edge_shard_reload.cc)
   load_policy_file();
-  if (certificate_files_) check_certificate_files(true);
 }
 
 // ---- certificates ---------------------------------------------------------------
@@ -169,7 +169,7 @@ bool EdgeShard::AdminApp::on_http_request(SocketHandle connection, const http::R
   }
   if (head.path == "/api/history") {
     std::string body = format_history_json(*edge_.history_, edge_.shared_.settings.edge_id, edge_.reactor_now(),
-                                           edge_.shared_.history_period_ms,
+                                           edge_.shared_.settings.history_period_ms,
                                            edge_.admin_server_->max_response_bytes() - max_response_head_bytes);
     edge_.admin_server_->respond(connection, http::format_document_response(200, "application/json", body, head_only));
     return true;
@@ -224,7 +224,7 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   if (admin_server_) snapshot->websocket.responses_refused += admin_server_->counters().responses_refused;
   snapshot->peers_joined = peers_joined_;
   snapshot->peer_claims = directory_.size();
-  snapshot->source_open = sources_.open_total();
+  snapshot->source_open = sources_.limiter().open_total();
   snapshot->shard = shard_.id();
   snapshot->descriptors_used = shard_.reactor().live_sockets();
   snapshot->descriptor_slots = shard_.reactor().options().max_sockets;

@@ -9,7 +9,7 @@
 #include <memory>
 
 #include "common/runtime/shard_messages.h"
-#include "common/net/source_limits.h"
+#include "common/net/source_admission.h"
 #include "common/http/websocket_server.h"
 #include "ingress/ingress_metrics.h"
 
@@ -17,14 +17,9 @@ namespace mf::ingress {
 
 struct IngressRuntime;
 
-// A per-source admission: asked of the source's owner shard, answered back,
-// and later released there.
-struct SourceRequest {
-  SourceKey key;
-  SocketHandle client;
-  uint32_t shard = 0;  // the client's
-  SourceVerdict verdict = SourceVerdict::admitted;
-};
+// A per-source admission (common/net/source_admission.h, shared with the
+// edge): asked of the source's owner shard, answered back, and later
+// released there.
 struct SourceAcquire : OwnedPointer<SourceRequest> {
   using OwnedPointer::OwnedPointer;
 };

@@ -79,30 +79,38 @@ void IngressShard::on_message(const ShardMessage& message) {
 }
 
 void IngressShard::on(SourceAcquire request) {
-  request->verdict = sources_.acquire(request->key, runtime_->per_source, shard_.reactor().now_ms());
-  uint32_t back = request->shard;
-  send(back, SourceAnswer(request.release()));
+  sources_.on_acquire(request.take(), runtime_->per_source, shard_.reactor().now_ms());
 }
 
-void IngressShard::on(SourceAnswer request) {
-  bool admitted = request->verdict == SourceVerdict::admitted;
-  ClientState* c = request->client.slot < clients_.created() ? &clients_[request->client.slot] : nullptr;
-  if (c == nullptr || c->socket != request->client || !c->source_pending) {
-    // The client left meanwhile: give its place back.
-    if (admitted) {
-      uint32_t owner = source_shard(request->key);
-      send(owner, SourceRelease(request.release()));
-    }
-    return;
-  }
+void IngressShard::on(SourceAnswer answer) {
+  std::unique_ptr<SourceRequest> request = answer.take();
+  SocketHandle client{request->slot, request->generation};
+  ClientState* c = client.slot < clients_.created() ? &clients_[client.slot] : nullptr;
+  bool waiting = c != nullptr && c->socket == client && c->source_pending;
+  // A client that left meanwhile: its place granted goes back to the owner.
+  std::optional<SourceVerdict> verdict = sources_.on_verdict(std::move(request), waiting);
+  if (!verdict) return;
+  bool admitted = *verdict == SourceVerdict::admitted;
   c->source_pending = false;
   c->source_acquired = admitted;
-  tunnels_->complete_admission(request->client, admitted,
-                               request->verdict == SourceVerdict::over_rate ? RejectReason::per_source_rate
-                                                                            : RejectReason::per_source_connections);
+  tunnels_->complete_admission(client, admitted,
+                               *verdict == SourceVerdict::over_rate ? RejectReason::per_source_rate
+                                                                    : RejectReason::per_source_connections);
 }
 
-void IngressShard::on(SourceRelease request) { sources_.release(request->key, shard_.reactor().now_ms()); }
+void IngressShard::on(SourceRelease request) { sources_.on_release(request.take(), shard_.reactor().now_ms()); }
+
+bool IngressShard::SourceMessages::send_acquire(uint32_t owner, std::unique_ptr<SourceRequest> request) {
+  return ingress_.send(owner, SourceAcquire(std::move(request)));
+}
+
+void IngressShard::SourceMessages::send_verdict(uint32_t shard, std::unique_ptr<SourceRequest> request) {
+  ingress_.send(shard, SourceAnswer(std::move(request)));  // must arrive: the asking shard waits for it
+}
+
+void IngressShard::SourceMessages::send_release(uint32_t owner, std::unique_ptr<SourceRequest> request) {
+  ingress_.send(owner, SourceRelease(std::move(request)));  // must arrive: undoes a count
+}
 
 void IngressShard::on(BackendHealth m) {
   if (m.index < pool_.backends().size()) pool_.set_health(m.index, m.up, shard_.reactor().now_ms());
@@ -269,10 +277,6 @@ void IngressShard::report_stale_ocsp_responses() {
 
 // ---- TunnelHost ------------------------------------------------------------
 
-uint32_t IngressShard::source_shard(const SourceKey& key) const {
-  return static_cast<uint32_t>((SourceKeyHash{}(key) >> 5) % shard_.count());
-}
-
 TunnelHost::Verdict IngressShard::admit_client(SocketHandle client, const proxy::Endpoint* peer, RejectReason& reason) {
   ClientState& c = clients_.ensure(client.slot);
   c = ClientState{};
@@ -292,27 +296,23 @@ TunnelHost::Verdict IngressShard::admit_client(SocketHandle client, const proxy:
   }
   if (!runtime_->per_source.enabled() || peer == nullptr) return Verdict::admit;
   c.source = SourceKey::of(*peer, runtime_->per_source.prefixes);
-  uint32_t owner = source_shard(c.source);
-  if (owner == shard_.id()) {
-    SourceVerdict verdict = sources_.acquire(c.source, runtime_->per_source, now);
-    if (verdict == SourceVerdict::admitted) {
+  SourceAdmission::Start start = sources_.acquire(c.source, client.slot, client.generation, runtime_->per_source, now);
+  switch (start.step) {
+    case SourceAdmission::Step::admitted:
       c.source_acquired = true;
       return Verdict::admit;
-    }
-    reason = verdict == SourceVerdict::over_rate ? RejectReason::per_source_rate : RejectReason::per_source_connections;
-    return Verdict::refuse;
+    case SourceAdmission::Step::refused:
+      reason = start.verdict == SourceVerdict::over_rate ? RejectReason::per_source_rate
+                                                         : RejectReason::per_source_connections;
+      return Verdict::refuse;
+    case SourceAdmission::Step::pending:
+      c.source_pending = true;
+      return Verdict::pending;
+    case SourceAdmission::Step::busy:
+      break;
   }
-  auto request = std::make_unique<SourceRequest>();
-  request->key = c.source;
-  request->client = client;
-  request->shard = shard_.id();
-  c.source_pending = true;
-  if (!send(owner, SourceAcquire(std::move(request)))) {
-    c.source_pending = false;
-    reason = RejectReason::per_source_connections;
-    return Verdict::refuse;
-  }
-  return Verdict::pending;
+  reason = RejectReason::per_source_connections;
+  return Verdict::refuse;
 }
 
 void IngressShard::on_client_released(SocketHandle client) {
@@ -320,12 +320,7 @@ void IngressShard::on_client_released(SocketHandle client) {
   ClientState& c = clients_[client.slot];
   if (c.socket != client) return;
   if (c.counted) shared_.clients.fetch_sub(1, std::memory_order_relaxed);
-  if (c.source_acquired) {
-    auto request = std::make_unique<SourceRequest>();
-    request->key = c.source;
-    uint32_t owner = source_shard(c.source);
-    send(owner, SourceRelease(std::move(request)));
-  }
+  if (c.source_acquired) sources_.release(c.source, shard_.reactor().now_ms());
   c = ClientState{};
 }
 

@@ -28,7 +28,7 @@
 #include "common/runtime/shard_collection.h"
 #include "common/runtime/shard_group.h"
 #include "common/base/slot_array.h"
-#include "common/net/source_limits.h"
+#include "common/net/source_admission.h"
 #include "common/tls/tls_ticket_keys.h"
 #include "common/net/token_bucket.h"
 #include "common/config/watched_files.h"
@@ -137,7 +137,6 @@ class IngressShard final : public ShardService, public TunnelHost {
   void on_client_released(SocketHandle client) override;
 
   bool healthy() const { return !stopping_ && pool_.any_up(); }
-  uint32_t source_shard(const SourceKey& key) const;
   // Sends a message of IngressMessages to shard `to` (in place when it is
   // this shard); the payload's type decides the delivery
   // (common/runtime/shard_messages.h). A request returns false when the target's
@@ -184,7 +183,20 @@ class IngressShard final : public ShardService, public TunnelHost {
   uint32_t handshake_share_ = 0;     // this shard's handshakes per second; 0: unlimited
   std::unique_ptr<TunnelServer> tunnels_;
   SlotArray<ClientState> clients_;
-  SourceLimiter sources_;
+  // The three source messages (ingress/ingress_messages.h) for the one
+  // per-source admission (common/net/source_admission.h).
+  class SourceMessages final : public SourceMessenger {
+   public:
+    explicit SourceMessages(IngressShard& ingress) : ingress_(ingress) {}
+    bool send_acquire(uint32_t owner, std::unique_ptr<SourceRequest> request) override;
+    void send_verdict(uint32_t shard, std::unique_ptr<SourceRequest> request) override;
+    void send_release(uint32_t owner, std::unique_ptr<SourceRequest> request) override;
+
+   private:
+    IngressShard& ingress_;
+  };
+  SourceMessages source_messages_{*this};
+  SourceAdmission sources_{shard_.id(), shard_.count(), source_messages_};
   TokenBucket handshake_bucket_;
   IngressCounters counters_;
   int listen_fd_ = -1;

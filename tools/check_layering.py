@@ -28,7 +28,7 @@ COMMON_LAYERS = {
     'runtime': ['base'],
     'tls': ['base', 'runtime'],
     'config': ['base', 'net'],
-    'process': ['base', 'runtime'],
+    'process': ['base', 'runtime', 'config'],
     'valkey': ['base', 'codec', 'runtime', 'net'],
     'http': ['base', 'codec', 'runtime', 'net', 'tls'],
 }

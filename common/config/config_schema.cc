@@ -91,6 +91,14 @@ std::expected<std::string, std::string> read_whole_file(const std::string& path)
   return content;
 }
 
+std::expected<std::string, std::string> read_secret_file(const std::string& path) {
+  auto content = read_whole_file(path);
+  if (!content) return std::unexpected("cannot read " + path + ": " + content.error());
+  std::string text = std::move(*content);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
 // ---- The shared checks ----
 
 std::expected<void, std::string> check_listen_address(std::string_view value, const Setting&, bool) {

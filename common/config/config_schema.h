@@ -46,6 +46,11 @@ using ConfigFileReader = std::function<std::expected<std::string, std::string>(c
 // Reads a file from disk: at most 1 MiB (a configuration, not a data set).
 std::expected<std::string, std::string> read_whole_file(const std::string& path);
 
+// A secret kept in a file of its own (a key, a password, a token): its
+// content without the trailing line ends an editor adds; the problem is
+// "cannot read PATH: reason".
+std::expected<std::string, std::string> read_secret_file(const std::string& path);
+
 // Untrusted text quoted for a one-line message: between `quote`s, with the
 // quote and backslash escaped and control bytes as \xNN, so the line stays
 // one unambiguous printable line; longer than `max_bytes`, it is cut on a

@@ -1176,6 +1176,24 @@ class SharedEdgeCase(unittest.TestCase):
         return c
 
 
+def sighup_reload(server, counter, timeout=EXPECT_TIMEOUT_S):
+    """SIGHUP to `server` (an edge or an ingress with an admin listener and
+    metrics()); waits until `counter`{result="ok"|"failed"} moves and returns
+    the result that moved. Then one more /metrics: its collection round's
+    requests to the shards follow the reload's messages in the same mailboxes
+    (first in, first out), so once it answers every shard has applied the
+    reload (docs/architecture.md, "Testing without wall-clock margins")."""
+    def counts():
+        samples = server.metrics()
+        return {result: samples.get((counter, frozenset({"result": result}.items())), 0) for result in ("ok", "failed")}
+    before = counts()
+    server.process.send_signal(signal.SIGHUP)
+    after = wait_until(lambda: (lambda now: now if now != before else None)(counts()), timeout,
+                       lambda: f"{counter} to change after SIGHUP\n{server.stderr_tail()}")
+    server.metrics()
+    return "ok" if after["ok"] > before["ok"] else "failed"
+
+
 def wait_until(predicate, timeout=EXPECT_TIMEOUT_S, what="condition", interval=0.05):
     """Polls predicate() until it returns a true value, which is returned;
     raises AssertionError naming `what` (a str, or a callable giving one) when

@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 
-from edge_process import (EXPECT_TIMEOUT_S, wait_until, AdminEdge, class_fixture, HttpResponse, ManagedProcess, admin_get, build_dir, free_port, parse_prometheus,
+from edge_process import (EXPECT_TIMEOUT_S, sighup_reload, wait_until, AdminEdge, class_fixture, HttpResponse, ManagedProcess, admin_get, build_dir, free_port, parse_prometheus,
                           read_until_eof, rewrite_file, run_dir, tls_material, write_run_file)
 
 
@@ -285,19 +285,10 @@ class Ingress(ManagedProcess):
         raise IngressStartError(f"mf-ingress did not become ready ({self.wait_for}) within "
                                 f"{self.start_timeout} s:\n{self.stderr_text()}")
 
-    def reload(self, timeout=5.0):
-        """SIGHUP; waits until mf_ingress_reloads_total changes; returns the
-        result label that moved ("ok" or "failed")."""
-        before = self.reload_counts()
-        self.process.send_signal(signal.SIGHUP)
-        after = wait_until(lambda: (lambda now: now if now != before else None)(self.reload_counts()), timeout,
-                           lambda: f"mf_ingress_reloads_total to change after SIGHUP\n{self.stderr_tail()}")
-        return "ok" if after["ok"] > before["ok"] else "failed"
-
-    def reload_counts(self):
-        samples = self.metrics()
-        return {result: samples.get(("mf_ingress_reloads_total", frozenset({"result": result}.items())), 0)
-                for result in ("ok", "failed")}
+    def reload(self, timeout=EXPECT_TIMEOUT_S):
+        """SIGHUP; returns "ok" or "failed" once every shard has applied it
+        (edge_process.sighup_reload)."""
+        return sighup_reload(self, "mf_ingress_reloads_total", timeout)
 
     # -- diagnostics --
 
