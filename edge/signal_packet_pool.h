@@ -8,7 +8,7 @@
 // A shard done with a packet of its own puts it on its free list; one of
 // another shard's goes into a batch for that home, and a full batch (or, at
 // the latest, what the return timer's flush finds) travels home in one message
-// (edge_message::signal_packets_returned): the idea of Seastar's
+// (the SignalPacketsReturned message, edge/edge_messages.h): the idea of Seastar's
 // foreign_ptr, with the return batched. Strings keep their capacity on the
 // free list, so the next signal of the same size assigns without allocating.
 //

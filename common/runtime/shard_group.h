@@ -29,7 +29,7 @@ namespace mf {
 // A cross-shard message: small, copied by value through the mailbox. What
 // `pointer` owns, if anything, is defined by `kind` (the receiver frees it).
 // Services do not build these by hand: their message types, listed once in a
-// ShardMessageList (common/shard_messages.h), decide kind, payload, dispatch
+// ShardMessageList (common/runtime/shard_messages.h), decide kind, payload, dispatch
 // and disposal.
 struct ShardMessage {
   uint16_t kind = 0;
