@@ -217,7 +217,10 @@ class ClusterIdentityTest(TwoEdgeCluster):
             for edge in (self.a, self.b):
                 def has_cap(edge=edge):
                     c = self.client(edge)
-                    joined, _ = c.join(stream, "r1", f"cap-probe-{tag()}")
+                    # `joined` carries the policy in force; what follows it
+                    # (`peers`, or a `policy` push while the new policy
+                    # spreads) is not read: the probe closes.
+                    joined, _ = c.join(stream, "r1", f"cap-probe-{tag()}", expect_peers=False)
                     c.close()
                     return joined["policy"]["maxViewers"] == 3
                 wait_until(has_cap, EXPECT_TIMEOUT_S, interval=0.1, what="the capped policy on " + edge.edge_id)
