@@ -229,6 +229,8 @@ test('a whole-segment request between SDK players still asks from 0 to the end',
   await a.load(0);
   await b.load(1);
   await until('a link', () => b.core.stats().peers.length === 1);
+  // An open link is not yet A's announcement that it holds segment 0.
+  await until("A's announcement of segment 0", () => b.core.holders('c:index', 0).length === 1);
   wire.frames = [];
   assert.deepEqual(await b.load(0), segment(0));
   assert.deepEqual(requestsFor(0), [[0, TO_END]]);

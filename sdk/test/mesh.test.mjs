@@ -97,6 +97,10 @@ test('a segment one viewer holds reaches the other from the peer, verified', asy
   assert.deepEqual(await a.load(0), segment(0));              // alone: HTTP, kept for peers
   await b.load(5);                                            // B joins (HTTP: nobody holds 5... A is elected or not, both fine)
   await until('a link', () => a.core.stats().peers.length === 1 && b.core.stats().peers.length === 1);
+  // An open link is not yet A's announcement that it holds seg0: until B has
+  // it, B rightly fetches seg0 over HTTP. Wait for the announcement itself
+  // (the core's list of open links that hold a complete segment).
+  await until("A's announcement of seg0", () => b.core.holders('r:index', 0).length === 1);
   const before = count('/live/r/seg0.m4s');
   assert.deepEqual(await b.load(0), segment(0));
   assert.equal(count('/live/r/seg0.m4s'), before, 'seg0 came from the CDN again');
@@ -119,6 +123,7 @@ test('a lying viewer: its bytes never reach the player, it is banned, HTTP serve
   await liar.load(1);
   await b.load(4);
   await until('a link', () => b.core.stats().peers.length === 1);
+  await until("the liar's announcement of seg1", () => b.core.holders('r:index', 1).length === 1);
   assert.deepEqual(await b.load(1), segment(1));
   assert.deepEqual(b.core.stats().banned, ['liar']);
   assert.equal(b.core.stats().failedSegments, 1);
