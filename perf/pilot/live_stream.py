@@ -95,6 +95,9 @@ class LiveStream:
         # {rendition: {sn: sha256 hex}} of every segment any manifest signed.
         self.signed = {name: {} for name in self.renditions}
         self.signed_init = {name: set() for name in self.renditions}
+        # {"/live/<rendition>/<file>": "<rendition>/<sn>"} of every segment any
+        # manifest signed: the key under which the players record an append.
+        self.fragment_of_path = {}
 
     def __enter__(self):
         self.signer.start()
@@ -117,6 +120,7 @@ class LiveStream:
                     continue  # replaced while read: the next poll gets it
                 for s in payload.get("segments", []):
                     self.signed[name][s["sn"]] = b64url_decode(s["sha256"]).hex()
+                    self.fragment_of_path[f"/live/{name}/{s['uri']}"] = f"{name}/{s['sn']}"
                 if payload.get("init"):
                     self.signed_init[name].add(b64url_decode(payload["init"]["sha256"]).hex())
 

@@ -35,6 +35,50 @@ def origin_media_bytes(entries, until_s=None, viewers=None):
                (viewers is None or viewer_of(e) in viewers))
 
 
+def fragment_key(path, fragment_of_path):
+    """The key a player records an append of `path` under ("<rendition>/<sn>",
+    "<rendition>/init"), or None for a file no manifest signed."""
+    if path.endswith(".mp4"):
+        return f"{path.split('/')[-2]}/init"
+    return fragment_of_path.get(path)
+
+
+def offload_of_fragments_first_appended(entries, appended_by, from_ms, until_ms, fragment_of_path):
+    """The formula over the fragments the audience first appended from from_ms
+    to until_ms (unix ms). appended_by: {viewer: its append records}, the
+    audience. A fragment counts whole or not at all: every append of it up to
+    until_ms on one side, every byte nginx sent the audience for it up to
+    until_ms (whenever asked) on the other. Media requests logged in the span
+    for a fragment nobody appended by until_ms (fetched and wasted), or that
+    no manifest signed, count on the origin's side. Counting by fragment, not
+    by time, keeps a fragment fetched before the span and shared in it (or
+    fetched in it and appended after it) from counting on one side only.
+    Returns (origin bytes, appended bytes)."""
+    first = {}
+    for records in appended_by.values():
+        for r in records:
+            if r["at"] <= until_ms:
+                first[r["key"]] = min(first.get(r["key"], r["at"]), r["at"])
+    chosen = {key for key, at in first.items() if at >= from_ms}
+    appended = sum(r["bytes"] for records in appended_by.values() for r in records
+                   if r["at"] <= until_ms and r["key"] in chosen)
+    origin = 0
+    for e in entries:
+        if not is_media(e[1]) or viewer_of(e) not in appended_by or e[5] * 1000 > until_ms:
+            continue
+        key = fragment_key(e[1], fragment_of_path)
+        if key in chosen or ((key is None or key not in first) and e[5] * 1000 >= from_ms):
+            origin += e[4]
+    return origin, appended
+
+
+def everyone_playing_ms(pages, viewers):
+    """When the last of `viewers` started playing (unix ms), or None when one
+    of them never did."""
+    times = [pages[p]["playingAt"] for p in viewers]
+    return None if not times or any(t is None for t in times) else max(times)
+
+
 def ratio_offload(cdn_bytes, appended):
     return None if appended <= 0 else 1.0 - cdn_bytes / appended
 

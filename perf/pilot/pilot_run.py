@@ -225,6 +225,15 @@ def summarize(config, ids, pages, cut, entries, start_ms, end_ms, stream, usage,
     sdk_http = sum(cut_pages[p]["stats"]["httpBytes"] for p in audience)
     appended_all = sum(cut_pages[p]["appendedBytes"] for p in ids)
     origin_bytes_all = sum(origin_of.values())
+    # The same formula from the moment every viewer of the audience plays to
+    # the end of the window (docs/pilot.md, "The offload formula"): the
+    # swarm's figure without the time the pages took to open, which a loaded
+    # machine can stretch to a quarter of a short run.
+    playing_ms = measure.everyone_playing_ms(cut_pages, audience)
+    offload_playing = None
+    if playing_ms is not None and playing_ms < cut_ms:
+        offload_playing = measure.ratio_offload(*measure.offload_of_fragments_first_appended(
+            entries, {p: cut_pages[p]["appended"] for p in audience}, playing_ms, cut_ms, stream.fragment_of_path))
     kill_ms = events.get("kill_switch", {}).get("pushed_ms")
     viewers = {}
     totals = {"stalls": 0, "stall_ms": 0, "playback_errors": 0, "unverified_appended": 0, "checked_segments": 0}
@@ -277,9 +286,11 @@ def summarize(config, ids, pages, cut, entries, start_ms, end_ms, stream, usage,
         "mode": "control" if config.control else "treatment",
         "config": config.as_dict(),
         "window": {"start_ms": start_ms, "cut_ms": cut_ms, "end_ms": end_ms,
-                   "measured_s": round((cut_ms - start_ms) / 1000, 1)},
+                   "measured_s": round((cut_ms - start_ms) / 1000, 1), "everyone_playing_ms": playing_ms,
+                   "playing_s": None if playing_ms is None else round((cut_ms - playing_ms) / 1000, 1)},
         "offload_origin": measure.ratio_offload(origin_bytes, appended),
         "offload_sdk": measure.ratio_offload(sdk_http, appended),
+        "offload_origin_playing": offload_playing,
         "appended_bytes": appended, "origin_media_bytes": origin_bytes, "sdk_http_bytes": sdk_http,
         "audience": sorted(audience),
         "offload_origin_all_viewers": measure.ratio_offload(origin_bytes_all, appended_all),

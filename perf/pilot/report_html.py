@@ -92,7 +92,8 @@ def stall_timeline(run):
 
 def run_table(runs):
     keys = [("run", "run"), ("mode", "mode"), ("offload_origin", "offload (origin)"),
-            ("offload_sdk", "offload (SDK)"), ("appended_bytes", "appended B"),
+            ("offload_sdk", "offload (SDK)"), ("offload_origin_playing", "offload (origin), all playing"),
+            ("appended_bytes", "appended B"),
             ("origin_media_bytes", "origin media B"), ("stalls", "stalls"), ("stall_ms", "stall ms"),
             ("playback_errors", "errors"), ("unverified_appended", "unverified"),
             ("startup_ms_median", "startup ms (median)"), ("warm_offload_min", "warm offload (min)"),

@@ -69,7 +69,8 @@ def run_session(configs, out_dir, stream_options, log=print):
             report = run_once(config, stream, root, keys, run_dir_out, log=log)
             report["run"] = i + 1
             runs.append(report)
-            log(f"  offload at the origin {fmt(report['offload_origin'])}, by the SDK {fmt(report['offload_sdk'])}; "
+            log(f"  offload at the origin {fmt(report['offload_origin'])}, by the SDK {fmt(report['offload_sdk'])}, "
+                f"at the origin once every viewer played {fmt(report['offload_origin_playing'])}; "
                 f"stalls {report['stalls']} ({report['stall_ms']} ms), errors {report['playback_errors']}, "
                 f"unverified {report['unverified_appended']}")
     # DIR/origin-access.log: every run's log, in run order.

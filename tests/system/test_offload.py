@@ -5,8 +5,10 @@ redis-server, one treatment run and one control run (the mesh off by
 policy), with a lying viewer in the treatment (a fifth viewer, left out of
 the audience measured: pilot/measure.py) and the kill switch pushed near its
 end. Asserts what the pilot's targets scale to at 4 viewers: offload
-measured at the origin at least 60% (ceiling 75%), the SDK's own
-figure within 2 points of it, no unverified byte appended, no playback
+measured at the origin at least 60% (ceiling 75%) once every viewer plays
+(docs/pilot.md, "The offload formula": the pages' opening, which a loaded
+machine stretches, is the swarm's cold start, printed but not asserted),
+the SDK's own figure within 2 points of the origin's over the whole window, no unverified byte appended, no playback
 error; the liar banned, no honest viewer banned; after the kill switch no
 peer left, no peer byte, no stall. Waits are for events, bounded by the
 run's own length; the figures are printed for the record."""
@@ -55,12 +57,14 @@ class OffloadPilot(unittest.TestCase):
 
     def test_treatment_offloads_at_least_60_percent_measured_at_the_origin(self):
         t = self.treatment
-        print(f"\npilot: treatment offload at the origin {fmt(t['offload_origin'])}, by the SDK "
-              f"{fmt(t['offload_sdk'])} over {t['window']['measured_s']} s ({t['origin_media_bytes']} of "
+        print(f"\npilot: treatment offload at the origin {fmt(t['offload_origin_playing'])} over the "
+              f"{t['window']['playing_s']} s every viewer played; over the whole window {fmt(t['offload_origin'])}, "
+              f"by the SDK {fmt(t['offload_sdk'])} over {t['window']['measured_s']} s ({t['origin_media_bytes']} of "
               f"{t['appended_bytes']} B from the origin); control {fmt(self.control['offload_origin'])}; startup "
               f"median {t['startup_ms_median']} ms (control {self.control['startup_ms_median']} ms); stalls "
               f"{t['stalls']} (control {self.control['stalls']}); warm offload min {fmt(t['warm_offload_min'])}")
-        self.assertGreaterEqual(t["offload_origin"], 0.60, t["swarm_series"])
+        self.assertIsNotNone(t["offload_origin_playing"], "a viewer never played before the kill switch")
+        self.assertGreaterEqual(t["offload_origin_playing"], 0.60, t["swarm_series"])
         self.assertLessEqual(abs(t["offload_origin"] - t["offload_sdk"]), 0.02)
         self.assertGreater(t["appended_bytes"], 0)
         self.assertEqual(t["audience"], [f"viewer-{i + 1:02d}" for i in range(VIEWERS)])
