@@ -363,18 +363,6 @@ void EdgeShard::on_source_verdict(std::unique_ptr<SourceRequest> m) {
 
 void EdgeShard::on_source_release(std::unique_ptr<SourceRequest> m) { sources_.on_release(std::move(m), reactor_now()); }
 
-bool EdgeShard::SourceMessages::send_acquire(uint32_t owner, std::unique_ptr<SourceRequest> request) {
-  return edge_.send(owner, SourceAcquire(std::move(request)));
-}
-
-void EdgeShard::SourceMessages::send_verdict(uint32_t shard, std::unique_ptr<SourceRequest> request) {
-  edge_.send(shard, SourceAnswer(std::move(request)));  // must arrive: the asking connection waits for it
-}
-
-void EdgeShard::SourceMessages::send_release(uint32_t owner, std::unique_ptr<SourceRequest> request) {
-  edge_.send(owner, SourceRelease(std::move(request)));  // must arrive: undoes a count
-}
-
 void EdgeShard::sweep_sources() { sources_.sweep(reactor_now()); }
 
 void EdgeShard::on_released(SocketHandle connection) {

@@ -517,16 +517,8 @@ class EdgeShard final : public ShardService {
   // and the new-connection rate, edge-wide for that address; the three
   // source messages (edge/edge_messages.h) for the one per-source admission
   // (common/net/source_admission.h).
-  class SourceMessages final : public SourceMessenger {
-   public:
-    explicit SourceMessages(EdgeShard& edge) : edge_(edge) {}
-    bool send_acquire(uint32_t owner, std::unique_ptr<SourceRequest> request) override;
-    void send_verdict(uint32_t shard, std::unique_ptr<SourceRequest> request) override;
-    void send_release(uint32_t owner, std::unique_ptr<SourceRequest> request) override;
-
-   private:
-    EdgeShard& edge_;
-  };
+  using SourceMessages = TypedSourceMessenger<EdgeShard, SourceAcquire, SourceAnswer, SourceRelease>;
+  friend SourceMessages;
   SourceMessages source_messages_{*this};
   SourceAdmission sources_{shard_.id(), shard_.count(), source_messages_};
   SdkMessageParser parser_;

@@ -100,18 +100,6 @@ void IngressShard::on(SourceAnswer answer) {
 
 void IngressShard::on(SourceRelease request) { sources_.on_release(request.take(), shard_.reactor().now_ms()); }
 
-bool IngressShard::SourceMessages::send_acquire(uint32_t owner, std::unique_ptr<SourceRequest> request) {
-  return ingress_.send(owner, SourceAcquire(std::move(request)));
-}
-
-void IngressShard::SourceMessages::send_verdict(uint32_t shard, std::unique_ptr<SourceRequest> request) {
-  ingress_.send(shard, SourceAnswer(std::move(request)));  // must arrive: the asking shard waits for it
-}
-
-void IngressShard::SourceMessages::send_release(uint32_t owner, std::unique_ptr<SourceRequest> request) {
-  ingress_.send(owner, SourceRelease(std::move(request)));  // must arrive: undoes a count
-}
-
 void IngressShard::on(BackendHealth m) {
   if (m.index < pool_.backends().size()) pool_.set_health(m.index, m.up, shard_.reactor().now_ms());
 }

@@ -185,16 +185,8 @@ class IngressShard final : public ShardService, public TunnelHost {
   SlotArray<ClientState> clients_;
   // The three source messages (ingress/ingress_messages.h) for the one
   // per-source admission (common/net/source_admission.h).
-  class SourceMessages final : public SourceMessenger {
-   public:
-    explicit SourceMessages(IngressShard& ingress) : ingress_(ingress) {}
-    bool send_acquire(uint32_t owner, std::unique_ptr<SourceRequest> request) override;
-    void send_verdict(uint32_t shard, std::unique_ptr<SourceRequest> request) override;
-    void send_release(uint32_t owner, std::unique_ptr<SourceRequest> request) override;
-
-   private:
-    IngressShard& ingress_;
-  };
+  using SourceMessages = TypedSourceMessenger<IngressShard, SourceAcquire, SourceAnswer, SourceRelease>;
+  friend SourceMessages;
   SourceMessages source_messages_{*this};
   SourceAdmission sources_{shard_.id(), shard_.count(), source_messages_};
   TokenBucket handshake_bucket_;

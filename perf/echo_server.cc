@@ -83,7 +83,9 @@ class EchoShard final : public ShardService, public WebSocketApp {
     if (listen_fd_ >= 0) ::close(listen_fd_);
   }
 
-  // WebSocketApp
+  // WebSocketApp (ShardService's on_message, for cross-shard messages, stays
+  // visible beside it: this shard posts none).
+  using ShardService::on_message;
   Admission admit(SocketHandle, const http::RequestHead&) override { return {}; }
   void on_open(SocketHandle) override {}
   void on_message(SocketHandle connection, std::string_view text) override { server_->send_text(connection, text); }

@@ -260,7 +260,7 @@ struct LoadClient::FrameHandler {
   LoadClient& c;
   Peer& p;
 
-  void on_message(std::string_view text, bool) { c.on_message(p, text); }
+  void on_message(std::string_view text, bool) { c.on_sdk_message(p, text); }
   void on_out_of_buffers() { c.fail(p, ErrorKind::protocol, "buffer pool exhausted"); }
   void on_ping(std::span<const uint8_t> payload) {
     c.report_.pings_answered++;
@@ -765,7 +765,7 @@ void LoadClient::on_head_bytes(Peer& p, std::span<uint8_t> bytes) {
   }
 }
 
-void LoadClient::on_message(Peer& p, std::string_view text) {
+void LoadClient::on_sdk_message(Peer& p, std::string_view text) {
   if (p.phase == PeerPhase::closing || p.phase == PeerPhase::gone) return;
   if (options_.scenario == Scenario::echo) {
     // The message is our own, back: {"t":"…","p":"…"}.

@@ -247,7 +247,7 @@ class LoadClient final : public ShardService, public SocketService {
   void on_transport_bytes(Peer& p, std::span<uint8_t> bytes);
   void on_plaintext(Peer& p, std::span<uint8_t> bytes);
   void on_head_bytes(Peer& p, std::span<uint8_t> bytes);
-  void on_message(Peer& p, std::string_view text);
+  void on_sdk_message(Peer& p, std::string_view text);
   void on_signal(Peer& p, std::string_view text);
   void on_sdk_error(Peer& p, std::string_view text);
   void on_first_peers(Peer& p);

@@ -5,8 +5,11 @@
 # is never written), as many at a time as there are CPUs (FUZZ_JOBS). Prints
 # one line per target (execs, new corpus units,
 # coverage, result) and writes the results in meson's testlog.json format to
-# BUILD_DIR/meson-logs/testlog.json, so run-tests.sh's summary counts one test
-# per target. A crash leaves its input in the scratch directory, whose path
+# BUILD_DIR/meson-logs/fuzz-testlog.json (beside, not over, meson's own
+# testlog.json: run-tests.sh fuzzes build-asan while meson tests it), so
+# run-tests.sh's summary counts one test per target. BUILD_DIR may be any
+# build configured with -Dfuzzers=true (run-tests.sh uses build-asan); one
+# that does not exist is configured with only the fuzz targets. A crash leaves its input in the scratch directory, whose path
 # is printed. Exits non-zero if any target fails to build or finds a crash.
 #
 # usage: tests/fuzz-briefly.sh [--build-only] [BUILD_DIR]   (default build-fuzz)
@@ -19,7 +22,7 @@ build_only=0
 if [ "${1:-}" = --build-only ]; then build_only=1; shift; fi
 build=${1:-build-fuzz}
 seconds=${FUZZ_SECONDS:-10}
-results="$build/meson-logs/testlog.json"
+results="$build/meson-logs/fuzz-testlog.json"
 
 die() { echo "fuzz-briefly: $*" >&2; exit 1; }
 

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "common/net/source_limits.h"
 
@@ -42,6 +43,29 @@ class SourceMessenger {
 
  protected:
   ~SourceMessenger() = default;
+};
+
+// The SourceMessenger of a shard whose messages are typed (common/runtime/
+// shard_messages.h): Acquire, Answer and Release each wrap the request, and
+// Shard::send(to, message) posts one. Answer and Release are must-arrive
+// types, so their send returns nothing and cannot fail. Shard befriends
+// this class if its send() is private.
+template <typename Shard, typename Acquire, typename Answer, typename Release>
+class TypedSourceMessenger final : public SourceMessenger {
+ public:
+  explicit TypedSourceMessenger(Shard& shard) : shard_(shard) {}
+  bool send_acquire(uint32_t owner, std::unique_ptr<SourceRequest> request) override {
+    return shard_.send(owner, Acquire(std::move(request)));
+  }
+  void send_verdict(uint32_t shard, std::unique_ptr<SourceRequest> request) override {
+    shard_.send(shard, Answer(std::move(request)));
+  }
+  void send_release(uint32_t owner, std::unique_ptr<SourceRequest> request) override {
+    shard_.send(owner, Release(std::move(request)));
+  }
+
+ private:
+  Shard& shard_;
 };
 
 class SourceAdmission {

@@ -1219,13 +1219,22 @@ TEST(TicketKeysTest, RotationFollowsItsScheduleOnAnInjectedClock) {
 // Bytes of heap the program holds: glibc's count (mallinfo2), or under
 // AddressSanitizer, whose allocator replaces glibc's, the sanitizer's own
 // count of bytes handed out (without its redzones).
+// GCC says ASan with __SANITIZE_ADDRESS__, clang with
+// __has_feature(address_sanitizer).
 #if defined(__SANITIZE_ADDRESS__)
+#define MF_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MF_UNDER_ASAN 1
+#endif
+#endif
+#if defined(MF_UNDER_ASAN)
 // The sanitizer runtime's interface (sanitizer/allocator_interface.h, which
 // clang ships and GCC does not): declared here.
 extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #endif
 size_t heap_bytes_in_use() {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(MF_UNDER_ASAN)
   return __sanitizer_get_current_allocated_bytes();
 #else
   const struct mallinfo2 now = mallinfo2();
