@@ -97,6 +97,9 @@ void take_reloadable(EdgeShared& running, const EdgeShared& loaded) {
   s.error_window_ms = l.error_window_ms;
   s.drain_ms = l.drain_ms;
   s.drain_deadline_ms = l.drain_deadline_ms;
+  s.handshake_timeout_ms = l.handshake_timeout_ms;
+  s.first_bytes_timeout_ms = l.first_bytes_timeout_ms;
+  s.heartbeat_ms = l.heartbeat_ms;
   running.per_source = loaded.per_source;
   // A listener built with TLS keeps TLS (and one without stays plain): the
   // certificate files change, not whether there is one.

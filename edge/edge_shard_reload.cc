@@ -33,6 +33,9 @@ void EdgeShard::reload_settings() {
 
 void EdgeShard::on_settings_changed(std::unique_ptr<SettingsChanged> m) {
   take_reloadable(running_, *m->loaded);
+  const EdgeSettings& s = running_.settings;
+  for (WebSocketServer* server : {server_.get(), plain_server_.get()})
+    if (server) server->set_timeouts(s.handshake_timeout_ms, s.first_bytes_timeout_ms, s.heartbeat_ms);
   if (tls_) {
     auto context = tls::Context::make_server(running_.tls);
     if (!context) {

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/codec/http_request_head.h"
+#include "common/http/head_accumulator.h"
 #include "common/net/listen_socket.h"
 #include "common/base/log.h"
 #include "ingress/backend_pool.h"
@@ -321,18 +322,17 @@ bool TunnelServer::hold_pending(Tunnel& t, std::span<const uint8_t> bytes) {
 
 void TunnelServer::on_head_bytes(Tunnel& t, std::span<uint8_t> plain) {
   if (!hold_pending(t, plain)) return;
-  size_t size = t.pending.size();
-  if (size > head_scratch_.size()) {
+  if (t.pending.size() > head_scratch_.size()) {
     start_connect(t);  // no head within the limit: no affinity for it
     return;
   }
-  t.pending.copy_to(head_scratch_);
-  std::string_view buffered(reinterpret_cast<const char*>(head_scratch_.data()), size);
-  size_t end = http::find_head_end(buffered);
-  if (end == 0 && size <= http::max_request_head_bytes) return;  // wait for more
-  if (end != 0) {
+  // The bytes stay in `pending` (the backend gets them all); the head is
+  // only looked at.
+  http::HeadProgress found = http::find_held_head(t.pending, head_scratch_, http::max_request_head_bytes);
+  if (found.status == http::HeadStatus::need_more) return;
+  if (found.status == http::HeadStatus::complete) {
     // Only the stream matters here; the edge judges the request itself.
-    auto head = http::parse_request_head(buffered.substr(0, end));
+    auto head = http::parse_request_head(found.head);
     if (head) {
       auto stream = http::query_param(head->query, settings_.affinity_parameter);
       if (stream && !stream->empty()) {

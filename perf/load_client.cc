@@ -17,6 +17,7 @@
 #include <random>
 
 #include "common/codec/http_request_head.h"
+#include "common/http/head_accumulator.h"
 #include "common/net/listen_socket.h"
 #include "common/codec/http_response.h"
 #include "common/runtime/provided_buffer_ring.h"
@@ -714,23 +715,24 @@ void LoadClient::on_plaintext(Peer& p, std::span<uint8_t> bytes) {
 }
 
 void LoadClient::on_head_bytes(Peer& p, std::span<uint8_t> bytes) {
-  std::string_view incoming(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  std::string_view head;
-  std::span<uint8_t> rest;
-  if (p.head.empty() && (void(head = incoming.substr(0, http::find_head_end(incoming))), !head.empty())) {
-    rest = bytes.subspan(head.size());
-  } else {
-    size_t before = p.head.size();
-    p.head.append(incoming);
-    size_t end = http::find_head_end(p.head);
-    if (end == 0) {
-      if (p.head.size() > max_response_head_bytes) fail(p, ErrorKind::protocol, "response head too large");
+  // The workspace's message buffer (1 MiB or more) is the scratch: no
+  // message is in it before the upgrade.
+  http::HeadProgress found =
+      http::accumulate_head(p.head, reactor_.pool(), bytes, workspace_->message(), max_response_head_bytes);
+  switch (found.status) {
+    case http::HeadStatus::need_more:
       return;
-    }
-    head = std::string_view(p.head).substr(0, end);
-    rest = bytes.subspan(end - before);
+    case http::HeadStatus::out_of_memory:
+      fail(p, ErrorKind::protocol, "buffer pool exhausted");
+      return;
+    case http::HeadStatus::too_large:
+      fail(p, ErrorKind::protocol, "response head too large");
+      return;
+    case http::HeadStatus::complete:
+      break;
   }
-  auto parsed = http::parse_response_head(head);
+  std::span<uint8_t> rest = found.rest;
+  auto parsed = http::parse_response_head(found.head);
   if (!parsed) {
     fail(p, ErrorKind::protocol, "unparsable response head");
     return;
@@ -743,7 +745,6 @@ void LoadClient::on_head_bytes(Peer& p, std::span<uint8_t> bytes) {
     fail(p, ErrorKind::protocol, "invalid 101 response");
     return;
   }
-  std::string().swap(p.head);  // an idle peer keeps no buffer
   p.messages.start(ws::Role::client, &decoder_config_);
   p.phase = PeerPhase::joining;
   p.websocket_open = true;
@@ -987,7 +988,7 @@ void LoadClient::on_released(SocketHandle socket) {
   }
   p->socket = SocketHandle{};
   p->transport.reset();
-  std::string().swap(p->head);
+  p->head.clear(reactor_.pool());
   p->messages.release(reactor_.pool());
   p->messages.halt();
   p->phase = PeerPhase::gone;
@@ -1195,7 +1196,7 @@ bool LoadClient::rejoin(Peer& p) {
   }
   p.socket = SocketHandle{};
   p.transport.reset();
-  std::string().swap(p.head);
+  p.head.clear(reactor_.pool());
   p.messages.release(reactor_.pool());
   p.messages.halt();
   p.phase = PeerPhase::gone;

@@ -206,7 +206,7 @@ class LoadClient final : public ShardService, public SocketService {
     SocketHandle socket;
     TransportStream transport;  // plain (ws://) or TLS (wss://)
     ws::MessageStream messages;
-    std::string head;     // HTTP response head split across reads
+    ByteQueue head;       // HTTP response head split across reads (common/http/head_accumulator.h)
     uint64_t connect_ns = 0;
     uint64_t join_sent_ns = 0;
     uint32_t global_index = 0;

@@ -1,6 +1,7 @@
 #include "common/http/websocket_server.h"
 
 #include "common/codec/http_response.h"
+#include "common/http/head_accumulator.h"
 #include "common/base/log.h"
 #include "common/runtime/provided_buffer_ring.h"
 
@@ -308,39 +309,23 @@ void WebSocketServer::on_plaintext(Connection& c, std::span<uint8_t> bytes) {
 }
 
 void WebSocketServer::on_request_head_bytes(Connection& c, std::span<uint8_t> bytes) {
-  std::string_view incoming(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  if (c.partial.empty()) {
-    size_t end = http::find_head_end(incoming);
-    if (end != 0 && end <= http::max_request_head_bytes) {
-      handle_request_head(c, incoming.substr(0, end), bytes.subspan(end));
+  http::HeadProgress found = http::accumulate_head(c.partial, reactor_.pool(), bytes, workspace_.message(),
+                                       http::max_request_head_bytes);
+  switch (found.status) {
+    case http::HeadStatus::need_more:
       return;
-    }
-  }
-  // Partial head: keep at most the limit (plus the bytes that may complete
-  // the terminator), then 431.
-  size_t before = c.partial.size();
-  size_t room = http::max_request_head_bytes + 4 - std::min(before, http::max_request_head_bytes + 4);
-  size_t take = std::min(room, bytes.size());
-  if (!c.partial.append(reactor_.pool(), bytes.first(take))) {
-    fail(c, "buffer pool exhausted");
-    return;
-  }
-  size_t total = c.partial.size();
-  c.partial.copy_to(workspace_.message());
-  std::string_view buffered(reinterpret_cast<const char*>(workspace_.message().data()), total);
-  size_t end = http::find_head_end(buffered);
-  if (end == 0 || end > http::max_request_head_bytes) {
-    if (total > http::max_request_head_bytes) {
-      c.partial.clear(reactor_.pool());
+    case http::HeadStatus::out_of_memory:
+      fail(c, "buffer pool exhausted");
+      return;
+    case http::HeadStatus::too_large:
       respond_and_close(c, 431, "request head larger than 8 KiB\n", {}, false);
-    }
-    return;
+      return;
+    case http::HeadStatus::complete:
+      // Bytes after the head in this read (a client that pipelined its first
+      // frame) go to the decoder once the upgrade is done.
+      handle_request_head(c, found.head, found.rest);
+      return;
   }
-  c.partial.clear(reactor_.pool());
-  // Bytes after the head in this read (a client that pipelined its first
-  // frame) go to the decoder once the upgrade is done.
-  size_t consumed_from_this_read = end - before;
-  handle_request_head(c, buffered.substr(0, end), bytes.subspan(consumed_from_this_read));
 }
 
 void WebSocketServer::handle_request_head(Connection& c, std::string_view head, std::span<uint8_t> rest) {
@@ -510,7 +495,15 @@ bool WebSocketServer::respond(SocketHandle socket, std::string_view response) {
   return true;
 }
 
+void WebSocketServer::set_timeouts(uint32_t handshake_timeout_ms, uint32_t first_bytes_timeout_ms,
+                                   uint32_t heartbeat_ms) {
+  if (!handshakes_aborted_) config_.handshake_timeout_ms = handshake_timeout_ms;
+  config_.first_bytes_timeout_ms = first_bytes_timeout_ms;
+  config_.heartbeat_ms = heartbeat_ms;
+}
+
 void WebSocketServer::abort_handshakes(uint32_t timeout_ms) {
+  handshakes_aborted_ = true;
   config_.handshake_timeout_ms = timeout_ms;
   for (uint32_t slot = 0; slot < connections_.created(); ++slot) {
     Connection& c = connections_[slot];

@@ -195,6 +195,11 @@ class WebSocketServer final : public SocketService {
   // Drain: drops every connection still in its TLS or HTTP handshake and
   // gives new ones `timeout_ms` to finish theirs (health checks still work).
   void abort_handshakes(uint32_t timeout_ms);
+  // A reload: the handshake and first-bytes timeouts of connections accepted
+  // from now on (after abort_handshakes() the drain's handshake timeout
+  // stays), and the heartbeat of every liveness timer armed from now on
+  // (each open connection's next one).
+  void set_timeouts(uint32_t handshake_timeout_ms, uint32_t first_bytes_timeout_ms, uint32_t heartbeat_ms);
   // Closes every connection (1001 for WebSocket peers) for shutdown.
   void close_all(uint16_t code, std::string_view reason);
 
@@ -269,6 +274,7 @@ class WebSocketServer final : public SocketService {
 
   Reactor& reactor_;
   WebSocketServerConfig config_;
+  bool handshakes_aborted_ = false;  // abort_handshakes() ran: its timeout stays
   WebSocketApp& app_;
   SlotArray<Connection> connections_;
   // Shard scratch: TLS plaintext; reassembled messages and heads, outgoing

@@ -1,6 +1,6 @@
 """SIGHUP reloads the edge's configuration as it does the ingress's
-(docs/edge.md, "Reload"): the certificate, the limits and the admission
-checks change on every shard, open sessions stay; a file that does not load
+(docs/edge.md, "Reload"): the certificate, the limits, the admission
+checks and the timeouts change on every shard, open sessions stay; a file that does not load
 keeps the running settings. Each reload is known applied everywhere by the
 ordering argument of edge_process.sighup_reload, not by waiting."""
 
@@ -9,8 +9,8 @@ import os
 import ssl
 import unittest
 
-from edge_process import (EXPECT_TIMEOUT_S, AdminEdge, RawWebSocket, class_fixture, sighup_reload, tls_material, wait_until,
-                          write_run_file)
+from edge_process import (EXPECT_TIMEOUT_S, AdminEdge, RawWebSocket, SdkClient, class_fixture, sighup_reload, tls_material,
+                          wait_until, write_run_file)
 from ingress_process import certificate_der, make_certificate, trust_context
 
 SHARDS = 3
@@ -19,12 +19,14 @@ SHARDS = 3
 PROBES = 4 * SHARDS
 
 
-def config_text(cert, origins=(), per_source_connections=1000, messages_per_second=1000, message_burst=1000):
+def config_text(cert, origins=(), per_source_connections=1000, messages_per_second=1000, message_burst=1000,
+                heartbeat_ms=15000):
     origins_list = ", ".join(json.dumps(o) for o in origins)
     return (f'[tls]\ncertificate = "{cert[0]}"\nkey = "{cert[1]}"\n'
             f"[limits]\nper_source_connections = {per_source_connections}\nper_source_rate = 0\n"
             f"messages_per_second = {messages_per_second}\nmessage_burst = {message_burst}\n"
-            f"[admission]\nallowed_origins = [{origins_list}]\n")
+            f"[admission]\nallowed_origins = [{origins_list}]\n"
+            f"[timeouts]\nheartbeat_ms = {heartbeat_ms}\n")
 
 
 class ReloadEdge(AdminEdge):
@@ -128,6 +130,33 @@ class EdgeReload(unittest.TestCase):
         # The release travels to the owner shard: wait for its effect.
         wait_until(lambda: upgrade_status(edge, "https://good.test") == 101, EXPECT_TIMEOUT_S,
                    "a place freed by a closed session")
+
+    def test_reload_changes_the_heartbeat_on_every_shard(self):
+        # The heartbeat a joined peer is told (heartbeatMs) is the one its
+        # connection's liveness timer runs on; the handshake and first-bytes
+        # timeouts change with it (docs/edge.md, "Reload").
+        edge = self.edge
+        self.addCleanup(edge.reload)  # runs after the rewrite below
+        self.addCleanup(self.rewrite, config_text(self.cert1))
+        # From the base file (another test may have left its limits running).
+        self.rewrite(config_text(self.cert1))
+        self.assertEqual(edge.reload(), "ok")
+
+        def heartbeats(tag):
+            seen = set()
+            for i in range(PROBES):
+                peer = SdkClient(edge)
+                try:
+                    joined, _ = peer.join("reload-heartbeat", "r", f"{tag}-{i}", expect_peers=False)
+                    seen.add(joined["heartbeatMs"])
+                finally:
+                    peer.close()
+            return seen
+
+        self.assertEqual(heartbeats("before"), {15000})
+        self.rewrite(config_text(self.cert1, heartbeat_ms=7000))
+        self.assertEqual(edge.reload(), "ok")
+        self.assertEqual(heartbeats("after"), {7000})
 
     def test_bad_file_keeps_the_running_configuration(self):
         edge = self.edge

@@ -26,6 +26,7 @@
 #include "common/runtime/reactor.h"
 #include "common/runtime/shard_check.h"
 #include "common/valkey/tests/redis_test_server.h"
+#include "common/valkey/tests/valkey_client_fixture.h"
 #include "common/valkey/tests/valkey_test_recorder.h"
 
 namespace mf::valkey {
@@ -40,26 +41,8 @@ using test::SyncClient;
 using test::Recorder;
 using test::Result;
 
-class ValkeyClientTest : public ::testing::Test {
+class ValkeyClientTest : public test::ValkeyClientFixture<Client> {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(access(redis_binary, X_OK), 0) << "redis-server is missing: run ./install-deps.sh";
-    current_shard_id = 0;
-    ReactorOptions options;
-    options.max_sockets = 64;
-    options.recv_buffer_count = 64;
-    auto init = reactor_.init(options);
-    ASSERT_TRUE(init.has_value()) << init.error();
-  }
-  void TearDown() override {
-    if (client_) {
-      client_->stop();
-      EXPECT_TRUE(run_until([&] { return client_->stopped(); }, 5000)) << "sockets not released";
-      client_.reset();
-    }
-    current_shard_id = no_shard;
-  }
-
   Config config_for(const RedisServer& server) {
     Config c;
     c.address = server.address();
@@ -77,23 +60,12 @@ class ValkeyClientTest : public ::testing::Test {
     client_ = std::move(*c);
   }
 
-  bool run_until(const std::function<bool()>& done, uint64_t timeout_ms) {
-    const uint64_t end = Reactor::monotonic_ms() + timeout_ms;
-    while (!done()) {
-      if (Reactor::monotonic_ms() > end) return false;
-      reactor_.run_once(10);
-    }
-    return true;
-  }
   bool ready(Role role = Role::command) { return client_->state(role) == LinkState::ready; }
 
   std::expected<void, SubmitError> send(std::vector<std::string_view> argv, uint64_t cookie) {
     return client_->command(argv, rec_.done(cookie));
   }
 
-  Reactor reactor_{0};
-  Recorder rec_;
-  std::unique_ptr<Client> client_;
 };
 
 TEST_F(ValkeyClientTest, RejectsABadConfiguration) {

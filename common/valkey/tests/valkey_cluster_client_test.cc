@@ -16,6 +16,7 @@
 #include "common/runtime/reactor.h"
 #include "common/runtime/shard_check.h"
 #include "common/valkey/tests/redis_test_server.h"
+#include "common/valkey/tests/valkey_client_fixture.h"
 #include "common/valkey/tests/valkey_test_recorder.h"
 #include "common/valkey/valkey_keyslot.h"
 
@@ -37,25 +38,13 @@ long long shard_subscribers(SyncClient& node, const std::string& channel) {
   return n;
 }
 
-class ValkeyClusterClientTest : public ::testing::Test {
+class ValkeyClusterClientTest : public test::ValkeyClientFixture<ClusterClient> {
  protected:
   void SetUp() override {
-    ASSERT_EQ(access(test::redis_binary, X_OK), 0) << "redis-server is missing: run ./install-deps.sh";
-    current_shard_id = 0;
-    ReactorOptions options;
-    options.max_sockets = 64;
-    options.recv_buffer_count = 64;
-    ASSERT_TRUE(reactor_.init(options).has_value());
+    test::ValkeyClientFixture<ClusterClient>::SetUp();
+    if (HasFatalFailure()) return;
     for (auto& n : nodes_) ASSERT_TRUE(n.start());
     ASSERT_TRUE(test::form_cluster(nodes_)) << "the cluster did not form within 20 s";
-  }
-  void TearDown() override {
-    if (client_) {
-      client_->stop();
-      EXPECT_TRUE(run_until([&] { return client_->stopped(); }, 5000)) << "sockets not released";
-      client_.reset();
-    }
-    current_shard_id = no_shard;
   }
   void make_client(std::vector<std::string> scripts = {}) {
     ClusterConfig c;
@@ -75,14 +64,6 @@ class ValkeyClusterClientTest : public ::testing::Test {
     ASSERT_TRUE(client.has_value()) << client.error();
     client_ = std::move(*client);
     ASSERT_TRUE(run_until([&] { return client_->state(Role::command) == LinkState::ready; }, 10000));
-  }
-  bool run_until(const std::function<bool()>& done, uint64_t timeout_ms) {
-    const uint64_t end = Reactor::monotonic_ms() + timeout_ms;
-    while (!done()) {
-      if (Reactor::monotonic_ms() > end) return false;
-      reactor_.run_once(10);
-    }
-    return true;
   }
   bool answered(size_t n) {
     return run_until([&] { return rec_.results.size() >= n; }, 10000);
@@ -110,10 +91,7 @@ class ValkeyClusterClientTest : public ::testing::Test {
     return reply_text(c.command({"CLUSTER", "MYID"}));
   }
 
-  Reactor reactor_{0};
   RedisServer nodes_[3] = {RedisServer({}, true), RedisServer({}, true), RedisServer({}, true)};
-  Recorder rec_;
-  std::unique_ptr<ClusterClient> client_;
   uint64_t sent_ = 0;
 };
 
