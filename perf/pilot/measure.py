@@ -94,6 +94,32 @@ def warm_offload(appended_records):
     return ratio_offload(last["http"] - base["http"], last["total"] - base["total"])
 
 
+def warm_offload_not_elected(entries, appended_by, until_ms, fragment_of_path):
+    """Each viewer's warm-state offload over the segments it was not elected
+    to fetch for the swarm, measured at the origin (docs/pilot.md, "Warm
+    offload"). The elected fetcher of a fragment is the viewer whose request
+    for it nginx logged first; a viewer's warm segments are its media appends
+    after its first two. For each viewer: 1 - (bytes nginx sent it for its
+    warm segments elected to another viewer) / (bytes it appended of them).
+    appended_by: {viewer: its append records}, the audience. Returns
+    {viewer: ratio, or None when it appended no such segment}."""
+    elected, sent = {}, {}
+    for e in sorted((e for e in entries if is_media(e[1]) and e[5] * 1000 <= until_ms), key=lambda e: e[5]):
+        viewer, key = viewer_of(e), fragment_key(e[1], fragment_of_path)
+        if viewer not in appended_by or key is None:
+            continue
+        elected.setdefault(key, viewer)
+        sent[(viewer, key)] = sent.get((viewer, key), 0) + e[4]
+    out = {}
+    for viewer, records in appended_by.items():
+        media = [r for r in records if r["at"] <= until_ms and not r["key"].endswith("/init")]
+        warm = [r for r in media[2:] if elected.get(r["key"]) != viewer]
+        appended = sum(r["bytes"] for r in warm)
+        origin = sum(sent.get((viewer, key), 0) for key in {r["key"] for r in warm})
+        out[viewer] = ratio_offload(origin, appended)
+    return out
+
+
 def stall_summary(stalls, end_ms, after_ms=None):
     """(count, total ms) of stalls (start/end in ms; end None = still
     stalled at end_ms); only those starting at or after after_ms when given."""

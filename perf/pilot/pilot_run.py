@@ -235,6 +235,8 @@ def summarize(config, ids, pages, cut, entries, start_ms, end_ms, stream, usage,
         offload_playing = measure.ratio_offload(*measure.offload_of_fragments_first_appended(
             entries, {p: cut_pages[p]["appended"] for p in audience}, playing_ms, cut_ms, stream.fragment_of_path))
     kill_ms = events.get("kill_switch", {}).get("pushed_ms")
+    warm_not_elected = measure.warm_offload_not_elected(entries, {p: cut_pages[p]["appended"] for p in audience},
+                                                        cut_ms, stream.fragment_of_path)
     viewers = {}
     totals = {"stalls": 0, "stall_ms": 0, "playback_errors": 0, "unverified_appended": 0, "checked_segments": 0}
     for peer_id in ids:
@@ -255,6 +257,7 @@ def summarize(config, ids, pages, cut, entries, start_ms, end_ms, stream, usage,
             "offload_sdk": measure.ratio_offload(cut_pages[peer_id]["stats"]["httpBytes"],
                                                  cut_pages[peer_id]["appendedBytes"]),
             "warm_offload": measure.warm_offload(in_window),
+            "warm_offload_not_elected": warm_not_elected.get(peer_id),
             "peers_mean": round(sum(s["peers"] for s in samples) / len(samples), 2) if samples else 0,
             "stalls": stalls, "stall_ms": stall_ms,
             "stalls_after_kill_switch": measure.stall_summary(page["stalls"], end_ms, kill_ms)[0] if kill_ms else None,
@@ -300,6 +303,7 @@ def summarize(config, ids, pages, cut, entries, start_ms, end_ms, stream, usage,
         "startup_ms_median": measure.median(startups), "startup_ms_max": max(startups) if startups else None,
         "warm_offload_min": min((v["warm_offload"] for v in viewers.values() if v["warm_offload"] is not None),
                                 default=None),
+        "warm_offload_not_elected_min": min((v for v in warm_not_elected.values() if v is not None), default=None),
         "uploaded_bytes": sum(v["uploaded_bytes"] for v in viewers.values()),
         "peers_per_viewer": measure.median([v["peers_mean"] for v in viewers.values()]),
         "signaling_received_per_viewer_minute": round(received / len(ids) / minutes, 1),

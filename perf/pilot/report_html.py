@@ -97,6 +97,7 @@ def run_table(runs):
             ("origin_media_bytes", "origin media B"), ("stalls", "stalls"), ("stall_ms", "stall ms"),
             ("playback_errors", "errors"), ("unverified_appended", "unverified"),
             ("startup_ms_median", "startup ms (median)"), ("warm_offload_min", "warm offload (min)"),
+            ("warm_offload_not_elected_min", "warm offload, segments elected to others (min)"),
             ("peers_per_viewer", "peers/viewer"), ("signaling_received_per_viewer_minute", "signaling msgs/viewer/min")]
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label in keys)
     rows = []

@@ -72,7 +72,8 @@ def run_session(configs, out_dir, stream_options, log=print):
             log(f"  offload at the origin {fmt(report['offload_origin'])}, by the SDK {fmt(report['offload_sdk'])}, "
                 f"at the origin once every viewer played {fmt(report['offload_origin_playing'])}; "
                 f"stalls {report['stalls']} ({report['stall_ms']} ms), errors {report['playback_errors']}, "
-                f"unverified {report['unverified_appended']}")
+                f"unverified {report['unverified_appended']}; warm offload min {fmt(report['warm_offload_min'])}, "
+                f"over segments elected to others {fmt(report['warm_offload_not_elected_min'])}")
     # DIR/origin-access.log: every run's log, in run order.
     with open(os.path.join(out_dir, "origin-access.log"), "w") as out:
         for r in runs:
