@@ -1,6 +1,6 @@
 #pragma once
 // The start-up check that the seeds given for a Valkey Cluster are cluster
-// nodes (docs/cluster.md, "Valkey Cluster", "Seeds checked at start").
+// nodes (docs/cluster.md, "Valkey Cluster", its "Seeds checked at start").
 //
 // Each seed is asked `INFO cluster` (after AUTH when a password is given) on
 // a blocking socket, in turn, within one shared deadline. A seed that
