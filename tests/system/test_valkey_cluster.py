@@ -1,7 +1,7 @@
 """Edges sharing a real Redis 7 cluster (docs/cluster.md, "Valkey Cluster"):
 six cluster-enabled redis-server processes (3 primaries, 3 replicas, made
 one cluster by `redis-cli --cluster create --cluster-replicas 1`) on random
-loopback ports in temporary directories, and two mf-edge processes given
+loopback ports in temporary directories, and mf-edge processes given
 some of them as seeds (--valkey-cluster), all started and stopped here.
 
 Covers (three edges): the identity tests of test_cross_edge_identity.py on the cluster
@@ -9,13 +9,16 @@ Covers (three edges): the identity tests of test_cross_edge_identity.py on the c
 another edge, peer-id-taken, races of joins and takeovers, the cluster-wide
 viewer cap, policy through the cluster); peers on different edges proposed to each other and signals across
 edges in order and byte-exact through the cluster (sharded pub/sub: SPUBLISH,
-never PUBLISH); the slots of the signal channels and of the receivers' owner
+never PUBLISH); the same-stream guard across edges; a fourth edge killed
+(SIGKILL), its peer no longer proposed and signals to it answered; the slots of the signal channels and of the receivers' owner
 keys moved while signals flow (MOVED and ASK followed: every signal
 delivered once in order or answered, delivery goes on); the primary serving
 the signal channels killed while signals flow (its replica promoted, the
 edges follow the new map and deliver again; every signal delivered once in
 order or answered, except what the dying primary had answered but not yet
-written to the subscriber, docs/cluster.md, "Faults")."""
+written to the subscriber, docs/cluster.md, "Faults"). And the seeds checked
+at start: a standalone server among them refused with one line, seeds nobody
+listens on started local-only."""
 
 import asyncio
 import json
