@@ -18,36 +18,28 @@ uint32_t load_be32(const uint8_t* p) {
 Sha1::Sha1() : state_{0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u} {}
 
 // One 512-bit block (FIPS 180-4 section 6.1.2), with the 16-word circular
-// message schedule of section 6.1.3.
+// message schedule of section 6.1.3. The four groups of 20 rounds differ in
+// their function (Ch, Parity, Maj, Parity) and constant.
 void Sha1::compress(const uint8_t* block) {
   std::array<uint32_t, 16> w;
   for (size_t t = 0; t < 16; ++t) w[t] = load_be32(block + 4 * t);
   uint32_t a = state_[0], b = state_[1], c = state_[2], d = state_[3], e = state_[4];
-  for (size_t t = 0; t < 80; ++t) {
-    if (t >= 16) {
-      w[t & 15] = rotl(w[(t + 13) & 15] ^ w[(t + 8) & 15] ^ w[(t + 2) & 15] ^ w[t & 15], 1);
-    }
-    uint32_t f, k;
-    if (t < 20) {
-      f = (b & c) | (~b & d);  // Ch
-      k = 0x5A827999u;
-    } else if (t < 40) {
-      f = b ^ c ^ d;  // Parity
-      k = 0x6ED9EBA1u;
-    } else if (t < 60) {
-      f = (b & c) | (b & d) | (c & d);  // Maj
-      k = 0x8F1BBCDCu;
-    } else {
-      f = b ^ c ^ d;
-      k = 0xCA62C1D6u;
-    }
-    const uint32_t temp = rotl(a, 5) + f + e + k + w[t & 15];
+  auto schedule = [&w](size_t t) {
+    if (t >= 16) w[t & 15] = rotl(w[(t + 13) & 15] ^ w[(t + 8) & 15] ^ w[(t + 2) & 15] ^ w[t & 15], 1);
+    return w[t & 15];
+  };
+  auto round = [&](uint32_t f, uint32_t k, uint32_t word) {
+    const uint32_t temp = rotl(a, 5) + f + e + k + word;
     e = d;
     d = c;
     c = rotl(b, 30);
     b = a;
     a = temp;
-  }
+  };
+  for (size_t t = 0; t < 20; ++t) round((b & c) | (~b & d), 0x5A827999u, schedule(t));
+  for (size_t t = 20; t < 40; ++t) round(b ^ c ^ d, 0x6ED9EBA1u, schedule(t));
+  for (size_t t = 40; t < 60; ++t) round((b & c) | (b & d) | (c & d), 0x8F1BBCDCu, schedule(t));
+  for (size_t t = 60; t < 80; ++t) round(b ^ c ^ d, 0xCA62C1D6u, schedule(t));
   state_[0] += a;
   state_[1] += b;
   state_[2] += c;

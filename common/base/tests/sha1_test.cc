@@ -31,6 +31,16 @@ TEST(Sha1, NistOneMillionA) {
   EXPECT_EQ(hex(sha1(std::string(1000000, 'a'))), "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
 }
 
+TEST(Sha1, Rfc6455AcceptKeyExample) {
+  // RFC 6455 section 1.3: the key "dGhlIHNhbXBsZSBub25jZQ==" and the GUID
+  // hash to these bytes, whose base64 is "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+  // (common/codec/tests/websocket_upgrade_test.cc checks that form).
+  Sha1 hash;
+  hash.update("dGhlIHNhbXBsZSBub25jZQ==");
+  hash.update("258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+  EXPECT_EQ(hex(hash.digest()), "b37a4f2cc0624f1690f64606cf385945b2bec4ea");
+}
+
 TEST(Sha1, EmptyMessage) { EXPECT_EQ(hex(sha1("")), "da39a3ee5e6b4b0d3255bfef95601890afd80709"); }
 
 TEST(Sha1, PaddingAtEveryLengthAroundABlockBoundary) {

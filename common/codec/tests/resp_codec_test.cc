@@ -93,6 +93,29 @@ std::vector<std::string> read_all(ReplyReader& reader) {
   }
 }
 
+// The replies of `input` fed in two pieces, cut at `cut`.
+std::vector<std::string> read_in_two(std::string_view input, size_t cut) {
+  ReplyReader reader;
+  std::vector<std::string> got;
+  for (std::string_view piece : {input.substr(0, cut), input.substr(cut)}) {
+    if (!reader.feed(as_bytes(piece))) return {"feed refused"};
+    for (auto& s : read_all(reader)) got.push_back(s);
+  }
+  if (reader.buffered_bytes() != 0) got.push_back("left over");
+  return got;
+}
+
+// The replies of `input` fed one byte at a time.
+std::vector<std::string> read_bytewise(std::string_view input) {
+  ReplyReader reader;
+  std::vector<std::string> got;
+  for (char c : input) {
+    if (!reader.feed(as_bytes(std::string_view(&c, 1)))) return {"feed refused"};
+    for (auto& s : read_all(reader)) got.push_back(s);
+  }
+  return got;
+}
+
 TEST(RespRead, EveryReplyType) {
   ReplyReader reader;
   const std::string input = std::string("+OK\r\n-ERR wrong\r\n:42\r\n:-7\r\n$5\r\nhello\r\n$-1\r\n*-1\r\n$0\r\n\r\n") +
@@ -107,25 +130,13 @@ TEST(RespRead, EveryReplyType) {
 TEST(RespRead, SplitAtEveryByte) {
   const std::string input = "*2\r\n$5\r\nhel\r\n\r\n*1\r\n:99\r\n+OK\r\n";
   for (size_t cut = 0; cut <= input.size(); ++cut) {
-    ReplyReader reader;
-    std::vector<std::string> got;
-    ASSERT_TRUE(reader.feed(as_bytes(std::string_view(input).substr(0, cut))));
-    for (auto& s : read_all(reader)) got.push_back(s);
-    ASSERT_TRUE(reader.feed(as_bytes(std::string_view(input).substr(cut))));
-    for (auto& s : read_all(reader)) got.push_back(s);
-    EXPECT_EQ(got, (std::vector<std::string>{"[$hel\r\n,[:99]]", "+OK"})) << "cut at " << cut;
+    EXPECT_EQ(read_in_two(input, cut), (std::vector<std::string>{"[$hel\r\n,[:99]]", "+OK"})) << "cut at " << cut;
   }
 }
 
 TEST(RespRead, OneByteAtATime) {
   const std::string input = "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\np\0q\r\n"s;
-  ReplyReader reader;
-  std::vector<std::string> got;
-  for (char c : input) {
-    ASSERT_TRUE(reader.feed(as_bytes(std::string_view(&c, 1))));
-    for (auto& s : read_all(reader)) got.push_back(s);
-  }
-  EXPECT_EQ(got, (std::vector<std::string>{"[$message,$ch,$" + std::string("p\0q", 3) + "]"}));
+  EXPECT_EQ(read_bytewise(input), (std::vector<std::string>{"[$message,$ch,$" + std::string("p\0q", 3) + "]"}));
 }
 
 TEST(RespRead, ViewStaysValidAcrossFeed) {
@@ -445,33 +456,13 @@ TEST(RespRead, ValidRepliesSplitAtEveryByte) {
     all += wire;
     expected.push_back(shown);
     for (size_t cut = 0; cut <= wire.size(); ++cut) {
-      ReplyReader reader;
-      std::vector<std::string> got;
-      ASSERT_TRUE(reader.feed(as_bytes(std::string_view(wire).substr(0, cut))));
-      for (auto& r : read_all(reader)) got.push_back(r);
-      ASSERT_TRUE(reader.feed(as_bytes(std::string_view(wire).substr(cut))));
-      for (auto& r : read_all(reader)) got.push_back(r);
-      EXPECT_EQ(got, std::vector<std::string>{shown}) << testing::PrintToString(wire) << " cut at " << cut;
-      EXPECT_EQ(reader.buffered_bytes(), 0u);
+      EXPECT_EQ(read_in_two(wire, cut), std::vector<std::string>{shown})
+          << testing::PrintToString(wire) << " cut at " << cut;
     }
   }
   // All of them back to back: at every cut, and byte by byte.
-  for (size_t cut = 0; cut <= all.size(); ++cut) {
-    ReplyReader reader;
-    std::vector<std::string> got;
-    ASSERT_TRUE(reader.feed(as_bytes(std::string_view(all).substr(0, cut))));
-    for (auto& r : read_all(reader)) got.push_back(r);
-    ASSERT_TRUE(reader.feed(as_bytes(std::string_view(all).substr(cut))));
-    for (auto& r : read_all(reader)) got.push_back(r);
-    ASSERT_EQ(got, expected) << "cut at " << cut;
-  }
-  ReplyReader reader;
-  std::vector<std::string> got;
-  for (char c : all) {
-    ASSERT_TRUE(reader.feed(as_bytes(std::string_view(&c, 1))));
-    for (auto& r : read_all(reader)) got.push_back(r);
-  }
-  EXPECT_EQ(got, expected);
+  for (size_t cut = 0; cut <= all.size(); ++cut) ASSERT_EQ(read_in_two(all, cut), expected) << "cut at " << cut;
+  EXPECT_EQ(read_bytewise(all), expected);
 }
 
 TEST(RespRead, ALargeReplyInManyPiecesKeepsItsPlace) {
