@@ -38,24 +38,24 @@ class OffloadFaults(unittest.TestCase):
                         kill_edge_at_s=KILL_EDGE_AT_S)
         cls.report = run_session([run], cls.out, {"renditions": 2, "segment_s": 2, "window": 8, "cmaf_chunks": True},
                                  log=lambda *x: print(*x, file=sys.stderr, flush=True))
-        cls.run = cls.report["runs"][0]
-        cls.viewers = cls.run["viewers"]
+        cls.result = cls.report["runs"][0]
+        cls.viewers = cls.result["viewers"]
 
     def test_the_leaving_viewer_is_rescued_by_a_range_request(self):
         leaver = self.viewers["viewer-leaver"]
         rescues = sum(v["range_rescues"] for p, v in self.viewers.items() if p != "viewer-leaver")
         print(f"\npilot faults: the leaver uploaded {leaver['uploaded_bytes']} B; {rescues} range rescue(s), "
-              f"{self.run['origin_range_requests']} Range request(s) in nginx's log")
+              f"{self.result['origin_range_requests']} Range request(s) in nginx's log")
         self.assertGreater(leaver["uploaded_bytes"], 0, "nobody asked the leaver for anything")
         self.assertGreaterEqual(rescues, 1, "the leaver left mid-upload but no receiver rescued the segment")
         # Every rescue is one Range request the origin served (206), and nginx logged each.
-        self.assertGreaterEqual(self.run["origin_range_requests"], rescues)
+        self.assertGreaterEqual(self.result["origin_range_requests"], rescues)
 
     def test_the_viewers_of_a_killed_edge_join_again_and_the_mesh_resumes(self):
-        kill = self.run["faults"]["edge_kill"]
+        kill = self.result["faults"]["edge_kill"]
         print(f"\npilot faults: edge {kill['edge']} SIGKILLed with {kill['viewers_on_it']} on it; joined again: "
               f"{kill['rejoined']}; {kill['p2p_bytes_after_kill']} peer bytes after the kill; offload at the origin "
-              f"{fmt(self.run['offload_origin'])}; stalls {self.run['stalls']} ({self.run['stall_ms']} ms)")
+              f"{fmt(self.result['offload_origin'])}; stalls {self.result['stalls']} ({self.result['stall_ms']} ms)")
         # Two edges behind least-connections balancing: each holds some of the 4 pages.
         self.assertTrue(kill["viewers_on_it"], "no viewer was on the killed edge")
         self.assertEqual(sorted(kill["rejoined"]), sorted(kill["viewers_on_it"]))
@@ -64,9 +64,9 @@ class OffloadFaults(unittest.TestCase):
         self.assertGreater(kill["p2p_bytes_after_kill"], 0, "no peer byte after the edge was killed")
 
     def test_nothing_unverified_is_appended_and_nothing_failed_to_play(self):
-        self.assertEqual(self.run["unverified_appended"], 0)
-        self.assertGreater(self.run["checked_segments"], VIEWERS * 5)
-        self.assertEqual(self.run["playback_errors"], 0,
+        self.assertEqual(self.result["unverified_appended"], 0)
+        self.assertGreater(self.result["checked_segments"], VIEWERS * 5)
+        self.assertEqual(self.result["playback_errors"], 0,
                          {p: v["errors"] for p, v in self.viewers.items() if v["errors"]})
         self.assertEqual(sum(v["failed_segments"] for v in self.viewers.values()), 0,
                          "a segment failed verification: the leaver's half-sent bytes reached a hash check")
