@@ -10,45 +10,21 @@
 #include <sstream>
 #include <vector>
 
+#include "common/config/tests/config_parser_harness.h"
+
 namespace mf::edge {
 namespace {
 
-// Runs the pure parser with `file_text` as the only readable file,
-// "edge.toml".
-std::expected<EdgeConfig, ConfigError> run(std::vector<std::string_view> arguments, std::string file_text = "") {
-  ConfigFileReader reader = [&](const std::string& path) -> std::expected<std::string, std::string> {
-    if (path == "edge.toml") return file_text;
-    return std::unexpected("No such file or directory");
-  };
-  return parse_edge_arguments(arguments, reader);
-}
+// The pure parser with "edge.toml" as the only readable file.
+const config_testing::ConfigParserHarness<EdgeConfig> parser{
+    [](std::span<const std::string_view> arguments, const ConfigFileReader& read_file) {
+      return parse_edge_arguments(arguments, read_file);
+    },
+    "edge.toml"};
 
-EdgeConfig ok(std::vector<std::string_view> arguments, std::string file_text = "") {
-  auto config = run(arguments, file_text);
-  EXPECT_TRUE(config.has_value()) << (config ? "" : config.error().message);
-  return config ? *config : EdgeConfig{};
-}
-
-ConfigError failure(std::vector<std::string_view> arguments, std::string file_text = "") {
-  auto config = run(arguments, file_text);
-  EXPECT_FALSE(config.has_value());
-  return config ? ConfigError{"(parsed)", -1} : config.error();
-}
-
-std::string file_error(std::string file_text) {
-  ConfigError error = failure({"--config", "edge.toml"}, file_text);
-  EXPECT_EQ(error.exit_code, 1) << error.message;
-  return error.message;
-}
-
-std::string flag_error(std::vector<std::string_view> arguments) {
-  ConfigError error = failure(arguments);
-  EXPECT_EQ(error.exit_code, 2) << error.message;
-  return error.message;
-}
 
 TEST(EdgeConfig, NoFileNoFlagsGivesDevelopmentDefaults) {
-  EdgeConfig config = ok({});
+  EdgeConfig config = parser.ok({});
   EXPECT_EQ(config, EdgeConfig{});
   EXPECT_EQ(config.listen, "127.0.0.1:8445");
   EXPECT_EQ(config.plain_listen, "");
@@ -133,7 +109,7 @@ listen = "[::1]:9000"
 )";
 
 TEST(EdgeConfig, EveryKeyFromTheFile) {
-  EdgeConfig config = ok({"--config", "edge.toml"}, every_key);
+  EdgeConfig config = parser.ok({"--config", "edge.toml"}, every_key);
   EXPECT_EQ(config.edge_id, "edge-7.eu:a");
   EXPECT_EQ(config.shards, 12u);
   EXPECT_EQ(config.log_level, "debug");
@@ -170,7 +146,7 @@ TEST(EdgeConfig, EveryKeyFromTheFile) {
 }
 
 TEST(EdgeConfig, EveryFlag) {
-  EdgeConfig config = ok({"--listen", "0.0.0.0:443", "--plain-listen", "127.0.0.1:8450", "--proxy-protocol",
+  EdgeConfig config = parser.ok({"--listen", "0.0.0.0:443", "--plain-listen", "127.0.0.1:8450", "--proxy-protocol",
                           "--tls-cert", "c.pem", "--tls-key", "k.pem", "--shards", "3", "--max-connections", "900",
                           "--max-connections-per-shard", "300", "--heartbeat-ms", "1000", "--handshake-timeout-ms",
                           "2000", "--max-message-bytes", "4096", "--ws-path", "/x", "--edge-id", "e1", "--admin",
@@ -200,20 +176,20 @@ TEST(EdgeConfig, EveryFlag) {
 }
 
 TEST(EdgeConfig, InlineValueKeepsLaterEquals) {
-  EXPECT_EQ(flag_error({"--edge-id=a=b"}), "--edge-id: 'a=b' must be 1..128 bytes of [A-Za-z0-9._:-]");
-  EdgeConfig config = ok({"--ws-path=/a=b", "--plain-listen=127.0.0.1:1", "--proxy-protocol=true"});
+  EXPECT_EQ(parser.flag_error({"--edge-id=a=b"}), "--edge-id: 'a=b' must be 1..128 bytes of [A-Za-z0-9._:-]");
+  EdgeConfig config = parser.ok({"--ws-path=/a=b", "--plain-listen=127.0.0.1:1", "--proxy-protocol=true"});
   EXPECT_EQ(config.websocket_path, "/a=b");
   EXPECT_TRUE(config.proxy_protocol);
-  config = ok({"--plain-listen=127.0.0.1:1", "--proxy-protocol", "--proxy-protocol=false", "--check-config=false"});
+  config = parser.ok({"--plain-listen=127.0.0.1:1", "--proxy-protocol", "--proxy-protocol=false", "--check-config=false"});
   EXPECT_FALSE(config.proxy_protocol);
   EXPECT_FALSE(config.check_config);
-  EXPECT_EQ(flag_error({"--proxy-protocol=yes"}), "--proxy-protocol: 'yes' is not true or false");
+  EXPECT_EQ(parser.flag_error({"--proxy-protocol=yes"}), "--proxy-protocol: 'yes' is not true or false");
 }
 
 TEST(EdgeConfig, FlagsOverrideTheFileWhateverTheOrder) {
   std::string file = "[edge]\nshards = 4\nlog_level = \"debug\"\n[limits]\nmax_message_bytes = 8192\n";
-  EdgeConfig before = ok({"--shards", "9", "--config", "edge.toml"}, file);
-  EdgeConfig after = ok({"--config", "edge.toml", "--shards", "9"}, file);
+  EdgeConfig before = parser.ok({"--shards", "9", "--config", "edge.toml"}, file);
+  EdgeConfig after = parser.ok({"--config", "edge.toml", "--shards", "9"}, file);
   for (const EdgeConfig& config : {before, after}) {
     EXPECT_EQ(config.shards, 9u);                  // flag wins
     EXPECT_EQ(config.log_level, "debug");          // file, no flag
@@ -221,13 +197,13 @@ TEST(EdgeConfig, FlagsOverrideTheFileWhateverTheOrder) {
     EXPECT_EQ(config.heartbeat_ms, 15000u);        // neither
   }
   // The last of two flags wins.
-  EXPECT_EQ(ok({"--shards", "2", "--shards", "3"}).shards, 3u);
+  EXPECT_EQ(parser.ok({"--shards", "2", "--shards", "3"}).shards, 3u);
 }
 
 TEST(EdgeConfig, AllowedOriginFlagsReplaceTheFilesList) {
   std::string file = "[admission]\nallowed_origins = [\"https://file.example\"]\n";
-  EXPECT_EQ(ok({"--config", "edge.toml"}, file).allowed_origins, std::vector<std::string>{"https://file.example"});
-  EXPECT_EQ(ok({"--allowed-origin", "https://one.example", "--config", "edge.toml", "--allowed-origin",
+  EXPECT_EQ(parser.ok({"--config", "edge.toml"}, file).allowed_origins, std::vector<std::string>{"https://file.example"});
+  EXPECT_EQ(parser.ok({"--allowed-origin", "https://one.example", "--config", "edge.toml", "--allowed-origin",
                 "https://two.example"},
                file)
                 .allowed_origins,
@@ -237,12 +213,12 @@ TEST(EdgeConfig, AllowedOriginFlagsReplaceTheFilesList) {
 TEST(EdgeConfig, EmptyFileGivesTheDefaults) {
   EdgeConfig expected;
   expected.config_file = "edge.toml";
-  EXPECT_EQ(ok({"--config", "edge.toml"}, ""), expected);
-  EXPECT_EQ(ok({"--config", "edge.toml"}, "# nothing\n[edge]\n[limits]\n"), expected);
+  EXPECT_EQ(parser.ok({"--config", "edge.toml"}, ""), expected);
+  EXPECT_EQ(parser.ok({"--config", "edge.toml"}, "# nothing\n[edge]\n[limits]\n"), expected);
 }
 
 TEST(EdgeConfig, EmptyValuesInTheFileMeanUnset) {
-  EdgeConfig config = ok({"--config", "edge.toml", "--plain-listen", "127.0.0.1:8450"},
+  EdgeConfig config = parser.ok({"--config", "edge.toml", "--plain-listen", "127.0.0.1:8450"},
                          "[edge]\nid = \"\"\n[listen]\npublic = \"\"\n[tls]\ncertificate = \"\"\nkey = \"\"\n"
                          "[admin]\nlisten = \"\"\n[policy]\nfile = \"\"\n");
   EXPECT_TRUE(config.edge_id.empty());
@@ -250,37 +226,37 @@ TEST(EdgeConfig, EmptyValuesInTheFileMeanUnset) {
   EXPECT_TRUE(config.admin_listen.empty());
   EXPECT_TRUE(config.policy_file.empty());
   // Listeners can be disabled from the command line too.
-  config = ok({"--admin", "", "--listen", "", "--plain-listen", "127.0.0.1:8450"});
+  config = parser.ok({"--admin", "", "--listen", "", "--plain-listen", "127.0.0.1:8450"});
   EXPECT_TRUE(config.admin_listen.empty());
   EXPECT_TRUE(config.listen.empty());
 }
 
 TEST(EdgeConfig, UnknownKeysNameFileAndLine) {
-  EXPECT_EQ(file_error("[limits]\nmax_connections = 5\nmax_conections = 7\n"),
+  EXPECT_EQ(parser.file_error("[limits]\nmax_connections = 5\nmax_conections = 7\n"),
             "edge.toml:3: unknown key 'max_conections' in [limits] (did you mean 'max_connections'?)");
-  EXPECT_EQ(file_error("\n\n[edge]\nfoo = 1\n"), "edge.toml:4: unknown key 'foo' in [edge]");
-  EXPECT_EQ(file_error("[limit]\nmax_connections = 5\n"), "edge.toml:1: unknown table [limit] (did you mean 'limits'?)");
-  EXPECT_EQ(file_error("[database]\n"), "edge.toml:1: unknown table [database]");
-  EXPECT_EQ(file_error("shards = 2\n"), "edge.toml:1: unknown key 'shards' outside any table (it belongs in [edge])");
-  EXPECT_EQ(file_error("[limits.per_source]\nrate = 3\n"), "edge.toml:1: unknown key 'per_source' in [limits]");
+  EXPECT_EQ(parser.file_error("\n\n[edge]\nfoo = 1\n"), "edge.toml:4: unknown key 'foo' in [edge]");
+  EXPECT_EQ(parser.file_error("[limit]\nmax_connections = 5\n"), "edge.toml:1: unknown table [limit] (did you mean 'limits'?)");
+  EXPECT_EQ(parser.file_error("[database]\n"), "edge.toml:1: unknown table [database]");
+  EXPECT_EQ(parser.file_error("shards = 2\n"), "edge.toml:1: unknown key 'shards' outside any table (it belongs in [edge])");
+  EXPECT_EQ(parser.file_error("[limits.per_source]\nrate = 3\n"), "edge.toml:1: unknown key 'per_source' in [limits]");
   // Dotted keys are the same tables.
-  EXPECT_EQ(ok({"--config", "edge.toml"}, "edge.shards = 6\n").shards, 6u);
-  EXPECT_EQ(file_error("edge.shard = 6\n"), "edge.toml:1: unknown key 'shard' in [edge] (did you mean 'shards'?)");
+  EXPECT_EQ(parser.ok({"--config", "edge.toml"}, "edge.shards = 6\n").shards, 6u);
+  EXPECT_EQ(parser.file_error("edge.shard = 6\n"), "edge.toml:1: unknown key 'shard' in [edge] (did you mean 'shards'?)");
 }
 
 TEST(EdgeConfig, FirstProblemInFileOrderIsReported) {
   // toml++ iterates keys sorted; the report must still be the earliest line.
-  EXPECT_EQ(file_error("[timeouts]\nheartbeat_ms = 1\n[edge]\nzzz = 1\n"),
+  EXPECT_EQ(parser.file_error("[timeouts]\nheartbeat_ms = 1\n[edge]\nzzz = 1\n"),
             "edge.toml:2: [timeouts] heartbeat_ms: must be 100..600000 (got 1)");
-  EXPECT_EQ(file_error("[zzz]\n[edge]\nshards = 999\n"), "edge.toml:1: unknown table [zzz]");
+  EXPECT_EQ(parser.file_error("[zzz]\n[edge]\nshards = 999\n"), "edge.toml:1: unknown table [zzz]");
 }
 
 TEST(EdgeConfig, TomlSyntaxErrorsNameLineAndColumn) {
-  std::string error = file_error("[edge]\nshards = \n");
+  std::string error = parser.file_error("[edge]\nshards = \n");
   EXPECT_EQ(error.rfind("edge.toml:2:", 0), 0u) << error;
-  error = file_error("[edge]\nshards = 1\nshards = 2\n");
+  error = parser.file_error("[edge]\nshards = 1\nshards = 2\n");
   EXPECT_EQ(error.rfind("edge.toml:3:", 0), 0u) << error;
-  error = file_error("[edge\n");
+  error = parser.file_error("[edge\n");
   EXPECT_EQ(error.rfind("edge.toml:1:", 0), 0u) << error;
 }
 
@@ -290,7 +266,7 @@ TEST(EdgeConfig, TomlSyntaxErrorsNameLineAndColumn) {
 TEST(EdgeConfig, MalformedFilesGiveOneLine) {
   for (std::string text : {"[@]\n", "[\x01" "edge]\n", "[[=]]\n", "[ #]\n", "[edge]\nshards =\u00e9 1\n",
                            "[edge]\nshards = 1\u3001\n", "[policy]\nwatch = fal\n"}) {
-    std::string error = file_error(text);
+    std::string error = parser.file_error(text);
     EXPECT_EQ(error.rfind(text.starts_with("[edge]") || text.starts_with("[policy]") ? "edge.toml:2:" : "edge.toml:1:",
                           0),
               0u)
@@ -300,28 +276,21 @@ TEST(EdgeConfig, MalformedFilesGiveOneLine) {
 }
 
 TEST(EdgeConfig, FileTypeErrors) {
-  EXPECT_EQ(file_error("[edge]\nshards = \"4\"\n"), "edge.toml:2: [edge] shards: must be an integer (got a string)");
-  EXPECT_EQ(file_error("[edge]\nshards = 4.0\n"), "edge.toml:2: [edge] shards: must be an integer (got a float)");
-  EXPECT_EQ(file_error("[edge]\nlog_level = 3\n"), "edge.toml:2: [edge] log_level: must be a string (got an integer)");
-  EXPECT_EQ(file_error("[listen]\nproxy_protocol = \"yes\"\n"),
+  EXPECT_EQ(parser.file_error("[edge]\nshards = \"4\"\n"), "edge.toml:2: [edge] shards: must be an integer (got a string)");
+  EXPECT_EQ(parser.file_error("[edge]\nshards = 4.0\n"), "edge.toml:2: [edge] shards: must be an integer (got a float)");
+  EXPECT_EQ(parser.file_error("[edge]\nlog_level = 3\n"), "edge.toml:2: [edge] log_level: must be a string (got an integer)");
+  EXPECT_EQ(parser.file_error("[listen]\nproxy_protocol = \"yes\"\n"),
             "edge.toml:2: [listen] proxy_protocol: must be true or false (got a string)");
-  EXPECT_EQ(file_error("[admission]\nallowed_origins = \"https://a.example\"\n"),
+  EXPECT_EQ(parser.file_error("[admission]\nallowed_origins = \"https://a.example\"\n"),
             "edge.toml:2: [admission] allowed_origins: must be an array of strings (got a string)");
-  EXPECT_EQ(file_error("[admission]\nallowed_origins = [\n  \"https://a.example\",\n  7,\n]\n"),
+  EXPECT_EQ(parser.file_error("[admission]\nallowed_origins = [\n  \"https://a.example\",\n  7,\n]\n"),
             "edge.toml:4: [admission] allowed_origins: must be an array of strings (got an integer in it)");
-  EXPECT_EQ(file_error("edge = 3\n"), "edge.toml:1: 'edge' must be the table [edge] (got an integer)");
-  EXPECT_EQ(file_error("[timeouts]\ndrain_ms = 1979-05-27\n"),
+  EXPECT_EQ(parser.file_error("edge = 3\n"), "edge.toml:1: 'edge' must be the table [edge] (got an integer)");
+  EXPECT_EQ(parser.file_error("[timeouts]\ndrain_ms = 1979-05-27\n"),
             "edge.toml:2: [timeouts] drain_ms: must be an integer (got a date)");
 }
 
-struct RangeCase {
-  const char* table;
-  const char* key;
-  const char* flag;  // nullptr: file only
-  int64_t bad_low;   // -1: no value below the range other than negatives
-  int64_t bad_high;
-  const char* range;
-};
+using config_testing::RangeCase;
 
 const RangeCase range_cases[] = {
     {"edge", "shards", "--shards", -1, 257, "0..256"},
@@ -344,46 +313,23 @@ const RangeCase range_cases[] = {
 };
 
 TEST(EdgeConfig, EveryCountIsRangeCheckedInTheFile) {
-  for (const RangeCase& c : range_cases) {
-    std::vector<int64_t> bad = {-5, c.bad_high};
-    if (c.bad_low >= 0) bad.push_back(c.bad_low);
-    for (int64_t value : bad) {
-      EXPECT_EQ(file_error(fmt::format("# settings\n[{}]\n{} = {}\n", c.table, c.key, value)),
-                fmt::format("edge.toml:3: [{}] {}: must be {} (got {})", c.table, c.key, c.range, value));
-    }
-  }
+  config_testing::expect_file_range_errors(range_cases, [](const std::string& text) { return parser.file_error("# settings\n" + text); }, "edge.toml:3: ");
 }
 
-TEST(EdgeConfig, EveryCountFlagIsRangeChecked) {
-  for (const RangeCase& c : range_cases) {
-    if (!c.flag) continue;
-    std::string high = std::to_string(c.bad_high);
-    if (c.bad_high <= UINT32_MAX)
-      EXPECT_EQ(flag_error({c.flag, high}), fmt::format("{}: must be {} (got {})", c.flag, c.range, high));
-    else
-      EXPECT_EQ(flag_error({c.flag, high}), fmt::format("{}: '{}' is not a number", c.flag, high));
-    if (c.bad_low >= 0) {
-      std::string low = std::to_string(c.bad_low);
-      EXPECT_EQ(flag_error({c.flag, low}), fmt::format("{}: must be {} (got {})", c.flag, c.range, low));
-    }
-    EXPECT_EQ(flag_error({c.flag, "-1"}), fmt::format("{}: '-1' is not a number", c.flag));
-    EXPECT_EQ(flag_error({c.flag, "12abc"}), fmt::format("{}: '12abc' is not a number", c.flag));
-    EXPECT_EQ(flag_error({c.flag, ""}), fmt::format("{}: '' is not a number", c.flag));
-  }
-}
+TEST(EdgeConfig, EveryCountFlagIsRangeChecked) { config_testing::expect_flag_range_errors(range_cases, parser); }
 
 TEST(EdgeConfig, TrackerSettings) {
-  EdgeConfig defaults = ok({});
+  EdgeConfig defaults = parser.ok({});
   EXPECT_EQ(defaults.tracker_path, "/announce");
   EXPECT_EQ(defaults.tracker_max_offers, 10u);
   EXPECT_EQ(defaults.tracker_interval_s, 120u);
   EXPECT_EQ(defaults.tracker_offer_ttl_s, 120u);
   EXPECT_EQ(defaults.tracker_max_message_bytes, 65536u);
-  EXPECT_EQ(ok({"--tracker-path", ""}).tracker_path, "");
-  EXPECT_EQ(ok({"--tracker-path", "/tracker", "--tracker-interval-s", "30"}).tracker_interval_s, 30u);
-  EXPECT_NE(failure({"--tracker-path", "/ws"}).message.find("must differ"), std::string::npos);
-  failure({"--tracker-path", "/healthz"});
-  failure({"--tracker-path", "announce"});
+  EXPECT_EQ(parser.ok({"--tracker-path", ""}).tracker_path, "");
+  EXPECT_EQ(parser.ok({"--tracker-path", "/tracker", "--tracker-interval-s", "30"}).tracker_interval_s, 30u);
+  EXPECT_NE(parser.failure({"--tracker-path", "/ws"}).message.find("must differ"), std::string::npos);
+  parser.failure({"--tracker-path", "/healthz"});
+  parser.failure({"--tracker-path", "announce"});
   // The send queue must hold two tracker messages, unless the tracker is off.
   EXPECT_FALSE(parse_edge_config_file("[limits]\nsend_queue_bytes = 65536\n", "e.toml").has_value());
   EXPECT_TRUE(parse_edge_config_file("[limits]\nsend_queue_bytes = 65536\n[tracker]\npath = \"\"\n", "e.toml"));
@@ -391,7 +337,7 @@ TEST(EdgeConfig, TrackerSettings) {
 }
 
 TEST(EdgeConfig, RangeEdgesAreAccepted) {
-  EdgeConfig config = ok({"--config", "edge.toml"},
+  EdgeConfig config = parser.ok({"--config", "edge.toml"},
                          "[edge]\nshards = 256\n[limits]\nmax_connections_per_shard = 16\nmax_message_bytes = 256\n"
                          "per_source_rate = 0\nper_source_connections = 0\nper_source_burst = 1\n"
                          "send_queue_bytes = 4096\n[timeouts]\nheartbeat_ms = 100\nhandshake_ms = 600000\n"
@@ -402,31 +348,31 @@ TEST(EdgeConfig, RangeEdgesAreAccepted) {
   EXPECT_EQ(config.max_connections_per_shard, 16u);
   EXPECT_EQ(config.per_source_rate, 0u);
   EXPECT_EQ(config.drain_ms, 0u);
-  EXPECT_EQ(ok({"--max-connections", "4294967295"}).max_connections, 4294967295u);
+  EXPECT_EQ(parser.ok({"--max-connections", "4294967295"}).max_connections, 4294967295u);
 }
 
 TEST(EdgeConfig, Addresses) {
-  EXPECT_EQ(file_error("[listen]\npublic = \"localhost\"\n"),
+  EXPECT_EQ(parser.file_error("[listen]\npublic = \"localhost\"\n"),
             "edge.toml:2: [listen] public: bad address 'localhost' (expected HOST:PORT)");
-  EXPECT_EQ(flag_error({"--listen", "1.2.3.4:99999"}), "--listen: bad port in '1.2.3.4:99999'");
-  EXPECT_EQ(flag_error({"--plain-listen", "example.com:80"}),
+  EXPECT_EQ(parser.flag_error({"--listen", "1.2.3.4:99999"}), "--listen: bad port in '1.2.3.4:99999'");
+  EXPECT_EQ(parser.flag_error({"--plain-listen", "example.com:80"}),
             "--plain-listen: bad address 'example.com:80' (an IPv4 or [IPv6] literal is required)");
-  EXPECT_EQ(file_error("[admin]\nlisten = \"9445\"\n"),
+  EXPECT_EQ(parser.file_error("[admin]\nlisten = \"9445\"\n"),
             "edge.toml:2: [admin] listen: bad address '9445' (expected HOST:PORT)");
-  EXPECT_EQ(ok({"--listen", "[::1]:8445"}).listen, "[::1]:8445");
+  EXPECT_EQ(parser.ok({"--listen", "[::1]:8445"}).listen, "[::1]:8445");
 }
 
 TEST(EdgeConfig, Valkey) {
-  EdgeConfig defaults = ok({});
+  EdgeConfig defaults = parser.ok({});
   EXPECT_EQ(defaults.valkey_address, "");  // alone
   EXPECT_EQ(defaults.valkey_key_prefix, "mf:");
   EXPECT_EQ(defaults.valkey_presence_ttl_ms, 15000u);
   EXPECT_EQ(defaults.valkey_refresh_ms, 5000u);
-  EdgeConfig flags = ok({"--valkey", "127.0.0.1:6379", "--valkey-prefix", "test:", "--valkey-ttl-ms", "1500"});
+  EdgeConfig flags = parser.ok({"--valkey", "127.0.0.1:6379", "--valkey-prefix", "test:", "--valkey-ttl-ms", "1500"});
   EXPECT_EQ(flags.valkey_address, "127.0.0.1:6379");
   EXPECT_EQ(flags.valkey_key_prefix, "test:");
   EXPECT_EQ(flags.valkey_presence_ttl_ms, 1500u);
-  EdgeConfig file = ok({"--config", "edge.toml"},
+  EdgeConfig file = parser.ok({"--config", "edge.toml"},
                        "[valkey]\naddress = \"[::1]:6380\"\nusername = \"edge\"\npassword_file = \"/run/pw\"\n"
                        "key_prefix = \"\"\nrefresh_ms = 1000\n");
   EXPECT_EQ(file.valkey_address, "[::1]:6380");
@@ -434,59 +380,59 @@ TEST(EdgeConfig, Valkey) {
   EXPECT_EQ(file.valkey_password_file, "/run/pw");
   EXPECT_EQ(file.valkey_key_prefix, "");
   EXPECT_EQ(file.valkey_refresh_ms, 1000u);
-  EXPECT_NE(flag_error({"--valkey", "0.0.0.0:6379"}).find("not an address to connect to"), std::string::npos);
-  EXPECT_NE(flag_error({"--valkey-prefix", "a{b}"}).find("braces"), std::string::npos);
-  EXPECT_NE(flag_error({"--valkey-ttl-ms", "10"}).find("--valkey-ttl-ms"), std::string::npos);
-  EXPECT_NE(file_error("[valkey]\npassword_file = \"/run/pw\"\n").find("needs [valkey] address"), std::string::npos);
+  EXPECT_NE(parser.flag_error({"--valkey", "0.0.0.0:6379"}).find("not an address to connect to"), std::string::npos);
+  EXPECT_NE(parser.flag_error({"--valkey-prefix", "a{b}"}).find("braces"), std::string::npos);
+  EXPECT_NE(parser.flag_error({"--valkey-ttl-ms", "10"}).find("--valkey-ttl-ms"), std::string::npos);
+  EXPECT_NE(parser.file_error("[valkey]\npassword_file = \"/run/pw\"\n").find("needs [valkey] address"), std::string::npos);
 }
 
 TEST(EdgeConfig, ValkeyCluster) {
-  EXPECT_TRUE(ok({}).valkey_cluster_seeds.empty());
-  EdgeConfig flags = ok({"--valkey-cluster", "127.0.0.1:7000", "--valkey-cluster", "[::1]:7001"});
+  EXPECT_TRUE(parser.ok({}).valkey_cluster_seeds.empty());
+  EdgeConfig flags = parser.ok({"--valkey-cluster", "127.0.0.1:7000", "--valkey-cluster", "[::1]:7001"});
   EXPECT_EQ(flags.valkey_cluster_seeds, (std::vector<std::string>{"127.0.0.1:7000", "[::1]:7001"}));
-  EdgeConfig file = ok({"--config", "edge.toml"},
+  EdgeConfig file = parser.ok({"--config", "edge.toml"},
                        "[valkey]\ncluster_seeds = [\"10.0.0.1:7000\", \"10.0.0.2:7000\"]\npassword_file = \"/run/pw\"\n");
   EXPECT_EQ(file.valkey_cluster_seeds, (std::vector<std::string>{"10.0.0.1:7000", "10.0.0.2:7000"}));
   EXPECT_EQ(file.valkey_password_file, "/run/pw");
-  EXPECT_NE(flag_error({"--valkey-cluster", "0.0.0.0:7000"}).find("not an address to connect to"), std::string::npos);
-  EXPECT_NE(flag_error({"--valkey-cluster", "valkey.internal:7000"}).find("--valkey-cluster"), std::string::npos);
+  EXPECT_NE(parser.flag_error({"--valkey-cluster", "0.0.0.0:7000"}).find("not an address to connect to"), std::string::npos);
+  EXPECT_NE(parser.flag_error({"--valkey-cluster", "valkey.internal:7000"}).find("--valkey-cluster"), std::string::npos);
   // One server or a cluster, not both.
-  EXPECT_NE(flag_error({"--valkey", "127.0.0.1:6379", "--valkey-cluster", "127.0.0.1:7000"})
+  EXPECT_NE(parser.flag_error({"--valkey", "127.0.0.1:6379", "--valkey-cluster", "127.0.0.1:7000"})
                 .find("exclude each other"),
             std::string::npos);
 }
 
 TEST(EdgeConfig, WebSocketPath) {
-  EXPECT_EQ(flag_error({"--ws-path", "ws"}), "--ws-path: 'ws' must start with '/'");
-  EXPECT_EQ(flag_error({"--ws-path", ""}), "--ws-path: '' must start with '/'");
-  EXPECT_EQ(flag_error({"--ws-path", "/a b"}), "--ws-path: '/a b' must be printable ASCII without spaces, '?' or '#'");
-  EXPECT_EQ(flag_error({"--ws-path", "/ws?x=1"}),
+  EXPECT_EQ(parser.flag_error({"--ws-path", "ws"}), "--ws-path: 'ws' must start with '/'");
+  EXPECT_EQ(parser.flag_error({"--ws-path", ""}), "--ws-path: '' must start with '/'");
+  EXPECT_EQ(parser.flag_error({"--ws-path", "/a b"}), "--ws-path: '/a b' must be printable ASCII without spaces, '?' or '#'");
+  EXPECT_EQ(parser.flag_error({"--ws-path", "/ws?x=1"}),
             "--ws-path: '/ws?x=1' must be printable ASCII without spaces, '?' or '#'");
-  EXPECT_EQ(flag_error({"--ws-path", "/healthz"}), "--ws-path: '/healthz' is the health check's path");
-  EXPECT_EQ(flag_error({"--ws-path", "/" + std::string(256, 'a')}), "--ws-path: must be at most 256 bytes");
-  EXPECT_EQ(file_error("[listen]\nwebsocket_path = \"/a\\nb\"\n"),
+  EXPECT_EQ(parser.flag_error({"--ws-path", "/healthz"}), "--ws-path: '/healthz' is the health check's path");
+  EXPECT_EQ(parser.flag_error({"--ws-path", "/" + std::string(256, 'a')}), "--ws-path: must be at most 256 bytes");
+  EXPECT_EQ(parser.file_error("[listen]\nwebsocket_path = \"/a\\nb\"\n"),
             "edge.toml:2: [listen] websocket_path: '/a\\x0ab' must be printable ASCII without spaces, '?' or '#'");
 }
 
 TEST(EdgeConfig, EdgeIdAndLogLevel) {
-  EXPECT_EQ(flag_error({"--edge-id", "edge one"}), "--edge-id: 'edge one' must be 1..128 bytes of [A-Za-z0-9._:-]");
-  EXPECT_EQ(flag_error({"--edge-id", ""}), "--edge-id: needs a value");
-  EXPECT_EQ(file_error("[edge]\nid = \"" + std::string(129, 'e') + "\"\n"),
+  EXPECT_EQ(parser.flag_error({"--edge-id", "edge one"}), "--edge-id: 'edge one' must be 1..128 bytes of [A-Za-z0-9._:-]");
+  EXPECT_EQ(parser.flag_error({"--edge-id", ""}), "--edge-id: needs a value");
+  EXPECT_EQ(parser.file_error("[edge]\nid = \"" + std::string(129, 'e') + "\"\n"),
             "edge.toml:2: [edge] id: '" + std::string(129, 'e') + "' must be 1..128 bytes of [A-Za-z0-9._:-]");
-  EXPECT_EQ(flag_error({"--log-level", "verbose"}),
+  EXPECT_EQ(parser.flag_error({"--log-level", "verbose"}),
             "--log-level: 'verbose' is not one of error, warning, notice, info, debug");
-  EXPECT_EQ(file_error("[edge]\nlog_level = \"INFO\"\n"),
+  EXPECT_EQ(parser.file_error("[edge]\nlog_level = \"INFO\"\n"),
             "edge.toml:2: [edge] log_level: 'INFO' is not one of error, warning, notice, info, debug");
   for (std::string_view level : {"error", "warning", "notice", "info", "debug"})
-    EXPECT_EQ(ok({"--log-level", level}).log_level, level);
+    EXPECT_EQ(parser.ok({"--log-level", level}).log_level, level);
 }
 
 // Values in errors are quoted by the shared config::printable: one line,
 // unambiguous (quote, backslash and control bytes escaped).
 TEST(EdgeConfig, ValuesInErrorsStayOnOneUnambiguousLine) {
-  EXPECT_EQ(flag_error({"--edge-id", "a'b\\c\n"}),
+  EXPECT_EQ(parser.flag_error({"--edge-id", "a'b\\c\n"}),
             "--edge-id: 'a\\'b\\\\c\\x0a' must be 1..128 bytes of [A-Za-z0-9._:-]");
-  EXPECT_EQ(flag_error({"--bogus\x7f"}), "unknown option '--bogus\\x7f' (see --help)");
+  EXPECT_EQ(parser.flag_error({"--bogus\x7f"}), "unknown option '--bogus\\x7f' (see --help)");
   EXPECT_EQ(config::printable("\"a\"", '"'), "\"\\\"a\\\"\"");
   EXPECT_EQ(config::printable(std::string(70, 'x'), '"', 64), "\"" + std::string(64, 'x') + "...\"");
   // A cut never splits a UTF-8 sequence: "\u00e9" is two bytes.
@@ -494,118 +440,118 @@ TEST(EdgeConfig, ValuesInErrorsStayOnOneUnambiguousLine) {
 }
 
 TEST(EdgeConfig, FilePathsFromFlagsMustNotBeEmpty) {
-  EXPECT_EQ(flag_error({"--tls-cert", ""}), "--tls-cert: needs a file name");
-  EXPECT_EQ(flag_error({"--tls-key", ""}), "--tls-key: needs a file name");
-  EXPECT_EQ(flag_error({"--policy", ""}), "--policy: needs a file name");
-  EXPECT_EQ(flag_error({"--jwt-secret-file", ""}), "--jwt-secret-file: needs a file name");
-  EXPECT_EQ(flag_error({"--config", ""}), "--config: needs a file name");
+  EXPECT_EQ(parser.flag_error({"--tls-cert", ""}), "--tls-cert: needs a file name");
+  EXPECT_EQ(parser.flag_error({"--tls-key", ""}), "--tls-key: needs a file name");
+  EXPECT_EQ(parser.flag_error({"--policy", ""}), "--policy: needs a file name");
+  EXPECT_EQ(parser.flag_error({"--jwt-secret-file", ""}), "--jwt-secret-file: needs a file name");
+  EXPECT_EQ(parser.flag_error({"--config", ""}), "--config: needs a file name");
 }
 
 TEST(EdgeConfig, Origins) {
   for (std::string_view good : {"https://example.com", "http://localhost:3000", "https://[::1]:8443",
                                 "https://a-b.c.example", "chrome-extension://abcdef", "http://10.0.0.1:1"})
-    EXPECT_EQ(ok({"--allowed-origin", good}).allowed_origins, std::vector<std::string>{std::string(good)}) << good;
+    EXPECT_EQ(parser.ok({"--allowed-origin", good}).allowed_origins, std::vector<std::string>{std::string(good)}) << good;
   for (std::string_view bad : {"example.com", "https://Example.com", "https://example.com/", "https://example.com/x",
                                "HTTPS://example.com", "https://", "https://a:0", "https://a:65536", "https://a:",
                                "https://a:080", "*", "null", "https://[::1", "https://[]", "https://a b",
                                "://example.com", "1http://a"}) {
-    EXPECT_EQ(flag_error({"--allowed-origin", bad}),
+    EXPECT_EQ(parser.flag_error({"--allowed-origin", bad}),
               fmt::format("--allowed-origin: '{}' is not an origin (scheme://host[:port], lowercase, no path)", bad))
         << bad;
   }
-  EXPECT_EQ(file_error("[admission]\nallowed_origins = [\n  \"https://ok.example\",\n  \"https://bad.example/\",\n]\n"),
+  EXPECT_EQ(parser.file_error("[admission]\nallowed_origins = [\n  \"https://ok.example\",\n  \"https://bad.example/\",\n]\n"),
             "edge.toml:4: [admission] allowed_origins: 'https://bad.example/' is not an origin (scheme://host[:port], "
             "lowercase, no path)");
 }
 
 TEST(EdgeConfig, TlsGoesInPairs) {
-  EXPECT_EQ(flag_error({"--tls-cert", "c.pem"}), "--tls-cert: [tls] key (--tls-key) is missing: give both or neither");
-  EXPECT_EQ(flag_error({"--tls-key", "k.pem"}),
+  EXPECT_EQ(parser.flag_error({"--tls-cert", "c.pem"}), "--tls-cert: [tls] key (--tls-key) is missing: give both or neither");
+  EXPECT_EQ(parser.flag_error({"--tls-key", "k.pem"}),
             "--tls-key: [tls] certificate (--tls-cert) is missing: give both or neither");
-  EXPECT_EQ(file_error("[tls]\n\ncertificate = \"c.pem\"\n"),
+  EXPECT_EQ(parser.file_error("[tls]\n\ncertificate = \"c.pem\"\n"),
             "edge.toml:3: [tls] certificate: [tls] key (--tls-key) is missing: give both or neither");
   // The flag completes the file's pair.
-  EdgeConfig config = ok({"--config", "edge.toml", "--tls-key", "k.pem"}, "[tls]\ncertificate = \"c.pem\"\n");
+  EdgeConfig config = parser.ok({"--config", "edge.toml", "--tls-key", "k.pem"}, "[tls]\ncertificate = \"c.pem\"\n");
   EXPECT_EQ(config.tls_certificate, "c.pem");
   EXPECT_EQ(config.tls_key, "k.pem");
 }
 
 TEST(EdgeConfig, AtLeastOneListener) {
-  EXPECT_EQ(flag_error({"--listen", ""}),
+  EXPECT_EQ(parser.flag_error({"--listen", ""}),
             "--listen: no listener: [listen] public (--listen) and [listen] plain (--plain-listen) are both empty");
-  EXPECT_EQ(file_error("[listen]\npublic = \"\"\n"),
+  EXPECT_EQ(parser.file_error("[listen]\npublic = \"\"\n"),
             "edge.toml:2: [listen] public: no listener: [listen] public (--listen) and [listen] plain "
             "(--plain-listen) are both empty");
-  EdgeConfig plain_only = ok({"--listen", "", "--plain-listen", "127.0.0.1:8450"});
+  EdgeConfig plain_only = parser.ok({"--listen", "", "--plain-listen", "127.0.0.1:8450"});
   EXPECT_TRUE(plain_only.listen.empty());
 }
 
 TEST(EdgeConfig, TlsNeedsThePublicListener) {
-  EXPECT_EQ(flag_error({"--tls-cert", "c", "--tls-key", "k", "--listen", "", "--plain-listen", "127.0.0.1:8450"}),
+  EXPECT_EQ(parser.flag_error({"--tls-cert", "c", "--tls-key", "k", "--listen", "", "--plain-listen", "127.0.0.1:8450"}),
             "--tls-cert: TLS serves [listen] public (--listen), which is empty");
 }
 
 TEST(EdgeConfig, ProxyProtocolNeedsThePlainListener) {
-  EXPECT_EQ(flag_error({"--proxy-protocol"}),
+  EXPECT_EQ(parser.flag_error({"--proxy-protocol"}),
             "--proxy-protocol: [listen] proxy_protocol (--proxy-protocol) needs [listen] plain (--plain-listen): "
             "only that listener expects the header");
-  EXPECT_EQ(file_error("[listen]\nproxy_protocol = true\n"),
+  EXPECT_EQ(parser.file_error("[listen]\nproxy_protocol = true\n"),
             "edge.toml:2: [listen] proxy_protocol: [listen] proxy_protocol (--proxy-protocol) needs [listen] plain "
             "(--plain-listen): only that listener expects the header");
-  EXPECT_TRUE(ok({"--proxy-protocol", "--plain-listen", "127.0.0.1:8450"}).proxy_protocol);
+  EXPECT_TRUE(parser.ok({"--proxy-protocol", "--plain-listen", "127.0.0.1:8450"}).proxy_protocol);
 }
 
 TEST(EdgeConfig, ListenersMustNotOverlap) {
-  EXPECT_EQ(flag_error({"--plain-listen", "127.0.0.1:8445"}),
+  EXPECT_EQ(parser.flag_error({"--plain-listen", "127.0.0.1:8445"}),
             "--plain-listen: '127.0.0.1:8445' overlaps [listen] public (--listen) ('127.0.0.1:8445')");
-  EXPECT_EQ(flag_error({"--admin", "0.0.0.0:8445"}),
+  EXPECT_EQ(parser.flag_error({"--admin", "0.0.0.0:8445"}),
             "--admin: '0.0.0.0:8445' overlaps [listen] public (--listen) ('127.0.0.1:8445')");
-  EXPECT_EQ(flag_error({"--listen", "[::]:9445"}),
+  EXPECT_EQ(parser.flag_error({"--listen", "[::]:9445"}),
             "--listen: '[::]:9445' overlaps [admin] listen (--admin) ('127.0.0.1:9445')");
-  EXPECT_EQ(file_error("[listen]\nplain = \"127.0.0.1:7000\"\n[admin]\nlisten = \"127.0.0.1:7000\"\n"),
+  EXPECT_EQ(parser.file_error("[listen]\nplain = \"127.0.0.1:7000\"\n[admin]\nlisten = \"127.0.0.1:7000\"\n"),
             "edge.toml:4: [admin] listen: '127.0.0.1:7000' overlaps [listen] plain (--plain-listen) ('127.0.0.1:7000')");
   // Different ports, different addresses, or port 0 (the kernel picks) are fine.
-  ok({"--plain-listen", "127.0.0.1:8446"});
-  ok({"--plain-listen", "127.0.0.2:8445"});
-  ok({"--listen", "127.0.0.1:0", "--plain-listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"});
-  ok({"--listen", "[::1]:8445", "--plain-listen", "127.0.0.1:8445"});
+  parser.ok({"--plain-listen", "127.0.0.1:8446"});
+  parser.ok({"--plain-listen", "127.0.0.2:8445"});
+  parser.ok({"--listen", "127.0.0.1:0", "--plain-listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"});
+  parser.ok({"--listen", "[::1]:8445", "--plain-listen", "127.0.0.1:8445"});
 }
 
 TEST(EdgeConfig, SendQueueHoldsTwoMessages) {
-  EXPECT_EQ(file_error("[limits]\nsend_queue_bytes = 20000\n"),
+  EXPECT_EQ(parser.file_error("[limits]\nsend_queue_bytes = 20000\n"),
             "edge.toml:2: [limits] send_queue_bytes: must be at least twice [limits] max_message_bytes "
             "(--max-message-bytes) (32768)");
-  EXPECT_EQ(flag_error({"--max-message-bytes", "200000"}),
+  EXPECT_EQ(parser.flag_error({"--max-message-bytes", "200000"}),
             "--max-message-bytes: twice this (400000) exceeds [limits] send_queue_bytes (262144)");
-  ok({"--max-message-bytes", "131072"});
+  parser.ok({"--max-message-bytes", "131072"});
 }
 
 TEST(EdgeConfig, DrainDeadlineFollowsTheDrainWindow) {
-  EXPECT_EQ(file_error("[timeouts]\ndrain_deadline_ms = 10000\n"),
+  EXPECT_EQ(parser.file_error("[timeouts]\ndrain_deadline_ms = 10000\n"),
             "edge.toml:2: [timeouts] drain_deadline_ms: must exceed [timeouts] drain_ms (--drain-ms) (10000): the "
             "last client told to reconnect needs time to go");
-  EXPECT_EQ(flag_error({"--drain-ms", "40000"}),
+  EXPECT_EQ(parser.flag_error({"--drain-ms", "40000"}),
             "--drain-ms: must be below [timeouts] drain_deadline_ms (30000): the last client told to reconnect needs "
             "time to go");
 }
 
 TEST(EdgeConfig, CommandLineMistakes) {
-  EXPECT_EQ(flag_error({"--bogus"}), "unknown option '--bogus' (see --help)");
-  EXPECT_EQ(flag_error({"--bogus=1"}), "unknown option '--bogus' (see --help)");
-  EXPECT_EQ(flag_error({"shards"}), "unexpected argument 'shards' (see --help)");
-  EXPECT_EQ(flag_error({"-s"}), "unexpected argument '-s' (see --help)");
-  EXPECT_EQ(flag_error({"--shards"}), "--shards needs a value");
-  EXPECT_EQ(flag_error({"--config"}), "--config needs a value");
-  EXPECT_EQ(flag_error({"--config", "a", "--config", "b"}), "--config: given twice");
-  ConfigError unreadable = failure({"--config", "missing.toml"});
+  EXPECT_EQ(parser.flag_error({"--bogus"}), "unknown option '--bogus' (see --help)");
+  EXPECT_EQ(parser.flag_error({"--bogus=1"}), "unknown option '--bogus' (see --help)");
+  EXPECT_EQ(parser.flag_error({"shards"}), "unexpected argument 'shards' (see --help)");
+  EXPECT_EQ(parser.flag_error({"-s"}), "unexpected argument '-s' (see --help)");
+  EXPECT_EQ(parser.flag_error({"--shards"}), "--shards needs a value");
+  EXPECT_EQ(parser.flag_error({"--config"}), "--config needs a value");
+  EXPECT_EQ(parser.flag_error({"--config", "a", "--config", "b"}), "--config: given twice");
+  ConfigError unreadable = parser.failure({"--config", "missing.toml"});
   EXPECT_EQ(unreadable.message, "--config: cannot read 'missing.toml': No such file or directory");
   EXPECT_EQ(unreadable.exit_code, 1);
 }
 
 TEST(EdgeConfig, HelpWinsAndListsEveryFlag) {
-  ConfigError help = failure({"--shards", "x", "--help"});
+  ConfigError help = parser.failure({"--shards", "x", "--help"});
   EXPECT_EQ(help.exit_code, 0);
-  EXPECT_EQ(failure({"-h"}).exit_code, 0);
+  EXPECT_EQ(parser.failure({"-h"}).exit_code, 0);
   EXPECT_EQ(help.message, edge_usage());
   for (std::string_view flag :
        {"--config FILE", "--listen ADDR:PORT", "--plain-listen ADDR:PORT", "--proxy-protocol", "--tls-cert FILE",
@@ -619,7 +565,7 @@ TEST(EdgeConfig, HelpWinsAndListsEveryFlag) {
 }
 
 TEST(EdgeConfig, DescribeReadsBackAsTheSameConfiguration) {
-  for (EdgeConfig config : {ok({}), ok({"--config", "edge.toml"}, every_key)}) {
+  for (EdgeConfig config : {parser.ok({}), parser.ok({"--config", "edge.toml"}, every_key)}) {
     std::string text = describe(config);
     auto again = parse_edge_config_file(text, "described.toml");
     ASSERT_TRUE(again.has_value()) << again.error().message << "\n" << text;
@@ -629,7 +575,7 @@ TEST(EdgeConfig, DescribeReadsBackAsTheSameConfiguration) {
 }
 
 TEST(EdgeConfig, DescribeEscapesStrings) {
-  EdgeConfig config = ok({"--tls-cert", "/tmp/a \"b\"\\c\x01.pem", "--tls-key", "k"});
+  EdgeConfig config = parser.ok({"--tls-cert", "/tmp/a \"b\"\\c\x01.pem", "--tls-key", "k"});
   std::string text = describe(config);
   EXPECT_NE(text.find(R"(certificate = "/tmp/a \"b\"\\c\u0001.pem")"), std::string::npos) << text;
   auto again = parse_edge_config_file(text, "described.toml");

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <vector>
 
+#include "common/config/tests/config_parser_harness.h"
+
 namespace mf::ingress {
 namespace {
 
@@ -20,53 +22,24 @@ const std::string minimal =
 const std::vector<std::string_view> required_flags = {"--tls-cert", "c.pem", "--tls-key", "k.pem", "--backend",
                                                       "127.0.0.1:8446"};
 
-// Runs the pure parser with `file_text` as the only readable file,
-// "ingress.toml".
-std::expected<IngressConfig, ConfigError> run(std::vector<std::string_view> arguments, std::string file_text = "") {
-  ConfigFileReader reader = [&](const std::string& path) -> std::expected<std::string, std::string> {
-    if (path == "ingress.toml") return file_text;
-    return std::unexpected("No such file or directory");
-  };
-  return parse_ingress_arguments(arguments, reader);
-}
-
-IngressConfig ok(std::vector<std::string_view> arguments, std::string file_text = "") {
-  auto config = run(arguments, file_text);
-  EXPECT_TRUE(config.has_value()) << (config ? "" : config.error().message);
-  return config ? *config : IngressConfig{};
-}
+// The pure parser with "ingress.toml" as the only readable file.
+const config_testing::ConfigParserHarness<IngressConfig> parser{
+    [](std::span<const std::string_view> arguments, const ConfigFileReader& read_file) {
+      return parse_ingress_arguments(arguments, read_file);
+    },
+    "ingress.toml", required_flags};
 
 // With the required flags added in front.
 IngressConfig ok_with_required(std::vector<std::string_view> arguments) {
   std::vector<std::string_view> all = required_flags;
   all.insert(all.end(), arguments.begin(), arguments.end());
-  return ok(all);
+  return parser.ok(all);
 }
 
-IngressConfig file_ok(std::string file_text) { return ok({"--config", "ingress.toml"}, file_text); }
-
-ConfigError failure(std::vector<std::string_view> arguments, std::string file_text = "") {
-  auto config = run(arguments, file_text);
-  EXPECT_FALSE(config.has_value());
-  return config ? ConfigError{"(parsed)", -1} : config.error();
-}
-
-std::string file_error(std::string file_text) {
-  ConfigError error = failure({"--config", "ingress.toml"}, file_text);
-  EXPECT_EQ(error.exit_code, 1) << error.message;
-  return error.message;
-}
+IngressConfig file_ok(std::string file_text) { return parser.ok({"--config", "ingress.toml"}, file_text); }
 
 // A problem in the file after the minimal valid part (which is 6 lines).
-std::string file_error_after_minimal(std::string file_text) { return file_error(minimal + file_text); }
-
-std::string flag_error(std::vector<std::string_view> arguments) {
-  std::vector<std::string_view> all = required_flags;
-  all.insert(all.end(), arguments.begin(), arguments.end());
-  ConfigError error = failure(all);
-  EXPECT_EQ(error.exit_code, 2) << error.message;
-  return error.message;
-}
+std::string file_error_after_minimal(std::string file_text) { return parser.file_error(minimal + file_text); }
 
 IngressConfig with_required() {
   IngressConfig config;
@@ -76,7 +49,7 @@ IngressConfig with_required() {
 }
 
 TEST(IngressConfig, DefaultsFollowTheContract) {
-  IngressConfig config = ok(required_flags);
+  IngressConfig config = parser.ok(required_flags);
   EXPECT_EQ(config, with_required());
   EXPECT_EQ(config.shards, 0u);
   EXPECT_EQ(config.log_level, "info");
@@ -226,7 +199,7 @@ TEST(IngressConfig, EveryKeyFromTheFile) {
 
 TEST(IngressConfig, EveryFlag) {
   IngressConfig config =
-      ok({"--listen", "0.0.0.0:443", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--backend", "127.0.0.1:1",
+      parser.ok({"--listen", "0.0.0.0:443", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--backend", "127.0.0.1:1",
           "--backend", "127.0.0.1:2", "--shards", "3", "--admin", "127.0.0.1:9999", "--balance", "stream-affinity",
           "--log-level", "warning", "--handshake-timeout-ms", "2000", "--connect-timeout-ms", "500",
           "--idle-timeout-ms", "60000", "--max-connections", "900", "--per-source-connections", "10",
@@ -251,8 +224,8 @@ TEST(IngressConfig, EveryFlag) {
 
 TEST(IngressConfig, FlagsOverrideTheFileWhateverTheOrder) {
   std::string file = minimal + "[ingress]\nshards = 4\nlog_level = \"debug\"\n[timeouts]\nconnect_ms = 700\n";
-  IngressConfig before = ok({"--shards", "9", "--config", "ingress.toml"}, file);
-  IngressConfig after = ok({"--config", "ingress.toml", "--shards", "9"}, file);
+  IngressConfig before = parser.ok({"--shards", "9", "--config", "ingress.toml"}, file);
+  IngressConfig after = parser.ok({"--config", "ingress.toml", "--shards", "9"}, file);
   for (const IngressConfig& config : {before, after}) {
     EXPECT_EQ(config.shards, 9u);               // flag wins
     EXPECT_EQ(config.log_level, "debug");       // file, no flag
@@ -265,14 +238,14 @@ TEST(IngressConfig, FlagsOverrideTheFileWhateverTheOrder) {
 
 TEST(IngressConfig, BackendFlagsReplaceTheFilesBackends) {
   std::string file = minimal + "\n[[backend]]\naddress = \"127.0.0.1:8447\"\nweight = 7\n";
-  EXPECT_EQ(ok({"--config", "ingress.toml"}, file).backends.size(), 2u);
+  EXPECT_EQ(parser.ok({"--config", "ingress.toml"}, file).backends.size(), 2u);
   // Before or after --config, the first --backend drops the file's list and
   // each one adds a backend with the default settings.
   for (auto arguments : {std::vector<std::string_view>{"--backend", "127.0.0.1:1", "--config", "ingress.toml",
                                                        "--backend", "127.0.0.1:2"},
                          std::vector<std::string_view>{"--config", "ingress.toml", "--backend", "127.0.0.1:1",
                                                        "--backend=127.0.0.1:2"}}) {
-    IngressConfig config = ok(arguments, file);
+    IngressConfig config = parser.ok(arguments, file);
     EXPECT_EQ(config.backends,
               (std::vector<BackendSetting>{{.address = "127.0.0.1:1"}, {.address = "127.0.0.1:2"}}));
     EXPECT_EQ(config.certificates, (std::vector<CertificateSetting>{{"c.pem", "k.pem"}}));  // untouched
@@ -281,51 +254,51 @@ TEST(IngressConfig, BackendFlagsReplaceTheFilesBackends) {
 
 TEST(IngressConfig, CertificateFlagsReplaceTheFilesListWithOnePair) {
   std::string file = minimal + "[[tls.certificate]]\ncertificate = \"c2.pem\"\nkey = \"k2.pem\"\n";
-  EXPECT_EQ(ok({"--config", "ingress.toml"}, file).certificates.size(), 2u);
-  IngressConfig config = ok({"--tls-key", "fk.pem", "--config", "ingress.toml", "--tls-cert", "fc.pem"}, file);
+  EXPECT_EQ(parser.ok({"--config", "ingress.toml"}, file).certificates.size(), 2u);
+  IngressConfig config = parser.ok({"--tls-key", "fk.pem", "--config", "ingress.toml", "--tls-cert", "fc.pem"}, file);
   EXPECT_EQ(config.certificates, (std::vector<CertificateSetting>{{"fc.pem", "fk.pem"}}));
   // One pair: a second --tls-cert replaces the first.
-  config = ok({"--tls-cert", "a.pem", "--tls-key", "k.pem", "--tls-cert", "b.pem", "--backend", "127.0.0.1:1"});
+  config = parser.ok({"--tls-cert", "a.pem", "--tls-key", "k.pem", "--tls-cert", "b.pem", "--backend", "127.0.0.1:1"});
   EXPECT_EQ(config.certificates, (std::vector<CertificateSetting>{{"b.pem", "k.pem"}}));
 }
 
 TEST(IngressConfig, TlsFlagsGoInPairs) {
-  EXPECT_EQ(failure({"--tls-cert", "c.pem", "--backend", "127.0.0.1:1"}).message,
+  EXPECT_EQ(parser.failure({"--tls-cert", "c.pem", "--backend", "127.0.0.1:1"}).message,
             "--tls-cert: [[tls.certificate]] key (--tls-key) is missing");
-  EXPECT_EQ(failure({"--tls-cert", "c.pem", "--backend", "127.0.0.1:1"}).exit_code, 2);
+  EXPECT_EQ(parser.failure({"--tls-cert", "c.pem", "--backend", "127.0.0.1:1"}).exit_code, 2);
   // Even when the file has complete certificates: the flag replaces them.
-  ConfigError error = failure({"--config", "ingress.toml", "--tls-key", "k.pem"}, minimal);
+  ConfigError error = parser.failure({"--config", "ingress.toml", "--tls-key", "k.pem"}, minimal);
   EXPECT_EQ(error.message, "--tls-key: [[tls.certificate]] certificate (--tls-cert) is missing");
   EXPECT_EQ(error.exit_code, 2);
-  EXPECT_EQ(flag_error({"--tls-cert", ""}), "--tls-cert: needs a file name");
-  EXPECT_EQ(flag_error({"--tls-key", ""}), "--tls-key: needs a file name");
+  EXPECT_EQ(parser.flag_error({"--tls-cert", ""}), "--tls-cert: needs a file name");
+  EXPECT_EQ(parser.flag_error({"--tls-key", ""}), "--tls-key: needs a file name");
 }
 
 TEST(IngressConfig, CertificatesNeedBothKeysInTheFile) {
-  EXPECT_EQ(file_error("[[backend]]\naddress = \"127.0.0.1:1\"\n\n[[tls.certificate]]\ncertificate = \"c.pem\"\n"),
+  EXPECT_EQ(parser.file_error("[[backend]]\naddress = \"127.0.0.1:1\"\n\n[[tls.certificate]]\ncertificate = \"c.pem\"\n"),
             "ingress.toml:4: [[tls.certificate]]: key is missing");
-  EXPECT_EQ(file_error("[[backend]]\naddress = \"127.0.0.1:1\"\n[[tls.certificate]]\ncertificate = \"c.pem\"\n"
+  EXPECT_EQ(parser.file_error("[[backend]]\naddress = \"127.0.0.1:1\"\n[[tls.certificate]]\ncertificate = \"c.pem\"\n"
                        "key = \"\"\n"),
             "ingress.toml:5: [[tls.certificate]] key: must not be empty");
 }
 
 TEST(IngressConfig, AtLeastOneCertificateAndOneBackend) {
-  ConfigError error = failure({});
+  ConfigError error = parser.failure({});
   EXPECT_EQ(error.message,
             "[[tls.certificate]]: 0 given, at least 1 required (in a --config file or with --tls-cert and --tls-key)");
   EXPECT_EQ(error.exit_code, 2);
-  error = failure({"--tls-cert", "c", "--tls-key", "k"});
+  error = parser.failure({"--tls-cert", "c", "--tls-key", "k"});
   EXPECT_EQ(error.message, "[[backend]]: 0 given, at least 1 required (in a --config file or with --backend)");
   EXPECT_EQ(error.exit_code, 2);
-  EXPECT_EQ(file_error("[[backend]]\naddress = \"127.0.0.1:1\"\n"),
+  EXPECT_EQ(parser.file_error("[[backend]]\naddress = \"127.0.0.1:1\"\n"),
             "ingress.toml: [[tls.certificate]]: 0 given, at least 1 required (in the file or with --tls-cert and "
             "--tls-key)");
-  EXPECT_EQ(file_error("[[tls.certificate]]\ncertificate = \"c\"\nkey = \"k\"\n"),
+  EXPECT_EQ(parser.file_error("[[tls.certificate]]\ncertificate = \"c\"\nkey = \"k\"\n"),
             "ingress.toml: [[backend]]: 0 given, at least 1 required (in the file or with --backend)");
-  EXPECT_EQ(file_error("backend = []\n[[tls.certificate]]\ncertificate = \"c\"\nkey = \"k\"\n"),
+  EXPECT_EQ(parser.file_error("backend = []\n[[tls.certificate]]\ncertificate = \"c\"\nkey = \"k\"\n"),
             "ingress.toml: [[backend]]: 0 given, at least 1 required (in the file or with --backend)");
   // The flags complete a file that lacks them.
-  EXPECT_EQ(ok({"--config", "ingress.toml", "--backend", "127.0.0.1:1"},
+  EXPECT_EQ(parser.ok({"--config", "ingress.toml", "--backend", "127.0.0.1:1"},
                "[[tls.certificate]]\ncertificate = \"c\"\nkey = \"k\"\n")
                 .backends.size(),
             1u);
@@ -336,7 +309,7 @@ TEST(IngressConfig, AtMostSixteenCertificates) {
   for (int i = 0; i < 16; ++i) file += fmt::format("[[tls.certificate]]\ncertificate = \"c{0}\"\nkey = \"k{0}\"\n", i);
   EXPECT_EQ(file_ok(file).certificates.size(), 16u);
   file += "[[tls.certificate]]\ncertificate = \"c16\"\nkey = \"k16\"\n";
-  EXPECT_EQ(file_error(file), "ingress.toml:51: [[tls.certificate]]: at most 16 allowed");
+  EXPECT_EQ(parser.file_error(file), "ingress.toml:51: [[tls.certificate]]: at most 16 allowed");
 }
 
 TEST(IngressConfig, BackendEntries) {
@@ -359,65 +332,58 @@ TEST(IngressConfig, BackendEntries) {
             "ingress.toml:9: [[backend]] drained: must be true or false (got an integer)");
   EXPECT_EQ(file_error_after_minimal("[[backend]]\naddress = 8446\n"),
             "ingress.toml:8: [[backend]] address: must be a string (got an integer)");
-  EXPECT_EQ(ok({"--config", "ingress.toml"},
+  EXPECT_EQ(parser.ok({"--config", "ingress.toml"},
                minimal + "max_connections = 4294967295\ncheck_address = \"127.0.0.1:9445\"\n")
                 .backends[0],
             (BackendSetting{"127.0.0.1:8446", 1, 4294967295u, "127.0.0.1:9445", false}));
 }
 
 TEST(IngressConfig, TablesOfEntriesMustBeArraysOfTables) {
-  EXPECT_EQ(file_error("[backend]\naddress = \"127.0.0.1:1\"\n"),
+  EXPECT_EQ(parser.file_error("[backend]\naddress = \"127.0.0.1:1\"\n"),
             "ingress.toml:1: 'backend' must be an array of tables [[backend]] (got a table)");
-  EXPECT_EQ(file_error("backend = \"127.0.0.1:1\"\n"),
+  EXPECT_EQ(parser.file_error("backend = \"127.0.0.1:1\"\n"),
             "ingress.toml:1: 'backend' must be an array of tables [[backend]] (got a string)");
-  EXPECT_EQ(file_error("backend = [\n  \"127.0.0.1:1\",\n]\n"),
+  EXPECT_EQ(parser.file_error("backend = [\n  \"127.0.0.1:1\",\n]\n"),
             "ingress.toml:2: 'backend' must be an array of tables [[backend]] (got a string in it)");
-  EXPECT_EQ(file_error("[tls.certificate]\ncertificate = \"c\"\n"),
+  EXPECT_EQ(parser.file_error("[tls.certificate]\ncertificate = \"c\"\n"),
             "ingress.toml:1: 'certificate' must be an array of tables [[tls.certificate]] (got a table)");
-  EXPECT_EQ(file_error("[tls]\ncertificate = \"c\"\n"),
+  EXPECT_EQ(parser.file_error("[tls]\ncertificate = \"c\"\n"),
             "ingress.toml:2: 'certificate' must be an array of tables [[tls.certificate]] (got a string)");
-  EXPECT_EQ(file_error("[[backends]]\naddress = \"127.0.0.1:1\"\n"),
+  EXPECT_EQ(parser.file_error("[[backends]]\naddress = \"127.0.0.1:1\"\n"),
             "ingress.toml:1: unknown table [[backends]] (did you mean 'backend'?)");
-  EXPECT_EQ(file_error("[[tls.certificates]]\ncertificate = \"c\"\n"),
+  EXPECT_EQ(parser.file_error("[[tls.certificates]]\ncertificate = \"c\"\n"),
             "ingress.toml:1: unknown key 'certificates' in [tls] (did you mean 'certificate'?)");
-  EXPECT_EQ(file_error("[[tls.certificate]]\ncertificate = \"c\"\nkey = \"k\"\nchain = \"x\"\n"),
+  EXPECT_EQ(parser.file_error("[[tls.certificate]]\ncertificate = \"c\"\nkey = \"k\"\nchain = \"x\"\n"),
             "ingress.toml:4: unknown key 'chain' in [[tls.certificate]]");
 }
 
 TEST(IngressConfig, UnknownKeysNameFileAndLine) {
-  EXPECT_EQ(file_error("[limits]\nmax_connections = 5\nmax_conections = 7\n"),
+  EXPECT_EQ(parser.file_error("[limits]\nmax_connections = 5\nmax_conections = 7\n"),
             "ingress.toml:3: unknown key 'max_conections' in [limits] (did you mean 'max_connections'?)");
-  EXPECT_EQ(file_error("[helth]\n"), "ingress.toml:1: unknown table [helth] (did you mean 'health'?)");
-  EXPECT_EQ(file_error("shards = 2\n"),
+  EXPECT_EQ(parser.file_error("[helth]\n"), "ingress.toml:1: unknown table [helth] (did you mean 'health'?)");
+  EXPECT_EQ(parser.file_error("shards = 2\n"),
             "ingress.toml:1: unknown key 'shards' outside any table (it belongs in [ingress])");
-  EXPECT_EQ(file_error("ingress = 3\n"), "ingress.toml:1: 'ingress' must be the table [ingress] (got an integer)");
-  EXPECT_EQ(file_error("[[edge]]\n"), "ingress.toml:1: unknown table [[edge]]");
+  EXPECT_EQ(parser.file_error("ingress = 3\n"), "ingress.toml:1: 'ingress' must be the table [ingress] (got an integer)");
+  EXPECT_EQ(parser.file_error("[[edge]]\n"), "ingress.toml:1: unknown table [[edge]]");
 }
 
 TEST(IngressConfig, FirstProblemInFileOrderIsReported) {
   // toml++ iterates keys sorted; the earliest line wins, entries included.
-  EXPECT_EQ(file_error("[timeouts]\nconnect_ms = 1\n[[backend]]\naddress = \"x\"\n"),
+  EXPECT_EQ(parser.file_error("[timeouts]\nconnect_ms = 1\n[[backend]]\naddress = \"x\"\n"),
             "ingress.toml:2: [timeouts] connect_ms: must be 10..60000 (got 1)");
-  EXPECT_EQ(file_error("[[backend]]\naddress = \"x\"\n[timeouts]\nconnect_ms = 1\n"),
+  EXPECT_EQ(parser.file_error("[[backend]]\naddress = \"x\"\n[timeouts]\nconnect_ms = 1\n"),
             "ingress.toml:2: [[backend]] address: bad address 'x' (expected HOST:PORT)");
-  EXPECT_EQ(file_error("[zzz]\n[[backend]]\nweight = 0\n"), "ingress.toml:1: unknown table [zzz]");
+  EXPECT_EQ(parser.file_error("[zzz]\n[[backend]]\nweight = 0\n"), "ingress.toml:1: unknown table [zzz]");
 }
 
 TEST(IngressConfig, TomlSyntaxErrorsNameLineAndColumn) {
-  std::string error = file_error("[ingress]\nshards = \n");
+  std::string error = parser.file_error("[ingress]\nshards = \n");
   EXPECT_EQ(error.rfind("ingress.toml:2:", 0), 0u) << error;
-  error = file_error("[[backend]\n");
+  error = parser.file_error("[[backend]\n");
   EXPECT_EQ(error.rfind("ingress.toml:1:", 0), 0u) << error;
 }
 
-struct RangeCase {
-  const char* table;
-  const char* key;
-  const char* flag;  // nullptr: file only
-  int64_t bad_low;   // -1: no value below the range other than negatives
-  int64_t bad_high;
-  const char* range;
-};
+using config_testing::RangeCase;
 
 const RangeCase range_cases[] = {
     {"ingress", "shards", "--shards", -1, 257, "0..256"},
@@ -442,31 +408,10 @@ const RangeCase range_cases[] = {
 };
 
 TEST(IngressConfig, EveryCountIsRangeCheckedInTheFile) {
-  for (const RangeCase& c : range_cases) {
-    std::vector<int64_t> bad = {-5, c.bad_high};
-    if (c.bad_low >= 0) bad.push_back(c.bad_low);
-    for (int64_t value : bad)
-      EXPECT_EQ(file_error_after_minimal(fmt::format("[{}]\n{} = {}\n", c.table, c.key, value)),
-                fmt::format("ingress.toml:8: [{}] {}: must be {} (got {})", c.table, c.key, c.range, value));
-  }
+  config_testing::expect_file_range_errors(range_cases, [](const std::string& text) { return file_error_after_minimal(text); }, "ingress.toml:8: ");
 }
 
-TEST(IngressConfig, EveryCountFlagIsRangeChecked) {
-  for (const RangeCase& c : range_cases) {
-    if (!c.flag) continue;
-    std::string high = std::to_string(c.bad_high);
-    if (c.bad_high <= UINT32_MAX)
-      EXPECT_EQ(flag_error({c.flag, high}), fmt::format("{}: must be {} (got {})", c.flag, c.range, high));
-    else
-      EXPECT_EQ(flag_error({c.flag, high}), fmt::format("{}: '{}' is not a number", c.flag, high));
-    if (c.bad_low >= 0) {
-      std::string low = std::to_string(c.bad_low);
-      EXPECT_EQ(flag_error({c.flag, low}), fmt::format("{}: must be {} (got {})", c.flag, c.range, low));
-    }
-    EXPECT_EQ(flag_error({c.flag, "-1"}), fmt::format("{}: '-1' is not a number", c.flag));
-    EXPECT_EQ(flag_error({c.flag, "7x"}), fmt::format("{}: '7x' is not a number", c.flag));
-  }
-}
+TEST(IngressConfig, EveryCountFlagIsRangeChecked) { config_testing::expect_flag_range_errors(range_cases, parser); }
 
 TEST(IngressConfig, RangeEdgesAreAccepted) {
   IngressConfig config = file_ok(minimal +
@@ -486,12 +431,12 @@ TEST(IngressConfig, ChoicesAmongFixedWords) {
             "ingress.toml:8: [tls] min_version: must be a string (got a float)");
   EXPECT_EQ(file_error_after_minimal("[tls]\nunknown_sni = \"ignore\"\n"),
             "ingress.toml:8: [tls] unknown_sni: 'ignore' is not \"refuse\" or \"default\"");
-  EXPECT_EQ(flag_error({"--balance", "round-robin"}),
+  EXPECT_EQ(parser.flag_error({"--balance", "round-robin"}),
             "--balance: 'round-robin' is not \"least-connections\" or \"stream-affinity\"");
-  EXPECT_EQ(flag_error({"--balance", ""}), "--balance: '' is not \"least-connections\" or \"stream-affinity\"");
+  EXPECT_EQ(parser.flag_error({"--balance", ""}), "--balance: '' is not \"least-connections\" or \"stream-affinity\"");
   EXPECT_EQ(file_ok(minimal + "[tls]\nmin_version = \"1.3\"\n").tls_min_version, "1.3");
   EXPECT_EQ(ok_with_required({"--balance", "stream-affinity"}).balance_mode, "stream-affinity");
-  EXPECT_EQ(flag_error({"--log-level", "verbose"}),
+  EXPECT_EQ(parser.flag_error({"--log-level", "verbose"}),
             "--log-level: 'verbose' is not one of error, warning, notice, info, debug");
 }
 
@@ -523,15 +468,15 @@ TEST(IngressConfig, AffinityParameterAndHealthPath) {
 }
 
 TEST(IngressConfig, BackendAddressesAreNumericHostPort) {
-  EXPECT_EQ(flag_error({"--backend", "edge-1.internal:8446"}),
+  EXPECT_EQ(parser.flag_error({"--backend", "edge-1.internal:8446"}),
             "--backend: bad address 'edge-1.internal:8446' (an IPv4 or [IPv6] literal is required)");
-  EXPECT_EQ(flag_error({"--backend", "127.0.0.1"}), "--backend: bad address '127.0.0.1' (expected HOST:PORT)");
-  EXPECT_EQ(flag_error({"--backend", "127.0.0.1:0"}), "--backend: '127.0.0.1:0' needs a port (1..65535)");
-  EXPECT_EQ(flag_error({"--backend", "0.0.0.0:8446"}), "--backend: '0.0.0.0:8446' is not an address to connect to");
-  EXPECT_EQ(flag_error({"--backend", ":8446"}), "--backend: ':8446' is not an address to connect to");
-  EXPECT_EQ(flag_error({"--backend", "[::]:8446"}), "--backend: '[::]:8446' is not an address to connect to");
-  EXPECT_EQ(flag_error({"--backend", ""}), "--backend: needs HOST:PORT");
-  EXPECT_EQ(ok({"--tls-cert", "c", "--tls-key", "k", "--backend", "[::1]:8446"}).backends[0].address, "[::1]:8446");
+  EXPECT_EQ(parser.flag_error({"--backend", "127.0.0.1"}), "--backend: bad address '127.0.0.1' (expected HOST:PORT)");
+  EXPECT_EQ(parser.flag_error({"--backend", "127.0.0.1:0"}), "--backend: '127.0.0.1:0' needs a port (1..65535)");
+  EXPECT_EQ(parser.flag_error({"--backend", "0.0.0.0:8446"}), "--backend: '0.0.0.0:8446' is not an address to connect to");
+  EXPECT_EQ(parser.flag_error({"--backend", ":8446"}), "--backend: ':8446' is not an address to connect to");
+  EXPECT_EQ(parser.flag_error({"--backend", "[::]:8446"}), "--backend: '[::]:8446' is not an address to connect to");
+  EXPECT_EQ(parser.flag_error({"--backend", ""}), "--backend: needs HOST:PORT");
+  EXPECT_EQ(parser.ok({"--tls-cert", "c", "--tls-key", "k", "--backend", "[::1]:8446"}).backends[0].address, "[::1]:8446");
   EXPECT_EQ(file_error_after_minimal("[[backend]]\naddress = \"127.0.0.1:2\"\ncheck_address = \"127.0.0.1\"\n"),
             "ingress.toml:9: [[backend]] check_address: bad address '127.0.0.1' (expected HOST:PORT)");
 }
@@ -540,9 +485,9 @@ TEST(IngressConfig, BackendAddressesAreUnique) {
   EXPECT_EQ(file_error_after_minimal("[[backend]]\nweight = 2\naddress = \"127.0.0.1:8446\"\n"),
             "ingress.toml:9: [[backend]] address: '127.0.0.1:8446' is already a backend (line 6)");
   // Compared as addresses, not as text.
-  EXPECT_EQ(failure({"--tls-cert", "c", "--tls-key", "k", "--backend", "[::1]:1", "--backend", "[0::1]:1"}).message,
+  EXPECT_EQ(parser.failure({"--tls-cert", "c", "--tls-key", "k", "--backend", "[::1]:1", "--backend", "[0::1]:1"}).message,
             "--backend: '[0::1]:1' is already a backend");
-  ok({"--tls-cert", "c", "--tls-key", "k", "--backend", "127.0.0.1:1", "--backend", "127.0.0.1:2", "--backend",
+  parser.ok({"--tls-cert", "c", "--tls-key", "k", "--backend", "127.0.0.1:1", "--backend", "127.0.0.1:2", "--backend",
       "127.0.0.2:1"});
 }
 
@@ -555,11 +500,11 @@ TEST(IngressConfig, HealthTimeoutIsBelowTheInterval) {
 }
 
 TEST(IngressConfig, Listeners) {
-  EXPECT_EQ(flag_error({"--listen", ""}), "--listen: needs an address: it is the ingress's only listener");
+  EXPECT_EQ(parser.flag_error({"--listen", ""}), "--listen: needs an address: it is the ingress's only listener");
   EXPECT_EQ(file_error_after_minimal("[listen]\naddress = \"\"\n"),
             "ingress.toml:8: [listen] address: needs an address: it is the ingress's only listener");
-  EXPECT_EQ(flag_error({"--listen", "localhost"}), "--listen: bad address 'localhost' (expected HOST:PORT)");
-  EXPECT_EQ(flag_error({"--admin", "0.0.0.0:8445"}),
+  EXPECT_EQ(parser.flag_error({"--listen", "localhost"}), "--listen: bad address 'localhost' (expected HOST:PORT)");
+  EXPECT_EQ(parser.flag_error({"--admin", "0.0.0.0:8445"}),
             "--admin: '0.0.0.0:8445' overlaps [listen] address (--listen) ('127.0.0.1:8445')");
   EXPECT_EQ(file_error_after_minimal("[listen]\naddress = \"[::]:9446\"\n"),
             "ingress.toml:8: [listen] address: '[::]:9446' overlaps [admin] listen (--admin) ('127.0.0.1:9446')");
@@ -568,18 +513,18 @@ TEST(IngressConfig, Listeners) {
 }
 
 TEST(IngressConfig, CommandLineMistakes) {
-  EXPECT_EQ(flag_error({"--bogus"}), "unknown option '--bogus' (see --help)");
-  EXPECT_EQ(flag_error({"--edge-id", "x"}), "unknown option '--edge-id' (see --help)");
-  EXPECT_EQ(flag_error({"backend"}), "unexpected argument 'backend' (see --help)");
-  EXPECT_EQ(flag_error({"--backend"}), "--backend needs a value");
-  EXPECT_EQ(flag_error({"--check-config=maybe"}), "--check-config: 'maybe' is not true or false");
-  ConfigError unreadable = failure({"--config", "missing.toml"});
+  EXPECT_EQ(parser.flag_error({"--bogus"}), "unknown option '--bogus' (see --help)");
+  EXPECT_EQ(parser.flag_error({"--edge-id", "x"}), "unknown option '--edge-id' (see --help)");
+  EXPECT_EQ(parser.flag_error({"backend"}), "unexpected argument 'backend' (see --help)");
+  EXPECT_EQ(parser.flag_error({"--backend"}), "--backend needs a value");
+  EXPECT_EQ(parser.flag_error({"--check-config=maybe"}), "--check-config: 'maybe' is not true or false");
+  ConfigError unreadable = parser.failure({"--config", "missing.toml"});
   EXPECT_EQ(unreadable.message, "--config: cannot read 'missing.toml': No such file or directory");
   EXPECT_EQ(unreadable.exit_code, 1);
 }
 
 TEST(IngressConfig, HelpWinsAndListsEveryFlagOfTheContract) {
-  ConfigError help = failure({"--backend", "x", "--help"});
+  ConfigError help = parser.failure({"--backend", "x", "--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_EQ(help.message, ingress_usage());
   EXPECT_EQ(help.message.rfind("usage: mf-ingress [--config FILE] [options]\n", 0), 0u);
@@ -594,7 +539,7 @@ TEST(IngressConfig, HelpWinsAndListsEveryFlagOfTheContract) {
 }
 
 TEST(IngressConfig, DescribeReadsBackAsTheSameConfiguration) {
-  for (IngressConfig config : {ok(required_flags), file_ok(every_key)}) {
+  for (IngressConfig config : {parser.ok(required_flags), file_ok(every_key)}) {
     std::string text = describe(config);
     auto again = parse_ingress_config_file(text, "described.toml");
     ASSERT_TRUE(again.has_value()) << again.error().message << "\n" << text;
@@ -620,7 +565,7 @@ TEST(IngressConfig, DescribeWritesEntriesAfterTheirTable) {
 }
 
 TEST(IngressConfig, DescribeEscapesStrings) {
-  IngressConfig config = ok({"--tls-cert", "/tmp/a \"b\"\\c\x01.pem", "--tls-key", "k", "--backend", "127.0.0.1:1"});
+  IngressConfig config = parser.ok({"--tls-cert", "/tmp/a \"b\"\\c\x01.pem", "--tls-key", "k", "--backend", "127.0.0.1:1"});
   std::string text = describe(config);
   EXPECT_NE(text.find(R"(certificate = "/tmp/a \"b\"\\c\u0001.pem")"), std::string::npos) << text;
   auto again = parse_ingress_config_file(text, "described.toml");
