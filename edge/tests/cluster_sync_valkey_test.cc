@@ -9,9 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "common/runtime/reactor.h"
-#include "common/runtime/shard_check.h"
 #include "common/valkey/tests/redis_test_server.h"
+#include "common/valkey/tests/valkey_client_fixture.h"
 #include "edge/cluster_keys.h"
 #include "edge/cluster_sync_valkey.h"
 
@@ -112,17 +111,14 @@ class FakeHost final : public ClusterHost {
   bool clients_gone() const override { return true; }
 };
 
-class ClusterSyncValkeyTest : public ::testing::Test {
+// The Valkey clients' fixture (a reactor on shard 0, run_until) without a
+// client of its own: the syncs under test hold theirs.
+class ClusterSyncValkeyTest : public valkey::test::ValkeyClientFixture<valkey::Client> {
  protected:
   void SetUp() override {
-    ASSERT_EQ(access(valkey::test::redis_binary, X_OK), 0) << "redis-server is missing: run ./install-deps.sh";
+    ValkeyClientFixture::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(server_.start());
-    current_shard_id = 0;
-    ReactorOptions options;
-    options.max_sockets = 64;
-    options.recv_buffer_count = 64;
-    auto init = reactor_.init(options);
-    ASSERT_TRUE(init.has_value()) << init.error();
     settings_.address = server_.address();
   }
   void TearDown() override {
@@ -131,7 +127,7 @@ class ClusterSyncValkeyTest : public ::testing::Test {
     EXPECT_TRUE(run_until([&] { return (!a_ || a_->stopped()) && (!b_ || b_->stopped()); }, 5000));
     a_.reset();
     b_.reset();
-    current_shard_id = no_shard;
+    ValkeyClientFixture::TearDown();
   }
   std::unique_ptr<ClusterSync> start(const std::string& edge_id, FakeHost& host) {
     ClusterSyncContext context{reactor_, settings_, edge_id, 0, 1, edge_id.size()};
@@ -152,15 +148,6 @@ class ClusterSyncValkeyTest : public ::testing::Test {
     MetricsSnapshot snapshot;
     sync.add_metrics(snapshot);
     return snapshot.live_edges;
-  }
-  // Turns the reactor until `done` or the hang bound.
-  bool run_until(const std::function<bool()>& done, uint64_t timeout_ms) {
-    const uint64_t end = Reactor::monotonic_ms() + timeout_ms;
-    while (!done()) {
-      if (Reactor::monotonic_ms() > end) return false;
-      reactor_.run_once(10);
-    }
-    return true;
   }
   std::string get(const std::string& key) {
     SyncClient c(server_.port(), "");
@@ -197,7 +184,6 @@ class ClusterSyncValkeyTest : public ::testing::Test {
   }
 
   RedisServer server_;
-  Reactor reactor_{0};
   ClusterSettings settings_;
   const std::string edge_a_ = "edge-a", edge_b_ = "edge-b";
   FakeHost host_a_, host_b_;
