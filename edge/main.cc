@@ -5,6 +5,7 @@
 #include "common/process/program.h"
 #include "common/tls/tls_record_layer_self_test.h"
 #include "common/tls/tls_ticket_keys.h"
+#include "common/valkey/valkey_seed_check.h"
 #include "edge/cluster_sync_valkey.h"
 #include "edge/edge_config.h"
 #include "edge/edge_settings.h"
@@ -62,6 +63,16 @@ int main(int argc, char** argv) {
     return program.check_config(addresses, edge::describe(config),
                                 fmt::format("{} shards, {} connections per shard, {}", options->shard_count, *table,
                                             listeners));
+  }
+
+  // Seeds that answer as a standalone server are a configuration error,
+  // refused here; unreachable ones are a fault ridden out (docs/cluster.md,
+  // "Valkey Cluster": seeds checked at start, 2 s for all of them).
+  if (!shared.cluster.cluster_seeds.empty()) {
+    constexpr uint32_t seed_check_ms = 2000;
+    auto seeds = valkey::check_cluster_seeds(shared.cluster.cluster_seeds, shared.cluster.username,
+                                             shared.cluster.password, seed_check_ms);
+    if (!seeds) return program.fail(seeds.error());
   }
 
   std::string status = fmt::format("serving {}{}{} with {} shards", config.listen.empty() ? "" : config.listen,

@@ -37,6 +37,13 @@ def tag():
     return f"{random.randrange(1 << 30):x}"
 
 
+def owner_registered(redis, peer):
+    """The peer's owner key exists (`redis`: a RedisServer or a RedisCluster,
+    whose MOVED RedisClient follows)."""
+    with RedisClient(redis.port) as r:
+        return r.command("GET", f"mf:{{p:{peer}}}:own") is not None
+
+
 class ClusterTestCase(unittest.TestCase):
     def joined(self, edge, stream, rendition, peer, **fields):
         c = SdkClient(edge)
@@ -58,6 +65,50 @@ class ClusterTestCase(unittest.TestCase):
             clients += [sender, receiver]
         for c in clients:
             c.close()
+
+    def same_stream_guard_holds(self, a, b, redis):
+        """A peer on edge `b` signals a peer of another stream on edge `a`
+        (its owner record written, so `b` finds its edge): answered
+        peer-not-found with `to` and `ref`, and nothing reaches the target.
+        A peer that is nowhere gets the same answer."""
+        pa, pb = f"a-{tag()}", f"b-{tag()}"
+        ca, _ = self.joined(a, f"stream-a-{tag()}", "r1", pa)
+        cb, _ = self.joined(b, f"stream-b-{tag()}", "r1", pb)
+        wait_until(lambda: owner_registered(redis, pa), EXPECT_TIMEOUT_S, what="owner record of a")
+        cb.send(signal_text(pa, "offer", '{"sdp":"x"}', ',"id":7'))
+        error = cb.expect("error")
+        self.assertEqual(error["code"], "peer-not-found")
+        self.assertEqual(error["to"], pa)
+        self.assertEqual(error["ref"], 7)
+        self.assertEqual(ca.quiet(0.3), [])
+        cb.send(signal_text(f"nobody-{tag()}", "offer", "{}", ',"id":"n"'))
+        error = cb.expect("error")
+        self.assertEqual((error["code"], error["ref"]), ("peer-not-found", "n"))
+
+    def dead_edge_peers_expire(self, live, doomed):
+        """`doomed` (an edge not started yet, on the same Valkey as `live`)
+        started, a peer joined on it and proposed on `live`, then the edge
+        killed with SIGKILL: the peer stops being proposed, and a signal to
+        it is answered peer-not-found. Prints how long the peer stayed."""
+        doomed.expect_clean_exit = False
+        with doomed:
+            stream = f"s-{tag()}"
+            victim = f"victim-{tag()}"
+            self.joined(doomed, stream, "r1", victim)
+            asker, _ = self.joined(live, stream, "r1", f"asker-{tag()}")
+            self.proposes(asker, victim)
+            doomed.process.kill()
+            killed = time.monotonic()
+            # Without expiry the peer would stay proposed for ever; the bound
+            # allows for the seconds a loaded machine can stall Valkey, the
+            # edge or this test, and the figure is printed.
+            wait_until(lambda: victim not in peer_ids(asker.need_peers(count=64)), TTL_MS / 1000 + EXPECT_TIMEOUT_S,
+                       what="dead edge's peer unproposed")
+            gone_after = time.monotonic() - killed
+            print(f"\n    dead edge's peer unproposed {gone_after:.2f} s after SIGKILL (TTL {TTL_MS} ms)", flush=True)
+            # Signals to it fail (no subscriber on its channel any more).
+            asker.send(signal_text(victim, "offer", "{}", ',"id":1'))
+            self.assertEqual(asker.expect("error")["code"], "peer-not-found")
 
     def proposes(self, client, peer, timeout=EXPECT_TIMEOUT_S):
         """need-peers until `peer` is among the candidates (presence is
@@ -206,24 +257,10 @@ class CrossEdgeTest(TwoEdgeCluster):
         self.assertGreaterEqual(metric(self.b, "mf_edge_cluster_signals_received_total"), count)
 
     def _owner_registered(self, peer):
-        with RedisClient(self.redis.port) as r:
-            return r.command("GET", f"mf:{{p:{peer}}}:own") is not None
+        return owner_registered(self.redis, peer)
 
     def test_same_stream_guard_across_edges(self):
-        pa, pb = f"a-{tag()}", f"b-{tag()}"
-        ca, _ = self.joined(self.a, f"stream-a-{tag()}", "r1", pa)
-        cb, _ = self.joined(self.b, f"stream-b-{tag()}", "r1", pb)
-        wait_until(lambda: self._owner_registered(pa), EXPECT_TIMEOUT_S, what="owner record of a")
-        cb.send(signal_text(pa, "offer", '{"sdp":"x"}', ',"id":7'))
-        error = cb.expect("error")
-        self.assertEqual(error["code"], "peer-not-found")
-        self.assertEqual(error["to"], pa)
-        self.assertEqual(error["ref"], 7)
-        self.assertEqual(ca.quiet(0.3), [])
-        # Nobody anywhere: the same answer.
-        cb.send(signal_text(f"nobody-{tag()}", "offer", "{}", ',"id":"n"'))
-        error = cb.expect("error")
-        self.assertEqual((error["code"], error["ref"]), ("peer-not-found", "n"))
+        self.same_stream_guard_holds(self.a, self.b, self.redis)
 
     def test_target_that_left_gets_peer_not_found_from_its_edge(self):
         # The owner record still names edge-b (written before the leave is
@@ -287,27 +324,7 @@ class EdgeDeathTest(ClusterTestCase):
     def test_sigkill_removes_the_edges_peers_within_the_ttl(self):
         with RedisServer() as redis:
             with cluster_edge(redis.address, "edge-live") as live:
-                doomed = cluster_edge(redis.address, "edge-doomed", shards=1)
-                doomed.expect_clean_exit = False
-                with doomed:
-                    stream = f"s-{tag()}"
-                    victim = f"victim-{tag()}"
-                    self.joined(doomed, stream, "r1", victim)
-                    asker, _ = self.joined(live, stream, "r1", f"asker-{tag()}")
-                    self.proposes(asker, victim)
-                    doomed.process.kill()
-                    killed = time.monotonic()
-                    # Without expiry the peer would stay proposed for ever;
-                    # the bound allows for the seconds a loaded machine can
-                    # stall Valkey, the edge or this test, and the figure is
-                    # printed.
-                    wait_until(lambda: victim not in peer_ids(asker.need_peers(count=64)), TTL_MS / 1000 + EXPECT_TIMEOUT_S,
-                             what="dead edge's peer unproposed")
-                    gone_after = time.monotonic() - killed
-                    print(f"\n    dead edge's peer unproposed {gone_after:.2f} s after SIGKILL (TTL {TTL_MS} ms)", flush=True)
-                    # Signals to it fail (no subscriber on its channel any more).
-                    asker.send(signal_text(victim, "offer", "{}", ',"id":1'))
-                    self.assertEqual(asker.expect("error")["code"], "peer-not-found")
+                self.dead_edge_peers_expire(live, cluster_edge(redis.address, "edge-doomed", shards=1))
 
 
 class ValkeyFaultTest(ClusterTestCase):

@@ -1,7 +1,7 @@
 """Edges sharing a real Redis 7 cluster (docs/cluster.md, "Valkey Cluster"):
 six cluster-enabled redis-server processes (3 primaries, 3 replicas, made
 one cluster by `redis-cli --cluster create --cluster-replicas 1`) on random
-loopback ports in temporary directories, and two mf-edge processes given
+loopback ports in temporary directories, and mf-edge processes given
 some of them as seeds (--valkey-cluster), all started and stopped here.
 
 Covers (three edges): the identity tests of test_cross_edge_identity.py on the cluster
@@ -9,23 +9,28 @@ Covers (three edges): the identity tests of test_cross_edge_identity.py on the c
 another edge, peer-id-taken, races of joins and takeovers, the cluster-wide
 viewer cap, policy through the cluster); peers on different edges proposed to each other and signals across
 edges in order and byte-exact through the cluster (sharded pub/sub: SPUBLISH,
-never PUBLISH); the slots of the signal channels and of the receivers' owner
+never PUBLISH); the same-stream guard across edges; a fourth edge killed
+(SIGKILL), its peer no longer proposed and signals to it answered; the slots of the signal channels and of the receivers' owner
 keys moved while signals flow (MOVED and ASK followed: every signal
 delivered once in order or answered, delivery goes on); the primary serving
 the signal channels killed while signals flow (its replica promoted, the
 edges follow the new map and deliver again; every signal delivered once in
 order or answered, except what the dying primary had answered but not yet
-written to the subscriber, docs/cluster.md, "Faults")."""
+written to the subscriber, docs/cluster.md, "Faults"). And the seeds checked
+at start: a standalone server among them refused with one line, seeds nobody
+listens on started local-only."""
 
 import asyncio
 import json
+import subprocess
 import time
 import unittest
 
 import test_cross_edge_identity as identity
 
-from edge_process import EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, edge_config_file, wait_until
-from redis_process import RedisClient, RedisCluster
+from edge_process import (EXPECT_TIMEOUT_S, UNLIMITED_SOURCE, AdminEdge, edge_binary, edge_config_file, free_port,
+                          wait_until)
+from redis_process import RedisClient, RedisCluster, RedisServer
 from test_cross_edge import LIMITS, TTL_MS, ClusterTestCase, check_delivered_or_answered, drive_signal_load, tag
 from test_protocol_signal import RAW_DATA, signal_text
 
@@ -191,7 +196,16 @@ class ValkeyClusterTest(ClusterTestCase):
         self.assertGreaterEqual(commandstats(self.cluster, "spublish") - spublished_before, count)
         self.assertEqual(commandstats(self.cluster, "publish"), published_before)
 
-    def test_2_slots_moved_under_load_are_followed(self):
+    def test_2_same_stream_guard_across_edges(self):
+        self.same_stream_guard_holds(self.a, self.c, self.cluster)
+
+    def test_3_a_dead_edges_peers_expire(self):
+        # A fourth edge, killed: the three of the class stay for the tests
+        # after this one.
+        args = seed_args() + ["--valkey-ttl-ms", str(TTL_MS)] + LIMITS
+        self.dead_edge_peers_expire(self.b, AdminEdge(args=args, edge_id="edge-doomed", shards=1))
+
+    def test_4_slots_moved_under_load_are_followed(self):
         channel_slot = key_slot("mf:{e:edge-y}:sig:0")
         moved = {}
 
@@ -214,7 +228,7 @@ class ValkeyClusterTest(ClusterTestCase):
         print(f"\nslots moved under load: {total} cross-edge signals, {total - answered} delivered once in order, "
               f"{answered} answered with an error, 0 lost")
 
-    def test_3_a_primary_killed_under_load_fails_over(self):
+    def test_5_a_primary_killed_under_load_fails_over(self):
         channel_slot = key_slot("mf:{e:edge-y}:sig:0")
         killed = {}
 
@@ -243,6 +257,38 @@ class ValkeyClusterTest(ClusterTestCase):
     def _is_primary(node):
         with RedisClient(node.port) as c:
             return c.command("ROLE")[0] == "master"
+
+
+class ClusterSeedsCheckedAtStartTest(unittest.TestCase):
+    """docs/cluster.md, "Seeds checked at start": a seed that answers as a
+    standalone server is a configuration error, refused at start with one
+    line; seeds nobody answers on are the cluster being down, ridden out."""
+
+    def refused(self, seeds):
+        """mf-edge given `seeds`: its exit code and stderr lines."""
+        argv = [edge_binary(), "--listen", f"127.0.0.1:{free_port()}", "--admin", "", "--edge-id", "edge-seeds"]
+        for seed in seeds:
+            argv += ["--valkey-cluster", seed]
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=EXPECT_TIMEOUT_S)
+        return done.returncode, done.stderr.decode(errors="replace").splitlines()
+
+    def test_a_standalone_seed_is_refused_at_start_with_one_line(self):
+        nobody = f"127.0.0.1:{free_port()}"
+        with RedisServer() as standalone:
+            line = (f"mf-edge: valkey.cluster_seeds: {standalone.address} is not a cluster node (INFO cluster: "
+                    "cluster_enabled:0); give a standalone server as valkey.address (--valkey) instead")
+            for seeds in ([standalone.address], [nobody, CLUSTER.seeds[0], standalone.address]):
+                code, lines = self.refused(seeds)
+                self.assertNotEqual(code, 0, lines)
+                self.assertEqual(lines[-1], line, lines)
+                self.assertFalse(any("serving" in l for l in lines), lines)
+
+    def test_unreachable_seeds_start_local_only(self):
+        nobody = f"127.0.0.1:{free_port()}"
+        with AdminEdge(args=["--valkey-cluster", nobody], edge_id="edge-alone") as edge:
+            self.assertEqual(edge.metric("mf_edge_valkey_up"), 0)
+            self.assertIn(f"seed {nobody} not checked at start", edge.stderr_text())
+            wait_until(lambda: "serving local-only" in edge.stderr_text(), EXPECT_TIMEOUT_S, what="logged")
 
 
 if __name__ == "__main__":
