@@ -7,9 +7,10 @@
 // edge/cluster_sync_valkey.h, in its own library (mf_edge_cluster): nothing of
 // the edge's core includes a Valkey header.
 //
-// Every call is made on the shard's thread; every callback of ClusterHost
-// comes on it too, from the shard's reactor (never from inside the call that
-// caused it, unless stated).
+// Every call is made on the shard's thread, and every callback of ClusterHost
+// comes on it too: from the shard's reactor when Valkey answers (or a
+// deadline passes), or from inside the call itself when the link cannot take
+// the command (then decided at once, as an edge alone decides).
 #include <cstdint>
 #include <expected>
 #include <memory>
@@ -122,7 +123,7 @@ class ClusterHost {
                             const PeerLocation& replaced) = 0;
   virtual void refuse_claim(std::unique_ptr<ClaimPeer> m, ClaimOutcome local, const PeerLocation& replaced) = 0;
   // The seat for `enter`; false when its join was abandoned meanwhile
-  // (nothing entered). May be called from inside ClusterSync::admit.
+  // (nothing entered).
   virtual bool seat_decided(std::unique_ptr<EnterSwarm> enter, ClusterSeat seat) = 0;
 
   // Shard 0: the policy key's text (nullopt: no key); true when a new
