@@ -4,8 +4,10 @@
 Every C++ file under common/, edge/, ingress/, origin/ and perf/ is read; each
 `#include "..."` of a project path must be allowed by the table below, and the
 lowest layers must not include the runtime's system headers (liburing, TLS).
-Prints one line per violation naming the file, the include and the rule, and
-exits 1 if there is any.
+The pure libraries' meson.build files may name only the dependencies listed
+below (common/codec: common_base_dep), so what they link is proven too.
+Prints one line per violation naming the file, the include or dependency and
+the rule, and exits 1 if there is any.
 
 usage: tools/check_layering.py [--root DIR]   (default: the repository root)
        tools/check_layering.py --self-test    (proves the check fails on violations)
@@ -60,16 +62,26 @@ INNER_LIBRARIES = [
 ]
 
 # System headers that a layer must not include: the codecs and everything
-# below the runtime are pure (no io_uring, no TLS); codec may hash with
-# libcrypto (the WebSocket upgrade's SHA-1).
+# below the runtime are pure (no io_uring, no TLS, no library from outside).
 FORBIDDEN_SYSTEM_HEADERS = {
     'base': ['liburing', 'openssl/'],
-    'codec': ['liburing', 'openssl/ssl.h', 'openssl/bio.h', 'openssl/x509'],
+    'codec': ['liburing', 'openssl/', 'hiredis/'],
     'net': ['liburing', 'openssl/'],
     'config': ['liburing', 'openssl/'],
 }
 
+# The dependencies (meson names ending in _dep) that a pure library's
+# meson.build may name at all: the codecs link common/base and nothing else
+# (no liburing, OpenSSL or hiredis); their own common_codec_dep and gtest
+# serve the unit tests, replay and fuzz executables beside them. A
+# dependency() or find_library() call there is refused as well.
+MESON_DEPENDENCIES = {
+    'codec': ['common_base_dep', 'common_codec_dep', 'gtest_dep', 'gmock_dep'],
+}
+
 SOURCE_SUFFIXES = ('.h', '.hh', '.hpp', '.cc', '.cpp')
+MESON_DEP_NAME = re.compile(r'\b([A-Za-z_][A-Za-z0-9_]*_dep)\b')
+MESON_EXTERNAL = re.compile(r'\b(dependency|find_library)\s*\(')
 QUOTED_INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
 SYSTEM_INCLUDE = re.compile(r'^\s*#\s*include\s*<([^>]+)>')
 DOC = 'docs/architecture.md, "Layers"'
@@ -142,8 +154,29 @@ def check_file(relpath, lines):
     return problems
 
 
+def check_meson(relpath, lines, lib):
+    """The dependencies that common/<lib>/meson.build names beyond its list."""
+    allowed = MESON_DEPENDENCIES[lib]
+    rule = f'common/{lib} may depend on {", ".join(allowed)} only'
+    problems = []
+    for number, line in enumerate(lines, 1):
+        code = line.split('#', 1)[0]
+        for name in MESON_DEP_NAME.findall(code):
+            if name not in allowed:
+                problems.append(f'{relpath}:{number}: declares {name}: {rule} ({DOC})')
+        for call in MESON_EXTERNAL.findall(code):
+            problems.append(f'{relpath}:{number}: calls {call}(): {rule} ({DOC})')
+    return problems
+
+
 def check_tree(root):
     problems = []
+    for lib in sorted(MESON_DEPENDENCIES):
+        path = os.path.join(root, 'common', lib, 'meson.build')
+        if os.path.exists(path):
+            with open(path, encoding='utf-8', errors='replace') as build:
+                problems.extend(check_meson(f'common/{lib}/meson.build', lib=lib,
+                                            lines=build.read().splitlines()))
     for top in ['common'] + sorted(MODULES):
         base = os.path.join(root, top)
         for directory, dirs, files in os.walk(base):
@@ -164,13 +197,17 @@ def self_test():
     second, naming file, include and rule."""
     allowed = {
         'common/base/log.h': '#include <string>\n',
-        'common/codec/frame.h': '#include "common/base/log.h"\n#include <openssl/sha.h>\n',
+        'common/codec/frame.h': '#include "common/base/log.h"\n#include <cstdint>\n',
         'common/runtime/reactor.h': '#include "common/base/log.h"\n#include <liburing.h>\n',
         'common/runtime/tests/reactor_test.cc': '#include "common/net/listen_socket.h"\n',
         'common/http/server.cc': '#include "common/runtime/reactor.h"\n#include "common/codec/frame.h"\n',
         'edge/shard.cc': '#include "common/http/server.h"\n#include "edge/shard.h"\n',
         'edge/cluster_sync_valkey.cc': '#include "common/valkey/client.h"\n#include "edge/cluster_sync.h"\n',
         'perf/bench.cc': '#include "edge/shard.h"\n#include "common/codec/frame.h"\n',
+        'common/codec/meson.build': ("# crypto_dep in a comment is no dependency\n"
+                                     "lib = static_library('c', 'frame.cc', dependencies: [common_base_dep])\n"
+                                     "common_codec_dep = declare_dependency(link_with: lib)\n"
+                                     "executable('t', dependencies: [common_codec_dep, gtest_dep, gmock_dep])\n"),
     }
     violations = {
         'common/codec/bad_runtime.cc': ('#include "common/runtime/reactor.h"\n',
@@ -180,6 +217,10 @@ def self_test():
                                    'includes "common/http/server.h": common/tls may include only'),
         'common/codec/bad_uring.cc': ('#include <liburing.h>\n', 'includes <liburing.h>: common/codec must not use'),
         'common/codec/bad_ssl.cc': ('#include <openssl/ssl.h>\n', 'includes <openssl/ssl.h>: common/codec must not'),
+        'common/codec/bad_sha.cc': ('#include <openssl/sha.h>\n', 'includes <openssl/sha.h>: common/codec must not'),
+        'common/codec/bad_resp.cc': ('#include <hiredis/read.h>\n', 'includes <hiredis/read.h>: common/codec must not'),
+        'common/codec/meson.build': ("lib = static_library('c', dependencies: [common_base_dep, hiredis_dep])\n",
+                                     'common/codec/meson.build:1: declares hiredis_dep: common/codec may depend on'),
         'common/net/tests/bad_test.cc': ('#include "common/runtime/reactor.h"\n',
                                          'common/net/tests may include only'),
         'common/flat.h': ('\n', 'common/flat.h: is not in a library of common/'),
@@ -226,9 +267,9 @@ def main():
     for problem in problems:
         print(f'layering: {problem}', file=sys.stderr)
     if problems:
-        print(f'layering: {len(problems)} includes break the layers ({DOC})', file=sys.stderr)
+        print(f'layering: {len(problems)} includes or dependencies break the layers ({DOC})', file=sys.stderr)
         return 1
-    print('layering: every include follows the layers')
+    print('layering: every include, and every dependency of a pure library, follows the layers')
     return 0
 
 

@@ -1,9 +1,6 @@
 #include "common/codec/websocket_upgrade.h"
 
-// The one-shot SHA1() allocates an EVP context on every call in OpenSSL 3.0;
-// the low-level interface does not, and a handshake is on the accept path.
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
+#include "common/base/sha1.h"
 
 namespace mf::http {
 namespace {
@@ -153,12 +150,12 @@ bool is_valid_websocket_key(std::string_view key) {
 
 std::array<char, 28> websocket_accept_key(std::string_view client_key) {
   static constexpr std::string_view guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-  std::array<uint8_t, SHA_DIGEST_LENGTH> digest;
-  SHA_CTX ctx;
-  SHA1_Init(&ctx);
-  SHA1_Update(&ctx, client_key.data(), client_key.size());
-  SHA1_Update(&ctx, guid.data(), guid.size());
-  SHA1_Final(digest.data(), &ctx);
+  // SHA-1 here is RFC 6455's handshake check, not a security property
+  // (common/base/sha1.h).
+  Sha1 hash;
+  hash.update(client_key);
+  hash.update(guid);
+  const Sha1Digest digest = hash.digest();
   std::array<char, 28> accept;
   base64_encode(digest, accept.data());
   return accept;

@@ -5,8 +5,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -16,6 +14,7 @@
 #include <cstring>
 
 #include "common/base/log.h"
+#include "common/base/sha1.h"
 
 namespace mf::valkey {
 namespace {
@@ -157,12 +156,11 @@ std::expected<std::unique_ptr<Client>, std::string> Client::create(Reactor& reac
     if (script.empty()) return std::unexpected(std::string("valkey: an empty script"));
   std::unique_ptr<Client> client(new Client(reactor, config, handlers, *address));
   for (const std::string& script : config.scripts) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int size = 0;
-    if (EVP_Digest(script.data(), script.size(), digest, &size, EVP_sha1(), nullptr) != 1 || size != 20)
-      return std::unexpected(std::string("valkey: SHA-1 of a script failed (OpenSSL)"));
+    // EVALSHA names a script by its SHA-1 (a name, not a security property:
+    // common/base/sha1.h).
+    const Sha1Digest digest = sha1(script);
     std::string hex;
-    for (unsigned int i = 0; i < size; ++i) {
+    for (size_t i = 0; i < digest.size(); ++i) {
       hex.push_back("0123456789abcdef"[digest[i] >> 4]);
       hex.push_back("0123456789abcdef"[digest[i] & 15]);
     }

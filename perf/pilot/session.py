@@ -57,6 +57,9 @@ def run_session(configs, out_dir, stream_options, log=print):
     keys = [new_signing_key(os.path.join(run_dir(), "pilot-signing-key.pem"))]
     bound_s = sum(c.ramp_s + c.duration_s + 150 for c in configs) + 120
     load_before = os.getloadavg()
+    # At the start: the tree the programs and the SDK were built from, not
+    # what the checkout holds when a long session ends.
+    software = software_versions()
     runs = []
     with LiveStream(root, os.path.join(run_dir(), "pilot-signing-key.pem"), configs[0].stream_id,
                     max_seconds=bound_s, **stream_options) as stream:
@@ -91,7 +94,7 @@ def run_session(configs, out_dir, stream_options, log=print):
                for m in ("treatment", "control") if any(r["mode"] == m for r in runs)}
     report = {"formula": "offload_origin = 1 - origin_media_bytes / appended_bytes",
               "stream": {**stream_options, "rendition_names": stream.renditions},
-              "software": software_versions(), "load_average_before": load_before,
+              "software": software, "load_average_before": load_before,
               "load_average_after": os.getloadavg(), "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "summary": summary, "runs": runs}
     with open(os.path.join(out_dir, "report.json"), "w") as f:
