@@ -14,7 +14,7 @@
 // need-peers:  C -> S pick_peers -> C (peers_result)
 // In a cluster (docs/cluster.md), C adds candidates from other edges read in
 // Valkey before it sends `peers`, and a signal whose target D does not know
-// goes from D through Valkey to the target's edge and shard (edge_shard_cluster_signals.cc).
+// goes from D through Valkey to the target's edge and shard (cluster_sync_valkey_signals.cc).
 // A message whose target shard is the sender's own is handled in place, not
 // queued. Per ordered pair of shards the mailbox is FIFO, and a pair of peers
 // always routes through the same D, so signals between two peers keep their

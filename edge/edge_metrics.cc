@@ -277,7 +277,7 @@ std::string format_prometheus(const std::vector<std::unique_ptr<MetricsSnapshot>
     bool up = true;
     uint32_t live_edges = UINT32_MAX;
     ClusterCounters c;
-    valkey::Counters v;
+    ValkeyLinkCounters v;
     for (const auto& s : shards) {
       up = up && s->valkey_up;
       live_edges = std::min(live_edges, s->live_edges);

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "common/tls/tls_context.h"
-#include "common/valkey/valkey_client.h"
 #include "common/http/websocket_server.h"
 #include "edge/edge_history.h"
 #include "edge/stream_signal_counts.h"
@@ -73,6 +72,13 @@ struct EdgeCounters {
 };
 
 // The cluster of edges through Valkey (docs/cluster.md), per shard.
+// What /metrics shows of a shard's Valkey client (its valkey::Counters,
+// copied by the cluster sync: the edge's core does not include the client).
+struct ValkeyLinkCounters {
+  uint64_t commands_sent = 0, dropped = 0, failed_disconnected = 0, error_replies = 0, reconnects = 0, timeouts = 0;
+  uint64_t redirects_moved = 0, redirects_ask = 0, map_refreshes = 0;  // Valkey Cluster only
+};
+
 struct ClusterCounters {
   uint64_t signals_sent = 0;      // signals published to another edge
   uint64_t signals_received = 0;  // signals from another edge delivered here
@@ -134,7 +140,7 @@ struct MetricsSnapshot {
   bool valkey_up = false;  // the command link of this shard is ready
   uint32_t live_edges = 0; // edges this shard last read as alive (itself included)
   ClusterCounters cluster;
-  valkey::Counters valkey;
+  ValkeyLinkCounters valkey;
   std::vector<tls::ServedCertificate> served;  // shard 0, with [tls]: the certificate of the public listener
 };
 

@@ -60,6 +60,14 @@ struct ClusterSettings {
   static constexpr uint32_t peers_timeout_ms = 500;
 };
 
+class ClusterSync;
+class ClusterHost;
+struct ClusterSyncContext;
+// Makes a shard's cluster sync (edge/cluster_sync.h); set by the program that
+// links an implementation (edge/cluster_sync_valkey.h).
+using ClusterSyncFactory = std::expected<std::unique_ptr<ClusterSync>, std::string> (*)(const ClusterSyncContext&,
+                                                                                       ClusterHost&);
+
 // Built at start-up from the configuration (edge_shared_from), read-only
 // afterwards; each shard keeps its own copy, in which a SIGHUP reload
 // replaces what take_reloadable() names.
@@ -84,6 +92,7 @@ struct EdgeShared {
   // Per-stream series on /metrics are bounded (Prometheus cardinality).
   static constexpr size_t metrics_top_streams = 20;
   ClusterSettings cluster;
+  ClusterSyncFactory cluster_sync = nullptr;  // used only with [valkey] address
   // Shard 0 on SIGHUP: the same command line and file read again, checked as
   // at start (edge_shared_from); a problem leaves the running settings.
   std::function<std::expected<std::shared_ptr<const EdgeShared>, std::string>()> reload;

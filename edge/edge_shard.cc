@@ -500,7 +500,7 @@ bool EdgeShard::clients_gone() const {
 
 bool EdgeShard::stopped() const {
   if (!stopping_ || !clients_gone()) return false;
-  // cluster_tick() stops the Valkey client once the clients are gone.
+  // The cluster sync stops its links once the clients are gone.
   return !cluster_ || cluster_->stopped();
 }
 

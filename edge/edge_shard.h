@@ -20,10 +20,9 @@
 #include "common/config/watched_files.h"
 #include "common/tls/tls_ticket_keys.h"
 #include "common/base/transparent_string_hash.h"
-#include "common/valkey/valkey_client.h"
-#include "common/valkey/valkey_cluster_client.h"
 #include "common/http/websocket_server.h"
 #include "edge/cluster_keys.h"
+#include "edge/cluster_sync.h"
 #include "edge/edge_messages.h"
 #include "edge/cluster_summary.h"
 #include "edge/edge_history.h"
@@ -48,7 +47,7 @@
 
 namespace mf::edge {
 
-class EdgeShard final : public ShardService {
+class EdgeShard final : public ShardService, private ClusterHost {
  public:
   static std::expected<std::unique_ptr<ShardService>, std::string> create(Shard& shard, const EdgeShared& shared);
   // Frees the payload of a message no shard will deliver any more (shutdown):
@@ -60,7 +59,6 @@ class EdgeShard final : public ShardService {
   void on_message(const ShardMessage& message) override;
   void on_stop_requested() override;
   bool stopped() const override;
-  bool clients_gone() const;
   void on_reload() override;
   // Open WebSocket connections of this shard (STATUS=).
   uint64_t live_count() const override {
@@ -192,7 +190,7 @@ class EdgeShard final : public ShardService {
   // On the directory shard: the claim's verdict goes back to the joining
   // connection (and a local takeover closes the old holder with 4001).
   void finish_claim(std::unique_ptr<ClaimPeer> m, ClaimOutcome outcome, std::string_view session,
-                    const PeerLocation& replaced);
+                    const PeerLocation& replaced) override;
   void on(std::unique_ptr<ClaimResultPayload> m);
   void on(std::unique_ptr<ReleasePeer> m);
   void on_replace_connection(const PeerLocation& who);
@@ -239,8 +237,6 @@ class EdgeShard final : public ShardService {
   // batches (edge/signal_packet_pool.h).
   void recycle_signal(std::unique_ptr<SignalPacket> m);
   void flush_signal_returns();
-  // peer-not-found to the sender of a signal (if it is still connected).
-  void signal_not_found(const PeerLocation& sender, std::string_view to, std::string_view ref_raw);
   void on(std::unique_ptr<PolicyChanged> m);
   void on_source_acquire(std::unique_ptr<SourceRequest> m);
   void on_source_verdict(std::unique_ptr<SourceRequest> m);
@@ -268,7 +264,6 @@ class EdgeShard final : public ShardService {
   template <class P>
   auto send(uint32_t to, P payload);
 
-  uint32_t directory_shard(std::string_view peer_id) const;
   uint32_t stream_shard(std::string_view stream_id) const;
   PeerLocation location_of(const PeerSession& s) const;
   // The swarm membership entered with `join_sequence`.
@@ -328,178 +323,60 @@ class EdgeShard final : public ShardService {
   std::vector<TrackerId> tracker_offer_ids_;
   std::vector<TrackerMemberRef> tracker_removed_;
 
-  // ---- tracker swarms across edges (edge_shard_cluster_tracker.cc;
-  // docs/cluster.md, "Tracker swarms across edges") ----
-  // Presence of a member of a swarm this shard owns.
-  void tracker_cluster_register(const TrackerId& info_hash, const TrackerId& peer_id, const PeerLocation& who);
-  void tracker_cluster_unregister(const TrackerId& info_hash, const TrackerId& peer_id, const PeerLocation& who);
-  // The members of the swarms whose info_hash falls on this refresh tick
-  // (all: every swarm).
-  void tracker_cluster_refresh(bool all, uint32_t part, std::string_view expiry, std::string_view ttl);
-  // The offers of `m` from index `first` on found no member here: they go to
-  // members on other edges (a Valkey sample of the swarm).
-  void tracker_cluster_offers(std::unique_ptr<TrackerPacket> m, size_t first);
-  void on_tracker_candidates(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
-  void tracker_publish_answer(const TrackerAnswerRoute& route, const TrackerPacket& m);
-  void on_cluster_tracker(const cluster::Envelope& e);
-  std::vector<std::string_view>& tracker_swarm_keys(const TrackerId& info_hash);
-  void encode_tracker_record(std::string& out, const PeerLocation& who) const;
-  struct TrackerQuery {
-    std::unique_ptr<TrackerPacket> packet;
-    size_t first = 0;
-  };
-  std::unordered_map<uint64_t, TrackerQuery> tracker_queries_;  // by cookie
-  std::string tracker_hex_scratch_, tracker_hex2_scratch_, tracker_envelope_scratch_;
-  std::vector<TrackerMemberRef> tracker_refresh_scratch_;
-
-  // ---- the cluster of edges through Valkey (edge_shard_cluster*.cc) ----
-  // Every call below is a no-op without [valkey] address.
-  struct ClusterQuery {
-    PeerLocation who;
-    uint32_t join_sequence = 0;
-    uint64_t started_ns = 0;
-    uint64_t deadline_ms = 0;
-    uint32_t wanted = 0;
-    CandidateList local;
-    std::vector<std::string> exclude;
-    std::string ref_raw;
-  };
+  // ---- the cluster of edges (docs/cluster.md), behind edge/cluster_sync.h:
+  // null without [valkey] address (then no Valkey code runs). EdgeShard is
+  // the sync's host (edge_shard_cluster.cc).
+  std::unique_ptr<ClusterSync> cluster_;
+  bool cluster_ready() const { return cluster_ && cluster_->ready(); }
+  ValkeyState cluster_state() const { return cluster_ ? cluster_->state() : ValkeyState::off; }
   std::expected<void, std::string> cluster_start();
-  bool cluster_ready() const;
-  // Presence of a joined session (join, update) and its removal (leave,
-  // close, switch); removal compares the records, so it never removes a
-  // successor's.
+  ClusterMember cluster_member(const PeerSession& s) const;
+  // Presence of a joined session (join, update) and its swarm record's
+  // removal (leave, close, switch).
   void cluster_register(const PeerSession& s);
-  // The swarm record of a joined session (leave, close, switch).
   void cluster_unregister(const PeerSession& s);
-  // The owner key of a claim, if it still holds that claim's record.
-  void cluster_release_owner(std::string_view peer_id, const PeerLocation& who, std::string_view stream_id,
-                             std::string_view rendition, std::string_view session_digest);
-  // Re-registers the joined sessions of one part of the refresh period
-  // (edge_shard_cluster_support.h, refresh_parts), or all of them (UINT32_MAX:
-  // after a reconnect).
-  void cluster_refresh(uint32_t part);
-  void cluster_heartbeat();
-  void cluster_tick();
-  void cluster_route_signal(std::unique_ptr<SignalPacket> m);
-  // The peer-location cache (docs/cluster.md, "The peer-location cache"):
-  // on the directory shard of each peerId, where a peer of another edge was
-  // last found (by a lookup or a presence query), so that a stream of
-  // signals to it costs one PUBLISH each, not GET + PUBLISH. An entry is
-  // used only while no lookup of the same peer is in flight (the order of
-  // one pair's signals), for a sender of the stream it names, and while it
-  // is younger than the presence TTL; a miss at the cached place bounces the signal back whole
-  // and it is looked up again.
-  struct PeerLocationEntry {
-    std::string edge_id, stream_id;
-    uint32_t shard = 0, slot = 0, generation = 0;
-    uint64_t expires_ms = 0;  // reactor clock; 0: no location known (lookups in flight only)
-    uint32_t lookups_in_flight = 0;
-  };
-  // The entry's location is usable for a signal of `sender_stream` now.
-  bool location_usable(const PeerLocationEntry& entry, std::string_view sender_stream) const;
-  void remember_location(std::string_view peer_id, std::string_view edge_id, std::string_view stream_id,
-                         uint32_t shard, uint32_t slot, uint32_t generation);
-  void forget_location(std::string_view peer_id);
-  // Publishes `m` to the target's shard channel; false when Valkey refused it.
-  bool cluster_publish_signal(uint64_t cookie, const SignalPacket& m, cluster::EnvelopeKind kind,
-                              std::string_view edge_id, uint32_t shard, uint32_t slot, uint32_t generation);
-  // peerId uniqueness and takeover across edges: the owner key is the claim.
-  struct ClusterClaim {
-    std::unique_ptr<ClaimPeer> message;
-    ClaimOutcome local = ClaimOutcome::claimed;  // what this edge's directory decided
-    std::string session;                         // the identity's session per the directory
-    PeerLocation replaced;                       // local taken_over: this edge's old holder
-    std::string stale;                           // retry: the dead edge's record to override
-    uint64_t deadline_ms = 0;                    // then decided locally (Valkey slow)
-  };
-  struct ClusterAdmission {
-    std::unique_ptr<EnterSwarm> enter;
-    uint64_t deadline_ms = 0;  // then the edge-local cap (Valkey slow)
-  };
-  void cluster_claim(ClusterClaim claim);
-  // reply null: no answer in time (or the link failed): decided locally.
-  void on_cluster_claimed(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
-  // The owner record of a joined session, written only while the key is free
-  // or still names it (refresh, register); false when not sent.
-  bool cluster_write_owner(const PeerSession& s, std::string_view ttl);
-  // The holder's edge of a refused claim is alive (EXISTS on its liveness
-  // key): refused; dead: claimed over its record.
-  void on_cluster_holder_checked(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
-  // peer-id-taken: another edge holds the peerId.
-  void refuse_claim(ClusterClaim claim);
-  void on_cluster_owner_written(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
-  // Cluster-wide maxViewers: a seat in the stream's viewers set before the
-  // local enter (which then skips its own, edge-local, cap).
-  void cluster_admit(PeerSession& s, std::unique_ptr<EnterSwarm> enter);
-  void on_cluster_admitted(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
-  // Shard 0: reads the policy key (on ready, on its notification, every second).
-  void cluster_poll_policy();
-  void on_cluster_policy(valkey::CommandStatus status, const resp::ReplyView* reply);
-  // Shard 0: this edge's summary to Psummaries (every second), and GET
-  // /api/cluster answered with `own` and the other edges' summaries.
-  ValkeyState cluster_valkey_state() const;
-  void cluster_publish_summary(std::string_view summary);
+  // GET /api/cluster answered with `own` and the other edges' summaries.
   void cluster_answer(SocketHandle connection, bool head_only, std::string own);
-  void on_cluster_summaries(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
+  // An answer to an offer of another edge goes back there.
+  void tracker_publish_answer(const TrackerAnswerRoute& route, const TrackerPacket& m);
+  // ClusterHost
+  void joined_members(std::vector<ClusterMember>& out) override;
+  std::optional<ClusterMember> joined_member(const PeerLocation& who) override;
+  bool close_superseded(const PeerLocation& who) override;
+  void close_replaced(const PeerLocation& who, std::string_view peer_id) override;
+  void send_peers(const PeerLocation& who, uint32_t join_sequence, const CandidateList& local,
+                  const CandidateList& remote, std::string_view ref_raw, uint64_t started_ns) override;
+  uint32_t directory_shard(std::string_view peer_id) const override;
+  // finish_claim is declared with the claim messages above.
+  void refuse_claim(std::unique_ptr<ClaimPeer> m, ClaimOutcome local, const PeerLocation& replaced) override;
+  bool seat_decided(std::unique_ptr<EnterSwarm> enter, ClusterSeat seat) override;
+  bool policy_read(std::optional<std::string_view> text) override;
+  void summaries_read(uint64_t id, ValkeyState state, std::span<const std::string_view> others) override;
+  void signal_failed(std::unique_ptr<SignalPacket> m) override;
+  void signal_sent(std::unique_ptr<SignalPacket> m) override { recycle_signal(std::move(m)); }
+  // peer-not-found to the sender of a signal (if it is still connected).
+  void signal_not_found(const PeerLocation& sender, std::string_view to, std::string_view ref_raw) override;
+  void signal_missed(const cluster::Envelope& e) override;
+  RemoteDelivery deliver_signal(const PeerLocation& target, std::string_view to, std::string_view stream_id,
+                                std::string_view text) override;
+  void tracker_members(std::vector<TrackerMemberRef>& out) override;
+  void tracker_candidates(std::unique_ptr<TrackerPacket> m, size_t first,
+                          std::span<const RemoteTrackerMember> members) override;
+  void tracker_from_edge(const cluster::Envelope& e) override;
+  bool draining() const override { return stopping_; }
+  bool clients_gone() const override;
+
+  uint64_t valkey_seed_ = 0;
+  bool no_session_randomness_ = false;  // test hook
+  // Shard 0: which policy is in force (the file's, Valkey's, the defaults).
+  PolicySource policy_source_;
   struct PendingClusterAnswer {
     uint64_t id = 0;
     SocketHandle connection;
     bool head_only = false;
     std::string own;
   };
-  void cluster_fail_signal(std::unique_ptr<SignalPacket> m);
-  void cluster_query(PeerSession& s, ClusterQuery query);
-  void cluster_finish_query(uint64_t cookie, const resp::ReplyView* reply);
-  void cluster_publish_failure(std::string_view origin_edge, uint32_t sender_shard, uint32_t sender_slot,
-                               uint32_t sender_generation, std::string_view to, std::string_view ref_raw);
-  void on_cluster_state(const valkey::StateEvent& event);
-  void on_cluster_message(std::string_view channel, std::string_view payload);
-  void on_cluster_lookup(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
-  void on_cluster_published(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
-  void on_cluster_edges(valkey::CommandStatus status, const resp::ReplyView* reply);
-  // Queues one command; false (counted) when the client refused it.
-  bool cluster_command(std::span<const std::string_view> argv, valkey::Completion done = {});
-  void encode_swarm_record(std::string& out, const PeerSession& s) const;
-  // argv_scratch_ set to the swarm scripts' numkeys and three keys; the
-  // caller appends ARGV (views valid until the next use of the key scratches).
-  std::vector<std::string_view>& swarm_keys(std::string_view stream_id, std::string_view rendition);
-  // The Lua scripts of edge_shard_cluster.cc, in valkey::Config::scripts order.
-  enum class ClusterScript : uint8_t { register_members, unregister_member, claim, own, admit, delete_if_equal, query };
-  // EVALSHA of one script: args = numkeys, keys, arguments; false (counted)
-  // when not sent.
-  bool cluster_script(ClusterScript script, std::span<const std::string_view> args, valkey::Completion done = {});
-  void encode_owner_record(std::string& out, const PeerSession& s) const;
-
-  uint64_t valkey_seed_ = 0;
-  bool no_session_randomness_ = false;  // test hook
-  std::unique_ptr<valkey::Endpoint> cluster_;
-  // PUBLISH to one server, SPUBLISH (sharded) in a cluster.
-  std::string_view publish_command_ = "PUBLISH";
-  // Signals waiting for a lookup or a publish, by cookie; `cached` when
-  // published from the location cache (no subscriber: looked up again).
-  struct ClusterSignal {
-    std::unique_ptr<SignalPacket> packet;
-    bool cached = false;
-  };
-  std::unordered_map<uint64_t, ClusterSignal> cluster_lookups_;  // by cookie
-  std::unordered_map<std::string, PeerLocationEntry, TransparentStringHash, std::equal_to<>> peer_locations_;
-  std::unordered_map<uint64_t, ClusterQuery> cluster_queries_;                   // by cookie
-  std::unordered_map<uint64_t, ClusterClaim> cluster_claims_;                    // by cookie
-  std::unordered_map<uint64_t, ClusterAdmission> cluster_admissions_;            // by cookie
-  // Shard 0: which policy is in force (the file's, Valkey's, the defaults).
-  PolicySource policy_source_;
-  std::unordered_set<std::string, TransparentStringHash, std::equal_to<>> live_edges_;
-  uint64_t cluster_cookie_ = 0;
-  uint32_t refresh_tick_ = 0;
-  bool cluster_was_ready_ = false;
-  bool cluster_down_logged_ = false;
-  bool stopping_clients_done_ = false;  // drained: the Valkey client is stopping
-  ClusterCounters cluster_counters_;
-  std::string key_scratch_, key2_scratch_, key3_scratch_, value_scratch_, value2_scratch_, holder_scratch_;
-  std::vector<uint32_t> refresh_scratch_;
-  std::vector<std::string> batch_scratch_;
-  std::vector<std::string_view> argv_scratch_;
+  std::string tracker_pair_scratch_;
 
   Shard& shard_;
   // This shard's copy of the settings, changed only by a reload

@@ -236,13 +236,7 @@ void EdgeShard::on_collect_metrics(uint64_t round) {
   snapshot->tracker_swarms = tracker_swarms_.totals();
   snapshot->draining = stopping_;
   if (shard_.id() == 0) snapshot->heap_allocations = collection_heap_allocations_;
-  if (cluster_) {
-    snapshot->cluster_configured = true;
-    snapshot->valkey_up = cluster_ready();
-    snapshot->live_edges = static_cast<uint32_t>(live_edges_.size());
-    snapshot->cluster = cluster_counters_;
-    snapshot->valkey = cluster_->counters();
-  }
+  if (cluster_) cluster_->add_metrics(*snapshot);
   stream_owner_.summarize(snapshot->streams);
   signal_counts_.append_to(snapshot->signals);
   send(0, MetricsSnapshotReady(std::move(snapshot)));
@@ -261,11 +255,11 @@ void EdgeShard::on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m) {
         continue;
       }
       case CollectionKind::summary:
-        cluster_publish_summary(format_edge_summary(parts, shared_.settings.edge_id, cluster_valkey_state()));
+        if (cluster_) cluster_->publish_summary(format_edge_summary(parts, shared_.settings.edge_id, cluster_state()));
         continue;
       case CollectionKind::cluster:
         cluster_answer(w.connection, w.head_only,
-                       format_edge_summary(parts, shared_.settings.edge_id, cluster_valkey_state()));
+                       format_edge_summary(parts, shared_.settings.edge_id, cluster_state()));
         continue;
       case CollectionKind::metrics:
         if (metrics.empty()) metrics = format_prometheus(parts, shared_.metrics_top_streams);

@@ -93,7 +93,7 @@ void EdgeShard::on(std::unique_ptr<ClaimPeer> m) {
   // In a cluster the owner key in Valkey decides too (another edge may hold
   // the peerId); a peerId held here without the session is refused at once.
   if (result.outcome != ClaimOutcome::taken && cluster_ready()) {
-    return cluster_claim(ClusterClaim{std::move(m), result.outcome, std::string(result.session), result.replaced, {}});
+    return cluster_->claim(ClusterClaim{std::move(m), result.outcome, std::string(result.session), result.replaced, {}, 0});
   }
   finish_claim(std::move(m), result.outcome, result.session, result.replaced);
 }
@@ -137,7 +137,7 @@ void EdgeShard::on(std::unique_ptr<ClaimResultPayload> m) {
       counters_.late_grants_undone++;
       send_release(m->peer_id, m->who, m->join_sequence);
       if (cluster_)
-        cluster_release_owner(m->peer_id, m->who, m->stream_id, m->rendition, cluster::session_digest(m->session));
+        cluster_->release_owner(m->peer_id, m->who, m->stream_id, m->rendition, cluster::session_digest(m->session));
     }
     return;
   }
@@ -170,7 +170,7 @@ void EdgeShard::on(std::unique_ptr<ClaimResultPayload> m) {
   enter->mesh_enabled = p.policy.mesh_enabled;
   enter->who = m->who;
   enter->join_sequence = m->join_sequence;
-  if (enter->max_viewers != 0 && cluster_ready()) return cluster_admit(*s, std::move(enter));
+  if (enter->max_viewers != 0 && cluster_ready()) return cluster_->admit(std::move(enter));
   send_enter(s, std::move(enter));
 }
 
@@ -265,7 +265,7 @@ void EdgeShard::release_claim_held(PeerSession& s) {
   PeerSession::HeldClaim& c = s.held_claim;
   c.held = false;
   send_release(c.peer_id, location_of(s), c.sequence);
-  if (cluster_) cluster_release_owner(c.peer_id, location_of(s), c.stream_id, c.rendition, s.session_digest);
+  if (cluster_) cluster_->release_owner(c.peer_id, location_of(s), c.stream_id, c.rendition, s.session_digest);
 }
 
 void EdgeShard::give_up(PeerSession& s) {

@@ -59,7 +59,7 @@ void EdgeShard::on_route_signal(std::unique_ptr<SignalPacket> m) {
   // Not on this edge: maybe on another one of the cluster. A signal that
   // missed at a cached place of another edge is settled there too, even if
   // the peer is on this edge now (docs/cluster.md, "The peer-location cache").
-  if ((entry == nullptr || m->relookup) && cluster_) return cluster_route_signal(std::move(m));
+  if ((entry == nullptr || m->relookup) && cluster_) return cluster_->route_signal(std::move(m));
   // The same-stream guard: a peer of another stream is indistinguishable
   // from an absent one (the edge does not reveal it exists).
   if (entry == nullptr || entry->stream_id != m->sender_stream) {
@@ -149,7 +149,8 @@ void EdgeShard::send_peers(PeerSession& s, const CandidateList& local, const Can
   remote.for_each(take);
   counters_.proposals += n;
   s.proposals_received += n;
-  cluster_counters_.remote_proposals += std::min<size_t>(remote.count, n - std::min<size_t>(n, local.count));
+  if (cluster_ && remote.count != 0)
+    cluster_->count_remote_proposals(std::min<size_t>(remote.count, n - std::min<size_t>(n, local.count)));
   send_text(s, write_peers(reply_, std::span<const PeerCandidate>(candidates, n), ref_raw));
   if (started_ns != 0) join_to_peers_.record(static_cast<double>(monotonic_ns() - started_ns) / 1e9);
 }

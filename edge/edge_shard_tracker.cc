@@ -140,8 +140,8 @@ void EdgeShard::on_tracker_request(std::unique_ptr<TrackerPacket> m) {
     refusal.reason = tracker_refusal_text(result.error());
     return tracker_deliver(m->who, write_tracker_failure(reply_, refusal), TrackerDelivery::Kind::reply);
   }
-  if (result->joined) tracker_cluster_register(m->info_hash, m->peer_id, m->who);
-  if (result->left) tracker_cluster_unregister(m->info_hash, m->peer_id, m->who);
+  if (result->joined && cluster_) cluster_->tracker_register(m->info_hash, m->peer_id, m->who);
+  if (result->left && cluster_) cluster_->tracker_unregister(m->info_hash, m->peer_id, m->who);
   tracker_deliver(m->who,
                   write_tracker_announce_reply(reply_, m->info_hash, result->complete, result->incomplete,
                                                shared_.settings.tracker.interval_s),
@@ -155,7 +155,7 @@ void EdgeShard::on_tracker_request(std::unique_ptr<TrackerPacket> m) {
                     TrackerDelivery::Kind::offer);
   }
   // Offers no member here took go to members on other edges.
-  if (result->targets < m->offer_ids.size()) tracker_cluster_offers(std::move(m), result->targets);
+  if (result->targets < m->offer_ids.size() && cluster_) cluster_->tracker_offers(std::move(m), result->targets);
 }
 
 void EdgeShard::on(std::unique_ptr<TrackerDelivery> m) {
@@ -181,13 +181,14 @@ void EdgeShard::tracker_give_up(PeerSession& s) {
 
 void EdgeShard::on_tracker_leave(std::unique_ptr<TrackerPacket> m) {
   if (tracker_swarms_.leave(m->info_hash, m->peer_id, m->who))
-    tracker_cluster_unregister(m->info_hash, m->peer_id, m->who);
+    if (cluster_) cluster_->tracker_unregister(m->info_hash, m->peer_id, m->who);
 }
 
 void EdgeShard::tracker_expire() {
   tracker_removed_.clear();
   tracker_swarms_.expire(reactor_now(), &tracker_removed_);
-  for (const TrackerMemberRef& gone : tracker_removed_) tracker_cluster_unregister(gone.info_hash, gone.peer_id, gone.who);
+  if (cluster_)
+    for (const TrackerMemberRef& gone : tracker_removed_) cluster_->tracker_unregister(gone.info_hash, gone.peer_id, gone.who);
 }
 
 void EdgeShard::on_tracker_scrape(std::unique_ptr<TrackerScrape> m) {

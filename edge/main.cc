@@ -6,6 +6,7 @@
 #include "common/tls/tls_record_layer_self_test.h"
 #include "common/tls/tls_ticket_keys.h"
 #include "common/valkey/valkey_seed_check.h"
+#include "edge/cluster_sync_valkey.h"
 #include "edge/edge_config.h"
 #include "edge/edge_settings.h"
 #include "edge/edge_shard.h"
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   auto built = edge::edge_shared_from(config, inherited, *keys);
   if (!built) return program.fail(built.error());
   edge::EdgeShared& shared = *built;
+  shared.cluster_sync = &edge::ValkeyClusterSync::create;
   if (!shared.tls.certificates.empty())
     (void)tls::prove_record_layer(shared.tls);  // logs its verdict; a failure leaves the records to OpenSSL
   shared.reload = [&program, &inherited, keys = *keys, tls = !shared.tls.certificates.empty(),

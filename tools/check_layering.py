@@ -50,6 +50,17 @@ MODULES = {
     'perf': ['edge', 'ingress', 'origin'],
 }
 
+# Libraries inside a program's folder that the rest of the folder must not
+# include: (folder, the files of the library and of what wires it, the
+# includes only they may use). The edge's cluster sync over Valkey
+# (mf_edge_cluster in edge/meson.build) is known to the edge's core only
+# through edge/cluster_sync.h; main.cc links it in (docs/architecture.md,
+# "The edge's roles").
+INNER_LIBRARIES = [
+    ('edge', ('edge/cluster_sync_valkey', 'edge/tests/cluster_sync_valkey', 'edge/main.cc'),
+     ('common/valkey/', 'edge/cluster_sync_valkey')),
+]
+
 # System headers that a layer must not include: the codecs and everything
 # below the runtime are pure (no io_uring, no TLS, no library from outside).
 FORBIDDEN_SYSTEM_HEADERS = {
@@ -127,6 +138,11 @@ def check_file(relpath, lines):
             elif head[0] in MODULES:
                 if allowed is not None or head[0] not in own:
                     problems.append(f'{relpath}:{number}: includes "{target}": {rule} ({DOC})')
+            for folder, members, guarded in INNER_LIBRARIES:
+                if top == folder and not relpath.startswith(members) and target.startswith(guarded):
+                    problems.append(f'{relpath}:{number}: includes "{target}": in {folder}/ only '
+                                    f'{", ".join(members)} may include {", ".join(guarded)} '
+                                    f'(docs/architecture.md, "The edge\'s roles")')
             continue
         match = SYSTEM_INCLUDE.match(line)
         if match:
@@ -186,6 +202,7 @@ def self_test():
         'common/runtime/tests/reactor_test.cc': '#include "common/net/listen_socket.h"\n',
         'common/http/server.cc': '#include "common/runtime/reactor.h"\n#include "common/codec/frame.h"\n',
         'edge/shard.cc': '#include "common/http/server.h"\n#include "edge/shard.h"\n',
+        'edge/cluster_sync_valkey.cc': '#include "common/valkey/client.h"\n#include "edge/cluster_sync.h"\n',
         'perf/bench.cc': '#include "edge/shard.h"\n#include "common/codec/frame.h"\n',
         'common/codec/meson.build': ("# crypto_dep in a comment is no dependency\n"
                                      "lib = static_library('c', 'frame.cc', dependencies: [common_base_dep])\n"
@@ -210,6 +227,8 @@ def self_test():
         'common/base/bad_flat.cc': ('#include "common/event_loop.h"\n',
                                     'includes "common/event_loop.h": not a library of common/'),
         'edge/bad_ingress.cc': ('#include "ingress/tunnel.h"\n', 'includes "ingress/tunnel.h": edge/ may include'),
+        'edge/bad_valkey.cc': ('#include "common/valkey/client.h"\n',
+                               'includes "common/valkey/client.h": in edge/ only edge/cluster_sync_valkey'),
     }
     failures = []
     with tempfile.TemporaryDirectory(prefix='mf-layering-') as root:

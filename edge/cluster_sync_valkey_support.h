@@ -1,6 +1,6 @@
 #pragma once
-// Constants and small helpers shared by the files of EdgeShard's cluster role
-// (edge_shard_cluster*.cc, docs/cluster.md); not part of any interface.
+// Constants and small helpers shared by the files of ValkeyClusterSync
+// (cluster_sync_valkey*.cc, docs/cluster.md); not part of any interface.
 #include <time.h>
 
 #include <charconv>
