@@ -146,6 +146,10 @@ std::string_view tracker_seeders_key(std::string& out, std::string_view prefix, 
   return tagged(out, prefix, 't', info_hash_hex, ":seed");
 }
 
+std::string_view tracker_load_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex) {
+  return tagged(out, prefix, 't', info_hash_hex, ":load");
+}
+
 std::string_view summaries_key(std::string& out, std::string_view prefix) {
   return untagged(out, prefix, "summaries");
 }

@@ -18,6 +18,9 @@
 //                                          the swarm's shard there, connection)
 //   P{t:<info_hash hex>}:seed     zset    the seeders among :idx, same scores: the
 //                                          swarm's counts are two ZCOUNTs
+//   P{t:<info_hash hex>}:load     zset    member peer_id (hex), score = offers sent to
+//                                          it from other edges (new members start at
+//                                          the lowest): the order of offers across edges
 //   P{e:<edge>}:alive             string  liveness, SET PX 3000 every second
 //   Pedges                        zset    member edge id, score = expiry of its
 //                                          liveness (Unix ms): the readable index
@@ -66,6 +69,7 @@ std::string_view hex_id(std::string& out, std::string_view bytes);
 std::string_view tracker_index_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex);
 std::string_view tracker_record_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex);
 std::string_view tracker_seeders_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex);
+std::string_view tracker_load_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex);
 // The bytes of a lowercase hex id (hex_id's inverse) into `out`; false when
 // `hex` is not exactly 2 * out.size() lowercase hex digits.
 bool unhex_id(std::string_view hex, std::span<uint8_t> out);

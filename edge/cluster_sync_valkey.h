@@ -75,6 +75,7 @@ class ValkeyClusterSync final : public ClusterSync {
     query,
     tracker_register,
     tracker_unregister,
+    tracker_query,
   };
   // Queues one command or EVALSHA (args = numkeys, keys, arguments); false
   // (counted) when not sent.
@@ -148,8 +149,8 @@ class ValkeyClusterSync final : public ClusterSync {
   // (all: every swarm).
   void tracker_refresh(bool all, uint32_t part, std::string_view expiry, std::string_view ttl);
   void on_tracker_candidates(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
-  // argv_scratch_ set to the tracker scripts' numkeys and three keys (index,
-  // records, seeders); the caller appends ARGV.
+  // argv_scratch_ set to the tracker scripts' numkeys and four keys (index,
+  // records, seeders, offer counts); the caller appends ARGV.
   std::vector<std::string_view>& tracker_swarm_keys(const TrackerId& info_hash);
   void encode_tracker_record(std::string& out, const PeerLocation& who) const;
   // Sends a tracker register or unregister (argv) whose reply carries the
@@ -199,7 +200,7 @@ class ValkeyClusterSync final : public ClusterSync {
   bool client_stopping_ = false;  // drained: the client is stopping
   ClusterCounters counters_;
   std::string key_scratch_, key2_scratch_, key3_scratch_, value_scratch_, value2_scratch_, holder_scratch_;
-  std::string tracker_hex_scratch_, tracker_hex2_scratch_, stale_scratch_;
+  std::string tracker_hex_scratch_, tracker_hex2_scratch_, stale_scratch_, key4_scratch_;
   std::string edge_field_;  // cluster::encode_edge_field(edge_id_)
   // The swarm of each tracker register or unregister in flight, by cookie
   // (an index here; freed ones are reused, so the steady state allocates

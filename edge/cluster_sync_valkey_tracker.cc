@@ -19,8 +19,9 @@ using namespace cluster_support;
 // P{t:<info_hash hex>}:idx/rec/seed with the tracker scripts, which refuse a
 // peer_id another live edge holds in the swarm and return the swarm's counts
 // on every edge (cached by the swarm's shard for its replies). Offers
-// that found no member here go to a Valkey sample of the swarm's members on
-// other edges, published to the shard that owns the swarm there; each edge
+// that found no member here go to the swarm's members on other edges with the
+// fewest offers from other edges (counted in Valkey), published to the shard
+// that owns the swarm there; each edge
 // records the offer, so an answer is checked where it is given and again
 // where it arrives.
 
@@ -33,9 +34,10 @@ std::string_view id_bytes(const TrackerId& id) { return {reinterpret_cast<const 
 std::vector<std::string_view>& ValkeyClusterSync::tracker_swarm_keys(const TrackerId& info_hash) {
   const std::string& prefix = settings_.key_prefix;
   std::string_view hex = cluster::hex_id(tracker_hex_scratch_, id_bytes(info_hash));
-  argv_scratch_.assign({"3"sv, cluster::tracker_index_key(key_scratch_, prefix, hex),
+  argv_scratch_.assign({"4"sv, cluster::tracker_index_key(key_scratch_, prefix, hex),
                         cluster::tracker_record_key(key2_scratch_, prefix, hex),
-                        cluster::tracker_seeders_key(key3_scratch_, prefix, hex)});
+                        cluster::tracker_seeders_key(key3_scratch_, prefix, hex),
+                        cluster::tracker_load_key(key4_scratch_, prefix, hex)});
   return argv_scratch_;
 }
 
@@ -158,16 +160,18 @@ void ValkeyClusterSync::tracker_refresh(bool all, uint32_t part, std::string_vie
 void ValkeyClusterSync::tracker_offers(std::unique_ptr<TrackerPacket> m, size_t first) {
   if (!ready()) return;  // alone: the offers found nobody, as on one edge
   uint64_t cookie = ++cookie_;
-  size_t remaining = m->offer_ids.size() - first;
+  // As many recipients as offers are left: each one the script returns is
+  // counted as offered to (the order of the fewest offers first).
+  Decimal wanted(m->offer_ids.size() - first);
   Decimal now(unix_ms());
-  Decimal sample(std::min<uint64_t>(max_sample, 2 * remaining + 8));
   std::vector<std::string_view>& argv = tracker_swarm_keys(m->info_hash);
-  argv.insert(argv.end(), {now.view(), sample.view()});
+  argv.insert(argv.end(), {now.view(), wanted.view(), edge_field_,
+                           cluster::hex_id(tracker_hex2_scratch_, id_bytes(m->peer_id))});
   valkey::Completion done{[](void* self, uint64_t id, valkey::CommandStatus status, const resp::ReplyView* reply) {
                             static_cast<ValkeyClusterSync*>(self)->on_tracker_candidates(id, status, reply);
                           },
                           this, cookie};
-  if (script(Script::query, argv, done)) tracker_queries_.emplace(cookie, TrackerQuery{std::move(m), first});
+  if (script(Script::tracker_query, argv, done)) tracker_queries_.emplace(cookie, TrackerQuery{std::move(m), first});
 }
 
 void ValkeyClusterSync::on_tracker_candidates(uint64_t cookie, valkey::CommandStatus status,
@@ -180,8 +184,8 @@ void ValkeyClusterSync::on_tracker_candidates(uint64_t cookie, valkey::CommandSt
   tracker_members_scratch_.clear();
   for (size_t i = 0; i + 1 < reply->size(); i += 2) {
     auto record = cluster::decode_swarm((*reply)[i + 1].text());
-    // Members of this edge were offered by the local matching already; an
-    // edge whose liveness expired is dead.
+    // Members of this edge were offered by the local matching already (the
+    // script leaves them out too); an edge whose liveness expired is dead.
     if (!record || record->edge_id == edge_id_ || !live_edges_.contains(record->edge_id)) continue;
     tracker_members_scratch_.push_back(
         RemoteTrackerMember{(*reply)[i].text(), record->edge_id, record->shard, record->slot, record->generation});

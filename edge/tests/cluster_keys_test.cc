@@ -23,6 +23,7 @@ TEST(ClusterKeys, NamesCarryTheHashTagOfWhatTheyGroup) {
   EXPECT_EQ(tracker_index_key(out, "mf:", "007dff10"), "mf:{t:007dff10}:idx");
   EXPECT_EQ(tracker_record_key(out, "mf:", "007dff10"), "mf:{t:007dff10}:rec");
   EXPECT_EQ(tracker_seeders_key(out, "mf:", "007dff10"), "mf:{t:007dff10}:seed");
+  EXPECT_EQ(tracker_load_key(out, "mf:", "007dff10"), "mf:{t:007dff10}:load");
 }
 
 TEST(ClusterKeys, HexIdsRoundTripAndMalformedHexIsRefused) {

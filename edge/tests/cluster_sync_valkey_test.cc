@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -127,7 +128,14 @@ class FakeHost final : public ClusterHost {
     });
     refused.push_back(member);
   }
-  void tracker_candidates(std::unique_ptr<TrackerPacket>, size_t, std::span<const RemoteTrackerMember>) override {}
+  // The recipients on other edges given for each tracker_offers call, in order.
+  std::vector<std::vector<std::string>> candidates;
+  void tracker_candidates(std::unique_ptr<TrackerPacket>, size_t,
+                          std::span<const RemoteTrackerMember> members) override {
+    std::vector<std::string> ids;
+    for (const RemoteTrackerMember& m : members) ids.emplace_back(m.peer_id_hex);
+    candidates.push_back(std::move(ids));
+  }
   void tracker_from_edge(const cluster::Envelope&) override {}
   bool draining() const override { return stopping; }
   bool clients_gone() const override { return true; }
@@ -419,6 +427,37 @@ TEST_F(ClusterSyncValkeyTest, TrackerPeerIdHeldOnALiveEdgeIsRefused) {
   b_->tracker_register(swarm, peer, on_b.who, false);
   ASSERT_TRUE(run_until([&] { return hget(key, peer_hex).find("edge-b") != std::string::npos; }, 5000));
   EXPECT_EQ(host_b_.tracker.size(), 1u);
+}
+
+TEST_F(ClusterSyncValkeyTest, TrackerOffersAcrossEdgesGoToTheFewestOffersFirst) {
+  start_both();
+  const TrackerId swarm = tracker_id('h');
+  // Three members on b, one on a (the offerer's own edge: never a recipient).
+  for (char c : {'x', 'y', 'z'}) b_->tracker_register(swarm, tracker_id(c), FakeHost::at(static_cast<uint32_t>(c)), false);
+  ASSERT_TRUE(run_until([&] { return counted(host_b_, 0, 3); }, 5000));
+  a_->tracker_register(swarm, tracker_id('a'), FakeHost::at(1), false);
+  ASSERT_TRUE(run_until([&] { return counted(host_a_, 0, 4); }, 5000));
+  auto offer = [&](size_t offers) {
+    auto m = std::make_unique<TrackerPacket>();
+    m->info_hash = swarm;
+    m->peer_id = tracker_id('a');
+    m->offer_ids.assign(offers, tracker_id('o'));
+    a_->tracker_offers(std::move(m), 0);
+  };
+  // One offer at a time: each goes to a member no offer went to yet.
+  std::set<std::string> seen;
+  for (size_t round = 1; round <= 3; ++round) {
+    offer(1);
+    ASSERT_TRUE(run_until([&] { return host_a_.candidates.size() == round; }, 5000));
+    ASSERT_EQ(host_a_.candidates.back().size(), 1u);
+    seen.insert(host_a_.candidates.back()[0]);
+  }
+  EXPECT_EQ(seen.size(), 3u);
+  // Three offers at once: every member of b, once each.
+  offer(3);
+  ASSERT_TRUE(run_until([&] { return host_a_.candidates.size() == 4; }, 5000));
+  EXPECT_EQ(std::set<std::string>(host_a_.candidates.back().begin(), host_a_.candidates.back().end()), seen);
+  EXPECT_EQ(host_a_.candidates.back().size(), 3u);
 }
 
 TEST_F(ClusterSyncValkeyTest, TrackerPeerIdHeldOnADeadEdgeIsTakenOver) {

@@ -10,7 +10,7 @@ connection and expiry remove the peer from Valkey, so offers no longer go to
 it; `complete` and `incomplete` in announce replies and scrapes count the
 swarm on both edges, and follow a completion, a `stopped` and a close on the
 other edge; a peer_id held on one edge is refused on the other until it is
-free."""
+free; offers across edges go to the members with the fewest offers first."""
 
 import asyncio
 import contextlib
@@ -151,6 +151,28 @@ class TrackerAcrossEdges(TwoEdgeCluster, TrackerClusterCase):
             # reply: replies to one connection keep their order).
             before, _ = await outsider.sync(other_hash)
             self.assertEqual(before, [])
+        self.run_async(body)
+
+    def test_offers_across_edges_go_to_the_fewest_offered_first(self):
+        async def body(stack):
+            info_hash = binary_id("fewest-")
+            bs = [await self.open(stack, self.b) for _ in range(3)]
+            ids = [binary_id() for _ in bs]
+            for peer, peer_id in zip(bs, ids):
+                await peer.request(announce(info_hash, peer_id, event="started"))
+            for peer_id in ids:
+                await registered(self.redis, info_hash, peer_id)
+            pa, id_a = await self.open(stack, self.a), binary_id()
+            # Three announces of one offer each: the members of b in order of
+            # the fewest offers, so one each (a random pick would repeat one).
+            for round in range(3):
+                event = {"event": "started"} if round == 0 else {}
+                await pa.request(announce(info_hash, id_a, offers=offers(1, tag=f"r{round}"), **event))
+            got = [await peer.recv() for peer in bs]
+            self.assertTrue(all("offer" in o for o in got))
+            for peer in bs:
+                before, _ = await peer.sync(info_hash)
+                self.assertEqual(before, [])
         self.run_async(body)
 
     def test_members_are_refreshed_in_valkey(self):
