@@ -264,6 +264,7 @@ void EdgeShard::tracker_refused(const TrackerMemberRef& member) {
   TrackerRejection refusal{tracker_refusal_text(TrackerRefusal::peer_id_taken), true, TrackerAction::announce, true,
                            member.info_hash};
   tracker_deliver(member.who, write_tracker_failure(reply_, refusal), TrackerDelivery::Kind::reply);
+  flush_tracker_deliveries();
 }
 
 void EdgeShard::tracker_candidates(std::unique_ptr<TrackerPacket> packet, size_t first,
