@@ -372,6 +372,9 @@ class EdgeShard final : public ShardService, private ClusterHost {
   RemoteDelivery deliver_signal(const PeerLocation& target, std::string_view to, std::string_view stream_id,
                                 std::string_view text) override;
   void tracker_members(std::vector<TrackerMemberRef>& out) override;
+  std::optional<TrackerMemberRef> tracker_member(const TrackerId& info_hash, const TrackerId& peer_id) override;
+  void tracker_counts(const TrackerId& info_hash, uint32_t seeders, uint32_t members) override;
+  void tracker_refused(const TrackerMemberRef& member) override;
   void tracker_candidates(std::unique_ptr<TrackerPacket> m, size_t first,
                           std::span<const RemoteTrackerMember> members) override;
   void tracker_from_edge(const cluster::Envelope& e) override;

@@ -171,7 +171,8 @@ void EdgeShard::decide_tracker_request(std::unique_ptr<TrackerPacket>& m) {
     refusal.reason = tracker_refusal_text(result.error());
     return tracker_deliver(m->who, write_tracker_failure(reply_, refusal), TrackerDelivery::Kind::reply);
   }
-  if (result->joined && cluster_) cluster_->tracker_register(m->info_hash, m->peer_id, m->who);
+  if ((result->joined || result->seeder_changed) && cluster_)
+    cluster_->tracker_register(m->info_hash, m->peer_id, m->who, m->seeder || m->event == AnnounceEvent::completed);
   if (result->left && cluster_) cluster_->tracker_unregister(m->info_hash, m->peer_id, m->who);
   tracker_deliver(m->who,
                   write_tracker_announce_reply(reply_, m->info_hash, result->complete, result->incomplete,
@@ -229,7 +230,7 @@ void EdgeShard::on_tracker_scrape(std::unique_ptr<TrackerScrape> m) {
   for (size_t i = 0; i < m->files.size(); ++i) {
     if (m->filled[i]) continue;
     if (tracker_shard(m->files[i].info_hash) == self) {
-      TrackerScrapeCounts counts = tracker_swarms_.scrape(m->files[i].info_hash);
+      TrackerScrapeCounts counts = tracker_swarms_.scrape(m->files[i].info_hash, reactor_now());
       m->files[i].complete = counts.complete;
       m->files[i].incomplete = counts.incomplete;
       m->files[i].downloaded = counts.downloaded;

@@ -1,5 +1,8 @@
 #include "edge/tracker_swarms.h"
 
+#include <algorithm>
+#include <tuple>
+
 namespace mf::edge {
 
 std::string_view tracker_refusal_text(TrackerRefusal refusal) {
@@ -61,6 +64,16 @@ void TrackerSwarms::remove_peer(Swarm_& swarm, PeerTable::iterator peer) {
   swarm.peers.erase(peer);
 }
 
+std::pair<uint32_t, uint32_t> TrackerSwarms::reported_counts(const Swarm_& swarm, uint64_t now_ms) const {
+  uint32_t complete = swarm.seeders;
+  uint32_t incomplete = static_cast<uint32_t>(swarm.peers.size()) - swarm.seeders;
+  if (now_ms < swarm.cluster_counts_until_ms) {
+    complete = std::max(complete, swarm.cluster_complete);
+    incomplete = std::max(incomplete, swarm.cluster_incomplete);
+  }
+  return {complete, incomplete};
+}
+
 void TrackerSwarms::drop_if_empty(SwarmTable::iterator swarm) {
   if (!swarm->second.peers.empty()) return;
   for (auto& [key, offer] : swarm->second.offers) offer_ages_.remove(offer);
@@ -82,8 +95,8 @@ std::expected<TrackerAnnounceResult, TrackerRefusal> TrackerSwarms::announce(
   if (event == AnnounceEvent::stopped) {
     bool left = peer_it != swarm.peers.end();
     if (left) remove_peer(swarm, peer_it);
-    TrackerAnnounceResult result{swarm.seeders, static_cast<uint32_t>(swarm.peers.size()) - swarm.seeders, 0, false,
-                                 left};
+    auto [complete, incomplete] = reported_counts(swarm, now_ms);
+    TrackerAnnounceResult result{complete, incomplete, 0, false, left};
     drop_if_empty(swarm_it);
     return result;
   }
@@ -105,17 +118,17 @@ std::expected<TrackerAnnounceResult, TrackerRefusal> TrackerSwarms::announce(
   }
   Peer& peer = peer_it->second;
   peer_ages_.touch(peer);
+  TrackerAnnounceResult result;
   if (peer.seeder != seeder) {
     if (seeder) swarm.seeders++;
     else swarm.seeders--;
     peer.seeder = seeder;
+    result.seeder_changed = !joined;
   }
   peer.last_announce_ms = now_ms;
 
-  TrackerAnnounceResult result;
   result.joined = joined;
-  result.complete = swarm.seeders;
-  result.incomplete = static_cast<uint32_t>(swarm.peers.size()) - swarm.seeders;
+  std::tie(result.complete, result.incomplete) = reported_counts(swarm, now_ms);
   size_t wanted = std::min({offer_ids.size(), static_cast<size_t>(limits_.max_offers), targets.size(),
                             static_cast<size_t>(Swarm::max_pick)});
   if (wanted == 0) return result;
@@ -214,6 +227,23 @@ bool TrackerSwarms::is_member(const TrackerId& info_hash, const TrackerId& peer_
   return swarm_it != swarms_.end() && swarm_it->second.peers.contains(peer_id);
 }
 
+std::optional<TrackerMemberRef> TrackerSwarms::member(const TrackerId& info_hash, const TrackerId& peer_id) const {
+  auto swarm_it = swarms_.find(info_hash);
+  if (swarm_it == swarms_.end()) return std::nullopt;
+  auto peer = swarm_it->second.peers.find(peer_id);
+  if (peer == swarm_it->second.peers.end()) return std::nullopt;
+  return TrackerMemberRef{info_hash, peer_id, peer->second.who, peer->second.seeder};
+}
+
+void TrackerSwarms::cluster_counts(const TrackerId& info_hash, uint32_t seeders, uint32_t members, uint64_t now_ms) {
+  auto swarm_it = swarms_.find(info_hash);
+  if (swarm_it == swarms_.end() || limits_.cluster_counts_ttl_ms == 0) return;
+  Swarm_& swarm = swarm_it->second;
+  swarm.cluster_complete = std::min(seeders, members);
+  swarm.cluster_incomplete = members - swarm.cluster_complete;
+  swarm.cluster_counts_until_ms = now_ms + limits_.cluster_counts_ttl_ms;
+}
+
 bool TrackerSwarms::leave(const TrackerId& info_hash, const TrackerId& peer_id, PeerLocation who) {
   auto swarm_it = swarms_.find(info_hash);
   if (swarm_it == swarms_.end()) return false;
@@ -236,17 +266,18 @@ void TrackerSwarms::expire(uint64_t now_ms, std::vector<TrackerMemberRef>* remov
     if (now_ms - peer->last_announce_ms < limits_.peer_ttl_ms) break;
     Swarm_& swarm = *peer->swarm;
     auto swarm_it = swarms_.find(*swarm.info_hash);
-    if (removed != nullptr) removed->push_back(TrackerMemberRef{swarm_it->first, *peer->id, peer->who});
+    if (removed != nullptr) removed->push_back(TrackerMemberRef{swarm_it->first, *peer->id, peer->who, peer->seeder});
     remove_peer(swarm, swarm.peers.find(*peer->id));
     drop_if_empty(swarm_it);
   }
 }
 
-TrackerScrapeCounts TrackerSwarms::scrape(const TrackerId& info_hash) const {
+TrackerScrapeCounts TrackerSwarms::scrape(const TrackerId& info_hash, uint64_t now_ms) const {
   auto swarm_it = swarms_.find(info_hash);
   if (swarm_it == swarms_.end()) return {};
   const Swarm_& swarm = swarm_it->second;
-  return {swarm.seeders, static_cast<uint32_t>(swarm.peers.size()) - swarm.seeders, swarm.downloaded};
+  auto [complete, incomplete] = reported_counts(swarm, now_ms);
+  return {complete, incomplete, swarm.downloaded};
 }
 
 TrackerTotals TrackerSwarms::totals() const {

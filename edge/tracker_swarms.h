@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/base/age_list.h"
@@ -46,6 +47,11 @@ struct TrackerLimits {
   uint32_t interval_s = 120;          // `interval` in announce replies
   uint32_t offer_ttl_ms = 120'000;    // an offer may be answered this long
   uint32_t peer_ttl_ms = 180'000;     // 1.5 intervals without an announce: gone
+  // In a cluster (docs/cluster.md, "Tracker swarms across edges"): counts of
+  // a swarm's members on every edge, read from Valkey, are used this long
+  // after they arrive; then the local counts again (Valkey down or slow).
+  // 0: no cluster, the counts are always this edge's.
+  uint32_t cluster_counts_ttl_ms = 0;
 };
 
 // A peer an offer goes to.
@@ -67,6 +73,7 @@ struct TrackerAnnounceResult {
   size_t targets = 0;   // entries written to the caller's span
   bool joined = false;  // the peer was not a member before this announce
   bool left = false;    // `stopped` removed the peer
+  bool seeder_changed = false;  // a member that was a leecher is a seeder now, or back
 };
 
 // Where an answer goes: to a connection of this edge, or (edge != 0) back to
@@ -82,6 +89,7 @@ struct TrackerAnswerRoute {
 struct TrackerMemberRef {
   TrackerId info_hash{}, peer_id{};
   PeerLocation who;
+  bool seeder = false;
 };
 
 struct TrackerScrapeCounts {
@@ -148,14 +156,21 @@ class TrackerSwarms {
                                                                const TrackerId& offerer, const TrackerId& offer_id,
                                                                uint32_t edge, uint64_t now_ms);
   bool is_member(const TrackerId& info_hash, const TrackerId& peer_id) const;
-  // Every member, for the presence refresh: fn(info_hash, peer_id, who).
+  // The member `peer_id` of the swarm, if it is one.
+  std::optional<TrackerMemberRef> member(const TrackerId& info_hash, const TrackerId& peer_id) const;
+  // Every member, for the presence refresh: fn(info_hash, peer_id, who, seeder).
   template <typename Fn>
   void for_each_member(Fn&& fn) const {
     for (const auto& [hash, swarm] : swarms_)
-      for (const auto& [id, peer] : swarm.peers) fn(hash, id, peer.who);
+      for (const auto& [id, peer] : swarm.peers) fn(hash, id, peer.who, peer.seeder);
   }
+  // The swarm's live members on every edge, as Valkey counted them at
+  // `now_ms` (seeders among members): announce replies and scrapes report
+  // them, never below this edge's own counts, for cluster_counts_ttl_ms.
+  // Ignored when the swarm has no member here (nothing would refresh it).
+  void cluster_counts(const TrackerId& info_hash, uint32_t seeders, uint32_t members, uint64_t now_ms);
 
-  TrackerScrapeCounts scrape(const TrackerId& info_hash) const;
+  TrackerScrapeCounts scrape(const TrackerId& info_hash, uint64_t now_ms) const;
   TrackerTotals totals() const;
   size_t swarm_count() const { return swarms_.size(); }
   const TrackerLimits& limits() const { return limits_; }
@@ -197,7 +212,13 @@ class TrackerSwarms {
     OfferTable offers;
     uint32_t seeders = 0;
     uint64_t downloaded = 0;  // `completed` events
+    // The whole cluster's counts (cluster_counts), valid until counts_until_ms.
+    uint32_t cluster_complete = 0, cluster_incomplete = 0;
+    uint64_t cluster_counts_until_ms = 0;
   };
+  // complete and incomplete as replies report them: this edge's, or the
+  // cluster's while they are fresh (never below this edge's).
+  std::pair<uint32_t, uint32_t> reported_counts(const Swarm_& swarm, uint64_t now_ms) const;
   using SwarmTable = std::unordered_map<TrackerId, Swarm_, TrackerIdHash>;
   static OfferKey offer_key(const TrackerId& recipient, const TrackerId& sender, const TrackerId& offer_id);
   // Records (or renews) an outstanding offer: newest in the offers' age list.

@@ -117,11 +117,69 @@ TEST(TrackerSwarms, CountsSeedersAndCompletions) {
   EXPECT_EQ(r->complete, 1u);
   EXPECT_EQ(r->incomplete, 1u);
   ASSERT_TRUE(swarms.announce(hash_a, id('q'), at(2), AnnounceEvent::completed, false, {}, targets, 0));
-  auto counts = swarms.scrape(hash_a);
+  auto counts = swarms.scrape(hash_a, 0);
   EXPECT_EQ(counts.complete, 2u);
   EXPECT_EQ(counts.incomplete, 0u);
   EXPECT_EQ(counts.downloaded, 1u);
-  EXPECT_EQ(swarms.scrape(hash_b).complete, 0u);
+  EXPECT_EQ(swarms.scrape(hash_b, 0).complete, 0u);
+}
+
+TEST(TrackerSwarms, ClusterCountsAreReportedWhileFreshAndNeverBelowTheLocalOnes) {
+  TrackerSwarms swarms(7, TrackerLimits{.cluster_counts_ttl_ms = 1000});
+  std::array<TrackerTarget, 10> targets;
+  auto first = swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::started, true, {}, targets, 0);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->joined);
+  EXPECT_FALSE(first->seeder_changed);
+  // Valkey counted 3 seeders among 10 members on every edge.
+  swarms.cluster_counts(hash_a, 3, 10, 100);
+  auto r = swarms.announce(hash_a, id('q'), at(2), AnnounceEvent::started, false, {}, targets, 200);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->complete, 3u);
+  EXPECT_EQ(r->incomplete, 7u);
+  auto counts = swarms.scrape(hash_a, 500);
+  EXPECT_EQ(counts.complete, 3u);
+  EXPECT_EQ(counts.incomplete, 7u);
+  // Stale counts below the local ones: the local ones.
+  swarms.cluster_counts(hash_a, 0, 1, 600);
+  counts = swarms.scrape(hash_a, 700);
+  EXPECT_EQ(counts.complete, 1u);
+  EXPECT_EQ(counts.incomplete, 1u);
+  // A leecher that completes is a change the cluster must learn.
+  auto done = swarms.announce(hash_a, id('q'), at(2), AnnounceEvent::completed, false, {}, targets, 700);
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->seeder_changed);
+  EXPECT_FALSE(swarms.announce(hash_a, id('q'), at(2), AnnounceEvent::update, true, {}, targets, 700)->seeder_changed);
+  // Fresh counts expire after cluster_counts_ttl_ms: the local ones again.
+  swarms.cluster_counts(hash_a, 5, 9, 1000);
+  EXPECT_EQ(swarms.scrape(hash_a, 1999).incomplete, 4u);
+  EXPECT_EQ(swarms.scrape(hash_a, 2000).complete, 2u);
+  EXPECT_EQ(swarms.scrape(hash_a, 2000).incomplete, 0u);
+  // Counts for a swarm with no member here are not kept.
+  swarms.cluster_counts(hash_b, 5, 9, 2000);
+  EXPECT_EQ(swarms.scrape(hash_b, 2000).incomplete, 0u);
+}
+
+TEST(TrackerSwarms, ClusterCountsAreIgnoredWithoutACluster) {
+  TrackerSwarms swarms(7, {});
+  std::array<TrackerTarget, 10> targets;
+  ASSERT_TRUE(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::started, false, {}, targets, 0));
+  swarms.cluster_counts(hash_a, 3, 10, 0);
+  EXPECT_EQ(swarms.scrape(hash_a, 1).complete, 0u);
+  EXPECT_EQ(swarms.scrape(hash_a, 1).incomplete, 1u);
+}
+
+TEST(TrackerSwarms, MemberGivesItsConnectionAndSeederFlag) {
+  TrackerSwarms swarms(7, {});
+  std::array<TrackerTarget, 10> targets;
+  ASSERT_TRUE(swarms.announce(hash_a, id('p'), at(4), AnnounceEvent::started, true, {}, targets, 0));
+  auto m = swarms.member(hash_a, id('p'));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->who, at(4));
+  EXPECT_TRUE(m->seeder);
+  EXPECT_EQ(m->peer_id, id('p'));
+  EXPECT_FALSE(swarms.member(hash_a, id('q')).has_value());
+  EXPECT_FALSE(swarms.member(hash_b, id('p')).has_value());
 }
 
 TEST(TrackerSwarms, SilentPeersAndOldOffersExpire) {
