@@ -59,6 +59,7 @@ struct ClaimResultPayload {
   std::string peer_id;
   std::string stream_id, rendition;  // of the claim: a late undo rebuilds its owner record (cluster)
   std::string session;
+  DirectoryHandle handle;  // the directory entry's, unless taken: the connection's own for its signals
   PeerLocation who;
   uint32_t join_sequence = 0;
 };
@@ -116,6 +117,7 @@ struct EnterResult {
   std::string stream_id, peer_id;
   CandidateList candidates;
   uint32_t wanted = 0;  // how many the first `peers` may hold
+  uint64_t stream_key = 0;  // unless full: StreamTable::key, what the relay compares
   PeerLocation who;
   uint32_t join_sequence = 0;
 };
@@ -161,9 +163,22 @@ struct StatsDelta {
 // routing and error replies need. Rendered once on the sender's shard into
 // `text`, which the target's shard sends as it is. Packets are recycled
 // (edge/signal_packet_pool.h): their strings keep their capacity.
+//
+// Between the shards of this edge it travels on integers
+// (docs/architecture.md, "The relay path"): D resolves `to_handle` when the
+// sender's shard knew one (an array index, a generation check and a
+// comparison of the text), else finds `to` with `to_hash`, computed once on
+// the sender's shard; T checks the target by its connection's slot and
+// generation, its directory handle and the stream key. The texts `to` and
+// `sender_stream` serve the cluster path (docs/cluster.md) and the error reply.
 struct SignalPacket {
   std::string to, sender_stream, ref_raw;
+  std::string from;  // the sender's peerId: its handle is remembered where it is delivered
   std::string text;  // {"type":"signal","from":...,"kind":...,"data":...}
+  uint64_t to_hash = 0;  // PeerDirectory::hash_of(to); 0 with a valid to_handle: not computed
+  DirectoryHandle to_handle;      // from the sender's shard, or invalid; set by D to the entry it found
+  DirectoryHandle sender_handle;  // the sender's own claim
+  uint64_t sender_stream_key = 0;  // StreamTable::key of the sender's stream
   PeerLocation sender;
   PeerLocation target;  // set by D
   uint32_t home_shard = 0;       // the shard that allocated it, where it returns

@@ -34,7 +34,8 @@ EdgeShard::EdgeShard(Shard& shard, const EdgeShared& shared, const Seeds& seeds)
       running_(shared),
       shared_(running_),
       sessions_(shard.reactor().options().max_sockets),
-      stream_owner_(seeds.streams),
+      directory_(static_cast<uint16_t>(shard.id())),
+      stream_owner_(seeds.streams, static_cast<uint16_t>(shard.id())),
       policy_(shared.initial_policy),
       rng_(seeds.rng),
       signal_pool_(shard.id(), shard.count()) {}
@@ -174,7 +175,7 @@ EdgeShard::~EdgeShard() {
 // ---- routing helpers -------------------------------------------------------
 
 uint32_t EdgeShard::directory_shard(std::string_view peer_id) const {
-  return static_cast<uint32_t>(hash_text(peer_id) % shard_.count());
+  return directory_shard_of(PeerDirectory::hash_of(peer_id));
 }
 
 uint32_t EdgeShard::stream_shard(std::string_view stream_id) const {
@@ -391,6 +392,10 @@ void EdgeShard::on_open(WebSocketServer& server, SocketHandle connection) {
   s.proposals_received = 0;
   s.held_claim = {};
   s.in_swarm = false;
+  s.directory_handle = {};
+  s.stream_key = 0;
+  s.signal_counts_index = StreamSignalCounts::no_entry;
+  s.recent_peers.clear();
   s.bucket.init(shared_.settings.message_burst, now);
   s.errors.reset();
   s.rate_drops.reset();

@@ -33,6 +33,7 @@
 #include "edge/peer_directory.h"
 #include "edge/policy.h"
 #include "edge/policy_source.h"
+#include "edge/recent_peers.h"
 #include "edge/sdk_message.h"
 #include "edge/sdk_reply.h"
 #include "edge/signal_packet_pool.h"
@@ -135,6 +136,14 @@ class EdgeShard final : public ShardService, private ClusterHost {
     uint32_t member_sequence = 0;  // in_swarm: the join that entered it
     std::string peer_id, stream_id, rendition, session;
     std::string session_digest;  // in a cluster: what the owner key holds of `session`
+    // What the relay carries instead of texts (docs/architecture.md, "The
+    // relay path"): this connection's claim in the directory, its stream's
+    // key (StreamTable::key), its entry in this shard's signal counts, and
+    // the handles of the peers that signalled it lately.
+    DirectoryHandle directory_handle;
+    uint64_t stream_key = 0;
+    uint32_t signal_counts_index = StreamSignalCounts::no_entry;
+    RecentPeers recent_peers;
     Topology topology;
     bool accepting_peers = true;
     uint32_t caps_max_peers = UINT32_MAX;  // UINT32_MAX: not declared
@@ -252,8 +261,8 @@ class EdgeShard final : public ShardService, private ClusterHost {
   void on_metrics_snapshot(std::unique_ptr<MetricsSnapshot> m);
   void start_metrics_collection(SocketHandle waiter, CollectionKind kind, bool head_only);
   // A connection of this shard entered / left a stream's swarm.
-  void count_member_joined(std::string_view stream_id);
-  void count_member_left(std::string_view stream_id);
+  void count_member_joined(PeerSession& s, std::string_view stream_id);
+  void count_member_left(PeerSession& s);
 
   // Sends a message of EdgeMessages to shard `to` (in place when it is this
   // shard); the payload's type decides the delivery (common/runtime/shard_messages.h).
@@ -265,6 +274,8 @@ class EdgeShard final : public ShardService, private ClusterHost {
   auto send(uint32_t to, P payload);
 
   uint32_t stream_shard(std::string_view stream_id) const;
+  // The directory shard of a peerId whose PeerDirectory::hash_of is `hash`.
+  uint32_t directory_shard_of(uint64_t hash) const { return static_cast<uint32_t>(hash % shard_.count()); }
   PeerLocation location_of(const PeerSession& s) const;
   // The swarm membership entered with `join_sequence`.
   MemberLocation member_location_of(const PeerSession& s, uint32_t join_sequence) const;

@@ -107,6 +107,11 @@ void EdgeShard::finish_claim(std::unique_ptr<ClaimPeer> m, ClaimOutcome outcome,
   auto reply = std::make_unique<ClaimResultPayload>();
   reply->outcome = outcome;
   reply->session.assign(session);
+  // The claim's handle, for the connection's signals (in a cluster the
+  // verdict comes later than the local claim: the entry is looked up again).
+  if (outcome != ClaimOutcome::taken)
+    if (const DirectoryEntry* entry = directory_.find(m->peer_id); entry != nullptr && entry->location == m->who)
+      reply->handle = entry->handle;
   reply->who = m->who;
   reply->join_sequence = m->join_sequence;
   reply->peer_id = std::move(m->peer_id);
@@ -147,6 +152,7 @@ void EdgeShard::on(std::unique_ptr<ClaimResultPayload> m) {
     return send_error(*s, SdkErrorCode::peer_id_taken, "peerId is held by another connection", {}, p.ref_raw);
   }
   s->session = std::move(m->session);
+  s->directory_handle = m->handle;
   if (cluster_) s->session_digest = cluster::session_digest(s->session);
   // The connection owns this claim now; a switch's claim supersedes the old
   // one (the same directory entry and owner key, now named by this join).
@@ -210,7 +216,8 @@ void EdgeShard::on(std::unique_ptr<EnterResult> m) {
     return send_error(*s, SdkErrorCode::stream_full, "stream is full", {}, p.ref_raw, {},
                       shared_.settings.stream_full_retry_ms);
   }
-  count_member_joined(p.stream_id);
+  count_member_joined(*s, p.stream_id);
+  s->stream_key = m->stream_key;
   s->in_swarm = true;
   s->member_sequence = m->join_sequence;
   s->state = PeerState::joined;
@@ -257,7 +264,7 @@ void EdgeShard::leave_swarm_held(PeerSession& s) {
   s.in_swarm = false;
   cluster_unregister(s);
   send_leave_swarm(s.stream_id, s.peer_id, member_location_of(s, s.member_sequence));
-  count_member_left(s.stream_id);
+  count_member_left(s);
 }
 
 void EdgeShard::release_claim_held(PeerSession& s) {
@@ -277,14 +284,16 @@ void EdgeShard::give_up(PeerSession& s) {
   s.join_sequence++;
 }
 
-void EdgeShard::count_member_joined(std::string_view stream_id) {
+void EdgeShard::count_member_joined(PeerSession& s, std::string_view stream_id) {
   peers_joined_++;
-  signal_counts_.joined(stream_id);
+  s.signal_counts_index = signal_counts_.joined(stream_id);
 }
 
-void EdgeShard::count_member_left(std::string_view stream_id) {
+void EdgeShard::count_member_left(PeerSession& s) {
   peers_joined_--;
-  signal_counts_.left(stream_id);
+  signal_counts_.left(s.signal_counts_index);
+  s.signal_counts_index = StreamSignalCounts::no_entry;
+  s.stream_key = 0;
 }
 
 void EdgeShard::on(std::unique_ptr<LeaveSwarm> m) { stream_owner_.leave(*m); }

@@ -37,6 +37,7 @@ void EdgeShard::handle_signal(PeerSession& s, const SdkRequest& r) {
     return send_error(s, SdkErrorCode::mesh_disabled, "the mesh is disabled for this stream", {}, r.id_raw, r.to);
   std::unique_ptr<SignalPacket> packet = signal_pool_.acquire();
   packet->to.assign(r.to);
+  packet->from.assign(s.peer_id);
   packet->sender_stream.assign(s.stream_id);
   packet->ref_raw.assign(r.id_raw);
   // Rendered once, into the string that travels to the target's shard and
@@ -48,40 +49,66 @@ void EdgeShard::handle_signal(PeerSession& s, const SdkRequest& r) {
     return write_signal(std::span<char>(out, size), s.peer_id, r.kind, r.data_raw).size();
   });
   packet->sender = location_of(s);
-  if (!send(directory_shard(r.to), RouteSignal(std::move(packet)))) {
+  packet->sender_handle = s.directory_handle;
+  packet->sender_stream_key = s.stream_key;
+  // A peer that signalled this one lately is known by its handle, whose
+  // shard is its directory shard: no hashing. Else the text is hashed once,
+  // here, and the hash travels for D's lookup.
+  uint32_t directory;
+  if (const DirectoryHandle* known = s.recent_peers.find(r.to); known != nullptr) {
+    packet->to_handle = *known;
+    directory = known->shard;
+  } else {
+    packet->to_hash = PeerDirectory::hash_of(r.to);
+    directory = directory_shard_of(packet->to_hash);
+  }
+  if (!send(directory, RouteSignal(std::move(packet)))) {
     counters_.signals_dropped++;
     send_error(s, SdkErrorCode::rate_limited, "signal dropped: edge busy", {}, r.id_raw, r.to);
   }
 }
 
 void EdgeShard::on_route_signal(std::unique_ptr<SignalPacket> m) {
-  const DirectoryEntry* entry = directory_.find(m->to);
+  const DirectoryEntry* entry = m->to_handle.valid() ? directory_.resolve(m->to_handle, m->to) : nullptr;
+  if (entry == nullptr) {
+    // No handle, or a stale one (the peer left, or joined again since).
+    if (m->to_hash == 0) m->to_hash = PeerDirectory::hash_of(m->to);
+    entry = directory_.find(m->to, m->to_hash);
+  }
   // Not on this edge: maybe on another one of the cluster. A signal that
   // missed at a cached place of another edge is settled there too, even if
   // the peer is on this edge now (docs/cluster.md, "The peer-location cache").
   if ((entry == nullptr || m->relookup) && cluster_) return cluster_->route_signal(std::move(m));
   // The same-stream guard: a peer of another stream is indistinguishable
-  // from an absent one (the edge does not reveal it exists).
+  // from an absent one (the edge does not reveal it exists), refused here as
+  // an absent one is. The entry's stream is the claim's text (the stream's
+  // key does not exist yet at the claim): a comparison, not a hash. T checks
+  // again by key.
   if (entry == nullptr || entry->stream_id != m->sender_stream) {
     uint32_t back = m->sender.shard;
     send(back, SignalFailed(std::move(m)));
     return;
   }
+  m->to_handle = entry->handle;
   m->target = entry->location;
   uint32_t target_shard = entry->location.shard;
   if (!send(target_shard, DeliverSignal(std::move(m)))) counters_.signals_dropped++;
 }
 
 void EdgeShard::on_deliver_signal(std::unique_ptr<SignalPacket> m) {
+  // All integers: the connection by slot and generation, the identity by its
+  // directory claim, the stream by its key.
   PeerSession* target = session_at(m->target);
-  if (target == nullptr || target->state != PeerState::joined || target->peer_id != m->to ||
-      target->stream_id != m->sender_stream) {
+  if (target == nullptr || target->state != PeerState::joined || target->directory_handle != m->to_handle ||
+      m->sender_stream_key == 0 || target->stream_key != m->sender_stream_key) {
     uint32_t back = m->sender.shard;
     send(back, SignalFailed(std::move(m)));
     return;
   }
   counters_.signals_relayed++;
-  signal_counts_.delivered(target->stream_id);
+  signal_counts_.delivered(target->signal_counts_index);
+  // Its reply goes back by the sender's handle.
+  target->recent_peers.remember(m->from, m->sender_handle);
   send_text(*target, m->text);
   recycle_signal(std::move(m));
 }

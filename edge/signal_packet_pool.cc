@@ -22,6 +22,7 @@ std::unique_ptr<SignalPacket> SignalPacketPool::acquire() {
     // a recycled packet then serves any pair without growing.
     packet->to.reserve(max_identifier_bytes);
     packet->sender_stream.reserve(max_identifier_bytes);
+    packet->from.reserve(max_identifier_bytes);
     packet->text.reserve(initial_text_capacity);
     allocated_++;
     return packet;
@@ -32,6 +33,10 @@ std::unique_ptr<SignalPacket> SignalPacketPool::acquire() {
   free_count_--;
   // What its previous signal left that the strings' assign() does not
   // overwrite.
+  packet->to_hash = 0;
+  packet->to_handle = DirectoryHandle{};
+  packet->sender_handle = DirectoryHandle{};
+  packet->sender_stream_key = 0;
   packet->sender = PeerLocation{};
   packet->target = PeerLocation{};
   packet->relookup = false;

@@ -6,7 +6,8 @@
 
 namespace mf::edge {
 
-StreamOwner::StreamOwner(uint64_t seed) : streams_(seed), topology_scratch_(Swarm::max_pick * max_topology_json_bytes) {}
+StreamOwner::StreamOwner(uint64_t seed, uint16_t shard)
+    : streams_(seed, shard), topology_scratch_(Swarm::max_pick * max_topology_json_bytes) {}
 
 std::unique_ptr<EnterResult> StreamOwner::enter(const EnterSwarm& m, uint64_t now_ms) {
   EnterOutcome outcome = streams_.enter(m.stream_id, m.rendition, m.member, m.max_viewers);
@@ -16,6 +17,7 @@ std::unique_ptr<EnterResult> StreamOwner::enter(const EnterSwarm& m, uint64_t no
   reply->stream_id = m.stream_id;
   reply->peer_id.assign(m.member.peer_id.view());
   reply->full = outcome == EnterOutcome::full;
+  if (!reply->full) reply->stream_key = streams_.key(m.stream_id);
   if (!reply->full && m.mesh_enabled) {
     PickRequest request;
     request.requester = m.member.peer_id.view();

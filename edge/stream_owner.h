@@ -18,7 +18,7 @@ namespace mf::edge {
 
 class StreamOwner {
  public:
-  explicit StreamOwner(uint64_t seed);
+  explicit StreamOwner(uint64_t seed, uint16_t shard = 0);
 
   // A seat in the stream's swarm (refused when maxViewers is reached) and,
   // when the mesh is on, up to initial_peers candidates.

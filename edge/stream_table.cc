@@ -6,7 +6,8 @@
 
 namespace mf::edge {
 
-StreamTable::StreamTable(uint64_t seed) : rng_(seed), seed_(seed) {}
+StreamTable::StreamTable(uint64_t seed, uint16_t shard)
+    : rng_(seed), seed_(seed), key_base_((static_cast<uint64_t>(shard) + 1) << 48) {}
 
 bool StreamTable::same_location(const MemberLocation& a, const MemberLocation& b) {
   return a.edge_index == b.edge_index && a.shard == b.shard && a.connection_slot == b.connection_slot &&
@@ -18,6 +19,7 @@ EnterOutcome StreamTable::enter(std::string_view stream_id, std::string_view ren
   auto stream_it = streams_.find(stream_id);
   if (stream_it == streams_.end()) {
     stream_it = streams_.emplace(std::string(stream_id), Stream{}).first;
+    stream_it->second.key = key_base_ | (++streams_made_ & ((uint64_t{1} << 48) - 1));
   }
   Stream& stream = stream_it->second;
   std::string_view peer_id = member.peer_id.view();
@@ -109,6 +111,11 @@ void StreamTable::add_stats(std::string_view stream_id, const StreamStats& delta
   auto stream_it = streams_.find(stream_id);
   if (stream_it == streams_.end()) return;
   stream_it->second.stats.add(delta);
+}
+
+uint64_t StreamTable::key(std::string_view stream_id) const {
+  auto it = streams_.find(stream_id);
+  return it == streams_.end() ? 0 : it->second.key;
 }
 
 uint32_t StreamTable::viewers(std::string_view stream_id) const {

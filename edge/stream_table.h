@@ -66,7 +66,8 @@ struct PickedPeer {
 
 class StreamTable {
  public:
-  explicit StreamTable(uint64_t seed);
+  // `shard`: the owning shard, part of every stream key it makes.
+  explicit StreamTable(uint64_t seed, uint16_t shard = 0);
 
   EnterOutcome enter(std::string_view stream_id, std::string_view rendition, const Member& member,
                      uint32_t max_viewers);
@@ -85,6 +86,12 @@ class StreamTable {
   void add_stats(std::string_view stream_id, const StreamStats& delta);
 
   uint32_t viewers(std::string_view stream_id) const;
+  // The stream's key while it has members (0: none): unique on this edge
+  // for the life of the process (the owning shard and a counter), so two
+  // joined connections are in the same stream exactly when their keys are
+  // equal; a stream that empties and starts again gets a new key. The relay
+  // compares keys instead of streamIds (docs/architecture.md, "The relay path").
+  uint64_t key(std::string_view stream_id) const;
   size_t stream_count() const { return streams_.size(); }
   // Appends one summary per stream (metrics, /api/streams).
   void summarize(std::vector<StreamSummary>& out) const;
@@ -100,6 +107,7 @@ class StreamTable {
     StreamStats stats;
     uint64_t joins = 0;
     uint64_t proposals = 0;
+    uint64_t key = 0;
   };
   using MemberMap = std::unordered_map<std::string, MemberRef, TransparentStringHash, std::equal_to<>>;
   using StreamMap = std::unordered_map<std::string, Stream, TransparentStringHash, std::equal_to<>>;
@@ -116,6 +124,8 @@ class StreamTable {
   StreamMap streams_;
   Rng rng_;
   uint64_t seed_;
+  uint64_t key_base_;       // (shard + 1) << 48
+  uint64_t streams_made_ = 0;
 };
 
 }  // namespace mf::edge

@@ -137,18 +137,30 @@ void BM_RelayParse(benchmark::State& state) {
 BENCHMARK(BM_RelayParse);
 
 // route: the directory shard's lookup of the target among range(0) peers.
-void BM_RelayRoute(benchmark::State& state) {
-  edge::PeerDirectory directory;
-  const int64_t peers = state.range(0);
-  for (int64_t i = 0; i < peers; ++i) {
-    const std::string id = "L1a2b3c4d-" + std::to_string(i);
-    (void)directory.claim(id, edge::PeerLocation{0, static_cast<uint32_t>(i), 1}, 1, "L1a2b3c4d-s0", std::nullopt,
-                          "session");
+// BM_RelayRoute hashes the text and looks it up (a signal from a sender that
+// knew no handle, the hash then computed on its shard and the lookup on D);
+// ByHash is D's part alone; ByHandle resolves the handle a reply carries (an
+// index, a generation check and a comparison of the text: no hashing).
+struct RouteFixture {
+  explicit RouteFixture(int64_t peers) {
+    for (int64_t i = 0; i < peers; ++i) {
+      const std::string id = "L1a2b3c4d-" + std::to_string(i);
+      edge::ClaimResult r = directory.claim(id, edge::PeerLocation{0, static_cast<uint32_t>(i), 1}, 1, "L1a2b3c4d-s0",
+                                            std::nullopt, "session");
+      if (i == peers / 2) handle = r.handle;
+    }
+    target = "L1a2b3c4d-" + std::to_string(peers / 2);
   }
-  const std::string target = "L1a2b3c4d-" + std::to_string(peers / 2);
+  edge::PeerDirectory directory;
+  std::string target;
+  edge::DirectoryHandle handle;
+};
+
+void BM_RelayRoute(benchmark::State& state) {
+  RouteFixture f(state.range(0));
   AllocationsPerItem allocations;
   for (auto _ : state) {
-    const edge::DirectoryEntry* entry = directory.find(target);
+    const edge::DirectoryEntry* entry = f.directory.find(f.target);
     if (entry == nullptr) std::abort();
     benchmark::DoNotOptimize(entry);
   }
@@ -156,6 +168,33 @@ void BM_RelayRoute(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_RelayRoute)->Arg(1000)->Arg(50000);
+
+void BM_RelayRouteByHash(benchmark::State& state) {
+  RouteFixture f(state.range(0));
+  const uint64_t hash = edge::PeerDirectory::hash_of(f.target);
+  AllocationsPerItem allocations;
+  for (auto _ : state) {
+    const edge::DirectoryEntry* entry = f.directory.find(f.target, hash);
+    if (entry == nullptr) std::abort();
+    benchmark::DoNotOptimize(entry);
+  }
+  allocations.report(state);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RelayRouteByHash)->Arg(1000)->Arg(50000);
+
+void BM_RelayRouteByHandle(benchmark::State& state) {
+  RouteFixture f(state.range(0));
+  AllocationsPerItem allocations;
+  for (auto _ : state) {
+    const edge::DirectoryEntry* entry = f.directory.resolve(f.handle, f.target);
+    if (entry == nullptr) std::abort();
+    benchmark::DoNotOptimize(entry);
+  }
+  allocations.report(state);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RelayRouteByHandle)->Arg(1000)->Arg(50000);
 
 // render: a packet from the shard's pool, the ids copied in, the `signal`
 // text written once into it, and the packet back to the pool.
@@ -167,6 +206,7 @@ void BM_RelayRender(benchmark::State& state) {
   for (auto _ : state) {
     std::unique_ptr<edge::SignalPacket> packet = packets.acquire();
     packet->to.assign(to);
+    packet->from.assign(from);
     packet->sender_stream.assign(stream);
     const size_t bound = 64 + 6 * from.size() + data.size();
     edge::SignalPacketPool::reserve_text(*packet, bound);

@@ -31,9 +31,17 @@ TEST(SignalPacketPool, ARecycledPacketCarriesNothingOfItsLastSignal) {
   packet->sender = PeerLocation{0, 7, 3};
   packet->target = PeerLocation{0, 9, 4};
   packet->relookup = true;  // a cluster signal that came back from a stale place
+  packet->to_hash = 42;
+  packet->to_handle = DirectoryHandle{1, 2, 3};
+  packet->sender_handle = DirectoryHandle{0, 5, 6};
+  packet->sender_stream_key = 77;
   pool.release(std::move(packet));
   auto again = pool.acquire();
   EXPECT_FALSE(again->relookup);
+  EXPECT_EQ(again->to_hash, 0u);
+  EXPECT_FALSE(again->to_handle.valid());
+  EXPECT_FALSE(again->sender_handle.valid());
+  EXPECT_EQ(again->sender_stream_key, 0u);
   EXPECT_EQ(again->target, PeerLocation{});
   EXPECT_EQ(again->sender, PeerLocation{});
 }

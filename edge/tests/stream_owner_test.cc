@@ -82,6 +82,9 @@ TEST(StreamOwner, AJoinGetsASeatAndTheFirstCandidatesAndItsReplyNamesItsConnecti
   EXPECT_EQ(second.join_sequence, 5u);
   EXPECT_EQ(second.stream_id, "live");
   EXPECT_EQ(second.peer_id, "b");
+  // Both seats name the stream by the same key, what the relay compares.
+  EXPECT_NE(first.stream_key, 0u);
+  EXPECT_EQ(second.stream_key, first.stream_key);
   EXPECT_EQ(shard.owner.viewers("live"), 2u);
   EXPECT_EQ(shard.other_messages, 0u);
 }
@@ -98,6 +101,7 @@ TEST(StreamOwner, MaxViewersRefusesTheSeatAndAMeshOffJoinGetsNoCandidates) {
   EXPECT_EQ(shard.entered[1]->candidates.count, 0u);
   EXPECT_EQ(shard.entered[1]->wanted, 0u);
   EXPECT_TRUE(shard.entered[2]->full);
+  EXPECT_EQ(shard.entered[2]->stream_key, 0u);  // no seat, no key
   EXPECT_EQ(shard.owner.viewers("live"), 2u);
 }
 

@@ -58,6 +58,34 @@ TEST(StreamTable, ViewerCapCountsTheWholeStream) {
   EXPECT_EQ(std::set<std::string>(p.ids.begin(), p.ids.end()), (std::set<std::string>{"p1", "p2"}));
 }
 
+// The relay compares stream keys instead of streamIds: one key per stream
+// while it has members, another after it emptied, and none shared between
+// the tables of two shards.
+TEST(StreamTable, KeysNameAStreamWhileItHasMembers) {
+  StreamTable t(1, 0), other(1, 1);
+  EXPECT_EQ(t.key("s1"), 0u);
+  ASSERT_EQ(t.enter("s1", "720p", member("a", 1), 0), EnterOutcome::entered);
+  ASSERT_EQ(t.enter("s1", "480p", member("b", 2), 0), EnterOutcome::entered);
+  ASSERT_EQ(t.enter("s2", "720p", member("c", 3), 0), EnterOutcome::entered);
+  ASSERT_EQ(other.enter("s3", "720p", member("d", 4), 0), EnterOutcome::entered);
+  const uint64_t s1 = t.key("s1");
+  EXPECT_NE(s1, 0u);
+  EXPECT_NE(t.key("s2"), s1);
+  EXPECT_NE(other.key("s3"), s1);
+  EXPECT_NE(other.key("s3"), t.key("s2"));
+  // A switch of rendition keeps the stream's key.
+  ASSERT_EQ(t.enter("s1", "480p", member("a", 1), 0), EnterOutcome::moved);
+  EXPECT_EQ(t.key("s1"), s1);
+  // Emptied, then joined again: a new key.
+  ASSERT_TRUE(t.leave("s1", "a", member("a", 1).location));
+  EXPECT_EQ(t.key("s1"), s1);
+  ASSERT_TRUE(t.leave("s1", "b", member("b", 2).location));
+  EXPECT_EQ(t.key("s1"), 0u);
+  ASSERT_EQ(t.enter("s1", "720p", member("a", 1), 0), EnterOutcome::entered);
+  EXPECT_NE(t.key("s1"), 0u);
+  EXPECT_NE(t.key("s1"), s1);
+}
+
 // A join abandoned while its enter was in flight is undone by its late
 // reply; the same connection may have entered again meanwhile (a new join):
 // the undo names the old join's sequence and must miss.

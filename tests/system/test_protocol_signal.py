@@ -159,6 +159,46 @@ class SignalCases:
             self.assertLess(time.monotonic(), deadline, f"signal to a peer that left: {reply}")
         self.assertEqual(b.quiet(0.2), [], "a peer that left must not receive signals")
 
+    # A reply goes by the handle its target learnt from the signal it answers
+    # (docs/architecture.md, "The relay path"): each case makes that handle
+    # stale or points its peerId elsewhere, and the reply must do what the
+    # peerId's text says, not what the handle said.
+    def test_reply_after_the_sender_joined_again_is_delivered(self):
+        a, pa, b, pb = self.pair("sig-rejoin")
+        a.send(signal_text(pb, "offer", '{"n":1}'))
+        self.assert_relayed(b, pa, "offer", '{"n":1}')
+        a.send({"type": "leave"})
+        a.expect("left")
+        a.join("sig-rejoin", "r2", pa)  # a new claim of the same peerId
+        b.send(signal_text(pa, "answer", '{"n":2}'))
+        self.assert_relayed(a, pb, "answer", '{"n":2}')
+        a.send(signal_text(pb, "candidate", '{"n":3}'))
+        self.assert_relayed(b, pa, "candidate", '{"n":3}')
+
+    def test_reply_after_the_sender_joined_another_stream_is_peer_not_found(self):
+        a, pa, b, pb = self.pair("sig-restream")
+        a.send(signal_text(pb, "offer", '{"n":1}'))
+        self.assert_relayed(b, pa, "offer", '{"n":1}')
+        a.send({"type": "leave"})
+        a.expect("left")
+        a.join("sig-restream-other", "r1", pa)
+        b.send(signal_text(pa, "answer", '{"n":2}', ',"id":5'))
+        err = b.recv()
+        self.assertEqual((err.get("type"), err.get("code"), err.get("to"), err.get("ref")),
+                         ("error", "peer-not-found", pa, 5), err)
+        self.assertEqual(a.quiet(0.2), [], "a peer now in another stream must not receive the reply")
+
+    def test_reply_after_the_sender_switched_stream_is_peer_not_found(self):
+        a, pa, b, pb = self.pair("sig-switch")
+        a.send(signal_text(pb, "offer", '{"n":1}'))
+        self.assert_relayed(b, pa, "offer", '{"n":1}')
+        a.join("sig-switch-other", "r1", pa)  # a switch: joined, same peerId, another stream
+        b.send(signal_text(pa, "answer", '{"n":2}', ',"id":6'))
+        err = b.recv()
+        self.assertEqual((err.get("type"), err.get("code"), err.get("to"), err.get("ref")),
+                         ("error", "peer-not-found", pa, 6), err)
+        self.assertEqual(a.quiet(0.2), [], "a peer that switched stream must not receive the reply")
+
     def test_many_peers_all_pairs(self):
         # With two shards, 40 peers land on both: many sender/target pairs
         # cross shards. Every signal arrives byte-exact and in order.
