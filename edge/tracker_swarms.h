@@ -5,10 +5,19 @@
 // streams' (edge/swarm.h): offers go to the members with the fewest current
 // proposals, never to the sender, never outside the swarm. Pure: no IO, no
 // clock (time is passed in).
+//
+// Costs (docs/tracker.md, "Where the work happens"): peers and offers live in
+// hash tables whose nodes come from one pool per shard, so the steady churn of
+// offers (ten made per announce, each gone at its answer) takes no heap
+// allocation once the pool has grown to the peak; the pool keeps that peak.
+// Every peer and every offer also sits in an age list (peers by last
+// announce, offers by when they were relayed; each kind shares one TTL), so
+// expire() touches only what has expired instead of scanning every swarm.
 #include <array>
 #include <cstdint>
 #include <cstring>
 #include <expected>
+#include <memory_resource>
 #include <optional>
 #include <span>
 #include <string>
@@ -16,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/base/age_list.h"
 #include "common/base/keyed_hash.h"
 #include "edge/peer_directory.h"
 #include "edge/swarm.h"
@@ -151,11 +161,14 @@ class TrackerSwarms {
   const TrackerLimits& limits() const { return limits_; }
 
  private:
-  struct Peer {
+  struct Swarm_;
+  struct Peer : AgeLinks<Peer> {
     PeerLocation who;
     MemberHandle handle;
     bool seeder = false;
     uint64_t last_announce_ms = 0;
+    Swarm_* swarm = nullptr;          // for expiry from the age list
+    const TrackerId* id = nullptr;    // the key of this peer's table node
   };
   // recipient, sender, offer_id
   using OfferKey = std::array<uint8_t, 3 * tracker_id_bytes>;
@@ -165,28 +178,44 @@ class TrackerSwarms {
   // An outstanding offer: between two members here (edge 0), sent to a
   // member on another edge (to_edge), or received from one (from_edge: the
   // answer goes back to `shard` there).
-  struct Offer {
+  enum class OfferWay : uint8_t { local, to_edge, from_edge };
+  struct Offer : AgeLinks<Offer> {
     uint64_t expires_ms = 0;
-    enum class Way : uint8_t { local, to_edge, from_edge } way = Way::local;
+    OfferWay way = OfferWay::local;
     uint32_t edge = 0;
     uint32_t shard = 0;
+    Swarm_* swarm = nullptr;          // for expiry from the age list
+    const OfferKey* key = nullptr;    // the key of this offer's table node
   };
+  using PeerTable = std::pmr::unordered_map<TrackerId, Peer, TrackerIdHash>;
+  using OfferTable = std::pmr::unordered_map<OfferKey, Offer, OfferKeyHash>;
   struct Swarm_ {
-    explicit Swarm_(uint64_t seed) : matching(seed) {}
+    Swarm_(uint64_t seed, std::pmr::memory_resource* pool) : matching(seed), peers(pool), offers(pool) {}
     Swarm matching;
-    std::unordered_map<TrackerId, Peer, TrackerIdHash> peers;
-    std::unordered_map<OfferKey, Offer, OfferKeyHash> offers;
+    const TrackerId* info_hash = nullptr;  // the key of this swarm's table node
+    PeerTable peers;
+    OfferTable offers;
     uint32_t seeders = 0;
     uint64_t downloaded = 0;  // `completed` events
   };
+  using SwarmTable = std::unordered_map<TrackerId, Swarm_, TrackerIdHash>;
   static OfferKey offer_key(const TrackerId& recipient, const TrackerId& sender, const TrackerId& offer_id);
-  void remove_peer(Swarm_& swarm, std::unordered_map<TrackerId, Peer, TrackerIdHash>::iterator peer);
-  void drop_if_empty(std::unordered_map<TrackerId, Swarm_, TrackerIdHash>::iterator swarm);
+  // Records (or renews) an outstanding offer: newest in the offers' age list.
+  void record_offer(Swarm_& swarm, const OfferKey& key, OfferWay way, uint32_t edge, uint32_t shard,
+                    uint64_t now_ms);
+  void erase_offer(Swarm_& swarm, OfferTable::iterator offer);
+  void remove_peer(Swarm_& swarm, PeerTable::iterator peer);
+  // Erases a swarm whose last peer left, with the offers it still holds.
+  void drop_if_empty(SwarmTable::iterator swarm);
 
   TrackerLimits limits_;
+  // Declared before the tables whose nodes it holds: destroyed after them.
+  std::pmr::unsynchronized_pool_resource pool_;
+  AgeList<Peer> peer_ages_;
+  AgeList<Offer> offer_ages_;
   Rng rng_;
   uint64_t seed_;
-  std::unordered_map<TrackerId, Swarm_, TrackerIdHash> swarms_;
+  SwarmTable swarms_;
   std::array<MemberHandle, Swarm::max_pick> picked_{};
   std::vector<std::string> edges_;  // interned edge names, index + 1
 };

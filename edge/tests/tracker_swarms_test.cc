@@ -141,6 +141,44 @@ TEST(TrackerSwarms, SilentPeersAndOldOffersExpire) {
   EXPECT_EQ(swarms.totals().swarms, 0u);
 }
 
+// Expiry follows each entry's last touch: an announce renews its peer, an
+// offer made again renews the offer, an answered offer is gone from the age
+// list, and a swarm dropped with offers outstanding leaves none behind.
+TEST(TrackerSwarms, ExpiryFollowsTheLastTouch) {
+  TrackerSwarms swarms(7, TrackerLimits{.offer_ttl_ms = 500, .peer_ttl_ms = 1500});
+  std::array<TrackerTarget, 10> targets;
+  ASSERT_TRUE(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::started, false, {}, targets, 0));
+  ASSERT_TRUE(swarms.announce(hash_a, id('q'), at(2), AnnounceEvent::started, false, {}, targets, 100));
+  ASSERT_TRUE(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::update, false, {}, targets, 1000));
+  swarms.expire(1600);  // q (100) is gone, p (renewed at 1000) stays
+  EXPECT_EQ(swarms.totals().peers, 1u);
+  EXPECT_TRUE(swarms.is_member(hash_a, id('p')));
+  ASSERT_TRUE(swarms.announce(hash_a, id('q'), at(2), AnnounceEvent::started, false, {}, targets, 1600));
+  std::array<TrackerId, 1> one{id('o')};
+  ASSERT_EQ(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::update, false, one, targets, 1600)->targets, 1u);
+  ASSERT_EQ(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::update, false, one, targets, 1900)->targets, 1u);
+  EXPECT_EQ(swarms.totals().outstanding_offers, 1u);  // the same offer, renewed
+  swarms.expire(2200);  // past the first offer's expiry, before the renewed one's
+  EXPECT_EQ(swarms.totals().outstanding_offers, 1u);
+  EXPECT_TRUE(swarms.answer(hash_a, id('q'), at(2), id('p'), id('o'), 2300));
+  EXPECT_EQ(swarms.totals().outstanding_offers, 0u);
+  // A swarm whose members all stop takes its outstanding offers with it.
+  ASSERT_EQ(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::update, false, one, targets, 2300)->targets, 1u);
+  ASSERT_TRUE(swarms.announce(hash_a, id('q'), at(2), AnnounceEvent::stopped, false, {}, targets, 2300));
+  ASSERT_TRUE(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::stopped, false, {}, targets, 2300));
+  EXPECT_EQ(swarms.swarm_count(), 0u);
+  swarms.expire(100'000);  // nothing left to touch (ASan: no use after free)
+  EXPECT_EQ(swarms.totals().outstanding_offers, 0u);
+  // Many peers and offers, expired in one pass.
+  for (uint8_t i = 0; i < 100; ++i)
+    ASSERT_TRUE(swarms.announce(hash_b, id('m', i), at(i), AnnounceEvent::started, false, one, targets, 200'000));
+  EXPECT_EQ(swarms.totals().outstanding_offers, 99u);  // the first member had nobody to offer to
+  swarms.expire(200'000 + 1500);
+  EXPECT_EQ(swarms.totals().peers, 0u);
+  EXPECT_EQ(swarms.totals().outstanding_offers, 0u);
+  EXPECT_EQ(swarms.swarm_count(), 0u);
+}
+
 TEST(TrackerSwarms, LeaveOnlyFromTheBoundConnection) {
   TrackerSwarms swarms(7, {});
   std::array<TrackerTarget, 10> targets;
