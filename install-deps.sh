@@ -10,7 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev redis-server redis-tools
   openssl python3 python3-websockets python3-cryptography python3-yaml systemd dpkg-dev
   ffmpeg prometheus lintian
-  haproxy nginx libnginx-mod-stream
+  haproxy nginx libnginx-mod-stream valgrind
   chromium chromium-driver nodejs
   clang-16 libclang-rt-16-dev
 )

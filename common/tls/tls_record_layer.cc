@@ -178,8 +178,11 @@ EVP_MAC_CTX* hmac_context(uint16_t suite) {
 
 // HKDF-Expand-Label(secret, label, "", length) of RFC 8446 section 7.1, for
 // length <= hash length: one HMAC block, T(1) = HMAC(secret, HkdfLabel | 0x01).
+// `rekey` false reuses the key of this thread's previous call for `suite`
+// (the HMAC pads stay computed: a traffic key and its IV come from one
+// secret, and keying the HMAC is half the cost of a label).
 bool expand_label(uint16_t suite, std::span<const uint8_t> secret, std::string_view label, uint8_t* out,
-                  size_t length) {
+                  size_t length, bool rekey = true) {
   uint8_t info[2 + 1 + 6 + 32 + 1 + 1];
   constexpr std::string_view kPrefix = "tls13 ";
   assert(label.size() <= 32);
@@ -196,7 +199,8 @@ bool expand_label(uint16_t suite, std::span<const uint8_t> secret, std::string_v
   EVP_MAC_CTX* context = hmac_context(suite);
   uint8_t block[EVP_MAX_MD_SIZE];
   size_t block_bytes = 0;
-  const bool ok = context != nullptr && EVP_MAC_init(context, secret.data(), secret.size(), nullptr) == 1 &&
+  const bool ok = context != nullptr &&
+                  EVP_MAC_init(context, rekey ? secret.data() : nullptr, rekey ? secret.size() : 0, nullptr) == 1 &&
                   EVP_MAC_update(context, info, n) == 1 &&
                   EVP_MAC_final(context, block, &block_bytes, sizeof block) == 1 && block_bytes >= length;
   if (ok) std::memcpy(out, block, length);
@@ -245,7 +249,7 @@ bool RecordLayer::derive(TrafficKeys& keys, std::span<const uint8_t> secret) {
   uint8_t copy[48];
   std::memcpy(copy, secret.data(), secret.size());  // `secret` may be keys.secret itself
   if (!expand_label(suite_, {copy, secret.size()}, "key", keys.key, key_bytes_) ||
-      !expand_label(suite_, {copy, secret.size()}, "iv", keys.iv, kIvBytes)) {
+      !expand_label(suite_, {copy, secret.size()}, "iv", keys.iv, kIvBytes, /*rekey=*/false)) {
     OPENSSL_cleanse(copy, sizeof copy);
     return false;
   }

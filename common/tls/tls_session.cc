@@ -62,6 +62,17 @@ void Session::OffloadDeleter::operator()(Offload* offload) const { delete offloa
 
 // OpenSSL's key-log callback is the one way OpenSSL 3.0 exposes TLS 1.3
 // traffic secrets. Lines are "LABEL <client random hex> <secret hex>".
+//
+// OpenSSL formats every line with one sprintf per byte before it calls the
+// callback, whether the line is wanted or not: five lines of a TLS 1.3
+// handshake cost about 280,000 instructions, a tenth of a full handshake
+// (docs/benchmarks.md, "Instructions per full handshake"). Only the two
+// application traffic secrets are needed, so the callback is set on the
+// context only while a server session that has sent its EncryptedExtensions
+// runs a handshake step (arm() and Session::advance_handshake()): the
+// handshake traffic secrets, and TLS 1.2's CLIENT_RANDOM line, are never
+// formatted. A server context is used by one shard thread (docs/security.md,
+// "The TLS 1.3 record layer"), so the switch is that thread's alone.
 struct SecretCapture {
   static void on_line(const SSL* ssl, const char* line) {
     auto* s = static_cast<Session*>(SSL_get_app_data(ssl));
@@ -91,9 +102,30 @@ struct SecretCapture {
       o.records_written = 0;
     }
   }
+
+  // Info callback of capturing contexts. OpenSSL calls it as each handshake
+  // message is done; TLS 1.3 servers write EncryptedExtensions after they
+  // logged the handshake traffic secrets and before they derive the
+  // application ones (in the same step, or in the next for the client's).
+  static void arm(const SSL* ssl, int where, int) {
+    if ((where & SSL_CB_LOOP) == 0 || SSL_get_state(ssl) != TLS_ST_SW_ENCRYPTED_EXTENSIONS) return;
+    auto* s = static_cast<Session*>(SSL_get_app_data(ssl));
+    if (s == nullptr || s->key_log_armed_ || s->handshake_done_ || !record_layer_enabled()) return;
+    s->key_log_armed_ = true;
+    SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(ssl), &on_line);
+  }
+
+  // Around each handshake step of `s`: the context logs keys only while an
+  // armed session runs.
+  static void before_step(Session& s) {
+    if (s.key_log_armed_) SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(s.ssl_), &on_line);
+  }
+  static void after_step(Session& s) {
+    if (s.key_log_armed_) SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(s.ssl_), nullptr);
+  }
 };
 
-void capture_traffic_secrets(SSL_CTX* context) { SSL_CTX_set_keylog_callback(context, &SecretCapture::on_line); }
+void capture_traffic_secrets(SSL_CTX* context) { SSL_CTX_set_info_callback(context, &SecretCapture::arm); }
 
 namespace {
 std::atomic<bool> hand_over_enabled{false};
@@ -171,7 +203,8 @@ Session::Session(Session&& other) noexcept
       input_(other.input_),
       input_size_(other.input_size_),
       handshake_done_(other.handshake_done_),
-      sink_failed_(other.sink_failed_) {
+      sink_failed_(other.sink_failed_),
+      key_log_armed_(other.key_log_armed_) {
   if (ssl_ != nullptr) {
     BIO_set_data(SSL_get_rbio(ssl_), this);
     SSL_set_app_data(ssl_, this);
@@ -189,6 +222,7 @@ Session& Session::operator=(Session&& other) noexcept {
     pool_ = other.pool_;
     handshake_done_ = other.handshake_done_;
     sink_failed_ = other.sink_failed_;
+    key_log_armed_ = other.key_log_armed_;
     if (ssl_ != nullptr) {
       BIO_set_data(SSL_get_rbio(ssl_), this);
       SSL_set_app_data(ssl_, this);
@@ -243,6 +277,7 @@ std::expected<void, std::string> Session::init(const Context& context, Role role
   input_size_ = 0;
   handshake_done_ = false;
   sink_failed_ = false;
+  key_log_armed_ = false;
   return {};
 }
 
@@ -256,7 +291,9 @@ std::expected<void, Failure> Session::start_client_handshake() {
 }
 
 std::expected<bool, Failure> Session::advance_handshake() {
+  SecretCapture::before_step(*this);
   const int result = SSL_do_handshake(ssl_);
+  SecretCapture::after_step(*this);
   if (result == 1) {
     handshake_done_ = true;
     try_offload();

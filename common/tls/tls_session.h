@@ -145,6 +145,8 @@ class Session {
   uint32_t input_size_ = 0;  // one read's worth
   bool handshake_done_ = false;
   bool sink_failed_ = false;
+  // Past its EncryptedExtensions: its handshake steps log keys (SecretCapture).
+  bool key_log_armed_ = false;
 };
 
 template <class OnPlaintext>
@@ -219,8 +221,10 @@ std::expected<Progress, Failure> Session::feed_records(std::span<const uint8_t> 
   }
 }
 
-// Installs the key-log hook that lets TLS 1.3 server sessions on `context`
-// move to the RecordLayer after their handshake.
+// Installs the hook (an info callback, which switches the key log on for
+// the steps that derive the application traffic secrets) that lets TLS 1.3
+// server sessions on `context` move to the RecordLayer after their
+// handshake. The context's sessions must all run on one thread.
 void capture_traffic_secrets(SSL_CTX* context);
 
 // Process-wide switch of the hand-over to the RecordLayer. Off until the

@@ -438,6 +438,45 @@ TEST_F(SessionTest, Tls12ServerStaysOnOpenSsl) {
   exchange(c, s, as_bytes("hello"), kUnlimited, kUnlimited);
 }
 
+// The key log is on only during the handshake steps of a server session
+// past its EncryptedExtensions (SecretCapture): never between steps, so a
+// handshake interleaved with another one on the same context still gets
+// its secrets, and each moves to the RecordLayer.
+TEST_F(SessionTest, KeyLogIsOnOnlyWithinTheStepsThatNeedIt) {
+  auto first_pair = connect();
+  auto& [c1, s1] = *first_pair;
+  EXPECT_EQ(SSL_CTX_get_keylog_callback(server_.native()), nullptr);
+  deliver(c1, s1);  // ClientHello: s1 logs its server traffic secret
+  EXPECT_EQ(SSL_CTX_get_keylog_callback(server_.native()), nullptr);
+  deliver(s1, c1);  // the client is done; its Finished waits
+
+  auto second_pair = connect();
+  auto& [c2, s2] = *second_pair;
+  pump(c2, s2);
+  expect_established(c2, s2);
+  EXPECT_TRUE(s2.session.record_layer_active());
+  EXPECT_EQ(SSL_CTX_get_keylog_callback(server_.native()), nullptr);
+
+  pump(c1, s1);  // the first client's Finished
+  expect_established(c1, s1);
+  EXPECT_TRUE(s1.session.record_layer_active());
+  EXPECT_EQ(SSL_CTX_get_keylog_callback(server_.native()), nullptr);
+  exchange(c1, s1, as_bytes("first"), kUnlimited, kUnlimited);
+  exchange(s2, c2, as_bytes("second"), kUnlimited, kUnlimited);
+
+  // A resumed TLS 1.3 handshake (no Certificate) moves over too.
+  SSL_SESSION* ticket = SSL_get1_session(c1.session.native());
+  ASSERT_NE(ticket, nullptr);
+  auto resumed_pair = connect(client_, server_, [&](SSL* ssl) { EXPECT_EQ(SSL_set_session(ssl, ticket), 1); });
+  SSL_SESSION_free(ticket);
+  auto& [c3, s3] = *resumed_pair;
+  pump(c3, s3);
+  expect_established(c3, s3);
+  EXPECT_TRUE(s3.session.resumed());
+  EXPECT_TRUE(s3.session.record_layer_active());
+  exchange(c3, s3, as_bytes("resumed"), kUnlimited, kUnlimited);
+}
+
 // The client's first request often rides in the same read as its Finished:
 // the rest of that read goes through the RecordLayer in the same feed().
 TEST_F(SessionTest, RequestInTheSameReadAsTheFinished) {
