@@ -264,15 +264,7 @@ size_t unescape_json_string(std::string_view body, char* out) noexcept {
   return static_cast<size_t>(o - out);
 }
 
-bool JsonReader::at_end() noexcept {
-  p_ = skip_white_space(p_, end_);
-  return p_ >= end_;
-}
-
-char JsonReader::peek() noexcept {
-  p_ = skip_white_space(p_, end_);
-  return p_ < end_ ? *p_ : '\0';
-}
+void JsonReader::skip_spaces_run() noexcept { p_ = skip_white_space(p_, end_); }
 
 bool JsonReader::enter_object() noexcept {
   if (failed_ || peek() != '{' || depth_ > max_json_depth) return fail();

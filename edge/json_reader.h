@@ -52,9 +52,15 @@ class JsonReader {
       : p_(text.data()), end_(text.data() + text.size()) {}
 
   // Skips white space; true when nothing else is left.
-  bool at_end() noexcept;
+  bool at_end() noexcept {
+    skip_spaces();
+    return p_ >= end_;
+  }
   // Skips white space; the next byte, or '\0' at the end.
-  char peek() noexcept;
+  char peek() noexcept {
+    skip_spaces();
+    return p_ < end_ ? *p_ : '\0';
+  }
   // The text from the current position on.
   std::string_view rest() const noexcept { return {p_, static_cast<size_t>(end_ - p_)}; }
   bool failed() const noexcept { return failed_; }
@@ -80,6 +86,12 @@ class JsonReader {
     return false;
   }
   bool close_container() noexcept;
+  // Compact JSON has no white space between tokens: one test, inline.
+  void skip_spaces() noexcept {
+    if (p_ < end_ && static_cast<unsigned char>(*p_) > ' ') return;
+    skip_spaces_run();
+  }
+  void skip_spaces_run() noexcept;
   const char* skip_container(const char* p) noexcept;
 
   const char* p_;

@@ -51,12 +51,7 @@ bool is_valid_identifier(std::string_view text) {
   return true;
 }
 
-bool UnescapedStrings::read(const JsonValue& value, std::string_view& out) {
-  if (value.type != JsonType::string) return false;
-  if (!value.string.escaped) {
-    out = value.string.body;
-    return true;
-  }
+bool UnescapedStrings::unescape(const JsonString& string, std::string_view& out) {
   // Unescaped text is never longer than the body, so room for the whole
   // message holds every string of it.
   if (capacity_ < text_size_) {
@@ -69,7 +64,7 @@ bool UnescapedStrings::read(const JsonValue& value, std::string_view& out) {
     }
   }
   char* start = buffer_.get() + used_;
-  const size_t size = unescape_json_string(value.string.body, start);
+  const size_t size = unescape_json_string(string.body, start);
   used_ += size;
   out = std::string_view(start, size);
   return true;
@@ -312,7 +307,14 @@ bool starts_other_value(char c) {
 }  // namespace
 
 std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view text) {
-  const auto bad_json = [](std::string_view message) { return std::unexpected(reject(SdkErrorCode::bad_json, message)); };
+  // The request is built in place in the result (it is over a kilobyte).
+  std::expected<SdkRequest, SdkRejection> result;
+  if (std::optional<SdkRejection> refused = read(text, *result)) result = std::unexpected(*refused);
+  return result;
+}
+
+std::optional<SdkRejection> SdkMessageParser::read(std::string_view text, SdkRequest& request) {
+  const auto bad_json = [](std::string_view message) { return reject(SdkErrorCode::bad_json, message); };
   constexpr std::string_view not_json = "not valid JSON";
   if (text.size() > max_sdk_message_text_bytes) return bad_json(not_json);
   strings_.reset(text.size());
@@ -322,7 +324,6 @@ std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view
     return bad_json(starts_other_value(first) && strings_and_encoding_are_sound(text) ? "not a JSON object" : not_json);
   in.enter_object();
 
-  SdkRequest request;
   FieldProblem problem;
   Presence present;
   std::string_view type_name;
@@ -449,7 +450,7 @@ std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view
     return bad_json(strings_and_encoding_are_sound(in.rest()) ? "trailing data after the JSON object" : not_json);
 
   auto fail = [&](SdkErrorCode code, std::string_view message, std::string_view detail = {}) {
-    return std::unexpected(reject(code, message, detail, request.id_raw));
+    return reject(code, message, detail, request.id_raw);
   };
   if (!have_type) return fail(SdkErrorCode::bad_request, "type: missing");
   if (!type_is_string) return fail(SdkErrorCode::bad_request, "type: must be a string");
@@ -476,7 +477,7 @@ std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view
     default:
       break;
   }
-  return request;
+  return std::nullopt;
 }
 
 }  // namespace mf::edge

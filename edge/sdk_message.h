@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 namespace mf::edge {
@@ -119,10 +120,19 @@ class UnescapedStrings {
     out_of_memory_ = false;
   }
   // False when `value` is not a string, or (out_of_memory()) no room could be had.
-  bool read(const JsonValue& value, std::string_view& out);
+  bool read(const JsonValue& value, std::string_view& out) {
+    if (value.type != JsonType::string) return false;
+    if (!value.string.escaped) {
+      out = value.string.body;
+      return true;
+    }
+    return unescape(value.string, out);
+  }
   bool out_of_memory() const { return out_of_memory_; }
 
  private:
+  bool unescape(const JsonString& string, std::string_view& out);
+
   std::unique_ptr<char[]> buffer_;
   size_t capacity_ = 0;
   size_t used_ = 0;
@@ -138,6 +148,9 @@ class SdkMessageParser {
 
  private:
   static_assert(simdjson::SIMDJSON_PADDING >= json_reader_padding);
+  // Fills `request` (value-initialised); the rejection when there is one.
+  std::optional<SdkRejection> read(std::string_view text, SdkRequest& request);
+
   UnescapedStrings strings_;
 };
 
