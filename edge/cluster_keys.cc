@@ -119,12 +119,35 @@ std::string_view hex_id(std::string& out, std::string_view bytes) {
   return out;
 }
 
+bool unhex_id(std::string_view hex, std::span<uint8_t> out) {
+  if (hex.size() != 2 * out.size()) return false;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < out.size(); ++i) {
+    int high = nibble(hex[2 * i]), low = nibble(hex[2 * i + 1]);
+    if (high < 0 || low < 0) return false;
+    out[i] = static_cast<uint8_t>(high << 4 | low);
+  }
+  return true;
+}
+
 std::string_view tracker_index_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex) {
   return tagged(out, prefix, 't', info_hash_hex, ":idx");
 }
 
 std::string_view tracker_record_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex) {
   return tagged(out, prefix, 't', info_hash_hex, ":rec");
+}
+
+std::string_view tracker_seeders_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex) {
+  return tagged(out, prefix, 't', info_hash_hex, ":seed");
+}
+
+std::string_view tracker_load_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex) {
+  return tagged(out, prefix, 't', info_hash_hex, ":load");
 }
 
 std::string_view summaries_key(std::string& out, std::string_view prefix) {
@@ -146,6 +169,12 @@ std::string session_digest(std::string_view session) {
 std::string_view encode_holder(std::string& out, std::string_view edge_id, uint32_t shard, uint32_t slot,
                                uint32_t generation) {
   append_holder(out, edge_id, shard, slot, generation);
+  return out;
+}
+
+std::string_view encode_edge_field(std::string& out, std::string_view edge_id) {
+  out.clear();
+  append_field(out, edge_id);
   return out;
 }
 

@@ -16,6 +16,11 @@
 //                                          (hex), score = expiry (Unix ms)
 //   P{t:<info_hash hex>}:rec      hash    field peer_id (hex) -> swarm record (edge,
 //                                          the swarm's shard there, connection)
+//   P{t:<info_hash hex>}:seed     zset    the seeders among :idx, same scores: the
+//                                          swarm's counts are two ZCOUNTs
+//   P{t:<info_hash hex>}:load     zset    member peer_id (hex), score = offers sent to
+//                                          it from other edges (new members start at
+//                                          the lowest): the order of offers across edges
 //   P{e:<edge>}:alive             string  liveness, SET PX 3000 every second
 //   Pedges                        zset    member edge id, score = expiry of its
 //                                          liveness (Unix ms): the readable index
@@ -63,6 +68,11 @@ std::string_view policy_key(std::string& out, std::string_view prefix);
 std::string_view hex_id(std::string& out, std::string_view bytes);
 std::string_view tracker_index_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex);
 std::string_view tracker_record_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex);
+std::string_view tracker_seeders_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex);
+std::string_view tracker_load_key(std::string& out, std::string_view prefix, std::string_view info_hash_hex);
+// The bytes of a lowercase hex id (hex_id's inverse) into `out`; false when
+// `hex` is not exactly 2 * out.size() lowercase hex digits.
+bool unhex_id(std::string_view hex, std::span<uint8_t> out);
 
 // The lowercase hex SHA-256 of a session (session_digest_bytes long): what
 // Valkey holds instead of the secret itself, compared for takeovers.
@@ -102,6 +112,10 @@ std::string_view encode_holder(std::string& out, std::string_view edge_id, uint3
                                uint32_t generation);
 // Views into `text`.
 std::optional<OwnerRecord> decode_owner(std::string_view text);
+// The first field of every record that names `edge_id` (owner and swarm
+// records): a script compares it as a prefix to tell this edge's records
+// from other edges'.
+std::string_view encode_edge_field(std::string& out, std::string_view edge_id);
 
 // What matching needs about a member of a swarm: P{s:..}:rec:.. field value.
 struct SwarmRecord {

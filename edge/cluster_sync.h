@@ -149,6 +149,15 @@ class ClusterHost {
   // candidates on other edges for the offers of `m` from index `first`; an
   // offer or answer from another edge (its kind says which).
   virtual void tracker_members(std::vector<TrackerMemberRef>& out) = 0;
+  // The member `peer_id` of the swarm here, if it still is one.
+  virtual std::optional<TrackerMemberRef> tracker_member(const TrackerId& info_hash, const TrackerId& peer_id) = 0;
+  // The swarm's live members on every edge, as Valkey counted them when it
+  // registered or removed members of it (seeders among members).
+  virtual void tracker_counts(const TrackerId& info_hash, uint32_t seeders, uint32_t members) = 0;
+  // Another live edge holds the member's peer_id in its swarm: the member
+  // leaves (if it still is `member.who`) and its connection gets the
+  // failure `peer_id in use by another connection`.
+  virtual void tracker_refused(const TrackerMemberRef& member) = 0;
   virtual void tracker_candidates(std::unique_ptr<TrackerPacket> m, size_t first,
                                   std::span<const RemoteTrackerMember> members) = 0;
   virtual void tracker_from_edge(const cluster::Envelope& e) = 0;
@@ -199,7 +208,13 @@ class ClusterSync {
   virtual bool read_summaries(uint64_t id) = 0;
 
   // Tracker swarms across edges.
-  virtual void tracker_register(const TrackerId& info_hash, const TrackerId& peer_id, const PeerLocation& who) = 0;
+  // A member joined (or became a seeder or a leecher): registered unless
+  // another live edge holds its peer_id in the swarm, then
+  // ClusterHost::tracker_refused; the swarm's counts come back
+  // (ClusterHost::tracker_counts), as they do from a removal and from the
+  // periodic refresh.
+  virtual void tracker_register(const TrackerId& info_hash, const TrackerId& peer_id, const PeerLocation& who,
+                                bool seeder) = 0;
   virtual void tracker_unregister(const TrackerId& info_hash, const TrackerId& peer_id, const PeerLocation& who) = 0;
   // The offers of `m` from `first` on found no member here: a sample of the
   // swarm's members on other edges (ClusterHost::tracker_candidates).

@@ -100,6 +100,86 @@ for i = 1, #ids do
 end
 return out)";
 
+// Tracker swarms (docs/cluster.md, "Tracker swarms across edges"): KEYS the
+// swarm's index, records, seeders and offer counts (P{t:<info_hash hex>}:idx,
+// :rec, :seed, :load). Each first trims up to 256 expired members.
+//
+// Registers members: ARGV 1 expiry-ms, 2 ttl-ms, 3 now (Unix ms), 4 this
+// edge's first record field (cluster::encode_edge_field), then per member
+// (peer_id, record, '1' seeder or '0', a record it may replace or ''). A
+// member whose peer_id has a live record (score above now) of another edge,
+// other than the one it may replace, is not written. A new member's offer
+// count starts at the swarm's lowest. Returns {live seeders, live members,
+// then (peer_id, holder's record) per member not written}.
+constexpr std::string_view tracker_register_script = R"(local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'LIMIT', 0, 256)
+if #old > 0 then
+  redis.call('ZREM', KEYS[1], unpack(old))
+  redis.call('HDEL', KEYS[2], unpack(old))
+  redis.call('ZREM', KEYS[4], unpack(old))
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3])
+local now = tonumber(ARGV[3])
+local floor = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')[2] or 0
+local out = {0, 0}
+for i = 5, #ARGV, 4 do
+  local cur = redis.call('HGET', KEYS[2], ARGV[i])
+  local score = cur and redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) > now and cur ~= ARGV[i + 3] and string.sub(cur, 1, #ARGV[4]) ~= ARGV[4] then
+    out[#out + 1] = ARGV[i]
+    out[#out + 1] = cur
+  else
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+    redis.call('ZADD', KEYS[4], 'NX', floor, ARGV[i])
+    if ARGV[i + 2] == '1' then
+      redis.call('ZADD', KEYS[3], ARGV[1], ARGV[i])
+    else
+      redis.call('ZREM', KEYS[3], ARGV[i])
+    end
+  end
+end
+for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ARGV[2]) end
+out[1] = redis.call('ZCOUNT', KEYS[3], '(' .. ARGV[3], '+inf')
+out[2] = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[3], '+inf')
+return out)";
+
+// Removes a member only if its record is still the one given: ARGV peer_id,
+// record, now (Unix ms). Returns {live seeders, live members}.
+constexpr std::string_view tracker_unregister_script = R"(if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
+end
+return {redis.call('ZCOUNT', KEYS[3], '(' .. ARGV[3], '+inf'), redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[3], '+inf')})";
+
+// Recipients on other edges for offers: ARGV 1 now (Unix ms), 2 how many, 3
+// the asking edge's first record field, 4 the offerer's peer_id. The live
+// members of other edges with the fewest offers from other edges first
+// (looking at most 4 * ARGV[2] + 16 of them), each counted one more offer:
+// (peer_id, record, ...).
+constexpr std::string_view tracker_query_script = R"(local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 256)
+if #old > 0 then
+  redis.call('ZREM', KEYS[1], unpack(old))
+  redis.call('HDEL', KEYS[2], unpack(old))
+  redis.call('ZREM', KEYS[4], unpack(old))
+end
+local now, wanted = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[4], 0, 4 * wanted + 15)) do
+  if #out >= 2 * wanted then break end
+  if id ~= ARGV[4] then
+    local record = redis.call('HGET', KEYS[2], id)
+    local score = record and redis.call('ZSCORE', KEYS[1], id)
+    if score and tonumber(score) > now and string.sub(record, 1, #ARGV[3]) ~= ARGV[3] then
+      redis.call('ZINCRBY', KEYS[4], 1, id)
+      out[#out + 1] = id
+      out[#out + 1] = record
+    end
+  end
+end
+return out)";
+
 }  // namespace
 
 using namespace cluster_support;
@@ -118,7 +198,9 @@ ValkeyClusterSync::ValkeyClusterSync(const ClusterSyncContext& context, ClusterH
       edge_id_(context.edge_id),
       shard_(context.shard),
       shard_count_(context.shard_count),
-      rng_(context.seed ^ 0xD1B54A32D192ED03ull) {}
+      rng_(context.seed ^ 0xD1B54A32D192ED03ull) {
+  cluster::encode_edge_field(edge_field_, edge_id_);
+}
 
 ValkeyClusterSync::~ValkeyClusterSync() = default;
 
@@ -131,7 +213,8 @@ std::expected<void, std::string> ValkeyClusterSync::start(uint64_t seed) {
   config.random_seed = seed;
   // In the order of Script: run by EVALSHA (valkey::Client loads them).
   for (std::string_view text : {register_script, unregister_script, claim_script, own_script, admit_script,
-                                delete_if_script, query_script})
+                                delete_if_script, query_script, tracker_register_script, tracker_unregister_script,
+                                tracker_query_script})
     config.scripts.emplace_back(text);
   valkey::Handlers handlers;
   handlers.context = this;

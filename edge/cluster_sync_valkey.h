@@ -52,7 +52,8 @@ class ValkeyClusterSync final : public ClusterSync {
   void route_signal(std::unique_ptr<SignalPacket> m) override;
   void publish_summary(std::string_view summary) override;
   bool read_summaries(uint64_t id) override;
-  void tracker_register(const TrackerId& info_hash, const TrackerId& peer_id, const PeerLocation& who) override;
+  void tracker_register(const TrackerId& info_hash, const TrackerId& peer_id, const PeerLocation& who,
+                        bool seeder) override;
   void tracker_unregister(const TrackerId& info_hash, const TrackerId& peer_id, const PeerLocation& who) override;
   void tracker_offers(std::unique_ptr<TrackerPacket> m, size_t first) override;
   bool publish(std::string_view edge_id, uint32_t shard, const cluster::Envelope& e) override;
@@ -64,7 +65,18 @@ class ValkeyClusterSync final : public ClusterSync {
   std::expected<void, std::string> start(uint64_t seed);
 
   // The Lua scripts (cluster_sync_valkey.cc), in valkey::Config::scripts order.
-  enum class Script : uint8_t { register_members, unregister_member, claim, own, admit, delete_if_equal, query };
+  enum class Script : uint8_t {
+    register_members,
+    unregister_member,
+    claim,
+    own,
+    admit,
+    delete_if_equal,
+    query,
+    tracker_register,
+    tracker_unregister,
+    tracker_query,
+  };
   // Queues one command or EVALSHA (args = numkeys, keys, arguments); false
   // (counted) when not sent.
   bool command(std::span<const std::string_view> argv, valkey::Completion done = {});
@@ -137,8 +149,18 @@ class ValkeyClusterSync final : public ClusterSync {
   // (all: every swarm).
   void tracker_refresh(bool all, uint32_t part, std::string_view expiry, std::string_view ttl);
   void on_tracker_candidates(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
+  // argv_scratch_ set to the tracker scripts' numkeys and four keys (index,
+  // records, seeders, offer counts); the caller appends ARGV.
   std::vector<std::string_view>& tracker_swarm_keys(const TrackerId& info_hash);
   void encode_tracker_record(std::string& out, const PeerLocation& who) const;
+  // Sends a tracker register or unregister (argv) whose reply carries the
+  // swarm's counts (and, for a register, the members another edge holds):
+  // on_tracker_written. False when not sent.
+  bool tracker_write(Script script, const TrackerId& info_hash, std::span<const std::string_view> argv);
+  void on_tracker_written(uint64_t cookie, valkey::CommandStatus status, const resp::ReplyView* reply);
+  // One member registered, replacing `stale` (a dead edge's record) when
+  // not empty.
+  void tracker_register_one(const TrackerMemberRef& member, std::string_view stale);
 
   ClusterHost& host_;
   Reactor& reactor_;
@@ -178,7 +200,13 @@ class ValkeyClusterSync final : public ClusterSync {
   bool client_stopping_ = false;  // drained: the client is stopping
   ClusterCounters counters_;
   std::string key_scratch_, key2_scratch_, key3_scratch_, value_scratch_, value2_scratch_, holder_scratch_;
-  std::string tracker_hex_scratch_, tracker_hex2_scratch_;
+  std::string tracker_hex_scratch_, tracker_hex2_scratch_, stale_scratch_, key4_scratch_;
+  std::string edge_field_;  // cluster::encode_edge_field(edge_id_)
+  // The swarm of each tracker register or unregister in flight, by cookie
+  // (an index here; freed ones are reused, so the steady state allocates
+  // nothing).
+  std::vector<TrackerId> tracker_writes_;
+  std::vector<uint32_t> tracker_writes_free_;
   std::vector<ClusterMember> members_scratch_;
   std::vector<uint32_t> refresh_scratch_;
   std::vector<std::string> batch_scratch_;

@@ -189,13 +189,19 @@ struct TrackerPacket {
   std::string raw;  // the offers' texts, or the answer's
 };
 
-// A ready tracker message for one connection (a reply, a relayed offer or
-// answer, a failure).
+// Ready tracker messages (replies, relayed offers and answers, failures) for
+// connections of one shard: what one announce makes for that shard travels
+// in one message (docs/tracker.md, "Where the work happens").
 struct TrackerDelivery {
   static constexpr bool must_arrive = true;
-  PeerLocation who;
+  enum class Kind : uint8_t { reply, offer, answer };  // offers and answers are counted where delivered
+  struct Item {
+    PeerLocation who;
+    uint32_t end = 0;  // item i's text is text[items[i-1].end, items[i].end)
+    Kind kind = Kind::reply;
+  };
+  std::vector<Item> items;
   std::string text;
-  enum class Kind : uint8_t { reply, offer, answer } kind = Kind::reply;  // offers and answers are counted where delivered
 };
 
 // A scrape going round the shards that own its info_hashes, then back.

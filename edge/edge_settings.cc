@@ -64,6 +64,10 @@ std::expected<EdgeShared, std::string> edge_shared_from(const EdgeConfig& config
     c.key_prefix = config.valkey_key_prefix;
     c.presence_ttl_ms = config.valkey_presence_ttl_ms;
     c.refresh_ms = std::min(config.valkey_refresh_ms, config.valkey_presence_ttl_ms / 3);
+    // Each swarm's refresh brings its counts on every edge once per
+    // refresh_ms; two periods without one (Valkey down or slow): the local
+    // counts again (docs/cluster.md, "Tracker swarms across edges").
+    s.tracker.cluster_counts_ttl_ms = 2 * c.refresh_ms;
     if (!config.valkey_password_file.empty()) {
       auto password = config::read_secret_file(config.valkey_password_file);
       if (!password) return std::unexpected("valkey.password_file: " + password.error());

@@ -309,7 +309,14 @@ class EdgeShard final : public ShardService, private ClusterHost {
   void on_tracker_message(PeerSession& s, std::string_view text);
   void tracker_fail(PeerSession& s, const TrackerRejection& failure);
   void tracker_give_up(PeerSession& s);
-  void on_tracker_request(std::unique_ptr<TrackerPacket> m);
+  // Decides an announce, answer or stop of a swarm this shard owns and sends
+  // what it makes. Gives the packet back unless the cluster took it (offers
+  // left over for other edges), so a shard's own packet is used again.
+  std::unique_ptr<TrackerPacket> on_tracker_request(std::unique_ptr<TrackerPacket> m);
+  void decide_tracker_request(std::unique_ptr<TrackerPacket>& m);
+  // Sends every batch tracker_deliver() began (one message per shard).
+  void flush_tracker_deliveries();
+  void deliver_tracker_text(const PeerLocation& who, std::string_view text, TrackerDelivery::Kind kind);
   void on(std::unique_ptr<TrackerDelivery> m);
   void on_tracker_leave(std::unique_ptr<TrackerPacket> m);
   void on_tracker_scrape(std::unique_ptr<TrackerScrape> m);
@@ -322,6 +329,11 @@ class EdgeShard final : public ShardService, private ClusterHost {
   std::vector<TrackerTarget> tracker_targets_;
   std::vector<TrackerId> tracker_offer_ids_;
   std::vector<TrackerMemberRef> tracker_removed_;
+  // Per target shard: the deliveries of the request being decided, sent by
+  // flush_tracker_deliveries().
+  std::vector<std::unique_ptr<TrackerDelivery>> tracker_outbox_;
+  // This shard's packet for requests on swarms it owns itself: used again.
+  std::unique_ptr<TrackerPacket> tracker_spare_;
 
   // ---- the cluster of edges (docs/cluster.md), behind edge/cluster_sync.h:
   // null without [valkey] address (then no Valkey code runs). EdgeShard is
@@ -360,6 +372,9 @@ class EdgeShard final : public ShardService, private ClusterHost {
   RemoteDelivery deliver_signal(const PeerLocation& target, std::string_view to, std::string_view stream_id,
                                 std::string_view text) override;
   void tracker_members(std::vector<TrackerMemberRef>& out) override;
+  std::optional<TrackerMemberRef> tracker_member(const TrackerId& info_hash, const TrackerId& peer_id) override;
+  void tracker_counts(const TrackerId& info_hash, uint32_t seeders, uint32_t members) override;
+  void tracker_refused(const TrackerMemberRef& member) override;
   void tracker_candidates(std::unique_ptr<TrackerPacket> m, size_t first,
                           std::span<const RemoteTrackerMember> members) override;
   void tracker_from_edge(const cluster::Envelope& e) override;

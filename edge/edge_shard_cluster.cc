@@ -17,21 +17,6 @@ namespace {
 // /api/cluster requests waiting for Valkey at once; more get 503.
 constexpr size_t max_cluster_answers = 16;
 
-bool unhex_id(std::string_view hex, TrackerId& out) {
-  if (hex.size() != 2 * tracker_id_bytes) return false;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  for (size_t i = 0; i < tracker_id_bytes; ++i) {
-    int high = nibble(hex[2 * i]), low = nibble(hex[2 * i + 1]);
-    if (high < 0 || low < 0) return false;
-    out[i] = static_cast<uint8_t>(high << 4 | low);
-  }
-  return true;
-}
-
 std::string_view id_bytes(const TrackerId& id) { return {reinterpret_cast<const char*>(id.data()), id.size()}; }
 
 bool id_from(std::string_view bytes, TrackerId& out) {
@@ -254,9 +239,32 @@ RemoteDelivery EdgeShard::deliver_signal(const PeerLocation& where, std::string_
 
 void EdgeShard::tracker_members(std::vector<TrackerMemberRef>& out) {
   out.clear();
-  tracker_swarms_.for_each_member([&](const TrackerId& info_hash, const TrackerId& peer_id, const PeerLocation& who) {
-    out.push_back(TrackerMemberRef{info_hash, peer_id, who});
-  });
+  tracker_swarms_.for_each_member(
+      [&](const TrackerId& info_hash, const TrackerId& peer_id, const PeerLocation& who, bool seeder) {
+        out.push_back(TrackerMemberRef{info_hash, peer_id, who, seeder});
+      });
+}
+
+std::optional<TrackerMemberRef> EdgeShard::tracker_member(const TrackerId& info_hash, const TrackerId& peer_id) {
+  return tracker_swarms_.member(info_hash, peer_id);
+}
+
+void EdgeShard::tracker_counts(const TrackerId& info_hash, uint32_t seeders, uint32_t members) {
+  tracker_swarms_.cluster_counts(info_hash, seeders, members, reactor_now());
+}
+
+void EdgeShard::tracker_refused(const TrackerMemberRef& member) {
+  // Another live edge holds the peer_id in this swarm: the member goes
+  // without a removal from Valkey (the record there is the other edge's),
+  // and its connection gets the failure a second connection gets on one
+  // edge.
+  if (!tracker_swarms_.leave(member.info_hash, member.peer_id, member.who)) return;
+  counters_.tracker.peer_id_taken++;
+  counters_.tracker.failures++;
+  TrackerRejection refusal{tracker_refusal_text(TrackerRefusal::peer_id_taken), true, TrackerAction::announce, true,
+                           member.info_hash};
+  tracker_deliver(member.who, write_tracker_failure(reply_, refusal), TrackerDelivery::Kind::reply);
+  flush_tracker_deliveries();
 }
 
 void EdgeShard::tracker_candidates(std::unique_ptr<TrackerPacket> packet, size_t first,
@@ -267,7 +275,7 @@ void EdgeShard::tracker_candidates(std::unique_ptr<TrackerPacket> packet, size_t
   for (const RemoteTrackerMember& member : members) {
     if (next >= m.offer_ids.size()) break;
     TrackerId recipient;
-    if (!unhex_id(member.peer_id_hex, recipient) || recipient == m.peer_id ||
+    if (!cluster::unhex_id(member.peer_id_hex, recipient) || recipient == m.peer_id ||
         tracker_swarms_.is_member(m.info_hash, recipient))
       continue;
     uint32_t edge = tracker_swarms_.edge_index(member.edge_id);
@@ -305,6 +313,7 @@ void EdgeShard::tracker_publish_answer(const TrackerAnswerRoute& route, const Tr
   TrackerRejection failure{tracker_refusal_text(TrackerRefusal::offerer_gone), true, TrackerAction::announce, true,
                            m.info_hash};
   tracker_deliver(m.who, write_tracker_failure(reply_, failure), TrackerDelivery::Kind::reply);
+  flush_tracker_deliveries();
 }
 
 void EdgeShard::tracker_from_edge(const cluster::Envelope& e) {
@@ -322,6 +331,7 @@ void EdgeShard::tracker_from_edge(const cluster::Envelope& e) {
   if (e.kind == cluster::EnvelopeKind::tracker_offer) {
     auto recipient = tracker_swarms_.offer_from_edge(info_hash, to, from, offer_id, edge, e.sender_shard, now);
     if (recipient) tracker_deliver(*recipient, e.text, TrackerDelivery::Kind::offer);
+    flush_tracker_deliveries();
     return;  // not a member (any more): the offer just expires on its edge
   }
   auto offerer = tracker_swarms_.answer_from_edge(info_hash, from, to, offer_id, edge, now);
@@ -330,6 +340,7 @@ void EdgeShard::tracker_from_edge(const cluster::Envelope& e) {
     return;
   }
   tracker_deliver(*offerer, e.text, TrackerDelivery::Kind::answer);
+  flush_tracker_deliveries();
 }
 
 }  // namespace mf::edge

@@ -72,7 +72,15 @@ void EdgeShard::on_tracker_message(PeerSession& s, std::string_view text) {
   }
   if (!r.has_answer && r.event == AnnounceEvent::stopped && seat != s.tracker_seats.end()) s.tracker_seats.erase(seat);
 
-  auto packet = std::make_unique<TrackerPacket>();
+  uint32_t owner = tracker_shard(r.info_hash);
+  // A request on a swarm of this shard is decided here at once, in this
+  // shard's own packet; others travel in a new one, freed where decided.
+  std::unique_ptr<TrackerPacket> packet =
+      owner == shard_.id() && tracker_spare_ ? std::move(tracker_spare_) : std::make_unique<TrackerPacket>();
+  packet->offer_ids.clear();
+  packet->offer_ends.clear();
+  packet->raw.clear();
+  packet->has_answer = false;
   packet->who = who;
   packet->info_hash = r.info_hash;
   packet->peer_id = r.peer_id;
@@ -94,7 +102,10 @@ void EdgeShard::on_tracker_message(PeerSession& s, std::string_view text) {
       packet->offer_ends.push_back(static_cast<uint32_t>(packet->raw.size()));
     }
   }
-  uint32_t owner = tracker_shard(r.info_hash);
+  if (owner == shard_.id()) {
+    tracker_spare_ = on_tracker_request(std::move(packet));
+    return;
+  }
   if (!send(owner, TrackerRequestMessage(std::move(packet)))) {
     refusal.reason = "edge busy";
     tracker_fail(s, refusal);
@@ -108,14 +119,34 @@ void EdgeShard::tracker_deliver(const PeerLocation& who, std::string_view text, 
                    reply_.size());
     return;
   }
-  auto delivery = std::make_unique<TrackerDelivery>();
-  delivery->who = who;
-  delivery->text.assign(text);
-  delivery->kind = kind;
-  send(who.shard, std::move(delivery));
+  if (who.shard == shard_.id()) return deliver_tracker_text(who, text, kind);
+  if (tracker_outbox_.size() < shard_.count()) tracker_outbox_.resize(shard_.count());
+  std::unique_ptr<TrackerDelivery>& batch = tracker_outbox_[who.shard];
+  if (!batch) batch = std::make_unique<TrackerDelivery>();
+  batch->text.append(text);
+  batch->items.push_back({who, static_cast<uint32_t>(batch->text.size()), kind});
 }
 
-void EdgeShard::on_tracker_request(std::unique_ptr<TrackerPacket> m) {
+void EdgeShard::flush_tracker_deliveries() {
+  for (uint32_t shard = 0; shard < tracker_outbox_.size(); ++shard)
+    if (tracker_outbox_[shard]) send(shard, std::move(tracker_outbox_[shard]));
+}
+
+void EdgeShard::deliver_tracker_text(const PeerLocation& who, std::string_view text, TrackerDelivery::Kind kind) {
+  PeerSession* s = session_at(who);
+  if (s == nullptr || !s->tracker || s->state != PeerState::connected) return;  // gone: an offer just expires
+  if (kind == TrackerDelivery::Kind::offer) counters_.tracker.offers_relayed++;
+  if (kind == TrackerDelivery::Kind::answer) counters_.tracker.answers_relayed++;
+  s->server->send_text(s->socket, text);
+}
+
+std::unique_ptr<TrackerPacket> EdgeShard::on_tracker_request(std::unique_ptr<TrackerPacket> m) {
+  decide_tracker_request(m);
+  flush_tracker_deliveries();
+  return m;
+}
+
+void EdgeShard::decide_tracker_request(std::unique_ptr<TrackerPacket>& m) {
   uint64_t now = reactor_now();
   TrackerRejection refusal{{}, true, TrackerAction::announce, true, m->info_hash};
   if (m->has_answer) {
@@ -140,7 +171,8 @@ void EdgeShard::on_tracker_request(std::unique_ptr<TrackerPacket> m) {
     refusal.reason = tracker_refusal_text(result.error());
     return tracker_deliver(m->who, write_tracker_failure(reply_, refusal), TrackerDelivery::Kind::reply);
   }
-  if (result->joined && cluster_) cluster_->tracker_register(m->info_hash, m->peer_id, m->who);
+  if ((result->joined || result->seeder_changed) && cluster_)
+    cluster_->tracker_register(m->info_hash, m->peer_id, m->who, m->seeder || m->event == AnnounceEvent::completed);
   if (result->left && cluster_) cluster_->tracker_unregister(m->info_hash, m->peer_id, m->who);
   tracker_deliver(m->who,
                   write_tracker_announce_reply(reply_, m->info_hash, result->complete, result->incomplete,
@@ -159,11 +191,12 @@ void EdgeShard::on_tracker_request(std::unique_ptr<TrackerPacket> m) {
 }
 
 void EdgeShard::on(std::unique_ptr<TrackerDelivery> m) {
-  PeerSession* s = session_at(m->who);
-  if (s == nullptr || !s->tracker || s->state != PeerState::connected) return;  // gone: an offer just expires
-  if (m->kind == TrackerDelivery::Kind::offer) counters_.tracker.offers_relayed++;
-  if (m->kind == TrackerDelivery::Kind::answer) counters_.tracker.answers_relayed++;
-  s->server->send_text(s->socket, m->text);
+  std::string_view text = m->text;
+  uint32_t begin = 0;
+  for (const TrackerDelivery::Item& item : m->items) {
+    deliver_tracker_text(item.who, text.substr(begin, item.end - begin), item.kind);
+    begin = item.end;
+  }
 }
 
 void EdgeShard::tracker_give_up(PeerSession& s) {
@@ -197,7 +230,7 @@ void EdgeShard::on_tracker_scrape(std::unique_ptr<TrackerScrape> m) {
   for (size_t i = 0; i < m->files.size(); ++i) {
     if (m->filled[i]) continue;
     if (tracker_shard(m->files[i].info_hash) == self) {
-      TrackerScrapeCounts counts = tracker_swarms_.scrape(m->files[i].info_hash);
+      TrackerScrapeCounts counts = tracker_swarms_.scrape(m->files[i].info_hash, reactor_now());
       m->files[i].complete = counts.complete;
       m->files[i].incomplete = counts.incomplete;
       m->files[i].downloaded = counts.downloaded;

@@ -5,17 +5,28 @@
 // streams' (edge/swarm.h): offers go to the members with the fewest current
 // proposals, never to the sender, never outside the swarm. Pure: no IO, no
 // clock (time is passed in).
+//
+// Costs (docs/tracker.md, "Where the work happens"): peers and offers live in
+// hash tables whose nodes come from one pool per shard, so the steady churn of
+// offers (ten made per announce, each gone at its answer) takes no heap
+// allocation once the pool has grown to the peak; the pool keeps that peak.
+// Every peer and every offer also sits in an age list (peers by last
+// announce, offers by when they were relayed; each kind shares one TTL), so
+// expire() touches only what has expired instead of scanning every swarm.
 #include <array>
 #include <cstdint>
 #include <cstring>
 #include <expected>
+#include <memory_resource>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "common/base/age_list.h"
 #include "common/base/keyed_hash.h"
 #include "edge/peer_directory.h"
 #include "edge/swarm.h"
@@ -36,6 +47,11 @@ struct TrackerLimits {
   uint32_t interval_s = 120;          // `interval` in announce replies
   uint32_t offer_ttl_ms = 120'000;    // an offer may be answered this long
   uint32_t peer_ttl_ms = 180'000;     // 1.5 intervals without an announce: gone
+  // In a cluster (docs/cluster.md, "Tracker swarms across edges"): counts of
+  // a swarm's members on every edge, read from Valkey, are used this long
+  // after they arrive; then the local counts again (Valkey down or slow).
+  // 0: no cluster, the counts are always this edge's.
+  uint32_t cluster_counts_ttl_ms = 0;
 };
 
 // A peer an offer goes to.
@@ -57,6 +73,7 @@ struct TrackerAnnounceResult {
   size_t targets = 0;   // entries written to the caller's span
   bool joined = false;  // the peer was not a member before this announce
   bool left = false;    // `stopped` removed the peer
+  bool seeder_changed = false;  // a member that was a leecher is a seeder now, or back
 };
 
 // Where an answer goes: to a connection of this edge, or (edge != 0) back to
@@ -72,6 +89,7 @@ struct TrackerAnswerRoute {
 struct TrackerMemberRef {
   TrackerId info_hash{}, peer_id{};
   PeerLocation who;
+  bool seeder = false;
 };
 
 struct TrackerScrapeCounts {
@@ -138,24 +156,34 @@ class TrackerSwarms {
                                                                const TrackerId& offerer, const TrackerId& offer_id,
                                                                uint32_t edge, uint64_t now_ms);
   bool is_member(const TrackerId& info_hash, const TrackerId& peer_id) const;
-  // Every member, for the presence refresh: fn(info_hash, peer_id, who).
+  // The member `peer_id` of the swarm, if it is one.
+  std::optional<TrackerMemberRef> member(const TrackerId& info_hash, const TrackerId& peer_id) const;
+  // Every member, for the presence refresh: fn(info_hash, peer_id, who, seeder).
   template <typename Fn>
   void for_each_member(Fn&& fn) const {
     for (const auto& [hash, swarm] : swarms_)
-      for (const auto& [id, peer] : swarm.peers) fn(hash, id, peer.who);
+      for (const auto& [id, peer] : swarm.peers) fn(hash, id, peer.who, peer.seeder);
   }
+  // The swarm's live members on every edge, as Valkey counted them at
+  // `now_ms` (seeders among members): announce replies and scrapes report
+  // them, never below this edge's own counts, for cluster_counts_ttl_ms.
+  // Ignored when the swarm has no member here (nothing would refresh it).
+  void cluster_counts(const TrackerId& info_hash, uint32_t seeders, uint32_t members, uint64_t now_ms);
 
-  TrackerScrapeCounts scrape(const TrackerId& info_hash) const;
+  TrackerScrapeCounts scrape(const TrackerId& info_hash, uint64_t now_ms) const;
   TrackerTotals totals() const;
   size_t swarm_count() const { return swarms_.size(); }
   const TrackerLimits& limits() const { return limits_; }
 
  private:
-  struct Peer {
+  struct Swarm_;
+  struct Peer : AgeLinks<Peer> {
     PeerLocation who;
     MemberHandle handle;
     bool seeder = false;
     uint64_t last_announce_ms = 0;
+    Swarm_* swarm = nullptr;          // for expiry from the age list
+    const TrackerId* id = nullptr;    // the key of this peer's table node
   };
   // recipient, sender, offer_id
   using OfferKey = std::array<uint8_t, 3 * tracker_id_bytes>;
@@ -165,28 +193,50 @@ class TrackerSwarms {
   // An outstanding offer: between two members here (edge 0), sent to a
   // member on another edge (to_edge), or received from one (from_edge: the
   // answer goes back to `shard` there).
-  struct Offer {
+  enum class OfferWay : uint8_t { local, to_edge, from_edge };
+  struct Offer : AgeLinks<Offer> {
     uint64_t expires_ms = 0;
-    enum class Way : uint8_t { local, to_edge, from_edge } way = Way::local;
+    OfferWay way = OfferWay::local;
     uint32_t edge = 0;
     uint32_t shard = 0;
+    Swarm_* swarm = nullptr;          // for expiry from the age list
+    const OfferKey* key = nullptr;    // the key of this offer's table node
   };
+  using PeerTable = std::pmr::unordered_map<TrackerId, Peer, TrackerIdHash>;
+  using OfferTable = std::pmr::unordered_map<OfferKey, Offer, OfferKeyHash>;
   struct Swarm_ {
-    explicit Swarm_(uint64_t seed) : matching(seed) {}
+    Swarm_(uint64_t seed, std::pmr::memory_resource* pool) : matching(seed), peers(pool), offers(pool) {}
     Swarm matching;
-    std::unordered_map<TrackerId, Peer, TrackerIdHash> peers;
-    std::unordered_map<OfferKey, Offer, OfferKeyHash> offers;
+    const TrackerId* info_hash = nullptr;  // the key of this swarm's table node
+    PeerTable peers;
+    OfferTable offers;
     uint32_t seeders = 0;
     uint64_t downloaded = 0;  // `completed` events
+    // The whole cluster's counts (cluster_counts), valid until counts_until_ms.
+    uint32_t cluster_complete = 0, cluster_incomplete = 0;
+    uint64_t cluster_counts_until_ms = 0;
   };
+  // complete and incomplete as replies report them: this edge's, or the
+  // cluster's while they are fresh (never below this edge's).
+  std::pair<uint32_t, uint32_t> reported_counts(const Swarm_& swarm, uint64_t now_ms) const;
+  using SwarmTable = std::unordered_map<TrackerId, Swarm_, TrackerIdHash>;
   static OfferKey offer_key(const TrackerId& recipient, const TrackerId& sender, const TrackerId& offer_id);
-  void remove_peer(Swarm_& swarm, std::unordered_map<TrackerId, Peer, TrackerIdHash>::iterator peer);
-  void drop_if_empty(std::unordered_map<TrackerId, Swarm_, TrackerIdHash>::iterator swarm);
+  // Records (or renews) an outstanding offer: newest in the offers' age list.
+  void record_offer(Swarm_& swarm, const OfferKey& key, OfferWay way, uint32_t edge, uint32_t shard,
+                    uint64_t now_ms);
+  void erase_offer(Swarm_& swarm, OfferTable::iterator offer);
+  void remove_peer(Swarm_& swarm, PeerTable::iterator peer);
+  // Erases a swarm whose last peer left, with the offers it still holds.
+  void drop_if_empty(SwarmTable::iterator swarm);
 
   TrackerLimits limits_;
+  // Declared before the tables whose nodes it holds: destroyed after them.
+  std::pmr::unsynchronized_pool_resource pool_;
+  AgeList<Peer> peer_ages_;
+  AgeList<Offer> offer_ages_;
   Rng rng_;
   uint64_t seed_;
-  std::unordered_map<TrackerId, Swarm_, TrackerIdHash> swarms_;
+  SwarmTable swarms_;
   std::array<MemberHandle, Swarm::max_pick> picked_{};
   std::vector<std::string> edges_;  // interned edge names, index + 1
 };

@@ -11,6 +11,7 @@
 #include <cassert>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "common/tls/tls_ciphertext_sink.h"
 
@@ -58,28 +59,50 @@ const EVP_CIPHER* cipher_of(uint16_t suite) {
   }
 }
 
-// Per thread: the AEAD context (keyed for the last key used) and the two
-// record-sized buffers, so sealing and opening allocate nothing.
+// One AEAD context of the thread's cache, keyed for one direction of one
+// connection (the key's process-unique id).
+struct KeyedContext {
+  EVP_CIPHER_CTX* context = nullptr;
+  uint64_t keyed_id = 0;
+  uint16_t suite = 0;  // the cipher the context was made for
+  bool for_encryption = false;
+};
+
+struct CipherWorkspace;
+// The calling thread's workspace while it exists (nullptr before its first
+// use and after the thread's destructors ran): a RecordLayer destroyed late
+// must not make one again just to forget its keys.
+thread_local CipherWorkspace* live_workspace = nullptr;
+
+// Per thread: the AEAD contexts, keyed and ready for the keys used last
+// (docs/architecture.md, "The relay path"), and the record-sized buffers, so
+// sealing and opening allocate nothing. Keying a context (AES key schedule,
+// GHASH table, OpenSSL 3's parameter handling) costs more than sealing a
+// 200-byte record; a relay opens a record of one connection and seals one to
+// another, so with one context every record paid it. The cache is
+// direct-mapped by key id (ids are handed out in order, so the newest
+// `slots` keys never collide) and grows contexts only as slots are used.
 struct CipherWorkspace {
-  CipherWorkspace() = default;
+  CipherWorkspace() {
+    keyed.resize(kDefaultCipherContextsPerThread);
+    live_workspace = this;
+  }
   CipherWorkspace(const CipherWorkspace&) = delete;
   CipherWorkspace& operator=(const CipherWorkspace&) = delete;
   ~CipherWorkspace() {
-    EVP_CIPHER_CTX_free(context);
+    live_workspace = nullptr;
+    for (KeyedContext& k : keyed) EVP_CIPHER_CTX_free(k.context);
     EVP_MAC_CTX_free(hmac_sha256);
     EVP_MAC_CTX_free(hmac_sha384);
   }
 
-  EVP_CIPHER_CTX* context = nullptr;
+  std::vector<KeyedContext> keyed;  // a power of two
   // HMAC contexts for HKDF-Expand-Label, one per digest, made once per
   // thread with their digest set: a new secret only re-keys them, so a
   // KeyUpdate fetches and allocates nothing (the one-shot HMAC() fetches
   // the MAC and the digest and allocates a context on every call).
   EVP_MAC_CTX* hmac_sha256 = nullptr;
   EVP_MAC_CTX* hmac_sha384 = nullptr;
-  uint16_t suite = 0;  // the cipher the context was made for
-  uint64_t keyed_id = 0;
-  bool keyed_for_encryption = false;
   uint8_t sealed[kRecordHeaderBytes + kMaxRecordBody];
   uint8_t opened[kMaxRecordBody];
   uint8_t assembled[kRecordHeaderBytes + kMaxRecordBody];  // a partial record, made contiguous to open it
@@ -90,28 +113,42 @@ CipherWorkspace& workspace() {
   return instance;
 }
 
-// Readies the thread's context for one record under `keys` (RFC 8446
-// section 5.3: the nonce is the IV xor the 64-bit sequence number).
-bool begin_record(uint16_t suite, const TrafficKeys& keys, bool encrypt) {
+// The thread's context for one record under `keys`, its nonce set (RFC 8446
+// section 5.3: the IV xor the 64-bit sequence number); nullptr on failure.
+EVP_CIPHER_CTX* begin_record(uint16_t suite, const TrafficKeys& keys, bool encrypt) {
   CipherWorkspace& w = workspace();
-  if (w.context == nullptr && (w.context = EVP_CIPHER_CTX_new()) == nullptr) return false;
+  KeyedContext& k = w.keyed[keys.key_id & (w.keyed.size() - 1)];
+  if (k.context == nullptr && (k.context = EVP_CIPHER_CTX_new()) == nullptr) return nullptr;
   uint8_t nonce[kIvBytes];
   std::memcpy(nonce, keys.iv, kIvBytes);
   for (int i = 0; i < 8; ++i) nonce[kIvBytes - 1 - i] ^= static_cast<uint8_t>(keys.sequence >> (8 * i));
   const int enc = encrypt ? 1 : 0;
-  if (w.keyed_id == keys.key_id && w.keyed_for_encryption == encrypt) {
-    return EVP_CipherInit_ex(w.context, nullptr, nullptr, nullptr, nonce, enc) == 1;
+  if (k.keyed_id == keys.key_id && k.for_encryption == encrypt) {
+    return EVP_CipherInit_ex(k.context, nullptr, nullptr, nullptr, nonce, enc) == 1 ? k.context : nullptr;
   }
-  w.keyed_id = 0;
+  k.keyed_id = 0;
   // Naming the cipher rebuilds the provider's context (an allocation and a
   // free in OpenSSL 3.0); a new key for the same cipher only re-keys it.
-  const EVP_CIPHER* cipher = w.suite == suite ? nullptr : cipher_of(suite);
-  w.suite = 0;
-  if (EVP_CipherInit_ex(w.context, cipher, nullptr, keys.key, nonce, enc) != 1) return false;
-  w.suite = suite;
-  w.keyed_id = keys.key_id;
-  w.keyed_for_encryption = encrypt;
-  return true;
+  const EVP_CIPHER* cipher = k.suite == suite ? nullptr : cipher_of(suite);
+  k.suite = 0;
+  if (EVP_CipherInit_ex(k.context, cipher, nullptr, keys.key, nonce, enc) != 1) return nullptr;
+  k.suite = suite;
+  k.keyed_id = keys.key_id;
+  k.for_encryption = encrypt;
+  return k.context;
+}
+
+// A key is retired (its connection closed, or a KeyUpdate replaced it): the
+// thread's context keyed for it is cleared, so no key schedule outlives its
+// keys (the provider's context is freed, which cleanses it).
+void forget_key(uint64_t key_id) {
+  CipherWorkspace* w = live_workspace;
+  if (key_id == 0 || w == nullptr) return;
+  KeyedContext& k = w->keyed[key_id & (w->keyed.size() - 1)];
+  if (k.keyed_id != key_id) return;
+  EVP_CIPHER_CTX_reset(k.context);
+  k.keyed_id = 0;
+  k.suite = 0;
 }
 
 EVP_MAC* hmac() {
@@ -169,7 +206,16 @@ bool expand_label(uint16_t suite, std::span<const uint8_t> secret, std::string_v
 
 }  // namespace
 
+void set_cipher_contexts_per_thread(size_t slots) {
+  assert(slots > 0 && (slots & (slots - 1)) == 0);
+  CipherWorkspace& w = workspace();
+  for (KeyedContext& k : w.keyed) EVP_CIPHER_CTX_free(k.context);
+  w.keyed.assign(slots, KeyedContext{});
+}
+
 RecordLayer::~RecordLayer() {
+  forget_key(read_.key_id);
+  forget_key(write_.key_id);
   release_partial();
   OPENSSL_cleanse(&read_, sizeof read_);
   OPENSSL_cleanse(&write_, sizeof write_);
@@ -205,6 +251,7 @@ bool RecordLayer::derive(TrafficKeys& keys, std::span<const uint8_t> secret) {
   }
   std::memcpy(keys.secret, copy, secret.size());
   OPENSSL_cleanse(copy, sizeof copy);
+  forget_key(keys.key_id);
   keys.sequence = 0;
   keys.key_id = next_key_id.fetch_add(1, std::memory_order_relaxed);
   return true;
@@ -299,8 +346,8 @@ std::expected<RecordLayer::Step, RecordFailure> RecordLayer::open_record(std::sp
   const size_t sealed_bytes = body.size() - kTagBytes;
   uint8_t* out = sealed_bytes <= scratch.size() ? scratch.data() : workspace().opened;
 
-  if (!begin_record(suite_, read_, false)) return std::unexpected(fail(kAlertInternalError, "cipher failure", sink));
-  EVP_CIPHER_CTX* context = workspace().context;
+  EVP_CIPHER_CTX* const context = begin_record(suite_, read_, false);
+  if (context == nullptr) return std::unexpected(fail(kAlertInternalError, "cipher failure", sink));
   int produced = 0;
   int tail = 0;
   uint8_t tag[kTagBytes];
@@ -461,8 +508,8 @@ std::expected<void, RecordFailure> RecordLayer::seal_record(uint8_t content_type
   out[2] = 0x03;
   out[3] = static_cast<uint8_t>(body >> 8);
   out[4] = static_cast<uint8_t>(body);
-  if (!begin_record(suite_, write_, true)) return std::unexpected(RecordFailure{"cipher failure"});
-  EVP_CIPHER_CTX* context = w.context;
+  EVP_CIPHER_CTX* const context = begin_record(suite_, write_, true);
+  if (context == nullptr) return std::unexpected(RecordFailure{"cipher failure"});
   int produced = 0;
   size_t at = kRecordHeaderBytes;
   bool ok = EVP_CipherUpdate(context, nullptr, &produced, out, kRecordHeaderBytes) == 1;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <string>
 
 namespace mf::edge::cluster {
@@ -21,6 +22,33 @@ TEST(ClusterKeys, NamesCarryTheHashTagOfWhatTheyGroup) {
   EXPECT_EQ(hex_id(hex, std::string_view("\x00}\xff\x10", 4)), "007dff10");
   EXPECT_EQ(tracker_index_key(out, "mf:", "007dff10"), "mf:{t:007dff10}:idx");
   EXPECT_EQ(tracker_record_key(out, "mf:", "007dff10"), "mf:{t:007dff10}:rec");
+  EXPECT_EQ(tracker_seeders_key(out, "mf:", "007dff10"), "mf:{t:007dff10}:seed");
+  EXPECT_EQ(tracker_load_key(out, "mf:", "007dff10"), "mf:{t:007dff10}:load");
+}
+
+TEST(ClusterKeys, HexIdsRoundTripAndMalformedHexIsRefused) {
+  std::string hex;
+  std::array<uint8_t, 4> bytes{};
+  ASSERT_TRUE(unhex_id(hex_id(hex, std::string_view("\x00}\xff\x10", 4)), bytes));
+  EXPECT_EQ(bytes, (std::array<uint8_t, 4>{0x00, 0x7d, 0xff, 0x10}));
+  EXPECT_FALSE(unhex_id("007dff1", bytes));    // too short
+  EXPECT_FALSE(unhex_id("007dff1000", bytes)); // too long
+  EXPECT_FALSE(unhex_id("007DFF10", bytes));   // uppercase: not what hex_id writes
+  EXPECT_FALSE(unhex_id("007dfg10", bytes));
+}
+
+TEST(ClusterKeys, TheEdgeFieldIsAPrefixOfThatEdgesRecordsOnly) {
+  // The tracker register script tells another edge's live record from this
+  // edge's by this prefix (docs/cluster.md, "Tracker swarms across edges").
+  std::string field, record;
+  encode_edge_field(field, "edge-a");
+  encode_swarm(record, SwarmRecord{"edge-a", 1, 2, 3, true, -1, "", "", "{}"});
+  EXPECT_TRUE(record.starts_with(field));
+  encode_owner(record, OwnerRecord{"edge-a", 1, 2, 3, "s", "r", std::string(session_digest_bytes, 'f')});
+  EXPECT_TRUE(record.starts_with(field));
+  // Another edge whose name starts with this one's is another prefix.
+  encode_swarm(record, SwarmRecord{"edge-ab", 1, 2, 3, true, -1, "", "", "{}"});
+  EXPECT_FALSE(record.starts_with(field));
 }
 
 TEST(ClusterKeys, FieldsRoundTripAnyBytes) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -104,8 +105,37 @@ class FakeHost final : public ClusterHost {
     delivered.push_back({target, std::string(to), std::string(text)});
     return RemoteDelivery::delivered;
   }
-  void tracker_members(std::vector<TrackerMemberRef>& out) override { out.clear(); }
-  void tracker_candidates(std::unique_ptr<TrackerPacket>, size_t, std::span<const RemoteTrackerMember>) override {}
+  // Tracker swarms: the members this shard holds, and what the sync said.
+  std::vector<TrackerMemberRef> tracker;
+  struct Counts {
+    TrackerId info_hash;
+    uint32_t seeders, members;
+  };
+  std::vector<Counts> counts;
+  std::vector<TrackerMemberRef> refused;
+  void tracker_members(std::vector<TrackerMemberRef>& out) override { out = tracker; }
+  std::optional<TrackerMemberRef> tracker_member(const TrackerId& info_hash, const TrackerId& peer_id) override {
+    for (const TrackerMemberRef& m : tracker)
+      if (m.info_hash == info_hash && m.peer_id == peer_id) return m;
+    return std::nullopt;
+  }
+  void tracker_counts(const TrackerId& info_hash, uint32_t seeders, uint32_t members) override {
+    counts.push_back({info_hash, seeders, members});
+  }
+  void tracker_refused(const TrackerMemberRef& member) override {
+    std::erase_if(tracker, [&](const TrackerMemberRef& m) {
+      return m.info_hash == member.info_hash && m.peer_id == member.peer_id && m.who == member.who;
+    });
+    refused.push_back(member);
+  }
+  // The recipients on other edges given for each tracker_offers call, in order.
+  std::vector<std::vector<std::string>> candidates;
+  void tracker_candidates(std::unique_ptr<TrackerPacket>, size_t,
+                          std::span<const RemoteTrackerMember> members) override {
+    std::vector<std::string> ids;
+    for (const RemoteTrackerMember& m : members) ids.emplace_back(m.peer_id_hex);
+    candidates.push_back(std::move(ids));
+  }
   void tracker_from_edge(const cluster::Envelope&) override {}
   bool draining() const override { return stopping; }
   bool clients_gone() const override { return true; }
@@ -323,6 +353,136 @@ TEST_F(ClusterSyncValkeyTest, ViewerCapCountsEveryEdge) {
   b_->admit(enter("bob", 7));
   ASSERT_TRUE(run_until([&] { return !host_b_.seats.empty(); }, 5000));
   EXPECT_EQ(host_b_.seats[0].second, ClusterSeat::full);
+}
+
+TrackerId tracker_id(char c) {
+  TrackerId out;
+  out.fill(static_cast<uint8_t>(c));
+  return out;
+}
+
+// The last counts a host was given for a swarm equal (seeders, members).
+bool counted(const FakeHost& host, uint32_t seeders, uint32_t members) {
+  return !host.counts.empty() && host.counts.back().seeders == seeders && host.counts.back().members == members;
+}
+
+TEST_F(ClusterSyncValkeyTest, TrackerCountsCoverEveryEdgeAndFollowRemovals) {
+  start_both();
+  const TrackerId swarm = tracker_id('h');
+  // a: a seeder and a leecher; b: a leecher. (The hosts list no members,
+  // so the periodic refresh sends nothing of its own.)
+  const TrackerId seeder = tracker_id('s'), leecher = tracker_id('l'), other = tracker_id('o');
+  a_->tracker_register(swarm, seeder, FakeHost::at(1), true);
+  a_->tracker_register(swarm, leecher, FakeHost::at(2), false);
+  ASSERT_TRUE(run_until([&] { return counted(host_a_, 1, 2); }, 5000));
+  b_->tracker_register(swarm, other, FakeHost::at(3), false);
+  ASSERT_TRUE(run_until([&] { return counted(host_b_, 1, 3); }, 5000));
+  EXPECT_EQ(host_b_.counts.back().info_hash, swarm);
+  // The leecher completes: a seeder now.
+  a_->tracker_register(swarm, leecher, FakeHost::at(2), true);
+  ASSERT_TRUE(run_until([&] { return counted(host_a_, 2, 3); }, 5000));
+  // The seeder leaves; a removal returns the counts too.
+  a_->tracker_unregister(swarm, seeder, FakeHost::at(1));
+  ASSERT_TRUE(run_until([&] { return counted(host_a_, 1, 2); }, 5000));
+  // A removal naming another connection leaves the member, and the counts.
+  const size_t before = host_a_.counts.size();
+  a_->tracker_unregister(swarm, leecher, FakeHost::at(9));
+  ASSERT_TRUE(run_until([&] { return host_a_.counts.size() > before; }, 5000));
+  EXPECT_TRUE(counted(host_a_, 1, 2));
+  EXPECT_TRUE(host_a_.refused.empty());
+  EXPECT_TRUE(host_b_.refused.empty());
+}
+
+TEST_F(ClusterSyncValkeyTest, TrackerPeerIdHeldOnALiveEdgeIsRefused) {
+  start_both();
+  const TrackerId swarm = tracker_id('h'), peer = tracker_id('p');
+  TrackerMemberRef on_a{swarm, peer, FakeHost::at(1), false};
+  TrackerMemberRef on_b{swarm, peer, FakeHost::at(2), false};
+  host_a_.tracker = {on_a};
+  a_->tracker_register(swarm, peer, on_a.who, false);
+  ASSERT_TRUE(run_until([&] { return counted(host_a_, 0, 1); }, 5000));
+  host_b_.tracker = {on_b};
+  b_->tracker_register(swarm, peer, on_b.who, false);
+  ASSERT_TRUE(run_until([&] { return !host_b_.refused.empty(); }, 5000));
+  EXPECT_EQ(host_b_.refused[0].who, on_b.who);
+  EXPECT_TRUE(host_b_.tracker.empty());
+  EXPECT_TRUE(counted(host_b_, 0, 1));  // a's member only
+  // a registers its own member again freely.
+  const size_t before = host_a_.counts.size();
+  a_->tracker_register(swarm, peer, on_a.who, false);
+  ASSERT_TRUE(run_until([&] { return host_a_.counts.size() > before; }, 5000));
+  EXPECT_TRUE(host_a_.refused.empty());
+  std::string hex, key, peer_hex;
+  cluster::tracker_record_key(key, settings_.key_prefix, cluster::hex_id(hex, std::string_view("hhhhhhhhhhhhhhhhhhhh")));
+  cluster::hex_id(peer_hex, std::string_view("pppppppppppppppppppp"));
+  const std::string record = hget(key, peer_hex);
+  auto holder = cluster::decode_swarm(record);
+  ASSERT_TRUE(holder.has_value());
+  EXPECT_EQ(holder->edge_id, "edge-a");
+  // Once a's member has left, b's registers.
+  host_a_.tracker.clear();
+  a_->tracker_unregister(swarm, peer, on_a.who);
+  ASSERT_TRUE(run_until([&] { return hget(key, peer_hex).empty(); }, 5000));
+  host_b_.tracker = {on_b};
+  b_->tracker_register(swarm, peer, on_b.who, false);
+  ASSERT_TRUE(run_until([&] { return hget(key, peer_hex).find("edge-b") != std::string::npos; }, 5000));
+  EXPECT_EQ(host_b_.tracker.size(), 1u);
+}
+
+TEST_F(ClusterSyncValkeyTest, TrackerOffersAcrossEdgesGoToTheFewestOffersFirst) {
+  start_both();
+  const TrackerId swarm = tracker_id('h');
+  // Three members on b, one on a (the offerer's own edge: never a recipient).
+  for (char c : {'x', 'y', 'z'}) b_->tracker_register(swarm, tracker_id(c), FakeHost::at(static_cast<uint32_t>(c)), false);
+  ASSERT_TRUE(run_until([&] { return counted(host_b_, 0, 3); }, 5000));
+  a_->tracker_register(swarm, tracker_id('a'), FakeHost::at(1), false);
+  ASSERT_TRUE(run_until([&] { return counted(host_a_, 0, 4); }, 5000));
+  auto offer = [&](size_t offers) {
+    auto m = std::make_unique<TrackerPacket>();
+    m->info_hash = swarm;
+    m->peer_id = tracker_id('a');
+    m->offer_ids.assign(offers, tracker_id('o'));
+    a_->tracker_offers(std::move(m), 0);
+  };
+  // One offer at a time: each goes to a member no offer went to yet.
+  std::set<std::string> seen;
+  for (size_t round = 1; round <= 3; ++round) {
+    offer(1);
+    ASSERT_TRUE(run_until([&] { return host_a_.candidates.size() == round; }, 5000));
+    ASSERT_EQ(host_a_.candidates.back().size(), 1u);
+    seen.insert(host_a_.candidates.back()[0]);
+  }
+  EXPECT_EQ(seen.size(), 3u);
+  // Three offers at once: every member of b, once each.
+  offer(3);
+  ASSERT_TRUE(run_until([&] { return host_a_.candidates.size() == 4; }, 5000));
+  EXPECT_EQ(std::set<std::string>(host_a_.candidates.back().begin(), host_a_.candidates.back().end()), seen);
+  EXPECT_EQ(host_a_.candidates.back().size(), 3u);
+}
+
+TEST_F(ClusterSyncValkeyTest, TrackerPeerIdHeldOnADeadEdgeIsTakenOver) {
+  start_both();
+  const TrackerId swarm = tracker_id('h'), peer = tracker_id('p');
+  // A live record of edge-c, an edge with no liveness entry (it died before
+  // its records expired).
+  std::string hex, index, records, dead;
+  cluster::hex_id(hex, std::string_view("hhhhhhhhhhhhhhhhhhhh"));
+  cluster::tracker_index_key(index, settings_.key_prefix, hex);
+  cluster::tracker_record_key(records, settings_.key_prefix, hex);
+  cluster::encode_swarm(dead, cluster::SwarmRecord{"edge-c", 0, 4, 1, true, -1, {}, {}, "{}"});
+  std::string peer_hex;
+  cluster::hex_id(peer_hex, std::string_view("pppppppppppppppppppp"));
+  {
+    SyncClient c(server_.port(), "");
+    freeReplyObject(c.command({"ZADD", index, "99999999999999", peer_hex}));
+    freeReplyObject(c.command({"HSET", records, peer_hex, dead}));
+  }
+  TrackerMemberRef on_b{swarm, peer, FakeHost::at(2), false};
+  host_b_.tracker = {on_b};
+  b_->tracker_register(swarm, peer, on_b.who, false);
+  ASSERT_TRUE(run_until([&] { return hget(records, peer_hex).find("edge-b") != std::string::npos; }, 5000));
+  EXPECT_TRUE(host_b_.refused.empty());
+  EXPECT_EQ(host_b_.tracker.size(), 1u);
 }
 
 }  // namespace

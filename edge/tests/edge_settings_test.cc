@@ -21,6 +21,18 @@ TEST(EdgeSettings, DefaultsBuildWithoutFiles) {
   EXPECT_EQ(shared->per_source.connections, config.per_source_connections);
   // Peers silent for 1.5 intervals are gone.
   EXPECT_EQ(shared->settings.tracker.peer_ttl_ms, config.tracker_interval_s * 1500);
+  // Alone: tracker counts are this edge's only.
+  EXPECT_EQ(shared->settings.tracker.cluster_counts_ttl_ms, 0u);
+}
+
+TEST(EdgeSettings, InAClusterTrackerCountsFromValkeyLastTwoRefreshPeriods) {
+  EdgeConfig config;
+  config.valkey_address = "127.0.0.1:6379";
+  config.valkey_presence_ttl_ms = 1500;
+  auto shared = edge_shared_from(config, {}, nullptr);
+  ASSERT_TRUE(shared.has_value()) << shared.error();
+  EXPECT_EQ(shared->cluster.refresh_ms, 500u);
+  EXPECT_EQ(shared->settings.tracker.cluster_counts_ttl_ms, 1000u);
 }
 
 TEST(EdgeSettings, AnInheritedPublicSocketReplacesTheAddress) {

@@ -117,11 +117,69 @@ TEST(TrackerSwarms, CountsSeedersAndCompletions) {
   EXPECT_EQ(r->complete, 1u);
   EXPECT_EQ(r->incomplete, 1u);
   ASSERT_TRUE(swarms.announce(hash_a, id('q'), at(2), AnnounceEvent::completed, false, {}, targets, 0));
-  auto counts = swarms.scrape(hash_a);
+  auto counts = swarms.scrape(hash_a, 0);
   EXPECT_EQ(counts.complete, 2u);
   EXPECT_EQ(counts.incomplete, 0u);
   EXPECT_EQ(counts.downloaded, 1u);
-  EXPECT_EQ(swarms.scrape(hash_b).complete, 0u);
+  EXPECT_EQ(swarms.scrape(hash_b, 0).complete, 0u);
+}
+
+TEST(TrackerSwarms, ClusterCountsAreReportedWhileFreshAndNeverBelowTheLocalOnes) {
+  TrackerSwarms swarms(7, TrackerLimits{.cluster_counts_ttl_ms = 1000});
+  std::array<TrackerTarget, 10> targets;
+  auto first = swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::started, true, {}, targets, 0);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->joined);
+  EXPECT_FALSE(first->seeder_changed);
+  // Valkey counted 3 seeders among 10 members on every edge.
+  swarms.cluster_counts(hash_a, 3, 10, 100);
+  auto r = swarms.announce(hash_a, id('q'), at(2), AnnounceEvent::started, false, {}, targets, 200);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->complete, 3u);
+  EXPECT_EQ(r->incomplete, 7u);
+  auto counts = swarms.scrape(hash_a, 500);
+  EXPECT_EQ(counts.complete, 3u);
+  EXPECT_EQ(counts.incomplete, 7u);
+  // Stale counts below the local ones: the local ones.
+  swarms.cluster_counts(hash_a, 0, 1, 600);
+  counts = swarms.scrape(hash_a, 700);
+  EXPECT_EQ(counts.complete, 1u);
+  EXPECT_EQ(counts.incomplete, 1u);
+  // A leecher that completes is a change the cluster must learn.
+  auto done = swarms.announce(hash_a, id('q'), at(2), AnnounceEvent::completed, false, {}, targets, 700);
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->seeder_changed);
+  EXPECT_FALSE(swarms.announce(hash_a, id('q'), at(2), AnnounceEvent::update, true, {}, targets, 700)->seeder_changed);
+  // Fresh counts expire after cluster_counts_ttl_ms: the local ones again.
+  swarms.cluster_counts(hash_a, 5, 9, 1000);
+  EXPECT_EQ(swarms.scrape(hash_a, 1999).incomplete, 4u);
+  EXPECT_EQ(swarms.scrape(hash_a, 2000).complete, 2u);
+  EXPECT_EQ(swarms.scrape(hash_a, 2000).incomplete, 0u);
+  // Counts for a swarm with no member here are not kept.
+  swarms.cluster_counts(hash_b, 5, 9, 2000);
+  EXPECT_EQ(swarms.scrape(hash_b, 2000).incomplete, 0u);
+}
+
+TEST(TrackerSwarms, ClusterCountsAreIgnoredWithoutACluster) {
+  TrackerSwarms swarms(7, {});
+  std::array<TrackerTarget, 10> targets;
+  ASSERT_TRUE(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::started, false, {}, targets, 0));
+  swarms.cluster_counts(hash_a, 3, 10, 0);
+  EXPECT_EQ(swarms.scrape(hash_a, 1).complete, 0u);
+  EXPECT_EQ(swarms.scrape(hash_a, 1).incomplete, 1u);
+}
+
+TEST(TrackerSwarms, MemberGivesItsConnectionAndSeederFlag) {
+  TrackerSwarms swarms(7, {});
+  std::array<TrackerTarget, 10> targets;
+  ASSERT_TRUE(swarms.announce(hash_a, id('p'), at(4), AnnounceEvent::started, true, {}, targets, 0));
+  auto m = swarms.member(hash_a, id('p'));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->who, at(4));
+  EXPECT_TRUE(m->seeder);
+  EXPECT_EQ(m->peer_id, id('p'));
+  EXPECT_FALSE(swarms.member(hash_a, id('q')).has_value());
+  EXPECT_FALSE(swarms.member(hash_b, id('p')).has_value());
 }
 
 TEST(TrackerSwarms, SilentPeersAndOldOffersExpire) {
@@ -139,6 +197,44 @@ TEST(TrackerSwarms, SilentPeersAndOldOffersExpire) {
   EXPECT_EQ(swarms.totals().outstanding_offers, 0u);
   swarms.expire(2500);
   EXPECT_EQ(swarms.totals().swarms, 0u);
+}
+
+// Expiry follows each entry's last touch: an announce renews its peer, an
+// offer made again renews the offer, an answered offer is gone from the age
+// list, and a swarm dropped with offers outstanding leaves none behind.
+TEST(TrackerSwarms, ExpiryFollowsTheLastTouch) {
+  TrackerSwarms swarms(7, TrackerLimits{.offer_ttl_ms = 500, .peer_ttl_ms = 1500});
+  std::array<TrackerTarget, 10> targets;
+  ASSERT_TRUE(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::started, false, {}, targets, 0));
+  ASSERT_TRUE(swarms.announce(hash_a, id('q'), at(2), AnnounceEvent::started, false, {}, targets, 100));
+  ASSERT_TRUE(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::update, false, {}, targets, 1000));
+  swarms.expire(1600);  // q (100) is gone, p (renewed at 1000) stays
+  EXPECT_EQ(swarms.totals().peers, 1u);
+  EXPECT_TRUE(swarms.is_member(hash_a, id('p')));
+  ASSERT_TRUE(swarms.announce(hash_a, id('q'), at(2), AnnounceEvent::started, false, {}, targets, 1600));
+  std::array<TrackerId, 1> one{id('o')};
+  ASSERT_EQ(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::update, false, one, targets, 1600)->targets, 1u);
+  ASSERT_EQ(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::update, false, one, targets, 1900)->targets, 1u);
+  EXPECT_EQ(swarms.totals().outstanding_offers, 1u);  // the same offer, renewed
+  swarms.expire(2200);  // past the first offer's expiry, before the renewed one's
+  EXPECT_EQ(swarms.totals().outstanding_offers, 1u);
+  EXPECT_TRUE(swarms.answer(hash_a, id('q'), at(2), id('p'), id('o'), 2300));
+  EXPECT_EQ(swarms.totals().outstanding_offers, 0u);
+  // A swarm whose members all stop takes its outstanding offers with it.
+  ASSERT_EQ(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::update, false, one, targets, 2300)->targets, 1u);
+  ASSERT_TRUE(swarms.announce(hash_a, id('q'), at(2), AnnounceEvent::stopped, false, {}, targets, 2300));
+  ASSERT_TRUE(swarms.announce(hash_a, id('p'), at(1), AnnounceEvent::stopped, false, {}, targets, 2300));
+  EXPECT_EQ(swarms.swarm_count(), 0u);
+  swarms.expire(100'000);  // nothing left to touch (ASan: no use after free)
+  EXPECT_EQ(swarms.totals().outstanding_offers, 0u);
+  // Many peers and offers, expired in one pass.
+  for (uint8_t i = 0; i < 100; ++i)
+    ASSERT_TRUE(swarms.announce(hash_b, id('m', i), at(i), AnnounceEvent::started, false, one, targets, 200'000));
+  EXPECT_EQ(swarms.totals().outstanding_offers, 99u);  // the first member had nobody to offer to
+  swarms.expire(200'000 + 1500);
+  EXPECT_EQ(swarms.totals().peers, 0u);
+  EXPECT_EQ(swarms.totals().outstanding_offers, 0u);
+  EXPECT_EQ(swarms.swarm_count(), 0u);
 }
 
 TEST(TrackerSwarms, LeaveOnlyFromTheBoundConnection) {

@@ -7,7 +7,10 @@ info_hash on the other, both ways, and its answer routed back; an answer is
 accepted once, only from the peer the offer went to; another swarm's peers
 never get the offers; members are refreshed in Valkey; `stopped`, a closed
 connection and expiry remove the peer from Valkey, so offers no longer go to
-it."""
+it; `complete` and `incomplete` in announce replies and scrapes count the
+swarm on both edges, and follow a completion, a `stopped` and a close on the
+other edge; a peer_id held on one edge is refused on the other until it is
+free; offers across edges go to the members with the fewest offers first."""
 
 import asyncio
 import contextlib
@@ -37,6 +40,26 @@ async def registered(redis, info_hash, peer_id, present=True):
         while (hex_id(peer_id) in members(redis, info_hash)) != present:
             await asyncio.sleep(0.02)
     await asyncio.wait_for(check(), TIMEOUT_S)
+
+
+async def counts_become(peer, info_hash, want):
+    """Scrapes through `peer` until the swarm's (complete, incomplete) are
+    `want`: the cluster's counts reach an edge with the reply to one of its
+    registrations or removals, or with the swarm's next refresh."""
+    async def check():
+        while True:
+            _, reply = await peer.sync(info_hash)
+            file = reply["files"][info_hash]
+            if (file["complete"], file["incomplete"]) == want:
+                return
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(check(), TIMEOUT_S)
+
+
+def holder_edge(redis, info_hash, peer_id):
+    """The record of the peer in the swarm's presence (names its edge), or None."""
+    with RedisClient(redis.port) as r:
+        return r.command("HGET", f"mf:{{t:{hex_id(info_hash)}}}:rec", hex_id(peer_id))
 
 
 class TrackerClusterCase(unittest.TestCase):
@@ -130,6 +153,28 @@ class TrackerAcrossEdges(TwoEdgeCluster, TrackerClusterCase):
             self.assertEqual(before, [])
         self.run_async(body)
 
+    def test_offers_across_edges_go_to_the_fewest_offered_first(self):
+        async def body(stack):
+            info_hash = binary_id("fewest-")
+            bs = [await self.open(stack, self.b) for _ in range(3)]
+            ids = [binary_id() for _ in bs]
+            for peer, peer_id in zip(bs, ids):
+                await peer.request(announce(info_hash, peer_id, event="started"))
+            for peer_id in ids:
+                await registered(self.redis, info_hash, peer_id)
+            pa, id_a = await self.open(stack, self.a), binary_id()
+            # Three announces of one offer each: the members of b in order of
+            # the fewest offers, so one each (a random pick would repeat one).
+            for round in range(3):
+                event = {"event": "started"} if round == 0 else {}
+                await pa.request(announce(info_hash, id_a, offers=offers(1, tag=f"r{round}"), **event))
+            got = [await peer.recv() for peer in bs]
+            self.assertTrue(all("offer" in o for o in got))
+            for peer in bs:
+                before, _ = await peer.sync(info_hash)
+                self.assertEqual(before, [])
+        self.run_async(body)
+
     def test_members_are_refreshed_in_valkey(self):
         async def body(stack):
             info_hash, peer_id = binary_id("refresh-"), binary_id()
@@ -170,6 +215,77 @@ class TrackerAcrossEdges(TwoEdgeCluster, TrackerClusterCase):
             self.assertEqual(offer["action"], "announce")
             self.assertIn("offer", offer)
             before, _ = await stopper.sync(info_hash)
+            self.assertEqual(before, [])
+        self.run_async(body)
+
+
+    def test_counts_cover_the_swarm_on_every_edge(self):
+        async def body(stack):
+            info_hash = binary_id("count-")
+            seeder, leecher_a = await self.open(stack, self.a), await self.open(stack, self.a)
+            leecher_b, stayer_b = await self.open(stack, self.b), await self.open(stack, self.b)
+            id_s, id_la, id_lb, id_sb = binary_id(), binary_id(), binary_id(), binary_id()
+            await seeder.request(announce(info_hash, id_s, event="started", left=0))
+            for peer, peer_id in ((leecher_a, id_la), (leecher_b, id_lb), (stayer_b, id_sb)):
+                await peer.request(announce(info_hash, peer_id, event="started", left=1000))
+            for peer_id in (id_s, id_la, id_lb, id_sb):
+                await registered(self.redis, info_hash, peer_id)
+            # 1 seeder and 3 leechers over two edges, as each edge counts them
+            # in scrapes and announce replies.
+            await counts_become(stayer_b, info_hash, (1, 3))
+            await counts_become(seeder, info_hash, (1, 3))
+            reply = await stayer_b.request(announce(info_hash, id_sb, left=1000))
+            self.assertEqual((reply["complete"], reply["incomplete"]), (1, 3))
+            reply = await seeder.request(announce(info_hash, id_s, left=0))
+            self.assertEqual((reply["complete"], reply["incomplete"]), (1, 3))
+            # A leecher on a completes: a seeder on b's counts too.
+            await leecher_a.request(announce(info_hash, id_la, event="completed", left=0))
+            await counts_become(stayer_b, info_hash, (2, 2))
+            # `stopped` on b: gone from a's counts.
+            await leecher_b.request(announce(info_hash, id_lb, event="stopped"))
+            await counts_become(seeder, info_hash, (2, 1))
+            # A close on a: gone from b's counts.
+            await seeder.ws.close()
+            await counts_become(stayer_b, info_hash, (1, 1))
+            reply = await stayer_b.request(announce(info_hash, id_sb, left=1000))
+            self.assertEqual((reply["complete"], reply["incomplete"]), (1, 1))
+        self.run_async(body)
+
+    def test_a_peer_id_held_on_another_edge_is_refused(self):
+        async def body(stack):
+            info_hash, peer_id = binary_id("bind-"), binary_id()
+            holder = await self.open(stack, self.a)
+            await holder.request(announce(info_hash, peer_id, event="started"))
+            await registered(self.redis, info_hash, peer_id)
+            taken_before = metric(self.b, "mf_edge_tracker_peer_id_taken_total")
+            second = await self.open(stack, self.b)
+            await second.send(announce(info_hash, peer_id, event="started"))
+            # b replies at once (no member of its own holds the peer_id), then
+            # refuses when Valkey says that a holds it.
+            messages = [await second.recv()]
+            while "failure reason" not in messages[-1]:
+                messages.append(await second.recv())
+            self.assertEqual(messages[-1], {"failure reason": "peer_id in use by another connection",
+                                            "action": "announce", "info_hash": info_hash})
+            self.assertTrue(all("interval" in m for m in messages[:-1]), messages)
+            self.assertEqual(metric(self.b, "mf_edge_tracker_peer_id_taken_total"), taken_before + 1)
+            self.assertIn("edge-a", holder_edge(self.redis, info_hash, peer_id))
+            # b dropped its member: another peer's offer on b goes to the
+            # holder on a, and nothing to the refused connection.
+            other = await self.open(stack, self.b)
+            await other.request(announce(info_hash, binary_id(), event="started", offers=offers(2)))
+            offer = await holder.recv()
+            self.assertIn("offer", offer)
+            before, _ = await second.sync(info_hash)
+            self.assertEqual(before, [])
+            # Once the holder stops, the peer_id is free on b.
+            await holder.request(announce(info_hash, peer_id, event="stopped"))
+            await registered(self.redis, info_hash, peer_id, present=False)
+            reply = await second.request(announce(info_hash, peer_id, event="started"))
+            self.assertNotIn("failure reason", reply)
+            wait_until(lambda: "edge-b" in (holder_edge(self.redis, info_hash, peer_id) or ""),
+                       what="the peer_id registered by edge-b")
+            before, _ = await second.sync(info_hash)
             self.assertEqual(before, [])
         self.run_async(body)
 

@@ -385,6 +385,49 @@ TEST_F(SessionTest, Tls13ServerRecordsMoveToTheRecordLayer) {
   }
 }
 
+// The thread's keyed cipher contexts (tls_record_layer.h): with a cache of
+// 8 and 12 connections (24 keys), records of every connection interleaved,
+// KeyUpdates and closed connections make keys share and retake slots; every
+// record must still open and seal under its own key.
+TEST_F(SessionTest, ConnectionsSharingCachedCipherContextsKeepTheirOwnKeys) {
+  set_cipher_contexts_per_thread(8);
+  std::vector<std::unique_ptr<std::pair<Peer, Peer>>> pairs;
+  for (int i = 0; i < 12; ++i) {
+    pairs.push_back(connect());
+    auto& [c, s] = *pairs.back();
+    pump(c, s);
+    expect_established(c, s);
+    ASSERT_TRUE(s.session.record_layer_active());
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      auto& [c, s] = *pairs[i];
+      const std::string text = "round " + std::to_string(round) + " pair " + std::to_string(i);
+      exchange(c, s, as_bytes(text), kUnlimited, kUnlimited);
+      exchange(s, c, as_bytes(text), kUnlimited, kUnlimited);
+    }
+    // A KeyUpdate on every third connection: a new key, the old one retired.
+    for (size_t i = round; i < pairs.size(); i += 3) {
+      auto& [c, s] = *pairs[i];
+      ASSERT_EQ(SSL_key_update(c.session.native(), SSL_KEY_UPDATE_REQUESTED), 1);
+      exchange(c, s, as_bytes("after the update"), kUnlimited, kUnlimited);
+      exchange(s, c, as_bytes("answered under the new key"), kUnlimited, kUnlimited);
+    }
+    // A closed connection retires its keys; a new one takes slots.
+    pairs.erase(pairs.begin() + round);
+    pairs.push_back(connect());
+    auto& [c, s] = *pairs.back();
+    pump(c, s);
+    expect_established(c, s);
+  }
+  for (auto& pair : pairs) {
+    auto& [c, s] = *pair;
+    exchange(s, c, as_bytes("last words"), kUnlimited, kUnlimited);
+    exchange(c, s, as_bytes("last words"), kUnlimited, kUnlimited);
+  }
+  set_cipher_contexts_per_thread(kDefaultCipherContextsPerThread);
+}
+
 TEST_F(SessionTest, Tls12ServerStaysOnOpenSsl) {
   auto peers = connect(client_, server_, [&](SSL* ssl) { SSL_set_max_proto_version(ssl, TLS1_2_VERSION); });
   auto& [c, s] = *peers;
@@ -1262,6 +1305,10 @@ size_t idle_server_session_heap(const Context& client_context, const Context& se
     connections.push_back(std::move(peers));
   }
   for (auto& peers : connections) peers->first.session = Session();
+  // The thread's keyed cipher contexts are shared by every session and
+  // bounded (kDefaultCipherContextsPerThread, about 1.2 KB each): emptied
+  // here so that what is measured is the sessions' own heap.
+  set_cipher_contexts_per_thread(kDefaultCipherContextsPerThread);
   malloc_trim(0);
   const size_t before = heap_bytes_in_use();
   for (auto& peers : connections) peers->second.session = Session();
