@@ -10,26 +10,10 @@ std::string_view trim_json_whitespace(std::string_view raw) {
   return raw;
 }
 
-// RFC 8259 number: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
 bool is_json_number(std::string_view t) {
-  size_t i = 0, n = t.size();
-  auto digit = [&](size_t k) { return k < n && t[k] >= '0' && t[k] <= '9'; };
-  if (i < n && t[i] == '-') ++i;
-  if (!digit(i)) return false;
-  if (t[i] == '0') ++i;
-  else while (digit(i)) ++i;
-  if (i < n && t[i] == '.') {
-    ++i;
-    if (!digit(i)) return false;
-    while (digit(i)) ++i;
-  }
-  if (i < n && (t[i] == 'e' || t[i] == 'E')) {
-    ++i;
-    if (i < n && (t[i] == '+' || t[i] == '-')) ++i;
-    if (!digit(i)) return false;
-    while (digit(i)) ++i;
-  }
-  return i == n;
+  const char* end = t.data() + t.size();
+  const char* number_end = scan_json_number(t.data(), end);
+  return number_end != nullptr && number_end == end;
 }
 
 simdjson::error_code validate_json_value(simdjson::ondemand::value value, size_t depth) {

@@ -1,10 +1,13 @@
 #pragma once
 // Whole-document JSON validation and raw-value extraction on simdjson's
-// On-Demand API, shared by the edge's client protocols (the SDK protocol,
-// docs/protocol.md, and the WebTorrent tracker protocol, docs/tracker.md).
+// On-Demand API, for the WebTorrent tracker protocol (docs/tracker.md); the
+// SDK protocol reads its messages in one walk with edge/json_reader.h.
 // On-Demand checks only what it reads, so a parser first walks every value
-// of the document, then reads the fields it trusts.
+// of the document, then reads the fields it trusts. Both accept the same
+// JSON (max_json_depth, any number range).
 #include <simdjson.h>
+
+#include "edge/json_reader.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -12,10 +15,6 @@
 #include <string_view>
 
 namespace mf::edge {
-
-// Deepest nesting accepted in a client message (a ping's `t`, a signal's
-// `data` or an SDP object may nest; nothing a client sends needs more).
-inline constexpr size_t max_json_depth = 64;
 
 // The text less trailing JSON white space.
 std::string_view trim_json_whitespace(std::string_view raw);

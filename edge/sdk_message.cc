@@ -1,12 +1,13 @@
 #include "edge/sdk_message.h"
 
+#include <cstring>
+#include <new>
+
 #include "common/codec/utf8_validator.h"
-#include "edge/json_document.h"
+#include "edge/json_reader.h"
 
 namespace mf::edge {
 namespace {
-
-using simdjson::ondemand::json_type;
 
 SdkRejection reject(SdkErrorCode code, std::string_view message, std::string_view detail = {},
                     std::string_view id_raw = {}) {
@@ -50,9 +51,28 @@ bool is_valid_identifier(std::string_view text) {
   return true;
 }
 
+bool UnescapedStrings::unescape(const JsonString& string, std::string_view& out) {
+  // Unescaped text is never longer than the body, so room for the whole
+  // message holds every string of it.
+  if (capacity_ < text_size_) {
+    buffer_.reset(new (std::nothrow) char[text_size_]);
+    capacity_ = buffer_ ? text_size_ : 0;
+    used_ = 0;
+    if (!buffer_) {
+      out_of_memory_ = true;
+      return false;
+    }
+  }
+  char* start = buffer_.get() + used_;
+  const size_t size = unescape_json_string(string.body, start);
+  used_ += size;
+  out = std::string_view(start, size);
+  return true;
+}
+
 namespace {
 
-// The first problem found while reading fields; reported after the loop so
+// The first problem found while reading fields; reported after the walk so
 // that an `id` anywhere in the message is still echoed as `ref`.
 struct FieldProblem {
   SdkErrorCode code = SdkErrorCode::bad_request;
@@ -66,70 +86,187 @@ struct FieldProblem {
   }
 };
 
-using ondemand_value = simdjson::ondemand::value;
+// The longest key the parser looks for ("connectedProposals"); an escape
+// is at most 6 bytes for one byte of text, so a longer escaped key cannot
+// be one of them.
+constexpr size_t longest_key = 18;
 
-bool read_string(ondemand_value& value, std::string_view& out) { return read_json_string(value, out); }
-bool read_unsigned(ondemand_value& value, uint64_t& out) { return read_json_unsigned(value, out); }
-bool read_signed(ondemand_value& value, int64_t& out) { return read_json_signed(value, out); }
+// The text of a key, unescaped into `scratch` when it has escapes; empty
+// when it is longer than any key the parser reads.
+std::string_view key_text(const JsonString& key, char (&scratch)[6 * longest_key]) {
+  if (!key.escaped) return key.body;
+  if (key.body.size() > sizeof scratch) return {};
+  return std::string_view(scratch, unescape_json_string(key.body, scratch));
+}
 
-void read_caps(ondemand_value& value, CapsFields& caps, FieldProblem& problem) {
-  simdjson::ondemand::object object;
-  if (value.get_object().get(object)) return problem.note("caps: must be an object");
-  for (auto field : object) {
-    std::string_view key;
-    ondemand_value v;
-    if (field.unescaped_key().get(key) || field.value().get(v)) return problem.note("not valid JSON", SdkErrorCode::bad_json);
-    if (key == "maxPeers") {
+enum class Field : uint8_t {
+  other, type, id, t, stream_id, rendition, peer_id, session, caps, topology, to, kind, data, count, exclude,
+  p2p_bytes, cdn_bytes, uploaded_bytes, connected_proposals,
+};
+
+Field field_named(std::string_view key) {
+  switch (key.size()) {
+    case 1: return key == "t" ? Field::t : Field::other;
+    case 2: return key == "id" ? Field::id : key == "to" ? Field::to : Field::other;
+    case 4:
+      return key == "type"   ? Field::type
+             : key == "kind" ? Field::kind
+             : key == "data" ? Field::data
+             : key == "caps" ? Field::caps
+                             : Field::other;
+    case 5: return key == "count" ? Field::count : Field::other;
+    case 6: return key == "peerId" ? Field::peer_id : Field::other;
+    case 7: return key == "session" ? Field::session : key == "exclude" ? Field::exclude : Field::other;
+    case 8:
+      return key == "streamId"   ? Field::stream_id
+             : key == "topology" ? Field::topology
+             : key == "p2pBytes" ? Field::p2p_bytes
+             : key == "cdnBytes" ? Field::cdn_bytes
+                                 : Field::other;
+    case 9: return key == "rendition" ? Field::rendition : Field::other;
+    case 13: return key == "uploadedBytes" ? Field::uploaded_bytes : Field::other;
+    case 18: return key == "connectedProposals" ? Field::connected_proposals : Field::other;
+    default: return Field::other;
+  }
+}
+
+// A non-negative integer that fits in uint64 ("-0" is 0; 1.0 and 1e3 are
+// refused: counters and sizes are integers).
+bool unsigned_value(const JsonValue& value, uint64_t& out) {
+  bool negative = false;
+  uint64_t magnitude = 0;
+  if (value.type != JsonType::number || !json_integer(value.text, negative, magnitude)) return false;
+  if (negative && magnitude != 0) return false;
+  out = magnitude;
+  return true;
+}
+
+// An integer that fits in int64.
+bool signed_value(const JsonValue& value, int64_t& out) {
+  bool negative = false;
+  uint64_t magnitude = 0;
+  if (value.type != JsonType::number || !json_integer(value.text, negative, magnitude)) return false;
+  constexpr uint64_t int64_max = static_cast<uint64_t>(INT64_MAX);
+  if (magnitude > int64_max + (negative ? 1 : 0)) return false;
+  out = negative ? static_cast<int64_t>(0 - magnitude) : static_cast<int64_t>(magnitude);
+  return true;
+}
+
+// Reads a value the caller does not look into (validating it); false when
+// the message is not valid JSON.
+bool skip_value(JsonReader& in) {
+  JsonValue ignored;
+  return in.read_value(ignored);
+}
+
+void read_caps(JsonReader& in, CapsFields& caps, FieldProblem& problem) {
+  if (in.peek() != '{') {
+    skip_value(in);
+    return problem.note("caps: must be an object");
+  }
+  in.enter_object();
+  JsonString key;
+  char scratch[6 * longest_key];
+  while (in.next_member(key)) {
+    JsonValue v;
+    if (!in.read_value(v)) return;
+    // After a problem the message is refused: what follows is only validated.
+    if (problem.set) continue;
+    const std::string_view name = key_text(key, scratch);
+    if (name == "maxPeers") {
       uint64_t n;
-      if (!read_unsigned(v, n) || n > max_peers_limit) return problem.note("caps.maxPeers: must be an integer 0..64");
+      if (!unsigned_value(v, n) || n > max_peers_limit) {
+        problem.note("caps.maxPeers: must be an integer 0..64");
+        continue;
+      }
       caps.has_max_peers = true;
       caps.max_peers = static_cast<uint32_t>(n);
-    } else if (key == "uploadKbps") {
+    } else if (name == "uploadKbps") {
       uint64_t n;
-      if (!read_unsigned(v, n)) return problem.note("caps.uploadKbps: must be an integer >= 0");
+      if (!unsigned_value(v, n)) {
+        problem.note("caps.uploadKbps: must be an integer >= 0");
+        continue;
+      }
       caps.has_upload_kbps = true;
       caps.upload_kbps = n;
-    } else if (key == "acceptingPeers") {
-      bool b;
-      if (v.get_bool().get(b)) return problem.note("caps.acceptingPeers: must be a boolean");
+    } else if (name == "acceptingPeers") {
+      if (v.type != JsonType::boolean) {
+        problem.note("caps.acceptingPeers: must be a boolean");
+        continue;
+      }
       caps.has_accepting_peers = true;
-      caps.accepting_peers = b;
+      caps.accepting_peers = v.boolean;
     }
   }
 }
 
-void read_topology_string(ondemand_value& v, std::string_view& out, std::string_view error, FieldProblem& problem) {
-  if (!read_string(v, out) || out.empty() || out.size() > max_topology_string_bytes) {
+void read_topology_string(UnescapedStrings& strings, const JsonValue& v, std::string_view& out,
+                          std::string_view error, FieldProblem& problem) {
+  if (!strings.read(v, out) || out.empty() || out.size() > max_topology_string_bytes) {
     out = {};
     problem.note(error);
   }
 }
 
-void read_topology(ondemand_value& value, TopologyFields& topology, FieldProblem& problem) {
-  simdjson::ondemand::object object;
-  if (value.get_object().get(object)) return problem.note("topology: must be an object");
+void read_topology(JsonReader& in, UnescapedStrings& strings, TopologyFields& topology, FieldProblem& problem) {
+  if (in.peek() != '{') {
+    skip_value(in);
+    return problem.note("topology: must be an object");
+  }
+  in.enter_object();
   topology.present = true;
-  for (auto field : object) {
-    std::string_view key;
-    ondemand_value v;
-    if (field.unescaped_key().get(key) || field.value().get(v)) return problem.note("not valid JSON", SdkErrorCode::bad_json);
-    if (key == "region") {
-      read_topology_string(v, topology.region, "topology.region: must be a string of 1..64 bytes", problem);
-    } else if (key == "country") {
-      read_topology_string(v, topology.country, "topology.country: must be a string of 1..64 bytes", problem);
-    } else if (key == "network") {
-      read_topology_string(v, topology.network, "topology.network: must be a string of 1..64 bytes", problem);
-    } else if (key == "asn") {
+  JsonString key;
+  char scratch[6 * longest_key];
+  while (in.next_member(key)) {
+    JsonValue v;
+    if (!in.read_value(v)) return;
+    if (problem.set) continue;
+    const std::string_view name = key_text(key, scratch);
+    if (name == "region") {
+      read_topology_string(strings, v, topology.region, "topology.region: must be a string of 1..64 bytes", problem);
+    } else if (name == "country") {
+      read_topology_string(strings, v, topology.country, "topology.country: must be a string of 1..64 bytes", problem);
+    } else if (name == "network") {
+      read_topology_string(strings, v, topology.network, "topology.network: must be a string of 1..64 bytes", problem);
+    } else if (name == "asn") {
       int64_t n;
-      if (!read_signed(v, n) || n < 0 || n > 4294967295LL) return problem.note("topology.asn: must be an integer 0..4294967295");
+      if (!signed_value(v, n) || n < 0 || n > 4294967295LL) {
+        problem.note("topology.asn: must be an integer 0..4294967295");
+        continue;
+      }
       topology.has_asn = true;
       topology.asn = n;
     }
   }
 }
 
-void read_identifier(ondemand_value& value, std::string_view& out, std::string_view error, FieldProblem& problem) {
-  if (!read_string(value, out) || !is_valid_identifier(out)) {
+void read_exclude(JsonReader& in, UnescapedStrings& strings, SdkRequest& request, FieldProblem& problem) {
+  if (in.peek() != '[') {
+    skip_value(in);
+    return problem.note("exclude: must be an array of peerIds");
+  }
+  in.enter_array();
+  bool refused = false;  // the first bad item, or one too many, ends the list
+  while (in.next_element()) {
+    JsonValue item;
+    if (!in.read_value(item)) return;
+    if (refused) continue;
+    std::string_view peer;
+    if (!strings.read(item, peer) || !is_valid_identifier(peer)) {
+      problem.note("exclude: must be an array of peerIds");
+      refused = true;
+    } else if (request.exclude_count == max_exclude) {
+      problem.note("exclude: at most 64 peerIds");
+      refused = true;
+    } else {
+      request.exclude[request.exclude_count++] = peer;
+    }
+  }
+}
+
+void read_identifier(UnescapedStrings& strings, const JsonValue& value, std::string_view& out, std::string_view error,
+                     FieldProblem& problem) {
+  if (!strings.read(value, out) || !is_valid_identifier(out)) {
     out = {};
     problem.note(error);
   }
@@ -139,149 +276,181 @@ struct Presence {
   bool stream_id = false, rendition = false, peer_id = false, to = false, kind = false, data = false;
 };
 
+// simdjson's first pass over the whole text, which decided between "not
+// valid JSON" and the other two bad-json messages before any value was
+// read: valid UTF-8 throughout, every string closed, no control character
+// inside one. A backslash escapes the next byte wherever it is. Only a
+// refused message (not an object, trailing data) is checked this way.
+bool strings_and_encoding_are_sound(std::string_view text) {
+  if (!is_valid_utf8(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size())))
+    return false;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<uint8_t>(text[i]);
+    if (c == '\\') {
+      if (++i == text.size()) break;
+      if (in_string && static_cast<uint8_t>(text[i]) < 0x20) return false;
+    } else if (c == '"') {
+      in_string = !in_string;
+    } else if (in_string && c < 0x20) {
+      return false;
+    }
+  }
+  return !in_string;
+}
+
+// A JSON value that is not an object starts with one of these.
+bool starts_other_value(char c) {
+  return c == '[' || c == '"' || c == 'n' || c == 't' || c == 'f' || c == '-' || (c >= '0' && c <= '9');
+}
+
 }  // namespace
 
-SdkMessageParser::SdkMessageParser() : parser_(simdjson::ondemand::DEFAULT_BATCH_SIZE) {}
-
 std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view text) {
-  simdjson::padded_string_view input(text.data(), text.size(), text.size() + simdjson::SIMDJSON_PADDING);
-  simdjson::ondemand::document doc;
-  if (parser_.iterate(input).get(doc)) return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
-  switch (check_object_document(doc)) {
-    case DocumentCheck::object: break;
-    case DocumentCheck::not_json: return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
-    case DocumentCheck::not_object: return std::unexpected(reject(SdkErrorCode::bad_json, "not a JSON object"));
-    case DocumentCheck::trailing_data:
-      return std::unexpected(reject(SdkErrorCode::bad_json, "trailing data after the JSON object"));
-  }
-  simdjson::ondemand::object object;
-  if (doc.get_object().get(object)) return std::unexpected(reject(SdkErrorCode::bad_json, "not a JSON object"));
+  // The request is built in place in the result (it is over a kilobyte).
+  std::expected<SdkRequest, SdkRejection> result;
+  if (std::optional<SdkRejection> refused = read(text, *result)) result = std::unexpected(*refused);
+  return result;
+}
 
-  SdkRequest request;
+std::optional<SdkRejection> SdkMessageParser::read(std::string_view text, SdkRequest& request) {
+  const auto bad_json = [](std::string_view message) { return reject(SdkErrorCode::bad_json, message); };
+  constexpr std::string_view not_json = "not valid JSON";
+  if (text.size() > max_sdk_message_text_bytes) return bad_json(not_json);
+  strings_.reset(text.size());
+  JsonReader in(text);
+  if (in.at_end()) return bad_json(not_json);
+  if (const char first = in.peek(); first != '{')
+    return bad_json(starts_other_value(first) && strings_and_encoding_are_sound(text) ? "not a JSON object" : not_json);
+  in.enter_object();
+
   FieldProblem problem;
   Presence present;
   std::string_view type_name;
   bool have_type = false;
   bool type_is_string = true;
-  for (auto field : object) {
-    std::string_view key;
-    if (field.unescaped_key().get(key)) return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
-    simdjson::ondemand::value value;
-    if (field.value().get(value)) return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
-    if (key == "type") {
-      have_type = true;
-      if (!read_string(value, type_name)) type_is_string = false;
-    } else if (key == "id") {
-      // The raw token (echoed as `ref`) is read before the value is consumed.
-      std::string_view raw = trim_json_whitespace(value.raw_json_token());
-      json_type type;
-      if (value.type().get(type)) return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
-      if (type == json_type::string) {
-        std::string_view id;
-        if (!read_string(value, id)) return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
-        if (id.size() > 64) problem.note("id: string longer than 64 bytes");
-        else request.id_raw = raw;
-      } else if (type == json_type::number) {
-        request.id_raw = raw;
-      } else {
-        problem.note("id: must be a string or a number");
-      }
-    } else if (key == "t") {
-      auto raw = raw_json_value_text(doc, value);
-      if (!raw) return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
-      request.t_raw = *raw;
-    } else if (key == "streamId") {
-      present.stream_id = true;
-      read_identifier(value, request.stream_id, "streamId: must be 1..128 bytes of [A-Za-z0-9._:-]", problem);
-    } else if (key == "rendition") {
-      present.rendition = true;
-      read_identifier(value, request.rendition, "rendition: must be 1..128 bytes of [A-Za-z0-9._:-]", problem);
-    } else if (key == "peerId") {
-      present.peer_id = true;
-      read_identifier(value, request.peer_id, "peerId: must be 1..128 bytes of [A-Za-z0-9._:-]", problem);
-    } else if (key == "session") {
-      if (!read_string(value, request.session) || request.session.size() > max_session_bytes) {
-        request.session = {};
-        problem.note("session: must be a string of at most 128 bytes");
-      } else {
-        request.has_session = true;
-      }
-    } else if (key == "caps") {
+  JsonString key;
+  char key_scratch[6 * longest_key];
+  while (in.next_member(key)) {
+    const Field field = field_named(key_text(key, key_scratch));
+    // Objects and arrays the edge looks into are read member by member.
+    if (field == Field::caps) {
       request.has_caps = true;
-      read_caps(value, request.caps, problem);
-    } else if (key == "topology") {
-      read_topology(value, request.topology, problem);
-    } else if (key == "to") {
-      present.to = true;
-      read_identifier(value, request.to, "to: must be a peerId (1..128 bytes of [A-Za-z0-9._:-])", problem);
-    } else if (key == "kind") {
-      present.kind = true;
-      std::string_view kind;
-      if (!read_string(value, kind)) problem.note("kind: must be offer, answer, candidate or bye");
-      else if (kind == "offer") request.kind = SignalKind::offer;
-      else if (kind == "answer") request.kind = SignalKind::answer;
-      else if (kind == "candidate") request.kind = SignalKind::candidate;
-      else if (kind == "bye") request.kind = SignalKind::bye;
-      else problem.note("kind: must be offer, answer, candidate or bye");
-    } else if (key == "data") {
-      present.data = true;
-      auto raw = raw_json_value_text(doc, value);
-      if (!raw) return std::unexpected(reject(SdkErrorCode::bad_json, "not valid JSON"));
-      request.data_raw = *raw;
-    } else if (key == "count") {
-      uint64_t n;
-      if (!read_unsigned(value, n) || n < 1 || n > max_peers_limit) {
-        problem.note("count: must be an integer 1..64");
-      } else {
-        request.has_count = true;
-        request.count = static_cast<uint32_t>(n);
-      }
-    } else if (key == "exclude") {
-      simdjson::ondemand::array array;
-      if (value.get_array().get(array)) {
-        problem.note("exclude: must be an array of peerIds");
-      } else {
-        for (auto element : array) {
-          simdjson::ondemand::value item;
-          std::string_view peer;
-          if (element.get(item) || !read_string(item, peer) || !is_valid_identifier(peer)) {
-            problem.note("exclude: must be an array of peerIds");
-            break;
-          }
-          if (request.exclude_count == max_exclude) {
-            problem.note("exclude: at most 64 peerIds");
-            break;
-          }
-          request.exclude[request.exclude_count++] = peer;
+      read_caps(in, request.caps, problem);
+      continue;
+    }
+    if (field == Field::topology) {
+      read_topology(in, strings_, request.topology, problem);
+      continue;
+    }
+    if (field == Field::exclude) {
+      read_exclude(in, strings_, request, problem);
+      continue;
+    }
+    JsonValue value;
+    if (!in.read_value(value)) break;
+    switch (field) {
+      case Field::type:
+        have_type = true;
+        if (!strings_.read(value, type_name)) type_is_string = false;
+        break;
+      case Field::id:
+        // Echoed as `ref` byte for byte: the value's own text.
+        if (value.type == JsonType::string) {
+          std::string_view id;
+          strings_.read(value, id);
+          if (id.size() > 64) problem.note("id: string longer than 64 bytes");
+          else request.id_raw = value.text;
+        } else if (value.type == JsonType::number) {
+          request.id_raw = value.text;
+        } else {
+          problem.note("id: must be a string or a number");
         }
+        break;
+      case Field::t:
+        request.t_raw = value.text;
+        break;
+      case Field::stream_id:
+        present.stream_id = true;
+        read_identifier(strings_, value, request.stream_id, "streamId: must be 1..128 bytes of [A-Za-z0-9._:-]", problem);
+        break;
+      case Field::rendition:
+        present.rendition = true;
+        read_identifier(strings_, value, request.rendition, "rendition: must be 1..128 bytes of [A-Za-z0-9._:-]", problem);
+        break;
+      case Field::peer_id:
+        present.peer_id = true;
+        read_identifier(strings_, value, request.peer_id, "peerId: must be 1..128 bytes of [A-Za-z0-9._:-]", problem);
+        break;
+      case Field::session:
+        if (!strings_.read(value, request.session) || request.session.size() > max_session_bytes) {
+          request.session = {};
+          problem.note("session: must be a string of at most 128 bytes");
+        } else {
+          request.has_session = true;
+        }
+        break;
+      case Field::to:
+        present.to = true;
+        read_identifier(strings_, value, request.to, "to: must be a peerId (1..128 bytes of [A-Za-z0-9._:-])", problem);
+        break;
+      case Field::kind: {
+        present.kind = true;
+        std::string_view kind;
+        if (!strings_.read(value, kind)) problem.note("kind: must be offer, answer, candidate or bye");
+        else if (kind == "offer") request.kind = SignalKind::offer;
+        else if (kind == "answer") request.kind = SignalKind::answer;
+        else if (kind == "candidate") request.kind = SignalKind::candidate;
+        else if (kind == "bye") request.kind = SignalKind::bye;
+        else problem.note("kind: must be offer, answer, candidate or bye");
+        break;
       }
-    } else if (key == "p2pBytes" || key == "cdnBytes" || key == "uploadedBytes" || key == "connectedProposals") {
+      case Field::data:
+        present.data = true;
+        request.data_raw = value.text;
+        break;
+      case Field::count: {
+        uint64_t n;
+        if (!unsigned_value(value, n) || n < 1 || n > max_peers_limit) {
+          problem.note("count: must be an integer 1..64");
+        } else {
+          request.has_count = true;
+          request.count = static_cast<uint32_t>(n);
+        }
+        break;
+      }
       // connectedProposals is this edge's extension to `stats` (an optional
       // counter like the others; docs/protocol.md): another edge ignores it.
-      uint64_t n;
-      if (!read_unsigned(value, n)) {
-        problem.note(key == "p2pBytes"   ? "p2pBytes: must be an integer >= 0"
-                     : key == "cdnBytes" ? "cdnBytes: must be an integer >= 0"
-                     : key == "uploadedBytes" ? "uploadedBytes: must be an integer >= 0"
-                                              : "connectedProposals: must be an integer >= 0");
-      } else if (key == "p2pBytes") {
-        request.has_p2p_bytes = true;
-        request.p2p_bytes = n;
-      } else if (key == "cdnBytes") {
-        request.has_cdn_bytes = true;
-        request.cdn_bytes = n;
-      } else if (key == "uploadedBytes") {
-        request.has_uploaded_bytes = true;
-        request.uploaded_bytes = n;
-      } else {
-        request.has_connected_proposals = true;
-        request.connected_proposals = n;
-      }
+      case Field::p2p_bytes:
+        if (!unsigned_value(value, request.p2p_bytes)) problem.note("p2pBytes: must be an integer >= 0");
+        else request.has_p2p_bytes = true;
+        break;
+      case Field::cdn_bytes:
+        if (!unsigned_value(value, request.cdn_bytes)) problem.note("cdnBytes: must be an integer >= 0");
+        else request.has_cdn_bytes = true;
+        break;
+      case Field::uploaded_bytes:
+        if (!unsigned_value(value, request.uploaded_bytes)) problem.note("uploadedBytes: must be an integer >= 0");
+        else request.has_uploaded_bytes = true;
+        break;
+      case Field::connected_proposals:
+        if (!unsigned_value(value, request.connected_proposals)) problem.note("connectedProposals: must be an integer >= 0");
+        else request.has_connected_proposals = true;
+        break;
+      case Field::caps:
+      case Field::topology:
+      case Field::exclude:
+      case Field::other:
+        // Unknown extra fields are ignored (docs/protocol.md section 3).
+        break;
     }
-    // Unknown extra fields are ignored (docs/protocol.md section 3).
   }
+  if (in.failed() || strings_.out_of_memory()) return bad_json(not_json);
+  if (!in.at_end())
+    return bad_json(strings_and_encoding_are_sound(in.rest()) ? "trailing data after the JSON object" : not_json);
+
   auto fail = [&](SdkErrorCode code, std::string_view message, std::string_view detail = {}) {
-    return std::unexpected(reject(code, message, detail, request.id_raw));
+    return reject(code, message, detail, request.id_raw);
   };
   if (!have_type) return fail(SdkErrorCode::bad_request, "type: missing");
   if (!type_is_string) return fail(SdkErrorCode::bad_request, "type: must be a string");
@@ -308,7 +477,7 @@ std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view
     default:
       break;
   }
-  return request;
+  return std::nullopt;
 }
 
 }  // namespace mf::edge

@@ -1,17 +1,23 @@
 #pragma once
 // Parsing of SDK messages (docs/protocol.md section 3): bytes in, a typed request or a
-// protocol error out; no IO. The whole message is validated as JSON before
-// any field is trusted (simdjson's On-Demand API checks only what it reads,
-// so the validator walks every value first), then the fields are read.
-// Values the edge forwards untouched (`t` of ping, `data` of signal, `id`)
-// are kept as the sender's raw JSON text, never re-serialised.
+// protocol error out; no IO. One walk over the bytes (edge/json_reader.h)
+// validates the whole message as JSON and reads the fields as it passes
+// them; a field's value counts only if the whole message turns out valid
+// (docs/architecture.md, "The relay path"). Values the edge forwards
+// untouched (`t` of ping, `data` of signal, `id`) are kept as the sender's
+// raw JSON text, never re-serialised.
+//
+// Callers pad the text with simdjson::SIMDJSON_PADDING readable bytes (the
+// WebSocket workspace's zeroed tail), which covers what the reader needs.
 #include <simdjson.h>
 
-#include "edge/json_document.h"
+#include "edge/json_reader.h"
 
 #include <array>
 #include <cstdint>
 #include <expected>
+#include <memory>
+#include <optional>
 #include <string_view>
 
 namespace mf::edge {
@@ -41,6 +47,10 @@ inline constexpr size_t max_topology_string_bytes = 64;
 inline constexpr size_t max_session_bytes = 128;
 inline constexpr size_t max_exclude = 64;
 inline constexpr uint32_t max_peers_limit = 64;
+// A longer text is bad-json whatever it holds (the limit of the simdjson
+// parser the edge used before, kept so that nothing accepted changes;
+// max_message_bytes, docs/protocol.md section 1, is 16 KiB by default).
+inline constexpr size_t max_sdk_message_text_bytes = 1'000'000;
 
 // Optional fields carry a presence flag; views point into the message or the
 // parser's string buffer and live until the next parse().
@@ -98,15 +108,50 @@ struct SdkRejection {
 // docs/protocol.md section 2: 1 to 128 bytes of [A-Za-z0-9._:-].
 bool is_valid_identifier(std::string_view text);
 
+// The string values of one message, escapes resolved: a value without
+// escapes is a view into the message; one with escapes is unescaped into a
+// buffer that grows to the largest message that had one and is kept (no
+// allocation once that message has been seen).
+class UnescapedStrings {
+ public:
+  void reset(size_t text_size) {
+    text_size_ = text_size;
+    used_ = 0;
+    out_of_memory_ = false;
+  }
+  // False when `value` is not a string, or (out_of_memory()) no room could be had.
+  bool read(const JsonValue& value, std::string_view& out) {
+    if (value.type != JsonType::string) return false;
+    if (!value.string.escaped) {
+      out = value.string.body;
+      return true;
+    }
+    return unescape(value.string, out);
+  }
+  bool out_of_memory() const { return out_of_memory_; }
+
+ private:
+  bool unescape(const JsonString& string, std::string_view& out);
+
+  std::unique_ptr<char[]> buffer_;
+  size_t capacity_ = 0;
+  size_t used_ = 0;
+  size_t text_size_ = 0;
+  bool out_of_memory_ = false;
+};
+
 class SdkMessageParser {
  public:
-  SdkMessageParser();
   // `text` must be followed by simdjson::SIMDJSON_PADDING readable bytes.
   // Views in the result are valid until the next parse().
   std::expected<SdkRequest, SdkRejection> parse(std::string_view text);
 
  private:
-  simdjson::ondemand::parser parser_;
+  static_assert(simdjson::SIMDJSON_PADDING >= json_reader_padding);
+  // Fills `request` (value-initialised); the rejection when there is one.
+  std::optional<SdkRejection> read(std::string_view text, SdkRequest& request);
+
+  UnescapedStrings strings_;
 };
 
 }  // namespace mf::edge

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
+
+#include "edge/json_document.h"
 
 namespace mf::edge {
 namespace {
@@ -322,6 +325,280 @@ TEST(SdkMessage, Identifiers) {
   EXPECT_FALSE(is_valid_identifier("a b"));
   EXPECT_FALSE(is_valid_identifier("é"));
   EXPECT_TRUE(is_valid_identifier("AZaz09._:-"));
+}
+
+// ---- one walk: what the walk must still refuse and keep ----------------------
+
+std::string signal_with_data(std::string_view data) {
+  return std::string(R"({"type":"signal","to":"peer-2","kind":"offer","data":)") + std::string(data) + "}";
+}
+
+std::string_view bad_json_message(SdkMessageParser& parser, std::string_view text) {
+  Padded padded(text);
+  auto r = parser.parse(padded.view());
+  if (r || r.error().code != SdkErrorCode::bad_json) return "accepted as JSON";
+  return r.error().message;
+}
+
+TEST(SdkMessageOneWalk, NestedDataIsKeptByteForByte) {
+  SdkMessageParser parser;
+  const std::string data =
+      R"({ "sdp" : "v=0\r\n\u0061=x \/ \"q\"" , "a":[ {"b":[[],{}]} , -0.5E+2, 1e400, true,false,null ],)"
+      R"("u":"\ud83d\ude00 \u00e9 é ☃ 😀 \u0000" })";
+  Padded text(signal_with_data(data));
+  auto r = parser.parse(text.view());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->data_raw, data);
+}
+
+TEST(SdkMessageOneWalk, InvalidUtf8InsideDataIsNotJson) {
+  SdkMessageParser parser;
+  for (std::string bytes : {"\xc0\x80", "\xed\xa0\x80", "\xf5\x80\x80\x80", "\xe2\x82", "\x80", "\xf4\x90\x80\x80",
+                            "\xe0\x9f\xbf", "\xf0\x8f\xbf\xbf", "\xc2", "\xff"}) {
+    EXPECT_EQ(bad_json_message(parser, signal_with_data("{\"sdp\":\"a" + bytes + "b\"}")), "not valid JSON") << bytes;
+    EXPECT_EQ(bad_json_message(parser, signal_with_data("[\"" + bytes + "\"]")), "not valid JSON") << bytes;
+  }
+  // The longest forms at the edges of the ranges are valid.
+  for (std::string bytes : {"\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xed\x9f\xbf", "\xee\x80\x80", "\xf0\x90\x80\x80",
+                            "\xf4\x8f\xbf\xbf", "\x7f"}) {
+    Padded text(signal_with_data("\"" + bytes + "\""));
+    EXPECT_TRUE(parser.parse(text.view())) << bytes;
+  }
+}
+
+TEST(SdkMessageOneWalk, ControlCharactersAndEscapes) {
+  SdkMessageParser parser;
+  for (std::string bad : {std::string("\"a\x01\""), std::string("\"a\tb\""), std::string("\"a\n\""), std::string("\"\\\x01\""),
+                          std::string("\"\\x\""), std::string("\"\\u12G4\""), std::string("\"\\u123\""),
+                          std::string("\"\\udc00\""), std::string("\"\\ud800\""), std::string("\"\\ud800x\""),
+                          std::string("\"\\ud800\\u0041\""), std::string("\"\\ud800\\ud800\""), std::string("\"\\'\""),
+                          std::string("\"\\U0041\""), std::string("\"a"), std::string("\"\\\"")}) {
+    EXPECT_EQ(bad_json_message(parser, signal_with_data(bad)), "not valid JSON") << bad;
+  }
+  for (std::string good : {"\"\\u0000\"", "\"\\ud83d\\ude00\"", "\"\\uDBFF\\uDFFF\"", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
+                           "\"\\uFFFF\"", "\"\x7f\""}) {
+    Padded text(signal_with_data(good));
+    auto r = parser.parse(text.view());
+    ASSERT_TRUE(r) << good;
+    EXPECT_EQ(r->data_raw, good);
+  }
+}
+
+TEST(SdkMessageOneWalk, EscapedKeysAndValuesAreReadUnescaped) {
+  SdkMessageParser parser;
+  Padded text(R"({"\u0074ype":"si\u0067nal","t\u006f":"p\u0041","kin\u0064":"bye","\u0064ata":1,"id":"\u00e9"})");
+  auto r = parser.parse(text.view());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->type, MessageType::signal);
+  EXPECT_EQ(r->to, "pA");
+  EXPECT_EQ(r->kind, SignalKind::bye);
+  EXPECT_EQ(r->data_raw, "1");
+  EXPECT_EQ(r->id_raw, R"("\u00e9")");
+  Padded join(R"({"type":"join","streamId":"s\u002d1","rendition":"r","peerId":"p","session":"a\nb",)"
+              R"("topology":{"r\u0065gion":"\u00e9u"},"exclude":["x\u0031"]})");
+  auto j = parser.parse(join.view());
+  ASSERT_TRUE(j) << j.error().message;
+  EXPECT_EQ(j->stream_id, "s-1");
+  EXPECT_EQ(j->session, "a\nb");
+  EXPECT_EQ(j->topology.region, "\xc3\xa9u");
+  ASSERT_EQ(j->exclude_count, 1);
+  EXPECT_EQ(j->exclude[0], "x1");
+  // An escape that unescapes to a character outside the identifier set.
+  Padded bad_to(R"({"type":"signal","to":"p\u0020q","kind":"bye","data":1})");
+  EXPECT_EQ(parser.parse(bad_to.view()).error().message, "to: must be a peerId (1..128 bytes of [A-Za-z0-9._:-])");
+  // The unknown type is quoted unescaped.
+  Padded unknown(R"({"type":"\u00e9t\u00e9"})");
+  EXPECT_EQ(parser.parse(unknown.view()).error().detail, "\xc3\xa9t\xc3\xa9");
+}
+
+TEST(SdkMessageOneWalk, IdAndSessionLimitsCountUnescapedBytes) {
+  SdkMessageParser parser;
+  std::string escaped_64, escaped_65;
+  for (int i = 0; i < 64; ++i) escaped_64 += "\\u0041";
+  escaped_65 = escaped_64 + "\\u0041";
+  Padded ok("{\"type\":\"ping\",\"id\":\"" + escaped_64 + "\"}");
+  auto r = parser.parse(ok.view());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->id_raw, "\"" + escaped_64 + "\"");
+  Padded long_id("{\"type\":\"ping\",\"id\":\"" + escaped_65 + "\"}");
+  EXPECT_EQ(parser.parse(long_id.view()).error().message, "id: string longer than 64 bytes");
+  std::string session_128 = escaped_64 + escaped_64;
+  Padded session("{\"type\":\"join\",\"streamId\":\"s\",\"rendition\":\"r\",\"peerId\":\"p\",\"session\":\"" + session_128 + "\"}");
+  auto s = parser.parse(session.view());
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->session, std::string(128, 'A'));
+  Padded long_session("{\"type\":\"join\",\"streamId\":\"s\",\"rendition\":\"r\",\"peerId\":\"p\",\"session\":\"" + session_128 +
+                      "B\"}");
+  EXPECT_EQ(parser.parse(long_session.view()).error().message, "session: must be a string of at most 128 bytes");
+}
+
+TEST(SdkMessageOneWalk, DuplicatedKeys) {
+  SdkMessageParser parser;
+  Padded twice(R"({"type":"ping","type":"signal","to":"a","to":"b","kind":"offer","data":1,"data":[2]})");
+  auto r = parser.parse(twice.view());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->type, MessageType::signal);
+  EXPECT_EQ(r->to, "b");
+  EXPECT_EQ(r->data_raw, "[2]");
+  for (std::string text : {R"({"type":"ping","type":5})", R"({"type":5,"type":"ping"})"}) {
+    Padded p(text);
+    EXPECT_EQ(parser.parse(p.view()).error().message, "type: must be a string") << text;
+  }
+  Padded ids(R"({"id":"a","type":"ping","id":{}})");
+  auto i = parser.parse(ids.view());
+  ASSERT_FALSE(i);
+  EXPECT_EQ(i.error().message, "id: must be a string or a number");
+  EXPECT_EQ(i.error().id_raw, R"("a")");
+  Padded excludes(R"({"type":"need-peers","exclude":["a"],"exclude":["b","c"]})");
+  auto e = parser.parse(excludes.view());
+  ASSERT_TRUE(e);
+  ASSERT_EQ(e->exclude_count, 3);
+  EXPECT_EQ(e->exclude[2], "c");
+}
+
+TEST(SdkMessageOneWalk, TrailingDataAndNonObjects) {
+  SdkMessageParser parser;
+  for (std::string text : {"{} x", "{}}", "{} {}", "{}\x01", "{} \"closed\"", "{} \\\"", "{}]", "{} 1"}) {
+    EXPECT_EQ(bad_json_message(parser, text), "trailing data after the JSON object") << text;
+  }
+  // simdjson's first pass looked at the whole text: an unclosed string, a
+  // control character in a string or bad UTF-8 anywhere made it not JSON.
+  for (std::string text : {"{} \"open", "{} \"a\x01\"", "{} \xff", "{} \\\"\"", "[1,\"a", "[\xc3]", "\"a\x1f\"", "x", "", " \t\r\n",
+                           "\x0b{}", "{}\"", "}", ",", "\xef\xbb\xbf{}", "+1", ".5"}) {
+    EXPECT_EQ(bad_json_message(parser, text), "not valid JSON") << text;
+  }
+  for (std::string text : {"[1,", "[", "\"open\" x", "nope", "true", "falsey", "-", "0 0", "123abc", " \n[]", "\"\\\"\"", "[\"\\x\"]"}) {
+    EXPECT_EQ(bad_json_message(parser, text), "not a JSON object") << text;
+  }
+  Padded spaced(" \t\r\n{ \t\r\n\"type\" \t\r\n: \t\r\n\"ping\" \t\r\n} \t\r\n");
+  EXPECT_TRUE(parser.parse(spaced.view()));
+}
+
+TEST(SdkMessageOneWalk, GrammarErrorsInsideTheObject) {
+  SdkMessageParser parser;
+  for (std::string text :
+       {R"({"type":"ping",})", R"({,"type":"ping"})", R"({"type":"ping",,"t":1})", R"({"type""ping"})", R"({"type":"ping" "t":1})",
+        R"({"type":"ping","t":[1,]})", R"({"type":"ping","t":[,1]})", R"({"type":"ping","t":[1 2]})", R"({"type":"ping","t":{"a"}})",
+        R"({"type":"ping","t":{"a":}})", R"({"type":"ping","t":{1:2}})", R"({"type":"ping","t":tru})", R"({"type":"ping","t":nul})",
+        R"({"type":"ping","t":truex})", R"({"type":"ping","t":True})", R"({"type":"ping","t":1x})", R"({"type":"ping","t":"a"b})",
+        R"({"type":"ping","t":[1}})", R"({"type":"ping","t":{"a":1]})", R"({"type":"ping","t":01})", R"({"type":"ping","t":-01})",
+        R"({"type":"ping","t":1.})", R"({"type":"ping","t":1e+})", R"({"type":"ping","t":Infinity})", R"({"type":"ping","t":NaN})",
+        R"({"type":"ping","t":'a'})", R"({"type":"ping","t":1)", R"({"type":"ping","t":[1,2)", R"({"type":"ping")", R"({"type")",
+        R"({"type":)", "{\"type\":\"ping\"\x0b}", R"({"type":"ping","t":"\u00"})"}) {
+    EXPECT_EQ(bad_json_message(parser, text), "not valid JSON") << text;
+  }
+}
+
+// A value deeper than max_json_depth (the root is at depth 0) is refused,
+// whatever its type; an empty container at the limit is not.
+TEST(SdkMessageOneWalk, NestingLimit) {
+  SdkMessageParser parser;
+  auto arrays = [](size_t depth, std::string_view inner) {
+    return std::string(depth, '[') + std::string(inner) + std::string(depth, ']');
+  };
+  auto objects = [](size_t depth, std::string_view inner) {
+    std::string text;
+    for (size_t i = 0; i < depth; ++i) text += "{\"a\":";
+    text += inner;
+    text += std::string(depth, '}');
+    return text;
+  };
+  // `t` is at depth 1: k containers around a scalar put it at depth k + 1.
+  for (auto nest : {+arrays, +objects}) {
+    Padded scalar_at_limit("{\"type\":\"ping\",\"t\":" + nest(max_json_depth - 1, "1") + "}");
+    EXPECT_TRUE(parser.parse(scalar_at_limit.view()));
+    Padded empty_at_limit("{\"type\":\"ping\",\"t\":" + nest(max_json_depth - 1, "[]") + "}");
+    EXPECT_TRUE(parser.parse(empty_at_limit.view()));
+    Padded scalar_beyond("{\"type\":\"ping\",\"t\":" + nest(max_json_depth, "1") + "}");
+    EXPECT_EQ(bad_json_message(parser, scalar_beyond.view()), "not valid JSON");
+    Padded empty_beyond("{\"type\":\"ping\",\"t\":" + nest(max_json_depth, "{}") + "}");
+    EXPECT_EQ(bad_json_message(parser, empty_beyond.view()), "not valid JSON");
+  }
+  Padded deep_data(signal_with_data(arrays(max_json_depth, "")));
+  EXPECT_TRUE(parser.parse(deep_data.view()));
+  Padded too_deep_data(signal_with_data(arrays(max_json_depth + 1, "")));
+  EXPECT_EQ(bad_json_message(parser, too_deep_data.view()), "not valid JSON");
+  // Deep nesting in a field the edge reads member by member.
+  Padded deep_caps(R"({"type":"update","caps":{"x":)" + arrays(max_json_depth - 1, "") + "}}");
+  EXPECT_TRUE(parser.parse(deep_caps.view()));
+  Padded too_deep_caps(R"({"type":"update","caps":{"x":)" + arrays(max_json_depth, "") + "}}");
+  EXPECT_EQ(bad_json_message(parser, too_deep_caps.view()), "not valid JSON");
+}
+
+TEST(SdkMessageOneWalk, SizeLimit) {
+  SdkMessageParser parser;
+  const std::string head = R"({"type":"ping","t":")";
+  std::string at_limit = head + std::string(max_sdk_message_text_bytes - head.size() - 2, 'x') + "\"}";
+  ASSERT_EQ(at_limit.size(), max_sdk_message_text_bytes);
+  Padded fits(at_limit);
+  EXPECT_TRUE(parser.parse(fits.view()));
+  std::string over = head + std::string(max_sdk_message_text_bytes - head.size() - 1, 'x') + "\"}";
+  EXPECT_EQ(bad_json_message(parser, over), "not valid JSON");
+}
+
+TEST(SdkMessageOneWalk, IntegersAsBefore) {
+  SdkMessageParser parser;
+  Padded zero(R"({"type":"stats","p2pBytes":-0,"cdnBytes":0,"uploadedBytes":18446744073709551615})");
+  auto r = parser.parse(zero.view());
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->has_p2p_bytes);
+  EXPECT_EQ(r->p2p_bytes, 0u);
+  EXPECT_EQ(r->uploaded_bytes, 18446744073709551615ull);
+  for (std::string bad : {"18446744073709551616", "99999999999999999999", "1e3", "1.0", "-1", "1E0", "\"1\"", "null"}) {
+    Padded p("{\"type\":\"stats\",\"cdnBytes\":" + bad + "}");
+    EXPECT_EQ(parser.parse(p.view()).error().message, "cdnBytes: must be an integer >= 0") << bad;
+  }
+  Padded asn(R"({"type":"update","topology":{"asn":-0}})");
+  auto a = parser.parse(asn.view());
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->topology.has_asn);
+  EXPECT_EQ(a->topology.asn, 0);
+  Padded asn_max(R"({"type":"update","topology":{"asn":4294967295}})");
+  EXPECT_EQ(parser.parse(asn_max.view())->topology.asn, 4294967295LL);
+  for (std::string bad : {"4294967296", "-1", "9223372036854775808", "-9223372036854775809", "1.5"}) {
+    Padded p("{\"type\":\"update\",\"topology\":{\"asn\":" + bad + "}}");
+    EXPECT_EQ(parser.parse(p.view()).error().message, "topology.asn: must be an integer 0..4294967295") << bad;
+  }
+  Padded count(R"({"type":"need-peers","count":-0})");
+  EXPECT_EQ(parser.parse(count.view()).error().message, "count: must be an integer 1..64");
+  Padded max_peers(R"({"type":"update","caps":{"maxPeers":64,"uploadKbps":-0}})");
+  auto m = parser.parse(max_peers.view());
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->caps.max_peers, 64u);
+  EXPECT_TRUE(m->caps.has_upload_kbps);
+}
+
+// The JSON verdict is the one simdjson's On-Demand validation (still used
+// for tracker messages, edge/json_document.h) gives the same text.
+TEST(SdkMessageOneWalk, SameVerdictAsTheOnDemandValidator) {
+  SdkMessageParser parser;
+  simdjson::ondemand::parser reference(max_sdk_message_text_bytes);
+  std::vector<std::string> texts = {
+      "", " ", "{}", "{} ", "{}x", "{}}", "[]", "[", "\"a", "\"a\"", "nul", "null", "{\"a\":1}", "{\"a\":01}", "{\"a\":\"\\x\"}",
+      "{\"a\":\"\x01\"}", "{\"a\":\"\xff\"}", "{\"a\":[1,{\"b\":[true,false,null,\"\\ud83d\\ude00\",-1.5e-3]}]}",
+      "{\"a\":1} \"b", "{\"a\":1} \\\"", "{\"a\":1}\xc3", "[\xc3", "{\"a\"\x00:1}", "{\"a\":1e400,\"b\":-123456789012345678901234}",
+      "{\"a\":\"\\udc00\"}", "{\"a\":\"\\ud800\\u0041\"}", "{\"a\":[1,]}", "{\"a\":{}}{", "{\"\\u0000\":0}", "\t{\"a\":[]}\r\n"};
+  for (size_t depth : {max_json_depth - 1, max_json_depth, max_json_depth + 1})
+    texts.push_back("{\"a\":" + std::string(depth, '[') + std::string(depth, ']') + "}");
+  for (const std::string& text : texts) {
+    Padded padded(text);
+    std::string_view expected = "valid";
+    simdjson::ondemand::document doc;
+    if (reference.iterate(simdjson::padded_string_view(padded.view().data(), text.size(), padded.storage.size()))
+            .get(doc)) {
+      expected = "not valid JSON";
+    } else {
+      switch (check_object_document(doc)) {
+        case DocumentCheck::object: break;
+        case DocumentCheck::not_json: expected = "not valid JSON"; break;
+        case DocumentCheck::not_object: expected = "not a JSON object"; break;
+        case DocumentCheck::trailing_data: expected = "trailing data after the JSON object"; break;
+      }
+    }
+    auto r = parser.parse(padded.view());
+    std::string_view got = (r || r.error().code != SdkErrorCode::bad_json) ? "valid" : r.error().message;
+    EXPECT_EQ(got, expected) << text;
+  }
 }
 
 }  // namespace

@@ -1,0 +1,147 @@
+#include "edge/json_reader.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace mf::edge {
+namespace {
+
+// Text followed by json_reader_padding bytes that would be wrong to use.
+struct Padded {
+  explicit Padded(std::string_view text) : storage(text), size(text.size()) {
+    storage.append(json_reader_padding, '"');
+  }
+  std::string_view view() const { return {storage.data(), size}; }
+  std::string storage;
+  size_t size;
+};
+
+TEST(JsonReader, MembersValuesAndTheirText) {
+  Padded text(R"( { "a" : [1, {"b":"c"}] , "s":"x\"y" ,"n":-1.5e3,"t":true,"f":false,"z":null,"o":{}} )");
+  JsonReader in(text.view());
+  ASSERT_EQ(in.peek(), '{');
+  ASSERT_TRUE(in.enter_object());
+  JsonString key;
+  JsonValue v;
+  ASSERT_TRUE(in.next_member(key));
+  EXPECT_EQ(key.body, "a");
+  ASSERT_TRUE(in.read_value(v));
+  EXPECT_EQ(v.type, JsonType::array);
+  EXPECT_EQ(v.text, R"([1, {"b":"c"}])");
+  ASSERT_TRUE(in.next_member(key));
+  ASSERT_TRUE(in.read_value(v));
+  EXPECT_EQ(v.type, JsonType::string);
+  EXPECT_EQ(v.text, R"("x\"y")");
+  EXPECT_EQ(v.string.body, R"(x\"y)");
+  EXPECT_TRUE(v.string.escaped);
+  ASSERT_TRUE(in.next_member(key));
+  ASSERT_TRUE(in.read_value(v));
+  EXPECT_EQ(v.type, JsonType::number);
+  EXPECT_EQ(v.text, "-1.5e3");
+  ASSERT_TRUE(in.next_member(key));
+  ASSERT_TRUE(in.read_value(v));
+  EXPECT_EQ(v.type, JsonType::boolean);
+  EXPECT_TRUE(v.boolean);
+  ASSERT_TRUE(in.next_member(key));
+  ASSERT_TRUE(in.read_value(v));
+  EXPECT_FALSE(v.boolean);
+  ASSERT_TRUE(in.next_member(key));
+  ASSERT_TRUE(in.read_value(v));
+  EXPECT_EQ(v.type, JsonType::null);
+  ASSERT_TRUE(in.next_member(key));
+  EXPECT_EQ(key.body, "o");
+  ASSERT_TRUE(in.enter_object());
+  EXPECT_FALSE(in.next_member(key));
+  EXPECT_FALSE(in.next_member(key));  // the root closes
+  EXPECT_FALSE(in.failed());
+  EXPECT_TRUE(in.at_end());
+}
+
+TEST(JsonReader, ArraysElementByElement) {
+  Padded text(R"([ "a" , 2 ,[]])");
+  JsonReader in(text.view());
+  ASSERT_TRUE(in.enter_array());
+  JsonValue v;
+  int n = 0;
+  while (in.next_element()) {
+    ASSERT_TRUE(in.read_value(v));
+    ++n;
+  }
+  EXPECT_FALSE(in.failed());
+  EXPECT_EQ(n, 3);
+  EXPECT_EQ(v.text, "[]");
+  Padded trailing_comma("[1,]");
+  JsonReader bad(trailing_comma.view());
+  ASSERT_TRUE(bad.enter_array());
+  while (bad.next_element()) {
+    if (!bad.read_value(v)) break;
+  }
+  EXPECT_TRUE(bad.failed());
+}
+
+// The padding holds quotes: a string cut by the end must not be closed by them.
+TEST(JsonReader, NeverDecidesOnBytesPastTheEnd) {
+  for (std::string text : {R"(["abc)", R"(["a\)", R"(["\u00)", R"(["\ud83d\ude0)", "[\"\xe2\x82", "[\"abcdefghijklmnopq"}) {
+    Padded padded(text);
+    JsonReader in(padded.view());
+    JsonValue v;
+    ASSERT_TRUE(in.enter_array());
+    ASSERT_TRUE(in.next_element());
+    EXPECT_FALSE(in.read_value(v)) << text;
+    EXPECT_TRUE(in.failed()) << text;
+  }
+}
+
+TEST(JsonReader, FailureIsSticky) {
+  Padded text(R"({"a":x,"b":1})");
+  JsonReader in(text.view());
+  ASSERT_TRUE(in.enter_object());
+  JsonString key;
+  JsonValue v;
+  ASSERT_TRUE(in.next_member(key));
+  EXPECT_FALSE(in.read_value(v));
+  EXPECT_FALSE(in.next_member(key));
+  EXPECT_FALSE(in.read_value(v));
+  EXPECT_TRUE(in.failed());
+}
+
+TEST(JsonReader, Unescape) {
+  const std::string body = R"(a\"b\\c\/d\b\f\n\r\t\u0041\u00e9\u20ac\ud83d\ude00\u0000z)";
+  char out[64];
+  const size_t size = unescape_json_string(body, out);
+  EXPECT_EQ(std::string(out, size), std::string("a\"b\\c/d\b\f\n\r\tA\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80") + '\0' + "z");
+  EXPECT_EQ(unescape_json_string("plain", out), 5u);
+}
+
+TEST(JsonReader, Numbers) {
+  for (std::string good : {"0", "-0", "1", "-12.5", "1e9", "1E+9", "1e-9", "0.0", "123456789012345678901234567890"}) {
+    const char* end = good.data() + good.size();
+    EXPECT_EQ(scan_json_number(good.data(), end), end) << good;
+  }
+  for (std::string bad : {"", "-", "+1", ".5", "1.", "1e", "1e+", "-a"}) {
+    EXPECT_EQ(scan_json_number(bad.data(), bad.data() + bad.size()), nullptr) << bad;
+  }
+  // The number ends where the grammar does; what follows is the caller's.
+  const std::string leading_zero = "01";
+  EXPECT_EQ(scan_json_number(leading_zero.data(), leading_zero.data() + 2), leading_zero.data() + 1);
+}
+
+TEST(JsonReader, Integers) {
+  bool negative = false;
+  uint64_t magnitude = 0;
+  ASSERT_TRUE(json_integer("18446744073709551615", negative, magnitude));
+  EXPECT_FALSE(negative);
+  EXPECT_EQ(magnitude, 18446744073709551615ull);
+  ASSERT_TRUE(json_integer("-0", negative, magnitude));
+  EXPECT_TRUE(negative);
+  EXPECT_EQ(magnitude, 0u);
+  ASSERT_TRUE(json_integer("-9223372036854775808", negative, magnitude));
+  EXPECT_EQ(magnitude, 9223372036854775808ull);
+  for (std::string_view not_integer : {"18446744073709551616", "1.0", "1e3", "-", ""}) {
+    EXPECT_FALSE(json_integer(not_integer, negative, magnitude)) << not_integer;
+  }
+}
+
+}  // namespace
+}  // namespace mf::edge
