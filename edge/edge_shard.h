@@ -115,10 +115,30 @@ class EdgeShard final : public ShardService, private ClusterHost {
   enum class PeerState : uint8_t { free, admitting, connected, joining, joined };
 
   // The protocol state of one connection, indexed by its socket slot.
-  struct PeerSession {
+  struct alignas(64) PeerSession {
+    // What a relayed signal reads of its sender and of its target comes
+    // first, in the first six cache lines: with tens of thousands of
+    // connections a session is cold when its message arrives, and each
+    // further line it touches is one more miss (docs/architecture.md,
+    // "The relay path").
     SocketHandle socket;
     WebSocketServer* server = nullptr;  // the listener's server that owns the socket
     PeerState state = PeerState::free;
+    // The WebTorrent tracker protocol (docs/tracker.md): the connection came
+    // on the tracker path; tracker_seats below are the swarms it announced on.
+    bool tracker = false;
+    uint32_t signal_counts_index = StreamSignalCounts::no_entry;  // its entry in this shard's signal counts
+    TokenBucket bucket;
+    Policy policy;  // effective policy of stream_id
+    // What the relay carries instead of texts (docs/architecture.md, "The
+    // relay path"): this connection's claim in the directory, its stream's
+    // key (StreamTable::key), and the handles of the peers that signalled it
+    // lately.
+    DirectoryHandle directory_handle;
+    uint64_t stream_key = 0;
+    std::string peer_id, stream_id;
+    RecentPeers recent_peers;
+    // The rest is read on joins, leaves, closes and the other messages.
     bool source_acquired = false;       // counted by the source's owner shard
     SourceKey source;
     uint32_t join_sequence = 0;  // bumps on every join, leave and close: stale replies miss
@@ -134,29 +154,17 @@ class EdgeShard final : public ShardService, private ClusterHost {
     } held_claim;
     bool in_swarm = false;        // a member of (stream_id, rendition) as peer_id
     uint32_t member_sequence = 0;  // in_swarm: the join that entered it
-    std::string peer_id, stream_id, rendition, session;
+    std::string rendition, session;
     std::string session_digest;  // in a cluster: what the owner key holds of `session`
-    // What the relay carries instead of texts (docs/architecture.md, "The
-    // relay path"): this connection's claim in the directory, its stream's
-    // key (StreamTable::key), its entry in this shard's signal counts, and
-    // the handles of the peers that signalled it lately.
-    DirectoryHandle directory_handle;
-    uint64_t stream_key = 0;
-    uint32_t signal_counts_index = StreamSignalCounts::no_entry;
-    RecentPeers recent_peers;
     Topology topology;
     bool accepting_peers = true;
     uint32_t caps_max_peers = UINT32_MAX;  // UINT32_MAX: not declared
-    Policy policy;                         // effective policy of stream_id
-    TokenBucket bucket;
     ErrorBudget errors;
     ErrorBudget rate_drops;
     StatsCredit stats_credit;         // what `stats` may add (bounded per peer)
     uint64_t proposals_received = 0;  // candidates sent to it in `peers` since its join
     std::unique_ptr<JwtClaims> claims;  // null: no JWT configured
-    // The WebTorrent tracker protocol (docs/tracker.md): the connection came
-    // on the tracker path; the swarms it announced on, left when it closes.
-    bool tracker = false;
+    // The tracker protocol's swarms it announced on, left when it closes.
     struct TrackerSeat {
       TrackerId info_hash{}, peer_id{};
     };

@@ -153,8 +153,8 @@ void EdgeShard::handle_need_peers(PeerSession& s, const SdkRequest& r) {
   pick->ref_raw.assign(r.id_raw);
   pick->topology = s.topology;
   pick->count = r.has_count ? std::min(r.count, limit) : limit;
-  pick->exclude.reserve(r.exclude_count);
-  for (uint8_t i = 0; i < r.exclude_count; ++i) pick->exclude.emplace_back(r.exclude[i]);
+  pick->exclude.reserve(r.exclude.size());
+  for (std::string_view peer : r.exclude) pick->exclude.emplace_back(peer);
   pick->who = location_of(s);
   if (!send(stream_shard(s.stream_id), std::move(pick)))
     send_error(s, SdkErrorCode::rate_limited, "need-peers dropped: edge busy", {}, r.id_raw);

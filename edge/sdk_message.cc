@@ -240,12 +240,15 @@ void read_topology(JsonReader& in, UnescapedStrings& strings, TopologyFields& to
   }
 }
 
-void read_exclude(JsonReader& in, UnescapedStrings& strings, SdkRequest& request, FieldProblem& problem) {
+// Fills `storage` and points request.exclude at the items read.
+void read_exclude(JsonReader& in, UnescapedStrings& strings, std::span<std::string_view, max_exclude> storage,
+                  SdkRequest& request, FieldProblem& problem) {
   if (in.peek() != '[') {
     skip_value(in);
     return problem.note("exclude: must be an array of peerIds");
   }
   in.enter_array();
+  size_t count = request.exclude.size();  // a repeated "exclude" adds to the list, as before
   bool refused = false;  // the first bad item, or one too many, ends the list
   while (in.next_element()) {
     JsonValue item;
@@ -255,13 +258,14 @@ void read_exclude(JsonReader& in, UnescapedStrings& strings, SdkRequest& request
     if (!strings.read(item, peer) || !is_valid_identifier(peer)) {
       problem.note("exclude: must be an array of peerIds");
       refused = true;
-    } else if (request.exclude_count == max_exclude) {
+    } else if (count == max_exclude) {
       problem.note("exclude: at most 64 peerIds");
       refused = true;
     } else {
-      request.exclude[request.exclude_count++] = peer;
+      storage[count++] = peer;
     }
   }
+  request.exclude = std::span<const std::string_view>(storage.data(), count);
 }
 
 void read_identifier(UnescapedStrings& strings, const JsonValue& value, std::string_view& out, std::string_view error,
@@ -307,7 +311,6 @@ bool starts_other_value(char c) {
 }  // namespace
 
 std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view text) {
-  // The request is built in place in the result (it is over a kilobyte).
   std::expected<SdkRequest, SdkRejection> result;
   if (std::optional<SdkRejection> refused = read(text, *result)) result = std::unexpected(*refused);
   return result;
@@ -344,7 +347,7 @@ std::optional<SdkRejection> SdkMessageParser::read(std::string_view text, SdkReq
       continue;
     }
     if (field == Field::exclude) {
-      read_exclude(in, strings_, request, problem);
+      read_exclude(in, strings_, exclude_, request, problem);
       continue;
     }
     JsonValue value;

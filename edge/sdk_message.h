@@ -18,6 +18,7 @@
 #include <expected>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 
 namespace mf::edge {
@@ -90,8 +91,9 @@ struct SdkRequest {
   // need-peers
   bool has_count = false;
   uint32_t count = 0;
-  uint8_t exclude_count = 0;
-  std::array<std::string_view, max_exclude> exclude{};
+  // At most max_exclude peerIds, held by the parser (SdkMessageParser):
+  // the request stays small enough to build on the stack per message.
+  std::span<const std::string_view> exclude;
 
   // stats (connectedProposals: this edge's extension, docs/protocol.md)
   bool has_p2p_bytes = false, has_cdn_bytes = false, has_uploaded_bytes = false, has_connected_proposals = false;
@@ -152,6 +154,7 @@ class SdkMessageParser {
   std::optional<SdkRejection> read(std::string_view text, SdkRequest& request);
 
   UnescapedStrings strings_;
+  std::array<std::string_view, max_exclude> exclude_{};  // SdkRequest::exclude's items
 };
 
 }  // namespace mf::edge

@@ -217,8 +217,17 @@ class WebSocketServer final : public SocketService {
  private:
   enum class Phase : uint8_t { idle, proxy_header, tls_handshake, http_head, admission_pending, http_pending, websocket, closing };
 
-  struct Connection {
+  // What every received frame reads comes first (the handle, the phase, the
+  // liveness fields, the transport): with tens of thousands of connections a
+  // connection is cold when its bytes arrive, and each further cache line is
+  // one more miss.
+  struct alignas(64) Connection {
     SocketHandle socket;
+    Phase phase = Phase::idle;
+    bool ping_outstanding = false;
+    bool got_bytes = false;       // the first-bytes deadline is met
+    bool source_pending = false;  // admit_source() said pending: bytes wait in `partial`
+    uint64_t last_traffic_ms = 0;  // before the upgrade: any byte; after it: the last complete frame
     TransportStream transport;  // plain or TLS (config_.tls)
     ws::MessageStream messages;
     proxy::Endpoint source{};
@@ -226,15 +235,10 @@ class WebSocketServer final : public SocketService {
     bool select_subprotocol = false;  // admission pending: what the 101 will say
     std::array<char, 28> accept_key{};
     ByteQueue partial;  // incomplete PROXY header or request head; bytes held for the source verdict
-    uint64_t last_traffic_ms = 0;  // before the upgrade: any byte; after it: the last complete frame
     uint64_t accepted_ms = 0;
     uint64_t close_at_ms = 0;  // 0: no scheduled close
     std::string_view close_at_reason;
     uint16_t close_at_code = 0;
-    Phase phase = Phase::idle;
-    bool ping_outstanding = false;
-    bool got_bytes = false;       // the first-bytes deadline is met
-    bool source_pending = false;  // admit_source() said pending: bytes wait in `partial`
     // In `unadmitted_` (accept order) until admitted, for the reserve.
     SlotFifo::Links unadmitted;
   };

@@ -250,7 +250,7 @@ TEST(SdkMessage, NeedPeersCountAndExclude) {
   EXPECT_EQ(r->type, MessageType::need_peers);
   EXPECT_TRUE(r->has_count);
   EXPECT_EQ(r->count, 5u);
-  ASSERT_EQ(r->exclude_count, 3);
+  ASSERT_EQ(r->exclude.size(), 3u);
   EXPECT_EQ(r->exclude[2], "c");
   Padded zero(R"({"type":"need-peers","count":0})");
   EXPECT_EQ(parse(parser, zero).error().message, "count: must be an integer 1..64");
@@ -401,7 +401,7 @@ TEST(SdkMessageOneWalk, EscapedKeysAndValuesAreReadUnescaped) {
   EXPECT_EQ(j->stream_id, "s-1");
   EXPECT_EQ(j->session, "a\nb");
   EXPECT_EQ(j->topology.region, "\xc3\xa9u");
-  ASSERT_EQ(j->exclude_count, 1);
+  ASSERT_EQ(j->exclude.size(), 1u);
   EXPECT_EQ(j->exclude[0], "x1");
   // An escape that unescapes to a character outside the identifier set.
   Padded bad_to(R"({"type":"signal","to":"p\u0020q","kind":"bye","data":1})");
@@ -452,7 +452,7 @@ TEST(SdkMessageOneWalk, DuplicatedKeys) {
   Padded excludes(R"({"type":"need-peers","exclude":["a"],"exclude":["b","c"]})");
   auto e = parser.parse(excludes.view());
   ASSERT_TRUE(e);
-  ASSERT_EQ(e->exclude_count, 3);
+  ASSERT_EQ(e->exclude.size(), 3u);
   EXPECT_EQ(e->exclude[2], "c");
 }
 
