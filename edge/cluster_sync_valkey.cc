@@ -102,8 +102,23 @@ return out)";
 
 // Tracker swarms (docs/cluster.md, "Tracker swarms across edges"): KEYS the
 // swarm's index, records, seeders and offer counts (P{t:<info_hash hex>}:idx,
-// :rec, :seed, :load). Each first trims up to 256 expired members.
+// :rec, :seed, :load).
 //
+// The register and query scripts open with this prefix (put before each in
+// start(), where the scripts are loaded) and first call trim_expired(now):
+// up to 256 members whose score is at or below `now` (Unix ms) leave the
+// index, the records and the offer counts. Bounded work per call whatever
+// the swarm's size.
+constexpr std::string_view tracker_trim_prefix = R"(local function trim_expired(now)
+  local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 256)
+  if #old > 0 then
+    redis.call('ZREM', KEYS[1], unpack(old))
+    redis.call('HDEL', KEYS[2], unpack(old))
+    redis.call('ZREM', KEYS[4], unpack(old))
+  end
+end
+)";
+
 // Registers members: ARGV 1 expiry-ms, 2 ttl-ms, 3 now (Unix ms), 4 this
 // edge's first record field (cluster::encode_edge_field), then per member
 // (peer_id, record, '1' seeder or '0', a record it may replace or ''). A
@@ -111,12 +126,7 @@ return out)";
 // other than the one it may replace, is not written. A new member's offer
 // count starts at the swarm's lowest. Returns {live seeders, live members,
 // then (peer_id, holder's record) per member not written}.
-constexpr std::string_view tracker_register_script = R"(local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'LIMIT', 0, 256)
-if #old > 0 then
-  redis.call('ZREM', KEYS[1], unpack(old))
-  redis.call('HDEL', KEYS[2], unpack(old))
-  redis.call('ZREM', KEYS[4], unpack(old))
-end
+constexpr std::string_view tracker_register_script = R"(trim_expired(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3])
 local now = tonumber(ARGV[3])
 local floor = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')[2] or 0
@@ -158,12 +168,7 @@ return {redis.call('ZCOUNT', KEYS[3], '(' .. ARGV[3], '+inf'), redis.call('ZCOUN
 // members of other edges with the fewest offers from other edges first
 // (looking at most 4 * ARGV[2] + 16 of them), each counted one more offer:
 // (peer_id, record, ...).
-constexpr std::string_view tracker_query_script = R"(local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 256)
-if #old > 0 then
-  redis.call('ZREM', KEYS[1], unpack(old))
-  redis.call('HDEL', KEYS[2], unpack(old))
-  redis.call('ZREM', KEYS[4], unpack(old))
-end
+constexpr std::string_view tracker_query_script = R"(trim_expired(ARGV[1])
 local now, wanted = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[4], 0, 4 * wanted + 15)) do
@@ -216,6 +221,8 @@ std::expected<void, std::string> ValkeyClusterSync::start(uint64_t seed) {
                                 delete_if_script, query_script, tracker_register_script, tracker_unregister_script,
                                 tracker_query_script})
     config.scripts.emplace_back(text);
+  for (Script opens_with_trim : {Script::tracker_register, Script::tracker_query})
+    config.scripts[static_cast<size_t>(opens_with_trim)].insert(0, tracker_trim_prefix);
   valkey::Handlers handlers;
   handlers.context = this;
   handlers.on_state = [](void* self, const valkey::StateEvent& event) {

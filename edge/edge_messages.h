@@ -204,12 +204,14 @@ struct TrackerPacket {
   std::string raw;  // the offers' texts, or the answer's
 };
 
-// Ready tracker messages (replies, relayed offers and answers, failures) for
-// connections of one shard: what one announce makes for that shard travels
-// in one message (docs/tracker.md, "Where the work happens").
+// Ready tracker messages (replies, relayed offers and answers, failures,
+// scrape replies) for connections of one shard: what a loop turn of the
+// sending shard makes for that shard travels in one message, sent at the
+// turn's end (docs/tracker.md, "Where the work happens").
 struct TrackerDelivery {
   static constexpr bool must_arrive = true;
-  enum class Kind : uint8_t { reply, offer, answer };  // offers and answers are counted where delivered
+  // Offers, answers and scrape replies are counted where delivered.
+  enum class Kind : uint8_t { reply, offer, answer, scrape };
   struct Item {
     PeerLocation who;
     uint32_t end = 0;  // item i's text is text[items[i-1].end, items[i].end)
@@ -219,7 +221,8 @@ struct TrackerDelivery {
   std::string text;
 };
 
-// A scrape going round the shards that own its info_hashes, then back.
+// A scrape going round the shards that own its info_hashes; the last one
+// sends the reply (TrackerDelivery).
 struct TrackerScrape {
   PeerLocation who;
   std::vector<TrackerScrapeFile> files;
@@ -273,7 +276,7 @@ struct SourceRelease : OwnedPointer<SourceRequest> {
 // The WebTorrent tracker protocol (docs/tracker.md), for a connection on C and
 // an info_hash owned by S (hash(info_hash) % shards):
 //   announce/answer: C -> S TrackerRequestMessage -> C, and each target's T (TrackerDelivery)
-//   scrape:          C -> each owning S in turn (ScrapeRequest, then ScrapeHop) -> C
+//   scrape:          C -> each owning S in turn (ScrapeRequest, then ScrapeHop) -> C (TrackerDelivery)
 //   close:           C -> S TrackerLeave, once per swarm the connection announced on
 struct TrackerRequestMessage : OwnedPointer<TrackerPacket> {
   using OwnedPointer::OwnedPointer;
@@ -283,7 +286,8 @@ struct TrackerLeave : OwnedPointer<TrackerPacket> {
   using OwnedPointer::OwnedPointer;
 };
 // The first hop of a scrape can be refused (the client gets "edge busy");
-// once a shard has counted its files, the rest of the round must arrive.
+// once a shard has counted its files, the rest of the round must arrive
+// (the reply is a must-arrive TrackerDelivery).
 struct ScrapeRequest : OwnedPointer<TrackerScrape> {
   using OwnedPointer::OwnedPointer;
 };

@@ -115,6 +115,8 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     // Silent peers and unanswered offers go within a second of their expiry.
     EdgeShard* raw = self.get();
     shard.reactor().add_periodic(1000, [raw] { raw->tracker_expire(); });
+    // What the turn's requests made for other shards leaves at its end.
+    shard.reactor().add_end_of_turn([raw] { raw->flush_tracker_deliveries(); });
     raw->tracker_targets_.resize(shared.settings.tracker.max_offers);
   }
   if (shard.count() > 1) {
@@ -505,6 +507,9 @@ bool EdgeShard::clients_gone() const {
 
 bool EdgeShard::stopped() const {
   if (!stopping_ || !clients_gone()) return false;
+  // A tracker delivery batched in the last turn answers a request: the loop
+  // turns once more so that its end sends it.
+  if (tracker_deliveries_waiting()) return false;
   // The cluster sync stops its links once the clients are gone.
   return !cluster_ || cluster_->stopped();
 }

@@ -328,18 +328,30 @@ class EdgeShard final : public ShardService, private ClusterHost {
   void on_tracker_message(PeerSession& s, std::string_view text);
   void tracker_fail(PeerSession& s, const TrackerRejection& failure);
   void tracker_give_up(PeerSession& s);
-  // Decides an announce, answer or stop of a swarm this shard owns and sends
-  // what it makes. Gives the packet back unless the cluster took it (offers
-  // left over for other edges), so a shard's own packet is used again.
+  // Decides an announce, answer or stop of a swarm this shard owns and
+  // delivers what it makes (tracker_deliver). Gives the packet back unless
+  // the cluster took it (offers left over for other edges), so a shard's own
+  // packet is used again.
   std::unique_ptr<TrackerPacket> on_tracker_request(std::unique_ptr<TrackerPacket> m);
   void decide_tracker_request(std::unique_ptr<TrackerPacket>& m);
-  // Sends every batch tracker_deliver() began (one message per shard).
+  // Sends every batch tracker_deliver() began (one message per shard). It
+  // runs once at the end of every loop turn (Reactor::add_end_of_turn,
+  // registered at start-up), where the turn's socket writes leave too: what
+  // the turn decided (requests from the mailbox or decided in place, scrapes,
+  // Valkey's refusals, offers and answers from other edges) reaches each
+  // shard as one message, in the order it was decided, and no code path has
+  // to remember a flush. A batch answers something: it is an obligation
+  // (must_arrive), and the shard does not stop while one waits (stopped()).
+  // docs/tracker.md, "Where the work happens".
   void flush_tracker_deliveries();
+  bool tracker_deliveries_waiting() const;
   void deliver_tracker_text(const PeerLocation& who, std::string_view text, TrackerDelivery::Kind kind);
   void on(std::unique_ptr<TrackerDelivery> m);
   void on_tracker_leave(std::unique_ptr<TrackerPacket> m);
   void on_tracker_scrape(std::unique_ptr<TrackerScrape> m);
-  // A ready message for `who` (on this shard or another).
+  // A ready message for `who`: written at once to a connection of this
+  // shard, else appended to the batch for its shard (sent at the turn's end:
+  // flush_tracker_deliveries).
   void tracker_deliver(const PeerLocation& who, std::string_view text, TrackerDelivery::Kind kind);
   // Once a second: silent peers and old offers go (and leave Valkey).
   void tracker_expire();
@@ -348,7 +360,7 @@ class EdgeShard final : public ShardService, private ClusterHost {
   std::vector<TrackerTarget> tracker_targets_;
   std::vector<TrackerId> tracker_offer_ids_;
   std::vector<TrackerMemberRef> tracker_removed_;
-  // Per target shard: the deliveries of the request being decided, sent by
+  // Per target shard: the deliveries of this loop turn, sent at its end by
   // flush_tracker_deliveries().
   std::vector<std::unique_ptr<TrackerDelivery>> tracker_outbox_;
   // This shard's packet for requests on swarms it owns itself: used again.

@@ -264,7 +264,6 @@ void EdgeShard::tracker_refused(const TrackerMemberRef& member) {
   TrackerRejection refusal{tracker_refusal_text(TrackerRefusal::peer_id_taken), true, TrackerAction::announce, true,
                            member.info_hash};
   tracker_deliver(member.who, write_tracker_failure(reply_, refusal), TrackerDelivery::Kind::reply);
-  flush_tracker_deliveries();
 }
 
 void EdgeShard::tracker_candidates(std::unique_ptr<TrackerPacket> packet, size_t first,
@@ -313,7 +312,6 @@ void EdgeShard::tracker_publish_answer(const TrackerAnswerRoute& route, const Tr
   TrackerRejection failure{tracker_refusal_text(TrackerRefusal::offerer_gone), true, TrackerAction::announce, true,
                            m.info_hash};
   tracker_deliver(m.who, write_tracker_failure(reply_, failure), TrackerDelivery::Kind::reply);
-  flush_tracker_deliveries();
 }
 
 void EdgeShard::tracker_from_edge(const cluster::Envelope& e) {
@@ -331,7 +329,6 @@ void EdgeShard::tracker_from_edge(const cluster::Envelope& e) {
   if (e.kind == cluster::EnvelopeKind::tracker_offer) {
     auto recipient = tracker_swarms_.offer_from_edge(info_hash, to, from, offer_id, edge, e.sender_shard, now);
     if (recipient) tracker_deliver(*recipient, e.text, TrackerDelivery::Kind::offer);
-    flush_tracker_deliveries();
     return;  // not a member (any more): the offer just expires on its edge
   }
   auto offerer = tracker_swarms_.answer_from_edge(info_hash, from, to, offer_id, edge, now);
@@ -340,7 +337,6 @@ void EdgeShard::tracker_from_edge(const cluster::Envelope& e) {
     return;
   }
   tracker_deliver(*offerer, e.text, TrackerDelivery::Kind::answer);
-  flush_tracker_deliveries();
 }
 
 }  // namespace mf::edge

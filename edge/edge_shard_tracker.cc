@@ -132,17 +132,22 @@ void EdgeShard::flush_tracker_deliveries() {
     if (tracker_outbox_[shard]) send(shard, std::move(tracker_outbox_[shard]));
 }
 
+bool EdgeShard::tracker_deliveries_waiting() const {
+  return std::ranges::any_of(tracker_outbox_,
+                             [](const std::unique_ptr<TrackerDelivery>& batch) { return batch != nullptr; });
+}
+
 void EdgeShard::deliver_tracker_text(const PeerLocation& who, std::string_view text, TrackerDelivery::Kind kind) {
   PeerSession* s = session_at(who);
   if (s == nullptr || !s->tracker || s->state != PeerState::connected) return;  // gone: an offer just expires
   if (kind == TrackerDelivery::Kind::offer) counters_.tracker.offers_relayed++;
   if (kind == TrackerDelivery::Kind::answer) counters_.tracker.answers_relayed++;
+  if (kind == TrackerDelivery::Kind::scrape) counters_.tracker.scrapes++;
   s->server->send_text(s->socket, text);
 }
 
 std::unique_ptr<TrackerPacket> EdgeShard::on_tracker_request(std::unique_ptr<TrackerPacket> m) {
   decide_tracker_request(m);
-  flush_tracker_deliveries();
   return m;
 }
 
@@ -244,16 +249,9 @@ void EdgeShard::on_tracker_scrape(std::unique_ptr<TrackerScrape> m) {
     send(owner, ScrapeHop(std::move(m)));
     return;
   }
-  if (m->who.shard != self) {
-    uint32_t back = m->who.shard;
-    // Every file counted: the last hop goes home with `filled` all set.
-    send(back, ScrapeHop(std::move(m)));
-    return;
-  }
-  PeerSession* s = session_at(m->who);
-  if (s == nullptr || !s->tracker || s->state != PeerState::connected) return;
-  counters_.tracker.scrapes++;
-  send_text(*s, write_tracker_scrape(reply_, m->files));
+  // Every file counted: the reply goes as every ready tracker message does,
+  // behind what this shard made for the connection before.
+  tracker_deliver(m->who, write_tracker_scrape(reply_, m->files), TrackerDelivery::Kind::scrape);
 }
 
 }  // namespace mf::edge

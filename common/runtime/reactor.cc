@@ -704,6 +704,8 @@ void Reactor::add_periodic(uint32_t interval_ms, std::function<void()> callback)
   periodics_.push_back(Periodic{interval_ms, monotonic_ms() + interval_ms, std::move(callback), false});
 }
 
+void Reactor::add_end_of_turn(std::function<void()> callback) { end_of_turn_.push_back(std::move(callback)); }
+
 uint32_t Reactor::add_deferred(uint32_t delay_ms, std::function<void()> callback) {
   periodics_.push_back(Periodic{delay_ms, not_scheduled, std::move(callback), true});
   return static_cast<uint32_t>(periodics_.size() - 1);
@@ -738,6 +740,8 @@ void Reactor::run_once(uint32_t max_wait_ms) {
     accept_retry_at_ms_ = 0;
     for (uint32_t i = 0; i < listeners_.size(); ++i) arm_accept(i);
   }
+  // The turn's work is done: what services owe at its end goes out with it.
+  for (const std::function<void()>& callback : end_of_turn_) callback();
   flush_sends();
 
   io_uring* ring = ring_.native();

@@ -241,6 +241,18 @@ class Reactor {
   // a callback may schedule its own task again).
   void schedule_deferred(uint32_t task);
 
+  // Runs `callback` at the end of every loop turn: right before the turn
+  // sends what is queued on sockets and submits the ring, after all the work
+  // done since the last submission (the previous run_once()'s completions and
+  // timers, this one's mailbox drain and periodic tasks). For work a service
+  // batches over a turn and owes at its end (the edge's tracker deliveries,
+  // docs/tracker.md, "Where the work happens"): what the callback queues or
+  // posts (with its wake) leaves in this submission. Work done after the last
+  // run_once() of a loop is not covered: a service with a batch waiting keeps
+  // its loop turning (ShardService::stopped). It runs on every turn: cheap
+  // when there is nothing to do. Callbacks run in the order they were added.
+  void add_end_of_turn(std::function<void()> callback);
+
   // Called at the top of every loop turn (cross-shard mailbox drain). It
   // returns the longest the turn may then wait for completions: 0 when work
   // is left over (a drain stopped at its batch limit), UINT32_MAX for no
@@ -356,6 +368,7 @@ class Reactor {
     bool deferred;     // runs once per schedule_deferred()
   };
   std::vector<Periodic> periodics_;
+  std::vector<std::function<void()>> end_of_turn_;
   std::function<uint32_t()> turn_hook_;
   std::function<void(const io_uring_cqe&)> completion_hook_;
 };

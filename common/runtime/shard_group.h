@@ -99,7 +99,9 @@ class ShardService {
   // SIGTERM/SIGINT: drain and close (the service stops accepting when it
   // sees fit: Reactor::stop_accepting). Called once.
   virtual void on_stop_requested() = 0;
-  // The shard's loop ends when every service says it has stopped.
+  // The shard's loop ends when every service says it has stopped (one with
+  // work batched for the end of the turn, Reactor::add_end_of_turn, says so
+  // only once that work has gone).
   virtual bool stopped() const = 0;
   // SIGHUP.
   virtual void on_reload() {}

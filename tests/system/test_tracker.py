@@ -224,6 +224,33 @@ class TrackerCases:
             self.assertEqual(failure, {"failure reason": "full scrape is not allowed", "action": "scrape"})
         self.run_async(body)
 
+    def test_replies_to_one_connection_keep_their_order(self):
+        """Announces and scrapes sent back to back, without waiting: each
+        swarm's announce reply comes before the reply to the scrape sent
+        after it, whichever shard owns the swarm (with two shards some are
+        decided on the other one, both in one of its loop turns: its ready
+        messages for a connection go one way, in order, docs/tracker.md,
+        "Where the work happens"), and the scrape counts the announced peer."""
+        async def body(stack):
+            a = await self.open(stack)
+            hashes = [binary_id(f"order{i:02d}-") for i in range(16)]
+            for info_hash in hashes:
+                await a.send(announce(info_hash, binary_id()))
+                await a.send({"action": "scrape", "info_hash": info_hash})
+            seen = []
+            for _ in range(2 * len(hashes)):
+                message = await a.recv()
+                if message.get("action") == "scrape":
+                    (info_hash, counts), = message["files"].items()
+                    self.assertEqual(counts["incomplete"], 1)
+                    seen.append(("scrape", info_hash))
+                else:
+                    self.assertNotIn("failure reason", message)
+                    seen.append(("announce", message["info_hash"]))
+            for info_hash in hashes:
+                self.assertLess(seen.index(("announce", info_hash)), seen.index(("scrape", info_hash)), seen)
+        self.run_async(body)
+
     def test_stopped_removes_the_peer(self):
         async def body(stack):
             info_hash = binary_id("stop-")

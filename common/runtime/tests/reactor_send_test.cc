@@ -1,6 +1,8 @@
 // A socket's send carries every queued block in one submission (reactor.h),
 // and a short write leaves the rest queued, the next send starting exactly
-// where the kernel stopped, part-way into any block. The checks count
+// where the kernel stopped, part-way into any block. End-of-turn callbacks
+// (Reactor::add_end_of_turn) run after the turn's work, in order, and what
+// they queue leaves in that turn's submission. The checks count
 // submissions (ReactorCounters) and compare every byte the peer reads; they
 // wait for events (bytes read, the queue empty), bounded by turns, not time.
 #include "common/runtime/reactor.h"
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 #include <vector>
 
 #include "common/net/listen_socket.h"
@@ -148,6 +151,45 @@ TEST_F(ReactorSend, ShortWritesResumeWhereTheKernelStopped) {
   EXPECT_LE(reactor_.counters().send_buffers - before.send_buffers, sends * Reactor::max_send_vectors);
   for (int turn = 0; turn < 100 && reactor_.queued_bytes(service_.accepted) > 0; ++turn) reactor_.run_once(1);
   EXPECT_EQ(reactor_.queued_bytes(service_.accepted), 0u);
+}
+
+TEST_F(ReactorSend, WhatTheEndOfTurnQueuesLeavesInThatTurn) {
+  connect(0, 0);
+  // The callbacks stay with the reactor (TearDown turns it again): what
+  // they touch lives as long as they do.
+  struct Record {
+    std::vector<int> order;
+    int turns = 0;
+    bool owed = false;
+  };
+  auto record = std::make_shared<Record>();
+  const auto bytes = std::make_shared<const std::vector<uint8_t>>(pattern(300));
+  // The turn hook stands for the turn's work (a mailbox drain) that leaves
+  // something owed at the turn's end, once.
+  reactor_.set_turn_hook([record]() -> uint32_t {
+    record->order.push_back(0);
+    if (record->turns++ == 0) record->owed = true;
+    return UINT32_MAX;
+  });
+  Reactor& reactor = reactor_;
+  const SocketHandle socket = service_.accepted;
+  reactor_.add_end_of_turn([record, bytes, &reactor, socket] {
+    record->order.push_back(1);
+    if (!record->owed) return;
+    record->owed = false;
+    EXPECT_TRUE(reactor.send(socket, *bytes));
+  });
+  reactor_.add_end_of_turn([record] { record->order.push_back(2); });
+  const ReactorCounters before = reactor_.counters();
+  reactor_.run_once(0);
+  EXPECT_EQ(record->order, (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(reactor_.counters().sends - before.sends, 1u) << "the bytes did not leave in the turn that queued them";
+  for (int turn = 0; turn < 10000 && received_.size() < bytes->size(); ++turn) {
+    reactor_.run_once(1);
+    read_some(bytes->size() - received_.size());
+  }
+  EXPECT_TRUE(received_ == *bytes) << "the peer read other bytes than were queued";
+  EXPECT_EQ(reactor_.counters().sends - before.sends, 1u);
 }
 
 }  // namespace
