@@ -37,7 +37,9 @@ Options (defaults in brackets):
   --listen HOST:PORT      listening address                      [127.0.0.1:9300]
   --tls-cert FILE         PEM certificate chain: serve wss (with --tls-key)
   --tls-key FILE          PEM private key
-  --shards N              shards, shard i pinned to CPU i (0 = one per core) [1]
+  --shards N              shards, shard i pinned to the i-th CPU the process may
+                          use, modulo their count (taskset narrows the set;
+                          0 = one per core)                      [1]
   --max-message-bytes N   largest message accepted                [65536]
   --help                  this text
 )";
