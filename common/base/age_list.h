@@ -1,58 +1,40 @@
 #pragma once
-// An intrusive doubly linked list of nodes the caller owns, oldest first:
-// appending, moving a node to the newest end, removing any node and reading
-// the oldest are O(1) and never allocate. A table whose entries all live for
-// the same time from their last touch keeps them in one, so expiry pops from
-// the oldest end instead of scanning the table (edge/tracker_swarms.h).
+// An intrusive list of nodes the caller owns, oldest first
+// (common/base/intrusive_list.h): appending, moving a node to the newest
+// end, removing any node and reading the oldest are O(1) and never
+// allocate. A table whose entries all live for the same time from their
+// last touch keeps them in one, so expiry pops from the oldest end instead
+// of scanning the table (edge/tracker_swarms.h).
 //
-// Node must have the members `Node* older; Node* newer; bool listed;`
-// (AgeLinks<Node> gives them). A node must not move in memory while listed:
-// keep nodes in containers with stable addresses (std::unordered_map values,
-// SlotArray).
+// Node derives from AgeLinks<Node>. A node must not move in memory while
+// listed: keep nodes in containers with stable addresses (std::unordered_map
+// values, SlotArray).
+#include "common/base/intrusive_list.h"
 
 namespace mf {
 
 template <class Node>
-struct AgeLinks {
-  Node* older = nullptr;
-  Node* newer = nullptr;
-  bool listed = false;
-};
+using AgeLinks = IntrusiveLinks<Node*, nullptr>;
 
 template <class Node>
 class AgeList {
  public:
   // Appends `node` as the newest; a listed node moves there.
   void touch(Node& node) {
-    if (node.listed) {
-      if (newest_ == &node) return;
-      remove(node);
+    if (links_of(&node).listed) {
+      if (list_.newest() == &node) return;
+      list_.remove(&node, links_of);
     }
-    node.listed = true;
-    node.newer = nullptr;
-    node.older = newest_;
-    if (newest_ != nullptr) newest_->newer = &node;
-    else oldest_ = &node;
-    newest_ = &node;
+    list_.push_newest(&node, links_of);
   }
-
   // Does nothing for a node that is not listed.
-  void remove(Node& node) {
-    if (!node.listed) return;
-    node.listed = false;
-    if (node.older != nullptr) node.older->newer = node.newer;
-    else oldest_ = node.newer;
-    if (node.newer != nullptr) node.newer->older = node.older;
-    else newest_ = node.older;
-    node.older = node.newer = nullptr;
-  }
-
-  Node* oldest() const { return oldest_; }
-  bool empty() const { return oldest_ == nullptr; }
+  void remove(Node& node) { list_.remove(&node, links_of); }
+  Node* oldest() const { return list_.oldest(); }
+  bool empty() const { return list_.empty(); }
 
  private:
-  Node* oldest_ = nullptr;
-  Node* newest_ = nullptr;
+  static AgeLinks<Node>& links_of(Node* node) { return *node; }
+  IntrusiveList<Node*, nullptr> list_;
 };
 
 }  // namespace mf

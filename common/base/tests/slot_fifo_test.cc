@@ -41,7 +41,7 @@ TEST(SlotFifo, KeepsAcceptOrderAndRemovesAnyMember) {
   t.fifo.remove(1, t.links_of());
   t.fifo.remove(0, t.links_of());
   EXPECT_EQ(t.fifo.oldest(), SlotFifo::none);
-  for (const auto& l : t.links) EXPECT_FALSE(l.queued);
+  for (const auto& l : t.links) EXPECT_FALSE(l.listed);
 }
 
 }  // namespace
