@@ -56,6 +56,14 @@ async def counts_become(peer, info_hash, want):
     await asyncio.wait_for(check(), TIMEOUT_S)
 
 
+async def started(redis, peer, info_hash, peer_id, **fields):
+    """Announces `peer_id` as started through `peer` and waits until its
+    presence is in Valkey; the announce reply."""
+    reply = await peer.request(announce(info_hash, peer_id, event="started", **fields))
+    await registered(redis, info_hash, peer_id)
+    return reply
+
+
 def holder_edge(redis, info_hash, peer_id):
     """The record of the peer in the swarm's presence (names its edge), or None."""
     with RedisClient(redis.port) as r:
@@ -65,6 +73,15 @@ def holder_edge(redis, info_hash, peer_id):
 class TrackerClusterCase(unittest.TestCase):
     async def open(self, stack, edge):
         return await open_peer(stack, edge.ws_url("/announce"))
+
+    async def started_members(self, stack, edge, info_hash, count):
+        """`count` peers on `edge`, each started in the swarm and present in
+        Valkey: (peers, peer ids)."""
+        peers = [await self.open(stack, edge) for _ in range(count)]
+        ids = [binary_id() for _ in peers]
+        for peer, peer_id in zip(peers, ids):
+            await started(self.redis, peer, info_hash, peer_id)
+        return peers, ids
 
     def run_async(self, body):
         run_with_stack(body)
@@ -131,15 +148,8 @@ class TrackerAcrossEdges(TwoEdgeCluster, TrackerClusterCase):
             info_hash, other_hash = binary_id("swarm-"), binary_id("other-")
             pa = await self.open(stack, self.a)
             outsider = await self.open(stack, self.b)
-            id_out = binary_id()
-            await outsider.request(announce(other_hash, id_out, event="started"))
-            await registered(self.redis, other_hash, id_out)
-            bs = [await self.open(stack, self.b) for _ in range(3)]
-            ids = [binary_id() for _ in bs]
-            for peer, peer_id in zip(bs, ids):
-                await peer.request(announce(info_hash, peer_id, event="started"))
-            for peer_id in ids:
-                await registered(self.redis, info_hash, peer_id)
+            await started(self.redis, outsider, other_hash, binary_id())
+            bs, _ = await self.started_members(stack, self.b, info_hash, 3)
             id_a = binary_id()
             sent = offers(5)
             await pa.request(announce(info_hash, id_a, event="started", offers=sent))
@@ -156,12 +166,7 @@ class TrackerAcrossEdges(TwoEdgeCluster, TrackerClusterCase):
     def test_offers_across_edges_go_to_the_fewest_offered_first(self):
         async def body(stack):
             info_hash = binary_id("fewest-")
-            bs = [await self.open(stack, self.b) for _ in range(3)]
-            ids = [binary_id() for _ in bs]
-            for peer, peer_id in zip(bs, ids):
-                await peer.request(announce(info_hash, peer_id, event="started"))
-            for peer_id in ids:
-                await registered(self.redis, info_hash, peer_id)
+            bs, _ = await self.started_members(stack, self.b, info_hash, 3)
             pa, id_a = await self.open(stack, self.a), binary_id()
             # Three announces of one offer each: the members of b in order of
             # the fewest offers, so one each (a random pick would repeat one).
@@ -179,8 +184,7 @@ class TrackerAcrossEdges(TwoEdgeCluster, TrackerClusterCase):
         async def body(stack):
             info_hash, peer_id = binary_id("refresh-"), binary_id()
             peer = await self.open(stack, self.a)
-            await peer.request(announce(info_hash, peer_id, event="started"))
-            await registered(self.redis, info_hash, peer_id)
+            await started(self.redis, peer, info_hash, peer_id)
 
             def expiry():
                 with RedisClient(self.redis.port) as r:
@@ -202,8 +206,7 @@ class TrackerAcrossEdges(TwoEdgeCluster, TrackerClusterCase):
             stopper, closer, stayer = [await self.open(stack, self.b) for _ in range(3)]
             id_stop, id_close, id_stay = binary_id(), binary_id(), binary_id()
             for peer, peer_id in ((stopper, id_stop), (closer, id_close), (stayer, id_stay)):
-                await peer.request(announce(info_hash, peer_id, event="started"))
-                await registered(self.redis, info_hash, peer_id)
+                await started(self.redis, peer, info_hash, peer_id)
             await stopper.request(announce(info_hash, id_stop, event="stopped"))
             await registered(self.redis, info_hash, id_stop, present=False)
             await closer.ws.close()
@@ -255,8 +258,7 @@ class TrackerAcrossEdges(TwoEdgeCluster, TrackerClusterCase):
         async def body(stack):
             info_hash, peer_id = binary_id("bind-"), binary_id()
             holder = await self.open(stack, self.a)
-            await holder.request(announce(info_hash, peer_id, event="started"))
-            await registered(self.redis, info_hash, peer_id)
+            await started(self.redis, holder, info_hash, peer_id)
             taken_before = metric(self.b, "mf_edge_tracker_peer_id_taken_total")
             second = await self.open(stack, self.b)
             await second.send(announce(info_hash, peer_id, event="started"))
@@ -300,8 +302,7 @@ class TrackerExpiryAcrossEdges(TrackerClusterCase):
             async with contextlib.AsyncExitStack() as stack:
                 info_hash, id_silent = binary_id("expire-"), binary_id()
                 silent = await self.open(stack, edge)
-                await silent.request(announce(info_hash, id_silent, event="started"))
-                await registered(redis, info_hash, id_silent)
+                await started(redis, silent, info_hash, id_silent)
                 # interval 1 s: gone 1.5 s after its announce (expiry runs every second).
                 await registered(redis, info_hash, id_silent, present=False)
                 self.assertFalse(silent.ws.closed)
