@@ -169,43 +169,35 @@ struct RouteFixture {
   edge::DirectoryHandle handle;
 };
 
-void BM_RelayRoute(benchmark::State& state) {
-  RouteFixture f(state.range(0));
+// One lookup of the fixture's target per iteration; `lookup` is the way.
+template <class Lookup>
+void run_route(benchmark::State& state, Lookup&& lookup) {
   AllocationsPerItem allocations;
   for (auto _ : state) {
-    const edge::DirectoryEntry* entry = f.directory.find(f.target);
+    const edge::DirectoryEntry* entry = lookup();
     if (entry == nullptr) std::abort();
     benchmark::DoNotOptimize(entry);
   }
   allocations.report(state);
   state.SetItemsProcessed(state.iterations());
+}
+
+void BM_RelayRoute(benchmark::State& state) {
+  RouteFixture f(state.range(0));
+  run_route(state, [&] { return f.directory.find(f.target); });
 }
 BENCHMARK(BM_RelayRoute)->Arg(1000)->Arg(50000);
 
 void BM_RelayRouteByHash(benchmark::State& state) {
   RouteFixture f(state.range(0));
   const uint64_t hash = edge::PeerDirectory::hash_of(f.target);
-  AllocationsPerItem allocations;
-  for (auto _ : state) {
-    const edge::DirectoryEntry* entry = f.directory.find(f.target, hash);
-    if (entry == nullptr) std::abort();
-    benchmark::DoNotOptimize(entry);
-  }
-  allocations.report(state);
-  state.SetItemsProcessed(state.iterations());
+  run_route(state, [&] { return f.directory.find(f.target, hash); });
 }
 BENCHMARK(BM_RelayRouteByHash)->Arg(1000)->Arg(50000);
 
 void BM_RelayRouteByHandle(benchmark::State& state) {
   RouteFixture f(state.range(0));
-  AllocationsPerItem allocations;
-  for (auto _ : state) {
-    const edge::DirectoryEntry* entry = f.directory.resolve(f.handle, f.target);
-    if (entry == nullptr) std::abort();
-    benchmark::DoNotOptimize(entry);
-  }
-  allocations.report(state);
-  state.SetItemsProcessed(state.iterations());
+  run_route(state, [&] { return f.directory.resolve(f.handle, f.target); });
 }
 BENCHMARK(BM_RelayRouteByHandle)->Arg(1000)->Arg(50000);
 
