@@ -51,6 +51,14 @@ class SignalCases:
         cb = self.joined(stream, rendition_b or "r1", pb)
         return ca, pa, cb, pb
 
+    def assert_reply_not_delivered(self, replier, sender, sender_id, ref, why):
+        """`replier`'s signal with `ref` to `sender_id` came back as
+        peer-not-found, and `sender` received nothing."""
+        err = replier.recv()
+        self.assertEqual((err.get("type"), err.get("code"), err.get("to"), err.get("ref")),
+                         ("error", "peer-not-found", sender_id, ref), err)
+        self.assertEqual(sender.quiet(0.2), [], why)
+
     def assert_relayed(self, target, sender_id, kind, raw_data):
         raw = target.recv_raw()
         message = json.loads(raw)
@@ -183,10 +191,7 @@ class SignalCases:
         a.expect("left")
         a.join("sig-restream-other", "r1", pa)
         b.send(signal_text(pa, "answer", '{"n":2}', ',"id":5'))
-        err = b.recv()
-        self.assertEqual((err.get("type"), err.get("code"), err.get("to"), err.get("ref")),
-                         ("error", "peer-not-found", pa, 5), err)
-        self.assertEqual(a.quiet(0.2), [], "a peer now in another stream must not receive the reply")
+        self.assert_reply_not_delivered(b, a, pa, 5, "a peer now in another stream must not receive the reply")
 
     def test_reply_after_the_sender_switched_stream_is_peer_not_found(self):
         a, pa, b, pb = self.pair("sig-switch")
@@ -194,10 +199,7 @@ class SignalCases:
         self.assert_relayed(b, pa, "offer", '{"n":1}')
         a.join("sig-switch-other", "r1", pa)  # a switch: joined, same peerId, another stream
         b.send(signal_text(pa, "answer", '{"n":2}', ',"id":6'))
-        err = b.recv()
-        self.assertEqual((err.get("type"), err.get("code"), err.get("to"), err.get("ref")),
-                         ("error", "peer-not-found", pa, 6), err)
-        self.assertEqual(a.quiet(0.2), [], "a peer that switched stream must not receive the reply")
+        self.assert_reply_not_delivered(b, a, pa, 6, "a peer that switched stream must not receive the reply")
 
     def test_many_peers_all_pairs(self):
         # With two shards, 40 peers land on both: many sender/target pairs
