@@ -40,6 +40,22 @@ std::string signal_request() {
   return R"({"type":"signal","to":"L1a2b3c4d-123","kind":"offer","data":)" + signal_data() + "}";
 }
 
+// The relayed signal as T sends it: its text, and the WebSocket frame's
+// header and the text as the two pieces the server seals or queues.
+struct SignalFrame {
+  SignalFrame() {
+    const size_t header_size = ws::encode_header(header, ws::Opcode::text, true, text.size(), nullptr);
+    pieces[0] = {header, header_size};
+    pieces[1] = {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+  }
+  SignalFrame(const SignalFrame&) = delete;  // the pieces point into this one
+  SignalFrame& operator=(const SignalFrame&) = delete;
+
+  const std::string text = R"({"type":"signal","from":"L1a2b3c4d-122","kind":"offer","data":)" + signal_data() + "}";
+  uint8_t header[ws::max_header_bytes];
+  std::span<const uint8_t> pieces[2];
+};
+
 // Heap allocations per item, when counted.
 class AllocationsPerItem {
  public:
@@ -230,18 +246,14 @@ BENCHMARK(BM_RelayRender);
 // range(0) 1: in place in the send queue (the server's path); 0: in the
 // thread's workspace, then appended (what a sink without room gets).
 void BM_RelaySeal(benchmark::State& state) {
-  const std::string text = R"({"type":"signal","from":"L1a2b3c4d-122","kind":"offer","data":)" + signal_data() + "}";
+  const SignalFrame frame;
   RecordLayer sender, receiver;
   install(sender, receiver);
   QueueSink sink;
   sink.in_place = state.range(0) == 1;
-  uint8_t header[ws::max_header_bytes];
-  const size_t header_size = ws::encode_header(header, ws::Opcode::text, true, text.size(), nullptr);
-  const std::span<const uint8_t> pieces[2] = {{header, header_size},
-                                              {reinterpret_cast<const uint8_t*>(text.data()), text.size()}};
   AllocationsPerItem allocations;
   for (auto _ : state) {
-    if (!sender.seal(pieces, sink)) std::abort();
+    if (!sender.seal(frame.pieces, sink)) std::abort();
     sink.queue.consume(pool(), sink.queue.size());
   }
   allocations.report(state);
@@ -257,23 +269,19 @@ BENCHMARK(BM_RelaySeal)->Arg(1)->Arg(0);
 // default keeps both keys ready.
 void BM_RelayOpenThenSealToAnother(benchmark::State& state) {
   tls::set_cipher_contexts_per_thread(static_cast<size_t>(state.range(0)));
-  const std::string text = R"({"type":"signal","from":"L1a2b3c4d-122","kind":"offer","data":)" + signal_data() + "}";
+  const SignalFrame frame;
   RecordLayer client_a, server_a, server_b, client_b;
   install(client_a, server_a);
   install(server_b, client_b);
   ClientRecords records(client_a, signal_request());
   VectorSink back;
   QueueSink sink;
-  uint8_t header[ws::max_header_bytes];
-  const size_t header_size = ws::encode_header(header, ws::Opcode::text, true, text.size(), nullptr);
-  const std::span<const uint8_t> pieces[2] = {{header, header_size},
-                                              {reinterpret_cast<const uint8_t*>(text.data()), text.size()}};
   AllocationsPerItem allocations;
   for (auto _ : state) {
     auto step = server_a.open_next(records.next(state), scratch, back);
     if (!step) std::abort();
     benchmark::DoNotOptimize(step->plaintext.data());
-    if (!server_b.seal(pieces, sink)) std::abort();
+    if (!server_b.seal(frame.pieces, sink)) std::abort();
     sink.queue.consume(pool(), sink.queue.size());
   }
   allocations.report(state);
@@ -286,16 +294,13 @@ BENCHMARK(BM_RelayOpenThenSealToAnother)->Arg(1)->Arg(tls::kDefaultCipherContext
 // queue: a plain frame's two pieces appended to a send queue and taken off
 // it as a send completion does; range(0) messages per loop turn.
 void BM_RelayQueue(benchmark::State& state) {
-  const std::string text = R"({"type":"signal","from":"L1a2b3c4d-122","kind":"offer","data":)" + signal_data() + "}";
-  uint8_t header[ws::max_header_bytes];
-  const size_t header_size = ws::encode_header(header, ws::Opcode::text, true, text.size(), nullptr);
+  const SignalFrame frame;
   ByteQueue queue;
   const int64_t per_turn = state.range(0);
   AllocationsPerItem allocations;
   for (auto _ : state) {
     for (int64_t i = 0; i < per_turn; ++i) {
-      if (!queue.append(pool(), {header, header_size}) ||
-          !queue.append(pool(), {reinterpret_cast<const uint8_t*>(text.data()), text.size()}))
+      if (!queue.append(pool(), frame.pieces[0]) || !queue.append(pool(), frame.pieces[1]))
         std::abort();
     }
     while (queue.size() > 0) queue.consume(pool(), queue.front().size());
