@@ -166,6 +166,16 @@ def free_port(avoid=()):
             return port
 
 
+def held_port():
+    """(socket, port): a port on 127.0.0.1 bound by the caller, not listening,
+    until the socket is closed. Nothing else can take it meanwhile (tests run
+    in parallel), so a connection to it is refused for as long as it is held:
+    what a test needs to show that a server did not listen there."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    return s, s.getsockname()[1]
+
+
 # --------------------------------------------------------------------------
 # The edge process
 

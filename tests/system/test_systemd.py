@@ -14,7 +14,7 @@ import tempfile
 import time
 import unittest
 
-from edge_process import EXPECT_TIMEOUT_S, Edge, RawWebSocket, build_dir, free_port, tls_material
+from edge_process import EXPECT_TIMEOUT_S, Edge, RawWebSocket, build_dir, free_port, held_port, tls_material
 from ingress_process import Ingress, ingress_binary, trust_context
 
 from build_options import needs_test_hooks
@@ -282,7 +282,10 @@ class UnitFiles(unittest.TestCase):
 
 class SocketActivation(unittest.TestCase):
     def test_inherited_listener_serves_from_the_first_connection(self):
-        port, unused = free_port(), free_port()
+        # Held by the test: no other test's server can listen there meanwhile.
+        holder, unused = held_port()
+        self.addCleanup(holder.close)
+        port = free_port(avoid=(unused,))
         binary = os.path.join(build_dir(), "edge", "mf-edge")
         # systemd-socket-activate listens, and on the first connection starts
         # mf-edge with the listening socket as descriptor 3, named "public".
@@ -311,7 +314,10 @@ class SocketActivation(unittest.TestCase):
         self.assertEqual(process.wait(timeout=EXPECT_TIMEOUT_S), 0, process.stderr.read().decode(errors="replace")[-2000:])
 
     def test_ingress_serves_on_the_inherited_listener(self):
-        port, unused = free_port(), free_port()
+        # Held by the test: no other test's server can listen there meanwhile.
+        holder, unused = held_port()
+        self.addCleanup(holder.close)
+        port = free_port(avoid=(unused,))
         cert, key = tls_material()
         with Edge(shards=1, args=["--plain-listen", f"127.0.0.1:{free_port()}", "--proxy-protocol"]) as edge:
             backend = edge.args[edge.args.index("--plain-listen") + 1]
