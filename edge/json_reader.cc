@@ -3,7 +3,9 @@
 #include <bit>
 #include <cstring>
 
-#if defined(__SSE2__)
+#if defined(__AVX2__)
+#include <immintrin.h>
+#elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
@@ -14,7 +16,20 @@ namespace {
 // character (refused) and the lead byte of a multi-byte character.
 // plain_bytes(p): the bytes at p before the first stop, at most
 // string_block (the load reads string_block bytes).
-#if defined(__SSE2__)
+#if defined(__AVX2__)
+constexpr size_t string_block = 32;
+
+inline size_t plain_bytes(const char* p) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('"'));
+  const __m256i backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'));
+  // Signed: below 0x20 are the control characters and 0x80..0xFF.
+  const __m256i control_or_lead = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v);
+  const auto stops =
+      static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), control_or_lead)));
+  return stops == 0 ? string_block : static_cast<size_t>(std::countr_zero(stops));
+}
+#elif defined(__SSE2__)
 constexpr size_t string_block = 16;
 
 inline size_t plain_bytes(const char* p) {
@@ -124,9 +139,9 @@ inline const char* skip_utf8_character(const char* p) {
   return nullptr;
 }
 
-// The string whose opening quote is at p: past its closing quote, or
-// nullptr. `out` gets its body.
-const char* skip_string(const char* p, const char* end, JsonString& out) {
+// skip_string's general case: a string longer than one block, or one with
+// an escape or a multi-byte character.
+const char* skip_any_string(const char* p, const char* end, JsonString& out) {
   const char* const body = ++p;
   bool escaped = false;
   for (;;) {
@@ -153,6 +168,20 @@ const char* skip_string(const char* p, const char* end, JsonString& out) {
   }
   out = JsonString{std::string_view(body, static_cast<size_t>(p - body)), escaped};
   return p + 1;
+}
+
+// The string whose opening quote is at p: past its closing quote, or
+// nullptr. `out` gets its body. Keys and most values are short plain
+// strings, whose closing quote is the first stop in the first block: that
+// case is decided here, inline, and the rest is skip_any_string's.
+inline const char* skip_string(const char* p, const char* end, JsonString& out) {
+  const char* const body = p + 1;
+  const size_t plain = plain_bytes(body);
+  if (plain < string_block && body + plain < end && body[plain] == '"') [[likely]] {
+    out = JsonString{std::string_view(body, plain), false};
+    return body + plain + 1;
+  }
+  return skip_any_string(p, end, out);
 }
 
 // A scalar (string, number, true, false, null) at p: past it, or nullptr.

@@ -14,7 +14,7 @@
 // Once it fails it stays failed, and every call returns false.
 //
 // The reader decides only on the bytes of the text, but it loads up to
-// json_reader_padding bytes past the end (16 bytes of a string at a time),
+// json_reader_padding bytes past the end (32 bytes of a string at a time),
 // so the text must be followed by that many readable bytes. No allocation,
 // no exceptions.
 #include <cstddef>
@@ -29,7 +29,7 @@ namespace mf::edge {
 // sends needs more.
 inline constexpr size_t max_json_depth = 64;
 
-inline constexpr size_t json_reader_padding = 16;
+inline constexpr size_t json_reader_padding = 32;
 
 enum class JsonType : uint8_t { object, array, string, number, boolean, null };
 

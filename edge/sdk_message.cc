@@ -41,14 +41,26 @@ std::string_view signal_kind_text(SignalKind kind) {
   return "offer";
 }
 
+namespace {
+
+// identifier_bytes[c]: c is one of [A-Za-z0-9._:-] (one load per byte where
+// nine comparisons were).
+constexpr auto identifier_bytes = [] {
+  std::array<bool, 256> table{};
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (char c : std::string_view("._:-")) table[static_cast<uint8_t>(c)] = true;
+  return table;
+}();
+
+}  // namespace
+
 bool is_valid_identifier(std::string_view text) {
   if (text.empty() || text.size() > max_identifier_bytes) return false;
-  for (char c : text) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == ':' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
+  bool ok = true;
+  for (char c : text) ok &= identifier_bytes[static_cast<uint8_t>(c)];
+  return ok;
 }
 
 bool UnescapedStrings::unescape(const JsonString& string, std::string_view& out) {
@@ -303,6 +315,30 @@ bool strings_and_encoding_are_sound(std::string_view text) {
   return !in_string;
 }
 
+// By length first: one comparison for any type (a signal, the most
+// frequent, is one of the two names of six bytes).
+std::optional<MessageType> message_type_named(std::string_view name) {
+  switch (name.size()) {
+    case 4:
+      if (name == "join") return MessageType::join;
+      if (name == "ping") return MessageType::ping;
+      return std::nullopt;
+    case 5:
+      if (name == "leave") return MessageType::leave;
+      if (name == "stats") return MessageType::stats;
+      return std::nullopt;
+    case 6:
+      if (name == "signal") return MessageType::signal;
+      if (name == "update") return MessageType::update;
+      return std::nullopt;
+    case 10:
+      if (name == "need-peers") return MessageType::need_peers;
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
 // A JSON value that is not an object starts with one of these.
 bool starts_other_value(char c) {
   return c == '[' || c == '"' || c == 'n' || c == 't' || c == 'f' || c == '-' || (c >= '0' && c <= '9');
@@ -457,13 +493,7 @@ std::optional<SdkRejection> SdkMessageParser::read(std::string_view text, SdkReq
   };
   if (!have_type) return fail(SdkErrorCode::bad_request, "type: missing");
   if (!type_is_string) return fail(SdkErrorCode::bad_request, "type: must be a string");
-  if (type_name == "join") request.type = MessageType::join;
-  else if (type_name == "leave") request.type = MessageType::leave;
-  else if (type_name == "signal") request.type = MessageType::signal;
-  else if (type_name == "need-peers") request.type = MessageType::need_peers;
-  else if (type_name == "update") request.type = MessageType::update;
-  else if (type_name == "stats") request.type = MessageType::stats;
-  else if (type_name == "ping") request.type = MessageType::ping;
+  if (std::optional<MessageType> type = message_type_named(type_name)) request.type = *type;
   else return fail(SdkErrorCode::unknown_type, "unknown type", utf8_prefix(type_name, 64));
   if (problem.set) return fail(problem.code, problem.message);
   switch (request.type) {

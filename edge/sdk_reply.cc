@@ -57,13 +57,26 @@ std::string_view write_peers(std::span<char> out, std::span<const PeerCandidate>
   return finish(w);
 }
 
+namespace {
+
+// The members after `from` up to `data`'s value, one piece per kind.
+std::string_view kind_and_data_key(SignalKind kind) {
+  switch (kind) {
+    case SignalKind::offer: return R"(,"kind":"offer","data":)";
+    case SignalKind::answer: return R"(,"kind":"answer","data":)";
+    case SignalKind::candidate: return R"(,"kind":"candidate","data":)";
+    case SignalKind::bye: return R"(,"kind":"bye","data":)";
+  }
+  return R"(,"kind":"offer","data":)";
+}
+
+}  // namespace
+
 std::string_view write_signal(std::span<char> out, std::string_view from, SignalKind kind, std::string_view data_raw) {
   JsonWriter w(out);
   w.raw(R"({"type":"signal","from":)");
   w.string(from);
-  w.raw(R"(,"kind":")");
-  w.raw(signal_kind_text(kind));
-  w.raw(R"(","data":)");
+  w.raw(kind_and_data_key(kind));
   w.raw(data_raw);
   return finish(w);
 }
