@@ -91,6 +91,43 @@ TEST(JsonReader, NeverDecidesOnBytesPastTheEnd) {
     EXPECT_FALSE(in.read_value(v)) << text;
     EXPECT_TRUE(in.failed()) << text;
   }
+  // Cut at and around a scan block's length (32 bytes with AVX2, 16 with SSE2).
+  for (size_t length : {15u, 16u, 17u, 31u, 32u, 33u}) {
+    Padded padded("[\"" + std::string(length, 'a'));
+    JsonReader in(padded.view());
+    JsonValue v;
+    ASSERT_TRUE(in.enter_array());
+    ASSERT_TRUE(in.next_element());
+    EXPECT_FALSE(in.read_value(v)) << length;
+  }
+  // A key cut by the end.
+  Padded key(R"({"ab)");
+  JsonReader in(key.view());
+  JsonString name;
+  ASSERT_TRUE(in.enter_object());
+  EXPECT_FALSE(in.next_member(name));
+  EXPECT_TRUE(in.failed());
+}
+
+// Keys and values of every length across two scan blocks: the inline case
+// (closing quote in the first block) and the general loop agree.
+TEST(JsonReader, StringsOfEveryLengthAroundTheScanBlock) {
+  for (size_t length = 0; length <= 70; ++length) {
+    const std::string body(length, 'k');
+    Padded padded("{\"" + body + "\":\"" + body + "\"}");
+    JsonReader in(padded.view());
+    JsonString key;
+    JsonValue v;
+    ASSERT_TRUE(in.enter_object());
+    ASSERT_TRUE(in.next_member(key)) << length;
+    EXPECT_EQ(key.body, body);
+    ASSERT_TRUE(in.read_value(v)) << length;
+    EXPECT_EQ(v.string.body, body);
+    EXPECT_FALSE(v.string.escaped);
+    EXPECT_FALSE(in.next_member(key));
+    EXPECT_FALSE(in.failed()) << length;
+    EXPECT_TRUE(in.at_end());
+  }
 }
 
 TEST(JsonReader, FailureIsSticky) {

@@ -42,6 +42,17 @@ TEST(SdkReply, SignalCarriesRawData) {
   EXPECT_TRUE(valid_json(text));
 }
 
+TEST(SdkReply, SignalNamesEachKind) {
+  std::array<char, 128> out;
+  EXPECT_EQ(write_signal(out, "a", SignalKind::offer, "1"), R"({"type":"signal","from":"a","kind":"offer","data":1})");
+  EXPECT_EQ(write_signal(out, "a", SignalKind::answer, "1"), R"({"type":"signal","from":"a","kind":"answer","data":1})");
+  EXPECT_EQ(write_signal(out, "a", SignalKind::candidate, "1"),
+            R"({"type":"signal","from":"a","kind":"candidate","data":1})");
+  EXPECT_EQ(write_signal(out, "a", SignalKind::bye, "1"), R"({"type":"signal","from":"a","kind":"bye","data":1})");
+  // Too small a buffer: no text rather than a cut one.
+  EXPECT_EQ(write_signal(std::span<char>(out.data(), 40), "a", SignalKind::offer, "1"), "");
+}
+
 TEST(SdkReply, SmallMessages) {
   std::array<char, 256> out;
   EXPECT_EQ(write_left(out, {}), R"({"type":"left"})");
