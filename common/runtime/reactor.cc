@@ -104,13 +104,10 @@ Reactor::Socket& Reactor::start_socket(uint32_t slot, SocketService* service, So
 
 void Reactor::add_listener(int listen_fd, SocketService* service, bool want_peer_address) {
   MF_ASSERT_ON_SHARD(shard_id_);
-  Listener listener{listen_fd, service, false, true, nullptr};
-  if (want_peer_address) {
-    listener.slots = std::make_unique<AcceptSlot[]>(accepts_with_address);
-    for (uint32_t i = 0; i < accepts_with_address; ++i) listener.slots[i].armed = false;
-  }
+  Listener listener{listen_fd, service, want_peer_address, true, 0, std::make_unique<AcceptSlot[]>(accepts_per_listener)};
+  for (uint32_t i = 0; i < accepts_per_listener; ++i) listener.slots[i].armed = false;
   listeners_.push_back(std::move(listener));
-  arm_accept(static_cast<uint32_t>(listeners_.size() - 1));
+  arm_accepts();
 }
 
 void Reactor::stop_accepting() {
@@ -127,36 +124,60 @@ void Reactor::stop_accepting() {
   if (rc < 0) MF_LOG_WARN("shard {}: submitting the accept cancellation failed: {}", shard_id_, std::strerror(-rc));
 }
 
-void Reactor::arm_accept(uint32_t index) {
-  Listener& listener = listeners_[index];
-  if (!listener.active) return;
-  if (listener.slots == nullptr) {
-    if (listener.armed) return;
-    io_uring_sqe* sqe = ring_.acquire_sqe();
-    // No SOCK_CLOEXEC: a direct descriptor is not in the fd table (EINVAL).
-    io_uring_prep_multishot_accept_direct(sqe, listener.fd, nullptr, nullptr, 0);
-    io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::accept, index));
-    listener.armed = true;
-    return;
+void Reactor::arm_accepts() {
+  if (accept_retry_at_ms_ != 0) return;  // after an unexpected error: the retry arms them
+  bool starved = false;
+  for (uint32_t pass = 0; pass < accepts_per_listener && !starved; ++pass) {
+    bool armed_any = false;
+    const uint32_t count = static_cast<uint32_t>(listeners_.size());
+    const uint32_t first = next_accept_listener_;
+    for (uint32_t k = 0; k < count; ++k) {
+      uint32_t i = (first + k) % count;
+      Listener& listener = listeners_[i];
+      if (!listener.active || listener.armed >= accepts_per_listener) continue;
+      if (free_indices() == 0) {
+        starved = true;
+        break;
+      }
+      arm_accept(listener, i);
+      // Round robin across calls too: when indices free one at a time, the
+      // next goes to the next listener.
+      next_accept_listener_ = (i + 1) % count;
+      armed_any = true;
+    }
+    if (!armed_any) break;
   }
-  for (uint32_t i = 0; i < accepts_with_address; ++i) {
-    AcceptSlot& slot = listener.slots[i];
-    if (slot.armed) continue;
-    slot.length = sizeof slot.address;
-    io_uring_sqe* sqe = ring_.acquire_sqe();
-    // liburing 2.3 stores file_index + 1 and, unlike its multishot variant,
-    // does not offset IORING_FILE_INDEX_ALLOC: pass ALLOC - 1 to allocate.
-    io_uring_prep_accept_direct(sqe, listener.fd, reinterpret_cast<sockaddr*>(&slot.address), &slot.length, 0,
-                                IORING_FILE_INDEX_ALLOC - 1);
-    io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::accept, index | (i << 16)));
-    slot.armed = true;
+  // A listener left without any accept: its new connections wait in the
+  // backlog until a socket is released.
+  bool paused = false;
+  for (const Listener& listener : listeners_) paused = paused || (starved && listener.active && listener.armed == 0);
+  if (paused && !accept_paused_) {
+    // At the limit every release resumes and pauses again: one line per
+    // 10 s, the counter has every pause.
+    ++counters_.accept_table_full;
+    if (now_ms_ >= table_full_logged_until_ms_) {
+      table_full_logged_until_ms_ = now_ms_ + 10000;
+      MF_LOG_WARN("shard {}: descriptor table full ({} sockets), accept paused", shard_id_, live_sockets_);
+    }
   }
+  accept_paused_ = paused;
 }
 
-void Reactor::rearm_paused_accepts() {
-  if (!accept_paused_) return;
-  accept_paused_ = false;
-  for (uint32_t i = 0; i < listeners_.size(); ++i) arm_accept(i);
+void Reactor::arm_accept(Listener& listener, uint32_t index) {
+  uint32_t free_slot = 0;
+  while (listener.slots[free_slot].armed) ++free_slot;  // armed < accepts_per_listener: one is free
+  AcceptSlot& slot = listener.slots[free_slot];
+  slot.length = sizeof slot.address;
+  io_uring_sqe* sqe = ring_.acquire_sqe();
+  // No SOCK_CLOEXEC: a direct descriptor is not in the fd table (EINVAL).
+  // liburing 2.3 stores file_index + 1 and, unlike its multishot variant,
+  // does not offset IORING_FILE_INDEX_ALLOC: pass ALLOC - 1 to allocate.
+  io_uring_prep_accept_direct(sqe, listener.fd, reinterpret_cast<sockaddr*>(&slot.address), &slot.length, 0,
+                              IORING_FILE_INDEX_ALLOC - 1);
+  io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::accept, index | (free_slot << 16)));
+  slot.armed = true;
+  ++listener.armed;
+  ++accepts_armed_;
 }
 
 void Reactor::arm_recv(uint32_t slot) {
@@ -176,7 +197,8 @@ void Reactor::arm_recv(uint32_t slot) {
 std::expected<SocketHandle, int> Reactor::connect_adopted(int fd, const sockaddr* remote, socklen_t remote_length,
                                                           SocketService* service) {
   MF_ASSERT_ON_SHARD(shard_id_);
-  uint32_t slot = allocate_slot();
+  // An index the armed accepts counted on is not taken (add_listener).
+  uint32_t slot = free_indices() == 0 ? UINT32_MAX : allocate_slot();
   if (slot == UINT32_MAX || remote_length > sizeof(sockaddr_storage)) {
     ::close(fd);
     return std::unexpected(-ENFILE);
@@ -506,7 +528,7 @@ void Reactor::release(uint32_t slot) {
   ++counters_.released;
   --live_sockets_;
   service->on_released(handle);
-  rearm_paused_accepts();
+  arm_accepts();
 }
 
 void Reactor::arm_timer(SocketHandle socket, uint64_t deadline_ms) {
@@ -536,20 +558,17 @@ void Reactor::on_accept(const io_uring_cqe& cqe) {
   uint32_t index = tag_index(cqe.user_data) & 0xFFFF;
   uint32_t accept_slot = tag_index(cqe.user_data) >> 16;
   Listener& listener = listeners_[index];
-  const sockaddr_storage* peer = nullptr;
-  if (listener.slots != nullptr) {
-    listener.slots[accept_slot].armed = false;
-    peer = &listener.slots[accept_slot].address;
-  } else if (!(cqe.flags & IORING_CQE_F_MORE)) {
-    listener.armed = false;
-  }
+  AcceptSlot& armed = listener.slots[accept_slot];
+  armed.armed = false;
+  --listener.armed;
+  --accepts_armed_;
   if (cqe.res >= 0) {
     ++counters_.accepted;
     uint32_t fixed_fd = static_cast<uint32_t>(cqe.res);
     uint32_t slot = allocate_slot();
     if (slot == UINT32_MAX) {
-      // More sockets than slots cannot happen while both equal the table
-      // size; refuse rather than trust that.
+      // Cannot happen while accepts are armed only for free indices and
+      // slots equal the table; refuse rather than trust that.
       io_uring_sqe* sqe = ring_.acquire_sqe();
       io_uring_prep_close_direct(sqe, fixed_fd);
       io_uring_sqe_set_data64(sqe, make_tag(CompletionKind::ignored, 0));
@@ -558,15 +577,15 @@ void Reactor::on_accept(const io_uring_cqe& cqe) {
       s.fixed_fd = fixed_fd;
       ++open_sockets_;
       arm_recv(slot);
-      listener.service->on_accepted(SocketHandle{slot, s.generation}, peer);
+      listener.service->on_accepted(SocketHandle{slot, s.generation},
+                                    listener.want_peer_address ? &armed.address : nullptr);
     }
   } else if (cqe.res == -ENFILE || cqe.res == -EMFILE) {
-    // The direct-descriptor table is full: accept again once a socket has
-    // been released (release() re-arms), never stop for good.
+    // The table was full after all (the budget is wrong, or something else
+    // holds indices): the kernel has already closed the connection it took.
     ++counters_.accept_table_full;
-    if (!accept_paused_) MF_LOG_WARN("shard {}: descriptor table full ({} sockets), accept paused", shard_id_, open_sockets_);
-    accept_paused_ = true;
-    return;
+    MF_LOG_WARN("shard {}: accept found the descriptor table full ({} sockets); a connection was lost", shard_id_,
+                live_sockets_);
   } else if (cqe.res != -ECANCELED) {
     // Unexpected (ENOMEM, a listener in a bad state): retry after a pause
     // rather than spin on a failing accept.
@@ -576,7 +595,7 @@ void Reactor::on_accept(const io_uring_cqe& cqe) {
     accept_retry_at_ms_ = now_ms_ + 100;
     return;
   }
-  if (listener.active && !accept_paused_) arm_accept(index);
+  arm_accepts();
 }
 
 void Reactor::on_recv(const io_uring_cqe& cqe) {
@@ -738,7 +757,7 @@ void Reactor::run_once(uint32_t max_wait_ms) {
   recv_rearm_list_.clear();
   if (accept_retry_at_ms_ != 0 && now_ms_ >= accept_retry_at_ms_) {
     accept_retry_at_ms_ = 0;
-    for (uint32_t i = 0; i < listeners_.size(); ++i) arm_accept(i);
+    arm_accepts();
   }
   // The turn's work is done: what services owe at its end goes out with it.
   for (const std::function<void()>& callback : end_of_turn_) callback();

@@ -5,7 +5,7 @@
 // message (shard_group.h).
 //
 // Life of a socket: accepted directly into the ring's sparse file table
-// (multishot accept, no regular descriptor ever exists) -> multishot recv
+// (one-shot accepts, no regular descriptor ever exists) -> multishot recv
 // with provided buffers -> the service reacts and queues bytes -> at most one
 // send in flight per socket, gathering what is queued -> close: flush,
 // shutdown(SHUT_WR), linger reading until EOF or a deadline (so the peer gets
@@ -112,7 +112,7 @@ enum class CloseMode : uint8_t {
 struct ReactorCounters {
   uint64_t accepted = 0;
   uint64_t accept_errors = 0;
-  uint64_t accept_table_full = 0;
+  uint64_t accept_table_full = 0;  // times a listener was left without an armed accept (table full)
   uint64_t released = 0;
   uint64_t recv_no_buffers = 0;
   uint64_t send_queue_overflows = 0;
@@ -158,13 +158,23 @@ class Reactor {
   static uint64_t monotonic_ms();
 
   // Accepts on a listening socket (a regular fd shared with nobody: each
-  // shard has its own SO_REUSEPORT listener), directly into the file table.
-  // Without want_peer_address: one multishot accept (the kernel cannot hand
-  // out addresses from a multishot accept). With it: accepts_with_address
-  // one-shot accepts kept armed, each with its own address buffer, for
-  // per-source admission when no PROXY header carries the address.
+  // shard has its own SO_REUSEPORT listener), directly into the file table,
+  // with up to accepts_per_listener one-shot accepts armed, each with its
+  // own address buffer; on_accepted() gets the peer's address only with
+  // want_peer_address (per-source admission when no PROXY header carries
+  // it).
+  //
+  // An accept into the file table takes the connection off the backlog
+  // before it looks for a free index: one that finds the table full closes
+  // the connection it took (a reset for a client that already sent bytes).
+  // So an accept is armed only for an index nobody else can take: sockets
+  // not yet released plus accepts armed never exceed the table
+  // (docs/edge.md, "Descriptor exhaustion"). At the limit new connections
+  // wait in the kernel's backlog, and each release arms an accept again.
+  // A multishot accept is not used: it takes every queued connection in one
+  // go, however few indices are free.
   void add_listener(int listen_fd, SocketService* service, bool want_peer_address = false);
-  static constexpr uint32_t accepts_with_address = 16;
+  static constexpr uint32_t accepts_per_listener = 16;
   // Stops accepting on every listener (drain). The cancellation is
   // submitted before this returns, so the caller may close the listening
   // sockets right after (an accept still armed would keep a closed
@@ -178,7 +188,8 @@ class Reactor {
   // load generator binds source addresses to pass the ephemeral-port limit);
   // the reactor moves it into the direct-descriptor table (the kernel picks
   // the index), closes the regular fd and connects through the ring.
-  // on_connected() follows. Takes ownership of `fd` in every case.
+  // on_connected() follows. Takes ownership of `fd` in every case. -ENFILE
+  // when no index is free for it (the same budget as accepts, above).
   std::expected<SocketHandle, int> connect_adopted(int fd, const sockaddr* remote, socklen_t remote_length,
                                                    SocketService* service);
 
@@ -188,6 +199,11 @@ class Reactor {
   // or waiting for their last completion. A stopping shard waits for zero so
   // goodbyes (close frames) actually leave.
   size_t live_sockets() const { return live_sockets_; }
+  // Direct-descriptor indices neither a socket nor an armed accept holds.
+  size_t free_indices() const {
+    size_t used = live_sockets_ + accepts_armed_;
+    return used >= sockets_.capacity() ? 0 : sockets_.capacity() - used;
+  }
 
   // Queues bytes for sending. False when the socket's queue would exceed
   // max_queued_bytes_per_socket or the pool is exhausted: the consumer is
@@ -292,9 +308,10 @@ class Reactor {
   struct Listener {
     int fd;
     SocketService* service;
-    bool armed;  // multishot mode
+    bool want_peer_address;
     bool active;
-    std::unique_ptr<AcceptSlot[]> slots;  // address mode: accepts_with_address slots
+    uint32_t armed;                       // accepts in flight
+    std::unique_ptr<AcceptSlot[]> slots;  // accepts_per_listener
   };
   Socket& at(uint32_t slot) { return sockets_[slot]; }
   const Socket& at(uint32_t slot) const { return sockets_[slot]; }
@@ -303,7 +320,11 @@ class Reactor {
   uint32_t allocate_slot();
   // Resets a freshly allocated slot for a new socket (accepted or outbound).
   Socket& start_socket(uint32_t slot, SocketService* service, SocketState state);
-  void arm_accept(uint32_t listener_index);
+  // Arms accepts while indices are free, one per listener per pass so the
+  // last free ones are shared (an admin listener is not starved by the
+  // public one).
+  void arm_accepts();
+  void arm_accept(Listener& listener, uint32_t listener_index);
   void arm_recv(uint32_t slot);
   void submit_send(uint32_t slot);
   // Room for one SENDMSG's header and `vectors` iovecs (header->msg_iov)
@@ -326,7 +347,6 @@ class Reactor {
   void on_adopted(const io_uring_cqe& cqe);
   void on_connect(const io_uring_cqe& cqe);
   void on_timer_expired(uint64_t tag);
-  void rearm_paused_accepts();
 
   uint32_t shard_id_;
   ReactorOptions options_{};
@@ -349,7 +369,10 @@ class Reactor {
   };
   std::unordered_map<uint32_t, PendingConnect> pending_connects_;
   std::unordered_map<uint32_t, int> pending_fds_;  // regular fds until the table holds them
-  bool accept_paused_ = false;
+  uint32_t accepts_armed_ = 0;
+  uint32_t next_accept_listener_ = 0;  // where arm_accepts() starts its round
+  bool accept_paused_ = false;  // a listener wanted an accept and no index was free
+  uint64_t table_full_logged_until_ms_ = 0;
   uint64_t accept_retry_at_ms_ = 0;  // 0: no retry pending
   // SENDMSG headers and their iovecs since the last drained submission.
   std::unique_ptr<msghdr[]> send_headers_;

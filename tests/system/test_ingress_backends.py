@@ -240,6 +240,10 @@ class KilledEdge(unittest.TestCase):
             # The edge comes back on the same plain port.
             with BackendEdge("edge-a2", args=EDGE_ARGS, plain_port=a.plain_port) as a2:
                 ingress.wait_backend_state(a2.address, "up")
+                # Shard 0 runs the checks and tells the other shards; a
+                # snapshot requested now reaches each shard behind that
+                # message, so once it is answered every shard picks a2.
+                ingress.metrics()
                 back = [join_edge(ingress, "kill", f"p-back-{i}", self) for i in range(4)]
                 landed = [edge for _, edge in back]
                 self.assertGreaterEqual(landed.count("edge-a2"), 3, f"the returning edge gets traffic: {landed}")
