@@ -15,6 +15,7 @@
 #include "common/base/keyed_hash.h"
 #include "common/base/os_random.h"
 #include "common/codec/http_response.h"
+#include "common/codec/utf8_validator.h"
 #include "common/base/log.h"
 #include "edge/cluster_keys.h"
 #include "edge/operator_page.h"
@@ -296,7 +297,11 @@ Admission EdgeShard::admit(WebSocketServer& server, SocketHandle connection, con
   // Same listeners, same admission; the path picks the protocol.
   s.tracker = tracker_enabled() && head.path == shared_.settings.tracker_path;
   s.tracker_seats.clear();
-  return Admission{};
+  Admission admitted;
+  // SDK messages: the parser's one walk checks their UTF-8
+  // (sdk_text_is_utf8()); the tracker's go through the WebSocket layer's.
+  admitted.app_checks_utf8 = !s.tracker;
+  return admitted;
 }
 
 namespace {
@@ -423,12 +428,25 @@ void EdgeShard::on_closed(SocketHandle connection) {
   s.claims.reset();
 }
 
+// An SDK connection's messages reach the edge unchecked for UTF-8
+// (Admission::app_checks_utf8): one the parser did not refuse as bad JSON
+// was valid UTF-8 throughout, since JsonReader checks every string and
+// takes no other byte above 0x7F (docs/architecture.md, "Reading an SDK
+// message"). Every other message is checked here; an invalid one closes
+// the connection with 1007, as the WebSocket layer would have.
+bool EdgeShard::sdk_text_is_utf8(PeerSession& s, std::string_view text) {
+  if (is_valid_utf8(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()))) return true;
+  s.server->close_for_violation(s.socket, ws::close_code::invalid_payload, "invalid UTF-8 in text message");
+  return false;
+}
+
 void EdgeShard::on_client_message(SocketHandle connection, std::string_view text) {
   PeerSession& s = sessions_[connection.slot];
   if (s.state == PeerState::free || s.socket != connection) return;
   // The WebSocket limit is the larger of the two paths' (create()): each
   // path's own is enforced here, with the same close code.
   if (text.size() > (s.tracker ? shared_.settings.tracker_max_message_bytes : shared_.settings.max_message_bytes)) {
+    if (!s.tracker && !sdk_text_is_utf8(s, text)) return;
     counters_.tracker.oversized_closed++;
     s.server->close(s.socket, ws::close_code::message_too_big, "message too big");
     return;
@@ -436,6 +454,7 @@ void EdgeShard::on_client_message(SocketHandle connection, std::string_view text
   if (s.tracker) return on_tracker_message(s, text);
   uint64_t now = reactor_now();
   if (!s.bucket.take(shared_.settings.messages_per_second, shared_.settings.message_burst, now)) {
+    if (!sdk_text_is_utf8(s, text)) return;
     if (s.rate_drops.record_error(now, shared_.settings.rate_limit_close_after, shared_.settings.error_window_ms)) {
       s.server->close(s.socket, close_code::rate_limited, "rate limit exceeded");
       return;
@@ -450,6 +469,7 @@ void EdgeShard::on_client_message(SocketHandle connection, std::string_view text
   auto request = parser_.parse(text);
   if (!request) {
     const SdkRejection& r = request.error();
+    if (r.code == SdkErrorCode::bad_json && !sdk_text_is_utf8(s, text)) return;
     send_error(s, r.code, r.message, r.detail, r.id_raw);
     return;
   }

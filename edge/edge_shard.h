@@ -191,6 +191,7 @@ class EdgeShard final : public ShardService, private ClusterHost {
   Admission admit(WebSocketServer& server, SocketHandle connection, const http::RequestHead& head);
   void on_open(WebSocketServer& server, SocketHandle connection);
   void on_client_message(SocketHandle connection, std::string_view text);
+  bool sdk_text_is_utf8(PeerSession& s, std::string_view text);
   void on_closed(SocketHandle connection);
   void on_released(SocketHandle connection);
 

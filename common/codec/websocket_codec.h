@@ -57,6 +57,10 @@ struct DecoderConfig {
   uint32_t max_message_bytes = 16 * 1024;
   // When false, a binary message is refused with 1003 at its frame header.
   bool accept_binary = false;
+  // When false, text is delivered unchecked: the handler validates each
+  // message's UTF-8 itself, in a walk it makes anyway (a parser that checks
+  // every byte), and closes with 1007 when it is not.
+  bool check_text_utf8 = true;
 };
 
 // Incremental frame decoder for one connection.
@@ -94,6 +98,9 @@ struct DecoderConfig {
 class Decoder {
  public:
   Decoder(Role role, const DecoderConfig* config) : config_(config), role_(role) {}
+  // Another configuration, before the first frame (one chosen at the
+  // upgrade); it must outlive the decoder as well.
+  void set_config(const DecoderConfig* config) { config_ = config; }
 
   template <class Handler>
   void feed(std::span<uint8_t> bytes, Handler& h);
@@ -240,7 +247,7 @@ void Decoder::feed(std::span<uint8_t> bytes, Handler& h) {
     const bool text = message_ == Message::text;
     const bool frame_done = remaining_ == 0;
     const bool last = frame_done && fin_;
-    if (text && (!utf8_.feed(chunk) || (last && !utf8_.at_boundary()))) {
+    if (text && config_->check_text_utf8 && (!utf8_.feed(chunk) || (last && !utf8_.at_boundary()))) {
       return fail(h, {close_code::invalid_payload, "invalid UTF-8 in text message"});
     }
     if (frame_done) {

@@ -82,6 +82,8 @@ class MessageStream {
     decoder_ = Decoder(role, config);
     role_ = role;
   }
+  // Before the first frame: see Decoder::set_config.
+  void set_decoder_config(const DecoderConfig* config) { decoder_.set_config(config); }
   // Drops a message in assembly (the connection is gone).
   void release(BlockPool& pool) { partial_.clear(pool); }
   void halt() { decoder_.halt(); }

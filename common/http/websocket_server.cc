@@ -65,6 +65,8 @@ WebSocketServer::WebSocketServer(Reactor& reactor, const WebSocketServerConfig& 
       workspace_(reactor.pool(),
                  std::max<size_t>(config.decoder.max_message_bytes, http::max_request_head_bytes + 4),
                  size_t{16} * 1024) {
+  app_checked_decoder_ = config_.decoder;
+  app_checked_decoder_.check_text_utf8 = false;
   static_assert(ws::message_tail_padding >= padding);
   plaintext_scratch_.resize(size_t{16} * 1024 + 1024 + padding);
   replay_scratch_.resize(max_held_bytes);
@@ -373,7 +375,7 @@ void WebSocketServer::handle_request_head(Connection& c, std::string_view head, 
     respond_and_close(c, admission.status, admission.reason, admission.extra_headers, false);
     return;
   }
-  open_websocket(c, rest);
+  open_websocket(c, rest, admission.app_checks_utf8);
 }
 
 void WebSocketServer::complete_admission(SocketHandle socket, const Admission& admission) {
@@ -388,10 +390,10 @@ void WebSocketServer::complete_admission(SocketHandle socket, const Admission& a
     respond_and_close(*c, admission.status, admission.reason, admission.extra_headers, false);
     return;
   }
-  open_websocket(*c, {});
+  open_websocket(*c, {}, admission.app_checks_utf8);
 }
 
-void WebSocketServer::open_websocket(Connection& c, std::span<uint8_t> rest) {
+void WebSocketServer::open_websocket(Connection& c, std::span<uint8_t> rest, bool app_checks_utf8) {
   char response[512];
   size_t n = http::format_switching_protocols(
       response, c.accept_key, c.select_subprotocol ? config_.routes.subprotocol : std::string_view{});
@@ -400,6 +402,7 @@ void WebSocketServer::open_websocket(Connection& c, std::span<uint8_t> rest) {
     return;
   }
   counters_.upgrades++;
+  if (app_checks_utf8) c.messages.set_decoder_config(&app_checked_decoder_);
   dequeue_unadmitted(c);
   c.phase = Phase::websocket;
   c.last_traffic_ms = reactor_.now_ms();
@@ -449,6 +452,13 @@ bool WebSocketServer::send_text(SocketHandle socket, std::string_view text) {
 void WebSocketServer::close(SocketHandle socket, uint16_t code, std::string_view reason) {
   Connection* c = connection(socket);
   if (c == nullptr || c->phase == Phase::closing) return;
+  close_websocket(*c, code, reason);
+}
+
+void WebSocketServer::close_for_violation(SocketHandle socket, uint16_t code, std::string_view reason) {
+  Connection* c = connection(socket);
+  if (c == nullptr || c->phase == Phase::closing) return;
+  counters_.protocol_closes++;
   close_websocket(*c, code, reason);
 }
 

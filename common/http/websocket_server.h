@@ -67,6 +67,11 @@ struct Admission {
   uint16_t status = 101;           // 101 admits; else 401, 403, 429, 503...
   std::string_view reason;         // body of the refusal (static storage)
   std::string_view extra_headers;  // e.g. "Retry-After: 1\r\n" (static storage)
+  // The app validates the UTF-8 of every text message of this connection
+  // itself, in the walk its parser makes over each message anyway, and
+  // calls close_for_violation(1007) when it is not: the server's decoder
+  // then skips its own pass (ws::DecoderConfig::check_text_utf8).
+  bool app_checks_utf8 = false;
 };
 
 class WebSocketApp {
@@ -171,6 +176,10 @@ class WebSocketServer final : public SocketService {
   // Sends a close frame with `code` and closes gracefully; the app gets
   // on_closed at once.
   void close(SocketHandle connection, uint16_t code, std::string_view reason);
+  // The same for a protocol violation the app found in a message (1007 on
+  // a connection admitted with app_checks_utf8): counted with the
+  // decoder's own (protocol_closes).
+  void close_for_violation(SocketHandle connection, uint16_t code, std::string_view reason);
   // Closes the connection with `code` and `reason` (static storage) at
   // `deadline_ms` (drain: each peer leaves at its own randomized moment; a
   // token's expiry). An earlier scheduled close stays. The liveness timer
@@ -253,7 +262,7 @@ class WebSocketServer final : public SocketService {
   void on_transport_bytes(Connection& c, std::span<uint8_t> bytes);
   // Accepted but not yet a WebSocket (or an HTTP request being answered).
   static bool in_handshake(Phase phase);
-  void open_websocket(Connection& c, std::span<uint8_t> rest);
+  void open_websocket(Connection& c, std::span<uint8_t> rest, bool app_checks_utf8);
   void respond_and_close(Connection& c, uint16_t status, std::string_view body,
                          std::string_view extra_headers, bool head_only);
   // Writes bytes to the peer, through TLS when the connection has it.
@@ -278,6 +287,7 @@ class WebSocketServer final : public SocketService {
 
   Reactor& reactor_;
   WebSocketServerConfig config_;
+  ws::DecoderConfig app_checked_decoder_;  // config_.decoder without the UTF-8 pass (Admission::app_checks_utf8)
   bool handshakes_aborted_ = false;  // abort_handshakes() ran: its timeout stays
   WebSocketApp& app_;
   SlotArray<Connection> connections_;

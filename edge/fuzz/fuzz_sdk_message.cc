@@ -5,12 +5,16 @@
 // which of the three bad-json messages) must be the one simdjson's
 // On-Demand validation gives the same bytes (edge/json_document.h, which
 // the tracker protocol still uses): the edge accepts what it accepted.
+// Any text not refused as bad JSON is valid UTF-8 throughout: the edge
+// leaves the WebSocket layer's UTF-8 pass out on that promise (edge.md,
+// "Reading an SDK message").
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "common/codec/utf8_validator.h"
 #include "edge/json_document.h"
 #include "edge/sdk_message.h"
 
@@ -60,6 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool json_refused = !result && result.error().code == mf::edge::SdkErrorCode::bad_json;
   if (on_demand_verdict(reference, padded, size) != (json_refused ? result.error().message : std::string_view()))
     std::abort();
+  if (!json_refused && !mf::is_valid_utf8(std::span<const uint8_t>(data, size))) std::abort();
   if (result) {
     if (!inside(result->t_raw, padded.data(), size) || !inside(result->id_raw, padded.data(), size) ||
         !inside(result->data_raw, padded.data(), size))

@@ -367,6 +367,32 @@ TEST(WebSocketDecoder, BinaryIsNotUtf8Checked) {
             std::vector<std::string>{"binary:\xFF\xFE"});
 }
 
+TEST(WebSocketDecoder, TextIsDeliveredUncheckedWhenTheHandlerChecksIt) {
+  DecoderConfig config;
+  config.check_text_utf8 = false;
+  EXPECT_EQ(decode(client_frame(Opcode::text, true, "ok \xED\xA0\x80"), {}, Role::server, config),
+            std::vector<std::string>{"text:ok \xED\xA0\x80"});
+  EXPECT_EQ(decode(concat({client_frame(Opcode::text, false, "euro \xE2\x82"),
+                           client_frame(Opcode::continuation, true, "")}),
+                   {}, Role::server, config),
+            std::vector<std::string>{"text:euro \xE2\x82"});
+  // A close reason is still the decoder's to check.
+  EXPECT_EQ(first_error(close_frame(1000, "bad \xC0\xAF"), Role::server, config), "1007");
+}
+
+TEST(WebSocketDecoder, AConfigurationChosenBeforeTheFirstFrameApplies) {
+  DecoderConfig checked;
+  DecoderConfig unchecked;
+  unchecked.check_text_utf8 = false;
+  Decoder decoder(Role::server, &checked);
+  decoder.set_config(&unchecked);
+  MessageRecorder rec;
+  Bytes in = client_frame(Opcode::text, true, "\xFF");
+  decoder.feed(in, rec);
+  EXPECT_FALSE(decoder.failed());
+  EXPECT_EQ(rec.events, std::vector<std::string>{"text:\xFF"});
+}
+
 // --- fragmentation -------------------------------------------------------
 
 TEST(WebSocketDecoder, FragmentedMessageWithInterleavedControlFrames) {
