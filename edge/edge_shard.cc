@@ -136,7 +136,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> EdgeShard::create(Shar
     auto admin_fd = shard_listener(shared.inherited_admin_fd, shared.admin_address ? &*shared.admin_address : nullptr, 64);
     if (!admin_fd) return std::unexpected("admin.listen: " + admin_fd.error());
     self->admin_fd_ = *admin_fd;
-    shard.reactor().add_listener(*admin_fd, self->admin_server_.get());
+    shard.reactor().add_listener(*admin_fd, self->admin_server_.get(), false, Reactor::accepts_per_admin_listener);
     // The history starts at start-up, every counter zero.
     HistoryTotals start;
     start.time_ms = shard.reactor().now_ms();

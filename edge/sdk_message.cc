@@ -43,6 +43,14 @@ std::string_view signal_kind_text(SignalKind kind) {
 
 namespace {
 
+// `text` is `literal`: a size test and a comparison of a constant length,
+// which the compiler makes in registers (string_view's operator== calls
+// memcmp with a length it knows only at run time).
+template <size_t N>
+inline bool is_text(std::string_view text, const char (&literal)[N]) {
+  return text.size() == N - 1 && std::memcmp(text.data(), literal, N - 1) == 0;
+}
+
 // identifier_bytes[c]: c is one of [A-Za-z0-9._:-] (one load per byte where
 // nine comparisons were).
 constexpr auto identifier_bytes = [] {
@@ -118,26 +126,26 @@ enum class Field : uint8_t {
 
 Field field_named(std::string_view key) {
   switch (key.size()) {
-    case 1: return key == "t" ? Field::t : Field::other;
-    case 2: return key == "id" ? Field::id : key == "to" ? Field::to : Field::other;
+    case 1: return is_text(key, "t") ? Field::t : Field::other;
+    case 2: return is_text(key, "id") ? Field::id : is_text(key, "to") ? Field::to : Field::other;
     case 4:
-      return key == "type"   ? Field::type
-             : key == "kind" ? Field::kind
-             : key == "data" ? Field::data
-             : key == "caps" ? Field::caps
+      return is_text(key, "type")   ? Field::type
+             : is_text(key, "kind") ? Field::kind
+             : is_text(key, "data") ? Field::data
+             : is_text(key, "caps") ? Field::caps
                              : Field::other;
-    case 5: return key == "count" ? Field::count : Field::other;
-    case 6: return key == "peerId" ? Field::peer_id : Field::other;
-    case 7: return key == "session" ? Field::session : key == "exclude" ? Field::exclude : Field::other;
+    case 5: return is_text(key, "count") ? Field::count : Field::other;
+    case 6: return is_text(key, "peerId") ? Field::peer_id : Field::other;
+    case 7: return is_text(key, "session") ? Field::session : is_text(key, "exclude") ? Field::exclude : Field::other;
     case 8:
-      return key == "streamId"   ? Field::stream_id
-             : key == "topology" ? Field::topology
-             : key == "p2pBytes" ? Field::p2p_bytes
-             : key == "cdnBytes" ? Field::cdn_bytes
+      return is_text(key, "streamId")   ? Field::stream_id
+             : is_text(key, "topology") ? Field::topology
+             : is_text(key, "p2pBytes") ? Field::p2p_bytes
+             : is_text(key, "cdnBytes") ? Field::cdn_bytes
                                  : Field::other;
-    case 9: return key == "rendition" ? Field::rendition : Field::other;
-    case 13: return key == "uploadedBytes" ? Field::uploaded_bytes : Field::other;
-    case 18: return key == "connectedProposals" ? Field::connected_proposals : Field::other;
+    case 9: return is_text(key, "rendition") ? Field::rendition : Field::other;
+    case 13: return is_text(key, "uploadedBytes") ? Field::uploaded_bytes : Field::other;
+    case 18: return is_text(key, "connectedProposals") ? Field::connected_proposals : Field::other;
     default: return Field::other;
   }
 }
@@ -185,7 +193,7 @@ void read_caps(JsonReader& in, CapsFields& caps, FieldProblem& problem) {
     // After a problem the message is refused: what follows is only validated.
     if (problem.set) continue;
     const std::string_view name = key_text(key, scratch);
-    if (name == "maxPeers") {
+    if (is_text(name, "maxPeers")) {
       uint64_t n;
       if (!unsigned_value(v, n) || n > max_peers_limit) {
         problem.note("caps.maxPeers: must be an integer 0..64");
@@ -193,7 +201,7 @@ void read_caps(JsonReader& in, CapsFields& caps, FieldProblem& problem) {
       }
       caps.has_max_peers = true;
       caps.max_peers = static_cast<uint32_t>(n);
-    } else if (name == "uploadKbps") {
+    } else if (is_text(name, "uploadKbps")) {
       uint64_t n;
       if (!unsigned_value(v, n)) {
         problem.note("caps.uploadKbps: must be an integer >= 0");
@@ -201,7 +209,7 @@ void read_caps(JsonReader& in, CapsFields& caps, FieldProblem& problem) {
       }
       caps.has_upload_kbps = true;
       caps.upload_kbps = n;
-    } else if (name == "acceptingPeers") {
+    } else if (is_text(name, "acceptingPeers")) {
       if (v.type != JsonType::boolean) {
         problem.note("caps.acceptingPeers: must be a boolean");
         continue;
@@ -234,13 +242,13 @@ void read_topology(JsonReader& in, UnescapedStrings& strings, TopologyFields& to
     if (!in.read_value(v)) return;
     if (problem.set) continue;
     const std::string_view name = key_text(key, scratch);
-    if (name == "region") {
+    if (is_text(name, "region")) {
       read_topology_string(strings, v, topology.region, "topology.region: must be a string of 1..64 bytes", problem);
-    } else if (name == "country") {
+    } else if (is_text(name, "country")) {
       read_topology_string(strings, v, topology.country, "topology.country: must be a string of 1..64 bytes", problem);
-    } else if (name == "network") {
+    } else if (is_text(name, "network")) {
       read_topology_string(strings, v, topology.network, "topology.network: must be a string of 1..64 bytes", problem);
-    } else if (name == "asn") {
+    } else if (is_text(name, "asn")) {
       int64_t n;
       if (!signed_value(v, n) || n < 0 || n > 4294967295LL) {
         problem.note("topology.asn: must be an integer 0..4294967295");
@@ -320,19 +328,19 @@ bool strings_and_encoding_are_sound(std::string_view text) {
 std::optional<MessageType> message_type_named(std::string_view name) {
   switch (name.size()) {
     case 4:
-      if (name == "join") return MessageType::join;
-      if (name == "ping") return MessageType::ping;
+      if (is_text(name, "join")) return MessageType::join;
+      if (is_text(name, "ping")) return MessageType::ping;
       return std::nullopt;
     case 5:
-      if (name == "leave") return MessageType::leave;
-      if (name == "stats") return MessageType::stats;
+      if (is_text(name, "leave")) return MessageType::leave;
+      if (is_text(name, "stats")) return MessageType::stats;
       return std::nullopt;
     case 6:
-      if (name == "signal") return MessageType::signal;
-      if (name == "update") return MessageType::update;
+      if (is_text(name, "signal")) return MessageType::signal;
+      if (is_text(name, "update")) return MessageType::update;
       return std::nullopt;
     case 10:
-      if (name == "need-peers") return MessageType::need_peers;
+      if (is_text(name, "need-peers")) return MessageType::need_peers;
       return std::nullopt;
     default:
       return std::nullopt;
@@ -437,10 +445,10 @@ std::optional<SdkRejection> SdkMessageParser::read(std::string_view text, SdkReq
         present.kind = true;
         std::string_view kind;
         if (!strings_.read(value, kind)) problem.note("kind: must be offer, answer, candidate or bye");
-        else if (kind == "offer") request.kind = SignalKind::offer;
-        else if (kind == "answer") request.kind = SignalKind::answer;
-        else if (kind == "candidate") request.kind = SignalKind::candidate;
-        else if (kind == "bye") request.kind = SignalKind::bye;
+        else if (is_text(kind, "offer")) request.kind = SignalKind::offer;
+        else if (is_text(kind, "answer")) request.kind = SignalKind::answer;
+        else if (is_text(kind, "candidate")) request.kind = SignalKind::candidate;
+        else if (is_text(kind, "bye")) request.kind = SignalKind::bye;
         else problem.note("kind: must be offer, answer, candidate or bye");
         break;
       }

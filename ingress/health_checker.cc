@@ -71,14 +71,17 @@ void HealthChecker::start(Probe& probe) {
   probe.deadline_ms = now + settings_.timeout_ms;
   probe.reader = HealthResponseReader{};
   const SocketAddress& address = probe.target.address;
+  // No socket or no descriptor index for the probe is this process's
+  // shortage, not the backend's: no verdict this interval (a full table
+  // must not take healthy backends down).
   auto fd = open_outbound_socket(address.storage.ss_family);
   if (!fd) {
-    on_result_(probe.target.index, false, "socket failed");
+    ++skipped_;
     return;
   }
   auto handle = reactor_.connect_adopted(*fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length, this);
   if (!handle) {
-    on_result_(probe.target.index, false, "descriptor table full");
+    ++skipped_;
     return;
   }
   ++sockets_;

@@ -46,6 +46,9 @@ class HealthChecker final : public SocketService {
   void stop();
   // Probes not yet released.
   size_t sockets() const { return sockets_; }
+  // Probes not started for want of a socket or a descriptor index: no
+  // verdict, the backend's state stays as it was.
+  uint64_t skipped() const { return skipped_; }
 
   // SocketService
   void on_accepted(SocketHandle, const sockaddr_storage*) override {}
@@ -73,6 +76,7 @@ class HealthChecker final : public SocketService {
   HealthCheckSettings settings_;
   std::vector<Probe> probes_;
   size_t sockets_ = 0;
+  uint64_t skipped_ = 0;
   bool stopped_ = false;
 };
 

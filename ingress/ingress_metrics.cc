@@ -134,6 +134,9 @@ std::string format_ingress_prometheus(const IngressSnapshots& parts) {
     sample(out, "mf_ingress_health_checks_total", fmt::format("backend=\"{}\",result=\"fail\"", b.address),
            first.health_checks[i].second);
   }
+  counter(out, "mf_ingress_health_checks_skipped_total",
+          "Health checks not started for want of a socket or descriptor here (no verdict on the backend).",
+          first.ingress.health_checks_skipped);
   return out;
 }
 

@@ -19,6 +19,7 @@ struct IngressCounters {
   uint64_t mailbox_drops = 0;
   uint64_t health_checks_ok = 0;    // shard 0
   uint64_t health_checks_failed = 0;
+  uint64_t health_checks_skipped = 0;  // shard 0: probes not started for want of a socket here
   uint64_t admin_refusals = 0;      // shard 0: admin requests refused (Origin, Host, token)
   uint64_t certificate_reloads_ok = 0;      // shard 0: changed TLS files loaded
   uint64_t certificate_reloads_failed = 0;  // shard 0: changed TLS files refused (the old ones serve)

@@ -51,7 +51,7 @@ std::expected<std::unique_ptr<ShardService>, std::string> IngressShard::create(S
       auto admin_fd = shard_listener(shared.inherited_admin_fd, shared.admin_address ? &*shared.admin_address : nullptr, 64);
       if (!admin_fd) return std::unexpected("admin.listen: " + admin_fd.error());
       self->admin_fd_ = *admin_fd;
-      reactor.add_listener(*admin_fd, self->admin_server_.get());
+      reactor.add_listener(*admin_fd, self->admin_server_.get(), false, Reactor::accepts_per_admin_listener);
     }
     self->ticket_rotation_.emplace(shared.ticket_keys, reactor.now_ms());
     reactor.add_periodic(1000, [raw] {
@@ -474,6 +474,7 @@ std::unique_ptr<IngressSnapshot> IngressShard::snapshot(uint64_t round) {
   part->descriptor_slots = shard_.reactor().options().max_sockets;
   part->backends.assign(pool_.backends().begin(), pool_.backends().end());
   part->health_checks = health_checks_;
+  if (checker_) part->ingress.health_checks_skipped = checker_->skipped();
   part->draining = stopping_;
   if (shard_.id() == 0) part->served = router_->served();
   return part;

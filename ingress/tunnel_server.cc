@@ -22,6 +22,7 @@ std::string_view reject_reason_name(RejectReason reason) {
     case RejectReason::handshake_rate: return "handshake_rate";
     case RejectReason::no_backend: return "no_backend";
     case RejectReason::backend_full: return "backend_full";
+    case RejectReason::no_descriptor: return "no_descriptor";
     case RejectReason::count: break;
   }
   return "unknown";
@@ -356,19 +357,29 @@ void TunnelServer::start_connect(Tunnel& t) {
   t.phase = Phase::connecting;
   t.backend_index = target->index;
   t.reserved = true;
+  // A socket or a descriptor index this shard cannot have is its own
+  // shortage: the backend is not blamed (ejecting it would take a healthy
+  // edge out for every shard), and another backend would not help.
   auto fd = open_outbound_socket(target->address->ss_family);
   if (!fd) {
-    retry_or_fail(t, fd.error());
+    refuse_for_descriptors(t, fd.error());
     return;
   }
   auto handle = reactor_.connect_adopted(*fd, reinterpret_cast<const sockaddr*>(target->address), target->length, this);
   if (!handle) {
-    retry_or_fail(t, handle.error());
+    refuse_for_descriptors(t, handle.error());
     return;
   }
   roles_.ensure(handle->slot) = SlotRole{Role::backend, t.client};
   t.backend = *handle;
   reactor_.arm_timer(t.client, t.connect_deadline_ms);
+}
+
+void TunnelServer::refuse_for_descriptors(Tunnel& t, int error) {
+  t.reserved = false;
+  host_.release_backend(t.backend_index);
+  MF_LOG_DEBUG("ingress: no socket for a backend connection: {}", std::strerror(-error));
+  refuse(t, RejectReason::no_descriptor);
 }
 
 void TunnelServer::retry_or_fail(Tunnel& t, int error) {

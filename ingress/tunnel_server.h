@@ -52,6 +52,7 @@ enum class RejectReason : uint8_t {
   handshake_rate,
   no_backend,    // no backend is up and enabled
   backend_full,  // every eligible backend is at its connection cap
+  no_descriptor,  // no socket or descriptor index for the backend connection here (not the backend's fault)
   count
 };
 std::string_view reject_reason_name(RejectReason reason);
@@ -213,6 +214,7 @@ class TunnelServer final : public SocketService {
   void start_connect(Tunnel& t);
   void on_backend_connected(Tunnel& t);
   void retry_or_fail(Tunnel& t, int error);
+  void refuse_for_descriptors(Tunnel& t, int error);
   bool hold_pending(Tunnel& t, std::span<const uint8_t> bytes);
   void send_to_backend(Tunnel& t, std::span<const uint8_t> bytes);
   void client_ended(Tunnel& t);

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <unistd.h>
@@ -102,9 +103,11 @@ Reactor::Socket& Reactor::start_socket(uint32_t slot, SocketService* service, So
   return s;
 }
 
-void Reactor::add_listener(int listen_fd, SocketService* service, bool want_peer_address) {
+void Reactor::add_listener(int listen_fd, SocketService* service, bool want_peer_address, uint32_t accepts) {
   MF_ASSERT_ON_SHARD(shard_id_);
-  Listener listener{listen_fd, service, want_peer_address, true, 0, std::make_unique<AcceptSlot[]>(accepts_per_listener)};
+  accepts = std::clamp<uint32_t>(accepts, 1, accepts_per_listener);
+  Listener listener{listen_fd, service, want_peer_address, true, accepts, 0,
+                    std::make_unique<AcceptSlot[]>(accepts_per_listener)};
   for (uint32_t i = 0; i < accepts_per_listener; ++i) listener.slots[i].armed = false;
   listeners_.push_back(std::move(listener));
   arm_accepts();
@@ -134,7 +137,7 @@ void Reactor::arm_accepts() {
     for (uint32_t k = 0; k < count; ++k) {
       uint32_t i = (first + k) % count;
       Listener& listener = listeners_[i];
-      if (!listener.active || listener.armed >= accepts_per_listener) continue;
+      if (!listener.active || listener.armed >= listener.max_armed) continue;
       if (free_indices() == 0) {
         starved = true;
         break;
@@ -165,7 +168,7 @@ void Reactor::arm_accepts() {
 
 void Reactor::arm_accept(Listener& listener, uint32_t index) {
   uint32_t free_slot = 0;
-  while (listener.slots[free_slot].armed) ++free_slot;  // armed < accepts_per_listener: one is free
+  while (listener.slots[free_slot].armed) ++free_slot;  // armed < max_armed: one is free
   AcceptSlot& slot = listener.slots[free_slot];
   slot.length = sizeof slot.address;
   io_uring_sqe* sqe = ring_.acquire_sqe();

@@ -172,9 +172,13 @@ class Reactor {
   // (docs/edge.md, "Descriptor exhaustion"). At the limit new connections
   // wait in the kernel's backlog, and each release arms an accept again.
   // A multishot accept is not used: it takes every queued connection in one
-  // go, however few indices are free.
-  void add_listener(int listen_fd, SocketService* service, bool want_peer_address = false);
+  // go, however few indices are free. `accepts`: how many this listener
+  // keeps armed (each holds an index while it waits), at most
+  // accepts_per_listener; an operator's listener needs few.
+  void add_listener(int listen_fd, SocketService* service, bool want_peer_address = false,
+                    uint32_t accepts = accepts_per_listener);
   static constexpr uint32_t accepts_per_listener = 16;
+  static constexpr uint32_t accepts_per_admin_listener = 2;
   // Stops accepting on every listener (drain). The cancellation is
   // submitted before this returns, so the caller may close the listening
   // sockets right after (an accept still armed would keep a closed
@@ -310,6 +314,7 @@ class Reactor {
     SocketService* service;
     bool want_peer_address;
     bool active;
+    uint32_t max_armed;                   // accepts kept armed, at most accepts_per_listener
     uint32_t armed;                       // accepts in flight
     std::unique_ptr<AcceptSlot[]> slots;  // accepts_per_listener
   };

@@ -16,7 +16,7 @@ import unittest
 from build_options import needs_test_hooks
 from edge_process import (EXPECT_TIMEOUT_S, AdminEdge, ManualClock, RawWebSocket, admin_get, edge_config_file, lower_nofile,
                           parse_prometheus)
-from ingress_process import Ingress, ProxyBackend, TlsPipe, echo_handler, wait_until
+from ingress_process import Ingress, ProxyBackend, TlsPipe, echo_handler, trust_context, wait_until
 
 BYSTANDER = "127.0.0.2"
 
@@ -24,6 +24,18 @@ BYSTANDER = "127.0.0.2"
 def idle_socket(port, source, timeout=30.0):
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
     return sock
+
+
+def accept_queue_length(port):
+    """Connections in the kernel's accept queue of the listener on
+    127.0.0.1:port (a LISTEN socket's rx_queue in /proc/net/tcp)."""
+    local = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == local and fields[3] == "0A":
+                return int(fields[4].split(":")[1], 16)
+    raise AssertionError(f"no listener on 127.0.0.1:{port}")
 
 
 def wait_closed_by_server(sock):
@@ -288,6 +300,45 @@ class IngressBeforeTheHandshake(unittest.TestCase):
             finally:
                 for sock in held:
                     sock.close()
+
+    def test_a_full_table_refuses_a_tunnel_without_blaming_the_backend(self):
+        # RLIMIT_NOFILE 64, one shard, no reserve and no per-source cap: idle
+        # sockets fill the table after one client was accepted. Its tunnel
+        # then finds no index for the backend connection: the client is
+        # refused (no_descriptor), and the healthy backend is neither ejected
+        # nor failed by a health check that had no socket either.
+        settings = {"tls": {"first_bytes_timeout_ms": 0, "handshake_timeout_ms": 60000},
+                    "limits": {"reserve_percent": 0, "per_source_connections": 0, "per_source_rate": 0}}
+        with ProxyBackend(echo_handler) as backend, \
+                Ingress(backends=[backend.address], settings=settings, shards=1,
+                        preexec_fn=lower_nofile(64)) as ingress:
+            self.assertRegex(ingress.stderr_text(), r"\(64 connections per shard\)")
+            ingress.wait_backend_state(backend.address, "up")
+            client = socket.create_connection((ingress.host, ingress.port), timeout=EXPECT_TIMEOUT_S)
+            idle = [idle_socket(ingress.port, "127.0.0.8") for _ in range(100)]
+            try:
+                # The accept queue keeps exactly those that did not fit: the
+                # table holds 62 of these 101 sockets (the client first, it
+                # came first) and the admin listener's two armed accepts
+                # (Reactor::accepts_per_admin_listener), and nothing else.
+                fit = 64 - 2
+                wait_until(lambda: accept_queue_length(ingress.port) == 101 - fit, EXPECT_TIMEOUT_S,
+                           lambda: f"{101 - fit} connections waiting, not {accept_queue_length(ingress.port)}")
+                tls = trust_context().wrap_socket(client, server_hostname="localhost")
+                try:
+                    tls.sendall(b"hello\n")
+                    self.assertEqual(tls.recv(64), b"", "refused: close_notify, no tunnel")
+                except (ssl.SSLError, ConnectionError):
+                    pass  # refused all the same
+                finally:
+                    tls.close()
+            finally:
+                for sock in idle:
+                    sock.close()
+            self.assertEqual(self.ingress_metric(ingress, "mf_ingress_rejects_total", reason="no_descriptor"), 1)
+            self.assertEqual(self.ingress_metric(ingress, "mf_ingress_connect_failures_total"), 0)
+            self.assertEqual(ingress.backend_states()[backend.address]["state"], "up")
+            self.assert_bystander_tunnel(ingress, backend)
 
     def test_the_reserve_keeps_room_for_admitted_tunnels(self):
         # RLIMIT_NOFILE 128 and one shard: a table of 128 slots (clients,
