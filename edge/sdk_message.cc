@@ -43,12 +43,35 @@ std::string_view signal_kind_text(SignalKind kind) {
 
 namespace {
 
-// `text` is `literal`: a size test and a comparison of a constant length,
-// which the compiler makes in registers (string_view's operator== calls
-// memcmp with a length it knows only at run time).
+template <class Word>
+inline Word load(const char* p) {
+  Word w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+// `text` is `literal`: a size test, then two loads of the text (the first
+// and the last bytes, overlapping when shorter than both) against the
+// literal's, which the compiler folds. string_view's operator==, and
+// memcmp of an odd constant length, were calls.
 template <size_t N>
 inline bool is_text(std::string_view text, const char (&literal)[N]) {
-  return text.size() == N - 1 && std::memcmp(text.data(), literal, N - 1) == 0;
+  constexpr size_t n = N - 1;
+  if (text.size() != n) return false;
+  const char* p = text.data();
+  if constexpr (n == 0) {
+    return true;
+  } else if constexpr (n == 1) {
+    return p[0] == literal[0];
+  } else if constexpr (n <= 3) {
+    return load<uint16_t>(p) == load<uint16_t>(literal) && load<uint16_t>(p + n - 2) == load<uint16_t>(literal + n - 2);
+  } else if constexpr (n <= 8) {
+    return load<uint32_t>(p) == load<uint32_t>(literal) && load<uint32_t>(p + n - 4) == load<uint32_t>(literal + n - 4);
+  } else if constexpr (n <= 16) {
+    return load<uint64_t>(p) == load<uint64_t>(literal) && load<uint64_t>(p + n - 8) == load<uint64_t>(literal + n - 8);
+  } else {
+    return std::memcmp(p, literal, n) == 0;
+  }
 }
 
 // identifier_bytes[c]: c is one of [A-Za-z0-9._:-] (one load per byte where

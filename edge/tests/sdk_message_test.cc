@@ -242,6 +242,51 @@ TEST(SdkMessage, SignalKeepsDataByteExact) {
   EXPECT_EQ(parse(parser, no_to).error().message, "to: missing");
 }
 
+// Names are compared with loads of their first and last bytes: a name
+// that differs from a known one in any single byte is not that name.
+TEST(SdkMessage, ANameOneByteOffIsAnotherName) {
+  SdkMessageParser parser;
+  const auto off_by_one_byte = [](const std::string& name, size_t at) {
+    std::string other = name;
+    other[at] = other[at] == 'x' ? 'y' : 'x';
+    return other;
+  };
+  for (std::string type : {"join", "ping", "leave", "stats", "signal", "update", "need-peers"}) {
+    Padded exact("{\"type\":\"" + type + "\"}");
+    auto r = parse(parser, exact);
+    EXPECT_TRUE(r || r.error().code != SdkErrorCode::unknown_type) << type;
+    for (size_t at = 0; at < type.size(); ++at) {
+      Padded other("{\"type\":\"" + off_by_one_byte(type, at) + "\"}");
+      auto o = parse(parser, other);
+      ASSERT_FALSE(o) << off_by_one_byte(type, at);
+      EXPECT_EQ(o.error().code, SdkErrorCode::unknown_type) << off_by_one_byte(type, at);
+    }
+  }
+  for (std::string kind : {"offer", "answer", "candidate", "bye"}) {
+    for (size_t at = 0; at < kind.size(); ++at) {
+      Padded other("{\"type\":\"signal\",\"to\":\"p\",\"kind\":\"" + off_by_one_byte(kind, at) + "\",\"data\":1}");
+      auto o = parse(parser, other);
+      ASSERT_FALSE(o);
+      EXPECT_EQ(o.error().message, "kind: must be offer, answer, candidate or bye") << off_by_one_byte(kind, at);
+    }
+  }
+  // Keys of 2 to 18 bytes: a near miss is an unknown field, ignored.
+  struct Field {
+    std::string key, value;
+  };
+  for (const Field& f : std::vector<Field>{{"to", "\"q\""}, {"streamId", "\"s\""}, {"rendition", "\"r\""},
+                                           {"peerId", "\"p\""}, {"session", "\"x\""}, {"p2pBytes", "1"},
+                                           {"uploadedBytes", "1"}, {"connectedProposals", "1"}}) {
+    Padded exact("{\"type\":\"ping\",\"" + f.key + "\":" + f.value + "}");
+    ASSERT_TRUE(parse(parser, exact)) << f.key;
+    for (size_t at = 0; at < f.key.size(); ++at) {
+      const std::string key = off_by_one_byte(f.key, at);
+      Padded other("{\"type\":\"stats\",\"" + key + "\":\"not a number\"}");
+      EXPECT_TRUE(parse(parser, other)) << key << " was read as " << f.key;
+    }
+  }
+}
+
 TEST(SdkMessage, NeedPeersCountAndExclude) {
   SdkMessageParser parser;
   Padded text(R"({"type":"need-peers","count":5,"exclude":["a","b","c"]})");
