@@ -376,8 +376,7 @@ void TunnelServer::start_connect(Tunnel& t) {
 }
 
 void TunnelServer::refuse_for_descriptors(Tunnel& t, int error) {
-  t.reserved = false;
-  host_.release_backend(t.backend_index);
+  // refuse() gives the backend's reservation back (finish()).
   MF_LOG_DEBUG("ingress: no socket for a backend connection: {}", std::strerror(-error));
   refuse(t, RejectReason::no_descriptor);
 }

@@ -106,9 +106,8 @@ Reactor::Socket& Reactor::start_socket(uint32_t slot, SocketService* service, So
 void Reactor::add_listener(int listen_fd, SocketService* service, bool want_peer_address, uint32_t accepts) {
   MF_ASSERT_ON_SHARD(shard_id_);
   accepts = std::clamp<uint32_t>(accepts, 1, accepts_per_listener);
-  Listener listener{listen_fd, service, want_peer_address, true, accepts, 0,
-                    std::make_unique<AcceptSlot[]>(accepts_per_listener)};
-  for (uint32_t i = 0; i < accepts_per_listener; ++i) listener.slots[i].armed = false;
+  Listener listener{listen_fd, service, want_peer_address, true, accepts, 0, std::make_unique<AcceptSlot[]>(accepts)};
+  for (uint32_t i = 0; i < accepts; ++i) listener.slots[i].armed = false;
   listeners_.push_back(std::move(listener));
   arm_accepts();
 }

@@ -169,7 +169,7 @@ class Reactor {
   // the connection it took (a reset for a client that already sent bytes).
   // So an accept is armed only for an index nobody else can take: sockets
   // not yet released plus accepts armed never exceed the table
-  // (docs/edge.md, "Descriptor exhaustion"). At the limit new connections
+  // (docs/architecture.md, "Life of a connection"). At the limit new connections
   // wait in the kernel's backlog, and each release arms an accept again.
   // A multishot accept is not used: it takes every queued connection in one
   // go, however few indices are free. `accepts`: how many this listener
@@ -316,7 +316,7 @@ class Reactor {
     bool active;
     uint32_t max_armed;                   // accepts kept armed, at most accepts_per_listener
     uint32_t armed;                       // accepts in flight
-    std::unique_ptr<AcceptSlot[]> slots;  // accepts_per_listener
+    std::unique_ptr<AcceptSlot[]> slots;  // max_armed of them
   };
   Socket& at(uint32_t slot) { return sockets_[slot]; }
   const Socket& at(uint32_t slot) const { return sockets_[slot]; }

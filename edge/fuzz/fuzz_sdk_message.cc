@@ -6,7 +6,7 @@
 // On-Demand validation gives the same bytes (edge/json_document.h, which
 // the tracker protocol still uses): the edge accepts what it accepted.
 // Any text not refused as bad JSON is valid UTF-8 throughout: the edge
-// leaves the WebSocket layer's UTF-8 pass out on that promise (edge.md,
+// leaves the WebSocket layer's UTF-8 pass out on that promise (docs/architecture.md,
 // "Reading an SDK message").
 #include <cstdint>
 #include <cstdlib>
