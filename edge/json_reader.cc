@@ -1,78 +1,21 @@
 #include "edge/json_reader.h"
 
-#include <bit>
 #include <cstring>
 
-#if defined(__AVX2__)
-#include <immintrin.h>
-#elif defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include "edge/json_string_scan.h"
 
 namespace mf::edge {
 namespace {
 
-// A string's scan stops at the closing quote, a backslash, a control
-// character (refused) and the lead byte of a multi-byte character.
-// plain_bytes(p): the bytes at p before the first stop, at most
-// string_block (the load reads string_block bytes).
-#if defined(__AVX2__)
-constexpr size_t string_block = 32;
-
-inline size_t plain_bytes(const char* p) {
-  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  const __m256i quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('"'));
-  const __m256i backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'));
-  // Signed: below 0x20 are the control characters and 0x80..0xFF.
-  const __m256i control_or_lead = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v);
-  const auto stops =
-      static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), control_or_lead)));
-  return stops == 0 ? string_block : static_cast<size_t>(std::countr_zero(stops));
-}
-#elif defined(__SSE2__)
-constexpr size_t string_block = 16;
-
-inline size_t plain_bytes(const char* p) {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
-  const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
-  // Signed: below 0x20 are the control characters and 0x80..0xFF.
-  const __m128i control_or_lead = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-  const auto stops = static_cast<uint32_t>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control_or_lead)));
-  return stops == 0 ? string_block : static_cast<size_t>(std::countr_zero(stops));
-}
-#else
-constexpr size_t string_block = 8;
-
-inline bool is_string_stop(char c) {
-  const auto u = static_cast<uint8_t>(c);
-  return c == '"' || c == '\\' || u < 0x20 || u >= 0x80;
-}
-
-constexpr uint64_t ones = 0x0101010101010101ull;
-constexpr uint64_t high_bits = 0x8080808080808080ull;
-
-// Bytes of `v` below `n` (n <= 0x80) have their high bit set in the result.
-// Only the lowest flag is exact (a borrow may flag a byte above a true one),
-// which is the one the scan uses.
-inline uint64_t bytes_below(uint64_t v, uint8_t n) { return (v - ones * n) & ~v & high_bits; }
-
-inline size_t plain_bytes(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, sizeof v);
-  const uint64_t stops =
-      bytes_below(v ^ (ones * '"'), 1) | bytes_below(v ^ (ones * '\\'), 1) | bytes_below(v, 0x20) | (v & high_bits);
-  if (stops == 0) return string_block;
-  if constexpr (std::endian::native == std::endian::little) return static_cast<size_t>(std::countr_zero(stops)) / 8;
-  size_t i = 0;
-  while (!is_string_stop(p[i])) ++i;
-  return i;
-}
-#endif
+using json_scan::plain_bytes;
+using json_scan::string_block;
 
 inline bool is_white_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
+// Compact JSON has no white space between tokens: a byte above the space
+// is not white space, one test for the common case.
 inline const char* skip_white_space(const char* p, const char* end) {
+  if (p < end && static_cast<unsigned char>(*p) > ' ') [[likely]] return p;
   while (p < end && is_white_space(*p)) ++p;
   return p;
 }
@@ -320,7 +263,7 @@ bool JsonReader::close_container() noexcept {
   return false;
 }
 
-bool JsonReader::next_member(JsonString& key) noexcept {
+bool JsonReader::next_member_general(JsonString& key) noexcept {
   if (failed_) return false;
   char c = peek();
   if (c == '}' && p_ < end_) return close_container();
@@ -351,7 +294,7 @@ bool JsonReader::next_element() noexcept {
   return true;
 }
 
-bool JsonReader::read_value(JsonValue& out) noexcept {
+bool JsonReader::read_value_general(JsonValue& out) noexcept {
   if (failed_) return false;
   const char c = peek();
   if (p_ >= end_ || depth_ > max_json_depth) return fail();

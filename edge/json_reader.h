@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "edge/json_string_scan.h"
+
 namespace mf::edge {
 
 // Deepest nesting accepted in a client message: the root is at depth 0, its
@@ -71,13 +73,50 @@ class JsonReader {
   // enter_object()/enter_array() and their loops). It returns false at the
   // closing brace (consumed) or on an error.
   bool enter_object() noexcept;
-  bool next_member(JsonString& key) noexcept;
+  bool next_member(JsonString& key) noexcept {
+    // Inline, the member of compact JSON: the separator (none before the
+    // first), a key of plain bytes shorter than a scan block, the colon
+    // right after it. Anything else is the general walk's, from the start.
+    // The scan loads a block from the key's body, which starts inside the
+    // text (3 bytes are left): within the padding.
+    if (!failed_ && end_ - p_ > 2) [[likely]] {
+      const char* const quote = p_ + (first_ ? 0 : 1);
+      const char* const body = quote + 1;
+      const size_t plain = json_scan::plain_bytes(body);
+      const char* const close = body + plain;
+      if ((first_ || *p_ == ',') && *quote == '"' && plain < json_scan::string_block && close + 1 < end_ &&
+          *close == '"' && close[1] == ':') [[likely]] {
+        key = JsonString{std::string_view(body, plain), false};
+        p_ = close + 2;
+        first_ = false;
+        return true;
+      }
+    }
+    return next_member_general(key);
+  }
   // Likewise for an array: next_element() stops at each element.
   bool enter_array() noexcept;
   bool next_element() noexcept;
   // The value at the current position, validated whole (with everything
   // nested in it) and stepped over.
-  bool read_value(JsonValue& out) noexcept;
+  bool read_value(JsonValue& out) noexcept {
+    // Inline, a string of plain bytes shorter than a scan block (the load
+    // starts at most at the end: within the padding).
+    if (!failed_ && p_ < end_ && *p_ == '"' && depth_ <= max_json_depth) {
+      const char* const body = p_ + 1;
+      const size_t plain = json_scan::plain_bytes(body);
+      const char* const close = body + plain;
+      if (plain < json_scan::string_block && close < end_ && *close == '"') [[likely]] {
+        out.type = JsonType::string;
+        out.string = JsonString{std::string_view(body, plain), false};
+        out.text = std::string_view(p_, plain + 2);
+        p_ = close + 1;
+        first_ = false;
+        return true;
+      }
+    }
+    return read_value_general(out);
+  }
 
  private:
   bool fail() noexcept {
@@ -85,6 +124,8 @@ class JsonReader {
     p_ = end_;
     return false;
   }
+  bool next_member_general(JsonString& key) noexcept;
+  bool read_value_general(JsonValue& out) noexcept;
   bool close_container() noexcept;
   // Compact JSON has no white space between tokens: one test, inline.
   void skip_spaces() noexcept {

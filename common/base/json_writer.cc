@@ -4,16 +4,9 @@
 #include <charconv>
 #include <cstring>
 
-namespace mf {
+#include "common/base/byte_words.h"
 
-void JsonWriter::raw(std::string_view text) {
-  if (out_.size() - size_ < text.size()) {
-    ok_ = false;
-    return;
-  }
-  std::memcpy(out_.data() + size_, text.data(), text.size());
-  size_ += text.size();
-}
+namespace mf {
 
 namespace {
 
@@ -25,6 +18,26 @@ constexpr auto plain_bytes = [] {
   return table;
 }();
 
+// Some byte of `word` needs an escape: a quote, a backslash, or below 0x20.
+inline bool has_escaped_byte(uint64_t word) {
+  using namespace byte_words;
+  return (bytes_equal(word, '"') | bytes_equal(word, '\\') | bytes_below(word, 0x20)) != 0;
+}
+
+// The end of the run of plain bytes that starts at `at`: eight bytes at a
+// time while eight are left and none of them needs an escape, then byte by
+// byte (an identifier of under 16 bytes is one word and a short tail).
+size_t plain_run_end(std::string_view text, size_t at) {
+  while (text.size() - at >= sizeof(uint64_t)) {
+    uint64_t word;
+    std::memcpy(&word, text.data() + at, sizeof word);
+    if (has_escaped_byte(word)) break;
+    at += sizeof word;
+  }
+  while (at < text.size() && plain_bytes[static_cast<unsigned char>(text[at])]) ++at;
+  return at;
+}
+
 }  // namespace
 
 void JsonWriter::string(std::string_view text) {
@@ -34,8 +47,7 @@ void JsonWriter::string(std::string_view text) {
   // the bytes between runs are escaped one by one.
   size_t at = 0;
   while (at < text.size()) {
-    size_t run_end = at;
-    while (run_end < text.size() && plain_bytes[static_cast<unsigned char>(text[run_end])]) ++run_end;
+    const size_t run_end = plain_run_end(text, at);
     raw(std::string_view(text.data() + at, run_end - at));
     if (run_end == text.size()) break;
     const auto c = static_cast<unsigned char>(text[run_end]);

@@ -4,6 +4,7 @@
 // invalid JSON.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 
@@ -15,7 +16,15 @@ class JsonWriter {
 
   // Verbatim text (punctuation, keys we control, already-valid JSON values
   // such as a client's raw `t` or `data`).
-  void raw(std::string_view text);
+  // Inline: most replies are a handful of these, each a few bytes.
+  void raw(std::string_view text) {
+    if (out_.size() - size_ < text.size()) [[unlikely]] {
+      ok_ = false;
+      return;
+    }
+    std::memcpy(out_.data() + size_, text.data(), text.size());
+    size_ += text.size();
+  }
   // A JSON string literal with quotes, escaping what RFC 8259 requires and
   // control characters.
   void string(std::string_view text);

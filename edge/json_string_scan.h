@@ -1,0 +1,74 @@
+#pragma once
+// The scan of a JSON string's plain bytes, for edge/json_reader.h: the
+// bytes from `p` up to the first that a string's walk must look at (the
+// closing quote, a backslash, a control character, the lead byte of a
+// multi-byte character), at most one block (string_block bytes).
+// One vector load where the target has SSE2 or AVX2. It loads a whole
+// block from `p` whatever the text's length: the caller guarantees the
+// padding (json_reader_padding) and decides only on what is inside the text.
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "common/base/byte_words.h"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace mf::edge::json_scan {
+
+// A string's scan stops at the closing quote, a backslash, a control
+// character (refused) and the lead byte of a multi-byte character.
+// plain_bytes(p): the bytes at p before the first stop, at most
+// string_block (the load reads string_block bytes).
+#if defined(__AVX2__)
+inline constexpr size_t string_block = 32;
+
+inline size_t plain_bytes(const char* p) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('"'));
+  const __m256i backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'));
+  // Signed: below 0x20 are the control characters and 0x80..0xFF.
+  const __m256i control_or_lead = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v);
+  const auto stops =
+      static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), control_or_lead)));
+  return stops == 0 ? string_block : static_cast<size_t>(std::countr_zero(stops));
+}
+#elif defined(__SSE2__)
+inline constexpr size_t string_block = 16;
+
+inline size_t plain_bytes(const char* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+  const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+  // Signed: below 0x20 are the control characters and 0x80..0xFF.
+  const __m128i control_or_lead = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+  const auto stops = static_cast<uint32_t>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control_or_lead)));
+  return stops == 0 ? string_block : static_cast<size_t>(std::countr_zero(stops));
+}
+#else
+inline constexpr size_t string_block = 8;
+
+inline bool is_string_stop(char c) {
+  const auto u = static_cast<uint8_t>(c);
+  return c == '"' || c == '\\' || u < 0x20 || u >= 0x80;
+}
+
+inline size_t plain_bytes(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  using namespace byte_words;
+  const uint64_t stops = bytes_equal(v, '"') | bytes_equal(v, '\\') | bytes_below(v, 0x20) | (v & high_bits);
+  if (stops == 0) return string_block;
+  if constexpr (std::endian::native == std::endian::little) return static_cast<size_t>(std::countr_zero(stops)) / 8;
+  size_t i = 0;
+  while (!is_string_stop(p[i])) ++i;
+  return i;
+}
+#endif
+
+}  // namespace mf::edge::json_scan
