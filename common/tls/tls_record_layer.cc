@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cassert>
 #include <cstring>
 #include <new>
@@ -121,7 +122,12 @@ EVP_CIPHER_CTX* begin_record(uint16_t suite, const TrafficKeys& keys, bool encry
   if (k.context == nullptr && (k.context = EVP_CIPHER_CTX_new()) == nullptr) return nullptr;
   uint8_t nonce[kIvBytes];
   std::memcpy(nonce, keys.iv, kIvBytes);
-  for (int i = 0; i < 8; ++i) nonce[kIvBytes - 1 - i] ^= static_cast<uint8_t>(keys.sequence >> (8 * i));
+  // The sequence number is big-endian, left-padded to the IV's length:
+  // its 8 bytes meet the IV's last 8, one word.
+  uint64_t low;
+  std::memcpy(&low, nonce + kIvBytes - sizeof low, sizeof low);
+  low ^= std::endian::native == std::endian::little ? __builtin_bswap64(keys.sequence) : keys.sequence;
+  std::memcpy(nonce + kIvBytes - sizeof low, &low, sizeof low);
   const int enc = encrypt ? 1 : 0;
   if (k.keyed_id == keys.key_id && k.for_encryption == encrypt) {
     return EVP_CipherInit_ex(k.context, nullptr, nullptr, nullptr, nonce, enc) == 1 ? k.context : nullptr;
