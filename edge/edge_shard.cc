@@ -392,6 +392,7 @@ void EdgeShard::on_open(WebSocketServer& server, SocketHandle connection) {
   s.state = PeerState::connected;
   s.join_sequence++;
   s.peer_id.clear();
+  s.signal_head.clear();
   s.stream_id.clear();
   s.rendition.clear();
   s.session.clear();

@@ -137,6 +137,7 @@ class EdgeShard final : public ShardService, private ClusterHost {
     DirectoryHandle directory_handle;
     uint64_t stream_key = 0;
     std::string peer_id, stream_id;
+    std::string signal_head;  // signal_head(peer_id): every signal it sends starts so
     RecentPeers recent_peers;
     // The rest is read on joins, leaves, closes and the other messages.
     bool source_acquired = false;       // counted by the source's owner shard

@@ -222,6 +222,7 @@ void EdgeShard::on(std::unique_ptr<EnterResult> m) {
   s->member_sequence = m->join_sequence;
   s->state = PeerState::joined;
   s->peer_id = p.peer_id;
+  s->signal_head = signal_head(p.peer_id);
   s->stream_id = p.stream_id;
   s->rendition = p.rendition;
   s->topology = p.topology;

@@ -41,12 +41,12 @@ void EdgeShard::handle_signal(PeerSession& s, const SdkRequest& r) {
   packet->sender_stream.assign(s.stream_id);
   packet->ref_raw.assign(r.id_raw);
   // Rendered once, into the string that travels to the target's shard and
-  // is sent from there as it is. Escaping makes `from` at most 6 times
-  // longer; the envelope is under 64 bytes.
-  const size_t bound = 64 + 6 * s.peer_id.size() + r.data_raw.size();
+  // is sent from there as it is: the sender's head, rendered at its join,
+  // then the kind and `data`.
+  const size_t bound = s.signal_head.size() + signal_tail_bytes + r.data_raw.size();
   SignalPacketPool::reserve_text(*packet, bound);
   packet->text.resize_and_overwrite(bound, [&](char* out, size_t size) {
-    return write_signal(std::span<char>(out, size), s.peer_id, r.kind, r.data_raw).size();
+    return write_signal(std::span<char>(out, size), s.signal_head, r.kind, r.data_raw).size();
   });
   packet->sender = location_of(s);
   packet->sender_handle = s.directory_handle;

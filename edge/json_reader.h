@@ -52,6 +52,11 @@ class JsonReader {
  public:
   explicit JsonReader(std::string_view text) noexcept
       : p_(text.data()), end_(text.data() + text.size()) {}
+  // A text that is a value nested `depth` containers deep in a larger
+  // document (the depth its own containers count from against
+  // max_json_depth, as if the walk had entered them).
+  JsonReader(std::string_view text, size_t depth) noexcept
+      : p_(text.data()), end_(text.data() + text.size()), depth_(depth) {}
 
   // Skips white space; true when nothing else is left.
   bool at_end() noexcept {

@@ -1,5 +1,6 @@
 #include "edge/sdk_message.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -377,7 +378,100 @@ bool starts_other_value(char c) {
 
 }  // namespace
 
+namespace {
+
+// The N - 1 bytes at p are `literal`'s (at least 8 of them; the caller
+// checked that they are inside the text): a load of 8 bytes at a time and
+// one of the last 8, each against the literal's, which the compiler folds.
+template <size_t N>
+inline bool bytes_are(const char* p, const char (&literal)[N]) {
+  constexpr size_t n = N - 1;
+  static_assert(n >= sizeof(uint64_t));
+  bool same = load<uint64_t>(p + n - 8) == load<uint64_t>(literal + n - 8);
+  for (size_t k = 0; k + 8 < n; k += 8) same &= load<uint64_t>(p + k) == load<uint64_t>(literal + k);
+  return same;
+}
+
+}  // namespace
+
+bool read_compact_signal(std::string_view text, SdkRequest& request) {
+  constexpr char head[] = R"({"type":"signal","to":")";
+  constexpr char kind_key[] = R"(","kind":")";
+  constexpr char offer[] = R"(offer","data":)";
+  constexpr char answer[] = R"(answer","data":)";
+  constexpr char candidate[] = R"(candidate","data":)";
+  constexpr char bye[] = R"(bye","data":)";
+  if (text.size() > max_sdk_message_text_bytes) return false;
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  const auto left = [&p, end] { return static_cast<size_t>(end - p); };
+  if (left() < sizeof head - 1 || !bytes_are(p, head)) return false;
+  p += sizeof head - 1;
+  // `to`: plain bytes up to its closing quote (an escape, a control
+  // character or a byte above 0x7F stops the scan: the walk decides those).
+  const char* const to = p;
+  for (;;) {
+    const size_t plain = json_scan::plain_bytes(p);
+    p += plain;
+    if (p >= end || static_cast<size_t>(p - to) > max_identifier_bytes) return false;
+    if (plain < json_scan::string_block) break;
+  }
+  if (*p != '"') return false;
+  const std::string_view to_text(to, static_cast<size_t>(p - to));
+  if (!is_valid_identifier(to_text)) return false;
+  if (left() < sizeof kind_key - 1 || !bytes_are(p, kind_key)) return false;
+  p += sizeof kind_key - 1;
+  SignalKind kind;
+  const auto kind_is = [&](const auto& piece, SignalKind named) {
+    if (left() < sizeof piece - 1 || !bytes_are(p, piece)) return false;
+    p += sizeof piece - 1;
+    kind = named;
+    return true;
+  };
+  if (!kind_is(offer, SignalKind::offer) && !kind_is(answer, SignalKind::answer) &&
+      !kind_is(candidate, SignalKind::candidate) && !kind_is(bye, SignalKind::bye))
+    return false;
+  // `data`, validated whole by the walk's reader at the walk's depth (a
+  // member of the root object), then the root's closing brace, last.
+  JsonReader in(std::string_view(p, left()), 1);
+  JsonValue data;
+  if (!in.read_value(data) || in.rest() != "}") return false;
+  request.type = MessageType::signal;
+  request.to = to_text;
+  request.kind = kind;
+  request.data_raw = data.text;
+  return true;
+}
+
+bool same_parse(const std::expected<SdkRequest, SdkRejection>& a, const std::expected<SdkRequest, SdkRejection>& b) {
+  if (a.has_value() != b.has_value()) return false;
+  if (!a) {
+    const SdkRejection &x = a.error(), &y = b.error();
+    return x.code == y.code && x.message == y.message && x.detail == y.detail && x.id_raw == y.id_raw;
+  }
+  // Every field of SdkRequest is compared here: a field added to it
+  // changes its size, and this assertion asks for the field's comparison.
+  static_assert(sizeof(SdkRequest) == 304, "compare the new field of SdkRequest in same_parse()");
+  const SdkRequest &x = *a, &y = *b;
+  return x.type == y.type && x.id_raw == y.id_raw && x.t_raw == y.t_raw && x.stream_id == y.stream_id &&
+         x.rendition == y.rendition && x.peer_id == y.peer_id && x.session == y.session &&
+         x.has_session == y.has_session && x.has_caps == y.has_caps && x.caps == y.caps && x.topology == y.topology &&
+         x.to == y.to && x.kind == y.kind && x.data_raw == y.data_raw && x.has_count == y.has_count &&
+         x.count == y.count && std::ranges::equal(x.exclude, y.exclude) && x.has_p2p_bytes == y.has_p2p_bytes &&
+         x.has_cdn_bytes == y.has_cdn_bytes && x.has_uploaded_bytes == y.has_uploaded_bytes &&
+         x.has_connected_proposals == y.has_connected_proposals && x.p2p_bytes == y.p2p_bytes &&
+         x.cdn_bytes == y.cdn_bytes && x.uploaded_bytes == y.uploaded_bytes &&
+         x.connected_proposals == y.connected_proposals;
+}
+
 std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view text) {
+  std::expected<SdkRequest, SdkRejection> result;
+  if (read_compact_signal(text, *result)) return result;
+  if (std::optional<SdkRejection> refused = read(text, *result)) result = std::unexpected(*refused);
+  return result;
+}
+
+std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse_by_walk(std::string_view text) {
   std::expected<SdkRequest, SdkRejection> result;
   if (std::optional<SdkRejection> refused = read(text, *result)) result = std::unexpected(*refused);
   return result;

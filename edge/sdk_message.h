@@ -62,6 +62,7 @@ struct CapsFields {
   uint32_t max_peers = 0;
   uint64_t upload_kbps = 0;
   bool accepting_peers = true;
+  bool operator==(const CapsFields&) const = default;
 };
 
 struct TopologyFields {
@@ -69,6 +70,7 @@ struct TopologyFields {
   bool has_asn = false;
   int64_t asn = 0;
   std::string_view region, country, network;  // empty: absent
+  bool operator==(const TopologyFields&) const = default;
 };
 
 struct SdkRequest {
@@ -142,11 +144,31 @@ class UnescapedStrings {
   bool out_of_memory_ = false;
 };
 
+// The signal as the SDK writes it (JSON.stringify of {type, to, kind,
+// data}): compact, its four members in that order, `to` without escapes.
+// When `text` is exactly that, with `to` a valid peerId and `data` valid
+// JSON, fills `request` as the general walk would and returns true; for
+// anything else returns false having decided nothing (the caller walks).
+// Matching the fixed pieces whole costs a fraction of reading four members
+// one by one; `data` is validated by the same reader as in the walk.
+// `text` must be followed by json_reader_padding readable bytes.
+bool read_compact_signal(std::string_view text, SdkRequest& request);
+
+// Two results are the same: the same outcome, every field equal, texts
+// equal by content (views into different buffers may be the same text).
+// parse() and parse_by_walk() must give the same result for every text.
+bool same_parse(const std::expected<SdkRequest, SdkRejection>& a, const std::expected<SdkRequest, SdkRejection>& b);
+
 class SdkMessageParser {
  public:
   // `text` must be followed by simdjson::SIMDJSON_PADDING readable bytes.
   // Views in the result are valid until the next parse().
   std::expected<SdkRequest, SdkRejection> parse(std::string_view text);
+  // The general walk alone. parse() first tries the compact signal
+  // (read_compact_signal() above) and walks only when that does not match;
+  // both must give the same result for every text, which the tests and the
+  // fuzz target check with this.
+  std::expected<SdkRequest, SdkRejection> parse_by_walk(std::string_view text);
 
  private:
   static_assert(simdjson::SIMDJSON_PADDING >= json_reader_padding);

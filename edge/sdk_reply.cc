@@ -1,5 +1,7 @@
 #include "edge/sdk_reply.h"
 
+#include <cstring>
+
 #include "common/codec/utf8_validator.h"
 
 namespace mf::edge {
@@ -72,13 +74,30 @@ std::string_view kind_and_data_key(SignalKind kind) {
 
 }  // namespace
 
-std::string_view write_signal(std::span<char> out, std::string_view from, SignalKind kind, std::string_view data_raw) {
-  JsonWriter w(out);
-  w.raw(R"({"type":"signal","from":)");
-  w.string(from);
-  w.raw(kind_and_data_key(kind));
-  w.raw(data_raw);
-  return finish(w);
+std::string signal_head(std::string_view from) {
+  constexpr std::string_view start = R"({"type":"signal","from":)";
+  std::string head;
+  // Escaping makes a byte at most 6; the quotes are 2 more.
+  head.resize_and_overwrite(start.size() + 2 + 6 * from.size(), [&](char* out, size_t size) {
+    JsonWriter w(std::span<char>(out, size));
+    w.raw(start);
+    w.string(from);
+    return w.size();
+  });
+  return head;
+}
+
+std::string_view write_signal(std::span<char> out, std::string_view head, SignalKind kind, std::string_view data_raw) {
+  const std::string_view middle = kind_and_data_key(kind);
+  const size_t size = head.size() + middle.size() + data_raw.size() + 1;
+  if (out.size() < size) return {};
+  char* o = out.data();
+  for (const std::string_view piece : {head, middle, data_raw}) {
+    std::memcpy(o, piece.data(), piece.size());
+    o += piece.size();
+  }
+  *o = '}';
+  return {out.data(), size};
 }
 
 std::string_view write_left(std::span<char> out, std::string_view ref_raw) {

@@ -5,6 +5,7 @@
 // the policy and topology objects arrive already rendered.
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "common/base/json_writer.h"
@@ -51,7 +52,15 @@ constexpr size_t max_peers_reply_bytes(size_t ref_bytes) {
 // `out` is too small.
 std::string_view write_joined(std::span<char> out, const JoinedReply& reply);
 std::string_view write_peers(std::span<char> out, std::span<const PeerCandidate> peers, std::string_view ref_raw);
-std::string_view write_signal(std::span<char> out, std::string_view from, SignalKind kind, std::string_view data_raw);
+// What every signal relayed from one peer starts with: `{"type":"signal",
+// "from":` and its peerId as a JSON string. Rendered once, when the peer
+// joins, and kept with its session (docs/architecture.md, "The relay path").
+std::string signal_head(std::string_view from);
+// The most that write_signal() adds to the head and `data`.
+inline constexpr size_t signal_tail_bytes = sizeof(R"(,"kind":"candidate","data":})") - 1;
+// A signal: the sender's head (signal_head()), the kind, then `data` as the
+// sender wrote it.
+std::string_view write_signal(std::span<char> out, std::string_view head, SignalKind kind, std::string_view data_raw);
 std::string_view write_left(std::span<char> out, std::string_view ref_raw);
 std::string_view write_pong(std::span<char> out, std::string_view t_raw, std::string_view ref_raw);
 std::string_view write_policy(std::span<char> out, std::string_view policy_json);

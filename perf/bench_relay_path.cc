@@ -222,6 +222,7 @@ BENCHMARK(BM_RelayRouteByHandle)->Arg(1000)->Arg(50000);
 void BM_RelayRender(benchmark::State& state) {
   const std::string data = signal_data();
   const std::string from = "L1a2b3c4d-122", to = "L1a2b3c4d-123", stream = "L1a2b3c4d-s0";
+  const std::string head = edge::signal_head(from);  // rendered at the sender's join
   edge::SignalPacketPool packets(0, 1);
   AllocationsPerItem allocations;
   for (auto _ : state) {
@@ -229,10 +230,10 @@ void BM_RelayRender(benchmark::State& state) {
     packet->to.assign(to);
     packet->from.assign(from);
     packet->sender_stream.assign(stream);
-    const size_t bound = 64 + 6 * from.size() + data.size();
+    const size_t bound = head.size() + edge::signal_tail_bytes + data.size();
     edge::SignalPacketPool::reserve_text(*packet, bound);
     packet->text.resize_and_overwrite(bound, [&](char* out, size_t size) {
-      return edge::write_signal(std::span<char>(out, size), from, edge::SignalKind::offer, data).size();
+      return edge::write_signal(std::span<char>(out, size), head, edge::SignalKind::offer, data).size();
     });
     benchmark::DoNotOptimize(packet->text.data());
     (void)packets.release(std::move(packet));

@@ -7,7 +7,8 @@
 // the tracker protocol still uses): the edge accepts what it accepted.
 // Any text not refused as bad JSON is valid UTF-8 throughout: the edge
 // leaves the WebSocket layer's UTF-8 pass out on that promise (docs/architecture.md,
-// "Reading an SDK message").
+// "Reading an SDK message"). parse() reads the SDK's compact signal by its
+// fixed pieces: it must give what the general walk gives (parse_by_walk()).
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -56,11 +57,14 @@ void check_raw_value(mf::edge::SdkMessageParser& checker, std::string_view raw) 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static mf::edge::SdkMessageParser parser;
   static mf::edge::SdkMessageParser checker;
+  static mf::edge::SdkMessageParser walker;
   static simdjson::ondemand::parser reference(mf::edge::max_sdk_message_text_bytes);
   std::vector<char> padded(size + simdjson::SIMDJSON_PADDING, ' ');
   if (size > 0) std::memcpy(padded.data(), data, size);
   std::string_view text(padded.data(), size);
   auto result = parser.parse(text);
+  // The compact signal's reading and the general walk agree on every text.
+  if (!mf::edge::same_parse(result, walker.parse_by_walk(text))) std::abort();
   const bool json_refused = !result && result.error().code == mf::edge::SdkErrorCode::bad_json;
   if (on_demand_verdict(reference, padded, size) != (json_refused ? result.error().message : std::string_view()))
     std::abort();

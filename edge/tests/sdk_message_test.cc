@@ -218,6 +218,88 @@ TEST(SdkMessage, RefIsEchoedEvenWhenIdComesAfterTheBadField) {
   EXPECT_EQ(r.error().id_raw, "\"req-9\"");
 }
 
+// parse() reads the SDK's own compact signal by its fixed pieces and walks
+// anything else; both ways must give the same result for every text.
+void expect_same_as_walk(std::string_view text) {
+  SdkMessageParser fast, walk;
+  const Padded padded(text);
+  EXPECT_TRUE(same_parse(fast.parse(padded.view()), walk.parse_by_walk(padded.view()))) << text;
+}
+
+std::string compact_signal(std::string_view to, std::string_view kind, std::string_view data) {
+  return std::string(R"({"type":"signal","to":")") + std::string(to) + R"(","kind":")" + std::string(kind) +
+         R"(","data":)" + std::string(data) + "}";
+}
+
+TEST(SdkCompactSignal, TheSdksSignalIsReadByItsPieces) {
+  for (const char* kind : {"offer", "answer", "candidate", "bye"}) {
+    const Padded text(compact_signal("L1a2b3c4d-123", kind, R"({"sdp":"v=0\r\n","n":[1,2.5e3,true,null]})"));
+    SdkRequest request;
+    ASSERT_TRUE(read_compact_signal(text.view(), request)) << kind;
+    EXPECT_EQ(request.type, MessageType::signal);
+    EXPECT_EQ(request.to, "L1a2b3c4d-123");
+    EXPECT_EQ(signal_kind_text(request.kind), kind);
+    EXPECT_EQ(request.data_raw, R"({"sdp":"v=0\r\n","n":[1,2.5e3,true,null]})");
+    expect_same_as_walk(text.view());
+  }
+}
+
+TEST(SdkCompactSignal, WhatItDoesNotMatchIsWalked) {
+  const std::vector<std::string> texts = {
+      compact_signal(std::string(31, 'a'), "offer", "{}"),
+      compact_signal(std::string(32, 'a'), "offer", "{}"),
+      compact_signal(std::string(33, 'a'), "offer", "{}"),
+      compact_signal(std::string(128, 'a'), "offer", "{}"),
+      compact_signal(std::string(129, 'a'), "offer", "{}"),
+      compact_signal("", "offer", "{}"),
+      compact_signal("a b", "offer", "{}"),
+      compact_signal(R"(a\u0062)", "offer", "{}"),
+      compact_signal("caf\xc3\xa9", "offer", "{}"),
+      compact_signal("ok", "offerx", "{}"),
+      compact_signal("ok", "Offer", "{}"),
+      compact_signal("ok", "", "{}"),
+      compact_signal("ok", "offer", ""),
+      compact_signal("ok", "offer", R"("text")"),
+      compact_signal("ok", "offer", "12"),
+      compact_signal("ok", "offer", "-"),
+      compact_signal("ok", "offer", R"({"a":})"),
+      compact_signal("ok", "offer", "{\"a\":\"\xff\"}"),
+      compact_signal("ok", "offer", " {} "),
+      // `data` is a member of the root: its own containers count from depth 1.
+      compact_signal("ok", "offer", std::string(64, '[') + std::string(64, ']')),
+      compact_signal("ok", "offer", std::string(65, '[') + std::string(65, ']')),
+      compact_signal("ok", "offer", std::string(66, '[') + std::string(66, ']')),
+      compact_signal("ok", "offer", R"({},"id":7)"),
+      compact_signal("ok", "offer", R"({},"to":"other")"),
+      compact_signal("ok", "offer", "{}") + " ",
+      compact_signal("ok", "offer", "{}") + "}",
+      compact_signal("ok", "offer", "{}").substr(0, 40),
+      R"({"type":"signal","kind":"offer","to":"ok","data":{}})",
+      R"({"type":"signal","to":"ok","kind":"offer","data":{},"id":"x"})",
+      R"({"id":1,"type":"signal","to":"ok","kind":"offer","data":{}})",
+      R"({ "type":"signal","to":"ok","kind":"offer","data":{}})",
+  };
+  for (const std::string& text : texts) expect_same_as_walk(text);
+}
+
+// Every prefix of a compact signal, and every byte of it changed to every
+// value: the same result both ways (most of them are not compact signals
+// any more, some still are).
+TEST(SdkCompactSignal, EveryPrefixAndEveryByteChanged) {
+  const std::string signal = compact_signal("L1a2b3c4d-123", "candidate", R"({"c":"x","m":0,"n":[{}]})");
+  for (size_t size = 0; size <= signal.size(); ++size) expect_same_as_walk(signal.substr(0, size));
+  for (size_t at = 0; at < signal.size(); ++at) {
+    for (int value = 0; value < 256; ++value) {
+      std::string changed = signal;
+      changed[at] = static_cast<char>(value);
+      SdkMessageParser fast, walk;
+      const Padded padded(changed);
+      ASSERT_TRUE(same_parse(fast.parse(padded.view()), walk.parse_by_walk(padded.view())))
+          << "byte " << value << " at " << at;
+    }
+  }
+}
+
 TEST(SdkMessage, SignalKeepsDataByteExact) {
   SdkMessageParser parser;
   Padded text(R"({"type":"signal","to":"peer-2","kind":"candidate","data":{"candidate":"a b\u0020c","sdpMLineIndex":0, "x":[1.50,true]} })");
@@ -370,6 +452,25 @@ TEST(SdkMessage, Identifiers) {
   EXPECT_FALSE(is_valid_identifier("a b"));
   EXPECT_FALSE(is_valid_identifier("é"));
   EXPECT_TRUE(is_valid_identifier("AZaz09._:-"));
+}
+
+// Every byte value at every position of every length up to 40 is judged as
+// docs/protocol.md section 2 defines an identifier's bytes.
+TEST(SdkIdentifier, EveryByteAtEveryPositionOfEveryLength) {
+  const auto allowed = [](unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == ':' || c == '-';
+  };
+  for (size_t size = 1; size <= 40; ++size) {
+    for (size_t at = 0; at < size; ++at) {
+      for (int value = 0; value < 256; ++value) {
+        std::string text(size, 'k');
+        text[at] = static_cast<char>(value);
+        ASSERT_EQ(is_valid_identifier(text), allowed(static_cast<unsigned char>(value)))
+            << "byte " << value << " at " << at << " of " << size;
+      }
+    }
+  }
 }
 
 // ---- one walk: what the walk must still refuse and keep ----------------------

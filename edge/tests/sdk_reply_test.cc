@@ -37,20 +37,34 @@ TEST(SdkReply, PeersEmptyAndSeveral) {
 
 TEST(SdkReply, SignalCarriesRawData) {
   std::array<char, 256> out;
-  auto text = write_signal(out, "p9", SignalKind::candidate, R"({"c" : "x\u0041"})");
+  auto text = write_signal(out, signal_head("p9"), SignalKind::candidate, R"({"c" : "x\u0041"})");
   EXPECT_EQ(text, R"({"type":"signal","from":"p9","kind":"candidate","data":{"c" : "x\u0041"}})");
   EXPECT_TRUE(valid_json(text));
 }
 
+TEST(SdkReply, SignalHeadEscapesThePeerId) {
+  EXPECT_EQ(signal_head("L1a2b3c4d-123"), R"({"type":"signal","from":"L1a2b3c4d-123")");
+  EXPECT_EQ(signal_head("a\"b"), R"({"type":"signal","from":"a\"b")");
+  EXPECT_EQ(signal_head(""), R"({"type":"signal","from":"")");
+  // The relay reserves the head, signal_tail_bytes and `data`: exactly
+  // what the longest kind needs.
+  const std::string longest = signal_head(std::string(128, '\x01'));
+  std::vector<char> out(longest.size() + signal_tail_bytes + 1);
+  const std::string_view text = write_signal(out, longest, SignalKind::candidate, "1");
+  EXPECT_EQ(text.size(), out.size());
+  EXPECT_TRUE(valid_json(text));
+  EXPECT_EQ(write_signal(std::span<char>(out.data(), out.size() - 1), longest, SignalKind::candidate, "1"), "");
+}
+
 TEST(SdkReply, SignalNamesEachKind) {
   std::array<char, 128> out;
-  EXPECT_EQ(write_signal(out, "a", SignalKind::offer, "1"), R"({"type":"signal","from":"a","kind":"offer","data":1})");
-  EXPECT_EQ(write_signal(out, "a", SignalKind::answer, "1"), R"({"type":"signal","from":"a","kind":"answer","data":1})");
-  EXPECT_EQ(write_signal(out, "a", SignalKind::candidate, "1"),
+  EXPECT_EQ(write_signal(out, signal_head("a"), SignalKind::offer, "1"), R"({"type":"signal","from":"a","kind":"offer","data":1})");
+  EXPECT_EQ(write_signal(out, signal_head("a"), SignalKind::answer, "1"), R"({"type":"signal","from":"a","kind":"answer","data":1})");
+  EXPECT_EQ(write_signal(out, signal_head("a"), SignalKind::candidate, "1"),
             R"({"type":"signal","from":"a","kind":"candidate","data":1})");
-  EXPECT_EQ(write_signal(out, "a", SignalKind::bye, "1"), R"({"type":"signal","from":"a","kind":"bye","data":1})");
+  EXPECT_EQ(write_signal(out, signal_head("a"), SignalKind::bye, "1"), R"({"type":"signal","from":"a","kind":"bye","data":1})");
   // Too small a buffer: no text rather than a cut one.
-  EXPECT_EQ(write_signal(std::span<char>(out.data(), 40), "a", SignalKind::offer, "1"), "");
+  EXPECT_EQ(write_signal(std::span<char>(out.data(), 40), signal_head("a"), SignalKind::offer, "1"), "");
 }
 
 TEST(SdkReply, SmallMessages) {
