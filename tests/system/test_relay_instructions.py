@@ -82,8 +82,10 @@ class RelayInstructions(unittest.TestCase):
         rows = {}
         for m in re.finditer(r"^\s+([\d.]+)\s+([\d.]+)\s+([+-][\d.]+)  (.+)$", done.stdout, re.M):
             rows[m.group(4)] = (float(m.group(1)), float(m.group(2)))
-        # The SDK parse is the edge's alone.
-        parse = rows.get("mf::edge::SdkMessageParser::read")
+        # The SDK parse is the edge's alone. mf-load sends signals as the SDK
+        # does, so they are read by their pieces, not walked
+        # (docs/architecture.md, "Reading an SDK message").
+        parse = rows.get("mf::edge::read_compact_signal")
         self.assertIsNotNone(parse, done.stdout)
         self.assertGreater(parse[0], 0)
         self.assertEqual(parse[1], 0)
