@@ -14,8 +14,11 @@ import subprocess
 import time
 
 
-def callgrind_prefix(out_dir):
-    return ["nice", "-n", "19", "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_dir}/callgrind.%p"]
+def callgrind_prefix(out_dir, cache=False):
+    """valgrind's command line; with `cache`, callgrind also simulates the
+    caches (first-level instruction and data, last level) and counts misses."""
+    return (["nice", "-n", "19", "valgrind", "--tool=callgrind"] + (["--cache-sim=yes"] if cache else []) +
+            [f"--callgrind-out-file={out_dir}/callgrind.%p"])
 
 
 def zero(pid):
@@ -47,11 +50,15 @@ def total_ir(path):
 class Profile:
     """One callgrind dump: exclusive instructions per function (`self_ir`,
     keyed by the function's name; an unnamed address gets its object's file
-    name appended) and calls into each function (`calls`)."""
+    name appended), calls into each function (`calls`), and the whole dump's
+    count of each event (`event_totals`: Ir, and with --cache-sim I1mr,
+    D1mr, D1mw, ILmr, DLmr, DLmw, the misses of each cache)."""
 
     def __init__(self, path):
         self.self_ir = collections.Counter()
         self.calls = collections.Counter()
+        self.event_totals = collections.Counter()
+        events = ["Ir"]
         names = {}  # callgrind's name compression: "(id) name" once, "(id)" after
 
         def name(kind, text):
@@ -66,7 +73,9 @@ class Profile:
         with open(path, errors="replace") as f:
             for line in f:
                 line = line.rstrip("\n")
-                if line.startswith("ob="):
+                if line.startswith("events:"):
+                    events = line.split()[1:]
+                elif line.startswith("ob="):
                     obj = name("ob", line[3:]).rsplit("/", 1)[-1]
                 elif line.startswith("cob="):
                     name("ob", line[4:])
@@ -89,6 +98,8 @@ class Profile:
                         after_calls = False
                         continue
                     self.self_ir[function] += int(parts[1])
+                    for event, count in zip(events, parts[1:]):
+                        self.event_totals[event] += int(count)
 
     def total(self):
         return sum(self.self_ir.values())

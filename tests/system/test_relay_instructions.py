@@ -59,6 +59,23 @@ class CallgrindReader(unittest.TestCase):
         self.assertEqual(profile.calls_into("ns::work("), 2)
         self.assertEqual(profile.calls_into("main"), 0)
 
+    def test_every_event_of_a_cache_simulation_is_totalled(self):
+        # The same file with two events per cost line, as --cache-sim=yes
+        # writes (Ir, then I1mr): each event's total over the functions'
+        # own costs, a call's inclusive cost left out.
+        text = CALLGRIND_FILE.replace("events: Ir", "events: Ir I1mr").replace("summary: 355", "summary: 355 9")
+        text = "\n".join(line + (" 1" if re.match(r"^(\d+|\+\d+) \d+$", line) else "") for line in text.split("\n"))
+        with tempfile.NamedTemporaryFile("w", suffix=".out", delete=False) as f:
+            f.write(text)
+        try:
+            profile = Profile(f.name)
+        finally:
+            os.unlink(f.name)
+        self.assertEqual(profile.event_totals["Ir"], 355)
+        # Seven cost lines, one of them the call's inclusive cost.
+        self.assertEqual(profile.event_totals["I1mr"], 6)
+        self.assertEqual(profile.self_ir["main"], 15)
+
     def test_short_names_drop_parameters_but_keep_templates_and_anonymous_namespaces(self):
         self.assertEqual(short_name("ns::work(int)"), "ns::work")
         self.assertEqual(short_name("mf::edge::(anonymous namespace)::skip_string(char const*)"),
