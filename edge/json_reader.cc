@@ -118,11 +118,9 @@ const char* skip_any_string(const char* p, const char* end, JsonString& out) {
 // strings, whose closing quote is the first stop in the first block: that
 // case is decided here, inline, and the rest is skip_any_string's.
 inline const char* skip_string(const char* p, const char* end, JsonString& out) {
-  const char* const body = p + 1;
-  const size_t plain = plain_bytes(body);
-  if (plain < string_block && body + plain < end && body[plain] == '"') [[likely]] {
-    out = JsonString{std::string_view(body, plain), false};
-    return body + plain + 1;
+  if (const char* close = json_scan::short_plain_string_close(p, end)) [[likely]] {
+    out = JsonString{std::string_view(p + 1, static_cast<size_t>(close - p - 1)), false};
+    return close + 1;
   }
   return skip_any_string(p, end, out);
 }

@@ -84,14 +84,11 @@ class JsonReader {
     // right after it. Anything else is the general walk's, from the start.
     // The scan loads a block from the key's body, which starts inside the
     // text (3 bytes are left): within the padding.
-    if (!failed_ && end_ - p_ > 2) [[likely]] {
+    if (!failed_ && end_ - p_ > 2 && (first_ || *p_ == ',')) [[likely]] {
       const char* const quote = p_ + (first_ ? 0 : 1);
-      const char* const body = quote + 1;
-      const size_t plain = json_scan::plain_bytes(body);
-      const char* const close = body + plain;
-      if ((first_ || *p_ == ',') && *quote == '"' && plain < json_scan::string_block && close + 1 < end_ &&
-          *close == '"' && close[1] == ':') [[likely]] {
-        key = JsonString{std::string_view(body, plain), false};
+      const char* const close = *quote == '"' ? json_scan::short_plain_string_close(quote, end_) : nullptr;
+      if (close != nullptr && close + 1 < end_ && close[1] == ':') [[likely]] {
+        key = JsonString{std::string_view(quote + 1, static_cast<size_t>(close - quote - 1)), false};
         p_ = close + 2;
         first_ = false;
         return true;
@@ -108,13 +105,10 @@ class JsonReader {
     // Inline, a string of plain bytes shorter than a scan block (the load
     // starts at most at the end: within the padding).
     if (!failed_ && p_ < end_ && *p_ == '"' && depth_ <= max_json_depth) {
-      const char* const body = p_ + 1;
-      const size_t plain = json_scan::plain_bytes(body);
-      const char* const close = body + plain;
-      if (plain < json_scan::string_block && close < end_ && *close == '"') [[likely]] {
+      if (const char* const close = json_scan::short_plain_string_close(p_, end_)) [[likely]] {
         out.type = JsonType::string;
-        out.string = JsonString{std::string_view(body, plain), false};
-        out.text = std::string_view(p_, plain + 2);
+        out.text = std::string_view(p_, static_cast<size_t>(close + 1 - p_));
+        out.string = JsonString{std::string_view(p_ + 1, static_cast<size_t>(close - p_ - 1)), false};
         p_ = close + 1;
         first_ = false;
         return true;

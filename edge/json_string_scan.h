@@ -71,4 +71,15 @@ inline size_t plain_bytes(const char* p) {
 }
 #endif
 
+// The closing quote of the string whose opening quote is at `quote`, when
+// its body is plain bytes shorter than a block (a key, an identifier, most
+// values: decided by one load); nullptr for any other string, which the
+// caller then walks in full. The body must start at or before `end`.
+inline const char* short_plain_string_close(const char* quote, const char* end) {
+  const size_t plain = plain_bytes(quote + 1);
+  const char* const close = quote + 1 + plain;
+  if (plain < string_block && close < end && *close == '"') [[likely]] return close;
+  return nullptr;
+}
+
 }  // namespace mf::edge::json_scan

@@ -53,8 +53,9 @@ inline Word load(const char* p) {
 
 // `text` is `literal`: a size test, then two loads of the text (the first
 // and the last bytes, overlapping when shorter than both) against the
-// literal's, which the compiler folds. string_view's operator==, and
-// memcmp of an odd constant length, were calls.
+// literal's, which the compiler folds; a literal longer than 16 bytes, a
+// load of 8 bytes at a time and one of the last 8. string_view's
+// operator==, and memcmp of an odd constant length, were calls.
 template <size_t N>
 inline bool is_text(std::string_view text, const char (&literal)[N]) {
   constexpr size_t n = N - 1;
@@ -71,7 +72,9 @@ inline bool is_text(std::string_view text, const char (&literal)[N]) {
   } else if constexpr (n <= 16) {
     return load<uint64_t>(p) == load<uint64_t>(literal) && load<uint64_t>(p + n - 8) == load<uint64_t>(literal + n - 8);
   } else {
-    return std::memcmp(p, literal, n) == 0;
+    bool same = load<uint64_t>(p + n - 8) == load<uint64_t>(literal + n - 8);
+    for (size_t k = 0; k + 8 < n; k += 8) same &= load<uint64_t>(p + k) == load<uint64_t>(literal + k);
+    return same;
   }
 }
 
@@ -378,22 +381,6 @@ bool starts_other_value(char c) {
 
 }  // namespace
 
-namespace {
-
-// The N - 1 bytes at p are `literal`'s (at least 8 of them; the caller
-// checked that they are inside the text): a load of 8 bytes at a time and
-// one of the last 8, each against the literal's, which the compiler folds.
-template <size_t N>
-inline bool bytes_are(const char* p, const char (&literal)[N]) {
-  constexpr size_t n = N - 1;
-  static_assert(n >= sizeof(uint64_t));
-  bool same = load<uint64_t>(p + n - 8) == load<uint64_t>(literal + n - 8);
-  for (size_t k = 0; k + 8 < n; k += 8) same &= load<uint64_t>(p + k) == load<uint64_t>(literal + k);
-  return same;
-}
-
-}  // namespace
-
 bool read_compact_signal(std::string_view text, SdkRequest& request) {
   constexpr char head[] = R"({"type":"signal","to":")";
   constexpr char kind_key[] = R"(","kind":")";
@@ -405,8 +392,14 @@ bool read_compact_signal(std::string_view text, SdkRequest& request) {
   const char* p = text.data();
   const char* const end = p + text.size();
   const auto left = [&p, end] { return static_cast<size_t>(end - p); };
-  if (left() < sizeof head - 1 || !bytes_are(p, head)) return false;
-  p += sizeof head - 1;
+  // Steps over `piece` when the text goes on with it.
+  const auto take = [&](const auto& piece) {
+    constexpr size_t n = sizeof piece - 1;
+    if (left() < n || !is_text(std::string_view(p, n), piece)) return false;
+    p += n;
+    return true;
+  };
+  if (!take(head)) return false;
   // `to`: plain bytes up to its closing quote (an escape, a control
   // character or a byte above 0x7F stops the scan: the walk decides those).
   const char* const to = p;
@@ -419,18 +412,13 @@ bool read_compact_signal(std::string_view text, SdkRequest& request) {
   if (*p != '"') return false;
   const std::string_view to_text(to, static_cast<size_t>(p - to));
   if (!is_valid_identifier(to_text)) return false;
-  if (left() < sizeof kind_key - 1 || !bytes_are(p, kind_key)) return false;
-  p += sizeof kind_key - 1;
+  if (!take(kind_key)) return false;
   SignalKind kind;
-  const auto kind_is = [&](const auto& piece, SignalKind named) {
-    if (left() < sizeof piece - 1 || !bytes_are(p, piece)) return false;
-    p += sizeof piece - 1;
-    kind = named;
-    return true;
-  };
-  if (!kind_is(offer, SignalKind::offer) && !kind_is(answer, SignalKind::answer) &&
-      !kind_is(candidate, SignalKind::candidate) && !kind_is(bye, SignalKind::bye))
-    return false;
+  if (take(offer)) kind = SignalKind::offer;
+  else if (take(answer)) kind = SignalKind::answer;
+  else if (take(candidate)) kind = SignalKind::candidate;
+  else if (take(bye)) kind = SignalKind::bye;
+  else return false;
   // `data`, validated whole by the walk's reader at the walk's depth (a
   // member of the root object), then the root's closing brace, last.
   JsonReader in(std::string_view(p, left()), 1);

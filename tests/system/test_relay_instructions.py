@@ -43,14 +43,19 @@ summary: 355
 """
 
 
+def profile_of(text):
+    """The reader's view of a callgrind file holding `text`."""
+    with tempfile.NamedTemporaryFile("w", suffix=".out", delete=False) as f:
+        f.write(text)
+    try:
+        return Profile(f.name)
+    finally:
+        os.unlink(f.name)
+
+
 class CallgrindReader(unittest.TestCase):
     def test_exclusive_instructions_and_calls(self):
-        with tempfile.NamedTemporaryFile("w", suffix=".out", delete=False) as f:
-            f.write(CALLGRIND_FILE)
-        try:
-            profile = Profile(f.name)
-        finally:
-            os.unlink(f.name)
+        profile = profile_of(CALLGRIND_FILE)
         # main's own: 5 + 7 + 3; the 300 after calls= is work's, counted in work.
         self.assertEqual(profile.self_ir["main"], 15)
         self.assertEqual(profile.self_ir["ns::work(int)"], 300)
@@ -65,12 +70,7 @@ class CallgrindReader(unittest.TestCase):
         # own costs, a call's inclusive cost left out.
         text = CALLGRIND_FILE.replace("events: Ir", "events: Ir I1mr").replace("summary: 355", "summary: 355 9")
         text = "\n".join(line + (" 1" if re.match(r"^(\d+|\+\d+) \d+$", line) else "") for line in text.split("\n"))
-        with tempfile.NamedTemporaryFile("w", suffix=".out", delete=False) as f:
-            f.write(text)
-        try:
-            profile = Profile(f.name)
-        finally:
-            os.unlink(f.name)
+        profile = profile_of(text)
         self.assertEqual(profile.event_totals["Ir"], 355)
         # Seven cost lines, one of them the call's inclusive cost.
         self.assertEqual(profile.event_totals["I1mr"], 6)
