@@ -14,6 +14,7 @@
 #include <new>
 #include <vector>
 
+#include "common/tls/aes_gcm.h"
 #include "common/tls/tls_ciphertext_sink.h"
 
 namespace mf::tls {
@@ -67,7 +68,14 @@ struct KeyedContext {
   uint64_t keyed_id = 0;
   uint16_t suite = 0;  // the cipher the context was made for
   bool for_encryption = false;
+  // The AES-GCM suites' key, expanded for aes_gcm_seal/open (aes_gcm.h),
+  // made when the slot first holds one.
+  std::unique_ptr<AesGcmKey> aes;
+  uint64_t aes_keyed_id = 0;
 };
+
+// Off only in tests that hold the EVP path to the same results.
+std::atomic<bool> aes_gcm_engine_enabled{true};
 
 struct CipherWorkspace;
 // The calling thread's workspace while it exists (nullptr before its first
@@ -90,9 +98,17 @@ struct CipherWorkspace {
   }
   CipherWorkspace(const CipherWorkspace&) = delete;
   CipherWorkspace& operator=(const CipherWorkspace&) = delete;
+  // Frees the slot's contexts, the key material overwritten first.
+  static void release(KeyedContext& k) {
+    EVP_CIPHER_CTX_free(k.context);
+    k.context = nullptr;
+    if (k.aes != nullptr) aes_gcm_clear(*k.aes);
+    k.aes.reset();
+    k.keyed_id = k.aes_keyed_id = 0;
+  }
   ~CipherWorkspace() {
     live_workspace = nullptr;
-    for (KeyedContext& k : keyed) EVP_CIPHER_CTX_free(k.context);
+    for (KeyedContext& k : keyed) release(k);
     EVP_MAC_CTX_free(hmac_sha256);
     EVP_MAC_CTX_free(hmac_sha384);
   }
@@ -114,13 +130,9 @@ CipherWorkspace& workspace() {
   return instance;
 }
 
-// The thread's context for one record under `keys`, its nonce set (RFC 8446
-// section 5.3: the IV xor the 64-bit sequence number); nullptr on failure.
-EVP_CIPHER_CTX* begin_record(uint16_t suite, const TrafficKeys& keys, bool encrypt) {
-  CipherWorkspace& w = workspace();
-  KeyedContext& k = w.keyed[keys.key_id & (w.keyed.size() - 1)];
-  if (k.context == nullptr && (k.context = EVP_CIPHER_CTX_new()) == nullptr) return nullptr;
-  uint8_t nonce[kIvBytes];
+// The nonce of the next record under `keys` (RFC 8446 section 5.3: the IV
+// xor the 64-bit sequence number).
+void record_nonce(const TrafficKeys& keys, uint8_t nonce[kIvBytes]) {
   std::memcpy(nonce, keys.iv, kIvBytes);
   // The sequence number is big-endian, left-padded to the IV's length:
   // its 8 bytes meet the IV's last 8, one word.
@@ -128,6 +140,44 @@ EVP_CIPHER_CTX* begin_record(uint16_t suite, const TrafficKeys& keys, bool encry
   std::memcpy(&low, nonce + kIvBytes - sizeof low, sizeof low);
   low ^= std::endian::native == std::endian::little ? __builtin_bswap64(keys.sequence) : keys.sequence;
   std::memcpy(nonce + kIvBytes - sizeof low, &low, sizeof low);
+}
+
+// Records up to this many bytes of body go through aes_gcm.h; larger ones
+// through EVP, whose stitched AES-GCM assembly is faster in bulk while its
+// set-up per record costs more than a small record's encryption
+// (bench_tls_session, BM_RecordLayerSealOpen: docs/benchmarks.md).
+constexpr size_t kAesGcmEngineMaxBytes = 2048;
+
+// The thread's expanded key for `keys` when the record's cipher is AES-GCM
+// on this CPU (aes_gcm_supported()) and its `size` bytes of body are few
+// enough; nullptr sends the record to EVP.
+const AesGcmKey* aes_gcm_key_for(uint16_t suite, const TrafficKeys& keys, size_t size) {
+  if ((suite != kTlsAes128GcmSha256 && suite != kTlsAes256GcmSha384) || size > kAesGcmEngineMaxBytes ||
+      !aes_gcm_engine_enabled.load(std::memory_order_relaxed) || !aes_gcm_supported()) {
+    return nullptr;
+  }
+  CipherWorkspace& w = workspace();
+  KeyedContext& k = w.keyed[keys.key_id & (w.keyed.size() - 1)];
+  if (k.aes_keyed_id == keys.key_id) return k.aes.get();
+  // Made once per slot, then re-keyed in place.
+  if (k.aes == nullptr) k.aes.reset(new (std::nothrow) AesGcmKey);
+  k.aes_keyed_id = 0;
+  if (k.aes == nullptr ||
+      !aes_gcm_set_key(*k.aes, {keys.key, suite == kTlsAes128GcmSha256 ? size_t{16} : size_t{32}})) {
+    return nullptr;
+  }
+  k.aes_keyed_id = keys.key_id;
+  return k.aes.get();
+}
+
+// The thread's context for one record under `keys`, its nonce set; nullptr
+// on failure.
+EVP_CIPHER_CTX* begin_record(uint16_t suite, const TrafficKeys& keys, bool encrypt) {
+  CipherWorkspace& w = workspace();
+  KeyedContext& k = w.keyed[keys.key_id & (w.keyed.size() - 1)];
+  if (k.context == nullptr && (k.context = EVP_CIPHER_CTX_new()) == nullptr) return nullptr;
+  uint8_t nonce[kIvBytes];
+  record_nonce(keys, nonce);
   const int enc = encrypt ? 1 : 0;
   if (k.keyed_id == keys.key_id && k.for_encryption == encrypt) {
     return EVP_CipherInit_ex(k.context, nullptr, nullptr, nullptr, nonce, enc) == 1 ? k.context : nullptr;
@@ -144,6 +194,98 @@ EVP_CIPHER_CTX* begin_record(uint16_t suite, const TrafficKeys& keys, bool encry
   return k.context;
 }
 
+enum class BodyOpened : uint8_t { opened, bad_tag, cipher_failure };
+
+// Decrypts a record's `sealed` bytes (its body less the tag) into `out` when
+// `tag` authenticates them and `header` (the additional data).
+BodyOpened open_body(uint16_t suite, const TrafficKeys& keys, std::span<const uint8_t> header,
+                     std::span<const uint8_t> sealed, const uint8_t* tag, uint8_t* out) {
+  if (const AesGcmKey* aes = aes_gcm_key_for(suite, keys, sealed.size())) {
+    uint8_t nonce[kIvBytes];
+    record_nonce(keys, nonce);
+    return aes_gcm_open(*aes, nonce, header, sealed.data(), out, sealed.size(), tag) ? BodyOpened::opened
+                                                                                      : BodyOpened::bad_tag;
+  }
+  EVP_CIPHER_CTX* const context = begin_record(suite, keys, false);
+  if (context == nullptr) return BodyOpened::cipher_failure;
+  int produced = 0;
+  int tail = 0;
+  uint8_t expected_tag[kTagBytes];
+  std::memcpy(expected_tag, tag, kTagBytes);
+  if (EVP_CipherUpdate(context, nullptr, &produced, header.data(), static_cast<int>(header.size())) != 1 ||
+      EVP_CipherUpdate(context, out, &produced, sealed.data(), static_cast<int>(sealed.size())) != 1 ||
+      EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, kTagBytes, expected_tag) != 1) {
+    return BodyOpened::cipher_failure;
+  }
+  if (EVP_CipherFinal_ex(context, out + produced, &tail) != 1) return BodyOpened::bad_tag;
+  return static_cast<size_t>(produced + tail) == sealed.size() ? BodyOpened::opened : BodyOpened::cipher_failure;
+}
+
+// Seals a record's body after its `record` header (kRecordHeaderBytes,
+// written): `length` bytes of the concatenated `pieces` from
+// `first_offset`, the inner content type, `zero_padding` zeros, the tag.
+bool seal_body(uint16_t suite, const TrafficKeys& keys, uint8_t content_type,
+               std::span<const std::span<const uint8_t>> pieces, size_t first_offset, size_t length,
+               size_t zero_padding, uint8_t* record) {
+  uint8_t* const inner = record + kRecordHeaderBytes;
+  if (const AesGcmKey* aes = aes_gcm_key_for(suite, keys, length + 1 + zero_padding)) {
+    // The plaintext is gathered in place, then sealed there in one call.
+    size_t at = 0;
+    size_t skip = first_offset;
+    for (std::span<const uint8_t> piece : pieces) {
+      if (at == length) break;
+      if (skip >= piece.size()) {
+        skip -= piece.size();
+        continue;
+      }
+      const size_t n = std::min(piece.size() - skip, length - at);
+      std::memcpy(inner + at, piece.data() + skip, n);
+      at += n;
+      skip = 0;
+    }
+    if (at != length) return false;
+    inner[at++] = content_type;
+    std::memset(inner + at, 0, zero_padding);
+    at += zero_padding;
+    uint8_t nonce[kIvBytes];
+    record_nonce(keys, nonce);
+    aes_gcm_seal(*aes, nonce, {record, kRecordHeaderBytes}, inner, inner, at, inner + at);
+    return true;
+  }
+  EVP_CIPHER_CTX* const context = begin_record(suite, keys, true);
+  if (context == nullptr) return false;
+  int produced = 0;
+  size_t at = 0;
+  bool ok = EVP_CipherUpdate(context, nullptr, &produced, record, kRecordHeaderBytes) == 1;
+  size_t skip = first_offset;
+  size_t left = length;
+  for (std::span<const uint8_t> piece : pieces) {
+    if (!ok || left == 0) break;
+    if (skip >= piece.size()) {
+      skip -= piece.size();
+      continue;
+    }
+    const size_t n = std::min(piece.size() - skip, left);
+    ok = EVP_CipherUpdate(context, inner + at, &produced, piece.data() + skip, static_cast<int>(n)) == 1;
+    at += static_cast<size_t>(produced);
+    skip = 0;
+    left -= n;
+  }
+  ok = ok && left == 0 && EVP_CipherUpdate(context, inner + at, &produced, &content_type, 1) == 1;
+  at += static_cast<size_t>(produced);
+  static constexpr uint8_t kZeros[256] = {};
+  for (size_t left_padding = zero_padding; ok && left_padding > 0;) {
+    const size_t n = std::min(left_padding, sizeof kZeros);
+    ok = EVP_CipherUpdate(context, inner + at, &produced, kZeros, static_cast<int>(n)) == 1;
+    at += static_cast<size_t>(produced);
+    left_padding -= n;
+  }
+  ok = ok && EVP_CipherFinal_ex(context, inner + at, &produced) == 1;
+  at += static_cast<size_t>(produced);
+  ok = ok && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, kTagBytes, inner + at) == 1;
+  return ok && at == length + 1 + zero_padding;
+}
+
 // A key is retired (its connection closed, or a KeyUpdate replaced it): the
 // thread's context keyed for it is cleared, so no key schedule outlives its
 // keys (the provider's context is freed, which cleanses it).
@@ -151,6 +293,10 @@ void forget_key(uint64_t key_id) {
   CipherWorkspace* w = live_workspace;
   if (key_id == 0 || w == nullptr) return;
   KeyedContext& k = w->keyed[key_id & (w->keyed.size() - 1)];
+  if (k.aes_keyed_id == key_id) {
+    aes_gcm_clear(*k.aes);
+    k.aes_keyed_id = 0;
+  }
   if (k.keyed_id != key_id) return;
   EVP_CIPHER_CTX_reset(k.context);
   k.keyed_id = 0;
@@ -219,9 +365,12 @@ bool expand_label(uint16_t suite, std::span<const uint8_t> secret, std::string_v
 void set_cipher_contexts_per_thread(size_t slots) {
   assert(slots > 0 && (slots & (slots - 1)) == 0);
   CipherWorkspace& w = workspace();
-  for (KeyedContext& k : w.keyed) EVP_CIPHER_CTX_free(k.context);
-  w.keyed.assign(slots, KeyedContext{});
+  for (KeyedContext& k : w.keyed) CipherWorkspace::release(k);
+  w.keyed.clear();
+  w.keyed.resize(slots);
 }
+
+void set_aes_gcm_engine_enabled(bool enabled) { aes_gcm_engine_enabled.store(enabled, std::memory_order_relaxed); }
 
 RecordLayer::~RecordLayer() {
   forget_key(read_.key_id);
@@ -355,25 +504,18 @@ std::expected<RecordLayer::Step, RecordFailure> RecordLayer::open_record(std::sp
   if (read_.sequence == UINT64_MAX) return std::unexpected(fail(kAlertInternalError, "sequence exhausted", sink));
   const size_t sealed_bytes = body.size() - kTagBytes;
   uint8_t* out = sealed_bytes <= scratch.size() ? scratch.data() : workspace().opened;
-
-  EVP_CIPHER_CTX* const context = begin_record(suite_, read_, false);
-  if (context == nullptr) return std::unexpected(fail(kAlertInternalError, "cipher failure", sink));
-  int produced = 0;
-  int tail = 0;
-  uint8_t tag[kTagBytes];
-  std::memcpy(tag, body.data() + sealed_bytes, kTagBytes);
-  if (EVP_CipherUpdate(context, nullptr, &produced, header.data(), static_cast<int>(header.size())) != 1 ||
-      EVP_CipherUpdate(context, out, &produced, body.data(), static_cast<int>(sealed_bytes)) != 1 ||
-      EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, kTagBytes, tag) != 1) {
-    return std::unexpected(fail(kAlertInternalError, "cipher failure", sink));
-  }
-  if (EVP_CipherFinal_ex(context, out + produced, &tail) != 1) {
-    return std::unexpected(fail(kAlertBadRecordMac, "bad record mac", sink));
+  switch (open_body(suite_, read_, header, body.first(sealed_bytes), body.data() + sealed_bytes, out)) {
+    case BodyOpened::opened:
+      break;
+    case BodyOpened::bad_tag:
+      return std::unexpected(fail(kAlertBadRecordMac, "bad record mac", sink));
+    case BodyOpened::cipher_failure:
+      return std::unexpected(fail(kAlertInternalError, "cipher failure", sink));
   }
   ++read_.sequence;
 
   // TLSInnerPlaintext: content, then the real type, then zero padding.
-  size_t inner = static_cast<size_t>(produced + tail);
+  size_t inner = sealed_bytes;
   while (inner > 0 && out[inner - 1] == 0) --inner;
   if (inner == 0) return std::unexpected(fail(kAlertUnexpectedMessage, "record without content type", sink));
   const uint8_t type = out[inner - 1];
@@ -518,43 +660,13 @@ std::expected<void, RecordFailure> RecordLayer::seal_record(uint8_t content_type
   out[2] = 0x03;
   out[3] = static_cast<uint8_t>(body >> 8);
   out[4] = static_cast<uint8_t>(body);
-  EVP_CIPHER_CTX* const context = begin_record(suite_, write_, true);
-  if (context == nullptr) return std::unexpected(RecordFailure{"cipher failure"});
-  int produced = 0;
-  size_t at = kRecordHeaderBytes;
-  bool ok = EVP_CipherUpdate(context, nullptr, &produced, out, kRecordHeaderBytes) == 1;
-  size_t skip = first_offset;
-  size_t left = length;
-  for (std::span<const uint8_t> piece : pieces) {
-    if (!ok || left == 0) break;
-    if (skip >= piece.size()) {
-      skip -= piece.size();
-      continue;
-    }
-    const size_t n = std::min(piece.size() - skip, left);
-    ok = EVP_CipherUpdate(context, out + at, &produced, piece.data() + skip, static_cast<int>(n)) == 1;
-    at += static_cast<size_t>(produced);
-    skip = 0;
-    left -= n;
-  }
-  ok = ok && EVP_CipherUpdate(context, out + at, &produced, &content_type, 1) == 1;
-  at += static_cast<size_t>(produced);
-  static constexpr uint8_t kZeros[256] = {};
-  for (size_t left_padding = zero_padding; ok && left_padding > 0;) {
-    const size_t n = std::min(left_padding, sizeof kZeros);
-    ok = EVP_CipherUpdate(context, out + at, &produced, kZeros, static_cast<int>(n)) == 1;
-    at += static_cast<size_t>(produced);
-    left_padding -= n;
-  }
-  ok = ok && EVP_CipherFinal_ex(context, out + at, &produced) == 1;
-  at += static_cast<size_t>(produced);
-  ok = ok && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, kTagBytes, out + at) == 1;
-  at += kTagBytes;
-  if (!ok || at != kRecordHeaderBytes + body) {
+  const bool ok = seal_body(suite_, write_, content_type, pieces, first_offset, length, zero_padding, out);
+  if (!ok) {
     dead_ = write_closed_ = true;
     ERR_clear_error();
     return std::unexpected(RecordFailure{"cipher failure"});
   }
+  const size_t at = kRecordHeaderBytes + body;
   ++write_.sequence;
   if (direct != nullptr) {
     sink.commit_ciphertext(at);

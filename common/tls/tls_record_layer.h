@@ -10,10 +10,12 @@
 // per connection instead.
 //
 // Pure: bytes in, events out through the caller's CiphertextSink, no IO. The
-// AEAD work uses one EVP_CIPHER_CTX per thread, re-keyed when a record
-// belongs to another connection than the previous one (a key schedule costs
-// tens of nanoseconds; a context per direction per connection would cost
-// about 1 KB each).
+// AEAD keys live in a per-thread cache, direct-mapped by key, not in the
+// connection (a key schedule costs tens of nanoseconds; one per direction per
+// connection would cost hundreds of bytes each). AES-GCM records are sealed
+// and opened by aes_gcm.h on the CPU's AES and carry-less multiply
+// instructions; ChaCha20-Poly1305, and AES-GCM on a CPU without them, by
+// OpenSSL's EVP interface.
 //
 // What it carries after the handshake:
 //   - application_data both ways, in records of at most 16 KiB of plaintext;
@@ -61,12 +63,17 @@ struct RecordFailure {
 };
 
 // Keyed AEAD contexts each thread keeps for the keys it used last
-// (tls_record_layer.cc, CipherWorkspace): about 1.2 KB each, made as used.
+// (tls_record_layer.cc, CipherWorkspace), made as used: an EVP context of
+// about 1.2 KB, or an expanded AES-GCM key of 320 bytes (aes_gcm.h).
 inline constexpr size_t kDefaultCipherContextsPerThread = 4096;
 // Replaces the calling thread's cache with `slots` empty ones (a power of
 // two), before its first record or between records: for tests that make
 // keys collide.
 void set_cipher_contexts_per_thread(size_t slots);
+// Process-wide: AES-GCM records through aes_gcm.h when the CPU allows (on,
+// the default) or through EVP (off): for tests that hold both to the same
+// records.
+void set_aes_gcm_engine_enabled(bool enabled);
 
 // One direction's keys. The secret is kept for KeyUpdate.
 struct TrafficKeys {

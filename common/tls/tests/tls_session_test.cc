@@ -428,6 +428,35 @@ TEST_F(SessionTest, ConnectionsSharingCachedCipherContextsKeepTheirOwnKeys) {
   set_cipher_contexts_per_thread(kDefaultCipherContextsPerThread);
 }
 
+// Every TLS 1.3 suite's records, from OpenSSL's client and to it, through the
+// record layer both ways it seals and opens AES-GCM: aes_gcm.h (the default
+// on a CPU with AES-NI) and OpenSSL's EVP. Then the start-up self-test
+// passes either way.
+TEST_F(SessionTest, RecordsAgreeWithOpenSslThroughEitherAesGcm) {
+  for (bool engine : {true, false}) {
+    set_aes_gcm_engine_enabled(engine);
+    for (const char* suite : {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
+      SCOPED_TRACE(std::string(suite) + (engine ? " through aes_gcm.h" : " through EVP"));
+      auto peers = connect(client_, server_, [&](SSL* ssl) { ASSERT_EQ(SSL_set_ciphersuites(ssl, suite), 1); });
+      auto& [client, server] = *peers;
+      pump(client, server);
+      expect_established(client, server);
+      ASSERT_TRUE(server.session.record_layer_active());
+      EXPECT_STREQ(SSL_CIPHER_get_name(SSL_get_current_cipher(client.session.native())), suite);
+      for (size_t size : {1, 15, 16, 17, 63, 64, 65, 300, 16384, 40000}) {
+        const std::vector<uint8_t> data = random_bytes(size);
+        exchange(client, server, data, kUnlimited, kUnlimited);
+        exchange(server, client, data, kUnlimited, 7);
+      }
+    }
+    ServerContextConfig config;
+    config.certificates = {*ecdsa_};
+    auto proven = prove_record_layer(config);
+    EXPECT_TRUE(proven.has_value()) << proven.error();
+  }
+  set_aes_gcm_engine_enabled(true);
+}
+
 TEST_F(SessionTest, Tls12ServerStaysOnOpenSsl) {
   auto peers = connect(client_, server_, [&](SSL* ssl) { SSL_set_max_proto_version(ssl, TLS1_2_VERSION); });
   auto& [c, s] = *peers;
