@@ -47,7 +47,8 @@ bool aes_gcm_set_key(AesGcmKey& out, std::span<const uint8_t> key);
 void aes_gcm_clear(AesGcmKey& key);
 
 // Encrypts `size` bytes from `in` to `out` (the same pointer, or not
-// overlapping) and writes the tag over `aad` and the ciphertext.
+// overlapping) and writes the tag over `aad` and the ciphertext. `size` is a
+// record's (GCM's own bound, 2^32 - 2 blocks under one nonce, is far above).
 void aes_gcm_seal(const AesGcmKey& key, const uint8_t nonce[kAesGcmNonceBytes], std::span<const uint8_t> aad,
                   const uint8_t* in, uint8_t* out, size_t size, uint8_t tag[kAesGcmTagBytes]);
 
