@@ -1,6 +1,7 @@
 #include "common/codec/websocket_codec.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace mf::ws {
@@ -188,18 +189,30 @@ Decoder::Fault Decoder::parse_close(std::span<const uint8_t> payload, uint16_t& 
 
 uint8_t apply_mask(uint8_t* dst, const uint8_t* src, size_t n, const uint8_t key[4],
                    uint8_t phase) {
-  // The key rotated so that byte i of the run lines up with rotated[i % 8].
-  uint8_t rotated[8];
-  for (size_t i = 0; i < 8; ++i) rotated[i] = key[(phase + i) & 3];
-  const uint64_t k = load_u64(rotated);
+  // The key rotated so that byte i of the run lines up with byte i % 8 of
+  // `k` (little-endian: byte j of a word is bits 8j..8j+7).
+  uint32_t key_word;
+  std::memcpy(&key_word, key, sizeof key_word);
+  if constexpr (std::endian::native == std::endian::little) {
+    key_word = std::rotr(key_word, 8 * (phase & 3));
+  } else {
+    key_word = std::rotl(key_word, 8 * (phase & 3));
+  }
+  const uint64_t k = uint64_t{key_word} << 32 | key_word;
+  // 32 bytes per step as one vector where the target has one (AVX2: one
+  // load, xor and store), else the compiler's split of it.
+  using Words = uint64_t __attribute__((vector_size(32)));
+  const Words k4 = {k, k, k, k};
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    store_u64(dst + i, load_u64(src + i) ^ k);
-    store_u64(dst + i + 8, load_u64(src + i + 8) ^ k);
-    store_u64(dst + i + 16, load_u64(src + i + 16) ^ k);
-    store_u64(dst + i + 24, load_u64(src + i + 24) ^ k);
+    Words v;
+    std::memcpy(&v, src + i, sizeof v);
+    v ^= k4;
+    std::memcpy(dst + i, &v, sizeof v);
   }
   for (; i + 8 <= n; i += 8) store_u64(dst + i, load_u64(src + i) ^ k);
+  uint8_t rotated[8];
+  std::memcpy(rotated, &k, sizeof rotated);
   for (; i < n; ++i) dst[i] = src[i] ^ rotated[i & 7];
   return static_cast<uint8_t>((phase + n) & 3);
 }

@@ -663,7 +663,7 @@ TEST(WebSocketEncoder, MaskCopyMatchesBytewiseDefinition) {
 }
 
 TEST(WebSocketEncoder, ApplyMaskContinuesAtAnyPhase) {
-  Bytes src(77);
+  Bytes src(300);
   for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<uint8_t>(i * 7);
   Bytes whole(src.size());
   mask_copy(whole.data(), src.data(), src.size(), kKey);
