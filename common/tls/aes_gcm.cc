@@ -319,7 +319,6 @@ MF_AES_GCM_TARGET inline __m128i crypt(const AesGcmKey& key, const uint8_t nonce
       const __m128i output = keep_bytes(_mm_xor_si128(input, stream[blocks]), n);
       store_partial(out + done, output, n);
       last[blocks++] = Sealing ? output : input;
-      done = size;
     }
   }
   last[blocks++] = lengths;
@@ -332,10 +331,14 @@ MF_AES_GCM_TARGET inline __m128i crypt(const AesGcmKey& key, const uint8_t nonce
   return _mm_xor_si128(reverse_bytes(g.x), tag_mask);
 }
 
+// Decided once: aes_gcm_set_key asks on every re-key.
 bool cpu_has_instructions() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("ssse3") &&
-         __builtin_cpu_supports("sse4.1");
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("ssse3") &&
+           __builtin_cpu_supports("sse4.1");
+  }();
+  return has;
 }
 
 // One NIST case: key, nonce, plaintext, AAD, ciphertext, tag (hex).
@@ -392,15 +395,11 @@ constexpr KnownAnswer kKnownAnswers[] = {
 
 // Hex into `out` (at most out_size bytes); the byte count, or SIZE_MAX.
 size_t from_hex(const char* hex, uint8_t* out, size_t out_size) {
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
   size_t n = 0;
   for (; hex[0] != '\0'; hex += 2, ++n) {
     if (hex[1] == '\0' || n == out_size) return SIZE_MAX;
-    const int high = nibble(hex[0]), low = nibble(hex[1]);
+    const int high = OPENSSL_hexchar2int(static_cast<unsigned char>(hex[0]));
+    const int low = OPENSSL_hexchar2int(static_cast<unsigned char>(hex[1]));
     if (high < 0 || low < 0) return SIZE_MAX;
     out[n] = static_cast<uint8_t>(high << 4 | low);
   }

@@ -130,6 +130,10 @@ CipherWorkspace& workspace() {
   return instance;
 }
 
+// The AEAD key's length for `suite` (RFC 8446 appendix B.4: AES-128 16
+// bytes; AES-256 and ChaCha20 32).
+constexpr size_t key_bytes_of(uint16_t suite) { return suite == kTlsAes128GcmSha256 ? 16 : 32; }
+
 // The nonce of the next record under `keys` (RFC 8446 section 5.3: the IV
 // xor the 64-bit sequence number).
 void record_nonce(const TrafficKeys& keys, uint8_t nonce[kIvBytes]) {
@@ -162,8 +166,7 @@ const AesGcmKey* aes_gcm_key_for(uint16_t suite, const TrafficKeys& keys, size_t
   // Made once per slot, then re-keyed in place.
   if (k.aes == nullptr) k.aes.reset(new (std::nothrow) AesGcmKey);
   k.aes_keyed_id = 0;
-  if (k.aes == nullptr ||
-      !aes_gcm_set_key(*k.aes, {keys.key, suite == kTlsAes128GcmSha256 ? size_t{16} : size_t{32}})) {
+  if (k.aes == nullptr || !aes_gcm_set_key(*k.aes, {keys.key, key_bytes_of(suite)})) {
     return nullptr;
   }
   k.aes_keyed_id = keys.key_id;
@@ -221,6 +224,27 @@ BodyOpened open_body(uint16_t suite, const TrafficKeys& keys, std::span<const ui
   return static_cast<size_t>(produced + tail) == sealed.size() ? BodyOpened::opened : BodyOpened::cipher_failure;
 }
 
+// Calls take(std::span<const uint8_t>) on each run of the concatenated
+// `pieces` from `first_offset`, `length` bytes in all, in order; false when
+// take() returns false or the pieces hold fewer bytes.
+template <class Take>
+bool for_each_run(std::span<const std::span<const uint8_t>> pieces, size_t first_offset, size_t length, Take&& take) {
+  size_t skip = first_offset;
+  size_t left = length;
+  for (std::span<const uint8_t> piece : pieces) {
+    if (left == 0) break;
+    if (skip >= piece.size()) {
+      skip -= piece.size();
+      continue;
+    }
+    const size_t n = std::min(piece.size() - skip, left);
+    if (!take(piece.subspan(skip, n))) return false;
+    skip = 0;
+    left -= n;
+  }
+  return left == 0;
+}
+
 // Seals a record's body after its `record` header (kRecordHeaderBytes,
 // written): `length` bytes of the concatenated `pieces` from
 // `first_offset`, the inner content type, `zero_padding` zeros, the tag.
@@ -228,22 +252,15 @@ bool seal_body(uint16_t suite, const TrafficKeys& keys, uint8_t content_type,
                std::span<const std::span<const uint8_t>> pieces, size_t first_offset, size_t length,
                size_t zero_padding, uint8_t* record) {
   uint8_t* const inner = record + kRecordHeaderBytes;
+  size_t at = 0;
   if (const AesGcmKey* aes = aes_gcm_key_for(suite, keys, length + 1 + zero_padding)) {
     // The plaintext is gathered in place, then sealed there in one call.
-    size_t at = 0;
-    size_t skip = first_offset;
-    for (std::span<const uint8_t> piece : pieces) {
-      if (at == length) break;
-      if (skip >= piece.size()) {
-        skip -= piece.size();
-        continue;
-      }
-      const size_t n = std::min(piece.size() - skip, length - at);
-      std::memcpy(inner + at, piece.data() + skip, n);
-      at += n;
-      skip = 0;
-    }
-    if (at != length) return false;
+    const bool gathered = for_each_run(pieces, first_offset, length, [&](std::span<const uint8_t> run) {
+      std::memcpy(inner + at, run.data(), run.size());
+      at += run.size();
+      return true;
+    });
+    if (!gathered) return false;
     inner[at++] = content_type;
     std::memset(inner + at, 0, zero_padding);
     at += zero_padding;
@@ -255,29 +272,19 @@ bool seal_body(uint16_t suite, const TrafficKeys& keys, uint8_t content_type,
   EVP_CIPHER_CTX* const context = begin_record(suite, keys, true);
   if (context == nullptr) return false;
   int produced = 0;
-  size_t at = 0;
-  bool ok = EVP_CipherUpdate(context, nullptr, &produced, record, kRecordHeaderBytes) == 1;
-  size_t skip = first_offset;
-  size_t left = length;
-  for (std::span<const uint8_t> piece : pieces) {
-    if (!ok || left == 0) break;
-    if (skip >= piece.size()) {
-      skip -= piece.size();
-      continue;
-    }
-    const size_t n = std::min(piece.size() - skip, left);
-    ok = EVP_CipherUpdate(context, inner + at, &produced, piece.data() + skip, static_cast<int>(n)) == 1;
+  // Each run, the content type and the padding go through EVP as they are:
+  // a record up to 16 KiB is not copied first.
+  const auto update = [&](std::span<const uint8_t> run) {
+    if (EVP_CipherUpdate(context, inner + at, &produced, run.data(), static_cast<int>(run.size())) != 1) return false;
     at += static_cast<size_t>(produced);
-    skip = 0;
-    left -= n;
-  }
-  ok = ok && left == 0 && EVP_CipherUpdate(context, inner + at, &produced, &content_type, 1) == 1;
-  at += static_cast<size_t>(produced);
+    return true;
+  };
+  bool ok = EVP_CipherUpdate(context, nullptr, &produced, record, kRecordHeaderBytes) == 1 &&
+            for_each_run(pieces, first_offset, length, update) && update({&content_type, 1});
   static constexpr uint8_t kZeros[256] = {};
   for (size_t left_padding = zero_padding; ok && left_padding > 0;) {
     const size_t n = std::min(left_padding, sizeof kZeros);
-    ok = EVP_CipherUpdate(context, inner + at, &produced, kZeros, static_cast<int>(n)) == 1;
-    at += static_cast<size_t>(produced);
+    ok = update({kZeros, n});
     left_padding -= n;
   }
   ok = ok && EVP_CipherFinal_ex(context, inner + at, &produced) == 1;
@@ -389,7 +396,7 @@ std::expected<void, RecordFailure> RecordLayer::install(uint16_t cipher_suite, s
   pool_ = &pool;
   suite_ = cipher_suite;
   hash_bytes_ = cipher_suite == kTlsAes256GcmSha384 ? 48 : 32;
-  key_bytes_ = cipher_suite == kTlsAes128GcmSha256 ? 16 : 32;
+  key_bytes_ = static_cast<uint8_t>(key_bytes_of(cipher_suite));
   if (read_secret.size() != hash_bytes_ || write_secret.size() != hash_bytes_ || !derive(read_, read_secret) ||
       !derive(write_, write_secret)) {
     suite_ = 0;

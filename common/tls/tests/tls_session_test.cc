@@ -433,6 +433,10 @@ TEST_F(SessionTest, ConnectionsSharingCachedCipherContextsKeepTheirOwnKeys) {
 // on a CPU with AES-NI) and OpenSSL's EVP. Then the start-up self-test
 // passes either way.
 TEST_F(SessionTest, RecordsAgreeWithOpenSslThroughEitherAesGcm) {
+  // The engine is on again after this test, however it ends.
+  struct EngineBackOn {
+    ~EngineBackOn() { set_aes_gcm_engine_enabled(true); }
+  } engine_back_on;
   for (bool engine : {true, false}) {
     set_aes_gcm_engine_enabled(engine);
     for (const char* suite : {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
@@ -454,7 +458,6 @@ TEST_F(SessionTest, RecordsAgreeWithOpenSslThroughEitherAesGcm) {
     auto proven = prove_record_layer(config);
     EXPECT_TRUE(proven.has_value()) << proven.error();
   }
-  set_aes_gcm_engine_enabled(true);
 }
 
 TEST_F(SessionTest, Tls12ServerStaysOnOpenSsl) {
