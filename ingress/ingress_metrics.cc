@@ -11,6 +11,7 @@ struct BackendTotals {
   uint64_t active = 0;
   uint64_t total = 0;
   uint64_t connect_failures = 0;
+  uint32_t up_shards = 0;  // shards whose own copy of the pool has it up
 };
 
 // Sums every shard's local counts per backend index.
@@ -21,6 +22,7 @@ std::vector<BackendTotals> backend_totals(const IngressSnapshots& parts) {
       totals[i].active += part->backends[i].active;
       totals[i].total += part->backends[i].tunnels_total;
       totals[i].connect_failures += part->backends[i].connect_failures;
+      if (part->backends[i].health == HealthState::up) ++totals[i].up_shards;
     }
   }
   return totals;
@@ -152,10 +154,11 @@ std::string format_backends_json(const IngressSnapshots& parts, uint64_t now_ms,
                       now_ms < *b.up_since_ms + slow_start_ms;
     fmt::format_to(std::back_inserter(out),
                    "{}{{\"address\":\"{}\",\"state\":\"{}\",\"drained\":{},\"removed\":{},\"weight\":{},"
-                   "\"max_connections\":{},\"active\":{},\"total\":{},\"connect_failures\":{},\"slow_start\":{}}}",
+                   "\"max_connections\":{},\"active\":{},\"total\":{},\"connect_failures\":{},\"slow_start\":{},"
+                   "\"up_shards\":{}}}",
                    comma ? "," : "", b.address, b.health == HealthState::up ? "up" : "down", b.drained ? "true" : "false",
                    b.removed ? "true" : "false", b.weight, b.max_connections, totals[i].active, totals[i].total,
-                   totals[i].connect_failures, slow_start ? "true" : "false");
+                   totals[i].connect_failures, slow_start ? "true" : "false", totals[i].up_shards);
     comma = true;
   }
   out += "]}\n";

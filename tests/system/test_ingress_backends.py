@@ -6,7 +6,7 @@ import json
 import re
 import unittest
 
-from edge_process import RawWebSocket, SdkClient, admin_get, free_port
+from edge_process import EXPECT_TIMEOUT_S, RawWebSocket, SdkClient, admin_get, free_port, wait_until
 from ingress_process import (ADMIN_TOKEN, BackendEdge, Ingress, ProxyBackend, class_fixture, echo_handler,
                              ingress_with_edges)
 
@@ -240,11 +240,18 @@ class KilledEdge(unittest.TestCase):
             # The edge comes back on the same plain port.
             with BackendEdge("edge-a2", args=EDGE_ARGS, plain_port=a.plain_port) as a2:
                 ingress.wait_backend_state(a2.address, "up")
-                # Shard 0 runs the checks and tells the other shards; a
-                # snapshot requested now reaches each shard behind that
-                # message, so once it is answered every shard picks a2.
-                ingress.metrics()
-                back = [join_edge(ingress, "kill", f"p-back-{i}", self) for i in range(4)]
+                # Shard 0 runs the checks and tells the other shards: wait
+                # until every shard routes to a2 again.
+                shards = ingress.metric("mf_ingress_shards")
+                self.assertEqual(shards, 2)
+                wait_until(lambda: ingress.backend_states()[a2.address]["up_shards"] == shards, EXPECT_TIMEOUT_S,
+                           lambda: f"every shard routes to the returning edge: {ingress.backend_states()}")
+                # Each shard picks the least loaded of its own tunnels, and
+                # edge-b holds every tunnel so far: whichever shards the
+                # kernel hands these 8 connections to, a shard given m of
+                # them sends at least m // 2 to a2 (all of them while its
+                # own count on b is higher), so at least 3 of 8 in all.
+                back = [join_edge(ingress, "kill", f"p-back-{i}", self) for i in range(8)]
                 landed = [edge for _, edge in back]
                 self.assertGreaterEqual(landed.count("edge-a2"), 3, f"the returning edge gets traffic: {landed}")
                 for client, _ in clients + again + back:
