@@ -467,7 +467,10 @@ void EdgeShard::on_client_message(SocketHandle connection, std::string_view text
     send_error(s, SdkErrorCode::rate_limited, "message dropped: rate limit exceeded", {}, ref);
     return;
   }
-  auto request = parser_.parse(text);
+  // parse() in two steps: the SDK's own signal read by its pieces, without
+  // building a whole request; anything else by the walk.
+  if (SignalFields signal; read_compact_signal(text, signal)) return handle_signal(s, signal, {});
+  auto request = parser_.parse_by_walk(text);
   if (!request) {
     const SdkRejection& r = request.error();
     if (r.code == SdkErrorCode::bad_json && !sdk_text_is_utf8(s, text)) return;
@@ -483,7 +486,7 @@ void EdgeShard::on_client_message(SocketHandle connection, std::string_view text
     case MessageType::leave:
       return handle_leave(s, *request);
     case MessageType::signal:
-      return handle_signal(s, *request);
+      return handle_signal(s, SignalFields{request->to, request->kind, request->data_raw}, request->id_raw);
     case MessageType::need_peers:
       return handle_need_peers(s, *request);
     case MessageType::update:

@@ -199,7 +199,8 @@ class EdgeShard final : public ShardService, private ClusterHost {
   // Client messages.
   void handle_join(PeerSession& s, const SdkRequest& request);
   void handle_leave(PeerSession& s, const SdkRequest& request);
-  void handle_signal(PeerSession& s, const SdkRequest& request);
+  // `id_raw`: the message's `id`, echoed as `ref` by an error.
+  void handle_signal(PeerSession& s, const SignalFields& signal, std::string_view id_raw);
   void handle_need_peers(PeerSession& s, const SdkRequest& request);
   void handle_update(PeerSession& s, const SdkRequest& request);
   void handle_stats(PeerSession& s, const SdkRequest& request);
@@ -235,6 +236,21 @@ class EdgeShard final : public ShardService, private ClusterHost {
   void on(std::unique_ptr<StatsDelta> m);
   void on_route_signal(std::unique_ptr<SignalPacket> m);
   void on_deliver_signal(std::unique_ptr<SignalPacket> m);
+  // A signal whose target's directory entry is on this shard: delivered at
+  // once, without a packet, when the target is here too and takes it; false
+  // (nothing done) otherwise, and the packet path decides (docs/architecture.md,
+  // "The relay path").
+  bool deliver_in_place(PeerSession& s, const SignalFields& signal, const DirectoryHandle* known, uint64_t to_hash);
+  // This shard's directory entry for `to`: by `handle` when valid and
+  // current, else by the hash (computed into `to_hash` when 0); null if none.
+  const DirectoryEntry* directory_entry(const DirectoryHandle* handle, std::string_view to, uint64_t& to_hash) const;
+  // The joined connection of this shard at `where` that still holds
+  // `to_handle` in the sender's stream; null if it has gone.
+  PeerSession* signal_target(const PeerLocation& where, const DirectoryHandle& to_handle, uint64_t sender_stream_key);
+  // Counts the delivery, remembers the sender's handle for the reply, sends
+  // `text` (its pieces, in order).
+  void deliver_signal(PeerSession& target, std::string_view from, const DirectoryHandle& sender_handle,
+                      std::span<const std::string_view> text);
   void on_signal_failed(std::unique_ptr<SignalPacket> m);
   void on(RouteSignal m) { on_route_signal(m.take()); }
   void on(DeliverSignal m) { on_deliver_signal(m.take()); }

@@ -17,6 +17,7 @@
 #include "common/base/json_writer.h"
 #include "common/base/keyed_hash.h"
 #include "common/base/os_random.h"
+#include "common/base/same_bytes.h"
 #include "common/codec/http_response.h"
 #include "common/base/log.h"
 #include "edge/cluster_keys.h"
@@ -31,50 +32,86 @@ using namespace shard_support;
 
 // ---- signal -------------------------------------------------------------------
 
-void EdgeShard::handle_signal(PeerSession& s, const SdkRequest& r) {
-  if (s.state != PeerState::joined) return send_error(s, SdkErrorCode::not_joined, "signal before join", {}, r.id_raw);
+void EdgeShard::handle_signal(PeerSession& s, const SignalFields& r, std::string_view id_raw) {
+  if (s.state != PeerState::joined) return send_error(s, SdkErrorCode::not_joined, "signal before join", {}, id_raw);
   if (!s.policy.mesh_enabled)
-    return send_error(s, SdkErrorCode::mesh_disabled, "the mesh is disabled for this stream", {}, r.id_raw, r.to);
+    return send_error(s, SdkErrorCode::mesh_disabled, "the mesh is disabled for this stream", {}, id_raw, r.to);
+  // A peer that signalled this one lately is known by its handle, whose
+  // shard is its directory shard: no hashing. Else the text is hashed once,
+  // here, and the hash travels for D's lookup.
+  const DirectoryHandle* known = s.recent_peers.find(r.to);
+  const uint64_t to_hash = known != nullptr ? 0 : PeerDirectory::hash_of(r.to);
+  const uint32_t directory = known != nullptr ? known->shard : directory_shard_of(to_hash);
+  // Directory entry and target both here: delivered now, from the request's
+  // own bytes. Everything else (another shard, another edge, a refusal)
+  // takes the packet below, and so do the refusals the checks here found.
+  if (directory == shard_.id() && deliver_in_place(s, r, known, to_hash)) return;
+
   std::unique_ptr<SignalPacket> packet = signal_pool_.acquire();
   packet->to.assign(r.to);
   packet->from.assign(s.peer_id);
   packet->sender_stream.assign(s.stream_id);
-  packet->ref_raw.assign(r.id_raw);
+  packet->ref_raw.assign(id_raw);
   // Rendered once, into the string that travels to the target's shard and
   // is sent from there as it is: the sender's head, rendered at its join,
   // then the kind and `data`.
   const size_t bound = s.signal_head.size() + signal_tail_bytes + r.data_raw.size();
   SignalPacketPool::reserve_text(*packet, bound);
   packet->text.resize_and_overwrite(bound, [&](char* out, size_t size) {
-    return write_signal(std::span<char>(out, size), s.signal_head, r.kind, r.data_raw).size();
+    return write_signal(std::span<char>(out, size), s.signal_head, r).size();
   });
   packet->sender = location_of(s);
   packet->sender_handle = s.directory_handle;
   packet->sender_stream_key = s.stream_key;
-  // A peer that signalled this one lately is known by its handle, whose
-  // shard is its directory shard: no hashing. Else the text is hashed once,
-  // here, and the hash travels for D's lookup.
-  uint32_t directory;
-  if (const DirectoryHandle* known = s.recent_peers.find(r.to); known != nullptr) {
-    packet->to_handle = *known;
-    directory = known->shard;
-  } else {
-    packet->to_hash = PeerDirectory::hash_of(r.to);
-    directory = directory_shard_of(packet->to_hash);
-  }
+  if (known != nullptr) packet->to_handle = *known;
+  packet->to_hash = to_hash;
   if (!send(directory, RouteSignal(std::move(packet)))) {
     counters_.signals_dropped++;
-    send_error(s, SdkErrorCode::rate_limited, "signal dropped: edge busy", {}, r.id_raw, r.to);
+    send_error(s, SdkErrorCode::rate_limited, "signal dropped: edge busy", {}, id_raw, r.to);
   }
 }
 
-void EdgeShard::on_route_signal(std::unique_ptr<SignalPacket> m) {
-  const DirectoryEntry* entry = m->to_handle.valid() ? directory_.resolve(m->to_handle, m->to) : nullptr;
-  if (entry == nullptr) {
-    // No handle, or a stale one (the peer left, or joined again since).
-    if (m->to_hash == 0) m->to_hash = PeerDirectory::hash_of(m->to);
-    entry = directory_.find(m->to, m->to_hash);
+bool EdgeShard::deliver_in_place(PeerSession& s, const SignalFields& r, const DirectoryHandle* known, uint64_t to_hash) {
+  const DirectoryEntry* entry = directory_entry(known, r.to, to_hash);
+  if (entry == nullptr || !same_bytes(entry->stream_id, s.stream_id) || entry->location.shard != shard_.id()) return false;
+  PeerSession* target = signal_target(entry->location, entry->handle, s.stream_key);
+  if (target == nullptr) return false;
+  deliver_signal(*target, s.peer_id, s.directory_handle, signal_text(s.signal_head, r).view());
+  return true;
+}
+
+const DirectoryEntry* EdgeShard::directory_entry(const DirectoryHandle* handle, std::string_view to,
+                                                 uint64_t& to_hash) const {
+  if (handle != nullptr && handle->valid()) {
+    if (const DirectoryEntry* entry = directory_.resolve(*handle, to)) return entry;
   }
+  // No handle, or a stale one (the peer left, or joined again since).
+  if (to_hash == 0) to_hash = PeerDirectory::hash_of(to);
+  return directory_.find(to, to_hash);
+}
+
+EdgeShard::PeerSession* EdgeShard::signal_target(const PeerLocation& where, const DirectoryHandle& to_handle,
+                                                 uint64_t sender_stream_key) {
+  // All integers: the connection by slot and generation, the identity by its
+  // directory claim, the stream by its key.
+  PeerSession* target = session_at(where);
+  if (target == nullptr || target->state != PeerState::joined || target->directory_handle != to_handle ||
+      sender_stream_key == 0 || target->stream_key != sender_stream_key)
+    return nullptr;
+  return target;
+}
+
+void EdgeShard::deliver_signal(PeerSession& target, std::string_view from, const DirectoryHandle& sender_handle,
+                               std::span<const std::string_view> text) {
+  counters_.signals_relayed++;
+  signal_counts_.delivered(target.signal_counts_index);
+  // Its reply goes back by the sender's handle.
+  target.recent_peers.remember(from, sender_handle);
+  target.server->send_text(target.socket, text);
+}
+
+void EdgeShard::on_route_signal(std::unique_ptr<SignalPacket> m) {
+  const DirectoryEntry* entry = directory_entry(&m->to_handle, m->to, m->to_hash);
   // Not on this edge: maybe on another one of the cluster. A signal that
   // missed at a cached place of another edge is settled there too, even if
   // the peer is on this edge now (docs/cluster.md, "The peer-location cache").
@@ -84,7 +121,7 @@ void EdgeShard::on_route_signal(std::unique_ptr<SignalPacket> m) {
   // an absent one is. The entry's stream is the claim's text (the stream's
   // key does not exist yet at the claim): a comparison, not a hash. T checks
   // again by key.
-  if (entry == nullptr || entry->stream_id != m->sender_stream) {
+  if (entry == nullptr || !same_bytes(entry->stream_id, m->sender_stream)) {
     uint32_t back = m->sender.shard;
     send(back, SignalFailed(std::move(m)));
     return;
@@ -96,20 +133,14 @@ void EdgeShard::on_route_signal(std::unique_ptr<SignalPacket> m) {
 }
 
 void EdgeShard::on_deliver_signal(std::unique_ptr<SignalPacket> m) {
-  // All integers: the connection by slot and generation, the identity by its
-  // directory claim, the stream by its key.
-  PeerSession* target = session_at(m->target);
-  if (target == nullptr || target->state != PeerState::joined || target->directory_handle != m->to_handle ||
-      m->sender_stream_key == 0 || target->stream_key != m->sender_stream_key) {
+  PeerSession* target = signal_target(m->target, m->to_handle, m->sender_stream_key);
+  if (target == nullptr) {
     uint32_t back = m->sender.shard;
     send(back, SignalFailed(std::move(m)));
     return;
   }
-  counters_.signals_relayed++;
-  signal_counts_.delivered(target->signal_counts_index);
-  // Its reply goes back by the sender's handle.
-  target->recent_peers.remember(m->from, m->sender_handle);
-  send_text(*target, m->text);
+  const std::string_view text[1] = {m->text};
+  deliver_signal(*target, m->from, m->sender_handle, text);
   recycle_signal(std::move(m));
 }
 

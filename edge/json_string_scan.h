@@ -2,7 +2,8 @@
 // The scan of a JSON string's plain bytes, for edge/json_reader.h: the
 // bytes from `p` up to the first that a string's walk must look at (the
 // closing quote, a backslash, a control character, the lead byte of a
-// multi-byte character), at most one block (string_block bytes).
+// multi-byte character), at most one block (string_block bytes); and the
+// same for an identifier's bytes (identifier_run).
 // One vector load where the target has SSE2 or AVX2. It loads a whole
 // block from `p` whatever the text's length: the caller guarantees the
 // padding (json_reader_padding) and decides only on what is inside the text.
@@ -67,6 +68,49 @@ inline size_t plain_bytes(const char* p) {
   if constexpr (std::endian::native == std::endian::little) return static_cast<size_t>(std::countr_zero(stops)) / 8;
   size_t i = 0;
   while (!is_string_stop(p[i])) ++i;
+  return i;
+}
+#endif
+
+// identifier_run(p): the bytes at p that belong to a peerId or stream id
+// ([A-Za-z0-9._:-], docs/protocol.md section 2) before the first that does
+// not, at most string_block (the load reads string_block bytes). In signed
+// bytes every range below is positive, so no byte above 0x7F is in one.
+#if defined(__AVX2__)
+inline size_t identifier_run(const char* p) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const auto in = [&v](char lo, char hi) {
+    return _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(static_cast<char>(lo - 1))),
+                            _mm256_cmpgt_epi8(_mm256_set1_epi8(static_cast<char>(hi + 1)), v));
+  };
+  const __m256i ok = _mm256_or_si256(_mm256_or_si256(in('-', '.'), in('0', ':')),
+                                     _mm256_or_si256(_mm256_or_si256(in('A', 'Z'), in('a', 'z')),
+                                                     _mm256_cmpeq_epi8(v, _mm256_set1_epi8('_'))));
+  const auto stops = ~static_cast<uint32_t>(_mm256_movemask_epi8(ok));
+  return stops == 0 ? string_block : static_cast<size_t>(std::countr_zero(stops));
+}
+#elif defined(__SSE2__)
+inline size_t identifier_run(const char* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const auto in = [&v](char lo, char hi) {
+    return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1))),
+                         _mm_cmplt_epi8(v, _mm_set1_epi8(static_cast<char>(hi + 1))));
+  };
+  const __m128i ok = _mm_or_si128(_mm_or_si128(in('-', '.'), in('0', ':')),
+                                  _mm_or_si128(_mm_or_si128(in('A', 'Z'), in('a', 'z')),
+                                               _mm_cmpeq_epi8(v, _mm_set1_epi8('_'))));
+  const auto stops = ~static_cast<uint32_t>(_mm_movemask_epi8(ok)) & 0xFFFFu;
+  return stops == 0 ? string_block : static_cast<size_t>(std::countr_zero(stops));
+}
+#else
+inline bool is_identifier_byte(char c) {
+  return (c >= '-' && c <= '.') || (c >= '0' && c <= ':') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         c == '_';
+}
+
+inline size_t identifier_run(const char* p) {
+  size_t i = 0;
+  while (i < string_block && is_identifier_byte(p[i])) ++i;
   return i;
 }
 #endif

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include "common/base/keyed_hash.h"
+#include "common/base/same_bytes.h"
 
 namespace mf::edge {
 namespace {
@@ -27,7 +28,7 @@ size_t PeerDirectory::find_bucket(std::string_view peer_id, uint64_t hash) const
   for (size_t i = bucket_of(hash);; i = (i + 1) & mask) {
     const Bucket& b = buckets_[i];
     if (b.slot_plus_one == 0) return SIZE_MAX;
-    if (b.hash_high == high && slots_[b.slot_plus_one - 1].entry.peer_id == peer_id) return i;
+    if (b.hash_high == high && same_bytes(slots_[b.slot_plus_one - 1].entry.peer_id, peer_id)) return i;
   }
 }
 
@@ -139,7 +140,7 @@ const DirectoryEntry* PeerDirectory::find(std::string_view peer_id, uint64_t has
 const DirectoryEntry* PeerDirectory::resolve(const DirectoryHandle& handle, std::string_view peer_id) const {
   if (handle.shard != shard_ || handle.slot >= slots_.size()) return nullptr;
   const Slot& s = slots_[handle.slot];
-  if (!s.live || s.entry.handle.generation != handle.generation || s.entry.peer_id != peer_id) return nullptr;
+  if (!s.live || s.entry.handle.generation != handle.generation || !same_bytes(s.entry.peer_id, peer_id)) return nullptr;
   return &s.entry;
 }
 

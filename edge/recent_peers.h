@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/base/same_bytes.h"
 #include "edge/peer_directory.h"
 
 namespace mf::edge {
@@ -48,7 +49,7 @@ class RecentPeers {
  private:
   // As string_view's ==, which the compiler inlines (a size test, then
   // memcmp); std::string == string_view was an out-of-line call.
-  static bool same(const std::string& a, std::string_view b) { return std::string_view(a) == b; }
+  static bool same(const std::string& a, std::string_view b) { return same_bytes(a, b); }
 
   struct Entry {
     std::string peer_id;

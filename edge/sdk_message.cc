@@ -6,6 +6,7 @@
 
 #include "common/codec/utf8_validator.h"
 #include "edge/json_reader.h"
+#include "edge/json_string_scan.h"
 
 namespace mf::edge {
 namespace {
@@ -381,7 +382,7 @@ bool starts_other_value(char c) {
 
 }  // namespace
 
-bool read_compact_signal(std::string_view text, SdkRequest& request) {
+bool read_compact_signal(std::string_view text, SignalFields& signal) {
   constexpr char head[] = R"({"type":"signal","to":")";
   constexpr char kind_key[] = R"(","kind":")";
   constexpr char offer[] = R"(offer","data":)";
@@ -400,18 +401,18 @@ bool read_compact_signal(std::string_view text, SdkRequest& request) {
     return true;
   };
   if (!take(head)) return false;
-  // `to`: plain bytes up to its closing quote (an escape, a control
-  // character or a byte above 0x7F stops the scan: the walk decides those).
+  // `to`: a peerId's bytes up to its closing quote (any other byte, an
+  // escape included, stops the scan: the walk decides those).
   const char* const to = p;
   for (;;) {
-    const size_t plain = json_scan::plain_bytes(p);
-    p += plain;
+    const size_t run = json_scan::identifier_run(p);
+    p += run;
     if (p >= end || static_cast<size_t>(p - to) > max_identifier_bytes) return false;
-    if (plain < json_scan::string_block) break;
+    if (run < json_scan::string_block) break;
   }
-  if (*p != '"') return false;
+  if (*p != '"' || p == to) return false;
   const std::string_view to_text(to, static_cast<size_t>(p - to));
-  if (!is_valid_identifier(to_text)) return false;
+  const char* const kind_start = p;
   if (!take(kind_key)) return false;
   SignalKind kind;
   if (take(offer)) kind = SignalKind::offer;
@@ -424,10 +425,7 @@ bool read_compact_signal(std::string_view text, SdkRequest& request) {
   JsonReader in(std::string_view(p, left()), 1);
   JsonValue data;
   if (!in.read_value(data) || in.rest() != "}") return false;
-  request.type = MessageType::signal;
-  request.to = to_text;
-  request.kind = kind;
-  request.data_raw = data.text;
+  signal = SignalFields{to_text, kind, data.text, std::string_view(kind_start, static_cast<size_t>(end - kind_start))};
   return true;
 }
 
@@ -454,7 +452,13 @@ bool same_parse(const std::expected<SdkRequest, SdkRejection>& a, const std::exp
 
 std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view text) {
   std::expected<SdkRequest, SdkRejection> result;
-  if (read_compact_signal(text, *result)) return result;
+  if (SignalFields signal; read_compact_signal(text, signal)) {
+    result->type = MessageType::signal;
+    result->to = signal.to;
+    result->kind = signal.kind;
+    result->data_raw = signal.data_raw;
+    return result;
+  }
   if (std::optional<SdkRejection> refused = read(text, *result)) result = std::unexpected(*refused);
   return result;
 }

@@ -147,12 +147,23 @@ class UnescapedStrings {
 // The signal as the SDK writes it (JSON.stringify of {type, to, kind,
 // data}): compact, its four members in that order, `to` without escapes.
 // When `text` is exactly that, with `to` a valid peerId and `data` valid
-// JSON, fills `request` as the general walk would and returns true; for
-// anything else returns false having decided nothing (the caller walks).
-// Matching the fixed pieces whole costs a fraction of reading four members
-// one by one; `data` is validated by the same reader as in the walk.
-// `text` must be followed by json_reader_padding readable bytes.
-bool read_compact_signal(std::string_view text, SdkRequest& request);
+// JSON, fills `signal` with what the general walk would find (and
+// `kind_to_end`) and returns true; for anything else returns false having
+// decided nothing (the caller walks). Matching the fixed pieces whole costs a
+// fraction of reading four members one by one; `data` is validated by the
+// same reader as in the walk. `text` must be followed by json_reader_padding
+// readable bytes.
+struct SignalFields {
+  std::string_view to;
+  SignalKind kind = SignalKind::offer;
+  std::string_view data_raw;
+  // read_compact_signal() only: the message's own text from `to`'s closing
+  // quote to its end, `","kind":"…","data":…}`, byte for byte what a
+  // relayed signal ends with after its sender's peerId (edge/sdk_reply.h,
+  // signal_text()); empty when the signal was walked.
+  std::string_view kind_to_end;
+};
+bool read_compact_signal(std::string_view text, SignalFields& signal);
 
 // Two results are the same: the same outcome, every field equal, texts
 // equal by content (views into different buffers may be the same text).

@@ -61,15 +61,15 @@ std::string_view write_peers(std::span<char> out, std::span<const PeerCandidate>
 
 namespace {
 
-// The members after `from` up to `data`'s value, one piece per kind.
+// From `from`'s closing quote up to `data`'s value, one piece per kind.
 std::string_view kind_and_data_key(SignalKind kind) {
   switch (kind) {
-    case SignalKind::offer: return R"(,"kind":"offer","data":)";
-    case SignalKind::answer: return R"(,"kind":"answer","data":)";
-    case SignalKind::candidate: return R"(,"kind":"candidate","data":)";
-    case SignalKind::bye: return R"(,"kind":"bye","data":)";
+    case SignalKind::offer: return R"(","kind":"offer","data":)";
+    case SignalKind::answer: return R"(","kind":"answer","data":)";
+    case SignalKind::candidate: return R"(","kind":"candidate","data":)";
+    case SignalKind::bye: return R"(","kind":"bye","data":)";
   }
-  return R"(,"kind":"offer","data":)";
+  return R"(","kind":"offer","data":)";
 }
 
 }  // namespace
@@ -82,21 +82,26 @@ std::string signal_head(std::string_view from) {
     JsonWriter w(std::span<char>(out, size));
     w.raw(start);
     w.string(from);
-    return w.size();
+    return w.size() - 1;  // without the closing quote
   });
   return head;
 }
 
-std::string_view write_signal(std::span<char> out, std::string_view head, SignalKind kind, std::string_view data_raw) {
-  const std::string_view middle = kind_and_data_key(kind);
-  const size_t size = head.size() + middle.size() + data_raw.size() + 1;
+SignalText signal_text(std::string_view head, const SignalFields& signal) {
+  if (!signal.kind_to_end.empty()) return {{head, signal.kind_to_end}, 2};
+  return {{head, kind_and_data_key(signal.kind), signal.data_raw, "}"}, 4};
+}
+
+std::string_view write_signal(std::span<char> out, std::string_view head, const SignalFields& signal) {
+  const SignalText text = signal_text(head, signal);
+  size_t size = 0;
+  for (const std::string_view piece : text.view()) size += piece.size();
   if (out.size() < size) return {};
   char* o = out.data();
-  for (const std::string_view piece : {head, middle, data_raw}) {
+  for (const std::string_view piece : text.view()) {
     std::memcpy(o, piece.data(), piece.size());
     o += piece.size();
   }
-  *o = '}';
   return {out.data(), size};
 }
 

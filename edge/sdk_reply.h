@@ -3,6 +3,7 @@
 // buffer (no allocation). Values the edge forwards (a ping's `t`, a signal's
 // `data`, a request's `id` as `ref`) are copied as the sender's raw JSON text;
 // the policy and topology objects arrive already rendered.
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -53,14 +54,25 @@ constexpr size_t max_peers_reply_bytes(size_t ref_bytes) {
 std::string_view write_joined(std::span<char> out, const JoinedReply& reply);
 std::string_view write_peers(std::span<char> out, std::span<const PeerCandidate> peers, std::string_view ref_raw);
 // What every signal relayed from one peer starts with: `{"type":"signal",
-// "from":` and its peerId as a JSON string. Rendered once, when the peer
-// joins, and kept with its session (docs/architecture.md, "The relay path").
+// "from":` and its peerId as a JSON string without the closing quote (a
+// compact signal's own text goes on from there: SignalFields::kind_to_end).
+// Rendered once, when the peer joins, and kept with its session
+// (docs/architecture.md, "The relay path").
 std::string signal_head(std::string_view from);
 // The most that write_signal() adds to the head and `data`.
-inline constexpr size_t signal_tail_bytes = sizeof(R"(,"kind":"candidate","data":})") - 1;
-// A signal: the sender's head (signal_head()), the kind, then `data` as the
-// sender wrote it.
-std::string_view write_signal(std::span<char> out, std::string_view head, SignalKind kind, std::string_view data_raw);
+inline constexpr size_t signal_tail_bytes = sizeof(R"(","kind":"candidate","data":})") - 1;
+// A signal relayed from the peer whose head (signal_head()) is `head`: the
+// pieces it is made of, in order, for a sender that seals them as they are.
+// The compact signal's own kind_to_end when it has one, else the kind and
+// `data` as the sender wrote it.
+struct SignalText {
+  std::array<std::string_view, 4> pieces;
+  size_t count = 0;
+  std::span<const std::string_view> view() const { return {pieces.data(), count}; }
+};
+SignalText signal_text(std::string_view head, const SignalFields& signal);
+// The same text copied into `out`.
+std::string_view write_signal(std::span<char> out, std::string_view head, const SignalFields& signal);
 std::string_view write_left(std::span<char> out, std::string_view ref_raw);
 std::string_view write_pong(std::span<char> out, std::string_view t_raw, std::string_view ref_raw);
 std::string_view write_policy(std::span<char> out, std::string_view policy_json);

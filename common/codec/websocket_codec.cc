@@ -264,8 +264,7 @@ size_t encode_close_payload(uint8_t* out, uint16_t code, std::string_view reason
 size_t encode_frame(std::span<uint8_t> out, Opcode op, bool fin,
                     std::span<const uint8_t> payload, const uint8_t* mask_key) {
   const size_t n = payload.size();
-  const size_t header_size =
-      2 + (n < kLen16 ? 0 : n <= 0xFFFF ? 2 : 8) + (mask_key != nullptr ? 4 : 0);
+  const size_t header_size = header_bytes(n, mask_key != nullptr);
   if (out.size() < header_size || out.size() - header_size < n) return 0;
   encode_header(out.data(), op, fin, n, mask_key);
   if (mask_key != nullptr) {

@@ -169,6 +169,12 @@ inline constexpr size_t max_header_bytes = 14;
 uint8_t apply_mask(uint8_t* dst, const uint8_t* src, size_t n, const uint8_t key[4],
                    uint8_t phase);
 
+// The size of the header encode_header() writes for a payload of
+// `payload_len` bytes: 2, plus 2 or 8 for the length, plus 4 when masked.
+inline size_t header_bytes(uint64_t payload_len, bool masked) {
+  return 2 + (payload_len < 126 ? 0 : payload_len <= 0xFFFF ? 2 : 8) + (masked ? 4 : 0);
+}
+
 // Writes a frame header with the minimal length encoding and returns its size
 // (2..14). mask_key nullptr: server frame, unmasked; else the frame is marked
 // masked and carries the key (the payload must then be masked by the caller,

@@ -31,7 +31,7 @@ namespace mf::ws {
 // up to 64 bytes past the end of its input).
 inline constexpr size_t message_tail_padding = 64;
 
-// The failure reason of send() when a client frame does not fit the workspace.
+// The failure reason of send() and send_pieces() when a client frame does not fit the workspace.
 inline constexpr std::string_view frame_too_large = "frame larger than the workspace";
 
 // One per shard (or per client engine): the buffers every MessageStream of
@@ -101,7 +101,17 @@ class MessageStream {
   // queue is over the cap: a slow consumer) or the frame does not fit the
   // workspace (client).
   std::expected<void, tls::Failure> send(TransportStream& transport, Opcode opcode, std::span<const uint8_t> payload,
-                                         MessageWorkspace& workspace, const uint8_t* mask_key = nullptr);
+                                         MessageWorkspace& workspace, const uint8_t* mask_key = nullptr) {
+    std::span<const uint8_t> frame[2] = {{}, payload};
+    return send_pieces(transport, opcode, frame, workspace, mask_key);
+  }
+  // The same with the payload as the concatenation of frame[1..] (any may
+  // be empty); frame[0] is the header's place, written here. A server's
+  // pieces go to the transport as they are (the payload is never
+  // assembled), a client's are masked into the workspace behind the header.
+  std::expected<void, tls::Failure> send_pieces(TransportStream& transport, Opcode opcode,
+                                                std::span<std::span<const uint8_t>> frame, MessageWorkspace& workspace,
+                                                const uint8_t* mask_key = nullptr);
 
  private:
   template <class Handler>

@@ -433,7 +433,12 @@ bool WebSocketServer::write(Connection& c, std::span<const uint8_t> bytes) {
 }
 
 bool WebSocketServer::send_frame(Connection& c, ws::Opcode opcode, std::span<const uint8_t> payload) {
-  if (!c.messages.send(c.transport, opcode, payload, workspace_)) {
+  std::span<const uint8_t> frame[2] = {{}, payload};
+  return send_frame(c, opcode, frame);
+}
+
+bool WebSocketServer::send_frame(Connection& c, ws::Opcode opcode, std::span<std::span<const uint8_t>> frame) {
+  if (!c.messages.send_pieces(c.transport, opcode, frame, workspace_)) {
     // The peer does not read: its queue hit the cap. Memory stays bounded.
     counters_.slow_consumer_closes++;
     fail(c, "send queue full");
@@ -447,6 +452,16 @@ bool WebSocketServer::send_text(SocketHandle socket, std::string_view text) {
   if (c == nullptr || c->phase != Phase::websocket) return false;
   counters_.messages_out++;
   return send_frame(*c, ws::Opcode::text, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+}
+
+bool WebSocketServer::send_text(SocketHandle socket, std::span<const std::string_view> pieces) {
+  Connection* c = connection(socket);
+  if (c == nullptr || c->phase != Phase::websocket || pieces.size() > max_text_pieces) return false;
+  std::span<const uint8_t> frame[1 + max_text_pieces];
+  for (size_t i = 0; i < pieces.size(); ++i)
+    frame[1 + i] = {reinterpret_cast<const uint8_t*>(pieces[i].data()), pieces[i].size()};
+  counters_.messages_out++;
+  return send_frame(*c, ws::Opcode::text, std::span<std::span<const uint8_t>>(frame, 1 + pieces.size()));
 }
 
 void WebSocketServer::close(SocketHandle socket, uint16_t code, std::string_view reason) {
@@ -587,7 +602,7 @@ void WebSocketServer::on_timer(SocketHandle socket) {
     if (!c->ping_outstanding) {
       counters_.pings_sent++;
       c->ping_outstanding = true;
-      if (!send_frame(*c, ws::Opcode::ping, {})) return;
+      if (!send_frame(*c, ws::Opcode::ping, std::span<const uint8_t>{})) return;
     }
     arm_liveness(*c, c->last_traffic_ms + idle_close_ms);
     return;

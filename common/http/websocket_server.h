@@ -173,6 +173,11 @@ class WebSocketServer final : public SocketService {
   // Sends one text message. False when the connection is not open or its
   // send queue overflowed (it is then being closed as a slow consumer).
   bool send_text(SocketHandle connection, std::string_view text);
+  // The same with the text as the concatenation of `pieces` (at most
+  // max_text_pieces; false, nothing sent, beyond), sealed or queued as they
+  // are: the message is never assembled.
+  static constexpr size_t max_text_pieces = 4;
+  bool send_text(SocketHandle connection, std::span<const std::string_view> pieces);
   // Sends a close frame with `code` and closes gracefully; the app gets
   // on_closed at once.
   void close(SocketHandle connection, uint16_t code, std::string_view reason);
@@ -268,6 +273,8 @@ class WebSocketServer final : public SocketService {
   // Writes bytes to the peer, through TLS when the connection has it.
   bool write(Connection& c, std::span<const uint8_t> bytes);
   bool send_frame(Connection& c, ws::Opcode opcode, std::span<const uint8_t> payload);
+  // frame[0]: the header's place; frame[1..]: the payload's pieces.
+  bool send_frame(Connection& c, ws::Opcode opcode, std::span<std::span<const uint8_t>> frame);
   void close_websocket(Connection& c, uint16_t code, std::string_view reason);
   // Closes without a goodbye (reason: debug log). `mode` is abort, except
   // after a TLS failure: then the fatal alert the session queued (RFC 8446

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "edge/json_document.h"
+#include "edge/json_string_scan.h"
 
 namespace mf::edge {
 namespace {
@@ -234,9 +235,8 @@ std::string compact_signal(std::string_view to, std::string_view kind, std::stri
 TEST(SdkCompactSignal, TheSdksSignalIsReadByItsPieces) {
   for (const char* kind : {"offer", "answer", "candidate", "bye"}) {
     const Padded text(compact_signal("L1a2b3c4d-123", kind, R"({"sdp":"v=0\r\n","n":[1,2.5e3,true,null]})"));
-    SdkRequest request;
+    SignalFields request;
     ASSERT_TRUE(read_compact_signal(text.view(), request)) << kind;
-    EXPECT_EQ(request.type, MessageType::signal);
     EXPECT_EQ(request.to, "L1a2b3c4d-123");
     EXPECT_EQ(signal_kind_text(request.kind), kind);
     EXPECT_EQ(request.data_raw, R"({"sdp":"v=0\r\n","n":[1,2.5e3,true,null]})");
@@ -469,6 +469,40 @@ TEST(SdkIdentifier, EveryByteAtEveryPositionOfEveryLength) {
         ASSERT_EQ(is_valid_identifier(text), allowed(static_cast<unsigned char>(value)))
             << "byte " << value << " at " << at << " of " << size;
       }
+    }
+  }
+}
+
+// The compact signal's scan of `to` (json_scan::identifier_run, a block at
+// a time) judges every byte at every position of every length as the walk
+// does, across and beyond a block.
+TEST(SdkIdentifier, TheCompactSignalsToIsJudgedAsTheWalkJudgesIt) {
+  for (size_t size = 1; size <= 2 * json_scan::string_block + 1; ++size) {
+    for (size_t at = 0; at < size; ++at) {
+      for (int value = 0; value < 256; ++value) {
+        std::string to(size, 'k');
+        to[at] = static_cast<char>(value);
+        expect_same_as_walk(compact_signal(to, "offer", "{}"));
+      }
+    }
+  }
+  for (size_t size : {size_t{127}, size_t{128}, size_t{129}}) {
+    const Padded text(compact_signal(std::string(size, 'q'), "bye", "{}"));
+    SignalFields signal;
+    EXPECT_EQ(read_compact_signal(text.view(), signal), size <= max_identifier_bytes) << size;
+    expect_same_as_walk(text.view());
+  }
+}
+
+TEST(SdkIdentifier, IdentifierRunStopsAtTheFirstOtherByte) {
+  std::string block(json_scan::string_block + 64, 'a');
+  EXPECT_EQ(json_scan::identifier_run(block.data()), json_scan::string_block);
+  for (size_t at = 0; at < json_scan::string_block; ++at) {
+    for (int value = 0; value < 256; ++value) {
+      std::string text(json_scan::string_block + 64, 'Z');
+      text[at] = static_cast<char>(value);
+      const size_t expected = is_valid_identifier(std::string(1, static_cast<char>(value))) ? json_scan::string_block : at;
+      ASSERT_EQ(json_scan::identifier_run(text.data()), expected) << "byte " << value << " at " << at;
     }
   }
 }

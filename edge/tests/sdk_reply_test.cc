@@ -16,6 +16,9 @@ bool valid_json(std::string_view text) {
   return parser.parse(text.data(), text.size(), true).get(element) == simdjson::SUCCESS;
 }
 
+// A signal as the walk reads it: kind and `data`, no text of its own to end with.
+SignalFields walked(SignalKind kind, std::string_view data) { return SignalFields{"to", kind, data, {}}; }
+
 TEST(SdkReply, Joined) {
   std::array<char, 1024> out;
   JoinedReply r{"p1", "s1", "720p", "edge-a", "0123abcd", 15000, R"({"meshEnabled":true})", R"("q")"};
@@ -37,34 +40,62 @@ TEST(SdkReply, PeersEmptyAndSeveral) {
 
 TEST(SdkReply, SignalCarriesRawData) {
   std::array<char, 256> out;
-  auto text = write_signal(out, signal_head("p9"), SignalKind::candidate, R"({"c" : "x\u0041"})");
+  auto text = write_signal(out, signal_head("p9"), walked(SignalKind::candidate, R"({"c" : "x\u0041"})"));
   EXPECT_EQ(text, R"({"type":"signal","from":"p9","kind":"candidate","data":{"c" : "x\u0041"}})");
   EXPECT_TRUE(valid_json(text));
 }
 
 TEST(SdkReply, SignalHeadEscapesThePeerId) {
-  EXPECT_EQ(signal_head("L1a2b3c4d-123"), R"({"type":"signal","from":"L1a2b3c4d-123")");
-  EXPECT_EQ(signal_head("a\"b"), R"({"type":"signal","from":"a\"b")");
-  EXPECT_EQ(signal_head(""), R"({"type":"signal","from":"")");
+  // Up to the peerId's closing quote, which the rest of the signal brings.
+  EXPECT_EQ(signal_head("L1a2b3c4d-123"), R"({"type":"signal","from":"L1a2b3c4d-123)");
+  EXPECT_EQ(signal_head("a\"b"), R"({"type":"signal","from":"a\"b)");
+  EXPECT_EQ(signal_head(""), R"({"type":"signal","from":")");
   // The relay reserves the head, signal_tail_bytes and `data`: exactly
   // what the longest kind needs.
   const std::string longest = signal_head(std::string(128, '\x01'));
   std::vector<char> out(longest.size() + signal_tail_bytes + 1);
-  const std::string_view text = write_signal(out, longest, SignalKind::candidate, "1");
+  const std::string_view text = write_signal(out, longest, walked(SignalKind::candidate, "1"));
   EXPECT_EQ(text.size(), out.size());
   EXPECT_TRUE(valid_json(text));
-  EXPECT_EQ(write_signal(std::span<char>(out.data(), out.size() - 1), longest, SignalKind::candidate, "1"), "");
+  EXPECT_EQ(write_signal(std::span<char>(out.data(), out.size() - 1), longest, walked(SignalKind::candidate, "1")), "");
 }
 
 TEST(SdkReply, SignalNamesEachKind) {
   std::array<char, 128> out;
-  EXPECT_EQ(write_signal(out, signal_head("a"), SignalKind::offer, "1"), R"({"type":"signal","from":"a","kind":"offer","data":1})");
-  EXPECT_EQ(write_signal(out, signal_head("a"), SignalKind::answer, "1"), R"({"type":"signal","from":"a","kind":"answer","data":1})");
-  EXPECT_EQ(write_signal(out, signal_head("a"), SignalKind::candidate, "1"),
+  EXPECT_EQ(write_signal(out, signal_head("a"), walked(SignalKind::offer, "1")), R"({"type":"signal","from":"a","kind":"offer","data":1})");
+  EXPECT_EQ(write_signal(out, signal_head("a"), walked(SignalKind::answer, "1")), R"({"type":"signal","from":"a","kind":"answer","data":1})");
+  EXPECT_EQ(write_signal(out, signal_head("a"), walked(SignalKind::candidate, "1")),
             R"({"type":"signal","from":"a","kind":"candidate","data":1})");
-  EXPECT_EQ(write_signal(out, signal_head("a"), SignalKind::bye, "1"), R"({"type":"signal","from":"a","kind":"bye","data":1})");
+  EXPECT_EQ(write_signal(out, signal_head("a"), walked(SignalKind::bye, "1")), R"({"type":"signal","from":"a","kind":"bye","data":1})");
   // Too small a buffer: no text rather than a cut one.
-  EXPECT_EQ(write_signal(std::span<char>(out.data(), 40), signal_head("a"), SignalKind::offer, "1"), "");
+  EXPECT_EQ(write_signal(std::span<char>(out.data(), 40), signal_head("a"), walked(SignalKind::offer, "1")), "");
+}
+
+// A compact signal ends its relayed text with its own bytes from `to`'s
+// closing quote: the same text as the walked signal's kind and `data`, in
+// two pieces (head, the sender's own rest) instead of four.
+TEST(SdkReply, ACompactSignalEndsWithItsOwnText) {
+  struct Padded {
+    std::string bytes;
+    explicit Padded(std::string text) : bytes(std::move(text) + std::string(json_reader_padding, '\0')) {}
+    std::string_view view() const { return {bytes.data(), bytes.size() - json_reader_padding}; }
+  };
+  const std::string head = signal_head("sender-1");
+  for (const char* kind : {"offer", "answer", "candidate", "bye"}) {
+    for (const char* data : {"1", R"({"sdp":"v=0\r\n","n":[1,2.5e3,true,null]})", R"("x")"}) {
+      const Padded message(std::string(R"({"type":"signal","to":"peer-2","kind":")") + kind + R"(","data":)" + data + "}");
+      SignalFields compact;
+      ASSERT_TRUE(read_compact_signal(message.view(), compact)) << message.view();
+      const SignalText pieces = signal_text(head, compact);
+      ASSERT_EQ(pieces.count, 2u);
+      EXPECT_EQ(pieces.pieces[0], head);
+      std::array<char, 256> from_compact, from_walk;
+      const std::string_view text = write_signal(from_compact, head, compact);
+      EXPECT_EQ(text, write_signal(from_walk, head, walked(compact.kind, compact.data_raw)));
+      EXPECT_EQ(text, std::string(R"({"type":"signal","from":"sender-1","kind":")") + kind + R"(","data":)" + data + "}");
+      EXPECT_TRUE(valid_json(text));
+    }
+  }
 }
 
 TEST(SdkReply, SmallMessages) {
