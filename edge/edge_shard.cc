@@ -193,13 +193,6 @@ MemberLocation EdgeShard::member_location_of(const PeerSession& s, uint32_t join
   return MemberLocation{0, static_cast<uint16_t>(shard_.id()), s.socket.slot, s.socket.generation, join_sequence};
 }
 
-EdgeShard::PeerSession* EdgeShard::session_at(const PeerLocation& who) {
-  if (who.shard != shard_.id() || who.slot >= sessions_.created()) return nullptr;
-  PeerSession& s = sessions_[who.slot];
-  if (s.state == PeerState::free || s.socket.generation != who.generation || s.socket.slot != who.slot) return nullptr;
-  return &s;
-}
-
 void EdgeShard::on_message(const ShardMessage& message) {
   if (EdgeMessages::dispatch(message, *this)) return;
   MF_LOG_ERROR("shard {}: unknown shard message kind {}", shard_.id(), message.kind);
@@ -486,7 +479,7 @@ void EdgeShard::on_client_message(SocketHandle connection, std::string_view text
     case MessageType::leave:
       return handle_leave(s, *request);
     case MessageType::signal:
-      return handle_signal(s, SignalFields{request->to, request->kind, request->data_raw}, request->id_raw);
+      return handle_signal(s, SignalFields{request->to, request->kind, request->data_raw, {}}, request->id_raw);
     case MessageType::need_peers:
       return handle_need_peers(s, *request);
     case MessageType::update:

@@ -305,7 +305,13 @@ class EdgeShard final : public ShardService, private ClusterHost {
   PeerLocation location_of(const PeerSession& s) const;
   // The swarm membership entered with `join_sequence`.
   MemberLocation member_location_of(const PeerSession& s, uint32_t join_sequence) const;
-  PeerSession* session_at(const PeerLocation& who);
+  // The live connection of this shard at `who` (slot and generation), or null.
+  PeerSession* session_at(const PeerLocation& who) {
+    if (who.shard != shard_.id() || who.slot >= sessions_.created()) return nullptr;
+    PeerSession& s = sessions_[who.slot];
+    if (s.state == PeerState::free || s.socket.generation != who.generation || s.socket.slot != who.slot) return nullptr;
+    return &s;
+  }
   uint32_t effective_max_peers(const Policy& policy, uint32_t caps_max_peers) const;
   // Gives back what `s` holds (its swarm membership, its claim) and makes
   // every reply still in flight for it stale (leave, close).

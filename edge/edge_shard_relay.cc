@@ -80,7 +80,7 @@ bool EdgeShard::deliver_in_place(PeerSession& s, const SignalFields& r, const Di
   return true;
 }
 
-const DirectoryEntry* EdgeShard::directory_entry(const DirectoryHandle* handle, std::string_view to,
+[[gnu::always_inline]] inline const DirectoryEntry* EdgeShard::directory_entry(const DirectoryHandle* handle, std::string_view to,
                                                  uint64_t& to_hash) const {
   if (handle != nullptr && handle->valid()) {
     if (const DirectoryEntry* entry = directory_.resolve(*handle, to)) return entry;
@@ -90,7 +90,7 @@ const DirectoryEntry* EdgeShard::directory_entry(const DirectoryHandle* handle, 
   return directory_.find(to, to_hash);
 }
 
-EdgeShard::PeerSession* EdgeShard::signal_target(const PeerLocation& where, const DirectoryHandle& to_handle,
+[[gnu::always_inline]] inline EdgeShard::PeerSession* EdgeShard::signal_target(const PeerLocation& where, const DirectoryHandle& to_handle,
                                                  uint64_t sender_stream_key) {
   // All integers: the connection by slot and generation, the identity by its
   // directory claim, the stream by its key.
@@ -101,7 +101,7 @@ EdgeShard::PeerSession* EdgeShard::signal_target(const PeerLocation& where, cons
   return target;
 }
 
-void EdgeShard::deliver_signal(PeerSession& target, std::string_view from, const DirectoryHandle& sender_handle,
+[[gnu::always_inline]] inline void EdgeShard::deliver_signal(PeerSession& target, std::string_view from, const DirectoryHandle& sender_handle,
                                std::span<const std::string_view> text) {
   counters_.signals_relayed++;
   signal_counts_.delivered(target.signal_counts_index);

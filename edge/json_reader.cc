@@ -8,6 +8,7 @@ namespace mf::edge {
 namespace {
 
 using json_scan::plain_bytes;
+using json_scan::plain_bytes_wide;
 using json_scan::string_block;
 
 inline bool is_white_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
@@ -83,18 +84,25 @@ inline const char* skip_utf8_character(const char* p) {
 }
 
 // skip_string's general case: a string longer than one block, or one with
-// an escape or a multi-byte character.
-const char* skip_any_string(const char* p, const char* end, JsonString& out) {
-  const char* const body = ++p;
+// an escape or a multi-byte character, whose body starts at `body` and whose
+// plain bytes are known up to `p` (the first block's scan is not repeated).
+const char* skip_any_string(const char* body, const char* p, const char* end, JsonString& out) {
   bool escaped = false;
   for (;;) {
-    // Plain bytes, a block at a time (the load may reach into the padding;
-    // a stop found there is beyond the end and fails below).
+    // Plain bytes: two blocks at a time while the text holds them, then a
+    // block at a time (that load may reach into the padding; a stop found
+    // there is beyond the end and fails below).
     for (;;) {
       if (p >= end) return nullptr;
-      const size_t plain = plain_bytes(p);
-      p += plain;
-      if (plain < string_block) break;
+      if (static_cast<size_t>(end - p) >= 2 * string_block) {
+        const size_t plain = plain_bytes_wide(p);
+        p += plain;
+        if (plain < 2 * string_block) break;
+      } else {
+        const size_t plain = plain_bytes(p);
+        p += plain;
+        if (plain < string_block) break;
+      }
     }
     if (p >= end) return nullptr;
     const auto c = static_cast<uint8_t>(*p);
@@ -116,13 +124,16 @@ const char* skip_any_string(const char* p, const char* end, JsonString& out) {
 // The string whose opening quote is at p: past its closing quote, or
 // nullptr. `out` gets its body. Keys and most values are short plain
 // strings, whose closing quote is the first stop in the first block: that
-// case is decided here, inline, and the rest is skip_any_string's.
+// case is decided here, inline, and the rest is skip_any_string's, from
+// where this scan stopped.
 inline const char* skip_string(const char* p, const char* end, JsonString& out) {
-  if (const char* close = json_scan::short_plain_string_close(p, end)) [[likely]] {
-    out = JsonString{std::string_view(p + 1, static_cast<size_t>(close - p - 1)), false};
-    return close + 1;
+  const size_t plain = plain_bytes(p + 1);
+  const char* const stop = p + 1 + plain;
+  if (plain < string_block && stop < end && *stop == '"') [[likely]] {
+    out = JsonString{std::string_view(p + 1, plain), false};
+    return stop + 1;
   }
-  return skip_any_string(p, end, out);
+  return skip_any_string(p + 1, stop, end, out);
 }
 
 // A scalar (string, number, true, false, null) at p: past it, or nullptr.
@@ -320,7 +331,6 @@ const char* JsonReader::skip_container(const char* p) noexcept {
   size_t open = 0;
   enum class Step : uint8_t { open, item, after };
   Step step = Step::open;
-  JsonValue scalar;
   for (;;) {
     switch (step) {
       case Step::open: {
@@ -352,7 +362,13 @@ const char* JsonReader::skip_container(const char* p) noexcept {
           break;
         }
         // A string, the most frequent value, by skip_string's inline case.
-        p = *p == '"' ? skip_string(p, end_, scalar.string) : skip_scalar(p, end_, scalar);
+        if (*p == '"') {
+          JsonString string;
+          p = skip_string(p, end_, string);
+        } else {
+          JsonValue scalar;
+          p = skip_scalar(p, end_, scalar);
+        }
         if (p == nullptr) return nullptr;
         step = Step::after;
         break;

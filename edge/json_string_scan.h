@@ -72,6 +72,29 @@ inline size_t plain_bytes(const char* p) {
 }
 #endif
 
+// plain_bytes_wide(p): plain_bytes() over two blocks, at most
+// 2 * string_block; one test for both. It reads 2 * string_block bytes from
+// p: the caller calls it only where the text itself holds them (a long
+// string's middle), not relying on the padding.
+#if defined(__AVX2__)
+inline size_t plain_bytes_wide(const char* p) {
+  const auto stops_in = [](const char* at) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at));
+    const __m256i quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('"'));
+    const __m256i backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'));
+    const __m256i control_or_lead = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v);
+    return static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), control_or_lead)));
+  };
+  const uint64_t stops = uint64_t{stops_in(p)} | uint64_t{stops_in(p + string_block)} << 32;
+  return stops == 0 ? 2 * string_block : static_cast<size_t>(std::countr_zero(stops));
+}
+#else
+inline size_t plain_bytes_wide(const char* p) {
+  const size_t first = plain_bytes(p);
+  return first < string_block ? first : first + plain_bytes(p + string_block);
+}
+#endif
+
 // identifier_run(p): the bytes at p that belong to a peerId or stream id
 // ([A-Za-z0-9._:-], docs/protocol.md section 2) before the first that does
 // not, at most string_block (the load reads string_block bytes). In signed

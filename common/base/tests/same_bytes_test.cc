@@ -7,12 +7,13 @@
 namespace mf {
 namespace {
 
-// Every length up to 40 (the byte loop, the two 4-byte words, the 8-byte
-// words with the overlapping last one), every position, every bit: equal
+// Every length up to 72 (the byte loop, the two 4-byte words, the 8-byte
+// words, the 16-byte vectors, each with the overlapping last one), every
+// position, every bit: equal
 // only when every byte is, and never a byte read past either end (the
 // texts are views into larger strings whose next byte differs).
 TEST(SameBytes, EveryBitOfEveryPositionOfEveryLength) {
-  for (size_t n = 0; n <= 40; ++n) {
+  for (size_t n = 0; n <= 72; ++n) {
     std::string a(n, 'p'), b(n, 'p');
     for (size_t i = 0; i < n; ++i) a[i] = b[i] = static_cast<char>('A' + i % 50);
     const std::string a_next = a + "x", b_next = b + "y";
