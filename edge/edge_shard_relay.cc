@@ -71,7 +71,7 @@ void EdgeShard::handle_signal(PeerSession& s, const SignalFields& r, std::string
   }
 }
 
-bool EdgeShard::deliver_in_place(PeerSession& s, const SignalFields& r, const DirectoryHandle* known, uint64_t to_hash) {
+[[gnu::always_inline]] inline bool EdgeShard::deliver_in_place(PeerSession& s, const SignalFields& r, const DirectoryHandle* known, uint64_t to_hash) {
   const DirectoryEntry* entry = directory_entry(known, r.to, to_hash);
   if (entry == nullptr || !same_bytes(entry->stream_id, s.stream_id) || entry->location.shard != shard_.id()) return false;
   PeerSession* target = signal_target(entry->location, entry->handle, s.stream_key);

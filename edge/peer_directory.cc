@@ -3,7 +3,6 @@
 #include <openssl/crypto.h>
 
 #include "common/base/keyed_hash.h"
-#include "common/base/same_bytes.h"
 
 namespace mf::edge {
 namespace {
@@ -135,13 +134,6 @@ bool PeerDirectory::release(std::string_view peer_id, PeerLocation who, uint32_t
 const DirectoryEntry* PeerDirectory::find(std::string_view peer_id, uint64_t hash) const {
   const size_t bucket = find_bucket(peer_id, hash);
   return bucket == SIZE_MAX ? nullptr : &slots_[buckets_[bucket].slot_plus_one - 1].entry;
-}
-
-const DirectoryEntry* PeerDirectory::resolve(const DirectoryHandle& handle, std::string_view peer_id) const {
-  if (handle.shard != shard_ || handle.slot >= slots_.size()) return nullptr;
-  const Slot& s = slots_[handle.slot];
-  if (!s.live || s.entry.handle.generation != handle.generation || !same_bytes(s.entry.peer_id, peer_id)) return nullptr;
-  return &s.entry;
 }
 
 }  // namespace mf::edge

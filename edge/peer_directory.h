@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/base/same_bytes.h"
+
 namespace mf::edge {
 
 // A connection somewhere on this edge: shard and socket slot + generation.
@@ -91,7 +93,14 @@ class PeerDirectory {
   // The entry `handle` names if it is still that claim of `peer_id`: null
   // for another shard's handle, a slot out of range, a free slot, a stale
   // generation, or another text in the slot. No hashing.
-  const DirectoryEntry* resolve(const DirectoryHandle& handle, std::string_view peer_id) const;
+  // Inline: the relay resolves a handle for nearly every signal.
+  const DirectoryEntry* resolve(const DirectoryHandle& handle, std::string_view peer_id) const {
+    if (handle.shard != shard_ || handle.slot >= slots_.size()) return nullptr;
+    const Slot& s = slots_[handle.slot];
+    if (!s.live || s.entry.handle.generation != handle.generation || !same_bytes(s.entry.peer_id, peer_id))
+      return nullptr;
+    return &s.entry;
+  }
   size_t size() const { return size_; }
 
  private:

@@ -59,21 +59,6 @@ std::string_view write_peers(std::span<char> out, std::span<const PeerCandidate>
   return finish(w);
 }
 
-namespace {
-
-// From `from`'s closing quote up to `data`'s value, one piece per kind.
-std::string_view kind_and_data_key(SignalKind kind) {
-  switch (kind) {
-    case SignalKind::offer: return R"(","kind":"offer","data":)";
-    case SignalKind::answer: return R"(","kind":"answer","data":)";
-    case SignalKind::candidate: return R"(","kind":"candidate","data":)";
-    case SignalKind::bye: return R"(","kind":"bye","data":)";
-  }
-  return R"(","kind":"offer","data":)";
-}
-
-}  // namespace
-
 std::string signal_head(std::string_view from) {
   constexpr std::string_view start = R"({"type":"signal","from":)";
   std::string head;
@@ -85,11 +70,6 @@ std::string signal_head(std::string_view from) {
     return w.size() - 1;  // without the closing quote
   });
   return head;
-}
-
-SignalText signal_text(std::string_view head, const SignalFields& signal) {
-  if (!signal.kind_to_end.empty()) return {{head, signal.kind_to_end}, 2};
-  return {{head, kind_and_data_key(signal.kind), signal.data_raw, "}"}, 4};
 }
 
 std::string_view write_signal(std::span<char> out, std::string_view head, const SignalFields& signal) {

@@ -70,7 +70,21 @@ struct SignalText {
   size_t count = 0;
   std::span<const std::string_view> view() const { return {pieces.data(), count}; }
 };
-SignalText signal_text(std::string_view head, const SignalFields& signal);
+// From `from`'s closing quote up to `data`'s value, one piece per kind.
+inline std::string_view kind_and_data_key(SignalKind kind) {
+  switch (kind) {
+    case SignalKind::offer: return R"(","kind":"offer","data":)";
+    case SignalKind::answer: return R"(","kind":"answer","data":)";
+    case SignalKind::candidate: return R"(","kind":"candidate","data":)";
+    case SignalKind::bye: return R"(","kind":"bye","data":)";
+  }
+  return R"(","kind":"offer","data":)";
+}
+// Inline: the relay builds one per signal.
+inline SignalText signal_text(std::string_view head, const SignalFields& signal) {
+  if (!signal.kind_to_end.empty()) return {{head, signal.kind_to_end}, 2};
+  return {{head, kind_and_data_key(signal.kind), signal.data_raw, "}"}, 4};
+}
 // The same text copied into `out`.
 std::string_view write_signal(std::span<char> out, std::string_view head, const SignalFields& signal);
 std::string_view write_left(std::span<char> out, std::string_view ref_raw);
