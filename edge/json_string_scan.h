@@ -29,12 +29,25 @@ namespace mf::edge::json_scan {
 #if defined(__AVX2__)
 inline constexpr size_t string_block = 32;
 
+// A byte repeated over a vector, kept in memory (json_string_scan.cc): a
+// comparison takes it as its memory operand, where _mm256_set1_epi8 was
+// rebuilt in registers (three instructions) at every inlined use. Defined
+// out of line so that the compiler cannot see the value and rebuild it.
+struct alignas(32) SplatBytes {
+  char bytes[32];
+};
+inline __m256i vector_of(const SplatBytes& s) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(s.bytes)); }
+extern const SplatBytes quote_splat, backslash_splat, space_splat;
+// identifier_run()'s: the bounds (exclusive) of '-'..'.', '0'..':', 'A'..'Z',
+// 'a'..'z', then '_'.
+extern const SplatBytes identifier_splats[9];
+
 inline size_t plain_bytes(const char* p) {
   const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  const __m256i quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('"'));
-  const __m256i backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'));
+  const __m256i quote = _mm256_cmpeq_epi8(v, vector_of(quote_splat));
+  const __m256i backslash = _mm256_cmpeq_epi8(v, vector_of(backslash_splat));
   // Signed: below 0x20 are the control characters and 0x80..0xFF.
-  const __m256i control_or_lead = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v);
+  const __m256i control_or_lead = _mm256_cmpgt_epi8(vector_of(space_splat), v);
   const auto stops =
       static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), control_or_lead)));
   return stops == 0 ? string_block : static_cast<size_t>(std::countr_zero(stops));
@@ -80,9 +93,9 @@ inline size_t plain_bytes(const char* p) {
 inline size_t plain_bytes_wide(const char* p) {
   const auto stops_in = [](const char* at) {
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at));
-    const __m256i quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('"'));
-    const __m256i backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'));
-    const __m256i control_or_lead = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v);
+    const __m256i quote = _mm256_cmpeq_epi8(v, vector_of(quote_splat));
+    const __m256i backslash = _mm256_cmpeq_epi8(v, vector_of(backslash_splat));
+    const __m256i control_or_lead = _mm256_cmpgt_epi8(vector_of(space_splat), v);
     return static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), control_or_lead)));
   };
   const uint64_t stops = uint64_t{stops_in(p)} | uint64_t{stops_in(p + string_block)} << 32;
@@ -102,13 +115,15 @@ inline size_t plain_bytes_wide(const char* p) {
 #if defined(__AVX2__)
 inline size_t identifier_run(const char* p) {
   const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  const auto in = [&v](char lo, char hi) {
-    return _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(static_cast<char>(lo - 1))),
-                            _mm256_cmpgt_epi8(_mm256_set1_epi8(static_cast<char>(hi + 1)), v));
+  // Within (below, above), both exclusive.
+  const auto in = [&v](const SplatBytes& below, const SplatBytes& above) {
+    return _mm256_and_si256(_mm256_cmpgt_epi8(v, vector_of(below)), _mm256_cmpgt_epi8(vector_of(above), v));
   };
-  const __m256i ok = _mm256_or_si256(_mm256_or_si256(in('-', '.'), in('0', ':')),
-                                     _mm256_or_si256(_mm256_or_si256(in('A', 'Z'), in('a', 'z')),
-                                                     _mm256_cmpeq_epi8(v, _mm256_set1_epi8('_'))));
+  const __m256i ok = _mm256_or_si256(
+      _mm256_or_si256(in(identifier_splats[0], identifier_splats[1]), in(identifier_splats[2], identifier_splats[3])),
+      _mm256_or_si256(_mm256_or_si256(in(identifier_splats[4], identifier_splats[5]),
+                                      in(identifier_splats[6], identifier_splats[7])),
+                      _mm256_cmpeq_epi8(v, vector_of(identifier_splats[8]))));
   const auto stops = ~static_cast<uint32_t>(_mm256_movemask_epi8(ok));
   return stops == 0 ? string_block : static_cast<size_t>(std::countr_zero(stops));
 }
