@@ -309,7 +309,8 @@ class EdgeShard final : public ShardService, private ClusterHost {
   PeerSession* session_at(const PeerLocation& who) {
     if (who.shard != shard_.id() || who.slot >= sessions_.created()) return nullptr;
     PeerSession& s = sessions_[who.slot];
-    if (s.state == PeerState::free || s.socket.generation != who.generation || s.socket.slot != who.slot) return nullptr;
+    if (s.state == PeerState::free || s.socket.generation != who.generation || s.socket.slot != who.slot)
+      return nullptr;
     return &s;
   }
   uint32_t effective_max_peers(const Policy& policy, uint32_t caps_max_peers) const;

@@ -71,17 +71,23 @@ void EdgeShard::handle_signal(PeerSession& s, const SignalFields& r, std::string
   }
 }
 
-[[gnu::always_inline]] inline bool EdgeShard::deliver_in_place(PeerSession& s, const SignalFields& r, const DirectoryHandle* known, uint64_t to_hash) {
+// The in-place path's helpers are forced inline: each was a call of its own,
+// 10 to 15 instructions of entry and exit per signal (docs/benchmarks.md,
+// "One signal's instructions").
+[[gnu::always_inline]] inline bool EdgeShard::deliver_in_place(PeerSession& s, const SignalFields& r,
+                                                               const DirectoryHandle* known, uint64_t to_hash) {
   const DirectoryEntry* entry = directory_entry(known, r.to, to_hash);
-  if (entry == nullptr || !same_bytes(entry->stream_id, s.stream_id) || entry->location.shard != shard_.id()) return false;
+  if (entry == nullptr || !same_bytes(entry->stream_id, s.stream_id) || entry->location.shard != shard_.id())
+    return false;
   PeerSession* target = signal_target(entry->location, entry->handle, s.stream_key);
   if (target == nullptr) return false;
   deliver_signal(*target, s.peer_id, s.directory_handle, signal_text(s.signal_head, r).view());
   return true;
 }
 
-[[gnu::always_inline]] inline const DirectoryEntry* EdgeShard::directory_entry(const DirectoryHandle* handle, std::string_view to,
-                                                 uint64_t& to_hash) const {
+[[gnu::always_inline]] inline const DirectoryEntry* EdgeShard::directory_entry(const DirectoryHandle* handle,
+                                                                                 std::string_view to,
+                                                                                 uint64_t& to_hash) const {
   if (handle != nullptr && handle->valid()) {
     if (const DirectoryEntry* entry = directory_.resolve(*handle, to)) return entry;
   }
@@ -90,8 +96,9 @@ void EdgeShard::handle_signal(PeerSession& s, const SignalFields& r, std::string
   return directory_.find(to, to_hash);
 }
 
-[[gnu::always_inline]] inline EdgeShard::PeerSession* EdgeShard::signal_target(const PeerLocation& where, const DirectoryHandle& to_handle,
-                                                 uint64_t sender_stream_key) {
+[[gnu::always_inline]] inline EdgeShard::PeerSession* EdgeShard::signal_target(const PeerLocation& where,
+                                                                                 const DirectoryHandle& to_handle,
+                                                                                 uint64_t sender_stream_key) {
   // All integers: the connection by slot and generation, the identity by its
   // directory claim, the stream by its key.
   PeerSession* target = session_at(where);
@@ -101,8 +108,9 @@ void EdgeShard::handle_signal(PeerSession& s, const SignalFields& r, std::string
   return target;
 }
 
-[[gnu::always_inline]] inline void EdgeShard::deliver_signal(PeerSession& target, std::string_view from, const DirectoryHandle& sender_handle,
-                               std::span<const std::string_view> text) {
+[[gnu::always_inline]] inline void EdgeShard::deliver_signal(PeerSession& target, std::string_view from,
+                                                             const DirectoryHandle& sender_handle,
+                                                             std::span<const std::string_view> text) {
   counters_.signals_relayed++;
   signal_counts_.delivered(target.signal_counts_index);
   // Its reply goes back by the sender's handle.

@@ -96,7 +96,8 @@ inline size_t plain_bytes_wide(const char* p) {
     const __m256i quote = _mm256_cmpeq_epi8(v, vector_of(quote_splat));
     const __m256i backslash = _mm256_cmpeq_epi8(v, vector_of(backslash_splat));
     const __m256i control_or_lead = _mm256_cmpgt_epi8(vector_of(space_splat), v);
-    return static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), control_or_lead)));
+    const __m256i stops = _mm256_or_si256(_mm256_or_si256(quote, backslash), control_or_lead);
+    return static_cast<uint32_t>(_mm256_movemask_epi8(stops));
   };
   const uint64_t stops = uint64_t{stops_in(p)} | uint64_t{stops_in(p + string_block)} << 32;
   return stops == 0 ? 2 * string_block : static_cast<size_t>(std::countr_zero(stops));

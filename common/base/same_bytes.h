@@ -44,8 +44,11 @@ inline bool same_bytes(std::string_view a, std::string_view b) {
     for (size_t k = 0; k + 8 < n; k += 8) differ |= word(x + k, uint64_t{}) ^ word(y + k, uint64_t{});
     return differ == 0;
   }
-  if (n >= 4)
-    return ((word(x, uint32_t{}) ^ word(y, uint32_t{})) | (word(x + n - 4, uint32_t{}) ^ word(y + n - 4, uint32_t{}))) == 0;
+  if (n >= 4) {
+    const uint32_t differ = (word(x, uint32_t{}) ^ word(y, uint32_t{})) |
+                            (word(x + n - 4, uint32_t{}) ^ word(y + n - 4, uint32_t{}));
+    return differ == 0;
+  }
   bool same = true;
   for (size_t k = 0; k < n; ++k) same &= x[k] == y[k];
   return same;

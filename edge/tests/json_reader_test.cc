@@ -130,6 +130,39 @@ TEST(JsonReader, StringsOfEveryLengthAroundTheScanBlock) {
   }
 }
 
+// Strings inside a container (skipped whole: the first block's scan, then
+// two blocks per test while the text holds them, then one) of every length
+// up to 200, with an escape, a two-byte character, a control character or
+// a byte that starts no character at every position: accepted exactly when
+// valid, and the container's text ends where it should.
+TEST(JsonReader, NestedStringsOfEveryLengthWithAStopAtEveryPosition) {
+  struct Stop {
+    std::string bytes;
+    bool valid;
+  };
+  const Stop stops[] = {{"\\n", true}, {"\xc3\xa9", true}, {"\x01", false}, {"\xff", false}, {"\\q", false}};
+  for (size_t length = 0; length <= 200; ++length) {
+    for (size_t at = 0; at <= length; ++at) {
+      for (const Stop& stop : stops) {
+        const bool plain = at == length;
+        const std::string body = std::string(at, 'p') + (plain ? "" : stop.bytes) + std::string(length - at, 'q');
+        const std::string value = "[{\"k\":[\"" + body + "\"]},1]";
+        Padded padded("[" + value + "]");
+        JsonReader in(padded.view());
+        JsonValue v;
+        ASSERT_TRUE(in.enter_array());
+        ASSERT_TRUE(in.next_element());
+        const bool valid = plain || stop.valid;
+        ASSERT_EQ(in.read_value(v), valid) << length << " " << at << " " << stop.bytes;
+        if (valid) {
+          EXPECT_EQ(v.text, value) << length << " " << at;
+        }
+        if (plain) break;
+      }
+    }
+  }
+}
+
 TEST(JsonReader, FailureIsSticky) {
   Padded text(R"({"a":x,"b":1})");
   JsonReader in(text.view());

@@ -62,11 +62,11 @@ TEST(SdkReply, SignalHeadEscapesThePeerId) {
 
 TEST(SdkReply, SignalNamesEachKind) {
   std::array<char, 128> out;
-  EXPECT_EQ(write_signal(out, signal_head("a"), walked(SignalKind::offer, "1")), R"({"type":"signal","from":"a","kind":"offer","data":1})");
-  EXPECT_EQ(write_signal(out, signal_head("a"), walked(SignalKind::answer, "1")), R"({"type":"signal","from":"a","kind":"answer","data":1})");
-  EXPECT_EQ(write_signal(out, signal_head("a"), walked(SignalKind::candidate, "1")),
-            R"({"type":"signal","from":"a","kind":"candidate","data":1})");
-  EXPECT_EQ(write_signal(out, signal_head("a"), walked(SignalKind::bye, "1")), R"({"type":"signal","from":"a","kind":"bye","data":1})");
+  const auto signal_of = [&out](SignalKind kind) { return write_signal(out, signal_head("a"), walked(kind, "1")); };
+  EXPECT_EQ(signal_of(SignalKind::offer), R"({"type":"signal","from":"a","kind":"offer","data":1})");
+  EXPECT_EQ(signal_of(SignalKind::answer), R"({"type":"signal","from":"a","kind":"answer","data":1})");
+  EXPECT_EQ(signal_of(SignalKind::candidate), R"({"type":"signal","from":"a","kind":"candidate","data":1})");
+  EXPECT_EQ(signal_of(SignalKind::bye), R"({"type":"signal","from":"a","kind":"bye","data":1})");
   // Too small a buffer: no text rather than a cut one.
   EXPECT_EQ(write_signal(std::span<char>(out.data(), 40), signal_head("a"), walked(SignalKind::offer, "1")), "");
 }
