@@ -127,13 +127,12 @@ const char* skip_any_string(const char* body, const char* p, const char* end, Js
 // case is decided here, inline, and the rest is skip_any_string's, from
 // where this scan stopped.
 inline const char* skip_string(const char* p, const char* end, JsonString& out) {
-  const size_t plain = plain_bytes(p + 1);
-  const char* const stop = p + 1 + plain;
-  if (plain < string_block && stop < end && *stop == '"') [[likely]] {
-    out = JsonString{std::string_view(p + 1, plain), false};
-    return stop + 1;
+  const json_scan::FirstBlock first = json_scan::scan_first_block(p, end);
+  if (first.closes) [[likely]] {
+    out = JsonString{std::string_view(p + 1, static_cast<size_t>(first.stop - p - 1)), false};
+    return first.stop + 1;
   }
-  return skip_any_string(p + 1, stop, end, out);
+  return skip_any_string(p + 1, first.stop, end, out);
 }
 
 // A scalar (string, number, true, false, null) at p: past it, or nullptr.

@@ -42,14 +42,19 @@ extern const SplatBytes quote_splat, backslash_splat, space_splat;
 // 'a'..'z', then '_'.
 extern const SplatBytes identifier_splats[9];
 
-inline size_t plain_bytes(const char* p) {
+// The stops in the block at p, one bit per byte.
+inline uint32_t stop_mask(const char* p) {
   const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   const __m256i quote = _mm256_cmpeq_epi8(v, vector_of(quote_splat));
   const __m256i backslash = _mm256_cmpeq_epi8(v, vector_of(backslash_splat));
   // Signed: below 0x20 are the control characters and 0x80..0xFF.
   const __m256i control_or_lead = _mm256_cmpgt_epi8(vector_of(space_splat), v);
-  const auto stops =
-      static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), control_or_lead)));
+  const __m256i stops = _mm256_or_si256(_mm256_or_si256(quote, backslash), control_or_lead);
+  return static_cast<uint32_t>(_mm256_movemask_epi8(stops));
+}
+
+inline size_t plain_bytes(const char* p) {
+  const uint32_t stops = stop_mask(p);
   return stops == 0 ? string_block : static_cast<size_t>(std::countr_zero(stops));
 }
 #elif defined(__SSE2__)
@@ -91,15 +96,7 @@ inline size_t plain_bytes(const char* p) {
 // string's middle), not relying on the padding.
 #if defined(__AVX2__)
 inline size_t plain_bytes_wide(const char* p) {
-  const auto stops_in = [](const char* at) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at));
-    const __m256i quote = _mm256_cmpeq_epi8(v, vector_of(quote_splat));
-    const __m256i backslash = _mm256_cmpeq_epi8(v, vector_of(backslash_splat));
-    const __m256i control_or_lead = _mm256_cmpgt_epi8(vector_of(space_splat), v);
-    const __m256i stops = _mm256_or_si256(_mm256_or_si256(quote, backslash), control_or_lead);
-    return static_cast<uint32_t>(_mm256_movemask_epi8(stops));
-  };
-  const uint64_t stops = uint64_t{stops_in(p)} | uint64_t{stops_in(p + string_block)} << 32;
+  const uint64_t stops = uint64_t{stop_mask(p)} | uint64_t{stop_mask(p + string_block)} << 32;
   return stops == 0 ? 2 * string_block : static_cast<size_t>(std::countr_zero(stops));
 }
 #else
@@ -154,15 +151,27 @@ inline size_t identifier_run(const char* p) {
 }
 #endif
 
+// The first block of the string whose opening quote is at `quote`: where
+// its plain bytes stop, and whether that stop is its closing quote (a body
+// of plain bytes shorter than a block). The body must start at or before
+// `end`.
+struct FirstBlock {
+  const char* stop;
+  bool closes;
+};
+inline FirstBlock scan_first_block(const char* quote, const char* end) {
+  const size_t plain = plain_bytes(quote + 1);
+  const char* const stop = quote + 1 + plain;
+  return {stop, plain < string_block && stop < end && *stop == '"'};
+}
+
 // The closing quote of the string whose opening quote is at `quote`, when
 // its body is plain bytes shorter than a block (a key, an identifier, most
 // values: decided by one load); nullptr for any other string, which the
 // caller then walks in full. The body must start at or before `end`.
 inline const char* short_plain_string_close(const char* quote, const char* end) {
-  const size_t plain = plain_bytes(quote + 1);
-  const char* const close = quote + 1 + plain;
-  if (plain < string_block && close < end && *close == '"') [[likely]] return close;
-  return nullptr;
+  const FirstBlock first = scan_first_block(quote, end);
+  return first.closes ? first.stop : nullptr;
 }
 
 }  // namespace mf::edge::json_scan

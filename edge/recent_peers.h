@@ -24,14 +24,14 @@ class RecentPeers {
   // The handle remembered for `peer_id`, or null.
   const DirectoryHandle* find(std::string_view peer_id) const {
     for (const Entry& e : entries_)
-      if (e.handle.valid() && same(e.peer_id, peer_id)) return &e.handle;
+      if (e.handle.valid() && same_bytes(e.peer_id, peer_id)) return &e.handle;
     return nullptr;
   }
   // Remembers (or refreshes) `peer_id`'s handle; an invalid handle is ignored.
   void remember(std::string_view peer_id, const DirectoryHandle& handle) {
     if (!handle.valid()) return;
     for (Entry& e : entries_)
-      if (e.handle.valid() && same(e.peer_id, peer_id)) {
+      if (e.handle.valid() && same_bytes(e.peer_id, peer_id)) {
         e.handle = handle;
         return;
       }
@@ -47,10 +47,6 @@ class RecentPeers {
   }
 
  private:
-  // As string_view's ==, which the compiler inlines (a size test, then
-  // memcmp); std::string == string_view was an out-of-line call.
-  static bool same(const std::string& a, std::string_view b) { return same_bytes(a, b); }
-
   struct Entry {
     std::string peer_id;
     DirectoryHandle handle;  // invalid: empty

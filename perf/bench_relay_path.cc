@@ -233,7 +233,8 @@ void BM_RelayRender(benchmark::State& state) {
     const size_t bound = head.size() + edge::signal_tail_bytes + data.size();
     edge::SignalPacketPool::reserve_text(*packet, bound);
     packet->text.resize_and_overwrite(bound, [&](char* out, size_t size) {
-      return edge::write_signal(std::span<char>(out, size), head, edge::SignalFields{{}, edge::SignalKind::offer, data, {}}).size();
+      const edge::SignalFields signal{{}, edge::SignalKind::offer, data, {}};
+      return edge::write_signal(std::span<char>(out, size), head, signal).size();
     });
     benchmark::DoNotOptimize(packet->text.data());
     (void)packets.release(std::move(packet));
