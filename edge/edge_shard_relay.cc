@@ -77,8 +77,11 @@ void EdgeShard::handle_signal(PeerSession& s, const SignalFields& r, std::string
 [[gnu::always_inline]] inline bool EdgeShard::deliver_in_place(PeerSession& s, const SignalFields& r,
                                                                const DirectoryHandle* known, uint64_t to_hash) {
   const DirectoryEntry* entry = directory_entry(known, r.to, to_hash);
-  if (entry == nullptr || !same_bytes(entry->stream_id, s.stream_id) || entry->location.shard != shard_.id())
-    return false;
+  if (entry == nullptr || entry->location.shard != shard_.id()) return false;
+  // No comparison of the entry's stream text: the target found here holds
+  // this very claim (its handle) and its stream's key must be the sender's,
+  // and keys are never reused, so a peer of another stream fails there and
+  // is refused by the packet path as on_route_signal refuses it.
   PeerSession* target = signal_target(entry->location, entry->handle, s.stream_key);
   if (target == nullptr) return false;
   deliver_signal(*target, s.peer_id, s.directory_handle, signal_text(s.signal_head, r).view());

@@ -30,6 +30,10 @@ class RecentPeers {
   // Remembers (or refreshes) `peer_id`'s handle; an invalid handle is ignored.
   void remember(std::string_view peer_id, const DirectoryHandle& handle) {
     if (!handle.valid()) return;
+    // Mostly the peer is remembered already, under this very handle: a
+    // handle names one claim of one peerId, so equal handles need no text.
+    for (const Entry& e : entries_)
+      if (e.handle == handle) return;
     for (Entry& e : entries_)
       if (e.handle.valid() && same_bytes(e.peer_id, peer_id)) {
         e.handle = handle;

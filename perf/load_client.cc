@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fmt/format.h>
@@ -151,7 +152,7 @@ std::optional<uint64_t> read_vm_rss_kb(int pid) {
   return rss;
 }
 
-std::optional<uint64_t> read_cpu_ticks(int pid) {
+std::optional<CpuTicks> read_cpu_ticks(int pid) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
   FILE* file = std::fopen(path, "r");
@@ -167,7 +168,32 @@ std::optional<uint64_t> read_cpu_ticks(int pid) {
   unsigned long long utime = 0, stime = 0;
   if (std::sscanf(rest + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
     return std::nullopt;
-  return utime + stime;
+  return CpuTicks{utime, stime};
+}
+
+std::optional<uint64_t> read_tcp_out_segments() {
+  FILE* file = std::fopen("/proc/net/snmp", "r");
+  if (file == nullptr) return std::nullopt;
+  // Two lines per protocol: the field names, then the values.
+  char names[1024], values[1024];
+  std::optional<uint64_t> out;
+  while (!out && std::fgets(names, sizeof names, file) != nullptr) {
+    if (std::strncmp(names, "Tcp:", 4) != 0 || std::fgets(values, sizeof values, file) == nullptr) continue;
+    char* name_state = nullptr;
+    char* value_state = nullptr;
+    const char* name = strtok_r(names, " \n", &name_state);
+    const char* value = strtok_r(values, " \n", &value_state);
+    while (name != nullptr && value != nullptr) {
+      if (std::strcmp(name, "OutSegs") == 0) {
+        out = std::strtoull(value, nullptr, 10);
+        break;
+      }
+      name = strtok_r(nullptr, " \n", &name_state);
+      value = strtok_r(nullptr, " \n", &value_state);
+    }
+  }
+  std::fclose(file);
+  return out;
 }
 
 std::optional<uint64_t> count_descriptors(int pid) {
@@ -443,12 +469,9 @@ void LoadClient::update_units_resolved() {
   progress_.units_resolved.store(all_opened && units_resolved_ == units_opened_, std::memory_order_relaxed);
 }
 
-void LoadClient::sample_cpu(std::vector<int64_t>& ticks) {
+void LoadClient::sample_cpu(std::vector<std::optional<CpuTicks>>& ticks) {
   ticks.clear();
-  for (int pid : options_.cpu_pids) {
-    auto t = read_cpu_ticks(pid);
-    ticks.push_back(t ? static_cast<int64_t>(*t) : -1);
-  }
+  for (int pid : options_.cpu_pids) ticks.push_back(read_cpu_ticks(pid));
 }
 
 void LoadClient::coordinate() {
@@ -460,6 +483,7 @@ void LoadClient::coordinate() {
     for (uint32_t s = 0; s < shard_.count(); ++s) open += run_.progress[s].open_websockets.get();
     run_.open_at_measure_end.store(open);
     sample_cpu(run_.cpu_end_ticks);
+    run_.tcp_segments_end = read_tcp_out_segments();
     if (options_.pid != 0) {
       if (auto rss = read_vm_rss_kb(options_.pid)) run_.rss_end_kb.store(*rss);
     }
@@ -504,6 +528,7 @@ void LoadClient::coordinate() {
       }
       if (all_resolved || now >= run_.ramp_deadline_ns) {
         sample_cpu(run_.cpu_start_ticks);
+        run_.tcp_segments_start = read_tcp_out_segments();
         run_.measure_start_ns.store(now, std::memory_order_release);
         run_.phase.store(RunPhase::measure, std::memory_order_release);
       }

@@ -139,6 +139,13 @@ enum class RunPhase : uint32_t {
 };
 
 // soak: one sample of the server (--pid) and of the run, taken by shard 0.
+// A process's CPU time in clock ticks: in user space (utime) and in the
+// kernel on its behalf (stime), as /proc/PID/stat counts them.
+struct CpuTicks {
+  uint64_t user = 0;
+  uint64_t system = 0;
+};
+
 struct SoakSample {
   double at_s = 0;          // since the measured window started
   uint64_t rss_kb = 0;      // 0: unreadable
@@ -165,10 +172,14 @@ struct LoadRun {
   std::atomic<uint64_t> rss_start_kb{0};
   std::atomic<uint64_t> rss_end_kb{0};
   std::atomic<bool> hit_hard_deadline{false};
-  // CPU ticks (utime + stime, every thread) of each options.cpu_pids entry at
-  // the start and at the end of the measured window; written by shard 0 only,
-  // read after the run. A value of -1: unreadable.
-  std::vector<int64_t> cpu_start_ticks, cpu_end_ticks;
+  // CPU ticks (utime and stime, every thread) of each options.cpu_pids entry
+  // at the start and at the end of the measured window; written by shard 0
+  // only, read after the run. nullopt: unreadable.
+  std::vector<std::optional<CpuTicks>> cpu_start_ticks, cpu_end_ticks;
+  // TCP segments sent by this network namespace (both ends of a loopback
+  // run) at the start and at the end of the measured window; written by
+  // shard 0 only. nullopt: unreadable.
+  std::optional<uint64_t> tcp_segments_start, tcp_segments_end;
   std::vector<SoakSample> soak_samples;  // written by shard 0 only; read after the run
 };
 
@@ -176,9 +187,12 @@ struct LoadRun {
 uint64_t monotonic_ns();
 // VmRSS of `pid` in KiB, from /proc/PID/status; nullopt when unreadable.
 std::optional<uint64_t> read_vm_rss_kb(int pid);
-// utime + stime of `pid` (all its threads, live and exited) in clock ticks,
-// from /proc/PID/stat; nullopt when unreadable.
-std::optional<uint64_t> read_cpu_ticks(int pid);
+// utime and stime of `pid` (all its threads, live and exited) in clock
+// ticks, from /proc/PID/stat; nullopt when unreadable.
+std::optional<CpuTicks> read_cpu_ticks(int pid);
+// TCP segments sent so far in this network namespace (OutSegs of the Tcp
+// line of /proc/net/snmp); nullopt when unreadable.
+std::optional<uint64_t> read_tcp_out_segments();
 // Entries of /proc/PID/fd (open descriptors); nullopt when unreadable.
 std::optional<uint64_t> count_descriptors(int pid);
 
@@ -239,7 +253,7 @@ class LoadClient final : public ShardService, public SocketService {
 
   void tick();
   void coordinate();  // shard 0 only
-  void sample_cpu(std::vector<int64_t>& ticks);  // shard 0: options_.cpu_pids' CPU ticks now
+  void sample_cpu(std::vector<std::optional<CpuTicks>>& ticks);  // shard 0: options_.cpu_pids' CPU ticks now
   void print_progress();
   void open_unit(uint32_t unit);
   void open_peer(uint32_t peer_index);

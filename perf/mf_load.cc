@@ -96,7 +96,8 @@ Options (defaults in brackets):
                            (soak: and its descriptors, every --sample-every)
   --cpu-pid PID            read PID's CPU time (utime + stime, all threads)
                            at the start and end of the measured window;
-                           repeatable (JSON: serverCpu, per message)
+                           repeatable (JSON: serverCpu, per message; user
+                           and system apart)
   --churn-rate R           soak: pairs per second that leave and rejoin [10]
   --sample-every SECONDS   soak: sampling period                   [5]
   --json                   print one JSON object on stdout (the text report
@@ -492,11 +493,16 @@ int main(int argc, char** argv) {
   // message (relayed signal, echoed message or handshake) in the window.
   const uint64_t in_window = messaging ? t.signals_in_window : cycling ? t.handshakes_in_window : 0;
   const double tick_s = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
-  std::vector<double> cpu_s;  // per --cpu-pid; negative: unreadable
+  // Per --cpu-pid, the seconds of CPU in the window: in all, in user space
+  // and in the kernel; negative: unreadable.
+  std::vector<double> cpu_s, user_s, system_s;
   if (run.cpu_start_ticks.size() == options.cpu_pids.size() && run.cpu_end_ticks.size() == options.cpu_pids.size()) {
     for (size_t i = 0; i < options.cpu_pids.size(); ++i) {
-      const int64_t a = run.cpu_start_ticks[i], b = run.cpu_end_ticks[i];
-      cpu_s.push_back(a >= 0 && b >= a ? static_cast<double>(b - a) * tick_s : -1);
+      const std::optional<CpuTicks> a = run.cpu_start_ticks[i], b = run.cpu_end_ticks[i];
+      const bool valid = a && b && b->user >= a->user && b->system >= a->system;
+      user_s.push_back(valid ? static_cast<double>(b->user - a->user) * tick_s : -1);
+      system_s.push_back(valid ? static_cast<double>(b->system - a->system) * tick_s : -1);
+      cpu_s.push_back(valid ? user_s.back() + system_s.back() : -1);
     }
   }
 
@@ -569,12 +575,24 @@ int main(int argc, char** argv) {
     if (cpu_s[i] < 0) {
       text += fmt::format("server CPU (pid {}): unreadable\n", options.cpu_pids[i]);
     } else {
-      text += fmt::format("server CPU (pid {}): {:.2f} s in the window", options.cpu_pids[i], cpu_s[i]);
+      text += fmt::format("server CPU (pid {}): {:.2f} s in the window ({:.2f} user, {:.2f} system)",
+                          options.cpu_pids[i], cpu_s[i], user_s[i], system_s[i]);
       if (in_window > 0) text += fmt::format(", {:.2f} us per message", cpu_s[i] * 1e6 / static_cast<double>(in_window));
       text += "\n";
     }
   }
   if (!options.cpu_pids.empty() && cpu_s.empty()) text += "server CPU: no measured window\n";
+  // TCP segments sent in the window by the whole namespace (on loopback:
+  // the clients' and the servers'), per message: how many messages the
+  // kernel carries per segment, the kernel's share of the work.
+  const bool segments_counted = in_window > 0 && run.tcp_segments_start && run.tcp_segments_end &&
+                                *run.tcp_segments_end >= *run.tcp_segments_start;
+  const uint64_t segments = segments_counted ? *run.tcp_segments_end - *run.tcp_segments_start : 0;
+  const double segments_per_message =
+      segments_counted ? static_cast<double>(segments) / static_cast<double>(in_window) : 0;
+  if (segments_counted)
+    text += fmt::format("TCP segments sent on this host in the window: {} ({:.3f} per message)\n", segments,
+                        segments_per_message);
   if (t.reconnects > 0) text += fmt::format("reconnect messages: {}\n", t.reconnects);
   if (run.hit_hard_deadline.load()) text += "stopped by the hard deadline\n";
   if (t.errors.counts.empty()) {
@@ -624,15 +642,25 @@ int main(int argc, char** argv) {
                      options.pid, rss_start, rss_end, held, rss_per_peer_bytes);
   if (!options.cpu_pids.empty()) {
     // serverCpu.seconds[i] belongs to pids[i]; null: unreadable or no window.
-    std::string pids, seconds;
-    for (size_t i = 0; i < options.cpu_pids.size(); ++i) {
-      pids += fmt::format("{}{}", i ? "," : "", options.cpu_pids[i]);
-      seconds += i ? "," : "";
-      seconds += i < cpu_s.size() && cpu_s[i] >= 0 ? fmt::format("{:.3f}", cpu_s[i]) : std::string("null");
-    }
-    j += fmt::format(R"("serverCpu":{{"pids":[{}],"seconds":[{}],"messages":{},"clockTickSeconds":{}}},)", pids,
-                     seconds, in_window, tick_s);
+    // userSeconds and systemSeconds split seconds: user space, and the
+    // kernel on the process's behalf (the stime of /proc/PID/stat).
+    const auto list = [&](const std::vector<double>& values) {
+      std::string out;
+      for (size_t i = 0; i < options.cpu_pids.size(); ++i) {
+        out += i ? "," : "";
+        out += i < values.size() && values[i] >= 0 ? fmt::format("{:.3f}", values[i]) : std::string("null");
+      }
+      return out;
+    };
+    std::string pids;
+    for (size_t i = 0; i < options.cpu_pids.size(); ++i) pids += fmt::format("{}{}", i ? "," : "", options.cpu_pids[i]);
+    j += fmt::format(
+        R"("serverCpu":{{"pids":[{}],"seconds":[{}],"userSeconds":[{}],"systemSeconds":[{}],"messages":{},)"
+        R"("clockTickSeconds":{}}},)",
+        pids, list(cpu_s), list(user_s), list(system_s), in_window, tick_s);
   }
+  if (segments_counted)
+    j += fmt::format(R"("tcpSegments":{{"sent":{},"perMessage":{:.4f}}},)", segments, segments_per_message);
   j += fmt::format(R"("reconnects":{},"errors":{{)", t.reconnects);
   bool first_kind = true;
   for (ErrorKind kind : {ErrorKind::connect, ErrorKind::tls, ErrorKind::upgrade, ErrorKind::protocol,

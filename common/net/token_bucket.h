@@ -36,8 +36,13 @@ struct TokenBucket {
     if (now_ms > last_ms) {
       uint64_t elapsed = now_ms - last_ms;
       uint64_t missing = capacity > milli_tokens ? capacity - milli_tokens : 0;
-      // elapsed * rate > missing, written so that it cannot overflow.
-      if (rate_per_second != 0 && elapsed > missing / rate_per_second) {
+      // elapsed * rate > missing, without overflow: below 2^32 ms the
+      // product of two 32-bit numbers fits, and it is a multiplication, not
+      // a division (this runs for a connection's every message, and a
+      // 64-bit divide costs tens of cycles); a longer gap divides.
+      const bool fills = (elapsed >> 32) == 0 ? elapsed * rate_per_second > missing
+                                              : rate_per_second != 0 && elapsed > missing / rate_per_second;
+      if (fills) {
         milli_tokens = capacity;
       } else {
         milli_tokens += elapsed * rate_per_second;

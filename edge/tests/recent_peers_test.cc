@@ -38,6 +38,21 @@ TEST(RecentPeers, TheOldestIsReplacedInTurn) {
   EXPECT_EQ(*recent.find("newcomer"), (DirectoryHandle{0, 99, 1}));
 }
 
+// The common case, a reply's sender remembered already under the same
+// handle: the entry stays as it is and no other entry is taken for it.
+TEST(RecentPeers, RememberingTheSameHandleAgainTakesNoEntry) {
+  RecentPeers recent;
+  for (uint32_t i = 0; i < RecentPeers::capacity; ++i)
+    recent.remember("peer-" + std::to_string(i), DirectoryHandle{0, i, 1});
+  for (int round = 0; round < 10; ++round) recent.remember("peer-2", DirectoryHandle{0, 2, 1});
+  for (uint32_t i = 0; i < RecentPeers::capacity; ++i)
+    EXPECT_EQ(*recent.find("peer-" + std::to_string(i)), (DirectoryHandle{0, i, 1}));
+  // The next newcomer still replaces the oldest, peer-0.
+  recent.remember("newcomer", DirectoryHandle{0, 99, 1});
+  EXPECT_EQ(recent.find("peer-0"), nullptr);
+  EXPECT_NE(recent.find("peer-1"), nullptr);
+}
+
 TEST(RecentPeers, ClearForgetsEverything) {
   RecentPeers recent;
   recent.remember("p1", DirectoryHandle{0, 1, 1});

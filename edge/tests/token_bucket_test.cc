@@ -97,6 +97,35 @@ TEST(TokenBucket, HugeGapsAndRatesDoNotOverflow) {
   EXPECT_EQ(take_all(fast, max32, 2, 1), 2);
 }
 
+// The refill's two ways of deciding "fills the bucket" (a product below
+// 2^32 ms of gap, a quotient above) agree at their edges: the gap that
+// exactly fills, one short of it, and the largest gap of the first way.
+TEST(TokenBucket, RefillAtTheEdgesOfBothWays) {
+  constexpr uint32_t max32 = std::numeric_limits<uint32_t>::max();
+  constexpr uint64_t first_way_max = (uint64_t{1} << 32) - 1;
+  // Burst max32 at rate 1: empty, it needs max32 * 1000 ms (beyond 2^32)
+  // to fill, so a gap of 2^32 - 1 ms refills exactly that many milli-tokens.
+  TokenBucket slow;
+  slow.init(max32, 0);
+  slow.milli_tokens = 0;
+  EXPECT_TRUE(slow.take(1, max32, first_way_max));
+  EXPECT_EQ(slow.milli_tokens, first_way_max - 1000);
+  slow.milli_tokens = 0;
+  slow.last_ms = 0;
+  EXPECT_TRUE(slow.take(1, max32, first_way_max + 1));  // the second way, still short of full
+  EXPECT_EQ(slow.milli_tokens, first_way_max + 1 - 1000);
+  // Burst 3 at rate 7: 3,000 milli-tokens missing fill in 429 ms, not 428.
+  TokenBucket fast;
+  fast.init(3, 0);
+  fast.milli_tokens = 0;
+  EXPECT_TRUE(fast.take(7, 3, 428));
+  EXPECT_EQ(fast.milli_tokens, 428u * 7 - 1000);
+  fast.milli_tokens = 0;
+  fast.last_ms = 0;
+  EXPECT_TRUE(fast.take(7, 3, 429));
+  EXPECT_EQ(fast.milli_tokens, 2000u);
+}
+
 TEST(TokenBucket, ZeroRateNeverRefillsZeroBurstRefusesAll) {
   TokenBucket bucket;
   bucket.init(2, t0);

@@ -45,6 +45,12 @@ class MfLoad(unittest.TestCase):
             self.assertEqual(cpu["messages"], relay["inWindow"], cpu)
             self.assertIsNotNone(cpu["seconds"][0], cpu)
             self.assertGreaterEqual(cpu["seconds"][0], 0, cpu)
+            # The same time split: user space and the kernel on the edge's behalf.
+            self.assertAlmostEqual(cpu["userSeconds"][0] + cpu["systemSeconds"][0], cpu["seconds"][0], delta=0.0015)
+            # TCP segments the host sent in the window, and per signal.
+            segments = report["tcpSegments"]
+            self.assertGreater(segments["sent"], 0, segments)
+            self.assertAlmostEqual(segments["perMessage"], segments["sent"] / relay["inWindow"], delta=0.001)
 
     def test_tracker_tls(self):
         # aquatic_ws's load test over TLS: announces with 10 offers, answers
