@@ -79,23 +79,12 @@ inline bool is_text(std::string_view text, const char (&literal)[N]) {
   }
 }
 
-// identifier_bytes[c]: c is one of [A-Za-z0-9._:-] (one load per byte where
-// nine comparisons were).
-constexpr auto identifier_bytes = [] {
-  std::array<bool, 256> table{};
-  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
-  for (int c = '0'; c <= '9'; ++c) table[c] = true;
-  for (char c : std::string_view("._:-")) table[static_cast<uint8_t>(c)] = true;
-  return table;
-}();
-
 }  // namespace
 
 bool is_valid_identifier(std::string_view text) {
   if (text.empty() || text.size() > max_identifier_bytes) return false;
   bool ok = true;
-  for (char c : text) ok &= identifier_bytes[static_cast<uint8_t>(c)];
+  for (char c : text) ok &= json_scan::is_identifier_byte(c);
   return ok;
 }
 
