@@ -479,7 +479,7 @@ void EdgeShard::on_client_message(SocketHandle connection, std::string_view text
     case MessageType::leave:
       return handle_leave(s, *request);
     case MessageType::signal:
-      return handle_signal(s, SignalFields{request->to, request->kind, request->data_raw, {}}, request->id_raw);
+      return handle_signal(s, request->signal, request->id_raw);
     case MessageType::need_peers:
       return handle_need_peers(s, *request);
     case MessageType::update:

@@ -426,12 +426,12 @@ bool same_parse(const std::expected<SdkRequest, SdkRejection>& a, const std::exp
   }
   // Every field of SdkRequest is compared here: a field added to it
   // changes its size, and this assertion asks for the field's comparison.
-  static_assert(sizeof(SdkRequest) == 304, "compare the new field of SdkRequest in same_parse()");
+  static_assert(sizeof(SdkRequest) == 320, "compare the new field of SdkRequest in same_parse()");
   const SdkRequest &x = *a, &y = *b;
   return x.type == y.type && x.id_raw == y.id_raw && x.t_raw == y.t_raw && x.stream_id == y.stream_id &&
          x.rendition == y.rendition && x.peer_id == y.peer_id && x.session == y.session &&
          x.has_session == y.has_session && x.has_caps == y.has_caps && x.caps == y.caps && x.topology == y.topology &&
-         x.to == y.to && x.kind == y.kind && x.data_raw == y.data_raw && x.has_count == y.has_count &&
+         x.signal.to == y.signal.to && x.signal.kind == y.signal.kind && x.signal.data_raw == y.signal.data_raw && x.has_count == y.has_count &&
          x.count == y.count && std::ranges::equal(x.exclude, y.exclude) && x.has_p2p_bytes == y.has_p2p_bytes &&
          x.has_cdn_bytes == y.has_cdn_bytes && x.has_uploaded_bytes == y.has_uploaded_bytes &&
          x.has_connected_proposals == y.has_connected_proposals && x.p2p_bytes == y.p2p_bytes &&
@@ -443,9 +443,7 @@ std::expected<SdkRequest, SdkRejection> SdkMessageParser::parse(std::string_view
   std::expected<SdkRequest, SdkRejection> result;
   if (SignalFields signal; read_compact_signal(text, signal)) {
     result->type = MessageType::signal;
-    result->to = signal.to;
-    result->kind = signal.kind;
-    result->data_raw = signal.data_raw;
+    result->signal = signal;
     return result;
   }
   if (std::optional<SdkRejection> refused = read(text, *result)) result = std::unexpected(*refused);
@@ -537,22 +535,22 @@ std::optional<SdkRejection> SdkMessageParser::read(std::string_view text, SdkReq
         break;
       case Field::to:
         present.to = true;
-        read_identifier(strings_, value, request.to, "to: must be a peerId (1..128 bytes of [A-Za-z0-9._:-])", problem);
+        read_identifier(strings_, value, request.signal.to, "to: must be a peerId (1..128 bytes of [A-Za-z0-9._:-])", problem);
         break;
       case Field::kind: {
         present.kind = true;
         std::string_view kind;
         if (!strings_.read(value, kind)) problem.note("kind: must be offer, answer, candidate or bye");
-        else if (is_text(kind, "offer")) request.kind = SignalKind::offer;
-        else if (is_text(kind, "answer")) request.kind = SignalKind::answer;
-        else if (is_text(kind, "candidate")) request.kind = SignalKind::candidate;
-        else if (is_text(kind, "bye")) request.kind = SignalKind::bye;
+        else if (is_text(kind, "offer")) request.signal.kind = SignalKind::offer;
+        else if (is_text(kind, "answer")) request.signal.kind = SignalKind::answer;
+        else if (is_text(kind, "candidate")) request.signal.kind = SignalKind::candidate;
+        else if (is_text(kind, "bye")) request.signal.kind = SignalKind::bye;
         else problem.note("kind: must be offer, answer, candidate or bye");
         break;
       }
       case Field::data:
         present.data = true;
-        request.data_raw = value.text;
+        request.signal.data_raw = value.text;
         break;
       case Field::count: {
         uint64_t n;

@@ -73,6 +73,19 @@ struct TopologyFields {
   bool operator==(const TopologyFields&) const = default;
 };
 
+// A signal's members, views into the message: what the relay needs of it,
+// whether read_compact_signal() or the walk read it.
+struct SignalFields {
+  std::string_view to;
+  SignalKind kind = SignalKind::offer;
+  std::string_view data_raw;
+  // read_compact_signal() only: the message's own text from `to`'s closing
+  // quote to its end, `","kind":"…","data":…}`, byte for byte what a
+  // relayed signal ends with after its sender's peerId (edge/sdk_reply.h,
+  // signal_text()); empty when the signal was walked.
+  std::string_view kind_to_end;
+};
+
 struct SdkRequest {
   MessageType type = MessageType::ping;
   std::string_view id_raw;  // raw JSON of "id" (string <= 64 bytes or number); empty if absent
@@ -85,10 +98,8 @@ struct SdkRequest {
   CapsFields caps;
   TopologyFields topology;
 
-  // signal
-  std::string_view to;
-  SignalKind kind = SignalKind::offer;
-  std::string_view data_raw;  // the sender's exact JSON text of `data`
+  // signal: `to`, `kind` and `data` (the sender's exact JSON text)
+  SignalFields signal;
 
   // need-peers
   bool has_count = false;
@@ -153,20 +164,11 @@ class UnescapedStrings {
 // fraction of reading four members one by one; `data` is validated by the
 // same reader as in the walk. `text` must be followed by json_reader_padding
 // readable bytes.
-struct SignalFields {
-  std::string_view to;
-  SignalKind kind = SignalKind::offer;
-  std::string_view data_raw;
-  // read_compact_signal() only: the message's own text from `to`'s closing
-  // quote to its end, `","kind":"…","data":…}`, byte for byte what a
-  // relayed signal ends with after its sender's peerId (edge/sdk_reply.h,
-  // signal_text()); empty when the signal was walked.
-  std::string_view kind_to_end;
-};
 bool read_compact_signal(std::string_view text, SignalFields& signal);
 
 // Two results are the same: the same outcome, every field equal, texts
-// equal by content (views into different buffers may be the same text).
+// equal by content (views into different buffers may be the same text);
+// a signal's kind_to_end, which only the compact read fills, is not compared.
 // parse() and parse_by_walk() must give the same result for every text.
 bool same_parse(const std::expected<SdkRequest, SdkRejection>& a, const std::expected<SdkRequest, SdkRejection>& b);
 

@@ -158,7 +158,7 @@ void BM_RelayParse(benchmark::State& state) {
   for (auto _ : state) {
     auto parsed = parser.parse(text);
     if (!parsed) std::abort();
-    benchmark::DoNotOptimize(parsed->data_raw.data());
+    benchmark::DoNotOptimize(parsed->signal.data_raw.data());
   }
   allocations.report(state);
   state.SetItemsProcessed(state.iterations());

@@ -71,10 +71,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!json_refused && !mf::is_valid_utf8(std::span<const uint8_t>(data, size))) std::abort();
   if (result) {
     if (!inside(result->t_raw, padded.data(), size) || !inside(result->id_raw, padded.data(), size) ||
-        !inside(result->data_raw, padded.data(), size))
+        !inside(result->signal.data_raw, padded.data(), size))
       std::abort();
     check_raw_value(checker, result->t_raw);
-    check_raw_value(checker, result->data_raw);
+    check_raw_value(checker, result->signal.data_raw);
     check_raw_value(checker, result->id_raw);
   } else {
     if (!inside(result.error().id_raw, padded.data(), size)) std::abort();

@@ -306,15 +306,15 @@ TEST(SdkMessage, SignalKeepsDataByteExact) {
   auto r = parse(parser, text);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->type, MessageType::signal);
-  EXPECT_EQ(r->to, "peer-2");
-  EXPECT_EQ(r->kind, SignalKind::candidate);
-  EXPECT_EQ(r->data_raw, R"({"candidate":"a b\u0020c","sdpMLineIndex":0, "x":[1.50,true]})");
+  EXPECT_EQ(r->signal.to, "peer-2");
+  EXPECT_EQ(r->signal.kind, SignalKind::candidate);
+  EXPECT_EQ(r->signal.data_raw, R"({"candidate":"a b\u0020c","sdpMLineIndex":0, "x":[1.50,true]})");
   for (std::string kind : {"offer", "answer", "bye"}) {
     Padded t("{\"type\":\"signal\",\"to\":\"p\",\"kind\":\"" + kind + "\",\"data\":null}");
     auto k = parse(parser, t);
     ASSERT_TRUE(k);
-    EXPECT_EQ(signal_kind_text(k->kind), kind);
-    EXPECT_EQ(k->data_raw, "null");
+    EXPECT_EQ(signal_kind_text(k->signal.kind), kind);
+    EXPECT_EQ(k->signal.data_raw, "null");
   }
   Padded bad_kind(R"({"type":"signal","to":"p","kind":"hello","data":1})");
   EXPECT_EQ(parse(parser, bad_kind).error().message, "kind: must be offer, answer, candidate or bye");
@@ -528,7 +528,7 @@ TEST(SdkMessageOneWalk, NestedDataIsKeptByteForByte) {
   Padded text(signal_with_data(data));
   auto r = parser.parse(text.view());
   ASSERT_TRUE(r) << r.error().message;
-  EXPECT_EQ(r->data_raw, data);
+  EXPECT_EQ(r->signal.data_raw, data);
 }
 
 TEST(SdkMessageOneWalk, InvalidUtf8InsideDataIsNotJson) {
@@ -560,7 +560,7 @@ TEST(SdkMessageOneWalk, ControlCharactersAndEscapes) {
     Padded text(signal_with_data(good));
     auto r = parser.parse(text.view());
     ASSERT_TRUE(r) << good;
-    EXPECT_EQ(r->data_raw, good);
+    EXPECT_EQ(r->signal.data_raw, good);
   }
 }
 
@@ -570,9 +570,9 @@ TEST(SdkMessageOneWalk, EscapedKeysAndValuesAreReadUnescaped) {
   auto r = parser.parse(text.view());
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->type, MessageType::signal);
-  EXPECT_EQ(r->to, "pA");
-  EXPECT_EQ(r->kind, SignalKind::bye);
-  EXPECT_EQ(r->data_raw, "1");
+  EXPECT_EQ(r->signal.to, "pA");
+  EXPECT_EQ(r->signal.kind, SignalKind::bye);
+  EXPECT_EQ(r->signal.data_raw, "1");
   EXPECT_EQ(r->id_raw, R"("\u00e9")");
   Padded join(R"({"type":"join","streamId":"s\u002d1","rendition":"r","peerId":"p","session":"a\nb",)"
               R"("topology":{"r\u0065gion":"\u00e9u"},"exclude":["x\u0031"]})");
@@ -618,8 +618,8 @@ TEST(SdkMessageOneWalk, DuplicatedKeys) {
   auto r = parser.parse(twice.view());
   ASSERT_TRUE(r);
   EXPECT_EQ(r->type, MessageType::signal);
-  EXPECT_EQ(r->to, "b");
-  EXPECT_EQ(r->data_raw, "[2]");
+  EXPECT_EQ(r->signal.to, "b");
+  EXPECT_EQ(r->signal.data_raw, "[2]");
   for (std::string text : {R"({"type":"ping","type":5})", R"({"type":5,"type":"ping"})"}) {
     Padded p(text);
     EXPECT_EQ(parser.parse(p.view()).error().message, "type: must be a string") << text;
