@@ -138,7 +138,6 @@ enum class RunPhase : uint32_t {
   closing,   // every shard closes its connections
 };
 
-// soak: one sample of the server (--pid) and of the run, taken by shard 0.
 // A process's CPU time in clock ticks: in user space (utime) and in the
 // kernel on its behalf (stime), as /proc/PID/stat counts them.
 struct CpuTicks {
@@ -146,6 +145,7 @@ struct CpuTicks {
   uint64_t system = 0;
 };
 
+// soak: one sample of the server (--pid) and of the run, taken by shard 0.
 struct SoakSample {
   double at_s = 0;          // since the measured window started
   uint64_t rss_kb = 0;      // 0: unreadable
