@@ -30,15 +30,16 @@ class RecentPeers {
   // Remembers (or refreshes) `peer_id`'s handle; an invalid handle is ignored.
   void remember(std::string_view peer_id, const DirectoryHandle& handle) {
     if (!handle.valid()) return;
-    // Mostly the peer is remembered already, under this very handle: a
-    // handle names one claim of one peerId, so equal handles need no text.
-    for (const Entry& e : entries_)
+    for (Entry& e : entries_) {
+      // Mostly the peer is remembered already, under this very handle: a
+      // handle names one claim of one peerId, so an equal handle needs no
+      // text (and a text is in at most one entry).
       if (e.handle == handle) return;
-    for (Entry& e : entries_)
       if (e.handle.valid() && same_bytes(e.peer_id, peer_id)) {
         e.handle = handle;
         return;
       }
+    }
     Entry& e = entries_[next_];
     next_ = static_cast<uint8_t>((next_ + 1) % capacity);
     e.peer_id.assign(peer_id);

@@ -431,8 +431,8 @@ bool same_parse(const std::expected<SdkRequest, SdkRejection>& a, const std::exp
   return x.type == y.type && x.id_raw == y.id_raw && x.t_raw == y.t_raw && x.stream_id == y.stream_id &&
          x.rendition == y.rendition && x.peer_id == y.peer_id && x.session == y.session &&
          x.has_session == y.has_session && x.has_caps == y.has_caps && x.caps == y.caps && x.topology == y.topology &&
-         x.signal.to == y.signal.to && x.signal.kind == y.signal.kind && x.signal.data_raw == y.signal.data_raw && x.has_count == y.has_count &&
-         x.count == y.count && std::ranges::equal(x.exclude, y.exclude) && x.has_p2p_bytes == y.has_p2p_bytes &&
+         x.signal.to == y.signal.to && x.signal.kind == y.signal.kind && x.signal.data_raw == y.signal.data_raw &&
+         x.has_count == y.has_count && x.count == y.count && std::ranges::equal(x.exclude, y.exclude) && x.has_p2p_bytes == y.has_p2p_bytes &&
          x.has_cdn_bytes == y.has_cdn_bytes && x.has_uploaded_bytes == y.has_uploaded_bytes &&
          x.has_connected_proposals == y.has_connected_proposals && x.p2p_bytes == y.p2p_bytes &&
          x.cdn_bytes == y.cdn_bytes && x.uploaded_bytes == y.uploaded_bytes &&
@@ -535,7 +535,8 @@ std::optional<SdkRejection> SdkMessageParser::read(std::string_view text, SdkReq
         break;
       case Field::to:
         present.to = true;
-        read_identifier(strings_, value, request.signal.to, "to: must be a peerId (1..128 bytes of [A-Za-z0-9._:-])", problem);
+        read_identifier(strings_, value, request.signal.to, "to: must be a peerId (1..128 bytes of [A-Za-z0-9._:-])",
+                        problem);
         break;
       case Field::kind: {
         present.kind = true;
